@@ -20,16 +20,14 @@ all: build
 setup:
 	@scripts/setup.sh
 
-$(BUILD)/release/Makefile: CMakeLists.txt
-	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
-
-$(BUILD)/asan/Makefile: CMakeLists.txt
-	cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON $(CMAKE_FLAGS)
-
-build: setup $(BUILD)/release/Makefile
+# Configure every time: it is quick, and it notices directories that gained a
+# CMakeLists.txt since the last run.
+build: setup
+	@cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD)/release -j $(JOBS)
 
-build-asan: setup $(BUILD)/asan/Makefile
+build-asan: setup
+	@cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD)/asan -j $(JOBS)
 
 web: setup

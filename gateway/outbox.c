@@ -1,0 +1,431 @@
+/*
+ * outbox.c - the gateway outbox in SQLite (outbox.h, docs/formats.md).
+ *
+ * The writer keeps a running count of the bytes it stores, so that refusing a message
+ * when the outbox is full costs nothing on the hot path; it is recomputed from the file
+ * when the outbox opens.
+ */
+#include "outbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "corio/error.h"
+
+/* What a row costs beyond its payload: the key, the short strings, SQLite's cell and
+ * index overhead. An estimate that errs high, so the cap is a true bound on the file. */
+#define ROW_OVERHEAD 96
+
+struct corio_outbox {
+    sqlite3 *db;
+    char *path;
+    bool read_only;
+    uint64_t epoch;
+    int64_t max_bytes;
+    int64_t bytes;
+    int64_t rows;
+    sqlite3_stmt *insert;
+    sqlite3_stmt *read;
+    sqlite3_stmt *sum_through;
+    sqlite3_stmt *delete_through;
+};
+
+static const char *const schema_v1 =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) STRICT;"
+    "CREATE TABLE outbox("
+    "  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  device  TEXT NOT NULL,"
+    "  suffix  TEXT NOT NULL,"
+    "  recv_ms INTEGER NOT NULL,"
+    "  class   INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL) STRICT;";
+
+int64_t corio_outbox_row_cost(size_t payload_len)
+{
+    return (int64_t)payload_len + ROW_OVERHEAD;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int fail(char *err, size_t errlen, int code, const char *what, sqlite3 *db)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s%s%s", what, db ? ": " : "", db ? sqlite3_errmsg(db) : "");
+    return code;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? CORIO_OK : CORIO_ERR_IO;
+}
+
+static int user_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return CORIO_ERR_IO;
+    int rc = sqlite3_step(st) == SQLITE_ROW ? CORIO_OK : CORIO_ERR_IO;
+    *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Creates the schema of a new file in one transaction, with a fresh epoch. */
+static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_t errlen)
+{
+    uint64_t epoch = 0;
+    while (epoch == 0) {
+        if (getrandom(&epoch, sizeof epoch, 0) != sizeof epoch)
+            return fail(err, errlen, CORIO_ERR_IO, "getrandom failed", NULL);
+        epoch &= INT64_MAX; /* SQLite integers are signed */
+    }
+    if (exec(ob->db, "BEGIN IMMEDIATE") != CORIO_OK)
+        return fail(err, errlen, CORIO_ERR_IO, "cannot begin", ob->db);
+    int version;
+    if (user_version(ob->db, &version) != CORIO_OK)
+        goto error;
+    if (version != 0) { /* another writer created it meanwhile */
+        exec(ob->db, "ROLLBACK");
+        return CORIO_OK;
+    }
+    if (exec(ob->db, schema_v1) != CORIO_OK)
+        goto error;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db,
+                           "INSERT INTO meta(key, value) VALUES ('format', ?1), ('epoch', ?2),"
+                           " ('gateway', ?3), ('created_ms', ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto error;
+    sqlite3_bind_int(st, 1, CORIO_OUTBOX_FORMAT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch);
+    sqlite3_bind_text(st, 3, gateway ? gateway : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        goto error;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", CORIO_OUTBOX_FORMAT);
+    if (exec(ob->db, pragma) != CORIO_OK || exec(ob->db, "COMMIT") != CORIO_OK)
+        goto error;
+    return CORIO_OK;
+error:
+    fail(err, errlen, CORIO_ERR_IO, "cannot create the outbox schema", ob->db);
+    exec(ob->db, "ROLLBACK");
+    return CORIO_ERR_IO;
+}
+
+static int load_meta(corio_outbox *ob, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(err, errlen, CORIO_ERR_MALFORMED, "not a Corio outbox", ob->db);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ob->epoch = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW || ob->epoch == 0)
+        return fail(err, errlen, CORIO_ERR_MALFORMED, "the outbox has no epoch", NULL);
+
+    if (sqlite3_prepare_v2(ob->db,
+                           "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(err, errlen, CORIO_ERR_MALFORMED, "not a Corio outbox", ob->db);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ob->rows = sqlite3_column_int64(st, 0);
+        ob->bytes = sqlite3_column_int64(st, 1) + ob->rows * ROW_OVERHEAD;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? CORIO_OK : fail(err, errlen, CORIO_ERR_IO, "cannot size", ob->db);
+}
+
+static int prepare(corio_outbox *ob, char *err, size_t errlen)
+{
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+        bool writer;
+    } stmts[] = {
+        {&ob->insert,
+         "INSERT INTO outbox(device, suffix, recv_ms, class, payload) VALUES (?1,?2,?3,?4,?5)",
+         true},
+        {&ob->read,
+         "SELECT id, device, suffix, recv_ms, class, payload FROM outbox WHERE id > ?1 "
+         "ORDER BY id LIMIT ?2",
+         false},
+        {&ob->sum_through,
+         "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE id <= ?1", true},
+        {&ob->delete_through, "DELETE FROM outbox WHERE id <= ?1", true},
+    };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (stmts[i].writer && ob->read_only)
+            continue;
+        if (sqlite3_prepare_v3(ob->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               stmts[i].st, NULL) != SQLITE_OK)
+            return fail(err, errlen, CORIO_ERR_MALFORMED, "not a Corio outbox", ob->db);
+    }
+    return CORIO_OK;
+}
+
+int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    if (!opts || !opts->path)
+        return fail(err, errlen, CORIO_ERR_INVAL, "no outbox path", NULL);
+    corio_outbox *ob = calloc(1, sizeof *ob);
+    if (!ob || !(ob->path = strdup(opts->path))) {
+        free(ob);
+        return fail(err, errlen, CORIO_ERR_NOSPACE, "out of memory", NULL);
+    }
+    ob->read_only = opts->read_only;
+    ob->max_bytes = opts->max_bytes > 0 ? opts->max_bytes : INT64_MAX;
+
+    int flags = opts->read_only ? SQLITE_OPEN_READONLY
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc;
+    if (sqlite3_open_v2(opts->path, &ob->db, flags | SQLITE_OPEN_NOMUTEX, opts->vfs) !=
+        SQLITE_OK) {
+        rc = fail(err, errlen, CORIO_ERR_IO, "cannot open the outbox", ob->db);
+        goto error;
+    }
+    sqlite3_busy_timeout(ob->db, 5000);
+    sqlite3_extended_result_codes(ob->db, 1);
+    if (!opts->read_only) {
+        /* WAL: readers never block the writer. NORMAL: a commit survives a process crash;
+         * power loss is bounded by corio_outbox_sync() on the writer's timer. */
+        if (exec(ob->db, "PRAGMA journal_mode=WAL") != CORIO_OK ||
+            exec(ob->db, "PRAGMA synchronous=NORMAL") != CORIO_OK) {
+            rc = fail(err, errlen, CORIO_ERR_IO, "cannot set WAL mode", ob->db);
+            goto error;
+        }
+    }
+    int version;
+    if (user_version(ob->db, &version) != CORIO_OK) {
+        rc = fail(err, errlen, CORIO_ERR_MALFORMED, "not an SQLite database", ob->db);
+        goto error;
+    }
+    if (version == 0) {
+        if (opts->read_only) {
+            rc = fail(err, errlen, CORIO_ERR_NOTFOUND, "the outbox is not created yet", NULL);
+            goto error;
+        }
+        if ((rc = create_schema(ob, opts->gateway, err, errlen)) != CORIO_OK)
+            goto error;
+    } else if (version > CORIO_OUTBOX_FORMAT) {
+        char what[96];
+        snprintf(what, sizeof what, "outbox format %d is newer than this program's %d", version,
+                 CORIO_OUTBOX_FORMAT);
+        rc = fail(err, errlen, CORIO_ERR_VERSION, what, NULL);
+        goto error;
+    }
+    if ((rc = load_meta(ob, err, errlen)) != CORIO_OK || (rc = prepare(ob, err, errlen)) != CORIO_OK)
+        goto error;
+    *out = ob;
+    return CORIO_OK;
+error:
+    corio_outbox_close(ob);
+    return rc;
+}
+
+void corio_outbox_close(corio_outbox *ob)
+{
+    if (!ob)
+        return;
+    sqlite3_finalize(ob->insert);
+    sqlite3_finalize(ob->read);
+    sqlite3_finalize(ob->sum_through);
+    sqlite3_finalize(ob->delete_through);
+    sqlite3_close(ob->db);
+    free(ob->path);
+    free(ob);
+}
+
+uint64_t corio_outbox_epoch(const corio_outbox *ob)
+{
+    return ob->epoch;
+}
+
+int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix,
+                        int64_t recv_ms, int cls, const void *payload, size_t len,
+                        int64_t *id_out)
+{
+    if (ob->read_only || !device || !suffix || (!payload && len))
+        return CORIO_ERR_INVAL;
+    int64_t cost = corio_outbox_row_cost(len);
+    int64_t limit = ob->max_bytes;
+    if (cls >= CORIO_OUTBOX_CLASS_DROPPABLE)
+        limit = ob->max_bytes / 10 * 9;
+    if (ob->bytes + cost > limit)
+        return CORIO_ERR_FULL;
+
+    sqlite3_stmt *st = ob->insert;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, suffix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, recv_ms);
+    sqlite3_bind_int(st, 4, cls);
+    sqlite3_bind_blob64(st, 5, len ? payload : "", len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return CORIO_ERR_IO;
+    ob->bytes += cost;
+    ob->rows++;
+    if (id_out)
+        *id_out = sqlite3_last_insert_rowid(ob->db);
+    return CORIO_OK;
+}
+
+int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t through)
+{
+    if (ob->read_only)
+        return CORIO_ERR_INVAL;
+    if (epoch != ob->epoch)
+        return CORIO_ERR_POLICY;
+    if (exec(ob->db, "BEGIN IMMEDIATE") != CORIO_OK)
+        return CORIO_ERR_IO;
+    int64_t rows = 0, bytes = 0;
+    sqlite3_bind_int64(ob->sum_through, 1, through);
+    int rc = sqlite3_step(ob->sum_through);
+    if (rc == SQLITE_ROW) {
+        rows = sqlite3_column_int64(ob->sum_through, 0);
+        bytes = sqlite3_column_int64(ob->sum_through, 1);
+    }
+    sqlite3_reset(ob->sum_through);
+    if (rc != SQLITE_ROW)
+        goto error;
+    if (rows > 0) {
+        sqlite3_bind_int64(ob->delete_through, 1, through);
+        rc = sqlite3_step(ob->delete_through);
+        sqlite3_reset(ob->delete_through);
+        if (rc != SQLITE_DONE)
+            goto error;
+    }
+    if (exec(ob->db, "COMMIT") != CORIO_OK)
+        goto error;
+    ob->rows -= rows;
+    ob->bytes -= bytes + rows * ROW_OVERHEAD;
+    return rows;
+error:
+    exec(ob->db, "ROLLBACK");
+    return CORIO_ERR_IO;
+}
+
+int corio_outbox_read(corio_outbox *ob, int64_t after, int max_rows, size_t max_bytes,
+                      int (*fn)(const struct corio_outbox_row *row, void *arg), void *arg)
+{
+    if (max_rows <= 0)
+        return CORIO_ERR_INVAL;
+    sqlite3_stmt *st = ob->read;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, max_rows);
+    int n = 0, rc;
+    size_t bytes = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct corio_outbox_row row = {
+            .id = sqlite3_column_int64(st, 0),
+            .device = (const char *)sqlite3_column_text(st, 1),
+            .suffix = (const char *)sqlite3_column_text(st, 2),
+            .recv_ms = sqlite3_column_int64(st, 3),
+            .cls = sqlite3_column_int(st, 4),
+            .payload = sqlite3_column_blob(st, 5),
+            .payload_len = (size_t)sqlite3_column_bytes(st, 5),
+        };
+        if (n > 0 && bytes + row.payload_len > max_bytes)
+            break;
+        bytes += row.payload_len;
+        n++;
+        if (fn(&row, arg) != 0)
+            break;
+    }
+    bool failed = rc != SQLITE_ROW && rc != SQLITE_DONE;
+    sqlite3_reset(st);
+    return failed ? CORIO_ERR_IO : n;
+}
+
+int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(ob->db,
+                           "SELECT count(*), coalesce(sum(length(payload)), 0),"
+                           " coalesce(min(recv_ms), 0),"
+                           " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)"
+                           " FROM outbox",
+                           -1, &q, NULL) != SQLITE_OK)
+        return CORIO_ERR_IO;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        st->rows = sqlite3_column_int64(q, 0);
+        st->bytes = sqlite3_column_int64(q, 1) + st->rows * ROW_OVERHEAD;
+        st->oldest_ms = sqlite3_column_int64(q, 2);
+        st->last_id = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? CORIO_OK : CORIO_ERR_IO;
+}
+
+int corio_outbox_sync(corio_outbox *ob)
+{
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", ob->path);
+    int fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? CORIO_OK : CORIO_ERR_IO;
+    int rc = fdatasync(fd) == 0 ? CORIO_OK : CORIO_ERR_IO;
+    close(fd);
+    return rc;
+}
+
+int corio_watermark_write(const char *path, uint64_t epoch, int64_t id)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return CORIO_ERR_INVAL;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return CORIO_ERR_IO;
+    char line[96];
+    int n = snprintf(line, sizeof line, "corio-watermark 1 %" PRIu64 " %" PRId64 "\n", epoch, id);
+    bool ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return CORIO_ERR_IO;
+    }
+    return CORIO_OK;
+}
+
+int corio_watermark_read(const char *path, uint64_t *epoch, int64_t *id)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? CORIO_ERR_NOTFOUND : CORIO_ERR_IO;
+    char line[128];
+    int rc = CORIO_ERR_MALFORMED;
+    int version;
+    char extra;
+    if (fgets(line, sizeof line, f) &&
+        sscanf(line, "corio-watermark %d %" SCNu64 " %" SCNd64 " %c", &version, epoch, id,
+               &extra) == 3 &&
+        version == 1 && *id >= 0)
+        rc = CORIO_OK;
+    fclose(f);
+    return rc;
+}

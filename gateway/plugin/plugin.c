@@ -1,0 +1,305 @@
+/*
+ * plugin.c - corio_mosquitto.so, the gateway's Mosquitto plugin (plugin API v5).
+ *
+ * The plugin is the outbox's only writer (DESIGN.md §1). In MOSQ_EVT_MESSAGE, which
+ * Mosquitto 2.0 runs before it sends the PUBACK, every device message is committed to
+ * the outbox; when that fails or the outbox is full the plugin returns an error, and
+ * Mosquitto disconnects the device without a PUBACK, so the device keeps the message.
+ * (MOSQ_ERR_ACL_DENIED would still be PUBACKed with 0x87, which an MQTT 3.1.1 client
+ * takes as success: a silent loss.) On MOSQ_EVT_TICK the plugin fsyncs the WAL on its
+ * timer and deletes the ranges the cloud acknowledged, read from the forwarder's
+ * watermark file. Presence comes from authentication and disconnect events
+ * (presence.c).
+ *
+ * Options (mosquitto.conf):
+ *   plugin_opt_outbox <path>          the outbox file (required)
+ *   plugin_opt_gateway <short id>     this gateway's id (required)
+ *   plugin_opt_watermark <path>       default: <outbox>.watermark
+ *   plugin_opt_max_bytes <n>          outbox cap, default 1 GiB
+ *   plugin_opt_sync_ms <n>            WAL fsync interval, default 200
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "corio/error.h"
+#include "outbox.h"
+#include "plugin_int.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static struct corio_plugin plugin;
+
+int64_t corio__wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool corio__valid_short_id(const char *id, size_t len)
+{
+    if (len != CORIO_SHORT_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7')))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Splits "corio/v1/d/<id>/up/<rest>" into the device id and the suffix "up/<rest>".
+ * Returns false for any other topic.
+ */
+bool corio__parse_up_topic(const char *topic, char id[CORIO_SHORT_ID_LEN + 1],
+                           const char **suffix)
+{
+    static const char prefix[] = "corio/v1/d/";
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *p = topic + sizeof prefix - 1;
+    const char *slash = strchr(p, '/');
+    if (!slash || !corio__valid_short_id(p, (size_t)(slash - p)) || strncmp(slash, "/up/", 4) ||
+        slash[4] == '\0')
+        return false;
+    memcpy(id, p, CORIO_SHORT_ID_LEN);
+    id[CORIO_SHORT_ID_LEN] = '\0';
+    *suffix = slash + 1;
+    return true;
+}
+
+/* Which priority class a device topic suffix belongs to. */
+static int class_of(const char *suffix)
+{
+    if (strcmp(suffix, "up/log") == 0)
+        return CORIO_OUTBOX_CLASS_DROPPABLE;
+    if (strcmp(suffix, "up/evt") == 0)
+        return CORIO_OUTBOX_CLASS_EVENT;
+    return CORIO_OUTBOX_CLASS_TELEMETRY;
+}
+
+int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
+                 const void *payload, size_t len)
+{
+    int cls = class_of(suffix);
+    int64_t id;
+    int rc = corio_outbox_append(p->outbox, device, suffix, corio__wall_ms(), cls, payload, len,
+                                 &id);
+    if (rc == CORIO_OK) {
+        p->stored++;
+        return CORIO_OK;
+    }
+    if (rc == CORIO_ERR_FULL && cls >= CORIO_OUTBOX_CLASS_DROPPABLE) {
+        /* Dropping is an explicit policy for this class only: counted and logged. */
+        p->dropped++;
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "corio: outbox full, dropped a class %d message from %s (%s); "
+                             "%" PRIu64 " dropped so far",
+                             cls, device, suffix, p->dropped);
+        return CORIO_ERR_FULL;
+    }
+    p->refused++;
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "corio: refused a message from %s (%s): %s; %" PRIu64 " refused so far",
+                         device, suffix, rc == CORIO_ERR_FULL ? "outbox full" : "outbox write failed",
+                         p->refused);
+    return rc;
+}
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+    (void)event;
+    struct corio_plugin *p = userdata;
+    struct mosquitto_evt_message *ev = event_data;
+    char device[CORIO_SHORT_ID_LEN + 1];
+    const char *suffix;
+
+    if (!ev->client || !corio__parse_up_topic(ev->topic, device, &suffix))
+        return MOSQ_ERR_SUCCESS; /* not device telemetry: the broker routes it as usual */
+    int rc = corio__store(p, device, suffix, ev->payload, ev->payloadlen);
+    if (rc == CORIO_OK)
+        return MOSQ_ERR_SUCCESS;
+    if (rc == CORIO_ERR_FULL && class_of(suffix) >= CORIO_OUTBOX_CLASS_DROPPABLE)
+        return MOSQ_ERR_ACL_DENIED; /* an accounted drop: acknowledge, do not route */
+    /* Not stored: disconnect the device without a PUBACK, so it keeps the message. */
+    return MOSQ_ERR_NOMEM;
+}
+
+/* Applies the forwarder's watermark: deletes what the cloud has committed. */
+static void apply_watermark(struct corio_plugin *p)
+{
+    uint64_t epoch;
+    int64_t id;
+    int rc = corio_watermark_read(p->watermark_path, &epoch, &id);
+    if (rc == CORIO_ERR_NOTFOUND)
+        return;
+    if (rc != CORIO_OK) {
+        if (!p->watermark_warned)
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: %s: unreadable watermark",
+                                 p->watermark_path);
+        p->watermark_warned = true;
+        return;
+    }
+    p->watermark_warned = false;
+    if (epoch == p->applied_epoch && id <= p->applied_id)
+        return;
+    int64_t deleted = corio_outbox_delete_through(p->outbox, epoch, id);
+    if (deleted == CORIO_ERR_POLICY)
+        return; /* a watermark of an earlier epoch: nothing of ours */
+    if (deleted < 0) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: cannot delete acknowledged rows: %s",
+                             corio_strerror((int)deleted));
+        return;
+    }
+    p->applied_epoch = epoch;
+    p->applied_id = id;
+}
+
+static int on_tick(int event, void *event_data, void *userdata)
+{
+    (void)event;
+    (void)event_data;
+    struct corio_plugin *p = userdata;
+    int64_t now = mono_ms();
+    if (now - p->last_sync_ms >= p->sync_ms) {
+        if (corio_outbox_sync(p->outbox) != CORIO_OK)
+            mosquitto_log_printf(MOSQ_LOG_ERR, "corio: fsync of the outbox WAL failed: %s",
+                                 strerror(errno));
+        p->last_sync_ms = now;
+    }
+    if (now - p->last_watermark_ms >= 100) {
+        apply_watermark(p);
+        p->last_watermark_ms = now;
+    }
+    return MOSQ_ERR_SUCCESS;
+}
+
+static const char *option(struct mosquitto_opt *opts, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(opts[i].key, key) == 0)
+            return opts[i].value;
+    return NULL;
+}
+
+static bool parse_i64(const char *s, int64_t min, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min)
+        return false;
+    *out = v;
+    return true;
+}
+
+EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+    for (int i = 0; i < supported_version_count; i++)
+        if (supported_versions[i] == 5)
+            return 5;
+    return -1;
+}
+
+EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+                                 struct mosquitto_opt *opts, int option_count)
+{
+    struct corio_plugin *p = &plugin;
+    memset(p, 0, sizeof *p);
+    p->id = identifier;
+    p->max_bytes = (int64_t)1 << 30;
+    p->sync_ms = 200;
+
+    const char *outbox = option(opts, option_count, "outbox");
+    const char *gateway = option(opts, option_count, "gateway");
+    const char *watermark = option(opts, option_count, "watermark");
+    const char *max_bytes = option(opts, option_count, "max_bytes");
+    const char *sync_ms = option(opts, option_count, "sync_ms");
+    if (!outbox || !gateway) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_outbox and plugin_opt_gateway "
+                                           "are required");
+        return MOSQ_ERR_INVAL;
+    }
+    if (!corio__valid_short_id(gateway, strlen(gateway))) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_gateway '%s' is not a short id",
+                             gateway);
+        return MOSQ_ERR_INVAL;
+    }
+    if (max_bytes && !parse_i64(max_bytes, 4096, &p->max_bytes)) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_max_bytes '%s' is not a number "
+                                           ">= 4096", max_bytes);
+        return MOSQ_ERR_INVAL;
+    }
+    if (sync_ms && !parse_i64(sync_ms, 1, &p->sync_ms)) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_sync_ms '%s' is not a number "
+                                           ">= 1", sync_ms);
+        return MOSQ_ERR_INVAL;
+    }
+    snprintf(p->gateway, sizeof p->gateway, "%s", gateway);
+    if (watermark)
+        snprintf(p->watermark_path, sizeof p->watermark_path, "%s", watermark);
+    else
+        snprintf(p->watermark_path, sizeof p->watermark_path, "%s.watermark", outbox);
+
+    char err[256];
+    struct corio_outbox_options oo = {.path = outbox, .gateway = gateway,
+                                      .max_bytes = p->max_bytes};
+    if (corio_outbox_open(&oo, &p->outbox, err, sizeof err) != CORIO_OK) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: %s: %s", outbox, err);
+        return MOSQ_ERR_UNKNOWN;
+    }
+    if (corio__presence_init(p) != CORIO_OK) {
+        corio_outbox_close(p->outbox);
+        return MOSQ_ERR_NOMEM;
+    }
+    p->last_sync_ms = p->last_watermark_ms = mono_ms();
+
+    int rc = mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, on_message, NULL, p);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, p);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = corio__presence_register(p);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        corio__presence_cleanup(p);
+        corio_outbox_close(p->outbox);
+        return rc;
+    }
+    *userdata = p;
+    mosquitto_log_printf(MOSQ_LOG_INFO, "corio: gateway %s, outbox %s epoch %" PRIu64, gateway,
+                         outbox, corio_outbox_epoch(p->outbox));
+    return MOSQ_ERR_SUCCESS;
+}
+
+EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int option_count)
+{
+    (void)opts;
+    (void)option_count;
+    struct corio_plugin *p = userdata;
+    if (!p)
+        return MOSQ_ERR_SUCCESS;
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_MESSAGE, on_message, NULL);
+    mosquitto_callback_unregister(p->id, MOSQ_EVT_TICK, on_tick, NULL);
+    corio__presence_unregister(p);
+    corio_outbox_sync(p->outbox);
+    corio_outbox_close(p->outbox);
+    corio__presence_cleanup(p);
+    return MOSQ_ERR_SUCCESS;
+}
