@@ -76,11 +76,17 @@ describe('api client', () => {
   });
 
   it('reports a non-JSON error body, shortened', async () => {
-    const { a } = api(() => Promise.resolve(new Response(`<html>${'x'.repeat(1000)}</html>`, { status: 502, statusText: 'Bad Gateway' })));
+    const { a } = api(() => Promise.resolve(new Response(`upstream\n\n  ${'x'.repeat(1000)}`, { status: 502, statusText: 'Bad Gateway' })));
     const e = await failure(a.stats());
     expect(e.status).toBe(502);
-    expect(e.message.startsWith('api/v1/stats: 502 <html>xxx')).toBe(true);
+    expect(e.message.startsWith('api/v1/stats: 502 upstream xxx')).toBe(true);
     expect(e.message.length).toBeLessThan(260);
+  });
+
+  it('reads an HTML error page as its text', async () => {
+    const page = '<!DOCTYPE html><html><head><title>Error</title><style>p{}</style></head><body><p>File not found.</p></body></html>';
+    const { a } = api(() => Promise.resolve(new Response(page, { status: 404 })));
+    expect((await failure(a.stats())).message).toBe('api/v1/stats: 404 Error File not found.');
   });
 
   it('falls back to the status text for an empty error body', async () => {

@@ -65,7 +65,9 @@ async function errorText(res: Response): Promise<string> {
   } catch {
     // not JSON: fall through to the raw text
   }
-  const text = body.trim().replace(/\s+/g, ' ');
+  // An HTML error page (a proxy, a static server) reads better as its text.
+  const plain = /^\s*</.test(body) ? body.replace(/<(script|style)[^]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ') : body;
+  const text = plain.trim().replace(/\s+/g, ' ');
   return text ? text.slice(0, MAX_ERROR_TEXT) : res.statusText || 'no body';
 }
 

@@ -1,7 +1,7 @@
 // A device's gaps: ranges of sequence numbers the cloud has not received. Loss is never
 // silent in Corio, so an empty table says so in words.
 import type { Gap } from '../api/types';
-import { formatAbsolute, formatCount, formatRelative } from '../lib/time';
+import { formatAbsolute, formatCount, formatRelative, formatSeq } from '../lib/time';
 
 const KIND_TEXT: Record<Gap['kind'], string> = {
   seq: 'Hole between stored messages',
@@ -33,8 +33,8 @@ export function GapsTable({ gaps, now }: { gaps: Gap[]; now: number }) {
         {gaps.map((g) => (
           <tr key={`${g.epoch}:${g.from_seq}:${g.to_seq}:${g.kind}`} data-testid="gap-row">
             <td className="num mono">{g.epoch}</td>
-            <td className="num mono">{formatCount(g.from_seq)}</td>
-            <td className="num mono">{formatCount(g.to_seq)}</td>
+            <td className="num mono">{formatSeq(g.from_seq)}</td>
+            <td className="num mono">{formatSeq(g.to_seq)}</td>
             <td className="num warn-text">{formatCount(g.to_seq - g.from_seq + 1)}</td>
             <td>{KIND_TEXT[g.kind]}</td>
             <td>

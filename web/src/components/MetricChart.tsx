@@ -40,10 +40,17 @@ export function MetricChart({ device, metric, win }: MetricChartProps) {
     };
   }, []);
 
+  // Series keep their ids across updates, so ECharts merges new data in place; only a
+  // change between raw and stepped (different series) replaces the whole option.
+  const drawnStep = useRef<number | null>(null);
   useEffect(() => {
-    chart.current?.setOption(
+    const c = chart.current;
+    if (!c) return;
+    const replace = drawnStep.current !== s.step;
+    drawnStep.current = s.step;
+    c.setOption(
       buildChartOption({ metric, unit: s.unit, step: s.step, points: s.points, buckets: s.buckets, from: s.from, to: s.to }),
-      { notMerge: true, lazyUpdate: true },
+      { notMerge: replace, lazyUpdate: true },
     );
   }, [metric, s.unit, s.step, s.points, s.buckets, s.from, s.to]);
 

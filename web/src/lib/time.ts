@@ -37,6 +37,12 @@ export function formatCount(n: number | null | undefined): string {
   return grouped.format(n);
 }
 
+/** A sequence number or other identifier-like integer: no grouping; "—" when unknown. */
+export function formatSeq(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  return String(n);
+}
+
 /** A measured value with a sensible number of digits. */
 export function formatValue(v: number): string {
   if (!Number.isFinite(v)) return '—';

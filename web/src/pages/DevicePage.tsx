@@ -11,7 +11,7 @@ import { MetricChart } from '../components/MetricChart';
 import { StatusPill } from '../components/StatusPill';
 import { WindowSelector } from '../components/WindowSelector';
 import { href } from '../lib/router';
-import { formatAbsolute, formatCount, formatRelative } from '../lib/time';
+import { formatAbsolute, formatCount, formatRelative, formatSeq } from '../lib/time';
 import { windowByKey, type TimeWindow } from '../lib/windows';
 
 const DEVICE_REFRESH_MS = 10_000;
@@ -101,11 +101,11 @@ export function DevicePage({ id, query }: { id: string; query: URLSearchParams }
             </div>
             <div>
               <dt>Last seq</dt>
-              <dd className="mono">{formatCount(d.last_seq)}</dd>
+              <dd className="mono">{formatSeq(d.last_seq)}</dd>
             </div>
             <div>
               <dt>Epoch</dt>
-              <dd className="mono">{formatCount(d.epoch)}</dd>
+              <dd className="mono">{formatSeq(d.epoch)}</dd>
             </div>
             <div>
               <dt>Messages</dt>
@@ -115,11 +115,11 @@ export function DevicePage({ id, query }: { id: string; query: URLSearchParams }
               <dt>Missing</dt>
               <dd data-testid="device-missing">{formatCount(d.missing)}</dd>
             </div>
-            <div>
+            <div className="fact-wide">
               <dt>Gateway</dt>
               <dd className="mono small">{d.gateway || '—'}</dd>
             </div>
-            <div>
+            <div className="fact-wide">
               <dt>Organisation</dt>
               <dd className="mono small">{d.org || '—'}</dd>
             </div>

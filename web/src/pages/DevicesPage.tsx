@@ -7,7 +7,7 @@ import { applyPresence, overrideFrom, type PresenceOverride } from '../app/prese
 import { ErrorBanner } from '../components/ErrorBanner';
 import { StatusPill } from '../components/StatusPill';
 import { href } from '../lib/router';
-import { formatAbsolute, formatCount, formatRelative } from '../lib/time';
+import { formatAbsolute, formatCount, formatRelative, formatSeq } from '../lib/time';
 
 const DEVICES_REFRESH_MS = 10_000;
 
@@ -92,7 +92,7 @@ export function DevicesPage() {
                   </time>
                 </td>
                 <td className="num mono" data-testid="last-seq">
-                  {formatCount(d.last_seq)}
+                  {formatSeq(d.last_seq)}
                 </td>
                 <td className="num" data-testid="messages">
                   {formatCount(d.messages)}
