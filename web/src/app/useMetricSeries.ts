@@ -49,6 +49,7 @@ export function useMetricSeries(device: string, metric: string, win: TimeWindow)
   }));
   // The series lives in a ref between flushes so a burst of samples costs one render.
   const cur = useRef(state);
+  const shownKey = useRef<string | null>(null);
 
   useEffect(() => {
     let alive = true;
@@ -80,17 +81,24 @@ export function useMetricSeries(device: string, metric: string, win: TimeWindow)
     };
 
     const start = clock.now();
-    publish({
-      step: win.step,
-      points: [],
-      buckets: [],
-      unit: cur.current.unit,
-      loading: true,
-      error: null,
-      skipped: 0,
-      from: windowFrom(win, start),
-      to: start,
-    });
+    const key = `${device}\n${metric}\n${win.key}`;
+    if (shownKey.current === key) {
+      // A refetch of the same view (reconnect, retry): keep drawing what is there.
+      publish({ ...cur.current, loading: true, error: null });
+    } else {
+      shownKey.current = key;
+      publish({
+        step: win.step,
+        points: [],
+        buckets: [],
+        unit: cur.current.unit,
+        loading: true,
+        error: null,
+        skipped: 0,
+        from: windowFrom(win, start),
+        to: start,
+      });
+    }
 
     const unsubscribe = hub.subscribe('sample', (ev) => {
       if (ev.device !== device || ev.metric !== metric) return;
