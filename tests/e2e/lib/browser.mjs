@@ -80,8 +80,9 @@ export function sleep(ms) {
  * Calls `probe` until it returns a truthy value, and returns that value. `probe` may be
  * async and may throw: a throw counts as "not yet" and is kept for the message. After
  * `timeoutMs` this throws an Error saying what was awaited and the last value or error.
+ * `stopOn(error)` returning true makes that error fatal at once (e.g. "the server died").
  */
-export async function waitFor(probe, { timeoutMs = 15000, intervalMs = 100, what = 'a condition' } = {}) {
+export async function waitFor(probe, { timeoutMs = 15000, intervalMs = 100, what = 'a condition', stopOn = null } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
   let lastError;
@@ -91,6 +92,7 @@ export async function waitFor(probe, { timeoutMs = 15000, intervalMs = 100, what
       lastError = undefined;
       if (last) return last;
     } catch (e) {
+      if (stopOn && stopOn(e)) throw e;
       lastError = e;
     }
     if (Date.now() >= deadline) {

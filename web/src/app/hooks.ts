@@ -73,7 +73,6 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
       inFlight?.abort();
       kick.current = () => {};
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [intervalMs, ...deps]);
 
   const reload = useCallback(() => kick.current(), []);
