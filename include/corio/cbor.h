@@ -104,8 +104,8 @@ int corio_cbor_enc_error(const struct corio_cbor_enc *e);
 /*
  * Ends encoding. Returns the total length (>= 0), which is what was written to buf
  * (or what size-only mode counted), or the sticky error: CORIO_ERR_NOSPACE if the
- * buffer was too small at some point, CORIO_ERR_INVAL / CORIO_ERR_POLICY if a call
- * was refused. A length above INT_MAX is reported as CORIO_ERR_NOSPACE; use
+ * buffer was too small at some point, or the error of a refused call
+ * (CORIO_ERR_INVAL, or CORIO_ERR_POLICY / CORIO_ERR_UNSUPPORTED from a map sort). A length above INT_MAX is reported as CORIO_ERR_NOSPACE; use
  * corio_cbor_enc_len() for such sizes.
  */
 int corio_cbor_enc_finish(const struct corio_cbor_enc *e);
@@ -113,7 +113,8 @@ int corio_cbor_enc_finish(const struct corio_cbor_enc *e);
 /*
  * Item writers. Each appends one item (or one container head) in its shortest form
  * and returns the sticky error after the call: CORIO_OK, or CORIO_ERR_NOSPACE when the
- * item does not fit (nothing of it is written), or an earlier error (nothing written).
+ * item does not fit (nothing of it is written), or CORIO_ERR_INVAL for a NULL pointer
+ * with a non-zero length, or an earlier error (nothing written).
  */
 int corio_cbor_put_uint(struct corio_cbor_enc *e, uint64_t v);
 /* Writes the negative integer -1 - n (major type 1), so -2^64 .. -1 are reachable. */
@@ -232,8 +233,9 @@ struct corio_cbor_item {
     double f;               /* floats: the value */
 };
 
-/* A decoder. Caller-owned (about 24 + CORIO_CBOR_MAX_DEPTH * 9 bytes on 64-bit);
- * its fields are private. It may be copied to save and restore a position. */
+/* A decoder. Caller-owned (32 + 9 * CORIO_CBOR_MAX_DEPTH bytes on 64-bit, 16 + 5 *
+ * CORIO_CBOR_MAX_DEPTH on 32-bit); its fields are private. It may be copied to save
+ * and restore a position. */
 struct corio_cbor_dec {
     const uint8_t *buf;
     size_t len;

@@ -149,7 +149,8 @@ int corio_cbor_put_textz(struct corio_cbor_enc *e, const char *s)
         fail(e, CORIO_ERR_INVAL);
         return e->err;
     }
-    return put_head_body(e, 3, strlen(s), s, strlen(s));
+    size_t n = strlen(s);
+    return put_head_body(e, 3, n, s, n);
 }
 
 int corio_cbor_put_array(struct corio_cbor_enc *e, uint64_t count)
