@@ -116,6 +116,7 @@ int corio_cbor_enc_finish(const struct corio_cbor_enc *e);
  * item does not fit (nothing of it is written), or CORIO_ERR_INVAL for a NULL pointer
  * with a non-zero length, or an earlier error (nothing written).
  */
+/* Writes the unsigned integer v (major type 0). */
 int corio_cbor_put_uint(struct corio_cbor_enc *e, uint64_t v);
 /* Writes the negative integer -1 - n (major type 1), so -2^64 .. -1 are reachable. */
 int corio_cbor_put_negint(struct corio_cbor_enc *e, uint64_t n);
@@ -137,8 +138,11 @@ int corio_cbor_put_tag(struct corio_cbor_enc *e, uint64_t tag);
 /* Writes simple value v (0..23 or 32..255; 20..23 are false, true, null, undefined).
  * 24..31 are not simple values: CORIO_ERR_INVAL (sticky). */
 int corio_cbor_put_simple(struct corio_cbor_enc *e, uint8_t v);
+/* Writes false (0xf4) or true (0xf5). */
 int corio_cbor_put_bool(struct corio_cbor_enc *e, bool v);
+/* Writes null (0xf6). */
 int corio_cbor_put_null(struct corio_cbor_enc *e);
+/* Writes undefined (0xf7). */
 int corio_cbor_put_undefined(struct corio_cbor_enc *e);
 /* Writes v in the shortest of binary16, binary32, binary64 that keeps its exact value
  * (RFC 8949 §4.2.1), -0.0 and infinities included. Every NaN is written as 0xf97e00
