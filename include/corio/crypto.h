@@ -60,8 +60,8 @@ extern "C" {
 #define CORIO_CRYPTO_CAP_PERSISTENT    0x2u /* keys can live under a non-zero id */
 
 /* Key flags, given when a key is made and kept in corio_key.flags. */
-#define CORIO_KEY_EXPORTABLE 0x1u /* corio_key_export() may reveal the private scalar */
-#define CORIO_KEY_PERSISTENT 0x2u /* set by the backend: the key is stored under its id */
+#define CORIO_KEY_EXPORTABLE   0x1u        /* corio_key_export() may reveal the private scalar */
+#define CORIO_KEY_PERSISTENT   0x2u        /* set by the backend: the key is stored under its id */
 #define CORIO_KEY_BACKEND_MASK 0xffff0000u /* bits a backend uses for itself */
 
 struct corio_crypto_ops;
@@ -110,7 +110,7 @@ struct corio_crypto_ops {
     int (*sha256_start)(void *state);
     int (*sha256_update)(void *state, const uint8_t *data, size_t len);
     int (*sha256_finish)(void *state, uint8_t out[CORIO_SHA256_LEN]); /* releases state */
-    void (*sha256_abort)(void *state);                                 /* releases state */
+    void (*sha256_abort)(void *state);                                /* releases state */
     int (*key_generate)(uint32_t id, unsigned flags, struct corio_key *key);
     int (*key_import)(uint32_t id, unsigned flags, const uint8_t priv[CORIO_P256_SCALAR_LEN],
                       struct corio_key *key);
@@ -121,8 +121,7 @@ struct corio_crypto_ops {
     int (*sign_hash)(const struct corio_key *key, const uint8_t hash[CORIO_SHA256_LEN],
                      uint8_t sig[CORIO_P256_SIG_LEN]);
     /* pub is a validated uncompressed point; sig has passed corio_p256_sig_check(). */
-    int (*verify_hash)(const uint8_t pub[CORIO_P256_PUB_LEN],
-                       const uint8_t hash[CORIO_SHA256_LEN],
+    int (*verify_hash)(const uint8_t pub[CORIO_P256_PUB_LEN], const uint8_t hash[CORIO_SHA256_LEN],
                        const uint8_t sig[CORIO_P256_SIG_LEN]);
     void (*key_close)(struct corio_key *key);
     int (*key_destroy)(struct corio_key *key);
@@ -240,7 +239,8 @@ int corio_key_destroy(struct corio_key *key);
 
 /*
  * Signs a 32-byte SHA-256 digest with key and writes the raw low-S signature r || s
- * (64 bytes). Deterministic when the key's backend has CORIO_CRYPTO_CAP_DETERMINISTIC.
+ * (64 bytes). Deterministic when the key's backend has CORIO_CRYPTO_CAP_DETERMINISTIC
+ * (except for a provisioned PSA key whose policy names randomized ECDSA).
  * Returns CORIO_OK, CORIO_ERR_INVAL (NULL argument or empty key), CORIO_ERR_POLICY (the
  * key may not sign) or CORIO_ERR_CRYPTO (including a backend that returned r or s out
  * of range).

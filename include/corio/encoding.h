@@ -28,11 +28,11 @@ extern "C" {
 #define CORIO_ENCODING_MAX_INPUT 0x100000u
 
 /* Characters base32 needs for n bytes (the terminating NUL not counted). */
-#define CORIO_BASE32_ENCODED_LEN(n) (((n) * 8u + 4u) / 5u)
+#define CORIO_BASE32_ENCODED_LEN(n) (((n)*8u + 4u) / 5u)
 /* Bytes that n base32 characters decode to (for a length that can be valid). */
-#define CORIO_BASE32_DECODED_LEN(n) ((n) * 5u / 8u)
+#define CORIO_BASE32_DECODED_LEN(n) ((n)*5u / 8u)
 /* An upper bound on the characters base58 needs for n bytes (NUL not counted). */
-#define CORIO_BASE58_ENCODED_MAX(n) ((n) * 138u / 100u + 1u)
+#define CORIO_BASE58_ENCODED_MAX(n) ((n)*138u / 100u + 1u)
 /* An upper bound on the bytes that n base58 characters decode to (each leading '1'
  * is a whole byte, so no tighter bound holds for every input). */
 #define CORIO_BASE58_DECODED_MAX(n) (n)

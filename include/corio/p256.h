@@ -27,10 +27,10 @@
 extern "C" {
 #endif
 
-#define CORIO_P256_SCALAR_LEN      32 /* a private key or one half of a signature */
-#define CORIO_P256_PUB_LEN         65 /* 0x04 || x || y, SEC 1 uncompressed */
-#define CORIO_P256_PUB_COMPRESSED  33 /* 0x02 or 0x03 (parity of y) || x, SEC 1 */
-#define CORIO_P256_SIG_LEN         64 /* r || s, each 32 bytes: the raw ES256 form */
+#define CORIO_P256_SCALAR_LEN     32 /* a private key or one half of a signature */
+#define CORIO_P256_PUB_LEN        65 /* 0x04 || x || y, SEC 1 uncompressed */
+#define CORIO_P256_PUB_COMPRESSED 33 /* 0x02 or 0x03 (parity of y) || x, SEC 1 */
+#define CORIO_P256_SIG_LEN        64 /* r || s, each 32 bytes: the raw ES256 form */
 
 /*
  * Checks a 65-byte uncompressed point: prefix 0x04, both coordinates below the field

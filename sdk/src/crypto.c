@@ -174,8 +174,7 @@ int corio_key_public(const struct corio_key *key, uint8_t pub[CORIO_P256_PUB_LEN
     return CORIO_OK;
 }
 
-int corio_key_public_compressed(const struct corio_key *key,
-                                uint8_t pub[CORIO_P256_PUB_COMPRESSED])
+int corio_key_public_compressed(const struct corio_key *key, uint8_t pub[CORIO_P256_PUB_COMPRESSED])
 {
     if (!pub)
         return CORIO_ERR_INVAL;

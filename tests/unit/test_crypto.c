@@ -316,8 +316,7 @@ static void key_rules(void **state)
 
     /* Unknown flags, backend-owned flags and persistent ids on a backend without them. */
     assert_int_equal(corio_key_generate(&fake_ops, 0, 0x100, &key), CORIO_ERR_INVAL);
-    assert_int_equal(corio_key_generate(&fake_ops, 0, CORIO_KEY_PERSISTENT, &key),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_key_generate(&fake_ops, 0, CORIO_KEY_PERSISTENT, &key), CORIO_ERR_INVAL);
     assert_int_equal(corio_key_generate(&fake_ops, 5, 0, &key), CORIO_ERR_UNSUPPORTED);
     assert_int_equal(corio_key_open(&fake_ops, 5, &key), CORIO_ERR_UNSUPPORTED);
     assert_null(key.ops);

@@ -94,9 +94,9 @@ static void agrees_with_openssl_on_random_keys(void **state)
             continue;
         assert_int_equal(EC_POINT_mul(o->group, pt, d, NULL, NULL, o->bn), 1);
         uint8_t comp[33], full[65], ours[65], ours_comp[33];
-        assert_int_equal(EC_POINT_point2oct(o->group, pt, POINT_CONVERSION_COMPRESSED, comp,
-                                            sizeof comp, o->bn),
-                         33);
+        assert_int_equal(
+            EC_POINT_point2oct(o->group, pt, POINT_CONVERSION_COMPRESSED, comp, sizeof comp, o->bn),
+            33);
         assert_int_equal(EC_POINT_point2oct(o->group, pt, POINT_CONVERSION_UNCOMPRESSED, full,
                                             sizeof full, o->bn),
                          65);

@@ -19,13 +19,13 @@
 #define FLAG_RANDOMIZED 0x10000u
 
 #if defined(PSA_WANT_ALG_DETERMINISTIC_ECDSA)
-#define SIGN_ALG        PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256)
-#define SIGN_CAPS       CORIO_CRYPTO_CAP_DETERMINISTIC
-#define NEW_KEY_FLAGS   0u
+#define SIGN_ALG      PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256)
+#define SIGN_CAPS     CORIO_CRYPTO_CAP_DETERMINISTIC
+#define NEW_KEY_FLAGS 0u
 #else
-#define SIGN_ALG        PSA_ALG_ECDSA(PSA_ALG_SHA_256)
-#define SIGN_CAPS       0u
-#define NEW_KEY_FLAGS   FLAG_RANDOMIZED
+#define SIGN_ALG      PSA_ALG_ECDSA(PSA_ALG_SHA_256)
+#define SIGN_CAPS     0u
+#define NEW_KEY_FLAGS FLAG_RANDOMIZED
 #endif
 
 #define KEY_TYPE PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)
@@ -54,22 +54,33 @@ static int initialised;
 int corio_crypto_psa_err(int32_t status)
 {
     switch (status) {
-    case PSA_SUCCESS: return CORIO_OK;
-    case PSA_ERROR_INVALID_SIGNATURE: return CORIO_ERR_BADSIG;
+    case PSA_SUCCESS:
+        return CORIO_OK;
+    case PSA_ERROR_INVALID_SIGNATURE:
+        return CORIO_ERR_BADSIG;
     case PSA_ERROR_DOES_NOT_EXIST:
-    case PSA_ERROR_INVALID_HANDLE: return CORIO_ERR_NOTFOUND;
+    case PSA_ERROR_INVALID_HANDLE:
+        return CORIO_ERR_NOTFOUND;
     case PSA_ERROR_ALREADY_EXISTS:
-    case PSA_ERROR_BAD_STATE: return CORIO_ERR_STATE;
-    case PSA_ERROR_NOT_PERMITTED: return CORIO_ERR_POLICY;
-    case PSA_ERROR_NOT_SUPPORTED: return CORIO_ERR_UNSUPPORTED;
-    case PSA_ERROR_INVALID_ARGUMENT: return CORIO_ERR_INVAL;
-    case PSA_ERROR_BUFFER_TOO_SMALL: return CORIO_ERR_NOSPACE;
+    case PSA_ERROR_BAD_STATE:
+        return CORIO_ERR_STATE;
+    case PSA_ERROR_NOT_PERMITTED:
+        return CORIO_ERR_POLICY;
+    case PSA_ERROR_NOT_SUPPORTED:
+        return CORIO_ERR_UNSUPPORTED;
+    case PSA_ERROR_INVALID_ARGUMENT:
+        return CORIO_ERR_INVAL;
+    case PSA_ERROR_BUFFER_TOO_SMALL:
+        return CORIO_ERR_NOSPACE;
     case PSA_ERROR_INSUFFICIENT_MEMORY:
-    case PSA_ERROR_INSUFFICIENT_STORAGE: return CORIO_ERR_FULL;
+    case PSA_ERROR_INSUFFICIENT_STORAGE:
+        return CORIO_ERR_FULL;
     case PSA_ERROR_STORAGE_FAILURE:
     case PSA_ERROR_DATA_CORRUPT:
-    case PSA_ERROR_DATA_INVALID: return CORIO_ERR_IO;
-    default: return CORIO_ERR_CRYPTO;
+    case PSA_ERROR_DATA_INVALID:
+        return CORIO_ERR_IO;
+    default:
+        return CORIO_ERR_CRYPTO;
     }
 }
 
@@ -168,7 +179,8 @@ static void key_fill(struct corio_key *key, kid_t kid, uint32_t id, unsigned fla
 {
     key->id = KID_VALUE(kid);
     key->obj = NULL;
-    key->flags = (flags & CORIO_KEY_EXPORTABLE) | (id != 0 ? CORIO_KEY_PERSISTENT : 0u) | NEW_KEY_FLAGS;
+    key->flags =
+        (flags & CORIO_KEY_EXPORTABLE) | (id != 0 ? CORIO_KEY_PERSISTENT : 0u) | NEW_KEY_FLAGS;
 }
 
 static int psa_key_generate(uint32_t id, unsigned flags, struct corio_key *key)
@@ -232,7 +244,8 @@ static int psa_key_open(uint32_t id, struct corio_key *key)
     }
     key->id = id;
     key->obj = NULL;
-    key->flags = CORIO_KEY_PERSISTENT | ((usage & PSA_KEY_USAGE_EXPORT) ? CORIO_KEY_EXPORTABLE : 0u) |
+    key->flags = CORIO_KEY_PERSISTENT |
+                 ((usage & PSA_KEY_USAGE_EXPORT) ? CORIO_KEY_EXPORTABLE : 0u) |
                  (PSA_ALG_IS_DETERMINISTIC_ECDSA(alg) ? 0u : FLAG_RANDOMIZED);
     return CORIO_OK;
 }
@@ -269,8 +282,9 @@ static int psa_sign(const struct corio_key *key, const uint8_t hash[CORIO_SHA256
 {
     if (!initialised)
         return CORIO_ERR_STATE;
-    psa_algorithm_t alg = (key->flags & FLAG_RANDOMIZED) ? PSA_ALG_ECDSA(PSA_ALG_SHA_256)
-                                                          : PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256);
+    psa_algorithm_t alg = (key->flags & FLAG_RANDOMIZED)
+                              ? PSA_ALG_ECDSA(PSA_ALG_SHA_256)
+                              : PSA_ALG_DETERMINISTIC_ECDSA(PSA_ALG_SHA_256);
     size_t n = 0;
     psa_status_t st =
         psa_sign_hash(kid_of(key), alg, hash, CORIO_SHA256_LEN, sig, CORIO_P256_SIG_LEN, &n);
