@@ -1,0 +1,56 @@
+/*
+ * crypto_psa.h - the PSA Crypto API backend of include/corio/crypto.h, the one devices
+ * use. Here it runs on mbedTLS 2.28 (sdk/crypto/psa, linked with libmbedcrypto); the
+ * same calls reach mbedTLS 3.x, TF-M, or a secure element behind a PSA driver.
+ *
+ *   - Signing is deterministic ECDSA (RFC 6979, PSA_ALG_DETERMINISTIC_ECDSA) when the
+ *     PSA implementation provides it (PSA_WANT_ALG_DETERMINISTIC_ECDSA; Debian's
+ *     mbedTLS 2.28 does), else randomized ECDSA; the table's caps say which.
+ *   - Keys are volatile (id 0) or persistent (ids 1 to 0x3fffffff, PSA's user range).
+ *     mbedTLS on Linux keeps persistent keys in files named <id>.psa_its in the
+ *     process's working directory (its PSA ITS emulation); on a device they live
+ *     wherever the PSA implementation keeps them. corio_key.obj is unused.
+ *   - A key made or opened by Corio may sign and verify ES256 only (its PSA policy),
+ *     and may be exported only when made with CORIO_KEY_EXPORTABLE. Persistent keys
+ *     provisioned by someone else open if they are P-256 key pairs whose policy allows
+ *     ECDSA with SHA-256 and signing.
+ *   - Verification imports the public key as a volatile key for the one call.
+ *   - Thread safety: mbedTLS 2.28's PSA core is not safe to call from several threads
+ *     at once; serialise calls, as a device's single crypto task does.
+ */
+#ifndef CORIO_CRYPTO_PSA_H
+#define CORIO_CRYPTO_PSA_H
+
+#include <stdint.h>
+
+#include "corio/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The PSA backend's table; usable after corio_crypto_psa_init(). */
+extern const struct corio_crypto_ops corio_crypto_psa_ops;
+
+/*
+ * Initialises the PSA implementation (psa_crypto_init) once; later calls do nothing
+ * and succeed. Until it succeeds, the table's operations return CORIO_ERR_STATE.
+ * Returns CORIO_OK, CORIO_ERR_IO (storage) or CORIO_ERR_CRYPTO (e.g. no entropy).
+ */
+int corio_crypto_psa_init(void);
+
+/*
+ * Releases everything the PSA implementation holds (mbedtls_psa_crypto_free on
+ * mbedTLS): every open key handle becomes invalid, volatile keys are lost, persistent
+ * keys stay stored. corio_crypto_psa_init() may be called again afterwards. Does
+ * nothing when not initialised.
+ */
+void corio_crypto_psa_deinit(void);
+
+/* Maps a psa_status_t to the nearest corio_err (PSA_SUCCESS to CORIO_OK). */
+int corio_crypto_psa_err(int32_t psa_status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_CRYPTO_PSA_H */
