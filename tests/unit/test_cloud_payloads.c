@@ -1,0 +1,303 @@
+/* test_cloud_payloads.c - the payload decoders of corio-cloud's ingest: SenML JSON
+ * (names, base fields, times, value kinds, every refusal), heartbeats in JSON and CBOR,
+ * presence records, base64url, did:key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cloud_int.h"
+#include "corio/cbor.h"
+#include "corio/error.h"
+
+#define DEV "dddddddddddddddddddddddd"
+#define RECV 1764500000000LL
+
+static int decode(const char *json, struct corio__senml_pack *p, char *why)
+{
+    return corio__senml_decode(CORIO__SENML_JSON, (const uint8_t *)json, strlen(json), DEV, RECV,
+                               p, why, 200);
+}
+
+static void test_senml_full_pack(void **state)
+{
+    (void)state;
+    struct corio__senml_pack p;
+    char why[200] = "";
+    const char *j =
+        "[{\"bn\":\"urn:corio:" DEV ":\",\"bt\":1764500000.5,\"bu\":\"Cel\",\"bv\":10,"
+        "\"bver\":10,\"ep\":3,\"seq\":42,\"n\":\"temp\",\"v\":11.5,\"extra\":[1,2]},"
+        "{\"n\":\"temp\",\"t\":1,\"v\":12},"
+        "{\"n\":\"hum\",\"u\":\"%RH\",\"v\":40},"
+        "{\"bn\":\"room/\",\"n\":\"door\",\"vb\":false},"
+        "{\"bn\":\"\",\"n\":\"label\",\"vs\":\"hi there\"},"
+        "{\"n\":\"blob\",\"vd\":\"3q2-7_8\"},"
+        "{\"n\":\"energy\",\"bs\":100,\"s\":5}]";
+    assert_int_equal(decode(j, &p, why), CORIO_OK);
+    assert_true(p.has_seq);
+    assert_int_equal(p.epoch, 3);
+    assert_int_equal(p.seq, 42);
+    assert_int_equal(p.n, 7);
+    assert_string_equal(p.recs[0].name, "temp");
+    assert_string_equal(p.recs[0].unit, "Cel");
+    assert_int_equal(p.recs[0].t_ms, 1764500000500LL);
+    assert_true(p.recs[0].value.kind == CORIO_VALUE_NUM && p.recs[0].value.num == 21.5);
+    assert_int_equal(p.recs[1].t_ms, 1764500001500LL);
+    assert_true(p.recs[1].value.num == 22.0);
+    assert_string_equal(p.recs[2].unit, "%RH");
+    /* A base name without the device's URN is kept as it is. */
+    assert_string_equal(p.recs[3].name, "room/door");
+    assert_true(p.recs[3].value.kind == CORIO_VALUE_BOOL && !p.recs[3].value.b);
+    assert_string_equal(p.recs[4].name, "label");
+    assert_int_equal(p.recs[4].value.len, 8);
+    assert_memory_equal(p.recs[4].value.str, "hi there", 8);
+    assert_int_equal(p.recs[5].value.kind, CORIO_VALUE_DATA);
+    assert_int_equal(p.recs[5].value.len, 5);
+    assert_memory_equal(p.recs[5].value.data, "\xde\xad\xbe\xef\xff", 5);
+    assert_true(p.recs[6].value.kind == CORIO_VALUE_NUM && p.recs[6].value.num == 105);
+    /* The base unit applies to later records without their own. */
+    assert_string_equal(p.recs[6].unit, "Cel");
+    corio__senml_pack_free(&p);
+    assert_int_equal(p.n, 0);
+}
+
+static void test_senml_times(void **state)
+{
+    (void)state;
+    struct corio__senml_pack p;
+    char why[200];
+    /* No time at all: the gateway's receive time. */
+    assert_int_equal(decode("[{\"n\":\"a\",\"v\":1}]", &p, why), CORIO_OK);
+    assert_int_equal(p.recs[0].t_ms, RECV);
+    assert_false(p.has_seq);
+    corio__senml_pack_free(&p);
+    /* Relative times (below 2^28 s) count from it, negative ones too. */
+    assert_int_equal(decode("[{\"n\":\"a\",\"t\":-2.25,\"v\":1},{\"n\":\"b\",\"t\":268435455,\"v\":1}]",
+                            &p, why),
+                     CORIO_OK);
+    assert_int_equal(p.recs[0].t_ms, RECV - 2250);
+    assert_int_equal(p.recs[1].t_ms, RECV + 268435455000LL);
+    corio__senml_pack_free(&p);
+    /* 2^28 s and above are absolute. */
+    assert_int_equal(decode("[{\"n\":\"a\",\"t\":268435456,\"v\":1}]", &p, why), CORIO_OK);
+    assert_int_equal(p.recs[0].t_ms, 268435456000LL);
+    corio__senml_pack_free(&p);
+    /* Before 1970 or after 9999: refused. */
+    assert_int_equal(decode("[{\"n\":\"a\",\"t\":-1e9,\"v\":1}]", &p, why), CORIO_ERR_MALFORMED);
+    assert_int_equal(decode("[{\"n\":\"a\",\"t\":1e15,\"v\":1}]", &p, why), CORIO_ERR_MALFORMED);
+    assert_non_null(strstr(why, "time"));
+}
+
+static void test_senml_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *why;
+    } cases[] = {
+        {"", "not JSON"},
+        {"[{\"n\":\"a\",\"v\":1}", "not JSON"},
+        {"{}", "array"},
+        {"[]", "array"},
+        {"[1]", "not an object"},
+        {"[{\"n\":\"a\",\"v\":1,\"v\":2}]", "not JSON"}, /* duplicate key */
+        {"[{\"n\":\"a\"}]", "no value"},
+        {"[{\"n\":\"a\",\"v\":\"1\"}]", "wrong type"},
+        {"[{\"n\":\"a\",\"vb\":1}]", "wrong type"},
+        {"[{\"n\":\"a\",\"v\":1,\"vb\":true}]", "more than one"},
+        {"[{\"n\":\"\",\"v\":1}]", "not a SenML name"},
+        {"[{\"n\":\"-a\",\"v\":1}]", "not a SenML name"},
+        {"[{\"n\":\"a b\",\"v\":1}]", "not a SenML name"},
+        {"[{\"bn\":\"urn:corio:" DEV ":\",\"v\":1}]", "metric name"},
+        {"[{\"bn\":\"urn:corio:eeeeeeeeeeeeeeeeeeeeeeee:\",\"n\":\"a\",\"v\":1}]", "another device"},
+        {"[{\"n\":\"a\",\"v\":1,\"u\":\"deg C\"}]", "unit"},
+        {"[{\"n\":\"a\",\"v\":1,\"bver\":11}]", "version"},
+        {"[{\"n\":\"a\",\"v\":1,\"foo_\":1}]", "must-understand"},
+        {"[{\"n\":\"a\",\"v\":1,\"ep\":1}]", "ep and seq"},
+        {"[{\"n\":\"a\",\"v\":1,\"ep\":1,\"seq\":0}]", "seq >= 1"},
+        {"[{\"n\":\"a\",\"v\":1,\"ep\":-1,\"seq\":1}]", "seq >= 1"},
+        {"[{\"n\":\"a\",\"v\":1,\"ep\":1.5,\"seq\":1}]", "wrong type"},
+        {"[{\"n\":\"a\",\"vd\":\"not base64!\"}]", "base64url"},
+        {"[{\"n\":\"a\",\"v\":1e308,\"bv\":1e308}]", "out of range"},
+        {"[{\"n\":\"a\",\"v\":1},{\"n\":\"b\"}]", "record 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct corio__senml_pack p;
+        char why[200] = "";
+        int rc = decode(cases[i].json, &p, why);
+        if (rc != CORIO_ERR_MALFORMED || !strstr(why, cases[i].why))
+            fail_msg("case %zu (%s): rc %d why '%s', want '%s'", i, cases[i].json, rc, why,
+                     cases[i].why);
+        assert_int_equal(p.n, 0);
+        assert_null(p.recs);
+    }
+    /* Too many records, too long a string. */
+    size_t n = 1025 * 18 + 2;
+    char *big = malloc(n + 1);
+    strcpy(big, "[");
+    for (int i = 0; i < 1025; i++)
+        strcat(big, i ? ",{\"n\":\"a\",\"v\":1}" : "{\"n\":\"a\",\"v\":1}");
+    strcat(big, "]");
+    struct corio__senml_pack p;
+    char why[200];
+    assert_int_equal(decode(big, &p, why), CORIO_ERR_MALFORMED);
+    free(big);
+    char *longs = malloc(5000);
+    strcpy(longs, "[{\"n\":\"a\",\"vs\":\"");
+    size_t pre = strlen(longs);
+    memset(longs + pre, 'x', 4097);
+    strcpy(longs + pre + 4097, "\"}]");
+    assert_int_equal(decode(longs, &p, why), CORIO_ERR_MALFORMED);
+    assert_non_null(strstr(why, "longer than"));
+    free(longs);
+    /* CBOR waits for the SDK's decoder and says so. */
+    assert_int_equal(corio__senml_decode(CORIO__SENML_CBOR, (const uint8_t *)"\x80", 1, DEV, RECV,
+                                         &p, why, sizeof why),
+                     CORIO_ERR_UNSUPPORTED);
+}
+
+static void test_heartbeat(void **state)
+{
+    (void)state;
+    struct corio__heartbeat hb;
+    char why[200];
+    const char *j = "{\"up\":12.7,\"bc\":3,\"ep\":7,\"last\":100,\"pending\":4,\"drops\":1,\"x\":1}";
+    assert_int_equal(corio__heartbeat_decode((const uint8_t *)j, strlen(j), &hb, why, sizeof why),
+                     CORIO_OK);
+    assert_true(hb.epoch == 7 && hb.last == 100 && hb.pending == 4 && hb.drops == 1);
+    assert_true(hb.has_boot && hb.boot == 3 && hb.uptime_s == 12);
+    static const char *const bad[] = {
+        "{\"ep\":7,\"last\":1}", "{\"ep\":7,\"last\":1,\"pending\":2}",
+        "{\"ep\":-1,\"last\":1,\"pending\":0}", "{\"ep\":1,\"last\":1.5,\"pending\":0}",
+        "[1]", "{\"ep\":1,\"ep\":1,\"last\":1,\"pending\":0}", "x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(corio__heartbeat_decode((const uint8_t *)bad[i], strlen(bad[i]), &hb,
+                                                 why, sizeof why),
+                         CORIO_ERR_MALFORMED);
+
+    uint8_t buf[64];
+    struct corio_cbor_enc e;
+    corio_cbor_enc_init(&e, buf, sizeof buf);
+    corio_cbor_put_map(&e, 4);
+    corio_cbor_put_textz(&e, "ep");
+    corio_cbor_put_uint(&e, 2);
+    corio_cbor_put_textz(&e, "last");
+    corio_cbor_put_uint(&e, 9);
+    corio_cbor_put_textz(&e, "pending");
+    corio_cbor_put_uint(&e, 0);
+    corio_cbor_put_textz(&e, "note");
+    corio_cbor_put_array(&e, 1);
+    corio_cbor_put_null(&e);
+    int n = corio_cbor_enc_finish(&e);
+    assert_true(n > 0);
+    assert_int_equal(corio__heartbeat_decode(buf, (size_t)n, &hb, why, sizeof why), CORIO_OK);
+    assert_true(hb.epoch == 2 && hb.last == 9 && hb.pending == 0 && !hb.has_boot);
+    /* Truncated CBOR, a negative field, trailing bytes: refused. */
+    for (int cut = 1; cut < n; cut++)
+        assert_int_equal(corio__heartbeat_decode(buf, (size_t)cut, &hb, why, sizeof why),
+                         CORIO_ERR_MALFORMED);
+    uint8_t neg[] = {0xa3, 0x62, 'e', 'p', 0x20, 0x64, 'l', 'a', 's', 't', 0x01,
+                     0x67, 'p', 'e', 'n', 'd', 'i', 'n', 'g', 0x00};
+    assert_int_equal(corio__heartbeat_decode(neg, sizeof neg, &hb, why, sizeof why),
+                     CORIO_ERR_MALFORMED);
+    buf[n] = 0;
+    assert_int_equal(corio__heartbeat_decode(buf, (size_t)n + 1, &hb, why, sizeof why),
+                     CORIO_ERR_MALFORMED);
+}
+
+static void test_presence(void **state)
+{
+    (void)state;
+    bool online = false;
+    char why[200];
+    const char *j = "{\"online\":true,\"connections\":2}";
+    assert_int_equal(corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why),
+                     CORIO_OK);
+    assert_true(online);
+    j = "{\"online\":false}";
+    assert_int_equal(corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why),
+                     CORIO_OK);
+    assert_false(online);
+    static const char *const bad[] = {"{}", "{\"online\":1}", "[true]", "true", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(corio__presence_decode((const uint8_t *)bad[i], strlen(bad[i]), &online,
+                                                why, sizeof why),
+                         CORIO_ERR_MALFORMED);
+}
+
+static void test_b64url(void **state)
+{
+    (void)state;
+    /* RFC 4648 §10 vectors, in the URL-safe alphabet without padding. */
+    static const char *const vec[][2] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
+                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+                                         {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        char out[16];
+        size_t n = corio__b64url_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), out);
+        assert_string_equal(out, vec[i][1]);
+        assert_int_equal(n, strlen(vec[i][1]));
+        uint8_t back[16];
+        assert_int_equal(corio__b64url_decode(out, n, back, sizeof back), (int)strlen(vec[i][0]));
+        assert_memory_equal(back, vec[i][0], strlen(vec[i][0]));
+    }
+    uint8_t all[3] = {0xfb, 0xff, 0xbf};
+    char out[8];
+    corio__b64url_encode(all, 3, out);
+    assert_string_equal(out, "-_-_");
+    uint8_t back[8];
+    assert_int_equal(corio__b64url_decode("Zm8=", 4, back, sizeof back), 2);
+    assert_int_equal(corio__b64url_decode("Zm8", 3, back, sizeof back), 2);
+    assert_int_equal(corio__b64url_decode("Zm8", 3, back, 1), CORIO_ERR_NOSPACE);
+    /* Non-zero bits after the last byte: not the canonical encoding of anything. */
+    assert_int_equal(corio__b64url_decode("Zm9", 3, back, sizeof back), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio__b64url_decode("Z", 1, back, sizeof back), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio__b64url_decode("Zm+v", 4, back, sizeof back), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio__b64url_decode("Zh", 2, back, sizeof back), CORIO_ERR_MALFORMED);
+}
+
+static void hex(const char *h, uint8_t *out)
+{
+    for (size_t i = 0; h[2 * i]; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+}
+
+static void test_didkey(void **state)
+{
+    (void)state;
+    /* The P-256 vector of the did:key specification (also in unit.encoding). */
+    uint8_t want[65] = {0x04};
+    hex("7f235830dd3defa722ef1aa249d6a0ddbba4f990b0817538933f573640653542", want + 1);
+    hex("856da88d335f1fb25b8bcfbe089528dce09b1f7cb99fdd60f88300f4c2cc6d35", want + 33);
+    uint8_t pub[65];
+    assert_int_equal(corio__didkey_parse("did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+                                         pub),
+                     CORIO_OK);
+    assert_memory_equal(pub, want, 65);
+    static const char *const bad[] = {
+        "did:key:DnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU216",
+        "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", /* Ed25519 */
+        "did:corio:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169", "", "did:key:z0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(corio__didkey_parse(bad[i], pub), CORIO_ERR_MALFORMED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_senml_full_pack), cmocka_unit_test(test_senml_times),
+        cmocka_unit_test(test_senml_refusals),  cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_presence),        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_didkey),
+    };
+    return cmocka_run_group_tests_name("cloud_payloads", tests, NULL, NULL);
+}
