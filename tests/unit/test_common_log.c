@@ -39,7 +39,8 @@ static int teardown(void **state)
     corio_log_set_fd(2);
     close(g_fd);
     remove(g_path);
-    return 0;
+    *strrchr(g_path, '/') = '\0';
+    return rmdir(g_path);
 }
 
 /* Everything logged since the last call (caller frees). */
