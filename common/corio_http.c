@@ -49,6 +49,7 @@
 #define SSE_RING      1024   /* events queued per stream, at most */
 #define SSE_BLOCK     16384  /* bytes MHD asks the stream reader for at once */
 #define METRICS_MAX   (16u << 20)
+#define DISCARD_MAX   (4u << 20) /* body bytes read past the cap before hanging up */
 
 /* ---- types ------------------------------------------------------------------------- */
 
@@ -105,6 +106,7 @@ struct corio_http_req {
     bool bad;           /* path or query did not decode */
     struct corio_buf body;
     bool too_large, body_oom;
+    size_t discarded;   /* body bytes read and dropped past the cap */
     struct header *headers;
     bool replied, is_sse;
     unsigned status;
@@ -998,12 +1000,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size > 0) {
+        /*
+         * MHD accepts an answer only before the body is read or after all of it, so a
+         * body without a Content-Length that passes the cap is read on and dropped, and
+         * answered 413 at its end; one that goes on past DISCARD_MAX more is cut off by
+         * closing the connection.
+         */
         if (!r->replied && !r->too_large && !r->body_oom) {
             int rc = corio_buf_add(&r->body, upload_data, *upload_size);
             if (rc == CORIO_ERR_FULL)
-                r->too_large = true; /* the buffer is freed; the rest is discarded */
+                r->too_large = true; /* the buffer was freed */
             else if (rc != CORIO_OK)
                 r->body_oom = true;
+        } else {
+            r->discarded += *upload_size;
+            if (r->discarded > DISCARD_MAX)
+                return MHD_NO;
         }
         *upload_size = 0;
         return MHD_YES;

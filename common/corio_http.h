@@ -8,8 +8,10 @@
  *   - 404 when no pattern matches the path, 405 (with Allow) when one matches but not for
  *     this method, 400 for a path or query that does not decode; HEAD is served by GET;
  *   - request bodies are capped (opts.max_body): a Content-Length above the cap is
- *     answered 413 before the body is read, a chunked body is cut when it passes the
- *     cap; neither is ever buffered whole;
+ *     answered 413 before the body is read; a chunked body that passes the cap stops
+ *     being kept and is answered 413 at its end (libmicrohttpd takes no answer in the
+ *     middle of a body), or the connection is closed if it goes on for 4 MiB more;
+ *     neither is ever buffered whole;
  *   - errors are JSON: {"error": "<what was wrong>"} (docs/api.md);
  *   - GET /metrics serves opts.metrics in Prometheus text format, and the server counts
  *     its own requests, latencies and streams there (docs/operations.md).

@@ -323,6 +323,22 @@ static void bodies_headers_and_caps(void **state)
     hc_free(&c);
     free(big);
 
+    /* a chunked body that goes on and on is cut off: no answer, the connection closes */
+    size_t huge_len = 8u << 20, hn = 0;
+    char *huge = malloc(huge_len + 4096);
+    hn += (size_t)sprintf(huge, "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n");
+    while (hn + 0x10000 + 16 < huge_len) {
+        hn += (size_t)sprintf(huge + hn, "10000\r\n");
+        memset(huge + hn, 'h', 0x10000);
+        hn += 0x10000;
+        hn += (size_t)sprintf(huge + hn, "\r\n");
+    }
+    hn += (size_t)sprintf(huge + hn, "0\r\n\r\n");
+    assert_int_equal(hc_request(g_port, huge, hn, &c), 0);
+    hc_free(&c);
+    free(huge);
+
     /* JSON bodies */
     static const char good[] = "{\"name\": \"pump-1\"}";
     n = snprintf(req, sizeof req,
