@@ -1040,8 +1040,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct corio_http_req *r = *req_cls;
     if (!r)
         return;
-    if (r->replied && !r->is_sse)
-        corio_histogram_observe(r->srv->m_latency, seconds_since(&r->start));
+    if (r->replied && !r->is_sse) {
+        double took = seconds_since(&r->start);
+        corio_histogram_observe(r->srv->m_latency, took);
+        corio_logkv(CORIO_LOG_DEBUG, "http request", "method=%s path=%s status=%u ms=%.1f",
+                    r->method, r->url, r->status, took * 1000);
+    }
     req_free(r);
     *req_cls = NULL;
 }

@@ -36,6 +36,17 @@ enum corio_log_level {
 /* "debug", "info", "warn", "error", NULL: the choices for a config key. */
 extern const char *const corio_log_level_names[];
 
+/*
+ * The log_level key every daemon's config schema carries (struct corio_conf_key, from
+ * corio_conf.h), so the key reads the same in every daemon:
+ *     static const struct corio_conf_key keys[] = {CORIO_LOG_CONF_KEY, ..., {0}};
+ *     corio_log_set_level(corio_log_level_parse(corio_conf_str(conf, "log_level")));
+ */
+#define CORIO_LOG_CONF_KEY                                                                \
+    {.name = "log_level", .type = CORIO_CONF_STRING, .def = "info",                      \
+     .choices = corio_log_level_names,                                                    \
+     .help = "Least severe level logged: debug, info, warn or error."}
+
 /* Level named s (as in corio_log_level_names), or CORIO_ERR_INVAL. */
 int corio_log_level_parse(const char *s);
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "corio/error.h"
+#include "corio_conf.h"
 #include "corio_log.h"
 #include "harness.h"
 
@@ -201,6 +202,30 @@ static void long_lines_are_cut_and_marked(void **state)
     free(big);
 }
 
+static void level_from_config(void **state)
+{
+    (void)state;
+    static const struct corio_conf_key keys[] = {CORIO_LOG_CONF_KEY, {0}};
+    struct corio_conf *c;
+    char err[256];
+    assert_int_equal(corio_conf_new(&c, keys, err, sizeof err), CORIO_OK);
+    const char *text = "log_level warn\n";
+    assert_int_equal(corio_conf_load_buf(c, "d.conf", text, strlen(text), err, sizeof err),
+                     CORIO_OK);
+    corio_log_set_level(corio_log_level_parse(corio_conf_str(c, "log_level")));
+    assert_int_equal(corio_log_get_level(), CORIO_LOG_WARN);
+    corio_conf_free(c);
+    corio_log_set_level(CORIO_LOG_DEBUG);
+
+    assert_int_equal(corio_conf_new(&c, keys, err, sizeof err), CORIO_OK);
+    text = "log_level trace\n";
+    assert_int_equal(corio_conf_load_buf(c, "d.conf", text, strlen(text), err, sizeof err),
+                     CORIO_ERR_MALFORMED);
+    assert_string_equal(err, "d.conf:1: 'log_level' must be one of debug, info, warn, error; "
+                             "got 'trace'");
+    corio_conf_free(c);
+}
+
 #define THREADS 8
 #define LINES   300
 
@@ -254,6 +279,7 @@ int main(void)
         cmocka_unit_test(keys_are_sanitised),
         cmocka_unit_test(levels_filter),
         cmocka_unit_test(long_lines_are_cut_and_marked),
+        cmocka_unit_test(level_from_config),
         cmocka_unit_test(threads_never_interleave),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
