@@ -24,7 +24,10 @@ struct corio_buf {
 };
 
 /* A static initialiser: struct corio_buf b = CORIO_BUF_INIT(4096); */
-#define CORIO_BUF_INIT(max) {NULL, 0, 0, (max)}
+#define CORIO_BUF_INIT(max)                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, (max)                                                                          \
+    }
 
 /* Makes b an empty buffer that will hold at most cap bytes. Allocates nothing. */
 void corio_buf_init(struct corio_buf *b, size_t cap);

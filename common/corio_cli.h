@@ -23,12 +23,12 @@
 #define CORIO_CLI_RUN (-1)
 
 struct corio_cli {
-    const char *prog;         /* program name for messages, e.g. "corio-gateway" */
-    const char *version;      /* printed by --version */
-    const char *summary;      /* one line for --help */
-    const char *default_conf; /* read when -c is not given; NULL: run on defaults */
+    const char *prog;                  /* program name for messages, e.g. "corio-gateway" */
+    const char *version;               /* printed by --version */
+    const char *summary;               /* one line for --help */
+    const char *default_conf;          /* read when -c is not given; NULL: run on defaults */
     const struct corio_conf_key *keys; /* the config schema, ending with {0} */
-    FILE *out, *err;          /* where help and errors go; NULL: stdout, stderr */
+    FILE *out, *err;                   /* where help and errors go; NULL: stdout, stderr */
 };
 
 /*

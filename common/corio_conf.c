@@ -20,8 +20,8 @@ struct value {
 
 struct entry {
     const struct corio_conf_key *key;
-    struct value def;    /* .text NULL when the key has no default */
-    struct value *vals;  /* values from the loaded text */
+    struct value def;   /* .text NULL when the key has no default */
+    struct value *vals; /* values from the loaded text */
     size_t n, alloc;
 };
 
@@ -32,7 +32,8 @@ struct corio_conf {
     bool loaded;
 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -63,12 +64,18 @@ static const char *show(char *dst, size_t dstlen, const char *s, size_t n)
 static const char *type_name(enum corio_conf_type t)
 {
     switch (t) {
-    case CORIO_CONF_STRING: return "string";
-    case CORIO_CONF_INT: return "integer";
-    case CORIO_CONF_BOOL: return "boolean";
-    case CORIO_CONF_DURATION: return "duration";
-    case CORIO_CONF_SIZE: return "size";
-    case CORIO_CONF_PATH: return "path";
+    case CORIO_CONF_STRING:
+        return "string";
+    case CORIO_CONF_INT:
+        return "integer";
+    case CORIO_CONF_BOOL:
+        return "boolean";
+    case CORIO_CONF_DURATION:
+        return "duration";
+    case CORIO_CONF_SIZE:
+        return "size";
+    case CORIO_CONF_PATH:
+        return "path";
     }
     return "?";
 }
@@ -76,8 +83,10 @@ static const char *type_name(enum corio_conf_type t)
 /* Writes a duration in the largest unit that divides it exactly. */
 static const char *fmt_duration(char *out, size_t outlen, int64_t ms)
 {
-    static const struct { int64_t ms; const char *unit; } units[] = {
-        {MS_PER_DAY, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{MS_PER_DAY, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (ms != 0 && ms % units[i].ms == 0) {
             snprintf(out, outlen, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
@@ -158,8 +167,10 @@ static int parse_bool(const char *v, int64_t *out)
 /* A sum of <number><unit> terms (1h30m); "0" alone needs no unit. */
 static int parse_duration(const char *v, int64_t *out)
 {
-    static const struct { const char *unit; int64_t ms; } units[] = {
-        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", MS_PER_DAY}};
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", MS_PER_DAY}};
     if (strcmp(v, "0") == 0)
         return *out = 0, 1;
     const char *p = v;
@@ -187,10 +198,12 @@ static int parse_duration(const char *v, int64_t *out)
 
 static int parse_size(const char *v, int64_t *out)
 {
-    static const struct { const char *unit; int shift; } units[] = {
-        {"", 0},    {"b", 0},    {"k", 10},   {"kb", 10}, {"kib", 10}, {"m", 20},
-        {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30}, {"gib", 30}, {"t", 40},
-        {"tb", 40}, {"tib", 40}};
+    static const struct {
+        const char *unit;
+        int shift;
+    } units[] = {{"", 0},     {"b", 0},   {"k", 10},   {"kb", 10}, {"kib", 10},
+                 {"m", 20},   {"mb", 20}, {"mib", 20}, {"g", 30},  {"gb", 30},
+                 {"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40}};
     const char *p = v;
     int64_t n;
     if (!digits(&p, &n))
@@ -278,8 +291,8 @@ static int parse_value(const struct corio_conf_key *k, const char *v, const char
         say(why, whylen, "'%s' wants %s, got '%s'", k->name, hint[k->type], shown);
         return CORIO_ERR_MALFORMED;
     }
-    bool numeric = k->type == CORIO_CONF_INT || k->type == CORIO_CONF_DURATION ||
-                   k->type == CORIO_CONF_SIZE;
+    bool numeric =
+        k->type == CORIO_CONF_INT || k->type == CORIO_CONF_DURATION || k->type == CORIO_CONF_SIZE;
     if (numeric && (k->min != 0 || k->max != 0) && (num < k->min || num > k->max)) {
         say(why, whylen, "'%s' must be between %s and %s, got '%s'", k->name,
             fmt_num(a, sizeof a, k->type, k->min), fmt_num(b, sizeof b, k->type, k->max), shown);
@@ -445,8 +458,8 @@ static bool blank(char ch)
 }
 
 /* Parses one line (len bytes, no line end, no NUL) numbered lineno. */
-static int parse_line(struct corio_conf *c, const char *line, size_t len, int lineno,
-                      char *why, size_t whylen)
+static int parse_line(struct corio_conf *c, const char *line, size_t len, int lineno, char *why,
+                      size_t whylen)
 {
     size_t i = 0;
     while (i < len && blank(line[i]))

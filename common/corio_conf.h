@@ -55,14 +55,14 @@ enum corio_conf_type {
  * from it (static const arrays are the intended use).
  */
 struct corio_conf_key {
-    const char *name;          /* [a-z0-9_]+ */
+    const char *name; /* [a-z0-9_]+ */
     enum corio_conf_type type;
-    const char *def;           /* default, written as in a file; NULL: unset by default */
-    int64_t min, max;          /* inclusive range for INT, DURATION (ms), SIZE (bytes);
-                                  both 0: unbounded (SIZE and DURATION are never < 0) */
-    unsigned flags;            /* CORIO_CONF_REQUIRED, CORIO_CONF_LIST */
-    const char *const *choices;/* STRING only: NULL-terminated list of accepted values */
-    const char *help;          /* one sentence for --help */
+    const char *def;            /* default, written as in a file; NULL: unset by default */
+    int64_t min, max;           /* inclusive range for INT, DURATION (ms), SIZE (bytes);
+                                   both 0: unbounded (SIZE and DURATION are never < 0) */
+    unsigned flags;             /* CORIO_CONF_REQUIRED, CORIO_CONF_LIST */
+    const char *const *choices; /* STRING only: NULL-terminated list of accepted values */
+    const char *help;           /* one sentence for --help */
 };
 
 struct corio_conf;

@@ -43,13 +43,13 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 
-#define MAX_SEGMENTS  32
-#define MAX_PARAMS    16
-#define MAX_QUERY     64
-#define SSE_RING      1024   /* events queued per stream, at most */
-#define SSE_BLOCK     16384  /* bytes MHD asks the stream reader for at once */
-#define METRICS_MAX   (16u << 20)
-#define DISCARD_MAX   (4u << 20) /* body bytes read past the cap before hanging up */
+#define MAX_SEGMENTS 32
+#define MAX_PARAMS   16
+#define MAX_QUERY    64
+#define SSE_RING     1024  /* events queued per stream, at most */
+#define SSE_BLOCK    16384 /* bytes MHD asks the stream reader for at once */
+#define METRICS_MAX  (16u << 20)
+#define DISCARD_MAX  (4u << 20) /* body bytes read past the cap before hanging up */
 
 /* ---- types ------------------------------------------------------------------------- */
 
@@ -93,7 +93,7 @@ struct corio_http_req {
     struct MHD_Connection *conn;
     const char *method; /* MHD's, valid for the request */
     const char *url;
-    char *path;         /* our copy, split and decoded in place */
+    char *path; /* our copy, split and decoded in place */
     char *segs[MAX_SEGMENTS];
     size_t nsegs;
     const struct route *route;
@@ -103,10 +103,10 @@ struct corio_http_req {
     size_t nparams;
     char *qkeys[MAX_QUERY], *qvalues[MAX_QUERY];
     size_t nquery;
-    bool bad;           /* path or query did not decode */
+    bool bad; /* path or query did not decode */
     struct corio_buf body;
     bool too_large, body_oom;
-    size_t discarded;   /* body bytes read and dropped past the cap */
+    size_t discarded; /* body bytes read and dropped past the cap */
     struct header *headers;
     bool replied, is_sse;
     unsigned status;
@@ -244,8 +244,8 @@ int corio_http_new(struct corio_http **out, const struct corio_http_opts *opts)
         static const double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,   1,    2.5,   5,    10};
         rc = corio_counter_new_labeled(reg, "corio_http_requests_total",
-                                       "HTTP requests answered, by status class.", "code",
-                                       classes, s->m_requests);
+                                       "HTTP requests answered, by status class.", "code", classes,
+                                       s->m_requests);
         if (rc == CORIO_OK) {
             s->m_latency = corio_histogram_new(
                 reg, "corio_http_request_duration_seconds",
@@ -525,8 +525,8 @@ const char *corio_http_body(const struct corio_http_req *r, size_t *len)
 json_t *corio_http_body_json(const struct corio_http_req *r, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *j = json_loadb(corio_buf_str(&r->body), corio_buf_len(&r->body),
-                           JSON_REJECT_DUPLICATES, &je);
+    json_t *j =
+        json_loadb(corio_buf_str(&r->body), corio_buf_len(&r->body), JSON_REJECT_DUPLICATES, &je);
     if (!j)
         say(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
     return j;
@@ -819,7 +819,7 @@ int corio_http_sse_open(struct corio_http_req *r)
     pthread_mutex_init(&st->lock, NULL);
 
     pthread_mutex_lock(&s->lock);
-    int refuse = s->stopping ? CORIO_ERR_STATE
+    int refuse = s->stopping                           ? CORIO_ERR_STATE
                  : s->nstreams >= s->o.sse_max_clients ? CORIO_ERR_FULL
                                                        : CORIO_OK;
     if (refuse == CORIO_OK) {
@@ -953,15 +953,15 @@ static void dispatch(struct corio_http_req *r)
 {
     int rc = r->route->fn(r, r->route->arg);
     if (!r->replied) {
-        corio_logkv(CORIO_LOG_ERROR, "handler gave no answer", "method=%s path=%s rc=%d",
-                    r->method, r->url, rc);
+        corio_logkv(CORIO_LOG_ERROR, "handler gave no answer", "method=%s path=%s rc=%d", r->method,
+                    r->url, rc);
         corio_http_reply_error(r, 500, "internal error");
     }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **req_cls)
 {
     (void)version;
     struct corio_http *s = cls;
@@ -973,16 +973,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *req_cls = r;
         if (r->bad)
-            return corio_http_reply_error(r, 400, "malformed path or query") == CORIO_OK
-                       ? MHD_YES
-                       : MHD_NO;
+            return corio_http_reply_error(r, 400, "malformed path or query") == CORIO_OK ? MHD_YES
+                                                                                         : MHD_NO;
         bool path_matched;
         char allow[128];
         r->route = find_route(s, r, &path_matched, allow, sizeof allow);
         if (!r->route && path_matched) {
             corio_http_add_header(r, "Allow", allow);
             return corio_http_reply_error(r, 405, "method not allowed") == CORIO_OK ? MHD_YES
-                                                                                     : MHD_NO;
+                                                                                    : MHD_NO;
         }
         if (!r->route)
             return corio_http_reply_error(r, 404, "not found") == CORIO_OK ? MHD_YES : MHD_NO;

@@ -17,7 +17,7 @@
 
 #include "corio/error.h"
 
-#define TAIL_RESERVE 24   /* room kept for " truncated=true\n" */
+#define TAIL_RESERVE 24                 /* room kept for " truncated=true\n" */
 #define VALUE_MAX    CORIO_LOG_LINE_MAX /* one formatted value before escaping */
 
 const char *const corio_log_level_names[] = {"debug", "info", "warn", "error", NULL};
@@ -267,9 +267,9 @@ static const char *one_conversion(const char *f, va_list *ap, struct vbuf *v, in
 
     char tmp[1024];
     int n = 0;
-#define FMT(val)                                                                          \
-    (nstars == 0   ? snprintf(tmp, sizeof tmp, spec, val)                                 \
-     : nstars == 1 ? snprintf(tmp, sizeof tmp, spec, stars[0], val)                       \
+#define FMT(val)                                                                                   \
+    (nstars == 0   ? snprintf(tmp, sizeof tmp, spec, val)                                          \
+     : nstars == 1 ? snprintf(tmp, sizeof tmp, spec, stars[0], val)                                \
                    : snprintf(tmp, sizeof tmp, spec, stars[0], stars[1], val))
     bool ll = len1 == 'q' || len1 == 'L' || (len1 == 'l' && len2 == 'l');
     switch (conv) {

@@ -42,10 +42,12 @@ extern const char *const corio_log_level_names[];
  *     static const struct corio_conf_key keys[] = {CORIO_LOG_CONF_KEY, ..., {0}};
  *     corio_log_set_level(corio_log_level_parse(corio_conf_str(conf, "log_level")));
  */
-#define CORIO_LOG_CONF_KEY                                                                \
-    {.name = "log_level", .type = CORIO_CONF_STRING, .def = "info",                      \
-     .choices = corio_log_level_names,                                                    \
-     .help = "Least severe level logged: debug, info, warn or error."}
+#define CORIO_LOG_CONF_KEY                                                                         \
+    {                                                                                              \
+        .name = "log_level", .type = CORIO_CONF_STRING, .def = "info",                             \
+        .choices = corio_log_level_names,                                                          \
+        .help = "Least severe level logged: debug, info, warn or error."                           \
+    }
 
 /* Level named s (as in corio_log_level_names), or CORIO_ERR_INVAL. */
 int corio_log_level_parse(const char *s);

@@ -12,8 +12,8 @@
 
 #include "corio/error.h"
 
-#define MAX_VALUES  64
-#define MAX_BOUNDS  32
+#define MAX_VALUES 64
+#define MAX_BOUNDS 32
 
 /* Updates must never take a lock: refuse to build where 64-bit atomics would. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
@@ -27,10 +27,10 @@ struct corio_gauge {
 };
 
 struct corio_histogram {
-    size_t n;                  /* finite bounds; buckets has n + 1 (the last is +Inf) */
+    size_t n; /* finite bounds; buckets has n + 1 (the last is +Inf) */
     double bounds[MAX_BOUNDS];
     _Atomic uint64_t buckets[MAX_BOUNDS + 1]; /* per bucket, not cumulative */
-    _Atomic uint64_t sum_bits; /* a double's bits, updated by compare-and-swap */
+    _Atomic uint64_t sum_bits;                /* a double's bits, updated by compare-and-swap */
 };
 
 enum kind { COUNTER, GAUGE, GAUGE_FN, HISTOGRAM };
@@ -95,8 +95,8 @@ static bool valid_metric_name(const char *s)
     if (!s || !*s || (*s >= '0' && *s <= '9'))
         return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_' || *s == ':'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == ':'))
             return false;
     return true;
 }
@@ -106,8 +106,8 @@ static bool valid_label_name(const char *s)
     if (!s || !*s || (*s >= '0' && *s <= '9') || strncmp(s, "__", 2) == 0)
         return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
             return false;
     return true;
 }
@@ -219,8 +219,7 @@ struct corio_counter *corio_counter_new(struct corio_registry *r, const char *na
 }
 
 int corio_gauge_new_labeled(struct corio_registry *r, const char *name, const char *help,
-                            const char *label, const char *const *values,
-                            struct corio_gauge **out)
+                            const char *label, const char *const *values, struct corio_gauge **out)
 {
     int rc;
     if (!r || !label)
@@ -237,8 +236,7 @@ int corio_gauge_new_labeled(struct corio_registry *r, const char *name, const ch
     return CORIO_OK;
 }
 
-struct corio_gauge *corio_gauge_new(struct corio_registry *r, const char *name,
-                                    const char *help)
+struct corio_gauge *corio_gauge_new(struct corio_registry *r, const char *name, const char *help)
 {
     int rc;
     if (!r)
@@ -253,8 +251,8 @@ struct corio_gauge *corio_gauge_new(struct corio_registry *r, const char *name,
 /* The handle a gauge_new_fn returns: updates to it are ignored, reads give 0. */
 static struct corio_gauge fn_gauge_handle;
 
-struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *name,
-                                       const char *help, double (*fn)(void *arg), void *arg)
+struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *name, const char *help,
+                                       double (*fn)(void *arg), void *arg)
 {
     int rc;
     if (!r || !fn)
@@ -268,8 +266,7 @@ struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *nam
 }
 
 struct corio_histogram *corio_histogram_new(struct corio_registry *r, const char *name,
-                                            const char *help, const double *bounds,
-                                            size_t nbounds)
+                                            const char *help, const double *bounds, size_t nbounds)
 {
     int rc;
     if (!r || !bounds || nbounds == 0 || nbounds > MAX_BOUNDS)
@@ -336,8 +333,7 @@ void corio_histogram_observe(struct corio_histogram *h, double v)
         memcpy(&d, &old, sizeof d);
         d += v;
         memcpy(&upd, &d, sizeof upd);
-    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, upd,
-                                                    memory_order_relaxed,
+    } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, upd, memory_order_relaxed,
                                                     memory_order_relaxed));
 }
 
@@ -425,8 +421,7 @@ static int render_histogram(struct corio_buf *out, const struct family *f)
     fmt_double(num, sizeof num, sum);
     /* _count is the +Inf bucket as read above, so the two always agree */
     if (rc == CORIO_OK)
-        rc = corio_buf_printf(out, "%s_sum %s\n%s_count %" PRIu64 "\n", f->name, num, f->name,
-                              cum);
+        rc = corio_buf_printf(out, "%s_sum %s\n%s_count %" PRIu64 "\n", f->name, num, f->name, cum);
     return rc;
 }
 

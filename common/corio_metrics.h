@@ -53,19 +53,17 @@ struct corio_counter *corio_counter_new(struct corio_registry *r, const char *na
 int corio_counter_new_labeled(struct corio_registry *r, const char *name, const char *help,
                               const char *label, const char *const *values,
                               struct corio_counter **out);
-struct corio_gauge *corio_gauge_new(struct corio_registry *r, const char *name,
-                                    const char *help);
+struct corio_gauge *corio_gauge_new(struct corio_registry *r, const char *name, const char *help);
 int corio_gauge_new_labeled(struct corio_registry *r, const char *name, const char *help,
-                            const char *label, const char *const *values,
-                            struct corio_gauge **out);
+                            const char *label, const char *const *values, struct corio_gauge **out);
 
 /*
  * A gauge read at render time: fn(arg) is called (under the registry's lock, from the
  * thread rendering) and its value shown. For values that already live elsewhere, such
  * as a queue's depth. Returns NULL for a bad or duplicate name or no memory.
  */
-struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *name,
-                                       const char *help, double (*fn)(void *arg), void *arg);
+struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *name, const char *help,
+                                       double (*fn)(void *arg), void *arg);
 
 /*
  * A histogram with the given upper bounds (finite, strictly increasing, at most 32; the
@@ -73,8 +71,7 @@ struct corio_gauge *corio_gauge_new_fn(struct corio_registry *r, const char *nam
  * memory.
  */
 struct corio_histogram *corio_histogram_new(struct corio_registry *r, const char *name,
-                                            const char *help, const double *bounds,
-                                            size_t nbounds);
+                                            const char *help, const double *bounds, size_t nbounds);
 
 /* Updates: lock-free, any thread; a NULL metric is ignored, so an optional metric needs
  * no check at every call site. */

@@ -9,7 +9,8 @@
 
 #include "corio/error.h"
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -42,7 +43,7 @@ int corio_sqlite_open(const char *path, unsigned flags, int busy_timeout_ms, sql
     *db = NULL;
     sqlite3 *d = NULL;
     int oflags = (flags & CORIO_SQLITE_READONLY) ? SQLITE_OPEN_READONLY
-                                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+                                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     oflags |= SQLITE_OPEN_NOMUTEX; /* a connection belongs to one thread at a time */
     if (sqlite3_open_v2(path, &d, oflags, NULL) != SQLITE_OK) {
         say(err, errlen, "%s: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
@@ -63,9 +64,8 @@ int corio_sqlite_open(const char *path, unsigned flags, int busy_timeout_ms, sql
             say(err, errlen, "%s: %s", path, sqlite3_errmsg(d));
         }
     }
-    if (rc == CORIO_OK &&
-        sqlite3_exec(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL,
-                     NULL) != SQLITE_OK) {
+    if (rc == CORIO_OK && sqlite3_exec(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL,
+                                       NULL, NULL) != SQLITE_OK) {
         say(err, errlen, "%s: %s", path, sqlite3_errmsg(d));
         rc = CORIO_ERR_IO;
     }

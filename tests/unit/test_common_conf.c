@@ -16,19 +16,34 @@
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 
 static const struct corio_conf_key keys[] = {
-    {.name = "listen", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_REQUIRED,
+    {.name = "listen",
+     .type = CORIO_CONF_STRING,
+     .flags = CORIO_CONF_REQUIRED,
      .help = "Address and port to listen on."},
-    {.name = "port", .type = CORIO_CONF_INT, .def = "8080", .min = 1, .max = 65535,
+    {.name = "port",
+     .type = CORIO_CONF_INT,
+     .def = "8080",
+     .min = 1,
+     .max = 65535,
      .help = "TCP port."},
     {.name = "offset", .type = CORIO_CONF_INT, .def = "-5", .help = "Any integer."},
     {.name = "tls", .type = CORIO_CONF_BOOL, .def = "false", .help = "Use TLS."},
-    {.name = "flush_interval", .type = CORIO_CONF_DURATION, .def = "1s", .min = 10,
-     .max = 86400000, .help = "How often to flush."},
+    {.name = "flush_interval",
+     .type = CORIO_CONF_DURATION,
+     .def = "1s",
+     .min = 10,
+     .max = 86400000,
+     .help = "How often to flush."},
     {.name = "max_body", .type = CORIO_CONF_SIZE, .def = "1MiB", .help = "Body cap."},
     {.name = "db", .type = CORIO_CONF_PATH, .def = "corio.db", .help = "Database file."},
-    {.name = "peer", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
+    {.name = "peer",
+     .type = CORIO_CONF_STRING,
+     .flags = CORIO_CONF_LIST,
      .help = "A peer; may repeat."},
-    {.name = "log_level", .type = CORIO_CONF_STRING, .def = "info", .choices = levels,
+    {.name = "log_level",
+     .type = CORIO_CONF_STRING,
+     .def = "info",
+     .choices = levels,
      .help = "Least level logged."},
     {0},
 };
@@ -68,9 +83,9 @@ static void parses_every_type(void **state)
                        "log_level debug\n";
     struct corio_conf *c = conf_new();
     char err[256] = "";
-    assert_int_equal(corio_conf_load_buf(c, "/etc/corio/gw.conf", text, strlen(text), err,
-                                         sizeof err),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_conf_load_buf(c, "/etc/corio/gw.conf", text, strlen(text), err, sizeof err),
+        CORIO_OK);
     assert_string_equal(corio_conf_str(c, "listen"), "0.0.0.0:1883");
     assert_int_equal(corio_conf_int(c, "port"), 1883);
     assert_int_equal(corio_conf_int(c, "offset"), -12);
@@ -154,25 +169,35 @@ static void errors_name_file_and_line(void **state)
         const char *text;
         const char *want;
     } cases[] = {
-        {"listen x\n\nlisen y\n", "corio-gateway.conf:3: unknown key 'lisen' (did you mean 'listen'?)"},
+        {"listen x\n\nlisen y\n",
+         "corio-gateway.conf:3: unknown key 'lisen' (did you mean 'listen'?)"},
         {"listen x\nfrobnicate 1\n", "corio-gateway.conf:2: unknown key 'frobnicate'"},
-        {"listen=x\n", "corio-gateway.conf:1: unknown key 'listen=x' (write 'key value', without '=')"},
+        {"listen=x\n",
+         "corio-gateway.conf:1: unknown key 'listen=x' (write 'key value', without '=')"},
         {"listen x\nport abc\n", "corio-gateway.conf:2: 'port' wants an integer, got 'abc'"},
-        {"listen x\nport 70000\n", "corio-gateway.conf:2: 'port' must be between 1 and 65535, got '70000'"},
+        {"listen x\nport 70000\n",
+         "corio-gateway.conf:2: 'port' must be between 1 and 65535, got '70000'"},
         {"listen x\nport 0\n", "corio-gateway.conf:2: 'port' must be between 1 and 65535, got '0'"},
         {"listen x\nport 99999999999999999999\n", "corio-gateway.conf:2: 'port' wants an integer"},
         {"listen x\ntls maybe\n", "corio-gateway.conf:2: 'tls' wants true or false, got 'maybe'"},
-        {"listen x\nflush_interval 30\n", "corio-gateway.conf:2: 'flush_interval' wants a duration"},
-        {"listen x\nflush_interval 1.5s\n", "corio-gateway.conf:2: 'flush_interval' wants a duration"},
-        {"listen x\nflush_interval 1d1ms\n", "corio-gateway.conf:2: 'flush_interval' must be between 10ms and 1d, got '1d1ms'"},
+        {"listen x\nflush_interval 30\n",
+         "corio-gateway.conf:2: 'flush_interval' wants a duration"},
+        {"listen x\nflush_interval 1.5s\n",
+         "corio-gateway.conf:2: 'flush_interval' wants a duration"},
+        {"listen x\nflush_interval 1d1ms\n",
+         "corio-gateway.conf:2: 'flush_interval' must be between 10ms and 1d, got '1d1ms'"},
         {"listen x\nmax_body 12 parsecs\n", "corio-gateway.conf:2: 'max_body' wants a size"},
         {"listen x\nmax_body 99999999999T\n", "corio-gateway.conf:2: 'max_body' wants a size"},
-        {"listen x\nlog_level loud\n", "corio-gateway.conf:2: 'log_level' must be one of debug, info, warn, error; got 'loud'"},
-        {"listen x\nport 1\nport 2\n", "corio-gateway.conf:3: 'port' given twice (first at line 2)"},
+        {"listen x\nlog_level loud\n",
+         "corio-gateway.conf:2: 'log_level' must be one of debug, info, warn, error; got 'loud'"},
+        {"listen x\nport 1\nport 2\n",
+         "corio-gateway.conf:3: 'port' given twice (first at line 2)"},
         {"listen x\nport\n", "corio-gateway.conf:2: 'port' needs a value"},
         {"listen x\nport   \t \n", "corio-gateway.conf:2: 'port' needs a value"},
-        {"listen x\npeer a\x1b[2Jb\n", "corio-gateway.conf:2: control character 0x1b in the value of 'peer'"},
-        {"listen x\npeer a\rb\n", "corio-gateway.conf:2: control character 0x0d in the value of 'peer'"},
+        {"listen x\npeer a\x1b[2Jb\n",
+         "corio-gateway.conf:2: control character 0x1b in the value of 'peer'"},
+        {"listen x\npeer a\rb\n",
+         "corio-gateway.conf:2: control character 0x0d in the value of 'peer'"},
         {"# only comments\n", "corio-gateway.conf: missing required key 'listen'"},
         {"", "corio-gateway.conf: missing required key 'listen'"},
     };
@@ -249,8 +274,8 @@ static void bad_schemas_are_refused(void **state)
         {.name = "a", .type = CORIO_CONF_INT, .def = "1", .flags = CORIO_CONF_REQUIRED}, {0}};
     static const struct corio_conf_key choices_int[] = {
         {.name = "a", .type = CORIO_CONF_INT, .choices = levels}, {0}};
-    const struct corio_conf_key *schemas[] = {bad_default, out_of_range, bad_name,
-                                              twice, required_default, choices_int};
+    const struct corio_conf_key *schemas[] = {bad_default, out_of_range,     bad_name,
+                                              twice,       required_default, choices_int};
     const char *want[] = {"schema: default of 'port': 'port' wants an integer",
                           "schema: default of 'port': 'port' must be between 1 and 9",
                           "schema: bad key name 'Port'",
@@ -308,9 +333,13 @@ static int run_cli(const char *default_conf, char **out, char **err, int argc, c
 {
     size_t ol, el;
     FILE *fo = open_memstream(out, &ol), *fe = open_memstream(err, &el);
-    struct corio_cli cli = {.prog = "corio-test", .version = "1.2.3",
-                            .summary = "A test daemon.", .default_conf = default_conf,
-                            .keys = keys, .out = fo, .err = fe};
+    struct corio_cli cli = {.prog = "corio-test",
+                            .version = "1.2.3",
+                            .summary = "A test daemon.",
+                            .default_conf = default_conf,
+                            .keys = keys,
+                            .out = fo,
+                            .err = fe};
     int rc = corio_cli_start(&cli, argc, argv, conf);
     fclose(fo);
     fclose(fe);

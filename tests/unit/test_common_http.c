@@ -23,11 +23,11 @@ static int device_get(struct corio_http_req *r, void *arg)
     (void)arg;
     const char *metric = corio_http_query(r, "metric");
     const char *flag = corio_http_query(r, "flag");
-    return corio_http_reply_json(
-        r, 200,
-        json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s}", "route", "device", "id",
-                  corio_http_param(r, "id"), "metric", metric, "flag", flag, "method",
-                  corio_http_method(r), "path", corio_http_path(r)));
+    return corio_http_reply_json(r, 200,
+                                 json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s}", "route", "device",
+                                           "id", corio_http_param(r, "id"), "metric", metric,
+                                           "flag", flag, "method", corio_http_method(r), "path",
+                                           corio_http_path(r)));
 }
 
 static int device_stats(struct corio_http_req *r, void *arg)
@@ -45,8 +45,9 @@ static int device_delete(struct corio_http_req *r, void *arg)
 static int series_get(struct corio_http_req *r, void *arg)
 {
     (void)arg;
-    return corio_http_reply_json(r, 200, json_pack("{s:s, s:s}", "id", corio_http_param(r, "id"),
-                                                   "metric", corio_http_param(r, "metric")));
+    return corio_http_reply_json(r, 200,
+                                 json_pack("{s:s, s:s}", "id", corio_http_param(r, "id"), "metric",
+                                           corio_http_param(r, "metric")));
 }
 
 /* Echoes the body, its length, a request header, and sets a response header. */
@@ -113,11 +114,11 @@ static int setup(void **state)
                      CORIO_OK);
     assert_int_equal(corio_http_route(g_srv, "GET", "/api/v1/devices/stats", device_stats, NULL),
                      CORIO_OK);
-    assert_int_equal(
-        corio_http_route(g_srv, "DELETE", "/api/v1/devices/{id}", device_delete, NULL), CORIO_OK);
-    assert_int_equal(corio_http_route(g_srv, "GET", "/api/v1/devices/{id}/series/{metric}",
-                                      series_get, NULL),
+    assert_int_equal(corio_http_route(g_srv, "DELETE", "/api/v1/devices/{id}", device_delete, NULL),
                      CORIO_OK);
+    assert_int_equal(
+        corio_http_route(g_srv, "GET", "/api/v1/devices/{id}/series/{metric}", series_get, NULL),
+        CORIO_OK);
     assert_int_equal(corio_http_route(g_srv, "POST", "/echo", echo, NULL), CORIO_OK);
     assert_int_equal(corio_http_route(g_srv, "PUT", "/json", parse_json, NULL), CORIO_OK);
     assert_int_equal(corio_http_route(g_srv, "GET", "/text", text, NULL), CORIO_OK);
@@ -169,8 +170,7 @@ static void routes_params_and_query(void **state)
     (void)state;
     struct hc_conn c;
     json_t *j;
-    assert_int_equal(get("GET", "/api/v1/devices/abc%2Fdef?metric=temp%20c&flag&x=1", &c, &j),
-                     200);
+    assert_int_equal(get("GET", "/api/v1/devices/abc%2Fdef?metric=temp%20c&flag&x=1", &c, &j), 200);
     char ct[128];
     assert_string_equal(hc_header(&c, "Content-Type", ct, sizeof ct), "application/json");
     assert_non_null(j);

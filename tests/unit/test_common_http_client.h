@@ -1,5 +1,6 @@
 /*
- * test_common_http_client.h - a small raw-socket HTTP/1.1 client for the common/ HTTP and SSE tests.
+ * test_common_http_client.h - a small raw-socket HTTP/1.1 client for the common/ HTTP and SSE
+ * tests.
  *
  * Raw sockets rather than libcurl, so the tests control every byte: send headers without
  * a body, stop reading to stall a stream, see exactly what the server wrote. Everything
@@ -40,8 +41,8 @@ static inline int hc_connect(uint16_t port, int rcvbuf)
         return -1;
     if (rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
         return -1;

@@ -98,8 +98,8 @@ static void key_values(void **state)
     (void)state;
     corio_logkv(CORIO_LOG_WARN, "client connected",
                 "id=%s port=%d addr=%s:%u empty=%s ratio=%.2f big=%llu neg=%ld sz=%zu hex=%#x",
-                "dev1", 80, "10.0.0.1", 1883u, "", 0.5, 18446744073709551615ULL, -7L,
-                (size_t)12, 255u);
+                "dev1", 80, "10.0.0.1", 1883u, "", 0.5, 18446744073709551615ULL, -7L, (size_t)12,
+                255u);
     one_line("level=warn comp=test msg=\"client connected\" id=dev1 port=80 addr=10.0.0.1:1883 "
              "empty=\"\" ratio=0.50 big=18446744073709551615 neg=-7 sz=12 hex=0xff");
 }
@@ -109,9 +109,9 @@ static void more_conversions(void **state)
     (void)state;
     errno = ENOENT;
     corio_logkv(CORIO_LOG_DEBUG, "conversions",
-                "w=%*d p=%-*.*s| c=%c pct=100%% err=%m null=%s j=%jd hh=%hhu lit=a%sb t=%td",
-                5, 42, 6, 3, "abcdef", 'Z', (char *)NULL, (intmax_t)-9, (unsigned char)200,
-                "-", (ptrdiff_t)3);
+                "w=%*d p=%-*.*s| c=%c pct=100%% err=%m null=%s j=%jd hh=%hhu lit=a%sb t=%td", 5, 42,
+                6, 3, "abcdef", 'Z', (char *)NULL, (intmax_t)-9, (unsigned char)200, "-",
+                (ptrdiff_t)3);
     assert_int_equal(errno, ENOENT); /* logging leaves errno alone */
     one_line("level=debug comp=test msg=\"conversions\" w=\"   42\" p=\"abc   |\" c=Z pct=100% "
              "err=\"No such file or directory\" null=(null) j=-9 hh=200 lit=a-b t=3");
@@ -130,8 +130,8 @@ static void hostile_values_stay_on_one_line(void **state)
              "ok=\"h\xc3\xa9llo\" tab=\"a\\tb\" bs=\"c:\\\\dir\" del=\"\\u007f\"");
 
     /* truncated and overlong UTF-8, surrogates, beyond U+10FFFF */
-    corio_logkv(CORIO_LOG_INFO, "utf8", "cut=%s overlong=%s surrogate=%s big=%s",
-                "ab\xe2\x82", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80");
+    corio_logkv(CORIO_LOG_INFO, "utf8", "cut=%s overlong=%s surrogate=%s big=%s", "ab\xe2\x82",
+                "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80");
     one_line("level=info comp=test msg=\"utf8\" cut=\"ab\\ufffd\\ufffd\" "
              "overlong=\"\\ufffd\\ufffd\\ufffd\" surrogate=\"\\ufffd\\ufffd\\ufffd\" "
              "big=\"\\ufffd\\ufffd\\ufffd\\ufffd\"");

@@ -36,8 +36,8 @@ static void exposition_format(void **state)
     static const char *const reasons[] = {"full", "io", "we\"ird\\val\nue", NULL};
     struct corio_counter *drops[3];
     assert_int_equal(corio_counter_new_labeled(r, "corio_test_drops_total",
-                                               "Dropped: a \\ b\nnext line \"quoted\".",
-                                               "reason", reasons, drops),
+                                               "Dropped: a \\ b\nnext line \"quoted\".", "reason",
+                                               reasons, drops),
                      CORIO_OK);
     struct corio_gauge *depth = corio_gauge_new(r, "corio_test_depth", "Queue depth.");
     static const char *const states[] = {"up", "down", NULL};
@@ -48,8 +48,8 @@ static void exposition_format(void **state)
     double q = 0.25;
     assert_non_null(corio_gauge_new_fn(r, "corio_test_ratio", "A computed ratio.", quarter, &q));
     static const double bounds[] = {0.005, 0.1, 1, 2.5};
-    struct corio_histogram *lat = corio_histogram_new(r, "corio_test_latency_seconds",
-                                                      "Latency.", bounds, 4);
+    struct corio_histogram *lat =
+        corio_histogram_new(r, "corio_test_latency_seconds", "Latency.", bounds, 4);
     assert_non_null(msgs);
     assert_non_null(depth);
     assert_non_null(lat);
@@ -127,16 +127,14 @@ static void names_are_checked(void **state)
     assert_null(corio_counter_new(r, "has-dash", "x"));
     assert_null(corio_counter_new(r, "has space", "x"));
     assert_non_null(corio_counter_new(r, "ok:colon_total", "x"));
-    assert_null(corio_counter_new(r, "ok:colon_total", "again")); /* duplicate */
+    assert_null(corio_counter_new(r, "ok:colon_total", "again"));    /* duplicate */
     assert_null(corio_gauge_new(r, "ok:colon_total", "as a gauge")); /* any kind */
     assert_int_equal(corio_counter_new_labeled(r, "l1", "x", "__reserved", vals, out),
                      CORIO_ERR_INVAL);
     assert_int_equal(corio_counter_new_labeled(r, "l2", "x", "bad-label", vals, out),
                      CORIO_ERR_INVAL);
-    assert_int_equal(corio_counter_new_labeled(r, "l3", "x", "l", dup_vals, out),
-                     CORIO_ERR_INVAL);
-    assert_int_equal(corio_counter_new_labeled(r, "l4", "x", "l", no_vals, out),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_counter_new_labeled(r, "l3", "x", "l", dup_vals, out), CORIO_ERR_INVAL);
+    assert_int_equal(corio_counter_new_labeled(r, "l4", "x", "l", no_vals, out), CORIO_ERR_INVAL);
     assert_int_equal(corio_counter_new_labeled(r, "l5", "x", "l", vals, out), CORIO_OK);
     assert_null(corio_histogram_new(r, "h1", "x", unsorted, 2));
     assert_null(corio_histogram_new(r, "h2", "x", inf, 2));

@@ -155,7 +155,9 @@ static void failing_step_is_rolled_back(void **state)
 {
     (void)state;
     static const char *const more[] = {
-        steps[0], steps[1], steps[2],
+        steps[0],
+        steps[1],
+        steps[2],
         "CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1)",
     };
     sqlite3 *db = open_db();
@@ -193,9 +195,8 @@ static void two_connections_migrate_once(void **state)
                      CORIO_OK);
     assert_int_equal(corio_sqlite_user_version(a, &v), CORIO_OK);
     assert_int_equal(v, 3);
-    assert_int_not_equal(sqlite3_exec(a, "INSERT INTO device VALUES ('x','y',NULL)", NULL, NULL,
-                                      NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(a, "INSERT INTO device VALUES ('x','y',NULL)", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(a);
 }
 

@@ -94,9 +94,9 @@ static void two_clients_receive_a_broadcast(void **state)
     client_open(&b, s.port, 0);
     assert_int_equal(corio_http_sse_clients(s.http), 2);
 
-    assert_int_equal(corio_http_sse_broadcast(s.http, "sample",
-                                              "{\"device\":\"d1\",\"v\":21.5}\nsecond line"),
-                     2);
+    assert_int_equal(
+        corio_http_sse_broadcast(s.http, "sample", "{\"device\":\"d1\",\"v\":21.5}\nsecond line"),
+        2);
     const char *want = "event: sample\ndata: {\"device\":\"d1\",\"v\":21.5}\ndata: second line\n\n";
     assert_true(hc_wait_for(&a, want, HC_DEADLINE_MS));
     assert_true(hc_wait_for(&b, want, HC_DEADLINE_MS));
