@@ -28,7 +28,8 @@
 /*
  * Opens (creating unless read-only) the database at path and sets the pragmas above;
  * busy_timeout_ms of 0 means 5000. An in-memory database (":memory:") keeps its own
- * journal mode.
+ * journal mode. The connection is opened in SQLite's multi-thread mode
+ * (SQLITE_OPEN_NOMUTEX): use it from one thread at a time; open one per thread.
  * Returns CORIO_OK and sets *db (close it with sqlite3_close), or CORIO_ERR_IO with
  * "<path>: <sqlite message>" in err (err may be NULL); *db is then NULL.
  */
