@@ -14,11 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "store.h"
 
 /* Limits on what one message may carry. */
 #define CORIO_SENML_MAX_RECORDS 1024
-#define CORIO_SENML_MAX_STR 4096 /* bytes of a string or data value */
+#define CORIO_SENML_MAX_STR     4096 /* bytes of a string or data value */
 
 /* One SenML record, resolved: full name without the device's base name, absolute time. */
 struct corio__senml_rec {
@@ -31,7 +33,7 @@ struct corio__senml_rec {
 
 /* A decoded SenML pack (RFC 8428) with Corio's extension fields (docs/formats.md). */
 struct corio__senml_pack {
-    bool has_seq;          /* the first record carried ep and seq */
+    bool has_seq; /* the first record carried ep and seq */
     int64_t epoch, seq;
     size_t n;
     struct corio__senml_rec *recs; /* n records, malloc'd */
@@ -39,8 +41,8 @@ struct corio__senml_pack {
 
 /* Payload encodings of a device message, chosen by its topic suffix. */
 enum corio__senml_format {
-    CORIO__SENML_JSON,     /* up/json */
-    CORIO__SENML_CBOR,     /* up/cbor */
+    CORIO__SENML_JSON, /* up/json */
+    CORIO__SENML_CBOR, /* up/cbor */
 };
 
 /*
@@ -53,8 +55,8 @@ enum corio__senml_format {
  * SDK's decoder lands); CORIO_ERR_NOSPACE.
  */
 int corio__senml_decode(enum corio__senml_format fmt, const uint8_t *buf, size_t len,
-                        const char *device, int64_t recv_ms, struct corio__senml_pack *p,
-                        char *why, size_t whylen);
+                        const char *device, int64_t recv_ms, struct corio__senml_pack *p, char *why,
+                        size_t whylen);
 
 /* The jansson decoder behind corio__senml_decode for JSON (senml_json.c). */
 int corio__senml_decode_json(const uint8_t *buf, size_t len, const char *device, int64_t recv_ms,
@@ -74,13 +76,12 @@ struct corio__heartbeat {
 };
 
 /* Returns CORIO_OK or CORIO_ERR_MALFORMED with the reason in why. */
-int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartbeat *hb,
-                            char *why, size_t whylen);
+int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartbeat *hb, char *why,
+                            size_t whylen);
 
 /* A presence record of the gateway plugin: {"online": bool, "connections": n}.
  * Returns CORIO_OK or CORIO_ERR_MALFORMED with the reason in why. */
-int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *why,
-                           size_t whylen);
+int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *why, size_t whylen);
 
 /*
  * base64url (RFC 4648 §5) without padding, as SenML's vd uses; decode also accepts
@@ -90,6 +91,10 @@ int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *w
  */
 size_t corio__b64url_encode(const uint8_t *in, size_t len, char *out);
 int corio__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+
+/* A value as JSON: a number, a string, a boolean, or data as a base64url string (as
+ * SenML JSON writes vd). A new reference, or NULL when memory ran out. */
+json_t *corio__value_json(const struct corio_value *v);
 
 /*
  * Parses "did:key:zDn..." (multicodec p256-pub 0x1200 over a compressed point,

@@ -18,7 +18,7 @@
 #include "ingest.h"
 
 #define DEFAULT_MAX_EVENTS 20000
-#define SUFFIX_MAX 64
+#define SUFFIX_MAX         64
 
 struct corio_ingest {
     struct corio_ingest_opts o;
@@ -101,28 +101,6 @@ static void add_event(struct corio_ingest *ig, struct corio_ingest_result *res, 
     res->events[res->nevents++] = (struct corio_event){.type = type, .data = data};
 }
 
-static json_t *value_json(const struct corio_value *v)
-{
-    switch (v->kind) {
-    case CORIO_VALUE_NUM:
-        return json_real(v->num);
-    case CORIO_VALUE_BOOL:
-        return json_boolean(v->b);
-    case CORIO_VALUE_STR:
-        return json_stringn(v->str ? v->str : "", v->len);
-    case CORIO_VALUE_DATA: {
-        char *s = malloc(v->len / 3 * 4 + 5);
-        if (!s)
-            return NULL;
-        corio__b64url_encode(v->data, v->len, s);
-        json_t *j = json_string(s);
-        free(s);
-        return j;
-    }
-    }
-    return NULL;
-}
-
 static const char *gap_kind(enum corio_gap_kind k)
 {
     return k == CORIO_GAP_TAIL ? "tail" : "seq";
@@ -159,9 +137,16 @@ static int reject(struct msg_ctx *c, const struct corio_batch_msg *m, const char
                   const char *suffix, const char *why)
 {
     struct corio_msg_row row = {
-        .org = c->org, .device = device, .gateway = c->gateway, .gw_epoch = c->gw_epoch,
-        .gw_id = (int64_t)m->id, .suffix = suffix, .recv_ms = m->recv_ms,
-        .stored_ms = c->now_ms, .status = CORIO_MSG_REJECTED, .reason = why,
+        .org = c->org,
+        .device = device,
+        .gateway = c->gateway,
+        .gw_epoch = c->gw_epoch,
+        .gw_id = (int64_t)m->id,
+        .suffix = suffix,
+        .recv_ms = m->recv_ms,
+        .stored_ms = c->now_ms,
+        .status = CORIO_MSG_REJECTED,
+        .reason = why,
     };
     int64_t ref;
     int rc = corio_store_add_message(c->ig->o.store, &row, &ref);
@@ -177,9 +162,17 @@ static int insert(struct msg_ctx *c, const struct corio_batch_msg *m, const char
                   const char *suffix, bool has_seq, int64_t epoch, int64_t seq, int64_t *ref)
 {
     struct corio_msg_row row = {
-        .org = c->org, .device = device, .has_seq = has_seq, .epoch = epoch, .seq = seq,
-        .gateway = c->gateway, .gw_epoch = c->gw_epoch, .gw_id = (int64_t)m->id,
-        .suffix = suffix, .recv_ms = m->recv_ms, .stored_ms = c->now_ms,
+        .org = c->org,
+        .device = device,
+        .has_seq = has_seq,
+        .epoch = epoch,
+        .seq = seq,
+        .gateway = c->gateway,
+        .gw_epoch = c->gw_epoch,
+        .gw_id = (int64_t)m->id,
+        .suffix = suffix,
+        .recv_ms = m->recv_ms,
+        .stored_ms = c->now_ms,
         .status = CORIO_MSG_STORED,
     };
     int rc = corio_store_add_message(c->ig->o.store, &row, ref);
@@ -208,8 +201,12 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
     struct corio_store *s = c->ig->o.store;
     for (size_t i = 0; i < pack.n; i++) {
         const struct corio__senml_rec *r = &pack.recs[i];
-        struct corio_sample_row row = {.org = c->org, .device = device, .metric = r->name,
-                                       .t_ms = r->t_ms, .msg = ref, .value = r->value};
+        struct corio_sample_row row = {.org = c->org,
+                                       .device = device,
+                                       .metric = r->name,
+                                       .t_ms = r->t_ms,
+                                       .msg = ref,
+                                       .value = r->value};
         int n = corio_store_add_sample(s, &row, r->unit);
         if (n < 0) {
             rc = n;
@@ -217,7 +214,7 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
         }
         if (n == 1) {
             c->res->samples++;
-            json_t *v = value_json(&r->value);
+            json_t *v = corio__value_json(&r->value);
             add_event(c->ig, c->res, "sample",
                       v ? json_pack("{s:s, s:s, s:I, s:o}", "device", device, "metric", r->name,
                                     "t", (json_int_t)r->t_ms, "v", v)
@@ -236,8 +233,8 @@ out:
     return rc;
 }
 
-static int ingest_heartbeat(struct msg_ctx *c, const struct corio_batch_msg *m,
-                            const char *device, const char *suffix)
+static int ingest_heartbeat(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
+                            const char *suffix)
 {
     struct corio__heartbeat hb;
     char why[CORIO_REASON_MAX];
@@ -259,8 +256,8 @@ static int ingest_heartbeat(struct msg_ctx *c, const struct corio_batch_msg *m,
     return rc;
 }
 
-static int ingest_presence(struct msg_ctx *c, const struct corio_batch_msg *m,
-                           const char *device, const char *suffix)
+static int ingest_presence(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
+                           const char *suffix)
 {
     bool online;
     char why[CORIO_REASON_MAX];
@@ -375,8 +372,12 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
                  rc == CORIO_ERR_NOTFOUND ? "not registered" : "not readable");
         return rc == CORIO_ERR_INVAL ? CORIO_ERR_POLICY : rc;
     }
-    struct msg_ctx c = {.ig = ig, .res = res, .org = gw.org, .gateway = b->gateway,
-                        .gw_epoch = (int64_t)b->epoch, .now_ms = now_ms};
+    struct msg_ctx c = {.ig = ig,
+                        .res = res,
+                        .org = gw.org,
+                        .gateway = b->gateway,
+                        .gw_epoch = (int64_t)b->epoch,
+                        .now_ms = now_ms};
     if ((rc = corio_store_begin(s)) != CORIO_OK) {
         snprintf(res->why, sizeof res->why, "database: cannot begin");
         return rc;
@@ -385,10 +386,15 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
         if ((rc = ingest_msg(&c, &b->msgs[i])) < 0)
             goto fail;
     }
-    struct corio_batch_rec br = {.org = gw.org, .gateway = b->gateway, .gw_epoch = (int64_t)b->epoch,
-                                 .first_id = (int64_t)b->first, .last_id = (int64_t)b->last,
-                                 .received_ms = now_ms, .n_new = res->stored,
-                                 .n_dup = res->duplicates, .n_rejected = res->rejected};
+    struct corio_batch_rec br = {.org = gw.org,
+                                 .gateway = b->gateway,
+                                 .gw_epoch = (int64_t)b->epoch,
+                                 .first_id = (int64_t)b->first,
+                                 .last_id = (int64_t)b->last,
+                                 .received_ms = now_ms,
+                                 .n_new = res->stored,
+                                 .n_dup = res->duplicates,
+                                 .n_rejected = res->rejected};
     if ((rc = corio_store_record_batch(s, &br)) < 0)
         goto fail;
     res->new_batch = rc == 1;
@@ -414,8 +420,8 @@ fail:
     return rc;
 }
 
-int corio_ingest_batch(struct corio_ingest *ig, const char *topic, const uint8_t *wire,
-                       size_t len, int64_t now_ms, struct corio_ingest_result *res)
+int corio_ingest_batch(struct corio_ingest *ig, const char *topic, const uint8_t *wire, size_t len,
+                       int64_t now_ms, struct corio_ingest_result *res)
 {
     if (!ig || !res || (!wire && len))
         return CORIO_ERR_INVAL;

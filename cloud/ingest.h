@@ -43,32 +43,32 @@ struct corio_batch_verifier {
 };
 
 struct corio_ingest_opts {
-    struct corio_store *store;           /* the writer; used only by the ingest's thread */
+    struct corio_store *store; /* the writer; used only by the ingest's thread */
     struct corio_batch_verifier verifier;
     /* Register a device the registry does not know under the organisation of the
      * gateway that relayed it, instead of rejecting its messages. Off by default: the
      * registry (and later the ledger) says which devices exist. */
     bool accept_unregistered;
-    size_t max_events;                   /* events kept per batch; 0: 20000 */
+    size_t max_events; /* events kept per batch; 0: 20000 */
 };
 
 /* A live event for GET /api/v1/stream: its name and its JSON data. */
 struct corio_event {
-    const char *type;                    /* "sample", "presence", "gap" (static) */
-    char *data;                          /* malloc'd JSON text */
+    const char *type; /* "sample", "presence", "gap" (static) */
+    char *data;       /* malloc'd JSON text */
 };
 
 struct corio_ingest_result {
-    char gateway[CORIO_ID_LEN + 1];      /* from the topic; "" if the topic was bad */
-    uint64_t epoch, first, last;         /* the batch's range, once decoded */
-    uint8_t ack[64];                     /* the ack to publish, when ack_len > 0 */
+    char gateway[CORIO_ID_LEN + 1]; /* from the topic; "" if the topic was bad */
+    uint64_t epoch, first, last;    /* the batch's range, once decoded */
+    uint8_t ack[64];                /* the ack to publish, when ack_len > 0 */
     size_t ack_len;
-    bool new_batch;                      /* first delivery of this batch */
+    bool new_batch; /* first delivery of this batch */
     int64_t messages, stored, duplicates, rejected, samples;
     struct corio_event *events;
     size_t nevents, events_cap;
-    size_t events_dropped;               /* over max_events: not broadcast */
-    char why[256];                       /* why the batch was refused */
+    size_t events_dropped; /* over max_events: not broadcast */
+    char why[256];         /* why the batch was refused */
 };
 
 struct corio_ingest;
@@ -91,8 +91,8 @@ void corio_ingest_free(struct corio_ingest *ig);
  *   CORIO_ERR_NOSPACE    out of memory (rolled back)
  * Free res with corio_ingest_result_free in every case.
  */
-int corio_ingest_batch(struct corio_ingest *ig, const char *topic, const uint8_t *wire,
-                       size_t len, int64_t now_ms, struct corio_ingest_result *res);
+int corio_ingest_batch(struct corio_ingest *ig, const char *topic, const uint8_t *wire, size_t len,
+                       int64_t now_ms, struct corio_ingest_result *res);
 
 /* Steps 4 and 5 for a batch already verified and decoded (the tests' entry). Returns
  * as corio_ingest_batch. */

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -34,9 +35,12 @@ static int hb_finish(const bool seen[HB_NFIELDS], const int64_t v[HB_NFIELDS],
         snprintf(why, whylen, "heartbeat with more pending entries than sequence numbers");
         return CORIO_ERR_MALFORMED;
     }
-    *hb = (struct corio__heartbeat){.epoch = v[HB_EP], .last = v[HB_LAST],
-                                    .pending = v[HB_PENDING], .drops = v[HB_DROPS],
-                                    .has_boot = seen[HB_BC], .boot = v[HB_BC],
+    *hb = (struct corio__heartbeat){.epoch = v[HB_EP],
+                                    .last = v[HB_LAST],
+                                    .pending = v[HB_PENDING],
+                                    .drops = v[HB_DROPS],
+                                    .has_boot = seen[HB_BC],
+                                    .boot = v[HB_BC],
                                     .uptime_s = v[HB_UP]};
     return CORIO_OK;
 }
@@ -133,8 +137,8 @@ bad:
     return CORIO_ERR_MALFORMED;
 }
 
-int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartbeat *hb,
-                            char *why, size_t whylen)
+int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartbeat *hb, char *why,
+                            size_t whylen)
 {
     /* A CBOR map starts with major type 5 (0xa0..0xbf); JSON with '{' or blanks. */
     if (len > 0 && buf[0] >= 0xa0 && buf[0] <= 0xbf)
@@ -144,14 +148,13 @@ int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartb
 
 /* ---- presence ---------------------------------------------------------------------- */
 
-int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *why,
-                           size_t whylen)
+int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *why, size_t whylen)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(why, whylen, "presence is not JSON: line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(why, whylen, "presence is not JSON: line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         return CORIO_ERR_MALFORMED;
     }
     json_t *o = json_object_get(root, "online");
@@ -231,6 +234,28 @@ int corio__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
     if (acc != 0)
         return CORIO_ERR_MALFORMED; /* non-zero leftover bits: not canonical */
     return (int)o;
+}
+
+json_t *corio__value_json(const struct corio_value *v)
+{
+    switch (v->kind) {
+    case CORIO_VALUE_NUM:
+        return json_real(v->num);
+    case CORIO_VALUE_BOOL:
+        return json_boolean(v->b);
+    case CORIO_VALUE_STR:
+        return json_stringn(v->str ? v->str : "", v->len);
+    case CORIO_VALUE_DATA: {
+        char *s = malloc(v->len / 3 * 4 + 5);
+        if (!s)
+            return NULL;
+        corio__b64url_encode(v->data, v->len, s);
+        json_t *j = json_string(s);
+        free(s);
+        return j;
+    }
+    }
+    return NULL;
 }
 
 /* ---- did:key ----------------------------------------------------------------------- */

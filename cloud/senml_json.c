@@ -28,9 +28,9 @@
 #include "cloud_int.h"
 #include "corio/error.h"
 
-#define SENML_REL_LIMIT 268435456.0  /* 2^28 s: below this a time is relative */
-#define TIME_MAX_S 253402300799.0    /* 9999-12-31T23:59:59Z */
-#define BASE_NAME_MAX 256
+#define SENML_REL_LIMIT 268435456.0    /* 2^28 s: below this a time is relative */
+#define TIME_MAX_S      253402300799.0 /* 9999-12-31T23:59:59Z */
+#define BASE_NAME_MAX   256
 
 bool corio__senml_name_ok(const char *s, size_t len)
 {
@@ -56,8 +56,8 @@ void corio__senml_pack_free(struct corio__senml_pack *p)
 }
 
 int corio__senml_decode(enum corio__senml_format fmt, const uint8_t *buf, size_t len,
-                        const char *device, int64_t recv_ms, struct corio__senml_pack *p,
-                        char *why, size_t whylen)
+                        const char *device, int64_t recv_ms, struct corio__senml_pack *p, char *why,
+                        size_t whylen)
 {
     memset(p, 0, sizeof *p);
     switch (fmt) {
@@ -95,15 +95,16 @@ static int check_labels(json_t *rec, size_t i, char *why, size_t whylen)
         const char *label;
         json_type type; /* JSON_REAL stands for any number */
     } known[] = {
-        {"bn", JSON_STRING}, {"bt", JSON_REAL}, {"bu", JSON_STRING}, {"bv", JSON_REAL},
-        {"bs", JSON_REAL},   {"bver", JSON_INTEGER}, {"n", JSON_STRING}, {"u", JSON_STRING},
-        {"v", JSON_REAL},    {"vs", JSON_STRING}, {"vb", JSON_TRUE}, {"vd", JSON_STRING},
-        {"s", JSON_REAL},    {"t", JSON_REAL},    {"ut", JSON_REAL}, {"ep", JSON_INTEGER},
+        {"bn", JSON_STRING},   {"bt", JSON_REAL},      {"bu", JSON_STRING}, {"bv", JSON_REAL},
+        {"bs", JSON_REAL},     {"bver", JSON_INTEGER}, {"n", JSON_STRING},  {"u", JSON_STRING},
+        {"v", JSON_REAL},      {"vs", JSON_STRING},    {"vb", JSON_TRUE},   {"vd", JSON_STRING},
+        {"s", JSON_REAL},      {"t", JSON_REAL},       {"ut", JSON_REAL},   {"ep", JSON_INTEGER},
         {"seq", JSON_INTEGER}, {"bc", JSON_INTEGER},
     };
     const char *key;
     json_t *val;
-    json_object_foreach(rec, key, val) {
+    json_object_foreach(rec, key, val)
+    {
         size_t kl = strlen(key);
         if (kl > 0 && key[kl - 1] == '_') {
             snprintf(why, whylen, "record %zu: must-understand field '%.32s' is not supported", i,
@@ -187,14 +188,15 @@ static int resolve_time(double t, int64_t recv_ms, int64_t *out)
     return CORIO_OK;
 }
 
-static int decode_record(json_t *rec, size_t i, struct base *b, const char *device,
-                         int64_t recv_ms, struct corio__senml_rec *r, char *why, size_t whylen)
+static int decode_record(json_t *rec, size_t i, struct base *b, const char *device, int64_t recv_ms,
+                         struct corio__senml_rec *r, char *why, size_t whylen)
 {
     int rc = check_labels(rec, i, why, whylen);
     if (rc != CORIO_OK)
         return rc;
     json_t *x;
-    if ((x = json_object_get(rec, "bver")) && (json_integer_value(x) < 1 || json_integer_value(x) > 10)) {
+    if ((x = json_object_get(rec, "bver")) &&
+        (json_integer_value(x) < 1 || json_integer_value(x) > 10)) {
         snprintf(why, whylen, "record %zu: SenML version %" JSON_INTEGER_FORMAT " is not supported",
                  i, json_integer_value(x));
         return CORIO_ERR_MALFORMED;
@@ -266,8 +268,8 @@ static int decode_record(json_t *rec, size_t i, struct base *b, const char *devi
         if (!(r->own = malloc(l + 1)))
             return CORIO_ERR_NOSPACE;
         memcpy(r->own, json_string_value(vs), l + 1);
-        r->value = (struct corio_value){.kind = CORIO_VALUE_STR, .str = (const char *)r->own,
-                                        .len = l};
+        r->value =
+            (struct corio_value){.kind = CORIO_VALUE_STR, .str = (const char *)r->own, .len = l};
     } else {
         size_t l = json_string_length(vd);
         size_t cap = l / 4 * 3 + 3;

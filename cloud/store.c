@@ -109,7 +109,8 @@ int corio_store_add_message(struct corio_store *s, const struct corio_msg_row *m
 {
     if (!m || !ref || !id_ok(m->org) || !id_ok(m->gateway) || (m->device && !id_ok(m->device)) ||
         (m->has_seq && (!m->device || m->epoch < 0 || m->seq < 1)) || m->gw_epoch < 0 ||
-        m->gw_id < 0 || !m->suffix || (m->status != CORIO_MSG_STORED && m->status != CORIO_MSG_REJECTED))
+        m->gw_id < 0 || !m->suffix ||
+        (m->status != CORIO_MSG_STORED && m->status != CORIO_MSG_REJECTED))
         return CORIO_ERR_INVAL;
     char mid[CORIO_MID_MAX + 1];
     corio_store_message_id(m, mid, sizeof mid);
@@ -128,7 +129,10 @@ int corio_store_add_message(struct corio_store *s, const struct corio_msg_row *m
         return rc2;
     if (rc == 1 && m->status == CORIO_MSG_STORED && m->device) {
         struct corio_device_update u = {
-            .org = m->org, .id = m->device, .seen_ms = m->recv_ms, .gateway = m->gateway,
+            .org = m->org,
+            .id = m->device,
+            .seen_ms = m->recv_ms,
+            .gateway = m->gateway,
             .messages_delta = m->has_seq ? 1 : 0,
         };
         rc2 = s->ops->device_update(s, &u);
@@ -194,8 +198,12 @@ int corio_store_add_sample(struct corio_store *s, const struct corio_sample_row 
 static int new_gap(struct corio_store *s, const char *org, const char *device, int64_t epoch,
                    int64_t from, int64_t to, int64_t detected_ms, corio_gap_fn fn, void *arg)
 {
-    struct corio_gap g = {.device = device, .epoch = epoch, .from_seq = from, .to_seq = to,
-                          .kind = CORIO_GAP_SEQ, .detected_ms = detected_ms};
+    struct corio_gap g = {.device = device,
+                          .epoch = epoch,
+                          .from_seq = from,
+                          .to_seq = to,
+                          .kind = CORIO_GAP_SEQ,
+                          .detected_ms = detected_ms};
     int rc = s->ops->gap_insert(s, org, &g);
     if (rc < 0)
         return rc;
@@ -230,11 +238,11 @@ int corio_store_seq_stored(struct corio_store *s, const char *org, const char *d
         if (rc == CORIO_OK) {
             if ((rc = s->ops->gap_delete(s, device, epoch, g.from_seq)) < 0)
                 return rc;
-            if (g.from_seq < seq &&
-                (rc = new_gap(s, org, device, epoch, g.from_seq, seq - 1, g.detected_ms, fn, arg)) < 0)
+            if (g.from_seq < seq && (rc = new_gap(s, org, device, epoch, g.from_seq, seq - 1,
+                                                  g.detected_ms, fn, arg)) < 0)
                 return rc;
-            if (seq < g.to_seq &&
-                (rc = new_gap(s, org, device, epoch, seq + 1, g.to_seq, g.detected_ms, fn, arg)) < 0)
+            if (seq < g.to_seq && (rc = new_gap(s, org, device, epoch, seq + 1, g.to_seq,
+                                                g.detected_ms, fn, arg)) < 0)
                 return rc;
         } else if (rc != CORIO_ERR_NOTFOUND) {
             return rc;
@@ -243,8 +251,8 @@ int corio_store_seq_stored(struct corio_store *s, const char *org, const char *d
     st.stored++;
     if ((rc = s->ops->epoch_put(s, org, device, epoch, &st)) < 0)
         return rc;
-    struct corio_device_update u = {.org = org, .id = device, .has_epoch = true,
-                                    .epoch = epoch, .epoch_ms = recv_ms};
+    struct corio_device_update u = {
+        .org = org, .id = device, .has_epoch = true, .epoch = epoch, .epoch_ms = recv_ms};
     rc = s->ops->device_update(s, &u);
     return rc < 0 ? rc : CORIO_OK;
 }
@@ -262,9 +270,9 @@ static bool tail_of(const struct corio_epoch_state *st, int64_t *from, int64_t *
     return true;
 }
 
-int corio_store_heartbeat(struct corio_store *s, const char *org, const char *device,
-                          int64_t epoch, int64_t last, int64_t pending, int64_t drops,
-                          int64_t recv_ms, struct corio_gap *tail)
+int corio_store_heartbeat(struct corio_store *s, const char *org, const char *device, int64_t epoch,
+                          int64_t last, int64_t pending, int64_t drops, int64_t recv_ms,
+                          struct corio_gap *tail)
 {
     if (!id_ok(org) || !id_ok(device) || epoch < 0 || last < 0 || pending < 0 || drops < 0 ||
         pending > last || !tail)
@@ -288,8 +296,12 @@ int corio_store_heartbeat(struct corio_store *s, const char *org, const char *de
         return rc;
     if (!tail_of(&st, &nf, &nt) || (had && of == nf && ot == nt))
         return 0;
-    *tail = (struct corio_gap){.device = device, .epoch = epoch, .from_seq = nf, .to_seq = nt,
-                               .kind = CORIO_GAP_TAIL, .detected_ms = recv_ms};
+    *tail = (struct corio_gap){.device = device,
+                               .epoch = epoch,
+                               .from_seq = nf,
+                               .to_seq = nt,
+                               .kind = CORIO_GAP_TAIL,
+                               .detected_ms = recv_ms};
     return 1;
 }
 
@@ -298,9 +310,13 @@ int corio_store_presence(struct corio_store *s, const char *org, const char *dev
 {
     if (!id_ok(org) || !id_ok(device) || (gateway && !id_ok(gateway)))
         return CORIO_ERR_INVAL;
-    struct corio_device_update u = {.org = org, .id = device, .seen_ms = t_ms,
-                                    .gateway = gateway, .has_presence = true,
-                                    .online = online, .presence_ms = t_ms};
+    struct corio_device_update u = {.org = org,
+                                    .id = device,
+                                    .seen_ms = t_ms,
+                                    .gateway = gateway,
+                                    .has_presence = true,
+                                    .online = online,
+                                    .presence_ms = t_ms};
     return s->ops->device_update(s, &u); /* 1 applied, 0 stale */
 }
 
@@ -341,8 +357,8 @@ static int one_device_cb(const struct corio_device_info *d, void *arg)
     return o->fn(d, o->arg);
 }
 
-int corio_store_device(struct corio_store *s, const char *org, const char *id,
-                       corio_device_fn fn, void *arg)
+int corio_store_device(struct corio_store *s, const char *org, const char *id, corio_device_fn fn,
+                       void *arg)
 {
     if (!id_ok(org) || !id_ok(id) || !fn)
         return CORIO_ERR_INVAL;
@@ -353,8 +369,8 @@ int corio_store_device(struct corio_store *s, const char *org, const char *id,
     return o.found ? CORIO_OK : CORIO_ERR_NOTFOUND;
 }
 
-int corio_store_metric(struct corio_store *s, const char *org, const char *device,
-                       const char *name, struct corio_metric_info *mi)
+int corio_store_metric(struct corio_store *s, const char *org, const char *device, const char *name,
+                       struct corio_metric_info *mi)
 {
     if (!id_ok(org) || !id_ok(device) || !name || !mi)
         return CORIO_ERR_INVAL;
@@ -398,15 +414,15 @@ static int gap_sum_cb(const struct corio_gap *g, void *arg)
 static int tail_cb(int64_t epoch, const struct corio_epoch_state *st, void *arg)
 {
     struct gap_sum *gs = arg;
-    struct corio_gap g = {.device = gs->device, .epoch = epoch, .kind = CORIO_GAP_TAIL,
-                          .detected_ms = st->hb_ms};
+    struct corio_gap g = {
+        .device = gs->device, .epoch = epoch, .kind = CORIO_GAP_TAIL, .detected_ms = st->hb_ms};
     if (!tail_of(st, &g.from_seq, &g.to_seq))
         return 0;
     return gap_sum_cb(&g, arg);
 }
 
-int corio_store_gaps(struct corio_store *s, const char *org, const char *device,
-                     corio_gap_fn fn, void *arg, int64_t *missing)
+int corio_store_gaps(struct corio_store *s, const char *org, const char *device, corio_gap_fn fn,
+                     void *arg, int64_t *missing)
 {
     if (!id_ok(org) || !id_ok(device) || !fn || !missing)
         return CORIO_ERR_INVAL;

@@ -33,7 +33,7 @@
 #define CORIO_ID_LEN 24
 /* Longest metric name (SenML name after the device's base name) and unit. */
 #define CORIO_METRIC_MAX 64
-#define CORIO_UNIT_MAX 32
+#define CORIO_UNIT_MAX   32
 /* Longest text stored for a rejection reason. */
 #define CORIO_REASON_MAX 200
 /* Longest message identity: "d:" id ":" epoch ":" seq, or "g:" id ":" epoch ":" id. */
@@ -58,7 +58,7 @@ struct corio_value {
     enum corio_value_kind kind;
     double num;
     bool b;
-    const char *str; /* STR: text, len bytes (not NUL-terminated) */
+    const char *str;     /* STR: text, len bytes (not NUL-terminated) */
     const uint8_t *data; /* DATA: bytes, len */
     size_t len;
 };
@@ -71,17 +71,17 @@ enum corio_msg_status {
 
 /* A message as the ingest hands it to the store. */
 struct corio_msg_row {
-    const char *org;       /* owner organisation: the gateway's */
-    const char *device;    /* the device, or NULL for a gateway's own record */
-    bool has_seq;          /* the device stamped (epoch, seq): identity d:... */
-    int64_t epoch, seq;    /* when has_seq */
+    const char *org;    /* owner organisation: the gateway's */
+    const char *device; /* the device, or NULL for a gateway's own record */
+    bool has_seq;       /* the device stamped (epoch, seq): identity d:... */
+    int64_t epoch, seq; /* when has_seq */
     const char *gateway;
     int64_t gw_epoch, gw_id; /* the gateway identity (always known) */
-    const char *suffix;    /* topic suffix: up/json, up/hb, presence, ... */
-    int64_t recv_ms;       /* gateway receive time */
-    int64_t stored_ms;     /* cloud time of the commit */
+    const char *suffix;      /* topic suffix: up/json, up/hb, presence, ... */
+    int64_t recv_ms;         /* gateway receive time */
+    int64_t stored_ms;       /* cloud time of the commit */
     enum corio_msg_status status;
-    const char *reason;    /* REJECTED: why (cut to CORIO_REASON_MAX) */
+    const char *reason; /* REJECTED: why (cut to CORIO_REASON_MAX) */
 };
 
 /* One sample of a stored message. */
@@ -90,7 +90,7 @@ struct corio_sample_row {
     const char *device;
     const char *metric;
     int64_t t_ms;
-    int64_t msg;           /* the message's reference (corio_store_add_message) */
+    int64_t msg; /* the message's reference (corio_store_add_message) */
     struct corio_value value;
 };
 
@@ -98,7 +98,7 @@ struct corio_sample_row {
 struct corio_gateway_rec {
     char id[CORIO_ID_LEN + 1];
     char org[CORIO_ID_LEN + 1];
-    uint8_t pubkey[65];    /* uncompressed P-256 point, pubkey_len 65; 0: none known */
+    uint8_t pubkey[65]; /* uncompressed P-256 point, pubkey_len 65; 0: none known */
     size_t pubkey_len;
     int64_t key_no;
 };
@@ -106,21 +106,21 @@ struct corio_gateway_rec {
 struct corio_device_rec {
     const char *id;
     const char *org;
-    const char *gateway;   /* "" or NULL: not pinned to a gateway */
+    const char *gateway;                                   /* "" or NULL: not pinned to a gateway */
     const char *cls, *model, *hw_rev, *groups, *assurance; /* NULL: "" */
 };
 
 /* Per (device, epoch) sequence state. */
 struct corio_epoch_state {
-    int64_t max_seq;       /* highest stored seq, 0 before the first */
-    int64_t stored;        /* messages stored with a seq of this epoch */
-    bool has_hb;           /* a heartbeat of this epoch was seen */
+    int64_t max_seq; /* highest stored seq, 0 before the first */
+    int64_t stored;  /* messages stored with a seq of this epoch */
+    bool has_hb;     /* a heartbeat of this epoch was seen */
     int64_t hb_last, hb_pending, hb_drops, hb_ms;
 };
 
 enum corio_gap_kind {
-    CORIO_GAP_SEQ = 0,     /* a hole between stored sequence numbers */
-    CORIO_GAP_TAIL = 1,    /* a heartbeat's last seq is ahead of the stored ones */
+    CORIO_GAP_SEQ = 0,  /* a hole between stored sequence numbers */
+    CORIO_GAP_TAIL = 1, /* a heartbeat's last seq is ahead of the stored ones */
 };
 
 struct corio_gap {
@@ -132,11 +132,11 @@ struct corio_gap {
 
 /* Counters per organisation, as GET /api/v1/stats shows them. */
 struct corio_store_counts {
-    int64_t messages;      /* messages stored (any kind) */
-    int64_t samples;       /* samples stored */
-    int64_t duplicates;    /* messages received again, not stored again */
-    int64_t rejected;      /* messages recorded as rejected */
-    int64_t batches;       /* distinct batches committed */
+    int64_t messages;   /* messages stored (any kind) */
+    int64_t samples;    /* samples stored */
+    int64_t duplicates; /* messages received again, not stored again */
+    int64_t rejected;   /* messages recorded as rejected */
+    int64_t batches;    /* distinct batches committed */
 };
 
 struct corio_batch_rec {
@@ -148,12 +148,12 @@ struct corio_batch_rec {
 /* An update of a device's row from ingest; fields are applied when their flag is set. */
 struct corio_device_update {
     const char *org, *id;
-    int64_t seen_ms;          /* last_seen = max(last_seen, seen_ms) when > 0 */
-    const char *gateway;      /* the gateway that relayed it (set when not NULL) */
-    bool has_epoch;           /* the device's current epoch, when at least as recent */
+    int64_t seen_ms;     /* last_seen = max(last_seen, seen_ms) when > 0 */
+    const char *gateway; /* the gateway that relayed it (set when not NULL) */
+    bool has_epoch;      /* the device's current epoch, when at least as recent */
     int64_t epoch, epoch_ms;
-    int64_t messages_delta;   /* added to messages */
-    bool has_presence;        /* online, when presence_ms is at least as recent */
+    int64_t messages_delta; /* added to messages */
+    bool has_presence;      /* online, when presence_ms is at least as recent */
     bool online;
     int64_t presence_ms;
 };
@@ -164,10 +164,12 @@ struct corio_device_info {
     const char *id, *org, *gateway;
     const char *cls, *model, *hw_rev, *groups, *assurance;
     bool online;
-    bool has_seen;  int64_t last_seen_ms;
-    bool has_epoch; int64_t epoch, last_seq; /* last_seq: highest stored seq of epoch */
-    int64_t messages;         /* stored messages that carry a device seq */
-    int64_t missing;          /* sequence numbers in gaps, tail gaps included */
+    bool has_seen;
+    int64_t last_seen_ms;
+    bool has_epoch;
+    int64_t epoch, last_seq;    /* last_seq: highest stored seq of epoch */
+    int64_t messages;           /* stored messages that carry a device seq */
+    int64_t missing;            /* sequence numbers in gaps, tail gaps included */
     const char *const *metrics; /* metric names, in name order */
     size_t nmetrics;
 };
@@ -180,9 +182,9 @@ struct corio_metric_info {
 /* A series point: raw (step 0) or a bucket. */
 struct corio_point {
     int64_t t_ms;
-    struct corio_value value;   /* raw */
-    double min, max, sum;       /* bucket */
-    int64_t count;              /* bucket: numeric samples in it */
+    struct corio_value value; /* raw */
+    double min, max, sum;     /* bucket */
+    int64_t count;            /* bucket: numeric samples in it */
 };
 
 enum corio_tier {
@@ -238,8 +240,8 @@ struct corio_store_ops {
     int (*sample_insert)(struct corio_store *s, const struct corio_sample_row *r);
     int (*rollup_add)(struct corio_store *s, enum corio_tier tier, const char *org,
                       const char *device, const char *metric, int64_t bucket_ms, double v);
-    int (*metric_put)(struct corio_store *s, const char *org, const char *device,
-                      const char *name, const char *unit, enum corio_value_kind kind);
+    int (*metric_put)(struct corio_store *s, const char *org, const char *device, const char *name,
+                      const char *unit, enum corio_value_kind kind);
     int (*epoch_get)(struct corio_store *s, const char *device, int64_t epoch,
                      struct corio_epoch_state *st); /* CORIO_ERR_NOTFOUND */
     int (*epoch_put)(struct corio_store *s, const char *org, const char *device, int64_t epoch,
@@ -257,8 +259,8 @@ struct corio_store_ops {
 
     int (*devices)(struct corio_store *s, const char *org, const char *id, corio_device_fn fn,
                    void *arg);
-    int (*metric_get)(struct corio_store *s, const char *org, const char *device,
-                      const char *name, struct corio_metric_info *mi);
+    int (*metric_get)(struct corio_store *s, const char *org, const char *device, const char *name,
+                      struct corio_metric_info *mi);
     int (*series)(struct corio_store *s, const char *org, const char *device, const char *metric,
                   enum corio_tier tier, int64_t from_ms, int64_t to_ms, int64_t step_ms,
                   int64_t limit, corio_point_fn fn, void *arg);
@@ -359,9 +361,9 @@ int corio_store_seq_stored(struct corio_store *s, const char *org, const char *d
  * recorded and reveals a tail gap that differs from the one before, *tail is set and 1
  * is returned; 0 otherwise (tail untouched).
  */
-int corio_store_heartbeat(struct corio_store *s, const char *org, const char *device,
-                          int64_t epoch, int64_t last, int64_t pending, int64_t drops,
-                          int64_t recv_ms, struct corio_gap *tail);
+int corio_store_heartbeat(struct corio_store *s, const char *org, const char *device, int64_t epoch,
+                          int64_t last, int64_t pending, int64_t drops, int64_t recv_ms,
+                          struct corio_gap *tail);
 
 /*
  * Records presence (online or not) at t_ms from gateway, unless a more recent presence
@@ -383,12 +385,12 @@ int corio_store_record_batch(struct corio_store *s, const struct corio_batch_rec
 int corio_store_devices(struct corio_store *s, const char *org, corio_device_fn fn, void *arg);
 
 /* Calls fn once for device id of org; CORIO_ERR_NOTFOUND when org has no such device. */
-int corio_store_device(struct corio_store *s, const char *org, const char *id,
-                       corio_device_fn fn, void *arg);
+int corio_store_device(struct corio_store *s, const char *org, const char *id, corio_device_fn fn,
+                       void *arg);
 
 /* The metric's descriptor; CORIO_ERR_NOTFOUND. */
-int corio_store_metric(struct corio_store *s, const char *org, const char *device,
-                       const char *name, struct corio_metric_info *mi);
+int corio_store_metric(struct corio_store *s, const char *org, const char *device, const char *name,
+                       struct corio_metric_info *mi);
 
 /* The tier a step (ms) is answered from: raw below 60 s, 1 min below 1 h, else 1 h. */
 enum corio_tier corio_store_tier_for_step(int64_t step_ms);
@@ -411,8 +413,8 @@ int corio_store_series(struct corio_store *s, const char *org, const char *devic
  * hold. Returns CORIO_OK, fn's non-zero return, or an error; CORIO_ERR_NOTFOUND when
  * org has no such device.
  */
-int corio_store_gaps(struct corio_store *s, const char *org, const char *device,
-                     corio_gap_fn fn, void *arg, int64_t *missing);
+int corio_store_gaps(struct corio_store *s, const char *org, const char *device, corio_gap_fn fn,
+                     void *arg, int64_t *missing);
 
 int corio_store_stats(struct corio_store *s, const char *org, struct corio_store_stats *st);
 

@@ -185,9 +185,9 @@ enum stmt_id {
 };
 
 /* The value of a device query's "missing": seq gaps plus heartbeat tail gaps. */
-#define MISSING_OF(dev_expr)                                                                  \
-    "(SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps g WHERE g.device = " dev_expr \
-    ") + (SELECT coalesce(sum(max(0, x.hb_last - x.hb_pending - x.max_seq)), 0) "           \
+#define MISSING_OF(dev_expr)                                                                       \
+    "(SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps g WHERE g.device = " dev_expr       \
+    ") + (SELECT coalesce(sum(max(0, x.hb_last - x.hb_pending - x.max_seq)), 0) "                  \
     "FROM device_epochs x WHERE x.device = " dev_expr ")"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -273,12 +273,13 @@ static const char *const stmt_sql[S_COUNT] = {
                        "n_new = n_new + excluded.n_new, n_dup = n_dup + excluded.n_dup, "
                        "n_rejected = n_rejected + excluded.n_rejected "
                        "RETURNING deliveries",
-    [S_DEVICES] = "SELECT d.id, d.org, d.gateway, d.class, d.model, d.hw_rev, d.\"groups\", "
-                  "d.assurance, d.online, d.last_seen_ms, d.epoch, e.max_seq, d.messages, "
-                  MISSING_OF("d.id") " "
-                  "FROM devices d LEFT JOIN device_epochs e "
-                  "ON e.device = d.id AND e.epoch = d.epoch "
-                  "WHERE d.org = ?1 AND (?2 IS NULL OR d.id = ?2) ORDER BY d.id",
+    [S_DEVICES] =
+        "SELECT d.id, d.org, d.gateway, d.class, d.model, d.hw_rev, d.\"groups\", "
+        "d.assurance, d.online, d.last_seen_ms, d.epoch, e.max_seq, d.messages, " MISSING_OF(
+            "d.id") " "
+                    "FROM devices d LEFT JOIN device_epochs e "
+                    "ON e.device = d.id AND e.epoch = d.epoch "
+                    "WHERE d.org = ?1 AND (?2 IS NULL OR d.id = ?2) ORDER BY d.id",
     [S_DEVICE_METRICS] = "SELECT name FROM metrics WHERE device = ?1 AND org = ?2 ORDER BY name",
     [S_METRIC_GET] = "SELECT unit, type FROM metrics WHERE device = ?1 AND name = ?2 AND org = ?3",
     [S_SERIES_RAW] = "SELECT t_ms, v_num, v_str, v_bool, v_data FROM ("
@@ -577,15 +578,14 @@ static int sq_sample_insert(struct corio_store *s, const struct corio_sample_row
         sqlite3_bind_double(p, 6, r->value.num);
         break;
     case CORIO_VALUE_STR:
-        sqlite3_bind_text(p, 7, r->value.len ? r->value.str : "", (int)r->value.len,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(p, 7, r->value.len ? r->value.str : "", (int)r->value.len, SQLITE_STATIC);
         break;
     case CORIO_VALUE_BOOL:
         sqlite3_bind_int(p, 8, r->value.b ? 1 : 0);
         break;
     case CORIO_VALUE_DATA:
-        sqlite3_bind_blob(p, 9, r->value.len ? (const void *)r->value.data : "",
-                          (int)r->value.len, SQLITE_STATIC);
+        sqlite3_bind_blob(p, 9, r->value.len ? (const void *)r->value.data : "", (int)r->value.len,
+                          SQLITE_STATIC);
         break;
     }
     return run(q, p, "sample_insert");
@@ -689,9 +689,11 @@ static int sq_gap_find(struct corio_store *s, const char *device, int64_t epoch,
     int rc = sqlite3_step(p);
     bool found = false;
     if (rc == SQLITE_ROW && sqlite3_column_int64(p, 1) >= seq) {
-        *g = (struct corio_gap){.device = device, .epoch = epoch,
+        *g = (struct corio_gap){.device = device,
+                                .epoch = epoch,
                                 .from_seq = sqlite3_column_int64(p, 0),
-                                .to_seq = sqlite3_column_int64(p, 1), .kind = CORIO_GAP_SEQ,
+                                .to_seq = sqlite3_column_int64(p, 1),
+                                .kind = CORIO_GAP_SEQ,
                                 .detected_ms = sqlite3_column_int64(p, 2)};
         found = true;
     }
@@ -839,9 +841,14 @@ static int sq_devices(struct corio_store *s, const char *org, const char *id, co
             out = db_fail(q, "device_metrics");
         if (out == CORIO_OK) {
             struct corio_device_info d = {
-                .id = col_text(p, 0), .org = col_text(p, 1), .gateway = col_text(p, 2),
-                .cls = col_text(p, 3), .model = col_text(p, 4), .hw_rev = col_text(p, 5),
-                .groups = col_text(p, 6), .assurance = col_text(p, 7),
+                .id = col_text(p, 0),
+                .org = col_text(p, 1),
+                .gateway = col_text(p, 2),
+                .cls = col_text(p, 3),
+                .model = col_text(p, 4),
+                .hw_rev = col_text(p, 5),
+                .groups = col_text(p, 6),
+                .assurance = col_text(p, 7),
                 .online = sqlite3_column_int(p, 8) != 0,
                 .has_seen = sqlite3_column_type(p, 9) != SQLITE_NULL,
                 .last_seen_ms = sqlite3_column_int64(p, 9),
@@ -850,7 +857,8 @@ static int sq_devices(struct corio_store *s, const char *org, const char *id, co
                 .last_seq = sqlite3_column_int64(p, 11),
                 .messages = sqlite3_column_int64(p, 12),
                 .missing = sqlite3_column_int64(p, 13),
-                .metrics = (const char *const *)names, .nmetrics = n,
+                .metrics = (const char *const *)names,
+                .nmetrics = n,
             };
             int r = fn(&d, arg);
             if (r != 0)
@@ -892,12 +900,12 @@ static int sq_metric_get(struct corio_store *s, const char *org, const char *dev
     return rc == SQLITE_ROW ? CORIO_OK : db_fail(q, "metric_get");
 }
 
-static int sq_series(struct corio_store *s, const char *org, const char *device,
-                     const char *metric, enum corio_tier tier, int64_t from_ms, int64_t to_ms,
-                     int64_t step_ms, int64_t limit, corio_point_fn fn, void *arg)
+static int sq_series(struct corio_store *s, const char *org, const char *device, const char *metric,
+                     enum corio_tier tier, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+                     int64_t limit, corio_point_fn fn, void *arg)
 {
     struct sq_store *q = SQ(s);
-    enum stmt_id id = step_ms == 0           ? S_SERIES_RAW
+    enum stmt_id id = step_ms == 0             ? S_SERIES_RAW
                       : tier == CORIO_TIER_RAW ? S_SERIES_RAW_STEP
                       : tier == CORIO_TIER_1M  ? S_SERIES_1M
                                                : S_SERIES_1H;
@@ -957,9 +965,11 @@ static int sq_gaps(struct corio_store *s, const char *org, const char *device, c
     bind_text(p, 2, org);
     int rc, out = CORIO_OK;
     while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
-        struct corio_gap g = {.device = device, .epoch = sqlite3_column_int64(p, 0),
+        struct corio_gap g = {.device = device,
+                              .epoch = sqlite3_column_int64(p, 0),
                               .from_seq = sqlite3_column_int64(p, 1),
-                              .to_seq = sqlite3_column_int64(p, 2), .kind = CORIO_GAP_SEQ,
+                              .to_seq = sqlite3_column_int64(p, 2),
+                              .kind = CORIO_GAP_SEQ,
                               .detected_ms = sqlite3_column_int64(p, 3)};
         if ((out = fn(&g, arg)) != 0)
             break;
@@ -970,8 +980,8 @@ static int sq_gaps(struct corio_store *s, const char *org, const char *device, c
     return out;
 }
 
-static int sq_epochs(struct corio_store *s, const char *org, const char *device,
-                     corio_epoch_fn fn, void *arg)
+static int sq_epochs(struct corio_store *s, const char *org, const char *device, corio_epoch_fn fn,
+                     void *arg)
 {
     struct sq_store *q = SQ(s);
     sqlite3_stmt *p = st(q, S_EPOCHS);
@@ -1039,12 +1049,12 @@ static int sq_retain(struct corio_store *s, const struct corio_retention *r, int
     struct {
         enum stmt_id id;
         int64_t keep;
-    } tiers[] = {{S_RETAIN_RAW, r->raw_ms}, {S_RETAIN_1M, r->rollup_1m_ms},
-                 {S_RETAIN_1H, r->rollup_1h_ms}};
+    } tiers[] = {
+        {S_RETAIN_RAW, r->raw_ms}, {S_RETAIN_1M, r->rollup_1m_ms}, {S_RETAIN_1H, r->rollup_1h_ms}};
     int rc, out = CORIO_OK;
     /* Read the metric list first: deleting while the select is open would hold a read
      * transaction across the writes. */
-    char (*pairs)[2][CORIO_METRIC_MAX + 1] = NULL;
+    char(*pairs)[2][CORIO_METRIC_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
     while ((rc = sqlite3_step(m)) == SQLITE_ROW) {
         if (n == cap) {

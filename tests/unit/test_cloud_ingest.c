@@ -23,21 +23,21 @@
 #include "ingest.h"
 #include "store.h"
 
-#define ORG "oooooooooooooooooooooooo"
-#define ORG2 "pppppppppppppppppppppppp"
-#define GW "gggggggggggggggggggggggg"
-#define GW2 "hhhhhhhhhhhhhhhhhhhhhhhh"
-#define DEV "dddddddddddddddddddddddd"
-#define DEV2 "eeeeeeeeeeeeeeeeeeeeeeee"
-#define FOREIGN "ffffffffffffffffffffffff"
+#define ORG      "oooooooooooooooooooooooo"
+#define ORG2     "pppppppppppppppppppppppp"
+#define GW       "gggggggggggggggggggggggg"
+#define GW2      "hhhhhhhhhhhhhhhhhhhhhhhh"
+#define DEV      "dddddddddddddddddddddddd"
+#define DEV2     "eeeeeeeeeeeeeeeeeeeeeeee"
+#define FOREIGN  "ffffffffffffffffffffffff"
 #define STRANGER "ssssssssssssssssssssssss"
-#define T0 1764500000000LL
+#define T0       1764500000000LL
 
 /* The signature seam, as a test double: the wire is one byte (1: signed by the
  * gateway's key, anything else: not) followed by the payload. The real verifier
  * (COSE_Sign1) is tested with its own code. */
-static int test_open(void *ctx, const struct corio_gateway_rec *gw, const uint8_t *wire,
-                     size_t len, const uint8_t **payload, size_t *plen, char *why, size_t whylen)
+static int test_open(void *ctx, const struct corio_gateway_rec *gw, const uint8_t *wire, size_t len,
+                     const uint8_t **payload, size_t *plen, char *why, size_t whylen)
 {
     (void)ctx;
     (void)gw;
@@ -61,8 +61,8 @@ struct fx {
 static void make_ingest(struct fx *f, bool accept_unregistered)
 {
     corio_ingest_free(f->ig);
-    struct corio_ingest_opts o = {.store = f->s, .verifier = {.open = test_open},
-                                  .accept_unregistered = accept_unregistered};
+    struct corio_ingest_opts o = {
+        .store = f->s, .verifier = {.open = test_open}, .accept_unregistered = accept_unregistered};
     assert_int_equal(corio_ingest_new(&o, &f->ig), CORIO_OK);
 }
 
@@ -123,13 +123,16 @@ static void bb_init(struct bb *x, const char *gw, uint64_t epoch, uint64_t first
     x->b.msgs = x->m;
 }
 
-static void bb_add(struct bb *x, uint64_t id, const char *dev, const char *suffix,
-                   int64_t recv_ms, const char *payload)
+static void bb_add(struct bb *x, uint64_t id, const char *dev, const char *suffix, int64_t recv_ms,
+                   const char *payload)
 {
     size_t i = x->b.count++;
     snprintf(x->payloads[i], sizeof x->payloads[i], "%s", payload);
-    x->m[i] = (struct corio_batch_msg){.id = id, .device = dev, .device_len = strlen(dev),
-                                       .suffix = suffix, .suffix_len = strlen(suffix),
+    x->m[i] = (struct corio_batch_msg){.id = id,
+                                       .device = dev,
+                                       .device_len = strlen(dev),
+                                       .suffix = suffix,
+                                       .suffix_len = strlen(suffix),
                                        .recv_ms = recv_ms,
                                        .payload = (const uint8_t *)x->payloads[i],
                                        .payload_len = strlen(x->payloads[i])};
@@ -225,9 +228,11 @@ static void test_stores_and_acks(void **state)
     bb_add(&x, 11, DEV, "up/json", T0,
            "[{\"bn\":\"urn:corio:" DEV ":\",\"bt\":1764500000.0,\"ep\":1,\"seq\":1,"
            "\"n\":\"temp\",\"u\":\"Cel\",\"v\":21.5},{\"n\":\"hum\",\"u\":\"%RH\",\"v\":40.25},"
-           "{\"n\":\"door\",\"vb\":true},{\"n\":\"state\",\"vs\":\"ok\"},{\"n\":\"raw\",\"vd\":\"AAEC\"}]");
+           "{\"n\":\"door\",\"vb\":true},{\"n\":\"state\",\"vs\":\"ok\"},{\"n\":\"raw\",\"vd\":"
+           "\"AAEC\"}]");
     bb_add(&x, 12, DEV, "up/json", T0 + 1000,
-           "[{\"ep\":1,\"seq\":2,\"bn\":\"urn:corio:" DEV ":\",\"n\":\"temp\",\"t\":-0.5,\"v\":22}]");
+           "[{\"ep\":1,\"seq\":2,\"bn\":\"urn:corio:" DEV
+           ":\",\"n\":\"temp\",\"t\":-0.5,\"v\":22}]");
     bb_add(&x, 13, DEV, "up/hb", T0 + 2000,
            "{\"up\":12,\"bc\":3,\"ep\":1,\"last\":2,\"pending\":0,\"drops\":0}");
     bb_add(&x, 15, "", "state", T0 + 3000, "{\"outbox\":0}");
@@ -269,8 +274,9 @@ static void test_stores_and_acks(void **state)
     assert_int_equal(json_integer_value(json_object_get(e, "t")), T0 - 100);
     json_decref(e);
 
-    expect_query(f, "SELECT metric, t_ms, v_num, v_str, v_bool, hex(v_data) FROM samples "
-                    "ORDER BY metric, t_ms",
+    expect_query(f,
+                 "SELECT metric, t_ms, v_num, v_str, v_bool, hex(v_data) FROM samples "
+                 "ORDER BY metric, t_ms",
                  "door|1764500000000|NULL|NULL|1|\n"
                  "hum|1764500000000|40.25|NULL|NULL|\n"
                  "raw|1764500000000|NULL|NULL|NULL|000102\n"
@@ -283,8 +289,10 @@ static void test_stores_and_acks(void **state)
                  "d:" DEV ":1:2|" DEV "|up/json|0\n"
                  "g:" GW ":42:13|" DEV "|up/hb|0\n"
                  "g:" GW ":42:15|NULL|state|0\n");
-    expect_query(f, "SELECT online, last_seen_ms, epoch, messages, gateway FROM devices WHERE id = '" DEV "'",
-                 "1|1764500002000|1|2|" GW "\n");
+    expect_query(
+        f,
+        "SELECT online, last_seen_ms, epoch, messages, gateway FROM devices WHERE id = '" DEV "'",
+        "1|1764500002000|1|2|" GW "\n");
     expect_query(f, "SELECT name, unit, type FROM metrics ORDER BY name",
                  "door||b\nhum|%RH|n\nraw||d\nstate||s\ntemp|Cel|n\n");
     expect_query(f, "SELECT first_id, last_id, deliveries, n_new FROM batches", "10|15|1|5\n");
@@ -326,7 +334,8 @@ static void test_duplicates_change_nothing(void **state)
     char *after_r = query(f, "SELECT * FROM rollup_1m ORDER BY 1, 2, 3");
     assert_string_equal(before, after);
     assert_string_not_equal(before_r, after_r); /* 5 and 6 were added ... */
-    expect_query(f, "SELECT count, sum FROM rollup_1m", "6|141.0\n"); /* ... once each: 21 + ... + 26 */
+    expect_query(f, "SELECT count, sum FROM rollup_1m",
+                 "6|141.0\n"); /* ... once each: 21 + ... + 26 */
     free(before);
     free(after);
     free(before_r);
@@ -422,9 +431,16 @@ static void test_rejected_payloads_are_recorded_and_acked(void **state)
     assert_int_equal(f->res.samples, 2);
     expect_query(f, "SELECT count(*) FROM samples", "2\n");
     char *reasons = query(f, "SELECT reason FROM messages WHERE status = 1 ORDER BY gw_id");
-    const char *want[] = {"not JSON", "array of 1 to", "no value", "another device",
-                          "more than one value", "ep and seq", "must-understand",
-                          "without 'pending'", "boolean 'online'", "unknown topic suffix",
+    const char *want[] = {"not JSON",
+                          "array of 1 to",
+                          "no value",
+                          "another device",
+                          "more than one value",
+                          "ep and seq",
+                          "must-understand",
+                          "without 'pending'",
+                          "boolean 'online'",
+                          "unknown topic suffix",
                           "SenML CBOR"};
     char *line = reasons;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -528,21 +544,21 @@ static void test_from_the_wire(void **state)
                      CORIO_ERR_POLICY);
     assert_int_equal(f->res.ack_len, 0);
     /* Topics that are not a batch topic. */
-    const char *bad_topics[] = {"corio/v1/g/" GW "/ack", "corio/v1/g/" GW "/batch/x",
+    const char *bad_topics[] = {"corio/v1/g/" GW "/ack",  "corio/v1/g/" GW "/batch/x",
                                 "corio/v1/g/short/batch", "corio/v1/d/" GW "/batch",
-                                "corio/v1/g/" GW, ""};
+                                "corio/v1/g/" GW,         ""};
     for (size_t i = 0; i < sizeof bad_topics / sizeof bad_topics[0]; i++)
         assert_int_equal(corio_ingest_batch(f->ig, bad_topics[i], w, len, T0, &f->res),
                          CORIO_ERR_INVAL);
     /* An unregistered gateway on its own topic. */
-    assert_int_equal(corio_ingest_batch(f->ig, "corio/v1/g/zzzzzzzzzzzzzzzzzzzzzzzz/batch", w,
-                                        len, T0, &f->res),
-                     CORIO_ERR_NOTFOUND);
+    assert_int_equal(
+        corio_ingest_batch(f->ig, "corio/v1/g/zzzzzzzzzzzzzzzzzzzzzzzz/batch", w, len, T0, &f->res),
+        CORIO_ERR_NOTFOUND);
     /* A payload that is not a batch. */
     uint8_t junk[] = {1, 0xa1, 0x01, 0x02};
-    assert_int_equal(corio_ingest_batch(f->ig, "corio/v1/g/" GW "/batch", junk, sizeof junk, T0,
-                                        &f->res),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_ingest_batch(f->ig, "corio/v1/g/" GW "/batch", junk, sizeof junk, T0, &f->res),
+        CORIO_ERR_MALFORMED);
     assert_int_equal(f->res.ack_len, 0);
     expect_query(f, "SELECT count(*) FROM messages", "0\n");
 

@@ -14,13 +14,13 @@
 #include "corio/cbor.h"
 #include "corio/error.h"
 
-#define DEV "dddddddddddddddddddddddd"
+#define DEV  "dddddddddddddddddddddddd"
 #define RECV 1764500000000LL
 
 static int decode(const char *json, struct corio__senml_pack *p, char *why)
 {
-    return corio__senml_decode(CORIO__SENML_JSON, (const uint8_t *)json, strlen(json), DEV, RECV,
-                               p, why, 200);
+    return corio__senml_decode(CORIO__SENML_JSON, (const uint8_t *)json, strlen(json), DEV, RECV, p,
+                               why, 200);
 }
 
 static void test_senml_full_pack(void **state)
@@ -28,15 +28,14 @@ static void test_senml_full_pack(void **state)
     (void)state;
     struct corio__senml_pack p;
     char why[200] = "";
-    const char *j =
-        "[{\"bn\":\"urn:corio:" DEV ":\",\"bt\":1764500000.5,\"bu\":\"Cel\",\"bv\":10,"
-        "\"bver\":10,\"ep\":3,\"seq\":42,\"n\":\"temp\",\"v\":11.5,\"extra\":[1,2]},"
-        "{\"n\":\"temp\",\"t\":1,\"v\":12},"
-        "{\"n\":\"hum\",\"u\":\"%RH\",\"v\":40},"
-        "{\"bn\":\"room/\",\"n\":\"door\",\"vb\":false},"
-        "{\"bn\":\"\",\"n\":\"label\",\"vs\":\"hi there\"},"
-        "{\"n\":\"blob\",\"vd\":\"3q2-7_8\"},"
-        "{\"n\":\"energy\",\"bs\":100,\"s\":5}]";
+    const char *j = "[{\"bn\":\"urn:corio:" DEV ":\",\"bt\":1764500000.5,\"bu\":\"Cel\",\"bv\":10,"
+                    "\"bver\":10,\"ep\":3,\"seq\":42,\"n\":\"temp\",\"v\":11.5,\"extra\":[1,2]},"
+                    "{\"n\":\"temp\",\"t\":1,\"v\":12},"
+                    "{\"n\":\"hum\",\"u\":\"%RH\",\"v\":40},"
+                    "{\"bn\":\"room/\",\"n\":\"door\",\"vb\":false},"
+                    "{\"bn\":\"\",\"n\":\"label\",\"vs\":\"hi there\"},"
+                    "{\"n\":\"blob\",\"vd\":\"3q2-7_8\"},"
+                    "{\"n\":\"energy\",\"bs\":100,\"s\":5}]";
     assert_int_equal(decode(j, &p, why), CORIO_OK);
     assert_true(p.has_seq);
     assert_int_equal(p.epoch, 3);
@@ -76,9 +75,10 @@ static void test_senml_times(void **state)
     assert_false(p.has_seq);
     corio__senml_pack_free(&p);
     /* Relative times (below 2^28 s) count from it, negative ones too. */
-    assert_int_equal(decode("[{\"n\":\"a\",\"t\":-2.25,\"v\":1},{\"n\":\"b\",\"t\":268435455,\"v\":1}]",
-                            &p, why),
-                     CORIO_OK);
+    assert_int_equal(
+        decode("[{\"n\":\"a\",\"t\":-2.25,\"v\":1},{\"n\":\"b\",\"t\":268435455,\"v\":1}]", &p,
+               why),
+        CORIO_OK);
     assert_int_equal(p.recs[0].t_ms, RECV - 2250);
     assert_int_equal(p.recs[1].t_ms, RECV + 268435455000LL);
     corio__senml_pack_free(&p);
@@ -112,7 +112,8 @@ static void test_senml_refusals(void **state)
         {"[{\"n\":\"-a\",\"v\":1}]", "not a SenML name"},
         {"[{\"n\":\"a b\",\"v\":1}]", "not a SenML name"},
         {"[{\"bn\":\"urn:corio:" DEV ":\",\"v\":1}]", "metric name"},
-        {"[{\"bn\":\"urn:corio:eeeeeeeeeeeeeeeeeeeeeeee:\",\"n\":\"a\",\"v\":1}]", "another device"},
+        {"[{\"bn\":\"urn:corio:eeeeeeeeeeeeeeeeeeeeeeee:\",\"n\":\"a\",\"v\":1}]",
+         "another device"},
         {"[{\"n\":\"a\",\"v\":1,\"u\":\"deg C\"}]", "unit"},
         {"[{\"n\":\"a\",\"v\":1,\"bver\":11}]", "version"},
         {"[{\"n\":\"a\",\"v\":1,\"foo_\":1}]", "must-understand"},
@@ -164,20 +165,25 @@ static void test_heartbeat(void **state)
     (void)state;
     struct corio__heartbeat hb;
     char why[200];
-    const char *j = "{\"up\":12.7,\"bc\":3,\"ep\":7,\"last\":100,\"pending\":4,\"drops\":1,\"x\":1}";
+    const char *j =
+        "{\"up\":12.7,\"bc\":3,\"ep\":7,\"last\":100,\"pending\":4,\"drops\":1,\"x\":1}";
     assert_int_equal(corio__heartbeat_decode((const uint8_t *)j, strlen(j), &hb, why, sizeof why),
                      CORIO_OK);
     assert_true(hb.epoch == 7 && hb.last == 100 && hb.pending == 4 && hb.drops == 1);
     assert_true(hb.has_boot && hb.boot == 3 && hb.uptime_s == 12);
     static const char *const bad[] = {
-        "{\"ep\":7,\"last\":1}", "{\"ep\":7,\"last\":1,\"pending\":2}",
-        "{\"ep\":-1,\"last\":1,\"pending\":0}", "{\"ep\":1,\"last\":1.5,\"pending\":0}",
-        "[1]", "{\"ep\":1,\"ep\":1,\"last\":1,\"pending\":0}", "x",
+        "{\"ep\":7,\"last\":1}",
+        "{\"ep\":7,\"last\":1,\"pending\":2}",
+        "{\"ep\":-1,\"last\":1,\"pending\":0}",
+        "{\"ep\":1,\"last\":1.5,\"pending\":0}",
+        "[1]",
+        "{\"ep\":1,\"ep\":1,\"last\":1,\"pending\":0}",
+        "x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(corio__heartbeat_decode((const uint8_t *)bad[i], strlen(bad[i]), &hb,
-                                                 why, sizeof why),
-                         CORIO_ERR_MALFORMED);
+        assert_int_equal(
+            corio__heartbeat_decode((const uint8_t *)bad[i], strlen(bad[i]), &hb, why, sizeof why),
+            CORIO_ERR_MALFORMED);
 
     uint8_t buf[64];
     struct corio_cbor_enc e;
@@ -200,8 +206,8 @@ static void test_heartbeat(void **state)
     for (int cut = 1; cut < n; cut++)
         assert_int_equal(corio__heartbeat_decode(buf, (size_t)cut, &hb, why, sizeof why),
                          CORIO_ERR_MALFORMED);
-    uint8_t neg[] = {0xa3, 0x62, 'e', 'p', 0x20, 0x64, 'l', 'a', 's', 't', 0x01,
-                     0x67, 'p', 'e', 'n', 'd', 'i', 'n', 'g', 0x00};
+    uint8_t neg[] = {0xa3, 0x62, 'e', 'p', 0x20, 0x64, 'l', 'a', 's', 't',
+                     0x01, 0x67, 'p', 'e', 'n',  'd',  'i', 'n', 'g', 0x00};
     assert_int_equal(corio__heartbeat_decode(neg, sizeof neg, &hb, why, sizeof why),
                      CORIO_ERR_MALFORMED);
     buf[n] = 0;
@@ -215,12 +221,12 @@ static void test_presence(void **state)
     bool online = false;
     char why[200];
     const char *j = "{\"online\":true,\"connections\":2}";
-    assert_int_equal(corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why),
-                     CORIO_OK);
+    assert_int_equal(
+        corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why), CORIO_OK);
     assert_true(online);
     j = "{\"online\":false}";
-    assert_int_equal(corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why),
-                     CORIO_OK);
+    assert_int_equal(
+        corio__presence_decode((const uint8_t *)j, strlen(j), &online, why, sizeof why), CORIO_OK);
     assert_false(online);
     static const char *const bad[] = {"{}", "{\"online\":1}", "[true]", "true", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -233,9 +239,9 @@ static void test_b64url(void **state)
 {
     (void)state;
     /* RFC 4648 §10 vectors, in the URL-safe alphabet without padding. */
-    static const char *const vec[][2] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
-                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
-                                         {"foobar", "Zm9vYmFy"}};
+    static const char *const vec[][2] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
         char out[16];
         size_t n = corio__b64url_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), out);
@@ -277,15 +283,17 @@ static void test_didkey(void **state)
     hex("7f235830dd3defa722ef1aa249d6a0ddbba4f990b0817538933f573640653542", want + 1);
     hex("856da88d335f1fb25b8bcfbe089528dce09b1f7cb99fdd60f88300f4c2cc6d35", want + 33);
     uint8_t pub[65];
-    assert_int_equal(corio__didkey_parse("did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
-                                         pub),
-                     CORIO_OK);
+    assert_int_equal(
+        corio__didkey_parse("did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169", pub),
+        CORIO_OK);
     assert_memory_equal(pub, want, 65);
     static const char *const bad[] = {
         "did:key:DnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
         "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU216",
         "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", /* Ed25519 */
-        "did:corio:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169", "", "did:key:z0",
+        "did:corio:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
+        "",
+        "did:key:z0",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(corio__didkey_parse(bad[i], pub), CORIO_ERR_MALFORMED);

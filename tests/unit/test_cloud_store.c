@@ -20,15 +20,15 @@
 #include "harness.h"
 #include "store.h"
 
-#define ORG "oooooooooooooooooooooooo"
-#define ORG2 "pppppppppppppppppppppppp"
-#define GW "gggggggggggggggggggggggg"
-#define GW2 "hhhhhhhhhhhhhhhhhhhhhhhh"
-#define DEV "dddddddddddddddddddddddd"
-#define DEV2 "eeeeeeeeeeeeeeeeeeeeeeee"
+#define ORG     "oooooooooooooooooooooooo"
+#define ORG2    "pppppppppppppppppppppppp"
+#define GW      "gggggggggggggggggggggggg"
+#define GW2     "hhhhhhhhhhhhhhhhhhhhhhhh"
+#define DEV     "dddddddddddddddddddddddd"
+#define DEV2    "eeeeeeeeeeeeeeeeeeeeeeee"
 #define FOREIGN "ffffffffffffffffffffffff"
 
-#define T0 1764500000000LL /* 2025-11-30T10:53:20Z */
+#define T0   1764500000000LL /* 2025-11-30T10:53:20Z */
 #define HOUR 3600000LL
 
 /* ---- backends: each test runs against every one ------------------------------------ */
@@ -155,9 +155,17 @@ static int put_msg(struct corio_store *s, const char *dev, int64_t epoch, int64_
                    int64_t gw_id, int64_t recv_ms, const struct sample_spec *smp, int n,
                    struct gap_log *gaps)
 {
-    struct corio_msg_row m = {.org = ORG, .device = dev, .has_seq = true, .epoch = epoch,
-                              .seq = seq, .gateway = GW, .gw_epoch = 7, .gw_id = gw_id,
-                              .suffix = "up/json", .recv_ms = recv_ms, .stored_ms = recv_ms + 5,
+    struct corio_msg_row m = {.org = ORG,
+                              .device = dev,
+                              .has_seq = true,
+                              .epoch = epoch,
+                              .seq = seq,
+                              .gateway = GW,
+                              .gw_epoch = 7,
+                              .gw_id = gw_id,
+                              .suffix = "up/json",
+                              .recv_ms = recv_ms,
+                              .stored_ms = recv_ms + 5,
                               .status = CORIO_MSG_STORED};
     int64_t ref = -1;
     int rc = corio_store_add_message(s, &m, &ref);
@@ -165,14 +173,17 @@ static int put_msg(struct corio_store *s, const char *dev, int64_t epoch, int64_
     if (rc == 1) {
         assert_true(ref >= 0);
         for (int i = 0; i < n; i++) {
-            struct corio_sample_row r = {.org = ORG, .device = dev, .metric = smp[i].metric,
-                                         .t_ms = smp[i].t_ms, .msg = ref,
+            struct corio_sample_row r = {.org = ORG,
+                                         .device = dev,
+                                         .metric = smp[i].metric,
+                                         .t_ms = smp[i].t_ms,
+                                         .msg = ref,
                                          .value = {.kind = CORIO_VALUE_NUM, .num = smp[i].v}};
             assert_int_equal(corio_store_add_sample(s, &r, "Cel"), 1);
         }
-        assert_int_equal(corio_store_seq_stored(s, ORG, dev, epoch, seq, recv_ms, recv_ms + 5,
-                                                log_gap, gaps),
-                         CORIO_OK);
+        assert_int_equal(
+            corio_store_seq_stored(s, ORG, dev, epoch, seq, recv_ms, recv_ms + 5, log_gap, gaps),
+            CORIO_OK);
     }
     return rc;
 }
@@ -311,9 +322,18 @@ static void test_registry(void **state)
 static void test_message_identity(void **state)
 {
     struct fx *f = *state;
-    struct corio_msg_row m = {.org = ORG, .device = DEV, .has_seq = true, .epoch = 3, .seq = 9,
-                              .gateway = GW, .gw_epoch = 77, .gw_id = 1000, .suffix = "up/json",
-                              .recv_ms = T0, .stored_ms = T0, .status = CORIO_MSG_STORED};
+    struct corio_msg_row m = {.org = ORG,
+                              .device = DEV,
+                              .has_seq = true,
+                              .epoch = 3,
+                              .seq = 9,
+                              .gateway = GW,
+                              .gw_epoch = 77,
+                              .gw_id = 1000,
+                              .suffix = "up/json",
+                              .recv_ms = T0,
+                              .stored_ms = T0,
+                              .status = CORIO_MSG_STORED};
     char mid[CORIO_MID_MAX + 1];
     corio_store_message_id(&m, mid, sizeof mid);
     assert_string_equal(mid, "d:" DEV ":3:9");
@@ -328,9 +348,15 @@ static void test_message_identity(void **state)
     assert_int_equal(corio_store_add_message(f->s, &m, &ref), 0);
 
     /* Without a device seq the gateway identity is used. */
-    struct corio_msg_row hb = {.org = ORG, .device = DEV, .gateway = GW, .gw_epoch = 77,
-                               .gw_id = 1001, .suffix = "up/hb", .recv_ms = T0,
-                               .stored_ms = T0, .status = CORIO_MSG_STORED};
+    struct corio_msg_row hb = {.org = ORG,
+                               .device = DEV,
+                               .gateway = GW,
+                               .gw_epoch = 77,
+                               .gw_id = 1001,
+                               .suffix = "up/hb",
+                               .recv_ms = T0,
+                               .stored_ms = T0,
+                               .status = CORIO_MSG_STORED};
     corio_store_message_id(&hb, mid, sizeof mid);
     assert_string_equal(mid, "g:" GW ":77:1001");
     assert_int_equal(corio_store_add_message(f->s, &hb, &ref), 1);
@@ -349,8 +375,8 @@ static void test_message_identity(void **state)
     assert_int_equal(st.counts.duplicates, 2);
     assert_int_equal(st.counts.rejected, 1);
 
-    char *reason = f->be->dump(f->dir, "SELECT status, reason FROM messages WHERE mid = 'g:" GW
-                                       ":77:1002'");
+    char *reason =
+        f->be->dump(f->dir, "SELECT status, reason FROM messages WHERE mid = 'g:" GW ":77:1002'");
     assert_string_equal(reason, "1|not SenML\n");
     free(reason);
 
@@ -488,11 +514,20 @@ static void test_rollups_equal_recomputation(void **state)
     }
     /* A string and a boolean sample take no part in rollups. */
     int64_t ref;
-    struct corio_msg_row m = {.org = ORG, .device = DEV, .gateway = GW, .gw_epoch = 1,
-                              .gw_id = 9999, .suffix = "up/json", .recv_ms = T0,
-                              .stored_ms = T0, .status = CORIO_MSG_STORED};
+    struct corio_msg_row m = {.org = ORG,
+                              .device = DEV,
+                              .gateway = GW,
+                              .gw_epoch = 1,
+                              .gw_id = 9999,
+                              .suffix = "up/json",
+                              .recv_ms = T0,
+                              .stored_ms = T0,
+                              .status = CORIO_MSG_STORED};
     assert_int_equal(corio_store_add_message(f->s, &m, &ref), 1);
-    struct corio_sample_row sr = {.org = ORG, .device = DEV, .metric = "temp", .t_ms = T0 + 5,
+    struct corio_sample_row sr = {.org = ORG,
+                                  .device = DEV,
+                                  .metric = "temp",
+                                  .t_ms = T0 + 5,
                                   .msg = ref,
                                   .value = {.kind = CORIO_VALUE_STR, .str = "hot", .len = 3}};
     assert_int_equal(corio_store_add_sample(f->s, &sr, NULL), 1);
@@ -793,9 +828,9 @@ static void test_series_tiers(void **state)
 
     /* Raw, newest 10 of the first hour, in time order. */
     struct pts c = {0};
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", base, base + HOUR, 0, 10,
-                                        collect_pt, &c),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", base, base + HOUR, 0, 10, collect_pt, &c),
+        CORIO_OK);
     assert_int_equal(c.n, 10);
     assert_int_equal(c.p[0].t_ms, base + HOUR - 10 * 15000);
     assert_int_equal(c.p[9].t_ms, base + HOUR - 15000);
@@ -804,9 +839,9 @@ static void test_series_tiers(void **state)
 
     /* 30 s buckets from raw samples: two samples each. */
     memset(&c, 0, sizeof c);
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", base, base + 120000, 30000, 100,
-                                        collect_pt, &c),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", base, base + 120000, 30000, 100, collect_pt, &c),
+        CORIO_OK);
     assert_int_equal(c.n, 4);
     assert_int_equal(c.p[1].t_ms, base + 30000);
     assert_int_equal(c.p[1].count, 2);
@@ -815,9 +850,9 @@ static void test_series_tiers(void **state)
 
     /* 5 minute buckets from the 1 minute tier: 20 samples, minutes k*5 .. k*5+4. */
     memset(&c, 0, sizeof c);
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", base, base + HOUR, 300000, 100,
-                                        collect_pt, &c),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", base, base + HOUR, 300000, 100, collect_pt, &c),
+        CORIO_OK);
     assert_int_equal(c.n, 12);
     for (int k = 0; k < 12; k++) {
         assert_int_equal(c.p[k].t_ms, base + (int64_t)k * 300000);
@@ -839,9 +874,9 @@ static void test_series_tiers(void **state)
 
     /* The limit keeps the newest buckets. */
     memset(&c, 0, sizeof c);
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", base, base + 3 * HOUR, 60000, 5,
-                                        collect_pt, &c),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", base, base + 3 * HOUR, 60000, 5, collect_pt, &c),
+        CORIO_OK);
     assert_int_equal(c.n, 5);
     assert_int_equal(c.p[4].t_ms, base + 3 * HOUR - 60000);
 
@@ -852,13 +887,13 @@ static void test_series_tiers(void **state)
 
     /* Another organisation's query sees nothing. */
     memset(&c, 0, sizeof c);
-    assert_int_equal(corio_store_series(f->s, ORG2, DEV, "temp", base, base + HOUR, 0, 10,
-                                        collect_pt, &c),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG2, DEV, "temp", base, base + HOUR, 0, 10, collect_pt, &c),
+        CORIO_OK);
     assert_int_equal(c.n, 0);
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", base + 1, base, 0, 10, collect_pt,
-                                        &c),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", base + 1, base, 0, 10, collect_pt, &c),
+        CORIO_ERR_INVAL);
 }
 
 static void test_series_value_kinds(void **state)
@@ -866,9 +901,18 @@ static void test_series_value_kinds(void **state)
     struct fx *f = *state;
     assert_int_equal(corio_store_begin(f->s), CORIO_OK);
     int64_t ref;
-    struct corio_msg_row m = {.org = ORG, .device = DEV, .has_seq = true, .epoch = 1, .seq = 1,
-                              .gateway = GW, .gw_epoch = 1, .gw_id = 1, .suffix = "up/json",
-                              .recv_ms = T0, .stored_ms = T0, .status = CORIO_MSG_STORED};
+    struct corio_msg_row m = {.org = ORG,
+                              .device = DEV,
+                              .has_seq = true,
+                              .epoch = 1,
+                              .seq = 1,
+                              .gateway = GW,
+                              .gw_epoch = 1,
+                              .gw_id = 1,
+                              .suffix = "up/json",
+                              .recv_ms = T0,
+                              .stored_ms = T0,
+                              .status = CORIO_MSG_STORED};
     assert_int_equal(corio_store_add_message(f->s, &m, &ref), 1);
     static const uint8_t blob[] = {0, 1, 2, 0xff};
     struct corio_value vals[] = {
@@ -878,12 +922,20 @@ static void test_series_value_kinds(void **state)
         {.kind = CORIO_VALUE_DATA, .data = blob, .len = sizeof blob},
     };
     for (int i = 0; i < 4; i++) {
-        struct corio_sample_row r = {.org = ORG, .device = DEV, .metric = "door", .t_ms = T0 + i,
-                                     .msg = ref, .value = vals[i]};
+        struct corio_sample_row r = {.org = ORG,
+                                     .device = DEV,
+                                     .metric = "door",
+                                     .t_ms = T0 + i,
+                                     .msg = ref,
+                                     .value = vals[i]};
         assert_int_equal(corio_store_add_sample(f->s, &r, NULL), 1);
     }
-    struct corio_sample_row bad = {.org = ORG, .device = DEV, .metric = "door", .t_ms = T0,
-                                   .msg = ref, .value = {.kind = CORIO_VALUE_NUM, .num = NAN}};
+    struct corio_sample_row bad = {.org = ORG,
+                                   .device = DEV,
+                                   .metric = "door",
+                                   .t_ms = T0,
+                                   .msg = ref,
+                                   .value = {.kind = CORIO_VALUE_NUM, .num = NAN}};
     assert_int_equal(corio_store_add_sample(f->s, &bad, NULL), CORIO_ERR_INVAL);
     bad.value.num = 1;
     bad.t_ms = -1;
@@ -891,8 +943,7 @@ static void test_series_value_kinds(void **state)
     assert_int_equal(corio_store_commit(f->s), CORIO_OK);
 
     struct pts c = {0};
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "door", T0, T0 + 10, 0, 10, collect_pt,
-                                        &c),
+    assert_int_equal(corio_store_series(f->s, ORG, DEV, "door", T0, T0 + 10, 0, 10, collect_pt, &c),
                      CORIO_OK);
     assert_int_equal(c.n, 4);
     assert_int_equal(c.p[0].value.kind, CORIO_VALUE_NUM);
@@ -920,8 +971,13 @@ static void test_series_value_kinds(void **state)
 static void test_batch_record(void **state)
 {
     struct fx *f = *state;
-    struct corio_batch_rec b = {.org = ORG, .gateway = GW, .gw_epoch = 5, .first_id = 1,
-                                .last_id = 10, .received_ms = T0, .n_new = 10};
+    struct corio_batch_rec b = {.org = ORG,
+                                .gateway = GW,
+                                .gw_epoch = 5,
+                                .first_id = 1,
+                                .last_id = 10,
+                                .received_ms = T0,
+                                .n_new = 10};
     assert_int_equal(corio_store_record_batch(f->s, &b), 1);
     b.n_new = 0;
     b.n_dup = 10;
@@ -951,8 +1007,8 @@ static void test_retention(void **state)
     }
     assert_int_equal(corio_store_commit(f->s), CORIO_OK);
     int64_t now = base + 48 * HOUR;
-    struct corio_retention r = {.raw_ms = 6 * HOUR, .rollup_1m_ms = 24 * HOUR,
-                                .rollup_1h_ms = 0, .messages_ms = 12 * HOUR};
+    struct corio_retention r = {
+        .raw_ms = 6 * HOUR, .rollup_1m_ms = 24 * HOUR, .rollup_1h_ms = 0, .messages_ms = 12 * HOUR};
     int64_t deleted = -1;
     assert_int_equal(corio_store_retain(f->s, &r, now, &deleted), CORIO_OK);
     char *d = f->be->dump(f->dir, "SELECT (SELECT count(*) FROM samples), "
