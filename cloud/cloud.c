@@ -54,7 +54,7 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
     {.name = "registry",
      .type = CORIO_CONF_PATH,
      .help = "Registry file of organisations, gateways (with keys) and devices, loaded on "
-             "start (docs/cloud.md)."},
+             "start (cloud/README.md)."},
     {.name = "accept_unregistered",
      .type = CORIO_CONF_BOOL,
      .def = "false",

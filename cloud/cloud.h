@@ -19,7 +19,7 @@
 #include "ingest.h"
 #include "store.h"
 
-/* The config schema of corio-cloud (printed by --help; docs/cloud.md). */
+/* The config schema of corio-cloud (printed by --help; cloud/README.md). */
 extern const struct corio_conf_key corio_cloud_conf_keys[];
 
 /*
