@@ -187,7 +187,7 @@ struct cloud {
     struct corio_api *api;
     struct corio_http *http;
     struct mosquitto *mosq;
-    bool mosq_started;
+    bool mosq_lib, mosq_started;
     struct metrics m;
     struct corio_retention retention;
     int64_t retention_interval_ms;
@@ -230,14 +230,14 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 {
     struct cloud *c = arg;
     if (rc != 0) {
-        corio_logkv(CORIO_LOG_WARN, "broker refused the connection", "reason=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "broker refused the connection", "reason=%s",
                     mosquitto_connack_string(rc));
         return;
     }
     corio_gauge_set(c->m.connected, 1);
     int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
     if (s != MOSQ_ERR_SUCCESS)
-        corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=\"%s\"", BATCH_TOPIC,
+        corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
                     mosquitto_strerror(s));
     else
         corio_logkv(CORIO_LOG_INFO, "connected to the broker", "client_id=%s topic=%s",
@@ -250,7 +250,7 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     struct cloud *c = arg;
     corio_gauge_set(c->m.connected, 0);
     if (rc != 0)
-        corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=%s",
                     mosquitto_strerror(rc));
 }
 
@@ -328,14 +328,13 @@ static void handle(struct cloud *c, struct qitem *q)
     if (rc == CORIO_ERR_IO || rc == CORIO_ERR_NOSPACE) {
         /* Not the batch's fault: not acknowledged, the gateway sends it again. */
         corio_counter_inc(c->m.failed);
-        corio_logkv(CORIO_LOG_ERROR, "batch not stored", "gateway=%s why=\"%s\"", res.gateway,
-                    res.why);
+        corio_logkv(CORIO_LOG_ERROR, "batch not stored", "gateway=%s why=%s", res.gateway, res.why);
         goto out;
     }
     if (rc != CORIO_OK) {
         count_refusal(c, rc);
         corio_logkv(CORIO_LOG_WARN, "batch refused, not acknowledged",
-                    "topic=%s gateway=%s error=%s why=\"%s\"", q->topic, res.gateway,
+                    "topic=%s gateway=%s error=%s why=%s", q->topic, res.gateway,
                     corio_strerror(rc), res.why);
         goto out;
     }
@@ -355,7 +354,7 @@ static void handle(struct cloud *c, struct qitem *q)
     if (prc != MOSQ_ERR_SUCCESS) {
         corio_counter_inc(c->m.ack_failed);
         corio_logkv(CORIO_LOG_WARN, "ack not published; the gateway will resend the batch",
-                    "gateway=%s epoch=%" PRIu64 " last=%" PRIu64 " error=\"%s\"", res.gateway,
+                    "gateway=%s epoch=%" PRIu64 " last=%" PRIu64 " error=%s", res.gateway,
                     res.epoch, res.last, mosquitto_strerror(prc));
     } else {
         corio_counter_inc(c->m.acked);
@@ -475,33 +474,35 @@ static int metrics_init(struct metrics *m)
     return CORIO_OK;
 }
 
-/* Checks what the schema cannot. Returns false after logging "<file>:<line>: ...". */
+/* Checks what the schema cannot; prints "corio-cloud: <file>:<line>: <what>" as the
+ * config parser does (docs/operations.md). */
+static bool conf_bad(const struct corio_conf *conf, const char *key, const char *what)
+{
+    int line = key ? corio_conf_line(conf, key) : 0;
+    if (line > 0)
+        fprintf(stderr, "corio-cloud: %s:%d: %s\n", corio_conf_name(conf), line, what);
+    else
+        fprintf(stderr, "corio-cloud: %s: %s\n", corio_conf_name(conf), what);
+    return false;
+}
+
 static bool check_conf(const struct corio_conf *conf)
 {
     const char *org = corio_conf_str(conf, "org");
-    if (!corio_store_valid_id(org, strlen(org))) {
-        corio_logkv(CORIO_LOG_ERROR, "bad configuration", "where=\"%s:%d\" what=\"%s\"",
-                    corio_conf_name(conf), corio_conf_line(conf, "org"),
-                    "org must be a short id (24 characters of a-z, 2-7)");
-        return false;
-    }
+    if (!corio_store_valid_id(org, strlen(org)))
+        return conf_bad(conf, "org", "'org' must be a short id (24 characters of a-z, 2-7)");
     int64_t raw = corio_conf_int(conf, "retain_raw"),
             msgs = corio_conf_int(conf, "retain_messages");
-    if (msgs != 0 && (raw == 0 || msgs < raw)) {
-        corio_logkv(CORIO_LOG_ERROR, "bad configuration", "where=\"%s:%d\" what=\"%s\"",
-                    corio_conf_name(conf), corio_conf_line(conf, "retain_messages"),
-                    "retain_messages must be 0 or at least retain_raw: a redelivered message "
-                    "whose identity was forgotten would store its samples twice");
-        return false;
-    }
+    if (msgs != 0 && (raw == 0 || msgs < raw))
+        return conf_bad(conf, "retain_messages",
+                        "'retain_messages' must be 0 or at least 'retain_raw': a redelivered "
+                        "message whose identity was forgotten would store its samples twice");
     bool cert = corio_conf_str(conf, "broker_tls_cert") != NULL,
          key = corio_conf_str(conf, "broker_tls_key") != NULL;
-    if (cert != key || ((cert || key) && !corio_conf_str(conf, "broker_tls_ca"))) {
-        corio_logkv(CORIO_LOG_ERROR, "bad configuration", "where=%s what=\"%s\"",
-                    corio_conf_name(conf),
-                    "broker_tls_cert and broker_tls_key go together, and need broker_tls_ca");
-        return false;
-    }
+    if (cert != key || ((cert || key) && !corio_conf_str(conf, "broker_tls_ca")))
+        return conf_bad(conf, cert ? "broker_tls_cert" : "broker_tls_key",
+                        "'broker_tls_cert' and 'broker_tls_key' go together, and need "
+                        "'broker_tls_ca'");
     return true;
 }
 
@@ -533,13 +534,13 @@ static int start(struct cloud *c)
     if (rc == CORIO_OK)
         rc = corio_store_open_sqlite(db, &c->reader, err, sizeof err);
     if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot open the database", "path=%s error=\"%s\"", db, err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot open the database", "path=%s error=%s", db, err);
         return 1;
     }
     const char *registry = corio_conf_str(conf, "registry");
     if (registry) {
         if (corio_cloud_registry_load(c->writer, registry, err, sizeof err) != CORIO_OK) {
-            corio_logkv(CORIO_LOG_ERROR, "cannot load the registry", "error=\"%s\"", err);
+            corio_logkv(CORIO_LOG_ERROR, "cannot load the registry", "error=%s", err);
             return 1;
         }
         corio_logkv(CORIO_LOG_INFO, "registry loaded", "path=%s", registry);
@@ -579,8 +580,8 @@ static int start(struct cloud *c)
         return 1;
     }
     if (corio_http_start(c->http, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server",
-                    "address=%s port=%u error=\"%s\"", ho.address, ho.port, err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "address=%s port=%u error=%s",
+                    ho.address, ho.port, err);
         return 1;
     }
     corio_logkv(CORIO_LOG_INFO, "serving the API and dashboard", "address=%s port=%u", ho.address,
@@ -593,6 +594,7 @@ static int start(struct cloud *c)
     c->worker_started = true;
 
     mosquitto_lib_init();
+    c->mosq_lib = true;
     /* clean_session false with a stable id: the broker keeps our subscription (and what
      * it queues) across reconnects. Nothing relies on that queue: gateways resend every
      * batch until our ack arrives. */
@@ -610,7 +612,7 @@ static int start(struct cloud *c)
         rc = mosquitto_tls_set(c->mosq, ca, NULL, corio_conf_str(conf, "broker_tls_cert"),
                                corio_conf_str(conf, "broker_tls_key"), NULL);
         if (rc != MOSQ_ERR_SUCCESS) {
-            corio_logkv(CORIO_LOG_ERROR, "broker TLS settings refused", "error=\"%s\"",
+            corio_logkv(CORIO_LOG_ERROR, "broker TLS settings refused", "error=%s",
                         mosquitto_strerror(rc));
             return 1;
         }
@@ -618,30 +620,31 @@ static int start(struct cloud *c)
     const char *host = corio_conf_str(conf, "broker_host");
     int port = (int)corio_conf_int(conf, "broker_port");
     int keepalive = (int)(corio_conf_int(conf, "broker_keepalive") / 1000);
-    rc = mosquitto_connect_async(c->mosq, host, port, keepalive);
-    if (rc != MOSQ_ERR_SUCCESS)
-        corio_logkv(CORIO_LOG_WARN, "broker not reachable yet; retrying",
-                    "host=%s port=%d error=\"%s\"", host, port, mosquitto_strerror(rc));
+    /* The thread first, then the connect: the other order never retries when the broker
+     * is not there at start (eclipse-mosquitto/mosquitto#1903, #2576). */
     rc = mosquitto_loop_start(c->mosq);
     if (rc != MOSQ_ERR_SUCCESS) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the MQTT thread", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the MQTT thread", "error=%s",
                     mosquitto_strerror(rc));
         return 1;
     }
     c->mosq_started = true;
+    rc = mosquitto_connect_async(c->mosq, host, port, keepalive);
+    if (rc != MOSQ_ERR_SUCCESS)
+        corio_logkv(CORIO_LOG_WARN, "broker not reachable yet; retrying",
+                    "host=%s port=%d error=%s", host, port, mosquitto_strerror(rc));
     return 0;
 }
 
 static void stop(struct cloud *c)
 {
     /* The network first, so no new batch arrives; then the worker (a batch in progress
-     * finishes, queued ones are left for their gateways to resend); then HTTP. */
+     * finishes, queued ones are left for their gateways to resend); the client is freed
+     * only after the worker, which publishes acks through it, has ended; then HTTP. */
     if (c->mosq) {
         mosquitto_disconnect(c->mosq);
         if (c->mosq_started)
             mosquitto_loop_stop(c->mosq, false);
-        mosquitto_destroy(c->mosq);
-        mosquitto_lib_cleanup();
     }
     if (c->worker_started) {
         pthread_mutex_lock(&c->qlock);
@@ -650,6 +653,10 @@ static void stop(struct cloud *c)
         pthread_mutex_unlock(&c->qlock);
         pthread_join(c->worker, NULL);
     }
+    if (c->mosq)
+        mosquitto_destroy(c->mosq);
+    if (c->mosq_lib)
+        mosquitto_lib_cleanup();
     while (c->head) {
         struct qitem *q = c->head;
         c->head = q->next;
