@@ -95,17 +95,17 @@ enum corio_mqtt_clean {
 /* What the client sends in CONNECT and how it behaves. Pointers are borrowed: the
  * memory they point to must outlive the client. Start from corio_mqtt_config_init(). */
 struct corio_mqtt_config {
-    uint8_t version;           /* CORIO_MQTT_V311 or CORIO_MQTT_V5 (default) */
-    const char *client_id;     /* the device's short DID id; required */
+    uint8_t version;       /* CORIO_MQTT_V311 or CORIO_MQTT_V5 (default) */
+    const char *client_id; /* the device's short DID id; required */
     uint16_t client_id_len;
-    const char *username;      /* NULL: none */
+    const char *username; /* NULL: none */
     uint16_t username_len;
-    const uint8_t *password;   /* NULL: none */
+    const uint8_t *password; /* NULL: none */
     uint16_t password_len;
     const struct corio_mqtt_will *will; /* NULL: none */
-    uint16_t keepalive_s;      /* default 60; 0 turns keepalive off */
-    uint8_t clean;             /* enum corio_mqtt_clean; default CORIO_MQTT_CLEAN_FIRST */
-    uint32_t session_expiry_s; /* MQTT 5 Session Expiry Interval; default 0 */
+    uint16_t keepalive_s;               /* default 60; 0 turns keepalive off */
+    uint8_t clean;                      /* enum corio_mqtt_clean; default CORIO_MQTT_CLEAN_FIRST */
+    uint32_t session_expiry_s;          /* MQTT 5 Session Expiry Interval; default 0 */
     /* MQTT 5 enhanced authentication: the method name (e.g. "corio-eat-v1"); NULL for
      * none. Requires the auth callback. */
     const char *auth_method;
@@ -115,8 +115,9 @@ struct corio_mqtt_config {
      * Maximum Packet Size, Authentication Method and Data. */
     const uint8_t *connect_props;
     size_t connect_props_len;
-    uint32_t connect_timeout_ms; /* transport open to CONNACK, AUTH rounds included; default 10000 */
-    uint32_t ping_timeout_ms;    /* PINGREQ to PINGRESP; default 10000 */
+    uint32_t
+        connect_timeout_ms;   /* transport open to CONNACK, AUTH rounds included; default 10000 */
+    uint32_t ping_timeout_ms; /* PINGREQ to PINGRESP; default 10000 */
     /* false (default): unacknowledged QoS 1 tokens survive a lost connection and are
      * resent after the next CONNACK. true: at each lost connection they are reported
      * CORIO_ERR_CLOSED and leave the client, so the outbox retries them itself. */
@@ -194,10 +195,10 @@ struct corio_mqtt_callbacks {
 };
 
 enum corio_mqtt_state {
-    CORIO_MQTT_STOPPED,       /* initialised, or after corio_mqtt_disconnect() completed */
-    CORIO_MQTT_WAITING,       /* waiting out the backoff before the next attempt */
-    CORIO_MQTT_OPENING,       /* the transport is opening */
-    CORIO_MQTT_CONNECTING,    /* CONNECT sent; AUTH exchange or CONNACK pending */
+    CORIO_MQTT_STOPPED,    /* initialised, or after corio_mqtt_disconnect() completed */
+    CORIO_MQTT_WAITING,    /* waiting out the backoff before the next attempt */
+    CORIO_MQTT_OPENING,    /* the transport is opening */
+    CORIO_MQTT_CONNECTING, /* CONNECT sent; AUTH exchange or CONNACK pending */
     CORIO_MQTT_CONNECTED,
     CORIO_MQTT_DISCONNECTING, /* corio_mqtt_disconnect() called; finishing */
 };
@@ -233,18 +234,18 @@ struct corio_mqtt {
     size_t rx_cap, rx_len;
     uint8_t state;
     uint8_t disc_reason;
-    bool disc_pending;       /* a DISCONNECT is still to be queued */
+    bool disc_pending; /* a DISCONNECT is still to be queued */
     bool transport_open;
-    bool connected_once;     /* for CORIO_MQTT_CLEAN_FIRST */
+    bool connected_once; /* for CORIO_MQTT_CLEAN_FIRST */
     bool clean_this_time;
     bool session_present;
     bool ping_outstanding;
-    bool reauth;             /* a re-authentication is in progress */
-    bool ack_pending;        /* a PUBACK is owed but tx had no room */
+    bool reauth;      /* a re-authentication is in progress */
+    bool ack_pending; /* a PUBACK is owed but tx had no room */
     uint8_t ack_reason;
     uint16_t ack_id;
-    int pending_err;         /* a transport error seen outside process(), handled there */
-    uint32_t t_state;        /* when the current attempt or the disconnect began */
+    int pending_err;  /* a transport error seen outside process(), handled there */
+    uint32_t t_state; /* when the current attempt or the disconnect began */
     uint32_t t_connected;
     uint32_t t_last_tx;
     uint32_t t_ping;
@@ -252,8 +253,8 @@ struct corio_mqtt {
     uint32_t failures;
     uint32_t next_order;
     uint32_t server_max_packet;
-    uint16_t keepalive_s;    /* in force: ours, or the broker's Server Keep Alive */
-    uint16_t send_quota;     /* the broker's Receive Maximum */
+    uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
+    uint16_t send_quota;  /* the broker's Receive Maximum */
     uint16_t topic_alias_max;
     uint16_t next_id;
     uint8_t server_max_qos;

@@ -34,7 +34,7 @@ extern "C" {
 
 /* Protocol levels, as they appear in CONNECT. */
 #define CORIO_MQTT_V311 4
-#define CORIO_MQTT_V5 5
+#define CORIO_MQTT_V5   5
 
 /* The largest Remaining Length a four-byte variable byte integer can carry. */
 #define CORIO_MQTT_MAX_REMAINING 268435455u
@@ -60,33 +60,33 @@ enum corio_mqtt_type {
 
 /* MQTT 5 property identifiers (MQTT 5.0 §2.2.2.2). */
 enum corio_mqtt_prop_id {
-    CORIO_MQTT_PROP_PAYLOAD_FORMAT = 0x01,        /* byte */
-    CORIO_MQTT_PROP_MESSAGE_EXPIRY = 0x02,        /* four-byte integer, seconds */
-    CORIO_MQTT_PROP_CONTENT_TYPE = 0x03,          /* string */
-    CORIO_MQTT_PROP_RESPONSE_TOPIC = 0x08,        /* string */
-    CORIO_MQTT_PROP_CORRELATION_DATA = 0x09,      /* binary */
-    CORIO_MQTT_PROP_SUBSCRIPTION_ID = 0x0B,       /* variable byte integer */
-    CORIO_MQTT_PROP_SESSION_EXPIRY = 0x11,        /* four-byte integer, seconds */
-    CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID = 0x12,    /* string */
-    CORIO_MQTT_PROP_SERVER_KEEP_ALIVE = 0x13,     /* two-byte integer, seconds */
-    CORIO_MQTT_PROP_AUTH_METHOD = 0x15,           /* string */
-    CORIO_MQTT_PROP_AUTH_DATA = 0x16,             /* binary */
-    CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO = 0x17,  /* byte */
-    CORIO_MQTT_PROP_WILL_DELAY = 0x18,            /* four-byte integer, seconds */
-    CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO = 0x19, /* byte */
-    CORIO_MQTT_PROP_RESPONSE_INFO = 0x1A,         /* string */
-    CORIO_MQTT_PROP_SERVER_REFERENCE = 0x1C,      /* string */
-    CORIO_MQTT_PROP_REASON_STRING = 0x1F,         /* string */
-    CORIO_MQTT_PROP_RECEIVE_MAXIMUM = 0x21,       /* two-byte integer */
-    CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22,   /* two-byte integer */
-    CORIO_MQTT_PROP_TOPIC_ALIAS = 0x23,           /* two-byte integer */
-    CORIO_MQTT_PROP_MAXIMUM_QOS = 0x24,           /* byte */
-    CORIO_MQTT_PROP_RETAIN_AVAILABLE = 0x25,      /* byte */
-    CORIO_MQTT_PROP_USER_PROPERTY = 0x26,         /* string pair */
-    CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE = 0x27,   /* four-byte integer */
+    CORIO_MQTT_PROP_PAYLOAD_FORMAT = 0x01,         /* byte */
+    CORIO_MQTT_PROP_MESSAGE_EXPIRY = 0x02,         /* four-byte integer, seconds */
+    CORIO_MQTT_PROP_CONTENT_TYPE = 0x03,           /* string */
+    CORIO_MQTT_PROP_RESPONSE_TOPIC = 0x08,         /* string */
+    CORIO_MQTT_PROP_CORRELATION_DATA = 0x09,       /* binary */
+    CORIO_MQTT_PROP_SUBSCRIPTION_ID = 0x0B,        /* variable byte integer */
+    CORIO_MQTT_PROP_SESSION_EXPIRY = 0x11,         /* four-byte integer, seconds */
+    CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID = 0x12,     /* string */
+    CORIO_MQTT_PROP_SERVER_KEEP_ALIVE = 0x13,      /* two-byte integer, seconds */
+    CORIO_MQTT_PROP_AUTH_METHOD = 0x15,            /* string */
+    CORIO_MQTT_PROP_AUTH_DATA = 0x16,              /* binary */
+    CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO = 0x17,   /* byte */
+    CORIO_MQTT_PROP_WILL_DELAY = 0x18,             /* four-byte integer, seconds */
+    CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO = 0x19,  /* byte */
+    CORIO_MQTT_PROP_RESPONSE_INFO = 0x1A,          /* string */
+    CORIO_MQTT_PROP_SERVER_REFERENCE = 0x1C,       /* string */
+    CORIO_MQTT_PROP_REASON_STRING = 0x1F,          /* string */
+    CORIO_MQTT_PROP_RECEIVE_MAXIMUM = 0x21,        /* two-byte integer */
+    CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM = 0x22,    /* two-byte integer */
+    CORIO_MQTT_PROP_TOPIC_ALIAS = 0x23,            /* two-byte integer */
+    CORIO_MQTT_PROP_MAXIMUM_QOS = 0x24,            /* byte */
+    CORIO_MQTT_PROP_RETAIN_AVAILABLE = 0x25,       /* byte */
+    CORIO_MQTT_PROP_USER_PROPERTY = 0x26,          /* string pair */
+    CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE = 0x27,    /* four-byte integer */
     CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE = 0x28, /* byte */
-    CORIO_MQTT_PROP_SUB_ID_AVAILABLE = 0x29,      /* byte */
-    CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE = 0x2A,  /* byte */
+    CORIO_MQTT_PROP_SUB_ID_AVAILABLE = 0x29,       /* byte */
+    CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE = 0x2A,   /* byte */
 };
 
 /* Reason codes this SDK names (MQTT 5.0 §2.4); the decoders accept every code the
@@ -116,10 +116,10 @@ enum corio_mqtt_reason {
 
 /* SUBSCRIBE options byte: maximum QoS in bits 0-1; MQTT 5 adds the rest (ignored, and
  * refused when set, for MQTT 3.1.1). */
-#define CORIO_MQTT_SUB_QOS(q) ((uint8_t)((q) & 3u))
-#define CORIO_MQTT_SUB_NO_LOCAL 0x04u
+#define CORIO_MQTT_SUB_QOS(q)              ((uint8_t)((q)&3u))
+#define CORIO_MQTT_SUB_NO_LOCAL            0x04u
 #define CORIO_MQTT_SUB_RETAIN_AS_PUBLISHED 0x08u
-#define CORIO_MQTT_SUB_RETAIN_HANDLING(n) ((uint8_t)(((n) & 3u) << 4))
+#define CORIO_MQTT_SUB_RETAIN_HANDLING(n)  ((uint8_t)(((n)&3u) << 4))
 
 /* ---------------------------------------------------------------------------------
  * Properties
@@ -144,7 +144,8 @@ int corio_mqtt_props_add_int(struct corio_mqtt_props *p, uint8_t id, uint32_t va
 /* Appends a string or binary property; data is copied. A string must be valid MQTT
  * UTF-8. Returns CORIO_OK, CORIO_ERR_INVAL (wrong identifier type, len > 65535, bad
  * UTF-8) or CORIO_ERR_NOSPACE (block unchanged). */
-int corio_mqtt_props_add_bytes(struct corio_mqtt_props *p, uint8_t id, const void *data, size_t len);
+int corio_mqtt_props_add_bytes(struct corio_mqtt_props *p, uint8_t id, const void *data,
+                               size_t len);
 
 /* Appends a User Property (key, value); both are copied and must be valid UTF-8.
  * Returns as corio_mqtt_props_add_bytes. */
@@ -154,10 +155,10 @@ int corio_mqtt_props_add_user(struct corio_mqtt_props *p, const char *key, size_
 /* One decoded property: a view into the block it came from. */
 struct corio_mqtt_prop {
     uint8_t id;
-    uint32_t value;        /* integer properties */
-    const uint8_t *data;   /* string and binary properties; a User Property's key */
+    uint32_t value;      /* integer properties */
+    const uint8_t *data; /* string and binary properties; a User Property's key */
     uint16_t len;
-    const uint8_t *data2;  /* a User Property's value */
+    const uint8_t *data2; /* a User Property's value */
     uint16_t len2;
 };
 
@@ -197,24 +198,24 @@ struct corio_mqtt_will {
     uint16_t topic_len;
     const uint8_t *payload;
     uint16_t payload_len;
-    uint8_t qos;           /* 0, 1 or 2 */
+    uint8_t qos; /* 0, 1 or 2 */
     bool retain;
-    const uint8_t *props;  /* MQTT 5 will properties (delay, expiry, ...); NULL if none */
+    const uint8_t *props; /* MQTT 5 will properties (delay, expiry, ...); NULL if none */
     size_t props_len;
 };
 
 struct corio_mqtt_connect {
-    uint8_t version;       /* CORIO_MQTT_V311 or CORIO_MQTT_V5 */
-    bool clean_start;      /* "Clean Session" in 3.1.1 */
+    uint8_t version;  /* CORIO_MQTT_V311 or CORIO_MQTT_V5 */
+    bool clean_start; /* "Clean Session" in 3.1.1 */
     uint16_t keepalive_s;
     const char *client_id; /* may be empty (3.1.1: only with clean_start) */
     uint16_t client_id_len;
     const struct corio_mqtt_will *will; /* NULL: no will */
-    const char *username;  /* NULL: none */
+    const char *username;               /* NULL: none */
     uint16_t username_len;
     const uint8_t *password; /* NULL: none (3.1.1: only with a username) */
     uint16_t password_len;
-    const uint8_t *props;  /* MQTT 5 CONNECT properties; NULL if none */
+    const uint8_t *props; /* MQTT 5 CONNECT properties; NULL if none */
     size_t props_len;
 };
 
@@ -225,11 +226,11 @@ int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_
 struct corio_mqtt_publish {
     const char *topic;
     uint16_t topic_len;
-    uint8_t qos;           /* 0 or 1 to encode; 0..2 when decoded */
+    uint8_t qos; /* 0 or 1 to encode; 0..2 when decoded */
     bool retain;
     bool dup;
-    uint16_t packet_id;    /* non-zero when qos > 0 */
-    const uint8_t *props;  /* MQTT 5 PUBLISH properties; NULL if none */
+    uint16_t packet_id;   /* non-zero when qos > 0 */
+    const uint8_t *props; /* MQTT 5 PUBLISH properties; NULL if none */
     size_t props_len;
     const uint8_t *payload;
     size_t payload_len;
@@ -285,7 +286,7 @@ int corio_mqtt_frame(const uint8_t *buf, size_t len, size_t *pkt_len);
 
 struct corio_mqtt_connack {
     bool session_present;
-    uint8_t reason;        /* MQTT 5 reason code, or the 3.1.1 return code */
+    uint8_t reason; /* MQTT 5 reason code, or the 3.1.1 return code */
     const uint8_t *props;
     size_t props_len;
 };
@@ -293,7 +294,7 @@ struct corio_mqtt_connack {
 /* PUBACK, PUBREC, PUBREL, PUBCOMP. */
 struct corio_mqtt_ack {
     uint16_t packet_id;
-    uint8_t reason;        /* 0 under 3.1.1 */
+    uint8_t reason; /* 0 under 3.1.1 */
     const uint8_t *props;
     size_t props_len;
 };
@@ -317,12 +318,12 @@ struct corio_mqtt_reason_packet {
 struct corio_mqtt_packet {
     uint8_t type; /* enum corio_mqtt_type */
     union {
-        struct corio_mqtt_connack connack;          /* CONNACK */
-        struct corio_mqtt_publish publish;          /* PUBLISH */
-        struct corio_mqtt_ack ack;                  /* PUBACK, PUBREC, PUBREL, PUBCOMP */
-        struct corio_mqtt_suback suback;            /* SUBACK, UNSUBACK */
-        struct corio_mqtt_reason_packet reason;     /* DISCONNECT, AUTH */
-    } u;                                            /* PINGRESP: nothing */
+        struct corio_mqtt_connack connack;      /* CONNACK */
+        struct corio_mqtt_publish publish;      /* PUBLISH */
+        struct corio_mqtt_ack ack;              /* PUBACK, PUBREC, PUBREL, PUBCOMP */
+        struct corio_mqtt_suback suback;        /* SUBACK, UNSUBACK */
+        struct corio_mqtt_reason_packet reason; /* DISCONNECT, AUTH */
+    } u;                                        /* PINGRESP: nothing */
 };
 
 /* Decodes one whole packet that a broker sends (buf[0 .. len) as delimited by
@@ -333,7 +334,8 @@ struct corio_mqtt_packet {
  * code the packet may not carry, bad UTF-8, a wildcard in a topic name, a zero packet
  * id, or properties that are malformed, misplaced, repeated where forbidden or out of
  * range. */
-int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len, struct corio_mqtt_packet *out);
+int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+                      struct corio_mqtt_packet *out);
 
 #ifdef __cplusplus
 }

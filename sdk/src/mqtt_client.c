@@ -84,7 +84,8 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
 }
 
 /* The CONNECT the configuration describes, without the properties the client adds. */
-static void connect_packet(const struct corio_mqtt_config *cfg, bool clean, struct corio_mqtt_connect *m)
+static void connect_packet(const struct corio_mqtt_config *cfg, bool clean,
+                           struct corio_mqtt_connect *m)
 {
     memset(m, 0, sizeof *m);
     m->version = cfg->version;
@@ -114,12 +115,13 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         return CORIO_ERR_INVAL;
     if (cfg->clean > CORIO_MQTT_CLEAN_NEVER)
         return CORIO_ERR_INVAL;
-    if (cfg->auth_method && (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
-                             !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method,
-                                                  cfg->auth_method_len)))
+    if (cfg->auth_method &&
+        (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
+         !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
     if (cfg->connect_props_len) {
-        static const uint8_t own[] = {CORIO_MQTT_PROP_SESSION_EXPIRY, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
+        static const uint8_t own[] = {CORIO_MQTT_PROP_SESSION_EXPIRY,
+                                      CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
                                       CORIO_MQTT_PROP_AUTH_METHOD, CORIO_MQTT_PROP_AUTH_DATA};
         struct corio_mqtt_prop pr;
         if (cfg->version != CORIO_MQTT_V5 || !cfg->connect_props ||
@@ -234,7 +236,8 @@ static size_t count_inflight(const struct corio_mqtt *c, uint8_t state)
 }
 
 /* Ends a token's life in the client and tells the application. */
-static void publish_done(struct corio_mqtt *c, struct corio_mqtt_inflight *e, int result, uint8_t reason)
+static void publish_done(struct corio_mqtt *c, struct corio_mqtt_inflight *e, int result,
+                         uint8_t reason)
 {
     uint64_t token = e->token;
     e->state = IF_FREE;
@@ -392,7 +395,8 @@ static void send_connect(struct corio_mqtt *c)
         int rc = CORIO_OK;
         corio_mqtt_props_init(&pb, c->tx, c->tx_cap);
         if (c->cfg.session_expiry_s)
-            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
+            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_SESSION_EXPIRY,
+                                          c->cfg.session_expiry_s);
         /* The broker must never send more than rx holds. */
         uint32_t maxp = c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap;
         if (rc == CORIO_OK)
@@ -404,8 +408,8 @@ static void send_connect(struct corio_mqtt *c)
             if (c->state != CORIO_MQTT_OPENING)
                 return; /* the callback called corio_mqtt_disconnect() */
             if (rc == CORIO_OK)
-                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method,
-                                                c->cfg.auth_method_len);
+                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD,
+                                                c->cfg.auth_method, c->cfg.auth_method_len);
             if (rc == CORIO_OK && len)
                 rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
         }
@@ -456,7 +460,8 @@ static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publ
         return CORIO_ERR_POLICY;
     struct corio_mqtt_prop pr;
     if (is_v5(c) &&
-        corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) == CORIO_OK &&
+        corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
+            CORIO_OK &&
         pr.value > c->topic_alias_max)
         return CORIO_ERR_POLICY;
     return n;
@@ -484,7 +489,8 @@ static void resend_pending(struct corio_mqtt *c)
     while (c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
         struct corio_mqtt_inflight *e = NULL;
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
-            if (c->inflight[i].state == IF_RESEND && (!e || c->inflight[i].order - e->order > 0x7FFFFFFFu))
+            if (c->inflight[i].state == IF_RESEND &&
+                (!e || c->inflight[i].order - e->order > 0x7FFFFFFFu))
                 e = &c->inflight[i];
         if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
             return;
@@ -612,13 +618,26 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
         corio_mqtt_prop_iter_init(&it, ack->props, ack->props_len);
         while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
             switch (pr.id) {
-            case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE: c->keepalive_s = (uint16_t)pr.value; break;
-            case CORIO_MQTT_PROP_RECEIVE_MAXIMUM: c->send_quota = (uint16_t)pr.value; break;
-            case CORIO_MQTT_PROP_MAXIMUM_QOS: c->server_max_qos = (uint8_t)pr.value; break;
-            case CORIO_MQTT_PROP_RETAIN_AVAILABLE: c->retain_available = pr.value != 0; break;
-            case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE: c->server_max_packet = pr.value; break;
-            case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM: c->topic_alias_max = (uint16_t)pr.value; break;
-            default: break;
+            case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
+                c->keepalive_s = (uint16_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
+                c->send_quota = (uint16_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_MAXIMUM_QOS:
+                c->server_max_qos = (uint8_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
+                c->retain_available = pr.value != 0;
+                break;
+            case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
+                c->server_max_packet = pr.value;
+                break;
+            case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+                c->topic_alias_max = (uint16_t)pr.value;
+                break;
+            default:
+                break;
             }
         }
         const uint8_t *data;
@@ -707,7 +726,8 @@ static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
         leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
         return -1;
     }
-    if (corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) == CORIO_OK) {
+    if (corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
+        CORIO_OK) {
         leave(c, CORIO_ERR_MALFORMED, 0x94);
         return -1;
     }
@@ -782,12 +802,18 @@ static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
             return on_connack(c, &p.u.connack);
     } else {
         switch (p.type) {
-        case CORIO_MQTT_PUBLISH: return on_publish(c, &p.u.publish);
-        case CORIO_MQTT_PUBACK: return on_puback(c, &p.u.ack);
+        case CORIO_MQTT_PUBLISH:
+            return on_publish(c, &p.u.publish);
+        case CORIO_MQTT_PUBACK:
+            return on_puback(c, &p.u.ack);
         case CORIO_MQTT_SUBACK:
-        case CORIO_MQTT_UNSUBACK: return on_suback(c, p.type, &p.u.suback);
-        case CORIO_MQTT_PINGRESP: c->ping_outstanding = false; return 1;
-        default: break;
+        case CORIO_MQTT_UNSUBACK:
+            return on_suback(c, p.type, &p.u.suback);
+        case CORIO_MQTT_PINGRESP:
+            c->ping_outstanding = false;
+            return 1;
+        default:
+            break;
         }
     }
     /* CONNACK twice, QoS 2 acknowledgements, anything before CONNACK. */
@@ -860,7 +886,8 @@ int corio_mqtt_connect(struct corio_mqtt *c)
 /* Drives corio_mqtt_disconnect() to its end. */
 static void disconnecting(struct corio_mqtt *c, uint32_t t)
 {
-    if (c->disc_pending && !c->pending_err) {
+    /* A PUBACK still owed goes out before the DISCONNECT. */
+    if (c->disc_pending && !c->pending_err && emit_ack(c)) {
         uint8_t *w = tx_reserve(c, 3);
         if (w) {
             int n = corio_mqtt_encode_disconnect(w, 3, c->cfg.version,

@@ -50,7 +50,8 @@ static int get_props(const uint8_t *p, size_t n, unsigned ctx, const uint8_t **p
     return CORIO_OK;
 }
 
-static int decode_connack(uint8_t version, const uint8_t *p, size_t n, struct corio_mqtt_connack *out)
+static int decode_connack(uint8_t version, const uint8_t *p, size_t n,
+                          struct corio_mqtt_connack *out)
 {
     if (version == CORIO_MQTT_V311 ? n != 2 : n < 3)
         return MALFORMED;
@@ -123,7 +124,8 @@ static int decode_publish(uint8_t version, uint8_t flags, const uint8_t *p, size
 }
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP. */
-static int decode_ack(uint8_t version, uint8_t type, const uint8_t *p, size_t n, struct corio_mqtt_ack *out)
+static int decode_ack(uint8_t version, uint8_t type, const uint8_t *p, size_t n,
+                      struct corio_mqtt_ack *out)
 {
     if (n < 2 || (version == CORIO_MQTT_V311 && n != 2))
         return MALFORMED;
@@ -169,7 +171,8 @@ static int decode_suback(uint8_t version, uint8_t type, const uint8_t *p, size_t
     out->count = n - off;
     for (size_t i = 0; i < out->count; i++) {
         uint8_t rc = out->reasons[i];
-        int ok = version == CORIO_MQTT_V311 ? (rc <= 2 || rc == 0x80) : corio__mqtt_reason_ok(type, rc, 0);
+        int ok = version == CORIO_MQTT_V311 ? (rc <= 2 || rc == 0x80)
+                                            : corio__mqtt_reason_ok(type, rc, 0);
         if (!ok)
             return MALFORMED;
     }
@@ -177,7 +180,8 @@ static int decode_suback(uint8_t version, uint8_t type, const uint8_t *p, size_t
 }
 
 /* DISCONNECT and AUTH, MQTT 5 only. */
-static int decode_reason(uint8_t type, const uint8_t *p, size_t n, struct corio_mqtt_reason_packet *out)
+static int decode_reason(uint8_t type, const uint8_t *p, size_t n,
+                         struct corio_mqtt_reason_packet *out)
 {
     if (n == 0)
         return CORIO_OK;
@@ -202,7 +206,8 @@ static int decode_reason(uint8_t type, const uint8_t *p, size_t n, struct corio_
     return CORIO_OK;
 }
 
-int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len, struct corio_mqtt_packet *out)
+int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+                      struct corio_mqtt_packet *out)
 {
     uint32_t rem;
     size_t used;

@@ -171,10 +171,11 @@ int corio_mqtt_encode_publish(uint8_t *buf, size_t cap, uint8_t version,
         return CORIO_ERR_INVAL;
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
-    if (version == CORIO_MQTT_V5 && has_prop(p->props, p->props_len, CORIO_MQTT_PROP_SUBSCRIPTION_ID))
+    if (version == CORIO_MQTT_V5 &&
+        has_prop(p->props, p->props_len, CORIO_MQTT_PROP_SUBSCRIPTION_ID))
         return CORIO_ERR_INVAL;
-    if (p->topic_len == 0 &&
-        (version == CORIO_MQTT_V311 || !has_prop(p->props, p->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS)))
+    if (p->topic_len == 0 && (version == CORIO_MQTT_V311 ||
+                              !has_prop(p->props, p->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS)))
         return CORIO_ERR_INVAL;
     if (p->payload_len > CORIO_MQTT_MAX_REMAINING)
         return CORIO_ERR_INVAL;

@@ -131,17 +131,18 @@ int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len)
 enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
 
 #define IN(t) (1u << (t))
-#define WILL IN(CORIO__MQTT_CTX_WILL)
-#define CONN IN(CORIO_MQTT_CONNECT)
-#define CACK IN(CORIO_MQTT_CONNACK)
-#define PUB IN(CORIO_MQTT_PUBLISH)
-#define ACKS (IN(CORIO_MQTT_PUBACK) | IN(CORIO_MQTT_PUBREC) | IN(CORIO_MQTT_PUBREL) | IN(CORIO_MQTT_PUBCOMP))
-#define SUB IN(CORIO_MQTT_SUBSCRIBE)
-#define SACK IN(CORIO_MQTT_SUBACK)
+#define WILL  IN(CORIO__MQTT_CTX_WILL)
+#define CONN  IN(CORIO_MQTT_CONNECT)
+#define CACK  IN(CORIO_MQTT_CONNACK)
+#define PUB   IN(CORIO_MQTT_PUBLISH)
+#define ACKS                                                                                       \
+    (IN(CORIO_MQTT_PUBACK) | IN(CORIO_MQTT_PUBREC) | IN(CORIO_MQTT_PUBREL) | IN(CORIO_MQTT_PUBCOMP))
+#define SUB   IN(CORIO_MQTT_SUBSCRIBE)
+#define SACK  IN(CORIO_MQTT_SUBACK)
 #define UNSUB IN(CORIO_MQTT_UNSUBSCRIBE)
-#define UACK IN(CORIO_MQTT_UNSUBACK)
-#define DISC IN(CORIO_MQTT_DISCONNECT)
-#define AUTH IN(CORIO_MQTT_AUTH)
+#define UACK  IN(CORIO_MQTT_UNSUBACK)
+#define DISC  IN(CORIO_MQTT_DISCONNECT)
+#define AUTH  IN(CORIO_MQTT_AUTH)
 
 #define PROP_TABLE_SIZE 0x2B
 
@@ -171,8 +172,8 @@ static const struct {
     [CORIO_MQTT_PROP_TOPIC_ALIAS] = {T_U16, PUB},
     [CORIO_MQTT_PROP_MAXIMUM_QOS] = {T_BYTE, CACK},
     [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_USER_PROPERTY] = {T_PAIR, WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB |
-                                                   UACK | DISC | AUTH},
+    [CORIO_MQTT_PROP_USER_PROPERTY] = {T_PAIR, WILL | CONN | CACK | PUB | ACKS | SUB | SACK |
+                                                   UNSUB | UACK | DISC | AUTH},
     [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = {T_U32, CONN | CACK},
     [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {T_BYTE, CACK},
     [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = {T_BYTE, CACK},
@@ -303,7 +304,8 @@ void corio_mqtt_prop_iter_init(struct corio_mqtt_prop_iter *it, const uint8_t *b
 }
 
 /* Reads a two-byte length and the bytes it counts. */
-static int get_str(const uint8_t *p, size_t avail, const uint8_t **data, uint16_t *len, size_t *used)
+static int get_str(const uint8_t *p, size_t avail, const uint8_t **data, uint16_t *len,
+                   size_t *used)
 {
     if (avail < 2)
         return CORIO_ERR_MALFORMED;
@@ -445,11 +447,13 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
  * Reason codes allowed per packet (MQTT 5.0 table 2-6)
  */
 
-static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
-                                     0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
 static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
 static const uint8_t rc_pubrel[] = {0x00, 0x92};
-static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
+                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
 static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
 static const uint8_t rc_disc_server[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
                                          0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
@@ -464,21 +468,34 @@ int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
     size_t n;
 #define SET(a) (set = (a), n = sizeof(a))
     switch (type) {
-    case CORIO_MQTT_CONNACK: SET(rc_connack); break;
+    case CORIO_MQTT_CONNACK:
+        SET(rc_connack);
+        break;
     case CORIO_MQTT_PUBACK:
-    case CORIO_MQTT_PUBREC: SET(rc_puback); break;
+    case CORIO_MQTT_PUBREC:
+        SET(rc_puback);
+        break;
     case CORIO_MQTT_PUBREL:
-    case CORIO_MQTT_PUBCOMP: SET(rc_pubrel); break;
-    case CORIO_MQTT_SUBACK: SET(rc_suback); break;
-    case CORIO_MQTT_UNSUBACK: SET(rc_unsuback); break;
+    case CORIO_MQTT_PUBCOMP:
+        SET(rc_pubrel);
+        break;
+    case CORIO_MQTT_SUBACK:
+        SET(rc_suback);
+        break;
+    case CORIO_MQTT_UNSUBACK:
+        SET(rc_unsuback);
+        break;
     case CORIO_MQTT_DISCONNECT:
         if (by_client)
             SET(rc_disc_client);
         else
             SET(rc_disc_server);
         break;
-    case CORIO_MQTT_AUTH: SET(rc_auth); break;
-    default: return 0;
+    case CORIO_MQTT_AUTH:
+        SET(rc_auth);
+        break;
+    default:
+        return 0;
     }
 #undef SET
     return memchr(set, rc, n) != NULL;

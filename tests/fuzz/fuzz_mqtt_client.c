@@ -172,12 +172,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct corio_transport tp = {NULL, t_open, t_send, t_recv, t_close};
     struct corio_clock clk = {NULL, t_now};
     struct corio_random rnd = {NULL, t_random};
-    struct corio_mqtt_callbacks cb = {.on_message = on_message, .on_publish_done = on_publish_done,
-                                      .resend = resend, .auth = auth};
+    struct corio_mqtt_callbacks cb = {.on_message = on_message,
+                                      .on_publish_done = on_publish_done,
+                                      .resend = resend,
+                                      .auth = auth};
     if (corio_mqtt_init(&client, &cfg, &tp, &clk, &rnd, tx, sizeof tx, rx, sizeof rx, &cb, NULL) !=
         CORIO_OK)
         abort();
-    if (corio_mqtt_subscribe(&client, "corio/v1/d/fuzz/dn/#", 20, CORIO_MQTT_SUB_QOS(1)) != CORIO_OK)
+    if (corio_mqtt_subscribe(&client, "corio/v1/d/fuzz/dn/#", 20, CORIO_MQTT_SUB_QOS(1)) !=
+        CORIO_OK)
         abort();
     if (corio_mqtt_connect(&client) != CORIO_OK)
         abort();
@@ -186,9 +189,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int round = 0; round < 400 && (stream_off < stream_len || round < 20); round++) {
         corio_mqtt_process(&client);
         if (corio_mqtt_state(&client) == CORIO_MQTT_CONNECTED && next_token < MAX_TOKENS) {
-            struct corio_mqtt_publish m = {.topic = "corio/v1/d/fuzz/up/cbor", .topic_len = 23,
+            struct corio_mqtt_publish m = {.topic = "corio/v1/d/fuzz/up/cbor",
+                                           .topic_len = 23,
                                            .qos = (uint8_t)(round % 3 != 0),
-                                           .payload = (const uint8_t *)"data", .payload_len = 4};
+                                           .payload = (const uint8_t *)"data",
+                                           .payload_len = 4};
             int rc = corio_mqtt_publish(&client, &m, next_token);
             if (rc == CORIO_OK && m.qos)
                 accepted[next_token] = 1;

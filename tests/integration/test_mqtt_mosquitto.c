@@ -34,9 +34,9 @@
 #include "harness.h"
 
 #define DEVICE_ID "a3kq7wz2m4x5c6v7b8n9p0r1"
-#define UP_TOPIC "corio/v1/d/" DEVICE_ID "/up/cbor"
+#define UP_TOPIC  "corio/v1/d/" DEVICE_ID "/up/cbor"
 #define DN_FILTER "corio/v1/d/" DEVICE_ID "/dn/#"
-#define DN_TOPIC "corio/v1/d/" DEVICE_ID "/dn/cmd"
+#define DN_TOPIC  "corio/v1/d/" DEVICE_ID "/dn/cmd"
 
 static int64_t mono_ms(void)
 {
@@ -104,8 +104,9 @@ static void broker_start(struct broker *b)
     snprintf(b->log, sizeof b->log, "%s/mosquitto.log", b->dir);
     FILE *f = fopen(b->conf, "w");
     assert_non_null(f);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-               "persistence false\nlog_dest file %s\nlog_type all\n%s",
+    fprintf(f,
+            "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+            "persistence false\nlog_dest file %s\nlog_type all\n%s",
             b->port, b->log, geteuid() == 0 ? "user root\n" : "");
     fclose(f);
     broker_run(b);
@@ -271,7 +272,8 @@ static void peer_start(struct peer *p, int port)
     memset(p, 0, sizeof *p);
     p->m = lm.new_("corio-test-peer", true, p);
     assert_non_null(p->m);
-    assert_int_equal(lm.int_option(p->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), MOSQ_ERR_SUCCESS);
+    assert_int_equal(lm.int_option(p->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5),
+                     MOSQ_ERR_SUCCESS);
     lm.connect_callback_set(p->m, peer_on_connect);
     lm.subscribe_callback_set(p->m, peer_on_subscribe);
     lm.message_v5_callback_set(p->m, peer_on_message);
@@ -341,7 +343,8 @@ static uint8_t dev_on_message(void *user, const struct corio_mqtt_publish *msg)
 {
     struct device *d = user;
     d->messages++;
-    snprintf(d->message, sizeof d->message, "%.*s", (int)msg->payload_len, (const char *)msg->payload);
+    snprintf(d->message, sizeof d->message, "%.*s", (int)msg->payload_len,
+             (const char *)msg->payload);
     return 0;
 }
 
@@ -409,8 +412,8 @@ static struct device *dev_start(uint8_t version, int port, uint8_t clean)
     cfg.connect_timeout_ms = 5000;
     cfg.backoff.initial_ms = 100;
     cfg.backoff.max_ms = 400;
-    assert_int_equal(corio_mqtt_init(&d.c, &cfg, &tp, &clk, &rnd, d.tx, sizeof d.tx, d.rx, sizeof d.rx,
-                                     &dev_callbacks, &d),
+    assert_int_equal(corio_mqtt_init(&d.c, &cfg, &tp, &clk, &rnd, d.tx, sizeof d.tx, d.rx,
+                                     sizeof d.rx, &dev_callbacks, &d),
                      CORIO_OK);
     assert_int_equal(corio_mqtt_connect(&d.c), CORIO_OK);
     return &d;
@@ -451,9 +454,13 @@ static void step(struct device *d, struct peer *p)
 static int publish(struct device *d, const char *payload, uint64_t token, const uint8_t *props,
                    size_t props_len)
 {
-    struct corio_mqtt_publish m = {.topic = UP_TOPIC, .topic_len = (uint16_t)strlen(UP_TOPIC), .qos = 1,
-                                   .payload = (const uint8_t *)payload, .payload_len = strlen(payload),
-                                   .props = props, .props_len = props_len};
+    struct corio_mqtt_publish m = {.topic = UP_TOPIC,
+                                   .topic_len = (uint16_t)strlen(UP_TOPIC),
+                                   .qos = 1,
+                                   .payload = (const uint8_t *)payload,
+                                   .payload_len = strlen(payload),
+                                   .props = props,
+                                   .props_len = props_len};
     d->outbox[token] = payload;
     return corio_mqtt_publish(&d->c, &m, token);
 }
@@ -479,7 +486,8 @@ static void qos1_both_ways(uint8_t version)
     struct corio_mqtt_props props;
     corio_mqtt_props_init(&props, pb, sizeof pb);
     assert_int_equal(corio_mqtt_props_add_user(&props, "seq", 3, "1", 1), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 600), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 600),
+                     CORIO_OK);
     bool v5 = version == CORIO_MQTT_V5;
     assert_int_equal(publish(dev, "m1", 1, v5 ? pb : NULL, v5 ? props.len : 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, dev->done == 1 && peer.received == 1, 5000);
@@ -491,7 +499,8 @@ static void qos1_both_ways(uint8_t version)
 
     /* Downlink: the device subscribes to its dn topics and gets a command. */
     assert_int_equal(corio_mqtt_subscribe(&dev->c, DN_FILTER, (uint16_t)strlen(DN_FILTER),
-                                          CORIO_MQTT_SUB_QOS(1)), CORIO_OK);
+                                          CORIO_MQTT_SUB_QOS(1)),
+                     CORIO_OK);
     RUN_UNTIL(dev, &peer, dev->subacks == 1, 5000);
     assert_int_equal(lm.publish(peer.m, NULL, DN_TOPIC, 4, "cmd1", 1, false), MOSQ_ERR_SUCCESS);
     RUN_UNTIL(dev, &peer, dev->messages == 1, 5000);

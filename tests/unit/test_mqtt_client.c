@@ -34,7 +34,7 @@ struct mem {
     size_t send_chunk; /* bytes accepted per send call; 0: would block */
     size_t recv_chunk; /* bytes given per recv call */
     int send_err, recv_err;
-    bool peer_closed;   /* recv reports CLOSED once input is consumed */
+    bool peer_closed; /* recv reports CLOSED once input is consumed */
     uint32_t open_times[64];
 };
 
@@ -406,8 +406,11 @@ static size_t reconnect(uint8_t *pkt, size_t cap)
 
 static int publish(const char *topic, const char *payload, uint8_t qos, uint64_t token)
 {
-    struct corio_mqtt_publish p = {.topic = topic, .topic_len = (uint16_t)strlen(topic), .qos = qos,
-                                   .payload = (const uint8_t *)payload, .payload_len = strlen(payload)};
+    struct corio_mqtt_publish p = {.topic = topic,
+                                   .topic_len = (uint16_t)strlen(topic),
+                                   .qos = qos,
+                                   .payload = (const uint8_t *)payload,
+                                   .payload_len = strlen(payload)};
     return corio_mqtt_publish(&F.c, &p, token);
 }
 
@@ -440,8 +443,8 @@ static void connect_5_announces_packet_size_and_session(void **state)
     F.cfg.clean = CORIO_MQTT_CLEAN_NEVER;
     start();
     /* Session Expiry 3600, Maximum Packet Size = sizeof rx (256). */
-    EXPECT_SENT(0x10, 27, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x00, 0, 60, 10, 0x11, 0, 0, 0x0E, 0x10, 0x27, 0,
-                0, 1, 0, 0, 4, 'd', 'e', 'v', '1');
+    EXPECT_SENT(0x10, 27, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x00, 0, 60, 10, 0x11, 0, 0, 0x0E, 0x10,
+                0x27, 0, 0, 1, 0, 0, 4, 'd', 'e', 'v', '1');
     /* The broker lowers our keepalive and its Receive Maximum caps our window. */
     FEED(0x20, 9, 1, 0, 6, 0x13, 0, 5, 0x21, 0, 2);
     process();
@@ -545,7 +548,8 @@ static void open_failures_back_off_exponentially_with_cap(void **state)
     struct corio_clock clk = {NULL, fake_now};
     struct corio_random rnd = {NULL, fake_random};
     assert_int_equal(corio_mqtt_init(&F.c, &F.cfg, &tp, &clk, &rnd, F.tx, sizeof F.tx, F.rx,
-                                     sizeof F.rx, &callbacks, &F.r), CORIO_OK);
+                                     sizeof F.rx, &callbacks, &F.r),
+                     CORIO_OK);
     assert_int_equal(corio_mqtt_connect(&F.c), CORIO_OK);
     for (int i = 0; i < 7; i++) {
         process();
@@ -593,7 +597,8 @@ static void backoff_policy(void **state)
         uint32_t d = corio_mqtt_backoff_delay(&b, 3, r * 2654435761u);
         assert_true(d >= 3200 && d <= 4000);
     }
-    struct corio_mqtt_backoff huge = {.initial_ms = UINT32_MAX, .max_ms = UINT32_MAX, .jitter_pct = 0};
+    struct corio_mqtt_backoff huge = {
+        .initial_ms = UINT32_MAX, .max_ms = UINT32_MAX, .jitter_pct = 0};
     assert_int_equal(corio_mqtt_backoff_delay(&huge, 5, 0), UINT32_MAX);
     assert_int_equal(corio_mqtt_backoff_delay(NULL, 5, 0), 0);
 }
@@ -667,7 +672,8 @@ static void puback_failure_reason_means_not_delivered(void **state)
     struct corio_mqtt_publish p2 = sent_publish(pkt, sizeof pkt);
     assert_int_not_equal(p1.packet_id, p2.packet_id);
     FEED(0x40, 3, (uint8_t)(p2.packet_id >> 8), (uint8_t)p2.packet_id, 0x97); /* quota exceeded */
-    FEED(0x40, 3, (uint8_t)(p1.packet_id >> 8), (uint8_t)p1.packet_id, 0x10); /* no subscribers: delivered */
+    FEED(0x40, 3, (uint8_t)(p1.packet_id >> 8), (uint8_t)p1.packet_id,
+         0x10); /* no subscribers: delivered */
     process();
     assert_int_equal(F.r.done, 2);
     assert_int_equal(F.r.done_token[0], 8);
@@ -1157,8 +1163,9 @@ static void subscription_refused_and_table_full(void **state)
     (void)state;
     uint8_t pkt[64];
     connected(V5);
-    assert_int_equal(corio_mqtt_subscribe(&F.c, "secret", 6, CORIO_MQTT_SUB_QOS(1) | CORIO_MQTT_SUB_NO_LOCAL),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_mqtt_subscribe(&F.c, "secret", 6, CORIO_MQTT_SUB_QOS(1) | CORIO_MQTT_SUB_NO_LOCAL),
+        CORIO_OK);
     process();
     size_t n = expect_packet(0x82, pkt, sizeof pkt);
     assert_int_equal(pkt[n - 1], 0x05);
@@ -1176,7 +1183,8 @@ static void subscription_refused_and_table_full(void **state)
     static const char *filters[] = {"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"};
     for (int i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
         assert_int_equal(corio_mqtt_subscribe(&F.c, filters[i], 2, 0), CORIO_OK);
-    assert_int_equal(corio_mqtt_subscribe(&F.c, filters[CORIO_MQTT_MAX_SUBSCRIPTIONS], 2, 0), CORIO_ERR_FULL);
+    assert_int_equal(corio_mqtt_subscribe(&F.c, filters[CORIO_MQTT_MAX_SUBSCRIPTIONS], 2, 0),
+                     CORIO_ERR_FULL);
     /* Registering the same filter again updates it instead of taking a slot. */
     assert_int_equal(corio_mqtt_subscribe(&F.c, "f0", 2, 1), CORIO_OK);
 
@@ -1208,23 +1216,24 @@ static void enhanced_auth_exchange(void **state)
     assert_int_equal(F.r.auth_step[0], CORIO_MQTT_AUTH_START);
     size_t n = expect_packet(0x10, pkt, sizeof pkt);
     /* CONNECT's properties: Maximum Packet Size, then the method and the data. */
-    static const uint8_t props[] = {0x27, 0, 0, 1, 0, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e',
-                                    'a', 't', '-', 'v', '1', 0x16, 0, 5, 'h', 'e', 'l', 'l', 'o'};
+    static const uint8_t props[] = {0x27, 0,   0,   1,   0,   0x15, 0,   12,  'c', 'o',
+                                    'r',  'i', 'o', '-', 'e', 'a',  't', '-', 'v', '1',
+                                    0x16, 0,   5,   'h', 'e', 'l',  'l', 'o'};
     assert_int_equal(pkt[12], sizeof props);
     assert_memory_equal(pkt + 13, props, sizeof props);
     (void)n;
     /* The broker's challenge: a nonce. */
-    FEED(0xF0, 25, 0x18, 23, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1',
-         0x16, 0, 5, 'n', 'o', 'n', 'c', 'e');
+    FEED(0xF0, 25, 0x18, 23, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v',
+         '1', 0x16, 0, 5, 'n', 'o', 'n', 'c', 'e');
     process();
     assert_int_equal(F.r.auth_calls, 2);
     assert_int_equal(F.r.auth_step[1], CORIO_MQTT_AUTH_CONTINUE);
     assert_string_equal(F.r.auth_in[1], "nonce");
-    EXPECT_SENT(0xF0, 23, 0x18, 21, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v',
-                '1', 0x16, 0, 3, 'E', 'A', 'T');
+    EXPECT_SENT(0xF0, 23, 0x18, 21, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-',
+                'v', '1', 0x16, 0, 3, 'E', 'A', 'T');
     /* Accepted, with the broker's final data. */
-    FEED(0x20, 23, 0, 0, 20, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1', 0x16,
-         0, 2, 'o', 'k');
+    FEED(0x20, 23, 0, 0, 20, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v',
+         '1', 0x16, 0, 2, 'o', 'k');
     process();
     assert_int_equal(F.r.auth_calls, 3);
     assert_int_equal(F.r.auth_step[2], CORIO_MQTT_AUTH_SUCCESS);
@@ -1238,12 +1247,14 @@ static void enhanced_auth_exchange(void **state)
     assert_int_equal(corio_mqtt_reauthenticate(&F.c), CORIO_ERR_STATE);
     n = expect_packet(0xF0, pkt, sizeof pkt);
     assert_int_equal(pkt[2], 0x19);
-    FEED(0xF0, 17, 0x18, 15, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1');
+    FEED(0xF0, 17, 0x18, 15, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v',
+         '1');
     process();
     assert_int_equal(F.r.auth_step[4], CORIO_MQTT_AUTH_CONTINUE);
     n = expect_packet(0xF0, pkt, sizeof pkt);
     assert_int_equal(pkt[2], 0x18);
-    FEED(0xF0, 17, 0x00, 15, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1');
+    FEED(0xF0, 17, 0x00, 15, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v',
+         '1');
     process();
     assert_int_equal(F.r.auth_calls, 6);
     assert_int_equal(F.r.auth_step[5], CORIO_MQTT_AUTH_SUCCESS);
@@ -1294,7 +1305,8 @@ static void enhanced_auth_refusals(void **state)
     struct corio_clock clk = {NULL, fake_now};
     struct corio_random rnd = {NULL, fake_random};
     assert_int_equal(corio_mqtt_init(&F.c, &F.cfg, &tp, &clk, &rnd, F.tx, sizeof F.tx, F.rx,
-                                     sizeof F.rx, &callbacks, &F.r), CORIO_OK);
+                                     sizeof F.rx, &callbacks, &F.r),
+                     CORIO_OK);
     assert_int_equal(corio_mqtt_connect(&F.c), CORIO_OK);
     process();
     assert_int_equal(F.r.last_err, CORIO_ERR_CRYPTO);
@@ -1309,7 +1321,8 @@ static void enhanced_auth_refusals(void **state)
     memset(big, 'e', sizeof big - 1);
     F.r.auth_reply[0] = big;
     assert_int_equal(corio_mqtt_init(&F.c, &F.cfg, &tp, &clk, &rnd, F.tx, sizeof F.tx, F.rx,
-                                     sizeof F.rx, &callbacks, &F.r), CORIO_OK);
+                                     sizeof F.rx, &callbacks, &F.r),
+                     CORIO_OK);
     assert_int_equal(corio_mqtt_connect(&F.c), CORIO_OK);
     process();
     assert_int_equal(F.r.last_err, CORIO_ERR_NOSPACE);
@@ -1363,7 +1376,8 @@ static void disconnect_while_waiting_from_the_callback(void **state)
     struct corio_clock clk = {NULL, fake_now};
     struct corio_random rnd = {NULL, fake_random};
     assert_int_equal(corio_mqtt_init(&F.c, &F.cfg, &tp, &clk, &rnd, F.tx, sizeof F.tx, F.rx,
-                                     sizeof F.rx, &callbacks, &F.r), CORIO_OK);
+                                     sizeof F.rx, &callbacks, &F.r),
+                     CORIO_OK);
     assert_int_equal(corio_mqtt_connect(&F.c), CORIO_OK);
     process();
     assert_int_equal(F.r.disconnects, 1);

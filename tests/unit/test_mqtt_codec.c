@@ -102,22 +102,27 @@ static void encoder_remaining_length_boundaries(void **state)
  * CONNECT
  */
 
-static const struct corio_mqtt_will spec_will = {.topic = "w/t", .topic_len = 3,
-                                                 .payload = (const uint8_t *)"bye", .payload_len = 3,
-                                                 .qos = 1};
+static const struct corio_mqtt_will spec_will = {
+    .topic = "w/t", .topic_len = 3, .payload = (const uint8_t *)"bye", .payload_len = 3, .qos = 1};
 
 /* MQTT 3.1.1 §3.1.2.10: protocol name, level 4, flags 0xCE, keep alive 10. */
 static void connect_311_spec_example(void **state)
 {
     (void)state;
     uint8_t buf[64];
-    struct corio_mqtt_connect c = {.version = V4, .clean_start = true, .keepalive_s = 10,
-                                   .client_id = "cid", .client_id_len = 3, .will = &spec_will,
-                                   .username = "u", .username_len = 1,
-                                   .password = (const uint8_t *)"p", .password_len = 1};
+    struct corio_mqtt_connect c = {.version = V4,
+                                   .clean_start = true,
+                                   .keepalive_s = 10,
+                                   .client_id = "cid",
+                                   .client_id_len = 3,
+                                   .will = &spec_will,
+                                   .username = "u",
+                                   .username_len = 1,
+                                   .password = (const uint8_t *)"p",
+                                   .password_len = 1};
     int n = corio_mqtt_encode_connect(buf, sizeof buf, &c);
-    EXPECT(n, buf, 0x10, 31, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xCE, 0x00, 0x0A,
-           0, 3, 'c', 'i', 'd', 0, 3, 'w', '/', 't', 0, 3, 'b', 'y', 'e', 0, 1, 'u', 0, 1, 'p');
+    EXPECT(n, buf, 0x10, 31, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xCE, 0x00, 0x0A, 0, 3, 'c', 'i',
+           'd', 0, 3, 'w', '/', 't', 0, 3, 'b', 'y', 'e', 0, 1, 'u', 0, 1, 'p');
     assert_int_equal(corio_mqtt_encode_connect(NULL, 0, &c), n);
 }
 
@@ -128,16 +133,24 @@ static void connect_5_spec_example(void **state)
     uint8_t buf[64], pb[16];
     struct corio_mqtt_props props;
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SESSION_EXPIRY, 10), CORIO_OK);
-    struct corio_mqtt_connect c = {.version = V5, .clean_start = true, .keepalive_s = 10,
-                                   .client_id = "cid", .client_id_len = 3, .will = &spec_will,
-                                   .username = "u", .username_len = 1,
-                                   .password = (const uint8_t *)"p", .password_len = 1,
-                                   .props = pb, .props_len = props.len};
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SESSION_EXPIRY, 10),
+                     CORIO_OK);
+    struct corio_mqtt_connect c = {.version = V5,
+                                   .clean_start = true,
+                                   .keepalive_s = 10,
+                                   .client_id = "cid",
+                                   .client_id_len = 3,
+                                   .will = &spec_will,
+                                   .username = "u",
+                                   .username_len = 1,
+                                   .password = (const uint8_t *)"p",
+                                   .password_len = 1,
+                                   .props = pb,
+                                   .props_len = props.len};
     int n = corio_mqtt_encode_connect(buf, sizeof buf, &c);
-    EXPECT(n, buf, 0x10, 38, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0xCE, 0x00, 0x0A,
-           0x05, 0x11, 0x00, 0x00, 0x00, 0x0A, 0, 3, 'c', 'i', 'd', 0x00, 0, 3, 'w', '/', 't', 0, 3,
-           'b', 'y', 'e', 0, 1, 'u', 0, 1, 'p');
+    EXPECT(n, buf, 0x10, 38, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0xCE, 0x00, 0x0A, 0x05, 0x11,
+           0x00, 0x00, 0x00, 0x0A, 0, 3, 'c', 'i', 'd', 0x00, 0, 3, 'w', '/', 't', 0, 3, 'b', 'y',
+           'e', 0, 1, 'u', 0, 1, 'p');
 }
 
 static void connect_5_auth_will_props_and_flags(void **state)
@@ -146,22 +159,33 @@ static void connect_5_auth_will_props_and_flags(void **state)
     uint8_t buf[96], pb[32], wb[8];
     struct corio_mqtt_props props, wprops;
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "corio-eat-v1", 12),
+    assert_int_equal(
+        corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "corio-eat-v1", 12),
+        CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "\x01\x02", 2),
                      CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "\x01\x02", 2), CORIO_OK);
     corio_mqtt_props_init(&wprops, wb, sizeof wb);
     assert_int_equal(corio_mqtt_props_add_int(&wprops, CORIO_MQTT_PROP_WILL_DELAY, 5), CORIO_OK);
-    struct corio_mqtt_will w = {.topic = "d", .topic_len = 1, .qos = 0, .retain = true,
-                                .props = wb, .props_len = wprops.len};
+    struct corio_mqtt_will w = {.topic = "d",
+                                .topic_len = 1,
+                                .qos = 0,
+                                .retain = true,
+                                .props = wb,
+                                .props_len = wprops.len};
     /* No clean start, a will with retain and an empty payload, a password alone. */
-    struct corio_mqtt_connect c = {.version = V5, .keepalive_s = 0x1234, .client_id = "x",
-                                   .client_id_len = 1, .will = &w,
-                                   .password = (const uint8_t *)"pw", .password_len = 2,
-                                   .props = pb, .props_len = props.len};
+    struct corio_mqtt_connect c = {.version = V5,
+                                   .keepalive_s = 0x1234,
+                                   .client_id = "x",
+                                   .client_id_len = 1,
+                                   .will = &w,
+                                   .password = (const uint8_t *)"pw",
+                                   .password_len = 2,
+                                   .props = pb,
+                                   .props_len = props.len};
     int n = corio_mqtt_encode_connect(buf, sizeof buf, &c);
-    EXPECT(n, buf, 0x10, 49, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x64, 0x12, 0x34,
-           20, 0x15, 0, 12, 'c', 'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1', 0x16, 0, 2, 1, 2,
-           0, 1, 'x', 5, 0x18, 0, 0, 0, 5, 0, 1, 'd', 0, 0, 0, 2, 'p', 'w');
+    EXPECT(n, buf, 0x10, 49, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x64, 0x12, 0x34, 20, 0x15, 0, 12, 'c',
+           'o', 'r', 'i', 'o', '-', 'e', 'a', 't', '-', 'v', '1', 0x16, 0, 2, 1, 2, 0, 1, 'x', 5,
+           0x18, 0, 0, 0, 5, 0, 1, 'd', 0, 0, 0, 2, 'p', 'w');
 }
 
 static void connect_refuses_what_the_spec_forbids(void **state)
@@ -169,44 +193,64 @@ static void connect_refuses_what_the_spec_forbids(void **state)
     (void)state;
     uint8_t buf[128], pb[8];
     struct corio_mqtt_props props;
-    struct corio_mqtt_connect ok = {.version = V4, .clean_start = true, .client_id = "c", .client_id_len = 1};
+    struct corio_mqtt_connect ok = {
+        .version = V4, .clean_start = true, .client_id = "c", .client_id_len = 1};
     struct corio_mqtt_connect c;
     assert_true(corio_mqtt_encode_connect(buf, sizeof buf, &ok) > 0);
 
-    c = ok; c.version = 3;
+    c = ok;
+    c.version = 3;
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    c = ok; c.client_id_len = 0; c.clean_start = false; /* 3.1.1: empty id needs clean session */
+    c = ok;
+    c.client_id_len = 0;
+    c.clean_start = false; /* 3.1.1: empty id needs clean session */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    c = ok; c.client_id_len = 0; c.version = V5; /* MQTT 5: allowed, the broker assigns one */
+    c = ok;
+    c.client_id_len = 0;
+    c.version = V5; /* MQTT 5: allowed, the broker assigns one */
     assert_true(corio_mqtt_encode_connect(buf, sizeof buf, &c) > 0);
-    c = ok; c.client_id = "\xC0\x80"; c.client_id_len = 2; /* overlong NUL */
+    c = ok;
+    c.client_id = "\xC0\x80";
+    c.client_id_len = 2; /* overlong NUL */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    c = ok; c.password = (const uint8_t *)"p"; c.password_len = 1; /* 3.1.1: needs a username */
+    c = ok;
+    c.password = (const uint8_t *)"p";
+    c.password_len = 1; /* 3.1.1: needs a username */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    c = ok; c.username = "\xED\xA0\x80"; c.username_len = 3; /* a surrogate */
+    c = ok;
+    c.username = "\xED\xA0\x80";
+    c.username_len = 3; /* a surrogate */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
 
     struct corio_mqtt_will w = spec_will;
-    c = ok; c.will = &w;
+    c = ok;
+    c.will = &w;
     w.topic = "a/+"; /* a wildcard in a topic name */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    w = spec_will; w.qos = 3;
+    w = spec_will;
+    w.qos = 3;
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    w = spec_will; w.topic_len = 0;
+    w = spec_will;
+    w.topic_len = 0;
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
 
     corio_mqtt_props_init(&props, pb, sizeof pb);
     assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SESSION_EXPIRY, 1), CORIO_OK);
-    w = spec_will; w.props = pb; w.props_len = props.len; /* not a will property */
+    w = spec_will;
+    w.props = pb;
+    w.props_len = props.len; /* not a will property */
     c.version = V5;
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
-    c = ok; c.props = pb; c.props_len = props.len; /* properties under 3.1.1 */
+    c = ok;
+    c.props = pb;
+    c.props_len = props.len; /* properties under 3.1.1 */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
     c.version = V5;
     assert_true(corio_mqtt_encode_connect(buf, sizeof buf, &c) > 0);
 
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "d", 1), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "d", 1),
+                     CORIO_OK);
     c.props_len = props.len; /* Authentication Data without its Method */
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, &c), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_connect(buf, sizeof buf, NULL), CORIO_ERR_INVAL);
@@ -226,8 +270,12 @@ static void publish_311_spec_example(void **state)
 {
     (void)state;
     uint8_t buf[32];
-    struct corio_mqtt_publish p = {.topic = "a/b", .topic_len = 3, .qos = 1, .packet_id = 10,
-                                   .payload = (const uint8_t *)"hi", .payload_len = 2};
+    struct corio_mqtt_publish p = {.topic = "a/b",
+                                   .topic_len = 3,
+                                   .qos = 1,
+                                   .packet_id = 10,
+                                   .payload = (const uint8_t *)"hi",
+                                   .payload_len = 2};
     EXPECT(corio_mqtt_encode_publish(buf, sizeof buf, V4, &p), buf, 0x32, 9, 0, 3, 'a', '/', 'b', 0,
            10, 'h', 'i');
     p.dup = true;
@@ -258,20 +306,28 @@ static void publish_5_with_properties(void **state)
     struct corio_mqtt_props props;
     corio_mqtt_props_init(&props, pb, sizeof pb);
     assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_PAYLOAD_FORMAT, 1), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 0x01020304), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_TOPIC_ALIAS, 7), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_RESPONSE_TOPIC, "r/t", 3), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_CORRELATION_DATA, "\x00\xFF", 2),
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 0x01020304),
                      CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_TOPIC_ALIAS, 7), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_RESPONSE_TOPIC, "r/t", 3),
+                     CORIO_OK);
+    assert_int_equal(
+        corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_CORRELATION_DATA, "\x00\xFF", 2),
+        CORIO_OK);
     assert_int_equal(corio_mqtt_props_add_user(&props, "k", 1, "v", 1), CORIO_OK);
     assert_int_equal(corio_mqtt_props_add_user(&props, "k", 1, "w", 1), CORIO_OK);
     assert_int_equal(props.len, 2 + 5 + 3 + 6 + 5 + 7 + 7);
-    struct corio_mqtt_publish p = {.topic = "t", .topic_len = 1, .qos = 1, .packet_id = 0x0102,
-                                   .props = pb, .props_len = props.len,
-                                   .payload = (const uint8_t *)"x", .payload_len = 1};
+    struct corio_mqtt_publish p = {.topic = "t",
+                                   .topic_len = 1,
+                                   .qos = 1,
+                                   .packet_id = 0x0102,
+                                   .props = pb,
+                                   .props_len = props.len,
+                                   .payload = (const uint8_t *)"x",
+                                   .payload_len = 1};
     EXPECT(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), buf, 0x32, 42, 0, 1, 't', 0x01, 0x02,
-           35, 0x01, 1, 0x02, 1, 2, 3, 4, 0x23, 0, 7, 0x08, 0, 3, 'r', '/', 't', 0x09, 0, 2, 0x00, 0xFF,
-           0x26, 0, 1, 'k', 0, 1, 'v', 0x26, 0, 1, 'k', 0, 1, 'w', 'x');
+           35, 0x01, 1, 0x02, 1, 2, 3, 4, 0x23, 0, 7, 0x08, 0, 3, 'r', '/', 't', 0x09, 0, 2, 0x00,
+           0xFF, 0x26, 0, 1, 'k', 0, 1, 'v', 0x26, 0, 1, 'k', 0, 1, 'w', 'x');
 
     /* An empty topic stands for the alias. */
     p.topic_len = 0;
@@ -297,27 +353,39 @@ static void publish_refuses_what_the_spec_forbids(void **state)
     struct corio_mqtt_props props;
     const struct corio_mqtt_publish ok = {.topic = "a/b", .topic_len = 3, .qos = 1, .packet_id = 1};
     struct corio_mqtt_publish p;
-    p = ok; p.topic = "a/#";
+    p = ok;
+    p.topic = "a/#";
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
-    p = ok; p.topic = "a+b";
+    p = ok;
+    p.topic = "a+b";
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
-    p = ok; p.packet_id = 0;
+    p = ok;
+    p.packet_id = 0;
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
-    p = ok; p.qos = 0; p.dup = true;
+    p = ok;
+    p.qos = 0;
+    p.dup = true;
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
-    p = ok; p.qos = 2;
+    p = ok;
+    p.qos = 2;
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
-    p = ok; p.topic_len = 0; /* no alias */
+    p = ok;
+    p.topic_len = 0; /* no alias */
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V4, &p), CORIO_ERR_INVAL);
-    p = ok; p.payload_len = 3; /* NULL payload */
+    p = ok;
+    p.payload_len = 3; /* NULL payload */
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 5), CORIO_OK);
-    p = ok; p.props = pb; p.props_len = props.len; /* a client never sends one */
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 5),
+                     CORIO_OK);
+    p = ok;
+    p.props = pb;
+    p.props_len = props.len; /* a client never sends one */
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_RECEIVE_MAXIMUM, 5), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_RECEIVE_MAXIMUM, 5),
+                     CORIO_OK);
     p.props_len = props.len; /* not a PUBLISH property */
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V5, &p), CORIO_ERR_INVAL);
     corio_mqtt_props_init(&props, pb, sizeof pb);
@@ -329,7 +397,9 @@ static void publish_refuses_what_the_spec_forbids(void **state)
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, V4, &p), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_publish(buf, sizeof buf, 6, &ok), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_publish(buf, 8, V5, &ok), CORIO_ERR_NOSPACE);
-    p = ok; p.payload = buf; p.payload_len = CORIO_MQTT_MAX_REMAINING; /* too large to frame */
+    p = ok;
+    p.payload = buf;
+    p.payload_len = CORIO_MQTT_MAX_REMAINING; /* too large to frame */
     assert_int_equal(corio_mqtt_encode_publish(NULL, 0, V5, &p), CORIO_ERR_INVAL);
 }
 
@@ -344,16 +414,20 @@ static void puback_forms(void **state)
     struct corio_mqtt_props props;
     EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V4, 10, 0, NULL, 0), buf, 0x40, 2, 0, 10);
     EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0, NULL, 0), buf, 0x40, 2, 0, 10);
-    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0x97, NULL, 0), buf, 0x40, 3, 0, 10, 0x97);
+    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0x97, NULL, 0), buf, 0x40, 3, 0, 10,
+           0x97);
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_REASON_STRING, "no", 2), CORIO_OK);
-    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0x80, pb, props.len), buf, 0x40, 9, 0, 10,
-           0x80, 5, 0x1F, 0, 2, 'n', 'o');
-    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0, pb, props.len), buf, 0x40, 9, 0, 10, 0,
-           5, 0x1F, 0, 2, 'n', 'o');
-    assert_int_equal(corio_mqtt_encode_puback(buf, sizeof buf, V4, 10, 0x80, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_REASON_STRING, "no", 2),
+                     CORIO_OK);
+    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0x80, pb, props.len), buf, 0x40, 9, 0,
+           10, 0x80, 5, 0x1F, 0, 2, 'n', 'o');
+    EXPECT(corio_mqtt_encode_puback(buf, sizeof buf, V5, 10, 0, pb, props.len), buf, 0x40, 9, 0, 10,
+           0, 5, 0x1F, 0, 2, 'n', 'o');
+    assert_int_equal(corio_mqtt_encode_puback(buf, sizeof buf, V4, 10, 0x80, NULL, 0),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_puback(buf, sizeof buf, V5, 0, 0, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_puback(buf, sizeof buf, V5, 1, 0x05, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_puback(buf, sizeof buf, V5, 1, 0x05, NULL, 0),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_puback(buf, 3, V5, 1, 0, NULL, 0), CORIO_ERR_NOSPACE);
 }
 
@@ -362,24 +436,26 @@ static void subscribe_and_unsubscribe_spec_examples(void **state)
 {
     (void)state;
     uint8_t buf[64];
-    const struct corio_mqtt_sub subs[] = {{"a/b", 3, CORIO_MQTT_SUB_QOS(1)}, {"c/d", 3, CORIO_MQTT_SUB_QOS(2)}};
+    const struct corio_mqtt_sub subs[] = {{"a/b", 3, CORIO_MQTT_SUB_QOS(1)},
+                                          {"c/d", 3, CORIO_MQTT_SUB_QOS(2)}};
     EXPECT(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 10, subs, 2, NULL, 0), buf, 0x82, 14, 0,
            10, 0, 3, 'a', '/', 'b', 1, 0, 3, 'c', '/', 'd', 2);
-    EXPECT(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V4, 10, subs, 2, NULL, 0), buf, 0xA2, 12, 0,
-           10, 0, 3, 'a', '/', 'b', 0, 3, 'c', '/', 'd');
+    EXPECT(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V4, 10, subs, 2, NULL, 0), buf, 0xA2, 12,
+           0, 10, 0, 3, 'a', '/', 'b', 0, 3, 'c', '/', 'd');
 
     uint8_t pb[8];
     struct corio_mqtt_props props;
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 200), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 200),
+                     CORIO_OK);
     const struct corio_mqtt_sub s5 = {"+/x/#", 5,
                                       CORIO_MQTT_SUB_QOS(1) | CORIO_MQTT_SUB_NO_LOCAL |
                                           CORIO_MQTT_SUB_RETAIN_AS_PUBLISHED |
                                           CORIO_MQTT_SUB_RETAIN_HANDLING(2)};
-    EXPECT(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 0x1234, &s5, 1, pb, props.len), buf, 0x82,
-           14, 0x12, 0x34, 3, 0x0B, 0xC8, 0x01, 0, 5, '+', '/', 'x', '/', '#', 0x2D);
-    EXPECT(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V5, 7, &s5, 1, NULL, 0), buf, 0xA2, 10, 0, 7, 0,
-           0, 5, '+', '/', 'x', '/', '#');
+    EXPECT(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 0x1234, &s5, 1, pb, props.len), buf,
+           0x82, 14, 0x12, 0x34, 3, 0x0B, 0xC8, 0x01, 0, 5, '+', '/', 'x', '/', '#', 0x2D);
+    EXPECT(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V5, 7, &s5, 1, NULL, 0), buf, 0xA2, 10, 0,
+           7, 0, 0, 5, '+', '/', 'x', '/', '#');
 }
 
 static void subscribe_refuses_bad_filters_and_options(void **state)
@@ -389,8 +465,10 @@ static void subscribe_refuses_bad_filters_and_options(void **state)
     static const char *bad[] = {"", "a/#/b", "a#", "a/b#", "+a", "a/+b", "a\xFF"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct corio_mqtt_sub s = {bad[i], (uint16_t)strlen(bad[i]), 0};
-        assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
-        assert_int_equal(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
+        assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0),
+                         CORIO_ERR_INVAL);
+        assert_int_equal(corio_mqtt_encode_unsubscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0),
+                         CORIO_ERR_INVAL);
     }
     static const char *good[] = {"#", "+", "a/+/b", "/", "a//b", "+/+", "a/#"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -398,17 +476,24 @@ static void subscribe_refuses_bad_filters_and_options(void **state)
         assert_true(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0) > 0);
     }
     struct corio_mqtt_sub s = {"a", 1, 3}; /* QoS 3 */
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
     s.options = CORIO_MQTT_SUB_RETAIN_HANDLING(3);
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
     s.options = 0x40; /* reserved */
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V5, 1, &s, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
     s.options = CORIO_MQTT_SUB_NO_LOCAL; /* MQTT 5 only */
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, &s, 1, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, &s, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
     s.options = 0;
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 0, &s, 1, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, &s, 0, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, NULL, 1, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 0, &s, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, &s, 0, NULL, 0),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_subscribe(buf, sizeof buf, V4, 1, NULL, 1, NULL, 0),
+                     CORIO_ERR_INVAL);
 }
 
 static void small_packets(void **state)
@@ -423,20 +508,26 @@ static void small_packets(void **state)
     EXPECT(corio_mqtt_encode_disconnect(buf, sizeof buf, V5, 0x04, NULL, 0), buf, 0xE0, 0x01, 0x04);
     corio_mqtt_props_init(&props, pb, sizeof pb);
     assert_int_equal(corio_mqtt_props_add_int(&props, CORIO_MQTT_PROP_SESSION_EXPIRY, 0), CORIO_OK);
-    EXPECT(corio_mqtt_encode_disconnect(buf, sizeof buf, V5, 0, pb, props.len), buf, 0xE0, 7, 0, 5, 0x11,
-           0, 0, 0, 0);
-    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V4, 0x04, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V5, 0x8E, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V4, 0, pb, props.len), CORIO_ERR_INVAL);
+    EXPECT(corio_mqtt_encode_disconnect(buf, sizeof buf, V5, 0, pb, props.len), buf, 0xE0, 7, 0, 5,
+           0x11, 0, 0, 0, 0);
+    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V4, 0x04, NULL, 0),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V5, 0x8E, NULL, 0),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_disconnect(buf, sizeof buf, V4, 0, pb, props.len),
+                     CORIO_ERR_INVAL);
 
     EXPECT(corio_mqtt_encode_auth(buf, sizeof buf, 0, NULL, 0), buf, 0xF0, 0x00);
     corio_mqtt_props_init(&props, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "m", 1), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "d", 1), CORIO_OK);
-    EXPECT(corio_mqtt_encode_auth(buf, sizeof buf, 0x18, pb, props.len), buf, 0xF0, 10, 0x18, 8, 0x15, 0,
-           1, 'm', 0x16, 0, 1, 'd');
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "m", 1),
+                     CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_DATA, "d", 1),
+                     CORIO_OK);
+    EXPECT(corio_mqtt_encode_auth(buf, sizeof buf, 0x18, pb, props.len), buf, 0xF0, 10, 0x18, 8,
+           0x15, 0, 1, 'm', 0x16, 0, 1, 'd');
     assert_int_equal(corio_mqtt_encode_auth(buf, sizeof buf, 0x18, NULL, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_encode_auth(buf, sizeof buf, 0x19, pb + 4, props.len - 4), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_encode_auth(buf, sizeof buf, 0x19, pb + 4, props.len - 4),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_encode_auth(buf, sizeof buf, 0x01, pb, props.len), CORIO_ERR_INVAL);
 }
 
@@ -447,7 +538,8 @@ static void props_from_the_buffer_tail(void **state)
     uint8_t buf[32];
     struct corio_mqtt_props props;
     corio_mqtt_props_init(&props, buf + sizeof buf - 8, 8);
-    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "abc", 3), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&props, CORIO_MQTT_PROP_AUTH_METHOD, "abc", 3),
+                     CORIO_OK);
     int n = corio_mqtt_encode_auth(buf, sizeof buf, 0x19, props.buf, props.len);
     EXPECT(n, buf, 0xF0, 8, 0x19, 6, 0x15, 0, 3, 'a', 'b', 'c');
 }
@@ -462,12 +554,14 @@ static void props_build_and_iterate(void **state)
     uint8_t pb[64];
     struct corio_mqtt_props p;
     corio_mqtt_props_init(&p, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 268435455), CORIO_OK);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_RECEIVE_MAXIMUM, 65535), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 268435455),
+                     CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_RECEIVE_MAXIMUM, 65535),
+                     CORIO_OK);
     assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_MAXIMUM_QOS, 1), CORIO_OK);
     assert_int_equal(corio_mqtt_props_add_user(&p, "key", 3, "", 0), CORIO_OK);
-    static const uint8_t want[] = {0x0B, 0xFF, 0xFF, 0xFF, 0x7F, 0x21, 0xFF, 0xFF, 0x24, 0x01,
-                                   0x26, 0, 3, 'k', 'e', 'y', 0, 0};
+    static const uint8_t want[] = {0x0B, 0xFF, 0xFF, 0xFF, 0x7F, 0x21, 0xFF, 0xFF, 0x24,
+                                   0x01, 0x26, 0,    3,    'k',  'e',  'y',  0,    0};
     assert_int_equal(p.len, sizeof want);
     assert_memory_equal(pb, want, sizeof want);
 
@@ -491,8 +585,10 @@ static void props_build_and_iterate(void **state)
     assert_ptr_equal(pr.data, pb + 13);
 
     assert_int_equal(corio_mqtt_prop_find(pb, p.len, CORIO_MQTT_PROP_MAXIMUM_QOS, &pr), CORIO_OK);
-    assert_int_equal(corio_mqtt_prop_find(pb, p.len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr), CORIO_ERR_NOTFOUND);
-    assert_int_equal(corio_mqtt_prop_find(NULL, 0, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr), CORIO_ERR_NOTFOUND);
+    assert_int_equal(corio_mqtt_prop_find(pb, p.len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr),
+                     CORIO_ERR_NOTFOUND);
+    assert_int_equal(corio_mqtt_prop_find(NULL, 0, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr),
+                     CORIO_ERR_NOTFOUND);
     assert_int_equal(corio_mqtt_prop_next(NULL, &pr), CORIO_ERR_INVAL);
 }
 
@@ -502,25 +598,36 @@ static void props_builder_refusals(void **state)
     uint8_t pb[8];
     struct corio_mqtt_props p;
     corio_mqtt_props_init(&p, pb, sizeof pb);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_CONTENT_TYPE, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_CONTENT_TYPE, 1),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_props_add_int(&p, 0x7F, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_props_add_int(&p, 0, 1), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_MAXIMUM_QOS, 256), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_TOPIC_ALIAS, 65536), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 268435456), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_TOPIC_ALIAS, "a", 1), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "\xFE", 1), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, NULL, 1), CORIO_ERR_INVAL);
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "a", 70000), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_MAXIMUM_QOS, 256),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_TOPIC_ALIAS, 65536),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_SUBSCRIPTION_ID, 268435456),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_TOPIC_ALIAS, "a", 1),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "\xFE", 1),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, NULL, 1),
+                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "a", 70000),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_props_add_user(&p, "\xC3", 1, "v", 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_props_add_user(&p, "k", 1, "\xC3", 1), CORIO_ERR_INVAL);
     assert_int_equal(p.len, 0);
     /* Binary data may hold anything, strings may not. */
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CORRELATION_DATA, "\0\xFF", 2), CORIO_OK);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CORRELATION_DATA, "\0\xFF", 2),
+                     CORIO_OK);
     assert_int_equal(p.len, 5);
     /* A full block refuses and stays as it was. */
-    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 1), CORIO_ERR_NOSPACE);
-    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "ab", 2), CORIO_ERR_NOSPACE);
+    assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_MESSAGE_EXPIRY, 1),
+                     CORIO_ERR_NOSPACE);
+    assert_int_equal(corio_mqtt_props_add_bytes(&p, CORIO_MQTT_PROP_CONTENT_TYPE, "ab", 2),
+                     CORIO_ERR_NOSPACE);
     assert_int_equal(corio_mqtt_props_add_user(&p, "a", 1, "", 0), CORIO_ERR_NOSPACE);
     assert_int_equal(p.len, 5);
     assert_int_equal(corio_mqtt_props_add_int(&p, CORIO_MQTT_PROP_TOPIC_ALIAS, 1), CORIO_OK);
@@ -546,17 +653,20 @@ static void decode_connack(void **state)
     assert_int_equal(p.u.connack.props_len, 0);
     assert_int_equal(DECODE(V5, &p, 0x20, 3, 0x00, 0x87, 0x00), CORIO_OK);
     assert_int_equal(p.u.connack.reason, 0x87);
-    assert_int_equal(DECODE(V5, &p, 0x20, 31, 0x01, 0x00, 28, 0x21, 0, 10, 0x24, 0, 0x25, 1, 0x27, 0, 0, 1,
-                            0, 0x13, 0, 30, 0x22, 0, 5, 0x12, 0, 2, 'i', 'd', 0x26, 0, 0, 0, 0),
+    assert_int_equal(DECODE(V5, &p, 0x20, 31, 0x01, 0x00, 28, 0x21, 0, 10, 0x24, 0, 0x25, 1, 0x27,
+                            0, 0, 1, 0, 0x13, 0, 30, 0x22, 0, 5, 0x12, 0, 2, 'i', 'd', 0x26, 0, 0,
+                            0, 0),
                      CORIO_OK);
     assert_true(p.u.connack.session_present);
     assert_int_equal(p.u.connack.props_len, 28);
     struct corio_mqtt_prop pr;
     assert_int_equal(corio_mqtt_prop_find(p.u.connack.props, p.u.connack.props_len,
-                                          CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, &pr), CORIO_OK);
+                                          CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, &pr),
+                     CORIO_OK);
     assert_int_equal(pr.value, 256);
     assert_int_equal(corio_mqtt_prop_find(p.u.connack.props, p.u.connack.props_len,
-                                          CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID, &pr), CORIO_OK);
+                                          CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID, &pr),
+                     CORIO_OK);
     assert_memory_equal(pr.data, "id", 2);
 }
 
@@ -638,7 +748,8 @@ static void decode_disconnect_and_auth(void **state)
     assert_int_equal(p.u.reason.reason, 0x18);
     struct corio_mqtt_prop pr;
     assert_int_equal(corio_mqtt_prop_find(p.u.reason.props, p.u.reason.props_len,
-                                          CORIO_MQTT_PROP_AUTH_DATA, &pr), CORIO_OK);
+                                          CORIO_MQTT_PROP_AUTH_DATA, &pr),
+                     CORIO_OK);
     assert_int_equal(pr.data[0], 'n');
 }
 
@@ -649,7 +760,10 @@ struct bad {
     uint8_t bytes[24];
     size_t len;
 };
-#define BAD(v, why, ...) {v, why, {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__})}
+#define BAD(v, why, ...)                                                                           \
+    {                                                                                              \
+        v, why, {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__})                                    \
+    }
 
 static const struct bad bad_packets[] = {
     /* framing */

@@ -85,7 +85,8 @@ static int tcp_open(void *ctx)
         return CORIO_ERR_NOTFOUND;
     int rc = CORIO_ERR_IO;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)
             continue;
         rc = connect_one(fd, ai, deadline);
@@ -171,7 +172,8 @@ int corio_posix_tcp_fd(const struct corio_posix_tcp *t)
 int corio_posix_tcp_wait(const struct corio_posix_tcp *t, uint32_t timeout_ms, bool want_write)
 {
     int ms = timeout_ms == UINT32_MAX ? -1 : (timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms);
-    struct pollfd p = {.fd = t ? t->fd : -1, .events = (short)(POLLIN | (want_write ? POLLOUT : 0))};
+    struct pollfd p = {.fd = t ? t->fd : -1,
+                       .events = (short)(POLLIN | (want_write ? POLLOUT : 0))};
     int n;
     do
         n = poll(&p, 1, ms);
