@@ -982,18 +982,22 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
     }
     case CORIO_MQTT_CONNECTING:
         return remaining(t, c->t_state, c->cfg.connect_timeout_ms);
+    /* Work that waits for room in tx resumes when the transport becomes writable
+     * (corio_mqtt_want_write()), not on a timer: asking for 0 then would spin. */
     case CORIO_MQTT_DISCONNECTING:
-        if (c->disc_pending || c->tx_len == 0)
+        if (c->tx_len == 0)
             return 0;
         return remaining(t, c->t_state, c->cfg.ping_timeout_ms);
     case CORIO_MQTT_CONNECTED: {
-        if (c->ack_pending)
-            return 0;
-        if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
-            return 0;
-        for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
-            if (c->subs[i].state == SUB_SEND || c->subs[i].state == SUB_UNSUB)
+        if (c->tx_len == 0) {
+            if (c->ack_pending)
                 return 0;
+            if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+                return 0;
+            for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
+                if (c->subs[i].state == SUB_SEND || c->subs[i].state == SUB_UNSUB)
+                    return 0;
+        }
         if (c->keepalive_s == 0)
             return UINT32_MAX;
         if (c->ping_outstanding)

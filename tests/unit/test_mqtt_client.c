@@ -811,6 +811,9 @@ static void resends_go_first_and_in_order(void **state)
     /* One resend is queued; new QoS 1 publishes wait behind the rest. */
     assert_int_equal(F.r.resends, 1);
     assert_int_equal(publish("t", "new", 1, 20), CORIO_ERR_AGAIN);
+    /* Blocked on the transport: wait for writability, not a 0 ms timer. */
+    assert_true(corio_mqtt_want_write(&F.c));
+    assert_true(corio_mqtt_poll_ms(&F.c) > 0);
     F.m.send_chunk = SIZE_MAX;
     process();
     assert_int_equal(F.r.resends, 3);
