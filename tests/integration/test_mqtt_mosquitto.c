@@ -1,8 +1,10 @@
 /*
  * test_mqtt_mosquitto.c - the SDK's MQTT client (mqtt.h over the POSIX port) against a
  * real Mosquitto 2.0 broker, with a libmosquitto client on the other side: connect with
- * 3.1.1 and with 5, QoS 1 both ways, and resends across a broker restart and across a
- * lost connection to a broker that kept the session.
+ * 3.1.1 and with 5, QoS 1 both ways, resends across a broker restart and across a lost
+ * connection to a broker that kept the session, and TLS (mbedTLS) with the server's
+ * certificate verified, refused for a foreign CA or a wrong name. Certificates come
+ * from the openssl command line, made afresh for each run.
  *
  * The broker runs from /usr/sbin/mosquitto on a free port in a temporary directory and
  * is stopped by PID. Everything waits by polling with a deadline.
@@ -10,10 +12,12 @@
  * libmosquitto is loaded at run time (dlopen) because the C tests are not linked with it
  * yet; see docs/sdk-mqtt.md.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,7 +97,8 @@ static void broker_run(struct broker *b)
     }
 }
 
-static void broker_start(struct broker *b)
+/* A directory and a free port for a broker; broker_configure() writes its config. */
+static void broker_prepare(struct broker *b)
 {
     memset(b, 0, sizeof *b);
     b->dir = h_tmpdir("mqtt-mosquitto");
@@ -102,13 +107,24 @@ static void broker_start(struct broker *b)
     assert_true(b->port > 0);
     snprintf(b->conf, sizeof b->conf, "%s/mosquitto.conf", b->dir);
     snprintf(b->log, sizeof b->log, "%s/mosquitto.log", b->dir);
+}
+
+/* A plain listener on b->port, then whatever `extra` adds (more listeners). */
+static void broker_configure(struct broker *b, const char *extra)
+{
     FILE *f = fopen(b->conf, "w");
     assert_non_null(f);
     fprintf(f,
-            "listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-            "persistence false\nlog_dest file %s\nlog_type all\n%s",
-            b->port, b->log, geteuid() == 0 ? "user root\n" : "");
+            "per_listener_settings false\nallow_anonymous true\nmax_queued_messages 0\n"
+            "persistence false\nlog_dest file %s\nlog_type all\n%slistener %d 127.0.0.1\n%s",
+            b->log, geteuid() == 0 ? "user root\n" : "", b->port, extra ? extra : "");
     fclose(f);
+}
+
+static void broker_start(struct broker *b)
+{
+    broker_prepare(b);
+    broker_configure(b, NULL);
     broker_run(b);
 }
 
@@ -163,8 +179,19 @@ static bool broker_logged(const struct broker *b, const char *needle)
 static void broker_stop(struct broker *b)
 {
     broker_signal_and_reap(b, SIGTERM);
-    unlink(b->conf);
-    unlink(b->log);
+    /* The directory holds only what this test wrote: config, log, certificates. */
+    DIR *d = opendir(b->dir);
+    if (d) {
+        struct dirent *e;
+        char path[1024];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "%s/%s", b->dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
     rmdir(b->dir);
     free(b->dir);
     b->dir = NULL;
@@ -188,6 +215,7 @@ static struct {
     __typeof__(mosquitto_subscribe) *subscribe;
     __typeof__(mosquitto_publish) *publish;
     __typeof__(mosquitto_loop) *loop;
+    __typeof__(mosquitto_socket) *socket;
     __typeof__(mosquitto_disconnect) *disconnect;
     __typeof__(mosquitto_property_read_string_pair) *read_string_pair;
 } lm;
@@ -217,6 +245,7 @@ static void load_libmosquitto(void)
     SYM(subscribe, "mosquitto_subscribe");
     SYM(publish, "mosquitto_publish");
     SYM(loop, "mosquitto_loop");
+    SYM(socket, "mosquitto_socket");
     SYM(disconnect, "mosquitto_disconnect");
     SYM(read_string_pair, "mosquitto_property_read_string_pair");
 #undef SYM
@@ -225,12 +254,23 @@ static void load_libmosquitto(void)
 
 /* The application on the far side: subscribes to the device's uplink, records what
  * arrives, and publishes commands to the device. */
+/* Payloads of a long stream: "S" and a sequence number, then filler that depends on it. */
+#define STREAM_LEN 900
+static void stream_payload(char *buf, int seq)
+{
+    snprintf(buf, 16, "S%06d", seq);
+    for (int i = 7; i < STREAM_LEN; i++)
+        buf[i] = (char)('a' + (seq + i) % 26);
+}
+
 struct peer {
     struct mosquitto *m;
     int subscribed; /* SUBACKs seen, one per connection */
     int received;
     char payloads[16][64];
     char user_value[16][32];
+    int stream_next;    /* the next "S%06d" sequence number expected */
+    bool stream_broken; /* one arrived out of order or damaged */
 };
 
 static void peer_on_connect(struct mosquitto *m, void *obj, int rc)
@@ -254,6 +294,13 @@ static void peer_on_message(struct mosquitto *m, void *obj, const struct mosquit
 {
     struct peer *p = obj;
     (void)m;
+    if (msg->payloadlen == STREAM_LEN && ((const char *)msg->payload)[0] == 'S') {
+        char want[STREAM_LEN];
+        stream_payload(want, p->stream_next++);
+        if (memcmp(want, msg->payload, STREAM_LEN) != 0)
+            p->stream_broken = true;
+        return;
+    }
     if (p->received >= 16)
         return;
     snprintf(p->payloads[p->received], sizeof p->payloads[0], "%.*s", msg->payloadlen,
@@ -280,10 +327,17 @@ static void peer_start(struct peer *p, int port)
     assert_int_equal(lm.connect(p->m, "127.0.0.1", port, 30), MOSQ_ERR_SUCCESS);
 }
 
-/* One non-blocking round of the peer's network loop; reconnects after a loss. */
+/* One non-blocking round of the peer's network loop (as many packets as are waiting:
+ * libmosquitto reads one per call); reconnects after a loss. */
 static void peer_step(struct peer *p)
 {
-    int rc = lm.loop(p->m, 0, 1);
+    int rc;
+    for (int i = 0; i < 1000; i++) {
+        rc = lm.loop(p->m, 0, 1);
+        struct pollfd pfd = {.fd = lm.socket(p->m), .events = POLLIN};
+        if (rc != MOSQ_ERR_SUCCESS || pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
+            break;
+    }
     if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_CONN_REFUSED ||
         rc == MOSQ_ERR_ERRNO)
         lm.reconnect(p->m);
@@ -309,7 +363,9 @@ static bool peer_has(const struct peer *p, const char *payload)
  */
 
 struct device {
+    bool use_tls;
     struct corio_posix_tcp tcp;
+    struct corio_posix_tls tls;
     struct corio_mqtt c;
     uint8_t tx[1024], rx[1024];
     int connects, disconnects, last_err;
@@ -390,7 +446,9 @@ static const struct corio_mqtt_callbacks dev_callbacks = {
     .on_subscribe = dev_on_subscribe,
 };
 
-static struct device *dev_start(uint8_t version, int port, uint8_t clean)
+/* A device on plain TCP, or on TLS when ca_pem is given. */
+static struct device *dev_start_on(uint8_t version, int port, uint8_t clean, const char *ca_pem,
+                                   const char *server_name)
 {
     static struct device d;
     struct corio_transport tp;
@@ -398,8 +456,16 @@ static struct device *dev_start(uint8_t version, int port, uint8_t clean)
     struct corio_random rnd;
     struct corio_mqtt_config cfg;
     memset(&d, 0, sizeof d);
-    assert_int_equal(corio_posix_tcp_init(&d.tcp, "127.0.0.1", (uint16_t)port, 2000), CORIO_OK);
-    corio_posix_tcp_transport(&d.tcp, &tp);
+    if (ca_pem) {
+        d.use_tls = true;
+        assert_int_equal(
+            corio_posix_tls_init(&d.tls, "127.0.0.1", (uint16_t)port, 2000, ca_pem, server_name),
+            CORIO_OK);
+        corio_posix_tls_transport(&d.tls, &tp);
+    } else {
+        assert_int_equal(corio_posix_tcp_init(&d.tcp, "127.0.0.1", (uint16_t)port, 2000), CORIO_OK);
+        corio_posix_tcp_transport(&d.tcp, &tp);
+    }
     corio_posix_clock(&clk);
     corio_posix_random(&rnd);
     corio_mqtt_config_init(&cfg);
@@ -419,13 +485,27 @@ static struct device *dev_start(uint8_t version, int port, uint8_t clean)
     return &d;
 }
 
+static struct device *dev_start(uint8_t version, int port, uint8_t clean)
+{
+    return dev_start_on(version, port, clean, NULL, NULL);
+}
+
+static void dev_free(struct device *d)
+{
+    if (d->use_tls)
+        corio_posix_tls_free(&d->tls);
+}
+
 /* One round of the device's loop: wait on the socket or the client's next timer. */
 static void dev_step(struct device *d)
 {
     uint32_t wait = corio_mqtt_poll_ms(&d->c);
     if (wait > 20)
         wait = 20;
-    corio_posix_tcp_wait(&d->tcp, wait, corio_mqtt_want_write(&d->c));
+    if (d->use_tls)
+        corio_posix_tls_wait(&d->tls, wait, corio_mqtt_want_write(&d->c));
+    else
+        corio_posix_tcp_wait(&d->tcp, wait, corio_mqtt_want_write(&d->c));
     assert_int_equal(corio_mqtt_process(&d->c), CORIO_OK);
 }
 
@@ -630,6 +710,265 @@ static void resend_dup_into_kept_session_5(void **state)
     resend_dup_into_kept_session(CORIO_MQTT_V5);
 }
 
+/* ---------------------------------------------------------------------------------
+ * TLS
+ */
+
+/* Runs a command to completion, its output discarded; fails the test unless it exits 0. */
+static void run(const char *const argv[])
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("%s %s failed", argv[0], argv[1]);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[3][8192];
+    static int next;
+    char *buf = text[next++ % 3];
+    size_t n = fread(buf, 1, sizeof text[0] - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+struct pki {
+    char ca[600], ca_key[600], srv_crt[600], srv_key[600], srv_csr[600], other[600], other_key[600];
+};
+
+/* A CA, a server certificate it signs for "localhost", and an unrelated CA. */
+static void make_pki(const char *dir, struct pki *k)
+{
+    snprintf(k->ca, sizeof k->ca, "%s/ca.crt", dir);
+    snprintf(k->ca_key, sizeof k->ca_key, "%s/ca.key", dir);
+    snprintf(k->srv_crt, sizeof k->srv_crt, "%s/server.crt", dir);
+    snprintf(k->srv_key, sizeof k->srv_key, "%s/server.key", dir);
+    snprintf(k->srv_csr, sizeof k->srv_csr, "%s/server.csr", dir);
+    snprintf(k->other, sizeof k->other, "%s/other.crt", dir);
+    snprintf(k->other_key, sizeof k->other_key, "%s/other.key", dir);
+    const char *ca[] = {"openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        k->ca_key,
+                        "-out",
+                        k->ca,
+                        "-subj",
+                        "/CN=corio-test-ca",
+                        "-days",
+                        "2",
+                        NULL};
+    run(ca);
+    const char *other[] = {"openssl",
+                           "req",
+                           "-x509",
+                           "-newkey",
+                           "ec",
+                           "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1",
+                           "-nodes",
+                           "-keyout",
+                           k->other_key,
+                           "-out",
+                           k->other,
+                           "-subj",
+                           "/CN=corio-test-ca",
+                           "-days",
+                           "2",
+                           NULL};
+    run(other);
+    const char *csr[] = {"openssl",
+                         "req",
+                         "-newkey",
+                         "ec",
+                         "-pkeyopt",
+                         "ec_paramgen_curve:prime256v1",
+                         "-nodes",
+                         "-keyout",
+                         k->srv_key,
+                         "-out",
+                         k->srv_csr,
+                         "-subj",
+                         "/CN=localhost",
+                         "-addext",
+                         "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                         NULL};
+    run(csr);
+    const char *sign[] = {"openssl", "x509",     "-req",   "-in",     k->srv_csr,
+                          "-CA",     k->ca,      "-CAkey", k->ca_key, "-CAcreateserial",
+                          "-out",    k->srv_crt, "-days",  "2",       "-copy_extensions",
+                          "copy",    NULL};
+    run(sign);
+}
+
+/* A broker with a plain listener (for the peer) and a TLS one on *tls_port. */
+static void tls_broker_start(struct broker *b, struct pki *k, int *tls_port)
+{
+    char extra[2048];
+    broker_prepare(b);
+    make_pki(b->dir, k);
+    *tls_port = h_free_port();
+    assert_true(*tls_port > 0 && *tls_port != b->port);
+    snprintf(extra, sizeof extra, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n",
+             *tls_port, k->ca, k->srv_crt, k->srv_key);
+    broker_configure(b, extra);
+    broker_run(b);
+    for (int64_t deadline = mono_ms() + 10000; !port_accepts(*tls_port);) {
+        if (mono_ms() > deadline)
+            fail_msg("mosquitto did not listen on %d", *tls_port);
+        usleep(20000);
+    }
+}
+
+static void tls_connect_and_publish(void **state)
+{
+    (void)state;
+    struct broker b;
+    struct pki k;
+    struct peer peer = {0};
+    struct device *dev = NULL;
+    int tls_port;
+    tls_broker_start(&b, &k, &tls_port);
+    peer_start(&peer, b.port);
+    RUN_UNTIL(dev, &peer, peer.subscribed == 1, 5000);
+    dev =
+        dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST, read_text(k.ca), "localhost");
+    RUN_UNTIL(dev, &peer, dev->connects == 1, 10000);
+    assert_int_equal(publish(dev, "over-tls", 1, NULL, 0), CORIO_OK);
+    RUN_UNTIL(dev, &peer, dev->done == 1 && peer_has(&peer, "over-tls"), 5000);
+    assert_int_equal(dev->done_result[0], CORIO_OK);
+    /* Downlink through TLS too. */
+    assert_int_equal(corio_mqtt_subscribe(&dev->c, DN_FILTER, (uint16_t)strlen(DN_FILTER),
+                                          CORIO_MQTT_SUB_QOS(1)),
+                     CORIO_OK);
+    RUN_UNTIL(dev, &peer, dev->subacks == 1, 5000);
+    assert_int_equal(lm.publish(peer.m, NULL, DN_TOPIC, 4, "cmd2", 1, false), MOSQ_ERR_SUCCESS);
+    RUN_UNTIL(dev, &peer, dev->messages == 1, 5000);
+    assert_string_equal(dev->message, "cmd2");
+    assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
+    RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
+    dev_free(dev);
+    peer_stop(&peer);
+    broker_stop(&b);
+}
+
+/* The broker freezes while the device keeps publishing, until the socket is full and
+ * mbedTLS has to hold a record back (WANT_WRITE); once the broker runs again every
+ * message must arrive whole and in order. */
+static void tls_survives_a_full_socket(void **state)
+{
+    (void)state;
+    struct broker b;
+    struct pki k;
+    struct peer peer = {0};
+    struct device *dev = NULL;
+    int tls_port;
+    static char payload[STREAM_LEN];
+    tls_broker_start(&b, &k, &tls_port);
+    peer_start(&peer, b.port);
+    RUN_UNTIL(dev, &peer, peer.subscribed == 1, 5000);
+    dev =
+        dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST, read_text(k.ca), "localhost");
+    RUN_UNTIL(dev, &peer, dev->connects == 1, 10000);
+
+    broker_pause(&b);
+    int sent = 0;
+    int64_t blocked_since = 0, deadline = mono_ms() + 30000;
+    while (mono_ms() < deadline && sent < 40000) {
+        struct corio_mqtt_publish m = {.topic = UP_TOPIC,
+                                       .topic_len = (uint16_t)strlen(UP_TOPIC),
+                                       .payload = (const uint8_t *)payload,
+                                       .payload_len = STREAM_LEN};
+        stream_payload(payload, sent);
+        int rc = corio_mqtt_publish(&dev->c, &m, 0);
+        if (rc == CORIO_OK) {
+            sent++;
+            blocked_since = 0;
+            continue;
+        }
+        assert_int_equal(rc, CORIO_ERR_AGAIN);
+        if (!blocked_since)
+            blocked_since = mono_ms();
+        else if (mono_ms() - blocked_since > 300)
+            break; /* the socket has been full for a while */
+        assert_int_equal(corio_mqtt_process(&dev->c), CORIO_OK);
+        usleep(1000);
+    }
+    assert_true(corio_mqtt_want_write(&dev->c));
+    assert_int_equal(dev->disconnects, 0);
+    broker_resume(&b);
+    /* A QoS 1 marker behind the stream: once it is acknowledged, all went through. */
+    int rc;
+    while ((rc = publish(dev, "marker", 1, NULL, 0)) == CORIO_ERR_AGAIN)
+        step(dev, &peer);
+    assert_int_equal(rc, CORIO_OK);
+    RUN_UNTIL(dev, &peer, dev->done == 1 && peer_has(&peer, "marker"), 30000);
+    RUN_UNTIL(dev, &peer, peer.stream_next == sent, 30000);
+    assert_false(peer.stream_broken);
+    assert_int_equal(dev->disconnects, 0);
+    assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
+    RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
+    dev_free(dev);
+    peer_stop(&peer);
+    broker_stop(&b);
+}
+
+/* A server the device must not trust: the attempt fails verification and never gets
+ * to MQTT. */
+static void tls_refused(const char *which)
+{
+    struct broker b;
+    struct pki k;
+    struct peer peer = {0};
+    struct device *dev = NULL;
+    int tls_port;
+    tls_broker_start(&b, &k, &tls_port);
+    bool wrong_ca = strcmp(which, "ca") == 0;
+    dev = dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST,
+                       read_text(wrong_ca ? k.other : k.ca),
+                       wrong_ca ? "localhost" : "gateway.example");
+    RUN_UNTIL(dev, &peer, dev->disconnects >= 2, 10000);
+    assert_int_equal(dev->last_err, CORIO_ERR_BADSIG);
+    assert_int_equal(dev->connects, 0);
+    assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
+    RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
+    dev_free(dev);
+    broker_stop(&b);
+}
+
+static void tls_refuses_a_foreign_ca(void **state)
+{
+    (void)state;
+    tls_refused("ca");
+}
+
+static void tls_refuses_a_wrong_name(void **state)
+{
+    (void)state;
+    tls_refused("name");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -640,6 +979,10 @@ int main(void)
         cmocka_unit_test(resend_after_broker_restart_5),
         cmocka_unit_test(resend_dup_into_kept_session_311),
         cmocka_unit_test(resend_dup_into_kept_session_5),
+        cmocka_unit_test(tls_connect_and_publish),
+        cmocka_unit_test(tls_survives_a_full_socket),
+        cmocka_unit_test(tls_refuses_a_foreign_ca),
+        cmocka_unit_test(tls_refuses_a_wrong_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
