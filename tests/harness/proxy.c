@@ -143,6 +143,12 @@ enum end { END_FIN, END_RST };
 
 static void conn_remove(struct h_proxy *p, struct conn *c, enum end how, bool by_fault)
 {
+    /* Counted before the sockets close, so a peer that sees the close sees it. */
+    pthread_mutex_lock(&p->mu);
+    p->st.active--;
+    if (by_fault)
+        p->st.faulted++;
+    pthread_mutex_unlock(&p->mu);
     if (how == END_RST) {
         set_linger0(c->cfd);
         if (c->ufd >= 0)
@@ -162,11 +168,6 @@ static void conn_remove(struct h_proxy *p, struct conn *c, enum end how, bool by
             break;
         }
     }
-    pthread_mutex_lock(&p->mu);
-    p->st.active--;
-    if (by_fault)
-        p->st.faulted++;
-    pthread_mutex_unlock(&p->mu);
     free(c);
 }
 
@@ -202,18 +203,19 @@ static void accept_all(struct h_proxy *p)
             return;
         stat_add(p, &p->st.accepted, 1);
         if (p->mode == H_RESET) {
+            /* Counted before the RST, so a client that sees it sees the count. */
+            stat_add(p, &p->st.faulted, 1);
             set_linger0(fd);
             close(fd);
-            stat_add(p, &p->st.faulted, 1);
             continue;
         }
         int ufd = socket(p->up.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int r = ufd < 0 ? -1 : connect(ufd, (struct sockaddr *)&p->up, p->uplen);
         if (r != 0 && (ufd < 0 || errno != EINPROGRESS)) {
+            stat_add(p, &p->st.upstream_failures, 1);
             if (ufd >= 0)
                 close(ufd);
             close_gracefully(fd);
-            stat_add(p, &p->st.upstream_failures, 1);
             continue;
         }
         struct conn *c = h__xcalloc(1, sizeof *c);
