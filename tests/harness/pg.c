@@ -24,6 +24,7 @@
 struct pg_int {
     struct h_pg pub;
     const char *dir;
+    char sockdir[32];
 };
 
 /* argv for a PostgreSQL program, prefixed by runuser when we are root. */
@@ -134,6 +135,17 @@ static void pg_cleanup(void *arg)
     if (log && (h__contains(log, len, "PANIC:") || h__contains(log, len, "TRAP:")))
         h_fail("postgres: PANIC or TRAP in %s", pg->pub.log);
     free(log);
+    /* The socket directory lives outside the run directory: remove it always. */
+    if (pg->sockdir[0]) {
+        char *files[] = {h__xasprintf("%s/.s.PGSQL.%d", pg->sockdir, pg->pub.port),
+                         h__xasprintf("%s/.s.PGSQL.%d.lock", pg->sockdir, pg->pub.port)};
+        for (size_t i = 0; i < 2; i++) {
+            unlink(files[i]);
+            free(files[i]);
+        }
+        if (rmdir(pg->sockdir) != 0)
+            h__msg("postgres: cannot remove %s: %s", pg->sockdir, strerror(errno));
+    }
 }
 
 struct h_pg *h_pg_start(const struct h_pg_opts *opts)
@@ -144,12 +156,21 @@ struct h_pg *h_pg_start(const struct h_pg_opts *opts)
     struct pg_int *pg = h__scoped(h__xcalloc(1, sizeof *pg));
     pg->dir = h_mkdir("postgres");
     pg->pub.datadir = h_strf("%s/data", pg->dir);
-    pg->pub.sockdir = pg->dir;
     pg->pub.log = h_strf("%s/postgres.log", pg->dir);
     pg->pub.dbname = h__sstrdup(opts->dbname ? opts->dbname : "corio");
+    /* A Unix socket path has at most 107 bytes; the test's directory may be longer. */
+    snprintf(pg->sockdir, sizeof pg->sockdir, "/tmp/corio-pg-XXXXXX");
+    if (!mkdtemp(pg->sockdir)) {
+        h__msg("postgres: cannot create a socket directory: %s", strerror(errno));
+        pg->sockdir[0] = 0;
+        return NULL;
+    }
+    pg->pub.sockdir = pg->sockdir;
+    h_defer(pg_cleanup, pg);
     if (h__is_root()) {
         struct passwd *pw = getpwnam("postgres");
-        if (!pw || chown(pg->dir, pw->pw_uid, pw->pw_gid) != 0) {
+        if (!pw || chown(pg->dir, pw->pw_uid, pw->pw_gid) != 0 ||
+            chown(pg->sockdir, pw->pw_uid, pw->pw_gid) != 0) {
             h__msg("postgres: cannot give %s to the user postgres: %s", pg->dir,
                    pw ? strerror(errno) : "no such user");
             return NULL;
@@ -176,7 +197,6 @@ struct h_pg *h_pg_start(const struct h_pg_opts *opts)
     char *label = h__xasprintf("%s/postgres", h__scope_name());
     h__log_register(label, pg->pub.log);
     free(label);
-    h_defer(pg_cleanup, pg);
 
     int rc = CORIO_ERR_IO;
     for (int attempt = 0; attempt < 3 && rc != CORIO_OK; attempt++) {
