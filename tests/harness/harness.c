@@ -223,6 +223,9 @@ static void end_scope(struct scope *s)
 void h__log_register(const char *label, const char *path)
 {
     int i = g_nlogs;
+    for (int j = 0; j < i; j++)
+        if (strcmp(g_logs[j].path, path) == 0)
+            return;
     if (i >= H_MAX_LOGS) {
         h__msg("too many logs; %s is not in the failure report", path);
         return;

@@ -182,8 +182,9 @@ struct h_proc *h_proc_start(const char *name, const char *const argv[],
                             const struct h_proc_opts *opts);
 
 /* Runs a program to completion: its exit status (see h_proc_stop()), or a negative
- * error (CORIO_ERR_TIMEOUT: it was killed at the deadline). Its output is in its
- * log and, when output is not NULL, in *output (scope-owned). */
+ * error (CORIO_ERR_TIMEOUT: it was killed at the deadline). Every run of a name
+ * appends to <h_dir()>/<name>.log, which joins the failure report only when a run
+ * fails; this run's output is also in *output (scope-owned) when not NULL. */
 int h_run(const char *name, const char *const argv[], const struct h_proc_opts *opts,
           int timeout_ms, char **output);
 

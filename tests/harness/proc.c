@@ -167,6 +167,26 @@ static bool log_has_sanitizer_report(const struct h_proc *p)
     return found;
 }
 
+static void register_log(const struct h_proc *p)
+{
+    char *label = h__xasprintf("%s/%s", h__scope_name(), p->name);
+    h__log_register(label, p->log);
+    free(label);
+}
+
+/* "harness: run <argv>" before a run's output, so a shared log reads well. */
+static void write_header(const struct h_proc *p)
+{
+    FILE *f = fopen(p->log, "ae");
+    if (!f)
+        return;
+    fprintf(f, "harness: run");
+    for (int i = 0; p->argv[i]; i++)
+        fprintf(f, " %s", p->argv[i]);
+    fprintf(f, "\n");
+    fclose(f);
+}
+
 /* The end of the scope: stop it and judge how it ended. */
 static void proc_cleanup(void *arg)
 {
@@ -192,8 +212,10 @@ static void proc_cleanup(void *arg)
     free(p);
 }
 
-struct h_proc *h_proc_start(const char *name, const char *const argv[],
-                            const struct h_proc_opts *opts)
+/* A run (h_run) appends to one log per name and enters the failure report only
+ * when it fails: a test may run psql a hundred times. */
+static struct h_proc *start(const char *name, const char *const argv[],
+                            const struct h_proc_opts *opts, bool run)
 {
     h__init();
     static const struct h_proc_opts none;
@@ -205,7 +227,8 @@ struct h_proc *h_proc_start(const char *name, const char *const argv[],
     }
     struct h_proc *p = h__xcalloc(1, sizeof *p);
     p->name = h__xstrdup(name);
-    p->log = unique_log(h_dir(), name);
+    p->is_run = run;
+    p->log = run ? h__xasprintf("%s/%s.log", h_dir(), name) : unique_log(h_dir(), name);
     p->argv = h__strv_dup(argv);
     p->cwd = h__xstrdup(opts->cwd ? opts->cwd : h_dir());
     p->stop_signal = opts->stop_signal ? opts->stop_signal : SIGTERM;
@@ -226,15 +249,24 @@ struct h_proc *h_proc_start(const char *name, const char *const argv[],
     p->envp = h__env_build((const char *const *)san, opts->env);
     h__strv_free(san);
 
-    char *label = h__xasprintf("%s/%s", h__scope_name(), name);
-    h__log_register(label, p->log);
-    free(label);
+    if (!run)
+        register_log(p);
+    else
+        write_header(p);
     h_defer(proc_cleanup, p);
     if (spawn(p) != CORIO_OK) {
         p->seen = true;
+        if (run)
+            register_log(p);
         return NULL;
     }
     return p;
+}
+
+struct h_proc *h_proc_start(const char *name, const char *const argv[],
+                            const struct h_proc_opts *opts)
+{
+    return start(name, argv, opts, false);
 }
 
 pid_t h_proc_pid(const struct h_proc *p)
@@ -443,15 +475,16 @@ int h_run(const char *name, const char *const argv[], const struct h_proc_opts *
 {
     if (output)
         *output = NULL;
-    struct h_proc *p = h_proc_start(name, argv, opts);
+    struct h_proc *p = start(name, argv, opts, true);
     if (!p)
         return CORIO_ERR_IO;
-    p->is_run = true;
     int st = h_proc_wait_exit(p, timeout_ms);
     if (st == CORIO_ERR_TIMEOUT) {
         h__msg("%s: still running after %d ms: killed", name, h_ms(timeout_ms));
         h_proc_kill(p);
     }
+    if (st != 0)
+        register_log(p);
     if (output) {
         char *s = h__read_from(p->log, p->log_start, NULL);
         *output = s ? h__scoped(s) : h__sstrdup("");
