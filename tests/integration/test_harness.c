@@ -470,6 +470,27 @@ static void child_exit(void **state)
     exit(0);
 }
 
+static void child_asan(void **state)
+{
+    (void)state;
+    start_grandchild();
+    char *block = malloc(8);
+    assert_non_null(block);
+    volatile size_t past = 8;
+    block[past] = 1; /* a heap overflow in the test process itself */
+    free(block);
+}
+
+static void child_ubsan(void **state)
+{
+    (void)state;
+    start_grandchild();
+    volatile int big = 0x7fffffff;
+    volatile int one = 1;
+    int sum = big + one; /* signed overflow: UBSan stops the process */
+    printf("%d\n", sum);
+}
+
 static void child_dies(void **state)
 {
     (void)state;
@@ -501,7 +522,8 @@ static int child_main(const char *mode)
         {"child-pass", H_TEST(child_pass)},       {"child-fail", H_TEST(child_fail)},
         {"child-abort", H_TEST(child_abort)},     {"child-sigkill", H_TEST(child_sigkill)},
         {"child-exit", H_TEST(child_exit)},       {"child-dies", H_TEST(child_dies)},
-        {"child-report", H_TEST(child_report)},
+        {"child-report", H_TEST(child_report)},   {"child-asan", H_TEST(child_asan)},
+        {"child-ubsan", H_TEST(child_ubsan)},
     };
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         if (strcmp(modes[i].mode, mode) == 0) {
@@ -585,6 +607,26 @@ static void an_aborted_run_kills_what_it_started(void **state)
     assert_non_null(strstr(r.out, "grandchild-says-hello"));
 }
 
+static void a_sanitizer_report_in_the_test_kills_what_it_started(void **state)
+{
+    (void)state;
+    if (!h_sanitized())
+        skip();
+    static const char *const modes[] = {"child-asan", "child-ubsan"};
+    static const char *const reports[] = {"heap-buffer-overflow", "runtime error: signed integer"};
+    for (int i = 0; i < 2; i++) {
+        struct child_result r = run_child(modes[i]);
+        assert_int_not_equal(r.status, 0);
+        assert_non_null(strstr(r.out, reports[i]));
+        assert_non_null(strstr(r.out, "a sanitizer report ended the test process"));
+        assert_non_null(strstr(r.out, "grandchild-says-hello"));
+        bool gone;
+        H_POLL(gone, h_pid_gone(r.pid), 5000);
+        assert_true(gone);
+        assert_true(exists(r.rundir));
+    }
+}
+
 static void a_sigkilled_run_is_cleaned_by_the_watchdog(void **state)
 {
     (void)state;
@@ -642,6 +684,7 @@ int main(int argc, char **argv)
         H_TEST(a_passing_run_removes_its_directory),
         H_TEST(a_failing_run_prints_logs_and_keeps_them),
         H_TEST(an_aborted_run_kills_what_it_started),
+        H_TEST(a_sanitizer_report_in_the_test_kills_what_it_started),
         H_TEST(a_sigkilled_run_is_cleaned_by_the_watchdog),
         H_TEST(exit_without_h_done_is_a_failure),
         H_TEST(an_unexpected_death_fails_the_test),
