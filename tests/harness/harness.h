@@ -174,7 +174,8 @@ struct h_proc_opts {
 
 /*
  * Starts argv[0] (a path, or a name looked up in PATH) with argv, stdin from
- * /dev/null and stdout and stderr appended to <h_dir()>/<name>.log, in a process
+ * /dev/null and stdout and stderr appended to <h_dir()>/<name>.log (<name>-2.log,
+ * ... when a process of that name already has one), in a process
  * group of its own, and tracks it. The process is stopped when the scope ends.
  * opts may be NULL. Returns NULL if the program cannot be started.
  */
@@ -511,9 +512,11 @@ int h_mqtt_subscribe(struct h_mqtt *c, const char *filter, int qos);
 /* Publishes; with QoS 1 waits for the PUBACK (10 s scaled, CORIO_ERR_TIMEOUT). */
 int h_mqtt_publish(struct h_mqtt *c, const char *topic, const void *payload, int len, int qos);
 
-/* Publishes without waiting for the PUBACK; the message id in *mid. */
+/* Publishes without waiting for the PUBACK, retained if asked; the message id in
+ * *mid (may be NULL). Without a connection, libmosquitto keeps a QoS > 0 message
+ * for the next one (CORIO_OK) and refuses a QoS 0 one (CORIO_ERR_CLOSED). */
 int h_mqtt_publish_nowait(struct h_mqtt *c, const char *topic, const void *payload, int len,
-                          int qos, int *mid);
+                          int qos, bool retain, int *mid);
 
 /* Waits for the PUBACK of mid. */
 int h_mqtt_wait_published(struct h_mqtt *c, int mid, int timeout_ms);

@@ -282,19 +282,18 @@ int h_mqtt_subscribe(struct h_mqtt *c, const char *filter, int qos)
 }
 
 int h_mqtt_publish_nowait(struct h_mqtt *c, const char *topic, const void *payload, int len,
-                          int qos, int *mid)
+                          int qos, bool retain, int *mid)
 {
     if (!c || c->closed || !topic)
         return CORIO_ERR_STATE;
     int m = 0;
-    int rc = mosquitto_publish(c->mosq, &m, topic, len, payload, qos, false);
+    int rc = mosquitto_publish(c->mosq, &m, topic, len, payload, qos, retain);
     if (mid)
         *mid = m;
     if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
         h__msg("mqtt %s: publish %s: %s", c->id, topic, mosquitto_strerror(rc));
         return CORIO_ERR_IO;
     }
-    /* Without a connection, libmosquitto keeps QoS > 0 messages for the next one. */
     return rc == MOSQ_ERR_NO_CONN && qos == 0 ? CORIO_ERR_CLOSED : CORIO_OK;
 }
 
@@ -309,7 +308,7 @@ int h_mqtt_wait_published(struct h_mqtt *c, int mid, int timeout_ms)
 int h_mqtt_publish(struct h_mqtt *c, const char *topic, const void *payload, int len, int qos)
 {
     int mid;
-    int rc = h_mqtt_publish_nowait(c, topic, payload, len, qos, &mid);
+    int rc = h_mqtt_publish_nowait(c, topic, payload, len, qos, false, &mid);
     if (rc != CORIO_OK || qos == 0)
         return rc;
     rc = h_mqtt_wait_published(c, mid, 10000);

@@ -132,6 +132,7 @@ static void plugin_loads_under_the_sanitizer_runtime(void **state)
     struct h_mosq_opts o = {
         .plugin = plugin,
         .plugin_opts = opts,
+        .persistence = true,
         .listeners = 2,
         .listener[1] = {.certfile = pki->server_cert,
                         .keyfile = pki->server_key,
@@ -167,9 +168,23 @@ static void plugin_loads_under_the_sanitizer_runtime(void **state)
     assert_int_equal(h_proc_wait_log(m->proc, "corio-testplugin: message 2 on a/tls", 5000),
                      CORIO_OK);
     h_mqtt_close(c);
+
+    /* Leave state behind for the shutdown: a retained message, a persistent session
+     * with a queued message, a client still connected. */
+    int mid;
+    c = h_mqtt_connect(m->port, NULL);
+    assert_non_null(c);
+    assert_int_equal(h_mqtt_publish_nowait(c, "a/kept", "r", 1, 1, true, &mid), CORIO_OK);
+    assert_int_equal(h_mqtt_wait_published(c, mid, 5000), CORIO_OK);
+    struct h_mqtt_opts keeper = {.client_id = "keeper", .persistent = true};
+    struct h_mqtt *k = h_mqtt_connect(m->port, &keeper);
+    assert_non_null(k);
+    assert_int_equal(h_mqtt_subscribe(k, "q/#", 1), CORIO_OK);
+    h_mqtt_close(k);
+    assert_int_equal(h_mqtt_publish(c, "q/1", "queued", 6, 1), CORIO_OK);
     /* Exit 0 also means LeakSanitizer found nothing in the plugin or the broker. */
     assert_int_equal(h_mosq_stop(m), 0);
-    assert_true(h_proc_log_contains(m->proc, "corio-testplugin: unloaded after 2 messages"));
+    assert_true(h_proc_log_contains(m->proc, "corio-testplugin: unloaded after 4 messages"));
 }
 
 static void plugin_overflow_is_reported_from_the_broker(void **state)

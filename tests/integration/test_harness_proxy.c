@@ -381,7 +381,7 @@ static void faults_between_mqtt_client_and_mosquitto(void **state)
     /* stall: no PUBACK and no delivery while the connection stays up */
     assert_int_equal(h_proxy_set(p, H_STALL, 0), CORIO_OK);
     int mid;
-    assert_int_equal(h_mqtt_publish_nowait(pub, "f/stall", "3", 1, 1, &mid), CORIO_OK);
+    assert_int_equal(h_mqtt_publish_nowait(pub, "f/stall", "3", 1, 1, false, &mid), CORIO_OK);
     assert_int_equal(h_mqtt_wait_published(pub, mid, 300), CORIO_ERR_TIMEOUT);
     assert_int_equal(h_mqtt_count(sub, "f/stall"), 0);
     assert_true(h_mqtt_connected(pub));
