@@ -713,8 +713,8 @@ int h_test_setup(void **state)
     if (name) {
         for (; name[n] && n < sizeof clean - 1; n++) {
             char c = name[n];
-            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '-';
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-';
             clean[n] = ok ? c : '_';
         }
     }

@@ -90,7 +90,10 @@ const char *h_lib(const char *name);
  */
 int h_test_setup(void **state);
 int h_test_teardown(void **state);
-#define H_TEST(fn) {#fn, fn, h_test_setup, h_test_teardown, (void *)#fn}
+#define H_TEST(fn)                                                                                 \
+    {                                                                                              \
+#fn, fn, h_test_setup, h_test_teardown, (void *)#fn                                        \
+    }
 
 /* Ends the run: see above. Returns failures, plus one if the run scope itself
  * failed (a server started outside any test misbehaved). */
@@ -125,12 +128,12 @@ void h_poll_init(struct h_poll *p, int timeout_ms);
 bool h_poll_next(struct h_poll *p);
 
 /* Sets ok to whether cond became true before the (scaled) deadline. */
-#define H_POLL(ok, cond, timeout_ms)                                                     \
-    do {                                                                                 \
-        struct h_poll h_poll_;                                                           \
-        h_poll_init(&h_poll_, (timeout_ms));                                             \
-        while (!((ok) = !!(cond)) && h_poll_next(&h_poll_)) {                            \
-        }                                                                                \
+#define H_POLL(ok, cond, timeout_ms)                                                               \
+    do {                                                                                           \
+        struct h_poll h_poll_;                                                                     \
+        h_poll_init(&h_poll_, (timeout_ms));                                                       \
+        while (!((ok) = !!(cond)) && h_poll_next(&h_poll_)) {                                      \
+        }                                                                                          \
     } while (0)
 
 /* Polls pred(arg) until it returns true: CORIO_OK, or CORIO_ERR_TIMEOUT. */
@@ -298,12 +301,12 @@ int h_pki_issue(struct h_pki *pki, const char *cn, const char **cert, const char
 #define H_MOSQ_MAX_LISTENERS 4
 
 struct h_mosq_listener {
-    int port;               /* 0: a free port */
-    const char *certfile;   /* with keyfile: a TLS listener */
+    int port;             /* 0: a free port */
+    const char *certfile; /* with keyfile: a TLS listener */
     const char *keyfile;
-    const char *cafile;     /* CA that client certificates must chain to */
+    const char *cafile; /* CA that client certificates must chain to */
     bool require_certificate;
-    const char *extra;      /* lines for this listener ("use_identity_as_username true") */
+    const char *extra; /* lines for this listener ("use_identity_as_username true") */
 };
 
 struct h_mosq_opts {
@@ -322,8 +325,8 @@ struct h_mosq {
     int port;                        /* the first listener's port */
     int ports[H_MOSQ_MAX_LISTENERS]; /* every listener's port, in order */
     int nports;
-    const char *dir;                 /* the broker's directory */
-    const char *conf;                /* its generated configuration file */
+    const char *dir;  /* the broker's directory */
+    const char *conf; /* its generated configuration file */
 };
 
 /*
@@ -357,8 +360,8 @@ struct h_pg {
     const char *conninfo; /* "host=127.0.0.1 port=P dbname=D user=postgres" */
     const char *datadir;
     const char *sockdir;
-    const char *log;      /* the server's log file */
-    pid_t pid;            /* the postmaster, 0 when stopped */
+    const char *log; /* the server's log file */
+    pid_t pid;       /* the postmaster, 0 when stopped */
 };
 
 /* initdb (as user postgres through runuser when run as root), pg_ctl start on a
@@ -391,25 +394,25 @@ struct h_nats_opts {
     const char *certfile; /* with keyfile: TLS on the client port */
     const char *keyfile;
     const char *cafile;
-    bool verify;          /* require client certificates */
-    const char *extra;    /* lines appended to every node's configuration */
+    bool verify;       /* require client certificates */
+    const char *extra; /* lines appended to every node's configuration */
 };
 
 struct h_nats_node {
     struct h_proc *proc;
-    const char *name;     /* server_name: n0, n1, ... */
-    int port;             /* client port */
-    int cluster_port;     /* 0 for one server */
-    int http_port;        /* monitoring: /healthz, /routez, /jsz */
-    int mqtt_port;        /* 0 without mqtt */
-    const char *dir;      /* JetStream store and configuration */
+    const char *name; /* server_name: n0, n1, ... */
+    int port;         /* client port */
+    int cluster_port; /* 0 for one server */
+    int http_port;    /* monitoring: /healthz, /routez, /jsz */
+    int mqtt_port;    /* 0 without mqtt */
+    const char *dir;  /* JetStream store and configuration */
     const char *conf;
 };
 
 struct h_nats {
     int nodes;
     struct h_nats_node node[H_NATS_MAX_NODES];
-    const char *url;      /* every node's client URL, comma-separated */
+    const char *url; /* every node's client URL, comma-separated */
 };
 
 /* Starts the node(s) on loopback with JetStream and waits until every node is
@@ -479,16 +482,16 @@ void h_proxy_stop(struct h_proxy *p);
 /* ------------------------------------------------------------------------- */
 
 struct h_mqtt_opts {
-    const char *client_id;  /* NULL: a generated one */
+    const char *client_id; /* NULL: a generated one */
     const char *username;
     const char *password;
-    const char *cafile;     /* TLS when set */
-    const char *certfile;   /* client certificate, with keyfile */
+    const char *cafile;   /* TLS when set */
+    const char *certfile; /* client certificate, with keyfile */
     const char *keyfile;
-    bool persistent;        /* clean session false */
-    bool mqtt5;             /* MQTT 5 instead of 3.1.1 */
-    int keepalive;          /* seconds; 0: 30 */
-    int timeout_ms;         /* for the CONNACK; 0: 10 s (scaled) */
+    bool persistent; /* clean session false */
+    bool mqtt5;      /* MQTT 5 instead of 3.1.1 */
+    int keepalive;   /* seconds; 0: 30 */
+    int timeout_ms;  /* for the CONNACK; 0: 10 s (scaled) */
 };
 
 struct h_mqtt_msg {
@@ -546,19 +549,19 @@ void h_mqtt_close(struct h_mqtt *c);
 /* ------------------------------------------------------------------------- */
 
 struct h_http_req {
-    const char *method;          /* NULL: GET, or POST with a body */
+    const char *method; /* NULL: GET, or POST with a body */
     const char *url;
-    const char *const *headers;  /* "Name: value" entries ending with NULL */
+    const char *const *headers; /* "Name: value" entries ending with NULL */
     const void *body;
     size_t len;
-    const char *cafile;          /* for https */
+    const char *cafile; /* for https */
     const char *certfile, *keyfile;
-    int timeout_ms;              /* 0: 10 s (scaled) */
+    int timeout_ms; /* 0: 10 s (scaled) */
 };
 
 struct h_http_resp {
-    long status;                 /* 0 when no response came */
-    char *body;                  /* NUL-terminated, scope-owned */
+    long status; /* 0 when no response came */
+    char *body;  /* NUL-terminated, scope-owned */
     size_t len;
 };
 

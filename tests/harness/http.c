@@ -131,11 +131,11 @@ int h_http_get(const char *url, struct h_http_resp *resp)
 int h_http_post(const char *url, const char *content_type, const void *body, size_t len,
                 struct h_http_resp *resp)
 {
-    char *ct = h__xasprintf("Content-Type: %s", content_type ? content_type
-                                                              : "application/octet-stream");
+    char *ct =
+        h__xasprintf("Content-Type: %s", content_type ? content_type : "application/octet-stream");
     const char *hdrs[] = {ct, NULL};
-    struct h_http_req q = {.method = "POST", .url = url, .headers = hdrs,
-                           .body = body ? body : "", .len = len};
+    struct h_http_req q = {
+        .method = "POST", .url = url, .headers = hdrs, .body = body ? body : "", .len = len};
     int rc = h_http(&q, resp);
     free(ct);
     return rc;

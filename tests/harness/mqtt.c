@@ -29,7 +29,7 @@ struct h_mqtt {
     struct mosquitto *mosq;
     char *id;
     pthread_mutex_t mu;
-    int connack;          /* -1 until the first CONNACK */
+    int connack; /* -1 until the first CONNACK */
     bool connected;
     int disconnects;
     bool closing;
@@ -226,8 +226,8 @@ struct h_mqtt *h_mqtt_connect(int port, const struct h_mqtt_opts *opts)
     pthread_mutex_unlock(&c->mu);
     if (connack != 0) {
         if (connack < 0)
-            h__msg("mqtt %s: no CONNACK from port %d within %d ms%s%s", c->id, port,
-                   h_ms(timeout), *last ? ": " : "", last);
+            h__msg("mqtt %s: no CONNACK from port %d within %d ms%s%s", c->id, port, h_ms(timeout),
+                   *last ? ": " : "", last);
         else
             h__msg("mqtt %s: port %d refused the connection: %s", c->id, port,
                    mosquitto_connack_string(connack));

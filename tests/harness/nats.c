@@ -27,8 +27,9 @@ static char *config_text(const struct h_nats *n, const struct h_nats_opts *o, in
     fprintf(f, "server_name: %s\n", nd->name);
     fprintf(f, "listen: 127.0.0.1:%d\n", nd->port);
     fprintf(f, "http: 127.0.0.1:%d\n", nd->http_port);
-    fprintf(f, "jetstream {\n  store_dir: \"%s/js\"\n  max_memory_store: 256MB\n"
-               "  max_file_store: 1GB\n}\n",
+    fprintf(f,
+            "jetstream {\n  store_dir: \"%s/js\"\n  max_memory_store: 256MB\n"
+            "  max_file_store: 1GB\n}\n",
             nd->dir);
     if (n->nodes > 1) {
         fprintf(f, "cluster {\n  name: corio-test\n  listen: 127.0.0.1:%d\n  routes: [\n",

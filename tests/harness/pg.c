@@ -84,10 +84,11 @@ static int wait_gone(struct pg_int *pg)
 static int pg_ctl_start(struct pg_int *pg)
 {
     int secs = h_ms(60000) / 1000;
-    const char *o = h_strf("-p %d -k %s -c listen_addresses=127.0.0.1", pg->pub.port,
-                           pg->pub.sockdir);
-    const char *args[] = {"start", "-w", "-t", h_strf("%d", secs), "-D", pg->pub.datadir,
-                          "-l", pg->pub.log, "-o", o, NULL};
+    const char *o =
+        h_strf("-p %d -k %s -c listen_addresses=127.0.0.1", pg->pub.port, pg->pub.sockdir);
+    const char *args[] = {
+        "start", "-w", "-t", h_strf("%d", secs), "-D", pg->pub.datadir, "-l", pg->pub.log,
+        "-o",    o,    NULL};
     int st = h_run("pg_ctl-start", pg_argv("pg_ctl", args), NULL, 70000, NULL);
     int pid = read_postmaster_pid(pg);
     if (st != 0) {
@@ -115,8 +116,8 @@ static int pg_ctl_stop(struct pg_int *pg, const char *mode)
     if (!pg->pub.pid)
         return CORIO_OK;
     int secs = h_ms(60000) / 1000;
-    const char *args[] = {"stop", "-w", "-t", h_strf("%d", secs), "-m", mode,
-                          "-D", pg->pub.datadir, NULL};
+    const char *args[] = {"stop",          "-w", "-t", h_strf("%d", secs), "-m", mode, "-D",
+                          pg->pub.datadir, NULL};
     int st = h_run("pg_ctl-stop", pg_argv("pg_ctl", args), NULL, 70000, NULL);
     if (st != 0)
         h__msg("postgres: pg_ctl stop -m %s gave status %d", mode, st);
@@ -176,8 +177,8 @@ struct h_pg *h_pg_start(const struct h_pg_opts *opts)
             return NULL;
         }
     }
-    const char *init[] = {"-D", pg->pub.datadir, "-U", "postgres", "--auth=trust", "-N",
-                          "-E", "UTF8", "--locale=C", NULL};
+    const char *init[] = {"-D", pg->pub.datadir, "-U",         "postgres", "--auth=trust", "-N",
+                          "-E", "UTF8",          "--locale=C", NULL};
     int st = h_run("initdb", pg_argv("initdb", init), NULL, 60000, NULL);
     if (st != 0) {
         h__msg("postgres: initdb failed with status %d", st);
@@ -214,10 +215,10 @@ struct h_pg *h_pg_start(const struct h_pg_opts *opts)
     }
     if (rc != CORIO_OK)
         return NULL;
-    pg->pub.conninfo = h_strf("host=127.0.0.1 port=%d dbname=%s user=postgres", pg->pub.port,
-                              pg->pub.dbname);
-    const char *cdb[] = {"-h", "127.0.0.1", "-p", h_strf("%d", pg->pub.port), "-U", "postgres",
-                         pg->pub.dbname, NULL};
+    pg->pub.conninfo =
+        h_strf("host=127.0.0.1 port=%d dbname=%s user=postgres", pg->pub.port, pg->pub.dbname);
+    const char *cdb[] = {"-h", "127.0.0.1", "-p",           h_strf("%d", pg->pub.port),
+                         "-U", "postgres",  pg->pub.dbname, NULL};
     const char **argv = h__scoped(h__xcalloc(9, sizeof *argv));
     argv[0] = PG_BIN "/createdb";
     for (int i = 0; cdb[i]; i++)
@@ -257,8 +258,23 @@ int h_pg_sql(struct h_pg *pg, const char *sql, char **output)
 {
     if (!pg || !sql)
         return CORIO_ERR_INVAL;
-    const char *argv[] = {PG_BIN "/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                          "-h", "127.0.0.1", "-p", h_strf("%d", pg->port), "-U", "postgres",
-                          "-d", pg->dbname, "-c", sql, NULL};
+    const char *argv[] = {PG_BIN "/psql",
+                          "-X",
+                          "-q",
+                          "-A",
+                          "-t",
+                          "-v",
+                          "ON_ERROR_STOP=1",
+                          "-h",
+                          "127.0.0.1",
+                          "-p",
+                          h_strf("%d", pg->port),
+                          "-U",
+                          "postgres",
+                          "-d",
+                          pg->dbname,
+                          "-c",
+                          sql,
+                          NULL};
     return h_run("psql", argv, NULL, 30000, output);
 }

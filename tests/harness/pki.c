@@ -34,12 +34,15 @@ static int issue(struct h_pki *pki, const char *base, const char *cn, const char
                               usage, san ? "subjectAltName=" : "", san ? san : "");
     if (h_write_file(ext, text) != CORIO_OK)
         return CORIO_ERR_IO;
-    const char *req[] = {"req", "-new", "-newkey", "ec", "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", k, "-out", csr,
-                         "-subj", h_strf("/CN=%s", cn), NULL};
-    const char *sign[] = {"x509", "-req", "-in", csr, "-CA", pki->ca_cert, "-CAkey", pki->ca_key,
-                          "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext, "-out",
-                          crt, NULL};
+    const char *req[] = {
+        "req",     "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", k,      "-out",    csr,  "-subj",    h_strf("/CN=%s", cn),           NULL};
+    const char *sign[] = {"x509",     "-req",      "-in",
+                          csr,        "-CA",       pki->ca_cert,
+                          "-CAkey",   pki->ca_key, "-CAcreateserial",
+                          "-days",    "2",         "-sha256",
+                          "-extfile", ext,         "-out",
+                          crt,        NULL};
     if (run_openssl(req) != CORIO_OK || run_openssl(sign) != CORIO_OK)
         return CORIO_ERR_IO;
     *cert = crt;
@@ -53,11 +56,17 @@ struct h_pki *h_pki_create(const char *client_cn)
     pki->dir = h_mkdir("pki");
     pki->ca_cert = h_strf("%s/ca.crt", pki->dir);
     pki->ca_key = h_strf("%s/ca.key", pki->dir);
-    const char *ca[] = {"req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", pki->ca_key, "-out",
-                        pki->ca_cert, "-days", "2", "-sha256", "-subj", "/CN=corio test CA",
-                        "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-                        "keyUsage=critical,keyCertSign,cRLSign", NULL};
+    const char *ca[] = {"req",        "-x509",
+                        "-newkey",    "ec",
+                        "-pkeyopt",   "ec_paramgen_curve:prime256v1",
+                        "-nodes",     "-keyout",
+                        pki->ca_key,  "-out",
+                        pki->ca_cert, "-days",
+                        "2",          "-sha256",
+                        "-subj",      "/CN=corio test CA",
+                        "-addext",    "basicConstraints=critical,CA:TRUE",
+                        "-addext",    "keyUsage=critical,keyCertSign,cRLSign",
+                        NULL};
     if (run_openssl(ca) != CORIO_OK)
         return NULL;
     if (issue(pki, "server", "localhost", "DNS:localhost,IP:127.0.0.1", "serverAuth",

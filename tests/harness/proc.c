@@ -26,17 +26,20 @@ struct h_proc {
     char *cwd;
     int stop_signal;
     int clean_status;
-    pid_t pid;          /* 0 when not running */
-    int status;         /* of the latest exit; -1 before any */
-    off_t log_start;    /* log size at the latest (re)start */
-    bool seen;          /* the latest exit was observed by the test or the harness */
+    pid_t pid;       /* 0 when not running */
+    int status;      /* of the latest exit; -1 before any */
+    off_t log_start; /* log size at the latest (re)start */
+    bool seen;       /* the latest exit was observed by the test or the harness */
     bool expect_failure;
-    bool is_run;        /* started by h_run: its status is the caller's business */
+    bool is_run; /* started by h_run: its status is the caller's business */
 };
 
 static const char *const sanitizer_reports[] = {
-    "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
-    "WARNING: ThreadSanitizer", NULL,
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    ": runtime error: ",
+    "WARNING: ThreadSanitizer",
+    NULL,
 };
 
 /* A log path in dir not used yet in this run: name.log, name-2.log, ... */
@@ -376,8 +379,8 @@ int h_proc_wait_exit(struct h_proc *p, int timeout_ms)
 static int died_waiting(struct h_proc *p, const char *what)
 {
     p->seen = true;
-    h__msg("%s exited (status %d) while waiting for %s; its log %s ends:", p->name, p->status,
-           what, p->log);
+    h__msg("%s exited (status %d) while waiting for %s; its log %s ends:", p->name, p->status, what,
+           p->log);
     h__tail_to_stderr(p->log, 15);
     return CORIO_ERR_CLOSED;
 }
@@ -549,8 +552,7 @@ struct h_proc *h_daemon_start(const char *name, const struct h_daemon_opts *opts
             }
         } while (h_poll_next(&poll));
         if (rc == CORIO_ERR_TIMEOUT)
-            h__msg("%s: %s did not answer 200 within %d ms", name, opts->ready_url,
-                   h_ms(timeout));
+            h__msg("%s: %s did not answer 200 within %d ms", name, opts->ready_url, h_ms(timeout));
     }
     if (rc == CORIO_OK && opts->ready_log)
         rc = h_proc_wait_log(p, opts->ready_log, timeout);

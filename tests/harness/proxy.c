@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK 16384
+#define CHUNK      16384
 #define MAX_QUEUED (256 * 1024)
 
 struct chunk {

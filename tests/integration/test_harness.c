@@ -131,8 +131,8 @@ static void environment_cwd_and_exit_status(void **state)
     const char *env[] = {"HARNESS_A=1", "HARNESS_UNSET_ME", NULL};
     struct h_proc_opts o = {.env = env};
     char *out = NULL;
-    const char *argv[] = {"/bin/sh", "-c",
-                          "echo A=$HARNESS_A U=${HARNESS_UNSET_ME-unset} D=$(pwd)", NULL};
+    const char *argv[] = {"/bin/sh", "-c", "echo A=$HARNESS_A U=${HARNESS_UNSET_ME-unset} D=$(pwd)",
+                          NULL};
     assert_int_equal(h_run("env", argv, &o, 5000, &out), 0);
     unsetenv("HARNESS_UNSET_ME");
     assert_non_null(strstr(out, h_strf("A=1 U=unset D=%s", h_dir())));
@@ -292,9 +292,9 @@ static void web_answer(int c)
         blen = want;
     }
     char head[256];
-    int hl = snprintf(head, sizeof head,
-                      "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
-                      blen);
+    int hl =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status, blen);
     send(c, head, (size_t)hl, MSG_NOSIGNAL);
     send(c, body, blen, MSG_NOSIGNAL);
 }
@@ -359,8 +359,8 @@ static void http_get_post_and_errors(void **state)
                      CORIO_ERR_TIMEOUT);
 
     const char body[] = "{\"a\":1}";
-    assert_int_equal(h_http_post(h_strf("http://127.0.0.1:%d/echo", w->port),
-                                 "application/json", body, sizeof body - 1, &r),
+    assert_int_equal(h_http_post(h_strf("http://127.0.0.1:%d/echo", w->port), "application/json",
+                                 body, sizeof body - 1, &r),
                      CORIO_OK);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, body);
@@ -403,8 +403,8 @@ static void daemon_start_waits_for_readiness(void **state)
     assert_non_null(d2);
 
     /* A daemon that rejects its configuration: NULL at once, not at the deadline. */
-    struct h_daemon_opts bad = {.config = "no_such_option 1\n", .ready_port = h_free_port(),
-                                .timeout_ms = 60000};
+    struct h_daemon_opts bad = {
+        .config = "no_such_option 1\n", .ready_port = h_free_port(), .timeout_ms = 60000};
     assert_null(h_daemon_start("corio-fake", &bad));
 
     assert_int_equal(h_proc_stop(d), 0);
@@ -519,10 +519,10 @@ static int child_main(const char *mode)
         const char *mode;
         struct CMUnitTest test;
     } modes[] = {
-        {"child-pass", H_TEST(child_pass)},       {"child-fail", H_TEST(child_fail)},
-        {"child-abort", H_TEST(child_abort)},     {"child-sigkill", H_TEST(child_sigkill)},
-        {"child-exit", H_TEST(child_exit)},       {"child-dies", H_TEST(child_dies)},
-        {"child-report", H_TEST(child_report)},   {"child-asan", H_TEST(child_asan)},
+        {"child-pass", H_TEST(child_pass)},     {"child-fail", H_TEST(child_fail)},
+        {"child-abort", H_TEST(child_abort)},   {"child-sigkill", H_TEST(child_sigkill)},
+        {"child-exit", H_TEST(child_exit)},     {"child-dies", H_TEST(child_dies)},
+        {"child-report", H_TEST(child_report)}, {"child-asan", H_TEST(child_asan)},
         {"child-ubsan", H_TEST(child_ubsan)},
     };
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
@@ -538,8 +538,8 @@ static int child_main(const char *mode)
 struct child_result {
     int status;
     char *out;
-    pid_t pid;     /* the grandchild it started */
-    char *rundir;  /* its run directory */
+    pid_t pid;    /* the grandchild it started */
+    char *rundir; /* its run directory */
 };
 
 static struct child_result run_child(const char *mode)

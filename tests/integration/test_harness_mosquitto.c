@@ -74,9 +74,8 @@ static void tls_listener_requires_a_client_certificate(void **state)
     assert_int_not_equal(m->ports[0], m->ports[1]);
     int tls = m->ports[1];
 
-    struct h_mqtt_opts with = {.cafile = pki->ca_cert,
-                               .certfile = pki->client_cert,
-                               .keyfile = pki->client_key};
+    struct h_mqtt_opts with = {
+        .cafile = pki->ca_cert, .certfile = pki->client_cert, .keyfile = pki->client_key};
     struct h_mqtt *c = h_mqtt_connect(tls, &with);
     assert_non_null(c);
     assert_int_equal(h_proc_wait_log(m->proc, "u'device-1'", 5000), CORIO_OK);
@@ -159,9 +158,8 @@ static void plugin_loads_under_the_sanitizer_runtime(void **state)
     assert_int_equal(h_proc_wait_log(m->proc, "corio-testplugin: message 1 on a/b (3 bytes)", 5000),
                      CORIO_OK);
     h_mqtt_close(c);
-    struct h_mqtt_opts tls = {.cafile = pki->ca_cert,
-                              .certfile = pki->client_cert,
-                              .keyfile = pki->client_key};
+    struct h_mqtt_opts tls = {
+        .cafile = pki->ca_cert, .certfile = pki->client_cert, .keyfile = pki->client_key};
     c = h_mqtt_connect(m->ports[1], &tls);
     assert_non_null(c);
     assert_int_equal(h_mqtt_publish(c, "a/tls", "xyz", 3, 1), CORIO_OK);

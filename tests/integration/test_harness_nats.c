@@ -58,9 +58,8 @@ static void cluster_node_is_killed_restarts_and_rejoins(void **state)
     assert_int_equal(n->nodes, 3);
     for (int i = 0; i < 3; i++) {
         struct h_http_resp r;
-        assert_int_equal(
-            h_http_get(h_strf("http://127.0.0.1:%d/routez", n->node[i].http_port), &r),
-            CORIO_OK);
+        assert_int_equal(h_http_get(h_strf("http://127.0.0.1:%d/routez", n->node[i].http_port), &r),
+                         CORIO_OK);
         assert_non_null(strstr(r.body, "\"num_routes\": 2"));
     }
 

@@ -27,8 +27,7 @@ static void starts_answers_stops_and_restarts_on_the_same_data(void **state)
     assert_true(first > 0);
 
     char *out;
-    assert_int_equal(h_pg_sql(pg, "CREATE TABLE t (v int); INSERT INTO t VALUES (41), (1);",
-                              NULL),
+    assert_int_equal(h_pg_sql(pg, "CREATE TABLE t (v int); INSERT INTO t VALUES (41), (1);", NULL),
                      0);
     assert_int_equal(h_pg_sql(pg, "SELECT sum(v) FROM t", &out), 0);
     assert_string_equal(out, "42\n");
@@ -71,10 +70,16 @@ static void reachable_through_the_proxy(void **state)
     struct h_proxy *p = h_proxy_start("127.0.0.1", pg->port);
     assert_non_null(p);
     char *out;
-    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-d",
-                          h_strf("host=127.0.0.1 port=%d dbname=%s user=postgres",
-                                 h_proxy_port(p), pg->dbname),
-                          "-c", "SELECT 6 * 7", NULL};
+    const char *argv[] = {
+        "/usr/lib/postgresql/15/bin/psql",
+        "-X",
+        "-A",
+        "-t",
+        "-d",
+        h_strf("host=127.0.0.1 port=%d dbname=%s user=postgres", h_proxy_port(p), pg->dbname),
+        "-c",
+        "SELECT 6 * 7",
+        NULL};
     assert_int_equal(h_run("psql-proxy", argv, NULL, 30000, &out), 0);
     assert_string_equal(out, "42\n");
     assert_int_equal(h_proxy_set(p, H_CUT, 0), CORIO_OK);
