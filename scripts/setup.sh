@@ -31,6 +31,7 @@ libmicrohttpd-dev       HTTP server
 libjansson-dev          JSON
 libmbedtls-dev          device TLS and PSA crypto
 libssl-dev              server TLS and crypto
+openssl                 the openssl command: test certificates (tests/harness/pki.c)
 liblua5.4-dev           functions
 libcurl4-openssl-dev    webhooks and S3
 libcmocka-dev           unit tests

@@ -1,0 +1,1151 @@
+/*
+ * mqtt_client.c - the MQTT client's state machine (mqtt.h): connection attempts with
+ * backoff, the CONNECT/AUTH/CONNACK exchange, the QoS 1 inflight table and its resends,
+ * registered subscriptions, keepalive, and the non-blocking tx/rx buffers between the
+ * codec and the port's transport.
+ *
+ * Two rules shape the code. Notifications run only inside corio_mqtt_process(), so a
+ * transport error met while publishing is parked in pending_err and handled there.
+ * And any callback may call back into the client, so after each callback the code
+ * re-reads the state instead of trusting what it knew before.
+ */
+#include <string.h>
+
+#include "corio/mqtt.h"
+#include "mqtt_int.h"
+
+enum { IF_FREE, IF_WAIT_ACK, IF_RESEND };
+enum { SUB_FREE, SUB_SEND, SUB_WAIT, SUB_ACTIVE, SUB_UNSUB, SUB_WAIT_UNSUB };
+
+/* The largest packet MQTT can frame: a one-byte header, four length bytes, and the
+ * largest Remaining Length. */
+#define MAX_PACKET_SIZE (CORIO_MQTT_MAX_REMAINING + 5u)
+
+/* Minimum buffer sizes: enough for every fixed-size packet and a small PUBLISH. */
+#define MIN_BUFFER 64u
+
+/* Receives per corio_mqtt_process(), so that a busy broker cannot starve the caller. */
+#define RECV_ROUNDS 8
+
+static uint32_t now(const struct corio_mqtt *c)
+{
+    return c->clk.now_ms(c->clk.ctx);
+}
+
+/* True once ms have passed since `since` (wrap-safe). */
+static bool elapsed(uint32_t t, uint32_t since, uint32_t ms)
+{
+    return t - since >= ms;
+}
+
+static uint32_t remaining(uint32_t t, uint32_t since, uint32_t ms)
+{
+    uint32_t gone = t - since;
+    return gone >= ms ? 0 : ms - gone;
+}
+
+static bool is_v5(const struct corio_mqtt *c)
+{
+    return c->cfg.version == CORIO_MQTT_V5;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Backoff and configuration
+ */
+
+uint32_t corio_mqtt_backoff_delay(const struct corio_mqtt_backoff *b, uint32_t failures,
+                                  uint32_t random)
+{
+    if (!b || failures == 0)
+        return 0;
+    uint64_t d = b->initial_ms;
+    for (uint32_t i = 1; i < failures && d < b->max_ms; i++)
+        d *= 2;
+    if (d > b->max_ms)
+        d = b->max_ms;
+    uint64_t j = d * (b->jitter_pct > 100 ? 100u : b->jitter_pct) / 100u;
+    return (uint32_t)(d - j + (j ? random % (j + 1) : 0));
+}
+
+void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = CORIO_MQTT_V5;
+    cfg->keepalive_s = 60;
+    cfg->clean = CORIO_MQTT_CLEAN_FIRST;
+    cfg->connect_timeout_ms = 10000;
+    cfg->ping_timeout_ms = 10000;
+    cfg->backoff.initial_ms = 1000;
+    cfg->backoff.max_ms = 60000;
+    cfg->backoff.jitter_pct = 50;
+    cfg->backoff.reset_after_ms = 60000;
+}
+
+/* The CONNECT the configuration describes, without the properties the client adds. */
+static void connect_packet(const struct corio_mqtt_config *cfg, bool clean,
+                           struct corio_mqtt_connect *m)
+{
+    memset(m, 0, sizeof *m);
+    m->version = cfg->version;
+    m->clean_start = clean;
+    m->keepalive_s = cfg->keepalive_s;
+    m->client_id = cfg->client_id;
+    m->client_id_len = cfg->client_id_len;
+    m->will = cfg->will;
+    m->username = cfg->username;
+    m->username_len = cfg->username_len;
+    m->password = cfg->password;
+    m->password_len = cfg->password_len;
+    m->props = cfg->connect_props;
+    m->props_len = cfg->connect_props_len;
+}
+
+int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
+                    const struct corio_transport *tp, const struct corio_clock *clk,
+                    const struct corio_random *rnd, uint8_t *tx, size_t tx_cap, uint8_t *rx,
+                    size_t rx_cap, const struct corio_mqtt_callbacks *cb, void *user)
+{
+    if (!c || !cfg || !tp || !tp->open || !tp->send || !tp->recv || !tp->close || !clk ||
+        !clk->now_ms || !rnd || !rnd->fill || !tx || !rx || tx_cap < MIN_BUFFER ||
+        rx_cap < MIN_BUFFER || !cb)
+        return CORIO_ERR_INVAL;
+    if (cfg->version != CORIO_MQTT_V311 && cfg->version != CORIO_MQTT_V5)
+        return CORIO_ERR_INVAL;
+    if (cfg->clean > CORIO_MQTT_CLEAN_NEVER)
+        return CORIO_ERR_INVAL;
+    if (cfg->auth_method &&
+        (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
+         !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
+        return CORIO_ERR_INVAL;
+    if (cfg->connect_props_len) {
+        static const uint8_t own[] = {CORIO_MQTT_PROP_SESSION_EXPIRY,
+                                      CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                                      CORIO_MQTT_PROP_AUTH_METHOD, CORIO_MQTT_PROP_AUTH_DATA};
+        struct corio_mqtt_prop pr;
+        if (cfg->version != CORIO_MQTT_V5 || !cfg->connect_props ||
+            corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
+                                    CORIO_MQTT_CONNECT) != CORIO_OK)
+            return CORIO_ERR_INVAL;
+        for (size_t i = 0; i < sizeof own; i++)
+            if (corio_mqtt_prop_find(cfg->connect_props, cfg->connect_props_len, own[i], &pr) ==
+                CORIO_OK)
+                return CORIO_ERR_INVAL;
+    }
+    /* Every CONNECT this configuration yields must encode; check both clean flags. */
+    struct corio_mqtt_connect m;
+    connect_packet(cfg, cfg->clean != CORIO_MQTT_CLEAN_NEVER, &m);
+    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+        return CORIO_ERR_INVAL;
+    connect_packet(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
+    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+        return CORIO_ERR_INVAL;
+
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    c->tp = *tp;
+    c->clk = *clk;
+    c->rnd = *rnd;
+    c->cb = *cb;
+    c->user = user;
+    c->tx = tx;
+    c->tx_cap = tx_cap;
+    c->rx = rx;
+    c->rx_cap = rx_cap;
+    c->state = CORIO_MQTT_STOPPED;
+    return CORIO_OK;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The tx buffer: a queue of whole packets, [tx_head, tx_len) not yet sent.
+ */
+
+static void tx_compact(struct corio_mqtt *c)
+{
+    if (c->tx_head == 0)
+        return;
+    memmove(c->tx, c->tx + c->tx_head, c->tx_len - c->tx_head);
+    c->tx_len -= c->tx_head;
+    c->tx_head = 0;
+}
+
+/* Sends what the transport takes now. Errors are parked in pending_err. */
+static void flush(struct corio_mqtt *c)
+{
+    while (!c->pending_err && c->tx_head < c->tx_len) {
+        size_t want = c->tx_len - c->tx_head;
+        int n = c->tp.send(c->tp.ctx, c->tx + c->tx_head, want);
+        if (n == 0)
+            break;
+        if (n < 0 || (size_t)n > want) {
+            c->pending_err = n < 0 ? n : CORIO_ERR_IO;
+            break;
+        }
+        c->tx_head += (size_t)n;
+        c->t_last_tx = now(c);
+    }
+    if (c->tx_head == c->tx_len)
+        c->tx_head = c->tx_len = 0;
+}
+
+/* Room for n more bytes at tx + tx_len, flushing and compacting if needed; NULL if
+ * there is none now. */
+static uint8_t *tx_reserve(struct corio_mqtt *c, size_t n)
+{
+    if (c->tx_cap - c->tx_len < n) {
+        flush(c);
+        tx_compact(c);
+    }
+    return c->tx_cap - c->tx_len < n ? NULL : c->tx + c->tx_len;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Tables
+ */
+
+static bool id_in_use(const struct corio_mqtt *c, uint16_t id)
+{
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state != IF_FREE && c->inflight[i].packet_id == id)
+            return true;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
+        if ((c->subs[i].state == SUB_WAIT || c->subs[i].state == SUB_WAIT_UNSUB) &&
+            c->subs[i].packet_id == id)
+            return true;
+    return false;
+}
+
+static uint16_t alloc_id(struct corio_mqtt *c)
+{
+    do {
+        c->next_id++;
+        if (c->next_id == 0)
+            c->next_id = 1;
+    } while (id_in_use(c, c->next_id));
+    return c->next_id;
+}
+
+static size_t count_inflight(const struct corio_mqtt *c, uint8_t state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state == state)
+            n++;
+    return n;
+}
+
+/* Ends a token's life in the client and tells the application. */
+static void publish_done(struct corio_mqtt *c, struct corio_mqtt_inflight *e, int result,
+                         uint8_t reason)
+{
+    uint64_t token = e->token;
+    e->state = IF_FREE;
+    if (c->cb.on_publish_done)
+        c->cb.on_publish_done(c->user, token, result, reason);
+}
+
+/* Forgets a filter and tells the application. */
+static void sub_gone(struct corio_mqtt *c, struct corio_mqtt_subscription *s, uint8_t reason,
+                     bool subscribe_refused)
+{
+    const char *f = s->filter;
+    uint16_t len = s->filter_len;
+    s->state = SUB_FREE;
+    if (subscribe_refused) {
+        if (c->cb.on_subscribe)
+            c->cb.on_subscribe(c->user, f, len, reason);
+    } else if (c->cb.on_unsubscribe) {
+        c->cb.on_unsubscribe(c->user, f, len, reason);
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * Ending connections
+ */
+
+static void reset_connection(struct corio_mqtt *c)
+{
+    if (c->transport_open)
+        c->tp.close(c->tp.ctx);
+    c->transport_open = false;
+    c->pending_err = 0;
+    c->tx_head = c->tx_len = c->rx_len = 0;
+    c->ping_outstanding = false;
+    c->reauth = false;
+    c->ack_pending = false;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state == IF_WAIT_ACK)
+            c->inflight[i].state = IF_RESEND;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
+        if (c->subs[i].state == SUB_WAIT)
+            c->subs[i].state = SUB_SEND;
+        else if (c->subs[i].state == SUB_WAIT_UNSUB)
+            c->subs[i].state = SUB_UNSUB;
+    }
+}
+
+/* The end of corio_mqtt_disconnect(). */
+static void stop(struct corio_mqtt *c)
+{
+    reset_connection(c);
+    c->state = CORIO_MQTT_STOPPED;
+    c->failures = 0;
+    c->disc_pending = false;
+    uint8_t reason = c->disc_reason;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state != IF_FREE)
+            publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+    if (c->cb.on_disconnect)
+        c->cb.on_disconnect(c->user, CORIO_OK, reason);
+}
+
+/* A connection or attempt ended (not by the application's wish): back off, report. */
+static void lose(struct corio_mqtt *c, int err, uint8_t reason)
+{
+    uint32_t t = now(c);
+    bool was_up = c->state == CORIO_MQTT_CONNECTED;
+    if (c->state == CORIO_MQTT_DISCONNECTING) {
+        stop(c);
+        return;
+    }
+    reset_connection(c);
+    if (was_up && elapsed(t, c->t_connected, c->cfg.backoff.reset_after_ms))
+        c->failures = 0;
+    if (c->failures < 32)
+        c->failures++;
+    uint8_t r[4] = {0, 0, 0, 0};
+    if (c->rnd.fill(c->rnd.ctx, r, sizeof r) != CORIO_OK)
+        memset(r, 0, sizeof r);
+    uint32_t random = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+    c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
+    c->state = CORIO_MQTT_WAITING;
+    if (c->cfg.drop_inflight_on_disconnect)
+        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+            if (c->inflight[i].state != IF_FREE)
+                publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+    if (c->cb.on_disconnect)
+        c->cb.on_disconnect(c->user, err, reason);
+}
+
+/* Tells an MQTT 5 broker why we leave (best effort: one flush), then loses the
+ * connection with err. */
+static void leave(struct corio_mqtt *c, int err, uint8_t reason)
+{
+    if (is_v5(c) && !c->pending_err) {
+        uint8_t *w = tx_reserve(c, 3);
+        if (w) {
+            int n = corio_mqtt_encode_disconnect(w, 3, CORIO_MQTT_V5, reason, NULL, 0);
+            if (n > 0) {
+                c->tx_len += (size_t)n;
+                flush(c);
+            }
+        }
+    }
+    lose(c, err, reason);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Sending
+ */
+
+/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
+static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
+{
+    size_t mlen = c->cfg.auth_method_len;
+    if (len > 0xFFFFu)
+        return CORIO_ERR_INVAL;
+    size_t plen = 3 + mlen + (len ? 3 + len : 0);
+    size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
+    size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
+    if (total > c->tx_cap)
+        return CORIO_ERR_NOSPACE;
+    if (!tx_reserve(c, total))
+        return CORIO_ERR_AGAIN;
+    /* Build the properties in the tail of the free space, then encode in front of them
+     * (the encoder moves them into place). */
+    struct corio_mqtt_props pb;
+    uint8_t *block = c->tx + c->tx_cap - plen;
+    corio_mqtt_props_init(&pb, block, plen);
+    int rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method, mlen);
+    if (rc == CORIO_OK && len)
+        rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
+    if (rc != CORIO_OK)
+        return rc;
+    int n = corio_mqtt_encode_auth(c->tx + c->tx_len, c->tx_cap - c->tx_len, reason, block, pb.len);
+    if (n < 0)
+        return n;
+    c->tx_len += (size_t)n;
+    flush(c);
+    return CORIO_OK;
+}
+
+/* The transport is open: queue CONNECT. */
+static void send_connect(struct corio_mqtt *c)
+{
+    struct corio_mqtt_connect m;
+    c->tx_head = c->tx_len = c->rx_len = 0;
+    c->clean_this_time = c->cfg.clean == CORIO_MQTT_CLEAN_ALWAYS ||
+                         (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
+    connect_packet(&c->cfg, c->clean_this_time, &m);
+    if (is_v5(c)) {
+        /* Build our properties at the front of tx, move the block to the tail, and
+         * let the encoder move it into place. */
+        struct corio_mqtt_props pb;
+        int rc = CORIO_OK;
+        corio_mqtt_props_init(&pb, c->tx, c->tx_cap);
+        if (c->cfg.session_expiry_s)
+            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_SESSION_EXPIRY,
+                                          c->cfg.session_expiry_s);
+        /* The broker must never send more than rx holds. */
+        uint32_t maxp = c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap;
+        if (rc == CORIO_OK)
+            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, maxp);
+        if (rc == CORIO_OK && c->cfg.auth_method) {
+            const uint8_t *data = NULL;
+            size_t len = 0;
+            rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
+            if (c->state != CORIO_MQTT_OPENING)
+                return; /* the callback called corio_mqtt_disconnect() */
+            if (rc == CORIO_OK)
+                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD,
+                                                c->cfg.auth_method, c->cfg.auth_method_len);
+            if (rc == CORIO_OK && len)
+                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
+        }
+        if (rc == CORIO_OK && c->cfg.connect_props_len) {
+            if (pb.cap - pb.len < c->cfg.connect_props_len)
+                rc = CORIO_ERR_NOSPACE;
+            else
+                memcpy(pb.buf + pb.len, c->cfg.connect_props, c->cfg.connect_props_len);
+            pb.len += c->cfg.connect_props_len;
+        }
+        if (rc != CORIO_OK) {
+            lose(c, rc, 0);
+            return;
+        }
+        memmove(c->tx + c->tx_cap - pb.len, c->tx, pb.len);
+        m.props = c->tx + c->tx_cap - pb.len;
+        m.props_len = pb.len;
+    }
+    int n = corio_mqtt_encode_connect(c->tx, c->tx_cap, &m);
+    if (n < 0) {
+        lose(c, n, 0);
+        return;
+    }
+    c->tx_len = (size_t)n;
+    c->state = CORIO_MQTT_CONNECTING;
+    /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
+    c->keepalive_s = c->cfg.keepalive_s;
+    c->send_quota = 0xFFFF;
+    c->server_max_qos = 1;
+    c->retain_available = true;
+    c->server_max_packet = MAX_PACKET_SIZE;
+    c->topic_alias_max = 0;
+    c->t_last_tx = now(c);
+    flush(c);
+}
+
+/* Checks a PUBLISH against the broker's limits; returns its size or an error. */
+static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+{
+    if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
+        return CORIO_ERR_UNSUPPORTED;
+    int n = corio_mqtt_encode_publish(NULL, 0, c->cfg.version, m);
+    if (n < 0)
+        return n;
+    if ((size_t)n > c->tx_cap)
+        return CORIO_ERR_NOSPACE;
+    if ((uint32_t)n > c->server_max_packet)
+        return CORIO_ERR_POLICY;
+    struct corio_mqtt_prop pr;
+    if (is_v5(c) &&
+        corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
+            CORIO_OK &&
+        pr.value > c->topic_alias_max)
+        return CORIO_ERR_POLICY;
+    return n;
+}
+
+/* Queues the PUBACK owed for an incoming QoS 1 PUBLISH, if tx has room. */
+static bool emit_ack(struct corio_mqtt *c)
+{
+    if (!c->ack_pending)
+        return true;
+    uint8_t *w = tx_reserve(c, 5);
+    if (!w)
+        return false;
+    int n = corio_mqtt_encode_puback(w, 5, c->cfg.version, c->ack_id, c->ack_reason, NULL, 0);
+    if (n > 0)
+        c->tx_len += (size_t)n;
+    c->ack_pending = false;
+    return true;
+}
+
+/* After a reconnect: unacknowledged publishes first, oldest first, one at a time
+ * through an empty tx so that whatever fits the buffer also fits now. */
+static void resend_pending(struct corio_mqtt *c)
+{
+    while (c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
+        struct corio_mqtt_inflight *e = NULL;
+        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+            if (c->inflight[i].state == IF_RESEND &&
+                (!e || c->inflight[i].order - e->order > 0x7FFFFFFFu))
+                e = &c->inflight[i];
+        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+            return;
+        flush(c);
+        if (c->tx_len)
+            return;
+        struct corio_mqtt_publish m;
+        memset(&m, 0, sizeof m);
+        int rc = c->cb.resend ? c->cb.resend(c->user, e->token, &m) : CORIO_ERR_NOTFOUND;
+        if (c->state != CORIO_MQTT_CONNECTED || e->state != IF_RESEND)
+            return;
+        if (rc != CORIO_OK) {
+            publish_done(c, e, rc < 0 ? rc : CORIO_ERR_NOTFOUND, 0);
+            continue;
+        }
+        m.qos = 1;
+        m.dup = c->session_present;
+        m.packet_id = e->packet_id;
+        int n = publish_size(c, &m);
+        if (n < 0) {
+            publish_done(c, e, n, 0);
+            continue;
+        }
+        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->cfg.version, &m);
+        if (n < 0) {
+            publish_done(c, e, n, 0);
+            continue;
+        }
+        c->tx_len = (size_t)n;
+        e->state = IF_WAIT_ACK;
+        flush(c);
+    }
+}
+
+static void send_subscriptions(struct corio_mqtt *c)
+{
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && c->state == CORIO_MQTT_CONNECTED; i++) {
+        struct corio_mqtt_subscription *s = &c->subs[i];
+        if (s->state != SUB_SEND && s->state != SUB_UNSUB)
+            continue;
+        bool sub = s->state == SUB_SEND;
+        struct corio_mqtt_sub f = {s->filter, s->filter_len, s->options};
+        uint16_t id = alloc_id(c);
+        int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0)
+                    : corio_mqtt_encode_unsubscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0);
+        if (n < 0)
+            return;
+        uint8_t *w = tx_reserve(c, (size_t)n);
+        if (!w)
+            return;
+        if (sub)
+            n = corio_mqtt_encode_subscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
+        else
+            n = corio_mqtt_encode_unsubscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
+        if (n < 0)
+            return;
+        c->tx_len += (size_t)n;
+        s->packet_id = id;
+        s->state = sub ? SUB_WAIT : SUB_WAIT_UNSUB;
+    }
+}
+
+static void keepalive(struct corio_mqtt *c, uint32_t t)
+{
+    if (c->keepalive_s == 0)
+        return;
+    uint32_t ka = (uint32_t)c->keepalive_s * 1000u;
+    if (c->ping_outstanding) {
+        if (elapsed(t, c->t_ping, c->cfg.ping_timeout_ms))
+            lose(c, CORIO_ERR_TIMEOUT, 0);
+        return;
+    }
+    if (!elapsed(t, c->t_last_tx, ka))
+        return;
+    uint8_t *w = tx_reserve(c, 2);
+    if (!w) {
+        /* Nothing has left tx for a keepalive period and a ping timeout: the link is dead. */
+        if (elapsed(t, c->t_last_tx, ka + c->cfg.ping_timeout_ms))
+            lose(c, CORIO_ERR_TIMEOUT, 0);
+        return;
+    }
+    c->tx_len += (size_t)corio_mqtt_encode_pingreq(w, 2);
+    c->ping_outstanding = true;
+    c->t_ping = t;
+    flush(c);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Receiving. Each handler returns 1 when the packet is consumed, 0 when it must wait
+ * for room in tx, -1 when the connection ended.
+ */
+
+/* Finds the block's Authentication Data and checks its Authentication Method is ours. */
+static int auth_props(const struct corio_mqtt *c, const uint8_t *props, size_t len,
+                      const uint8_t **data, size_t *data_len)
+{
+    struct corio_mqtt_prop pr;
+    *data = NULL;
+    *data_len = 0;
+    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_METHOD, &pr) == CORIO_OK &&
+        (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
+         memcmp(pr.data, c->cfg.auth_method, pr.len) != 0))
+        return CORIO_ERR_MALFORMED;
+    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_DATA, &pr) == CORIO_OK) {
+        *data = pr.data;
+        *data_len = pr.len;
+    }
+    return CORIO_OK;
+}
+
+static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack)
+{
+    if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
+        lose(c, CORIO_ERR_REFUSED, ack->reason);
+        return -1;
+    }
+    /* A broker that claims a session we asked it to discard is broken. */
+    if (c->clean_this_time && ack->session_present) {
+        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+        return -1;
+    }
+    if (is_v5(c)) {
+        struct corio_mqtt_prop_iter it;
+        struct corio_mqtt_prop pr;
+        corio_mqtt_prop_iter_init(&it, ack->props, ack->props_len);
+        while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
+            switch (pr.id) {
+            case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
+                c->keepalive_s = (uint16_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
+                c->send_quota = (uint16_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_MAXIMUM_QOS:
+                c->server_max_qos = (uint8_t)pr.value;
+                break;
+            case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
+                c->retain_available = pr.value != 0;
+                break;
+            case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
+                c->server_max_packet = pr.value;
+                break;
+            case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+                c->topic_alias_max = (uint16_t)pr.value;
+                break;
+            default:
+                break;
+            }
+        }
+        const uint8_t *data;
+        size_t len;
+        if (auth_props(c, ack->props, ack->props_len, &data, &len) != CORIO_OK) {
+            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+            return -1;
+        }
+        if (c->cfg.auth_method) {
+            const uint8_t *out = NULL;
+            size_t out_len = 0;
+            int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
+            if (c->state != CORIO_MQTT_CONNECTING)
+                return -1;
+            if (rc != CORIO_OK) {
+                leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
+                return -1;
+            }
+        }
+    }
+    c->state = CORIO_MQTT_CONNECTED;
+    c->connected_once = true;
+    c->session_present = ack->session_present;
+    c->t_connected = now(c);
+    if (c->cb.on_connect)
+        c->cb.on_connect(c->user, ack);
+    /* Without a session the broker has none of our subscriptions: send them again, and
+     * a pending unsubscribe is already done. */
+    if (!ack->session_present) {
+        for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
+            struct corio_mqtt_subscription *s = &c->subs[i];
+            if (s->state == SUB_ACTIVE)
+                s->state = SUB_SEND;
+            else if (s->state == SUB_UNSUB)
+                sub_gone(c, s, CORIO_MQTT_RC_SUCCESS, false);
+        }
+    }
+    return 1;
+}
+
+static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *a)
+{
+    const uint8_t *data, *out = NULL;
+    size_t len, out_len = 0;
+    bool during_connect = c->state == CORIO_MQTT_CONNECTING;
+    if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, &data, &len) != CORIO_OK ||
+        a->reason == CORIO_MQTT_RC_REAUTHENTICATE || (!during_connect && !c->reauth) ||
+        (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
+        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+        return -1;
+    }
+    if (a->reason == CORIO_MQTT_RC_SUCCESS) {
+        c->reauth = false;
+        int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
+        if (rc != CORIO_OK && c->state == CORIO_MQTT_CONNECTED) {
+            leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
+            return -1;
+        }
+        return 1;
+    }
+    /* The answer may be large: handle the challenge only once tx is empty, so that an
+     * answer that fits the buffer at all fits now. */
+    flush(c);
+    if (c->tx_len)
+        return 0;
+    uint8_t state = c->state;
+    int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_CONTINUE, data, len, &out, &out_len);
+    if (c->state != state)
+        return -1;
+    if (rc == CORIO_OK)
+        rc = send_auth(c, CORIO_MQTT_RC_CONTINUE_AUTH, out, out_len);
+    if (rc == CORIO_ERR_AGAIN)
+        rc = CORIO_ERR_NOSPACE; /* cannot happen with tx empty; be safe */
+    if (rc != CORIO_OK) {
+        leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
+        return -1;
+    }
+    return 1;
+}
+
+static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+{
+    struct corio_mqtt_prop pr;
+    /* The client never subscribes with QoS 2 and announces no Topic Alias Maximum. */
+    if (m->qos > 1) {
+        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+        return -1;
+    }
+    if (corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
+        CORIO_OK) {
+        leave(c, CORIO_ERR_MALFORMED, 0x94);
+        return -1;
+    }
+    uint8_t reason = c->cb.on_message ? c->cb.on_message(c->user, m) : 0;
+    if (m->qos == 1 && (c->state == CORIO_MQTT_CONNECTED || c->state == CORIO_MQTT_DISCONNECTING)) {
+        if (!is_v5(c))
+            reason = 0;
+        else if (!corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
+            reason = CORIO_MQTT_RC_UNSPECIFIED;
+        c->ack_pending = true;
+        c->ack_id = m->packet_id;
+        c->ack_reason = reason;
+        emit_ack(c);
+    }
+    return 1;
+}
+
+static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
+{
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++) {
+        struct corio_mqtt_inflight *e = &c->inflight[i];
+        if (e->state != IF_FREE && e->packet_id == a->packet_id) {
+            publish_done(c, e, a->reason < 0x80 ? CORIO_OK : CORIO_ERR_REFUSED, a->reason);
+            return 1;
+        }
+    }
+    return 1; /* an id we do not hold: nothing to do */
+}
+
+static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt_suback *a)
+{
+    uint8_t want = type == CORIO_MQTT_SUBACK ? SUB_WAIT : SUB_WAIT_UNSUB;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
+        struct corio_mqtt_subscription *s = &c->subs[i];
+        if (s->state != want || s->packet_id != a->packet_id)
+            continue;
+        /* One filter per request, so one reason code (none for a 3.1.1 UNSUBACK). */
+        if (a->count != (type == CORIO_MQTT_UNSUBACK && !is_v5(c) ? 0u : 1u)) {
+            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+            return -1;
+        }
+        uint8_t reason = a->count ? a->reasons[0] : 0;
+        if (type == CORIO_MQTT_UNSUBACK) {
+            sub_gone(c, s, reason, false);
+        } else if (reason >= 0x80) {
+            sub_gone(c, s, reason, true);
+        } else {
+            s->state = SUB_ACTIVE;
+            if (c->cb.on_subscribe)
+                c->cb.on_subscribe(c->user, s->filter, s->filter_len, reason);
+        }
+        return 1;
+    }
+    return 1;
+}
+
+static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
+{
+    struct corio_mqtt_packet p;
+    if (corio_mqtt_decode(c->cfg.version, pkt, len, &p) != CORIO_OK) {
+        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
+        return -1;
+    }
+    if (p.type == CORIO_MQTT_DISCONNECT) {
+        lose(c, CORIO_ERR_CLOSED, p.u.reason.reason);
+        return -1;
+    }
+    if (p.type == CORIO_MQTT_AUTH)
+        return on_auth(c, &p.u.reason);
+    if (c->state == CORIO_MQTT_CONNECTING) {
+        if (p.type == CORIO_MQTT_CONNACK)
+            return on_connack(c, &p.u.connack);
+    } else {
+        switch (p.type) {
+        case CORIO_MQTT_PUBLISH:
+            return on_publish(c, &p.u.publish);
+        case CORIO_MQTT_PUBACK:
+            return on_puback(c, &p.u.ack);
+        case CORIO_MQTT_SUBACK:
+        case CORIO_MQTT_UNSUBACK:
+            return on_suback(c, p.type, &p.u.suback);
+        case CORIO_MQTT_PINGRESP:
+            c->ping_outstanding = false;
+            return 1;
+        default:
+            break;
+        }
+    }
+    /* CONNACK twice, QoS 2 acknowledgements, anything before CONNACK. */
+    leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+    return -1;
+}
+
+static bool receiving(const struct corio_mqtt *c)
+{
+    return c->state == CORIO_MQTT_CONNECTING || c->state == CORIO_MQTT_CONNECTED;
+}
+
+static void receive(struct corio_mqtt *c)
+{
+    for (int round = 0; round < RECV_ROUNDS; round++) {
+        for (;;) {
+            size_t plen;
+            if (!emit_ack(c))
+                return;
+            int rc = corio_mqtt_frame(c->rx, c->rx_len, &plen);
+            if (rc == CORIO_ERR_AGAIN)
+                break;
+            if (rc != CORIO_OK) {
+                leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
+                return;
+            }
+            if (plen > c->rx_cap) {
+                leave(c, CORIO_ERR_NOSPACE, CORIO_MQTT_RC_PACKET_TOO_LARGE);
+                return;
+            }
+            if (plen > c->rx_len)
+                break;
+            int h = handle(c, c->rx, plen);
+            if (h <= 0 || !receiving(c))
+                return;
+            memmove(c->rx, c->rx + plen, c->rx_len - plen);
+            c->rx_len -= plen;
+        }
+        if (c->pending_err)
+            return;
+        size_t room = c->rx_cap - c->rx_len;
+        int n = c->tp.recv(c->tp.ctx, c->rx + c->rx_len, room);
+        if (n == 0)
+            return;
+        if (n < 0 || (size_t)n > room) {
+            lose(c, n < 0 ? n : CORIO_ERR_IO, 0);
+            return;
+        }
+        c->rx_len += (size_t)n;
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * The public calls
+ */
+
+int corio_mqtt_connect(struct corio_mqtt *c)
+{
+    if (!c)
+        return CORIO_ERR_INVAL;
+    if (c->state != CORIO_MQTT_STOPPED)
+        return CORIO_ERR_STATE;
+    c->state = CORIO_MQTT_WAITING;
+    c->connected_once = false;
+    c->failures = 0;
+    c->t_next_attempt = now(c);
+    return CORIO_OK;
+}
+
+/* Drives corio_mqtt_disconnect() to its end. */
+static void disconnecting(struct corio_mqtt *c, uint32_t t)
+{
+    /* A PUBACK still owed goes out before the DISCONNECT. */
+    if (c->disc_pending && !c->pending_err && emit_ack(c)) {
+        uint8_t *w = tx_reserve(c, 3);
+        if (w) {
+            int n = corio_mqtt_encode_disconnect(w, 3, c->cfg.version,
+                                                 is_v5(c) ? c->disc_reason : 0, NULL, 0);
+            if (n > 0)
+                c->tx_len += (size_t)n;
+            c->disc_pending = false;
+        }
+    }
+    flush(c);
+    if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
+        elapsed(t, c->t_state, c->cfg.ping_timeout_ms))
+        stop(c);
+}
+
+int corio_mqtt_process(struct corio_mqtt *c)
+{
+    if (!c)
+        return CORIO_ERR_INVAL;
+    if (c->pending_err && receiving(c))
+        lose(c, c->pending_err, 0);
+    uint32_t t = now(c);
+    switch (c->state) {
+    case CORIO_MQTT_STOPPED:
+        return CORIO_OK;
+    case CORIO_MQTT_DISCONNECTING:
+        disconnecting(c, t);
+        return CORIO_OK;
+    case CORIO_MQTT_WAITING:
+        if ((int32_t)(t - c->t_next_attempt) < 0)
+            return CORIO_OK;
+        c->state = CORIO_MQTT_OPENING;
+        c->t_state = t;
+        c->transport_open = true;
+        /* fall through */
+    case CORIO_MQTT_OPENING: {
+        int rc = c->tp.open(c->tp.ctx);
+        if (rc == CORIO_ERR_AGAIN) {
+            if (elapsed(t, c->t_state, c->cfg.connect_timeout_ms))
+                lose(c, CORIO_ERR_TIMEOUT, 0);
+            return CORIO_OK;
+        }
+        if (rc != CORIO_OK) {
+            lose(c, rc > 0 ? CORIO_ERR_IO : rc, 0);
+            return CORIO_OK;
+        }
+        send_connect(c);
+        break;
+    }
+    default:
+        break;
+    }
+    if (!receiving(c))
+        return CORIO_OK;
+    flush(c);
+    if (!c->pending_err)
+        receive(c);
+    t = now(c);
+    if (c->state == CORIO_MQTT_CONNECTING && elapsed(t, c->t_state, c->cfg.connect_timeout_ms))
+        lose(c, CORIO_ERR_TIMEOUT, 0);
+    if (c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
+        emit_ack(c);
+        resend_pending(c);
+        send_subscriptions(c);
+        keepalive(c, t);
+    }
+    if (c->state == CORIO_MQTT_DISCONNECTING) {
+        disconnecting(c, t);
+        return CORIO_OK;
+    }
+    if (receiving(c)) {
+        flush(c);
+        if (c->pending_err)
+            lose(c, c->pending_err, 0);
+    }
+    return CORIO_OK;
+}
+
+uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
+{
+    if (!c)
+        return UINT32_MAX;
+    uint32_t t = now(c);
+    if (c->pending_err)
+        return 0;
+    switch (c->state) {
+    case CORIO_MQTT_WAITING:
+        return (int32_t)(t - c->t_next_attempt) >= 0 ? 0 : c->t_next_attempt - t;
+    case CORIO_MQTT_OPENING: {
+        uint32_t r = remaining(t, c->t_state, c->cfg.connect_timeout_ms);
+        return r < CORIO_MQTT_OPEN_POLL_MS ? r : CORIO_MQTT_OPEN_POLL_MS;
+    }
+    case CORIO_MQTT_CONNECTING:
+        return remaining(t, c->t_state, c->cfg.connect_timeout_ms);
+    /* Work that waits for room in tx resumes when the transport becomes writable
+     * (corio_mqtt_want_write()), not on a timer: asking for 0 then would spin. */
+    case CORIO_MQTT_DISCONNECTING:
+        if (c->tx_len == 0)
+            return 0;
+        return remaining(t, c->t_state, c->cfg.ping_timeout_ms);
+    case CORIO_MQTT_CONNECTED: {
+        if (c->tx_len == 0) {
+            if (c->ack_pending)
+                return 0;
+            if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+                return 0;
+            for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
+                if (c->subs[i].state == SUB_SEND || c->subs[i].state == SUB_UNSUB)
+                    return 0;
+        }
+        if (c->keepalive_s == 0)
+            return UINT32_MAX;
+        if (c->ping_outstanding)
+            return remaining(t, c->t_ping, c->cfg.ping_timeout_ms);
+        return remaining(t, c->t_last_tx, (uint32_t)c->keepalive_s * 1000u);
+    }
+    default:
+        return UINT32_MAX;
+    }
+}
+
+bool corio_mqtt_want_write(const struct corio_mqtt *c)
+{
+    return c && c->tx_head < c->tx_len;
+}
+
+enum corio_mqtt_state corio_mqtt_state(const struct corio_mqtt *c)
+{
+    return c ? (enum corio_mqtt_state)c->state : CORIO_MQTT_STOPPED;
+}
+
+size_t corio_mqtt_inflight_count(const struct corio_mqtt *c)
+{
+    return c ? CORIO_MQTT_MAX_INFLIGHT - count_inflight(c, IF_FREE) : 0;
+}
+
+int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *msg, uint64_t token)
+{
+    if (!c || !msg || msg->qos > 1)
+        return CORIO_ERR_INVAL;
+    if (c->state != CORIO_MQTT_CONNECTED || c->pending_err)
+        return CORIO_ERR_STATE;
+    struct corio_mqtt_inflight *e = NULL;
+    if (msg->qos == 1) {
+        if (count_inflight(c, IF_RESEND))
+            return CORIO_ERR_AGAIN;
+        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
+            if (c->inflight[i].state == IF_FREE)
+                e = &c->inflight[i];
+        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+            return CORIO_ERR_FULL;
+    }
+    struct corio_mqtt_publish m = *msg;
+    m.dup = false;
+    m.packet_id = msg->qos ? 1 : 0; /* a placeholder of the same size for the checks */
+    int n = publish_size(c, &m);
+    if (n < 0)
+        return n;
+    uint8_t *w = tx_reserve(c, (size_t)n);
+    if (!w)
+        return CORIO_ERR_AGAIN;
+    if (e)
+        m.packet_id = alloc_id(c);
+    n = corio_mqtt_encode_publish(w, (size_t)n, c->cfg.version, &m);
+    if (n < 0)
+        return n;
+    c->tx_len += (size_t)n;
+    if (e) {
+        e->token = token;
+        e->packet_id = m.packet_id;
+        e->order = c->next_order++;
+        e->state = IF_WAIT_ACK;
+    }
+    flush(c);
+    return CORIO_OK;
+}
+
+int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len,
+                         uint8_t options)
+{
+    if (!c || !filter || (options & 3u) > 1)
+        return CORIO_ERR_INVAL;
+    struct corio_mqtt_sub f = {filter, filter_len, options};
+    /* Encoding validates the filter and options; the size must fit tx. */
+    int n = corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, 1, &f, 1, NULL, 0);
+    if (n < 0)
+        return n;
+    if ((size_t)n > c->tx_cap)
+        return CORIO_ERR_NOSPACE;
+    struct corio_mqtt_subscription *s = NULL, *free_slot = NULL;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && !s; i++) {
+        struct corio_mqtt_subscription *x = &c->subs[i];
+        if (x->state == SUB_FREE) {
+            if (!free_slot)
+                free_slot = x;
+        } else if (x->filter_len == filter_len && memcmp(x->filter, filter, filter_len) == 0) {
+            if (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB)
+                return CORIO_ERR_AGAIN;
+            s = x;
+        }
+    }
+    if (!s)
+        s = free_slot;
+    if (!s)
+        return CORIO_ERR_FULL;
+    s->filter = filter;
+    s->filter_len = filter_len;
+    s->options = options;
+    s->state = SUB_SEND;
+    return CORIO_OK;
+}
+
+int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len)
+{
+    if (!c || !filter)
+        return CORIO_ERR_INVAL;
+    for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
+        struct corio_mqtt_subscription *s = &c->subs[i];
+        if (s->state == SUB_FREE || s->filter_len != filter_len ||
+            memcmp(s->filter, filter, filter_len) != 0)
+            continue;
+        if (s->state != SUB_WAIT_UNSUB)
+            s->state = SUB_UNSUB;
+        return CORIO_OK;
+    }
+    return CORIO_ERR_NOTFOUND;
+}
+
+int corio_mqtt_reauthenticate(struct corio_mqtt *c)
+{
+    if (!c)
+        return CORIO_ERR_INVAL;
+    if (c->state != CORIO_MQTT_CONNECTED || !c->cfg.auth_method || c->reauth || c->pending_err)
+        return CORIO_ERR_STATE;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
+    if (rc != CORIO_OK)
+        return rc;
+    if (c->state != CORIO_MQTT_CONNECTED)
+        return CORIO_ERR_STATE;
+    rc = send_auth(c, CORIO_MQTT_RC_REAUTHENTICATE, data, len);
+    if (rc == CORIO_OK)
+        c->reauth = true;
+    return rc;
+}
+
+int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
+{
+    if (!c)
+        return CORIO_ERR_INVAL;
+    if (c->state == CORIO_MQTT_STOPPED || c->state == CORIO_MQTT_DISCONNECTING)
+        return CORIO_ERR_STATE;
+    if (is_v5(c) && !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
+        return CORIO_ERR_INVAL;
+    c->disc_pending = c->state == CORIO_MQTT_CONNECTED;
+    c->disc_reason = reason;
+    c->state = CORIO_MQTT_DISCONNECTING;
+    c->t_state = now(c);
+    return CORIO_OK;
+}

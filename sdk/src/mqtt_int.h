@@ -1,0 +1,45 @@
+/*
+ * mqtt_int.h - what the MQTT codec files share with each other and with the client:
+ * variable byte integers, MQTT UTF-8 and topic checks, and the property rules that
+ * encoders and decoders both enforce. Not part of the public API.
+ */
+#ifndef CORIO_MQTT_INT_H
+#define CORIO_MQTT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Property context for will properties; packet contexts are enum corio_mqtt_type. */
+#define CORIO__MQTT_CTX_WILL 0u
+
+/* Bytes a variable byte integer of value v takes (1..4); v <= CORIO_MQTT_MAX_REMAINING. */
+size_t corio__mqtt_varint_len(uint32_t v);
+
+/* Writes v as a variable byte integer at p; returns the bytes written. */
+size_t corio__mqtt_varint_put(uint8_t *p, uint32_t v);
+
+/* Reads a variable byte integer from p[0 .. len). Returns CORIO_OK with *v and *used,
+ * CORIO_ERR_AGAIN when len ends inside it, CORIO_ERR_MALFORMED when it is longer than
+ * four bytes or not minimally encoded. */
+int corio__mqtt_varint_get(const uint8_t *p, size_t len, uint32_t *v, size_t *used);
+
+/* 1 when s[0 .. len) is well-formed UTF-8 without U+0000 or surrogates, else 0. */
+int corio__mqtt_utf8_ok(const uint8_t *s, size_t len);
+
+/* 1 when s[0 .. len) is a valid string holding no wildcard ('+', '#'), else 0. */
+int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len);
+
+/* 1 when s[0 .. len) is a valid, non-empty topic filter ('#' last and alone in its
+ * level, '+' alone in its level), else 0. */
+int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len);
+
+/* Checks that a property block is well formed and fits context ctx (a packet type or
+ * CORIO__MQTT_CTX_WILL): every identifier allowed there, no duplicate the specification
+ * forbids, values in range, strings valid UTF-8. Returns CORIO_OK or CORIO_ERR_MALFORMED. */
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx);
+
+/* 1 when MQTT 5 allows reason code rc in a packet of the given type sent by a client
+ * (by_client != 0) or by a server, else 0. */
+int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client);
+
+#endif /* CORIO_MQTT_INT_H */

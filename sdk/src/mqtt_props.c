@@ -1,0 +1,502 @@
+/*
+ * mqtt_props.c - the primitives under the MQTT codec: variable byte integers, MQTT's
+ * UTF-8 and topic rules, MQTT 5 properties (build, iterate, and the per-packet rules of
+ * MQTT 5.0 §2.2.2.2) and reason codes (§2.4): the rules encoders and decoders share.
+ */
+#include <string.h>
+
+#include "corio/mqtt_codec.h"
+#include "mqtt_int.h"
+
+/* ---------------------------------------------------------------------------------
+ * Variable byte integers and strings
+ */
+
+size_t corio__mqtt_varint_len(uint32_t v)
+{
+    if (v < 128u)
+        return 1;
+    if (v < 16384u)
+        return 2;
+    if (v < 2097152u)
+        return 3;
+    return 4;
+}
+
+size_t corio__mqtt_varint_put(uint8_t *p, uint32_t v)
+{
+    size_t n = 0;
+    do {
+        uint8_t b = (uint8_t)(v & 0x7Fu);
+        v >>= 7;
+        if (v)
+            b |= 0x80u;
+        p[n++] = b;
+    } while (v && n < 4);
+    return n;
+}
+
+int corio__mqtt_varint_get(const uint8_t *p, size_t len, uint32_t *v, size_t *used)
+{
+    uint32_t val = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (i >= len)
+            return CORIO_ERR_AGAIN;
+        uint8_t b = p[i];
+        val |= (uint32_t)(b & 0x7Fu) << (7 * i);
+        if (!(b & 0x80u)) {
+            /* A zero final byte after the first means a longer encoding than needed,
+             * which MQTT 5.0 §1.5.5 forbids. */
+            if (i > 0 && b == 0)
+                return CORIO_ERR_MALFORMED;
+            *v = val;
+            *used = i + 1;
+            return CORIO_OK;
+        }
+    }
+    return CORIO_ERR_MALFORMED;
+}
+
+int corio__mqtt_utf8_ok(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c == 0)
+            return 0;
+        if (c < 0x80u) {
+            i++;
+            continue;
+        }
+        if ((c & 0xE0u) == 0xC0u) {
+            n = 1;
+            cp = c & 0x1Fu;
+            min = 0x80u;
+        } else if ((c & 0xF0u) == 0xE0u) {
+            n = 2;
+            cp = c & 0x0Fu;
+            min = 0x800u;
+        } else if ((c & 0xF8u) == 0xF0u) {
+            n = 3;
+            cp = c & 0x07u;
+            min = 0x10000u;
+        } else {
+            return 0;
+        }
+        if (len - i - 1 < n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            uint8_t b = s[i + k];
+            if ((b & 0xC0u) != 0x80u)
+                return 0;
+            cp = (cp << 6) | (b & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len)
+{
+    if (!corio__mqtt_utf8_ok(s, len))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '+' || s[i] == '#')
+            return 0;
+    return 1;
+}
+
+int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len)
+{
+    if (len == 0 || !corio__mqtt_utf8_ok(s, len))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        int starts_level = i == 0 || s[i - 1] == '/';
+        if (s[i] == '#' && (!starts_level || i + 1 != len))
+            return 0;
+        if (s[i] == '+' && (!starts_level || (i + 1 < len && s[i + 1] != '/')))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The property table
+ */
+
+enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
+
+#define IN(t) (1u << (t))
+#define WILL  IN(CORIO__MQTT_CTX_WILL)
+#define CONN  IN(CORIO_MQTT_CONNECT)
+#define CACK  IN(CORIO_MQTT_CONNACK)
+#define PUB   IN(CORIO_MQTT_PUBLISH)
+#define ACKS                                                                                       \
+    (IN(CORIO_MQTT_PUBACK) | IN(CORIO_MQTT_PUBREC) | IN(CORIO_MQTT_PUBREL) | IN(CORIO_MQTT_PUBCOMP))
+#define SUB   IN(CORIO_MQTT_SUBSCRIBE)
+#define SACK  IN(CORIO_MQTT_SUBACK)
+#define UNSUB IN(CORIO_MQTT_UNSUBSCRIBE)
+#define UACK  IN(CORIO_MQTT_UNSUBACK)
+#define DISC  IN(CORIO_MQTT_DISCONNECT)
+#define AUTH  IN(CORIO_MQTT_AUTH)
+
+#define PROP_TABLE_SIZE 0x2B
+
+static const struct {
+    uint8_t type;
+    uint16_t where; /* contexts the property may appear in */
+} prop_table[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = {T_BYTE, WILL | PUB},
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = {T_U32, WILL | PUB},
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = {T_STR, WILL | PUB},
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = {T_STR, WILL | PUB},
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = {T_BIN, WILL | PUB},
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = {T_VARINT, PUB | SUB},
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = {T_U32, CONN | CACK | DISC},
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = {T_STR, CACK},
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = {T_U16, CACK},
+    [CORIO_MQTT_PROP_AUTH_METHOD] = {T_STR, CONN | CACK | AUTH},
+    [CORIO_MQTT_PROP_AUTH_DATA] = {T_BIN, CONN | CACK | AUTH},
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = {T_BYTE, CONN},
+    [CORIO_MQTT_PROP_WILL_DELAY] = {T_U32, WILL},
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = {T_BYTE, CONN},
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = {T_STR, CACK},
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = {T_STR, CACK | DISC},
+    [CORIO_MQTT_PROP_REASON_STRING] = {T_STR, CACK | ACKS | SACK | UACK | DISC | AUTH},
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = {T_U16, CONN | CACK},
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = {T_U16, CONN | CACK},
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = {T_U16, PUB},
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = {T_BYTE, CACK},
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = {T_BYTE, CACK},
+    [CORIO_MQTT_PROP_USER_PROPERTY] = {T_PAIR, WILL | CONN | CACK | PUB | ACKS | SUB | SACK |
+                                                   UNSUB | UACK | DISC | AUTH},
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = {T_U32, CONN | CACK},
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {T_BYTE, CACK},
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = {T_BYTE, CACK},
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = {T_BYTE, CACK},
+};
+
+static uint8_t prop_type(uint32_t id)
+{
+    return id < PROP_TABLE_SIZE ? prop_table[id].type : (uint8_t)T_NONE;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Building
+ */
+
+void corio_mqtt_props_init(struct corio_mqtt_props *p, uint8_t *buf, size_t cap)
+{
+    p->buf = buf;
+    p->cap = buf ? cap : 0;
+    p->len = 0;
+}
+
+int corio_mqtt_props_add_int(struct corio_mqtt_props *p, uint8_t id, uint32_t value)
+{
+    if (!p)
+        return CORIO_ERR_INVAL;
+    size_t need;
+    switch (prop_type(id)) {
+    case T_BYTE:
+        if (value > 0xFFu)
+            return CORIO_ERR_INVAL;
+        need = 2;
+        break;
+    case T_U16:
+        if (value > 0xFFFFu)
+            return CORIO_ERR_INVAL;
+        need = 3;
+        break;
+    case T_U32:
+        need = 5;
+        break;
+    case T_VARINT:
+        if (value > CORIO_MQTT_MAX_REMAINING)
+            return CORIO_ERR_INVAL;
+        need = 1 + corio__mqtt_varint_len(value);
+        break;
+    default:
+        return CORIO_ERR_INVAL;
+    }
+    if (p->cap - p->len < need)
+        return CORIO_ERR_NOSPACE;
+    uint8_t *w = p->buf + p->len;
+    w[0] = id;
+    switch (prop_type(id)) {
+    case T_BYTE:
+        w[1] = (uint8_t)value;
+        break;
+    case T_U16:
+        w[1] = (uint8_t)(value >> 8);
+        w[2] = (uint8_t)value;
+        break;
+    case T_U32:
+        w[1] = (uint8_t)(value >> 24);
+        w[2] = (uint8_t)(value >> 16);
+        w[3] = (uint8_t)(value >> 8);
+        w[4] = (uint8_t)value;
+        break;
+    default:
+        corio__mqtt_varint_put(w + 1, value);
+        break;
+    }
+    p->len += need;
+    return CORIO_OK;
+}
+
+static void put_str(uint8_t *w, const void *data, size_t len)
+{
+    w[0] = (uint8_t)(len >> 8);
+    w[1] = (uint8_t)len;
+    if (len)
+        memcpy(w + 2, data, len);
+}
+
+int corio_mqtt_props_add_bytes(struct corio_mqtt_props *p, uint8_t id, const void *data, size_t len)
+{
+    uint8_t t = prop_type(id);
+    if (!p || (t != T_STR && t != T_BIN) || len > 0xFFFFu || (len && !data))
+        return CORIO_ERR_INVAL;
+    if (t == T_STR && !corio__mqtt_utf8_ok(data, len))
+        return CORIO_ERR_INVAL;
+    if (p->cap - p->len < 3 + len)
+        return CORIO_ERR_NOSPACE;
+    p->buf[p->len] = id;
+    put_str(p->buf + p->len + 1, data, len);
+    p->len += 3 + len;
+    return CORIO_OK;
+}
+
+int corio_mqtt_props_add_user(struct corio_mqtt_props *p, const char *key, size_t key_len,
+                              const char *value, size_t value_len)
+{
+    if (!p || key_len > 0xFFFFu || value_len > 0xFFFFu || (key_len && !key) ||
+        (value_len && !value))
+        return CORIO_ERR_INVAL;
+    if (!corio__mqtt_utf8_ok((const uint8_t *)key, key_len) ||
+        !corio__mqtt_utf8_ok((const uint8_t *)value, value_len))
+        return CORIO_ERR_INVAL;
+    size_t need = 5 + key_len + value_len;
+    if (p->cap - p->len < need)
+        return CORIO_ERR_NOSPACE;
+    uint8_t *w = p->buf + p->len;
+    w[0] = CORIO_MQTT_PROP_USER_PROPERTY;
+    put_str(w + 1, key, key_len);
+    put_str(w + 3 + key_len, value, value_len);
+    p->len += need;
+    return CORIO_OK;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Reading
+ */
+
+void corio_mqtt_prop_iter_init(struct corio_mqtt_prop_iter *it, const uint8_t *block, size_t len)
+{
+    it->block = block;
+    it->len = block ? len : 0;
+    it->off = 0;
+}
+
+/* Reads a two-byte length and the bytes it counts. */
+static int get_str(const uint8_t *p, size_t avail, const uint8_t **data, uint16_t *len,
+                   size_t *used)
+{
+    if (avail < 2)
+        return CORIO_ERR_MALFORMED;
+    uint16_t n = (uint16_t)((p[0] << 8) | p[1]);
+    if (avail - 2 < n)
+        return CORIO_ERR_MALFORMED;
+    *data = p + 2;
+    *len = n;
+    *used = 2u + n;
+    return CORIO_OK;
+}
+
+int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop *out)
+{
+    if (!it || !out)
+        return CORIO_ERR_INVAL;
+    if (it->off >= it->len)
+        return CORIO_ERR_NOTFOUND;
+    const uint8_t *p = it->block + it->off;
+    size_t avail = it->len - it->off, used, n;
+    uint32_t id;
+    if (corio__mqtt_varint_get(p, avail, &id, &used) != CORIO_OK)
+        return CORIO_ERR_MALFORMED;
+    uint8_t t = prop_type(id);
+    if (t == T_NONE)
+        return CORIO_ERR_MALFORMED;
+    memset(out, 0, sizeof *out);
+    out->id = (uint8_t)id;
+    p += used;
+    avail -= used;
+    switch (t) {
+    case T_BYTE:
+        if (avail < 1)
+            return CORIO_ERR_MALFORMED;
+        out->value = p[0];
+        n = 1;
+        break;
+    case T_U16:
+        if (avail < 2)
+            return CORIO_ERR_MALFORMED;
+        out->value = (uint32_t)p[0] << 8 | p[1];
+        n = 2;
+        break;
+    case T_U32:
+        if (avail < 4)
+            return CORIO_ERR_MALFORMED;
+        out->value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        n = 4;
+        break;
+    case T_VARINT:
+        if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        break;
+    case T_STR:
+    case T_BIN:
+        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        break;
+    default: { /* T_PAIR */
+        size_t n2;
+        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK ||
+            get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        n += n2;
+        break;
+    }
+    }
+    it->off += used + n;
+    return CORIO_OK;
+}
+
+int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct corio_mqtt_prop *out)
+{
+    struct corio_mqtt_prop_iter it;
+    int rc;
+    if (!out)
+        return CORIO_ERR_INVAL;
+    corio_mqtt_prop_iter_init(&it, block, len);
+    while ((rc = corio_mqtt_prop_next(&it, out)) == CORIO_OK)
+        if (out->id == id)
+            return CORIO_OK;
+    return rc;
+}
+
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
+{
+    struct corio_mqtt_prop_iter it;
+    struct corio_mqtt_prop pr;
+    uint64_t seen = 0;
+    int rc;
+    corio_mqtt_prop_iter_init(&it, block, len);
+    while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
+        if (!(prop_table[pr.id].where & (1u << ctx)))
+            return CORIO_ERR_MALFORMED;
+        uint64_t bit = (uint64_t)1 << pr.id;
+        /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
+         * (one per matching subscription). */
+        int may_repeat = pr.id == CORIO_MQTT_PROP_USER_PROPERTY ||
+                         (pr.id == CORIO_MQTT_PROP_SUBSCRIPTION_ID && ctx == CORIO_MQTT_PUBLISH);
+        if ((seen & bit) && !may_repeat)
+            return CORIO_ERR_MALFORMED;
+        seen |= bit;
+        switch (prop_table[pr.id].type) {
+        case T_BYTE:
+            /* Every byte property is a 0/1 flag. */
+            if (pr.value > 1)
+                return CORIO_ERR_MALFORMED;
+            break;
+        case T_STR:
+            if (!corio__mqtt_utf8_ok(pr.data, pr.len))
+                return CORIO_ERR_MALFORMED;
+            if (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
+                (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len)))
+                return CORIO_ERR_MALFORMED;
+            break;
+        case T_PAIR:
+            if (!corio__mqtt_utf8_ok(pr.data, pr.len) || !corio__mqtt_utf8_ok(pr.data2, pr.len2))
+                return CORIO_ERR_MALFORMED;
+            break;
+        default:
+            break;
+        }
+        switch (pr.id) {
+        case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
+        case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
+        case CORIO_MQTT_PROP_TOPIC_ALIAS:
+        case CORIO_MQTT_PROP_SUBSCRIPTION_ID:
+            if (pr.value == 0)
+                return CORIO_ERR_MALFORMED;
+            break;
+        default:
+            break;
+        }
+    }
+    return rc == CORIO_ERR_NOTFOUND ? CORIO_OK : CORIO_ERR_MALFORMED;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Reason codes allowed per packet (MQTT 5.0 table 2-6)
+ */
+
+static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
+static const uint8_t rc_pubrel[] = {0x00, 0x92};
+static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
+                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
+static const uint8_t rc_disc_server[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
+                                         0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
+                                         0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+static const uint8_t rc_disc_client[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90,
+                                         0x93, 0x94, 0x95, 0x96, 0x98, 0x99};
+static const uint8_t rc_auth[] = {0x00, 0x18, 0x19};
+
+int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
+{
+    const uint8_t *set;
+    size_t n;
+#define SET(a) (set = (a), n = sizeof(a))
+    switch (type) {
+    case CORIO_MQTT_CONNACK:
+        SET(rc_connack);
+        break;
+    case CORIO_MQTT_PUBACK:
+    case CORIO_MQTT_PUBREC:
+        SET(rc_puback);
+        break;
+    case CORIO_MQTT_PUBREL:
+    case CORIO_MQTT_PUBCOMP:
+        SET(rc_pubrel);
+        break;
+    case CORIO_MQTT_SUBACK:
+        SET(rc_suback);
+        break;
+    case CORIO_MQTT_UNSUBACK:
+        SET(rc_unsuback);
+        break;
+    case CORIO_MQTT_DISCONNECT:
+        if (by_client)
+            SET(rc_disc_client);
+        else
+            SET(rc_disc_server);
+        break;
+    case CORIO_MQTT_AUTH:
+        SET(rc_auth);
+        break;
+    default:
+        return 0;
+    }
+#undef SET
+    return memchr(set, rc, n) != NULL;
+}
