@@ -396,7 +396,6 @@ static int serve_file(struct corio_api *a, struct corio_http_req *r, const char 
         return corio_http_reply_error(r, 500, "cannot read the file");
     }
     corio_http_add_header(r, "Cache-Control", cache);
-    corio_http_add_header(r, "X-Content-Type-Options", "nosniff");
     int rc = corio_http_reply(r, 200, corio_api_content_type(name), buf, size);
     free(buf);
     return rc;
