@@ -34,6 +34,11 @@ extern const struct corio_conf_key corio_cloud_conf_keys[];
  */
 int corio_cloud_registry_load(struct corio_store *s, const char *path, char *err, size_t errlen);
 
+/* The same for len bytes of text named name (used in messages); NUL bytes are refused
+ * as control characters. CORIO_ERR_IO only when the store fails. */
+int corio_cloud_registry_load_buf(struct corio_store *s, const char *name, const char *text,
+                                  size_t len, char *err, size_t errlen);
+
 /*
  * The verifier of gateway batches: COSE_Sign1, ES256, kid "did:corio:<gw>#<key_no>",
  * checked against the gateway's registered key (docs/formats.md).

@@ -16,8 +16,9 @@
 #include "cloud_int.h"
 #include "corio/error.h"
 
-#define LINE_MAX_BYTES 4096
-#define FIELD_MAX      128
+#define LINE_MAX_BYTES     4096
+#define FIELD_MAX          128
+#define REGISTRY_MAX_BYTES (64 << 20)
 
 struct line_ctx {
     const char *path;
@@ -182,30 +183,30 @@ static int apply_line(struct corio_store *s, struct line_ctx *c, char *text)
     return bad(c, "unknown entry '%.40s' (org, gateway or device)", words[0]);
 }
 
-int corio_cloud_registry_load(struct corio_store *s, const char *path, char *err, size_t errlen)
+int corio_cloud_registry_load_buf(struct corio_store *s, const char *name, const char *text,
+                                  size_t len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    struct line_ctx c = {.path = name, .err = err, .errlen = errlen};
+    if (corio_store_begin(s) != CORIO_OK) {
+        snprintf(err, errlen, "%s: the database cannot begin a transaction", name);
         return CORIO_ERR_IO;
     }
-    struct line_ctx c = {.path = path, .err = err, .errlen = errlen};
-    int rc = corio_store_begin(s);
-    if (rc != CORIO_OK) {
-        fclose(f);
-        snprintf(err, errlen, "%s: the database cannot begin a transaction", path);
-        return CORIO_ERR_IO;
-    }
-    char buf[LINE_MAX_BYTES + 2];
-    while (rc == CORIO_OK && fgets(buf, sizeof buf, f)) {
+    int rc = CORIO_OK;
+    char buf[LINE_MAX_BYTES + 1];
+    size_t at = 0;
+    while (rc == CORIO_OK && at < len) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
         c.line++;
-        size_t n = strlen(buf);
-        if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+        if (n > LINE_MAX_BYTES) {
             rc = bad(&c, "line longer than %d bytes", LINE_MAX_BYTES);
             break;
         }
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-            buf[--n] = 0;
+        memcpy(buf, text + at, n);
+        at += n + (nl ? 1 : 0);
+        if (n > 0 && buf[n - 1] == '\r')
+            n--;
+        buf[n] = 0;
         for (size_t i = 0; i < n; i++) {
             if ((unsigned char)buf[i] < 0x20 && buf[i] != '\t') {
                 rc = bad(&c, "control character in the line");
@@ -215,18 +216,55 @@ int corio_cloud_registry_load(struct corio_store *s, const char *path, char *err
         if (rc == CORIO_OK)
             rc = apply_line(s, &c, buf);
     }
-    if (rc == CORIO_OK && ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        rc = CORIO_ERR_IO;
-    }
-    fclose(f);
     if (rc != CORIO_OK) {
         corio_store_rollback(s);
         return rc;
     }
     if (corio_store_commit(s) != CORIO_OK) {
-        snprintf(err, errlen, "%s: the database cannot commit", path);
+        snprintf(err, errlen, "%s: the database cannot commit", name);
         return CORIO_ERR_IO;
     }
     return CORIO_OK;
+}
+
+int corio_cloud_registry_load(struct corio_store *s, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return CORIO_ERR_IO;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int rc = CORIO_OK;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= REGISTRY_MAX_BYTES) {
+                snprintf(err, errlen, "%s: larger than %d bytes", path, REGISTRY_MAX_BYTES);
+                rc = CORIO_ERR_MALFORMED;
+                break;
+            }
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(text, cap);
+            if (!p) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                rc = CORIO_ERR_NOSPACE;
+                break;
+            }
+            text = p;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (rc == CORIO_OK && ferror(f)) {
+        snprintf(err, errlen, "%s: read error", path);
+        rc = CORIO_ERR_IO;
+    }
+    fclose(f);
+    if (rc == CORIO_OK)
+        rc = corio_cloud_registry_load_buf(s, path, text ? text : "", len, err, errlen);
+    free(text);
+    return rc;
 }
