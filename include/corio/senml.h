@@ -247,7 +247,7 @@ struct corio_senml_dec {
     size_t cap;
     struct corio_senml_str bn, bu;
     double bt, bv, bs;
-    bool has_bs;
+    bool has_bt, has_bv, has_bs;
     unsigned version;
     uint32_t index;
     uint32_t max_records;

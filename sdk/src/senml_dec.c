@@ -194,6 +194,13 @@ static bool finite(double v)
     return v - v == 0.0;
 }
 
+/* Labels a record without value or sum may carry (base and extension fields). */
+#define HEADER_FIELDS                                                                     \
+    ((1u << L_BN) | (1u << L_BT) | (1u << L_BU) | (1u << L_BV) | (1u << L_BVER) |          \
+     (1u << L_EP) | (1u << L_SEQ) | (1u << L_BOOT) | (1u << L_UPT))
+
+/* Applies raw's base fields and resolves it into *r. Returns 0 with a record in *r,
+ * 1 for a record of base fields only (nothing to hand out), or an error. */
 static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
                    struct corio_senml_record *r)
 {
@@ -214,22 +221,39 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
     }
     int values = HAS(raw, L_V) + HAS(raw, L_VS) + HAS(raw, L_VB) + HAS(raw, L_VD);
     bool has_bs = d->has_bs || HAS(raw, L_BS);
-    if (values > 1 || (values == 0 && !HAS(raw, L_S) && !has_bs))
-        return CORIO_ERR_MALFORMED; /* RFC 8428 §4.2: exactly one value, or a sum */
+    bool base_only = false;
+    if (values > 1)
+        return CORIO_ERR_MALFORMED; /* RFC 8428 §4.2: exactly one value */
+    if (values == 0 && !HAS(raw, L_S) && !has_bs) {
+        /* No value and no sum: refused (RFC 8428 §4.2) unless the record carries
+         * nothing but base and extension fields, as the first record of RFC 8428
+         * §5.1.7's example does; such a record only sets what follows. */
+        if (HAS(raw, L_N) || HAS(raw, L_U) || HAS(raw, L_T) || HAS(raw, L_UT) ||
+            (raw->has & HEADER_FIELDS) == 0)
+            return CORIO_ERR_MALFORMED;
+        base_only = true;
+    }
 
     /* Base fields apply to this record and the ones after it. */
     if (HAS(raw, L_BN))
         d->bn = raw->bn;
     if (HAS(raw, L_BU))
         d->bu = raw->bu;
-    if (HAS(raw, L_BT))
+    if (HAS(raw, L_BT)) {
         d->bt = raw->bt;
-    if (HAS(raw, L_BV))
+        d->has_bt = true;
+    }
+    if (HAS(raw, L_BV)) {
         d->bv = raw->bv;
+        d->has_bv = true;
+    }
     if (HAS(raw, L_BS)) {
         d->bs = raw->bs;
         d->has_bs = true;
     }
+
+    if (base_only)
+        return 1;
 
     memset(r, 0, sizeof *r);
     r->index = d->index;
@@ -258,7 +282,7 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
 
     if (HAS(raw, L_V)) {
         r->type = CORIO_SENML_NUMBER;
-        r->v = d->bv + raw->v;
+        r->v = d->has_bv ? d->bv + raw->v : raw->v; /* -0 stays -0 without bv */
         if (!finite(r->v))
             return CORIO_ERR_UNSUPPORTED;
     } else if (HAS(raw, L_VS)) {
@@ -284,11 +308,17 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
     }
     if (HAS(raw, L_S) || d->has_bs) {
         r->has_sum = true;
-        r->sum = (d->has_bs ? d->bs : 0.0) + (HAS(raw, L_S) ? raw->s : 0.0);
+        if (d->has_bs && HAS(raw, L_S))
+            r->sum = d->bs + raw->s;
+        else
+            r->sum = d->has_bs ? d->bs : raw->s;
         if (!finite(r->sum))
             return CORIO_ERR_UNSUPPORTED;
     }
-    r->time = d->bt + (HAS(raw, L_T) ? raw->t : 0.0);
+    if (d->has_bt && HAS(raw, L_T))
+        r->time = d->bt + raw->t;
+    else
+        r->time = d->has_bt ? d->bt : HAS(raw, L_T) ? raw->t : 0.0;
     if (!finite(r->time))
         return CORIO_ERR_UNSUPPORTED;
     r->time_relative = r->time < CORIO_SENML_RELATIVE_LIMIT;
@@ -296,7 +326,7 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
         r->has_ut = true;
         r->ut = raw->ut;
     }
-    return CORIO_OK;
+    return 0;
 }
 
 /* At a record boundary: whether the pack has ended (and nothing follows it). Returns
@@ -331,21 +361,25 @@ int corio_senml_dec_next(struct corio_senml_dec *d, struct corio_senml_record *r
         return d->err;
     if (d->done)
         return 0;
-    rc = at_end(d);
-    if (rc < 0)
-        return dec_fail(d, rc);
-    if (rc == 1) {
-        d->done = true;
-        return 0;
+    for (;;) {
+        rc = at_end(d);
+        if (rc < 0)
+            return dec_fail(d, rc);
+        if (rc == 1) {
+            d->done = true;
+            return 0;
+        }
+        if (d->index >= d->max_records)
+            return dec_fail(d, CORIO_ERR_UNSUPPORTED);
+        if ((rc = read_record(d, &raw)) != CORIO_OK)
+            return dec_fail(d, rc);
+        if (d->fmt == CORIO_FORMAT_CBOR && d->left != CORIO_CBOR_INDEFINITE)
+            d->left--;
+        rc = resolve(d, &raw, r);
+        if (rc < 0)
+            return dec_fail(d, rc);
+        d->index++;
+        if (rc == 0)
+            return 1;
     }
-    if (d->index >= d->max_records)
-        return dec_fail(d, CORIO_ERR_UNSUPPORTED);
-    if ((rc = read_record(d, &raw)) != CORIO_OK)
-        return dec_fail(d, rc);
-    if (d->fmt == CORIO_FORMAT_CBOR && d->left != CORIO_CBOR_INDEFINITE)
-        d->left--;
-    if ((rc = resolve(d, &raw, r)) != CORIO_OK)
-        return dec_fail(d, rc);
-    d->index++;
-    return 1;
 }

@@ -96,6 +96,8 @@ static bool alnum(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+#define BASE_NUMBERS (CORIO_SENML_HAS_BT | CORIO_SENML_HAS_BV | CORIO_SENML_HAS_BVER)
+
 static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
     const unsigned nums[] = {CORIO_SENML_HAS_BT, CORIO_SENML_HAS_BV, CORIO_SENML_HAS_BS,
@@ -106,8 +108,6 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
             return false;
     switch (r->type) {
     case CORIO_SENML_NONE:
-        if (!(r->has & (CORIO_SENML_HAS_S | CORIO_SENML_HAS_BS)) && !e->bs_set)
-            return false; /* neither a value nor a sum */
         break;
     case CORIO_SENML_NUMBER:
         if (!finite(r->v))
@@ -141,6 +141,17 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
         return false;
     if (r->n && !name_chars_ok(r->n, n_len))
         return false;
+    if (r->type == CORIO_SENML_NONE && !(r->has & (CORIO_SENML_HAS_S | CORIO_SENML_HAS_BS)) &&
+        !e->bs_set) {
+        /* Neither a value nor a sum: only a record of base (and, first, extension)
+         * fields, which sets what follows, is allowed. */
+        bool ext = e->records == 0 && (e->ext.has_seq || e->ext.has_boot);
+        if (r->n || r->u || (r->has & (CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
+            return false;
+        if (!r->bn && !r->bu && !(r->has & BASE_NUMBERS) && !ext)
+            return false;
+        return !r->bn || bn_len == 0 || (bn_len <= CORIO_SENML_MAX_NAME && alnum(first));
+    }
     if (bn_len + n_len == 0 || bn_len + n_len > CORIO_SENML_MAX_NAME)
         return false;
     return alnum(bn_len > 0 ? first : r->n[0]);
