@@ -59,6 +59,13 @@ int corio_heartbeat_encode(enum corio_format fmt, const struct corio_heartbeat *
 int corio_heartbeat_decode(enum corio_format fmt, const uint8_t *msg, size_t len,
                            struct corio_heartbeat *hb);
 
+/*
+ * Which format a heartbeat on up/hb is in (the topic does not say): CBOR when the first
+ * byte is a CBOR map head (0xa0..0xbf, which no JSON text starts with), else JSON.
+ * Decoding then decides whether it really is one.
+ */
+enum corio_format corio_heartbeat_sniff(const uint8_t *msg, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -156,3 +156,10 @@ int corio_heartbeat_decode(enum corio_format fmt, const uint8_t *msg, size_t len
         return decode_cbor(msg, len, hb);
     return CORIO_ERR_INVAL;
 }
+
+enum corio_format corio_heartbeat_sniff(const uint8_t *msg, size_t len)
+{
+    if (msg && len > 0 && (msg[0] & 0xe0) == 0xa0)
+        return CORIO_FORMAT_CBOR;
+    return CORIO_FORMAT_JSON;
+}
