@@ -182,7 +182,7 @@ int corio_json_str_next(struct corio_json_str *s);
  * however many digits). Values below the smallest subnormal become (signed) zero.
  * Returns CORIO_OK, CORIO_ERR_UNSUPPORTED if the value's magnitude rounds beyond the
  * largest double (*v unchanged), CORIO_ERR_INVAL if t is not a NUMBER.
- * Uses about 850 bytes of stack for inputs that the fast path (at most 15 significant
+ * Uses about 900 bytes of stack for inputs that the fast path (at most 15 significant
  * digits and a small exponent) does not cover.
  */
 int corio_json_number(const struct corio_json_tok *t, double *v);
@@ -212,7 +212,7 @@ int corio_json_decimal_to_double(bool neg, uint64_t mantissa, int64_t exp10, dou
  * n (v = 0.d1d2... * 10^n) is in -6 < n <= 21 ("21.5", "1276020076.001", "0.000001"),
  * else exponential with a lower-case 'e' and a sign ("1e+21", "5e-324",
  * "1.5e-7"); -0 is "-0". Returns the length (without the NUL), or CORIO_ERR_INVAL for
- * NaN and infinities (JSON has no such numbers). Uses about 700 bytes of stack for
+ * NaN and infinities (JSON has no such numbers). Uses about 800 bytes of stack for
  * values that are not integers below 2^53.
  */
 int corio_json_fmt_double(double v, char *out);

@@ -43,6 +43,10 @@
  *                          field, CBOR indefinite-length strings or bignum mantissas;
  *   CORIO_ERR_NOSPACE      the caller's buffer cannot hold a record's strings.
  * Unknown fields whose labels do not end with '_' are ignored, as RFC 8428 requires.
+ * A record that carries no value and no sum is refused, except a record of only base
+ * and extension fields (as the first record of RFC 8428 §5.1.7's example): its base
+ * fields apply to the records after it, and the iterator does not hand it out
+ * (records keep their position in .index).
  * Every input is treated as hostile: the decoder never reads outside the message,
  * never recurses and allocates nothing.
  *
@@ -184,9 +188,10 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
 /*
  * Appends one record. Returns the sticky error: CORIO_OK; CORIO_ERR_NOSPACE when the
  * buffer is full; CORIO_ERR_INVAL for a record the decoder would refuse (no value and
- * no sum in effect; an unknown type; a NULL vs or vd with a non-zero length; a
- * resolved name that is empty, longer than CORIO_SENML_MAX_NAME, or breaks RFC 8428
- * §4.5.1; a string that is not UTF-8; a NaN or infinite number; bver outside 1..10 or
+ * no sum in effect, unless the record holds only base fields (or, first, only the
+ * extension fields): no n, u, t or ut; an unknown type; a NULL vs or vd with a
+ * non-zero length; a resolved name that is empty, longer than CORIO_SENML_MAX_NAME,
+ * or breaks RFC 8428 §4.5.1; a string that is not UTF-8; a NaN or infinite number; bver outside 1..10 or
  * differing from an earlier record's); CORIO_ERR_UNSUPPORTED after more than
  * CORIO_SENML_MAX_RECORDS records.
  */
@@ -238,7 +243,7 @@ struct corio_senml_str {
 /* A decoder. Caller-owned; its fields are private. */
 struct corio_senml_dec {
     enum corio_format fmt;
-    union {
+    union corio_senml_in {
         struct corio_json json;
         struct corio_cbor_dec cbor;
     } in;
@@ -262,11 +267,13 @@ struct corio_senml_dec {
  * buffer for each record's name (always) and for strings that must be unescaped
  * (JSON) or decoded (vd in JSON); cap of CORIO_SENML_MAX_NAME + 1 holds any name. The
  * decoder borrows msg and buf, which must outlive it and the records it hands out.
- * Checks that the message starts a non-empty array and reads the first record's
- * extension fields (available from corio_senml_dec_ext()). Returns CORIO_OK or an
- * error listed at the top of this file found in the array head or the first record
- * (also kept as the decoder's sticky error); CORIO_ERR_INVAL for a NULL or empty buf
- * or an unknown fmt.
+ * Checks that the message starts a non-empty array and reads the first record ahead
+ * for its extension fields (available from corio_senml_dec_ext()) and version.
+ * Returns CORIO_OK, or an error listed at the top of this file met in the array head
+ * or in reading the first record, its extension fields or its version (kept as the
+ * decoder's sticky error; the rest of the first record is checked by the first
+ * corio_senml_dec_next()); CORIO_ERR_INVAL for a NULL or empty buf, a NULL msg with
+ * len > 0, or an unknown fmt.
  */
 int corio_senml_dec_init(struct corio_senml_dec *d, enum corio_format fmt, const uint8_t *msg,
                          size_t len, char *buf, size_t cap);

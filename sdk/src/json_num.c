@@ -679,9 +679,9 @@ static int shortest_digits(uint64_t f, int e, bool unequal_gaps, char *digits, i
         }
         if (low && high) {
             /* Both roundings identify v: take the closer one, ties to even. */
-            struct big twice = r;
-            big_shl(&twice, 1);
-            int c = big_cmp(&twice, &s);
+            tmp = r;
+            big_shl(&tmp, 1);
+            int c = big_cmp(&tmp, &s);
             if (c > 0 || (c == 0 && (dig & 1)))
                 dig++;
         } else if (high)

@@ -94,9 +94,9 @@ int corio_senml_dec_init(struct corio_senml_dec *d, enum corio_format fmt, const
     }
     /* Read the first record ahead for its extension fields and version, then go back:
      * corio_senml_dec_next() reads it again as a whole. */
-    struct corio_senml_dec save = *d;
+    union corio_senml_in save = d->in;
     rc = read_record(d, &raw);
-    d->in = save.in;
+    d->in = save;
     if (rc == CORIO_OK)
         rc = check_ext(&raw, &d->ext);
     if (rc == CORIO_OK)
@@ -189,7 +189,7 @@ static int give_str(struct corio_senml_dec *d, size_t *pos, const struct corio_s
     return CORIO_OK;
 }
 
-static bool finite(double v)
+static bool is_finite(double v)
 {
     return v - v == 0.0;
 }
@@ -283,7 +283,7 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
     if (HAS(raw, L_V)) {
         r->type = CORIO_SENML_NUMBER;
         r->v = d->has_bv ? d->bv + raw->v : raw->v; /* -0 stays -0 without bv */
-        if (!finite(r->v))
+        if (!is_finite(r->v))
             return CORIO_ERR_UNSUPPORTED;
     } else if (HAS(raw, L_VS)) {
         r->type = CORIO_SENML_STRING;
@@ -312,14 +312,14 @@ static int resolve(struct corio_senml_dec *d, const struct senml_raw *raw,
             r->sum = d->bs + raw->s;
         else
             r->sum = d->has_bs ? d->bs : raw->s;
-        if (!finite(r->sum))
+        if (!is_finite(r->sum))
             return CORIO_ERR_UNSUPPORTED;
     }
     if (d->has_bt && HAS(raw, L_T))
         r->time = d->bt + raw->t;
     else
         r->time = d->has_bt ? d->bt : HAS(raw, L_T) ? raw->t : 0.0;
-    if (!finite(r->time))
+    if (!is_finite(r->time))
         return CORIO_ERR_UNSUPPORTED;
     r->time_relative = r->time < CORIO_SENML_RELATIVE_LIMIT;
     if (HAS(raw, L_UT)) {

@@ -63,7 +63,7 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
 /* Checks                                                                         */
 /* ------------------------------------------------------------------------------ */
 
-static bool finite(double v)
+static bool is_finite(double v)
 {
     return v - v == 0.0; /* false for NaN and infinities, without libm */
 }
@@ -104,13 +104,13 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
                              CORIO_SENML_HAS_S, CORIO_SENML_HAS_T, CORIO_SENML_HAS_UT};
     const double vals[] = {r->bt, r->bv, r->bs, r->s, r->t, r->ut};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        if ((r->has & nums[i]) && !finite(vals[i]))
+        if ((r->has & nums[i]) && !is_finite(vals[i]))
             return false;
     switch (r->type) {
     case CORIO_SENML_NONE:
         break;
     case CORIO_SENML_NUMBER:
-        if (!finite(r->v))
+        if (!is_finite(r->v))
             return false;
         break;
     case CORIO_SENML_STRING:
