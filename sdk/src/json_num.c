@@ -238,16 +238,16 @@ static const double pow10tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 
 /* Clinger's fast path: m * 10^e10 is exact in one rounding when m < 2^53 and 10^|e10|
  * is an exact double; it needs arithmetic in double precision, not wider. */
-static bool fast_path(uint64_t m, long e10, double *v)
+static bool fast_path(uint64_t m, long long e10, double *v)
 {
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
     if (m > ((uint64_t)1 << 53) || e10 < -22 || e10 > 22)
         return false;
     volatile double x = (double)m; /* volatile: no fused or reordered arithmetic */
     if (e10 >= 0)
-        x = x * pow10tab[e10];
+        x = x * pow10tab[(int)e10];
     else
-        x = x / pow10tab[-e10];
+        x = x / pow10tab[(int)-e10];
     *v = x;
     return true;
 #else
@@ -341,7 +341,7 @@ int corio_json_number(const struct corio_json_tok *t, double *v)
         for (int i = 0; i < nd; i++)
             mm = mm * 10 + a.d[i];
         double x;
-        if (fast_path(mm, (long)(dp + e - nd), &x)) {
+        if (fast_path(mm, dp + e - nd, &x)) {
             *v = neg ? -x : x;
             return CORIO_OK;
         }
@@ -375,7 +375,7 @@ int corio_json_decimal_to_double(bool neg, uint64_t mantissa, int64_t exp10, dou
         uint64_t mm = 0;
         for (int i = 0; i < nd; i++)
             mm = mm * 10 + a.d[i];
-        if (fast_path(mm, (long)(n + e - nd), &x)) {
+        if (fast_path(mm, n + e - nd, &x)) {
             *v = neg ? -x : x;
             return CORIO_OK;
         }
