@@ -388,7 +388,8 @@ static bool same_double(double a, double b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* The decimal text of 2^e exactly (e < 0), for building halfway points. */
+/* s must convert to what glibc's strtod (correctly rounded) gives, or be refused as
+ * beyond a double exactly when strtod overflows. */
 static void check_against_libc(const char *s)
 {
     double mine = 0, ref = strtod(s, NULL);
