@@ -188,7 +188,7 @@ static int append_point(const struct corio_point *p, void *arg)
     struct series_out *s = arg;
     json_t *pt;
     if (s->raw) {
-        json_t *v = corio__value_json(&p->value);
+        json_t *v = corio__cloud_value_json(&p->value);
         pt = v ? json_pack("[I, o]", (json_int_t)p->t_ms, v) : NULL;
     } else {
         pt = json_pack("[I, f, f, f, I]", (json_int_t)p->t_ms, p->min, p->max,
@@ -208,7 +208,7 @@ static int h_series(struct corio_http_req *r, void *arg)
     const char *metric = corio_http_query(r, "metric");
     if (!metric || !*metric)
         return corio_http_reply_error(r, 400, "metric is required");
-    if (strlen(metric) > CORIO_METRIC_MAX || !corio__senml_name_ok(metric, strlen(metric)))
+    if (strlen(metric) > CORIO_METRIC_MAX || !corio__cloud_senml_name_ok(metric, strlen(metric)))
         return corio_http_reply_error(r, 404, "unknown metric");
     int64_t to = a->o.now_ms(), from, step_s = 0;
     const char *q;

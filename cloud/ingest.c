@@ -184,12 +184,12 @@ static int insert(struct msg_ctx *c, const struct corio_batch_msg *m, const char
 }
 
 static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                        const char *suffix, enum corio__senml_format fmt)
+                        const char *suffix, enum corio__cloud_senml_format fmt)
 {
-    struct corio__senml_pack pack;
+    struct corio__cloud_senml_pack pack;
     char why[CORIO_REASON_MAX];
-    int rc = corio__senml_decode(fmt, m->payload, m->payload_len, device, m->recv_ms, &pack, why,
-                                 sizeof why);
+    int rc = corio__cloud_senml_decode(fmt, m->payload, m->payload_len, device, m->recv_ms, &pack,
+                                       why, sizeof why);
     if (rc == CORIO_ERR_NOSPACE)
         return rc;
     if (rc != CORIO_OK)
@@ -200,7 +200,7 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
         goto out;
     struct corio_store *s = c->ig->o.store;
     for (size_t i = 0; i < pack.n; i++) {
-        const struct corio__senml_rec *r = &pack.recs[i];
+        const struct corio__cloud_senml_rec *r = &pack.recs[i];
         struct corio_sample_row row = {.org = c->org,
                                        .device = device,
                                        .metric = r->name,
@@ -214,7 +214,7 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
         }
         if (n == 1) {
             c->res->samples++;
-            json_t *v = corio__value_json(&r->value);
+            json_t *v = corio__cloud_value_json(&r->value);
             add_event(c->ig, c->res, "sample",
                       v ? json_pack("{s:s, s:s, s:I, s:o}", "device", device, "metric", r->name,
                                     "t", (json_int_t)r->t_ms, "v", v)
@@ -229,16 +229,16 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
             rc = g_rc;
     }
 out:
-    corio__senml_pack_free(&pack);
+    corio__cloud_senml_pack_free(&pack);
     return rc;
 }
 
 static int ingest_heartbeat(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
                             const char *suffix)
 {
-    struct corio__heartbeat hb;
+    struct corio__cloud_heartbeat hb;
     char why[CORIO_REASON_MAX];
-    if (corio__heartbeat_decode(m->payload, m->payload_len, &hb, why, sizeof why) != CORIO_OK)
+    if (corio__cloud_heartbeat_decode(m->payload, m->payload_len, &hb, why, sizeof why) != CORIO_OK)
         return reject(c, m, device, suffix, why);
     int64_t ref;
     int rc = insert(c, m, device, suffix, false, 0, 0, &ref);
@@ -261,7 +261,8 @@ static int ingest_presence(struct msg_ctx *c, const struct corio_batch_msg *m, c
 {
     bool online;
     char why[CORIO_REASON_MAX];
-    if (corio__presence_decode(m->payload, m->payload_len, &online, why, sizeof why) != CORIO_OK)
+    if (corio__cloud_presence_decode(m->payload, m->payload_len, &online, why, sizeof why) !=
+        CORIO_OK)
         return reject(c, m, device, suffix, why);
     int64_t ref;
     int rc = insert(c, m, device, suffix, false, 0, 0, &ref);
@@ -329,9 +330,9 @@ static int ingest_msg(struct msg_ctx *c, const struct corio_batch_msg *m)
 
     int rc;
     if (strcmp(suffix, "up/json") == 0)
-        rc = ingest_senml(c, m, device, suffix, CORIO__SENML_JSON);
+        rc = ingest_senml(c, m, device, suffix, CORIO__CLOUD_SENML_JSON);
     else if (strcmp(suffix, "up/cbor") == 0)
-        rc = ingest_senml(c, m, device, suffix, CORIO__SENML_CBOR);
+        rc = ingest_senml(c, m, device, suffix, CORIO__CLOUD_SENML_CBOR);
     else if (strcmp(suffix, "up/hb") == 0)
         rc = ingest_heartbeat(c, m, device, suffix);
     else if (strcmp(suffix, "presence") == 0)

@@ -1,9 +1,9 @@
 /*
  * payloads.c - the small payloads ingest reads besides SenML: device heartbeats (JSON
- * object or CBOR map, docs/formats.md), the gateway plugin's presence records, and the
- * encodings they and the registry file need (base64url, did:key).
+ * object or CBOR map, decoded by the SDK's include/corio/heartbeat.h), the gateway
+ * plugin's presence records, and the encodings they and the registry file need
+ * (base64url, did:key).
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,141 +14,47 @@
 #include "corio/cbor.h"
 #include "corio/encoding.h"
 #include "corio/error.h"
+#include "corio/heartbeat.h"
 #include "corio/p256.h"
 
 /* ---- heartbeat --------------------------------------------------------------------- */
 
-enum hb_field { HB_UP, HB_BC, HB_EP, HB_LAST, HB_PENDING, HB_DROPS, HB_NFIELDS };
-static const char *const hb_names[HB_NFIELDS] = {"up", "bc", "ep", "last", "pending", "drops"};
-
-static int hb_finish(const bool seen[HB_NFIELDS], const int64_t v[HB_NFIELDS],
-                     struct corio__heartbeat *hb, char *why, size_t whylen)
+int corio__cloud_heartbeat_decode(const uint8_t *buf, size_t len, struct corio__cloud_heartbeat *hb,
+                                  char *why, size_t whylen)
 {
-    static const enum hb_field required[] = {HB_EP, HB_LAST, HB_PENDING};
-    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
-        if (!seen[required[i]]) {
-            snprintf(why, whylen, "heartbeat without '%s'", hb_names[required[i]]);
-            return CORIO_ERR_MALFORMED;
-        }
+    /* The same suffix carries JSON or CBOR: a CBOR map starts with major type 5. */
+    bool cbor = len > 0 && buf[0] >= 0xa0 && buf[0] <= 0xbf;
+    struct corio_heartbeat h;
+    int rc = corio_heartbeat_decode(cbor ? CORIO_FORMAT_CBOR : CORIO_FORMAT_JSON, buf, len, &h);
+    if (rc != CORIO_OK) {
+        snprintf(why, whylen,
+                 "heartbeat is not a %s with up, bc, ep, last, pending and drops as unsigned "
+                 "integers (%s)",
+                 cbor ? "CBOR map" : "JSON object", corio_strerror(rc));
+        return CORIO_ERR_MALFORMED;
     }
-    if (v[HB_PENDING] > v[HB_LAST]) {
+    if (h.uptime_s > INT64_MAX || h.boot > INT64_MAX || h.epoch > INT64_MAX ||
+        h.last_seq > INT64_MAX || h.drops > INT64_MAX) {
+        snprintf(why, whylen, "heartbeat field beyond 2^63 - 1");
+        return CORIO_ERR_MALFORMED;
+    }
+    if (h.pending > h.last_seq) {
         snprintf(why, whylen, "heartbeat with more pending entries than sequence numbers");
         return CORIO_ERR_MALFORMED;
     }
-    *hb = (struct corio__heartbeat){.epoch = v[HB_EP],
-                                    .last = v[HB_LAST],
-                                    .pending = v[HB_PENDING],
-                                    .drops = v[HB_DROPS],
-                                    .has_boot = seen[HB_BC],
-                                    .boot = v[HB_BC],
-                                    .uptime_s = v[HB_UP]};
+    *hb = (struct corio__cloud_heartbeat){.epoch = (int64_t)h.epoch,
+                                          .last = (int64_t)h.last_seq,
+                                          .pending = (int64_t)h.pending,
+                                          .drops = (int64_t)h.drops,
+                                          .boot = (int64_t)h.boot,
+                                          .uptime_s = (int64_t)h.uptime_s};
     return CORIO_OK;
-}
-
-static int hb_field_of(const char *key, size_t len)
-{
-    for (int i = 0; i < HB_NFIELDS; i++)
-        if (strlen(hb_names[i]) == len && memcmp(hb_names[i], key, len) == 0)
-            return i;
-    return -1;
-}
-
-static int hb_json(const uint8_t *buf, size_t len, struct corio__heartbeat *hb, char *why,
-                   size_t whylen)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        snprintf(why, whylen, "heartbeat is not JSON: line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        return CORIO_ERR_MALFORMED;
-    }
-    bool seen[HB_NFIELDS] = {0};
-    int64_t v[HB_NFIELDS] = {0};
-    int rc = CORIO_OK;
-    if (!json_is_object(root)) {
-        snprintf(why, whylen, "heartbeat is not a JSON object");
-        rc = CORIO_ERR_MALFORMED;
-    }
-    for (int i = 0; rc == CORIO_OK && i < HB_NFIELDS; i++) {
-        json_t *x = json_object_get(root, hb_names[i]);
-        if (!x)
-            continue;
-        /* Uptime may be fractional; the counters are integers. */
-        if (i == HB_UP && json_is_real(x) && isfinite(json_real_value(x)) &&
-            json_real_value(x) >= 0 && json_real_value(x) < 9.2e18) {
-            v[i] = (int64_t)json_real_value(x);
-        } else if (json_is_integer(x) && json_integer_value(x) >= 0) {
-            v[i] = json_integer_value(x);
-        } else {
-            snprintf(why, whylen, "heartbeat '%s' is not a non-negative integer", hb_names[i]);
-            rc = CORIO_ERR_MALFORMED;
-        }
-        seen[i] = true;
-    }
-    json_decref(root);
-    return rc == CORIO_OK ? hb_finish(seen, v, hb, why, whylen) : rc;
-}
-
-static int hb_cbor(const uint8_t *buf, size_t len, struct corio__heartbeat *hb, char *why,
-                   size_t whylen)
-{
-    struct corio_cbor_dec d;
-    corio_cbor_dec_init(&d, buf, len);
-    uint64_t pairs;
-    bool seen[HB_NFIELDS] = {0};
-    int64_t v[HB_NFIELDS] = {0};
-    if (corio_cbor_expect_map(&d, &pairs) != CORIO_OK || pairs == CORIO_CBOR_INDEFINITE ||
-        pairs > 64)
-        goto bad;
-    for (uint64_t i = 0; i < pairs; i++) {
-        const char *key;
-        size_t kl;
-        if (corio_cbor_expect_text(&d, &key, &kl) != CORIO_OK)
-            goto bad;
-        int f = hb_field_of(key, kl);
-        if (f < 0) {
-            if (corio_cbor_skip(&d) != CORIO_OK)
-                goto bad;
-            continue;
-        }
-        if (seen[f]) {
-            snprintf(why, whylen, "heartbeat '%s' appears twice", hb_names[f]);
-            return CORIO_ERR_MALFORMED;
-        }
-        uint64_t u;
-        double fl;
-        if (corio_cbor_expect_uint(&d, &u) == CORIO_OK && u <= INT64_MAX) {
-            v[f] = (int64_t)u;
-        } else if (f == HB_UP && corio_cbor_expect_float(&d, &fl) == CORIO_OK && isfinite(fl) &&
-                   fl >= 0 && fl < 9.2e18) {
-            v[f] = (int64_t)fl;
-        } else {
-            snprintf(why, whylen, "heartbeat '%s' is not a non-negative integer", hb_names[f]);
-            return CORIO_ERR_MALFORMED;
-        }
-        seen[f] = true;
-    }
-    if (corio_cbor_dec_finish(&d) != CORIO_OK)
-        goto bad;
-    return hb_finish(seen, v, hb, why, whylen);
-bad:
-    snprintf(why, whylen, "heartbeat is not a CBOR map");
-    return CORIO_ERR_MALFORMED;
-}
-
-int corio__heartbeat_decode(const uint8_t *buf, size_t len, struct corio__heartbeat *hb, char *why,
-                            size_t whylen)
-{
-    /* A CBOR map starts with major type 5 (0xa0..0xbf); JSON with '{' or blanks. */
-    if (len > 0 && buf[0] >= 0xa0 && buf[0] <= 0xbf)
-        return hb_cbor(buf, len, hb, why, whylen);
-    return hb_json(buf, len, hb, why, whylen);
 }
 
 /* ---- presence ---------------------------------------------------------------------- */
 
-int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *why, size_t whylen)
+int corio__cloud_presence_decode(const uint8_t *buf, size_t len, bool *online, char *why,
+                                 size_t whylen)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -173,7 +79,7 @@ int corio__presence_decode(const uint8_t *buf, size_t len, bool *online, char *w
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-size_t corio__b64url_encode(const uint8_t *in, size_t len, char *out)
+size_t corio__cloud_b64url_encode(const uint8_t *in, size_t len, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i += 3) {
@@ -208,7 +114,7 @@ static int b64val(char c)
     return -1;
 }
 
-int corio__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+int corio__cloud_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 {
     while (len > 0 && in[len - 1] == '=' && len % 4 != 1)
         len--; /* padding is optional */
@@ -236,7 +142,7 @@ int corio__b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
     return (int)o;
 }
 
-json_t *corio__value_json(const struct corio_value *v)
+json_t *corio__cloud_value_json(const struct corio_value *v)
 {
     switch (v->kind) {
     case CORIO_VALUE_NUM:
@@ -249,7 +155,7 @@ json_t *corio__value_json(const struct corio_value *v)
         char *s = malloc(v->len / 3 * 4 + 5);
         if (!s)
             return NULL;
-        corio__b64url_encode(v->data, v->len, s);
+        corio__cloud_b64url_encode(v->data, v->len, s);
         json_t *j = json_string(s);
         free(s);
         return j;
@@ -260,7 +166,7 @@ json_t *corio__value_json(const struct corio_value *v)
 
 /* ---- did:key ----------------------------------------------------------------------- */
 
-int corio__didkey_parse(const char *s, uint8_t pub[65])
+int corio__cloud_didkey_parse(const char *s, uint8_t pub[65])
 {
     static const char prefix[] = "did:key:z";
     if (!s || strncmp(s, prefix, sizeof prefix - 1) != 0)

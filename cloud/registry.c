@@ -144,7 +144,7 @@ static int apply_line(struct corio_store *s, struct line_ctx *c, char *text)
         struct corio_gateway_rec g = {.pubkey_len = 65};
         snprintf(g.id, sizeof g.id, "%s", id);
         snprintf(g.org, sizeof g.org, "%s", org);
-        if (corio__didkey_parse(key, g.pubkey) != CORIO_OK)
+        if (corio__cloud_didkey_parse(key, g.pubkey) != CORIO_OK)
             return bad(c, "key is not a did:key of a P-256 public key");
         if (key_no) {
             char *end;
