@@ -58,6 +58,7 @@ static int is_help(const char *s)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
+        cli_error("which command? (see below)");
         usage(stderr);
         return CLI_USAGE;
     }
@@ -77,9 +78,14 @@ int main(int argc, char **argv)
         cli_error("unknown command group '%s' (see corio --help)", argv[1]);
         return CLI_USAGE;
     }
-    if (argc < 3 || is_help(argv[2])) {
-        group_usage(argc < 3 ? stderr : stdout, g);
-        return argc < 3 ? CLI_USAGE : CLI_OK;
+    if (argc < 3) {
+        cli_error("which '%s' command? (see below)", g->name);
+        group_usage(stderr, g);
+        return CLI_USAGE;
+    }
+    if (is_help(argv[2])) {
+        group_usage(stdout, g);
+        return CLI_OK;
     }
     for (size_t c = 0; c < g->count; c++) {
         if (strcmp(argv[2], g->commands[c].name) == 0) {
