@@ -115,9 +115,11 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
  * expectation: for a verifier to learn which DID and key number to look up before
  * corio_eat_verify(). Never trust what it returns. Returns CORIO_OK, the errors of
  * corio_cose_sign1_decode(), CORIO_ERR_MALFORMED (claims outside the profile: wrong
- * types, sizes or shapes, not deterministic, kid not a DID key reference),
- * CORIO_ERR_UNSUPPORTED (a firmware digest other than SHA-256, a measurement format
- * other than CoSWID) or CORIO_ERR_POLICY (a token larger than CORIO_EAT_MAX_SIZE).
+ * types, sizes or shapes, missing required claims, not deterministic, detached, kid
+ * not a DID key reference), CORIO_ERR_UNSUPPORTED (another eat_profile, a firmware
+ * digest other than SHA-256, a measurement format other than CoSWID, claims nested
+ * beyond CORIO_CBOR_MAX_DEPTH) or CORIO_ERR_POLICY (a token larger than
+ * CORIO_EAT_MAX_SIZE, or a kid that is not a key of iss).
  */
 int corio_eat_decode(const uint8_t *tok, size_t len, struct corio_eat_claims *out);
 

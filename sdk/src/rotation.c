@@ -334,7 +334,9 @@ int corio_rotation_chain_verify(const struct corio_crypto_ops *ops, const struct
         struct corio_rotation_statement st;
         rc = decode_link(chain + start, corio_cbor_dec_offset(&d) - start, &m, &st);
         if (rc != CORIO_OK)
-            FAIL(rc, rc == CORIO_ERR_VERSION ? "unknown statement version" : "link is malformed");
+            FAIL(rc, rc == CORIO_ERR_VERSION       ? "unknown statement version"
+                     : rc == CORIO_ERR_UNSUPPORTED ? "link has another algorithm or too many signatures"
+                                                   : "link is malformed");
         if (memcmp(st.subject, subject->id, CORIO_DID_ID_LEN) != 0)
             FAIL(CORIO_ERR_POLICY, "link rotates another identity");
         if (memcmp(st.org, t->org, CORIO_DID_ID_LEN) != 0)

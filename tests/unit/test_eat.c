@@ -919,6 +919,98 @@ static void crafted_tokens_structure(void **state)
     assert_int_equal(corio_eat_decode(tok, n, NULL), CORIO_ERR_INVAL);
 }
 
+/* ---- the worked example of docs/eat-profile.md ---- */
+
+static const char *EXAMPLE_FULL =
+    "d284582aa201260458246469643a636f72696f3a757275616f6b37796869747167636332366a6c7133626434"
+    "2330a059012daa0178226469643a636f72696f3a757275616f6b37796869747167636332366a6c7133626434"
+    "037818616232636433656634676835696a366b6c376d6e326f7033061a692c22200a5820a0a1a2a3a4a5a6a7"
+    "a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf19010978187461673a636f72696f2e6465762c32"
+    "3032353a6561742f3119010b0719010e6764656d6f2d667719010f8165312e302e301901118182190102587d"
+    "a500506fddac05bd6ff6a45c88d925a373292b016764656d6f2d667702a2181f78226469643a636f72696f3a"
+    "757275616f6b37796869747167636332366a6c713362643418210103a111a207820158201df2f3853d10a305"
+    "aa52d36fd4a03f5721d7ce7daef6f7e5e8d51074d31361f11818686669726d776172650c003a000100010158"
+    "4001a1abf6cf512348b9ccdd49f8fdaf7120136a7b89c77cfad2b7aed0b370e4af5507bafa6f9b40001f88c1"
+    "bb69a1d8e8538fcfcb1d4834e72d44ba9dd15a4168";
+static const char *EXAMPLE_SINGLE_STEP =
+    "d284582aa201260458246469643a636f72696f3a757275616f6b37796869747167636332366a6c7133626434"
+    "2330a0586ba50178226469643a636f72696f3a757275616f6b37796869747167636332366a6c713362643403"
+    "7818616232636433656634676835696a366b6c376d6e326f703319010978187461673a636f72696f2e646576"
+    "2c323032353a6561742f313a00010000182a3a0001000101584097a889a6ccafc5fffd3e183f47212f6507ec"
+    "ee35bea98987291ff7594a4f606913bcf29c76fd82f4c63d99b8c32b0bc9ac0a89e81a7789eec643ca1acbb2"
+    "5aa6";
+
+static void hexcmp(const uint8_t *got, size_t n, const char *want)
+{
+    char *h = malloc(2 * n + 1);
+    assert_non_null(h);
+    for (size_t i = 0; i < n; i++)
+        snprintf(h + 2 * i, 3, "%02x", got[i]);
+    assert_string_equal(h, want);
+    free(h);
+}
+
+static void profile_examples_are_reproduced(void **state)
+{
+    (void)state;
+    /* RFC 6979 A.2.5's key, signing deterministically through PSA. */
+    static const char *priv_hex = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
+    uint8_t priv[32], pub[65];
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(priv_hex + 2 * i, "%2x", &v), 1);
+        priv[i] = (uint8_t)v;
+    }
+    assert_true(psa->caps & CORIO_CRYPTO_CAP_DETERMINISTIC);
+    struct corio_key k;
+    assert_int_equal(corio_key_import(psa, 0, 0, priv, &k), CORIO_OK);
+    assert_int_equal(corio_key_public(&k, pub), CORIO_OK);
+    struct corio_eat_claims c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(corio_did_from_key(psa, pub, 65, &c.issuer), CORIO_OK);
+    c.aud = GW;
+    c.aud_len = strlen(GW);
+    c.nonce = nonce;
+    c.nonce_len = sizeof nonce;
+    c.has_iat = true;
+    c.iat = 1764500000;
+    c.has_bootcount = true;
+    c.bootcount = 7;
+    c.has_firmware = true;
+    assert_int_equal(corio_sha256(psa, (const uint8_t *)"firmware image", 14, c.fw_digest), CORIO_OK);
+    c.fw_version = "1.0.0";
+    c.fw_version_len = 5;
+    c.fw_name = "demo-fw";
+    c.fw_name_len = 7;
+    c.assurance = CORIO_EAT_REPORTED;
+    uint8_t tok[CORIO_EAT_MAX_SIZE];
+    int n = corio_eat_make(&k, &c, tok, sizeof tok);
+    assert_int_equal(n, 417);
+    hexcmp(tok, (size_t)n, EXAMPLE_FULL);
+    struct corio_eat_expect e = base_expect();
+    e.require_firmware = true;
+    struct corio_eat_claims got;
+    assert_int_equal(corio_eat_verify(ossl, tok, (size_t)n, pub, 65, &e, &got, NULL), CORIO_OK);
+
+    c.nonce = NULL;
+    c.nonce_len = 0;
+    c.has_counter = true;
+    c.counter = 42;
+    c.has_iat = false;
+    c.has_bootcount = false;
+    c.has_firmware = false;
+    c.fw_name = NULL;
+    n = corio_eat_make(&k, &c, tok, sizeof tok);
+    assert_int_equal(n, 222);
+    hexcmp(tok, (size_t)n, EXAMPLE_SINGLE_STEP);
+    e = base_expect();
+    e.nonce = NULL;
+    e.nonce_len = 0;
+    e.last_counter = 41;
+    assert_int_equal(corio_eat_verify(ossl, tok, (size_t)n, pub, 65, &e, &got, NULL), CORIO_OK);
+    corio_key_close(&k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -930,6 +1022,7 @@ int main(void)
         cmocka_unit_test(make_refuses_claims_outside_the_profile),
         cmocka_unit_test(crafted_claims_each_rule),
         cmocka_unit_test(crafted_tokens_structure),
+        cmocka_unit_test(profile_examples_are_reproduced),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

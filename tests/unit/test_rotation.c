@@ -550,6 +550,21 @@ static void malformed_links_and_chains(void **state)
     ln = craft_link(payload, pl, sg, 2, CORIO_COSE_UNTAGGED, link, sizeof link);
     assert_int_equal(corio_rotation_link_decode(link, ln, &st), CORIO_ERR_MALFORMED);
 
+    /* A signer with another algorithm (alg -8 in the subject's protected header). */
+    {
+        const uint8_t *links[] = {L[1]};
+        n = chain_of(links, &LN[1], 1, chain, sizeof chain);
+        bool patched = false;
+        for (size_t i = 37; i + 4 < n && !patched; i++) {
+            if (memcmp(chain + i, "\xa2\x01\x26\x04", 4) == 0) {
+                chain[i + 2] = 0x27;
+                patched = true;
+            }
+        }
+        assert_true(patched);
+        REFUSED(chain, n, CORIO_ERR_UNSUPPORTED, "link has another algorithm or too many signatures");
+    }
+
     /* Chains: version, inception key, trailing bytes, truncation, too many links. */
     const uint8_t *links[] = {L[1], L[2]};
     size_t lens[] = {LN[1], LN[2]};
