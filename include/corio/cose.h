@@ -48,11 +48,11 @@
 extern "C" {
 #endif
 
-#define CORIO_COSE_ALG_ES256 (-7)
-#define CORIO_COSE_HDR_ALG   1
-#define CORIO_COSE_HDR_CRIT  2
-#define CORIO_COSE_HDR_CTY   3
-#define CORIO_COSE_HDR_KID   4
+#define CORIO_COSE_ALG_ES256     (-7)
+#define CORIO_COSE_HDR_ALG       1
+#define CORIO_COSE_HDR_CRIT      2
+#define CORIO_COSE_HDR_CTY       3
+#define CORIO_COSE_HDR_KID       4
 #define CORIO_CBOR_TAG_COSE_SIGN 98
 
 /* Most header labels in one header pair (protected + unprotected). */
@@ -84,12 +84,12 @@ struct corio_cose_sign1 {
     size_t protected_len;         /* byte string, or empty (0) when the map is empty */
     const uint8_t *kid;           /* NULL when there is no kid */
     size_t kid_len;
-    bool kid_protected;           /* the kid is in the protected bucket */
-    bool detached;                /* the payload is nil: it travels separately */
-    const uint8_t *payload;       /* the embedded payload; NULL when detached */
+    bool kid_protected;     /* the kid is in the protected bucket */
+    bool detached;          /* the payload is nil: it travels separately */
+    const uint8_t *payload; /* the embedded payload; NULL when detached */
     size_t payload_len;
-    const uint8_t *signature;     /* CORIO_P256_SIG_LEN bytes */
-    bool tagged;                  /* the message carried tag 18 */
+    const uint8_t *signature; /* CORIO_P256_SIG_LEN bytes */
+    bool tagged;              /* the message carried tag 18 */
 };
 
 /*
@@ -117,7 +117,7 @@ struct corio_cose_sign1_writer {
     uint8_t *buf;           /* the message buffer, NULL when counting */
     size_t protected_start; /* offset of the protected header's content */
     size_t protected_len;
-    int open;               /* 1 between a successful begin and end */
+    int open; /* 1 between a successful begin and end */
 };
 
 /*
@@ -157,8 +157,8 @@ int corio_cose_sign1_decode(const uint8_t *msg, size_t len, struct corio_cose_si
  * backend's errors.
  */
 int corio_cose_sign1_verify(const struct corio_crypto_ops *ops, const struct corio_cose_sign1 *m,
-                            const uint8_t *pub, size_t pub_len, const uint8_t *aad,
-                            size_t aad_len, const uint8_t *detached, size_t detached_len);
+                            const uint8_t *pub, size_t pub_len, const uint8_t *aad, size_t aad_len,
+                            const uint8_t *detached, size_t detached_len);
 
 /* ---- COSE_Sign ---- */
 
@@ -166,16 +166,16 @@ int corio_cose_sign1_verify(const struct corio_crypto_ops *ops, const struct cor
 struct corio_cose_sign {
     const uint8_t *protected_hdr; /* the body's protected header as signed (see above) */
     size_t protected_len;
-    bool detached;                /* the payload is nil: it travels separately */
-    const uint8_t *payload;       /* the embedded payload; NULL when detached */
+    bool detached;          /* the payload is nil: it travels separately */
+    const uint8_t *payload; /* the embedded payload; NULL when detached */
     size_t payload_len;
-    size_t count;                 /* signatures, 1..CORIO_COSE_MAX_SIGNATURES */
-    bool tagged;                  /* the message carried tag 98 */
+    size_t count; /* signatures, 1..CORIO_COSE_MAX_SIGNATURES */
+    bool tagged;  /* the message carried tag 98 */
     /* Private: the message's body items and signature items, for
      * corio_cose_sign_signature() and corio_cose_sign_add(). */
-    const uint8_t *body;          /* protected, unprotected, payload items */
+    const uint8_t *body; /* protected, unprotected, payload items */
     size_t body_len;
-    const uint8_t *sigs;          /* the signature items, after the array head */
+    const uint8_t *sigs; /* the signature items, after the array head */
     size_t sigs_len;
 };
 
@@ -183,10 +183,10 @@ struct corio_cose_sign {
 struct corio_cose_signature {
     const uint8_t *protected_hdr; /* its protected header as signed (see above) */
     size_t protected_len;
-    const uint8_t *kid;           /* NULL when there is no kid */
+    const uint8_t *kid; /* NULL when there is no kid */
     size_t kid_len;
     bool kid_protected;
-    const uint8_t *signature;     /* CORIO_P256_SIG_LEN bytes */
+    const uint8_t *signature; /* CORIO_P256_SIG_LEN bytes */
 };
 
 /*
@@ -232,9 +232,9 @@ int corio_cose_sign_signature(const struct corio_cose_sign *m, size_t i,
  * detached payload as for corio_cose_sign1_verify(). Returns as that function.
  */
 int corio_cose_sign_verify(const struct corio_crypto_ops *ops, const struct corio_cose_sign *m,
-                           const struct corio_cose_signature *s, const uint8_t *pub,
-                           size_t pub_len, const uint8_t *aad, size_t aad_len,
-                           const uint8_t *detached, size_t detached_len);
+                           const struct corio_cose_signature *s, const uint8_t *pub, size_t pub_len,
+                           const uint8_t *aad, size_t aad_len, const uint8_t *detached,
+                           size_t detached_len);
 
 #ifdef __cplusplus
 }

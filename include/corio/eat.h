@@ -64,10 +64,10 @@ extern "C" {
 #define CORIO_EAT_ATTESTED 2 /* key beyond the application (secure element, TF-M, bootloader) */
 
 /* Limits of the profile. */
-#define CORIO_EAT_NONCE_MIN   8
-#define CORIO_EAT_NONCE_MAX   64
-#define CORIO_EAT_AUD_MAX     64  /* bytes of aud */
-#define CORIO_EAT_TEXT_MAX    32  /* bytes of swname and of the swversion string */
+#define CORIO_EAT_NONCE_MIN 8
+#define CORIO_EAT_NONCE_MAX 64
+#define CORIO_EAT_AUD_MAX   64 /* bytes of aud */
+#define CORIO_EAT_TEXT_MAX  32 /* bytes of swname and of the swversion string */
 /* The largest token accepted or made. */
 #ifndef CORIO_EAT_MAX_SIZE
 #define CORIO_EAT_MAX_SIZE 1024
@@ -79,25 +79,25 @@ extern "C" {
  * NUL-terminated.
  */
 struct corio_eat_claims {
-    struct corio_did issuer;    /* iss: the device's DID (has_key ignored) */
-    uint32_t key_number;        /* the kid's key number: which key of the DID signed */
-    const char *aud;            /* the verifier's id, 1..CORIO_EAT_AUD_MAX bytes */
+    struct corio_did issuer; /* iss: the device's DID (has_key ignored) */
+    uint32_t key_number;     /* the kid's key number: which key of the DID signed */
+    const char *aud;         /* the verifier's id, 1..CORIO_EAT_AUD_MAX bytes */
     size_t aud_len;
-    const uint8_t *nonce;       /* the verifier's nonce, or NULL */
+    const uint8_t *nonce; /* the verifier's nonce, or NULL */
     size_t nonce_len;
-    bool has_counter;           /* single-step: the monotonic counter */
+    bool has_counter; /* single-step: the monotonic counter */
     uint64_t counter;
     bool has_iat;
-    uint64_t iat;               /* seconds since 1970-01-01T00:00:00Z */
+    uint64_t iat; /* seconds since 1970-01-01T00:00:00Z */
     bool has_bootcount;
     uint64_t bootcount;
-    bool has_firmware;          /* fw_digest and fw_version are set */
+    bool has_firmware; /* fw_digest and fw_version are set */
     uint8_t fw_digest[CORIO_SHA256_LEN];
-    const char *fw_version;     /* 1..CORIO_EAT_TEXT_MAX bytes */
+    const char *fw_version; /* 1..CORIO_EAT_TEXT_MAX bytes */
     size_t fw_version_len;
-    const char *fw_name;        /* swname, NULL when absent; 1..CORIO_EAT_TEXT_MAX bytes */
+    const char *fw_name; /* swname, NULL when absent; 1..CORIO_EAT_TEXT_MAX bytes */
     size_t fw_name_len;
-    uint8_t assurance;          /* CORIO_EAT_REPORTED or CORIO_EAT_ATTESTED */
+    uint8_t assurance; /* CORIO_EAT_REPORTED or CORIO_EAT_ATTESTED */
 };
 
 /*
@@ -125,14 +125,14 @@ int corio_eat_decode(const uint8_t *tok, size_t len, struct corio_eat_claims *ou
 
 /* What a verifier expects of a token. */
 struct corio_eat_expect {
-    const char *aud;            /* its own id; required */
+    const char *aud; /* its own id; required */
     size_t aud_len;
-    const uint8_t *nonce;       /* the nonce it issued (challenge mode), or NULL for
-                                 * single-step mode */
+    const uint8_t *nonce; /* the nonce it issued (challenge mode), or NULL for
+                           * single-step mode */
     size_t nonce_len;
-    uint64_t last_counter;      /* single-step: the highest counter seen for this DID;
-                                 * the token's must be greater */
-    bool require_firmware;      /* the token must carry swversion and measurements */
+    uint64_t last_counter;        /* single-step: the highest counter seen for this DID;
+                                   * the token's must be greater */
+    bool require_firmware;        /* the token must carry swversion and measurements */
     uint8_t registered_assurance; /* the device record's level, or 0 when unknown: a
                                    * token claiming more than the record is refused */
 };

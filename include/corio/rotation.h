@@ -58,10 +58,9 @@ extern "C" {
 /* Size bounds (every kid at its longest, 45 bytes). */
 #define CORIO_ROTATION_BODY_MAX 85u  /* array head, headers, payload, signatures head */
 #define CORIO_ROTATION_SIG_MAX  121u /* one COSE_Signature */
-#define CORIO_ROTATION_LINK_MAX(org_sigs) \
+#define CORIO_ROTATION_LINK_MAX(org_sigs)                                                          \
     (CORIO_ROTATION_BODY_MAX + CORIO_ROTATION_SIG_MAX * (1u + (org_sigs)))
-#define CORIO_ROTATION_CHAIN_MAX(links, org_sigs) \
-    (37u + (links) * CORIO_ROTATION_LINK_MAX(org_sigs))
+#define CORIO_ROTATION_CHAIN_MAX(links, org_sigs) (37u + (links)*CORIO_ROTATION_LINK_MAX(org_sigs))
 
 /* What a rotation statement says. */
 struct corio_rotation_statement {
@@ -73,8 +72,8 @@ struct corio_rotation_statement {
 
 /* One signer the verifier trusts to endorse rotations for the organisation. */
 struct corio_rotation_signer {
-    struct corio_did did;   /* the signer's DID and key number (has_key must be set) */
-    const uint8_t *pub;     /* its public key, 33 or 65 bytes */
+    struct corio_did did; /* the signer's DID and key number (has_key must be set) */
+    const uint8_t *pub;   /* its public key, 33 or 65 bytes */
     size_t pub_len;
 };
 
@@ -83,13 +82,13 @@ struct corio_rotation_trust {
     uint8_t org[CORIO_DID_ID_LEN];               /* the owner organisation */
     const struct corio_rotation_signer *signers; /* whose signatures count */
     size_t count;
-    unsigned threshold;                          /* distinct signers needed, >= 1 */
+    unsigned threshold; /* distinct signers needed, >= 1 */
 };
 
 /* What a verified chain establishes. */
 struct corio_rotation_result {
-    uint32_t key_number;                /* the current key's number (0: no rotation) */
-    uint8_t pub[CORIO_P256_PUB_LEN];    /* the current key, uncompressed */
+    uint32_t key_number;             /* the current key's number (0: no rotation) */
+    uint8_t pub[CORIO_P256_PUB_LEN]; /* the current key, uncompressed */
     size_t links;
 };
 
@@ -121,7 +120,8 @@ int corio_rotation_link_endorse(const struct corio_key *key, const struct corio_
  * CBOR), CORIO_ERR_VERSION (another statement version), CORIO_ERR_UNSUPPORTED, or
  * CORIO_ERR_INVAL.
  */
-int corio_rotation_link_decode(const uint8_t *link, size_t len, struct corio_rotation_statement *st);
+int corio_rotation_link_decode(const uint8_t *link, size_t len,
+                               struct corio_rotation_statement *st);
 
 /*
  * Starts a chain holding only the inception key (33 or 65 bytes; written compressed)

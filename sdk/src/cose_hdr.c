@@ -11,7 +11,7 @@
 /* One header label: an int or a text string. */
 struct label {
     bool text;
-    bool prot;     /* in the protected bucket */
+    bool prot; /* in the protected bucket */
     int64_t i;
     const char *t;
     size_t tlen;
@@ -27,7 +27,7 @@ struct hdr_ctx {
     bool kid_prot;
     const uint8_t *crit; /* the crit array item, inside the protected bytes */
     size_t crit_len;
-    size_t prot_labels;  /* labels in the protected bucket */
+    size_t prot_labels; /* labels in the protected bucket */
 };
 
 static int read_label(struct corio_cbor_dec *d, struct label *l)
@@ -43,7 +43,7 @@ static int read_label(struct corio_cbor_dec *d, struct label *l)
     if (it.type == CORIO_CBOR_TEXT) {
         l->text = true;
         return corio_cbor_expect_text(d, &l->t, &l->tlen) == CORIO_OK ? CORIO_OK
-                                                                       : CORIO_ERR_MALFORMED;
+                                                                      : CORIO_ERR_MALFORMED;
     }
     return CORIO_ERR_MALFORMED;
 }
@@ -131,7 +131,7 @@ static int bucket(struct corio_cbor_dec *d, bool prot, const uint8_t *base, stru
             rc = prot ? read_crit(d, h, base) : CORIO_ERR_MALFORMED;
         } else if (label_is(&l, CORIO_COSE_HDR_KID)) {
             rc = corio_cbor_expect_bytes(d, &h->kid, &h->kid_len) == CORIO_OK ? CORIO_OK
-                                                                             : CORIO_ERR_MALFORMED;
+                                                                              : CORIO_ERR_MALFORMED;
             h->kid_prot = prot;
         } else {
             rc = corio_cbor_skip(d);
@@ -261,7 +261,8 @@ int corio__cose_tbs_hash(const struct corio_crypto_ops *ops, bool sign1, const u
     int rc = corio_sha256_start(&h, ops);
     if (rc != CORIO_OK)
         return rc;
-    rc = sign1 ? corio_sha256_update(&h, ctx1, sizeof ctx1) : corio_sha256_update(&h, ctxn, sizeof ctxn);
+    rc = sign1 ? corio_sha256_update(&h, ctx1, sizeof ctx1)
+               : corio_sha256_update(&h, ctxn, sizeof ctxn);
     if (rc == CORIO_OK)
         rc = feed_bstr(&h, body_prot, body_len);
     if (rc == CORIO_OK && !sign1)

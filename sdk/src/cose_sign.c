@@ -157,8 +157,8 @@ int corio_cose_sign_sign(const struct corio_key *key, const uint8_t *kid, size_t
     int total = corio_cbor_enc_finish(&e);
     if (total < 0 || !out)
         return total;
-    int rc = sign_into(key, NULL, 0, out + prot_start, prot_len, aad, aad_len, payload,
-                       payload_len, sig);
+    int rc = sign_into(key, NULL, 0, out + prot_start, prot_len, aad, aad_len, payload, payload_len,
+                       sig);
     return rc == CORIO_OK ? total : rc;
 }
 
@@ -202,15 +202,15 @@ int corio_cose_sign_add(const struct corio_key *key, const uint8_t *kid, size_t 
     int total = corio_cbor_enc_finish(&e);
     if (total < 0)
         return total;
-    rc = sign_into(key, m.protected_hdr, m.protected_len, out + prot_start, prot_len, aad,
-                   aad_len, payload, payload_len, sig);
+    rc = sign_into(key, m.protected_hdr, m.protected_len, out + prot_start, prot_len, aad, aad_len,
+                   payload, payload_len, sig);
     return rc == CORIO_OK ? total : rc;
 }
 
 int corio_cose_sign_verify(const struct corio_crypto_ops *ops, const struct corio_cose_sign *m,
-                           const struct corio_cose_signature *s, const uint8_t *pub,
-                           size_t pub_len, const uint8_t *aad, size_t aad_len,
-                           const uint8_t *detached, size_t detached_len)
+                           const struct corio_cose_signature *s, const uint8_t *pub, size_t pub_len,
+                           const uint8_t *aad, size_t aad_len, const uint8_t *detached,
+                           size_t detached_len)
 {
     if (!ops || !m || !s || !s->signature || !pub || (!aad && aad_len))
         return CORIO_ERR_INVAL;
@@ -225,9 +225,8 @@ int corio_cose_sign_verify(const struct corio_crypto_ops *ops, const struct cori
         return CORIO_ERR_INVAL;
     }
     uint8_t hash[CORIO_SHA256_LEN];
-    int rc = corio__cose_tbs_hash(ops, false, m->protected_hdr, m->protected_len,
-                                  s->protected_hdr, s->protected_len, aad, aad_len, payload,
-                                  payload_len, hash);
+    int rc = corio__cose_tbs_hash(ops, false, m->protected_hdr, m->protected_len, s->protected_hdr,
+                                  s->protected_len, aad, aad_len, payload, payload_len, hash);
     if (rc != CORIO_OK)
         return rc;
     return corio_verify_hash(ops, pub, pub_len, hash, s->signature);

@@ -10,8 +10,8 @@
 #define SIGN1_FLAGS (CORIO_COSE_DETACHED | CORIO_COSE_UNTAGGED)
 
 /* Tag, array head, protected header and the empty unprotected header. */
-static void put_front(struct corio_cbor_enc *e, const uint8_t *kid, size_t kid_len,
-                      unsigned flags, size_t *prot_start, size_t *prot_len)
+static void put_front(struct corio_cbor_enc *e, const uint8_t *kid, size_t kid_len, unsigned flags,
+                      size_t *prot_start, size_t *prot_len)
 {
     if (!(flags & CORIO_COSE_UNTAGGED))
         corio_cbor_put_tag(e, CORIO_CBOR_TAG_COSE_SIGN1);
@@ -45,8 +45,8 @@ struct corio_cbor_enc *corio_cose_sign1_payload(struct corio_cose_sign1_writer *
 
 /* Hashes the Sig_structure and signs into sig. */
 static int sign_into(const struct corio_key *key, const uint8_t *prot, size_t prot_len,
-                     const uint8_t *aad, size_t aad_len, const uint8_t *payload,
-                     size_t payload_len, uint8_t *sig)
+                     const uint8_t *aad, size_t aad_len, const uint8_t *payload, size_t payload_len,
+                     uint8_t *sig)
 {
     uint8_t hash[CORIO_SHA256_LEN];
     int rc = corio__cose_tbs_hash(key->ops, true, prot, prot_len, NULL, 0, aad, aad_len, payload,
@@ -163,8 +163,8 @@ int corio_cose_sign1_decode(const uint8_t *msg, size_t len, struct corio_cose_si
 }
 
 int corio_cose_sign1_verify(const struct corio_crypto_ops *ops, const struct corio_cose_sign1 *m,
-                            const uint8_t *pub, size_t pub_len, const uint8_t *aad,
-                            size_t aad_len, const uint8_t *detached, size_t detached_len)
+                            const uint8_t *pub, size_t pub_len, const uint8_t *aad, size_t aad_len,
+                            const uint8_t *detached, size_t detached_len)
 {
     if (!ops || !m || !m->signature || !pub || (!aad && aad_len))
         return CORIO_ERR_INVAL;

@@ -104,8 +104,8 @@ int corio_did_format(const struct corio_did *did, char *out, size_t cap)
     if (!did || !out)
         return CORIO_ERR_INVAL;
     memcpy(buf, CORIO_DID_PREFIX, CORIO_DID_PREFIX_LEN);
-    int rc = corio_did_id_format(did->id, buf + CORIO_DID_PREFIX_LEN,
-                                 sizeof buf - CORIO_DID_PREFIX_LEN);
+    int rc =
+        corio_did_id_format(did->id, buf + CORIO_DID_PREFIX_LEN, sizeof buf - CORIO_DID_PREFIX_LEN);
     if (rc < 0)
         return rc;
     size_t n = CORIO_DID_PREFIX_LEN + CORIO_DID_ID_CHARS;

@@ -8,10 +8,10 @@
 #include "corio/eat.h"
 #include "eat_int.h"
 
-#define FAIL(code, reason)   \
-    do {                     \
-        *why = (reason);     \
-        return (code);       \
+#define FAIL(code, reason)                                                                         \
+    do {                                                                                           \
+        *why = (reason);                                                                           \
+        return (code);                                                                             \
     } while (0)
 
 static int get_text(struct corio_cbor_dec *d, const char **s, size_t *n, size_t max)
@@ -192,8 +192,8 @@ enum {
     HAVE_MEASUREMENTS = 1 << 5,
 };
 
-static int claim(struct corio_cbor_dec *d, int64_t key, struct corio_eat_claims *c,
-                 unsigned *have, const char **why)
+static int claim(struct corio_cbor_dec *d, int64_t key, struct corio_eat_claims *c, unsigned *have,
+                 const char **why)
 {
     const char *s;
     size_t n;

@@ -10,13 +10,13 @@
 #include "corio/cbor.h"
 #include "corio/p256.h"
 
-#define AAD ((const uint8_t *)CORIO_ROTATION_AAD)
+#define AAD     ((const uint8_t *)CORIO_ROTATION_AAD)
 #define AAD_LEN (sizeof CORIO_ROTATION_AAD - 1)
 
-#define FAIL(code, reason)   \
-    do {                     \
-        *why = (reason);     \
-        return (code);       \
+#define FAIL(code, reason)                                                                         \
+    do {                                                                                           \
+        *why = (reason);                                                                           \
+        return (code);                                                                             \
     } while (0)
 
 /* Statement keys. */
@@ -262,8 +262,8 @@ static int check_signatures(const struct corio_crypto_ops *ops, const struct cor
                 FAIL(CORIO_ERR_POLICY, "subject signed with another key than its current one");
             if (by_subject)
                 FAIL(CORIO_ERR_POLICY, "subject signed twice");
-            rc = corio_cose_sign_verify(ops, m, &s, current, CORIO_P256_PUB_LEN, AAD, AAD_LEN,
-                                        NULL, 0);
+            rc = corio_cose_sign_verify(ops, m, &s, current, CORIO_P256_PUB_LEN, AAD, AAD_LEN, NULL,
+                                        0);
             if (rc == CORIO_ERR_BADSIG)
                 FAIL(rc, "subject signature does not verify with its current key");
             if (rc != CORIO_OK)
@@ -275,7 +275,8 @@ static int check_signatures(const struct corio_crypto_ops *ops, const struct cor
         const struct corio_rotation_signer *signer = find_signer(t, &kid, &j);
         if (!signer)
             continue;
-        rc = corio_cose_sign_verify(ops, m, &s, signer->pub, signer->pub_len, AAD, AAD_LEN, NULL, 0);
+        rc =
+            corio_cose_sign_verify(ops, m, &s, signer->pub, signer->pub_len, AAD, AAD_LEN, NULL, 0);
         if (rc == CORIO_ERR_BADSIG)
             FAIL(rc, "organisation signature does not verify");
         if (rc != CORIO_OK)
@@ -313,7 +314,7 @@ int corio_rotation_chain_verify(const struct corio_crypto_ops *ops, const struct
     corio_cbor_dec_init(&d, chain, len);
     int rc = chain_head(&d, &links, seen[0], &items_start);
     if (rc != CORIO_OK)
-        FAIL(rc, rc == CORIO_ERR_VERSION ? "unknown chain version"
+        FAIL(rc, rc == CORIO_ERR_VERSION       ? "unknown chain version"
                  : rc == CORIO_ERR_UNSUPPORTED ? "chain has too many links"
                                                : "chain is malformed");
     if (corio_p256_decompress(seen[0], current) != CORIO_OK)
@@ -334,9 +335,10 @@ int corio_rotation_chain_verify(const struct corio_crypto_ops *ops, const struct
         struct corio_rotation_statement st;
         rc = decode_link(chain + start, corio_cbor_dec_offset(&d) - start, &m, &st);
         if (rc != CORIO_OK)
-            FAIL(rc, rc == CORIO_ERR_VERSION       ? "unknown statement version"
-                     : rc == CORIO_ERR_UNSUPPORTED ? "link has another algorithm or too many signatures"
-                                                   : "link is malformed");
+            FAIL(rc, rc == CORIO_ERR_VERSION ? "unknown statement version"
+                     : rc == CORIO_ERR_UNSUPPORTED
+                         ? "link has another algorithm or too many signatures"
+                         : "link is malformed");
         if (memcmp(st.subject, subject->id, CORIO_DID_ID_LEN) != 0)
             FAIL(CORIO_ERR_POLICY, "link rotates another identity");
         if (memcmp(st.org, t->org, CORIO_DID_ID_LEN) != 0)

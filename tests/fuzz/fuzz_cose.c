@@ -26,12 +26,14 @@ static const uint8_t detached[] = "detached payload";
 static void init(void)
 {
     /* RFC 6979 A.2.5's private key: a fixed signer, so seeds it signed verify. */
-    static const uint8_t priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16, 0x6b, 0x5c, 0x21,
-                                     0x57, 0x67, 0xb1, 0xd6, 0x93, 0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8,
-                                     0x9b, 0x12, 0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
+    static const uint8_t priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16,
+                                     0x6b, 0x5c, 0x21, 0x57, 0x67, 0xb1, 0xd6, 0x93,
+                                     0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8, 0x9b, 0x12,
+                                     0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
     if (key.ops)
         return;
-    if (corio_key_import(ops, 0, 0, priv, &key) != CORIO_OK || corio_key_public(&key, pub) != CORIO_OK)
+    if (corio_key_import(ops, 0, 0, priv, &key) != CORIO_OK ||
+        corio_key_public(&key, pub) != CORIO_OK)
         abort();
 }
 
@@ -64,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m1.detached != (m1.payload == NULL))
             abort();
         rc = corio_cose_sign1_verify(ops, &m1, pub, sizeof pub, NULL, 0,
-                                     m1.detached ? detached : NULL, m1.detached ? sizeof detached - 1 : 0);
+                                     m1.detached ? detached : NULL,
+                                     m1.detached ? sizeof detached - 1 : 0);
         if (!verdict(rc))
             abort();
     } else if (!known(rc)) {
@@ -111,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n <= 0 || corio_cose_sign_decode(out, (size_t)n, &m2) != CORIO_OK ||
             m2.count != m.count + 1 || m2.tagged != m.tagged ||
             corio_cose_sign_signature(&m2, m.count, &s) != CORIO_OK ||
-            corio_cose_sign_verify(ops, &m2, &s, pub, sizeof pub, NULL, 0, det, det_len) != CORIO_OK)
+            corio_cose_sign_verify(ops, &m2, &s, pub, sizeof pub, NULL, 0, det, det_len) !=
+                CORIO_OK)
             abort();
     }
     free(out);

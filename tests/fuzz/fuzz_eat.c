@@ -30,13 +30,15 @@ static uint8_t nonce[32];
 static void init(void)
 {
     /* RFC 6979 A.2.5's private key; its DID is did:corio:uruaok7yhitqgcc26jlq3bd4. */
-    static const uint8_t priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16, 0x6b, 0x5c, 0x21,
-                                     0x57, 0x67, 0xb1, 0xd6, 0x93, 0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8,
-                                     0x9b, 0x12, 0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
+    static const uint8_t priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16,
+                                     0x6b, 0x5c, 0x21, 0x57, 0x67, 0xb1, 0xd6, 0x93,
+                                     0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8, 0x9b, 0x12,
+                                     0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
     if (key.ops)
         return;
     struct corio_did d;
-    if (corio_key_import(ops, 0, 0, priv, &key) != CORIO_OK || corio_key_public(&key, pub) != CORIO_OK ||
+    if (corio_key_import(ops, 0, 0, priv, &key) != CORIO_OK ||
+        corio_key_public(&key, pub) != CORIO_OK ||
         corio_did_from_key(ops, pub, sizeof pub, &d) != CORIO_OK)
         abort();
     d.has_key = true;
@@ -100,8 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *tok = malloc(cap);
     if (!tok)
         abort();
-    int n = corio_cose_sign1_sign(&key, (const uint8_t *)kid, strlen(kid), NULL, 0, data + 1, size - 1,
-                                  0, tok, cap);
+    int n = corio_cose_sign1_sign(&key, (const uint8_t *)kid, strlen(kid), NULL, 0, data + 1,
+                                  size - 1, 0, tok, cap);
     if (n <= 0)
         abort();
     check(tok, (size_t)n);

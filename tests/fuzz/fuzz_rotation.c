@@ -34,17 +34,20 @@ static struct corio_rotation_trust trust;
 static void init(void)
 {
     /* The device: RFC 6979 A.2.5's key. The organisation: the COSE examples' key "11". */
-    static const uint8_t dev_priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16, 0x6b, 0x5c, 0x21,
-                                         0x57, 0x67, 0xb1, 0xd6, 0x93, 0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8,
-                                         0x9b, 0x12, 0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
-    static const uint8_t org_priv[32] = {0x57, 0xc9, 0x20, 0x77, 0x66, 0x41, 0x46, 0xe8, 0x76, 0x76, 0x0c,
-                                         0x95, 0x20, 0xd0, 0x54, 0xaa, 0x93, 0xc3, 0xaf, 0xb0, 0x4e, 0x30,
-                                         0x67, 0x05, 0xdb, 0x60, 0x90, 0x30, 0x85, 0x07, 0xb4, 0xd3};
+    static const uint8_t dev_priv[32] = {0xc9, 0xaf, 0xa9, 0xd8, 0x45, 0xba, 0x75, 0x16,
+                                         0x6b, 0x5c, 0x21, 0x57, 0x67, 0xb1, 0xd6, 0x93,
+                                         0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8, 0x9b, 0x12,
+                                         0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21};
+    static const uint8_t org_priv[32] = {0x57, 0xc9, 0x20, 0x77, 0x66, 0x41, 0x46, 0xe8,
+                                         0x76, 0x76, 0x0c, 0x95, 0x20, 0xd0, 0x54, 0xaa,
+                                         0x93, 0xc3, 0xaf, 0xb0, 0x4e, 0x30, 0x67, 0x05,
+                                         0xdb, 0x60, 0x90, 0x30, 0x85, 0x07, 0xb4, 0xd3};
     if (dev.ops)
         return;
     if (corio_key_import(ops, 0, 0, dev_priv, &dev) != CORIO_OK ||
         corio_key_import(ops, 0, 0, org_priv, &org) != CORIO_OK ||
-        corio_key_public(&dev, dev_pub) != CORIO_OK || corio_key_public(&org, org_pub) != CORIO_OK ||
+        corio_key_public(&dev, dev_pub) != CORIO_OK ||
+        corio_key_public(&org, org_pub) != CORIO_OK ||
         corio_did_from_key(ops, dev_pub, 65, &dev_did) != CORIO_OK ||
         corio_did_from_key(ops, org_pub, 65, &org_did) != CORIO_OK)
         abort();
@@ -121,8 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     const uint8_t *aad = (const uint8_t *)CORIO_ROTATION_AAD;
     size_t aad_len = strlen(CORIO_ROTATION_AAD);
-    int ln = corio_cose_sign_sign(&dev, (const uint8_t *)dev_kid, strlen(dev_kid), aad, aad_len, rest, n,
-                                  CORIO_COSE_UNTAGGED, a, cap);
+    int ln = corio_cose_sign_sign(&dev, (const uint8_t *)dev_kid, strlen(dev_kid), aad, aad_len,
+                                  rest, n, CORIO_COSE_UNTAGGED, a, cap);
     if (ln <= 0)
         abort();
     ln = corio_cose_sign_add(&org, (const uint8_t *)org_kid, strlen(org_kid), aad, aad_len, a,

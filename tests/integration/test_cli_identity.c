@@ -135,28 +135,29 @@ static void run_in(struct result *r, const char *stdin_data, const char *const *
             close(p[i].fd);
 }
 
-#define RUN(r, ...)                                          \
-    do {                                                     \
-        const char *args_[] = {__VA_ARGS__, NULL};           \
-        run_in((r), NULL, args_);                            \
+#define RUN(r, ...)                                                                                \
+    do {                                                                                           \
+        const char *args_[] = {__VA_ARGS__, NULL};                                                 \
+        run_in((r), NULL, args_);                                                                  \
     } while (0)
-#define RUN_STDIN(r, data, ...)                              \
-    do {                                                     \
-        const char *args_[] = {__VA_ARGS__, NULL};           \
-        run_in((r), (data), args_);                          \
+#define RUN_STDIN(r, data, ...)                                                                    \
+    do {                                                                                           \
+        const char *args_[] = {__VA_ARGS__, NULL};                                                 \
+        run_in((r), (data), args_);                                                                \
     } while (0)
-#define EXPECT_EXIT(r, code)                                                              \
-    do {                                                                                  \
-        if ((r)->status != (code))                                                        \
-            fail_msg("line %d: exit %d, want %d\nstdout: %s\nstderr: %s", __LINE__,       \
-                     (r)->status, (code), (r)->out, (r)->err);                            \
+#define EXPECT_EXIT(r, code)                                                                       \
+    do {                                                                                           \
+        if ((r)->status != (code))                                                                 \
+            fail_msg("line %d: exit %d, want %d\nstdout: %s\nstderr: %s", __LINE__, (r)->status,   \
+                     (code), (r)->out, (r)->err);                                                  \
     } while (0)
 
 /* The value of the line "name value" in out, copied into v. */
 static void field(const struct result *r, const char *name, char *v, size_t cap)
 {
     size_t nl = strlen(name);
-    for (const char *line = r->out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = r->out; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, name, nl) == 0 && line[nl] == ' ') {
             const char *s = line + nl + 1, *e = strchr(s, '\n');
             size_t n = e ? (size_t)(e - s) : strlen(s);
@@ -249,8 +250,14 @@ static void help_and_usage_errors(void **state)
     RUN(&R, "cose", "--help");
     EXPECT_EXIT(&R, 0);
     const char *const usage_errors[][4] = {
-        {"nope"}, {"key"}, {"key", "nope"}, {"key", "new", "--bogus"}, {"key", "new", "extra"},
-        {"did", "show"}, {"eat", "make"}, {"eat", "verify", "--aud", "x"},
+        {"nope"},
+        {"key"},
+        {"key", "nope"},
+        {"key", "new", "--bogus"},
+        {"key", "new", "extra"},
+        {"did", "show"},
+        {"eat", "make"},
+        {"eat", "verify", "--aud", "x"},
     };
     for (size_t i = 0; i < sizeof usage_errors / sizeof usage_errors[0]; i++) {
         const char *args[6] = {0};
@@ -344,7 +351,8 @@ static void key_new_and_did_show(void **state)
 
     /* Bad inputs: exit 3 with a reason. */
     write_file("junk.pem", "not a key\n", 10);
-    const char *bad[] = {"missing.pem", "junk.pem", "did:key:zDnaeQRy3dcKsKa1zmKtVKsTy3m2HYoQnFnfKuxD6HfSTQgYg",
+    const char *bad[] = {"missing.pem", "junk.pem",
+                         "did:key:zDnaeQRy3dcKsKa1zmKtVKsTy3m2HYoQnFnfKuxD6HfSTQgYg",
                          "did:key:z6MkeTGwHmLmuCmgg4ABYhzWVh6ZX7hTwWt8gguAretUfc9c",
                          "05dfdd3c9b9fdf7794ca9b78ce2c75f133e309c9b83d52fd0966829b5d390650dc"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -380,10 +388,14 @@ static void eat_from_the_cli(void **state)
     size_t n = unhex(tok_hex, tok, sizeof tok);
     assert_int_equal(corio_didkey_parse(didkey, strlen(didkey), pub), CORIO_OK);
     unhex(NONCE, nonce, sizeof nonce);
-    struct corio_eat_expect e = {.aud = GW, .aud_len = strlen(GW), .nonce = nonce, .nonce_len = 32,
+    struct corio_eat_expect e = {.aud = GW,
+                                 .aud_len = strlen(GW),
+                                 .nonce = nonce,
+                                 .nonce_len = 32,
                                  .require_firmware = true};
     struct corio_eat_claims c;
-    assert_int_equal(corio_eat_verify(&corio_crypto_psa_ops, tok, n, pub, 65, &e, &c, NULL), CORIO_OK);
+    assert_int_equal(corio_eat_verify(&corio_crypto_psa_ops, tok, n, pub, 65, &e, &c, NULL),
+                     CORIO_OK);
     assert_int_equal(c.bootcount, 12);
     assert_int_equal(c.iat, 1764500000);
     assert_int_equal(c.assurance, CORIO_EAT_REPORTED);
@@ -650,10 +662,8 @@ static void cose_from_the_cli(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(help_and_usage_errors),
-        cmocka_unit_test(key_new_and_did_show),
-        cmocka_unit_test(eat_from_the_cli),
-        cmocka_unit_test(eat_from_psa_verified_by_the_cli),
+        cmocka_unit_test(help_and_usage_errors), cmocka_unit_test(key_new_and_did_show),
+        cmocka_unit_test(eat_from_the_cli),      cmocka_unit_test(eat_from_psa_verified_by_the_cli),
         cmocka_unit_test(cose_from_the_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

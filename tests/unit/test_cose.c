@@ -184,7 +184,8 @@ static void sign1_high_s_example_is_refused_and_its_twin_verifies(void **state)
     assert_false(corio_p256_scalar_is_low(m.signature + 32));
     /* sign-pass-03 is a valid ECDSA signature, but its S is high: malleable, refused. */
     assert_int_equal(corio_cose_sign1_verify(psa, &m, pub, 65, NULL, 0, NULL, 0), CORIO_ERR_BADSIG);
-    assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, NULL, 0, NULL, 0), CORIO_ERR_BADSIG);
+    assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, NULL, 0, NULL, 0),
+                     CORIO_ERR_BADSIG);
     twin(msg + n - 64);
     assert_int_equal(corio_cose_sign1_verify(psa, &m, pub, 65, NULL, 0, NULL, 0), CORIO_OK);
     assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, NULL, 0, NULL, 0), CORIO_OK);
@@ -219,7 +220,8 @@ static void sign1_failure_examples_fail_for_their_reason(void **state)
     n = unhex(SIGN1_FAIL_07, msg, sizeof msg);
     assert_int_equal(corio_cose_sign1_decode(msg, n, &m), CORIO_OK);
     assert_true(corio_p256_scalar_is_low(m.signature + 32));
-    assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, NULL, 0, NULL, 0), CORIO_ERR_BADSIG);
+    assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, NULL, 0, NULL, 0),
+                     CORIO_ERR_BADSIG);
     assert_int_equal(corio_cose_sign1_verify(psa, &m, pub, 65, NULL, 0, NULL, 0), CORIO_ERR_BADSIG);
 }
 
@@ -242,7 +244,8 @@ static void sign_published_examples_verify(void **state)
     assert_int_equal(corio_cose_sign_signature(&m, 1, &s), CORIO_ERR_NOTFOUND);
     assert_int_equal(corio_cose_sign_signature(&m, 0, &s), CORIO_OK);
     assert_int_equal(corio_cose_sign_verify(psa, &m, &s, pub, 65, aad, aad_len, NULL, 0), CORIO_OK);
-    assert_int_equal(corio_cose_sign_verify(ossl, &m, &s, pub, 65, aad, aad_len, NULL, 0), CORIO_OK);
+    assert_int_equal(corio_cose_sign_verify(ossl, &m, &s, pub, 65, aad, aad_len, NULL, 0),
+                     CORIO_OK);
     assert_int_equal(corio_cose_sign_verify(ossl, &m, &s, pub, 65, NULL, 0, NULL, 0),
                      CORIO_ERR_BADSIG);
 
@@ -316,26 +319,26 @@ static void sign1_interoperates_between_backends(void **state)
                 assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1,
                                                          payload, sizeof payload - 2),
                                  CORIO_ERR_BADSIG);
-                assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1,
-                                                         NULL, 0),
-                                 CORIO_ERR_INVAL);
+                assert_int_equal(
+                    corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1, NULL, 0),
+                    CORIO_ERR_INVAL);
             } else {
-                assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1,
-                                                         payload, 1),
-                                 CORIO_ERR_INVAL);
+                assert_int_equal(
+                    corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1, payload, 1),
+                    CORIO_ERR_INVAL);
                 /* One flipped payload bit. */
                 msg[n - 64 - 3] ^= 0x10;
-                assert_int_equal(corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1,
-                                                         NULL, 0),
-                                 CORIO_ERR_BADSIG);
+                assert_int_equal(
+                    corio_cose_sign1_verify(ossl, &m, pub, 65, aad, sizeof aad - 1, NULL, 0),
+                    CORIO_ERR_BADSIG);
                 msg[n - 64 - 3] ^= 0x10;
             }
             /* Our signers write low S; the high-S twin of the same signature is refused. */
             assert_true(corio_p256_scalar_is_low(m.signature + 32));
             twin(msg + n - 64);
             for (size_t b = 0; b < 2; b++)
-                assert_int_equal(corio_cose_sign1_verify(both[b], &m, pub, 65, aad,
-                                                         sizeof aad - 1, det, det_len),
+                assert_int_equal(corio_cose_sign1_verify(both[b], &m, pub, 65, aad, sizeof aad - 1,
+                                                         det, det_len),
                                  CORIO_ERR_BADSIG);
         }
         corio_key_close(&k);
@@ -429,8 +432,8 @@ static void sign1_refuses_every_short_buffer(void **state)
         for (size_t cap = 0; cap < (size_t)n; cap++) {
             uint8_t *buf = malloc(cap ? cap : 1); /* exact size: ASan sees any overrun */
             assert_non_null(buf);
-            assert_int_equal(corio_cose_sign1_sign(&k, (const uint8_t *)"kid", 3, NULL, 0,
-                                                   payload, sizeof payload, flags, buf, cap),
+            assert_int_equal(corio_cose_sign1_sign(&k, (const uint8_t *)"kid", 3, NULL, 0, payload,
+                                                   sizeof payload, flags, buf, cap),
                              CORIO_ERR_NOSPACE);
             free(buf);
         }
@@ -603,9 +606,9 @@ static void sign1_structure_rules(void **state)
         "d8628443a10126a0405840", /* tag 98 on a COSE_Sign1 (and truncated anyway) */
         "83 43a10126 a0 40",
         "a0",
-        "9f43a10126a04040ff",     /* indefinite array */
-        "8463a10126a0405840",     /* protected as text */
-        "d2d28443a10126a040",     /* tag twice */
+        "9f43a10126a04040ff", /* indefinite array */
+        "8463a10126a0405840", /* protected as text */
+        "d2d28443a10126a040", /* tag twice */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char clean[64];
@@ -699,12 +702,12 @@ static void sign_several_signers_across_backends(void **state)
             }
             const uint8_t *want_aad = i < 2 ? aad : NULL;
             size_t want_aad_len = i < 2 ? 3 : 0;
-            assert_int_equal(corio_cose_sign_verify(psa, &m, &s, pubs[i], 65, want_aad,
-                                                    want_aad_len, dp, dl),
-                             CORIO_OK);
-            assert_int_equal(corio_cose_sign_verify(ossl, &m, &s, pubs[i], 65, want_aad,
-                                                    want_aad_len, dp, dl),
-                             CORIO_OK);
+            assert_int_equal(
+                corio_cose_sign_verify(psa, &m, &s, pubs[i], 65, want_aad, want_aad_len, dp, dl),
+                CORIO_OK);
+            assert_int_equal(
+                corio_cose_sign_verify(ossl, &m, &s, pubs[i], 65, want_aad, want_aad_len, dp, dl),
+                CORIO_OK);
             assert_int_equal(corio_cose_sign_verify(ossl, &m, &s, pubs[(i + 1) % 3], 65, want_aad,
                                                     want_aad_len, dp, dl),
                              CORIO_ERR_BADSIG);
@@ -714,16 +717,17 @@ static void sign_several_signers_across_backends(void **state)
      * get one. */
     int n1 = corio_cose_sign_sign(&a, NULL, 0, NULL, 0, payload, sizeof payload - 1,
                                   CORIO_COSE_DETACHED, m1, sizeof m1);
-    assert_int_equal(corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, NULL, 0, m2, sizeof m2),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, NULL, 0, m2, sizeof m2),
+        CORIO_ERR_INVAL);
     n1 = corio_cose_sign_sign(&a, NULL, 0, NULL, 0, payload, sizeof payload - 1, 0, m1, sizeof m1);
-    assert_int_equal(corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, payload, 1, m2,
-                                         sizeof m2),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, payload, 1, m2, sizeof m2),
+        CORIO_ERR_INVAL);
     /* Output overlapping the input. */
-    assert_int_equal(corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, NULL, 0, m1 + 10,
-                                         sizeof m1 - 10),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_cose_sign_add(&b, NULL, 0, NULL, 0, m1, (size_t)n1, NULL, 0, m1 + 10, sizeof m1 - 10),
+        CORIO_ERR_INVAL);
     /* Every too-small buffer for add. */
     int n2 = corio_cose_sign_add(&b, (const uint8_t *)"bb", 2, NULL, 0, m1, (size_t)n1, NULL, 0, m2,
                                  sizeof m2);
@@ -773,9 +777,9 @@ static void sign_signature_limit(void **state)
     memcpy(more, last, (size_t)n);
     more[sigs_head] = 0x91;
     memcpy(more + n, m.sigs, m.sigs_len / CORIO_COSE_MAX_SIGNATURES);
-    assert_int_equal(corio_cose_sign_decode(more, (size_t)n + m.sigs_len / CORIO_COSE_MAX_SIGNATURES,
-                                            &m),
-                     CORIO_ERR_UNSUPPORTED);
+    assert_int_equal(
+        corio_cose_sign_decode(more, (size_t)n + m.sigs_len / CORIO_COSE_MAX_SIGNATURES, &m),
+        CORIO_ERR_UNSUPPORTED);
     corio_key_close(&k);
 }
 
@@ -789,7 +793,8 @@ static void sign_decoding_rules(void **state)
     } cases[] = {
         {"8440a040 8183 43a10126 a0 5840 %s", CORIO_OK, "minimal"},
         {"8443a10126a040 8183 43a10126 a0 5840 %s", CORIO_ERR_POLICY, "alg in the body"},
-        {"8440a10126 40 8183 43a10126 a0 5840 %s", CORIO_ERR_POLICY, "alg in the body, unprotected"},
+        {"8440a10126 40 8183 43a10126 a0 5840 %s", CORIO_ERR_POLICY,
+         "alg in the body, unprotected"},
         {"8440a040 80", CORIO_ERR_MALFORMED, "no signatures"},
         {"8440a040 f6", CORIO_ERR_MALFORMED, "signatures not an array"},
         {"8440a040 9f83 43a10126 a0 5840 %s ff", CORIO_ERR_MALFORMED, "indefinite signatures"},

@@ -164,8 +164,8 @@ static void parse_refuses_every_other_spelling(void **state)
     static const char *bad[] = {
         "",
         "did:corio:",
-        "did:corio:uruaok7yhitqgcc26jlq3bd",     /* 23 characters */
-        "did:corio:uruaok7yhitqgcc26jlq3bd4a",   /* 25 */
+        "did:corio:uruaok7yhitqgcc26jlq3bd",   /* 23 characters */
+        "did:corio:uruaok7yhitqgcc26jlq3bd4a", /* 25 */
         "DID:corio:uruaok7yhitqgcc26jlq3bd4",
         "did:Corio:uruaok7yhitqgcc26jlq3bd4",
         "did:corio:URUAOK7YHITQGCC26JLQ3BD4",
@@ -280,7 +280,8 @@ static void didkey_vectors_both_ways(void **state)
         assert_memory_equal(got, want, 65);
 
         assert_int_equal(corio_didkey_format(want, 65, s, CORIO_DIDKEY_BUF - 1), CORIO_ERR_NOSPACE);
-        assert_int_equal(corio_multikey_format(want, 65, mb, CORIO_MULTIKEY_LEN), CORIO_ERR_NOSPACE);
+        assert_int_equal(corio_multikey_format(want, 65, mb, CORIO_MULTIKEY_LEN),
+                         CORIO_ERR_NOSPACE);
     }
 }
 
@@ -313,8 +314,8 @@ static void didkey_refusals(void **state)
         "did:key:uDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
         "DID:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
         "did:KEY:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
-        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU216l",  /* l: not base58 */
-        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2160",  /* 0: not base58 */
+        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU216l", /* l: not base58 */
+        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2160", /* 0: not base58 */
         /* an ed25519 key (multicodec 0xed) and a secp256k1 key (0xe7) */
         "did:key:z6MkeTGwHmLmuCmgg4ABYhzWVh6ZX7hTwWt8gguAretUfc9c",
         "did:key:zQ3shZysRnVQkdhodyeFGyjwSW9U5kJ6Up577WYYTWFZEVQog",
@@ -328,7 +329,8 @@ static void didkey_refusals(void **state)
         /* fragments that are not the key itself */
         "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169#",
         "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169#key-1",
-        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169#zDnaerx9CtbPJ1q36T5Ln5wYt3MQYeGRG5"
+        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169#"
+        "zDnaerx9CtbPJ1q36T5Ln5wYt3MQYeGRG5"
         "ehnPAmxcf5mDZpv",
         "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169?x=1",
         "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169/",
@@ -337,8 +339,9 @@ static void didkey_refusals(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (corio_didkey_parse(bad[i], strlen(bad[i]), pub) != CORIO_ERR_MALFORMED)
             fail_msg("accepted \"%s\"", bad[i]);
-    assert_int_equal(corio_multikey_parse("DnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU21690", 49, pub),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_multikey_parse("DnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU21690", 49, pub),
+        CORIO_ERR_MALFORMED);
     assert_int_equal(corio_didkey_parse(NULL, 57, pub), CORIO_ERR_INVAL);
     assert_int_equal(corio_didkey_parse(didkey_vectors[0].did, 57, NULL), CORIO_ERR_INVAL);
     uint8_t off[65];

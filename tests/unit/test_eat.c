@@ -133,9 +133,9 @@ static void made_tokens_verify_across_backends(void **state)
             struct corio_eat_expect e = base_expect();
             struct corio_eat_claims got;
             const char *why = "unset";
-            assert_int_equal(corio_eat_verify(both[v], tok, (size_t)n, signers[s].pub, 65, &e, &got,
-                                              &why),
-                             CORIO_OK);
+            assert_int_equal(
+                corio_eat_verify(both[v], tok, (size_t)n, signers[s].pub, 65, &e, &got, &why),
+                CORIO_OK);
             assert_null(why);
             assert_true(corio_did_same(&got.issuer, &dev_did));
             assert_false(got.issuer.has_key);
@@ -161,15 +161,15 @@ static void made_tokens_verify_across_backends(void **state)
             e.nonce = NULL;
             e.nonce_len = 0;
             e.last_counter = 98;
-            assert_int_equal(corio_eat_verify(both[v], tok, (size_t)n, signers[s].pub, 65, &e,
-                                              &got, NULL),
-                             CORIO_OK);
+            assert_int_equal(
+                corio_eat_verify(both[v], tok, (size_t)n, signers[s].pub, 65, &e, &got, NULL),
+                CORIO_OK);
             /* The verifier's other key: refused. */
             e = base_expect();
             const char *why2 = NULL;
-            assert_int_equal(corio_eat_verify(both[v], tok, (size_t)n, signers[1 - s].pub, 65, &e,
-                                              &got, &why2),
-                             CORIO_ERR_BADSIG);
+            assert_int_equal(
+                corio_eat_verify(both[v], tok, (size_t)n, signers[1 - s].pub, 65, &e, &got, &why2),
+                CORIO_ERR_BADSIG);
             assert_string_equal(why2, "signature does not verify");
         }
     }
@@ -426,18 +426,18 @@ static void make_refuses_claims_outside_the_profile(void **state)
     char long_aud[66];
     memset(long_aud, 'a', 65);
     long_aud[65] = 0;
-#define REFUSED(mutation)                                                         \
-    do {                                                                          \
-        c = base_claims();                                                        \
-        mutation;                                                                 \
-        assert_int_equal(corio_eat_make(&dev_psa, &c, tok, sizeof tok), CORIO_ERR_INVAL); \
+#define REFUSED(mutation)                                                                          \
+    do {                                                                                           \
+        c = base_claims();                                                                         \
+        mutation;                                                                                  \
+        assert_int_equal(corio_eat_make(&dev_psa, &c, tok, sizeof tok), CORIO_ERR_INVAL);          \
     } while (0)
     REFUSED(c.aud = NULL);
     REFUSED(c.aud_len = 0);
     REFUSED((c.aud = long_aud, c.aud_len = 65));
-    REFUSED((c.aud = "\xc3\x28", c.aud_len = 2)); /* not UTF-8 */
+    REFUSED((c.aud = "\xc3\x28", c.aud_len = 2));     /* not UTF-8 */
     REFUSED((c.aud = "\xed\xa0\x80", c.aud_len = 3)); /* a surrogate */
-    REFUSED((c.aud = "\xc0\xaf", c.aud_len = 2)); /* an overlong form */
+    REFUSED((c.aud = "\xc0\xaf", c.aud_len = 2));     /* an overlong form */
     REFUSED(c.nonce_len = 7);
     REFUSED(c.nonce_len = 65);
     REFUSED((c.nonce = NULL, c.has_counter = false));
@@ -680,17 +680,15 @@ static int check_set(const struct claimset *s, const char **why)
     return corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, why);
 }
 
-#define EXPECT_SET(set, code, reason)                                          \
-    do {                                                                       \
-        const char *why_ = NULL;                                               \
-        int rc_ = check_set(&(set), &why_);                                    \
-        if (rc_ != (code))                                                     \
-            fail_msg("line %d: got %d (%s), want %d", __LINE__, rc_,           \
-                     why_ ? why_ : "-", (code));                               \
-        const char *want_ = (reason);                                          \
-        if (want_ && (!why_ || strcmp(why_, want_) != 0))                      \
-            fail_msg("line %d: reason \"%s\", want \"%s\"", __LINE__,          \
-                     why_ ? why_ : "-", want_);                                \
+#define EXPECT_SET(set, code, reason)                                                              \
+    do {                                                                                           \
+        const char *why_ = NULL;                                                                   \
+        int rc_ = check_set(&(set), &why_);                                                        \
+        if (rc_ != (code))                                                                         \
+            fail_msg("line %d: got %d (%s), want %d", __LINE__, rc_, why_ ? why_ : "-", (code));   \
+        const char *want_ = (reason);                                                              \
+        if (want_ && (!why_ || strcmp(why_, want_) != 0))                                          \
+            fail_msg("line %d: reason \"%s\", want \"%s\"", __LINE__, why_ ? why_ : "-", want_);   \
     } while (0)
 
 static void crafted_claims_each_rule(void **state)
@@ -701,106 +699,149 @@ static void crafted_claims_each_rule(void **state)
     EXPECT_SET(s, CORIO_OK, NULL);
 
     /* Required claims. */
-    s = good_set(); drop(&s, CORIO_EAT_ISS);
+    s = good_set();
+    drop(&s, CORIO_EAT_ISS);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iss is missing");
-    s = good_set(); drop(&s, CORIO_EAT_AUD);
+    s = good_set();
+    drop(&s, CORIO_EAT_AUD);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "aud is missing");
-    s = good_set(); drop(&s, CORIO_EAT_EAT_PROFILE);
+    s = good_set();
+    drop(&s, CORIO_EAT_EAT_PROFILE);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "eat_profile is missing");
-    s = good_set(); drop(&s, CORIO_EAT_ASSURANCE);
+    s = good_set();
+    drop(&s, CORIO_EAT_ASSURANCE);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "assurance is missing");
-    s = good_set(); drop(&s, CORIO_EAT_NONCE);
+    s = good_set();
+    drop(&s, CORIO_EAT_NONCE);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "neither eat_nonce nor counter");
-    s = good_set(); drop(&s, CORIO_EAT_MEASUREMENTS);
+    s = good_set();
+    drop(&s, CORIO_EAT_MEASUREMENTS);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion and measurements come together");
-    s = good_set(); drop(&s, CORIO_EAT_SWVERSION);
+    s = good_set();
+    drop(&s, CORIO_EAT_SWVERSION);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion and measurements come together");
-    s = good_set(); drop(&s, CORIO_EAT_SWVERSION); drop(&s, CORIO_EAT_MEASUREMENTS);
+    s = good_set();
+    drop(&s, CORIO_EAT_SWVERSION);
+    drop(&s, CORIO_EAT_MEASUREMENTS);
     drop(&s, CORIO_EAT_BOOTCOUNT);
     EXPECT_SET(s, CORIO_OK, NULL);
 
     /* iss. */
-    s = good_set(); set_text(&s, CORIO_EAT_ISS, "did:corio:uruaok7yhitqgcc26jlq3bd4#0");
+    s = good_set();
+    set_text(&s, CORIO_EAT_ISS, "did:corio:uruaok7yhitqgcc26jlq3bd4#0");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iss is not a did:corio");
-    s = good_set(); set_text(&s, CORIO_EAT_ISS, "device-17");
+    s = good_set();
+    set_text(&s, CORIO_EAT_ISS, "device-17");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iss is not a did:corio");
-    s = good_set(); set_uint(&s, CORIO_EAT_ISS, 1);
+    s = good_set();
+    set_uint(&s, CORIO_EAT_ISS, 1);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iss is not a did:corio");
-    s = good_set(); set_text(&s, CORIO_EAT_ISS, "did:corio:uruaok7yhitqgcc26jlq3bd4");
+    s = good_set();
+    set_text(&s, CORIO_EAT_ISS, "did:corio:uruaok7yhitqgcc26jlq3bd4");
     EXPECT_SET(s, CORIO_ERR_POLICY, "kid is not a key of the issuer");
 
     /* aud. */
-    s = good_set(); set_text(&s, CORIO_EAT_AUD, "");
+    s = good_set();
+    set_text(&s, CORIO_EAT_AUD, "");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "aud is not 1 to 64 bytes of text");
     s = good_set();
-    set_text(&s, CORIO_EAT_AUD, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    set_text(&s, CORIO_EAT_AUD,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "aud is not 1 to 64 bytes of text");
-    s = good_set(); set_hex(&s, CORIO_EAT_AUD, "81626162"); /* ["ab"]: an array of audiences */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_AUD, "81626162"); /* ["ab"]: an array of audiences */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "aud is not 1 to 64 bytes of text");
-    s = good_set(); set_hex(&s, CORIO_EAT_AUD, "62c328"); /* invalid UTF-8 */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_AUD, "62c328"); /* invalid UTF-8 */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "aud is not 1 to 64 bytes of text");
 
     /* eat_nonce. */
-    s = good_set(); set_hex(&s, CORIO_EAT_NONCE, "4700000000000000");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_NONCE, "4700000000000000");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "eat_nonce is not 8 to 64 bytes");
-    s = good_set(); set_hex(&s, CORIO_EAT_NONCE, "8148a0a1a2a3a4a5a6a7"); /* array form */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_NONCE, "8148a0a1a2a3a4a5a6a7"); /* array form */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "eat_nonce is not 8 to 64 bytes");
     {
         char hex[2 * 67 + 1] = "5841";
         for (int i = 0; i < 65; i++)
             strcat(hex, "00");
-        s = good_set(); set_hex(&s, CORIO_EAT_NONCE, hex);
+        s = good_set();
+        set_hex(&s, CORIO_EAT_NONCE, hex);
         EXPECT_SET(s, CORIO_ERR_MALFORMED, "eat_nonce is not 8 to 64 bytes");
     }
 
     /* eat_profile. */
-    s = good_set(); set_text(&s, CORIO_EAT_EAT_PROFILE, "tag:corio.dev,2025:eat/2");
+    s = good_set();
+    set_text(&s, CORIO_EAT_EAT_PROFILE, "tag:corio.dev,2025:eat/2");
     EXPECT_SET(s, CORIO_ERR_UNSUPPORTED, "another EAT profile");
-    s = good_set(); set_hex(&s, CORIO_EAT_EAT_PROFILE, "4401020304"); /* an OID */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_EAT_PROFILE, "4401020304"); /* an OID */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "eat_profile is not text");
 
     /* Integers. */
-    s = good_set(); set_hex(&s, CORIO_EAT_IAT, "20");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_IAT, "20");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iat is not an unsigned integer");
-    s = good_set(); set_hex(&s, CORIO_EAT_IAT, "fb41da4ad0a8000000"); /* a float date */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_IAT, "fb41da4ad0a8000000"); /* a float date */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iat is not an unsigned integer");
-    s = good_set(); set_hex(&s, CORIO_EAT_IAT, "c11a6929a0a0"); /* tag 1 */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_IAT, "c11a6929a0a0"); /* tag 1 */
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "iat is not an unsigned integer");
-    s = good_set(); set_hex(&s, CORIO_EAT_BOOTCOUNT, "20");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_BOOTCOUNT, "20");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "bootcount is not an unsigned integer");
-    s = good_set(); set_hex(&s, CORIO_EAT_COUNTER, "20");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_COUNTER, "20");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "counter is not an unsigned integer");
-    s = good_set(); set_uint(&s, CORIO_EAT_ASSURANCE, 0);
+    s = good_set();
+    set_uint(&s, CORIO_EAT_ASSURANCE, 0);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "assurance is not 1 or 2");
-    s = good_set(); set_uint(&s, CORIO_EAT_ASSURANCE, 3);
+    s = good_set();
+    set_uint(&s, CORIO_EAT_ASSURANCE, 3);
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "assurance is not 1 or 2");
-    s = good_set(); set_text(&s, CORIO_EAT_ASSURANCE, "reported");
+    s = good_set();
+    set_text(&s, CORIO_EAT_ASSURANCE, "reported");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "assurance is not 1 or 2");
 
     /* swname, swversion. */
-    s = good_set(); set_text(&s, CORIO_EAT_SWNAME, "");
+    s = good_set();
+    set_text(&s, CORIO_EAT_SWNAME, "");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swname is not 1 to 32 bytes of text");
-    s = good_set(); set_text(&s, CORIO_EAT_SWNAME, "123456789012345678901234567890123");
+    s = good_set();
+    set_text(&s, CORIO_EAT_SWNAME, "123456789012345678901234567890123");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swname is not 1 to 32 bytes of text");
-    s = good_set(); set_text(&s, CORIO_EAT_SWVERSION, "1.2.0");
+    s = good_set();
+    set_text(&s, CORIO_EAT_SWVERSION, "1.2.0");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion is not [version, ?scheme]");
-    s = good_set(); set_hex(&s, CORIO_EAT_SWVERSION, "8265312e322e30194000"); /* semver */
+    s = good_set();
+    set_hex(&s, CORIO_EAT_SWVERSION, "8265312e322e30194000"); /* semver */
     EXPECT_SET(s, CORIO_OK, NULL);
-    s = good_set(); set_hex(&s, CORIO_EAT_SWVERSION, "8265312e322e306173");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_SWVERSION, "8265312e322e306173");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion is not [version, ?scheme]");
-    s = good_set(); set_hex(&s, CORIO_EAT_SWVERSION, "80");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_SWVERSION, "80");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion is not [version, ?scheme]");
-    s = good_set(); set_hex(&s, CORIO_EAT_SWVERSION, "83606000");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_SWVERSION, "83606000");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "swversion is not [version, ?scheme]");
 
     /* measurements and the CoSWID inside. */
-    s = good_set(); set_hex(&s, CORIO_EAT_MEASUREMENTS, "81820040");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_MEASUREMENTS, "81820040");
     EXPECT_SET(s, CORIO_ERR_UNSUPPORTED, "measurement is not a CoSWID");
-    s = good_set(); set_hex(&s, CORIO_EAT_MEASUREMENTS, "80");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_MEASUREMENTS, "80");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "measurements is not one [format, bytes]");
-    s = good_set(); set_hex(&s, CORIO_EAT_MEASUREMENTS, "8182190102" "6161");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_MEASUREMENTS,
+            "8182190102"
+            "6161");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "measurement is not a byte string");
-    s = good_set(); set_hex(&s, CORIO_EAT_MEASUREMENTS, "8282190102408219010240");
+    s = good_set();
+    set_hex(&s, CORIO_EAT_MEASUREMENTS, "8282190102408219010240");
     EXPECT_SET(s, CORIO_ERR_MALFORMED, "measurements is not one [format, bytes]");
     struct {
         struct coswid_opts o;
@@ -814,7 +855,9 @@ static void crafted_claims_each_rule(void **state)
         {{.no_evidence = true}, CORIO_ERR_MALFORMED, "CoSWID lacks a required item"},
         {{.no_tag_version = true}, CORIO_ERR_MALFORMED, "CoSWID lacks a required item"},
         {{.no_file = true}, CORIO_ERR_MALFORMED, "CoSWID evidence has no file"},
-        {{.file_array = true}, CORIO_ERR_MALFORMED, "CoSWID evidence does not hold exactly one file"},
+        {{.file_array = true},
+         CORIO_ERR_MALFORMED,
+         "CoSWID evidence does not hold exactly one file"},
         {{.no_fs_name = true}, CORIO_ERR_MALFORMED, "CoSWID file entry lacks fs-name or hash"},
         {{.with_payload = true}, CORIO_ERR_MALFORMED, "CoSWID holds a payload, not evidence"},
         {{.tag_id_len = 15}, CORIO_ERR_MALFORMED, "CoSWID tag-id is malformed"},
@@ -830,9 +873,11 @@ static void crafted_claims_each_rule(void **state)
     }
 
     /* Unknown claims are ignored; so are text-named ones. */
-    s = good_set(); set_hex(&s, 99, "a10102");
+    s = good_set();
+    set_hex(&s, 99, "a10102");
     EXPECT_SET(s, CORIO_OK, NULL);
-    s = good_set(); set_hex(&s, -70000, "f5");
+    s = good_set();
+    set_hex(&s, -70000, "f5");
     EXPECT_SET(s, CORIO_OK, NULL);
     /* A claim value nested too deep for the decoder. */
     {
@@ -840,7 +885,8 @@ static void crafted_claims_each_rule(void **state)
         for (int i = 0; i < CORIO_CBOR_MAX_DEPTH; i++)
             strcat(hex, "81");
         strcat(hex, "00");
-        s = good_set(); set_hex(&s, 99, hex);
+        s = good_set();
+        set_hex(&s, 99, hex);
         EXPECT_SET(s, CORIO_ERR_UNSUPPORTED, "claims nest too deep");
     }
     /* A token larger than the profile allows. */
@@ -866,7 +912,8 @@ static void crafted_tokens_structure(void **state)
 
     /* Claims not in deterministic order. */
     size_t n = sign_set(&s, default_kid, false, 0, tok, sizeof tok);
-    assert_int_equal(corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, &why), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, &why),
+                     CORIO_ERR_MALFORMED);
     assert_string_equal(why, "claims are not deterministic CBOR");
 
     /* kid: absent, not a DID, a DID without a key number, another identity. */
@@ -883,7 +930,8 @@ static void crafted_tokens_structure(void **state)
 
     /* Detached claims; an untagged token is accepted. */
     n = sign_set(&s, default_kid, true, CORIO_COSE_DETACHED, tok, sizeof tok);
-    assert_int_equal(corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, &why), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, &why),
+                     CORIO_ERR_MALFORMED);
     assert_string_equal(why, "claims are detached");
     n = sign_set(&s, default_kid, true, CORIO_COSE_UNTAGGED, tok, sizeof tok);
     assert_int_equal(corio_eat_verify(ossl, tok, n, pub_psa, 65, &e, &got, &why), CORIO_OK);
@@ -903,8 +951,9 @@ static void crafted_tokens_structure(void **state)
     assert_string_equal(why, "claim key is not an integer or text");
 
     /* Not a COSE_Sign1 at all; a COSE_Sign1 with trailing bytes. */
-    assert_int_equal(corio_eat_verify(ossl, (const uint8_t *)"\xa0", 1, pub_psa, 65, &e, &got, &why),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_eat_verify(ossl, (const uint8_t *)"\xa0", 1, pub_psa, 65, &e, &got, &why),
+        CORIO_ERR_MALFORMED);
     assert_string_equal(why, "not a COSE_Sign1 with ES256");
     n = sign_set(&s, default_kid, true, 0, tok, sizeof tok);
     tok[n] = 0;
@@ -954,7 +1003,8 @@ static void profile_examples_are_reproduced(void **state)
 {
     (void)state;
     /* RFC 6979 A.2.5's key, signing deterministically through PSA. */
-    static const char *priv_hex = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
+    static const char *priv_hex =
+        "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721";
     uint8_t priv[32], pub[65];
     for (size_t i = 0; i < 32; i++) {
         unsigned v;
@@ -977,7 +1027,8 @@ static void profile_examples_are_reproduced(void **state)
     c.has_bootcount = true;
     c.bootcount = 7;
     c.has_firmware = true;
-    assert_int_equal(corio_sha256(psa, (const uint8_t *)"firmware image", 14, c.fw_digest), CORIO_OK);
+    assert_int_equal(corio_sha256(psa, (const uint8_t *)"firmware image", 14, c.fw_digest),
+                     CORIO_OK);
     c.fw_version = "1.0.0";
     c.fw_version_len = 5;
     c.fw_name = "demo-fw";

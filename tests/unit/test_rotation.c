@@ -255,15 +255,23 @@ static void threshold_of_distinct_members(void **state)
     } cases[] = {
         {{{&member[0], &member_did[0]}, {&member[2], &member_did[2]}}, 2, CORIO_OK, NULL},
         {{{&member[1], &member_did[1]}, {&member[0], &member_did[0]}, {&member[2], &member_did[2]}},
-         3, CORIO_OK, NULL},
+         3,
+         CORIO_OK,
+         NULL},
         {{{&member[0], &member_did[0]}}, 1, CORIO_ERR_POLICY, "too few organisation signatures"},
-        {{{&member[0], &member_did[0]}, {&member[0], &member_did[0]}}, 2, CORIO_ERR_POLICY,
+        {{{&member[0], &member_did[0]}, {&member[0], &member_did[0]}},
+         2,
+         CORIO_ERR_POLICY,
          "too few organisation signatures"},
         /* The organisation's own key is not a trusted signer here, nor is an outsider:
          * their signatures are ignored, not counted. */
-        {{{&member[1], &member_did[1]}, {&org, &org_did}}, 2, CORIO_ERR_POLICY,
+        {{{&member[1], &member_did[1]}, {&org, &org_did}},
+         2,
+         CORIO_ERR_POLICY,
          "too few organisation signatures"},
-        {{{&member[1], &member_did[1]}, {&outsider, &member_did[2]}}, 2, CORIO_ERR_BADSIG,
+        {{{&member[1], &member_did[1]}, {&outsider, &member_did[2]}},
+         2,
+         CORIO_ERR_BADSIG,
          "organisation signature does not verify"},
         {{{0}}, 0, CORIO_ERR_POLICY, "too few organisation signatures"},
     };
@@ -357,7 +365,8 @@ static void the_design_refusals(void **state)
     {
         const uint8_t *links[] = {bad};
         n = chain_of(links, &bn, 1, chain, sizeof chain);
-        REFUSED(chain, n, CORIO_ERR_BADSIG, "subject signature does not verify with its current key");
+        REFUSED(chain, n, CORIO_ERR_BADSIG,
+                "subject signature does not verify with its current key");
     }
     /* ... or by the organisation's key in the subject's place: no subject signature. */
     {
@@ -367,10 +376,10 @@ static void the_design_refusals(void **state)
         memcpy(payload, m.payload, m.payload_len);
         char kid[CORIO_DID_BUF];
         int kl = corio_did_format(&org_did, kid, sizeof kid);
-        int ln = corio_cose_sign_sign(&org, (const uint8_t *)kid, (size_t)kl,
-                                      (const uint8_t *)CORIO_ROTATION_AAD,
-                                      strlen(CORIO_ROTATION_AAD), payload, m.payload_len,
-                                      CORIO_COSE_UNTAGGED, link, sizeof link);
+        int ln =
+            corio_cose_sign_sign(&org, (const uint8_t *)kid, (size_t)kl,
+                                 (const uint8_t *)CORIO_ROTATION_AAD, strlen(CORIO_ROTATION_AAD),
+                                 payload, m.payload_len, CORIO_COSE_UNTAGGED, link, sizeof link);
         assert_true(ln > 0);
         const uint8_t *links[] = {link};
         size_t lens[] = {(size_t)ln};
@@ -421,8 +430,8 @@ static size_t craft_link(const uint8_t *payload, size_t plen, const struct signi
     uint8_t a[2048], b[2048];
     const uint8_t *aad = (const uint8_t *)CORIO_ROTATION_AAD;
     size_t aad_len = strlen(CORIO_ROTATION_AAD);
-    int n = corio_cose_sign_sign(s[0].key, (const uint8_t *)s[0].kid, strlen(s[0].kid), aad, aad_len,
-                                 payload, plen, flags, a, sizeof a);
+    int n = corio_cose_sign_sign(s[0].key, (const uint8_t *)s[0].kid, strlen(s[0].kid), aad,
+                                 aad_len, payload, plen, flags, a, sizeof a);
     assert_true(n > 0);
     for (size_t i = 1; i < ns; i++) {
         bool det = flags & CORIO_COSE_DETACHED;
@@ -436,8 +445,8 @@ static size_t craft_link(const uint8_t *payload, size_t plen, const struct signi
     return (size_t)n;
 }
 
-static size_t statement_bytes(uint64_t version, uint32_t number, const uint8_t *new_key,
-                              int extra, uint8_t *out, size_t cap)
+static size_t statement_bytes(uint64_t version, uint32_t number, const uint8_t *new_key, int extra,
+                              uint8_t *out, size_t cap)
 {
     struct corio_cbor_enc e;
     corio_cbor_enc_init(&e, out, cap);
@@ -488,29 +497,91 @@ static void malformed_links_and_chains(void **state)
         int append; /* what corio_rotation_chain_append() says (0: it appends) */
     } cases[] = {
         {1, 1, 0, {{&dev[0], k0}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_OK, NULL, 0},
-        {2, 1, 0, {{&dev[0], k0}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_ERR_VERSION,
-         "unknown statement version", CORIO_ERR_VERSION},
-        {1, 1, 1, {{&dev[0], k0}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_ERR_MALFORMED,
-         "link is malformed", CORIO_ERR_MALFORMED},
-        {1, 0, 0, {{&dev[0], k0}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_ERR_MALFORMED,
-         "link is malformed", CORIO_ERR_MALFORMED},
-        {1, 1, 0, {{&dev[0], k0}, {&org, ok}}, 2, 0, CORIO_ERR_MALFORMED, "link is malformed",
+        {2,
+         1,
+         0,
+         {{&dev[0], k0}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_VERSION,
+         "unknown statement version",
+         CORIO_ERR_VERSION},
+        {1,
+         1,
+         1,
+         {{&dev[0], k0}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_MALFORMED,
+         "link is malformed",
          CORIO_ERR_MALFORMED},
-        {1, 1, 0, {{&dev[0], k0}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED | CORIO_COSE_DETACHED,
-         CORIO_ERR_MALFORMED, "link is malformed", CORIO_ERR_MALFORMED},
-        {1, 1, 0, {{&dev[0], k5}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_ERR_POLICY,
-         "subject signed with another key than its current one", 0},
-        {1, 1, 0, {{&dev[0], k0}, {&dev[0], k0}, {&org, ok}}, 3, CORIO_COSE_UNTAGGED,
-         CORIO_ERR_POLICY, "subject signed twice", 0},
-        {1, 1, 0, {{&dev[0], "key-0"}, {&org, ok}}, 2, CORIO_COSE_UNTAGGED, CORIO_ERR_MALFORMED,
-         "a signature's kid is not a did:corio key reference", 0},
-        {1, 1, 0, {{&dev[0], k0}, {&org, "did:corio:aaaaaaaaaaaaaaaaaaaaaaaa"}}, 2,
-         CORIO_COSE_UNTAGGED, CORIO_ERR_MALFORMED,
-         "a signature's kid is not a did:corio key reference", 0},
+        {1,
+         0,
+         0,
+         {{&dev[0], k0}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_MALFORMED,
+         "link is malformed",
+         CORIO_ERR_MALFORMED},
+        {1,
+         1,
+         0,
+         {{&dev[0], k0}, {&org, ok}},
+         2,
+         0,
+         CORIO_ERR_MALFORMED,
+         "link is malformed",
+         CORIO_ERR_MALFORMED},
+        {1,
+         1,
+         0,
+         {{&dev[0], k0}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED | CORIO_COSE_DETACHED,
+         CORIO_ERR_MALFORMED,
+         "link is malformed",
+         CORIO_ERR_MALFORMED},
+        {1,
+         1,
+         0,
+         {{&dev[0], k5}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_POLICY,
+         "subject signed with another key than its current one",
+         0},
+        {1,
+         1,
+         0,
+         {{&dev[0], k0}, {&dev[0], k0}, {&org, ok}},
+         3,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_POLICY,
+         "subject signed twice",
+         0},
+        {1,
+         1,
+         0,
+         {{&dev[0], "key-0"}, {&org, ok}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_MALFORMED,
+         "a signature's kid is not a did:corio key reference",
+         0},
+        {1,
+         1,
+         0,
+         {{&dev[0], k0}, {&org, "did:corio:aaaaaaaaaaaaaaaaaaaaaaaa"}},
+         2,
+         CORIO_COSE_UNTAGGED,
+         CORIO_ERR_MALFORMED,
+         "a signature's kid is not a did:corio key reference",
+         0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        pl = statement_bytes(cases[i].version, cases[i].number, dev_comp[1], cases[i].extra, payload,
-                             sizeof payload);
+        pl = statement_bytes(cases[i].version, cases[i].number, dev_comp[1], cases[i].extra,
+                             payload, sizeof payload);
         ln = craft_link(payload, pl, cases[i].s, cases[i].ns, cases[i].flags, link, sizeof link);
         /* Assembled by hand: chain_append refuses these links itself. */
         memcpy(chain, "\x83\x01\x58\x21", 4);
@@ -562,7 +633,8 @@ static void malformed_links_and_chains(void **state)
             }
         }
         assert_true(patched);
-        REFUSED(chain, n, CORIO_ERR_UNSUPPORTED, "link has another algorithm or too many signatures");
+        REFUSED(chain, n, CORIO_ERR_UNSUPPORTED,
+                "link has another algorithm or too many signatures");
     }
 
     /* Chains: version, inception key, trailing bytes, truncation, too many links. */
@@ -607,7 +679,8 @@ static void malformed_links_and_chains(void **state)
         assert_int_equal(corio_cose_sign_decode(chain + n - LN[2], LN[2], &m), CORIO_OK);
         assert_int_equal(corio_cose_sign_signature(&m, 0, &s), CORIO_OK);
         assert_int_equal(corio_p256_scalar_negate((uint8_t *)s.signature + 32), CORIO_OK);
-        REFUSED(chain, n, CORIO_ERR_BADSIG, "subject signature does not verify with its current key");
+        REFUSED(chain, n, CORIO_ERR_BADSIG,
+                "subject signature does not verify with its current key");
     }
 }
 
@@ -637,12 +710,12 @@ static void building_api(void **state)
     uint8_t out2[2048];
     assert_int_equal(corio_rotation_link_endorse(&org, &no_key, out, (size_t)n, out2, sizeof out2),
                      CORIO_ERR_INVAL);
-    assert_int_equal(corio_rotation_link_endorse(&org, &org_did, out, (size_t)n - 1, out2,
-                                                 sizeof out2),
-                     CORIO_ERR_MALFORMED);
-    assert_int_equal(corio_rotation_link_endorse(&org, &org_did, out, (size_t)n, out + 8,
-                                                 sizeof out - 8),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_rotation_link_endorse(&org, &org_did, out, (size_t)n - 1, out2, sizeof out2),
+        CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_rotation_link_endorse(&org, &org_did, out, (size_t)n, out + 8, sizeof out - 8),
+        CORIO_ERR_INVAL);
 
     /* Appending: the limit, overlap, bad inputs. */
     int cn = corio_rotation_chain_start(dev_pub[0], 65, chain, sizeof chain);
@@ -659,9 +732,9 @@ static void building_api(void **state)
     }
     assert_int_equal(corio_rotation_chain_append(chain, (size_t)cn, L[1], LN[1], out, sizeof out),
                      CORIO_ERR_UNSUPPORTED);
-    assert_int_equal(corio_rotation_chain_append(chain, (size_t)cn, L[1], LN[1], chain + 10,
-                                                 sizeof chain - 10),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_rotation_chain_append(chain, (size_t)cn, L[1], LN[1], chain + 10, sizeof chain - 10),
+        CORIO_ERR_INVAL);
     assert_int_equal(corio_rotation_chain_append(chain, 36, L[1], LN[1], out, sizeof out),
                      CORIO_ERR_MALFORMED);
     uint8_t v2[37];
@@ -694,7 +767,8 @@ static void size_bounds(void **state)
     print_message("link with 0 endorsements: %d bytes (bound %u)\n", n, CORIO_ROTATION_LINK_MAX(0));
     assert_int_equal(n, CORIO_ROTATION_LINK_MAX(0));
     for (unsigned s = 1; s <= 4; s++) {
-        n = corio_rotation_link_endorse(&keys[s - 1], &big_members[s - 1], a, (size_t)n, b, sizeof b);
+        n = corio_rotation_link_endorse(&keys[s - 1], &big_members[s - 1], a, (size_t)n, b,
+                                        sizeof b);
         assert_true(n > 0);
         memcpy(a, b, (size_t)n);
         print_message("link with %u endorsements: %d bytes (bound %u)\n", s, n,

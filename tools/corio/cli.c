@@ -43,9 +43,9 @@ int cli_usage_error(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     if (cli_current_group && cli_current_command)
-        fprintf(stderr, "usage: corio %s %s %s\n(see corio %s %s --help)\n", cli_current_group->name,
-                cli_current_command->name, cli_current_command->usage, cli_current_group->name,
-                cli_current_command->name);
+        fprintf(stderr, "usage: corio %s %s %s\n(see corio %s %s --help)\n",
+                cli_current_group->name, cli_current_command->name, cli_current_command->usage,
+                cli_current_group->name, cli_current_command->name);
     return CLI_USAGE;
 }
 

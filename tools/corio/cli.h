@@ -28,9 +28,9 @@ enum cli_exit {
 
 struct cli_command {
     const char *name;
-    const char *usage;   /* the arguments after "corio <group> <name>" */
-    const char *summary; /* one line */
-    const char *help;    /* the options, one per line, or NULL */
+    const char *usage;                 /* the arguments after "corio <group> <name>" */
+    const char *summary;               /* one line */
+    const char *help;                  /* the options, one per line, or NULL */
     int (*run)(int argc, char **argv); /* argv[0] is the command's name; returns enum cli_exit */
 };
 

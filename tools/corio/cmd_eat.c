@@ -347,8 +347,7 @@ static const struct cli_command commands[] = {
      "The token claims assurance \"reported\": a key in a file is within the\n"
      "application's reach (docs/eat-profile.md).\n",
      eat_make},
-    {"verify",
-     "--pub KEY --aud GW (--nonce HEX | --last-counter N) [options] [TOKEN]",
+    {"verify", "--pub KEY --aud GW (--nonce HEX | --last-counter N) [options] [TOKEN]",
      "verify an EAT against the device's public key and what the verifier expects",
      "  --pub KEY            the device's public key: did:key, zDn..., hex, or a PEM file\n"
      "  --aud GW             this verifier's id; the token's aud must equal it\n"
