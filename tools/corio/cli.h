@@ -7,8 +7,8 @@
  * Adding a group: write cmd_<name>.c defining `const struct cli_group cli_group_<name>`,
  * declare it below and add it to the table in main.c.
  */
-#ifndef CORIO_CLI_H
-#define CORIO_CLI_H
+#ifndef CORIO_TOOLS_CLI_H
+#define CORIO_TOOLS_CLI_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -99,4 +99,4 @@ int cli_parse_format(const char *s, enum cli_format *f);
  * CLI_OK or CLI_FAIL. */
 int cli_write_message(const uint8_t *p, size_t n, enum cli_format f);
 
-#endif /* CORIO_CLI_H */
+#endif /* CORIO_TOOLS_CLI_H */
