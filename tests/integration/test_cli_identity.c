@@ -13,13 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -34,122 +28,44 @@
 #include "crypto_openssl.h"
 #include "harness.h"
 
-static char *dir, *startdir;
-static char bin[4096];
-
+/* One run of the command: its exit status and what it printed (stdout and stderr
+ * together, in order; error lines start "corio: "). */
 struct result {
-    int status; /* exit code, or -1 if killed */
-    char out[65536];
-    size_t out_len;
-    char err[8192];
-    size_t err_len;
+    int status;
+    const char *out;
 };
 
-static int64_t now_ms(void)
+static void run_corio(struct result *r, const char *const *args)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    const char *argv[40] = {h_bin("corio")};
+    size_t n = 1;
+    while (args[n - 1]) {
+        assert_true(n < 39);
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    char *out = NULL;
+    r->status = h_run("corio", argv, NULL, 30000, &out);
+    r->out = out ? out : "";
 }
 
-/* Runs corio with args (NULL-terminated), feeding stdin_data; waits at most 60 s. */
-static void run_in(struct result *r, const char *stdin_data, const char *const *args)
+/* A shell line, for redirections ($C is the corio binary); runs in h_dir(). */
+static int shell(const char *line)
 {
-    int in[2], out[2], err[2];
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(pipe(err), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        close(err[0]);
-        close(err[1]);
-        const char *argv[32] = {bin};
-        size_t n = 1;
-        for (; args[n - 1] && n < 31; n++)
-            argv[n] = args[n - 1];
-        argv[n] = NULL;
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    if (stdin_data) {
-        size_t len = strlen(stdin_data), off = 0;
-        while (off < len) {
-            ssize_t w = write(in[1], stdin_data + off, len - off);
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-    }
-    close(in[1]);
-    memset(r, 0, sizeof *r);
-    struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    int open_fds = 2;
-    int64_t deadline = now_ms() + 60000;
-    while (open_fds > 0 && now_ms() < deadline) {
-        if (poll(p, 2, 200) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
-                continue;
-            char *buf = i == 0 ? r->out : r->err;
-            size_t *len = i == 0 ? &r->out_len : &r->err_len;
-            size_t cap = (i == 0 ? sizeof r->out : sizeof r->err) - 1;
-            char scratch[4096];
-            ssize_t n = read(p[i].fd, scratch, sizeof scratch);
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open_fds--;
-                continue;
-            }
-            size_t take = (size_t)n < cap - *len ? (size_t)n : cap - *len;
-            memcpy(buf + *len, scratch, take);
-            *len += take;
-            buf[*len] = 0;
-        }
-    }
-    int status = 0;
-    pid_t done = 0;
-    while ((done = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
-        poll(NULL, 0, 20);
-    if (done == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        r->status = -1;
-    } else {
-        r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    for (int i = 0; i < 2; i++)
-        if (p[i].fd >= 0)
-            close(p[i].fd);
+    const char *argv[] = {"/bin/sh", "-c", h_strf("C='%s'; %s", h_bin("corio"), line), NULL};
+    return h_run("sh", argv, NULL, 30000, NULL);
 }
 
 #define RUN(r, ...)                                                                                \
     do {                                                                                           \
         const char *args_[] = {__VA_ARGS__, NULL};                                                 \
-        run_in((r), NULL, args_);                                                                  \
-    } while (0)
-#define RUN_STDIN(r, data, ...)                                                                    \
-    do {                                                                                           \
-        const char *args_[] = {__VA_ARGS__, NULL};                                                 \
-        run_in((r), (data), args_);                                                                \
+        run_corio((r), args_);                                                                     \
     } while (0)
 #define EXPECT_EXIT(r, code)                                                                       \
     do {                                                                                           \
         if ((r)->status != (code))                                                                 \
-            fail_msg("line %d: exit %d, want %d\nstdout: %s\nstderr: %s", __LINE__, (r)->status,   \
-                     (code), (r)->out, (r)->err);                                                  \
+            fail_msg("line %d: exit %d, want %d\n%s", __LINE__, (r)->status, (code), (r)->out);    \
     } while (0)
 
 /* The value of the line "name value" in out, copied into v. */
@@ -182,48 +98,38 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap)
     return n;
 }
 
+/* Writes p[0..n) to name, relative to the test's directory. */
 static void write_file(const char *name, const void *p, size_t n)
 {
-    FILE *f = fopen(name, "wb");
+    FILE *f = fopen(h_strf("%s/%s", h_dir(), name), "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(p, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
 }
 
-static void trim(char *s)
+static const char *path(const char *name)
 {
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = 0;
+    return h_strf("%s/%s", h_dir(), name);
 }
 
-static int setup(void **state)
+/* The first line of out, without its newline, as a scope-owned string. */
+static char *first_line(const char *out)
+{
+    const char *e = strchr(out, '\n');
+    return h_strf("%.*s", (int)(e ? (size_t)(e - out) : strlen(out)), out);
+}
+
+static int group_setup(void **state)
 {
     (void)state;
-    const char *bd = getenv("CORIO_BIN_DIR");
-    if (!bd)
-        return -1;
-    snprintf(bin, sizeof bin, "%s/corio", bd);
-    if (access(bin, X_OK) != 0)
-        return -1;
-    startdir = getcwd(NULL, 0);
-    dir = h_tmpdir("cli-identity");
-    if (!startdir || !dir || chdir(dir) != 0)
-        return -1;
     return corio_crypto_psa_init() == CORIO_OK ? 0 : -1;
 }
 
-static int teardown(void **state)
+static int group_teardown(void **state)
 {
     (void)state;
     corio_crypto_psa_deinit();
-    int rc = chdir(startdir);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    rc |= system(cmd);
-    free(dir);
-    free(startdir);
-    return rc;
+    return 0;
 }
 
 static struct result R;
@@ -263,13 +169,12 @@ static void help_and_usage_errors(void **state)
         const char *args[6] = {0};
         for (size_t k = 0; k < 4 && usage_errors[i][k]; k++)
             args[k] = usage_errors[i][k];
-        run_in(&R, NULL, args);
+        run_corio(&R, args);
         EXPECT_EXIT(&R, 2);
-        assert_true(R.err_len > 0);
-        assert_memory_equal(R.err, "corio: ", 7);
+        assert_non_null(strstr(R.out, "corio: "));
     }
     const char *none[] = {NULL};
-    run_in(&R, NULL, none);
+    run_corio(&R, none);
     EXPECT_EXIT(&R, 2);
 }
 
@@ -279,7 +184,7 @@ static void key_new_and_did_show(void **state)
     RUN(&R, "key", "new", "--out", "dev.pem");
     EXPECT_EXIT(&R, 0);
     struct stat st;
-    assert_int_equal(stat("dev.pem", &st), 0);
+    assert_int_equal(stat(path("dev.pem"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     char did[128], didkey[128], id[64], pub[80];
     field(&R, "did", did, sizeof did);
@@ -292,7 +197,7 @@ static void key_new_and_did_show(void **state)
     uint8_t full[65], comp[33], got[65];
     struct corio_did d;
     char s[CORIO_DIDKEY_BUF];
-    assert_int_equal(corio_openssl_key_read_pem("dev.pem", &key), CORIO_OK);
+    assert_int_equal(corio_openssl_key_read_pem(path("dev.pem"), &key), CORIO_OK);
     assert_int_equal(corio_key_public(&key, full), CORIO_OK);
     corio_key_close(&key);
     assert_int_equal(corio_did_from_key(&corio_crypto_psa_ops, full, 65, &d), CORIO_OK);
@@ -309,7 +214,7 @@ static void key_new_and_did_show(void **state)
     /* An existing file is never replaced. */
     RUN(&R, "key", "new", "--out", "dev.pem");
     EXPECT_EXIT(&R, 3);
-    assert_non_null(strstr(R.err, "exists"));
+    assert_non_null(strstr(R.out, "exists"));
     RUN(&R, "key", "new", "--out", "no-such-dir/k.pem");
     EXPECT_EXIT(&R, 4);
 
@@ -330,7 +235,7 @@ static void key_new_and_did_show(void **state)
     /* A PEM public key too. */
     EVP_PKEY *pk = NULL;
     assert_int_equal(corio_openssl_pkey_from_public(full, &pk), CORIO_OK);
-    FILE *f = fopen("dev.pub", "w");
+    FILE *f = fopen(path("dev.pub"), "w");
     assert_non_null(f);
     assert_int_equal(PEM_write_PUBKEY(f, pk), 1);
     fclose(f);
@@ -345,7 +250,7 @@ static void key_new_and_did_show(void **state)
     RUN(&R, "key", "new");
     EXPECT_EXIT(&R, 0);
     assert_non_null(strstr(R.out, "-----BEGIN PRIVATE KEY-----"));
-    write_file("stdout.pem", R.out, R.out_len);
+    write_file("stdout.pem", R.out, strlen(R.out));
     RUN(&R, "did", "show", "stdout.pem");
     EXPECT_EXIT(&R, 0);
 
@@ -358,7 +263,7 @@ static void key_new_and_did_show(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         RUN(&R, "did", "show", bad[i]);
         EXPECT_EXIT(&R, 3);
-        assert_memory_equal(R.err, "corio: ", 7);
+        assert_non_null(strstr(R.out, "corio: "));
     }
 }
 
@@ -378,10 +283,7 @@ static void eat_from_the_cli(void **state)
     RUN(&R, "eat", "make", "--key", "eat.pem", "--aud", GW, "--nonce", NONCE, "--fw-digest", DIGEST,
         "--fw-version", "2.0.1", "--fw-name", "demo", "--boot-count", "12", "--iat", "1764500000");
     EXPECT_EXIT(&R, 0);
-    char tok_hex[4096];
-    assert_true(R.out_len < sizeof tok_hex);
-    strcpy(tok_hex, R.out);
-    trim(tok_hex);
+    const char *tok_hex = first_line(R.out);
 
     /* The library (PSA) verifies what the CLI (OpenSSL) made. */
     uint8_t tok[2048], pub[65], nonce[32];
@@ -420,15 +322,14 @@ static void eat_from_the_cli(void **state)
     write_file("tok.cbor", tok, n);
     RUN(&R, "eat", "verify", "--pub", "eat.pem", "--aud", GW, "--nonce", NONCE, "tok.cbor");
     EXPECT_EXIT(&R, 0);
-    RUN_STDIN(&R, tok_hex, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE);
-    EXPECT_EXIT(&R, 0);
+    assert_int_equal(shell(h_strf("\"$C\" eat verify --pub %s --aud %s --nonce %s < tok.hex",
+                                  didkey, GW, NONCE)),
+                     0);
 
     /* base64url output verifies as well. */
     RUN(&R, "eat", "make", "--key", "eat.pem", "--aud", GW, "--nonce", NONCE, "--format", "b64url");
     EXPECT_EXIT(&R, 0);
-    char b64[4096];
-    strcpy(b64, R.out);
-    trim(b64);
+    const char *b64 = first_line(R.out);
     assert_null(strpbrk(b64, "+/="));
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE, b64);
     EXPECT_EXIT(&R, 0);
@@ -439,15 +340,15 @@ static void eat_from_the_cli(void **state)
     other_nonce[63] = '0';
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", other_nonce, tok_hex);
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "nonce is not the one issued"));
+    assert_non_null(strstr(R.out, "nonce is not the one issued"));
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", "somebody-else", "--nonce", NONCE, tok_hex);
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "another audience"));
+    assert_non_null(strstr(R.out, "another audience"));
     RUN(&R, "key", "new", "--out", "other.pem");
     EXPECT_EXIT(&R, 0);
     RUN(&R, "eat", "verify", "--pub", "other.pem", "--aud", GW, "--nonce", NONCE, tok_hex);
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "signature does not verify"));
+    assert_non_null(strstr(R.out, "signature does not verify"));
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE, "--assurance",
         "reported", tok_hex);
     EXPECT_EXIT(&R, 0);
@@ -457,16 +358,14 @@ static void eat_from_the_cli(void **state)
     /* Single-step: a counter, accepted once above the last one seen. */
     RUN(&R, "eat", "make", "--key", "eat.pem", "--aud", GW, "--counter", "41", "--no-iat");
     EXPECT_EXIT(&R, 0);
-    char ss[4096];
-    strcpy(ss, R.out);
-    trim(ss);
+    const char *ss = first_line(R.out);
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--last-counter", "40", ss);
     EXPECT_EXIT(&R, 0);
     field(&R, "counter", v, sizeof v);
     assert_string_equal(v, "41");
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--last-counter", "41", ss);
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "counter is not above"));
+    assert_non_null(strstr(R.out, "counter is not above"));
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--last-counter", "40",
         "--require-firmware", ss);
     EXPECT_EXIT(&R, 1);
@@ -488,13 +387,13 @@ static void eat_from_the_cli(void **state)
         {"eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE, "--last-counter", "1"},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        run_in(&R, NULL, usage[i]);
+        run_corio(&R, usage[i]);
         if (R.status != 2)
-            fail_msg("usage case %zu: exit %d (%s)", i, R.status, R.err);
+            fail_msg("usage case %zu: exit %d (%s)", i, R.status, R.out);
     }
     RUN(&R, "eat", "make", "--key", "missing.pem", "--aud", GW, "--nonce", NONCE);
     EXPECT_EXIT(&R, 3);
-    assert_non_null(strstr(R.err, "missing.pem: no such file"));
+    assert_non_null(strstr(R.out, "missing.pem: no such file"));
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE, "missing.tok");
     EXPECT_EXIT(&R, 3);
     RUN(&R, "eat", "verify", "--pub", "did:key:zBogus", "--aud", GW, "--nonce", NONCE, tok_hex);
@@ -534,7 +433,7 @@ static void eat_from_psa_verified_by_the_cli(void **state)
     RUN(&R, "eat", "verify", "--pub", didkey, "--aud", GW, "--nonce", NONCE, "--assurance",
         "reported", "psa.tok");
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "assurance"));
+    assert_non_null(strstr(R.out, "assurance"));
     corio_key_close(&k);
 }
 
@@ -580,10 +479,10 @@ static void cose_from_the_cli(void **state)
     EXPECT_EXIT(&R, 1);
     RUN(&R, "cose", "verify", "--pub", KEY11, PASS03); /* high S */
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "high S"));
+    assert_non_null(strstr(R.out, "high S"));
     RUN(&R, "cose", "verify", "--pub", KEY11, FAIL03);
     EXPECT_EXIT(&R, 1);
-    assert_non_null(strstr(R.err, "not ES256"));
+    assert_non_null(strstr(R.out, "not ES256"));
 
     /* Signed by the CLI, verified by the library (PSA) and by the CLI. */
     RUN(&R, "key", "new", "--out", "cose.pem");
@@ -591,14 +490,16 @@ static void cose_from_the_cli(void **state)
     char didkey[128];
     field(&R, "didkey", didkey, sizeof didkey);
     write_file("payload.bin", "\x00\x01payload\xff", 10);
-    RUN(&R, "cose", "sign", "--key", "cose.pem", "--kid", "did:corio:x#1", "--aad", "0102",
-        "--format", "raw", "payload.bin");
-    EXPECT_EXIT(&R, 0);
-    write_file("signed.cbor", R.out, R.out_len);
+    assert_int_equal(shell("\"$C\" cose sign --key cose.pem --kid 'did:corio:x#1' --aad 0102 "
+                           "--format raw payload.bin > signed.cbor"),
+                     0);
+    size_t signed_len;
+    const uint8_t *signed_msg = (const uint8_t *)h_read_file(path("signed.cbor"), &signed_len);
+    assert_non_null(signed_msg);
     struct corio_cose_sign1 m;
     uint8_t pub[65];
     assert_int_equal(corio_didkey_parse(didkey, strlen(didkey), pub), CORIO_OK);
-    assert_int_equal(corio_cose_sign1_decode((const uint8_t *)R.out, R.out_len, &m), CORIO_OK);
+    assert_int_equal(corio_cose_sign1_decode(signed_msg, signed_len, &m), CORIO_OK);
     assert_int_equal(corio_cose_sign1_verify(&corio_crypto_psa_ops, &m, pub, 65,
                                              (const uint8_t *)"\x01\x02", 2, NULL, 0),
                      CORIO_OK);
@@ -612,9 +513,7 @@ static void cose_from_the_cli(void **state)
     /* Detached. */
     RUN(&R, "cose", "sign", "--key", "cose.pem", "--detached", "--format", "b64url", "payload.bin");
     EXPECT_EXIT(&R, 0);
-    char det[512];
-    strcpy(det, R.out);
-    trim(det);
+    const char *det = first_line(R.out);
     RUN(&R, "cose", "verify", "--pub", didkey, "--payload", "payload.bin", det);
     EXPECT_EXIT(&R, 0);
     RUN(&R, "cose", "verify", "--pub", didkey, det);
@@ -628,7 +527,7 @@ static void cose_from_the_cli(void **state)
     uint8_t pa[65], m1[512], m2[512];
     char ka[CORIO_DIDKEY_BUF];
     assert_int_equal(corio_key_generate(&corio_crypto_psa_ops, 0, 0, &a), CORIO_OK);
-    assert_int_equal(corio_openssl_key_read_pem("cose.pem", &b), CORIO_OK);
+    assert_int_equal(corio_openssl_key_read_pem(path("cose.pem"), &b), CORIO_OK);
     assert_int_equal(corio_key_public(&a, pa), CORIO_OK);
     corio_didkey_format(pa, 65, ka, sizeof ka);
     int n1 = corio_cose_sign_sign(&a, (const uint8_t *)"a", 1, NULL, 0, (const uint8_t *)"tx", 2, 0,
@@ -662,9 +561,11 @@ static void cose_from_the_cli(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(help_and_usage_errors), cmocka_unit_test(key_new_and_did_show),
-        cmocka_unit_test(eat_from_the_cli),      cmocka_unit_test(eat_from_psa_verified_by_the_cli),
-        cmocka_unit_test(cose_from_the_cli),
+        H_TEST(help_and_usage_errors),
+        H_TEST(key_new_and_did_show),
+        H_TEST(eat_from_the_cli),
+        H_TEST(eat_from_psa_verified_by_the_cli),
+        H_TEST(cose_from_the_cli),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return h_done(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }
