@@ -1,7 +1,7 @@
 /*
  * cloud_int.h - declarations shared by the files of the corio_cloud library and not
  * part of its interface: the payload decoders ingest uses (SenML, heartbeat,
- * presence), base64url, and the did:key parser of the registry file.
+ * presence), base64url, and values as JSON.
  *
  * SenML and heartbeats are decoded by the SDK (include/corio/senml.h, heartbeat.h);
  * the functions here add what storage needs: all-or-nothing packs, metric names
@@ -92,12 +92,5 @@ int corio__cloud_b64url_decode(const char *in, size_t len, uint8_t *out, size_t 
 /* A value as JSON: a number, a string, a boolean, or data as a base64url string (as
  * SenML JSON writes vd). A new reference, or NULL when memory ran out. */
 json_t *corio__cloud_value_json(const struct corio_value *v);
-
-/*
- * Parses "did:key:zDn..." (multicodec p256-pub 0x1200 over a compressed point,
- * base58btc) into the 65-byte uncompressed point. Returns CORIO_OK or
- * CORIO_ERR_MALFORMED.
- */
-int corio__cloud_didkey_parse(const char *s, uint8_t pub[65]);
 
 #endif /* CORIO_CLOUD_INT_H */

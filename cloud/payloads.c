@@ -1,8 +1,7 @@
 /*
  * payloads.c - the small payloads ingest reads besides SenML: device heartbeats (JSON
  * object or CBOR map, decoded by the SDK's include/corio/heartbeat.h), the gateway
- * plugin's presence records, and the encodings they and the registry file need
- * (base64url, did:key).
+ * plugin's presence records, base64url for data values, and values as JSON.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +14,6 @@
 #include "corio/encoding.h"
 #include "corio/error.h"
 #include "corio/heartbeat.h"
-#include "corio/p256.h"
 
 /* ---- heartbeat --------------------------------------------------------------------- */
 
@@ -162,22 +160,4 @@ json_t *corio__cloud_value_json(const struct corio_value *v)
     }
     }
     return NULL;
-}
-
-/* ---- did:key ----------------------------------------------------------------------- */
-
-int corio__cloud_didkey_parse(const char *s, uint8_t pub[65])
-{
-    static const char prefix[] = "did:key:z";
-    if (!s || strncmp(s, prefix, sizeof prefix - 1) != 0)
-        return CORIO_ERR_MALFORMED;
-    const char *b58 = s + sizeof prefix - 1;
-    uint8_t raw[64];
-    int n = corio_base58_decode(b58, strlen(b58), raw, sizeof raw);
-    /* multicodec p256-pub (0x1200) as an unsigned varint is 0x80 0x24. */
-    if (n != 2 + CORIO_P256_PUB_COMPRESSED || raw[0] != 0x80 || raw[1] != 0x24)
-        return CORIO_ERR_MALFORMED;
-    if (corio_p256_decompress(raw + 2, pub) != CORIO_OK)
-        return CORIO_ERR_MALFORMED;
-    return CORIO_OK;
 }

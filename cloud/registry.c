@@ -14,6 +14,7 @@
 
 #include "cloud.h"
 #include "cloud_int.h"
+#include "corio/did.h"
 #include "corio/error.h"
 
 #define LINE_MAX_BYTES     4096
@@ -144,7 +145,7 @@ static int apply_line(struct corio_store *s, struct line_ctx *c, char *text)
         struct corio_gateway_rec g = {.pubkey_len = 65};
         snprintf(g.id, sizeof g.id, "%s", id);
         snprintf(g.org, sizeof g.org, "%s", org);
-        if (corio__cloud_didkey_parse(key, g.pubkey) != CORIO_OK)
+        if (corio_didkey_parse(key, strlen(key), g.pubkey) != CORIO_OK)
             return bad(c, "key is not a did:key of a P-256 public key");
         if (key_no) {
             char *end;

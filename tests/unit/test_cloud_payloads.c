@@ -1,6 +1,6 @@
 /* test_cloud_payloads.c - the payload decoders of corio-cloud's ingest: SenML JSON
  * (names, base fields, times, value kinds, every refusal), heartbeats in JSON and CBOR,
- * presence records, base64url, did:key. */
+ * presence records, base64url. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,46 +304,13 @@ static void test_b64url(void **state)
     assert_int_equal(corio__cloud_b64url_decode("Zh", 2, back, sizeof back), CORIO_ERR_MALFORMED);
 }
 
-static void hex(const char *h, uint8_t *out)
-{
-    for (size_t i = 0; h[2 * i]; i++) {
-        unsigned v;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-}
-
-static void test_didkey(void **state)
-{
-    (void)state;
-    /* The P-256 vector of the did:key specification (also in unit.encoding). */
-    uint8_t want[65] = {0x04};
-    hex("7f235830dd3defa722ef1aa249d6a0ddbba4f990b0817538933f573640653542", want + 1);
-    hex("856da88d335f1fb25b8bcfbe089528dce09b1f7cb99fdd60f88300f4c2cc6d35", want + 33);
-    uint8_t pub[65];
-    assert_int_equal(
-        corio__cloud_didkey_parse("did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169", pub),
-        CORIO_OK);
-    assert_memory_equal(pub, want, 65);
-    static const char *const bad[] = {
-        "did:key:DnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
-        "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU216",
-        "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", /* Ed25519 */
-        "did:corio:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169",
-        "",
-        "did:key:z0",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(corio__cloud_didkey_parse(bad[i], pub), CORIO_ERR_MALFORMED);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_senml_full_pack), cmocka_unit_test(test_senml_times),
         cmocka_unit_test(test_senml_refusals),  cmocka_unit_test(test_senml_cbor),
         cmocka_unit_test(test_heartbeat),       cmocka_unit_test(test_presence),
-        cmocka_unit_test(test_b64url),          cmocka_unit_test(test_didkey),
+        cmocka_unit_test(test_b64url),
     };
     return cmocka_run_group_tests_name("cloud_payloads", tests, NULL, NULL);
 }
