@@ -342,3 +342,264 @@ for t in $targets; do
     build_image "$t" full crypto
 done
 build_image cm4 tls tls -DFP_TLS=1
+
+# ---- 5. what each object kept, from the linker maps ---------------------------------
+
+# parse_map <map>: one line per contributor and output section kind:
+#   <key> <text|rodata|data|bss> <bytes>
+# key: the source path for our objects, mbedtls-<lib>:<member> for mbedTLS, libc for
+# the C library and libgcc, fill for alignment padding. Output sections of another
+# name that take memory make it fail: the totals would no longer be the image.
+parse_map() {
+    awk '
+        function hex(s,   i, v) {
+            s = tolower(s); sub(/^0x/, "", s); v = 0
+            for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+            return v
+        }
+        function owner(f,   m) {
+            if (f == "") return "fill"
+            if (match(f, /\/obj\/[^\/]+\.o$/)) {
+                m = substr(f, RSTART + 5, RLENGTH - 7); gsub(/@/, "/", m); return m ".c"
+            }
+            if (match(f, /libmbed(crypto|x509|tls)\.a\(/)) {
+                m = substr(f, RSTART + 7, RLENGTH - 10)
+                f = substr(f, RSTART + RLENGTH); sub(/\.o\)$/, "", f)
+                return "mbedtls-" m ":" f
+            }
+            if (f ~ /libgcc\.a\(/) return "libgcc"
+            if (f ~ /lib(c|c_nano|g|g_nano|m|m_nano)\.a\(/) return "libc"
+            return "other:" f
+        }
+        function add(size, file) {
+            if (!(osec in kind) || size == 0) return
+            sum[owner(file) " " kind[osec]] += size
+        }
+        BEGIN {
+            kind[".isr_vector"] = "text"; kind[".text"] = "text"
+            kind[".rodata"] = "rodata"; kind[".ARM.exidx"] = "rodata"
+            kind[".data"] = "data"; kind[".bss"] = "bss"
+        }
+        /^Linker script and memory map/ { inmap = 1; next }
+        !inmap { next }
+        /^\.[^ ]+/ { osec = $1; pend = ""; next }           # an output section
+        /^ \*\(/ { next }                                    # an input pattern
+        /^ [^ ]/ {                                           # an input section
+            if (NF >= 3 && $2 ~ /^0x/ && $3 ~ /^0x/) { add(hex($3), $4); pend = "" }
+            else if (NF == 1) pend = $1
+            next
+        }
+        pend != "" && /^  +0x/ && NF >= 2 && $2 ~ /^0x/ { add(hex($2), $3); pend = ""; next }
+        END { for (k in sum) print k, sum[k] }
+    ' "$1"
+}
+
+# check_sizes <target> <elf> <parsed>: the parsed totals must be the ELF's sections.
+check_sizes() {
+    local t=$1 elf=$2 parsed=$3
+    # shellcheck disable=SC2046
+    $(tv "$t" size) -A "$elf" | awk -v parsed="$parsed" '
+        BEGIN {
+            kind[".isr_vector"] = "text"; kind[".text"] = "text"
+            kind[".rodata"] = "rodata"; kind[".ARM.exidx"] = "rodata"
+            kind[".data"] = "data"; kind[".bss"] = "bss"
+            while ((getline l < parsed) > 0) { split(l, f, " "); got[f[2]] += f[3] }
+        }
+        $1 ~ /^\./ && $2 ~ /^[0-9]+$/ {
+            if ($1 in kind) elf[kind[$1]] += $2
+            else if ($1 !~ /^\.(debug|comment|ARM\.attributes|riscv\.attributes|stab)/ && $2 > 0) {
+                print "footprint: the image has an output section the map reading does not count: " $1 > "/dev/stderr"; bad = 1
+            }
+        }
+        END {
+            # Identical strings from several objects are stored once (SHF_MERGE); the
+            # map lists them per object, so the image can hold fewer bytes than the map
+            # sums. That saving is its own row, "merged", so the totals are the image.
+            if (elf["rodata"] < got["rodata"] && got["rodata"] - elf["rodata"] < 256) {
+                print "merged rodata", elf["rodata"] - got["rodata"] >> parsed
+                got["rodata"] = elf["rodata"]
+            }
+            split("text rodata data bss", ks, " ")
+            for (i = 1; i <= 4; i++) if (elf[ks[i]] != got[ks[i]]) {
+                printf "footprint: %s: the map gives %d bytes, the ELF %d\n", ks[i], got[ks[i]], elf[ks[i]] > "/dev/stderr"; bad = 1
+            }
+            exit bad
+        }' || die "$t: the linker map does not add up to $elf"
+}
+
+for img in cm4-full rv32-full cm4-tls; do
+    parse_map "$out/$img/image.map" >"$out/$img/parsed"
+    check_sizes "${img%%-*}" "$out/$img/image.elf" "$out/$img/parsed"
+done
+
+# ---- 6. the tables ------------------------------------------------------------------
+
+# report: markdown on stdout; the figures for the last line in $out/figures.
+report() {
+    awk -v conf="$conf" -v owners="$gen/owners" -v figures="$out/figures" \
+        -v cm4="$out/cm4-full/parsed" -v rv32="$out/rv32-full/parsed" -v tls="$out/cm4-tls/parsed" \
+        -v cm4_name="$cm4_name" -v rv32_name="$rv32_name" -v missing="$missing" -v mbv="$mb_upstream ($mb_version)" '
+        function group_of(key,   g) {
+            if (key in own) return own[key]
+            if (key ~ /^sdk\/port\/[^\/]+\/[^\/]*_startup\.c$/) return "startup"
+            if (key ~ /^sdk\/port\//) return "port"
+            if (key ~ /^mbedtls-crypto:/) return "mbedTLS crypto"
+            if (key ~ /^mbedtls-x509:/) return "mbedTLS X.509"
+            if (key ~ /^mbedtls-tls:/) return "mbedTLS TLS"
+            if (key == "libc" || key == "libgcc") return "C library"
+            if (key == "fill" || key == "merged") return "alignment"
+            return "other"
+        }
+        function is_mbedtls(g) { return g ~ /^mbedTLS/ || g == "mbedtls-heap" || g == "tls" }
+        function load(file, img,   l, f, g) {
+            while ((getline l < file) > 0) {
+                split(l, f, " ")
+                if (!((f[1]) in seen)) { seen[f[1]] = 1; keys[++nkeys] = f[1] }
+                sz[img, f[1], f[2]] += f[3]
+            }
+        }
+        function flash(img, k) { return sz[img, k, "text"] + sz[img, k, "rodata"] + sz[img, k, "data"] }
+        function ram(img, k) { return sz[img, k, "data"] + sz[img, k, "bss"] }
+        function label(k) {
+            if (k == "fill") return "padding between sections"
+            if (k == "merged") return "strings shared by several objects"
+            if (k == "libc") return "C library (memcpy, strlen, ...)"
+            if (k == "libgcc") return "libgcc (64-bit division, soft double)"
+            sub(/^mbedtls-[a-z0-9]+:/, "", k)
+            return "`" k "`"
+        }
+        BEGIN {
+            while ((getline l < conf) > 0) {
+                split(l, f, /[ \t]+/)
+                if ((f[1] == "module" || f[1] == "example") && !(f[3] in gseen)) { gseen[f[3]] = 1; order[++ng] = f[3] }
+            }
+            n = split("port startup C library alignment other", extra, " ")
+            order[++ng] = "port"; order[++ng] = "startup"; order[++ng] = "unassigned"
+            order[++ng] = "C library"; order[++ng] = "alignment"; order[++ng] = "other"
+            while ((getline l < owners) > 0) {
+                split(l, f, " "); own[f[1]] = f[2]; module[f[1]] = f[3]
+            }
+            load(cm4, "cm4"); load(rv32, "rv32"); load(tls, "tls")
+            for (i = 2; i <= nkeys; i++) {   # rows in name order, so reruns write the same table
+                k = keys[i]
+                for (j = i - 1; j >= 1 && keys[j] > k; j--) keys[j + 1] = keys[j]
+                keys[j + 1] = k
+            }
+            for (j = 1; j <= nkeys; j++) if (module[keys[j]] != "" && module[keys[j]] != "example" && flash("cm4", keys[j]) + ram("cm4", keys[j]) > 0) used[module[keys[j]]] = 1
+            for (k in module) if (module[k] != "" && module[k] != "example" && module[k] != "unassigned" && !(module[k] in used) && !(module[k] in warned)) {
+                warned[module[k]] = 1
+                print "footprint: warning: module " module[k] " has landed but the example does not use it: the linker dropped it" > "/dev/stderr"
+            }
+
+            print "| group | file | Cortex-M4 flash | Cortex-M4 RAM | RV32IMC flash | RV32IMC RAM |"
+            print "|---|---|--:|--:|--:|--:|"
+            for (i = 1; i <= ng; i++) {
+                g = order[i]
+                if (is_mbedtls(g)) continue
+                nrow = 0; gf["cm4"] = gr["cm4"] = gf["rv32"] = gr["rv32"] = 0
+                for (j = 1; j <= nkeys; j++) {
+                    k = keys[j]
+                    if (group_of(k) != g) continue
+                    if (flash("cm4", k) + ram("cm4", k) + flash("rv32", k) + ram("rv32", k) == 0) continue
+                    name = (module[k] == "example" ? "example: " : "") label(k)
+                    printf "| %s | %s | %d | %d | %d | %d |\n", g, name, flash("cm4", k), ram("cm4", k), flash("rv32", k), ram("rv32", k)
+                    for (t = 1; t <= 2; t++) {
+                        img = (t == 1 ? "cm4" : "rv32")
+                        gf[img] += flash(img, k); gr[img] += ram(img, k)
+                        tf[img] += flash(img, k); tr[img] += ram(img, k)
+                        if (module[k] == "mqtt") mq[img] += flash(img, k)
+                    }
+                    nrow++
+                }
+                if (nrow > 1)
+                    printf "| **%s** | | **%d** | **%d** | **%d** | **%d** |\n", g, gf["cm4"], gr["cm4"], gf["rv32"], gr["rv32"]
+            }
+            printf "| **total without mbedTLS** | | **%d** | **%d** | **%d** | **%d** |\n", tf["cm4"], tr["cm4"], tf["rv32"], tr["rv32"]
+            printf "| of it, the MQTT client (3.1.1 + 5) | | %d | | %d | |\n", mq["cm4"], mq["rv32"]
+            print ""
+            printf "footprint mqtt_flash=%d core_flash=%d core_ram=%d\n", mq["cm4"], tf["cm4"], tr["cm4"] > figures
+            printf "rv32 mqtt_flash=%d core_flash=%d core_ram=%d\n", mq["rv32"], tf["rv32"], tr["rv32"] >> figures
+            if (missing != "") {
+                print "Modules of the configuration that have not landed yet, so are not in the figures:" missing "."
+                print ""
+            }
+
+            # mbedTLS, counted apart.
+            print "mbedTLS " mbv ", built from Debian'"'"'s source package with the options in"
+            print "`examples/footprint/mbedtls-crypto.cfg` and `mbedtls-tls.cfg`, as linked into the same images:"
+            print ""
+            print "| mbedTLS | ES256 + SHA-256 via PSA, Cortex-M4 flash | RAM | same, RV32IMC flash | RAM | + TLS 1.2 client, Cortex-M4 flash | RAM |"
+            print "|---|--:|--:|--:|--:|--:|--:|"
+            split("mbedTLS crypto|mbedTLS X.509|mbedTLS TLS|tls|mbedtls-heap", mg, "|")
+            for (i = 1; i <= 5; i++) {
+                for (t = 1; t <= 3; t++) { img = (t == 1 ? "cm4" : t == 2 ? "rv32" : "tls"); f_[img] = r_[img] = 0 }
+                for (j = 1; j <= nkeys; j++) {
+                    k = keys[j]
+                    if (group_of(k) != mg[i]) continue
+                    for (t = 1; t <= 3; t++) {
+                        img = (t == 1 ? "cm4" : t == 2 ? "rv32" : "tls")
+                        f_[img] += flash(img, k); r_[img] += ram(img, k)
+                        mf[img] += flash(img, k); mr[img] += ram(img, k)
+                    }
+                }
+                nm = mg[i] == "tls" ? "the TLS transport (example: `app_tls.c`)" : mg[i] == "mbedtls-heap" ? "heap pool the example gives mbedTLS (configured)" : mg[i]
+                printf "| %s | %d | %d | %d | %d | %d | %d |\n", nm, f_["cm4"], r_["cm4"], f_["rv32"], r_["rv32"], f_["tls"], r_["tls"]
+            }
+            printf "| **total** | **%d** | **%d** | **%d** | **%d** | **%d** | **%d** |\n", mf["cm4"], mr["cm4"], mf["rv32"], mr["rv32"], mf["tls"], mr["tls"]
+            print ""
+            printf "mbedtls es256_flash=%d es256_ram=%d tls_flash=%d tls_ram=%d\n", mf["cm4"], mr["cm4"], mf["tls"], mr["tls"] >> figures
+
+            print "<details><summary>mbedTLS per object (Cortex-M4)</summary>"
+            print ""
+            print "| object | ES256 + SHA-256 flash | RAM | with TLS 1.2 flash | RAM |"
+            print "|---|--:|--:|--:|--:|"
+            for (j = 1; j <= nkeys; j++) {
+                k = keys[j]
+                if (k !~ /^mbedtls-/) continue
+                if (flash("cm4", k) + ram("cm4", k) + flash("tls", k) + ram("tls", k) == 0) continue
+                lib = k; sub(/:.*/, "", lib); sub(/^mbedtls-/, "", lib)
+                printf "| %s %s | %d | %d | %d | %d |\n", lib, label(k), flash("cm4", k), ram("cm4", k), flash("tls", k), ram("tls", k)
+            }
+            print ""
+            print "</details>"
+        }' </dev/null
+}
+
+report >"$out/report.md"
+
+# The table goes into docs/footprint.md between its markers, as the last step.
+begin="<!-- footprint:begin (generated by scripts/footprint.sh; edits here are overwritten) -->"
+end="<!-- footprint:end -->"
+{
+    echo "Measured with $($cm4_cc --version | head -1) and $($rv32_cc --version | head -1):"
+    echo "$cm4_name and $rv32_name, \`-Os -ffunction-sections -fdata-sections\`, linked with"
+    echo "\`--gc-sections\`. Bytes; flash = text + rodata + data, RAM = data + bss."
+    echo
+    cat "$out/report.md"
+} >"$out/generated.md"
+if [ -f "$doc" ] && grep -qF "$begin" "$doc" && grep -qF "$end" "$doc"; then
+    awk -v begin="$begin" -v end="$end" -v gen="$out/generated.md" '
+        $0 == begin { print; while ((getline l < gen) > 0) print l; skip = 1; next }
+        $0 == end { skip = 0 }
+        !skip { print }' "$doc" >"$doc.tmp" && mv "$doc.tmp" "$doc"
+else
+    note "warning: $doc has no footprint markers; the table is only in $out/generated.md"
+fi
+
+cat "$out/generated.md"
+echo
+# shellcheck disable=SC2046
+set -- $(sed -n 's/^footprint mqtt_flash=\([0-9]*\) core_flash=\([0-9]*\) core_ram=\([0-9]*\)$/\1 \2 \3/p' "$out/figures")
+mqtt_flash=$1 core_flash=$2 core_ram=$3
+verdict() { # name, value, limit
+    if [ "$2" -le "$3" ]; then
+        echo "target: $1 $2 B <= $3 B: met ($(($3 - $2)) B to spare)"
+    else
+        echo "target: $1 $2 B > $3 B: MISSED by $(($2 - $3)) B"
+    fi
+}
+verdict "Cortex-M4 MQTT client flash" "$mqtt_flash" 8192
+verdict "Cortex-M4 whole configuration flash" "$core_flash" 24576
+verdict "Cortex-M4 whole configuration RAM" "$core_ram" 8192
+[ -z "$missing" ] || echo "not landed yet, not measured:$missing"
+echo "footprint mqtt_flash=$mqtt_flash core_flash=$core_flash core_ram=$core_ram"

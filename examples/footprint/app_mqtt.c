@@ -23,13 +23,14 @@ static int dn_filter_len;
 static uint64_t next_token = 1; /* QoS 1 tokens of our own */
 #endif
 
-static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/hb", "up/res"};
+static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt", "up/hb", "up/res"};
 
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {
 #if FP_HAVE_TOPIC
     static const enum corio_topic_kind map[FP_KIND_COUNT] = {
-        CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON, CORIO_TOPIC_UP_HB, CORIO_TOPIC_UP_RES};
+        CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON, CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
+        CORIO_TOPIC_UP_RES};
 
     (void)suffix;
     return corio_topic_build(map[kind], fp_short_id(), buf, cap);
@@ -55,10 +56,24 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
     return fp_command(msg->payload, msg->payload_len, mqtt.clk.now_ms(mqtt.clk.ctx));
 }
 
+static const char *last_loss; /* why the last connection ended, for up/evt */
+
+static void on_disconnect(void *user, int err, uint8_t reason)
+{
+    (void)user;
+    (void)reason;
+    last_loss = corio_strerror(err);
+}
+
 static void on_connect(void *user, const struct corio_mqtt_connack *ack)
 {
     (void)user;
     (void)ack;
+    if (last_loss != NULL) {
+        (void)fp_send(FP_UP_EVT, (const uint8_t *)last_loss, strlen(last_loss),
+                      mqtt.clk.now_ms(mqtt.clk.ctx));
+        last_loss = NULL;
+    }
 #if FP_HAVE_OUTBOX
     fp_outbox_pump();
 #endif
@@ -103,6 +118,7 @@ int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *cl
     static const char did_key[] = "did";
     static const struct corio_mqtt_callbacks cb = {
         .on_connect = on_connect,
+        .on_disconnect = on_disconnect,
         .on_message = on_message,
         .on_publish_done = on_publish_done,
         .resend = resend,

@@ -16,7 +16,7 @@
 #include "fp_modules.h"
 
 /* Topic suffixes the device uses (DESIGN.md §4), also its outbox message types. */
-enum fp_kind { FP_UP_CBOR, FP_UP_JSON, FP_UP_HB, FP_UP_RES, FP_KIND_COUNT };
+enum fp_kind { FP_UP_CBOR, FP_UP_JSON, FP_UP_EVT, FP_UP_HB, FP_UP_RES, FP_KIND_COUNT };
 
 /* mbedtls_heap.c: the pool mbedTLS allocates from. */
 extern unsigned char fp_mbedtls_heap[FP_MBEDTLS_HEAP];
