@@ -42,6 +42,11 @@ int board_ota_anchor(uint8_t pub[33]);
 int board_tls_ca(const uint8_t **der, size_t *len);
 const char *board_gateway_name(void);
 
+/* corio-eat-v1: the gateway's short id (the EAT's audience) and the SHA-256 of the
+ * running firmware, which the bootloader measured. Return 0 or < 0. */
+const char *board_gateway_id(void);
+int board_firmware_digest(uint8_t digest[32]);
+
 /* The temperature in milli-degrees Celsius. Returns 0 or < 0. */
 int board_read_temperature(int32_t *milli_c);
 
