@@ -1,0 +1,165 @@
+/*
+ * heartbeat.c - encode and decode a device heartbeat (include/corio/heartbeat.h,
+ * docs/formats.md) in JSON or CBOR over caller buffers.
+ */
+#include <string.h>
+
+#include "corio/heartbeat.h"
+
+/* The keys, in the order JSON is written. */
+static const char *const keys[] = {"up", "bc", "ep", "last", "pending", "drops"};
+#define NKEYS 6
+
+static uint64_t *slot(struct corio_heartbeat *hb, int i)
+{
+    switch (i) {
+    case 0:
+        return &hb->uptime_s;
+    case 1:
+        return &hb->boot;
+    case 2:
+        return &hb->epoch;
+    case 3:
+        return &hb->last_seq;
+    case 4:
+        return &hb->pending;
+    default:
+        return &hb->drops;
+    }
+}
+
+static int key_index(const char *s, size_t n)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (strlen(keys[i]) == n && memcmp(keys[i], s, n) == 0)
+            return i;
+    return -1;
+}
+
+int corio_heartbeat_encode(enum corio_format fmt, const struct corio_heartbeat *hb,
+                           uint8_t *buf, size_t cap)
+{
+    struct corio_heartbeat h = *hb;
+    if (fmt == CORIO_FORMAT_JSON) {
+        struct corio_json_w w;
+        corio_json_w_init(&w, buf, cap);
+        for (int i = 0; i < NKEYS; i++) {
+            corio_json_w_raw(&w, i == 0 ? "{\"" : ",\"", 2);
+            corio_json_w_raw(&w, keys[i], strlen(keys[i]));
+            corio_json_w_raw(&w, "\":", 2);
+            corio_json_w_uint64(&w, *slot(&h, i));
+        }
+        corio_json_w_raw(&w, "}", 1);
+        return corio_json_w_finish(&w);
+    }
+    if (fmt != CORIO_FORMAT_CBOR)
+        return CORIO_ERR_INVAL;
+    struct corio_cbor_enc e;
+    corio_cbor_enc_init(&e, buf, cap);
+    corio_cbor_put_map(&e, NKEYS);
+    for (int i = 0; i < NKEYS; i++) {
+        corio_cbor_put_textz(&e, keys[i]);
+        corio_cbor_put_uint(&e, *slot(&h, i));
+    }
+    corio_cbor_sort_map(&e, 0);
+    return corio_cbor_enc_finish(&e);
+}
+
+static int decode_json(const uint8_t *msg, size_t len, struct corio_heartbeat *out)
+{
+    struct corio_json j;
+    struct corio_json_tok t;
+    struct corio_heartbeat hb;
+    unsigned seen = 0;
+    int rc;
+    memset(&hb, 0, sizeof hb);
+    corio_json_init(&j, (const char *)msg, len);
+    if ((rc = corio_json_next(&j, &t)) != CORIO_OK)
+        return rc;
+    if (t.type != CORIO_JSON_OBJECT)
+        return CORIO_ERR_MALFORMED;
+    for (;;) {
+        if ((rc = corio_json_next(&j, &t)) != CORIO_OK)
+            return rc == CORIO_ERR_NOTFOUND ? CORIO_ERR_MALFORMED : rc;
+        if (t.type == CORIO_JSON_OBJECT_END)
+            break;
+        int k = -1;
+        for (int i = 0; i < NKEYS && k < 0; i++)
+            if (corio_json_string_eq(&t, keys[i], strlen(keys[i])))
+                k = i;
+        if (k < 0) {
+            if ((rc = corio_json_skip(&j)) != CORIO_OK)
+                return rc;
+            continue;
+        }
+        if (seen & (1u << k))
+            return CORIO_ERR_MALFORMED;
+        seen |= 1u << k;
+        if ((rc = corio_json_next(&j, &t)) != CORIO_OK)
+            return rc == CORIO_ERR_NOTFOUND ? CORIO_ERR_MALFORMED : rc;
+        if (t.type != CORIO_JSON_NUMBER)
+            return CORIO_ERR_MALFORMED;
+        if ((rc = corio_json_uint64(&t, slot(&hb, k))) != CORIO_OK)
+            return rc;
+    }
+    if (corio_json_finish(&j) != CORIO_OK || seen != (1u << NKEYS) - 1)
+        return CORIO_ERR_MALFORMED;
+    *out = hb;
+    return CORIO_OK;
+}
+
+static int decode_cbor(const uint8_t *msg, size_t len, struct corio_heartbeat *out)
+{
+    struct corio_cbor_dec d;
+    struct corio_heartbeat hb;
+    uint64_t pairs;
+    unsigned seen = 0;
+    int rc;
+    memset(&hb, 0, sizeof hb);
+    corio_cbor_dec_init(&d, msg, len);
+    if ((rc = corio_cbor_expect_map(&d, &pairs)) != CORIO_OK)
+        return rc;
+    bool indefinite = pairs == CORIO_CBOR_INDEFINITE;
+    for (uint64_t i = 0; indefinite ? !corio_cbor_at_break(&d) : i < pairs; i++) {
+        const char *s;
+        size_t n;
+        if ((rc = corio_cbor_expect_text(&d, &s, &n)) != CORIO_OK)
+            return rc;
+        int k = key_index(s, n);
+        if (k < 0) {
+            if ((rc = corio_cbor_skip(&d)) != CORIO_OK)
+                return rc;
+            continue;
+        }
+        if (seen & (1u << k))
+            return CORIO_ERR_MALFORMED;
+        seen |= 1u << k;
+        if ((rc = corio_cbor_expect_uint(&d, slot(&hb, k))) != CORIO_OK)
+            return rc;
+    }
+    if (indefinite && (rc = corio_cbor_expect_break(&d)) != CORIO_OK)
+        return rc;
+    if (corio_cbor_dec_finish(&d) != CORIO_OK || seen != (1u << NKEYS) - 1)
+        return CORIO_ERR_MALFORMED;
+    *out = hb;
+    return CORIO_OK;
+}
+
+int corio_heartbeat_decode(enum corio_format fmt, const uint8_t *msg, size_t len,
+                           struct corio_heartbeat *hb)
+{
+    if (!msg && len)
+        return CORIO_ERR_INVAL;
+    if (fmt == CORIO_FORMAT_JSON)
+        return decode_json(msg, len, hb);
+    if (fmt == CORIO_FORMAT_CBOR)
+        return decode_cbor(msg, len, hb);
+    return CORIO_ERR_INVAL;
+}
+
+enum corio_format corio_heartbeat_sniff(const uint8_t *msg, size_t len)
+{
+    if (msg && len > 0 && (msg[0] & 0xe0) == 0xa0)
+        return CORIO_FORMAT_CBOR;
+    return CORIO_FORMAT_JSON;
+}

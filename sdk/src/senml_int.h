@@ -1,0 +1,81 @@
+/*
+ * senml_int.h - what the SenML encoder and decoder files share, not part of the
+ * public API: the labels, the format-independent "raw" record that the JSON and
+ * CBOR readers fill and the resolver checks, and base64url.
+ */
+#ifndef CORIO_SENML_INT_H
+#define CORIO_SENML_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corio/json.h"
+#include "corio/senml.h"
+
+/* The labels a record may carry; bit i of senml_raw.has is label i. */
+enum senml_label {
+    L_BN,
+    L_BT,
+    L_BU,
+    L_BV,
+    L_BS,
+    L_BVER,
+    L_N,
+    L_U,
+    L_V,
+    L_VS,
+    L_VB,
+    L_VD,
+    L_S,
+    L_T,
+    L_UT,
+    L_EP,
+    L_SEQ,
+    L_BOOT,
+    L_UPT,
+    L_COUNT
+};
+
+#define HAS(raw, l) (((raw)->has >> (l)) & 1u)
+
+/* JSON text label and CBOR integer label of each label (extension labels have no
+ * integer label: they are text in CBOR too). */
+struct senml_label_info {
+    const char *text;
+    int cbor; /* INT8_MIN when the label is text in CBOR */
+};
+extern const struct senml_label_info corio__senml_labels[L_COUNT];
+
+/* One record's fields as read, before resolution. */
+struct senml_raw {
+    uint32_t has;
+    struct corio_senml_str bn, bu, n, u, vs;
+    struct corio_senml_str vd_text; /* JSON: base64url text */
+    const uint8_t *vd;              /* CBOR: the bytes */
+    size_t vd_len;
+    double bt, bv, bs, v, s, t, ut;
+    bool vb;
+    uint64_t bver, ep, seq, boot, upt;
+};
+
+/* Reads one record object (the next token must open it) into *raw. Returns CORIO_OK
+ * or an error as listed in senml.h. */
+int corio__senml_json_record(struct corio_json *j, struct senml_raw *raw);
+
+/* Reads one record map (the next item must be its head) into *raw. */
+int corio__senml_cbor_record(struct corio_cbor_dec *c, struct senml_raw *raw);
+
+/* base64url (RFC 4648 §5) without padding. */
+#define CORIO__B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+
+/* Writes p[0..n) as a quoted base64url JSON string. Returns the writer's sticky
+ * error. */
+int corio__b64url_put(struct corio_json_w *w, const uint8_t *p, size_t n);
+
+/* Decodes the base64url text s (JSON escapes resolved first) into out[0..cap).
+ * Strict: alphabet A-Z a-z 0-9 - _ only, no padding, no length of 1 mod 4, zero
+ * unused bits. Returns the byte count, CORIO_ERR_MALFORMED or CORIO_ERR_NOSPACE. */
+int corio__b64url_decode(const struct corio_senml_str *s, uint8_t *out, size_t cap);
+
+#endif /* CORIO_SENML_INT_H */
