@@ -1,7 +1,7 @@
 /*
  * cloud_int.h - declarations shared by the files of the corio_cloud library and not
  * part of its interface: the payload decoders ingest uses (SenML, heartbeat,
- * presence), base64url, and values as JSON.
+ * presence), and values as JSON.
  *
  * SenML and heartbeats are decoded by the SDK (include/corio/senml.h, heartbeat.h);
  * the functions here add what storage needs: all-or-nothing packs, metric names
@@ -79,15 +79,6 @@ int corio__cloud_heartbeat_decode(const uint8_t *buf, size_t len, struct corio__
  * Returns CORIO_OK or CORIO_ERR_MALFORMED with the reason in why. */
 int corio__cloud_presence_decode(const uint8_t *buf, size_t len, bool *online, char *why,
                                  size_t whylen);
-
-/*
- * base64url (RFC 4648 §5) without padding, as SenML's vd uses; decode also accepts
- * padding. encode writes a NUL-terminated string into out (4 * ceil(len / 3) + 1 bytes
- * suffice) and returns its length; decode returns the byte count, or
- * CORIO_ERR_MALFORMED, or CORIO_ERR_NOSPACE when out is too small.
- */
-size_t corio__cloud_b64url_encode(const uint8_t *in, size_t len, char *out);
-int corio__cloud_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 /* A value as JSON: a number, a string, a boolean, or data as a base64url string (as
  * SenML JSON writes vd). A new reference, or NULL when memory ran out. */

@@ -1,7 +1,7 @@
 /*
  * payloads.c - the small payloads ingest reads besides SenML: device heartbeats (JSON
  * object or CBOR map, decoded by the SDK's include/corio/heartbeat.h), the gateway
- * plugin's presence records, base64url for data values, and values as JSON.
+ * plugin's presence records, and values as JSON (data as base64url).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,72 +73,7 @@ int corio__cloud_presence_decode(const uint8_t *buf, size_t len, bool *online, c
     return rc;
 }
 
-/* ---- base64url --------------------------------------------------------------------- */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t corio__cloud_b64url_encode(const uint8_t *in, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = b64url[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = b64url[v & 63];
-    }
-    out[o] = 0;
-    return o;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-int corio__cloud_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-    while (len > 0 && in[len - 1] == '=' && len % 4 != 1)
-        len--; /* padding is optional */
-    if (len % 4 == 1)
-        return CORIO_ERR_MALFORMED;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val(in[i]);
-        if (v < 0)
-            return CORIO_ERR_MALFORMED;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return CORIO_ERR_NOSPACE;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
-        return CORIO_ERR_MALFORMED; /* non-zero leftover bits: not canonical */
-    return (int)o;
-}
+/* ---- values as JSON ----------------------------------------------------------------- */
 
 json_t *corio__cloud_value_json(const struct corio_value *v)
 {
@@ -150,10 +85,13 @@ json_t *corio__cloud_value_json(const struct corio_value *v)
     case CORIO_VALUE_STR:
         return json_stringn(v->str ? v->str : "", v->len);
     case CORIO_VALUE_DATA: {
-        char *s = malloc(v->len / 3 * 4 + 5);
-        if (!s)
+        size_t cap = CORIO_BASE64URL_ENCODED_LEN(v->len) + 1;
+        char *s = malloc(cap);
+        if (!s ||
+            corio_base64url_encode(v->len ? v->data : (const uint8_t *)"", v->len, s, cap) < 0) {
+            free(s);
             return NULL;
-        corio__cloud_b64url_encode(v->data, v->len, s);
+        }
         json_t *j = json_string(s);
         free(s);
         return j;
