@@ -440,16 +440,15 @@ int corio_ingest_batch(struct corio_ingest *ig, const char *topic, const uint8_t
                  rc == CORIO_ERR_NOTFOUND ? "not registered" : "not readable");
         return rc;
     }
-    const uint8_t *payload;
-    size_t plen;
-    rc = ig->o.verifier.open(ig->o.verifier.ctx, &gw, wire, len, &payload, &plen, res->why,
-                             sizeof res->why);
-    if (rc != CORIO_OK)
-        return rc == CORIO_ERR_MALFORMED ? rc : CORIO_ERR_BADSIG;
     struct corio_batch b;
-    rc = corio_batch_decode(payload, plen, &b, res->why, sizeof res->why);
-    if (rc != CORIO_OK)
+    rc = ig->o.verifier.open(ig->o.verifier.ctx, &gw, wire, len, &b, res->why, sizeof res->why);
+    if (rc != CORIO_OK) {
+        if (rc == CORIO_ERR_STATE)
+            rc = CORIO_ERR_BADSIG; /* nothing can verify it: the same as a bad signature */
+        else if (rc != CORIO_ERR_BADSIG && rc != CORIO_ERR_VERSION)
+            rc = CORIO_ERR_MALFORMED; /* not a valid sealed batch */
         return rc;
+    }
     if (strcmp(b.gateway, gw_id) != 0) {
         snprintf(res->why, sizeof res->why, "batch of gateway %s on the topic of %s", b.gateway,
                  gw_id);

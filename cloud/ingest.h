@@ -4,10 +4,9 @@
  *
  * corio_ingest_batch takes what arrived on corio/v1/g/{gw}/batch and:
  *   1. finds the gateway in the registry (unknown: refused, not acknowledged);
- *   2. has the verifier check the signature and hand back the signed payload (a bad
- *      signature: refused, not acknowledged, so a forger cannot make the gateway
- *      delete anything);
- *   3. decodes the payload (common/batch.h) and checks it names the topic's gateway;
+ *   2. has the verifier check the signature and decode the payload (common/batch.h) (a
+ *      bad signature: refused, not acknowledged, so a forger cannot make the gateway
+ *      delete anything), and checks the batch names the topic's gateway;
  *   4. in ONE transaction, per message: checks the device belongs to the gateway's
  *      organisation, decodes SenML, heartbeat or presence, inserts the message by its
  *      identity and, only when it is new, its samples, rollups and sequence accounting;
@@ -30,15 +29,17 @@
 #include "store.h"
 
 /*
- * The seam where the batch signature is checked (COSE_Sign1, ES256, docs/formats.md).
- * open() checks that wire[0..len) is signed by gw's current key and points *payload at
- * the signed payload (inside wire). Returns CORIO_OK; CORIO_ERR_BADSIG (the signature
- * does not verify, or the key is not gw's); CORIO_ERR_MALFORMED (not a signed
- * message); CORIO_ERR_STATE (no key is known for gw). Writes the reason into why.
+ * The seam where a batch is verified and decoded (docs/formats.md: a COSE_Sign1, ES256,
+ * around the batch payload). open() checks that wire[0..len) is signed by gw's current
+ * key and decodes it into *b (freed by the caller with corio_batch_free; pointers into
+ * wire). Returns CORIO_OK; CORIO_ERR_BADSIG (the signature does not verify, or the
+ * signer is not gw's current key); CORIO_ERR_STATE (no key is known for gw);
+ * CORIO_ERR_MALFORMED, CORIO_ERR_VERSION, CORIO_ERR_POLICY (not a sealed batch, or not a
+ * valid one). Writes the reason into why. corio-cloud's is corio_cloud_cose_verifier.
  */
 struct corio_batch_verifier {
     int (*open)(void *ctx, const struct corio_gateway_rec *gw, const uint8_t *wire, size_t len,
-                const uint8_t **payload, size_t *plen, char *why, size_t whylen);
+                struct corio_batch *b, char *why, size_t whylen);
     void *ctx;
 };
 

@@ -17,10 +17,14 @@
 #include <sqlite3.h>
 
 #include "batch.h"
+#include "cloud.h"
 #include "corio/cbor.h"
+#include "corio/cose.h"
+#include "corio/crypto.h"
 #include "corio/error.h"
 #include "corio/heartbeat.h"
 #include "corio/senml.h"
+#include "crypto_openssl.h"
 #include "harness.h"
 #include "ingest.h"
 #include "store.h"
@@ -35,24 +39,8 @@
 #define STRANGER "ssssssssssssssssssssssss"
 #define T0       1764500000000LL
 
-/* The signature seam, as a test double: the wire is one byte (1: signed by the
- * gateway's key, anything else: not) followed by the payload. The real verifier
- * (COSE_Sign1) is tested with its own code. */
-static int test_open(void *ctx, const struct corio_gateway_rec *gw, const uint8_t *wire, size_t len,
-                     const uint8_t **payload, size_t *plen, char *why, size_t whylen)
-{
-    (void)ctx;
-    (void)gw;
-    if (len < 1 || wire[0] != 1) {
-        snprintf(why, whylen, "signature does not verify");
-        return CORIO_ERR_BADSIG;
-    }
-    *payload = wire + 1;
-    *plen = len - 1;
-    return CORIO_OK;
-}
-
 struct fx {
+    struct corio_key key, other; /* the gateway's key, and a key of nobody's */
     char *dir;
     char path[600];
     struct corio_store *s;
@@ -63,8 +51,9 @@ struct fx {
 static void make_ingest(struct fx *f, bool accept_unregistered)
 {
     corio_ingest_free(f->ig);
-    struct corio_ingest_opts o = {
-        .store = f->s, .verifier = {.open = test_open}, .accept_unregistered = accept_unregistered};
+    struct corio_ingest_opts o = {.store = f->s,
+                                  .verifier = corio_cloud_cose_verifier,
+                                  .accept_unregistered = accept_unregistered};
     assert_int_equal(corio_ingest_new(&o, &f->ig), CORIO_OK);
 }
 
@@ -77,7 +66,10 @@ static int setup(void **state)
     assert_int_equal(corio_store_open_sqlite(f->path, &f->s, err, sizeof err), CORIO_OK);
     assert_int_equal(corio_store_put_org(f->s, ORG, "one"), CORIO_OK);
     assert_int_equal(corio_store_put_org(f->s, ORG2, "two"), CORIO_OK);
-    struct corio_gateway_rec g = {.id = GW, .org = ORG};
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &f->key), CORIO_OK);
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &f->other), CORIO_OK);
+    struct corio_gateway_rec g = {.id = GW, .org = ORG, .pubkey_len = 65};
+    assert_int_equal(corio_key_public(&f->key, g.pubkey), CORIO_OK);
     assert_int_equal(corio_store_put_gateway(f->s, &g), CORIO_OK);
     struct corio_gateway_rec g2 = {.id = GW2, .org = ORG2};
     assert_int_equal(corio_store_put_gateway(f->s, &g2), CORIO_OK);
@@ -97,6 +89,8 @@ static int teardown(void **state)
     corio_ingest_result_free(&f->res);
     corio_ingest_free(f->ig);
     corio_store_close(f->s);
+    corio_key_close(&f->key);
+    corio_key_close(&f->other);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -503,15 +497,18 @@ static void test_unknown_gateway(void **state)
     expect_query(f, "SELECT count(*) FROM messages", "0\n");
 }
 
-/* The whole path from the wire: topic, signature seam, batch codec. */
-static uint8_t *wire_of(struct bb *x, uint8_t sigbyte, size_t *len)
+/* The whole path from the wire: topic, signature, batch codec. The batch is sealed as
+ * the gateway seals it (common/batch.h). */
+static uint8_t *wire_of(struct bb *x, const struct corio_key *key, unsigned key_no, size_t *len)
 {
     int64_t n = corio_batch_encode(&x->b, NULL, 0);
     assert_true(n > 0);
-    uint8_t *w = malloc((size_t)n + 1);
-    w[0] = sigbyte;
-    assert_int_equal(corio_batch_encode(&x->b, w + 1, (size_t)n), n);
-    *len = (size_t)n + 1;
+    uint8_t *payload = malloc((size_t)n);
+    assert_int_equal(corio_batch_encode(&x->b, payload, (size_t)n), n);
+    uint8_t *w;
+    assert_int_equal(corio_batch_seal(key, x->b.gateway, key_no, payload, (size_t)n, &w, len),
+                     CORIO_OK);
+    free(payload);
     return w;
 }
 
@@ -522,23 +519,51 @@ static void test_from_the_wire(void **state)
     bb_init(&x, GW, 9, 1, 2);
     bb_senml(&x, 1, DEV, 1, 1, 1764500001.0, 1);
     bb_senml(&x, 2, DEV, 1, 2, 1764500002.0, 2);
-    size_t len;
-    uint8_t *w = wire_of(&x, 1, &len);
+    size_t len, blen;
+    uint8_t *w = wire_of(&x, &f->key, 0, &len);
     corio_ingest_result_free(&f->res);
+    const char *topic = "corio/v1/g/" GW "/batch";
 
-    /* A bad signature: refused, nothing stored, no ack. */
-    w[0] = 0;
-    assert_int_equal(corio_ingest_batch(f->ig, "corio/v1/g/" GW "/batch", w, len, T0, &f->res),
+    /* Signed by a key that is not the gateway's: refused, nothing stored, no ack. */
+    uint8_t *bad = wire_of(&x, &f->other, 0, &blen);
+    assert_int_equal(corio_ingest_batch(f->ig, topic, bad, blen, T0, &f->res), CORIO_ERR_BADSIG);
+    assert_int_equal(f->res.ack_len, 0);
+    assert_non_null(strstr(f->res.why, "does not verify"));
+    free(bad);
+    /* The gateway's key under another key number than the registry's. */
+    bad = wire_of(&x, &f->key, 1, &blen);
+    assert_int_equal(corio_ingest_batch(f->ig, topic, bad, blen, T0, &f->res), CORIO_ERR_BADSIG);
+    assert_non_null(strstr(f->res.why, "#1, want"));
+    free(bad);
+    /* A COSE_Sign1 by the right key without the batch's AAD (a signature made for
+     * something else) does not open as a batch. */
+    uint8_t plain[1024];
+    char kid[64];
+    snprintf(kid, sizeof kid, "did:corio:%s#0", GW);
+    int pn = corio_cose_sign1_sign(&f->key, (const uint8_t *)kid, strlen(kid), NULL, 0, w, 8, 0,
+                                   plain, sizeof plain);
+    assert_true(pn > 0);
+    assert_int_equal(corio_ingest_batch(f->ig, topic, plain, (size_t)pn, T0, &f->res),
                      CORIO_ERR_BADSIG);
-    assert_int_equal(f->res.ack_len, 0);
-    assert_non_null(strstr(f->res.why, "signature"));
     expect_query(f, "SELECT count(*) FROM messages", "0\n");
-    w[0] = 1;
 
-    /* The topic names another gateway than the payload. */
+    /* Our gateway's batch on another gateway's topic (GW2 has no key at all), and a
+     * batch naming GW2 signed by GW. */
     assert_int_equal(corio_ingest_batch(f->ig, "corio/v1/g/" GW2 "/batch", w, len, T0, &f->res),
-                     CORIO_ERR_POLICY);
-    assert_int_equal(f->res.ack_len, 0);
+                     CORIO_ERR_BADSIG);
+    struct bb y;
+    bb_init(&y, GW2, 9, 1, 1);
+    bb_senml(&y, 1, DEV, 1, 1, 1764500001.0, 1);
+    int64_t yn = corio_batch_encode(&y.b, NULL, 0);
+    uint8_t *ypay = malloc((size_t)yn), *ywire;
+    size_t ylen;
+    assert_int_equal(corio_batch_encode(&y.b, ypay, (size_t)yn), yn);
+    assert_int_equal(corio_batch_seal(&f->key, GW, 0, ypay, (size_t)yn, &ywire, &ylen), CORIO_OK);
+    assert_int_equal(corio_ingest_batch(f->ig, topic, ywire, ylen, T0, &f->res),
+                     CORIO_ERR_MALFORMED);
+    assert_non_null(strstr(f->res.why, "another gateway"));
+    free(ypay);
+    free(ywire);
     /* Topics that are not a batch topic. */
     const char *bad_topics[] = {"corio/v1/g/" GW "/ack",  "corio/v1/g/" GW "/batch/x",
                                 "corio/v1/g/short/batch", "corio/v1/d/" GW "/batch",
@@ -550,16 +575,14 @@ static void test_from_the_wire(void **state)
     assert_int_equal(
         corio_ingest_batch(f->ig, "corio/v1/g/zzzzzzzzzzzzzzzzzzzzzzzz/batch", w, len, T0, &f->res),
         CORIO_ERR_NOTFOUND);
-    /* A payload that is not a batch. */
-    uint8_t junk[] = {1, 0xa1, 0x01, 0x02};
-    assert_int_equal(
-        corio_ingest_batch(f->ig, "corio/v1/g/" GW "/batch", junk, sizeof junk, T0, &f->res),
-        CORIO_ERR_MALFORMED);
+    /* Something that is not a sealed batch. */
+    uint8_t junk[] = {0xa1, 0x01, 0x02};
+    assert_int_equal(corio_ingest_batch(f->ig, topic, junk, sizeof junk, T0, &f->res),
+                     CORIO_ERR_MALFORMED);
     assert_int_equal(f->res.ack_len, 0);
     expect_query(f, "SELECT count(*) FROM messages", "0\n");
 
-    assert_int_equal(corio_ingest_batch(f->ig, "corio/v1/g/" GW "/batch", w, len, T0, &f->res),
-                     CORIO_OK);
+    assert_int_equal(corio_ingest_batch(f->ig, topic, w, len, T0, &f->res), CORIO_OK);
     check_ack(&f->res, 9, 1, 2);
     assert_int_equal(f->res.stored, 2);
     expect_query(f, "SELECT count(*) FROM samples", "2\n");
@@ -611,7 +634,8 @@ static void test_event_cap(void **state)
 {
     struct fx *f = *state;
     corio_ingest_free(f->ig);
-    struct corio_ingest_opts o = {.store = f->s, .verifier = {.open = test_open}, .max_events = 3};
+    struct corio_ingest_opts o = {
+        .store = f->s, .verifier = corio_cloud_cose_verifier, .max_events = 3};
     assert_int_equal(corio_ingest_new(&o, &f->ig), CORIO_OK);
     struct bb x;
     bb_init(&x, GW, 5, 1, 5);
