@@ -72,6 +72,7 @@ static const struct corio_conf_key gateway_keys[] = {
     {.name = "registry", .type = CORIO_CONF_PATH,
      .help = "The registry file the plugin authenticates devices with (docs/registry.md)."},
     {.name = "outbox_max_bytes", .type = CORIO_CONF_SIZE, .def = "1G", .min = 4096,
+     .max = INT64_MAX,
      .help = "Cap of the outbox; past it, devices are refused and keep their messages."},
     {.name = "outbox_sync", .type = CORIO_CONF_DURATION, .def = "200ms", .min = 1,
      .max = 60000, .help = "How often the outbox's WAL is fsynced: the power-cut window."},
