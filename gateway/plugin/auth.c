@@ -88,7 +88,7 @@ static void registry_refresh(struct corio_plugin *p, bool first)
         if (!d->revoked)
             continue;
         const struct corio_reg_device *was = old ? corio_reg_device(old, d->id) : NULL;
-        if (!was || !was->revoked) {
+        if (old && (!was || !was->revoked)) {
             mosquitto_kick_client_by_clientid(d->id, false);
             mosquitto_log_printf(MOSQ_LOG_NOTICE, "corio: %s revoked: disconnected", d->id);
         }
