@@ -530,6 +530,42 @@ static void damaged_record_is_skipped_not_fatal(void **state)
     sim_free(&s);
 }
 
+/* Worn cells that do not take a program: the append must not report success for a
+ * message that will not read back, and the outbox carries on after the bad spot. */
+static void program_that_does_not_stick(void **state)
+{
+    (void)state;
+    for (uint32_t where = 0; where < 120; where += 3) {
+        struct sim s;
+        struct corio_dev_outbox ob;
+        sim_init(&s, 512, 4, 8, 0);
+        open_ok(&ob, &s, 1, CORIO_DEV_OUTBOX_FORMATTED_BLANK);
+        uint32_t first = append_i(&ob, 0, 30);
+        /* somewhere in the next record: header, payload, padding or commit unit */
+        s.stuck = true;
+        s.stuck_addr = ob.pos + where;
+        s.stuck_bits = 0x10;
+        uint8_t buf[64];
+        size_t len = gen(1, buf, 60);
+        struct corio_dev_outbox_meta m = meta_for(1);
+        uint32_t seq = 0;
+        int ret = corio_dev_outbox_append(&ob, &m, buf, len, &seq);
+        s.stuck = false;
+        assert_true(ret == CORIO_OK || ret == CORIO_ERR_IO);
+        uint32_t again = append_i(&ob, 2, 60);
+        open_ok(&ob, &s, 1, CORIO_DEV_OUTBOX_RECOVERED);
+        expect_entry(&ob, first, 0, 30, false);
+        if (ret == CORIO_OK) /* the stuck bit was one the record leaves at 1 */
+            expect_entry(&ob, seq, 1, 60, false);
+        else
+            assert_int_equal(corio_dev_outbox_get(&ob, 2, &(struct corio_dev_outbox_entry){0},
+                                                  NULL, 0),
+                             CORIO_ERR_NOTFOUND);
+        expect_entry(&ob, again, 2, 60, false);
+        sim_free(&s);
+    }
+}
+
 static void every_prog_size(void **state)
 {
     (void)state;
@@ -573,6 +609,7 @@ int main(void)
         cmocka_unit_test(torn_ack_unit),
         cmocka_unit_test(unreadable_units_are_skipped),
         cmocka_unit_test(damaged_record_is_skipped_not_fatal),
+        cmocka_unit_test(program_that_does_not_stick),
         cmocka_unit_test(every_prog_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

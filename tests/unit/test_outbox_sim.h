@@ -11,7 +11,7 @@
  * program call that crosses it programs up to the cut and leaves the unit in flight
  * as cut_mode says, then the power is off (every call fails with CORIO_ERR_IO) until
  * sim_power_on(). sim.erase_budget does the same for erases: the erase in flight
- * leaves the sector with a random half of its bytes erased.
+ * leaves the sector untouched, or part erased (see sim_erase).
  *
  * The includer defines SIM_VIOLATION(msg) (cmocka's fail_msg, or abort in a fuzzer).
  */
@@ -54,6 +54,10 @@ struct sim {
     bool cut_valid;
     uint32_t cut_addr;
     uint8_t cut_val[32];
+    /* worn cells: programming reports success but these bits of this byte stay 1 */
+    bool stuck;
+    uint32_t stuck_addr;
+    uint8_t stuck_bits;
     /* an unreadable unit (SIM_CUT_ECC) */
     bool ecc;
     uint32_t ecc_addr;
@@ -206,8 +210,11 @@ static inline int sim_program(void *ctx, uint32_t addr, const uint8_t *buf, size
             s->dead = true;
             return CORIO_ERR_IO;
         }
-        for (uint32_t i = 0; i < s->prog; i++)
+        for (uint32_t i = 0; i < s->prog; i++) {
             s->mem[a + i] &= buf[u + i];
+            if (s->stuck && a + i == s->stuck_addr)
+                s->mem[a + i] |= s->stuck_bits;
+        }
         s->programmed += s->prog;
         if (s->budget >= 0)
             s->budget -= (long)s->prog;
@@ -230,8 +237,13 @@ static inline int sim_erase(void *ctx, uint32_t sector)
     s->sector_erases[sector]++;
     s->erases++;
     if (s->erase_budget == 0) {
+        /* what a cut erase leaves, by cut_mode: nothing erased yet, a random half, the
+         * first half, or the second half (the header intact, records gone) */
+        uint32_t half = s->sector_size / 2u;
         for (uint32_t i = 0; i < s->sector_size; i++)
-            if (sim_rand(s) & 1u)
+            if ((s->cut_mode == SIM_CUT_GARBAGE && (sim_rand(s) & 1u)) ||
+                (s->cut_mode == SIM_CUT_WEAK && i < half) ||
+                (s->cut_mode == SIM_CUT_ECC && i >= half))
                 s->mem[base + i] = 0xFF;
         /* a partly erased unit may be programmed again only after a full erase */
         s->dead = true;
