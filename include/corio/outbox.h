@@ -150,7 +150,7 @@ struct corio_dev_outbox {
     uint32_t head_base;       /* lowest seq it may hold */
     uint32_t head_erase;      /* its erase count */
     uint32_t oldest_ord;      /* ordinal of the oldest sector still in the ring */
-    uint32_t pos;             /* next append offset in the head; sector_size: sealed */
+    uint32_t pos;             /* next write offset in the head */
     uint32_t drops;
     uint32_t depth;
     uint32_t entries;
@@ -159,6 +159,7 @@ struct corio_dev_outbox {
     uint8_t opened;
     uint8_t ready;
     uint8_t need_mark;        /* the next write in the head starts with a boot mark */
+    uint8_t sealed;           /* the head takes no more messages (a rotation began) */
     uint8_t cache_next;
     struct {
         uint32_t seq;  /* 0: empty slot */

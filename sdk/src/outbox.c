@@ -177,7 +177,7 @@ static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_aft
     if (note.found && note.rot[0] == t) {
         *drops = note.rot[3] > drops_after ? note.rot[3] : drops_after;
         *t_erase_noted = note.rot[2];
-        ob->pos = ob->flash.sector_size;
+        ob->sealed = 1;
         return CORIO_OK;
     }
     *drops = drops_after;
@@ -191,14 +191,45 @@ static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_aft
         corio__ob_put32(p + 8, tv ? th.erase : ob->head_erase);
         corio__ob_put32(p + 12, drops_after);
         struct ob_rec r = {.kind = OB_KIND_ROT, .len = OB_ROT_LEN};
+        ob->sealed = 1; /* from its first byte on, whether or not it completes */
         int ret = write_rec(ob, &r, p, NULL);
         if (ret != CORIO_OK)
             return ret; /* pos moved on: the next attempt writes further along */
     }
     /* Without room for a note there is no room for a message either (reserve()), so
-     * the head is sealed all the same; only the drop count rides on the new header
-     * alone. */
-    ob->pos = ob->flash.sector_size;
+     * the head is sealed all the same; only the drop count then rides on the new
+     * header alone. */
+    ob->sealed = 1;
+    return CORIO_OK;
+}
+
+/* Seals the head for a move to sector t (the next one) and takes t out of the ring:
+ * if t was the ring's oldest sector, its unacknowledged entries become drops. */
+static int leave_ring(struct corio_dev_outbox *ob, uint32_t t, uint32_t *drops,
+                      uint32_t *t_erase_noted)
+{
+    uint32_t n = ob->flash.sector_count;
+    struct ob_shdr th;
+    struct count_ctx cnt = {0};
+    bool member = corio__ob_member(ob, n - 1u, &th);
+    if (member) {
+        struct ob_scan sc = {
+            .sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
+        corio__ob_scan(ob, &sc, count_visit, &cnt);
+    }
+    uint32_t drops_after = ob->drops + cnt.unacked;
+    if (drops_after < ob->drops)
+        drops_after = UINT32_MAX;
+    int ret = seal_head(ob, t, drops_after, drops, t_erase_noted);
+    if (ret != CORIO_OK)
+        return ret;
+    cache_clear(ob, t, false);
+    ob->drops = *drops;
+    if (member) {
+        ob->entries -= cnt.entries < ob->entries ? cnt.entries : ob->entries;
+        ob->depth -= cnt.unacked < ob->depth ? cnt.unacked : ob->depth;
+        ob->oldest_ord = th.ord + 1u;
+    }
     return CORIO_OK;
 }
 
@@ -209,32 +240,13 @@ static int rotate(struct corio_dev_outbox *ob)
     uint32_t n = ob->flash.sector_count;
     uint32_t t = (ob->head + 1u) % n;
     struct ob_shdr th;
-    struct count_ctx cnt = {0};
 
     if (ob->head_ord >= OB_ORD_MAX)
         return CORIO_ERR_FULL;
-    bool member = corio__ob_member(ob, n - 1u, &th);
-    if (member) {
-        struct ob_scan sc = {
-            .sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
-        corio__ob_scan(ob, &sc, count_visit, &cnt);
-    }
-    uint32_t drops_after = ob->drops + cnt.unacked;
-    if (drops_after < ob->drops)
-        drops_after = UINT32_MAX;
     uint32_t drops, t_erase_noted;
-    int ret = seal_head(ob, t, drops_after, &drops, &t_erase_noted);
+    int ret = leave_ring(ob, t, &drops, &t_erase_noted);
     if (ret != CORIO_OK)
         return ret;
-
-    /* t has left the ring. */
-    cache_clear(ob, t, false);
-    ob->drops = drops;
-    if (member) {
-        ob->entries -= cnt.entries < ob->entries ? cnt.entries : ob->entries;
-        ob->depth -= cnt.unacked < ob->depth ? cnt.unacked : ob->depth;
-        ob->oldest_ord = th.ord + 1u;
-    }
 
     enum ob_shdr_state st = corio__ob_read_shdr(ob, t, &th);
     uint32_t erase = st == OB_SHDR_VALID          ? th.erase + 1u
@@ -255,6 +267,7 @@ static int rotate(struct corio_dev_outbox *ob)
     ob->head_erase = h.erase;
     ob->pos = ob->shdr_size;
     ob->need_mark = 0;
+    ob->sealed = 0;
     if (ob->head_ord - ob->oldest_ord >= n)
         ob->oldest_ord = ob->head_ord - (n - 1u);
     return CORIO_OK;
@@ -307,6 +320,7 @@ static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint
     ob->next_seq = 1;
     ob->pos = ob->shdr_size;
     ob->need_mark = 0;
+    ob->sealed = 0;
     ob->drops = 0;
     ob->depth = 0;
     ob->entries = 0;
@@ -329,17 +343,17 @@ int corio_dev_outbox_format(struct corio_dev_outbox *ob, uint32_t fresh_epoch)
         /* Seal the old head first: nothing more may join the old epoch even if the
          * new sector's header is torn and only appears later. */
         uint32_t drops, noted;
-        int ret = seal_head(ob, t, ob->drops, &drops, &noted);
+        int ret = leave_ring(ob, t, &drops, &noted);
         if (ret != CORIO_OK)
             return ret;
         return format_at(ob, t, ob->head_ord + 1u, epoch, CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
     }
     /* Ordinals exhausted: wipe every sector, the head last, so that a cut part-way
      * leaves the newest sequence numbers readable until the very end. */
+    ob->ready = 0;
     for (uint32_t i = 1; i <= n; i++)
         if (ob->flash.erase(ob->flash.ctx, (ob->head + i) % n) != CORIO_OK)
             return CORIO_ERR_IO;
-    ob->ready = 0;
     return format_at(ob, 0, 0, epoch, CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
 }
 
@@ -455,7 +469,8 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
      * other bytes. The first write of this boot starts with a boot mark. */
     ob->pos = hs.dirty_end + OB_GUARD;
     ob->need_mark = 1;
-    if (hs.sealed || ob->pos > ssz)
+    ob->sealed = hs.sealed;
+    if (ob->pos > ssz)
         ob->pos = ssz;
     /* A note in the head decided that the next sector is dropped, with its count. */
     if (note.found && note.rot[0] == corio__ob_sector_at(ob, n - 1u)) {
@@ -509,7 +524,7 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
     uint32_t ssz = ob->flash.sector_size;
     uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + reserve(ob) +
                     (ob->need_mark ? ob->unit : 0u);
-    if (ob->pos > ssz || ssz - ob->pos < need) {
+    if (ob->sealed || ob->pos > ssz || ssz - ob->pos < need) {
         int ret = rotate(ob);
         if (ret != CORIO_OK)
             return ret;

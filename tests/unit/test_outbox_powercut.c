@@ -316,8 +316,16 @@ struct geometry {
 };
 
 /* Cut once at every programmed byte (and during every erase), for one geometry and
- * cut mode. */
+ * cut mode; with then_erase, cut again during the next erase after the reopen (with
+ * the sector's header left intact and its records half gone). */
+static void sweep2(const struct geometry *g, int mode, bool erases, bool then_erase);
+
 static void sweep(const struct geometry *g, int mode, bool erases)
+{
+    sweep2(g, mode, erases, false);
+}
+
+static void sweep2(const struct geometry *g, int mode, bool erases, bool then_erase)
 {
     struct rig r;
     char when[96];
@@ -352,6 +360,16 @@ static void sweep(const struct geometry *g, int mode, bool erases)
         sim_power_on(&r.sim);
         assert_int_equal(rig_open(&r), CORIO_OK);
         verify(&r, when);
+        if (then_erase) {
+            r.sim.erase_budget = 0;
+            r.sim.cut_mode = SIM_CUT_ECC;
+            workload(&r, 400);
+            assert_true(r.sim.dead);
+            sim_power_on(&r.sim);
+            assert_int_equal(rig_open(&r), CORIO_OK);
+            strncat(when, " then erase", sizeof when - strlen(when) - 1);
+            verify(&r, when);
+        }
         carry_on(&r, when);
         assert_int_equal(rig_open(&r), CORIO_OK);
         verify(&r, when);
@@ -422,6 +440,16 @@ static void cut_every_erase(void **state)
         sweep(&g_byte, mode, true);
         sweep(&g_h7, mode, true);
     }
+}
+
+/* Two cuts: one at every byte, then one during the next erase. A cut that tears a
+ * rotation note leaves room for a second note (the reserve), so the drop count still
+ * survives the erase being cut. */
+static void cut_every_byte_then_erase(void **state)
+{
+    (void)state;
+    sweep2(&g_ecc8, SIM_CUT_GARBAGE, false, true);
+    sweep2(&g_ecc8, SIM_CUT_WEAK, false, true);
 }
 
 /* A rotation cut while it programs the new sector's header, leaving a unit that reads
@@ -547,6 +575,7 @@ int main(void)
         cmocka_unit_test(cut_every_byte_nor_byte),
         cmocka_unit_test(cut_every_byte_h7),
         cmocka_unit_test(cut_every_erase),
+        cmocka_unit_test(cut_every_byte_then_erase),
         cmocka_unit_test(rotation_header_settles_later),
         cmocka_unit_test(cut_during_first_format),
         cmocka_unit_test(chained_cuts),
