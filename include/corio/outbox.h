@@ -89,9 +89,9 @@ struct corio_dev_outbox_meta {
 struct corio_dev_outbox_entry {
     uint32_t epoch;
     uint32_t seq;
-    bool acked;          /* corio_dev_outbox_ack() was recorded for it */
+    bool acked; /* corio_dev_outbox_ack() was recorded for it */
     struct corio_dev_outbox_meta meta;
-    size_t len;          /* payload length in bytes */
+    size_t len; /* payload length in bytes */
 };
 
 /* What corio_dev_outbox_open() found (struct corio_dev_outbox_stats.opened). */
@@ -144,25 +144,25 @@ struct corio_dev_outbox {
     uint32_t unit;            /* record alignment: max(prog_size, 4) */
     uint32_t shdr_size;       /* bytes a sector header occupies */
     uint32_t epoch;
-    uint32_t next_seq;        /* seq the next append gets */
-    uint32_t head;            /* sector taking appends */
-    uint32_t head_ord;        /* its ordinal: sectors are numbered as they are used */
-    uint32_t head_base;       /* lowest seq it may hold */
-    uint32_t head_erase;      /* its erase count */
-    uint32_t oldest_ord;      /* ordinal of the oldest sector still in the ring */
-    uint32_t pos;             /* next write offset in the head */
+    uint32_t next_seq;   /* seq the next append gets */
+    uint32_t head;       /* sector taking appends */
+    uint32_t head_ord;   /* its ordinal: sectors are numbered as they are used */
+    uint32_t head_base;  /* lowest seq it may hold */
+    uint32_t head_erase; /* its erase count */
+    uint32_t oldest_ord; /* ordinal of the oldest sector still in the ring */
+    uint32_t pos;        /* next write offset in the head */
     uint32_t drops;
     uint32_t depth;
     uint32_t entries;
-    uint32_t unacked_hint;    /* no unacknowledged entry has a lower seq */
+    uint32_t unacked_hint; /* no unacknowledged entry has a lower seq */
     uint32_t corrupt;
     uint8_t opened;
     uint8_t ready;
-    uint8_t need_mark;        /* the next write in the head starts with a boot mark */
-    uint8_t sealed;           /* the head takes no more messages (a rotation began) */
+    uint8_t need_mark; /* the next write in the head starts with a boot mark */
+    uint8_t sealed;    /* the head takes no more messages (a rotation began) */
     uint8_t cache_next;
     struct {
-        uint32_t seq;  /* 0: empty slot */
+        uint32_t seq; /* 0: empty slot */
         uint32_t addr;
     } cache[CORIO_DEV_OUTBOX_CACHE];
 };
@@ -194,7 +194,7 @@ enum {
  * there is nothing to recover: CORIO_ERR_NOTFOUND (blank), CORIO_ERR_VERSION
  * (foreign) or CORIO_ERR_MALFORMED (corrupt). On an error ob is unusable. */
 int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash *flash,
-                      const struct corio_dev_outbox_config *cfg);
+                          const struct corio_dev_outbox_config *cfg);
 
 /* Starts a new, empty outbox with epoch fresh_epoch (the rules of
  * corio_dev_outbox_config.fresh_epoch apply); every stored entry is abandoned, drops
@@ -215,7 +215,7 @@ size_t corio_dev_outbox_max_payload(const struct corio_dev_outbox *ob);
  * CORIO_ERR_IO (the flash failed or did not verify: the message is not stored, its
  * seq may be used up and show as a gap; append it again). */
 int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_outbox_meta *meta,
-                        const uint8_t *payload, size_t len, uint32_t *seq);
+                            const uint8_t *payload, size_t len, uint32_t *seq);
 
 /* Records that the entry with seq was acknowledged, in any order; acking an entry
  * twice is harmless. Returns CORIO_OK; CORIO_ERR_NOTFOUND (no such entry: never
@@ -229,8 +229,8 @@ int corio_dev_outbox_ack(struct corio_dev_outbox *ob, uint32_t seq);
  * Returns CORIO_OK; CORIO_ERR_NOTFOUND (no such entry); CORIO_ERR_NOSPACE (cap <
  * e->len; *e is filled); CORIO_ERR_IO (the payload did not read back intact);
  * CORIO_ERR_INVAL; CORIO_ERR_STATE. */
-int corio_dev_outbox_get(struct corio_dev_outbox *ob, uint32_t seq, struct corio_dev_outbox_entry *e,
-                     uint8_t *buf, size_t cap);
+int corio_dev_outbox_get(struct corio_dev_outbox *ob, uint32_t seq,
+                         struct corio_dev_outbox_entry *e, uint8_t *buf, size_t cap);
 
 /* Starts an iteration at the first entry with a seq greater than after (0: from the
  * oldest). */
@@ -245,8 +245,8 @@ void corio_dev_outbox_iter_init(struct corio_dev_outbox_iter *it, uint32_t after
  * CORIO_ERR_IO (the payload did not read back intact; the iterator moves past it);
  * CORIO_ERR_INVAL; CORIO_ERR_STATE. */
 int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_outbox_iter *it,
-                           unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
-                           size_t cap);
+                               unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
+                               size_t cap);
 
 /* Fills *st. Reads every sector header (for the erase counts). Returns CORIO_OK,
  * CORIO_ERR_INVAL or CORIO_ERR_STATE. */

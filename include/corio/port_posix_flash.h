@@ -49,9 +49,8 @@ struct corio_posix_flash {
  * existing file of another size; CORIO_ERR_IO when the file cannot be opened, read
  * or created; CORIO_ERR_NOSPACE when memory for the unit map runs out. On error f is
  * left closed. */
-int corio_posix_flash_open(struct corio_posix_flash *f, const char *path,
-                           uint32_t sector_size, uint32_t sector_count, uint32_t prog_size,
-                           unsigned options);
+int corio_posix_flash_open(struct corio_posix_flash *f, const char *path, uint32_t sector_size,
+                           uint32_t sector_count, uint32_t prog_size, unsigned options);
 
 /* Closes the file and frees the unit map; safe on a closed f. */
 void corio_posix_flash_close(struct corio_posix_flash *f);

@@ -167,8 +167,8 @@ static int count_visit(void *ctx, const struct ob_visit *v)
  * a note for t already, writes one with the drop count once t is gone. From the
  * note on, t's entries count as dropped, at open too, whether or not the erase that
  * follows completes. *drops gets the count; the head takes no more messages. */
-static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_after,
-                     uint32_t *drops, uint32_t *t_erase_noted)
+static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_after, uint32_t *drops,
+                     uint32_t *t_erase_noted)
 {
     struct ob_scan sc = {.sector = ob->head, .lo = ob->head_base, .hi = ob->next_seq};
     struct note_ctx note = {0};
@@ -213,8 +213,7 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t t, uint32_t *drops,
     struct count_ctx cnt = {0};
     bool member = corio__ob_member(ob, n - 1u, &th);
     if (member) {
-        struct ob_scan sc = {
-            .sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
+        struct ob_scan sc = {.sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
         corio__ob_scan(ob, &sc, count_visit, &cnt);
     }
     uint32_t drops_after = ob->drops + cnt.unacked;
@@ -249,7 +248,7 @@ static int rotate(struct corio_dev_outbox *ob)
         return ret;
 
     enum ob_shdr_state st = corio__ob_read_shdr(ob, t, &th);
-    uint32_t erase = st == OB_SHDR_VALID          ? th.erase + 1u
+    uint32_t erase = st == OB_SHDR_VALID        ? th.erase + 1u
                      : t_erase_noted != OB_NONE ? t_erase_noted + 1u
                                                 : ob->head_erase;
     struct ob_shdr h = {.epoch = ob->epoch,
@@ -303,8 +302,8 @@ static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint
     struct ob_shdr th;
     /* An unknown count is taken from the neighbour (round robin wears them alike). */
     uint32_t erase = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID ? th.erase + 1u
-                     : ob->ready                                       ? ob->head_erase
-                                                                       : 1u;
+                     : ob->ready                                      ? ob->head_erase
+                                                                      : 1u;
     struct ob_shdr h = {.epoch = epoch, .ord = ord, .erase = erase, .base = 1, .drops = 0};
     ob->ready = 0;
     int ret = start_sector(ob, t, &h);
@@ -363,8 +362,7 @@ static bool region_erased(const struct corio_dev_outbox *ob)
     uint32_t total = ob->flash.sector_size * ob->flash.sector_count;
     for (uint32_t off = 0; off < total; off += OB_CHUNK) {
         uint32_t len = total - off < OB_CHUNK ? total - off : OB_CHUNK;
-        if (ob->flash.read(ob->flash.ctx, off, b, len) != CORIO_OK ||
-            !corio__ob_is_erased(b, len))
+        if (ob->flash.read(ob->flash.ctx, off, b, len) != CORIO_OK || !corio__ob_is_erased(b, len))
             return false;
     }
     return true;
@@ -385,7 +383,7 @@ static bool geometry_ok(const struct corio_flash *f)
 }
 
 int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash *flash,
-                      const struct corio_dev_outbox_config *cfg)
+                          const struct corio_dev_outbox_config *cfg)
 {
     if (!ob || !flash)
         return CORIO_ERR_INVAL;
@@ -426,13 +424,13 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
         }
     }
     if (!found) {
-        uint8_t why = foreign                       ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
+        uint8_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
-                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
+                                                   : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
         if (flags & CORIO_DEV_OUTBOX_NO_FORMAT)
             return why == CORIO_DEV_OUTBOX_FORMATTED_FOREIGN ? CORIO_ERR_VERSION
                    : why == CORIO_DEV_OUTBOX_FORMATTED_BLANK ? CORIO_ERR_NOTFOUND
-                                                         : CORIO_ERR_MALFORMED;
+                                                             : CORIO_ERR_MALFORMED;
         return format_at(ob, 0, 0, pick_epoch(ob, fresh), why);
     }
     ob->epoch = best.epoch;
@@ -458,7 +456,8 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
 
     /* 3. The head: where appends resume, the next seq, and whether a rotation
      * out of it had begun. */
-    struct ob_scan hs = {.sector = ob->head, .lo = ob->head_base, .hi = CORIO_DEV_OUTBOX_SEQ_MAX + 1u};
+    struct ob_scan hs = {
+        .sector = ob->head, .lo = ob->head_base, .hi = CORIO_DEV_OUTBOX_SEQ_MAX + 1u};
     struct note_ctx note = {0};
     corio__ob_scan(ob, &hs, note_visit, &note);
     /* Sequence numbers: past every intact message header in the head, committed or
@@ -486,8 +485,7 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
         if (!corio__ob_member(ob, d, &h))
             continue;
         struct ob_scan sc = {
-            .sector = corio__ob_sector_at(ob, d), .lo = h.base,
-            .hi = corio__ob_window_hi(ob, d)};
+            .sector = corio__ob_sector_at(ob, d), .lo = h.base, .hi = corio__ob_window_hi(ob, d)};
         corio__ob_scan(ob, &sc, count_visit, &cnt);
         ob->corrupt += sc.corrupt;
     }
@@ -503,13 +501,13 @@ size_t corio_dev_outbox_max_payload(const struct corio_dev_outbox *ob)
 {
     if (!ob || !ob->ready)
         return 0;
-    uint32_t room = ob->flash.sector_size - ob->shdr_size - reserve(ob) - OB_RHDR_LEN -
-                    2u * ob->unit;
+    uint32_t room =
+        ob->flash.sector_size - ob->shdr_size - reserve(ob) - OB_RHDR_LEN - 2u * ob->unit;
     return room > 0xFFFFu ? 0xFFFFu : room;
 }
 
 int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_outbox_meta *meta,
-                        const uint8_t *payload, size_t len, uint32_t *seq)
+                            const uint8_t *payload, size_t len, uint32_t *seq)
 {
     if (!ob || !meta || (!payload && len))
         return CORIO_ERR_INVAL;
@@ -522,8 +520,8 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
     if (ob->next_seq > CORIO_DEV_OUTBOX_SEQ_MAX)
         return CORIO_ERR_FULL;
     uint32_t ssz = ob->flash.sector_size;
-    uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + reserve(ob) +
-                    (ob->need_mark ? ob->unit : 0u);
+    uint32_t need =
+        corio__ob_rec_size(ob, (uint32_t)len) + reserve(ob) + (ob->need_mark ? ob->unit : 0u);
     if (ob->sealed || ob->pos > ssz || ssz - ob->pos < need) {
         int ret = rotate(ob);
         if (ret != CORIO_OK)

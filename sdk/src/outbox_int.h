@@ -14,16 +14,16 @@
 
 /* Sector header: 48 bytes at offset 0, padded with 0xFF to a whole unit. */
 #define OB_SHDR_LEN 48u
-#define OB_MAGIC0 0x43u /* "COBX" */
-#define OB_MAGIC1 0x4Fu
-#define OB_MAGIC2 0x42u
-#define OB_MAGIC3 0x58u
+#define OB_MAGIC0   0x43u /* "COBX" */
+#define OB_MAGIC1   0x4Fu
+#define OB_MAGIC2   0x42u
+#define OB_MAGIC3   0x58u
 
 /* Record header: 32 bytes at a unit-aligned offset. */
 #define OB_RHDR_LEN 32u
 #define OB_KIND_MSG 0xA1u /* a message */
 #define OB_KIND_ROT 0xB2u /* rotation note: the head is sealed, the next sector is erased */
-#define OB_ROT_LEN 16u    /* rotation note payload */
+#define OB_ROT_LEN  16u   /* rotation note payload */
 
 /* Boot mark: one unit, this byte then zeros. The first write of a boot into a head
  * found at open starts with it (docs/sdk-outbox.md, "Power cuts"). */
@@ -35,7 +35,7 @@
 
 /* Sector ordinals stay below 2^31 so that "greatest ordinal" needs no wrap rules. */
 #define OB_ORD_MAX 0x7FFFFFFFu
-#define OB_NONE 0xFFFFFFFFu
+#define OB_NONE    0xFFFFFFFFu
 
 /* Bytes read or written through the stack at once; a multiple of every unit. */
 #define OB_CHUNK 64u
@@ -66,9 +66,9 @@ enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
 struct ob_visit {
     uint32_t sector, pos, end; /* record at [pos, end) of sector */
     struct ob_rec rec;
-    uint8_t ack;               /* enum ob_ack (messages) */
-    uint32_t rot[4];           /* rotation note: target, target ordinal, target erase
-                                  count, drops after the rotation */
+    uint8_t ack;     /* enum ob_ack (messages) */
+    uint32_t rot[4]; /* rotation note: target, target ordinal, target erase
+                        count, drops after the rotation */
 };
 
 /* Returns 0 to go on, non-zero to stop the scan (sc->pos is then the visited

@@ -42,8 +42,7 @@ void corio__ob_put32(uint8_t *p, uint32_t v)
 
 uint32_t corio__ob_get32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint8_t unit_log2(uint32_t unit)
@@ -81,8 +80,7 @@ enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32
                                        struct ob_shdr *h)
 {
     uint8_t b[OB_SHDR_LEN];
-    if (ob->flash.read(ob->flash.ctx, corio__ob_sector_addr(ob, sector), b, sizeof b) !=
-        CORIO_OK)
+    if (ob->flash.read(ob->flash.ctx, corio__ob_sector_addr(ob, sector), b, sizeof b) != CORIO_OK)
         return OB_SHDR_BAD;
     if (corio__ob_is_erased(b, sizeof b))
         return OB_SHDR_BLANK;
@@ -95,8 +93,8 @@ enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32
         return OB_SHDR_BAD;
     if (b[5] != unit_log2(ob->unit) || b[6] != OB_SHDR_LEN || b[7] != 0 ||
         corio__ob_get32(b + 8) != ob->flash.sector_size ||
-        corio__ob_get32(b + 12) != ob->flash.sector_count ||
-        corio__ob_get32(b + 36) != 0 || corio__ob_get32(b + 40) != 0)
+        corio__ob_get32(b + 12) != ob->flash.sector_count || corio__ob_get32(b + 36) != 0 ||
+        corio__ob_get32(b + 40) != 0)
         return OB_SHDR_FOREIGN;
     h->epoch = corio__ob_get32(b + 16);
     h->ord = corio__ob_get32(b + 20);

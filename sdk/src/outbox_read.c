@@ -32,8 +32,8 @@ static int deliver(const struct corio_dev_outbox *ob, const struct ob_visit *v,
     return corio__ob_read_payload(ob, v, buf);
 }
 
-int corio_dev_outbox_get(struct corio_dev_outbox *ob, uint32_t seq, struct corio_dev_outbox_entry *e,
-                     uint8_t *buf, size_t cap)
+int corio_dev_outbox_get(struct corio_dev_outbox *ob, uint32_t seq,
+                         struct corio_dev_outbox_entry *e, uint8_t *buf, size_t cap)
 {
     if (!ob || !e)
         return CORIO_ERR_INVAL;
@@ -76,8 +76,8 @@ static int next_visit(void *ctx, const struct ob_visit *v)
 }
 
 int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_outbox_iter *it,
-                           unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
-                           size_t cap)
+                               unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
+                               size_t cap)
 {
     if (!ob || !it || !e)
         return CORIO_ERR_INVAL;

@@ -266,8 +266,8 @@ int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v
             continue;
         bool hdr_ok;
         uint32_t a = ob->cache[i].addr;
-        if (rec_at(ob, a / ssz, a % ssz, v, &hdr_ok) == OB_AT_OK &&
-            v->rec.kind == OB_KIND_MSG && v->rec.seq == seq)
+        if (rec_at(ob, a / ssz, a % ssz, v, &hdr_ok) == OB_AT_OK && v->rec.kind == OB_KIND_MSG &&
+            v->rec.seq == seq)
             return CORIO_OK;
         ob->cache[i].seq = 0;
     }

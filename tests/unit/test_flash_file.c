@@ -75,9 +75,9 @@ static void new_file_is_erased_and_nor_like(void **state)
     assert_memory_equal(buf, data + 1, 3);
 
     /* the rules on addresses */
-    assert_int_equal(f.program(f.ctx, 4, data, 8), CORIO_ERR_INVAL);     /* misaligned */
-    assert_int_equal(f.program(f.ctx, 0, data, 4), CORIO_ERR_INVAL);     /* partial unit */
-    assert_int_equal(f.program(f.ctx, 1024, data, 8), CORIO_ERR_INVAL);  /* outside */
+    assert_int_equal(f.program(f.ctx, 4, data, 8), CORIO_ERR_INVAL);    /* misaligned */
+    assert_int_equal(f.program(f.ctx, 0, data, 4), CORIO_ERR_INVAL);    /* partial unit */
+    assert_int_equal(f.program(f.ctx, 1024, data, 8), CORIO_ERR_INVAL); /* outside */
     assert_int_equal(f.read(f.ctx, 1020, buf, 8), CORIO_ERR_INVAL);
     assert_int_equal(f.erase(f.ctx, 4), CORIO_ERR_INVAL);
 
@@ -133,10 +133,10 @@ static void writes_over_data_are_caught(void **state)
     corio_posix_flash_close(&pf);
 
     /* plain NOR: clearing further bits of a programmed unit is allowed */
-    assert_int_equal(corio_posix_flash_open(&pf, t->path, 256, 2, 8,
-                                            CORIO_POSIX_FLASH_NO_ABORT |
-                                                CORIO_POSIX_FLASH_REPROGRAM),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_posix_flash_open(&pf, t->path, 256, 2, 8,
+                               CORIO_POSIX_FLASH_NO_ABORT | CORIO_POSIX_FLASH_REPROGRAM),
+        CORIO_OK);
     corio_posix_flash_port(&pf, &f);
     assert_int_equal(f.flags, CORIO_FLASH_F_REPROGRAM);
     assert_int_equal(f.program(f.ctx, 8, b, 8), CORIO_OK);
@@ -181,8 +181,7 @@ static void open_checks_geometry_and_size(void **state)
     assert_int_equal(corio_posix_flash_open(&pf, t->path, 256, 4, 64, 0), CORIO_ERR_INVAL);
     assert_int_equal(corio_posix_flash_open(&pf, NULL, 256, 4, 8, 0), CORIO_ERR_INVAL);
     assert_int_equal(corio_posix_flash_open(NULL, t->path, 256, 4, 8, 0), CORIO_ERR_INVAL);
-    assert_int_equal(corio_posix_flash_open(&pf, "/nonexistent-dir/x", 256, 4, 8, 0),
-                     CORIO_ERR_IO);
+    assert_int_equal(corio_posix_flash_open(&pf, "/nonexistent-dir/x", 256, 4, 8, 0), CORIO_ERR_IO);
     assert_int_equal(corio_posix_flash_open(&pf, t->path, 256, 4, 8, 0), CORIO_OK);
     corio_posix_flash_close(&pf);
     /* an existing file of another size is not silently resized */
@@ -197,8 +196,8 @@ static void outbox_on_a_file(void **state)
     struct corio_flash f;
     struct corio_dev_outbox ob;
     struct corio_dev_outbox_config cfg = {.fresh_epoch = 0xC0FFEE};
-    struct corio_dev_outbox_meta m = {.type = 2, .time_kind = CORIO_DEV_OUTBOX_TIME_UNIX_MS,
-                                      .time_ms = 1764500000123ull};
+    struct corio_dev_outbox_meta m = {
+        .type = 2, .time_kind = CORIO_DEV_OUTBOX_TIME_UNIX_MS, .time_ms = 1764500000123ull};
     struct corio_dev_outbox_stats st;
     char msg[64];
 

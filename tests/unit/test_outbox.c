@@ -123,12 +123,14 @@ static void append_ack_iterate_lookup(void **state)
         assert_int_not_equal(e.seq, 5);
         assert_false(e.acked);
     }
-    assert_int_equal(corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, buf, sizeof buf),
-                     CORIO_ERR_NOTFOUND);
+    assert_int_equal(
+        corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, buf, sizeof buf),
+        CORIO_ERR_NOTFOUND);
     /* the iterator stays, and finds what is appended later */
     uint32_t s21 = append_i(&ob, 20, 100);
-    assert_int_equal(corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, buf, sizeof buf),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, buf, sizeof buf),
+        CORIO_OK);
     assert_int_equal(e.seq, s21);
 
     /* "resend from seq 12" */
@@ -173,8 +175,8 @@ static void out_of_order_acks(void **state)
     struct corio_dev_outbox_entry e;
     corio_dev_outbox_iter_init(&it, 0);
     for (size_t k = 0; k < 6; k++) {
-        assert_int_equal(corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, NULL, 0),
-                         CORIO_OK);
+        assert_int_equal(
+            corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, NULL, 0), CORIO_OK);
         assert_int_equal(e.seq, want[k]);
     }
     assert_int_equal(corio_dev_outbox_iter_next(&ob, &it, CORIO_DEV_OUTBOX_UNACKED, &e, NULL, 0),
@@ -316,8 +318,9 @@ static void open_reports_what_it_found(void **state)
     sim_init(&s, 512, 4, 8, 0);
     sim_port(&s, &f);
     assert_int_equal(corio_dev_outbox_open(&ob, &f, &nofmt), CORIO_ERR_NOTFOUND);
-    assert_int_equal(corio_dev_outbox_append(&ob, &(struct corio_dev_outbox_meta){0}, NULL, 0, NULL),
-                     CORIO_ERR_STATE);
+    assert_int_equal(
+        corio_dev_outbox_append(&ob, &(struct corio_dev_outbox_meta){0}, NULL, 0, NULL),
+        CORIO_ERR_STATE);
 
     /* garbage everywhere */
     for (uint32_t i = 0; i < s.size; i++)
@@ -558,9 +561,9 @@ static void program_that_does_not_stick(void **state)
         if (ret == CORIO_OK) /* the stuck bit was one the record leaves at 1 */
             expect_entry(&ob, seq, 1, 60, false);
         else
-            assert_int_equal(corio_dev_outbox_get(&ob, 2, &(struct corio_dev_outbox_entry){0},
-                                                  NULL, 0),
-                             CORIO_ERR_NOTFOUND);
+            assert_int_equal(
+                corio_dev_outbox_get(&ob, 2, &(struct corio_dev_outbox_entry){0}, NULL, 0),
+                CORIO_ERR_NOTFOUND);
         expect_entry(&ob, again, 2, 60, false);
         sim_free(&s);
     }

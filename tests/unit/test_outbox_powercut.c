@@ -36,14 +36,14 @@ static char g_when[128]; /* the cut being checked, for messages from the simulat
 
 struct model {
     uint32_t epoch;
-    uint32_t n;                 /* messages attempted */
-    uint32_t seq_of[MAXMSG];    /* seq given or about to be given; 0: none */
-    uint8_t ok[MAXMSG];         /* append returned CORIO_OK */
+    uint32_t n;              /* messages attempted */
+    uint32_t seq_of[MAXMSG]; /* seq given or about to be given; 0: none */
+    uint8_t ok[MAXMSG];      /* append returned CORIO_OK */
     uint8_t ack_tried[MAXMSG];
     uint8_t ack_ok[MAXMSG];
-    uint32_t ord_of[MAXMSG];    /* the head's ordinal when it was written */
+    uint32_t ord_of[MAXMSG]; /* the head's ordinal when it was written */
     uint32_t sector_of[MAXMSG];
-    uint32_t erases_at[MAXMSG]; /* erases of that sector before it was written */
+    uint32_t erases_at[MAXMSG];      /* erases of that sector before it was written */
     uint32_t idx_of_seq[MAXSEQ + 1]; /* latest message given each seq, + 1 */
 };
 
@@ -251,8 +251,8 @@ static void verify(struct rig *r, const char *when)
         fail_msg("%s: %u unacknowledged durable messages gone, drops says %u", when,
                  missing_unacked, st.drops);
     if (st.drops > missing_maybe)
-        fail_msg("%s: drops %u, but only %u unacknowledged messages can be gone", when,
-                 st.drops, missing_maybe);
+        fail_msg("%s: drops %u, but only %u unacknowledged messages can be gone", when, st.drops,
+                 missing_maybe);
 }
 
 /* After a cut: append a few more and check that their seqs are new. */

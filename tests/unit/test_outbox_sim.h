@@ -79,8 +79,8 @@ static inline uint32_t sim_rand(struct sim *s)
     return x;
 }
 
-static inline void sim_init(struct sim *s, uint32_t sector_size, uint32_t sector_count, uint32_t prog,
-                     uint32_t flags)
+static inline void sim_init(struct sim *s, uint32_t sector_size, uint32_t sector_count,
+                            uint32_t prog, uint32_t flags)
 {
     memset(s, 0, sizeof *s);
     s->sector_size = sector_size;
@@ -156,8 +156,8 @@ static inline int sim_program(void *ctx, uint32_t addr, const uint8_t *buf, size
         return CORIO_ERR_INVAL;
     }
     if (s->trace)
-        fprintf(stderr, "  program %u+%u budget %ld%s\n", (unsigned)addr, (unsigned)len,
-                s->budget, s->dead ? " (power off)" : "");
+        fprintf(stderr, "  program %u+%u budget %ld%s\n", (unsigned)addr, (unsigned)len, s->budget,
+                s->dead ? " (power off)" : "");
     if (s->dead)
         return CORIO_ERR_IO;
     for (size_t i = 0; i < len; i++)
@@ -167,9 +167,8 @@ static inline int sim_program(void *ctx, uint32_t addr, const uint8_t *buf, size
         }
     if (!(s->flags & CORIO_FLASH_F_REPROGRAM))
         for (size_t u = 0; u < len; u += s->prog)
-            if (s->written[(addr + u) / s->prog] &&
-                !(s->cut_valid && addr + u == s->cut_addr &&
-                  memcmp(buf + u, s->cut_val, s->prog) == 0)) {
+            if (s->written[(addr + u) / s->prog] && !(s->cut_valid && addr + u == s->cut_addr &&
+                                                      memcmp(buf + u, s->cut_val, s->prog) == 0)) {
                 SIM_VIOLATION("unit programmed twice on a program-once part");
                 return CORIO_ERR_STATE;
             }

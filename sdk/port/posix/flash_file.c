@@ -77,8 +77,7 @@ static int ff_program(void *ctx, uint32_t addr, const uint8_t *buf, size_t len)
 {
     struct corio_posix_flash *f = ctx;
     uint8_t old[256];
-    if (!buf || len == 0 || !in_range(f, addr, len) || addr % f->prog_size ||
-        len % f->prog_size)
+    if (!buf || len == 0 || !in_range(f, addr, len) || addr % f->prog_size || len % f->prog_size)
         return CORIO_ERR_INVAL;
     /* Check everything first, so that a refused program changes nothing. */
     for (size_t off = 0; off < len; off += sizeof old) {
@@ -123,9 +122,8 @@ static int ff_erase(void *ctx, uint32_t sector)
     return CORIO_OK;
 }
 
-int corio_posix_flash_open(struct corio_posix_flash *f, const char *path,
-                           uint32_t sector_size, uint32_t sector_count, uint32_t prog_size,
-                           unsigned options)
+int corio_posix_flash_open(struct corio_posix_flash *f, const char *path, uint32_t sector_size,
+                           uint32_t sector_count, uint32_t prog_size, unsigned options)
 {
     if (!f)
         return CORIO_ERR_INVAL;
