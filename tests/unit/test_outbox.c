@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "corio/crc32.h"
 #include "corio/outbox.h"
 
 #define SIM_VIOLATION(msg) fail_msg("flash rule broken: %s", msg)
@@ -70,6 +71,19 @@ static void expect_entry(struct corio_dev_outbox *ob, uint32_t seq, uint32_t i, 
     assert_int_equal(e.meta.boot_count, m.boot_count);
     assert_true(e.meta.time_ms == m.time_ms);
     assert_int_equal(e.acked, acked);
+}
+
+/* CRC-32 as in IEEE 802.3 and zlib: the catalogued check value, and chaining. */
+static void crc32_known_values(void **state)
+{
+    (void)state;
+    const char *check = "123456789";
+    assert_int_equal(corio_crc32(0, check, 9), 0xCBF43926u);
+    assert_int_equal(corio_crc32(corio_crc32(0, check, 4), check + 4, 5), 0xCBF43926u);
+    assert_int_equal(corio_crc32(0, NULL, 0), 0);
+    assert_int_equal(corio_crc32(0, "a", 1), 0xE8B7BE43u);
+    uint8_t zeros[32] = {0};
+    assert_int_equal(corio_crc32(0, zeros, sizeof zeros), 0x190A55ADu);
 }
 
 static void append_ack_iterate_lookup(void **state)
@@ -601,6 +615,7 @@ static void every_prog_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(crc32_known_values),
         cmocka_unit_test(append_ack_iterate_lookup),
         cmocka_unit_test(out_of_order_acks),
         cmocka_unit_test(reboot_keeps_everything),
