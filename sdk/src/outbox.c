@@ -65,16 +65,15 @@ static int write_rec(struct corio_dev_outbox *ob, struct ob_rec *rec, const uint
     if (ob->need_mark) {
         /* Always the same bytes: if a cut leaves this unit reading erased, the next
          * boot programs the very same value into it again, which no part minds. */
-        uint8_t mk[32], r[32];
+        uint8_t mk[32];
         uint32_t maddr = corio__ob_sector_addr(ob, ob->head) + ob->pos;
         memset(mk, 0, sizeof mk);
         mk[0] = OB_MARK;
         ob->pos += u;
         ob->need_mark = 0;
+        /* Not read back: a mark that did not take is only garbage the scan skips. */
         if (ob->flash.program(ob->flash.ctx, maddr, mk, u) != CORIO_OK)
             return CORIO_ERR_IO;
-        /* A mark that does not read back is only garbage the scan skips. */
-        (void)ob->flash.read(ob->flash.ctx, maddr, r, u);
     }
     uint32_t at = ob->pos;
     uint32_t addr = corio__ob_sector_addr(ob, ob->head) + at;
