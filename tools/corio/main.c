@@ -12,6 +12,7 @@ static const struct cli_group *const groups[] = {
     &cli_group_did,
     &cli_group_eat,
     &cli_group_cose,
+    &cli_group_sim,
 };
 #define NGROUPS (sizeof groups / sizeof groups[0])
 
