@@ -76,12 +76,18 @@ struct sim_tcp {
     socklen_t addr_len;
 };
 
-/* Resolves host:port once for every device. Returns CORIO_OK or CORIO_ERR_NOTFOUND. */
+/* Resolves host:port once for every device into *addr. Returns CORIO_OK or
+ * CORIO_ERR_NOTFOUND. */
 int sim_resolve(const char *host, uint16_t port, struct sockaddr_storage *addr,
                 socklen_t *addr_len);
+/* Prepares t (closed) to connect to addr (copied). */
 void sim_tcp_init(struct sim_tcp *t, const struct sockaddr_storage *addr, socklen_t addr_len);
+/* Fills *out with t's functions (transport.h); t must outlive their use. open returns
+ * CORIO_OK, CORIO_ERR_AGAIN while connecting, CORIO_ERR_REFUSED, CORIO_ERR_TIMEOUT or
+ * CORIO_ERR_IO; send and recv never block. */
 void sim_tcp_transport(struct sim_tcp *t, struct corio_transport *out);
-/* A lost network: the connection is shut down under the client, which notices. */
+/* A lost network: the connection is shut down under the client, which notices at its
+ * next read. Does nothing while closed or connecting. */
 void sim_tcp_cut(struct sim_tcp *t);
 
 /* ---- sensor models ---- */
@@ -90,8 +96,9 @@ void sim_tcp_cut(struct sim_tcp *t);
 struct sim_rng {
     uint64_t s;
 };
+/* Starts stream number `stream` of seed (one per device and purpose). */
 void sim_rng_seed(struct sim_rng *r, uint64_t seed, uint64_t stream);
-uint64_t sim_rng_next(struct sim_rng *r);
+uint64_t sim_rng_next(struct sim_rng *r); /* 64 random bits */
 double sim_rng_unit(struct sim_rng *r);   /* uniform in [0, 1) */
 double sim_rng_normal(struct sim_rng *r); /* standard normal (approximately) */
 
@@ -111,6 +118,7 @@ struct sim_sample {
     double vib;  /* m/s2, RMS */
     bool running;
 };
+/* A device's environment, drawn from seed and its index. */
 void sim_model_init(struct sim_model *m, uint64_t seed, uint64_t device);
 /* Advances the model by dt seconds and reads the sensors. */
 void sim_model_step(struct sim_model *m, double dt, struct sim_sample *out);

@@ -350,6 +350,7 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
 
 enum phase { SAMPLING, DRAINING, STOPPING, DONE };
 
+/* Each device holds its flash file and a socket open. */
 static void raise_fd_limit(int devices)
 {
     struct rlimit rl;
@@ -359,7 +360,11 @@ static void raise_fd_limit(int devices)
     if (rl.rlim_cur >= want)
         return;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        fprintf(stderr,
+                "corio: warning: %d devices need about %llu open files, the limit is %llu; "
+                "connections beyond it will fail and be retried\n",
+                devices, (unsigned long long)want, (unsigned long long)rl.rlim_cur);
 }
 
 int sim_run(const struct sim_opts *o)
