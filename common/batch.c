@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "corio/cbor.h"
+#include "corio/cose.h"
+#include "corio/did.h"
 #include "corio/error.h"
 
 enum { K_VERSION = 1, K_GATEWAY = 2, K_EPOCH = 3, K_FIRST = 4, K_LAST = 5, K_MADE = 6,
@@ -251,4 +253,78 @@ int corio_ack_decode(const uint8_t *buf, size_t len, uint64_t *epoch,
     if (corio_cbor_dec_finish(&d) != CORIO_OK || *epoch == 0)
         return CORIO_ERR_MALFORMED;
     return (int)n;
+}
+
+int corio_batch_seal(const struct corio_key *key, const char *gateway, unsigned key_number,
+                     const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    char kid[CORIO_DID_BUF];
+    struct corio_did did = {.has_key = true, .key = key_number};
+    if (corio_did_id_parse(gateway, strlen(gateway), did.id) != CORIO_OK ||
+        corio_did_format(&did, kid, sizeof kid) < 0)
+        return CORIO_ERR_INVAL;
+    size_t kid_len = strlen(kid);
+    size_t cap = CORIO_COSE_SIGN1_MAX(kid_len, len);
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return CORIO_ERR_NOSPACE;
+    int n = corio_cose_sign1_sign(key, (const uint8_t *)kid, kid_len,
+                                  (const uint8_t *)CORIO_BATCH_AAD, strlen(CORIO_BATCH_AAD),
+                                  payload, len, 0, buf, cap);
+    if (n < 0) {
+        free(buf);
+        return n;
+    }
+    *out = buf;
+    *outlen = (size_t)n;
+    return CORIO_OK;
+}
+
+static int signer_of(const struct corio_cose_sign1 *m, struct corio_did *did)
+{
+    if (!m->kid || !m->kid_protected ||
+        corio_did_parse((const char *)m->kid, m->kid_len, did) != CORIO_OK || !did->has_key)
+        return CORIO_ERR_MALFORMED;
+    return CORIO_OK;
+}
+
+int corio_batch_signer(const uint8_t *wire, size_t len, char gateway[CORIO_SHORT_ID_CHARS + 1],
+                       unsigned *key_number)
+{
+    struct corio_cose_sign1 m;
+    struct corio_did did;
+    if (corio_cose_sign1_decode(wire, len, &m) != CORIO_OK || m.detached ||
+        signer_of(&m, &did) != CORIO_OK ||
+        corio_did_id_format(did.id, gateway, CORIO_SHORT_ID_CHARS + 1) < 0)
+        return CORIO_ERR_MALFORMED;
+    *key_number = did.key;
+    return CORIO_OK;
+}
+
+int corio_batch_open(const struct corio_crypto_ops *ops, const uint8_t *wire, size_t len,
+                     const uint8_t *pub, size_t pub_len, struct corio_batch *b, char *why,
+                     size_t whylen)
+{
+    memset(b, 0, sizeof *b);
+    struct corio_cose_sign1 m;
+    struct corio_did did;
+    if (corio_cose_sign1_decode(wire, len, &m) != CORIO_OK || m.detached)
+        return refuse(why, whylen, CORIO_ERR_MALFORMED, "not a COSE_Sign1 with a payload");
+    if (signer_of(&m, &did) != CORIO_OK)
+        return refuse(why, whylen, CORIO_ERR_MALFORMED, "no protected kid naming a gateway key");
+    int rc = corio_cose_sign1_verify(ops, &m, pub, pub_len, (const uint8_t *)CORIO_BATCH_AAD,
+                                     strlen(CORIO_BATCH_AAD), NULL, 0);
+    if (rc != CORIO_OK)
+        return refuse(why, whylen, rc == CORIO_ERR_BADSIG ? CORIO_ERR_BADSIG : rc,
+                      "the batch signature does not verify with the gateway's key");
+    if ((rc = corio_batch_decode(m.payload, m.payload_len, b, why, whylen)) != CORIO_OK)
+        return rc;
+    uint8_t id[CORIO_DID_ID_LEN];
+    if (corio_did_id_parse(b->gateway, strlen(b->gateway), id) != CORIO_OK ||
+        memcmp(id, did.id, sizeof id) != 0) {
+        corio_batch_free(b);
+        return refuse(why, whylen, CORIO_ERR_POLICY, "the batch names another gateway than its signer");
+    }
+    return CORIO_OK;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/crypto.h"
+
 #define CORIO_BATCH_VERSION 1
 #define CORIO_ACK_VERSION 1
 #define CORIO_SHORT_ID_CHARS 24
@@ -74,5 +76,36 @@ int64_t corio_ack_encode(uint64_t epoch, const struct corio_ack_range *ranges, s
  */
 int corio_ack_decode(const uint8_t *buf, size_t len, uint64_t *epoch,
                      struct corio_ack_range *ranges, size_t max);
+
+/* ---- The signature around a batch (docs/formats.md) ---- */
+
+/* External AAD of a batch's COSE_Sign1: binds the signature to this use. */
+#define CORIO_BATCH_AAD "corio-batch-v1"
+
+/*
+ * Signs a batch payload with the gateway's key into a COSE_Sign1 whose protected kid is
+ * "did:corio:<gateway>#<key_number>". On CORIO_OK, *out is malloc'd (the caller frees
+ * it). Returns CORIO_ERR_INVAL (bad gateway id), CORIO_ERR_NOSPACE, or signing errors.
+ */
+int corio_batch_seal(const struct corio_key *key, const char *gateway, unsigned key_number,
+                     const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen);
+
+/*
+ * Reads who signed a sealed batch, without verifying anything: the gateway's short id
+ * (NUL-terminated) and key number from the kid. Returns CORIO_OK or CORIO_ERR_MALFORMED.
+ */
+int corio_batch_signer(const uint8_t *wire, size_t len, char gateway[CORIO_SHORT_ID_CHARS + 1],
+                       unsigned *key_number);
+
+/*
+ * Verifies a sealed batch against the gateway's public key (33 or 65 bytes) and decodes
+ * it into *b (as corio_batch_decode; pointers into wire). The batch's gateway must be
+ * the signer named by the kid. Returns CORIO_OK; CORIO_ERR_BADSIG (signature invalid
+ * or high S); CORIO_ERR_POLICY (the signer is not the batch's gateway, or a rule of the
+ * payload); CORIO_ERR_MALFORMED; CORIO_ERR_VERSION; with the reason in why.
+ */
+int corio_batch_open(const struct corio_crypto_ops *ops, const uint8_t *wire, size_t len,
+                     const uint8_t *pub, size_t pub_len, struct corio_batch *b, char *why,
+                     size_t whylen);
 
 #endif /* CORIO_COMMON_BATCH_H */

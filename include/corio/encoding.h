@@ -1,9 +1,10 @@
 /*
- * encoding.h - the two text encodings of Corio identities.
+ * encoding.h - the text encodings of Corio identities and tokens.
  *
  * base32 (RFC 4648 section 6 alphabet, written lowercase, without padding) spells the
  * short id of did:corio; base58btc (the Bitcoin alphabet) spells did:key after the
- * multibase prefix 'z'. Both are exact: an encoder has one output for each input and
+ * multibase prefix 'z'; base64url (RFC 4648 section 5, without padding) carries binary
+ * tokens in text fields, such as an EAT in an MQTT password. All are exact: an encoder has one output for each input and
  * a decoder accepts only what the encoder produces, so an identifier has one spelling.
  *
  * Encoders write a NUL-terminated string into a caller-supplied buffer; decoders read
@@ -76,6 +77,26 @@ int corio_base58_encode(const uint8_t *in, size_t in_len, char *out, size_t out_
  * is 0) or in_len > CORIO_ENCODING_MAX_INPUT.
  */
 int corio_base58_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap);
+
+/* Characters base64url needs for n bytes (no padding; the NUL not counted). */
+#define CORIO_BASE64URL_ENCODED_LEN(n) (((n)*4u + 2u) / 3u)
+/* Bytes that n base64url characters decode to (for a length that can be valid). */
+#define CORIO_BASE64URL_DECODED_LEN(n) ((n)*3u / 4u)
+
+/*
+ * Encodes in_len bytes as base64url without padding, followed by a NUL. Returns the
+ * number of characters written (not counting the NUL), CORIO_ERR_NOSPACE, or
+ * CORIO_ERR_INVAL as corio_base32_encode().
+ */
+int corio_base64url_encode(const uint8_t *in, size_t in_len, char *out, size_t out_cap);
+
+/*
+ * Decodes unpadded base64url. Strict: refuses characters outside A-Z a-z 0-9 '-' '_'
+ * ('=' and '+' '/' included), a length of 1 mod 4, and non-zero bits after the last
+ * whole byte. Returns the number of bytes written, CORIO_ERR_MALFORMED,
+ * CORIO_ERR_NOSPACE or CORIO_ERR_INVAL as corio_base32_decode().
+ */
+int corio_base64url_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,9 @@
 
 #include "batch.h"
 #include "corio/cbor.h"
+#include "corio/crypto_psa.h"
 #include "corio/error.h"
+#include "crypto_openssl.h"
 
 #define GW "aaaaaaaaaaaaaaaaaaaaaaaa"
 #define DEV "bbbbbbbbbbbbbbbbbbbbbbb2"
@@ -173,6 +175,65 @@ static void ack_round_trip_and_refusals(void **state)
     assert_int_equal(corio_ack_encode(0, in, 1, buf, sizeof buf), CORIO_ERR_INVAL);
 }
 
+static void sealed_batches_verify_with_either_backend(void **state)
+{
+    (void)state;
+    struct corio_batch_msg msgs[2];
+    struct corio_batch b = sample(msgs);
+    uint8_t payload[512];
+    int64_t n = corio_batch_encode(&b, payload, sizeof payload);
+    assert_true(n > 0);
+
+    assert_int_equal(corio_crypto_psa_init(), CORIO_OK);
+    struct corio_key key;
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &key), CORIO_OK);
+    uint8_t pub[65], other_pub[65];
+    assert_int_equal(corio_key_public(&key, pub), CORIO_OK);
+    uint8_t *wire;
+    size_t len;
+    assert_int_equal(corio_batch_seal(&key, GW, 3, payload, (size_t)n, &wire, &len), CORIO_OK);
+
+    char gw[25];
+    unsigned keyno;
+    assert_int_equal(corio_batch_signer(wire, len, gw, &keyno), CORIO_OK);
+    assert_string_equal(gw, GW);
+    assert_int_equal(keyno, 3);
+
+    struct corio_batch out;
+    char why[128];
+    const struct corio_crypto_ops *backends[] = {&corio_crypto_openssl_ops, &corio_crypto_psa_ops};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(corio_batch_open(backends[i], wire, len, pub, 65, &out, why, sizeof why),
+                         CORIO_OK);
+        assert_int_equal(out.count, 2);
+        corio_batch_free(&out);
+    }
+    /* Another key, or one flipped bit of the payload, does not verify. */
+    struct corio_key other;
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &other), CORIO_OK);
+    assert_int_equal(corio_key_public(&other, other_pub), CORIO_OK);
+    assert_int_equal(corio_batch_open(&corio_crypto_openssl_ops, wire, len, other_pub, 65, &out,
+                                      why, sizeof why),
+                     CORIO_ERR_BADSIG);
+    wire[len - 70] ^= 1; /* inside the payload, before the 64-byte signature */
+    assert_int_equal(corio_batch_open(&corio_crypto_openssl_ops, wire, len, pub, 65, &out, why,
+                                      sizeof why),
+                     CORIO_ERR_BADSIG);
+    free(wire);
+
+    /* A gateway signing a batch that names another gateway is refused. */
+    assert_int_equal(corio_batch_seal(&key, "cccccccccccccccccccccccc", 0, payload, (size_t)n,
+                                      &wire, &len),
+                     CORIO_OK);
+    assert_int_equal(corio_batch_open(&corio_crypto_openssl_ops, wire, len, pub, 65, &out, why,
+                                      sizeof why),
+                     CORIO_ERR_POLICY);
+    free(wire);
+    corio_key_close(&key);
+    corio_key_close(&other);
+    corio_crypto_psa_deinit();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +241,7 @@ int main(void)
         cmocka_unit_test(encoder_refuses_what_the_decoder_would),
         cmocka_unit_test(decoder_refusals_name_the_rule),
         cmocka_unit_test(ack_round_trip_and_refusals),
+        cmocka_unit_test(sealed_batches_verify_with_either_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

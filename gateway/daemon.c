@@ -1,0 +1,292 @@
+/*
+ * daemon.c - corio-gateway: the forwarder between the gateway outbox and the cloud.
+ *
+ * One thread runs the loop: the uplink's network, the forwarder's step, the signals.
+ * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
+ * that the loop publishes under a mutex.
+ */
+#include "daemon.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "corio/error.h"
+#include "crypto_openssl.h"
+#include "corio_cli.h"
+#include "corio_conf.h"
+#include "corio_http.h"
+#include "corio_log.h"
+#include "corio_metrics.h"
+#include "corio_sig.h"
+#include "forwarder.h"
+#include "outbox.h"
+#include "uplink.h"
+
+static const struct corio_conf_key gateway_keys[] = {
+    {.name = "gateway_id", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_REQUIRED,
+     .help = "This gateway's short id (the 24 characters of its did:corio)."},
+    {.name = "key", .type = CORIO_CONF_PATH, .flags = CORIO_CONF_REQUIRED,
+     .help = "The gateway's private key (PEM) that signs batches."},
+    {.name = "key_number", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 1000000,
+     .help = "Which key of the gateway's DID the key file holds (0: the inception key)."},
+    {.name = "outbox", .type = CORIO_CONF_PATH, .flags = CORIO_CONF_REQUIRED,
+     .help = "The outbox file the Mosquitto plugin writes."},
+    {.name = "watermark", .type = CORIO_CONF_PATH,
+     .help = "The watermark file; default: <outbox>.watermark."},
+    {.name = "cloud_host", .type = CORIO_CONF_STRING, .def = "127.0.0.1",
+     .help = "The cloud broker's host."},
+    {.name = "cloud_port", .type = CORIO_CONF_INT, .def = "1883", .min = 1, .max = 65535,
+     .help = "The cloud broker's port."},
+    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 3600000, .help = "MQTT keepalive with the cloud broker."},
+    {.name = "cloud_tls_ca", .type = CORIO_CONF_PATH,
+     .help = "CA of the cloud broker; setting it turns on TLS."},
+    {.name = "cloud_tls_cert", .type = CORIO_CONF_PATH,
+     .help = "This gateway's certificate for mutual TLS."},
+    {.name = "cloud_tls_key", .type = CORIO_CONF_PATH,
+     .help = "The key of cloud_tls_cert."},
+    {.name = "window", .type = CORIO_CONF_INT, .def = "8", .min = 1, .max = 1024,
+     .help = "Batches in flight before the cloud acknowledges."},
+    {.name = "batch_messages", .type = CORIO_CONF_INT, .def = "500", .min = 1, .max = 100000,
+     .help = "Messages per batch at most."},
+    {.name = "batch_bytes", .type = CORIO_CONF_SIZE, .def = "256k", .min = 1024,
+     .max = 64 << 20, .help = "Payload bytes per batch at most."},
+    {.name = "ack_timeout", .type = CORIO_CONF_DURATION, .def = "10s", .min = 100,
+     .max = 3600000, .help = "Resend a batch not acknowledged after this (then doubling)."},
+    {.name = "http_address", .type = CORIO_CONF_STRING, .def = "127.0.0.1",
+     .help = "Address of the metrics endpoint."},
+    {.name = "http_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
+     .help = "Port of /metrics and /healthz; 0 picks a free one (logged)."},
+    CORIO_LOG_CONF_KEY,
+    {0},
+};
+
+struct gateway {
+    struct corio_conf *conf;
+    corio_forwarder *fw;
+    corio_uplink *up;
+    struct corio_key key;
+    unsigned key_number;
+    char gateway_id[CORIO_SHORT_ID_CHARS + 1];
+    struct corio_registry *reg;
+    struct corio_http *http;
+
+    pthread_mutex_t lock; /* guards the snapshots below, read by the HTTP threads */
+    struct corio_forwarder_stats fw_st;
+    struct corio_uplink_stats up_st;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int uplink_publish(void *ctx, const uint8_t *batch, size_t len)
+{
+    struct gateway *g = ctx;
+    return corio_uplink_publish(g->up, "batch", batch, len);
+}
+
+static int uplink_seal(void *ctx, const uint8_t *payload, size_t len, uint8_t **out,
+                       size_t *outlen)
+{
+    struct gateway *g = ctx;
+    return corio_batch_seal(&g->key, g->gateway_id, g->key_number, payload, len, out, outlen) ==
+                   CORIO_OK
+               ? 0
+               : -1;
+}
+
+static void on_connect(void *arg)
+{
+    struct gateway *g = arg;
+    corio_forwarder_uplink_up(g->fw);
+}
+
+static void on_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
+{
+    struct gateway *g = arg;
+    size_t n = strlen(topic);
+    if (n > 4 && strcmp(topic + n - 4, "/ack") == 0) {
+        if (corio_forwarder_on_ack(g->fw, payload, len, mono_ms()) != CORIO_OK)
+            corio_logkv(CORIO_LOG_WARN, "malformed application ack ignored", "bytes=%zu", len);
+    }
+}
+
+/* Metrics read the snapshot the loop publishes. */
+#define SNAPSHOT_GAUGE(fn_name, field)                                                         \
+    static double fn_name(void *arg)                                                           \
+    {                                                                                          \
+        struct gateway *g = arg;                                                               \
+        pthread_mutex_lock(&g->lock);                                                          \
+        double v = (double)(field);                                                            \
+        pthread_mutex_unlock(&g->lock);                                                        \
+        return v;                                                                              \
+    }
+SNAPSHOT_GAUGE(m_watermark, g->fw_st.watermark)
+SNAPSHOT_GAUGE(m_sent_through, g->fw_st.sent_through)
+SNAPSHOT_GAUGE(m_inflight, g->fw_st.inflight)
+SNAPSHOT_GAUGE(m_batches_sent, g->fw_st.batches_sent)
+SNAPSHOT_GAUGE(m_batches_resent, g->fw_st.batches_resent)
+SNAPSHOT_GAUGE(m_batches_acked, g->fw_st.batches_acked)
+SNAPSHOT_GAUGE(m_messages_acked, g->fw_st.messages_acked)
+SNAPSHOT_GAUGE(m_acks_ignored, g->fw_st.acks_ignored)
+SNAPSHOT_GAUGE(m_acks_malformed, g->fw_st.acks_malformed)
+SNAPSHOT_GAUGE(m_uplink_up, g->up_st.connected)
+SNAPSHOT_GAUGE(m_uplink_connects, g->up_st.connects)
+
+static int register_metrics(struct gateway *g)
+{
+    struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } gauges[] = {
+        {"corio_gateway_watermark", "Highest outbox id the cloud has committed.", m_watermark},
+        {"corio_gateway_sent_through", "Highest outbox id put into a batch.", m_sent_through},
+        {"corio_gateway_batches_inflight", "Batches sent and not yet acknowledged.", m_inflight},
+        {"corio_gateway_batches_sent_total", "Batches sent for the first time.", m_batches_sent},
+        {"corio_gateway_batches_resent_total", "Batches sent again.", m_batches_resent},
+        {"corio_gateway_batches_acked_total", "Batches the cloud acknowledged.", m_batches_acked},
+        {"corio_gateway_messages_acked_total", "Messages the cloud acknowledged.",
+         m_messages_acked},
+        {"corio_gateway_acks_ignored_total", "Acks for another epoch or no batch in flight.",
+         m_acks_ignored},
+        {"corio_gateway_acks_malformed_total", "Acks that did not decode.", m_acks_malformed},
+        {"corio_gateway_uplink_up", "1 while connected to the cloud broker.", m_uplink_up},
+        {"corio_gateway_uplink_connects_total", "Connections made to the cloud broker.",
+         m_uplink_connects},
+    };
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
+        if (!corio_gauge_new_fn(g->reg, gauges[i].name, gauges[i].help, gauges[i].fn, g))
+            return CORIO_ERR_NOSPACE;
+    return CORIO_OK;
+}
+
+static int healthz(struct corio_http_req *req, void *arg)
+{
+    (void)arg;
+    return corio_http_reply_text(req, 200, "ok\n");
+}
+
+static int start(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    char err[256];
+    int rc;
+    const char *id = corio_conf_str(c, "gateway_id");
+
+    if (strlen(id) != CORIO_SHORT_ID_CHARS) {
+        corio_logkv(CORIO_LOG_ERROR, "gateway_id is not a short id", "gateway_id=%s", id);
+        return CORIO_ERR_INVAL;
+    }
+    snprintf(g->gateway_id, sizeof g->gateway_id, "%s", id);
+    g->key_number = (unsigned)corio_conf_int(c, "key_number");
+    rc = corio_openssl_key_read_pem(corio_conf_str(c, "key"), &g->key);
+    if (rc != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot load the gateway key", "file=%s error=\"%s\"",
+                    corio_conf_str(c, "key"), corio_strerror(rc));
+        return CORIO_ERR_INVAL;
+    }
+    struct corio_uplink_options uo = {
+        .gateway = id, .host = corio_conf_str(c, "cloud_host"),
+        .port = (int)corio_conf_int(c, "cloud_port"),
+        .keepalive_s = (int)(corio_conf_int(c, "cloud_keepalive") / 1000),
+        .tls_ca = corio_conf_str(c, "cloud_tls_ca"), .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
+        .tls_key = corio_conf_str(c, "cloud_tls_key"),
+        .max_inflight = (int)corio_conf_int(c, "window") * 2,
+        .on_connect = on_connect, .on_message = on_message, .arg = g};
+    if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=\"%s\"", err);
+        return CORIO_ERR_INVAL;
+    }
+    struct corio_forwarder_options fo = {
+        .outbox_path = corio_conf_str(c, "outbox"),
+        .watermark_path = corio_conf_str(c, "watermark"),
+        .gateway = id,
+        .window = (int)corio_conf_int(c, "window"),
+        .batch_max_messages = (int)corio_conf_int(c, "batch_messages"),
+        .batch_max_bytes = (size_t)corio_conf_int(c, "batch_bytes"),
+        .ack_timeout_ms = corio_conf_int(c, "ack_timeout"),
+        .uplink = {.publish = uplink_publish, .seal = uplink_seal, .ctx = g}};
+    if (corio_forwarder_new(&fo, &g->fw, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the forwarder", "error=\"%s\"", err);
+        return CORIO_ERR_INVAL;
+    }
+
+    g->reg = corio_registry_new();
+    struct corio_http_opts ho = {.address = corio_conf_str(c, "http_address"),
+                                 .port = (uint16_t)corio_conf_int(c, "http_port"),
+                                 .metrics = g->reg};
+    if (!g->reg || register_metrics(g) != CORIO_OK || corio_http_new(&g->http, &ho) != CORIO_OK ||
+        corio_http_route(g->http, "GET", "/healthz", healthz, g) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the HTTP server", "error=\"out of memory\"");
+        return CORIO_ERR_NOSPACE;
+    }
+    if (corio_http_start(g->http, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "error=\"%s\"", err);
+        return CORIO_ERR_IO;
+    }
+    corio_logkv(CORIO_LOG_INFO, "corio-gateway running", "gateway=%s http_port=%u outbox=%s", id,
+                (unsigned)corio_http_port(g->http), fo.outbox_path);
+    return CORIO_OK;
+}
+
+static void stop(struct gateway *g)
+{
+    if (g->http) {
+        corio_http_stop(g->http);
+        corio_http_free(g->http);
+    }
+    corio_forwarder_free(g->fw); /* writes the last watermark */
+    corio_uplink_free(g->up);
+    if (g->key.ops)
+        corio_key_close(&g->key);
+    corio_registry_free(g->reg);
+}
+
+int corio_gateway_main(int argc, char **argv)
+{
+    struct corio_cli cli = {.prog = "corio-gateway", .version = CORIO_VERSION_STRING,
+                            .summary = "Forwards the gateway outbox to the cloud in signed "
+                                       "batches; only the cloud's ack moves the watermark.",
+                            .keys = gateway_keys};
+    struct gateway g = {0};
+    int rc = corio_cli_start(&cli, argc, argv, &g.conf);
+    if (rc != CORIO_CLI_RUN)
+        return rc;
+    corio_log_set_comp("gateway");
+    corio_log_set_level(corio_log_level_parse(corio_conf_str(g.conf, "log_level")));
+    pthread_mutex_init(&g.lock, NULL);
+    if (corio_sig_init() != CORIO_OK || start(&g) != CORIO_OK) {
+        stop(&g);
+        corio_conf_free(g.conf);
+        return 1;
+    }
+
+    int64_t last_error_log = 0;
+    while (!corio_sig_stop_requested()) {
+        int64_t now = mono_ms();
+        corio_uplink_run_once(g.up, 20, now);
+        int sent = corio_forwarder_step(g.fw, mono_ms());
+        if (sent < 0 && now - last_error_log > 5000) {
+            corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=\"%s\"",
+                        corio_strerror(sent));
+            last_error_log = now;
+        }
+        pthread_mutex_lock(&g.lock);
+        corio_forwarder_stats(g.fw, &g.fw_st);
+        corio_uplink_stats(g.up, &g.up_st);
+        pthread_mutex_unlock(&g.lock);
+    }
+    corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());
+    stop(&g);
+    corio_conf_free(g.conf);
+    pthread_mutex_destroy(&g.lock);
+    return 0;
+}

@@ -1,0 +1,21 @@
+/*
+ * eat_int.h - what the EAT files of sdk/src share (not public): decoding a token into
+ * its COSE_Sign1 and claims with a reason for every refusal.
+ */
+#ifndef CORIO_EAT_INT_H
+#define CORIO_EAT_INT_H
+
+#include "corio/cose.h"
+#include "corio/eat.h"
+
+/*
+ * corio_eat_decode() with the COSE_Sign1 kept for verification and a short static
+ * reason in *why (not NULL) on failure.
+ */
+int corio__eat_decode(const uint8_t *tok, size_t len, struct corio_cose_sign1 *m,
+                      struct corio_eat_claims *c, const char **why);
+
+/* Whether s[0..n) is UTF-8 (RFC 3629: shortest forms, no surrogates, <= U+10FFFF). */
+bool corio__utf8_valid(const char *s, size_t n);
+
+#endif /* CORIO_EAT_INT_H */

@@ -1,0 +1,201 @@
+/*
+ * eat_make.c - making Corio EATs (include/corio/eat.h, docs/eat-profile.md): the claims
+ * map is written in place inside the COSE_Sign1 payload and sorted into deterministic
+ * order there, so a device needs one buffer the size of the token.
+ */
+#include <string.h>
+
+#include "corio/eat.h"
+#include "eat_int.h"
+
+bool corio__utf8_valid(const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t more;
+        uint32_t cp, min;
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if ((b & 0xe0) == 0xc0) {
+            more = 1, cp = b & 0x1fu, min = 0x80;
+        } else if ((b & 0xf0) == 0xe0) {
+            more = 2, cp = b & 0x0fu, min = 0x800;
+        } else if ((b & 0xf8) == 0xf0) {
+            more = 3, cp = b & 0x07u, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i <= more)
+            return false;
+        for (size_t k = 1; k <= more; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+static bool text_ok(const char *s, size_t n, size_t max)
+{
+    return s && n >= 1 && n <= max && corio__utf8_valid(s, n);
+}
+
+static int check_claims(const struct corio_eat_claims *c)
+{
+    if (!text_ok(c->aud, c->aud_len, CORIO_EAT_AUD_MAX))
+        return CORIO_ERR_INVAL;
+    if (c->nonce && (c->nonce_len < CORIO_EAT_NONCE_MIN || c->nonce_len > CORIO_EAT_NONCE_MAX))
+        return CORIO_ERR_INVAL;
+    if (!c->nonce && !c->has_counter)
+        return CORIO_ERR_INVAL; /* nothing would make the token fresh */
+    if (c->has_firmware && !text_ok(c->fw_version, c->fw_version_len, CORIO_EAT_TEXT_MAX))
+        return CORIO_ERR_INVAL;
+    if (c->fw_name && !text_ok(c->fw_name, c->fw_name_len, CORIO_EAT_TEXT_MAX))
+        return CORIO_ERR_INVAL;
+    if (c->assurance != CORIO_EAT_REPORTED && c->assurance != CORIO_EAT_ATTESTED)
+        return CORIO_ERR_INVAL;
+    return CORIO_OK;
+}
+
+/*
+ * The minimal CoSWID evidence tag (RFC 9393) that carries the firmware digest; every
+ * map is written in key order, so the result is deterministic:
+ *   {0: tag-id, 1: software-name, 2: {31: iss, 33: 1}, 3: {17: {7: [1, digest],
+ *    24: "firmware"}}, 12: 0}
+ */
+static int put_coswid(const struct corio_key *key, const struct corio_eat_claims *c,
+                      const char *iss, size_t iss_len, uint8_t *buf, size_t cap)
+{
+    /* tag-id: unique per (device, firmware image), as CoSWID asks of tag-ids. */
+    uint8_t tag_id[CORIO_SHA256_LEN];
+    struct corio_sha256 h;
+    memset(&h, 0, sizeof h);
+    int rc = corio_sha256_start(&h, key->ops);
+    if (rc == CORIO_OK)
+        rc = corio_sha256_update(&h, (const uint8_t *)iss, iss_len);
+    if (rc == CORIO_OK)
+        rc = corio_sha256_update(&h, c->fw_digest, sizeof c->fw_digest);
+    if (rc == CORIO_OK)
+        rc = corio_sha256_finish(&h, tag_id);
+    if (rc != CORIO_OK) {
+        corio_sha256_abort(&h);
+        return rc;
+    }
+    struct corio_cbor_enc e;
+    corio_cbor_enc_init(&e, buf, cap);
+    corio_cbor_put_map(&e, 5);
+    corio_cbor_put_uint(&e, 0); /* tag-id */
+    corio_cbor_put_bytes(&e, tag_id, 16);
+    corio_cbor_put_uint(&e, 1); /* software-name */
+    if (c->fw_name)
+        corio_cbor_put_text(&e, c->fw_name, c->fw_name_len);
+    else
+        corio_cbor_put_textz(&e, "firmware");
+    corio_cbor_put_uint(&e, 2); /* entity: the device made this tag */
+    corio_cbor_put_map(&e, 2);
+    corio_cbor_put_uint(&e, 31); /* entity-name */
+    corio_cbor_put_text(&e, iss, iss_len);
+    corio_cbor_put_uint(&e, 33); /* role: tag-creator */
+    corio_cbor_put_uint(&e, 1);
+    corio_cbor_put_uint(&e, 3); /* evidence */
+    corio_cbor_put_map(&e, 1);
+    corio_cbor_put_uint(&e, 17); /* file */
+    corio_cbor_put_map(&e, 2);
+    corio_cbor_put_uint(&e, 7); /* hash: [sha-256, digest] */
+    corio_cbor_put_array(&e, 2);
+    corio_cbor_put_uint(&e, 1);
+    corio_cbor_put_bytes(&e, c->fw_digest, sizeof c->fw_digest);
+    corio_cbor_put_uint(&e, 24); /* fs-name */
+    corio_cbor_put_textz(&e, "firmware");
+    corio_cbor_put_uint(&e, 12); /* tag-version */
+    corio_cbor_put_uint(&e, 0);
+    return corio_cbor_enc_finish(&e);
+}
+
+int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c, uint8_t *out,
+                   size_t cap)
+{
+    if (!key || !key->ops || !c || !out)
+        return CORIO_ERR_INVAL;
+    int rc = check_claims(c);
+    if (rc != CORIO_OK)
+        return rc;
+
+    struct corio_did did = c->issuer;
+    char iss[CORIO_DID_BUF], kid[CORIO_DID_BUF];
+    did.has_key = false;
+    int iss_len = corio_did_format(&did, iss, sizeof iss);
+    did.has_key = true;
+    did.key = c->key_number;
+    int kid_len = corio_did_format(&did, kid, sizeof kid);
+    if (iss_len < 0 || kid_len < 0)
+        return CORIO_ERR_INVAL;
+
+    /* Name (up to 32 bytes), DID, digest and fixed items: 160 bytes cover the tag. */
+    uint8_t coswid[192];
+    int coswid_len = 0;
+    if (c->has_firmware) {
+        coswid_len = put_coswid(key, c, iss, (size_t)iss_len, coswid, sizeof coswid);
+        if (coswid_len < 0)
+            return coswid_len;
+    }
+
+    struct corio_cose_sign1_writer w;
+    rc = corio_cose_sign1_begin(&w, out, cap < CORIO_EAT_MAX_SIZE ? cap : CORIO_EAT_MAX_SIZE,
+                                (const uint8_t *)kid, (size_t)kid_len, 0);
+    if (rc != CORIO_OK)
+        return rc;
+    struct corio_cbor_enc *e = corio_cose_sign1_payload(&w);
+    size_t map_start = corio_cbor_enc_len(e);
+    uint64_t pairs = 4u + (c->nonce ? 1u : 0u) + (c->has_counter ? 1u : 0u) +
+                     (c->has_iat ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
+                     (c->has_firmware ? 2u : 0u) + (c->fw_name ? 1u : 0u);
+    corio_cbor_put_map(e, pairs);
+    corio_cbor_put_int(e, CORIO_EAT_ISS);
+    corio_cbor_put_text(e, iss, (size_t)iss_len);
+    corio_cbor_put_int(e, CORIO_EAT_AUD);
+    corio_cbor_put_text(e, c->aud, c->aud_len);
+    corio_cbor_put_int(e, CORIO_EAT_EAT_PROFILE);
+    corio_cbor_put_textz(e, CORIO_EAT_PROFILE);
+    corio_cbor_put_int(e, CORIO_EAT_ASSURANCE);
+    corio_cbor_put_uint(e, c->assurance);
+    if (c->nonce) {
+        corio_cbor_put_int(e, CORIO_EAT_NONCE);
+        corio_cbor_put_bytes(e, c->nonce, c->nonce_len);
+    }
+    if (c->has_counter) {
+        corio_cbor_put_int(e, CORIO_EAT_COUNTER);
+        corio_cbor_put_uint(e, c->counter);
+    }
+    if (c->has_iat) {
+        corio_cbor_put_int(e, CORIO_EAT_IAT);
+        corio_cbor_put_uint(e, c->iat);
+    }
+    if (c->has_bootcount) {
+        corio_cbor_put_int(e, CORIO_EAT_BOOTCOUNT);
+        corio_cbor_put_uint(e, c->bootcount);
+    }
+    if (c->has_firmware) {
+        corio_cbor_put_int(e, CORIO_EAT_SWVERSION);
+        corio_cbor_put_array(e, 1);
+        corio_cbor_put_text(e, c->fw_version, c->fw_version_len);
+        corio_cbor_put_int(e, CORIO_EAT_MEASUREMENTS);
+        corio_cbor_put_array(e, 1);
+        corio_cbor_put_array(e, 2);
+        corio_cbor_put_uint(e, CORIO_EAT_COSWID_FORMAT);
+        corio_cbor_put_bytes(e, coswid, (size_t)coswid_len);
+    }
+    if (c->fw_name) {
+        corio_cbor_put_int(e, CORIO_EAT_SWNAME);
+        corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
+    }
+    corio_cbor_sort_map(e, map_start);
+    return corio_cose_sign1_end(&w, key, NULL, 0);
+}
