@@ -896,3 +896,28 @@ int corio__store_converged(struct corio_store *st)
         exec(st->db, "ROLLBACK");
     return rc;
 }
+
+int corio__store_set_allowed(struct corio_store *st, const struct corio_ledger_member *m,
+                             size_t n)
+{
+    if (exec(st->db, "BEGIN IMMEDIATE; DELETE FROM ledger_members WHERE kind = 1;") != CORIO_OK)
+        goto fail;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO ledger_members VALUES(1, ?, ?, ?)", -1, &s,
+                           NULL) != SQLITE_OK)
+        goto fail;
+    int rc = CORIO_OK;
+    for (size_t i = 0; i < n && rc == CORIO_OK; i++) {
+        sqlite3_bind_int64(s, 1, (int64_t)m[i].id);
+        sqlite3_bind_text(s, 2, m[i].address, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, m[i].api, -1, SQLITE_STATIC);
+        rc = step_done(s);
+    }
+    sqlite3_finalize(s);
+    if (rc == CORIO_OK && exec(st->db, "COMMIT") == CORIO_OK)
+        return CORIO_OK;
+fail:
+    if (!sqlite3_get_autocommit(st->db))
+        exec(st->db, "ROLLBACK");
+    return CORIO_ERR_IO;
+}

@@ -105,6 +105,10 @@ int corio__store_expected(struct corio_store *st, struct corio_ledger_member *ou
 int corio__store_allowed(struct corio_store *st, struct corio_ledger_member *out, size_t max);
 /* The configuration matched the expected set: the allowed set becomes it. */
 int corio__store_converged(struct corio_store *st);
+/* While the application does not decide membership, the allowed set is whatever the
+ * consensus configuration is (founding members are trusted by definition). */
+int corio__store_set_allowed(struct corio_store *st, const struct corio_ledger_member *m,
+                             size_t n);
 
 /* ---- reading (any connection) -------------------------------------------------------- */
 

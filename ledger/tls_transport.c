@@ -705,6 +705,14 @@ static int tt_init(struct raft_uv_transport *transport, raft_id id, const char *
     }
     t->id = id;
     snprintf(t->address, sizeof t->address, "%s", address);
+    /* The listener exists from here (raft_init) until close, so that a transport that
+     * raft never initialised holds no handle on the loop. */
+    if (uv_tcp_init(t->loop, &t->listener) != 0) {
+        snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "cannot make the listener");
+        return RAFT_IOERR;
+    }
+    t->listener.data = t;
+    t->listener_open = true;
     return 0;
 }
 
@@ -821,7 +829,10 @@ static void tt_close(struct raft_uv_transport *transport, raft_uv_transport_clos
         conn_close(c, RAFT_CANCELED);
         c = next;
     }
-    uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    if (t->listener_open)
+        uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    else
+        maybe_fire_close(t);
 }
 
 /* ---- creation ----------------------------------------------------------------------- */
@@ -877,13 +888,6 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
      * lists is a trust anchor. */
     X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
     SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-
-    if (uv_tcp_init(loop, &t->listener) != 0) {
-        snprintf(err, errlen, "cannot make the listener");
-        goto fail;
-    }
-    t->listener.data = t;
-    t->listener_open = true;
 
     memset(transport, 0, sizeof *transport);
     transport->impl = t;
