@@ -87,6 +87,7 @@ struct tt {
     bool closing;
     raft_uv_transport_close_cb close_cb;
     struct corio_tls_stats stats;
+    uint64_t last_warn_ms; /* failed handshakes are logged at warn level once per 10 s */
 };
 
 struct wreq {
@@ -503,11 +504,19 @@ static void do_handshake(struct conn *c)
     char why[160];
     long v = SSL_get_verify_result(c->ssl);
     c->t->stats.handshake_failed++;
+    /* A peer retries every few hundred milliseconds: warn once per 10 s, the rest at
+     * debug level (the count is in the metrics). */
+    uint64_t now = uv_now(c->t->loop);
+    enum corio_log_level level = CORIO_LOG_DEBUG;
+    if (!c->t->last_warn_ms || now - c->t->last_warn_ms >= 10000) {
+        level = CORIO_LOG_WARN;
+        c->t->last_warn_ms = now;
+    }
     if (v != X509_V_OK)
-        corio_logkv(CORIO_LOG_WARN, "raft TLS handshake failed", "peer=%s verify=\"%s\"",
+        corio_logkv(level, "raft TLS handshake failed", "peer=%s verify=\"%s\"",
                     c->outbound ? c->host : "inbound", X509_verify_cert_error_string(v));
     else
-        corio_logkv(CORIO_LOG_WARN, "raft TLS handshake failed", "peer=%s reason=\"%s\"",
+        corio_logkv(level, "raft TLS handshake failed", "peer=%s reason=\"%s\"",
                     c->outbound ? c->host : "inbound", ssl_err(why, sizeof why));
     ERR_clear_error();
     conn_close(c, RAFT_NOCONNECTION);
