@@ -116,10 +116,10 @@ static int h_healthz(struct corio_http_req *r, void *arg)
     if (st.halted)
         return corio_http_reply_json(
             r, 503, json_pack("{s:s, s:s}", "status", "halted", "reason", st.halt_reason));
-    return corio_http_reply_json(
-        r, 200,
-        json_pack("{s:s, s:I, s:s, s:b}", "status", "ok", "height", (json_int_t)st.head.height,
-                  "role", role_word(st.role), "fork", st.fork_alarms > 0));
+    return corio_http_reply_json(r, 200,
+                                 json_pack("{s:s, s:I, s:s, s:b}", "status", "ok", "height",
+                                           (json_int_t)st.head.height, "role", role_word(st.role),
+                                           "fork", st.fork_alarms > 0));
 }
 
 static json_t *alarms_json(struct corio_ledger *l)
@@ -128,8 +128,8 @@ static json_t *alarms_json(struct corio_ledger *l)
     pthread_mutex_lock(&l->mu);
     for (size_t i = 0; i < l->nalarms; i++)
         json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:I}", "peer",
-                                           (json_int_t)l->alarms[i].peer, "kind",
-                                           l->alarms[i].kind, "detail", l->alarms[i].detail, "at",
+                                           (json_int_t)l->alarms[i].peer, "kind", l->alarms[i].kind,
+                                           "detail", l->alarms[i].detail, "at",
                                            (json_int_t)l->alarms[i].at_ms));
     pthread_mutex_unlock(&l->mu);
     return a;
@@ -138,9 +138,9 @@ static json_t *alarms_json(struct corio_ledger *l)
 static json_t *head_json(const struct corio_store_head *h)
 {
     return json_pack("{s:I, s:o, s:I, s:o, s:o, s:I}", "height", (json_int_t)h->height,
-                     "block_hash", hexj(h->block_hash, 32), "tree_size",
-                     (json_int_t)h->tree_size, "root", hexj(h->root, 32), "state_hash",
-                     hexj(h->state_hash, 32), "timestamp", (json_int_t)h->timestamp_ms);
+                     "block_hash", hexj(h->block_hash, 32), "tree_size", (json_int_t)h->tree_size,
+                     "root", hexj(h->root, 32), "state_hash", hexj(h->state_hash, 32), "timestamp",
+                     (json_int_t)h->timestamp_ms);
 }
 
 static int h_status(struct corio_http_req *r, void *arg)
@@ -150,15 +150,14 @@ static int h_status(struct corio_http_req *r, void *arg)
     corio_ledger_status(l, &st);
     json_t *config = json_array(), *peers = json_array();
     for (size_t i = 0; i < st.nconfig; i++)
-        json_array_append_new(config, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)st.config[i].id,
-                                                "address", st.config[i].address, "voter",
-                                                st.config[i].voter));
+        json_array_append_new(config, json_pack("{s:I, s:s, s:b}", "id",
+                                                (json_int_t)st.config[i].id, "address",
+                                                st.config[i].address, "voter", st.config[i].voter));
     json_t *expected = st.nexpected < 0 ? json_null() : json_array();
     for (int i = 0; i < st.nexpected; i++)
-        json_array_append_new(expected, json_pack("{s:I, s:s, s:s}", "id",
-                                                  (json_int_t)st.expected[i].id, "address",
-                                                  st.expected[i].address, "api",
-                                                  st.expected[i].api));
+        json_array_append_new(
+            expected, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)st.expected[i].id, "address",
+                                st.expected[i].address, "api", st.expected[i].api));
     for (size_t i = 0; i < st.npeers; i++) {
         const struct corio_ledger_peer_view *p = &st.peers[i];
         json_array_append_new(
@@ -170,11 +169,10 @@ static int h_status(struct corio_http_req *r, void *arg)
     json_t *body = json_pack(
         "{s:I, s:s, s:s, s:I, s:s, s:I, s:o, s:b, s:s, s:o, s:o, s:o, s:o, s:I, s:I}", "node",
         (json_int_t)st.node_id, "application", l->app->name ? l->app->name : "", "role",
-        role_word(st.role), "leader", (json_int_t)st.leader_id, "leader_api", st.leader_api,
-        "term", (json_int_t)st.term, "head", head_json(&st.head), "halted", st.halted,
-        "halt_reason", st.halt_reason, "configuration", config, "members", expected, "peers",
-        peers, "alarms", alarms_json(l), "fork_alarms", (json_int_t)st.fork_alarms, "queued",
-        (json_int_t)st.queued);
+        role_word(st.role), "leader", (json_int_t)st.leader_id, "leader_api", st.leader_api, "term",
+        (json_int_t)st.term, "head", head_json(&st.head), "halted", st.halted, "halt_reason",
+        st.halt_reason, "configuration", config, "members", expected, "peers", peers, "alarms",
+        alarms_json(l), "fork_alarms", (json_int_t)st.fork_alarms, "queued", (json_int_t)st.queued);
     return corio_http_reply_json(r, 200, body);
 }
 
@@ -194,16 +192,17 @@ static int h_submit(struct corio_http_req *r, void *arg)
     json_t *id = hexj(out.id, 32);
     switch (rc) {
     case CORIO_OK:
-        return corio_http_reply_json(
-            r, 200,
-            json_pack("{s:o, s:I, s:I, s:s, s:s}", "id", id, "height", (json_int_t)out.height,
-                      "leaf", (json_int_t)out.leaf, "status", status_word(out.status), "reason",
-                      out.reason));
+        return corio_http_reply_json(r, 200,
+                                     json_pack("{s:o, s:I, s:I, s:s, s:s}", "id", id, "height",
+                                               (json_int_t)out.height, "leaf", (json_int_t)out.leaf,
+                                               "status", status_word(out.status), "reason",
+                                               out.reason));
     case CORIO_ERR_AGAIN:
         return corio_http_reply_json(r, 202, json_pack("{s:o, s:s}", "id", id, "status", "queued"));
     case CORIO_ERR_POLICY:
     case CORIO_ERR_MALFORMED:
-        return corio_http_reply_json(r, 422, json_pack("{s:s, s:o}", "error", out.reason, "id", id));
+        return corio_http_reply_json(r, 422,
+                                     json_pack("{s:s, s:o}", "error", out.reason, "id", id));
     case CORIO_ERR_REFUSED:
         if (out.leader_api[0]) {
             char location[CORIO_LEDGER_ADDRESS_MAX + 32];
@@ -211,18 +210,18 @@ static int h_submit(struct corio_http_req *r, void *arg)
             corio_http_add_header(r, "Location", location);
             return corio_http_reply_json(
                 r, 307,
-                json_pack("{s:s, s:I, s:s, s:o}", "error", "this node is not the leader",
-                          "leader", (json_int_t)out.leader_id, "leader_api", out.leader_api, "id",
-                          id));
+                json_pack("{s:s, s:I, s:s, s:o}", "error", "this node is not the leader", "leader",
+                          (json_int_t)out.leader_id, "leader_api", out.leader_api, "id", id));
         }
         corio_http_add_header(r, "Retry-After", "1");
         return corio_http_reply_json(
-            r, 503, json_pack("{s:s, s:o}", "error", "no leader is known right now; retry", "id", id));
+            r, 503,
+            json_pack("{s:s, s:o}", "error", "no leader is known right now; retry", "id", id));
     case CORIO_ERR_FULL:
         corio_http_add_header(r, "Retry-After", "1");
         return corio_http_reply_json(
-            r, 503, json_pack("{s:s, s:o}", "error", "too many transactions are waiting; retry",
-                              "id", id));
+            r, 503,
+            json_pack("{s:s, s:o}", "error", "too many transactions are waiting; retry", "id", id));
     case CORIO_ERR_CLOSED:
         return corio_http_reply_json(
             r, 503, json_pack("{s:s, s:o}", "error", "this node is halted or stopping", "id", id));
@@ -263,14 +262,13 @@ static json_t *block_json(const uint8_t *raw, size_t len, sqlite3 *db)
             json_object_set_new(t, "reason", json_stringn(b.txs[i].reason, b.txs[i].reason_len));
         json_array_append_new(txs, t);
     }
-    json_t *j = json_pack("{s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
-                          "version", (json_int_t)b.version, "height", (json_int_t)b.height, "hash",
-                          hexj(hash, 32), "prev_hash", hexj(b.prev_hash, 32), "timestamp",
-                          (json_int_t)b.timestamp_ms, "proposer", (json_int_t)b.proposer,
-                          "first_leaf", (json_int_t)b.first_leaf, "tree_size",
-                          (json_int_t)(b.first_leaf + b.ntxs), "tree_root", hexj(b.tree_root, 32),
-                          "state_hash", hexj(b.state_hash, 32), "transactions", txs, "cbor",
-                          b64j(raw, len));
+    json_t *j = json_pack(
+        "{s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "version",
+        (json_int_t)b.version, "height", (json_int_t)b.height, "hash", hexj(hash, 32), "prev_hash",
+        hexj(b.prev_hash, 32), "timestamp", (json_int_t)b.timestamp_ms, "proposer",
+        (json_int_t)b.proposer, "first_leaf", (json_int_t)b.first_leaf, "tree_size",
+        (json_int_t)(b.first_leaf + b.ntxs), "tree_root", hexj(b.tree_root, 32), "state_hash",
+        hexj(b.state_hash, 32), "transactions", txs, "cbor", b64j(raw, len));
     corio_block_free(&b);
     return j;
 }
@@ -341,13 +339,12 @@ static int h_tree_head(struct corio_http_req *r, void *arg)
         return corio_http_reply_error(r, 500, "cannot sign the tree head: %s", corio_strerror(n));
     struct corio_ledger_status st;
     corio_ledger_status(l, &st);
-    json_t *j = json_pack("{s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:b, s:o}", "node",
-                          (json_int_t)s.node, "tree_size", (json_int_t)s.tree_size, "root",
-                          hexj(s.root, 32), "height", (json_int_t)s.height, "block_hash",
-                          hexj(s.block_hash, 32), "state_hash", hexj(s.state_hash, 32),
-                          "timestamp", (json_int_t)s.timestamp_ms, "key", hexj(l->pub, 33), "sth",
-                          b64j(sth, (size_t)n), "fork", st.fork_alarms > 0, "alarms",
-                          alarms_json(l));
+    json_t *j = json_pack(
+        "{s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:b, s:o}", "node", (json_int_t)s.node,
+        "tree_size", (json_int_t)s.tree_size, "root", hexj(s.root, 32), "height",
+        (json_int_t)s.height, "block_hash", hexj(s.block_hash, 32), "state_hash",
+        hexj(s.state_hash, 32), "timestamp", (json_int_t)s.timestamp_ms, "key", hexj(l->pub, 33),
+        "sth", b64j(sth, (size_t)n), "fork", st.fork_alarms > 0, "alarms", alarms_json(l));
     if (l->cert_der)
         json_object_set_new(j, "cert", b64j(l->cert_der, l->cert_der_len));
     return corio_http_reply_json(r, 200, j);
@@ -504,19 +501,19 @@ static int h_consistency(struct corio_http_req *r, void *arg)
         size_t n = 0;
         uint8_t r1[32], r2[32];
         if (first == 0 || first > second || second > h.tree_size) {
-            out = corio_http_reply_error(r, 404,
-                                         "need 0 < first <= second <= %llu (the tree's size)",
-                                         (unsigned long long)h.tree_size);
+            out =
+                corio_http_reply_error(r, 404, "need 0 < first <= second <= %llu (the tree's size)",
+                                       (unsigned long long)h.tree_size);
         } else if (corio__read_consistency(db, first, second, proof, &n) != CORIO_OK ||
                    corio__read_root(db, first, r1) != CORIO_OK ||
                    corio__read_root(db, second, r2) != CORIO_OK) {
             out = corio_http_reply_error(r, 500, "cannot make the proof");
         } else {
-            out = corio_http_reply_json(
-                r, 200,
-                json_pack("{s:I, s:I, s:o, s:o, s:o}", "first", (json_int_t)first, "second",
-                          (json_int_t)second, "first_root", hexj(r1, 32), "second_root",
-                          hexj(r2, 32), "proof", path_json(proof, n)));
+            out = corio_http_reply_json(r, 200,
+                                        json_pack("{s:I, s:I, s:o, s:o, s:o}", "first",
+                                                  (json_int_t)first, "second", (json_int_t)second,
+                                                  "first_root", hexj(r1, 32), "second_root",
+                                                  hexj(r2, 32), "proof", path_json(proof, n)));
         }
     }
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -532,8 +529,7 @@ static int h_stream(struct corio_http_req *r, void *arg)
     return corio_http_sse_open(r);
 }
 
-void corio__api_block_event(struct corio_ledger *l, const struct corio_store_head *h,
-                            size_t ntxs)
+void corio__api_block_event(struct corio_ledger *l, const struct corio_store_head *h, size_t ntxs)
 {
     if (!l->http || !corio_http_sse_clients(l->http))
         return;

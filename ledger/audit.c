@@ -270,8 +270,8 @@ static void check_peer(struct corio_ledger *l, const struct corio_ledger_member 
         if (trusted)
             snprintf(err, sizeof err, "the tree head is signed for node %llu",
                      (unsigned long long)s.node);
-        corio_logkv(CORIO_LOG_WARN, "a peer's tree head is not from a trusted key", "peer=%llu why=\"%s\"",
-                    (unsigned long long)m->id, err);
+        corio_logkv(CORIO_LOG_WARN, "a peer's tree head is not from a trusted key",
+                    "peer=%llu why=\"%s\"", (unsigned long long)m->id, err);
         set_view(l, m, PEER_INVALID, &s, err);
         return;
     }

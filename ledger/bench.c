@@ -56,8 +56,8 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, cert);
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     fclose(f);
     return ok == 1 ? 0 : -1;
 }

@@ -205,10 +205,8 @@ static void wait_resolve_locked(struct corio_ledger *l, const struct corio_store
         }
         *p = s->hnext;
         s->hnext = NULL;
-        struct corio_ledger_submit r = {.outcome = CORIO_OK,
-                                        .height = height,
-                                        .leaf = t->leaf,
-                                        .status = t->status};
+        struct corio_ledger_submit r = {
+            .outcome = CORIO_OK, .height = height, .leaf = t->leaf, .status = t->status};
         snprintf(r.reason, sizeof r.reason, "%s", t->reason);
         if (!s->done)
             count_outcome(l, CORIO_OK);
@@ -218,7 +216,8 @@ static void wait_resolve_locked(struct corio_ledger *l, const struct corio_store
 
 /* ---- halting --------------------------------------------------------------------------- */
 
-static void halt(struct corio_ledger *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void halt(struct corio_ledger *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void halt(struct corio_ledger *l, const char *fmt, ...)
 {
@@ -378,14 +377,16 @@ static void check_membership(struct corio_ledger *l)
     for (size_t i = 0; i < nc; i++) {
         const struct corio_ledger_member *m = find_member(e, ne, c[i].id);
         if (m && strcmp(m->address, c[i].address) != 0) {
-            halt(l, "member %llu has address %s in the consensus configuration but %s in the "
-                    "membership the application decided",
+            halt(l,
+                 "member %llu has address %s in the consensus configuration but %s in the "
+                 "membership the application decided",
                  (unsigned long long)c[i].id, c[i].address, m->address);
             return;
         }
         if (!m && !find_member(a, na, c[i].id)) {
-            halt(l, "member %llu is in the consensus configuration but the application never "
-                    "admitted it",
+            halt(l,
+                 "member %llu is in the consensus configuration but the application never "
+                 "admitted it",
                  (unsigned long long)c[i].id);
             return;
         }
@@ -764,9 +765,10 @@ int corio_ledger_submit(struct corio_ledger *l, const uint8_t *tx, size_t len, b
         out->outcome = CORIO_ERR_INVAL;
         return out->outcome;
     }
-    int rc = l->app->tx_id ? l->app->tx_id(l->app->ctx, tx, len, out->id)
-                           : (SHA256(tx ? tx : (const uint8_t *)"", len, out->id) ? CORIO_OK
-                                                                                  : CORIO_ERR_CRYPTO);
+    int rc =
+        l->app->tx_id
+            ? l->app->tx_id(l->app->ctx, tx, len, out->id)
+            : (SHA256(tx ? tx : (const uint8_t *)"", len, out->id) ? CORIO_OK : CORIO_ERR_CRYPTO);
     if (rc != CORIO_OK) {
         out->outcome = rc;
         return rc;
@@ -982,8 +984,8 @@ static void register_metrics(struct corio_ledger *l)
     corio_counter_new_labeled(r, "corio_ledger_transactions_total",
                               "Transactions applied, by the application's verdict.", "status",
                               status, l->m_tx);
-    static const char *const result[] = {"committed", "refused_check", "not_leader",
-                                         "unknown",   "full",          "closed", NULL};
+    static const char *const result[] = {"committed", "refused_check", "not_leader", "unknown",
+                                         "full",      "closed",        NULL};
     corio_counter_new_labeled(r, "corio_ledger_submissions_total",
                               "Submissions answered, by outcome.", "result", result, l->m_sub);
     static const char *const kinds[] = {"root", "consistency", "block", "signature", NULL};
@@ -995,19 +997,20 @@ static void register_metrics(struct corio_ledger *l)
                               "Peer tree head checks, by result.", "result", peer, l->m_peer);
     l->m_malformed = corio_counter_new(r, "corio_ledger_malformed_proposals_total",
                                        "Log entries skipped because they were not proposals.");
-    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                    0.1,    0.25,  0.5,    1,     2.5};
-    l->m_apply = corio_histogram_new(r, "corio_ledger_apply_seconds",
-                                     "Time to apply and store one block.", bounds,
-                                     sizeof bounds / sizeof bounds[0]);
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+    l->m_apply =
+        corio_histogram_new(r, "corio_ledger_apply_seconds", "Time to apply and store one block.",
+                            bounds, sizeof bounds / sizeof bounds[0]);
 }
 
 int corio_ledger_new(const struct corio_ledger_opts *o, struct corio_ledger **out, char *err,
                      size_t errlen)
 {
     if (!o || !out || !o->app || o->node_id == 0 || !o->raft_address || !o->data_dir) {
-        snprintf(err, errlen, "ledger: node id, raft address, data directory and application "
-                              "are required");
+        snprintf(err, errlen,
+                 "ledger: node id, raft address, data directory and application "
+                 "are required");
         return CORIO_ERR_INVAL;
     }
     bool tls = o->tls_cert || o->tls_key || o->ntls_ca;
@@ -1060,8 +1063,9 @@ int corio_ledger_new(const struct corio_ledger_opts *o, struct corio_ledger **ou
     size_t dl = strlen(o->data_dir) + 32;
     l->db_path = malloc(dl);
     l->raft_dir = malloc(dl);
-    l->sign_key_path = o->sign_key ? strdup(o->sign_key)
-                                   : o->tls_key ? strdup(o->tls_key) : malloc(dl);
+    l->sign_key_path = o->sign_key  ? strdup(o->sign_key)
+                       : o->tls_key ? strdup(o->tls_key)
+                                    : malloc(dl);
     if (o->ntls_ca) {
         l->tls_ca = calloc(o->ntls_ca, sizeof *l->tls_ca);
         for (size_t i = 0; l->tls_ca && i < o->ntls_ca; i++)

@@ -43,11 +43,11 @@ struct corio_ledger_opts {
     const char *sign_key;
     unsigned election_timeout_ms, heartbeat_ms; /* 0: 1000, 100 */
     unsigned snapshot_threshold, snapshot_trailing;
-    size_t block_max_txs;        /* 0: 1000 */
-    size_t block_max_bytes;      /* 0: 4 MiB */
-    unsigned max_inflight;       /* proposals in flight at once; 0: 4 */
-    size_t queue_max;            /* submissions waiting for a proposal; 0: 100000 */
-    unsigned submit_timeout_ms;  /* how long a submitter waits for the outcome; 0: 10000 */
+    size_t block_max_txs;       /* 0: 1000 */
+    size_t block_max_bytes;     /* 0: 4 MiB */
+    unsigned max_inflight;      /* proposals in flight at once; 0: 4 */
+    size_t queue_max;           /* submissions waiting for a proposal; 0: 100000 */
+    unsigned submit_timeout_ms; /* how long a submitter waits for the outcome; 0: 10000 */
     /* HTTP API; http_port 0 picks a free port (corio_ledger_http_port). no_http: none. */
     const char *http_address;
     uint16_t http_port;
@@ -88,11 +88,11 @@ struct corio_ledger_submit {
 struct corio_ledger_peer_view {
     uint64_t id;
     char api[CORIO_LEDGER_ADDRESS_MAX + 1];
-    bool seen;             /* a valid signed tree head was fetched */
+    bool seen; /* a valid signed tree head was fetched */
     uint64_t tree_size, height;
-    int64_t checked_ms;    /* wall clock of the last successful check */
-    bool alarm;            /* a fork was found against this peer */
-    char error[160];       /* why the last fetch or check failed, "" when it did not */
+    int64_t checked_ms; /* wall clock of the last successful check */
+    bool alarm;         /* a fork was found against this peer */
+    char error[160];    /* why the last fetch or check failed, "" when it did not */
 };
 
 /* A snapshot of the node's state, for the API and tests. */

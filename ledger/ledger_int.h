@@ -31,8 +31,8 @@ struct sub {
     uint8_t *tx;
     size_t len;
     uint8_t id[CORIO_LEDGER_ID_LEN];
-    int refs;                     /* (mu) the loop's and the submitter's */
-    bool done;                    /* (mu) res is final */
+    int refs;                       /* (mu) the loop's and the submitter's */
+    bool done;                      /* (mu) res is final */
     struct corio_ledger_submit res; /* (mu) */
     pthread_cond_t cv;
 };
@@ -67,20 +67,20 @@ struct corio_ledger {
     uv_timer_t timer;
     struct corio_cons *cons; /* (loop) */
     bool cons_closing, cons_closed;
-    struct corio_store *store; /* (loop) */
+    struct corio_store *store;          /* (loop) */
     struct sub *pending, *pending_tail; /* (loop) submissions not yet proposed */
     atomic_size_t npending;             /* written by the loop, read anywhere */
     unsigned ninflight;                 /* (loop) */
-    struct sub *waiting[WAIT_BUCKETS]; /* (loop) proposed, by id */
+    struct sub *waiting[WAIT_BUCKETS];  /* (loop) proposed, by id */
     bool change_inflight;               /* (loop) a membership change */
     int64_t mismatch_since_ms;          /* (loop) 0: configuration follows the membership */
     bool halt_requested;                /* (loop) close consensus at the next wake */
     bool stop_requested;                /* (mu) */
 
     pthread_mutex_t mu;
-    struct sub *queue, *queue_tail; /* (mu) from submitters */
-    size_t nqueue;                  /* (mu) */
-    struct corio_ledger_status st;  /* (mu) published by the loop and the auditor */
+    struct sub *queue, *queue_tail;  /* (mu) from submitters */
+    size_t nqueue;                   /* (mu) */
+    struct corio_ledger_status st;   /* (mu) published by the loop and the auditor */
     struct alarm alarms[MAX_ALARMS]; /* (mu) */
     size_t nalarms;                  /* (mu) */
     uint8_t sth[CORIO_STH_MAX];      /* (mu) the signed head of sth_height */
@@ -127,8 +127,7 @@ int corio__sth_current(struct corio_ledger *l, uint8_t *out, struct corio_sth *s
 /* The HTTP routes (api.c). */
 int corio__api_routes(struct corio_ledger *l);
 /* An SSE "block" event for a new block (api.c); called by the loop. */
-void corio__api_block_event(struct corio_ledger *l, const struct corio_store_head *h,
-                            size_t ntxs);
+void corio__api_block_event(struct corio_ledger *l, const struct corio_store_head *h, size_t ntxs);
 
 /* The auditor (audit.c). */
 int corio__audit_start(struct corio_ledger *l, char *err, size_t errlen);

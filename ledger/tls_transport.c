@@ -611,8 +611,7 @@ static int start_tls(struct conn *c)
     if (c->outbound) {
         SSL_set_connect_state(c->ssl);
         if (c->t->verify_names) {
-            int ok = is_ip(c->host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
-                                                                     c->host)
+            int ok = is_ip(c->host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
                                     : SSL_set1_host(c->ssl, c->host);
             if (ok != 1)
                 return -1;
@@ -764,8 +763,8 @@ static int tt_listen(struct raft_uv_transport *transport, raft_uv_accept_cb cb)
         return RAFT_INVALID;
     }
     uv_getaddrinfo_t gai;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     int rc = uv_getaddrinfo(t->loop, &gai, NULL, host, port, &hints);
     if (rc < 0) {
         snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "resolve %.100s: %s", host,
@@ -785,8 +784,8 @@ static int tt_listen(struct raft_uv_transport *transport, raft_uv_accept_cb cb)
     return 0;
 }
 
-static int tt_connect(struct raft_uv_transport *transport, struct raft_uv_connect *req,
-                      raft_id id, const char *address, raft_uv_connect_cb cb)
+static int tt_connect(struct raft_uv_transport *transport, struct raft_uv_connect *req, raft_id id,
+                      const char *address, raft_uv_connect_cb cb)
 {
     struct tt *t = transport->impl;
     if (t->closing)
@@ -851,8 +850,9 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
 {
     char why[160];
     if (!transport || !loop || !o || !o->cert_file || !o->key_file || !o->nca) {
-        snprintf(err, errlen, "TLS transport: a certificate, a key and at least one CA are "
-                              "required");
+        snprintf(err, errlen,
+                 "TLS transport: a certificate, a key and at least one CA are "
+                 "required");
         return RAFT_INVALID;
     }
     struct tt *t = calloc(1, sizeof *t);
@@ -877,8 +877,7 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "%s: cannot load the key: %s", o->key_file,
-                 ssl_err(why, sizeof why));
+        snprintf(err, errlen, "%s: cannot load the key: %s", o->key_file, ssl_err(why, sizeof why));
         goto fail;
     }
     if (SSL_CTX_check_private_key(t->ctx) != 1) {

@@ -124,8 +124,12 @@ static json_t *post_tx(const struct lnode *n, const uint8_t *tx, size_t len, boo
     struct h_http_resp r;
     const char *path = wait ? "/api/v1/tx" : "/api/v1/tx?wait=false";
     const char *hdr[] = {"Content-Type: application/cbor", NULL};
-    struct h_http_req q = {.method = "POST", .url = url(n, path), .headers = hdr, .body = tx,
-                           .len = len, .timeout_ms = 15000};
+    struct h_http_req q = {.method = "POST",
+                           .url = url(n, path),
+                           .headers = hdr,
+                           .body = tx,
+                           .len = len,
+                           .timeout_ms = 15000};
     *status = 0;
     if (h_http(&q, &r) != CORIO_OK)
         return NULL;
@@ -208,8 +212,7 @@ static void node_start(struct cluster *c, int i, const char *conf)
 {
     struct lnode *x = &c->node[i];
     x->conf = conf;
-    struct h_daemon_opts o = {.config = conf, .ready_url = url(x, "/healthz"),
-                              .timeout_ms = 20000};
+    struct h_daemon_opts o = {.config = conf, .ready_url = url(x, "/healthz"), .timeout_ms = 20000};
     x->p = h_daemon_start("corio-ledger", &o);
     assert_non_null(x->p);
 }
@@ -353,9 +356,9 @@ static void check_tx_included(const struct lnode *x, const char *id)
     size_t n = json_array_size(path);
     for (size_t i = 0; i < n; i++)
         unhex(json_string_value(json_array_get(path, i)), p[i], 32);
-    assert_int_equal(corio_merkle_verify_inclusion(leaf, jint(j, "leaf"), jint(j, "tree_size"), p,
-                                                   n, root),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_merkle_verify_inclusion(leaf, jint(j, "leaf"), jint(j, "tree_size"), p, n, root),
+        CORIO_OK);
     json_decref(j);
 }
 

@@ -332,8 +332,7 @@ static void expect_entries(struct tnode *n, const char *const *want, size_t coun
 {
     struct wait_applied w = {n, count};
     if (!run_until(applied_reached, &w, 20000))
-        fail_msg("node %llu applied %zu entries, want %zu", (unsigned long long)n->id, n->n,
-                 count);
+        fail_msg("node %llu applied %zu entries, want %zu", (unsigned long long)n->id, n->n, count);
     assert_int_equal(n->n, count);
     for (size_t i = 0; i < count; i++)
         assert_string_equal(n->entries[i], want[i]);

@@ -21,8 +21,8 @@
 
 static struct corio_sth sample(void)
 {
-    struct corio_sth s = {.tree_size = 1000, .height = 42, .timestamp_ms = 1764500000123ull,
-                          .node = 3};
+    struct corio_sth s = {
+        .tree_size = 1000, .height = 42, .timestamp_ms = 1764500000123ull, .node = 3};
     memset(s.root, 0x11, 32);
     memset(s.block_hash, 0x22, 32);
     memset(s.state_hash, 0x33, 32);
@@ -71,7 +71,8 @@ static void payload_bytes(void **state)
     assert_int_not_equal(corio_sth_payload_decode(buf, (size_t)n, &d), CORIO_OK);
     buf[9] = 0x20;
     static const uint8_t long_form[] = {0xa8, 0x01, 0x18, 0x01}; /* version as 0x18 0x01 */
-    assert_int_equal(corio_sth_payload_decode(long_form, sizeof long_form, &d), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio_sth_payload_decode(long_form, sizeof long_form, &d),
+                     CORIO_ERR_MALFORMED);
     for (int i = 0; i < n; i++)
         assert_int_not_equal(corio_sth_payload_decode(buf, (size_t)i, &d), CORIO_OK);
 }
@@ -114,9 +115,8 @@ static void sign_and_verify(void **state)
     /* Every changed byte is refused (most as a bad signature). */
     for (int i = 0; i < n; i++) {
         msg[i] ^= 0x04;
-        assert_int_not_equal(corio_sth_verify(&corio_crypto_openssl_ops, msg, (size_t)n, NULL, &d,
-                                              NULL),
-                             CORIO_OK);
+        assert_int_not_equal(
+            corio_sth_verify(&corio_crypto_openssl_ops, msg, (size_t)n, NULL, &d, NULL), CORIO_OK);
         msg[i] ^= 0x04;
     }
     /* A signature by another key under this kid. */
@@ -126,28 +126,28 @@ static void sign_and_verify(void **state)
     int fn = corio_cose_sign1_sign(&other, pub, 33, NULL, 0, payload, (size_t)pl, 0, forged,
                                    sizeof forged);
     assert_true(fn > 0);
-    assert_int_equal(corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d,
-                                      NULL),
-                     CORIO_ERR_BADSIG);
+    assert_int_equal(
+        corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d, NULL),
+        CORIO_ERR_BADSIG);
     /* A kid that is not a key, and no kid. */
     uint8_t junk[33];
     memset(junk, 0x07, sizeof junk);
     fn = corio_cose_sign1_sign(&key, junk, sizeof junk, NULL, 0, payload, (size_t)pl, 0, forged,
                                sizeof forged);
-    assert_int_equal(corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d,
-                                      NULL),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d, NULL),
+        CORIO_ERR_MALFORMED);
     fn = corio_cose_sign1_sign(&key, NULL, 0, NULL, 0, payload, (size_t)pl, 0, forged,
                                sizeof forged);
-    assert_int_equal(corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d,
-                                      NULL),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d, NULL),
+        CORIO_ERR_MALFORMED);
     /* A valid signature over something that is not a tree head. */
     fn = corio_cose_sign1_sign(&key, pub, 33, NULL, 0, (const uint8_t *)"\xa0", 1, 0, forged,
                                sizeof forged);
-    assert_int_equal(corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d,
-                                      NULL),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_sth_verify(&corio_crypto_openssl_ops, forged, (size_t)fn, NULL, &d, NULL),
+        CORIO_ERR_MALFORMED);
     corio_key_close(&key);
     corio_key_close(&other);
     corio_crypto_psa_deinit();

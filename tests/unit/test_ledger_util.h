@@ -42,15 +42,28 @@ static inline int t_node_cert(struct t_org *org, const char *name, struct t_node
                           "extendedKeyUsage=serverAuth,clientAuth\n"
                           "subjectAltName=IP:127.0.0.1,DNS:localhost\n") != CORIO_OK)
         return -1;
-    const char *req[] = {"openssl", "req",   "-new",
-                         "-newkey", "ec",    "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                         key,       "-out",  csr,
-                         "-subj",   h_strf("/CN=%s", name), NULL};
-    const char *sign[] = {"openssl",  "x509",       "-req",   "-in",  csr,
-                          "-CA",      org->pki->ca_cert, "-CAkey", org->pki->ca_key,
-                          "-CAcreateserial", "-days",    "2",      "-sha256",
-                          "-extfile", ext,          "-out",   crt,    NULL};
+    const char *req[] = {
+        "openssl", "req",     "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", key,    "-out",    csr,  "-subj",    h_strf("/CN=%s", name),
+        NULL};
+    const char *sign[] = {"openssl",
+                          "x509",
+                          "-req",
+                          "-in",
+                          csr,
+                          "-CA",
+                          org->pki->ca_cert,
+                          "-CAkey",
+                          org->pki->ca_key,
+                          "-CAcreateserial",
+                          "-days",
+                          "2",
+                          "-sha256",
+                          "-extfile",
+                          ext,
+                          "-out",
+                          crt,
+                          NULL};
     if (h_run("openssl", req, NULL, 30000, NULL) != 0 ||
         h_run("openssl", sign, NULL, 30000, NULL) != 0)
         return -1;
