@@ -606,13 +606,15 @@ static int on_apply(void *arg, uint64_t index, const void *data, size_t len)
     corio_histogram_observe(l->m_apply, (double)(t1.tv_sec - t0.tv_sec) +
                                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     corio_counter_inc(l->m_blocks);
+    /* Published before the submitters hear back, so that what they read next (status,
+     * tree head) already includes their block. */
+    publish(l);
     pthread_mutex_lock(&l->mu);
     for (size_t i = 0; i < res.ntxs; i++) {
         corio_counter_inc(l->m_tx[res.txs[i].status == CORIO_TX_ACCEPTED ? 0 : 1]);
         wait_resolve_locked(l, &res.txs[i], res.head.height);
     }
     pthread_mutex_unlock(&l->mu);
-    publish(l);
     corio__api_block_event(l, &res.head, res.ntxs);
     bool changed = res.members_changed;
     corio__store_applied_free(&res);
