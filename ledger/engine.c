@@ -543,8 +543,7 @@ static void try_propose(struct corio_ledger *l)
         b->subs = subs;
         b->n = n;
         if (rc >= 0) {
-            /* Registered before proposing: apply may run before propose returns on a
-             * single node? No (apply runs from the loop later), but order costs nothing. */
+            /* In the waiting map before the entry exists, so no apply can miss them. */
             for (size_t i = 0; i < n; i++)
                 wait_add(l, subs[i]);
             rc = corio_cons_propose(l->cons, buf, (size_t)len, on_batch_done, b);
