@@ -824,8 +824,10 @@ int corio_ledger_submit(struct corio_ledger *l, const uint8_t *tx, size_t len, b
         l->queue = s;
     l->queue_tail = s;
     l->nqueue++;
-    pthread_mutex_unlock(&l->mu);
+    /* Under mu: the loop closes wake only after it saw stop_requested, which is set
+     * under mu and checked above. */
     uv_async_send(&l->wake);
+    pthread_mutex_unlock(&l->mu);
     if (!wait) {
         out->outcome = CORIO_ERR_AGAIN;
         return out->outcome;
@@ -1224,9 +1226,15 @@ void corio_ledger_stop(struct corio_ledger *l)
 {
     if (!l)
         return;
+    /* The loop first: it answers every waiting submitter, so that the HTTP handlers
+     * blocked on them return and the server can stop at once. */
     pthread_mutex_lock(&l->mu);
     bool stopped = l->stopped;
     l->stopped = true;
+    if (!stopped && l->thread_running) {
+        l->stop_requested = true;
+        uv_async_send(&l->wake);
+    }
     pthread_mutex_unlock(&l->mu);
     if (stopped)
         return;
@@ -1234,10 +1242,6 @@ void corio_ledger_stop(struct corio_ledger *l)
         corio_http_stop(l->http);
     corio__audit_stop(l);
     if (l->thread_running) {
-        pthread_mutex_lock(&l->mu);
-        l->stop_requested = true;
-        pthread_mutex_unlock(&l->mu);
-        uv_async_send(&l->wake);
         pthread_join(l->thread, NULL);
         l->thread_running = false;
     }
