@@ -195,8 +195,10 @@ struct corio_coap_callbacks {
      * then every fresh one, in order (RFC 7641 §3.4; stale and duplicate ones are not
      * delivered). After a re-registration the current state comes again, so the
      * application must treat a notification as "the state now", idempotently. A
-     * notification larger than one block comes with r->more set and only its first
-     * block. */
+     * notification larger than one block comes in pieces like a block-wise response
+     * (r->offset, r->more): the client fetches the rest with GET and Block2 (RFC 7959
+     * §2.6). Offset 0 again means a newer notification replaced an unfinished one (or,
+     * when a fetch failed, the re-registration's answer did). */
     void (*on_notify)(void *user, uint64_t token, const struct corio_coap_response *r);
 };
 
@@ -214,7 +216,8 @@ struct corio_coap_entry {
     uint32_t order;     /* first come, first sent */
     uint8_t kind;       /* request or observation */
     uint8_t state;
-    uint8_t tok[CORIO_COAP_MAX_TOKEN];
+    uint8_t tok[CORIO_COAP_MAX_TOKEN];  /* the exchange's, or the observation's */
+    uint8_t ftok[CORIO_COAP_MAX_TOKEN]; /* an observation's Block2 fetch */
     uint8_t tok_len;
     uint16_t mid;
     uint8_t tries;      /* transmissions of the current message */
@@ -227,7 +230,8 @@ struct corio_coap_entry {
     uint32_t b1_off;
     uint8_t b1_szx;
     bool use_b1;
-    /* Block2: the next offset expected and the size exponent to ask for. */
+    /* Block2: the next offset expected and the size exponent to ask for. For an
+     * observation, b2_next means the rest of a notification is being fetched. */
     uint32_t b2_off;
     uint8_t b2_szx;
     bool b2_next; /* the next message asks for block b2_off */

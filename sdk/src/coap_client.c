@@ -253,11 +253,23 @@ static void new_token(struct corio_coap *c, uint8_t *tok)
         bool used = false;
         for (size_t j = 0; j < CORIO_COAP_MAX_EXCHANGES; j++)
             if (c->entry[j].state != E_FREE && c->entry[j].tok_len == len &&
-                memcmp(c->entry[j].tok, tok, len) == 0)
+                (memcmp(c->entry[j].tok, tok, len) == 0 || memcmp(c->entry[j].ftok, tok, len) == 0))
                 used = true;
         if (!used)
             return;
     }
+}
+
+/* An observation fetching the rest of a large notification (RFC 7959 §2.6). */
+static bool fetching(const struct corio_coap_entry *e)
+{
+    return e->kind == K_OBSERVE && e->b2_next;
+}
+
+/* The token of e's current exchange. */
+static const uint8_t *cur_tok(const struct corio_coap_entry *e)
+{
+    return fetching(e) ? e->ftok : e->tok;
 }
 
 static uint32_t initial_rto(struct corio_coap *c)
@@ -274,8 +286,10 @@ static int transmit(struct corio_coap *c, struct corio_coap_entry *e, bool fresh
 {
     uint8_t tok[CORIO_COAP_MAX_TOKEN];
     uint16_t mid = fresh ? c->next_mid : e->mid;
-    if (!fresh || (e->kind == K_OBSERVE && e->tok_len))
-        memcpy(tok, e->tok, sizeof tok);
+    /* An observation keeps its token for every registration; each fetch of the rest of
+     * a notification and each request message gets a new one. */
+    if (!fresh || (e->kind == K_OBSERVE && e->tok_len && !fetching(e)))
+        memcpy(tok, cur_tok(e), sizeof tok);
     else
         new_token(c, tok);
     int n = build(c, e, mid, tok, c->tx, c->tx_cap, false);
@@ -293,7 +307,7 @@ static int transmit(struct corio_coap *c, struct corio_coap_entry *e, bool fresh
     if (fresh) {
         c->next_mid++;
         e->mid = mid;
-        memcpy(e->tok, tok, sizeof e->tok);
+        memcpy(fetching(e) ? e->ftok : e->tok, tok, sizeof tok);
         e->tok_len = c->cfg.token_len;
         e->tries = 1;
         e->rto = initial_rto(c);
@@ -494,6 +508,8 @@ static void reset_entries(struct corio_coap *c)
          * Block2 resumes where it was (each block is a request of its own). */
         e->b1_off = 0;
         e->obs_have = false;
+        if (e->kind == K_OBSERVE)
+            e->b2_next = false; /* an observation registers from scratch */
         if (e->state != E_QUEUED)
             requeue(c, e, 0);
     }
@@ -610,9 +626,83 @@ static void observe_mark(struct corio_coap *c, struct corio_coap_entry *e,
                          : c->cfg.observe_refresh_min_ms;
 }
 
-/* A notification for an established observation. */
+struct blocks {
+    struct corio_coap_block b1, b2;
+    bool has_b1, has_b2;
+};
+
+/* m's Block1 and Block2 options. Returns CORIO_OK or CORIO_ERR_MALFORMED. */
+static int get_blocks(const struct corio_coap_msg *m, struct blocks *b)
+{
+    struct corio_coap_option o;
+    memset(b, 0, sizeof *b);
+    if (corio_coap_opt_find(m, CORIO_COAP_OPT_BLOCK1, &o) == CORIO_OK) {
+        if (corio_coap_block_get(&o, &b->b1) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        b->has_b1 = true;
+    }
+    if (corio_coap_opt_find(m, CORIO_COAP_OPT_BLOCK2, &o) == CORIO_OK) {
+        if (corio_coap_block_get(&o, &b->b2) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        b->has_b2 = true;
+    }
+    return CORIO_OK;
+}
+
+/* Remembers m's ETag (or that it has none) for the blocks that follow. */
+static void keep_etag(struct corio_coap_entry *e, const struct corio_coap_msg *m)
+{
+    struct corio_coap_option et;
+    e->etag_len = 0;
+    if (corio_coap_opt_find(m, CORIO_COAP_OPT_ETAG, &et) == CORIO_OK && et.len <= sizeof e->etag) {
+        memcpy(e->etag, et.value, et.len);
+        e->etag_len = (uint8_t)et.len;
+    }
+}
+
+/* Whether m carries an ETag other than the one kept (absent on either side: no). */
+static bool etag_changed(const struct corio_coap_entry *e, const struct corio_coap_msg *m)
+{
+    struct corio_coap_option et;
+    return e->etag_len && corio_coap_opt_find(m, CORIO_COAP_OPT_ETAG, &et) == CORIO_OK &&
+           (et.len != e->etag_len || memcmp(et.value, e->etag, et.len) != 0);
+}
+
+/* Fetching the rest of a notification failed: register again after a pause; the answer
+ * brings the whole current state from offset 0. */
+static void refetch(struct corio_coap *c, struct corio_coap_entry *e)
+{
+    e->b2_next = false;
+    requeue(c, e, c->cfg.backoff.initial_ms);
+}
+
+/* Delivers a fresh notification (or a registration's answer); one larger than a block
+ * is delivered as its first piece and the rest is fetched (RFC 7959 §2.6). */
+static void deliver_notification(struct corio_coap *c, struct corio_coap_entry *e,
+                                 const struct corio_coap_msg *m, struct corio_coap_response *r)
+{
+    struct blocks b;
+    observe_mark(c, e, r);
+    e->b2_next = false;
+    e->state = E_OBSERVING;
+    r->offset = 0;
+    r->more = false;
+    if (get_blocks(m, &b) == CORIO_OK && b.has_b2 && b.b2.more && b.b2.num == 0 &&
+        m->payload_len == CORIO_COAP_BLOCK_SIZE(b.b2.szx)) {
+        keep_etag(e, m);
+        e->b2_off = (uint32_t)m->payload_len;
+        e->b2_szx = b.b2.szx;
+        e->b2_next = true;
+        requeue(c, e, 0);
+        r->more = true;
+    }
+    if (c->cb.on_notify)
+        c->cb.on_notify(c->user, e->user_token, r);
+}
+
+/* A notification for an observation (established, or fetching the rest of one). */
 static void notification(struct corio_coap *c, struct corio_coap_entry *e,
-                         const struct corio_coap_response *r)
+                         const struct corio_coap_msg *m, struct corio_coap_response *r)
 {
     if (!r->observe || CORIO_COAP_CLASS(r->code) != 2) {
         /* The peer removed us (RFC 7641 §3.2: a response without Observe ends it). */
@@ -621,47 +711,61 @@ static void notification(struct corio_coap *c, struct corio_coap_entry *e,
     }
     if (e->obs_have && !fresh(e->obs_seq, e->t_obs, r->observe_seq, now(c)))
         return;
-    observe_mark(c, e, r);
-    uint64_t token = e->user_token;
+    deliver_notification(c, e, m, r); /* a newer one replaces a fetch in progress */
+}
+
+/* A block of the rest of a notification. */
+static void fetch_response(struct corio_coap *c, struct corio_coap_entry *e,
+                           const struct corio_coap_msg *m, struct corio_coap_response *r)
+{
+    struct blocks b;
+    if (CORIO_COAP_CLASS(r->code) != 2 || get_blocks(m, &b) != CORIO_OK || !b.has_b2 ||
+        etag_changed(e, m)) {
+        refetch(c, e);
+        return;
+    }
+    uint32_t off = b.b2.num << (b.b2.szx + 4u);
+    size_t size = CORIO_COAP_BLOCK_SIZE(b.b2.szx);
+    if (off != e->b2_off || b.b2.szx > e->b2_szx || (b.b2.more && m->payload_len != size) ||
+        (!b.b2.more && m->payload_len > size) ||
+        (b.b2.more && b.b2.num >= CORIO_COAP_BLOCK_MAX_NUM)) {
+        refetch(c, e);
+        return;
+    }
+    r->offset = off;
+    r->more = b.b2.more;
+    if (b.b2.more) {
+        e->b2_off = off + (uint32_t)size;
+        e->b2_szx = b.b2.szx;
+        requeue(c, e, 0);
+    } else {
+        e->b2_next = false;
+        e->state = E_OBSERVING;
+    }
     if (c->cb.on_notify)
-        c->cb.on_notify(c->user, token, r);
+        c->cb.on_notify(c->user, e->user_token, r);
 }
 
 /* A response matched to e's exchange in flight. */
 static void exchange_response(struct corio_coap *c, struct corio_coap_entry *e,
                               const struct corio_coap_msg *m, struct corio_coap_response *r)
 {
-    struct corio_coap_option o;
-    struct corio_coap_block b1, b2;
-    bool has_b1 = false, has_b2 = false;
-    if (corio_coap_opt_find(m, CORIO_COAP_OPT_BLOCK1, &o) == CORIO_OK) {
-        if (corio_coap_block_get(&o, &b1) != CORIO_OK) {
-            finish(c, e, CORIO_ERR_MALFORMED, NULL);
-            return;
-        }
-        has_b1 = true;
-    }
-    if (corio_coap_opt_find(m, CORIO_COAP_OPT_BLOCK2, &o) == CORIO_OK) {
-        if (corio_coap_block_get(&o, &b2) != CORIO_OK) {
-            finish(c, e, CORIO_ERR_MALFORMED, NULL);
-            return;
-        }
-        has_b2 = true;
-    }
-
     if (e->kind == K_OBSERVE) {
         if (!e->cancelling && r->observe && CORIO_COAP_CLASS(r->code) == 2) {
             /* Registered: the answer is the first notification, whatever its number. */
-            e->state = E_OBSERVING;
-            r->more = has_b2 && b2.more;
-            observe_mark(c, e, r);
-            if (c->cb.on_notify)
-                c->cb.on_notify(c->user, e->user_token, r);
+            deliver_notification(c, e, m, r);
             return;
         }
         finish(c, e, CORIO_OK, r);
         return;
     }
+    struct blocks bl;
+    if (get_blocks(m, &bl) != CORIO_OK) {
+        finish(c, e, CORIO_ERR_MALFORMED, NULL);
+        return;
+    }
+    const struct corio_coap_block b1 = bl.b1, b2 = bl.b2;
+    const bool has_b1 = bl.has_b1, has_b2 = bl.has_b2;
 
     /* Block1 (RFC 7959 §2.3, §2.9.3). */
     if (has_payload(e) && e->use_b1) {
@@ -701,10 +805,7 @@ static void exchange_response(struct corio_coap *c, struct corio_coap_entry *e,
     if (has_b2 && CORIO_COAP_CLASS(r->code) == 2) {
         uint32_t off = b2.num << (b2.szx + 4u);
         size_t size = CORIO_COAP_BLOCK_SIZE(b2.szx);
-        struct corio_coap_option et;
-        bool has_etag = corio_coap_opt_find(m, CORIO_COAP_OPT_ETAG, &et) == CORIO_OK;
-        if (has_etag && e->etag_len && e->b2_off > 0 &&
-            (et.len != e->etag_len || memcmp(et.value, e->etag, et.len) != 0)) {
+        if (e->b2_off > 0 && etag_changed(e, m)) {
             /* The representation changed: start the body over. */
             if (++e->restarts > MAX_RESTARTS) {
                 finish(c, e, CORIO_ERR_STATE, NULL);
@@ -719,18 +820,12 @@ static void exchange_response(struct corio_coap *c, struct corio_coap_entry *e,
             }
         }
         if (off != e->b2_off || (b2.more && m->payload_len != size) ||
-            (!b2.more && m->payload_len > size) ||
-            (e->b2_next && b2.szx > e->b2_szx)) {
+            (!b2.more && m->payload_len > size) || (e->b2_next && b2.szx > e->b2_szx)) {
             finish(c, e, CORIO_ERR_MALFORMED, NULL);
             return;
         }
-        if (off == 0) {
-            e->etag_len = 0;
-            if (has_etag && et.len <= sizeof e->etag) {
-                memcpy(e->etag, et.value, et.len);
-                e->etag_len = (uint8_t)et.len;
-            }
-        }
+        if (off == 0)
+            keep_etag(e, m);
         r->offset = off;
         r->more = b2.more;
         if (!b2.more) {
@@ -753,33 +848,51 @@ static void exchange_response(struct corio_coap *c, struct corio_coap_entry *e,
     finish(c, e, CORIO_OK, r);
 }
 
-/* A response (class 2..5) m for e: in its exchange, or a notification. */
+/* A response (class 2..5) m for e: in its exchange (fetch: the fetch of the rest of a
+ * notification), or a notification. */
 static void response(struct corio_coap *c, struct corio_coap_entry *e,
-                     const struct corio_coap_msg *m)
+                     const struct corio_coap_msg *m, bool fetch)
 {
     struct corio_coap_response r;
     if (corio_coap_options_check(m, NULL) != CORIO_OK) {
-        finish(c, e, CORIO_ERR_UNSUPPORTED, NULL);
+        if (fetch)
+            refetch(c, e);
+        else
+            finish(c, e, CORIO_ERR_UNSUPPORTED, NULL);
         return;
     }
     describe(m, &r);
-    if (e->state == E_OBSERVING)
-        notification(c, e, &r);
+    if (fetch)
+        fetch_response(c, e, m, &r);
+    else if (e->state == E_OBSERVING || fetching(e))
+        notification(c, e, m, &r);
     else
         exchange_response(c, e, m, &r);
 }
 
-/* The entry whose token m carries, among those that may receive a response. */
-static struct corio_coap_entry *match_token(struct corio_coap *c, const struct corio_coap_msg *m)
+static bool same_token(const uint8_t *tok, uint8_t len, const struct corio_coap_msg *m)
+{
+    return len && len == m->token_len && memcmp(tok, m->token, len) == 0;
+}
+
+/* The entry whose token m carries, among those that may receive a response; *fetch
+ * tells whether it is the token of a fetch of the rest of a notification. */
+static struct corio_coap_entry *match_token(struct corio_coap *c, const struct corio_coap_msg *m,
+                                            bool *fetch)
 {
     for (size_t i = 0; i < CORIO_COAP_MAX_EXCHANGES; i++) {
         struct corio_coap_entry *e = &c->entry[i];
         /* An observation waiting to re-register still receives its notifications. */
         bool listens = in_flight(e) || e->state == E_OBSERVING ||
                        (e->state == E_QUEUED && e->kind == K_OBSERVE && !e->cancelling);
-        if (listens && e->tok_len && e->tok_len == m->token_len &&
-            memcmp(e->tok, m->token, m->token_len) == 0)
+        if (listens && same_token(e->tok, e->tok_len, m)) {
+            *fetch = false;
             return e;
+        }
+        if (fetching(e) && in_flight(e) && same_token(e->ftok, e->tok_len, m)) {
+            *fetch = true;
+            return e;
+        }
     }
     return NULL;
 }
@@ -793,10 +906,11 @@ static void on_ack(struct corio_coap *c, const struct corio_coap_msg *m)
     if (!e) {
         /* A late piggybacked answer to a registration already answered otherwise is
          * still a notification. */
+        bool fetch;
         if (m->code != CORIO_COAP_EMPTY) {
-            struct corio_coap_entry *o = match_token(c, m);
-            if (o && o->state == E_OBSERVING)
-                response(c, o, m);
+            struct corio_coap_entry *o = match_token(c, m, &fetch);
+            if (o && o->state == E_OBSERVING && !fetch)
+                response(c, o, m, false);
         }
         return;
     }
@@ -806,9 +920,9 @@ static void on_ack(struct corio_coap *c, const struct corio_coap_msg *m)
         return;
     }
     if (CORIO_COAP_CLASS(m->code) < 2 || CORIO_COAP_CLASS(m->code) > 5 ||
-        e->tok_len != m->token_len || memcmp(e->tok, m->token, m->token_len) != 0)
+        !same_token(cur_tok(e), e->tok_len, m))
         return; /* not an answer to this request: ignore it (an ACK cannot be reset) */
-    response(c, e, m);
+    response(c, e, m, fetching(e));
 }
 
 static void on_rst(struct corio_coap *c, const struct corio_coap_msg *m)
@@ -818,7 +932,10 @@ static void on_rst(struct corio_coap *c, const struct corio_coap_msg *m)
     for (size_t i = 0; i < CORIO_COAP_MAX_EXCHANGES; i++) {
         struct corio_coap_entry *e = &c->entry[i];
         if (in_flight(e) && e->mid == m->mid) {
-            finish(c, e, CORIO_ERR_REFUSED, NULL);
+            if (fetching(e))
+                refetch(c, e);
+            else
+                finish(c, e, CORIO_ERR_REFUSED, NULL);
             return;
         }
     }
@@ -838,8 +955,9 @@ static void on_message(struct corio_coap *c, const struct corio_coap_msg *m)
     }
     uint8_t cls = CORIO_COAP_CLASS(m->code);
     struct corio_coap_entry *e = NULL;
+    bool fetch = false;
     if (m->code != CORIO_COAP_EMPTY && cls >= 2 && cls <= 5)
-        e = match_token(c, m);
+        e = match_token(c, m, &fetch);
     /* Everything but a response we are waiting for is rejected: a ping (Empty CON), a
      * request (a client serves nothing), a reserved class, an unknown token (which also
      * cancels an observation we forgot, RFC 7641 §3.6), an unknown critical option. */
@@ -849,7 +967,7 @@ static void on_message(struct corio_coap *c, const struct corio_coap_msg *m)
         send_empty(c, reply, m->mid);
     seen_add(c, m->mid, m->type, reply, t);
     if (e)
-        response(c, e, m);
+        response(c, e, m, fetch);
 }
 
 static void on_datagram(struct corio_coap *c, const uint8_t *buf, size_t len)
@@ -919,7 +1037,7 @@ static bool timers(struct corio_coap *c)
             if (e->kind == K_REQUEST || e->cancelling)
                 finish(c, e, CORIO_ERR_TIMEOUT, NULL);
             else
-                requeue(c, e, c->cfg.backoff.initial_ms);
+                refetch(c, e); /* register again after a pause */
             continue;
         }
         if (e->state == E_OBSERVING && elapsed(t, e->t_obs, e->obs_refresh))

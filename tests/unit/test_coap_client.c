@@ -1245,6 +1245,109 @@ static void observe_cancel(void **state)
     assert_int_equal(pending_out(), 0);
 }
 
+/* A notification larger than a block: its first piece comes with the registration's
+ * answer, the rest is fetched with GET and Block2 under new tokens (RFC 7959 §2.6). A
+ * newer notification during the fetch replaces it; a failed fetch registers again. */
+static void observe_large_notification(void **state)
+{
+    (void)state;
+    uint8_t blk[64];
+    open_client(sizeof txbuf, sizeof rxbuf);
+    struct corio_coap_msg reg, m, m2;
+    observe("d/dev1/dn/cfg", 4, &reg);
+    memset(blk, '0', sizeof blk);
+    p_answer(&reg, CORIO_COAP_ACK, CORIO_COAP_CONTENT, reg.mid);
+    corio_coap_write_option(&pw, CORIO_COAP_OPT_ETAG, "e1", 2);
+    p_uint(CORIO_COAP_OPT_OBSERVE, 10);
+    p_block(CORIO_COAP_OPT_BLOCK2, 0, true, 2);
+    p_payload(blk, 64);
+    p_send();
+    advance(1);
+    assert_int_equal(rc_.nnotify, 1);
+    assert_int_equal(rc_.notify[0].offset, 0);
+    assert_true(rc_.notify[0].more);
+    take(&m);
+    assert_int_equal(m.code, CORIO_COAP_GET);
+    assert_false(has_opt(&m, CORIO_COAP_OPT_OBSERVE));
+    assert_int_equal(opt_block(&m, CORIO_COAP_OPT_BLOCK2).num, 1);
+    assert_memory_not_equal(m.token, reg.token, 8);
+    memset(blk, '1', sizeof blk);
+    p_answer(&m, CORIO_COAP_ACK, CORIO_COAP_CONTENT, m.mid);
+    corio_coap_write_option(&pw, CORIO_COAP_OPT_ETAG, "e1", 2);
+    p_block(CORIO_COAP_OPT_BLOCK2, 1, true, 2);
+    p_payload(blk, 64);
+    p_send();
+    advance(1);
+    take(&m2);
+    assert_int_equal(opt_block(&m2, CORIO_COAP_OPT_BLOCK2).num, 2);
+    assert_memory_not_equal(m2.token, m.token, 8);
+    p_answer(&m2, CORIO_COAP_ACK, CORIO_COAP_CONTENT, m2.mid);
+    p_block(CORIO_COAP_OPT_BLOCK2, 2, false, 2);
+    p_payload("end", 3);
+    p_send();
+    advance(1);
+    assert_int_equal(rc_.nnotify, 3);
+    assert_int_equal(rc_.notify[1].offset, 64);
+    assert_int_equal(rc_.notify[2].offset, 128);
+    assert_false(rc_.notify[2].more);
+    assert_memory_equal(rc_.notify[2].payload, "end", 3);
+    assert_int_equal(pending_out(), 0);
+    assert_int_equal(rc_.nresp, 0);
+
+    /* A later small notification is delivered whole. */
+    notify(&reg, CORIO_COAP_NON, 0x7000, 11, "small");
+    advance(1);
+    assert_int_equal(rc_.nnotify, 4);
+    assert_false(rc_.notify[3].more);
+
+    /* A large one whose fetch is overtaken by a newer notification. */
+    p_answer(&reg, CORIO_COAP_CON, CORIO_COAP_CONTENT, 0x7001);
+    p_uint(CORIO_COAP_OPT_OBSERVE, 12);
+    p_block(CORIO_COAP_OPT_BLOCK2, 0, true, 2);
+    p_payload(blk, 64);
+    p_send();
+    advance(1);
+    expect_empty(CORIO_COAP_ACK, 0x7001);
+    take(&m); /* the fetch of block 1 */
+    notify(&reg, CORIO_COAP_CON, 0x7002, 13, "newer");
+    advance(1);
+    expect_empty(CORIO_COAP_ACK, 0x7002);
+    assert_int_equal(rc_.nnotify, 6);
+    assert_int_equal(rc_.notify[5].offset, 0);
+    assert_false(rc_.notify[5].more);
+    /* The old fetch's late answer matches nothing any more. */
+    p_answer(&m, CORIO_COAP_CON, CORIO_COAP_CONTENT, 0x7003);
+    p_block(CORIO_COAP_OPT_BLOCK2, 1, false, 2);
+    p_payload("x", 1);
+    p_send();
+    advance(1);
+    expect_empty(CORIO_COAP_RST, 0x7003);
+    assert_int_equal(rc_.nnotify, 6);
+
+    /* A fetch whose ETag changed registers again after a pause. */
+    p_answer(&reg, CORIO_COAP_NON, CORIO_COAP_CONTENT, 0x7004);
+    corio_coap_write_option(&pw, CORIO_COAP_OPT_ETAG, "e2", 2);
+    p_uint(CORIO_COAP_OPT_OBSERVE, 14);
+    p_block(CORIO_COAP_OPT_BLOCK2, 0, true, 2);
+    p_payload(blk, 64);
+    p_send();
+    advance(1);
+    take(&m);
+    p_answer(&m, CORIO_COAP_ACK, CORIO_COAP_CONTENT, m.mid);
+    corio_coap_write_option(&pw, CORIO_COAP_OPT_ETAG, "e3", 2);
+    p_block(CORIO_COAP_OPT_BLOCK2, 1, false, 2);
+    p_payload("y", 1);
+    p_send();
+    advance(1);
+    assert_int_equal(rc_.nnotify, 7);
+    assert_int_equal(pending_out(), 0);
+    advance(cfg.backoff.initial_ms);
+    take(&m);
+    assert_int_equal(opt_u(&m, CORIO_COAP_OPT_OBSERVE), 0);
+    assert_memory_equal(m.token, reg.token, 8);
+    assert_int_equal(rc_.nresp, 0);
+}
+
 /* The peer ends an observation with an error or a response without Observe; a
  * registration the peer does not take ends at once. */
 static void observe_ended_by_peer(void **state)
@@ -1537,6 +1640,7 @@ int main(void)
         cmocka_unit_test_setup(observe_order_and_wrap, setup),
         cmocka_unit_test_setup(observe_reregistration, setup),
         cmocka_unit_test_setup(observe_cancel, setup),
+        cmocka_unit_test_setup(observe_large_notification, setup),
         cmocka_unit_test_setup(observe_ended_by_peer, setup),
         cmocka_unit_test_setup(reopen_reregisters_and_backs_off, setup),
         cmocka_unit_test_setup(nstart_queueing, setup),
