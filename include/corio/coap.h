@@ -350,8 +350,9 @@ int corio_coap_cancel(struct corio_coap *c, uint64_t token);
 
 /* Stops the client: every held token ends with on_response(CORIO_ERR_CLOSED), the
  * transport closes, then on_close(CORIO_OK), all from the next corio_coap_process();
- * the state is then STOPPED. Returns CORIO_OK, or CORIO_ERR_STATE when already
- * STOPPED or stopping. */
+ * the state is then STOPPED. Also ends requests queued before corio_coap_start().
+ * Returns CORIO_OK, or CORIO_ERR_STATE when a stop is in progress or the client is
+ * STOPPED with nothing held. */
 int corio_coap_stop(struct corio_coap *c);
 
 #ifdef __cplusplus
