@@ -146,11 +146,11 @@ struct corio_coap_response {
     int32_t content_format; /* or CORIO_COAP_NO_FORMAT */
     const uint8_t *payload; /* this piece of the body (NULL when empty) */
     size_t payload_len;
-    uint32_t offset;        /* where the piece starts in the whole body */
-    bool more;              /* Block2: more pieces follow (not final) */
-    bool observe;           /* the message carried an Observe option... */
-    uint32_t observe_seq;   /* ...with this sequence number */
-    uint32_t max_age_s;     /* Max-Age, 60 when absent */
+    uint32_t offset;                  /* where the piece starts in the whole body */
+    bool more;                        /* Block2: more pieces follow (not final) */
+    bool observe;                     /* the message carried an Observe option... */
+    uint32_t observe_seq;             /* ...with this sequence number */
+    uint32_t max_age_s;               /* Max-Age, 60 when absent */
     const struct corio_coap_msg *msg; /* the whole message, for other options */
 };
 
@@ -213,19 +213,19 @@ enum corio_coap_state {
 struct corio_coap_entry {
     struct corio_coap_request req;
     uint64_t user_token;
-    uint32_t order;     /* first come, first sent */
-    uint8_t kind;       /* request or observation */
+    uint32_t order; /* first come, first sent */
+    uint8_t kind;   /* request or observation */
     uint8_t state;
     uint8_t tok[CORIO_COAP_MAX_TOKEN];  /* the exchange's, or the observation's */
     uint8_t ftok[CORIO_COAP_MAX_TOKEN]; /* an observation's Block2 fetch */
     uint8_t tok_len;
     uint16_t mid;
-    uint8_t tries;      /* transmissions of the current message */
-    uint8_t restarts;   /* Block2 bodies that changed under us */
-    uint32_t rto;       /* current retransmission timeout */
-    uint32_t t_tx;      /* last transmission */
-    uint32_t t_due;     /* a queued entry goes no earlier */
-    int result;         /* for an entry that ended outside process() */
+    uint8_t tries;    /* transmissions of the current message */
+    uint8_t restarts; /* Block2 bodies that changed under us */
+    uint32_t rto;     /* current retransmission timeout */
+    uint32_t t_tx;    /* last transmission */
+    uint32_t t_due;   /* a queued entry goes no earlier */
+    int result;       /* for an entry that ended outside process() */
     /* Block1: the block being sent and its size exponent; use_b1 once block-wise. */
     uint32_t b1_off;
     uint8_t b1_szx;
@@ -325,8 +325,7 @@ size_t corio_coap_pending(const struct corio_coap *c);
  * CORIO_ERR_FULL     CORIO_COAP_MAX_EXCHANGES entries are held;
  * CORIO_ERR_STATE    corio_coap_stop() is being completed.
  */
-int corio_coap_request(struct corio_coap *c, const struct corio_coap_request *req,
-                       uint64_t token);
+int corio_coap_request(struct corio_coap *c, const struct corio_coap_request *req, uint64_t token);
 
 /*
  * Registers an observation of req's resource (RFC 7641; method GET, req's payload is
@@ -336,8 +335,7 @@ int corio_coap_request(struct corio_coap *c, const struct corio_coap_request *re
  * on_response(token) comes when the observation ends (see there). Returns as
  * corio_coap_request().
  */
-int corio_coap_observe(struct corio_coap *c, const struct corio_coap_request *req,
-                       uint64_t token);
+int corio_coap_observe(struct corio_coap *c, const struct corio_coap_request *req, uint64_t token);
 
 /*
  * Cancels token. A request ends with on_response(CORIO_ERR_CLOSED) from the next

@@ -49,26 +49,26 @@ enum corio_coap_code {
     CORIO_COAP_FETCH = 0x05,
     CORIO_COAP_PATCH = 0x06,
     CORIO_COAP_IPATCH = 0x07,
-    CORIO_COAP_CREATED = 0x41,                  /* 2.01 */
-    CORIO_COAP_DELETED = 0x42,                  /* 2.02 */
-    CORIO_COAP_VALID = 0x43,                    /* 2.03 */
-    CORIO_COAP_CHANGED = 0x44,                  /* 2.04: the gateway committed the message */
-    CORIO_COAP_CONTENT = 0x45,                  /* 2.05 */
-    CORIO_COAP_CONTINUE = 0x5F,                 /* 2.31 (RFC 7959) */
-    CORIO_COAP_BAD_REQUEST = 0x80,              /* 4.00 */
-    CORIO_COAP_UNAUTHORIZED = 0x81,             /* 4.01 */
-    CORIO_COAP_BAD_OPTION = 0x82,               /* 4.02 */
-    CORIO_COAP_FORBIDDEN = 0x83,                /* 4.03 */
-    CORIO_COAP_NOT_FOUND = 0x84,                /* 4.04 */
-    CORIO_COAP_METHOD_NOT_ALLOWED = 0x85,       /* 4.05 */
-    CORIO_COAP_NOT_ACCEPTABLE = 0x86,           /* 4.06 */
+    CORIO_COAP_CREATED = 0x41,                   /* 2.01 */
+    CORIO_COAP_DELETED = 0x42,                   /* 2.02 */
+    CORIO_COAP_VALID = 0x43,                     /* 2.03 */
+    CORIO_COAP_CHANGED = 0x44,                   /* 2.04: the gateway committed the message */
+    CORIO_COAP_CONTENT = 0x45,                   /* 2.05 */
+    CORIO_COAP_CONTINUE = 0x5F,                  /* 2.31 (RFC 7959) */
+    CORIO_COAP_BAD_REQUEST = 0x80,               /* 4.00 */
+    CORIO_COAP_UNAUTHORIZED = 0x81,              /* 4.01 */
+    CORIO_COAP_BAD_OPTION = 0x82,                /* 4.02 */
+    CORIO_COAP_FORBIDDEN = 0x83,                 /* 4.03 */
+    CORIO_COAP_NOT_FOUND = 0x84,                 /* 4.04 */
+    CORIO_COAP_METHOD_NOT_ALLOWED = 0x85,        /* 4.05 */
+    CORIO_COAP_NOT_ACCEPTABLE = 0x86,            /* 4.06 */
     CORIO_COAP_REQUEST_ENTITY_INCOMPLETE = 0x88, /* 4.08 (RFC 7959) */
-    CORIO_COAP_PRECONDITION_FAILED = 0x8C,      /* 4.12 */
-    CORIO_COAP_REQUEST_ENTITY_TOO_LARGE = 0x8D, /* 4.13 */
-    CORIO_COAP_UNSUPPORTED_FORMAT = 0x8F,       /* 4.15 */
-    CORIO_COAP_INTERNAL_ERROR = 0xA0,           /* 5.00 */
-    CORIO_COAP_SERVICE_UNAVAILABLE = 0xA3,      /* 5.03 */
-    CORIO_COAP_GATEWAY_TIMEOUT = 0xA4,          /* 5.04 */
+    CORIO_COAP_PRECONDITION_FAILED = 0x8C,       /* 4.12 */
+    CORIO_COAP_REQUEST_ENTITY_TOO_LARGE = 0x8D,  /* 4.13 */
+    CORIO_COAP_UNSUPPORTED_FORMAT = 0x8F,        /* 4.15 */
+    CORIO_COAP_INTERNAL_ERROR = 0xA0,            /* 5.00 */
+    CORIO_COAP_SERVICE_UNAVAILABLE = 0xA3,       /* 5.03 */
+    CORIO_COAP_GATEWAY_TIMEOUT = 0xA4,           /* 5.04 */
 };
 
 /* Option numbers (RFC 7252 §12.2, RFC 7641, RFC 7959). Odd numbers are critical. */
@@ -96,12 +96,12 @@ enum corio_coap_option_number {
 
 /* Content-Format numbers Corio uses (the IANA CoAP Content-Formats registry). */
 enum corio_coap_format {
-    CORIO_COAP_FORMAT_TEXT = 0,             /* text/plain; charset=utf-8 */
-    CORIO_COAP_FORMAT_OCTETS = 42,          /* application/octet-stream */
-    CORIO_COAP_FORMAT_JSON = 50,            /* application/json */
-    CORIO_COAP_FORMAT_CBOR = 60,            /* application/cbor */
-    CORIO_COAP_FORMAT_SENML_JSON = 110,     /* application/senml+json */
-    CORIO_COAP_FORMAT_SENML_CBOR = 112,     /* application/senml+cbor */
+    CORIO_COAP_FORMAT_TEXT = 0,         /* text/plain; charset=utf-8 */
+    CORIO_COAP_FORMAT_OCTETS = 42,      /* application/octet-stream */
+    CORIO_COAP_FORMAT_JSON = 50,        /* application/json */
+    CORIO_COAP_FORMAT_CBOR = 60,        /* application/cbor */
+    CORIO_COAP_FORMAT_SENML_JSON = 110, /* application/senml+json */
+    CORIO_COAP_FORMAT_SENML_CBOR = 112, /* application/senml+cbor */
 };
 
 /* Limits of the format. */
@@ -209,8 +209,8 @@ uint32_t corio_coap_block_value(const struct corio_coap_block *b);
 struct corio_coap_writer {
     uint8_t *buf;
     size_t cap, len;
-    uint16_t last;     /* number of the last option written */
-    bool payload;      /* a payload was written: nothing may follow */
+    uint16_t last; /* number of the last option written */
+    bool payload;  /* a payload was written: nothing may follow */
     int err;
 };
 

@@ -152,8 +152,8 @@ int corio_coap_init(struct corio_coap *c, const struct corio_coap_config *cfg,
     if (rc != CORIO_OK)
         return rc;
     memcpy(c->tok_salt, seed, sizeof c->tok_salt);
-    c->next_tok = (uint32_t)seed[4] << 24 | (uint32_t)seed[5] << 16 | (uint32_t)seed[6] << 8 |
-                  seed[7];
+    c->next_tok =
+        (uint32_t)seed[4] << 24 | (uint32_t)seed[5] << 16 | (uint32_t)seed[6] << 8 | seed[7];
     c->next_mid = (uint16_t)(seed[8] << 8 | seed[9]);
     /* RFC 7252 §4.8.2, with this configuration's parameters. */
     uint64_t span = (uint64_t)cfg->ack_timeout_ms * ((1u << cfg->max_retransmit) - 1u) *
@@ -174,8 +174,9 @@ static bool has_payload(const struct corio_coap_entry *e)
     return e->kind == K_REQUEST && !e->b2_next && e->req.payload_len > 0;
 }
 
-/* Writes e's current message with the given id and token. omit_payload and omit_blocks
- * leave out the payload and the block options (to measure the base of a request). */
+/* Writes e's current message with the given id and token into buf (NULL: counts).
+ * omit_blocks leaves out the block options and the payload, to measure the base of a
+ * request. */
 static int build(const struct corio_coap *c, const struct corio_coap_entry *e, uint16_t mid,
                  const uint8_t *tok, uint8_t *buf, size_t cap, bool omit_blocks)
 {
@@ -419,14 +420,12 @@ static int add(struct corio_coap *c, const struct corio_coap_request *req, uint6
     return CORIO_OK;
 }
 
-int corio_coap_request(struct corio_coap *c, const struct corio_coap_request *req,
-                       uint64_t token)
+int corio_coap_request(struct corio_coap *c, const struct corio_coap_request *req, uint64_t token)
 {
     return add(c, req, token, K_REQUEST);
 }
 
-int corio_coap_observe(struct corio_coap *c, const struct corio_coap_request *req,
-                       uint64_t token)
+int corio_coap_observe(struct corio_coap *c, const struct corio_coap_request *req, uint64_t token)
 {
     return add(c, req, token, K_OBSERVE);
 }
@@ -560,8 +559,7 @@ static struct corio_coap_seen *seen_find(struct corio_coap *c, uint16_t mid, uin
     return NULL;
 }
 
-static void seen_add(struct corio_coap *c, uint16_t mid, uint8_t type, uint8_t reply,
-                     uint32_t t)
+static void seen_add(struct corio_coap *c, uint16_t mid, uint8_t type, uint8_t reply, uint32_t t)
 {
     struct corio_coap_seen *slot = &c->seen[0];
     for (size_t i = 0; i < CORIO_COAP_DEDUP_SIZE; i++) {
@@ -775,8 +773,7 @@ static void exchange_response(struct corio_coap *c, struct corio_coap_entry *e,
             /* The peer names the block it got in our size or, when it asks for smaller
              * blocks, in its own (RFC 7959 figure 5). */
             if (!has_b1 || !more || b1.szx > e->b1_szx ||
-                (b1.num != e->b1_off >> (e->b1_szx + 4u) &&
-                 b1.num != e->b1_off >> (b1.szx + 4u))) {
+                (b1.num != e->b1_off >> (e->b1_szx + 4u) && b1.num != e->b1_off >> (b1.szx + 4u))) {
                 finish(c, e, CORIO_ERR_MALFORMED, NULL);
                 return;
             }
@@ -980,9 +977,15 @@ static void on_datagram(struct corio_coap *c, const uint8_t *buf, size_t len)
         return; /* other broken messages and unknown versions are silently ignored */
     c->failures = 0;
     switch (m.type) {
-    case CORIO_COAP_ACK: on_ack(c, &m); break;
-    case CORIO_COAP_RST: on_rst(c, &m); break;
-    default: on_message(c, &m); break;
+    case CORIO_COAP_ACK:
+        on_ack(c, &m);
+        break;
+    case CORIO_COAP_RST:
+        on_rst(c, &m);
+        break;
+    default:
+        on_message(c, &m);
+        break;
     }
 }
 
@@ -1159,11 +1162,14 @@ uint32_t corio_coap_poll_ms(const struct corio_coap *c)
             return 0;
     uint32_t t = now(c);
     switch (c->state) {
-    case CORIO_COAP_WAITING: return remaining(t, c->t_state, c->wait_ms);
+    case CORIO_COAP_WAITING:
+        return remaining(t, c->t_state, c->wait_ms);
     case CORIO_COAP_OPENING:
         return min32(CORIO_COAP_OPEN_POLL_MS, remaining(t, c->t_state, c->cfg.open_timeout_ms));
-    case CORIO_COAP_OPEN: break;
-    default: return UINT32_MAX;
+    case CORIO_COAP_OPEN:
+        break;
+    default:
+        return UINT32_MAX;
     }
     uint32_t wait = c->want_write ? CORIO_COAP_OPEN_POLL_MS : UINT32_MAX;
     bool room = active(c) < c->cfg.nstart;
@@ -1174,12 +1180,17 @@ uint32_t corio_coap_poll_ms(const struct corio_coap *c)
             if (room)
                 wait = min32(wait, due(e, t) ? 0 : e->t_due - t);
             break;
-        case E_WAIT_ACK: wait = min32(wait, remaining(t, e->t_tx, e->rto)); break;
+        case E_WAIT_ACK:
+            wait = min32(wait, remaining(t, e->t_tx, e->rto));
+            break;
         case E_WAIT_RESP:
             wait = min32(wait, remaining(t, e->t_tx, c->cfg.response_timeout_ms));
             break;
-        case E_OBSERVING: wait = min32(wait, remaining(t, e->t_obs, e->obs_refresh)); break;
-        default: break;
+        case E_OBSERVING:
+            wait = min32(wait, remaining(t, e->t_obs, e->obs_refresh));
+            break;
+        default:
+            break;
         }
     }
     /* While the transport would not take a datagram, do not spin on what waits for it. */

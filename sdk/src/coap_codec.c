@@ -197,8 +197,8 @@ int corio_coap_options_check(const struct corio_coap_msg *m, uint16_t *bad)
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (known[i].number == o.number)
                 k = &known[i];
-        bool recognised = k && o.len >= k->min && o.len <= k->max &&
-                          (k->repeatable || first || prev != o.number);
+        bool recognised =
+            k && o.len >= k->min && o.len <= k->max && (k->repeatable || first || prev != o.number);
         prev = o.number;
         first = false;
         if (!recognised && (o.number & 1u)) {

@@ -102,8 +102,7 @@ static int t_fill(void *ctx, uint8_t *buf, size_t len)
     return CORIO_OK;
 }
 
-static void on_response(void *user, uint64_t token, int result,
-                        const struct corio_coap_response *r)
+static void on_response(void *user, uint64_t token, int result, const struct corio_coap_response *r)
 {
     (void)user;
     if (token >= MAX_TOKENS || !accepted[token])
@@ -137,19 +136,25 @@ static void start(uint8_t choice, uint64_t token)
     q.path = (choice & 1) ? "d/dev/up/cbor" : "/d/dev/dn/cmd";
     bool observe = false;
     switch ((choice >> 1) & 3) {
-    case 0: break;
+    case 0:
+        break;
     case 1:
         q.method = CORIO_COAP_POST;
         q.payload = body;
         q.payload_len = (size_t)choice * 11u + 1u;
         q.content_format = CORIO_COAP_FORMAT_CBOR;
         break;
-    case 2: q.non_confirmable = true; break;
-    default: observe = true; break;
+    case 2:
+        q.non_confirmable = true;
+        break;
+    default:
+        observe = true;
+        break;
     }
     if (accepted[token])
         return;
-    int rc = observe ? corio_coap_observe(&client, &q, token) : corio_coap_request(&client, &q, token);
+    int rc =
+        observe ? corio_coap_observe(&client, &q, token) : corio_coap_request(&client, &q, token);
     if (rc == CORIO_OK) {
         accepted[token] = 1;
         observing[token] = observe;
@@ -220,15 +225,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             off += n;
             break;
         }
-        case 2: clock_ms += (uint32_t)len * 97u; break;
-        case 3: start(len, (uint64_t)(len % MAX_TOKENS)); break;
+        case 2:
+            clock_ms += (uint32_t)len * 97u;
+            break;
+        case 3:
+            start(len, (uint64_t)(len % MAX_TOKENS));
+            break;
         case 4:
             if (corio_coap_cancel(&client, (uint64_t)(len % MAX_TOKENS)) == CORIO_OK &&
                 !accepted[len % MAX_TOKENS])
                 abort();
             break;
-        case 5: recv_fail = true; break;
-        default: send_block = true; break;
+        case 5:
+            recv_fail = true;
+            break;
+        default:
+            send_block = true;
+            break;
         }
         corio_coap_process(&client);
         (void)corio_coap_poll_ms(&client);

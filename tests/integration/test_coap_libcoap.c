@@ -70,9 +70,20 @@ static struct server start_server(const struct h_pki *pki)
     assert_true(s.port > 0);
     const char *port = h_strf("%d", s.port);
     const char *plain[] = {SERVER, "-A", "127.0.0.1", "-p", port, "-d", "20", "-v", "7", NULL};
-    const char *secure[] = {SERVER, "-A", "127.0.0.1", "-p", port, "-d", "20", "-v", "7",
-                            "-c", pki ? pki->server_cert : "", "-j",
-                            pki ? pki->server_key : "", NULL};
+    const char *secure[] = {SERVER,
+                            "-A",
+                            "127.0.0.1",
+                            "-p",
+                            port,
+                            "-d",
+                            "20",
+                            "-v",
+                            "7",
+                            "-c",
+                            pki ? pki->server_cert : "",
+                            "-j",
+                            pki ? pki->server_key : "",
+                            NULL};
     /* coap-server ends cleanly (status 0) on SIGINT and is killed by SIGTERM. */
     struct h_proc_opts opts = {.stop_signal = SIGINT};
     s.proc = h_proc_start("coap-server", pki ? secure : plain, &opts);
@@ -230,9 +241,8 @@ static struct dev *dev_new(const struct server *s, const struct corio_coap_confi
     corio_posix_random(&rnd);
     struct corio_coap_config def;
     corio_coap_config_init(&def);
-    assert_int_equal(corio_coap_init(&d->c, cfg ? cfg : &def, &dg, &clk, &rnd, d->tx,
-                                     sizeof d->tx, d->rx, rx_cap ? rx_cap : sizeof d->rx,
-                                     &callbacks, d),
+    assert_int_equal(corio_coap_init(&d->c, cfg ? cfg : &def, &dg, &clk, &rnd, d->tx, sizeof d->tx,
+                                     d->rx, rx_cap ? rx_cap : sizeof d->rx, &callbacks, d),
                      CORIO_OK);
     assert_int_equal(corio_coap_start(&d->c), CORIO_OK);
     return d;
@@ -603,8 +613,8 @@ static void dtls_gateway_restart(void **state)
     /* The observation was registered again on the new session. */
     DEV_UNTIL(d, d->g.notifies >= 2, 20000);
     int seen = d->g.notifies;
-    coap_client((const char *[]){"-m", "put", "-e", "after-restart", url(&s, "example_data"),
-                                 NULL});
+    coap_client(
+        (const char *[]){"-m", "put", "-e", "after-restart", url(&s, "example_data"), NULL});
     DEV_UNTIL(d, d->g.notifies == seen + 1, 20000);
     assert_string_equal(d->g.note[seen], "after-restart");
     /* Deregister: coap-server holds its shutdown for a minute while an observer over
@@ -618,9 +628,14 @@ static void dtls_gateway_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        H_TEST(udp_post_block1),      H_TEST(udp_get_block2),         H_TEST(udp_separate_response),
-        H_TEST(udp_observe),          H_TEST(dtls_post_get_observe),  H_TEST(dtls_refuses_wrong_peer),
-        H_TEST(udp_observe_large_notification), H_TEST(dtls_gateway_restart),
+        H_TEST(udp_post_block1),
+        H_TEST(udp_get_block2),
+        H_TEST(udp_separate_response),
+        H_TEST(udp_observe),
+        H_TEST(dtls_post_get_observe),
+        H_TEST(dtls_refuses_wrong_peer),
+        H_TEST(udp_observe_large_notification),
+        H_TEST(dtls_gateway_restart),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

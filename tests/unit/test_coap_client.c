@@ -31,12 +31,12 @@ struct fake {
     uint8_t in[32][MAX_DG]; /* peer -> client */
     size_t in_len[32];
     int nin, in_rd;
-    int open_rc;   /* what open returns */
+    int open_rc; /* what open returns */
     int opens, closes;
     bool is_open;
-    int send_rc;   /* when set (or send_block), returned instead of sending */
+    int send_rc; /* when set (or send_block), returned instead of sending */
     bool send_block;
-    int recv_rc;   /* when set, returned by recv once */
+    int recv_rc; /* when set, returned by recv once */
 };
 
 static struct fake fk;
@@ -181,8 +181,7 @@ static void cb_close(void *user, int err)
         corio_coap_stop(&cl);
 }
 
-static void cb_response(void *user, uint64_t token, int result,
-                        const struct corio_coap_response *r)
+static void cb_response(void *user, uint64_t token, int result, const struct corio_coap_response *r)
 {
     (void)user;
     assert_true(rc_.nresp < 64);
@@ -497,28 +496,28 @@ static void retransmission_random_factor_and_config(void **state)
     struct corio_coap_config bad;
     corio_coap_config_init(&bad);
     bad.ack_random_factor_pct = 99;
-    assert_int_equal(corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100,
-                                     &callbacks, NULL),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100, &callbacks, NULL),
+        CORIO_ERR_INVAL);
     corio_coap_config_init(&bad);
     bad.token_len = 9;
-    assert_int_equal(corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100,
-                                     &callbacks, NULL),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100, &callbacks, NULL),
+        CORIO_ERR_INVAL);
     corio_coap_config_init(&bad);
     bad.nstart = CORIO_COAP_MAX_EXCHANGES + 1;
-    assert_int_equal(corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100,
-                                     &callbacks, NULL),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100, &callbacks, NULL),
+        CORIO_ERR_INVAL);
     corio_coap_config_init(&bad);
     bad.block_szx = 7;
-    assert_int_equal(corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100,
-                                     &callbacks, NULL),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 100, rxbuf, 100, &callbacks, NULL),
+        CORIO_ERR_INVAL);
     corio_coap_config_init(&bad);
-    assert_int_equal(corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 63, rxbuf, 100,
-                                     &callbacks, NULL),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_coap_init(&cl, &bad, &dg, &clk, &rnd, txbuf, 63, rxbuf, 100, &callbacks, NULL),
+        CORIO_ERR_INVAL);
 }
 
 /* Empty ACK, then the response as its own CON, which the client acknowledges; a
@@ -1129,7 +1128,7 @@ static void observe_order_and_wrap(void **state)
     expect_empty(CORIO_COAP_ACK, 0x3001);
     notify(&reg, CORIO_COAP_CON, 0x3003, 7, "s7b"); /* same number, new message: stale */
     advance(1);
-    expect_empty(CORIO_COAP_ACK, 0x3003);           /* stale is still acknowledged */
+    expect_empty(CORIO_COAP_ACK, 0x3003); /* stale is still acknowledged */
     notify(&reg, CORIO_COAP_NON, 0x3004, 8, "s8");
     advance(1);
     assert_int_equal(rc_.nnotify, 3);

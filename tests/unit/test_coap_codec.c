@@ -37,8 +37,8 @@ static void roundtrip(const uint8_t *bytes, size_t len)
 static void rfc7252_get_temperature(void **state)
 {
     (void)state;
-    static const uint8_t req[] = {0x40, 0x01, 0x7d, 0x34, 0xbb, 't', 'e', 'm', 'p',
-                                  'e',  'r',  'a',  't',  'u',  'r', 'e'};
+    static const uint8_t req[] = {0x40, 0x01, 0x7d, 0x34, 0xbb, 't', 'e', 'm',
+                                  'p',  'e',  'r',  'a',  't',  'u', 'r', 'e'};
     static const uint8_t resp[] = {0x60, 0x45, 0x7d, 0x34, 0xff, '2', '2', '.', '3', ' ', 'C'};
     struct corio_coap_msg m;
     struct corio_coap_option o;
@@ -112,10 +112,10 @@ static void extended_option_forms(void **state)
     struct corio_coap_writer w;
     static const uint8_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     corio_coap_write_begin(&w, out, sizeof out, CORIO_COAP_NON, CORIO_COAP_POST, 0xFFFF, tok, 8);
-    corio_coap_write_option(&w, 12, NULL, 0);   /* delta 12: nibble, empty */
-    corio_coap_write_option(&w, 25, v20, 13);   /* delta 13: first 1-byte form, len 13 */
-    corio_coap_write_option(&w, 25, v20, 12);   /* delta 0, len 12 */
-    corio_coap_write_option(&w, 293, v20, 20);  /* delta 268: last 1-byte form */
+    corio_coap_write_option(&w, 12, NULL, 0);    /* delta 12: nibble, empty */
+    corio_coap_write_option(&w, 25, v20, 13);    /* delta 13: first 1-byte form, len 13 */
+    corio_coap_write_option(&w, 25, v20, 12);    /* delta 0, len 12 */
+    corio_coap_write_option(&w, 293, v20, 20);   /* delta 268: last 1-byte form */
     corio_coap_write_option(&w, 562, v300, 268); /* delta 269: first 2-byte form, len 268 */
     corio_coap_write_option(&w, 562, v300, 269); /* len 269: first 2-byte length */
     corio_coap_write_option(&w, 65535, NULL, 0); /* the largest number */
@@ -183,8 +183,8 @@ static void uint_values_are_minimal(void **state)
     static const struct {
         uint32_t v;
         uint8_t len;
-    } cases[] = {{0, 0}, {1, 1}, {255, 1}, {256, 2}, {65535, 2}, {65536, 3}, {0xFFFFFF, 3},
-                 {0x1000000, 4}, {0xFFFFFFFF, 4}};
+    } cases[] = {{0, 0},     {1, 1},        {255, 1},       {256, 2},       {65535, 2},
+                 {65536, 3}, {0xFFFFFF, 3}, {0x1000000, 4}, {0xFFFFFFFF, 4}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t out[16];
         struct corio_coap_writer w;
@@ -377,8 +377,7 @@ static void option_checks(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t out[128];
         struct corio_coap_writer w;
-        corio_coap_write_begin(&w, out, sizeof out, CORIO_COAP_ACK, CORIO_COAP_CONTENT, 1, NULL,
-                               0);
+        corio_coap_write_begin(&w, out, sizeof out, CORIO_COAP_ACK, CORIO_COAP_CONTENT, 1, NULL, 0);
         for (int k = 0; k < cases[i].n; k++)
             corio_coap_write_option(&w, cases[i].number[k], value, cases[i].len[k]);
         int n = corio_coap_write_end(&w);
@@ -421,10 +420,14 @@ static void decoder_refusals(void **state)
         {"length 14 without its bytes", {0x40, 0x01, 0, 1, 0xBE, 0x01}, 6, CORIO_ERR_MALFORMED},
         {"value past the end", {0x40, 0x01, 0, 1, 0xB3, 'a', 'b'}, 7, CORIO_ERR_MALFORMED},
         {"long value past the end", {0x40, 0x01, 0, 1, 0xBD, 0x00, 'a'}, 7, CORIO_ERR_MALFORMED},
-        {"number above 65535", {0x40, 0x01, 0, 1, 0xE0, 0xFF, 0xFF, 0xE0, 0x00, 0x00}, 10,
+        {"number above 65535",
+         {0x40, 0x01, 0, 1, 0xE0, 0xFF, 0xFF, 0xE0, 0x00, 0x00},
+         10,
          CORIO_ERR_MALFORMED},
         {"marker without payload", {0x40, 0x01, 0, 1, 0xFF}, 5, CORIO_ERR_MALFORMED},
-        {"marker after option without payload", {0x40, 0x45, 0, 1, 0x60, 0xFF}, 6,
+        {"marker after option without payload",
+         {0x40, 0x45, 0, 1, 0x60, 0xFF},
+         6,
          CORIO_ERR_MALFORMED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -472,15 +475,14 @@ static void observe_notification(void **state)
     uint8_t out[64];
     struct corio_coap_writer w;
     static const uint8_t tok[2] = {0x4a, 0x01};
-    corio_coap_write_begin(&w, out, sizeof out, CORIO_COAP_CON, CORIO_COAP_CONTENT, 0x1234, tok,
-                           2);
+    corio_coap_write_begin(&w, out, sizeof out, CORIO_COAP_CON, CORIO_COAP_CONTENT, 0x1234, tok, 2);
     corio_coap_write_uint(&w, CORIO_COAP_OPT_OBSERVE, 0x00ABCDEF);
     corio_coap_write_uint(&w, CORIO_COAP_OPT_CONTENT_FORMAT, CORIO_COAP_FORMAT_CBOR);
     corio_coap_write_uint(&w, CORIO_COAP_OPT_MAX_AGE, 15);
     corio_coap_write_payload(&w, "\xa1\x01\x02", 3);
     int n = corio_coap_write_end(&w);
-    static const uint8_t expect[] = {0x42, 0x45, 0x12, 0x34, 0x4a, 0x01, 0x63, 0xAB, 0xCD, 0xEF,
-                                     0x61, 60,   0x21, 15,   0xFF, 0xa1, 0x01, 0x02};
+    static const uint8_t expect[] = {0x42, 0x45, 0x12, 0x34, 0x4a, 0x01, 0x63, 0xAB, 0xCD,
+                                     0xEF, 0x61, 60,   0x21, 15,   0xFF, 0xa1, 0x01, 0x02};
     assert_int_equal(n, (int)sizeof expect);
     assert_memory_equal(out, expect, sizeof expect);
     roundtrip(expect, sizeof expect);

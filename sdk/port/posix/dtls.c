@@ -99,8 +99,7 @@ int corio_posix_dtls_init(struct corio_posix_dtls *t, const char *host, uint16_t
     if (mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
                               (const unsigned char *)pers, sizeof pers - 1) != 0)
         goto error;
-    if (mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT,
-                                    MBEDTLS_SSL_TRANSPORT_DATAGRAM,
+    if (mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
                                     MBEDTLS_SSL_PRESET_DEFAULT) != 0)
         goto error;
     /* DTLS 1.2 only (mbedTLS's DTLS 1.0 is TLS 1.1 based). */
