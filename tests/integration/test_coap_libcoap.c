@@ -415,6 +415,34 @@ static void udp_separate_response(void **state)
     assert_memory_equal(d->g.body, "done", 4);
 }
 
+/* Nobody listens: the ICMP "port unreachable" answers count as lost datagrams, the
+ * request times out, and the association is reopened after the backoff. */
+static void udp_nobody_listens(void **state)
+{
+    (void)state;
+    struct server s = {0};
+    for (int tries = 0; tries < 20 && !s.port; tries++) {
+        int p = h_free_port();
+        if (p > 0 && port_free(p))
+            s.port = p;
+    }
+    assert_true(s.port > 0);
+    struct corio_coap_config cfg;
+    corio_coap_config_init(&cfg);
+    cfg.ack_timeout_ms = 100;
+    cfg.max_retransmit = 2;
+    cfg.backoff.initial_ms = 50;
+    struct dev *d = dev_new(&s, &cfg, NULL, NULL, 0);
+    struct corio_coap_request q = req(CORIO_COAP_GET, "x");
+    assert_int_equal(corio_coap_request(&d->c, &q, 1), CORIO_OK);
+    DEV_UNTIL(d, d->g.finals == 1, 10000);
+    assert_int_equal(d->g.result, CORIO_ERR_TIMEOUT);
+    assert_true(d->udp.lost >= 1);
+    DEV_UNTIL(d, d->g.opens == 2, 10000);
+    assert_int_equal(d->g.closes, 1);
+    assert_int_equal(d->g.last_close, CORIO_ERR_TIMEOUT);
+}
+
 /* Observe /example_data while coap-client changes it: each change arrives, in order;
  * after the cancellation no more do. */
 static void observe_changes(struct server *s, struct dev *d, const char *coap_url)
@@ -636,6 +664,7 @@ int main(void)
         H_TEST(dtls_refuses_wrong_peer),
         H_TEST(udp_observe_large_notification),
         H_TEST(dtls_gateway_restart),
+        H_TEST(udp_nobody_listens),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }
