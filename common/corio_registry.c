@@ -22,7 +22,7 @@ struct parser {
     int line;
     char *err;
     size_t errlen;
-    struct corio_registry_db *r;
+    struct corio_reg *r;
     size_t cap_orgs, cap_gateways, cap_devices, cap_firmware;
     bool seen_height;
 };
@@ -105,6 +105,16 @@ static int bool_value(struct parser *p, const char *key, const char *v, bool *ou
     return CORIO_OK;
 }
 
+/* Whether key k appears among the first n "k=v" tokens (already split, so k ends at
+ * its NUL). */
+static bool repeated(char **toks, int n, const char *k)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(toks[i], k))
+            return true;
+    return false;
+}
+
 /* Splits "k=v" in place; returns false when there is no '='. */
 static bool split_kv(char *tok, char **k, char **v)
 {
@@ -119,7 +129,7 @@ static bool split_kv(char *tok, char **k, char **v)
 
 static int parse_org(struct parser *p, char *id, char *rest)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_org *arr = grow(r->orgs, &p->cap_orgs, r->norgs, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -136,7 +146,7 @@ static int parse_org(struct parser *p, char *id, char *rest)
 
 static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_gateway *arr = grow(r->gateways, &p->cap_gateways, r->ngateways, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -150,6 +160,8 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
         uint64_t n;
         if (!split_kv(toks[i], &k, &v))
             return bad(p, "'%.40s' is not key=value", toks[i]);
+        if (repeated(toks, i, k))
+            return bad(p, "'%.40s' given twice", k);
         if (!strcmp(k, "org"))
             rc = id_value(p, k, v, g->org), has_org = true;
         else if (!strcmp(k, "key"))
@@ -158,10 +170,12 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
             rc = uint_value(p, k, v, UINT32_MAX, &n);
             g->key_number = (uint32_t)n;
         } else
-            return bad(p, "unknown gateway field '%.40s'", k);
+            return bad(p, "unknown field '%.40s' of a gateway", k);
     }
-    if (rc == CORIO_OK && (!has_org || !has_key))
-        return bad(p, "a gateway needs org= and key=");
+    if (rc == CORIO_OK && !has_org)
+        return bad(p, "a gateway needs org=<short id>");
+    if (rc == CORIO_OK && !has_key)
+        return bad(p, "a gateway needs key=did:key:... (its batches are verified with it)");
     if (rc == CORIO_OK)
         r->ngateways++;
     return rc;
@@ -169,7 +183,7 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
 
 static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_device *arr = grow(r->devices, &p->cap_devices, r->ndevices, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -179,12 +193,14 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
     d->auth = CORIO_REG_AUTH_SINGLE;
     d->assurance = CORIO_EAT_REPORTED;
     int rc = id_value(p, "device id", id, d->id);
-    bool has_org = false, has_key = false;
+    bool has_org = false;
     for (int i = 0; rc == CORIO_OK && i < ntoks; i++) {
         char *k, *v;
         uint64_t n;
         if (!split_kv(toks[i], &k, &v))
             return bad(p, "'%.40s' is not key=value", toks[i]);
+        if (repeated(toks, i, k))
+            return bad(p, "'%.40s' given twice", k);
         if (!strcmp(k, "org"))
             rc = id_value(p, k, v, d->org), has_org = true;
         else if (!strcmp(k, "gateway"))
@@ -193,10 +209,12 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
             rc = text(p, k, v, d->cls, sizeof d->cls);
         else if (!strcmp(k, "model"))
             rc = text(p, k, v, d->model, sizeof d->model);
-        else if (!strcmp(k, "hw"))
-            rc = text(p, k, v, d->hw, sizeof d->hw);
+        else if (!strcmp(k, "hw_rev"))
+            rc = text(p, k, v, d->hw_rev, sizeof d->hw_rev);
+        else if (!strcmp(k, "groups"))
+            rc = text(p, k, v, d->groups, sizeof d->groups);
         else if (!strcmp(k, "key"))
-            rc = key_value(p, v, d->key), has_key = true;
+            rc = key_value(p, v, d->key), d->has_key = true;
         else if (!strcmp(k, "key_no")) {
             rc = uint_value(p, k, v, UINT32_MAX, &n);
             d->key_number = (uint32_t)n;
@@ -217,10 +235,10 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
         } else if (!strcmp(k, "revoked"))
             rc = bool_value(p, k, v, &d->revoked);
         else
-            return bad(p, "unknown device field '%.40s'", k);
+            return bad(p, "unknown field '%.40s' of a device", k);
     }
-    if (rc == CORIO_OK && (!has_org || !has_key))
-        return bad(p, "a device needs org= and key=");
+    if (rc == CORIO_OK && !has_org)
+        return bad(p, "a device needs org=");
     if (rc == CORIO_OK)
         r->ndevices++;
     return rc;
@@ -242,7 +260,7 @@ static int hexdigest(const char *s, uint8_t out[32])
 
 static int parse_firmware(struct parser *p, char *cls, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     if (ntoks < 1 || ntoks > 2)
         return bad(p, "firmware needs: firmware <class> <sha256 hex> [<version>]");
     struct corio_reg_firmware *arr = grow(r->firmware, &p->cap_firmware, r->nfirmware, sizeof *arr);
@@ -313,8 +331,8 @@ static int cmp_device(const void *a, const void *b)
                   ((const struct corio_reg_device *)b)->id);
 }
 
-int corio_registry_parse(const char *name, const char *text_in, size_t len,
-                         struct corio_registry_db **out, char *err, size_t errlen)
+int corio_reg_parse(const char *name, const char *text_in, size_t len,
+                         struct corio_reg **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct parser p = {.name = name, .err = err, .errlen = errlen};
@@ -347,10 +365,6 @@ int corio_registry_parse(const char *name, const char *text_in, size_t len,
             rc = parse_line(&p, line);
         pos += n + (nl ? 1 : 0);
     }
-    if (rc == CORIO_OK && !p.seen_height) {
-        p.line = 0;
-        rc = bad(&p, "no 'height <n>' line");
-    }
     if (rc == CORIO_OK && p.r->ndevices > 1) {
         qsort(p.r->devices, p.r->ndevices, sizeof *p.r->devices, cmp_device);
         for (size_t i = 1; i < p.r->ndevices; i++)
@@ -361,14 +375,14 @@ int corio_registry_parse(const char *name, const char *text_in, size_t len,
             }
     }
     if (rc != CORIO_OK) {
-        corio_registry_free(p.r);
+        corio_reg_free(p.r);
         return rc;
     }
     *out = p.r;
     return CORIO_OK;
 }
 
-int corio_registry_load(const char *path, struct corio_registry_db **out, char *err,
+int corio_reg_load(const char *path, struct corio_reg **out, char *err,
                         size_t errlen)
 {
     *out = NULL;
@@ -405,12 +419,12 @@ int corio_registry_load(const char *path, struct corio_registry_db **out, char *
     }
     fclose(f);
     if (rc == CORIO_OK)
-        rc = corio_registry_parse(path, buf ? buf : "", len, out, err, errlen);
+        rc = corio_reg_parse(path, buf ? buf : "", len, out, err, errlen);
     free(buf);
     return rc;
 }
 
-void corio_registry_free(struct corio_registry_db *r)
+void corio_reg_free(struct corio_reg *r)
 {
     if (!r)
         return;
@@ -421,7 +435,7 @@ void corio_registry_free(struct corio_registry_db *r)
     free(r);
 }
 
-const struct corio_reg_device *corio_registry_device(const struct corio_registry_db *r,
+const struct corio_reg_device *corio_reg_device(const struct corio_reg *r,
                                                      const char *id)
 {
     struct corio_reg_device key;
@@ -429,7 +443,7 @@ const struct corio_reg_device *corio_registry_device(const struct corio_registry
     return r->ndevices ? bsearch(&key, r->devices, r->ndevices, sizeof key, cmp_device) : NULL;
 }
 
-const struct corio_reg_gateway *corio_registry_gateway(const struct corio_registry_db *r,
+const struct corio_reg_gateway *corio_reg_gateway(const struct corio_reg *r,
                                                        const char *id)
 {
     for (size_t i = 0; i < r->ngateways; i++)
@@ -438,7 +452,7 @@ const struct corio_reg_gateway *corio_registry_gateway(const struct corio_regist
     return NULL;
 }
 
-bool corio_registry_firmware_ok(const struct corio_registry_db *r, const char *cls,
+bool corio_reg_firmware_ok(const struct corio_reg *r, const char *cls,
                                 const uint8_t digest[32])
 {
     bool any = false;
@@ -450,4 +464,12 @@ bool corio_registry_firmware_ok(const struct corio_registry_db *r, const char *c
             return true;
     }
     return !any;
+}
+
+bool corio_reg_has_firmware(const struct corio_reg *r, const char *cls)
+{
+    for (size_t i = 0; i < r->nfirmware; i++)
+        if (!strcmp(r->firmware[i].cls, cls))
+            return true;
+    return false;
 }
