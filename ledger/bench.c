@@ -30,12 +30,12 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
-#include "app.h"
+#include "ledger_app.h"
 #include "corio/cbor.h"
 #include "corio/error.h"
 #include "corio_log.h"
 #include "corio_sqlite.h"
-#include "engine.h"
+#include "ledger_engine.h"
 
 static double now_s(void)
 {

@@ -1,12 +1,12 @@
 /*
- * block.c - proposals and blocks in deterministic CBOR (block.h, docs/ledger.md).
+ * block.c - proposals and blocks in deterministic CBOR (ledger_block.h, docs/ledger.md).
  *
  * Keys are the small unsigned integers 1..9, written in ascending order, which is the
  * deterministic order, so encoding needs no sort. Decoding first checks that the whole
  * input is deterministic CBOR (so there is exactly one encoding of each block, and
  * a hash names one block), then walks the fixed layout.
  */
-#include "block.h"
+#include "ledger_block.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * config.c - corio-ledger's configuration keys, their translation into engine options,
  * and the daemon's main: parse, start the node, wait for SIGTERM/SIGINT, stop.
  */
-#include "config.h"
+#include "ledger_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

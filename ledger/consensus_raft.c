@@ -1,6 +1,6 @@
 /*
- * consensus_raft.c - consensus.h over canonical raft 0.15 with its libuv I/O (raft_uv)
- * and our TLS transport (tls_transport.h).
+ * consensus_raft.c - ledger_consensus.h over canonical raft 0.15 with its libuv I/O (raft_uv)
+ * and our TLS transport (ledger_tls_transport.h).
  *
  * Facts about the library this file relies on, each checked by the consensus tests:
  *   - the data directory must exist before raft_uv_init;
@@ -24,7 +24,7 @@
  * Snapshot data is framed with a small header (magic, version, index) so that restore
  * learns the index the snapshot stands for, which raft does not pass.
  */
-#include "consensus.h"
+#include "ledger_consensus.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,7 +37,7 @@
 
 #include "corio/error.h"
 #include "corio_log.h"
-#include "tls_transport.h"
+#include "ledger_tls_transport.h"
 
 #define SNAP_MAGIC   "cor-snap"
 #define SNAP_VERSION 1u

@@ -1,5 +1,5 @@
 /*
- * engine.c - a ledger node (engine.h): the loop thread that runs consensus and applies
+ * engine.c - a ledger node (ledger_engine.h): the loop thread that runs consensus and applies
  * blocks, submissions from other threads, membership, halting, and start/stop.
  *
  * A submission travels: submitter (check, then the queue, under mu) -> loop (pending,

@@ -15,8 +15,8 @@
 #include <uv.h>
 
 #include "corio/crypto.h"
-#include "engine.h"
-#include "sth.h"
+#include "ledger_engine.h"
+#include "ledger_sth.h"
 
 struct corio_http;
 struct corio_registry;

@@ -1,5 +1,5 @@
 /* main.c - corio-ledger: see ledger/config.c (corio_ledger_main) and docs/ledger.md. */
-#include "config.h"
+#include "ledger_config.h"
 
 int main(int argc, char **argv)
 {

@@ -1,5 +1,5 @@
 /*
- * merkle.c - RFC 9162 §2.1 Merkle tree math for the ledger's verifiable log (merkle.h).
+ * merkle.c - RFC 9162 §2.1 Merkle tree math for the ledger's verifiable log (ledger_merkle.h).
  *
  * Proof generation follows the RFC's recursive definitions (PATH, PROOF, SUBPROOF)
  * literally, with MTH of a range computed from stored perfect subtrees. Every range the
@@ -7,7 +7,7 @@
  * tree that splits into such subtrees along the binary digits of its size, so a proof
  * costs O(log n) reads. Verification follows the RFC's iterative algorithms.
  */
-#include "merkle.h"
+#include "ledger_merkle.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -26,10 +26,10 @@
 
 #include <openssl/sha.h>
 
-#include "app.h"
+#include "ledger_app.h"
 #include "corio/cbor.h"
 #include "corio/error.h"
-#include "store.h"
+#include "ledger_store.h"
 
 #define KEY_MAX   256
 #define VALUE_MAX 65536

@@ -1,5 +1,5 @@
 /*
- * statehash.c - the multiset hash applications may use for their state hash (app.h):
+ * statehash.c - the multiset hash applications may use for their state hash (ledger_app.h):
  * a 256-bit sum of SHA-256 digests, so adding or removing one item costs one hash and
  * the result does not depend on the order items came in.
  */
@@ -7,7 +7,7 @@
 
 #include <openssl/sha.h>
 
-#include "app.h"
+#include "ledger_app.h"
 #include "corio/error.h"
 
 void corio_ledger_sethash_init(struct corio_ledger_sethash *h)

@@ -1,7 +1,7 @@
 /*
- * sth.c - signed tree heads as COSE_Sign1 over a deterministic CBOR payload (sth.h).
+ * sth.c - signed tree heads as COSE_Sign1 over a deterministic CBOR payload (ledger_sth.h).
  */
-#include "sth.h"
+#include "ledger_sth.h"
 
 #include <string.h>
 

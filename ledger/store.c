@@ -1,14 +1,14 @@
 /*
- * store.c - the ledger's database (store.h): schema, applying a proposal as a block in
+ * store.c - the ledger's database (ledger_store.h): schema, applying a proposal as a block in
  * one transaction, snapshots as a serialized copy of the database, and the readers the
  * API and the auditor use.
  *
- * The Merkle tree is kept as its perfect subtrees (merkle.h): appending a leaf writes
+ * The Merkle tree is kept as its perfect subtrees (ledger_merkle.h): appending a leaf writes
  * the leaf and every subtree it completes (two rows per leaf on average), so a root or
  * a proof is O(log n) primary-key reads. The right edge of the tree (the frontier) is
  * kept in memory by the writer and rebuilt from the table at open.
  */
-#include "store.h"
+#include "ledger_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

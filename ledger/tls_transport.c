@@ -1,5 +1,5 @@
 /*
- * tls_transport.c - mutual TLS for raft_uv (tls_transport.h).
+ * tls_transport.c - mutual TLS for raft_uv (ledger_tls_transport.h).
  *
  * A connection owns up to four libuv objects: the TCP handle (ciphertext), a timer
  * (the deadline for connect + handshake + hello), our end of a socketpair as a
@@ -14,7 +14,7 @@
  * raft_uv's outbound streams are write-only and its inbound streams read-only, but
  * both directions are pumped, so a closed end is noticed on either side.
  */
-#include "tls_transport.h"
+#include "ledger_tls_transport.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "block.h"
+#include "ledger_block.h"
 #include "corio/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "corio/error.h"
-#include "merkle.h"
+#include "ledger_merkle.h"
 
 static uint64_t be64(const uint8_t *p)
 {

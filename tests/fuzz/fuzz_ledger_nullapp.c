@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "ledger_app.h"
 #include "corio/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

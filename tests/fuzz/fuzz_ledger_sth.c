@@ -7,7 +7,7 @@
 
 #include "corio/error.h"
 #include "crypto_openssl.h"
-#include "sth.h"
+#include "ledger_sth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

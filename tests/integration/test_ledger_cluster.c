@@ -24,14 +24,14 @@
 #include <unistd.h>
 
 #include "../unit/test_ledger_util.h"
-#include "block.h"
+#include "ledger_block.h"
 #include "corio/cbor.h"
 #include "corio/encoding.h"
 #include "corio/error.h"
 #include "crypto_openssl.h"
 #include "harness.h"
-#include "merkle.h"
-#include "sth.h"
+#include "ledger_merkle.h"
+#include "ledger_sth.h"
 
 #define MAXN 3
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "block.h"
+#include "ledger_block.h"
 #include "corio/error.h"
 #include "harness.h"
 

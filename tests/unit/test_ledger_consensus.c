@@ -1,5 +1,5 @@
 /*
- * test_ledger_consensus.c - the consensus interface (ledger/consensus.h) over raft and
+ * test_ledger_consensus.c - the consensus interface (ledger/ledger_consensus.h) over raft and
  * the mutual-TLS transport, with several nodes on one libuv loop in this process:
  * ordered application, restarts (bootstrapping only once), snapshots and restore,
  * failover, membership changes, and a node whose certificate comes from a CA the
@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "consensus.h"
+#include "ledger_consensus.h"
 #include "corio/error.h"
 #include "harness.h"
 #include "test_ledger_util.h"

@@ -16,7 +16,7 @@
 
 #include "corio/error.h"
 #include "harness.h"
-#include "merkle.h"
+#include "ledger_merkle.h"
 
 /* ---- the reference: RFC 9162 §2.1 as written ----------------------------------------- */
 

@@ -17,7 +17,7 @@
 #include "corio/error.h"
 #include "crypto_openssl.h"
 #include "harness.h"
-#include "sth.h"
+#include "ledger_sth.h"
 
 static struct corio_sth sample(void)
 {

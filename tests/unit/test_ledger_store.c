@@ -17,13 +17,13 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
-#include "app.h"
-#include "block.h"
+#include "ledger_app.h"
+#include "ledger_block.h"
 #include "corio/cbor.h"
 #include "corio/error.h"
 #include "harness.h"
-#include "merkle.h"
-#include "store.h"
+#include "ledger_merkle.h"
+#include "ledger_store.h"
 
 /* ---- building null-application transactions ----------------------------------------- */
 

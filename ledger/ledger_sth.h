@@ -1,5 +1,5 @@
 /*
- * sth.h - signed tree heads: what a ledger node asserts about its log at one height,
+ * ledger_sth.h - signed tree heads: what a ledger node asserts about its log at one height,
  * signed so that two contradicting heads are evidence of a fork.
  *
  * A signed tree head is a COSE_Sign1 (RFC 9052, ES256, tag 18, include/corio/cose.h)

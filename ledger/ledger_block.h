@@ -1,5 +1,5 @@
 /*
- * block.h - the ledger's two wire formats below the transactions: the proposal a leader
+ * ledger_block.h - the ledger's two wire formats below the transactions: the proposal a leader
  * puts into the Raft log, and the block every node derives from it when it applies it.
  * Both are deterministic CBOR (RFC 8949 §4.2.1) maps with small unsigned keys and a
  * format version; docs/ledger.md describes them for people.

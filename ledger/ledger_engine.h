@@ -1,8 +1,8 @@
 /*
- * engine.h - a ledger node: consensus (consensus.h), blocks and state (store.h), the
- * application (app.h), signed tree heads (sth.h), the HTTP API, and the checks that
- * keep honest nodes honest (tree heads compared with every peer, membership followed
- * or the node halts). corio-ledger's main is a thin layer over this; tests and the
+ * ledger_engine.h - a ledger node: consensus (ledger_consensus.h), blocks and state
+ * (ledger_store.h), the application (ledger_app.h), signed tree heads (ledger_sth.h), the HTTP API,
+ * and the checks that keep honest nodes honest (tree heads compared with every peer, membership
+ * followed or the node halts). corio-ledger's main is a thin layer over this; tests and the
  * benchmark run nodes in-process through it. docs/ledger.md describes the behaviour.
  *
  * Threads: corio_ledger_start starts a loop thread (consensus, applying blocks), the
@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app.h"
-#include "consensus.h"
-#include "store.h"
+#include "ledger_app.h"
+#include "ledger_consensus.h"
+#include "ledger_store.h"
 
 struct corio_ledger;
 struct corio_registry;

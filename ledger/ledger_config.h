@@ -1,5 +1,5 @@
 /*
- * config.h - corio-ledger's configuration file (docs/ledger.md, "Configuration"):
+ * ledger_config.h - corio-ledger's configuration file (docs/ledger.md, "Configuration"):
  * the key schema, and its translation into struct corio_ledger_opts.
  */
 #ifndef CORIO_LEDGER_CONFIG_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "corio_conf.h"
-#include "engine.h"
+#include "ledger_engine.h"
 
 /* The schema of corio-ledger.conf, ending with {0}. */
 extern const struct corio_conf_key corio_ledger_conf_keys[];

@@ -1,5 +1,5 @@
 /*
- * consensus.h - the ledger's consensus interface: a replicated, ordered log of opaque
+ * ledger_consensus.h - the ledger's consensus interface: a replicated, ordered log of opaque
  * entries among the organisations' nodes.
  *
  * The ledger engine needs only this much from consensus, so that the Raft library
@@ -97,7 +97,7 @@ struct corio_cons_opts {
     unsigned snapshot_threshold;  /* entries between snapshots; 0: 1024 */
     unsigned snapshot_trailing;   /* entries kept after one; 0: 128 */
     unsigned tick_ms;             /* how often roles and configuration are checked; 0: 50 */
-    /* The network: mutual TLS (tls_transport.h). All three are required unless plain
+    /* The network: mutual TLS (ledger_tls_transport.h). All three are required unless plain
      * is set. */
     const char *tls_cert, *tls_key;
     const char *const *tls_ca;
@@ -109,7 +109,7 @@ struct corio_cons_opts {
     bool plain;
 };
 
-/* Network counters (tls_transport.h's), zero for the plain transport. */
+/* Network counters (ledger_tls_transport.h's), zero for the plain transport. */
 struct corio_cons_net_stats {
     uint64_t accepted, connected, handshake_failed, refused_hello, open;
 };

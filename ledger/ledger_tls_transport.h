@@ -1,5 +1,5 @@
 /*
- * tls_transport.h - a raft_uv_transport (raft/uv.h) over mutual TLS, so that ledger
+ * ledger_tls_transport.h - a raft_uv_transport (raft/uv.h) over mutual TLS, so that ledger
  * nodes of different organisations talk only to each other and never in plaintext.
  *
  * Each node has a certificate issued by its organisation's CA and trusts the set of

@@ -1,5 +1,5 @@
 /*
- * app.h - the ledger engine's application interface: what the transaction format and
+ * ledger_app.h - the ledger engine's application interface: what the transaction format and
  * the contracts plug into. The engine orders transactions (consensus), turns each
  * committed proposal into a block, keeps the Merkle log, signs tree heads and serves
  * the API; the application decides what a transaction means.
@@ -39,7 +39,7 @@
 
 #include <sqlite3.h>
 
-#include "block.h"
+#include "ledger_block.h"
 
 #define CORIO_LEDGER_ID_LEN      32
 #define CORIO_LEDGER_ADDRESS_MAX 255

@@ -1,5 +1,5 @@
 /*
- * store.h - the ledger's SQLite database (internal to the engine): blocks, the
+ * ledger_store.h - the ledger's SQLite database (internal to the engine): blocks, the
  * transaction index, the Merkle tree's perfect subtrees, membership bookkeeping and the
  * application's tables, in one file, so that a block and the state it produces commit
  * in one transaction. docs/ledger.md describes the tables.
@@ -17,9 +17,9 @@
 
 #include <sqlite3.h>
 
-#include "app.h"
-#include "block.h"
-#include "merkle.h"
+#include "ledger_app.h"
+#include "ledger_block.h"
+#include "ledger_merkle.h"
 
 #define CORIO_STORE_MAX_MEMBERS 64
 

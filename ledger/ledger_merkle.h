@@ -1,5 +1,5 @@
 /*
- * merkle.h - the verifiable log's Merkle tree (RFC 9162 §2.1): leaf and node hashes,
+ * ledger_merkle.h - the verifiable log's Merkle tree (RFC 9162 §2.1): leaf and node hashes,
  * roots, inclusion and consistency proofs, and their offline verification.
  *
  * This file and merkle.c depend on nothing of the daemon (no SQLite, no raft, no
