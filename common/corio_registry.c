@@ -22,7 +22,7 @@ struct parser {
     int line;
     char *err;
     size_t errlen;
-    struct corio_registry_db *r;
+    struct corio_reg *r;
     size_t cap_orgs, cap_gateways, cap_devices, cap_firmware;
     bool seen_height;
 };
@@ -119,7 +119,7 @@ static bool split_kv(char *tok, char **k, char **v)
 
 static int parse_org(struct parser *p, char *id, char *rest)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_org *arr = grow(r->orgs, &p->cap_orgs, r->norgs, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -136,7 +136,7 @@ static int parse_org(struct parser *p, char *id, char *rest)
 
 static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_gateway *arr = grow(r->gateways, &p->cap_gateways, r->ngateways, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -169,7 +169,7 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
 
 static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     struct corio_reg_device *arr = grow(r->devices, &p->cap_devices, r->ndevices, sizeof *arr);
     if (!arr)
         return bad(p, "out of memory");
@@ -242,7 +242,7 @@ static int hexdigest(const char *s, uint8_t out[32])
 
 static int parse_firmware(struct parser *p, char *cls, char **toks, int ntoks)
 {
-    struct corio_registry_db *r = p->r;
+    struct corio_reg *r = p->r;
     if (ntoks < 1 || ntoks > 2)
         return bad(p, "firmware needs: firmware <class> <sha256 hex> [<version>]");
     struct corio_reg_firmware *arr = grow(r->firmware, &p->cap_firmware, r->nfirmware, sizeof *arr);
@@ -313,8 +313,8 @@ static int cmp_device(const void *a, const void *b)
                   ((const struct corio_reg_device *)b)->id);
 }
 
-int corio_registry_parse(const char *name, const char *text_in, size_t len,
-                         struct corio_registry_db **out, char *err, size_t errlen)
+int corio_reg_parse(const char *name, const char *text_in, size_t len,
+                         struct corio_reg **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct parser p = {.name = name, .err = err, .errlen = errlen};
@@ -361,14 +361,14 @@ int corio_registry_parse(const char *name, const char *text_in, size_t len,
             }
     }
     if (rc != CORIO_OK) {
-        corio_registry_free(p.r);
+        corio_reg_free(p.r);
         return rc;
     }
     *out = p.r;
     return CORIO_OK;
 }
 
-int corio_registry_load(const char *path, struct corio_registry_db **out, char *err,
+int corio_reg_load(const char *path, struct corio_reg **out, char *err,
                         size_t errlen)
 {
     *out = NULL;
@@ -405,12 +405,12 @@ int corio_registry_load(const char *path, struct corio_registry_db **out, char *
     }
     fclose(f);
     if (rc == CORIO_OK)
-        rc = corio_registry_parse(path, buf ? buf : "", len, out, err, errlen);
+        rc = corio_reg_parse(path, buf ? buf : "", len, out, err, errlen);
     free(buf);
     return rc;
 }
 
-void corio_registry_free(struct corio_registry_db *r)
+void corio_reg_free(struct corio_reg *r)
 {
     if (!r)
         return;
@@ -421,7 +421,7 @@ void corio_registry_free(struct corio_registry_db *r)
     free(r);
 }
 
-const struct corio_reg_device *corio_registry_device(const struct corio_registry_db *r,
+const struct corio_reg_device *corio_reg_device(const struct corio_reg *r,
                                                      const char *id)
 {
     struct corio_reg_device key;
@@ -429,7 +429,7 @@ const struct corio_reg_device *corio_registry_device(const struct corio_registry
     return r->ndevices ? bsearch(&key, r->devices, r->ndevices, sizeof key, cmp_device) : NULL;
 }
 
-const struct corio_reg_gateway *corio_registry_gateway(const struct corio_registry_db *r,
+const struct corio_reg_gateway *corio_reg_gateway(const struct corio_reg *r,
                                                        const char *id)
 {
     for (size_t i = 0; i < r->ngateways; i++)
@@ -438,7 +438,7 @@ const struct corio_reg_gateway *corio_registry_gateway(const struct corio_regist
     return NULL;
 }
 
-bool corio_registry_firmware_ok(const struct corio_registry_db *r, const char *cls,
+bool corio_reg_firmware_ok(const struct corio_reg *r, const char *cls,
                                 const uint8_t digest[32])
 {
     bool any = false;
@@ -450,4 +450,12 @@ bool corio_registry_firmware_ok(const struct corio_registry_db *r, const char *c
             return true;
     }
     return !any;
+}
+
+bool corio_reg_has_firmware(const struct corio_reg *r, const char *cls)
+{
+    for (size_t i = 0; i < r->nfirmware; i++)
+        if (!strcmp(r->firmware[i].cls, cls))
+            return true;
+    return false;
 }

@@ -56,7 +56,7 @@ struct corio_reg_firmware {
     char version[CORIO_REG_TEXT_MAX + 1];
 };
 
-struct corio_registry_db {
+struct corio_reg {
     uint64_t height;
     struct corio_reg_org *orgs;
     size_t norgs;
@@ -70,26 +70,29 @@ struct corio_registry_db {
 
 /*
  * Parses a registry file. On CORIO_OK *out is a new registry (free it with
- * corio_registry_free). On error returns CORIO_ERR_NOTFOUND / CORIO_ERR_IO (the file)
+ * corio_reg_free). On error returns CORIO_ERR_NOTFOUND / CORIO_ERR_IO (the file)
  * or CORIO_ERR_MALFORMED, with "<path>:<line>: <what>" in err.
  */
-int corio_registry_load(const char *path, struct corio_registry_db **out, char *err,
+int corio_reg_load(const char *path, struct corio_reg **out, char *err,
                         size_t errlen);
 
 /* The same from text in memory; name is used in error messages. */
-int corio_registry_parse(const char *name, const char *text, size_t len,
-                         struct corio_registry_db **out, char *err, size_t errlen);
+int corio_reg_parse(const char *name, const char *text, size_t len,
+                         struct corio_reg **out, char *err, size_t errlen);
 
-void corio_registry_free(struct corio_registry_db *r);
+void corio_reg_free(struct corio_reg *r);
 
 /* Lookups; NULL when absent. */
-const struct corio_reg_device *corio_registry_device(const struct corio_registry_db *r,
+const struct corio_reg_device *corio_reg_device(const struct corio_reg *r,
                                                      const char *id);
-const struct corio_reg_gateway *corio_registry_gateway(const struct corio_registry_db *r,
+const struct corio_reg_gateway *corio_reg_gateway(const struct corio_reg *r,
                                                        const char *id);
 
+/* True when the registry lists approved firmware for the class (a firmware policy). */
+bool corio_reg_has_firmware(const struct corio_reg *r, const char *cls);
+
 /* True when the registry lists no firmware for the class (no policy), or lists digest. */
-bool corio_registry_firmware_ok(const struct corio_registry_db *r, const char *cls,
+bool corio_reg_firmware_ok(const struct corio_reg *r, const char *cls,
                                 const uint8_t digest[32]);
 
 #endif /* CORIO_REGISTRY_H */

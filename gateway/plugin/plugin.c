@@ -17,6 +17,8 @@
  *   plugin_opt_watermark <path>       default: <outbox>.watermark
  *   plugin_opt_max_bytes <n>          outbox cap, default 1 GiB
  *   plugin_opt_sync_ms <n>            WAL fsync interval, default 200
+ *   plugin_opt_registry <path>        the registry file (required; docs/registry.md)
+ *   plugin_opt_state <path>           authentication state, default: <outbox>-auth.db
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -189,6 +191,10 @@ static int on_tick(int event, void *event_data, void *userdata)
         apply_watermark(p);
         p->last_watermark_ms = now;
     }
+    if (now - p->last_registry_ms >= 1000) {
+        corio__auth_tick(p);
+        p->last_registry_ms = now;
+    }
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -233,9 +239,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     const char *watermark = option(opts, option_count, "watermark");
     const char *max_bytes = option(opts, option_count, "max_bytes");
     const char *sync_ms = option(opts, option_count, "sync_ms");
-    if (!outbox || !gateway) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_outbox and plugin_opt_gateway "
-                                           "are required");
+    const char *registry = option(opts, option_count, "registry");
+    const char *state = option(opts, option_count, "state");
+    if (!outbox || !gateway || !registry) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_outbox, plugin_opt_gateway and "
+                                           "plugin_opt_registry are required");
         return MOSQ_ERR_INVAL;
     }
     if (!corio__valid_short_id(gateway, strlen(gateway))) {
@@ -266,18 +274,28 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: %s: %s", outbox, err);
         return MOSQ_ERR_UNKNOWN;
     }
-    if (corio__presence_init(p) != CORIO_OK) {
+    char state_path[4096];
+    if (state)
+        snprintf(state_path, sizeof state_path, "%s", state);
+    else
+        snprintf(state_path, sizeof state_path, "%s-auth.db", outbox);
+    if (corio__presence_init(p) != CORIO_OK || corio__auth_init(p, registry, state_path) != CORIO_OK) {
+        corio__auth_cleanup(p);
+        corio__presence_cleanup(p);
         corio_outbox_close(p->outbox);
-        return MOSQ_ERR_NOMEM;
+        return MOSQ_ERR_UNKNOWN;
     }
-    p->last_sync_ms = p->last_watermark_ms = mono_ms();
+    p->last_sync_ms = p->last_watermark_ms = p->last_registry_ms = mono_ms();
 
     int rc = mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, on_message, NULL, p);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, p);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = corio__presence_register(p);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = corio__auth_register(p);
     if (rc != MOSQ_ERR_SUCCESS) {
+        corio__auth_cleanup(p);
         corio__presence_cleanup(p);
         corio_outbox_close(p->outbox);
         return rc;
@@ -298,8 +316,10 @@ EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, 
     mosquitto_callback_unregister(p->id, MOSQ_EVT_MESSAGE, on_message, NULL);
     mosquitto_callback_unregister(p->id, MOSQ_EVT_TICK, on_tick, NULL);
     corio__presence_unregister(p);
+    corio__auth_unregister(p);
     corio_outbox_sync(p->outbox);
     corio_outbox_close(p->outbox);
     corio__presence_cleanup(p);
+    corio__auth_cleanup(p);
     return MOSQ_ERR_SUCCESS;
 }

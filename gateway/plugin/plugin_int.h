@@ -15,6 +15,7 @@
 #define CORIO_SHORT_ID_LEN 24
 
 struct corio_presence_table;
+struct corio_auth;
 
 struct corio_plugin {
     mosquitto_plugin_id_t *id;
@@ -25,15 +26,20 @@ struct corio_plugin {
     int64_t sync_ms;
     int64_t last_sync_ms;
     int64_t last_watermark_ms;
+    int64_t last_registry_ms;
     uint64_t applied_epoch;
     int64_t applied_id;
     bool watermark_warned;
     struct corio_presence_table *presence;
+    struct corio_auth *auth;
 
     /* Counters, since the broker started. */
     uint64_t stored;
     uint64_t refused;
     uint64_t dropped;
+    uint64_t auth_accepted;
+    uint64_t auth_refused;
+    uint64_t acl_denied;
 };
 
 int64_t corio__wall_ms(void);
@@ -53,5 +59,12 @@ void corio__presence_unregister(struct corio_plugin *p);
 void corio__presence_cleanup(struct corio_plugin *p);
 void corio__presence_connected(struct corio_plugin *p, const struct mosquitto *client,
                                const char *device);
+
+/* auth.c: single-step EAT authentication, topic rights, the registry. */
+int corio__auth_init(struct corio_plugin *p, const char *registry, const char *state);
+int corio__auth_register(struct corio_plugin *p);
+void corio__auth_unregister(struct corio_plugin *p);
+void corio__auth_cleanup(struct corio_plugin *p);
+void corio__auth_tick(struct corio_plugin *p);
 
 #endif

@@ -1,0 +1,80 @@
+/*
+ * app_identity.c - the device's identity in the footprint example: its provisioned
+ * P-256 key, imported into the PSA backend at boot, and the names made from it
+ * (DESIGN.md §3): the short id, base32 of the first 15 bytes of SHA-256 over the
+ * compressed public key, which is the MQTT client id; and did:key, which the device
+ * announces in CONNECT. With the DID module (did.h) the SDK makes both names.
+ */
+#include <string.h>
+
+#include "board.h"
+#include "corio/crypto_psa.h"
+#include "corio/encoding.h"
+#include "fp_app.h"
+
+#if FP_HAVE_DID
+#include "corio/did.h"
+#endif
+
+static struct corio_key key;
+static char short_id[25];
+static char did_key[64];
+
+int fp_identity_init(void)
+{
+    uint8_t priv[CORIO_P256_SCALAR_LEN];
+    uint8_t pub[CORIO_P256_PUB_COMPRESSED];
+    int err;
+
+    err = board_identity_scalar(priv);
+    if (err == 0)
+        err = corio_key_import(&corio_crypto_psa_ops, 0, 0, priv, &key);
+    memset(priv, 0, sizeof priv);
+    if (err == CORIO_OK)
+        err = corio_key_public_compressed(&key, pub);
+    if (err != CORIO_OK)
+        return err;
+#if FP_HAVE_DID
+    {
+        struct corio_did did;
+
+        err = corio_did_from_key(&corio_crypto_psa_ops, pub, sizeof pub, &did);
+        if (err == CORIO_OK)
+            err = corio_did_id_format(did.id, short_id, sizeof short_id);
+        if (err >= 0)
+            err = corio_didkey_format(pub, sizeof pub, did_key, sizeof did_key);
+    }
+#else
+    {
+        uint8_t hash[CORIO_SHA256_LEN];
+        uint8_t mc[2 + sizeof pub] = {0x80, 0x24}; /* multicodec p256-pub, 0x1200 */
+        const char prefix[] = "did:key:z";
+
+        err = corio_sha256(&corio_crypto_psa_ops, pub, sizeof pub, hash);
+        if (err == CORIO_OK)
+            err = corio_base32_encode(hash, 15, short_id, sizeof short_id);
+        if (err >= 0) {
+            memcpy(mc + 2, pub, sizeof pub);
+            memcpy(did_key, prefix, sizeof prefix - 1);
+            err = corio_base58_encode(mc, sizeof mc, did_key + sizeof prefix - 1,
+                                      sizeof did_key - (sizeof prefix - 1));
+        }
+    }
+#endif
+    return err < 0 ? err : CORIO_OK;
+}
+
+const struct corio_key *fp_identity_key(void)
+{
+    return &key;
+}
+
+const char *fp_short_id(void)
+{
+    return short_id;
+}
+
+const char *fp_did_key(void)
+{
+    return did_key;
+}

@@ -1,0 +1,42 @@
+/*
+ * corio_config.h - the footprint example's build-time configuration of libcorio
+ * (named by CORIO_CONFIG_FILE; include/corio/config.h explains the mechanism), and the
+ * sizes of the buffers the example gives the SDK. make footprint measures exactly these.
+ */
+#ifndef FP_CORIO_CONFIG_H
+#define FP_CORIO_CONFIG_H
+
+/* MQTT: the QoS 1 window and the filters kept across reconnects (the defaults). */
+#define CORIO_MQTT_MAX_INFLIGHT      8
+#define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
+
+/* Outbox: remember where the messages of the whole MQTT window are. */
+#define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT
+
+/* The MQTT client's buffers. tx holds the largest packet the device sends: CONNECT
+ * (or AUTH) with the EAT and key rotation chain of corio-eat-v1, or a telemetry
+ * PUBLISH. rx holds one downlink packet (commands, configuration, OTA offers). */
+#define FP_MQTT_TX 1024
+#define FP_MQTT_RX 512
+
+/* One telemetry message (a SenML pack) or command result as encoded. */
+#define FP_PAYLOAD_MAX 256
+
+/* mbedTLS's heap, a static pool (MBEDTLS_MEMORY_BUFFER_ALLOC_C): PSA key slots' key
+ * data and ECDSA's temporaries; with TLS also the record buffers (IN 4096 + OUT 2048
+ * content bytes plus headroom, mbedtls-tls.cfg), the handshake and the gateway's parsed
+ * certificate chain. These are configured sizes, not a measured peak. */
+#ifndef FP_TLS
+#define FP_TLS 0 /* 1: the TLS variant (scripts/footprint.sh builds both) */
+#endif
+#if FP_TLS
+#define FP_MBEDTLS_HEAP 20480
+#else
+#define FP_MBEDTLS_HEAP 4096
+#endif
+
+/* A measurement every 10 s; a heartbeat every 60 s. */
+#define FP_SAMPLE_MS    10000u
+#define FP_HEARTBEAT_MS 60000u
+
+#endif /* FP_CORIO_CONFIG_H */
