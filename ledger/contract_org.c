@@ -20,7 +20,7 @@ static int insert_org(sqlite3 *db, const uint8_t id[CORIO_DID_ID_LEN],
     int rc = corio__ctr_identity_create(db, id, CTR_ORG, id, o->key, height);
     if (rc == CORIO_OK)
         rc = corio__ctr_exec(db, "INSERT INTO ctr_org VALUES(?, ?, ?, ?, ?, ?, ?, ?, 1, ?, NULL)",
-                             "btiiiittti", ID_ARG(id), o->name, o->name_len,
+                             "btiiiitti", ID_ARG(id), o->name, o->name_len,
                              (int64_t)(o->has_weight ? o->weight : 1),
                              (int64_t)(o->has_threshold ? o->threshold : 1),
                              (int64_t)(o->has_approver && o->approver), (int64_t)o->node,

@@ -483,7 +483,7 @@ static void acc_fn(sqlite3_context *c, int argc, sqlite3_value **argv)
 
 static int register_functions(sqlite3 *db)
 {
-    int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
+    int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     if (sqlite3_create_function_v2(db, "ctr_acc_add", -1, f, (void *)(intptr_t)1, acc_fn, NULL,
                                    NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function_v2(db, "ctr_acc_sub", -1, f, (void *)(intptr_t)-1, acc_fn, NULL,
