@@ -60,6 +60,10 @@ struct t_ledger {
     uint64_t index;
     uint8_t genesis[CORIO_TX_ID_LEN];
     uint64_t ts;
+    /* Other nodes that apply every block too: their block and state hashes must equal
+     * this one's after each block (determinism across nodes). */
+    struct t_ledger *mirror[4];
+    size_t nmirror;
 };
 
 static inline void t_ledger_open(struct t_ledger *l, const char *name, const struct corio_ledger_app *app)
@@ -113,6 +117,16 @@ static inline void t_block(struct t_ledger *l, uint8_t *const *txs, const size_t
         snprintf(res[i].reason, sizeof res[i].reason, "%s", out.txs[i].reason);
     }
     corio__store_applied_free(&out);
+    struct corio_store_head mine, theirs;
+    corio__store_head(l->st, &mine);
+    for (size_t m = 0; m < l->nmirror; m++) {
+        struct t_ledger *o = l->mirror[m];
+        assert_int_equal(corio__store_apply(o->st, ++o->index, &p, 0, NULL), CORIO_OK);
+        corio__store_head(o->st, &theirs);
+        assert_int_equal(theirs.height, mine.height);
+        assert_memory_equal(theirs.state_hash, mine.state_hash, 32);
+        assert_memory_equal(theirs.block_hash, mine.block_hash, 32);
+    }
 }
 
 /* Empty blocks until the ledger's height is h. */
@@ -360,6 +374,49 @@ static inline void t_register(struct t_ledger *l, struct t_id *org, struct t_id 
     size_t el = t_eat(dev, org->short_id, 32, 1, eat, sizeof eat);
     struct t_args a = t_register_args(org, dev, kind, eat, el, NULL);
     ACCEPT(l, t_make(l, CORIO_TX_DEVICE_REGISTER, a.buf, a.len, T_TTL, SIGNERS(org)));
+}
+
+/* Proposes (by proposer, period 2), has every voter vote yes in one block, and runs
+ * the ledger to the close. Returns the proposal's status; *id receives its id. */
+static inline int64_t t_pass(struct t_ledger *l, struct t_id *proposer, uint64_t kind,
+                             const struct corio_tx_proposal_payload *pl, struct t_id **voters,
+                             size_t n, uint8_t id[32])
+{
+    struct t_args pa = t_proposal_args(proposer, kind, pl, 2);
+    struct t_tx prop = t_make(l, CORIO_TX_PROPOSAL, pa.buf, pa.len, T_TTL, &proposer, 1);
+    uint8_t pid[32];
+    memcpy(pid, prop.id, 32);
+    if (id)
+        memcpy(id, pid, 32);
+    ACCEPT(l, prop);
+    uint64_t closes = t_height(l) + 2;
+    struct t_tx v[16];
+    uint8_t *txs[16];
+    size_t lens[16];
+    struct t_result r[16];
+    for (size_t i = 0; i < n; i++) {
+        struct t_args va = t_vote_args(pid, voters[i], CORIO_VOTE_YES);
+        v[i] = t_make(l, CORIO_TX_VOTE, va.buf, va.len, T_TTL, &voters[i], 1);
+        txs[i] = v[i].buf;
+        lens[i] = v[i].len;
+    }
+    t_block(l, txs, lens, n, r);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].status != CORIO_TX_ACCEPTED)
+            fail_msg("vote refused: %s", r[i].reason);
+        free(v[i].buf);
+    }
+    t_until(l, closes);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(corio__store_db(l->st),
+                                        "SELECT status FROM ctr_proposal WHERE id = ?", -1, &s,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(s, 1, pid, 32, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t st = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return st;
 }
 
 /* An int from the contracts' tables. */
