@@ -67,6 +67,8 @@ static bool text_ok(const char *s, size_t n)
 }
 
 #define AT(base, off, type) ((type *)((uint8_t *)(base) + (off)))
+typedef const char *cstr;
+typedef const uint8_t *cbytes;
 #define CAT(base, off, type) ((const type *)((const uint8_t *)(base) + (off)))
 
 /* Reads one value of field f into the struct at base. */
@@ -206,16 +208,16 @@ static int encode_map(const struct field *fs, size_t nf, const void *base, uint8
             break;
         case K_TEXT:
         case K_NAME:
-            corio_cbor_put_text(&e, *CAT(base, f->off, const char *),
+            corio_cbor_put_text(&e, *CAT(base, f->off, cstr),
                                 *CAT(base, f->off_len, size_t));
             break;
         case K_BYTES:
-            corio_cbor_put_bytes(&e, *CAT(base, f->off, const uint8_t *),
+            corio_cbor_put_bytes(&e, *CAT(base, f->off, cbytes),
                                  *CAT(base, f->off_len, size_t));
             break;
         case K_ARRAY:
         case K_MAP:
-            corio_cbor_put_raw(&e, *CAT(base, f->off, const uint8_t *),
+            corio_cbor_put_raw(&e, *CAT(base, f->off, cbytes),
                                *CAT(base, f->off_len, size_t));
             break;
         }
