@@ -160,7 +160,7 @@ int corio_tx_id(const uint8_t *tx, size_t len, uint8_t id[CORIO_TX_ID_LEN]);
  * sit in the registry file (docs/registry.md) as it is. */
 
 #define CORIO_TX_NAME_MAX    64
-#define CORIO_TX_ORGNAME_MAX 128
+#define CORIO_TX_ORGNAME_MAX 64 /* the registry file's limit */
 #define CORIO_TX_URL_MAX     255
 
 /* An organisation as genesis founds it and a membership proposal admits or changes
