@@ -793,6 +793,18 @@ static int ctr_check(void *ctx, sqlite3 *db, const uint8_t *raw, size_t len, cha
     if (rc == CORIO_OK && t->body.type == CORIO_TX_GENESIS && c->opts.pin_genesis &&
         memcmp(id, c->opts.genesis, CORIO_TX_ID_LEN))
         rc = corio__ctr_refuse(&a, "not the genesis this node is configured with");
+    /* Only here, never in apply: a version this node lacks is refused when submitted to
+     * it (a typo would halt every node at the activation height), while a proposal made
+     * elsewhere still applies identically on every node. */
+    struct corio_tx_proposal p;
+    struct corio_tx_proposal_payload pl;
+    if (rc == CORIO_OK && t->body.type == CORIO_TX_PROPOSAL &&
+        corio_tx_proposal_decode(t->body.args, t->body.args_len, &p) == CORIO_OK &&
+        p.kind == CORIO_PROPOSAL_VERSION &&
+        corio_tx_payload_decode(p.kind, p.payload, p.payload_len, &pl) == CORIO_OK &&
+        pl.value > supported(c, pl.name, pl.name_len))
+        rc = corio__ctr_refuse(&a, "this node does not implement version %llu of %.*s",
+                               (unsigned long long)pl.value, (int)pl.name_len, pl.name);
     free(t);
     return rc;
 }
