@@ -178,8 +178,7 @@ static int expect_txs(struct corio_cbor_dec *d, bool with_result, struct corio_b
     for (uint64_t i = 0; i < count; i++) {
         struct corio_block_tx *t = &txs[i];
         uint64_t n, status;
-        if (with_result &&
-            (corio_cbor_expect_array(d, &n) != CORIO_OK || n != 3))
+        if (with_result && (corio_cbor_expect_array(d, &n) != CORIO_OK || n != 3))
             goto bad;
         if (corio_cbor_expect_bytes(d, &t->data, &t->len) != CORIO_OK ||
             t->len > CORIO_BLOCK_MAX_TX)
@@ -269,8 +268,7 @@ int corio_block_decode(const uint8_t *buf, size_t len, struct corio_block *b)
         return rc;
     if (expect_key(&d, 8) != CORIO_OK || expect_hash(&d, out.tree_root) != CORIO_OK ||
         expect_key(&d, 9) != CORIO_OK || expect_hash(&d, out.state_hash) != CORIO_OK ||
-        corio_cbor_dec_finish(&d) != CORIO_OK ||
-        out.first_leaf > UINT64_MAX - out.ntxs) {
+        corio_cbor_dec_finish(&d) != CORIO_OK || out.first_leaf > UINT64_MAX - out.ntxs) {
         free(out.txs);
         return CORIO_ERR_MALFORMED;
     }

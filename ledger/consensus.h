@@ -92,11 +92,11 @@ struct corio_cons_opts {
      * when this node is not in it (it then waits to be added). */
     const struct corio_cons_member *bootstrap;
     size_t nbootstrap;
-    unsigned election_timeout_ms;  /* 0: 1000 */
-    unsigned heartbeat_ms;         /* 0: 100 */
-    unsigned snapshot_threshold;   /* entries between snapshots; 0: 1024 */
-    unsigned snapshot_trailing;    /* entries kept after one; 0: 128 */
-    unsigned tick_ms;              /* how often roles and configuration are checked; 0: 50 */
+    unsigned election_timeout_ms; /* 0: 1000 */
+    unsigned heartbeat_ms;        /* 0: 100 */
+    unsigned snapshot_threshold;  /* entries between snapshots; 0: 1024 */
+    unsigned snapshot_trailing;   /* entries kept after one; 0: 128 */
+    unsigned tick_ms;             /* how often roles and configuration are checked; 0: 50 */
     /* The network: mutual TLS (tls_transport.h). All three are required unless plain
      * is set. */
     const char *tls_cert, *tls_key;

@@ -78,7 +78,7 @@ struct corio_cons {
     uint64_t last_leader;
     uint64_t last_config; /* a digest of the configuration */
 
-    struct change *change; /* the membership change in flight */
+    struct change *change;  /* the membership change in flight */
     struct proposal *props; /* proposals in flight */
 
     void (*close_cb)(void *arg);
@@ -174,13 +174,12 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     b[1].len = len;
     *bufs = b;
     *n_bufs = 2;
-    corio_logkv(CORIO_LOG_INFO, "snapshot taken", "index=%llu bytes=%zu",
-                (unsigned long long)index, len);
+    corio_logkv(CORIO_LOG_INFO, "snapshot taken", "index=%llu bytes=%zu", (unsigned long long)index,
+                len);
     return 0;
 }
 
-static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-                                 unsigned *n_bufs)
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct corio_cons *c = fsm->data;
     if (*bufs) {
@@ -199,8 +198,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct corio_cons *c = fsm->data;
     const uint8_t *p = buf->base;
-    if (buf->len < SNAP_HEADER || memcmp(p, SNAP_MAGIC, 8) != 0 ||
-        get64(p + 8) != SNAP_VERSION) {
+    if (buf->len < SNAP_HEADER || memcmp(p, SNAP_MAGIC, 8) != 0 || get64(p + 8) != SNAP_VERSION) {
         corio_log(CORIO_LOG_ERROR, "refusing a snapshot that is not ours (or of another version)");
         return RAFT_MALFORMED;
     }
@@ -385,7 +383,8 @@ int corio_cons_new(uv_loop_t *loop, const struct corio_cons_opts *o,
 
     rv = raft_uv_init(&c->io, loop, c->dir, &c->transport);
     if (rv != 0) {
-        snprintf(err, errlen, "%s: raft: %s", c->dir, c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
+        snprintf(err, errlen, "%s: raft: %s", c->dir,
+                 c->io.errmsg[0] ? c->io.errmsg : raft_strerror(rv));
         corio_cons_free(c);
         return CORIO_ERR_IO;
     }
@@ -416,8 +415,7 @@ int corio_cons_start(struct corio_cons *c, char *err, size_t errlen)
     c->raft.data = c;
     raft_set_election_timeout(&c->raft, c->o.election_timeout_ms ? c->o.election_timeout_ms : 1000);
     raft_set_heartbeat_timeout(&c->raft, c->o.heartbeat_ms ? c->o.heartbeat_ms : 100);
-    raft_set_snapshot_threshold(&c->raft,
-                                c->o.snapshot_threshold ? c->o.snapshot_threshold : 1024);
+    raft_set_snapshot_threshold(&c->raft, c->o.snapshot_threshold ? c->o.snapshot_threshold : 1024);
     raft_set_snapshot_trailing(&c->raft, c->o.snapshot_trailing ? c->o.snapshot_trailing : 128);
     raft_set_pre_vote(&c->raft, true);
 
@@ -438,8 +436,7 @@ int corio_cons_start(struct corio_cons *c, char *err, size_t errlen)
             if (rv == RAFT_CANTBOOTSTRAP)
                 rv = 0; /* a restart: the log is already there */
             else if (rv == 0)
-                corio_logkv(CORIO_LOG_INFO, "bootstrapped a new cluster", "members=%u",
-                            conf.n);
+                corio_logkv(CORIO_LOG_INFO, "bootstrapped a new cluster", "members=%u", conf.n);
         }
         raft_configuration_close(&conf);
         if (rv != 0) {

@@ -160,9 +160,8 @@ static int subproof(struct proof *p, uint64_t m, uint64_t begin, uint64_t end, b
     return rc;
 }
 
-int corio_merkle_inclusion_proof(corio_merkle_node_fn fn, void *arg, uint64_t index,
-                                 uint64_t size, corio_merkle_hash *path_out, size_t max,
-                                 size_t *len)
+int corio_merkle_inclusion_proof(corio_merkle_node_fn fn, void *arg, uint64_t index, uint64_t size,
+                                 corio_merkle_hash *path_out, size_t max, size_t *len)
 {
     if (!fn || !path_out || !len || index >= size)
         return CORIO_ERR_INVAL;
@@ -364,8 +363,8 @@ int corio_merkle_frontier_root(const struct corio_merkle_frontier *f,
     return CORIO_OK;
 }
 
-int corio_merkle_frontier_load(struct corio_merkle_frontier *f, corio_merkle_node_fn fn,
-                               void *arg, uint64_t size)
+int corio_merkle_frontier_load(struct corio_merkle_frontier *f, corio_merkle_node_fn fn, void *arg,
+                               uint64_t size)
 {
     if (!f || !fn || size >= ((uint64_t)1 << 63))
         return CORIO_ERR_INVAL;

@@ -70,9 +70,8 @@ int corio_merkle_root(corio_merkle_node_fn fn, void *arg, uint64_t size,
  * of size leaves, written to path[0 .. *len) (leaf side first). index < size; max is
  * the capacity of path (CORIO_MERKLE_MAX_PROOF always suffices).
  */
-int corio_merkle_inclusion_proof(corio_merkle_node_fn fn, void *arg, uint64_t index,
-                                 uint64_t size, corio_merkle_hash *path, size_t max,
-                                 size_t *len);
+int corio_merkle_inclusion_proof(corio_merkle_node_fn fn, void *arg, uint64_t index, uint64_t size,
+                                 corio_merkle_hash *path, size_t max, size_t *len);
 
 /*
  * PROOF(first, D[0:second]) (RFC 9162 §2.1.4.1): the consistency proof between the
@@ -149,7 +148,7 @@ int corio_merkle_frontier_root(const struct corio_merkle_frontier *f,
  * Rebuilds the frontier of a tree of size leaves from its stored perfect subtrees
  * (one read per set bit of size).
  */
-int corio_merkle_frontier_load(struct corio_merkle_frontier *f, corio_merkle_node_fn fn,
-                               void *arg, uint64_t size);
+int corio_merkle_frontier_load(struct corio_merkle_frontier *f, corio_merkle_node_fn fn, void *arg,
+                               uint64_t size);
 
 #endif /* CORIO_LEDGER_MERKLE_H */

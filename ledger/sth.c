@@ -81,8 +81,7 @@ int corio_sth_payload_decode(const uint8_t *buf, size_t len, struct corio_sth *s
     return CORIO_OK;
 }
 
-int corio_sth_sign(const struct corio_sth *s, const struct corio_key *key, uint8_t *out,
-                   size_t cap)
+int corio_sth_sign(const struct corio_sth *s, const struct corio_key *key, uint8_t *out, size_t cap)
 {
     uint8_t payload[160], kid[CORIO_P256_PUB_COMPRESSED];
     int n = corio_sth_payload_encode(s, payload, sizeof payload);
@@ -91,8 +90,7 @@ int corio_sth_sign(const struct corio_sth *s, const struct corio_key *key, uint8
     int rc = corio_key_public_compressed(key, kid);
     if (rc != CORIO_OK)
         return rc;
-    return corio_cose_sign1_sign(key, kid, sizeof kid, NULL, 0, payload, (size_t)n, 0, out,
-                                 cap);
+    return corio_cose_sign1_sign(key, kid, sizeof kid, NULL, 0, payload, (size_t)n, 0, out, cap);
 }
 
 int corio_sth_verify(const struct corio_crypto_ops *ops, const uint8_t *msg, size_t len,

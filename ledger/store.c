@@ -95,8 +95,8 @@ static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "ledger database statement failed", "sql=\"%.60s\" error=\"%s\"",
-                    sql, msg ? msg : sqlite3_errmsg(db));
+        corio_logkv(CORIO_LOG_ERROR, "ledger database statement failed",
+                    "sql=\"%.60s\" error=\"%s\"", sql, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return CORIO_ERR_IO;
     }
@@ -235,8 +235,8 @@ int corio__read_tx_by_leaf(sqlite3 *db, uint64_t leaf, uint64_t *height,
                            uint8_t id[CORIO_LEDGER_ID_LEN])
 {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, "SELECT height, id FROM ledger_txs WHERE leaf = ?", -1, &s,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT height, id FROM ledger_txs WHERE leaf = ?", -1, &s, NULL) !=
+        SQLITE_OK)
         return CORIO_ERR_IO;
     sqlite3_bind_int64(s, 1, (int64_t)leaf);
     int rc = sqlite3_step(s), out;
@@ -290,8 +290,8 @@ static int read_node(void *arg, unsigned level, uint64_t index, uint8_t out[32])
 
 static int reader_open(sqlite3 *db, struct node_reader *r)
 {
-    return sqlite3_prepare_v2(db, "SELECT hash FROM ledger_merkle WHERE level = ? AND idx = ?",
-                              -1, &r->s, NULL) == SQLITE_OK
+    return sqlite3_prepare_v2(db, "SELECT hash FROM ledger_merkle WHERE level = ? AND idx = ?", -1,
+                              &r->s, NULL) == SQLITE_OK
                ? CORIO_OK
                : CORIO_ERR_IO;
 }
@@ -369,8 +369,8 @@ int corio__read_inclusion(sqlite3 *db, uint64_t leaf, uint64_t size, corio_merkl
     return in_read_txn(db, proof_fn, &p);
 }
 
-int corio__read_consistency(sqlite3 *db, uint64_t first, uint64_t second,
-                            corio_merkle_hash *proof, size_t *len)
+int corio__read_consistency(sqlite3 *db, uint64_t first, uint64_t second, corio_merkle_hash *proof,
+                            size_t *len)
 {
     struct proof_args p = {.a = first, .b = second, .proof = proof, .len = len, .kind = 2};
     return in_read_txn(db, proof_fn, &p);
@@ -495,8 +495,11 @@ static size_t clean_reason(char *s, size_t max)
     }
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                                : (c & 0xf8) == 0xf0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
         bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
         for (size_t j = 1; ok && j < len; j++)
             ok = ((unsigned char)s[i + j] & 0xc0) == 0x80;
@@ -600,8 +603,8 @@ int corio__store_apply(struct corio_store *st, uint64_t index, const struct cori
     struct corio_ledger_block_ctx b = {
         .db = st->db,
         .height = st->head.height + 1,
-        .timestamp_ms = p->timestamp_ms > st->head.timestamp_ms ? p->timestamp_ms
-                                                                 : st->head.timestamp_ms,
+        .timestamp_ms =
+            p->timestamp_ms > st->head.timestamp_ms ? p->timestamp_ms : st->head.timestamp_ms,
         .proposer = p->proposer,
         .ntxs = p->ntxs,
     };
@@ -814,12 +817,13 @@ int corio__store_restore(struct corio_store *st, uint64_t index, const void *dat
                  : CORIO_ERR_MALFORMED;
     int version = 0;
     int64_t applied = -1, format = 0;
-    if (rc == CORIO_OK && (corio_sqlite_user_version(mem, &version) != CORIO_OK ||
-                           version != (int)(sizeof schema / sizeof schema[0]) ||
-                           meta_int(mem, "format", &format) != CORIO_OK || format != 1 ||
-                           meta_int(mem, "applied_index", &applied) != CORIO_OK ||
-                           (uint64_t)applied != index)) {
-        corio_logkv(CORIO_LOG_ERROR, "refusing a snapshot that is not a ledger database of its index",
+    if (rc == CORIO_OK &&
+        (corio_sqlite_user_version(mem, &version) != CORIO_OK ||
+         version != (int)(sizeof schema / sizeof schema[0]) ||
+         meta_int(mem, "format", &format) != CORIO_OK || format != 1 ||
+         meta_int(mem, "applied_index", &applied) != CORIO_OK || (uint64_t)applied != index)) {
+        corio_logkv(CORIO_LOG_ERROR,
+                    "refusing a snapshot that is not a ledger database of its index",
                     "index=%llu schema=%d applied_index=%lld", (unsigned long long)index, version,
                     (long long)applied);
         rc = CORIO_ERR_MALFORMED;
@@ -887,12 +891,37 @@ int corio__store_allowed(struct corio_store *st, struct corio_ledger_member *out
 
 int corio__store_converged(struct corio_store *st)
 {
-    int rc = exec(st->db, "BEGIN IMMEDIATE;"
-                          "DELETE FROM ledger_members WHERE kind = 1;"
-                          "INSERT INTO ledger_members SELECT 1, id, address, api FROM ledger_members"
-                          " WHERE kind = 0;"
-                          "COMMIT;");
+    int rc =
+        exec(st->db, "BEGIN IMMEDIATE;"
+                     "DELETE FROM ledger_members WHERE kind = 1;"
+                     "INSERT INTO ledger_members SELECT 1, id, address, api FROM ledger_members"
+                     " WHERE kind = 0;"
+                     "COMMIT;");
     if (rc != CORIO_OK && !sqlite3_get_autocommit(st->db))
         exec(st->db, "ROLLBACK");
     return rc;
+}
+
+int corio__store_set_allowed(struct corio_store *st, const struct corio_ledger_member *m, size_t n)
+{
+    if (exec(st->db, "BEGIN IMMEDIATE; DELETE FROM ledger_members WHERE kind = 1;") != CORIO_OK)
+        goto fail;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO ledger_members VALUES(1, ?, ?, ?)", -1, &s, NULL) !=
+        SQLITE_OK)
+        goto fail;
+    int rc = CORIO_OK;
+    for (size_t i = 0; i < n && rc == CORIO_OK; i++) {
+        sqlite3_bind_int64(s, 1, (int64_t)m[i].id);
+        sqlite3_bind_text(s, 2, m[i].address, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, m[i].api, -1, SQLITE_STATIC);
+        rc = step_done(s);
+    }
+    sqlite3_finalize(s);
+    if (rc == CORIO_OK && exec(st->db, "COMMIT") == CORIO_OK)
+        return CORIO_OK;
+fail:
+    if (!sqlite3_get_autocommit(st->db))
+        exec(st->db, "ROLLBACK");
+    return CORIO_ERR_IO;
 }

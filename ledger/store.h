@@ -105,6 +105,9 @@ int corio__store_expected(struct corio_store *st, struct corio_ledger_member *ou
 int corio__store_allowed(struct corio_store *st, struct corio_ledger_member *out, size_t max);
 /* The configuration matched the expected set: the allowed set becomes it. */
 int corio__store_converged(struct corio_store *st);
+/* While the application does not decide membership, the allowed set is whatever the
+ * consensus configuration is (founding members are trusted by definition). */
+int corio__store_set_allowed(struct corio_store *st, const struct corio_ledger_member *m, size_t n);
 
 /* ---- reading (any connection) -------------------------------------------------------- */
 
@@ -128,7 +131,7 @@ int corio__read_block_hash(sqlite3 *db, uint64_t height, uint8_t hash[32]);
 /* Proofs within the stored tree (sizes <= the tree's size). */
 int corio__read_inclusion(sqlite3 *db, uint64_t leaf, uint64_t size, corio_merkle_hash *path,
                           size_t *len);
-int corio__read_consistency(sqlite3 *db, uint64_t first, uint64_t second,
-                            corio_merkle_hash *proof, size_t *len);
+int corio__read_consistency(sqlite3 *db, uint64_t first, uint64_t second, corio_merkle_hash *proof,
+                            size_t *len);
 
 #endif /* CORIO_LEDGER_STORE_H */

@@ -87,6 +87,7 @@ struct tt {
     bool closing;
     raft_uv_transport_close_cb close_cb;
     struct corio_tls_stats stats;
+    uint64_t last_warn_ms; /* failed handshakes are logged at warn level once per 10 s */
 };
 
 struct wreq {
@@ -503,11 +504,19 @@ static void do_handshake(struct conn *c)
     char why[160];
     long v = SSL_get_verify_result(c->ssl);
     c->t->stats.handshake_failed++;
+    /* A peer retries every few hundred milliseconds: warn once per 10 s, the rest at
+     * debug level (the count is in the metrics). */
+    uint64_t now = uv_now(c->t->loop);
+    enum corio_log_level level = CORIO_LOG_DEBUG;
+    if (!c->t->last_warn_ms || now - c->t->last_warn_ms >= 10000) {
+        level = CORIO_LOG_WARN;
+        c->t->last_warn_ms = now;
+    }
     if (v != X509_V_OK)
-        corio_logkv(CORIO_LOG_WARN, "raft TLS handshake failed", "peer=%s verify=\"%s\"",
+        corio_logkv(level, "raft TLS handshake failed", "peer=%s verify=\"%s\"",
                     c->outbound ? c->host : "inbound", X509_verify_cert_error_string(v));
     else
-        corio_logkv(CORIO_LOG_WARN, "raft TLS handshake failed", "peer=%s reason=\"%s\"",
+        corio_logkv(level, "raft TLS handshake failed", "peer=%s reason=\"%s\"",
                     c->outbound ? c->host : "inbound", ssl_err(why, sizeof why));
     ERR_clear_error();
     conn_close(c, RAFT_NOCONNECTION);
@@ -602,8 +611,7 @@ static int start_tls(struct conn *c)
     if (c->outbound) {
         SSL_set_connect_state(c->ssl);
         if (c->t->verify_names) {
-            int ok = is_ip(c->host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
-                                                                     c->host)
+            int ok = is_ip(c->host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
                                     : SSL_set1_host(c->ssl, c->host);
             if (ok != 1)
                 return -1;
@@ -705,6 +713,14 @@ static int tt_init(struct raft_uv_transport *transport, raft_id id, const char *
     }
     t->id = id;
     snprintf(t->address, sizeof t->address, "%s", address);
+    /* The listener exists from here (raft_init) until close, so that a transport that
+     * raft never initialised holds no handle on the loop. */
+    if (uv_tcp_init(t->loop, &t->listener) != 0) {
+        snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "cannot make the listener");
+        return RAFT_IOERR;
+    }
+    t->listener.data = t;
+    t->listener_open = true;
     return 0;
 }
 
@@ -747,8 +763,8 @@ static int tt_listen(struct raft_uv_transport *transport, raft_uv_accept_cb cb)
         return RAFT_INVALID;
     }
     uv_getaddrinfo_t gai;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     int rc = uv_getaddrinfo(t->loop, &gai, NULL, host, port, &hints);
     if (rc < 0) {
         snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "resolve %.100s: %s", host,
@@ -768,8 +784,8 @@ static int tt_listen(struct raft_uv_transport *transport, raft_uv_accept_cb cb)
     return 0;
 }
 
-static int tt_connect(struct raft_uv_transport *transport, struct raft_uv_connect *req,
-                      raft_id id, const char *address, raft_uv_connect_cb cb)
+static int tt_connect(struct raft_uv_transport *transport, struct raft_uv_connect *req, raft_id id,
+                      const char *address, raft_uv_connect_cb cb)
 {
     struct tt *t = transport->impl;
     if (t->closing)
@@ -821,7 +837,10 @@ static void tt_close(struct raft_uv_transport *transport, raft_uv_transport_clos
         conn_close(c, RAFT_CANCELED);
         c = next;
     }
-    uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    if (t->listener_open)
+        uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    else
+        maybe_fire_close(t);
 }
 
 /* ---- creation ----------------------------------------------------------------------- */
@@ -831,8 +850,9 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
 {
     char why[160];
     if (!transport || !loop || !o || !o->cert_file || !o->key_file || !o->nca) {
-        snprintf(err, errlen, "TLS transport: a certificate, a key and at least one CA are "
-                              "required");
+        snprintf(err, errlen,
+                 "TLS transport: a certificate, a key and at least one CA are "
+                 "required");
         return RAFT_INVALID;
     }
     struct tt *t = calloc(1, sizeof *t);
@@ -857,8 +877,7 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "%s: cannot load the key: %s", o->key_file,
-                 ssl_err(why, sizeof why));
+        snprintf(err, errlen, "%s: cannot load the key: %s", o->key_file, ssl_err(why, sizeof why));
         goto fail;
     }
     if (SSL_CTX_check_private_key(t->ctx) != 1) {
@@ -877,13 +896,6 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
      * lists is a trust anchor. */
     X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
     SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-
-    if (uv_tcp_init(loop, &t->listener) != 0) {
-        snprintf(err, errlen, "cannot make the listener");
-        goto fail;
-    }
-    t->listener.data = t;
-    t->listener_open = true;
 
     memset(transport, 0, sizeof *transport);
     transport->impl = t;

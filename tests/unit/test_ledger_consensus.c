@@ -332,8 +332,7 @@ static void expect_entries(struct tnode *n, const char *const *want, size_t coun
 {
     struct wait_applied w = {n, count};
     if (!run_until(applied_reached, &w, 20000))
-        fail_msg("node %llu applied %zu entries, want %zu", (unsigned long long)n->id, n->n,
-                 count);
+        fail_msg("node %llu applied %zu entries, want %zu", (unsigned long long)n->id, n->n, count);
     assert_int_equal(n->n, count);
     for (size_t i = 0; i < count; i++)
         assert_string_equal(n->entries[i], want[i]);
@@ -530,6 +529,51 @@ static void unknown_ca_cannot_join(void **state)
     teardown_nodes(nodes, 3);
 }
 
+/* Node 3's certificate is from a trusted CA but names another host than its raft
+ * address: with name checks, the others neither dial it nor accept its hello. */
+static void wrong_name_cannot_join(void **state)
+{
+    (void)state;
+    loop_setup();
+    struct t_org a = t_org_new("org-a"), b = t_org_new("org-b"), c = t_org_new("org-c");
+    assert_non_null(a.pki);
+    assert_non_null(b.pki);
+    assert_non_null(c.pki);
+    struct t_node_cert certs[3];
+    assert_int_equal(t_node_cert(&a, "node1", &certs[0]), 0);
+    assert_int_equal(t_node_cert(&b, "node2", &certs[1]), 0);
+    assert_int_equal(t_node_cert_san(&c, "node3", "IP:127.0.0.2", &certs[2]), 0);
+    const char *cas[3] = {a.pki->ca_cert, b.pki->ca_cert, c.pki->ca_cert};
+    struct tnode nodes[3];
+    struct corio_cons_member boot[3];
+    for (int i = 0; i < 3; i++) {
+        node_init(&nodes[i], (uint64_t)i + 1, &certs[i], cas, 3);
+        boot[i].id = (uint64_t)i + 1;
+        snprintf(boot[i].address, sizeof boot[i].address, "%s", nodes[i].address);
+        boot[i].voter = true;
+    }
+    for (int i = 0; i < 3; i++) {
+        nodes[i].opts.bootstrap = boot;
+        nodes[i].opts.nbootstrap = 3;
+        node_start(&nodes[i]);
+    }
+    struct group g = {nodes, 2};
+    assert_true(run_until(has_leader, &g, 20000));
+    propose_range(leader_of(nodes, 2), "w", 0, 5);
+    const char *want[5];
+    names("w", 0, 5, want, 0);
+    expect_entries(&nodes[0], want, 5);
+    expect_entries(&nodes[1], want, 5);
+    run_for(1500);
+    assert_int_equal(nodes[2].n, 0);
+    struct corio_cons_net_stats s1, s2;
+    corio_cons_net_stats(nodes[0].c, &s1);
+    corio_cons_net_stats(nodes[1].c, &s2);
+    assert_true(s1.handshake_failed + s2.handshake_failed > 0);
+    assert_true(s1.refused_hello + s2.refused_hello > 0);
+    teardown_nodes(nodes, 3);
+}
+
 struct change_wait {
     int status;
     bool done;
@@ -606,9 +650,8 @@ static void add_and_remove_member(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        H_TEST(single_node_restart_snapshot),
-        H_TEST(three_nodes_failover),
-        H_TEST(unknown_ca_cannot_join),
+        H_TEST(single_node_restart_snapshot), H_TEST(three_nodes_failover),
+        H_TEST(unknown_ca_cannot_join),       H_TEST(wrong_name_cannot_join),
         H_TEST(add_and_remove_member),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));

@@ -76,8 +76,7 @@ static void ref_mth(const struct leaf *d, size_t n, uint8_t out[32])
 }
 
 /* PATH(m, D[0:n]) appended to out. */
-static void ref_path(size_t m, const struct leaf *d, size_t n, corio_merkle_hash *out,
-                     size_t *len)
+static void ref_path(size_t m, const struct leaf *d, size_t n, corio_merkle_hash *out, size_t *len)
 {
     if (n == 1)
         return;
@@ -242,23 +241,38 @@ static void ct_vectors(void **state)
         size_t len;
         const char *hashes[3];
     } vec[] = {
-        {0, 0, 8, 3,
+        {0,
+         0,
+         8,
+         3,
          {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
           "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
           "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-        {0, 5, 8, 3,
+        {0,
+         5,
+         8,
+         3,
          {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
           "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
           "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-        {1, 1, 8, 3,
+        {1,
+         1,
+         8,
+         3,
          {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
           "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
           "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-        {1, 6, 8, 3,
+        {1,
+         6,
+         8,
+         3,
          {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
           "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
           "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-        {1, 2, 5, 2,
+        {1,
+         2,
+         5,
+         2,
          {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
           "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
     };
@@ -270,8 +284,8 @@ static void ct_vectors(void **state)
                                                           CORIO_MERKLE_MAX_PROOF, &len),
                              CORIO_OK);
         else
-            assert_int_equal(corio_merkle_consistency_proof(mem_node, &t, vec[v].a, vec[v].n,
-                                                            proof, CORIO_MERKLE_MAX_PROOF, &len),
+            assert_int_equal(corio_merkle_consistency_proof(mem_node, &t, vec[v].a, vec[v].n, proof,
+                                                            CORIO_MERKLE_MAX_PROOF, &len),
                              CORIO_OK);
         assert_int_equal(len, vec[v].len);
         for (size_t i = 0; i < len; i++) {
@@ -341,8 +355,7 @@ static void against_reference(void **state)
                 assert_memory_equal(proof, ref, len * 32);
             uint8_t leaf[32];
             ref_leaf(&d[m], leaf);
-            assert_int_equal(corio_merkle_verify_inclusion(leaf, m, n, proof, len, want),
-                             CORIO_OK);
+            assert_int_equal(corio_merkle_verify_inclusion(leaf, m, n, proof, len, want), CORIO_OK);
             /* Another leaf, another index, a flipped bit, a dropped hash: refused. */
             uint8_t other[32];
             ref_leaf(&d[(m + 1) % 1025], other);

@@ -98,7 +98,7 @@ static void make_log(struct log *l)
     memcpy(tx[4], "\xff\x00 not cbor", 10);
     len[4] = 10; /* opaque: accepted */
     log_add(l, 2000, tx, len, 5);
-    log_add(l, 2500, tx, len, 0); /* an empty block */
+    log_add(l, 2500, tx, len, 0);                     /* an empty block */
     len[0] = two_tx(tx[0], 128, "put", "only-a-key"); /* malformed command: refused */
     len[1] = put_tx(tx[1], 128, "d", "4");
     log_add(l, 1500, tx, len, 2); /* the leader's clock went back */
@@ -239,10 +239,12 @@ static void blocks_chain_and_results(void **state)
     assert_int_equal(corio_ledger_null_state_recompute(db, again), CORIO_OK);
     assert_memory_equal(again, h.state_hash, 32);
     sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(key || '=' || CAST(value AS TEXT), ',')"
-                                            " FROM (SELECT * FROM null_kv ORDER BY key)",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT group_concat(key || '=' || CAST(value AS TEXT), ',')"
+                           " FROM (SELECT * FROM null_kv ORDER BY key)",
+                           -1, &s, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     const char *kv = (const char *)sqlite3_column_text(s, 0);
     assert_non_null(strstr(kv, "a=one,c=3,d=4,k0=v0"));
@@ -268,8 +270,8 @@ static void blocks_chain_and_results(void **state)
         corio_merkle_hash proof[CORIO_MERKLE_MAX_PROOF];
         size_t n;
         assert_int_equal(corio__read_consistency(db, size, h.tree_size, proof, &n), CORIO_OK);
-        assert_int_equal(
-            corio_merkle_verify_consistency(size, h.tree_size, root, full, proof, n), CORIO_OK);
+        assert_int_equal(corio_merkle_verify_consistency(size, h.tree_size, root, full, proof, n),
+                         CORIO_OK);
     }
     uint8_t root[32];
     assert_int_equal(corio__read_root(db, h.tree_size + 1, root), CORIO_ERR_NOTFOUND);
@@ -280,8 +282,7 @@ static void blocks_chain_and_results(void **state)
     /* A reader on its own connection sees the same head. */
     sqlite3 *ro;
     char err[256];
-    assert_int_equal(corio__read_open(h_strf("%s/a.db", h_dir()), &ro, err, sizeof err),
-                     CORIO_OK);
+    assert_int_equal(corio__read_open(h_strf("%s/a.db", h_dir()), &ro, err, sizeof err), CORIO_OK);
     struct corio_store_head rh;
     assert_int_equal(corio__read_head(ro, &rh), CORIO_OK);
     assert_memory_equal(&rh, &h, sizeof h);
@@ -511,8 +512,8 @@ static int odd_state(void *ctx, struct corio_ledger_block_ctx *b, uint8_t out[32
 static void reasons_cleaned(void **state)
 {
     (void)state;
-    static struct corio_ledger_app odd = {.name = "odd", .apply = odd_apply,
-                                          .state_hash = odd_state};
+    static struct corio_ledger_app odd = {
+        .name = "odd", .apply = odd_apply, .state_hash = odd_state};
     struct corio_store *st = NULL;
     char err[256];
     assert_int_equal(corio__store_open(h_strf("%s/odd.db", h_dir()), &odd, &st, err, sizeof err),
@@ -586,12 +587,9 @@ static void sethash_is_order_free(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        H_TEST(blocks_chain_and_results),
-        H_TEST(rebuilt_from_log_is_identical),
-        H_TEST(snapshot_restore),
-        H_TEST(members_tracked),
-        H_TEST(reasons_cleaned),
-        H_TEST(sethash_is_order_free),
+        H_TEST(blocks_chain_and_results), H_TEST(rebuilt_from_log_is_identical),
+        H_TEST(snapshot_restore),         H_TEST(members_tracked),
+        H_TEST(reasons_cleaned),          H_TEST(sethash_is_order_free),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }
