@@ -1,7 +1,9 @@
 /*
- * daemon.c - corio-gateway: the forwarder between the gateway outbox and the cloud.
+ * daemon.c - corio-gateway: runs the gateway's Mosquitto (with the corio plugin, which
+ * writes the outbox) and forwards the outbox to the cloud.
  *
- * One thread runs the loop: the uplink's network, the forwarder's step, the signals.
+ * One thread runs the loop: the broker's supervision, the uplink's network, the
+ * forwarder's step, the signals.
  * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
  * that the loop publishes under a mutex.
  */
@@ -12,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
+#include "broker.h"
 #include "corio/error.h"
 #include "crypto_openssl.h"
 #include "corio_cli.h"
@@ -57,6 +61,38 @@ static const struct corio_conf_key gateway_keys[] = {
      .max = 64 << 20, .help = "Payload bytes per batch at most."},
     {.name = "ack_timeout", .type = CORIO_CONF_DURATION, .def = "10s", .min = 100,
      .max = 3600000, .help = "Resend a batch not acknowledged after this (then doubling)."},
+    {.name = "run_broker", .type = CORIO_CONF_BOOL, .def = "true",
+     .help = "Run the gateway's Mosquitto with the corio plugin (and restart it if it dies)."},
+    {.name = "broker_bin", .type = CORIO_CONF_PATH, .def = "/usr/sbin/mosquitto",
+     .help = "The Mosquitto executable."},
+    {.name = "broker_dir", .type = CORIO_CONF_PATH, .def = "broker",
+     .help = "Where the broker's generated configuration is written."},
+    {.name = "plugin", .type = CORIO_CONF_PATH,
+     .help = "corio_mosquitto.so; default: ../lib/corio_mosquitto.so next to this program."},
+    {.name = "registry", .type = CORIO_CONF_PATH,
+     .help = "The registry file the plugin authenticates devices with (docs/registry.md)."},
+    {.name = "outbox_max_bytes", .type = CORIO_CONF_SIZE, .def = "1G", .min = 4096,
+     .max = INT64_MAX,
+     .help = "Cap of the outbox; past it, devices are refused and keep their messages."},
+    {.name = "outbox_sync", .type = CORIO_CONF_DURATION, .def = "200ms", .min = 1,
+     .max = 60000, .help = "How often the outbox's WAL is fsynced: the power-cut window."},
+    {.name = "loopback_port", .type = CORIO_CONF_INT, .def = "1883", .min = 0, .max = 65535,
+     .help = "The authenticated listener on 127.0.0.1 for local services; 0: none."},
+    {.name = "mqtt_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
+     .help = "Address of the device listeners."},
+    {.name = "mqtt_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
+     .help = "Plain MQTT for devices (for closed networks only); 0: none."},
+    {.name = "mqtts_port", .type = CORIO_CONF_INT, .def = "8883", .min = 0, .max = 65535,
+     .help = "MQTT over TLS for devices; 0: none."},
+    {.name = "ws_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
+     .help = "MQTT over WebSockets; 0: none."},
+    {.name = "tls_cert", .type = CORIO_CONF_PATH, .help = "The gateway's TLS certificate."},
+    {.name = "tls_key", .type = CORIO_CONF_PATH, .help = "The key of tls_cert."},
+    {.name = "tls_ca", .type = CORIO_CONF_PATH, .help = "CA for device certificates, if any."},
+    {.name = "broker_env", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
+     .help = "NAME=VALUE for the broker's environment (repeatable)."},
+    {.name = "broker_line", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
+     .help = "A line appended to the broker's configuration (repeatable)."},
     {.name = "http_address", .type = CORIO_CONF_STRING, .def = "127.0.0.1",
      .help = "Address of the metrics endpoint."},
     {.name = "http_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
@@ -74,6 +110,8 @@ struct gateway {
     char gateway_id[CORIO_SHORT_ID_CHARS + 1];
     struct corio_registry *reg;
     struct corio_http *http;
+    corio_broker *broker;
+    struct corio_broker_stats broker_st;
 
     pthread_mutex_t lock; /* guards the snapshots below, read by the HTTP threads */
     struct corio_forwarder_stats fw_st;
@@ -140,6 +178,8 @@ SNAPSHOT_GAUGE(m_acks_ignored, g->fw_st.acks_ignored)
 SNAPSHOT_GAUGE(m_acks_malformed, g->fw_st.acks_malformed)
 SNAPSHOT_GAUGE(m_uplink_up, g->up_st.connected)
 SNAPSHOT_GAUGE(m_uplink_connects, g->up_st.connects)
+SNAPSHOT_GAUGE(m_broker_up, g->broker_st.pid > 0)
+SNAPSHOT_GAUGE(m_broker_restarts, g->broker_st.deaths)
 
 static int register_metrics(struct gateway *g)
 {
@@ -161,6 +201,9 @@ static int register_metrics(struct gateway *g)
         {"corio_gateway_uplink_up", "1 while connected to the cloud broker.", m_uplink_up},
         {"corio_gateway_uplink_connects_total", "Connections made to the cloud broker.",
          m_uplink_connects},
+        {"corio_gateway_broker_up", "1 while the gateway's broker runs.", m_broker_up},
+        {"corio_gateway_broker_deaths_total", "Times the broker died and was restarted.",
+         m_broker_restarts},
     };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!corio_gauge_new_fn(g->reg, gauges[i].name, gauges[i].help, gauges[i].fn, g))
@@ -172,6 +215,64 @@ static int healthz(struct corio_http_req *req, void *arg)
 {
     (void)arg;
     return corio_http_reply_text(req, 200, "ok\n");
+}
+
+/* ../lib/corio_mosquitto.so beside this program: where the build and packages put it. */
+static char *default_plugin(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    char *path;
+    return asprintf(&path, "%s/../lib/corio_mosquitto.so", exe) < 0 ? NULL : path;
+}
+
+static int start_broker(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    if (!corio_conf_str(c, "registry")) {
+        corio_logkv(CORIO_LOG_ERROR, "run_broker needs a registry file", "key=registry");
+        return CORIO_ERR_INVAL;
+    }
+    char *plugin = corio_conf_str(c, "plugin") ? strdup(corio_conf_str(c, "plugin"))
+                                                : default_plugin();
+    size_t nenv = corio_conf_count(c, "broker_env"), nextra = corio_conf_count(c, "broker_line");
+    const char **env = calloc(nenv + 1, sizeof *env), **extra = calloc(nextra + 1, sizeof *extra);
+    for (size_t i = 0; env && i < nenv; i++)
+        env[i] = corio_conf_str_at(c, "broker_env", i);
+    for (size_t i = 0; extra && i < nextra; i++)
+        extra[i] = corio_conf_str_at(c, "broker_line", i);
+    int rc = CORIO_ERR_NOSPACE;
+    char err[512] = "out of memory";
+    if (plugin && env && extra) {
+        struct corio_broker_options bo = {
+            .bin = corio_conf_str(c, "broker_bin"), .dir = corio_conf_str(c, "broker_dir"),
+            .plugin = plugin, .gateway = g->gateway_id, .outbox = corio_conf_str(c, "outbox"),
+            .registry = corio_conf_str(c, "registry"),
+            .outbox_max_bytes = corio_conf_int(c, "outbox_max_bytes"),
+            .sync_ms = corio_conf_int(c, "outbox_sync"),
+            .loopback_port = (int)corio_conf_int(c, "loopback_port"),
+            .mqtt_address = corio_conf_str(c, "mqtt_address"),
+            .mqtt_port = (int)corio_conf_int(c, "mqtt_port"),
+            .mqtts_port = (int)corio_conf_int(c, "mqtts_port"),
+            .ws_port = (int)corio_conf_int(c, "ws_port"),
+            .tls_cert = corio_conf_str(c, "tls_cert"), .tls_key = corio_conf_str(c, "tls_key"),
+            .tls_ca = corio_conf_str(c, "tls_ca"),
+            .env = env, .nenv = nenv, .extra = extra, .nextra = nextra};
+        rc = corio_broker_start(&bo, &g->broker, err, sizeof err);
+    }
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the broker", "error=\"%s\"", err);
+    free(plugin);
+    free(env);
+    free(extra);
+    return rc;
 }
 
 static int start(struct gateway *g)
@@ -193,6 +294,8 @@ static int start(struct gateway *g)
                     corio_conf_str(c, "key"), corio_strerror(rc));
         return CORIO_ERR_INVAL;
     }
+    if (corio_conf_bool(c, "run_broker") && start_broker(g) != CORIO_OK)
+        return CORIO_ERR_INVAL;
     struct corio_uplink_options uo = {
         .gateway = id, .host = corio_conf_str(c, "cloud_host"),
         .port = (int)corio_conf_int(c, "cloud_port"),
@@ -243,6 +346,8 @@ static void stop(struct gateway *g)
         corio_http_stop(g->http);
         corio_http_free(g->http);
     }
+    corio_broker_stop(g->broker, 10000);
+    g->broker = NULL;
     corio_forwarder_free(g->fw); /* writes the last watermark */
     corio_uplink_free(g->up);
     if (g->key.ops)
@@ -272,6 +377,8 @@ int corio_gateway_main(int argc, char **argv)
     int64_t last_error_log = 0;
     while (!corio_sig_stop_requested()) {
         int64_t now = mono_ms();
+        if (g.broker)
+            corio_broker_check(g.broker, now);
         corio_uplink_run_once(g.up, 20, now);
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
@@ -282,6 +389,8 @@ int corio_gateway_main(int argc, char **argv)
         pthread_mutex_lock(&g.lock);
         corio_forwarder_stats(g.fw, &g.fw_st);
         corio_uplink_stats(g.up, &g.up_st);
+        if (g.broker)
+            corio_broker_stats(g.broker, &g.broker_st);
         pthread_mutex_unlock(&g.lock);
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());

@@ -1,0 +1,719 @@
+/*
+ * cloud.c - the corio-cloud daemon (cloud.h): configuration, the MQTT client, the ingest
+ * worker, the HTTP API, metrics, and an orderly stop on SIGTERM.
+ *
+ * Where each step runs, and why:
+ *   - libmosquitto's thread receives a batch and copies it into a bounded queue, nothing
+ *     more: a slow database must never stall the MQTT connection (keepalives, PUBACKs).
+ *     When the queue is full the batch is dropped and counted; the broker has already
+ *     PUBACKed it, but only our application ack moves the gateway's watermark, so the
+ *     gateway sends it again after its ack timeout.
+ *   - the ingest worker is the only writer: verify, decode, one transaction, then the
+ *     ack (QoS 1) and only then the live events, so a dashboard never shows what a crash
+ *     could still take away. Retention runs in the same thread between batches.
+ *   - an ack that cannot be published (the broker is away) is not retried here: the
+ *     gateway resends the batch, we find every message a duplicate and ack again.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <mosquitto.h>
+
+#include "api.h"
+#include "cloud.h"
+#include "corio/error.h"
+#include "corio_cli.h"
+#include "corio_http.h"
+#include "corio_log.h"
+#include "corio_metrics.h"
+#include "corio_sig.h"
+
+#define BATCH_TOPIC "corio/v1/g/+/batch"
+
+/* ---- configuration ----------------------------------------------------------------- */
+
+const struct corio_conf_key corio_cloud_conf_keys[] = {
+    {.name = "log_level",
+     .type = CORIO_CONF_STRING,
+     .def = "info",
+     .choices = corio_log_level_names,
+     .help = "Least severe log level written."},
+    {.name = "org",
+     .type = CORIO_CONF_STRING,
+     .flags = CORIO_CONF_REQUIRED,
+     .help = "Short id of the organisation this cloud serves; the API shows its data only."},
+    {.name = "database",
+     .type = CORIO_CONF_PATH,
+     .def = "corio-cloud.db",
+     .help = "SQLite database (created and migrated on start)."},
+    {.name = "registry",
+     .type = CORIO_CONF_PATH,
+     .help = "Registry file of organisations, gateways (with keys) and devices, loaded on "
+             "start (cloud/README.md)."},
+    {.name = "accept_unregistered",
+     .type = CORIO_CONF_BOOL,
+     .def = "false",
+     .help = "Register unknown devices under their gateway's organisation instead of "
+             "rejecting their messages."},
+    {.name = "http_address",
+     .type = CORIO_CONF_STRING,
+     .def = "127.0.0.1",
+     .help = "Numeric IPv4 or IPv6 address the API and dashboard listen on."},
+    {.name = "http_port",
+     .type = CORIO_CONF_INT,
+     .def = "8080",
+     .min = 0,
+     .max = 65535,
+     .help = "Port of the API and dashboard (0: any free port, logged)."},
+    {.name = "http_threads",
+     .type = CORIO_CONF_INT,
+     .def = "4",
+     .min = 1,
+     .max = 64,
+     .help = "Threads answering HTTP requests."},
+    {.name = "sse_max_clients",
+     .type = CORIO_CONF_INT,
+     .def = "256",
+     .min = 1,
+     .max = 100000,
+     .help = "Most live event streams open at once."},
+    {.name = "web_root",
+     .type = CORIO_CONF_PATH,
+     .def = "web/dist",
+     .help = "The built dashboard (index.html and assets/)."},
+    {.name = "broker_host",
+     .type = CORIO_CONF_STRING,
+     .def = "127.0.0.1",
+     .help = "Cloud MQTT broker the gateways publish their batches to."},
+    {.name = "broker_port",
+     .type = CORIO_CONF_INT,
+     .def = "1883",
+     .min = 1,
+     .max = 65535,
+     .help = "Port of the cloud broker."},
+    {.name = "broker_keepalive",
+     .type = CORIO_CONF_DURATION,
+     .def = "30s",
+     .min = 5000,
+     .max = 3600000,
+     .help = "MQTT keepalive."},
+    {.name = "broker_tls_ca",
+     .type = CORIO_CONF_PATH,
+     .help = "CA file of the broker's certificate; set to use TLS."},
+    {.name = "broker_tls_cert",
+     .type = CORIO_CONF_PATH,
+     .help = "Client certificate for the broker (mutual TLS)."},
+    {.name = "broker_tls_key", .type = CORIO_CONF_PATH, .help = "Key of broker_tls_cert."},
+    {.name = "client_id",
+     .type = CORIO_CONF_STRING,
+     .help = "MQTT client id; stable, so the broker keeps the session (default "
+             "corio-cloud-<org>)."},
+    {.name = "queue_batches",
+     .type = CORIO_CONF_INT,
+     .def = "256",
+     .min = 1,
+     .max = 1000000,
+     .help = "Batches waiting for the ingest worker at most; more are dropped (and resent "
+             "by their gateway)."},
+    {.name = "queue_bytes",
+     .type = CORIO_CONF_SIZE,
+     .def = "64MiB",
+     .min = 1 << 20,
+     .max = 1LL << 34,
+     .help = "Bytes of batches waiting for the ingest worker at most."},
+    {.name = "retain_raw",
+     .type = CORIO_CONF_DURATION,
+     .def = "30d",
+     .help = "How long raw samples are kept (0: for ever)."},
+    {.name = "retain_1m",
+     .type = CORIO_CONF_DURATION,
+     .def = "365d",
+     .help = "How long 1-minute rollups are kept (0: for ever)."},
+    {.name = "retain_1h",
+     .type = CORIO_CONF_DURATION,
+     .def = "0",
+     .help = "How long 1-hour rollups are kept (0: for ever)."},
+    {.name = "retain_messages",
+     .type = CORIO_CONF_DURATION,
+     .def = "30d",
+     .help = "How long message identities are kept for deduplication (0: for ever); at "
+             "least retain_raw."},
+    {.name = "retention_interval",
+     .type = CORIO_CONF_DURATION,
+     .def = "1h",
+     .min = 1000,
+     .max = 86400000,
+     .help = "How often retention runs."},
+    {0},
+};
+
+/* ---- state ------------------------------------------------------------------------- */
+
+struct qitem {
+    struct qitem *next;
+    char *topic;
+    uint8_t *payload;
+    size_t len;
+    int64_t arrived_mono_ms;
+};
+
+struct metrics {
+    struct corio_registry *reg;
+    struct corio_counter *received, *acked, *failed, *dropped, *ack_failed;
+    struct corio_counter *rejected[5];
+    struct corio_counter *msgs[3];
+    struct corio_counter *samples, *events_dropped, *retention_deleted;
+    struct corio_histogram *latency;
+    struct corio_gauge *queue, *connected;
+};
+
+enum { REJ_TOPIC, REJ_GATEWAY, REJ_SIGNATURE, REJ_MALFORMED, REJ_FOREIGN };
+static const char *const rejected_reasons[] = {"topic",     "gateway",       "signature",
+                                               "malformed", "other_gateway", NULL};
+enum { MSG_NEW, MSG_DUP, MSG_REJ };
+static const char *const msg_results[] = {"new", "duplicate", "rejected", NULL};
+
+struct cloud {
+    struct corio_conf *conf;
+    char org[CORIO_ID_LEN + 1];
+    char client_id[128];
+    struct corio_store *writer, *reader;
+    struct corio_ingest *ingest;
+    struct corio_api *api;
+    struct corio_http *http;
+    struct mosquitto *mosq;
+    bool mosq_lib, mosq_started;
+    struct metrics m;
+    struct corio_retention retention;
+    int64_t retention_interval_ms;
+
+    pthread_t worker;
+    bool worker_started;
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct qitem *head, *tail;
+    size_t qlen, qbytes, qmax, qmax_bytes;
+    bool stopping;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void qitem_free(struct qitem *q)
+{
+    if (!q)
+        return;
+    free(q->topic);
+    free(q->payload);
+    free(q);
+}
+
+/* ---- MQTT (libmosquitto's thread) -------------------------------------------------- */
+
+static void on_connect(struct mosquitto *m, void *arg, int rc)
+{
+    struct cloud *c = arg;
+    if (rc != 0) {
+        corio_logkv(CORIO_LOG_WARN, "broker refused the connection", "reason=%s",
+                    mosquitto_connack_string(rc));
+        return;
+    }
+    corio_gauge_set(c->m.connected, 1);
+    int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
+    if (s != MOSQ_ERR_SUCCESS)
+        corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
+                    mosquitto_strerror(s));
+    else
+        corio_logkv(CORIO_LOG_INFO, "connected to the broker", "client_id=%s topic=%s",
+                    c->client_id, BATCH_TOPIC);
+}
+
+static void on_disconnect(struct mosquitto *m, void *arg, int rc)
+{
+    (void)m;
+    struct cloud *c = arg;
+    corio_gauge_set(c->m.connected, 0);
+    if (rc != 0)
+        corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=%s",
+                    mosquitto_strerror(rc));
+}
+
+static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct cloud *c = arg;
+    corio_counter_inc(c->m.received);
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    struct qitem *q = calloc(1, sizeof *q);
+    if (q) {
+        q->topic = strdup(msg->topic);
+        q->payload = malloc(len ? len : 1);
+        q->len = len;
+        q->arrived_mono_ms = mono_ms();
+    }
+    if (!q || !q->topic || !q->payload) {
+        qitem_free(q);
+        corio_counter_inc(c->m.dropped);
+        corio_logkv(CORIO_LOG_ERROR, "out of memory: batch dropped", "topic=%s", msg->topic);
+        return;
+    }
+    if (len)
+        memcpy(q->payload, msg->payload, len);
+    pthread_mutex_lock(&c->qlock);
+    bool full = c->qlen >= c->qmax || c->qbytes + len > c->qmax_bytes;
+    if (!full) {
+        if (c->tail)
+            c->tail->next = q;
+        else
+            c->head = q;
+        c->tail = q;
+        c->qlen++;
+        c->qbytes += len;
+        corio_gauge_set(c->m.queue, (int64_t)c->qlen);
+        pthread_cond_signal(&c->qcond);
+    }
+    pthread_mutex_unlock(&c->qlock);
+    if (full) {
+        corio_counter_inc(c->m.dropped);
+        corio_logkv(CORIO_LOG_WARN, "ingest queue full: batch dropped, its gateway will resend",
+                    "topic=%s bytes=%zu", msg->topic, len);
+        qitem_free(q);
+    }
+}
+
+/* ---- the ingest worker ------------------------------------------------------------- */
+
+static void count_refusal(struct cloud *c, int rc)
+{
+    int reason;
+    switch (rc) {
+    case CORIO_ERR_INVAL:
+        reason = REJ_TOPIC;
+        break;
+    case CORIO_ERR_NOTFOUND:
+        reason = REJ_GATEWAY;
+        break;
+    case CORIO_ERR_BADSIG:
+        reason = REJ_SIGNATURE;
+        break;
+    case CORIO_ERR_POLICY:
+        reason = REJ_FOREIGN;
+        break;
+    default:
+        reason = REJ_MALFORMED;
+    }
+    corio_counter_inc(c->m.rejected[reason]);
+}
+
+static void handle(struct cloud *c, struct qitem *q)
+{
+    struct corio_ingest_result res;
+    int rc = corio_ingest_batch(c->ingest, q->topic, q->payload, q->len, wall_ms(), &res);
+    if (rc == CORIO_ERR_IO || rc == CORIO_ERR_NOSPACE) {
+        /* Not the batch's fault: not acknowledged, the gateway sends it again. */
+        corio_counter_inc(c->m.failed);
+        corio_logkv(CORIO_LOG_ERROR, "batch not stored", "gateway=%s why=%s", res.gateway, res.why);
+        goto out;
+    }
+    if (rc != CORIO_OK) {
+        count_refusal(c, rc);
+        corio_logkv(CORIO_LOG_WARN, "batch refused, not acknowledged",
+                    "topic=%s gateway=%s error=%s why=%s", q->topic, res.gateway,
+                    corio_strerror(rc), res.why);
+        goto out;
+    }
+    corio_counter_add(c->m.msgs[MSG_NEW], (uint64_t)res.stored);
+    corio_counter_add(c->m.msgs[MSG_DUP], (uint64_t)res.duplicates);
+    corio_counter_add(c->m.msgs[MSG_REJ], (uint64_t)res.rejected);
+    corio_counter_add(c->m.samples, (uint64_t)res.samples);
+    if (res.rejected)
+        corio_logkv(CORIO_LOG_WARN, "messages rejected",
+                    "gateway=%s epoch=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64
+                    " rejected=%" PRId64,
+                    res.gateway, res.epoch, res.first, res.last, res.rejected);
+
+    char topic[64];
+    snprintf(topic, sizeof topic, "corio/v1/g/%s/ack", res.gateway);
+    int prc = mosquitto_publish(c->mosq, NULL, topic, (int)res.ack_len, res.ack, 1, false);
+    if (prc != MOSQ_ERR_SUCCESS) {
+        corio_counter_inc(c->m.ack_failed);
+        corio_logkv(CORIO_LOG_WARN, "ack not published; the gateway will resend the batch",
+                    "gateway=%s epoch=%" PRIu64 " last=%" PRIu64 " error=%s", res.gateway,
+                    res.epoch, res.last, mosquitto_strerror(prc));
+    } else {
+        corio_counter_inc(c->m.acked);
+        corio_histogram_observe(c->m.latency, (double)(mono_ms() - q->arrived_mono_ms) / 1000.0);
+        corio_logkv(CORIO_LOG_DEBUG, "batch acknowledged",
+                    "gateway=%s epoch=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64 " new=%" PRId64
+                    " duplicate=%" PRId64,
+                    res.gateway, res.epoch, res.first, res.last, res.stored, res.duplicates);
+    }
+    /* Committed, so the events are true whether or not the ack went out. */
+    for (size_t i = 0; i < res.nevents; i++)
+        corio_http_sse_broadcast(c->http, res.events[i].type, res.events[i].data);
+    corio_counter_add(c->m.events_dropped, res.events_dropped);
+out:
+    corio_ingest_result_free(&res);
+}
+
+static void run_retention(struct cloud *c)
+{
+    int64_t deleted = 0;
+    int rc = corio_store_retain(c->writer, &c->retention, wall_ms(), &deleted);
+    corio_counter_add(c->m.retention_deleted, (uint64_t)deleted);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "retention failed", "error=%s", corio_strerror(rc));
+    else if (deleted)
+        corio_logkv(CORIO_LOG_INFO, "retention deleted old rows", "rows=%" PRId64, deleted);
+}
+
+static void *worker_main(void *arg)
+{
+    struct cloud *c = arg;
+    int64_t next_retention = mono_ms();
+    pthread_mutex_lock(&c->qlock);
+    for (;;) {
+        while (!c->stopping && !c->head && mono_ms() < next_retention) {
+            int64_t wait = next_retention - mono_ms();
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&c->qcond, &c->qlock, &ts);
+        }
+        if (c->stopping)
+            break;
+        struct qitem *q = c->head;
+        if (q) {
+            c->head = q->next;
+            if (!c->head)
+                c->tail = NULL;
+            c->qlen--;
+            c->qbytes -= q->len;
+            corio_gauge_set(c->m.queue, (int64_t)c->qlen);
+        }
+        pthread_mutex_unlock(&c->qlock);
+        if (q) {
+            handle(c, q);
+            qitem_free(q);
+        }
+        if (mono_ms() >= next_retention) {
+            run_retention(c);
+            next_retention = mono_ms() + c->retention_interval_ms;
+        }
+        pthread_mutex_lock(&c->qlock);
+    }
+    pthread_mutex_unlock(&c->qlock);
+    return NULL;
+}
+
+/* ---- start and stop ---------------------------------------------------------------- */
+
+static int metrics_init(struct metrics *m)
+{
+    static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                            0.25,  0.5,    1,     2.5,  5,     10};
+    if (!(m->reg = corio_registry_new()))
+        return CORIO_ERR_NOSPACE;
+    m->received = corio_counter_new(m->reg, "corio_cloud_batches_received_total",
+                                    "Batches received from the broker.");
+    m->acked = corio_counter_new(m->reg, "corio_cloud_batches_acked_total",
+                                 "Batches committed and acknowledged.");
+    m->failed = corio_counter_new(m->reg, "corio_cloud_batches_failed_total",
+                                  "Batches not stored because the database failed (not "
+                                  "acknowledged; their gateway resends them).");
+    m->dropped = corio_counter_new(m->reg, "corio_cloud_batches_dropped_total",
+                                   "Batches dropped because the ingest queue was full (not "
+                                   "acknowledged; their gateway resends them).");
+    m->ack_failed = corio_counter_new(m->reg, "corio_cloud_acks_failed_total",
+                                      "Acks that could not be published after a commit.");
+    int rc = corio_counter_new_labeled(m->reg, "corio_cloud_batches_rejected_total",
+                                       "Batches refused and not acknowledged, by reason.", "reason",
+                                       rejected_reasons, m->rejected);
+    if (rc == CORIO_OK)
+        rc = corio_counter_new_labeled(m->reg, "corio_cloud_messages_total",
+                                       "Messages in committed batches: stored as new, "
+                                       "already stored, or recorded as rejected.",
+                                       "result", msg_results, m->msgs);
+    m->samples = corio_counter_new(m->reg, "corio_cloud_samples_total", "Samples stored.");
+    m->events_dropped = corio_counter_new(m->reg, "corio_cloud_live_events_dropped_total",
+                                          "Live events not broadcast (over the per-batch cap).");
+    m->retention_deleted = corio_counter_new(m->reg, "corio_cloud_retention_deleted_total",
+                                             "Rows deleted by retention.");
+    m->latency = corio_histogram_new(
+        m->reg, "corio_cloud_ingest_seconds", "From a batch's arrival to its ack being published.",
+        latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0]);
+    m->queue = corio_gauge_new(m->reg, "corio_cloud_ingest_queue_batches",
+                               "Batches waiting for the ingest worker.");
+    m->connected =
+        corio_gauge_new(m->reg, "corio_cloud_broker_connected", "1 while connected to the broker.");
+    if (rc != CORIO_OK || !m->received || !m->acked || !m->failed || !m->dropped ||
+        !m->ack_failed || !m->samples || !m->events_dropped || !m->retention_deleted ||
+        !m->latency || !m->queue || !m->connected)
+        return CORIO_ERR_NOSPACE;
+    return CORIO_OK;
+}
+
+/* Checks what the schema cannot; prints "corio-cloud: <file>:<line>: <what>" as the
+ * config parser does (docs/operations.md). */
+static bool conf_bad(const struct corio_conf *conf, const char *key, const char *what)
+{
+    int line = key ? corio_conf_line(conf, key) : 0;
+    if (line > 0)
+        fprintf(stderr, "corio-cloud: %s:%d: %s\n", corio_conf_name(conf), line, what);
+    else
+        fprintf(stderr, "corio-cloud: %s: %s\n", corio_conf_name(conf), what);
+    return false;
+}
+
+static bool check_conf(const struct corio_conf *conf)
+{
+    const char *org = corio_conf_str(conf, "org");
+    if (!corio_store_valid_id(org, strlen(org)))
+        return conf_bad(conf, "org", "'org' must be a short id (24 characters of a-z, 2-7)");
+    int64_t raw = corio_conf_int(conf, "retain_raw"),
+            msgs = corio_conf_int(conf, "retain_messages");
+    if (msgs != 0 && (raw == 0 || msgs < raw))
+        return conf_bad(conf, "retain_messages",
+                        "'retain_messages' must be 0 or at least 'retain_raw': a redelivered "
+                        "message whose identity was forgotten would store its samples twice");
+    bool cert = corio_conf_str(conf, "broker_tls_cert") != NULL,
+         key = corio_conf_str(conf, "broker_tls_key") != NULL;
+    if (cert != key || ((cert || key) && !corio_conf_str(conf, "broker_tls_ca")))
+        return conf_bad(conf, cert ? "broker_tls_cert" : "broker_tls_key",
+                        "'broker_tls_cert' and 'broker_tls_key' go together, and need "
+                        "'broker_tls_ca'");
+    return true;
+}
+
+static int start(struct cloud *c)
+{
+    const struct corio_conf *conf = c->conf;
+    char err[512];
+    snprintf(c->org, sizeof c->org, "%s", corio_conf_str(conf, "org"));
+    const char *cid = corio_conf_str(conf, "client_id");
+    snprintf(c->client_id, sizeof c->client_id, "%s", cid ? cid : "");
+    if (!cid)
+        snprintf(c->client_id, sizeof c->client_id, "corio-cloud-%s", c->org);
+    c->retention = (struct corio_retention){
+        .raw_ms = corio_conf_int(conf, "retain_raw"),
+        .rollup_1m_ms = corio_conf_int(conf, "retain_1m"),
+        .rollup_1h_ms = corio_conf_int(conf, "retain_1h"),
+        .messages_ms = corio_conf_int(conf, "retain_messages"),
+    };
+    c->retention_interval_ms = corio_conf_int(conf, "retention_interval");
+    c->qmax = (size_t)corio_conf_int(conf, "queue_batches");
+    c->qmax_bytes = (size_t)corio_conf_int(conf, "queue_bytes");
+
+    if (metrics_init(&c->m) != CORIO_OK) {
+        corio_log(CORIO_LOG_ERROR, "out of memory");
+        return 1;
+    }
+    const char *db = corio_conf_str(conf, "database");
+    int rc = corio_store_open_sqlite(db, &c->writer, err, sizeof err);
+    if (rc == CORIO_OK)
+        rc = corio_store_open_sqlite(db, &c->reader, err, sizeof err);
+    if (rc != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot open the database", "path=%s error=%s", db, err);
+        return 1;
+    }
+    const char *registry = corio_conf_str(conf, "registry");
+    if (registry) {
+        if (corio_cloud_registry_load(c->writer, registry, err, sizeof err) != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "cannot load the registry", "error=%s", err);
+            return 1;
+        }
+        corio_logkv(CORIO_LOG_INFO, "registry loaded", "path=%s", registry);
+    }
+    struct corio_ingest_opts io = {.store = c->writer,
+                                   .verifier = corio_cloud_cose_verifier,
+                                   .accept_unregistered =
+                                       corio_conf_bool(conf, "accept_unregistered")};
+    const char *web = corio_conf_str(conf, "web_root");
+    struct corio_api_opts ao = {.store = c->reader, .org = c->org, .web_root = web};
+    if (corio_ingest_new(&io, &c->ingest) != CORIO_OK || corio_api_new(&ao, &c->api) != CORIO_OK) {
+        corio_log(CORIO_LOG_ERROR, "out of memory");
+        return 1;
+    }
+    if (web) {
+        char index[4096];
+        snprintf(index, sizeof index, "%s/index.html", web);
+        FILE *f = fopen(index, "r");
+        if (f)
+            fclose(f);
+        else
+            corio_logkv(CORIO_LOG_WARN, "no dashboard to serve (build it with make web)",
+                        "web_root=%s", web);
+    }
+
+    struct corio_http_opts ho = {
+        .address = corio_conf_str(conf, "http_address"),
+        .port = (uint16_t)corio_conf_int(conf, "http_port"),
+        .threads = (unsigned)corio_conf_int(conf, "http_threads"),
+        .sse_max_clients = (unsigned)corio_conf_int(conf, "sse_max_clients"),
+        .max_body = 64 << 10,
+        .metrics = c->m.reg,
+    };
+    if (corio_http_new(&c->http, &ho) != CORIO_OK ||
+        corio_api_routes(c->api, c->http) != CORIO_OK) {
+        corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
+        return 1;
+    }
+    if (corio_http_start(c->http, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "address=%s port=%u error=%s",
+                    ho.address, ho.port, err);
+        return 1;
+    }
+    corio_logkv(CORIO_LOG_INFO, "serving the API and dashboard", "address=%s port=%u", ho.address,
+                corio_http_port(c->http));
+
+    if (pthread_create(&c->worker, NULL, worker_main, c) != 0) {
+        corio_log(CORIO_LOG_ERROR, "cannot start the ingest worker");
+        return 1;
+    }
+    c->worker_started = true;
+
+    mosquitto_lib_init();
+    c->mosq_lib = true;
+    /* clean_session false with a stable id: the broker keeps our subscription (and what
+     * it queues) across reconnects. Nothing relies on that queue: gateways resend every
+     * batch until our ack arrives. */
+    c->mosq = mosquitto_new(c->client_id, false, c);
+    if (!c->mosq) {
+        corio_log(CORIO_LOG_ERROR, "cannot create the MQTT client");
+        return 1;
+    }
+    mosquitto_connect_callback_set(c->mosq, on_connect);
+    mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
+    mosquitto_message_callback_set(c->mosq, on_message);
+    mosquitto_reconnect_delay_set(c->mosq, 1, 30, true);
+    const char *ca = corio_conf_str(conf, "broker_tls_ca");
+    if (ca) {
+        rc = mosquitto_tls_set(c->mosq, ca, NULL, corio_conf_str(conf, "broker_tls_cert"),
+                               corio_conf_str(conf, "broker_tls_key"), NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            corio_logkv(CORIO_LOG_ERROR, "broker TLS settings refused", "error=%s",
+                        mosquitto_strerror(rc));
+            return 1;
+        }
+    }
+    const char *host = corio_conf_str(conf, "broker_host");
+    int port = (int)corio_conf_int(conf, "broker_port");
+    int keepalive = (int)(corio_conf_int(conf, "broker_keepalive") / 1000);
+    /* The thread first, then the connect: the other order never retries when the broker
+     * is not there at start (eclipse-mosquitto/mosquitto#1903, #2576). */
+    rc = mosquitto_loop_start(c->mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the MQTT thread", "error=%s",
+                    mosquitto_strerror(rc));
+        return 1;
+    }
+    c->mosq_started = true;
+    rc = mosquitto_connect_async(c->mosq, host, port, keepalive);
+    if (rc != MOSQ_ERR_SUCCESS)
+        corio_logkv(CORIO_LOG_WARN, "broker not reachable yet; retrying",
+                    "host=%s port=%d error=%s", host, port, mosquitto_strerror(rc));
+    return 0;
+}
+
+static void stop(struct cloud *c)
+{
+    /* The network first, so no new batch arrives; then the worker (a batch in progress
+     * finishes, queued ones are left for their gateways to resend); the client is freed
+     * only after the worker, which publishes acks through it, has ended; then HTTP. */
+    if (c->mosq) {
+        mosquitto_disconnect(c->mosq);
+        if (c->mosq_started)
+            mosquitto_loop_stop(c->mosq, false);
+    }
+    if (c->worker_started) {
+        pthread_mutex_lock(&c->qlock);
+        c->stopping = true;
+        pthread_cond_signal(&c->qcond);
+        pthread_mutex_unlock(&c->qlock);
+        pthread_join(c->worker, NULL);
+    }
+    if (c->mosq)
+        mosquitto_destroy(c->mosq);
+    if (c->mosq_lib)
+        mosquitto_lib_cleanup();
+    while (c->head) {
+        struct qitem *q = c->head;
+        c->head = q->next;
+        qitem_free(q);
+    }
+    corio_http_free(c->http);
+    corio_api_free(c->api);
+    corio_ingest_free(c->ingest);
+    corio_store_close(c->reader);
+    corio_store_close(c->writer);
+    corio_registry_free(c->m.reg);
+}
+
+int corio_cloud_main(int argc, char **argv)
+{
+    corio_log_set_comp("cloud");
+    struct corio_cli cli = {
+        .prog = "corio-cloud",
+        .version = "0.1.0",
+        .summary = "Corio's cloud: ingests gateway batches, stores telemetry, serves the API "
+                   "and the dashboard.",
+        .keys = corio_cloud_conf_keys,
+    };
+    struct corio_conf *conf;
+    int rc = corio_cli_start(&cli, argc, argv, &conf);
+    if (rc != CORIO_CLI_RUN)
+        return rc;
+    corio_log_set_level(
+        (enum corio_log_level)corio_log_level_parse(corio_conf_str(conf, "log_level")));
+    if (!check_conf(conf)) {
+        corio_conf_free(conf);
+        return 1;
+    }
+    if (corio_sig_init() != CORIO_OK) {
+        corio_log(CORIO_LOG_ERROR, "cannot install signal handlers: %m");
+        corio_conf_free(conf);
+        return 1;
+    }
+    struct cloud c = {.conf = conf};
+    pthread_mutex_init(&c.qlock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c.qcond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    int status = start(&c);
+    if (status == 0) {
+        corio_logkv(CORIO_LOG_INFO, "corio-cloud running", "org=%s", c.org);
+        corio_sig_wait(-1);
+        corio_logkv(CORIO_LOG_INFO, "stopping", "signal=%d", corio_sig_last());
+    }
+    stop(&c);
+    pthread_cond_destroy(&c.qcond);
+    pthread_mutex_destroy(&c.qlock);
+    corio_conf_free(conf);
+    if (status == 0)
+        corio_log(CORIO_LOG_INFO, "stopped");
+    return status;
+}

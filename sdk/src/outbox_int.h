@@ -1,0 +1,120 @@
+/*
+ * outbox_int.h - private to the outbox files (outbox*.c): the on-flash layout of
+ * format version 1 (prose in docs/sdk-outbox.md) and the sector scanner every
+ * operation is built on.
+ */
+#ifndef CORIO_DEV_OUTBOX_INT_H
+#define CORIO_DEV_OUTBOX_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corio/outbox.h"
+
+/* Sector header: 48 bytes at offset 0, padded with 0xFF to a whole unit. */
+#define OB_SHDR_LEN 48u
+#define OB_MAGIC0   0x43u /* "COBX" */
+#define OB_MAGIC1   0x4Fu
+#define OB_MAGIC2   0x42u
+#define OB_MAGIC3   0x58u
+
+/* Record header: 32 bytes at a unit-aligned offset. */
+#define OB_RHDR_LEN 32u
+#define OB_KIND_MSG 0xA1u /* a message */
+#define OB_KIND_ROT 0xB2u /* rotation note: the head is sealed, the next sector is erased */
+#define OB_ROT_LEN  16u   /* rotation note payload */
+
+/* Boot mark: one unit, this byte then zeros. The first write of a boot into a head
+ * found at open starts with it (docs/sdk-outbox.md, "Power cuts"). */
+#define OB_MARK 0xC5u
+
+/* Bytes skipped at open after the last unit that is not erased: a record header's
+ * worth, which covers a header unit cut in flight after units that read erased. */
+#define OB_GUARD OB_RHDR_LEN
+
+/* Sector ordinals stay below 2^31 so that "greatest ordinal" needs no wrap rules. */
+#define OB_ORD_MAX 0x7FFFFFFFu
+#define OB_NONE    0xFFFFFFFFu
+
+/* Bytes read or written through the stack at once; a multiple of every unit. */
+#define OB_CHUNK 64u
+
+/* A sector header as parsed. */
+struct ob_shdr {
+    uint32_t epoch, ord, erase, base, drops;
+};
+
+enum ob_shdr_state {
+    OB_SHDR_VALID,   /* ours, this version and geometry, CRC good */
+    OB_SHDR_BLANK,   /* the header area reads erased */
+    OB_SHDR_FOREIGN, /* magic and CRC good, another version or geometry */
+    OB_SHDR_BAD,     /* anything else, or unreadable */
+};
+
+/* A record header as parsed. */
+struct ob_rec {
+    uint8_t kind, type, time_kind;
+    uint16_t len;
+    uint32_t seq, boot, pcrc, hcrc;
+    uint64_t time_ms;
+};
+
+enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
+
+/* What a scan reports for each readable record. */
+struct ob_visit {
+    uint32_t sector, pos, end; /* record at [pos, end) of sector */
+    struct ob_rec rec;
+    uint8_t ack;     /* enum ob_ack (messages) */
+    uint32_t rot[4]; /* rotation note: target, target ordinal, target erase
+                        count, drops after the rotation */
+};
+
+/* Returns 0 to go on, non-zero to stop the scan (sc->pos is then the visited
+ * record's end). */
+typedef int (*ob_visit_fn)(void *ctx, const struct ob_visit *v);
+
+/* One scan of one sector, from pos to the sector's end. A message is readable
+ * (visited) when its header, commit mark and payload check, lo <= seq < hi, and seq
+ * is greater than the previous readable one in the sector (last). */
+struct ob_scan {
+    uint32_t sector, pos, lo, hi, last;
+    /* outputs */
+    uint32_t dirty_end; /* end of the last unit not erased, or of an intact header's record */
+    uint32_t max_seq;   /* greatest seq >= lo in any intact message header, torn or not */
+    bool sealed;        /* an intact rotation note header was seen */
+    uint32_t corrupt;   /* torn or damaged records and runs of garbage */
+};
+
+/* Layout helpers (outbox_layout.c). */
+uint32_t corio__ob_pad(const struct corio_dev_outbox *ob, uint32_t len);
+uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len);
+uint32_t corio__ob_reserve(const struct corio_dev_outbox *ob);
+uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector);
+void corio__ob_put32(uint8_t *p, uint32_t v);
+uint32_t corio__ob_get32(const uint8_t *p);
+void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
+                           uint8_t out[OB_SHDR_LEN]);
+enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
+                                       struct ob_shdr *h);
+void corio__ob_encode_rec(const struct ob_rec *r, uint8_t out[OB_RHDR_LEN]);
+bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
+bool corio__ob_is_erased(const uint8_t *p, size_t n);
+enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
+
+/* Scanner and ring walking (outbox_scan.c). */
+void corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
+                    void *ctx);
+bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_shdr *h);
+uint32_t corio__ob_sector_at(const struct corio_dev_outbox *ob, uint32_t d);
+uint32_t corio__ob_span(const struct corio_dev_outbox *ob);
+uint32_t corio__ob_window_hi(const struct corio_dev_outbox *ob, uint32_t d);
+bool corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq, uint32_t *d,
+                      struct ob_shdr *h, uint32_t *hi);
+int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v);
+int corio__ob_read_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v,
+                           uint8_t *buf);
+void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t addr);
+
+#endif /* CORIO_DEV_OUTBOX_INT_H */
