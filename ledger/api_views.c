@@ -450,7 +450,7 @@ static int export_rows(sqlite3 *db, struct corio_buf *b)
                                       key_no);
             continue;
         }
-        rc = corio_buf_printf(b, "device %s org=%s key=%s key_no=%lld class=%s model=%s hw=%s", id,
+        rc = corio_buf_printf(b, "device %s org=%s key=%s key_no=%lld class=%s model=%s hw_rev=%s", id,
                               org, dk, key_no, (const char *)sqlite3_column_text(s, 3),
                               (const char *)sqlite3_column_text(s, 4),
                               (const char *)sqlite3_column_text(s, 5));

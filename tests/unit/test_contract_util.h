@@ -22,7 +22,7 @@
 #include "corio/rotation.h"
 #include "crypto_openssl.h"
 #include "harness.h"
-#include "store.h"
+#include "../../ledger/store.h" /* cloud/ has a store.h too */
 #include "tx.h"
 
 #define OPS (&corio_crypto_openssl_ops)
