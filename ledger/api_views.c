@@ -15,7 +15,7 @@
 #include "corio/did.h"
 #include "corio/error.h"
 #include "corio_buf.h"
-#include "store.h"
+#include "ledger_store.h"
 
 #define PREFIX  "/api/v1/contracts/"
 #define RESOLVE "/1.0/identifiers/"

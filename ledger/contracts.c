@@ -21,7 +21,7 @@
 #include "corio/p256.h"
 #include "corio_log.h"
 #include "crypto_openssl.h"
-#include "store.h"
+#include "ledger_store.h"
 
 #define SCHEMA_VERSION 1
 

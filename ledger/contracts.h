@@ -21,7 +21,7 @@
 
 #include <sqlite3.h>
 
-#include "app.h"
+#include "ledger_app.h"
 #include "tx.h"
 
 /* ---- public -------------------------------------------------------------------------- */

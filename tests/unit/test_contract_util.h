@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "block.h"
+#include "ledger_app.h"
+#include "ledger_block.h"
 #include "contracts.h"
 #include "corio/cbor.h"
 #include "corio/eat.h"
@@ -22,7 +22,7 @@
 #include "corio/rotation.h"
 #include "crypto_openssl.h"
 #include "harness.h"
-#include "../../ledger/store.h" /* cloud/ has a store.h too */
+#include "ledger_store.h" /* cloud/ has a store.h too */
 #include "tx.h"
 
 #define OPS (&corio_crypto_openssl_ops)

@@ -16,8 +16,8 @@
 #include "corio/p256.h"
 #include "corio/rotation.h"
 #include "crypto_openssl.h"
-#include "merkle.h"
-#include "sth.h"
+#include "ledger_merkle.h"
+#include "ledger_sth.h"
 
 #define OPS (&corio_crypto_openssl_ops)
 
