@@ -105,6 +105,16 @@ static int bool_value(struct parser *p, const char *key, const char *v, bool *ou
     return CORIO_OK;
 }
 
+/* Whether key k appears among the first n "k=v" tokens (already split, so k ends at
+ * its NUL). */
+static bool repeated(char **toks, int n, const char *k)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(toks[i], k))
+            return true;
+    return false;
+}
+
 /* Splits "k=v" in place; returns false when there is no '='. */
 static bool split_kv(char *tok, char **k, char **v)
 {
@@ -150,6 +160,8 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
         uint64_t n;
         if (!split_kv(toks[i], &k, &v))
             return bad(p, "'%.40s' is not key=value", toks[i]);
+        if (repeated(toks, i, k))
+            return bad(p, "'%.40s' given twice", k);
         if (!strcmp(k, "org"))
             rc = id_value(p, k, v, g->org), has_org = true;
         else if (!strcmp(k, "key"))
@@ -158,10 +170,12 @@ static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
             rc = uint_value(p, k, v, UINT32_MAX, &n);
             g->key_number = (uint32_t)n;
         } else
-            return bad(p, "unknown gateway field '%.40s'", k);
+            return bad(p, "unknown field '%.40s' of a gateway", k);
     }
-    if (rc == CORIO_OK && (!has_org || !has_key))
-        return bad(p, "a gateway needs org= and key=");
+    if (rc == CORIO_OK && !has_org)
+        return bad(p, "a gateway needs org=<short id>");
+    if (rc == CORIO_OK && !has_key)
+        return bad(p, "a gateway needs key=did:key:... (its batches are verified with it)");
     if (rc == CORIO_OK)
         r->ngateways++;
     return rc;
@@ -179,12 +193,14 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
     d->auth = CORIO_REG_AUTH_SINGLE;
     d->assurance = CORIO_EAT_REPORTED;
     int rc = id_value(p, "device id", id, d->id);
-    bool has_org = false, has_key = false;
+    bool has_org = false;
     for (int i = 0; rc == CORIO_OK && i < ntoks; i++) {
         char *k, *v;
         uint64_t n;
         if (!split_kv(toks[i], &k, &v))
             return bad(p, "'%.40s' is not key=value", toks[i]);
+        if (repeated(toks, i, k))
+            return bad(p, "'%.40s' given twice", k);
         if (!strcmp(k, "org"))
             rc = id_value(p, k, v, d->org), has_org = true;
         else if (!strcmp(k, "gateway"))
@@ -193,10 +209,12 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
             rc = text(p, k, v, d->cls, sizeof d->cls);
         else if (!strcmp(k, "model"))
             rc = text(p, k, v, d->model, sizeof d->model);
-        else if (!strcmp(k, "hw"))
-            rc = text(p, k, v, d->hw, sizeof d->hw);
+        else if (!strcmp(k, "hw_rev"))
+            rc = text(p, k, v, d->hw_rev, sizeof d->hw_rev);
+        else if (!strcmp(k, "groups"))
+            rc = text(p, k, v, d->groups, sizeof d->groups);
         else if (!strcmp(k, "key"))
-            rc = key_value(p, v, d->key), has_key = true;
+            rc = key_value(p, v, d->key), d->has_key = true;
         else if (!strcmp(k, "key_no")) {
             rc = uint_value(p, k, v, UINT32_MAX, &n);
             d->key_number = (uint32_t)n;
@@ -217,10 +235,10 @@ static int parse_device(struct parser *p, char *id, char **toks, int ntoks)
         } else if (!strcmp(k, "revoked"))
             rc = bool_value(p, k, v, &d->revoked);
         else
-            return bad(p, "unknown device field '%.40s'", k);
+            return bad(p, "unknown field '%.40s' of a device", k);
     }
-    if (rc == CORIO_OK && (!has_org || !has_key))
-        return bad(p, "a device needs org= and key=");
+    if (rc == CORIO_OK && !has_org)
+        return bad(p, "a device needs org=");
     if (rc == CORIO_OK)
         r->ndevices++;
     return rc;
@@ -346,10 +364,6 @@ int corio_reg_parse(const char *name, const char *text_in, size_t len,
         if (rc == CORIO_OK)
             rc = parse_line(&p, line);
         pos += n + (nl ? 1 : 0);
-    }
-    if (rc == CORIO_OK && !p.seen_height) {
-        p.line = 0;
-        rc = bad(&p, "no 'height <n>' line");
     }
     if (rc == CORIO_OK && p.r->ndevices > 1) {
         qsort(p.r->devices, p.r->ndevices, sizeof *p.r->devices, cmp_device);

@@ -42,7 +42,9 @@ struct corio_reg_device {
     char gateway[CORIO_REG_ID_CHARS + 1]; /* "" when not pinned to a gateway */
     char cls[CORIO_REG_TEXT_MAX + 1];     /* device class: the unit of firmware rights */
     char model[CORIO_REG_TEXT_MAX + 1];
-    char hw[CORIO_REG_TEXT_MAX + 1];
+    char hw_rev[CORIO_REG_TEXT_MAX + 1];
+    char groups[CORIO_REG_TEXT_MAX + 1]; /* comma-separated group names */
+    bool has_key;                    /* the registry knows its current key */
     uint8_t key[CORIO_P256_PUB_LEN]; /* the current key, uncompressed */
     uint32_t key_number;
     enum corio_reg_auth auth;

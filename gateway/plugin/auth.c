@@ -163,6 +163,8 @@ static const char *check_single_step(struct corio_plugin *p, const char *client,
         return "revoked";
     if (dev->auth == CORIO_REG_AUTH_EAT)
         return "registered as AUTH-capable: single-step refused";
+    if (!dev->has_key)
+        return "the registry holds no key for it";
 
     size_t plen = strlen(password);
     if (plen > CORIO_BASE64URL_ENCODED_LEN(CORIO_EAT_MAX_SIZE))

@@ -109,11 +109,11 @@ static void test_mistakes_name_their_line(void **state)
         {"gateway " GW " org=" ORG, "needs key="},
         {"gateway " GW " key=" KEY, "needs org="},
         {"gateway " GW " org=" ORG " key=did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
-         "not a did:key of a P-256"},
+         "is not a P-256 did:key"},
         {"gateway " GW " org=" ORG " key=" KEY " key_no=-1", "key_no"},
         {"gateway " GW " org=" ORG " key=" KEY " colour=red", "unknown field 'colour'"},
         {"gateway " GW " org=" ORG " org=" ORG " key=" KEY, "given twice"},
-        {"device " DEV " org=" ORG " gateway=nope", "gateway must be a short id"},
+        {"device " DEV " org=" ORG " gateway=nope", "is not a short id"},
         {"device " DEV " model", "not key=value"},
         {"device " DEV " org=" ORG " class=\x01", "control character"},
     };

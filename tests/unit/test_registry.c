@@ -25,7 +25,7 @@ static const char good[] =
     "gateway " GW " org=" ORG " key=" KEY " key_no=2\n"
     "\n"
     "device " D2 " org=" ORG " key=" KEY " class=meter auth=eat assurance=attested\n"
-    "device " D1 " org=" ORG " key=" KEY " key_no=3 class=sensor model=th-1 hw=b gateway=" GW
+    "device " D1 " org=" ORG " key=" KEY " key_no=3 class=sensor model=th-1 hw_rev=b groups=lab,north gateway=" GW
     " revoked=yes   # trailing comment\n"
     "firmware meter 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 1.2\r\n";
 
@@ -48,6 +48,8 @@ static void a_full_file_parses(void **state)
     assert_int_equal(d->key_number, 3);
     assert_string_equal(d->cls, "sensor");
     assert_string_equal(d->gateway, GW);
+    assert_string_equal(d->hw_rev, "b");
+    assert_string_equal(d->groups, "lab,north");
     assert_int_equal(d->auth, CORIO_REG_AUTH_SINGLE);
     d = corio_reg_device(r, D2);
     assert_int_equal(d->auth, CORIO_REG_AUTH_EAT);
@@ -73,15 +75,14 @@ static void each_error_names_its_line(void **state)
         const char *text, *want;
     } cases[] = {
         {"height 1\nfoo " D1 "\n", "reg:2: unknown entry"},
-        {"height 1\ndevice " D1 " key=" KEY "\n", "reg:2: a device needs org= and key="},
+        {"height 1\ndevice " D1 " key=" KEY "\n", "reg:2: a device needs org="},
         {"height 1\ndevice " D1 " org=" ORG " key=did:key:zBad\n", "reg:2: key"},
         {"height 1\ndevice ABC org=" ORG " key=" KEY "\n", "reg:2: device id"},
         {"height 1\ndevice " D1 " org=" ORG " key=" KEY " auth=maybe\n", "reg:2: auth must"},
-        {"height 1\ndevice " D1 " org=" ORG " key=" KEY " colour=red\n", "reg:2: unknown device field"},
+        {"height 1\ndevice " D1 " org=" ORG " key=" KEY " colour=red\n", "reg:2: unknown field 'colour' of a device"},
         {"height 1\ndevice " D1 " org=" ORG " key=" KEY " key_no=-1\n", "reg:2: key_no"},
         {"height 1\nfirmware x 00\n", "reg:2: '00' is not a lowercase hex"},
-        {"height 1\ngateway " GW " org=" ORG "\n", "reg:2: a gateway needs"},
-        {"org " ORG " x\n", "reg:0: no 'height <n>' line"},
+        {"height 1\ngateway " GW " org=" ORG "\n", "reg:2: a gateway needs key="},
         {"height 1\nheight 2\n", "reg:2: one 'height"},
         {"height 1\ndevice " D1 " org=" ORG " key=" KEY "\ndevice " D1 " org=" ORG " key=" KEY "\n",
          "listed twice"},
