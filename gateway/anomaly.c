@@ -545,7 +545,7 @@ static int ewma_init(void **model, struct corio_edge_shape *shape, const uint8_t
                      size_t blob_len, const struct corio_edge_param *params, size_t nparams,
                      size_t *bad, char *err, size_t errlen)
 {
-    struct ewma_model m = {.alpha = 0.02, .threshold = 5, .warmup = 30, .min_std = 0};
+    struct ewma_model m = {.alpha = 0.02, .threshold = 6, .warmup = 30, .min_std = 0};
     double clear = -1;
     struct pdef defs[] = {
         {"alpha", 0, 1, false, true, &m.alpha, false},
@@ -639,7 +639,7 @@ static int mad_init(void **model, struct corio_edge_shape *shape, const uint8_t 
                     size_t blob_len, const struct corio_edge_param *params, size_t nparams,
                     size_t *bad, char *err, size_t errlen)
 {
-    struct mad_model m = {.window = 31, .threshold = 5, .min_mad = 0};
+    struct mad_model m = {.window = 63, .threshold = 7, .min_mad = 0};
     double clear = -1, warmup = -1;
     struct pdef defs[] = {
         {"window", 3, CORIO_EDGE_WINDOW_MAX, true, false, &m.window, false},

@@ -507,6 +507,9 @@ static void apply(corio_rules *e, size_t ri, struct instance *in, int64_t t, dou
     case CORIO_RULE_ABSENT:
         in->last_arrival = e->now;
         in->has_sample = true;
+        /* A raised instance was not scheduled: it is again, from now. */
+        if (e->now + r->absent_ms < e->next_absence)
+            e->next_absence = e->now + r->absent_ms;
         if (in->raised)
             transition(e, ri, in, false, v, t);
         return;

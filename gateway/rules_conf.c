@@ -785,6 +785,7 @@ static int end_rule(struct parser *p)
 {
     struct corio_rule *r = &p->rule;
     const char *nm = r->name;
+    int end_line = p->line;
     p->line = r->line; /* block-level mistakes name the rule's first line */
     if (!p->seen[K_DEVICES])
         return WHY(p, "rule '%s' needs a 'devices' line", nm);
@@ -825,6 +826,7 @@ static int end_rule(struct parser *p)
     p->c->rules = grown;
     grown[p->c->nrules++] = *r;
     memset(r, 0, sizeof *r);
+    p->line = end_line;
     return CORIO_OK;
 }
 
@@ -947,6 +949,7 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
 static int end_anomaly(struct parser *p)
 {
     struct corio_rules_detector *d = &p->det;
+    int end_line = p->line;
     p->line = d->line;
     if (!p->seen[K_DEVICES])
         return WHY(p, "anomaly block '%s' needs a 'devices' line", d->name);
@@ -977,6 +980,7 @@ static int end_anomaly(struct parser *p)
     grown[p->c->ndetectors++] = *d;
     memset(d, 0, sizeof *d);
     free_params(p);
+    p->line = end_line;
     return CORIO_OK;
 }
 
