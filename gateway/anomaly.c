@@ -88,7 +88,7 @@ uint64_t corio__edge_siphash(const uint8_t key[16], const void *data, size_t len
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-/* ---- the series table ------------------------------------------------------------- */
+/* ---- the series table --------------------------------------------------------------- */
 
 static uint64_t key_hash(const uint8_t key[16], const char *device, const char *metric,
                          uint32_t tag)
@@ -194,13 +194,13 @@ void corio__edge_table_remove(struct corio__edge_table *t, struct corio__edge_no
     t->n--;
 }
 
-/* ---- the engine ------------------------------------------------------------------- */
+/* ---- the engine --------------------------------------------------------------------- */
 
 struct series {
     struct corio__edge_node node; /* first: the table hands out nodes */
     int64_t last_t;               /* newest sample judged */
     double last_value;
-    double last_score;            /* the last anomalous score, for an eviction report */
+    double last_score; /* the last anomalous score, for an eviction report */
     bool has_t;
     bool in_episode;
     int64_t since;
@@ -409,7 +409,8 @@ void corio_anomaly_stats(const corio_anomaly *a, struct corio_anomaly_stats *st)
 
 /* ---- model parameters --------------------------------------------------------------- */
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -559,8 +560,8 @@ static int ewma_init(void **model, struct corio_edge_shape *shape, const uint8_t
         say(err, errlen, "the ewma detector takes no model file");
         return CORIO_ERR_INVAL;
     }
-    int rc = read_params("ewma", defs, sizeof defs / sizeof defs[0], params, nparams, bad, err,
-                         errlen);
+    int rc =
+        read_params("ewma", defs, sizeof defs / sizeof defs[0], params, nparams, bad, err, errlen);
     if (rc != CORIO_OK)
         return rc;
     m.clear = clear < 0 ? 0.8 * m.threshold : clear;
@@ -589,8 +590,8 @@ static void model_free(void *model)
     free(model);
 }
 
-static int ewma_infer(const void *model, void *state, const struct corio_edge_window *w,
-                      int64_t t, double x, struct corio_edge_result *out)
+static int ewma_infer(const void *model, void *state, const struct corio_edge_window *w, int64_t t,
+                      double x, struct corio_edge_result *out)
 {
     (void)w;
     (void)t;
@@ -653,8 +654,8 @@ static int mad_init(void **model, struct corio_edge_shape *shape, const uint8_t 
         say(err, errlen, "the mad detector takes no model file");
         return CORIO_ERR_INVAL;
     }
-    int rc = read_params("mad", defs, sizeof defs / sizeof defs[0], params, nparams, bad, err,
-                         errlen);
+    int rc =
+        read_params("mad", defs, sizeof defs / sizeof defs[0], params, nparams, bad, err, errlen);
     if (rc != CORIO_OK)
         return rc;
     m.clear = clear < 0 ? 0.8 * m.threshold : clear;
@@ -696,8 +697,8 @@ static double median_sorted(const double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static int mad_infer(const void *model, void *state, const struct corio_edge_window *w,
-                     int64_t t, double x, struct corio_edge_result *out)
+static int mad_infer(const void *model, void *state, const struct corio_edge_window *w, int64_t t,
+                     double x, struct corio_edge_result *out)
 {
     (void)t;
     const struct mad_model *m = model;
@@ -730,7 +731,7 @@ static int mad_infer(const void *model, void *state, const struct corio_edge_win
 const struct corio_edge_model corio_edge_model_mad = {
     .name = "mad", .init = mad_init, .free = model_free, .infer = mad_infer};
 
-/* ---- the table of models -------------------------------------------------------------- */
+/* ---- the table of models ------------------------------------------------------------ */
 
 const struct corio_edge_model *const corio_edge_models[] = {
     &corio_edge_model_ewma,

@@ -37,12 +37,12 @@
 struct corio_anomaly_episode {
     const char *device;
     const char *metric;
-    bool started;   /* true: this sample began an episode; false: the episode ended */
-    bool evicted;   /* ended because the series was evicted, not by a normal sample */
-    int64_t t_ms;   /* the sample that began or ended it; for an eviction the series'
-                       newest sample */
-    double value;   /* that sample's value */
-    double score;   /* its score (the last anomalous score for an eviction) */
+    bool started;      /* true: this sample began an episode; false: the episode ended */
+    bool evicted;      /* ended because the series was evicted, not by a normal sample */
+    int64_t t_ms;      /* the sample that began or ended it; for an eviction the series'
+                          newest sample */
+    double value;      /* that sample's value */
+    double score;      /* its score (the last anomalous score for an eviction) */
     const char *label; /* its label, "" if the model gives none */
     int64_t since_ms;  /* the episode's first anomalous sample */
     double peak;       /* the score of largest magnitude in the episode */

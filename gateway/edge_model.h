@@ -85,9 +85,9 @@ struct corio_edge_model {
      * of the parameter at fault, or to nparams when the fault is not one parameter's
      * (a missing file, a blob the runtime refuses); *model is then not set.
      */
-    int (*init)(void **model, struct corio_edge_shape *shape, const uint8_t *blob,
-                size_t blob_len, const struct corio_edge_param *params, size_t nparams,
-                size_t *bad, char *err, size_t errlen);
+    int (*init)(void **model, struct corio_edge_shape *shape, const uint8_t *blob, size_t blob_len,
+                const struct corio_edge_param *params, size_t nparams, size_t *bad, char *err,
+                size_t errlen);
 
     /* Frees what init() built. model may be NULL. */
     void (*free)(void *model);

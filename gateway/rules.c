@@ -32,7 +32,7 @@
 #define RATE_POINTS 32
 /* The last year a sample time may have (as the cloud: 9999-12-31T23:59:59Z). */
 #define TIME_MAX_MS 253402300799000.0
-#define CMD_MAX 1024
+#define CMD_MAX     1024
 
 struct point {
     int64_t t;
@@ -71,7 +71,7 @@ struct corio_rules {
     bool warned_full;
 };
 
-/* ---- helpers ---------------------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------------------ */
 
 static bool is_rate(enum corio_rule_kind k)
 {
@@ -132,7 +132,7 @@ static bool valid_metric(const char *metric)
 
 static enum corio_log_level level_of(enum corio_severity s)
 {
-    return s == CORIO_SEV_CRITICAL ? CORIO_LOG_ERROR
+    return s == CORIO_SEV_CRITICAL  ? CORIO_LOG_ERROR
            : s == CORIO_SEV_WARNING ? CORIO_LOG_WARN
                                     : CORIO_LOG_INFO;
 }
@@ -201,7 +201,7 @@ static void jint(struct corio_json_w *w, const char *key, int64_t v)
     corio_json_w_int64(w, v);
 }
 
-/* ---- commands ----------------------------------------------------------------------------- */
+/* ---- commands ----------------------------------------------------------------------- */
 
 /* A command as sent, for the event that reports it. */
 struct sent {
@@ -216,8 +216,8 @@ struct sent {
  * The command's CBOR (docs/edge-rules.md): a map with text keys in deterministic order,
  * {"cid": bstr(16), "exp": uint ms, "seq": uint, "args": any (when given), "name": text}.
  */
-static int encode_command(const struct corio_rules_command *c, const uint8_t cid[16],
-                          uint64_t exp, uint64_t seq, uint8_t *buf, size_t cap)
+static int encode_command(const struct corio_rules_command *c, const uint8_t cid[16], uint64_t exp,
+                          uint64_t seq, uint8_t *buf, size_t cap)
 {
     struct corio_cbor_enc enc;
     corio_cbor_enc_init(&enc, buf, cap);
@@ -266,14 +266,17 @@ static void send_command(corio_rules *e, const struct corio_rule *r,
                     r->name, device, c->name, (unsigned long long)seq);
     } else {
         e->st.commands_failed++;
-        corio_logkv(CORIO_LOG_WARN, "rule command not sent", "rule=%s device=%s command=%s "
-                    "seq=%llu error=\"%s\"", r->name, device, c->name, (unsigned long long)seq,
-                    len < 0 ? corio_strerror(len) : !e->ops.command ? "no command callback"
-                                                                   : "the command callback refused it");
+        corio_logkv(CORIO_LOG_WARN, "rule command not sent",
+                    "rule=%s device=%s command=%s "
+                    "seq=%llu error=\"%s\"",
+                    r->name, device, c->name, (unsigned long long)seq,
+                    len < 0           ? corio_strerror(len)
+                    : !e->ops.command ? "no command callback"
+                                      : "the command callback refused it");
     }
 }
 
-/* ---- raise and clear ------------------------------------------------------------------------ */
+/* ---- raise and clear ---------------------------------------------------------------- */
 
 struct rule_event {
     const struct corio_rule *r;
@@ -356,7 +359,8 @@ static void transition(corio_rules *e, size_t ri, struct instance *in, bool rais
         rs->active--;
     }
     double limit = limit_of(r, raised);
-    corio_logkv(raised ? level_of(r->alert) : CORIO_LOG_INFO, raised ? "rule raised" : "rule cleared",
+    corio_logkv(raised ? level_of(r->alert) : CORIO_LOG_INFO,
+                raised ? "rule raised" : "rule cleared",
                 "rule=%s device=%s metric=%s condition=%s value=%g limit=%g severity=%s t=%lld",
                 r->name, device, r->metric, corio_rule_kind_name(r->kind), value, limit,
                 corio_severity_name(r->alert), (long long)t);
@@ -403,7 +407,7 @@ static void level(corio_rules *e, size_t ri, struct instance *in, double x, int6
         transition(e, ri, in, false, x, t);
 }
 
-/* ---- rates ----------------------------------------------------------------------------------- */
+/* ---- rates -------------------------------------------------------------------------- */
 
 /* Puts (t, v) into the instance's time-ordered points. False when it is older than the
  * window (or than every point of a full buffer): not used. */
@@ -461,7 +465,7 @@ static bool rate_of(const struct corio_rule *r, const struct instance *in, doubl
     return isfinite(*rate);
 }
 
-/* ---- instances ------------------------------------------------------------------------------ */
+/* ---- instances ---------------------------------------------------------------------- */
 
 static struct instance *instance_get(corio_rules *e, size_t ri, const char *device)
 {
@@ -473,9 +477,11 @@ static struct instance *instance_get(corio_rules *e, size_t ri, const char *devi
         e->st.instances_refused++;
         if (!e->warned_full) {
             e->warned_full = true;
-            corio_logkv(CORIO_LOG_WARN, "rule state table full: new (rule, device) pairs are not "
-                        "watched", "max_instances=%zu rule=%s device=%s",
-                        e->conf->max_instances, r->name, device);
+            corio_logkv(CORIO_LOG_WARN,
+                        "rule state table full: new (rule, device) pairs are not "
+                        "watched",
+                        "max_instances=%zu rule=%s device=%s", e->conf->max_instances, r->name,
+                        device);
         }
         return NULL;
     }
@@ -541,7 +547,7 @@ static void apply(corio_rules *e, size_t ri, struct instance *in, int64_t t, dou
     }
 }
 
-/* ---- anomaly episodes ------------------------------------------------------------------------ */
+/* ---- anomaly episodes --------------------------------------------------------------- */
 
 struct anomaly_event {
     const struct corio_rules_detector *d;
@@ -616,7 +622,7 @@ static bool metric_selected(const struct corio_rules_detector *d, const char *me
     return false;
 }
 
-/* ---- the engine ------------------------------------------------------------------------------ */
+/* ---- the engine --------------------------------------------------------------------- */
 
 void corio_rules_free(corio_rules *e)
 {
@@ -767,7 +773,7 @@ void corio_rules_tick(corio_rules *e, int64_t now_ms)
     e->next_absence = next;
 }
 
-/* ---- SenML ----------------------------------------------------------------------------------- */
+/* ---- SenML -------------------------------------------------------------------------- */
 
 /* The metric of a resolved name: without "urn:corio:<device>:"; NULL for another
  * device's URN or a name that is no metric. */
@@ -801,9 +807,8 @@ static bool numeric(const struct corio_senml_record *r, double *v)
 
 /* One pass over the pack: checks every record (feed false) or feeds them (feed true).
  * Returns the samples fed, or an error. */
-static int senml_pass(corio_rules *e, const char *device, enum corio_format fmt,
-                      const uint8_t *msg, size_t len, int64_t recv_ms, char *buf, size_t cap,
-                      bool feed)
+static int senml_pass(corio_rules *e, const char *device, enum corio_format fmt, const uint8_t *msg,
+                      size_t len, int64_t recv_ms, char *buf, size_t cap, bool feed)
 {
     char own[sizeof "urn:corio:" + CORIO_EDGE_DEVICE_LEN + 1];
     size_t ol = (size_t)snprintf(own, sizeof own, "urn:corio:%s:", device);
@@ -848,7 +853,7 @@ int corio_rules_feed_senml(corio_rules *e, const char *device, enum corio_format
     return rc;
 }
 
-/* ---- reading back ------------------------------------------------------------------------------ */
+/* ---- reading back ------------------------------------------------------------------- */
 
 void corio_rules_stats(const corio_rules *e, struct corio_rules_stats *st)
 {

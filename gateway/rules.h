@@ -39,20 +39,20 @@
 /* Longest rule, anomaly block or command name, in bytes. */
 #define CORIO_RULES_NAME_MAX 64
 /* Limits of one file; over them the parser refuses the file. */
-#define CORIO_RULES_MAX_RULES 1024
-#define CORIO_RULES_MAX_DETECTORS 32
-#define CORIO_RULES_MAX_COMMANDS 8  /* per rule, raise and clear each */
-#define CORIO_RULES_MAX_ARGS 16     /* per command */
-#define CORIO_RULES_MAX_SELECT 256  /* device selectors or metrics per block */
-#define CORIO_RULES_MAX_PARAMS 32   /* model parameters per anomaly block */
-#define CORIO_RULES_ARGS_MAX 512    /* bytes of a command's encoded arguments */
-#define CORIO_RULES_FILE_MAX (1 << 20)
-#define CORIO_RULES_LINE_MAX 4096
+#define CORIO_RULES_MAX_RULES      1024
+#define CORIO_RULES_MAX_DETECTORS  32
+#define CORIO_RULES_MAX_COMMANDS   8   /* per rule, raise and clear each */
+#define CORIO_RULES_MAX_ARGS       16  /* per command */
+#define CORIO_RULES_MAX_SELECT     256 /* device selectors or metrics per block */
+#define CORIO_RULES_MAX_PARAMS     32  /* model parameters per anomaly block */
+#define CORIO_RULES_ARGS_MAX       512 /* bytes of a command's encoded arguments */
+#define CORIO_RULES_FILE_MAX       (1 << 20)
+#define CORIO_RULES_LINE_MAX       4096
 #define CORIO_RULES_MODEL_FILE_MAX (64 << 20)
 
 enum corio_rule_kind {
-    CORIO_RULE_ABOVE = 1, /* value > limit raises, value < clear clears */
-    CORIO_RULE_BELOW,     /* value < limit raises, value > clear clears */
+    CORIO_RULE_ABOVE = 1,  /* value > limit raises, value < clear clears */
+    CORIO_RULE_BELOW,      /* value < limit raises, value > clear clears */
     CORIO_RULE_RATE_ABOVE, /* rate (per second, over a window) > limit raises */
     CORIO_RULE_RATE_BELOW, /* rate < limit raises */
     CORIO_RULE_ABSENT,     /* no sample for absent_ms raises; a sample clears */
@@ -79,12 +79,12 @@ struct corio_rules_select {
 
 /* A command a rule sends to a device. */
 struct corio_rules_command {
-    bool self;                               /* to the device whose sample fired */
-    char device[CORIO_EDGE_DEVICE_LEN + 1];  /* else to this one */
+    bool self;                              /* to the device whose sample fired */
+    char device[CORIO_EDGE_DEVICE_LEN + 1]; /* else to this one */
     char name[CORIO_RULES_NAME_MAX + 1];
-    uint8_t *args;                           /* CBOR of the arguments: a map of the
-                                                key=value pairs, or one bare value; NULL
-                                                when the line gave none */
+    uint8_t *args; /* CBOR of the arguments: a map of the
+                      key=value pairs, or one bare value; NULL
+                      when the line gave none */
     size_t args_len;
     int line;
 };
@@ -148,8 +148,8 @@ struct corio_rules_parse_opts {
  * <reason>"); CORIO_ERR_NOSPACE when memory ran out. opts may be NULL.
  */
 int corio_rules_conf_parse(const char *name, const char *text, size_t len,
-                           const struct corio_rules_parse_opts *opts,
-                           struct corio_rules_conf **out, char *err, size_t errlen);
+                           const struct corio_rules_parse_opts *opts, struct corio_rules_conf **out,
+                           char *err, size_t errlen);
 
 /* Reads the file at path (at most CORIO_RULES_FILE_MAX bytes) and parses it with
  * read_files on and the built-in models. Returns what corio_rules_conf_parse returns,
@@ -176,22 +176,22 @@ struct corio_rules_devinfo {
 
 /* A local alert being raised or cleared. Strings live during the call only. */
 struct corio_rules_alert {
-    const char *rule;   /* the rule's or the anomaly block's name */
+    const char *rule; /* the rule's or the anomaly block's name */
     const char *device;
     const char *metric;
     enum corio_rule_kind kind;
     enum corio_severity severity;
-    bool raised;   /* true: raised; false: cleared */
-    double value;  /* what decided: the sample's value, the rate per second, the seconds
-                      without a sample (absence raised), or the anomaly score */
-    double limit;  /* the level crossed: the limit when raising, the clear level when
-                      clearing (absence: its duration in seconds; anomaly: 0) */
-    int64_t t_ms;  /* the sample's time, or the tick's for an absence */
+    bool raised;      /* true: raised; false: cleared */
+    double value;     /* what decided: the sample's value, the rate per second, the seconds
+                         without a sample (absence raised), or the anomaly score */
+    double limit;     /* the level crossed: the limit when raising, the clear level when
+                         clearing (absence: its duration in seconds; anomaly: 0) */
+    int64_t t_ms;     /* the sample's time, or the tick's for an absence */
     int64_t since_ms; /* when the alert was raised (= t_ms when raising) */
 };
 
 /* Upstream event suffixes (the outbox's `suffix` column, device ''). */
-#define CORIO_RULES_EVENT_RULE "edge/rule"
+#define CORIO_RULES_EVENT_RULE    "edge/rule"
 #define CORIO_RULES_EVENT_ANOMALY "edge/anomaly"
 
 struct corio_rules_ops {
@@ -215,37 +215,37 @@ struct corio_rules_ops {
 };
 
 struct corio_rules_options {
-    int64_t now_ms;         /* the clock at creation */
-    uint64_t seq_start;     /* the first command's seq; keep it above any seq sent
-                               before a restart, e.g. the wall clock in ms */
-    uint8_t nonce[8];       /* random: the first half of every command's correlation id */
-    uint8_t hash_key[16];   /* random: the key of the series tables */
+    int64_t now_ms;       /* the clock at creation */
+    uint64_t seq_start;   /* the first command's seq; keep it above any seq sent
+                             before a restart, e.g. the wall clock in ms */
+    uint8_t nonce[8];     /* random: the first half of every command's correlation id */
+    uint8_t hash_key[16]; /* random: the key of the series tables */
     struct corio_rules_ops ops;
 };
 
 struct corio_rules_stats {
-    uint64_t samples;          /* fed */
-    uint64_t samples_refused;  /* bad device id, metric name or non-finite value */
-    uint64_t samples_stale;    /* older than a rule's newest sample: not evaluated */
-    uint64_t packs;            /* SenML messages fed */
-    uint64_t packs_refused;    /* not valid SenML, or not this device's */
-    uint64_t records_skipped;  /* string or data records (not numbers) */
-    uint64_t raised;           /* rule raises */
-    uint64_t cleared;          /* rule clears */
-    uint64_t active;           /* rules raised now (gauge) */
+    uint64_t samples;         /* fed */
+    uint64_t samples_refused; /* bad device id, metric name or non-finite value */
+    uint64_t samples_stale;   /* older than a rule's newest sample: not evaluated */
+    uint64_t packs;           /* SenML messages fed */
+    uint64_t packs_refused;   /* not valid SenML, or not this device's */
+    uint64_t records_skipped; /* string or data records (not numbers) */
+    uint64_t raised;          /* rule raises */
+    uint64_t cleared;         /* rule clears */
+    uint64_t active;          /* rules raised now (gauge) */
     uint64_t commands_sent;
     uint64_t commands_failed;
     uint64_t events_sent;
     uint64_t events_failed;
-    uint64_t instances;        /* (rule, device) states kept (gauge) */
+    uint64_t instances;         /* (rule, device) states kept (gauge) */
     uint64_t instances_refused; /* not kept: max_instances reached */
     /* anomaly blocks, summed */
     uint64_t anomaly_samples;
-    uint64_t anomaly_series;   /* gauge */
+    uint64_t anomaly_series; /* gauge */
     uint64_t anomaly_evicted;
     uint64_t anomalies_started;
     uint64_t anomalies_ended;
-    uint64_t anomalies_open;   /* gauge */
+    uint64_t anomalies_open; /* gauge */
 };
 
 /* One rule's counters. */

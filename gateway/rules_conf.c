@@ -26,11 +26,11 @@
 #include "corio/topic.h"
 #include "rules.h"
 
-#define SHOW_MAX 40
-#define DEFAULT_MAX_INSTANCES 16384
-#define DEFAULT_MAX_SERIES 4096
+#define SHOW_MAX                  40
+#define DEFAULT_MAX_INSTANCES     16384
+#define DEFAULT_MAX_SERIES        4096
 #define DEFAULT_COMMAND_EXPIRY_MS 60000
-#define DURATION_MAX_MS (7LL * 24 * 3600 * 1000)
+#define DURATION_MAX_MS           (7LL * 24 * 3600 * 1000)
 
 enum block { TOP, RULE, ANOMALY };
 
@@ -61,7 +61,8 @@ struct parser {
     const char *detector_name_word;
 };
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -72,7 +73,7 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-#define WHY(p, ...) (say((p)->why, sizeof (p)->why, __VA_ARGS__), CORIO_ERR_MALFORMED)
+#define WHY(p, ...) (say((p)->why, sizeof(p)->why, __VA_ARGS__), CORIO_ERR_MALFORMED)
 
 /* Hostile text for a message: printable ASCII only, cut after SHOW_MAX bytes. */
 static const char *show(char *dst, size_t dstlen, const char *s)
@@ -93,7 +94,7 @@ static const char *show(char *dst, size_t dstlen, const char *s)
 
 #define SHOW(s) show((char[SHOW_MAX + 8]){0}, SHOW_MAX + 8, (s))
 
-/* ---- names and words ----------------------------------------------------------------- */
+/* ---- names and words ---------------------------------------------------------------- */
 
 const char *corio_severity_name(enum corio_severity s)
 {
@@ -311,7 +312,7 @@ static bool utf8_ok(const unsigned char *s, size_t n)
     return true;
 }
 
-/* ---- freeing --------------------------------------------------------------------------- */
+/* ---- freeing ------------------------------------------------------------------------ */
 
 static void free_strs(char **v, size_t n)
 {
@@ -382,7 +383,7 @@ void corio_rules_conf_free(struct corio_rules_conf *c)
     free(c);
 }
 
-/* ---- pieces of lines ------------------------------------------------------------------- */
+/* ---- pieces of lines ---------------------------------------------------------------- */
 
 static int push_str(char ***v, size_t *n, const char *s)
 {
@@ -423,8 +424,10 @@ static int parse_select(struct parser *p, char **w, size_t n, struct corio_rules
             s->ids = grown;
             memcpy(s->ids[s->nids++], v, CORIO_EDGE_DEVICE_LEN + 1);
         } else {
-            return WHY(p, "'%s' is not a device selector (write all, a 24-character device id, "
-                          "class:<name> or group:<name>)", SHOW(v));
+            return WHY(p,
+                       "'%s' is not a device selector (write all, a 24-character device id, "
+                       "class:<name> or group:<name>)",
+                       SHOW(v));
         }
         if (rc != CORIO_OK)
             return rc;
@@ -477,8 +480,10 @@ static int parse_command(struct parser *p, const char *kw, char **w, size_t n,
                          struct corio_rules_command **list, size_t *count)
 {
     if (n < 2)
-        return WHY(p, "'%s' needs a device (an id or self), a command name and optional "
-                      "key=value arguments", kw);
+        return WHY(p,
+                   "'%s' needs a device (an id or self), a command name and optional "
+                   "key=value arguments",
+                   kw);
     if (*count >= CORIO_RULES_MAX_COMMANDS)
         return WHY(p, "more than %d '%s' lines in one rule", CORIO_RULES_MAX_COMMANDS, kw);
     struct corio_rules_command c = {.line = p->line};
@@ -489,8 +494,8 @@ static int parse_command(struct parser *p, const char *kw, char **w, size_t n,
     else
         return WHY(p, "'%s' is not a device: write self or a 24-character device id", SHOW(w[0]));
     if (!name_ok(w[1], CORIO_RULES_NAME_MAX))
-        return WHY(p, "'%s' is not a command name (letters, digits, _ . -; at most %d)",
-                   SHOW(w[1]), CORIO_RULES_NAME_MAX);
+        return WHY(p, "'%s' is not a command name (letters, digits, _ . -; at most %d)", SHOW(w[1]),
+                   CORIO_RULES_NAME_MAX);
     snprintf(c.name, sizeof c.name, "%s", w[1]);
     char **a = w + 2;
     size_t na = n - 2;
@@ -545,7 +550,7 @@ static int parse_command(struct parser *p, const char *kw, char **w, size_t n,
     return CORIO_OK;
 }
 
-/* ---- files ----------------------------------------------------------------------------- */
+/* ---- files -------------------------------------------------------------------------- */
 
 static char *resolve_path(const char *conf, const char *v)
 {
@@ -613,7 +618,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
     return CORIO_OK;
 }
 
-/* ---- blocks ---------------------------------------------------------------------------- */
+/* ---- blocks ------------------------------------------------------------------------- */
 
 /* Once-only keys of blocks: their slot in parser.seen. */
 enum seen_key {
@@ -746,8 +751,10 @@ static int rule_line(struct parser *p, const char *kw, char **w, size_t n)
         if ((rc = once(p, K_METRIC, kw)) != CORIO_OK || (rc = need_args(p, kw, n, 1)) != CORIO_OK)
             return rc;
         if (!metric_ok(w[0]))
-            return WHY(p, "'%s' is not a metric name (SenML: letters, digits, - : . / _, first a "
-                          "letter or digit, at most %d bytes)", SHOW(w[0]), CORIO_EDGE_METRIC_MAX);
+            return WHY(p,
+                       "'%s' is not a metric name (SenML: letters, digits, - : . / _, first a "
+                       "letter or digit, at most %d bytes)",
+                       SHOW(w[0]), CORIO_EDGE_METRIC_MAX);
         snprintf(r->metric, sizeof r->metric, "%s", w[0]);
         return CORIO_OK;
     }
@@ -776,9 +783,11 @@ static int rule_line(struct parser *p, const char *kw, char **w, size_t n)
         return parse_command(p, kw, w, n, &r->raise_cmds, &r->nraise);
     if (strcmp(kw, "clear_command") == 0)
         return parse_command(p, kw, w, n, &r->clear_cmds, &r->nclear);
-    return WHY(p, "unknown key '%s' in a rule (known: devices, metric, above, below, rate_above, "
-                  "rate_below, absent, clear_below, clear_above, window, alert, command, "
-                  "clear_command, expires, event, end)", SHOW(kw));
+    return WHY(p,
+               "unknown key '%s' in a rule (known: devices, metric, above, below, rate_above, "
+               "rate_below, absent, clear_below, clear_above, window, alert, command, "
+               "clear_command, expires, event, end)",
+               SHOW(kw));
 }
 
 static int end_rule(struct parser *p)
@@ -854,9 +863,10 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
         }
         for (size_t i = 0; i < n; i++) {
             if (!metric_ok(w[i]))
-                return WHY(p, "'%s' is not a metric name (SenML: letters, digits, - : . / _, "
-                              "first a letter or digit, at most %d bytes)", SHOW(w[i]),
-                           CORIO_EDGE_METRIC_MAX);
+                return WHY(p,
+                           "'%s' is not a metric name (SenML: letters, digits, - : . / _, "
+                           "first a letter or digit, at most %d bytes)",
+                           SHOW(w[i]), CORIO_EDGE_METRIC_MAX);
             if ((rc = push_str(&d->metrics, &d->nmetrics, w[i])) != CORIO_OK)
                 return rc;
         }
@@ -882,7 +892,8 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
     }
     if (strcmp(kw, "max_series") == 0) {
         int64_t v;
-        if ((rc = once(p, K_MAX_SERIES, kw)) != CORIO_OK || (rc = need_args(p, kw, n, 1)) != CORIO_OK)
+        if ((rc = once(p, K_MAX_SERIES, kw)) != CORIO_OK ||
+            (rc = need_args(p, kw, n, 1)) != CORIO_OK)
             return rc;
         if (!parse_int(w[0], &v) || v < 1 || v > 1000000)
             return WHY(p, "'max_series' must be a whole number between 1 and 1000000, got '%s'",
@@ -896,7 +907,8 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
         return want_severity(p, w[0], &d->alert);
     }
     if (strcmp(kw, "model_file") == 0) {
-        if ((rc = once(p, K_MODEL_FILE, kw)) != CORIO_OK || (rc = need_args(p, kw, n, 1)) != CORIO_OK)
+        if ((rc = once(p, K_MODEL_FILE, kw)) != CORIO_OK ||
+            (rc = need_args(p, kw, n, 1)) != CORIO_OK)
             return rc;
         if (!p->opts || !p->opts->read_files)
             return WHY(p, "model files are not read when parsing text (load the rules file)");
@@ -904,8 +916,8 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
         if (!path)
             return CORIO_ERR_NOSPACE;
         char *blob;
-        rc = read_file(path, CORIO_RULES_MODEL_FILE_MAX, &blob, &p->blob_len, p->why,
-                       sizeof p->why);
+        rc =
+            read_file(path, CORIO_RULES_MODEL_FILE_MAX, &blob, &p->blob_len, p->why, sizeof p->why);
         free(path);
         if (rc != CORIO_OK)
             return rc;
@@ -961,8 +973,8 @@ static int end_anomaly(struct parser *p)
         return WHY(p, "anomaly block '%s': no usable detector", d->name);
     size_t bad = p->nparams;
     char why[400] = "";
-    int rc = d->model->init(&d->model_inst, &d->shape, p->blob, p->blob_len, p->params,
-                            p->nparams, &bad, why, sizeof why);
+    int rc = d->model->init(&d->model_inst, &d->shape, p->blob, p->blob_len, p->params, p->nparams,
+                            &bad, why, sizeof why);
     if (rc == CORIO_ERR_NOSPACE)
         return rc;
     if (rc != CORIO_OK) {
@@ -970,8 +982,10 @@ static int end_anomaly(struct parser *p)
         return WHY(p, "%s", why[0] ? why : "the detector refused its parameters");
     }
     if (d->shape.window > CORIO_EDGE_WINDOW_MAX || d->shape.state_size > CORIO_EDGE_STATE_MAX)
-        return WHY(p, "anomaly block '%s': the detector asks for more memory per series than "
-                      "allowed", d->name);
+        return WHY(p,
+                   "anomaly block '%s': the detector asks for more memory per series than "
+                   "allowed",
+                   d->name);
     struct corio_rules_detector *grown =
         realloc(p->c->detectors, (p->c->ndetectors + 1) * sizeof *grown);
     if (!grown)
@@ -1011,8 +1025,10 @@ static int top_line(struct parser *p, const char *kw, char **w, size_t n)
         if ((rc = need_args(p, kw, n, 1)) != CORIO_OK)
             return rc;
         if (!parse_int(w[0], &v) || v < 1 || v > 10000000)
-            return WHY(p, "'max_instances' must be a whole number between 1 and 10000000, got "
-                          "'%s'", SHOW(w[0]));
+            return WHY(p,
+                       "'max_instances' must be a whole number between 1 and 10000000, got "
+                       "'%s'",
+                       SHOW(w[0]));
         if (p->c->nrules || p->c->ndetectors)
             return WHY(p, "'max_instances' must come before the first block");
         p->c->max_instances = (size_t)v;
@@ -1032,8 +1048,10 @@ static int top_line(struct parser *p, const char *kw, char **w, size_t n)
     }
     if (strcmp(kw, "end") == 0)
         return WHY(p, "'end' without a block");
-    return WHY(p, "unknown key '%s' (known here: version, max_instances, command_expiry, rule, "
-                  "anomaly)", SHOW(kw));
+    return WHY(p,
+               "unknown key '%s' (known here: version, max_instances, command_expiry, rule, "
+               "anomaly)",
+               SHOW(kw));
 }
 
 /* Splits line[0..len) into words in scratch; returns how many, or an error. */
@@ -1093,8 +1111,8 @@ static int parse_line(struct parser *p, const char *line, size_t len, char *scra
 }
 
 int corio_rules_conf_parse(const char *name, const char *text, size_t len,
-                           const struct corio_rules_parse_opts *opts,
-                           struct corio_rules_conf **out, char *err, size_t errlen)
+                           const struct corio_rules_parse_opts *opts, struct corio_rules_conf **out,
+                           char *err, size_t errlen)
 {
     if (!out || (!text && len > 0))
         return CORIO_ERR_INVAL;
@@ -1168,8 +1186,7 @@ out:
     return CORIO_OK;
 }
 
-int corio_rules_conf_load(const char *path, struct corio_rules_conf **out, char *err,
-                          size_t errlen)
+int corio_rules_conf_load(const char *path, struct corio_rules_conf **out, char *err, size_t errlen)
 {
     if (!path || !out)
         return CORIO_ERR_INVAL;

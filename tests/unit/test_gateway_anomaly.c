@@ -22,7 +22,7 @@
 #define DEV_C "cccccccccccccccccccccccc"
 #define DEV_D "dddddddddddddddddddddddd"
 
-/* ---- a seeded source of Gaussian noise ------------------------------------------------ */
+/* ---- a seeded source of Gaussian noise ---------------------------------------------- */
 
 struct rng {
     uint64_t s;
@@ -47,7 +47,7 @@ static double rng_gauss(struct rng *r)
     return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
-/* ---- recording episodes ---------------------------------------------------------------- */
+/* ---- recording episodes ------------------------------------------------------------- */
 
 struct rec {
     struct corio_anomaly_episode ep[64];
@@ -89,19 +89,20 @@ static void *model_new(const struct corio_edge_model *m, struct corio_edge_shape
 static corio_anomaly *engine_new(const struct corio_edge_model *m, void *inst,
                                  struct corio_edge_shape shape, size_t max_series, struct rec *r)
 {
-    struct corio_anomaly_options o = {.model = m,
-                                      .model_inst = inst,
-                                      .shape = shape,
-                                      .max_series = max_series,
-                                      .hash_key = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
-                                      .episode = record,
-                                      .ctx = r};
+    struct corio_anomaly_options o = {
+        .model = m,
+        .model_inst = inst,
+        .shape = shape,
+        .max_series = max_series,
+        .hash_key = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+        .episode = record,
+        .ctx = r};
     corio_anomaly *a = NULL;
     assert_int_equal(corio_anomaly_new(&o, &a), CORIO_OK);
     return a;
 }
 
-/* ---- SipHash ------------------------------------------------------------------------------ */
+/* ---- SipHash ------------------------------------------------------------------------ */
 
 static void siphash_vectors(void **state)
 {
@@ -120,7 +121,7 @@ static void siphash_vectors(void **state)
     assert_true(corio__edge_siphash(key, msg, 63) == 0x958a324ceb064572ULL);
 }
 
-/* ---- warm-up -------------------------------------------------------------------------------- */
+/* ---- warm-up ------------------------------------------------------------------------ */
 
 static void ewma_warmup_gives_no_verdict(void **state)
 {
@@ -169,7 +170,7 @@ static void mad_warmup_needs_a_window(void **state)
     corio_edge_model_mad.free(m);
 }
 
-/* ---- spikes in noise -------------------------------------------------------------------------- */
+/* ---- spikes in noise ---------------------------------------------------------------- */
 
 /* Feeds n samples of 20 + 0.5·N(0,1) from seed, adding `spike` at index at (none when
  * at < 0); returns the number of episodes recorded. */
@@ -182,8 +183,8 @@ static int run_noise(const struct corio_edge_model *model, const char *const *kv
     struct rng g = {seed};
     for (int i = 0; i < n; i++) {
         double x = 20 + 0.5 * rng_gauss(&g) + (i == at ? spike : 0);
-        assert_int_equal(corio_anomaly_feed(a, DEV_A, "temp", 1700000000000LL + 10000LL * i, x, NULL),
-                         CORIO_OK);
+        assert_int_equal(
+            corio_anomaly_feed(a, DEV_A, "temp", 1700000000000LL + 10000LL * i, x, NULL), CORIO_OK);
     }
     corio_anomaly_free(a);
     model->free(m);
@@ -275,7 +276,7 @@ static void ewma_learns_a_level_shift(void **state)
     corio_edge_model_ewma.free(m);
 }
 
-/* ---- flat and quantized series ----------------------------------------------------------------- */
+/* ---- flat and quantized series ------------------------------------------------------ */
 
 static void flat_series(void **state)
 {
@@ -320,7 +321,8 @@ static void mad_quantized_series(void **state)
     void *m = model_new(&corio_edge_model_mad, &shape, (const char *[]){"window", "20", NULL});
     corio_anomaly *a = engine_new(&corio_edge_model_mad, m, shape, 4, &r);
     for (int i = 0; i < 20; i++)
-        assert_int_equal(corio_anomaly_feed(a, DEV_A, "t", i, i % 5 == 0 ? 22 : 21, &res), CORIO_OK);
+        assert_int_equal(corio_anomaly_feed(a, DEV_A, "t", i, i % 5 == 0 ? 22 : 21, &res),
+                         CORIO_OK);
     /* window: 16 × 21 and 4 × 22: median 21, MAD 0, mean |dev| 0.2 */
     assert_int_equal(corio_anomaly_feed(a, DEV_A, "t", 20, 22, &res), CORIO_OK);
     assert_int_equal(res.verdict, CORIO_EDGE_NORMAL);
@@ -331,7 +333,7 @@ static void mad_quantized_series(void **state)
     corio_edge_model_mad.free(m);
 }
 
-/* ---- series, eviction, stale samples ------------------------------------------------------------- */
+/* ---- series, eviction, stale samples ------------------------------------------------ */
 
 static void eviction_is_lru_and_counted(void **state)
 {
@@ -344,7 +346,8 @@ static void eviction_is_lru_and_counted(void **state)
     const char *devs[] = {DEV_A, DEV_B, DEV_C};
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < 5; i++)
-            assert_int_equal(corio_anomaly_feed(a, devs[k], "temp", i, 10 + (i & 1), &res), CORIO_OK);
+            assert_int_equal(corio_anomaly_feed(a, devs[k], "temp", i, 10 + (i & 1), &res),
+                             CORIO_OK);
     /* B: an open episode. */
     assert_int_equal(corio_anomaly_feed(a, DEV_B, "temp", 5, 1000, &res), CORIO_OK);
     assert_int_equal(res.verdict, CORIO_EDGE_ANOMALY);
@@ -434,8 +437,10 @@ static void stale_samples_are_not_judged(void **state)
     assert_int_equal(res.verdict, CORIO_EDGE_WARMING);
     assert_int_equal(corio_anomaly_feed(a, DEV_A, "t", 200, 1.05, &res), CORIO_OK); /* same time */
     assert_int_equal(corio_anomaly_feed(a, DEV_A, "t", 300, NAN, &res), CORIO_ERR_INVAL);
-    assert_int_equal(corio_anomaly_feed(a, DEV_A, "a-metric-name-longer-than-sixty-four-bytes-"
-                                                  "is-not-a-series-here-xx", 300, 1, &res),
+    assert_int_equal(corio_anomaly_feed(a, DEV_A,
+                                        "a-metric-name-longer-than-sixty-four-bytes-"
+                                        "is-not-a-series-here-xx",
+                                        300, 1, &res),
                      CORIO_ERR_INVAL);
     struct corio_anomaly_stats st;
     corio_anomaly_stats(a, &st);
@@ -446,7 +451,7 @@ static void stale_samples_are_not_judged(void **state)
     corio_edge_model_ewma.free(m);
 }
 
-/* ---- parameters ----------------------------------------------------------------------------------- */
+/* ---- parameters --------------------------------------------------------------------- */
 
 static void check_init_fails(const struct corio_edge_model *m, const char *const *kv,
                              const uint8_t *blob, size_t blob_len, size_t want_bad,
@@ -494,7 +499,7 @@ static void parameters_are_checked(void **state)
     assert_null(corio_edge_model_find("tflite"));
 }
 
-/* ---- a third model through the hook ----------------------------------------------------------------- */
+/* ---- a third model through the hook ------------------------------------------------- */
 
 /* "jump": the blob holds a limit as text; the score is the sample minus the mean of the
  * last 3 samples, anomalous beyond the limit, labelled "up" or "down". It also checks
@@ -529,8 +534,8 @@ static int jump_init(void **model, struct corio_edge_shape *shape, const uint8_t
     return CORIO_OK;
 }
 
-static int jump_infer(const void *model, void *state, const struct corio_edge_window *w,
-                      int64_t t, double x, struct corio_edge_result *out)
+static int jump_infer(const void *model, void *state, const struct corio_edge_window *w, int64_t t,
+                      double x, struct corio_edge_result *out)
 {
     const struct jump *j = model;
     int64_t *calls = state; /* per-series state, zeroed when the series starts */
@@ -563,14 +568,15 @@ static void a_model_plugs_into_the_hook(void **state)
     void *inst = NULL;
     size_t bad;
     char err[128];
-    assert_int_equal(jump_init(&inst, &shape, (const uint8_t *)"2.5", 3, NULL, 0, &bad, err,
-                               sizeof err),
-                     CORIO_OK);
+    assert_int_equal(
+        jump_init(&inst, &shape, (const uint8_t *)"2.5", 3, NULL, 0, &bad, err, sizeof err),
+        CORIO_OK);
     corio_anomaly *a = engine_new(&test_jump_model, inst, shape, 2, &r);
     struct corio_edge_result res;
     double xs[] = {1, 2, 3, 4, 10, 5, 6, 7, 1};
     for (int i = 0; i < 9; i++)
-        assert_int_equal(corio_anomaly_feed(a, DEV_A, "level", 1000 * (i + 1), xs[i], &res), CORIO_OK);
+        assert_int_equal(corio_anomaly_feed(a, DEV_A, "level", 1000 * (i + 1), xs[i], &res),
+                         CORIO_OK);
     /* 10 against (2+3+4)/3 = 3: up by 7; 5 against (3+4+10)/3: down by 0.67, normal;
      * 1 against (5+6+7)/3 = 6: down by 5. */
     assert_int_equal(r.n, 3);
@@ -608,20 +614,13 @@ static void bad_options_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(siphash_vectors),
-        cmocka_unit_test(ewma_warmup_gives_no_verdict),
-        cmocka_unit_test(mad_warmup_needs_a_window),
-        cmocka_unit_test(ewma_spike_in_noise),
-        cmocka_unit_test(mad_spike_in_noise),
-        cmocka_unit_test(ewma_not_blinded_by_a_spike),
-        cmocka_unit_test(ewma_learns_a_level_shift),
-        cmocka_unit_test(flat_series),
-        cmocka_unit_test(mad_quantized_series),
-        cmocka_unit_test(eviction_is_lru_and_counted),
-        cmocka_unit_test(many_series_stay_bounded),
-        cmocka_unit_test(stale_samples_are_not_judged),
-        cmocka_unit_test(parameters_are_checked),
-        cmocka_unit_test(a_model_plugs_into_the_hook),
+        cmocka_unit_test(siphash_vectors),           cmocka_unit_test(ewma_warmup_gives_no_verdict),
+        cmocka_unit_test(mad_warmup_needs_a_window), cmocka_unit_test(ewma_spike_in_noise),
+        cmocka_unit_test(mad_spike_in_noise),        cmocka_unit_test(ewma_not_blinded_by_a_spike),
+        cmocka_unit_test(ewma_learns_a_level_shift), cmocka_unit_test(flat_series),
+        cmocka_unit_test(mad_quantized_series),      cmocka_unit_test(eviction_is_lru_and_counted),
+        cmocka_unit_test(many_series_stay_bounded),  cmocka_unit_test(stale_samples_are_not_judged),
+        cmocka_unit_test(parameters_are_checked),    cmocka_unit_test(a_model_plugs_into_the_hook),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

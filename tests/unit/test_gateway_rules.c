@@ -27,10 +27,10 @@
 #define DEV_A "aaaaaaaaaaaaaaaaaaaaaaaa"
 #define DEV_B "bbbbbbbbbbbbbbbbbbbbbbbb"
 #define DEV_C "cccccccccccccccccccccccc"
-#define FAN "ffffffffffffffffffffffff"
-#define T0 1764500000000LL /* 2025-11-30T10:53:20Z */
+#define FAN   "ffffffffffffffffffffffff"
+#define T0    1764500000000LL /* 2025-11-30T10:53:20Z */
 
-/* ---- recording callbacks ------------------------------------------------------------------ */
+/* ---- recording callbacks ------------------------------------------------------------ */
 
 struct alert_rec {
     struct corio_rules_alert a;
@@ -123,13 +123,15 @@ static corio_rules *start(struct fx *f, const char *text)
     if (corio_rules_conf_parse("t.rules", text, strlen(text), NULL, &c, err, sizeof err) !=
         CORIO_OK)
         fail_msg("rules do not parse: %s", err);
-    struct corio_rules_options o = {
-        .now_ms = T0,
-        .seq_start = 1000,
-        .nonce = {0xc0, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70},
-        .hash_key = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6},
-        .ops = {.alert = on_alert, .command = on_command, .event = on_event,
-                .device_info = on_devinfo, .ctx = f}};
+    struct corio_rules_options o = {.now_ms = T0,
+                                    .seq_start = 1000,
+                                    .nonce = {0xc0, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70},
+                                    .hash_key = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6},
+                                    .ops = {.alert = on_alert,
+                                            .command = on_command,
+                                            .event = on_event,
+                                            .device_info = on_devinfo,
+                                            .ctx = f}};
     assert_int_equal(corio_rules_new(c, &o, &f->e, err, sizeof err), CORIO_OK);
     return f->e;
 }
@@ -176,14 +178,16 @@ static double jnum(json_t *o, const char *key)
     return json_number_value(v);
 }
 
-/* ---- thresholds ------------------------------------------------------------------------------ */
+/* ---- thresholds --------------------------------------------------------------------- */
 
 static void threshold_above_with_hysteresis(void **state)
 {
     (void)state;
     struct fx f = {0};
-    start(&f, "version 1\n"
-              "rule hot\n devices all\n metric temp\n above 30\n clear_below 25\n alert warning\nend\n");
+    start(
+        &f,
+        "version 1\n"
+        "rule hot\n devices all\n metric temp\n above 30\n clear_below 25\n alert warning\nend\n");
     feed(&f, DEV_A, "temp", T0 + 1, 29);
     feed(&f, DEV_A, "temp", T0 + 2, 30); /* at the limit: not above it */
     assert_int_equal(f.nalerts, 0);
@@ -291,7 +295,7 @@ static void threshold_ignores_stale_samples(void **state)
     finish(&f);
 }
 
-/* ---- rates --------------------------------------------------------------------------------------- */
+/* ---- rates -------------------------------------------------------------------------- */
 
 /* v = 2·t at irregular times: the rate is 2/s whatever the spacing, and it is only
  * judged once the samples span half the window. */
@@ -380,7 +384,7 @@ static void rate_below_over_a_long_window(void **state)
     finish(&f);
 }
 
-/* ---- absence ---------------------------------------------------------------------------------------- */
+/* ---- absence ------------------------------------------------------------------------ */
 
 static void absence_with_a_fake_clock(void **state)
 {
@@ -480,7 +484,7 @@ static void absence_when_the_clock_steps_back(void **state)
     finish(&f);
 }
 
-/* ---- commands and events ---------------------------------------------------------------------------- */
+/* ---- commands and events ------------------------------------------------------------ */
 
 struct cmd {
     const uint8_t *cid;
@@ -557,13 +561,14 @@ static void commands_carry_seq_cid_expiry_name_and_arguments(void **state)
     assert_int_equal(c.seq, 1000);
     assert_int_equal(c.exp, T0 + 120000);
     const uint8_t cid0[16] = {0xc0, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70,
-                              0, 0, 0, 0, 0, 0, 0x03, 0xe8};
+                              0,    0,    0,    0,    0,    0,    0x03, 0xe8};
     assert_int_equal(c.cid_len, 16);
     assert_memory_equal(c.cid, cid0, 16);
     assert_int_equal(c.name_len, 3);
     assert_memory_equal(c.name, "fan", 3);
     /* {"n": -7, "on": true, "mode": "max", "note": "two words", "ratio": 0.5,
      * "speed": 3} in deterministic order (shorter keys first). */
+    /* clang-format off */
     const uint8_t args[] = {0xa6,
                             0x61, 'n', 0x26,
                             0x62, 'o', 'n', 0xf5,
@@ -571,6 +576,7 @@ static void commands_carry_seq_cid_expiry_name_and_arguments(void **state)
                             0x64, 'n', 'o', 't', 'e', 0x69, 't', 'w', 'o', ' ', 'w', 'o', 'r', 'd', 's',
                             0x65, 'r', 'a', 't', 'i', 'o', 0xf9, 0x38, 0x00,
                             0x65, 's', 'p', 'e', 'e', 'd', 0x03};
+    /* clang-format on */
     assert_int_equal(c.args_len, sizeof args);
     assert_memory_equal(c.args, args, sizeof args);
 
@@ -604,7 +610,8 @@ static void commands_carry_seq_cid_expiry_name_and_arguments(void **state)
     assert_string_equal(jstr(json_array_get(cmds, 0), "device"), FAN);
     assert_string_equal(jstr(json_array_get(cmds, 0), "name"), "fan");
     assert_true(jnum(json_array_get(cmds, 0), "seq") == 1000);
-    assert_string_equal(jstr(json_array_get(cmds, 0), "cid"), "c010203040506070" "00000000000003e8");
+    assert_string_equal(jstr(json_array_get(cmds, 0), "cid"), "c010203040506070"
+                                                              "00000000000003e8");
     assert_true(json_is_true(json_object_get(json_array_get(cmds, 0), "sent")));
     assert_string_equal(jstr(json_array_get(cmds, 1), "device"), DEV_A);
 
@@ -662,7 +669,7 @@ static void failing_callbacks_are_counted(void **state)
     finish(&f);
 }
 
-/* ---- selectors and limits ------------------------------------------------------------------------------ */
+/* ---- selectors and limits ----------------------------------------------------------- */
 
 static void selectors_by_id_class_and_group(void **state)
 {
@@ -713,7 +720,8 @@ static void refused_samples(void **state)
     struct fx f = {0};
     start(&f, "version 1\nrule hot\n devices all\n metric t\n above 0\n alert info\nend\n");
     assert_int_equal(corio_rules_feed(f.e, "short", "t", T0, 1), CORIO_ERR_INVAL);
-    assert_int_equal(corio_rules_feed(f.e, "AAAAAAAAAAAAAAAAAAAAAAAA", "t", T0, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_rules_feed(f.e, "AAAAAAAAAAAAAAAAAAAAAAAA", "t", T0, 1),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_feed(f.e, DEV_A, "", T0, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_feed(f.e, DEV_A, "bad name", T0, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_feed(f.e, DEV_A, "t", T0, NAN), CORIO_ERR_INVAL);
@@ -728,7 +736,7 @@ static void refused_samples(void **state)
     finish(&f);
 }
 
-/* ---- SenML ------------------------------------------------------------------------------------------------ */
+/* ---- SenML -------------------------------------------------------------------------- */
 
 static void senml_packs_feed_their_numbers(void **state)
 {
@@ -768,8 +776,8 @@ static void senml_packs_feed_their_numbers(void **state)
     corio_senml_enc_add(&enc, &r);
     int len = corio_senml_enc_finish(&enc);
     assert_true(len > 0);
-    assert_int_equal(corio_rules_feed_senml(f.e, DEV_B, CORIO_FORMAT_CBOR, buf, (size_t)len, T0 + 5000),
-                     1);
+    assert_int_equal(
+        corio_rules_feed_senml(f.e, DEV_B, CORIO_FORMAT_CBOR, buf, (size_t)len, T0 + 5000), 1);
     assert_int_equal(f.nalerts, 4);
     assert_string_equal(f.alerts[3].a.device, DEV_B);
     assert_int_equal(f.alerts[3].a.t_ms, T0 + 3000);
@@ -788,8 +796,8 @@ static void senml_packs_feed_their_numbers(void **state)
     assert_int_equal(corio_rules_feed_senml(f.e, DEV_C, CORIO_FORMAT_JSON,
                                             (const uint8_t *)long_name, strlen(long_name), T0),
                      CORIO_ERR_MALFORMED);
-    assert_int_equal(corio_rules_feed_senml(f.e, "nope", CORIO_FORMAT_JSON,
-                                            (const uint8_t *)json, strlen(json), T0),
+    assert_int_equal(corio_rules_feed_senml(f.e, "nope", CORIO_FORMAT_JSON, (const uint8_t *)json,
+                                            strlen(json), T0),
                      CORIO_ERR_INVAL);
     assert_int_equal(f.nalerts, 4);
     struct corio_rules_stats st;
@@ -801,7 +809,7 @@ static void senml_packs_feed_their_numbers(void **state)
     finish(&f);
 }
 
-/* ---- logging ------------------------------------------------------------------------------------------------ */
+/* ---- logging ------------------------------------------------------------------------ */
 
 static void raises_and_clears_are_logged(void **state)
 {
@@ -831,7 +839,7 @@ static void raises_and_clears_are_logged(void **state)
     assert_null(strstr(strstr(log, "rule raised") + 1, "rule raised")); /* once */
 }
 
-/* ---- anomaly blocks -------------------------------------------------------------------------------------------- */
+/* ---- anomaly blocks ----------------------------------------------------------------- */
 
 static void anomaly_blocks_send_events_with_the_score(void **state)
 {

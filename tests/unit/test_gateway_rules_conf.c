@@ -16,7 +16,7 @@
 #include "rules.h"
 
 #define DEV_A "aaaaaaaaaaaaaaaaaaaaaaaa"
-#define FAN "ffffffffffffffffffffffff"
+#define FAN   "ffffffffffffffffffffffff"
 
 static struct corio_rules_conf *parse_ok(const char *text)
 {
@@ -46,58 +46,57 @@ static void refused(const char *text, size_t len, const char *want_prefix, const
 #define REFUSED(text, line, want) refused(text, strlen(text), "t.rules:" #line ": ", want)
 
 /* The example of docs/edge-rules.md. */
-static const char example[] =
-    "# /etc/corio/rules.conf\n"
-    "version 1\n"
-    "command_expiry 2m\n"
-    "\n"
-    "rule freezer-warm\n"
-    "    devices    group:freezers class:freezer " DEV_A "\n"
-    "    metric     temp\n"
-    "    above      -15            # raise above -15 °C\n"
-    "    clear_below -18           # clear below -18 °C\n"
-    "    alert      critical\n"
-    "    command    " FAN " fan speed=3 mode=max\n"
-    "    clear_command " FAN " fan speed=0\n"
-    "    event\n"
-    "end\n"
-    "\n"
-    "rule pressure-drop\n"
-    "    devices    class:pump\n"
-    "    metric     pressure\n"
-    "    rate_below -0.5\n"
-    "    clear_above -0.1\n"
-    "    window     1m\n"
-    "    alert      warning\n"
-    "    command    self valve close=true note=\"pressure falling\"\n"
-    "    expires    30s\n"
-    "    event\n"
-    "end\n"
-    "\n"
-    "rule silent\n"
-    "    devices    all\n"
-    "    metric     temp\n"
-    "    absent     10m\n"
-    "    alert      warning\n"
-    "end\n"
-    "\n"
-    "anomaly vibration\n"
-    "    devices    class:pump\n"
-    "    metrics    vib rpm\n"
-    "    detector   ewma\n"
-    "    alpha      0.05\n"
-    "    threshold  5\n"
-    "    warmup     50\n"
-    "    max_series 2000\n"
-    "    alert      info\n"
-    "end\n"
-    "\n"
-    "anomaly everything\n"
-    "    devices    all\n"
-    "    metrics    *\n"
-    "    detector   mad\n"
-    "    window     31\n"
-    "end\n";
+static const char example[] = "# /etc/corio/rules.conf\n"
+                              "version 1\n"
+                              "command_expiry 2m\n"
+                              "\n"
+                              "rule freezer-warm\n"
+                              "    devices    group:freezers class:freezer " DEV_A "\n"
+                              "    metric     temp\n"
+                              "    above      -15            # raise above -15 °C\n"
+                              "    clear_below -18           # clear below -18 °C\n"
+                              "    alert      critical\n"
+                              "    command    " FAN " fan speed=3 mode=max\n"
+                              "    clear_command " FAN " fan speed=0\n"
+                              "    event\n"
+                              "end\n"
+                              "\n"
+                              "rule pressure-drop\n"
+                              "    devices    class:pump\n"
+                              "    metric     pressure\n"
+                              "    rate_below -0.5\n"
+                              "    clear_above -0.1\n"
+                              "    window     1m\n"
+                              "    alert      warning\n"
+                              "    command    self valve close=true note=\"pressure falling\"\n"
+                              "    expires    30s\n"
+                              "    event\n"
+                              "end\n"
+                              "\n"
+                              "rule silent\n"
+                              "    devices    all\n"
+                              "    metric     temp\n"
+                              "    absent     10m\n"
+                              "    alert      warning\n"
+                              "end\n"
+                              "\n"
+                              "anomaly vibration\n"
+                              "    devices    class:pump\n"
+                              "    metrics    vib rpm\n"
+                              "    detector   ewma\n"
+                              "    alpha      0.05\n"
+                              "    threshold  5\n"
+                              "    warmup     50\n"
+                              "    max_series 2000\n"
+                              "    alert      info\n"
+                              "end\n"
+                              "\n"
+                              "anomaly everything\n"
+                              "    devices    all\n"
+                              "    metrics    *\n"
+                              "    detector   mad\n"
+                              "    window     31\n"
+                              "end\n";
 
 static void the_documented_example(void **state)
 {
@@ -130,8 +129,10 @@ static void the_documented_example(void **state)
     assert_string_equal(r->raise_cmds[0].device, FAN);
     assert_string_equal(r->raise_cmds[0].name, "fan");
     assert_int_equal(r->raise_cmds[0].line, 11);
+    /* clang-format off */
     const uint8_t args[] = {0xa2, 0x64, 'm', 'o', 'd', 'e', 0x63, 'm', 'a', 'x',
                             0x65, 's', 'p', 'e', 'e', 'd', 0x03};
+    /* clang-format on */
     assert_int_equal(r->raise_cmds[0].args_len, sizeof args);
     assert_memory_equal(r->raise_cmds[0].args, args, sizeof args);
 
@@ -141,9 +142,11 @@ static void the_documented_example(void **state)
     assert_int_equal(r->window_ms, 60000);
     assert_int_equal(r->expires_ms, 30000);
     assert_true(r->raise_cmds[0].self);
+    /* clang-format off */
     const uint8_t valve[] = {0xa2, 0x64, 'n', 'o', 't', 'e', 0x70, 'p', 'r', 'e', 's', 's', 'u',
                              'r', 'e', ' ', 'f', 'a', 'l', 'l', 'i', 'n', 'g', 0x65, 'c', 'l',
                              'o', 's', 'e', 0xf5};
+    /* clang-format on */
     assert_int_equal(r->raise_cmds[0].args_len, sizeof valve);
     assert_memory_equal(r->raise_cmds[0].args, valve, sizeof valve);
 
@@ -185,8 +188,10 @@ static void layout_is_forgiving(void **state)
                  "rule y\n devices all\n metric t\n below -.5\n command self x \"42\"\nend");
     assert_int_equal(c->nrules, 2);
     assert_true(c->rules[0].limit == 100);
+    /* clang-format off */
     const uint8_t args[] = {0xa2, 0x65, 'c', 'o', 'l', 'o', 'r', 0x67, '#', 'f', 'f', '0', '0',
                             '0', '0', 0x65, 'l', 'a', 'b', 'e', 'l', 0x65, 'a', ' ', '#', ' ', 'b'};
+    /* clang-format on */
     assert_int_equal(c->rules[0].raise_cmds[0].args_len, sizeof args);
     assert_memory_equal(c->rules[0].raise_cmds[0].args, args, sizeof args);
     assert_true(c->rules[1].limit == -0.5);
@@ -212,6 +217,7 @@ static void argument_types(void **state)
     /* {"e": 1000.0, "f": -0.0025, "i": INT64_MIN, "q": "", "t": false, "u": INT64_MAX,
      * "w": "word"}: 1e3 is written as a number, so it is a float; it is integral, and
      * the shortest float that keeps it is binary16. */
+    /* clang-format off */
     const uint8_t want[] = {0xa7,
                             0x61, 'e', 0xf9, 0x63, 0xd0,
                             0x61, 'f', 0xfb, 0xbf, 0x64, 0x7a, 0xe1, 0x47, 0xae, 0x14, 0x7b,
@@ -220,6 +226,7 @@ static void argument_types(void **state)
                             0x61, 't', 0xf4,
                             0x61, 'u', 0x1b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                             0x61, 'w', 0x64, 'w', 'o', 'r', 'd'};
+    /* clang-format on */
     assert_int_equal(cmd->args_len, sizeof want);
     assert_memory_equal(cmd->args, want, sizeof want);
     corio_rules_conf_free(c);
@@ -255,7 +262,8 @@ static void mistakes_name_the_line(void **state)
             "'end' takes 0 values, got 1");
     /* What a rule needs. */
     REFUSED("version 1\nrule a\n metric t\n above 1\nend\n", 2, "rule 'a' needs a 'devices' line");
-    REFUSED("version 1\nrule a\n devices all\n above 1\nend\n", 2, "rule 'a' needs a 'metric' line");
+    REFUSED("version 1\nrule a\n devices all\n above 1\nend\n", 2,
+            "rule 'a' needs a 'metric' line");
     REFUSED("version 1\nrule a\n devices all\n metric t\nend\n", 2, "needs a condition");
     REFUSED("version 1\nrule a\n devices all\n metric t\n above 1\n below 0\nend\n", 6,
             "a rule has one condition; this one has 'above' at line 5 already");
@@ -301,10 +309,12 @@ static void mistakes_name_the_line(void **state)
     REFUSED("version 1\nrule a\n devices all group:x\n", 3, "cannot be combined");
     REFUSED("version 1\nrule a\n devices class:\n", 3, "'' is not a valid class name");
     REFUSED("version 1\nrule a\n devices group:a,b\n", 3, "'a,b' is not a valid group name");
-    REFUSED("version 1\nrule a\n devices aaaaaaaaaaaaaaaaaaaaaaa1\n", 3, "is not a device selector");
+    REFUSED("version 1\nrule a\n devices aaaaaaaaaaaaaaaaaaaaaaa1\n", 3,
+            "is not a device selector");
     REFUSED("version 1\nrule a\n metric bad name\n", 3, "'metric' takes 1 value, got 2");
     REFUSED("version 1\nrule a\n metric -x\n", 3, "'-x' is not a metric name");
-    REFUSED("version 1\nrule a\n metric aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+    REFUSED("version 1\nrule a\n metric "
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
             3, "is not a metric name");
     REFUSED("version 1\nrule a\n alert loud\n", 3, "'alert' wants info, warning or critical");
     REFUSED("version 1\nrule a\n event yes\n", 3, "'event' takes 0 values, got 1");
@@ -313,14 +323,15 @@ static void mistakes_name_the_line(void **state)
     REFUSED("version 1\nrule a\n command self\n", 3, "'command' needs a device");
     REFUSED("version 1\nrule a\n command nobody fan\n", 3, "'nobody' is not a device");
     REFUSED("version 1\nrule a\n command self f@n\n", 3, "'f@n' is not a command name");
-    REFUSED("version 1\nrule a\n command self fan a=1 b\n", 3,
-            "'b': write arguments as key=value");
+    REFUSED("version 1\nrule a\n command self fan a=1 b\n", 3, "'b': write arguments as key=value");
     REFUSED("version 1\nrule a\n command self fan a=1 a=2\n", 3, "argument 'a' given twice");
     REFUSED("version 1\nrule a\n command self fan a=\n", 3, "has an empty value");
     REFUSED("version 1\nrule a\n command self fan =1\n", 3, "'' is not an argument name");
     REFUSED("version 1\nrule a\n command self fan a=\"x\n", 3, "a quote is not closed");
-    REFUSED("version 1\nrule a\n command self fan a=x\"y\"\n", 3, "a quote must wrap a whole value");
-    REFUSED("version 1\nrule a\n command self fan a=\"x\"y\n", 3, "a quote must wrap a whole value");
+    REFUSED("version 1\nrule a\n command self fan a=x\"y\"\n", 3,
+            "a quote must wrap a whole value");
+    REFUSED("version 1\nrule a\n command self fan a=\"x\"y\n", 3,
+            "a quote must wrap a whole value");
     REFUSED("version 1\nrule a\n command self fan n=99999999999999999999\n", 3,
             "integer argument '99999999999999999999' is out of range");
     REFUSED("version 1\nrule a\n command self fan n=-9223372036854775809\n", 3, "out of range");
@@ -358,7 +369,8 @@ static void mistakes_name_the_line(void **state)
             " warmup 12\nend\n",
             7, "'warmup' (12) must not be above 'window' (10)");
     REFUSED("version 1\nanomaly v\n alpha 1 2\n", 3, "model parameter 'alpha' takes one value");
-    REFUSED("version 1\nanomaly v\n alpha 0.1\n alpha 0.2\n", 4, "'alpha' given twice in this block");
+    REFUSED("version 1\nanomaly v\n alpha 0.1\n alpha 0.2\n", 4,
+            "'alpha' given twice in this block");
     REFUSED("version 1\nanomaly v\n model_file m.bin\n", 3,
             "model files are not read when parsing text");
     REFUSED("version 1\nanomaly v\n devices all\n metrics *\n alert info\nend\nrule v\n", 7,
@@ -371,18 +383,18 @@ static void hostile_bytes(void **state)
     refused("version 1\nrule a\0\n", 18, "t.rules:2: ", "NUL byte in line");
     REFUSED("version 1\nrule a\x01\n", 2, "control character 0x01 in line");
     REFUSED("version 1\nrule a\x7f\n", 2, "control character 0x7f");
-    REFUSED("version 1\nrule a\n command self c t=\"\xff\"\n", 3, "command argument text is not UTF-8");
+    REFUSED("version 1\nrule a\n command self c t=\"\xff\"\n", 3,
+            "command argument text is not UTF-8");
     REFUSED("version 1\nrule a\n command self c t=\xc3\n", 3, "not UTF-8");
     REFUSED("version 1\nrule a\n command self c t=\xed\xa0\x80\n", 3, "not UTF-8"); /* surrogate */
     REFUSED("version 1\nrule a\n command self c t=\xc0\xaf\n", 3, "not UTF-8");     /* overlong */
     /* Echoed text is cut and shows unprintable bytes as '?'. */
     REFUSED("version 1\n\xe2\x80\xaeliste\n", 2, "unknown key '???liste'");
-    REFUSED("version 1\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 2,
-            "unknown key 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
+    REFUSED("version 1\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+            2, "unknown key 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
     /* Valid UTF-8 in text is fine. */
-    struct corio_rules_conf *c =
-        parse_ok("version 1\nrule a\n devices all\n metric t\n above 1\n"
-                 " command self show msg=\"température élevée\"\nend\n");
+    struct corio_rules_conf *c = parse_ok("version 1\nrule a\n devices all\n metric t\n above 1\n"
+                                          " command self show msg=\"température élevée\"\nend\n");
     corio_rules_conf_free(c);
     /* Long lines and large files. */
     size_t n = 5000;
@@ -401,10 +413,11 @@ static void hostile_bytes(void **state)
     assert_int_equal(corio_rules_conf_parse("x", NULL, 1, NULL, &c, NULL, 0), CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_conf_parse("x", "", 0, NULL, NULL, NULL, 0), CORIO_ERR_INVAL);
     /* Without an error buffer the result is the same. */
-    assert_int_equal(corio_rules_conf_parse("x", "rule", 4, NULL, &c, NULL, 0), CORIO_ERR_MALFORMED);
+    assert_int_equal(corio_rules_conf_parse("x", "rule", 4, NULL, &c, NULL, 0),
+                     CORIO_ERR_MALFORMED);
 }
 
-/* ---- files ------------------------------------------------------------------------------------------------ */
+/* ---- files -------------------------------------------------------------------------- */
 
 struct tmp {
     char dir[64];
@@ -464,7 +477,8 @@ static void model_files_are_read_beside_the_rules_file(void **state)
     write_file(model, "TFL3 model bytes");
 
     /* The built-in detectors refuse a model file: the error names its line. */
-    write_file(rules, "version 1\nanomaly v\n devices all\n metrics *\n model_file m.tflite\nend\n");
+    write_file(rules,
+               "version 1\nanomaly v\n devices all\n metrics *\n model_file m.tflite\nend\n");
     struct corio_rules_conf *c = NULL;
     assert_int_equal(corio_rules_conf_load(rules, &c, err, sizeof err), CORIO_ERR_MALFORMED);
     char want[256];
