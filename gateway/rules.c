@@ -30,8 +30,9 @@
 /* Points a rate rule keeps per device; the points are spaced at least
  * window / (RATE_POINTS - 1) apart (except the newest), so they span the window. */
 #define RATE_POINTS 32
-/* The last year a sample time may have (as the cloud: 9999-12-31T23:59:59Z). */
-#define TIME_MAX_MS 253402300799000.0
+/* The latest time a sample or the clock may have (as the cloud: 9999-12-31T23:59:59Z);
+ * with times in 0..TIME_MAX_MS no sum or difference of times and durations overflows. */
+#define TIME_MAX_MS 253402300799000LL
 #define CMD_MAX     1024
 
 struct point {
@@ -122,6 +123,11 @@ static bool selected(const corio_rules *e, const struct corio_rules_select *s, c
         if (in_list(di.groups, s->groups[i]))
             return true;
     return false;
+}
+
+static int64_t clamp_time(int64_t t)
+{
+    return t < 0 ? 0 : t > TIME_MAX_MS ? TIME_MAX_MS : t;
 }
 
 static bool valid_metric(const char *metric)
@@ -661,7 +667,7 @@ int corio_rules_new(struct corio_rules_conf *conf, const struct corio_rules_opti
     }
     e->conf = conf;
     e->ops = o->ops;
-    e->now = o->now_ms;
+    e->now = clamp_time(o->now_ms);
     e->next_absence = INT64_MAX;
     e->seq_next = o->seq_start ? o->seq_start : 1;
     memcpy(e->nonce, o->nonce, sizeof e->nonce);
@@ -710,7 +716,7 @@ int corio_rules_feed(corio_rules *e, const char *device, const char *metric, int
     if (!e)
         return CORIO_ERR_INVAL;
     if (!device || !metric || !corio_short_id_valid(device, strnlen(device, 32)) ||
-        !valid_metric(metric) || !isfinite(value)) {
+        !valid_metric(metric) || !isfinite(value) || t_ms < 0 || t_ms > TIME_MAX_MS) {
         e->st.samples_refused++;
         return CORIO_ERR_INVAL;
     }
@@ -736,6 +742,7 @@ void corio_rules_tick(corio_rules *e, int64_t now_ms)
 {
     if (!e)
         return;
+    now_ms = clamp_time(now_ms);
     if (now_ms < e->now) {
         /* The clock stepped back: silence counts from the new time. */
         for (struct corio__edge_node *n = e->inst.head; n; n = n->next) {
@@ -820,7 +827,7 @@ static int senml_pass(corio_rules *e, const char *device, enum corio_format fmt,
         rc = CORIO_OK;
         const char *m = metric_of(r.name, r.name_len, own, ol);
         double ms = r.time_relative ? (double)recv_ms + r.time * 1000.0 : r.time * 1000.0;
-        if (!m || !isfinite(ms) || ms < 0 || ms > TIME_MAX_MS)
+        if (!m || !isfinite(ms) || ms < 0 || ms > (double)TIME_MAX_MS)
             return CORIO_ERR_MALFORMED;
         double v;
         if (!numeric(&r, &v) || !isfinite(v)) {

@@ -272,9 +272,9 @@ void corio_rules_free(corio_rules *e);
 /*
  * One decoded sample: device (a short id), metric (a SenML name of at most
  * CORIO_EDGE_METRIC_MAX bytes, without the device's "urn:corio:<id>:" prefix), t_ms its
- * time, value finite. Evaluates every rule and anomaly block that selects it; actions
- * run before this returns. Returns CORIO_OK, or CORIO_ERR_INVAL for a refused sample
- * (counted).
+ * time (0 .. 9999-12-31, as the cloud accepts), value finite. Evaluates every rule and
+ * anomaly block that selects it; actions run before this returns. Returns CORIO_OK, or
+ * CORIO_ERR_INVAL for a refused sample (counted).
  */
 int corio_rules_feed(corio_rules *e, const char *device, const char *metric, int64_t t_ms,
                      double value);
@@ -291,9 +291,9 @@ int corio_rules_feed(corio_rules *e, const char *device, const char *metric, int
 int corio_rules_feed_senml(corio_rules *e, const char *device, enum corio_format fmt,
                            const uint8_t *msg, size_t len, int64_t recv_ms);
 
-/* Advances the engine's clock to now_ms and raises the absence rules that are due. A
- * clock that steps back moves every "last seen" back with it. Cheap when nothing is
- * due. */
+/* Advances the engine's clock to now_ms (taken into 0 .. 9999-12-31) and raises the
+ * absence rules that are due. When the clock steps back, silence counts from the new
+ * time (a "last seen" later than it is taken as it). Cheap when nothing is due. */
 void corio_rules_tick(corio_rules *e, int64_t now_ms);
 
 void corio_rules_stats(const corio_rules *e, struct corio_rules_stats *st);

@@ -728,9 +728,13 @@ static void refused_samples(void **state)
     assert_int_equal(corio_rules_feed(f.e, DEV_A, "t", T0, INFINITY), CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_feed(f.e, NULL, "t", T0, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_rules_feed(NULL, DEV_A, "t", T0, 1), CORIO_ERR_INVAL);
+    /* Times outside 1970 .. 9999 (where sums of times and durations could overflow). */
+    assert_int_equal(corio_rules_feed(f.e, DEV_A, "t", -1, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_rules_feed(f.e, DEV_A, "t", INT64_MAX, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_rules_feed(f.e, DEV_A, "t", 253402300800000LL, 1), CORIO_ERR_INVAL);
     struct corio_rules_stats st;
     corio_rules_stats(f.e, &st);
-    assert_int_equal(st.samples_refused, 7);
+    assert_int_equal(st.samples_refused, 10);
     assert_int_equal(st.samples, 0);
     assert_int_equal(f.nalerts, 0);
     finish(&f);
