@@ -158,8 +158,12 @@ static void hex(char *out, const uint8_t *p, size_t n)
 static void send_event(corio_rules *e, const char *suffix,
                        void (*write)(struct corio_json_w *w, const void *arg), const void *arg)
 {
-    if (!e->ops.event)
+    if (!e->ops.event) {
+        e->st.events_failed++;
+        corio_logkv(CORIO_LOG_WARN, "edge event not stored", "suffix=%s error=%s", suffix,
+                    "no event callback");
         return;
+    }
     struct corio_json_w w;
     corio_json_w_init(&w, NULL, 0);
     write(&w, arg);
@@ -172,7 +176,7 @@ static void send_event(corio_rules *e, const char *suffix,
     }
     if (!buf || len < 0 || e->ops.event(e->ops.ctx, suffix, buf, (size_t)len) != 0) {
         e->st.events_failed++;
-        corio_logkv(CORIO_LOG_WARN, "edge event not stored", "suffix=%s error=\"%s\"", suffix,
+        corio_logkv(CORIO_LOG_WARN, "edge event not stored", "suffix=%s error=%s", suffix,
                     !buf || len < 0 ? corio_strerror(len < 0 ? len : CORIO_ERR_NOSPACE)
                                     : "the event callback refused it");
     } else {
@@ -274,7 +278,7 @@ static void send_command(corio_rules *e, const struct corio_rule *r,
         e->st.commands_failed++;
         corio_logkv(CORIO_LOG_WARN, "rule command not sent",
                     "rule=%s device=%s command=%s "
-                    "seq=%llu error=\"%s\"",
+                    "seq=%llu error=%s",
                     r->name, device, c->name, (unsigned long long)seq,
                     len < 0           ? corio_strerror(len)
                     : !e->ops.command ? "no command callback"

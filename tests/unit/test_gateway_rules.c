@@ -667,6 +667,24 @@ static void failing_callbacks_are_counted(void **state)
     json_t *cmd = json_array_get(json_object_get(f.events[0].json, "commands"), 0);
     assert_true(json_is_false(json_object_get(cmd, "sent")));
     finish(&f);
+
+    /* Without callbacks at all, the actions are counted as failed, not lost silently. */
+    struct corio_rules_conf *c;
+    char err[256];
+    const char *text = "version 1\nrule hot\n devices all\n metric temp\n above 30\n"
+                       " command self cool\n event\n alert info\nend\n";
+    assert_int_equal(corio_rules_conf_parse("t", text, strlen(text), NULL, &c, err, sizeof err),
+                     CORIO_OK);
+    struct corio_rules_options o = {.now_ms = T0};
+    corio_rules *e;
+    assert_int_equal(corio_rules_new(c, &o, &e, err, sizeof err), CORIO_OK);
+    assert_int_equal(corio_rules_feed(e, DEV_A, "temp", T0, 31), CORIO_OK);
+    corio_rules_stats(e, &st);
+    assert_int_equal(st.raised, 1);
+    assert_int_equal(st.commands_failed, 1);
+    assert_int_equal(st.events_failed, 1);
+    assert_int_equal(corio_rules_alerts(e, NULL, NULL), 1);
+    corio_rules_free(e);
 }
 
 /* ---- selectors and limits ----------------------------------------------------------- */
