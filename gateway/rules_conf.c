@@ -925,8 +925,6 @@ static int anomaly_line(struct parser *p, const char *kw, char **w, size_t n)
         p->blob_line = p->line;
         return CORIO_OK;
     }
-    if (strcmp(kw, "end") == 0 || strcmp(kw, "rule") == 0 || strcmp(kw, "anomaly") == 0)
-        return WHY(p, "'%s' is not expected here", kw); /* not reached: handled by the caller */
     /* Anything else is a parameter of the model: `key value`. */
     if (!name_ok(kw, CORIO_RULES_NAME_MAX))
         return WHY(p, "'%s' is not a key", SHOW(kw));
