@@ -45,8 +45,9 @@ static const struct corio_conf_key gateway_keys[] = {
      .help = "The cloud broker's host."},
     {.name = "cloud_port", .type = CORIO_CONF_INT, .def = "1883", .min = 1, .max = 65535,
      .help = "The cloud broker's port."},
-    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
-     .max = 3600000, .help = "MQTT keepalive with the cloud broker."},
+    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 5000,
+     .max = 3600000, .help = "MQTT keepalive with the cloud broker (libmosquitto needs 5 s or "
+                             "more)."},
     {.name = "cloud_tls_ca", .type = CORIO_CONF_PATH,
      .help = "CA of the cloud broker; setting it turns on TLS."},
     {.name = "cloud_tls_cert", .type = CORIO_CONF_PATH,
