@@ -136,7 +136,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     corio_local_client *c = arg;
     if (rc != 0) {
         c->st.refusals++;
-        corio_logkv(CORIO_LOG_WARN, "local broker refused the service login", "reason=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "local broker refused the service login", "reason=%s",
                     mosquitto_connack_string(rc));
         c->ended = true;
         return;
@@ -158,7 +158,7 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     corio_local_client *c = arg;
     if (c->connected) {
         c->st.disconnects++;
-        corio_logkv(CORIO_LOG_WARN, "disconnected from the local broker", "reason=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "disconnected from the local broker", "reason=%s",
                     mosquitto_strerror(rc));
     }
     c->ended = true;
@@ -209,7 +209,7 @@ static int password(corio_local_client *c, char *out, size_t cap)
     char err[256];
     if (corio_local_counter_next(c->counter_path, wall_ms(), &counter, err, sizeof err) !=
         CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot store the service login counter", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot store the service login counter", "error=%s",
                     err);
         return CORIO_ERR_IO;
     }
@@ -226,7 +226,7 @@ static int password(corio_local_client *c, char *out, size_t cap)
     uint8_t tok[CORIO_EAT_MAX_SIZE];
     int n = corio_eat_make(c->o.key, &cl, tok, sizeof tok);
     if (n < 0) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot sign the service login", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot sign the service login", "error=%s",
                     corio_strerror(n));
         return n;
     }
@@ -243,7 +243,7 @@ static void attempt(corio_local_client *c, int64_t now_ms)
     }
     c->mosq = mosquitto_new(c->client_id, true, c);
     if (!c->mosq) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot create the local MQTT client", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot create the local MQTT client", "error=%s",
                     strerror(errno));
         teardown(c, now_ms);
         return;
@@ -261,7 +261,7 @@ static void attempt(corio_local_client *c, int64_t now_ms)
                                c->o.keepalive_s > 0 ? c->o.keepalive_s : 10);
     explicit_bzero(pw, sizeof pw);
     if (rc != MOSQ_ERR_SUCCESS) {
-        corio_logkv(CORIO_LOG_DEBUG, "cannot reach the local broker", "port=%d error=\"%s\"",
+        corio_logkv(CORIO_LOG_DEBUG, "cannot reach the local broker", "port=%d error=%s",
                     c->o.port, mosquitto_strerror(rc));
         teardown(c, now_ms);
     }
@@ -342,7 +342,7 @@ void corio_local_client_run(corio_local_client *c, int timeout_ms, int64_t now_m
     if (rc != MOSQ_ERR_SUCCESS && !c->ended) {
         if (c->connected) {
             c->st.disconnects++;
-            corio_logkv(CORIO_LOG_WARN, "disconnected from the local broker", "reason=\"%s\"",
+            corio_logkv(CORIO_LOG_WARN, "disconnected from the local broker", "reason=%s",
                         mosquitto_strerror(rc));
         }
         c->ended = true;
@@ -379,7 +379,7 @@ int corio_local_client_publish(corio_local_client *c, const char *topic, const v
     int mid = 0;
     int rc = mosquitto_publish(c->mosq, &mid, topic, (int)len, payload, 1, false);
     if (rc != MOSQ_ERR_SUCCESS) {
-        corio_logkv(CORIO_LOG_WARN, "local publish refused", "topic=%s error=\"%s\"", topic,
+        corio_logkv(CORIO_LOG_WARN, "local publish refused", "topic=%s error=%s", topic,
                     mosquitto_strerror(rc));
         return CORIO_ERR_IO;
     }
