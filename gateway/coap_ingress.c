@@ -190,6 +190,8 @@ int corio__coap_block1_feed(struct corio__coap_block1 *b, const void *owner, siz
 {
     *body = NULL;
     *body_len = 0;
+    if (!b->owner)
+        corio__coap_block1_clear(b); /* the last body handed out is no longer needed */
     if (!in->has_block) {
         /* A whole body in one message; it ends any transfer to the same resource. */
         if (b->owner == owner)

@@ -56,9 +56,9 @@ struct env {
     struct h_mosq *cloud;
     struct h_proc *gw;
     struct h_mqtt *tap; /* the test's client on the cloud broker: it is the cloud */
-    struct ident gateway, device, other;
+    struct ident gateway, device, other, meter;
     char *ca;
-    const char *outbox;
+    const char *outbox, *registry;
     int coaps_port, loopback_port, http_port;
 };
 
@@ -76,6 +76,26 @@ static void make_ident(struct ident *i)
     h_defer((void (*)(void *))corio_key_close, &i->key);
 }
 
+static const uint8_t approved_fw[32] = {0xaa, 0xbb};
+
+/* The registry: the gateway, two sensors (device, other; device revoked if asked) and a
+ * meter whose class lists one approved firmware digest (aabb00…00). */
+static void write_registry(struct env *e, int height, bool revoke)
+{
+    char *text = h_strf("height %d\norg %s Org\n"
+                        "gateway %s org=%s key=%s\n"
+                        "device %s org=%s key=%s class=sensor revoked=%s\n"
+                        "device %s org=%s key=%s class=sensor\n"
+                        "device %s org=%s key=%s class=meter\n"
+                        "firmware meter aabb%060d 1.0.0\n",
+                        height, ORG, e->gateway.id, ORG, e->gateway.didkey, e->device.id, ORG,
+                        e->device.didkey, revoke ? "yes" : "no", e->other.id, ORG,
+                        e->other.didkey, e->meter.id, ORG, e->meter.didkey, 0);
+    const char *tmp = h_strf("%s.tmp", e->registry);
+    assert_int_equal(h_write_file(tmp, text), 0);
+    assert_int_equal(rename(tmp, e->registry), 0);
+}
+
 /* The real corio-gateway with its broker (only the loopback listener for MQTT) and DTLS
  * CoAP; ready once its service client is logged in to the broker. */
 static struct env *start(const char *extra)
@@ -86,6 +106,7 @@ static struct env *start(const char *extra)
     make_ident(&e->gateway);
     make_ident(&e->device);
     make_ident(&e->other);
+    make_ident(&e->meter);
     e->cloud = h_mosq_start(NULL);
     assert_non_null(e->cloud);
     e->tap = h_mqtt_connect(e->cloud->port, NULL);
@@ -99,15 +120,9 @@ static struct env *start(const char *extra)
 
     const char *key = h_strf("%s/gateway.pem", h_dir());
     assert_int_equal(corio_openssl_key_write_pem(&e->gateway.key, key), CORIO_OK);
-    const char *registry = h_strf("%s/registry", h_dir());
-    assert_int_equal(h_write_file(registry, h_strf("height 1\norg %s Org\n"
-                                                   "gateway %s org=%s key=%s\n"
-                                                   "device %s org=%s key=%s\n"
-                                                   "device %s org=%s key=%s\n",
-                                                   ORG, e->gateway.id, ORG, e->gateway.didkey,
-                                                   e->device.id, ORG, e->device.didkey,
-                                                   e->other.id, ORG, e->other.didkey)),
-                     0);
+    e->registry = h_strf("%s/registry", h_dir());
+    write_registry(e, 1, false);
+    const char *registry = e->registry;
     e->outbox = h_strf("%s/outbox.db", h_dir());
     e->coaps_port = h_free_port();
     e->loopback_port = h_free_port();
@@ -339,9 +354,10 @@ static int post(struct dev *d, const char *path, const void *payload, size_t len
     return request(d, CORIO_COAP_POST, path, CORIO_COAP_FORMAT_SENML_JSON, payload, len);
 }
 
-/* An EAT of issuer signed by key for aud, carrying nonce. */
-static int make_eat(struct corio_key *key, const char *issuer, const char *aud,
-                    const uint8_t *nonce, uint8_t *out, size_t cap)
+/* An EAT of issuer signed by key for aud, carrying nonce and, when fw is not NULL, that
+ * firmware digest. */
+static int make_eat_fw(struct corio_key *key, const char *issuer, const char *aud,
+                       const uint8_t *nonce, const uint8_t *fw, uint8_t *out, size_t cap)
 {
     struct corio_eat_claims c;
     memset(&c, 0, sizeof c);
@@ -351,9 +367,21 @@ static int make_eat(struct corio_key *key, const char *issuer, const char *aud,
     c.nonce = nonce;
     c.nonce_len = 32;
     c.assurance = CORIO_EAT_REPORTED;
+    if (fw) {
+        c.has_firmware = true;
+        memcpy(c.fw_digest, fw, 32);
+        c.fw_version = "1.0.0";
+        c.fw_version_len = 5;
+    }
     int n = corio_eat_make(key, &c, out, cap);
     assert_true(n > 0);
     return n;
+}
+
+static int make_eat(struct corio_key *key, const char *issuer, const char *aud,
+                    const uint8_t *nonce, uint8_t *out, size_t cap)
+{
+    return make_eat_fw(key, issuer, aud, nonce, NULL, out, cap);
 }
 
 /* GET /auth/nonce: the nonce into nonce. */
@@ -560,20 +588,10 @@ static void every_refusal(void **state)
     assert_int_equal(rows(e, e->device.id, "up/json"), 1);
 }
 
-static void observe_relays_the_brokers_downlink(void **state)
+/* A local program (the test) logged in to the gateway's broker as the gateway's service
+ * ("<gateway>.test"), which may publish any device's downlink. */
+static struct h_mqtt *service_login(struct env *e)
 {
-    (void)state;
-    struct env *e = start(NULL);
-    struct dev *d = dev_new(e, e->device.id);
-    authenticate(d, &e->device);
-    struct corio_coap_request q;
-    corio_coap_request_init(&q);
-    q.path = h_strf("d/%s/dn/cmd", e->device.id);
-    assert_int_equal(corio_coap_observe(&d->c, &q, 1000), CORIO_OK);
-    DEV_UNTIL(d, d->notifies == 1, 20000); /* the state now: nothing yet */
-    assert_int_equal(d->note_len, 0);
-
-    /* A local program (the test) publishes on the broker as the gateway's service. */
     const char *counter = h_strf("%s/test-counter", h_dir());
     uint64_t ctr;
     char err[256];
@@ -593,12 +611,29 @@ static void observe_relays_the_brokers_downlink(void **state)
     uint8_t tok[CORIO_EAT_MAX_SIZE];
     int n = corio_eat_make(&e->gateway.key, &c, tok, sizeof tok);
     assert_true(n > 0);
-    char pw[CORIO_BASE64URL_ENCODED_LEN(CORIO_EAT_MAX_SIZE) + 1];
-    corio_base64url_encode(tok, (size_t)n, pw, sizeof pw);
+    char *pw = h_strf("%*s", (int)CORIO_BASE64URL_ENCODED_LEN((size_t)n), "");
+    corio_base64url_encode(tok, (size_t)n, pw, strlen(pw) + 1);
     struct h_mqtt_opts mo = {.client_id = h_strf("%s.test", e->gateway.id),
                              .username = e->gateway.did, .password = pw};
     struct h_mqtt *svc = h_mqtt_connect(e->loopback_port, &mo);
     assert_non_null(svc);
+    return svc;
+}
+
+static void observe_relays_the_brokers_downlink(void **state)
+{
+    (void)state;
+    struct env *e = start(NULL);
+    struct dev *d = dev_new(e, e->device.id);
+    authenticate(d, &e->device);
+    struct corio_coap_request q;
+    corio_coap_request_init(&q);
+    q.path = h_strf("d/%s/dn/cmd", e->device.id);
+    assert_int_equal(corio_coap_observe(&d->c, &q, 1000), CORIO_OK);
+    DEV_UNTIL(d, d->notifies == 1, 20000); /* the state now: nothing yet */
+    assert_int_equal(d->note_len, 0);
+
+    struct h_mqtt *svc = service_login(e);
 
     const uint8_t cmd[] = {0xa2, 0x01, 0x07, 0x02, 0x63, 'r', 'u', 'n'}; /* {1: 7, 2: "run"} */
     assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), cmd,
@@ -810,6 +845,69 @@ static void a_retransmission_is_answered_alike_and_stored_once(void **state)
     close(fd);
 }
 
+/* A class with approved firmware: its devices must prove they run one of the images. */
+static void the_firmware_policy_holds(void **state)
+{
+    (void)state;
+    struct env *e = start(NULL);
+    struct dev *d = dev_new(e, e->meter.id);
+    uint8_t nonce[32], tok[CORIO_EAT_MAX_SIZE], other[32] = {1};
+    const uint8_t *fws[] = {NULL, other, approved_fw};
+    const int want[] = {CORIO_COAP_UNAUTHORIZED, CORIO_COAP_UNAUTHORIZED, CORIO_COAP_CHANGED};
+    for (int i = 0; i < 3; i++) {
+        get_nonce(d, nonce);
+        int n = make_eat_fw(&e->meter.key, e->meter.did, e->gateway.id, nonce, fws[i], tok,
+                            sizeof tok);
+        assert_int_equal(request(d, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, tok, (size_t)n),
+                         want[i]);
+    }
+    char *msg = senml(1, 60);
+    assert_int_equal(post(d, up(&e->meter, "json"), msg, strlen(msg)), CORIO_COAP_CHANGED);
+}
+
+/* A registry at a higher height that revokes a device unbinds its sessions at once:
+ * offline, no more POSTs, no new authentication; a lower height is ignored. */
+static void a_revoked_device_is_cut_off(void **state)
+{
+    (void)state;
+    struct env *e = start(NULL);
+    struct dev *d = dev_new(e, e->device.id);
+    authenticate(d, &e->device);
+    char *msg = senml(1, 60);
+    assert_int_equal(post(d, up(&e->device, "json"), msg, strlen(msg)), CORIO_COAP_CHANGED);
+    struct corio_coap_request q;
+    corio_coap_request_init(&q);
+    q.path = h_strf("d/%s/dn/cmd", e->device.id);
+    assert_int_equal(corio_coap_observe(&d->c, &q, 1000), CORIO_OK);
+    DEV_UNTIL(d, d->notifies == 1, 20000);
+    write_registry(e, 2, true);
+    bool ok;
+    H_POLL(ok, rows(e, e->device.id, "presence") == 2, 10000);
+    assert_true(ok);
+    /* The next downlink message ends its observation with 4.01 instead of reaching it. */
+    struct h_mqtt *svc = service_login(e);
+    int finals = d->finals;
+    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), "\xa0", 1,
+                                    1),
+                     CORIO_OK);
+    DEV_UNTIL(d, d->finals == finals + 1, 20000);
+    assert_int_equal(d->token, 1000);
+    assert_int_equal(d->code, CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(d->notifies, 1);
+    assert_int_equal(post(d, up(&e->device, "json"), msg, strlen(msg)), CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(authenticate_as(d, &e->device, &e->device.key, NULL, NULL),
+                     CORIO_COAP_UNAUTHORIZED);
+    assert_true(h_proc_log_contains(e->gw, "why=revoked"));
+    /* Height 1 again (not revoked) does not roll the registry back. */
+    write_registry(e, 1, false);
+    int64_t window = h_now_ms() + 1500; /* the registry is re-read every second */
+    while (h_now_ms() < window)
+        dev_step(d);
+    assert_int_equal(authenticate_as(d, &e->device, &e->device.key, NULL, NULL),
+                     CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(rows(e, e->device.id, "up/json"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +918,8 @@ int main(void)
         H_TEST(presence_follows_the_session),
         H_TEST(separate_responses_after_an_empty_ack),
         H_TEST(a_retransmission_is_answered_alike_and_stored_once),
+        H_TEST(the_firmware_policy_holds),
+        H_TEST(a_revoked_device_is_cut_off),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }
