@@ -47,12 +47,12 @@
 #include "corio_registry.h"
 #include "crypto_openssl.h"
 
-#define NONCE_LEN 32
-#define NONCE_TTL_MS 60000
-#define RECENT 8
+#define NONCE_LEN          32
+#define NONCE_TTL_MS       60000
+#define RECENT             8
 #define PRESENCE_QUEUE_MAX 4096
-#define DN_MAX (64 * 1024) /* a downlink message larger than this is not relayed */
-#define SHORT_ID 24
+#define DN_MAX             (64 * 1024) /* a downlink message larger than this is not relayed */
+#define SHORT_ID           24
 
 static const char *const up_suffix[] = {"json", "cbor", "hb", "evt", "res", "cfg", "ota"};
 static const char *const dn_suffix[] = {"cmd", "cfg", "ota", "time"};
@@ -95,6 +95,7 @@ struct sess {
     uint8_t nonce[NONCE_LEN];
     bool has_nonce;
     int64_t nonce_ms;
+    uint16_t nonce_mid; /* the GET that got it: a retransmission gets the same nonce */
     int64_t last_ms;
     struct corio__coap_block1 b1;
     struct answered recent[RECENT];
@@ -108,8 +109,8 @@ enum { P_WAIT, P_ACKED, P_FAILED };
 /* A POST published and not yet answered. */
 struct pending {
     struct pending *next;
-    int mid;           /* the MQTT message id */
-    struct sess *s;    /* NULL once the session is gone: the answer is dropped */
+    int mid;        /* the MQTT message id */
+    struct sess *s; /* NULL once the session is gone: the answer is dropped */
     int state;
     bool separate;     /* the request got an Empty ACK: the answer is sent on its own */
     bool con;          /* the request was confirmable */
@@ -117,7 +118,7 @@ struct pending {
     uint8_t token[8];
     uint8_t token_len;
     bool has_block1;
-    uint32_t block1;   /* the last block's Block1 value, echoed in the 2.04 */
+    uint32_t block1; /* the last block's Block1 value, echoed in the 2.04 */
 };
 
 /* A presence record waiting for its PUBACK. */
@@ -163,8 +164,7 @@ void corio__coap_block1_clear(struct corio__coap_block1 *b)
     memset(b, 0, sizeof *b);
 }
 
-static int block1_append(struct corio__coap_block1 *b, size_t max, const uint8_t *data,
-                         size_t len)
+static int block1_append(struct corio__coap_block1 *b, size_t max, const uint8_t *data, size_t len)
 {
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
@@ -333,12 +333,16 @@ static void answer(coap_pdu_t *response, uint8_t code, uint32_t max_age, bool ha
         add_uint_option(response, COAP_OPTION_SIZE1, size1);
 }
 
-static void remember(struct sess *s, uint16_t mid, uint8_t code, bool has_block1,
-                     uint32_t block1, uint32_t max_age)
+static void remember(struct sess *s, uint16_t mid, uint8_t code, bool has_block1, uint32_t block1,
+                     uint32_t max_age)
 {
     struct answered *a = &s->recent[s->recent_next++ % RECENT];
-    *a = (struct answered){.used = true, .mid = mid, .code = code, .has_block1 = has_block1,
-                           .block1 = block1, .max_age = max_age};
+    *a = (struct answered){.used = true,
+                           .mid = mid,
+                           .code = code,
+                           .has_block1 = has_block1,
+                           .block1 = block1,
+                           .max_age = max_age};
 }
 
 /* Answers a retransmission of a request already answered; true if it was one. */
@@ -374,8 +378,8 @@ static void presence_send(struct corio_coap_ingress *ci, struct presence *p)
  * next connection, in order; kept until the broker acknowledged it. */
 static void presence(struct corio_coap_ingress *ci, const struct device *d, bool online)
 {
-    corio_logkv(CORIO_LOG_INFO, online ? "coap device online" : "coap device offline",
-                "device=%s", d->id);
+    corio_logkv(CORIO_LOG_INFO, online ? "coap device online" : "coap device offline", "device=%s",
+                d->id);
     if (ci->npres >= PRESENCE_QUEUE_MAX) {
         struct presence *old = ci->pres_head;
         ci->pres_head = old->next;
@@ -709,21 +713,31 @@ static void deny(struct corio_coap_ingress *ci, coap_pdu_t *response, uint8_t co
     answer(response, code, 0, false, 0, 0);
 }
 
-static void hnd_nonce(coap_resource_t *resource, coap_session_t *session,
-                      const coap_pdu_t *request, const coap_string_t *query,
-                      coap_pdu_t *response)
+static void hnd_nonce(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                      const coap_string_t *query, coap_pdu_t *response)
 {
     (void)resource;
-    (void)request;
     (void)query;
     struct corio_coap_ingress *ci = ingress_of(session);
     struct sess *s = sess_of(ci, session);
-    if (!s || getrandom(s->nonce, NONCE_LEN, 0) != NONCE_LEN) {
+    if (!s) {
         answer(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, 0, false, 0, 0);
         return;
     }
-    s->last_ms = s->nonce_ms = mono_ms();
-    s->has_nonce = true;
+    uint16_t mid = (uint16_t)coap_pdu_get_mid(request);
+    bool again =
+        s->has_nonce && coap_pdu_get_type(request) == COAP_MESSAGE_CON && s->nonce_mid == mid;
+    s->last_ms = mono_ms();
+    if (!again) {
+        if (getrandom(s->nonce, NONCE_LEN, 0) != NONCE_LEN) {
+            s->has_nonce = false;
+            answer(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, 0, false, 0, 0);
+            return;
+        }
+        s->nonce_ms = s->last_ms;
+        s->nonce_mid = mid;
+        s->has_nonce = true;
+    }
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
     add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, COAP_MEDIATYPE_APPLICATION_OCTET_STREAM);
     add_uint_option(response, COAP_OPTION_MAXAGE, 0); /* never cached: single use */
@@ -756,10 +770,12 @@ static const char *verify_eat(struct corio_coap_ingress *ci, const uint8_t *tok,
     if (claims.key_number != dev->key_number)
         return "signed by a key the registry does not know yet";
     bool firmware_policy = corio_reg_has_firmware(ci->reg, dev->cls);
-    struct corio_eat_expect expect = {
-        .aud = ci->gateway, .aud_len = strlen(ci->gateway), .nonce = nonce,
-        .nonce_len = NONCE_LEN, .require_firmware = firmware_policy,
-        .registered_assurance = dev->assurance};
+    struct corio_eat_expect expect = {.aud = ci->gateway,
+                                      .aud_len = strlen(ci->gateway),
+                                      .nonce = nonce,
+                                      .nonce_len = NONCE_LEN,
+                                      .require_firmware = firmware_policy,
+                                      .registered_assurance = dev->assurance};
     const char *why = NULL;
     if (corio_eat_verify(&corio_crypto_openssl_ops, tok, n, dev->key, sizeof dev->key, &expect,
                          &claims, &why) != CORIO_OK)
@@ -769,9 +785,8 @@ static const char *verify_eat(struct corio_coap_ingress *ci, const uint8_t *tok,
     return NULL;
 }
 
-static void hnd_auth(coap_resource_t *resource, coap_session_t *session,
-                     const coap_pdu_t *request, const coap_string_t *query,
-                     coap_pdu_t *response)
+static void hnd_auth(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                     const coap_string_t *query, coap_pdu_t *response)
 {
     (void)query;
     struct corio_coap_ingress *ci = ingress_of(session);
@@ -802,9 +817,8 @@ static void hnd_auth(coap_resource_t *resource, coap_session_t *session,
     corio__coap_block1_clear(&s->b1);
     if (why) {
         ci->st.auth_refused++;
-        corio_logkv(CORIO_LOG_WARN, "coap authentication refused",
-                    "session=%s device=%s why=%s", coap_session_str(session),
-                    id[0] ? id : "-", why);
+        corio_logkv(CORIO_LOG_WARN, "coap authentication refused", "session=%s device=%s why=%s",
+                    coap_session_str(session), id[0] ? id : "-", why);
         deny(ci, response, COAP_RESPONSE_CODE_UNAUTHORIZED);
         remember(s, (uint16_t)coap_pdu_get_mid(request), COAP_RESPONSE_CODE_UNAUTHORIZED, false, 0,
                  0);
@@ -861,10 +875,10 @@ static void pending_flush(struct corio_coap_ingress *ci)
         }
         *pp = p->next;
         struct sess *s = p->s;
-        coap_pdu_t *pdu = s ? coap_pdu_init(p->con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, 0,
-                                            coap_new_message_id(s->cs),
-                                            coap_session_max_pdu_size(s->cs))
-                            : NULL;
+        coap_pdu_t *pdu =
+            s ? coap_pdu_init(p->con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, 0,
+                              coap_new_message_id(s->cs), coap_session_max_pdu_size(s->cs))
+              : NULL;
         if (pdu && coap_add_token(pdu, p->token_len, p->token)) {
             ci->st.separate++;
             finish_post(ci, s, p, pdu);
@@ -942,8 +956,10 @@ static void hnd_up(coap_resource_t *resource, coap_session_t *session, const coa
         int64_t left = end - now;
         corio_local_client_run(ci->o.local, left < 10 ? (int)left : 10, now);
     }
-    corio_logkv(CORIO_LOG_DEBUG, "coap post published", "device=%s suffix=%s bytes=%zu acked=%d "
-                "wait_ms=%lld", rc->dev->id, up_suffix[rc->index], len, p->state == P_ACKED,
+    corio_logkv(CORIO_LOG_DEBUG, "coap post published",
+                "device=%s suffix=%s bytes=%zu acked=%d "
+                "wait_ms=%lld",
+                rc->dev->id, up_suffix[rc->index], len, p->state == P_ACKED,
                 (long long)(mono_ms() - (end - ci->o.piggyback_ms)));
     if (p->state != P_WAIT) {
         finish_post(ci, s, p, response);
@@ -998,9 +1014,8 @@ static void hnd_dn(coap_resource_t *resource, coap_session_t *session, const coa
     }
     memcpy(copy, data, len);
     if (!coap_add_data_large_response(resource, session, request, response, query,
-                                      COAP_MEDIATYPE_APPLICATION_CBOR,
-                                      (int)ci->o.observe_max_age_s, 0, len, copy, release_copy,
-                                      copy)) {
+                                      COAP_MEDIATYPE_APPLICATION_CBOR, (int)ci->o.observe_max_age_s,
+                                      0, len, copy, release_copy, copy)) {
         /* libcoap released the copy itself */
         answer(response, COAP_RESPONSE_CODE_INTERNAL_ERROR, 0, false, 0, 0);
     }
@@ -1009,8 +1024,7 @@ static void hnd_dn(coap_resource_t *resource, coap_session_t *session, const coa
 /* Requests for paths without a resource: 4.01 without a device, 4.03 for another
  * device's space, else 4.04. */
 static void hnd_unknown(coap_resource_t *resource, coap_session_t *session,
-                        const coap_pdu_t *request, const coap_string_t *query,
-                        coap_pdu_t *response)
+                        const coap_pdu_t *request, const coap_string_t *query, coap_pdu_t *response)
 {
     (void)resource;
     (void)query;
@@ -1105,7 +1119,8 @@ static void registry_refresh(struct corio_coap_ingress *ci, bool first)
 static int endpoint(struct corio_coap_ingress *ci, int port, coap_proto_t proto, char *err,
                     size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
                     *res = NULL;
     char service[16];
@@ -1148,8 +1163,9 @@ int corio_coap_ingress_new(const struct corio_coap_ingress_options *o, corio_coa
     *out = NULL;
     if (!o->gateway || strlen(o->gateway) != SHORT_ID || !o->registry || !o->local ||
         (!o->coap_port && !o->coaps_port) || o->max_body < 16) {
-        snprintf(err, errlen, "coap ingress needs the gateway id, the registry, the local "
-                              "client and a port");
+        snprintf(err, errlen,
+                 "coap ingress needs the gateway id, the registry, the local "
+                 "client and a port");
         return CORIO_ERR_INVAL;
     }
     if (o->coaps_port && (!o->tls_cert || !o->tls_key)) {
@@ -1216,8 +1232,9 @@ int corio_coap_ingress_new(const struct corio_coap_ingress_options *o, corio_coa
         coap_register_request_handler(unknown, COAP_REQUEST_DELETE, hnd_unknown);
         coap_add_resource(ci->ctx, unknown);
     }
-    if (rc == CORIO_OK && (add_resource(ci, "auth/nonce", COAP_REQUEST_GET, hnd_nonce) != CORIO_OK ||
-                           add_resource(ci, "auth", COAP_REQUEST_POST, hnd_auth) != CORIO_OK))
+    if (rc == CORIO_OK &&
+        (add_resource(ci, "auth/nonce", COAP_REQUEST_GET, hnd_nonce) != CORIO_OK ||
+         add_resource(ci, "auth", COAP_REQUEST_POST, hnd_auth) != CORIO_OK))
         rc = CORIO_ERR_NOSPACE;
     if (rc != CORIO_OK) {
         if (rc == CORIO_ERR_NOSPACE)
@@ -1250,8 +1267,8 @@ void corio_coap_ingress_free(corio_coap_ingress *ci, int flush_ms)
         corio_local_client_run(ci->o.local, 20, now);
     }
     if (ci->pres_head)
-        corio_logkv(CORIO_LOG_WARN, "coap presence records not stored at shutdown",
-                    "records=%zu", ci->npres);
+        corio_logkv(CORIO_LOG_WARN, "coap presence records not stored at shutdown", "records=%zu",
+                    ci->npres);
     if (ci->ctx)
         coap_free_context(ci->ctx); /* deletes sessions: sess_end() for each */
     while (ci->sessions) {

@@ -30,32 +30,32 @@
 #include "local_client.h"
 
 struct corio_coap_ingress_options {
-    const char *gateway;          /* short id: the aud of device EATs */
-    const char *registry;         /* the registry file (docs/registry.md) */
-    const char *address;          /* listen address, numeric ("0.0.0.0", "::", "127.0.0.1") */
-    int coap_port;                /* plain UDP, closed networks only; 0: none */
-    int coaps_port;               /* DTLS; 0: none */
-    const char *tls_cert;         /* the gateway's certificate and key (PEM), for coaps */
+    const char *gateway;  /* short id: the aud of device EATs */
+    const char *registry; /* the registry file (docs/registry.md) */
+    const char *address;  /* listen address, numeric ("0.0.0.0", "::", "127.0.0.1") */
+    int coap_port;        /* plain UDP, closed networks only; 0: none */
+    int coaps_port;       /* DTLS; 0: none */
+    const char *tls_cert; /* the gateway's certificate and key (PEM), for coaps */
     const char *tls_key;
-    size_t max_body;              /* largest POST body: larger is 4.13 with Size1 */
-    int64_t session_timeout_ms;   /* a session silent this long ends (presence offline) */
-    uint32_t retry_after_s;       /* Max-Age of a 5.03 */
-    uint32_t observe_max_age_s;   /* Max-Age of dn notifications: the devices' refresh */
-    int piggyback_ms;             /* how long a POST waits for the PUBACK before it sends
-                                   * an Empty ACK and answers separately */
-    corio_local_client *local;    /* the service client; borrowed */
+    size_t max_body;            /* largest POST body: larger is 4.13 with Size1 */
+    int64_t session_timeout_ms; /* a session silent this long ends (presence offline) */
+    uint32_t retry_after_s;     /* Max-Age of a 5.03 */
+    uint32_t observe_max_age_s; /* Max-Age of dn notifications: the devices' refresh */
+    int piggyback_ms;           /* how long a POST waits for the PUBACK before it sends
+                                 * an Empty ACK and answers separately */
+    corio_local_client *local;  /* the service client; borrowed */
 };
 
 struct corio_coap_ingress_stats {
-    uint64_t sessions;      /* sessions now */
-    uint64_t bound;         /* sessions with an authenticated device */
+    uint64_t sessions; /* sessions now */
+    uint64_t bound;    /* sessions with an authenticated device */
     uint64_t auth_accepted;
     uint64_t auth_refused;
-    uint64_t stored;        /* POSTs answered 2.04 */
-    uint64_t unavailable;   /* POSTs answered 5.03 */
-    uint64_t denied;        /* requests answered 4.01 or 4.03 */
-    uint64_t separate;      /* POSTs answered after an Empty ACK */
-    uint64_t relayed;       /* dn messages handed to observers */
+    uint64_t stored;           /* POSTs answered 2.04 */
+    uint64_t unavailable;      /* POSTs answered 5.03 */
+    uint64_t denied;           /* requests answered 4.01 or 4.03 */
+    uint64_t separate;         /* POSTs answered after an Empty ACK */
+    uint64_t relayed;          /* dn messages handed to observers */
     uint64_t presence_dropped; /* presence records lost to a full queue */
 };
 

@@ -29,10 +29,10 @@
 #include "corio/error.h"
 #include "corio_log.h"
 
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS     250
+#define BACKOFF_MAX_MS     5000
 #define CONNECT_TIMEOUT_MS 10000
-#define MAX_SUBSCRIPTIONS 8
+#define MAX_SUBSCRIPTIONS  8
 
 struct corio_local_client {
     struct corio_local_client_options o;
@@ -146,8 +146,8 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     c->connected = true;
     c->backoff_ms = BACKOFF_MIN_MS;
     c->st.connects++;
-    corio_logkv(CORIO_LOG_INFO, "connected to the local broker", "client=%s port=%d",
-                c->client_id, c->o.port);
+    corio_logkv(CORIO_LOG_INFO, "connected to the local broker", "client=%s port=%d", c->client_id,
+                c->o.port);
     if (c->o.on_up)
         c->o.on_up(c->o.arg);
 }
@@ -196,7 +196,8 @@ static void teardown(corio_local_client *c, int64_t now_ms)
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r = 0;
-    c->next_attempt_ms = now_ms + c->backoff_ms / 2 + (int64_t)(r % (uint32_t)(c->backoff_ms / 2 + 1));
+    c->next_attempt_ms =
+        now_ms + c->backoff_ms / 2 + (int64_t)(r % (uint32_t)(c->backoff_ms / 2 + 1));
     if (c->backoff_ms < BACKOFF_MAX_MS)
         c->backoff_ms *= 2;
     if (was_up && c->o.on_down)
@@ -209,8 +210,7 @@ static int password(corio_local_client *c, char *out, size_t cap)
     char err[256];
     if (corio_local_counter_next(c->counter_path, wall_ms(), &counter, err, sizeof err) !=
         CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot store the service login counter", "error=%s",
-                    err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot store the service login counter", "error=%s", err);
         return CORIO_ERR_IO;
     }
     struct corio_eat_claims cl;
@@ -261,8 +261,8 @@ static void attempt(corio_local_client *c, int64_t now_ms)
                                c->o.keepalive_s > 0 ? c->o.keepalive_s : 10);
     explicit_bzero(pw, sizeof pw);
     if (rc != MOSQ_ERR_SUCCESS) {
-        corio_logkv(CORIO_LOG_DEBUG, "cannot reach the local broker", "port=%d error=%s",
-                    c->o.port, mosquitto_strerror(rc));
+        corio_logkv(CORIO_LOG_DEBUG, "cannot reach the local broker", "port=%d error=%s", c->o.port,
+                    mosquitto_strerror(rc));
         teardown(c, now_ms);
     }
 }

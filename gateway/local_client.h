@@ -28,27 +28,27 @@
 #include "corio/crypto.h"
 
 struct corio_local_client_options {
-    const char *gateway;           /* short id: the DID's id and the client id */
-    const char *role;              /* NULL, or a role: client id "<gateway>.<role>" */
-    const struct corio_key *key;   /* the gateway's key; borrowed for the client's life */
-    uint32_t key_number;           /* which key of the gateway's DID it is */
-    const char *host;              /* the broker's loopback listener: 127.0.0.1 */
+    const char *gateway;         /* short id: the DID's id and the client id */
+    const char *role;            /* NULL, or a role: client id "<gateway>.<role>" */
+    const struct corio_key *key; /* the gateway's key; borrowed for the client's life */
+    uint32_t key_number;         /* which key of the gateway's DID it is */
+    const char *host;            /* the broker's loopback listener: 127.0.0.1 */
     int port;
     int keepalive_s;
-    const char *counter_path;      /* where the login counter is kept */
-    const char *const *subscribe;  /* filters subscribed (QoS 1) at every connect; NULL-ended */
-    void (*on_up)(void *arg);                 /* connected (CONNACK accepted, subscribed) */
-    void (*on_down)(void *arg);               /* the connection ended or a connect failed */
-    void (*on_puback)(void *arg, int mid);    /* a QoS 1 publish was acknowledged */
+    const char *counter_path;     /* where the login counter is kept */
+    const char *const *subscribe; /* filters subscribed (QoS 1) at every connect; NULL-ended */
+    void (*on_up)(void *arg);     /* connected (CONNACK accepted, subscribed) */
+    void (*on_down)(void *arg);   /* the connection ended or a connect failed */
+    void (*on_puback)(void *arg, int mid); /* a QoS 1 publish was acknowledged */
     void (*on_message)(void *arg, const char *topic, const uint8_t *payload, size_t len);
     void *arg;
 };
 
 struct corio_local_client_stats {
     bool connected;
-    uint64_t connects;     /* connections accepted */
-    uint64_t refusals;     /* CONNACKs that refused */
-    uint64_t disconnects;  /* accepted connections that ended */
+    uint64_t connects;    /* connections accepted */
+    uint64_t refusals;    /* CONNACKs that refused */
+    uint64_t disconnects; /* accepted connections that ended */
     uint64_t published;
     uint64_t acked;
 };

@@ -4,14 +4,14 @@
  * the device id in a Uri-Path, and the downlink topics it relays.
  *
  * The input is a script. Byte 0 picks the cap (64..16384 bytes), byte 1 the number of
- * steps (at most 64); then each step is an 8-byte header and its data: [flags][num hi][num lo][szx][size1 hi][size1 lo][len hi]
- * [len lo], flags bit 0 Block1 present, bit 1 more, bit 2 Size1 present, bit 3 the second
- * resource, bit 4 clear the transfer first. Beyond "no crash": nothing held exceeds the
- * cap, every body handed out equals the concatenation of the blocks accepted for it (a
- * model kept here), a refused block ends its transfer, and a whole body in one message
- * leaves another resource's transfer as it was.
- * What follows the steps, taken as text, goes to the path and topic parsers: an accepted
- * id is 24 base32 characters from the input at the right place.
+ * steps (at most 64); then each step is an 8-byte header and its data: [flags][num hi][num
+ * lo][szx][size1 hi][size1 lo][len hi] [len lo], flags bit 0 Block1 present, bit 1 more, bit 2
+ * Size1 present, bit 3 the second resource, bit 4 clear the transfer first. Beyond "no crash":
+ * nothing held exceeds the cap, every body handed out equals the concatenation of the blocks
+ * accepted for it (a model kept here), a refused block ends its transfer, and a whole body in one
+ * message leaves another resource's transfer as it was. What follows the steps, taken as text, goes
+ * to the path and topic parsers: an accepted id is 24 base32 characters from the input at the right
+ * place.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,15 +38,16 @@ static void parsers(const uint8_t *data, size_t size)
     text[size] = '\0';
     char id[25];
     if (corio__coap_path_device(text, size, id)) {
-        if (size < 26 || text[0] != 'd' || text[1] != '/' || memcmp(id, text + 2, 24) ||
-            id[24] || !base32(id, 24) || (size > 26 && text[26] != '/'))
+        if (size < 26 || text[0] != 'd' || text[1] != '/' || memcmp(id, text + 2, 24) || id[24] ||
+            !base32(id, 24) || (size > 26 && text[26] != '/'))
             abort();
     }
     int index = -1;
     if (corio__coap_dn_topic(text, id, &index)) {
         static const char *const suffix[] = {"cmd", "cfg", "ota", "time"};
-        if (index < 0 || index > 3 || strncmp(text, "corio/v1/d/", 11) || memcmp(id, text + 11, 24) ||
-            !base32(id, 24) || strncmp(text + 35, "/dn/", 4) || strcmp(text + 39, suffix[index]))
+        if (index < 0 || index > 3 || strncmp(text, "corio/v1/d/", 11) ||
+            memcmp(id, text + 11, 24) || !base32(id, 24) || strncmp(text + 35, "/dn/", 4) ||
+            strcmp(text + 39, suffix[index]))
             abort();
     }
     free(text);

@@ -41,7 +41,7 @@
 #include "local_client.h"
 #include "outbox.h"
 
-#define ORG "oooooooooooooooooooooooo"
+#define ORG    "oooooooooooooooooooooooo"
 #define CLIENT "/usr/bin/coap-client-openssl"
 
 struct ident {
@@ -64,8 +64,8 @@ struct env {
 
 static void make_ident(struct ident *i)
 {
-    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &i->key),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &i->key), CORIO_OK);
     assert_int_equal(corio_key_public(&i->key, i->pub), CORIO_OK);
     struct corio_did did;
     assert_int_equal(corio_did_from_key(&corio_crypto_openssl_ops, i->pub, sizeof i->pub, &did),
@@ -89,8 +89,8 @@ static void write_registry(struct env *e, int height, bool revoke)
                         "device %s org=%s key=%s class=meter\n"
                         "firmware meter aabb%060d 1.0.0\n",
                         height, ORG, e->gateway.id, ORG, e->gateway.didkey, e->device.id, ORG,
-                        e->device.didkey, revoke ? "yes" : "no", e->other.id, ORG,
-                        e->other.didkey, e->meter.id, ORG, e->meter.didkey, 0);
+                        e->device.didkey, revoke ? "yes" : "no", e->other.id, ORG, e->other.didkey,
+                        e->meter.id, ORG, e->meter.didkey, 0);
     const char *tmp = h_strf("%s.tmp", e->registry);
     assert_int_equal(h_write_file(tmp, text), 0);
     assert_int_equal(rename(tmp, e->registry), 0);
@@ -135,11 +135,11 @@ static struct env *start(const char *extra)
                         "loopback_port %d\nmqtt_port 0\nmqtts_port 0\n"
                         "coap_address 127.0.0.1\ncoaps_port %d\ntls_cert %s\ntls_key %s\n"
                         "http_port %d\nbroker_dir %s/broker\nlog_level debug\n%s%s",
-                        e->gateway.id, key, e->outbox, registry, e->cloud->port,
-                        e->loopback_port, e->coaps_port, pki->server_cert, pki->server_key,
-                        e->http_port, h_dir(), env_lines, extra ? extra : "");
-    struct h_daemon_opts o = {.config = conf, .ready_log = "connected to the local broker",
-                              .timeout_ms = 20000};
+                        e->gateway.id, key, e->outbox, registry, e->cloud->port, e->loopback_port,
+                        e->coaps_port, pki->server_cert, pki->server_key, e->http_port, h_dir(),
+                        env_lines, extra ? extra : "");
+    struct h_daemon_opts o = {
+        .config = conf, .ready_log = "connected to the local broker", .timeout_ms = 20000};
     e->gw = h_daemon_start("corio-gateway", &o);
     assert_non_null(e->gw);
     return e;
@@ -310,9 +310,9 @@ static struct dev *dev_new(struct env *e, const char *id)
     d->e = e;
     d->id = id;
     d->next_token = 1;
-    assert_int_equal(corio_posix_dtls_init(&d->dtls, "127.0.0.1", (uint16_t)e->coaps_port, e->ca,
-                                           "localhost"),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_posix_dtls_init(&d->dtls, "127.0.0.1", (uint16_t)e->coaps_port, e->ca, "localhost"),
+        CORIO_OK);
     h_defer(dev_free, d);
     struct corio_datagram dg;
     corio_posix_dtls_datagram(&d->dtls, &dg);
@@ -395,8 +395,8 @@ static void get_nonce(struct dev *d, uint8_t nonce[32])
 
 /* The EAT exchange as who, signed by signer: the code of POST /auth. The token sent is
  * left in tok (for replays). */
-static int authenticate_as(struct dev *d, struct ident *who, struct corio_key *signer,
-                           uint8_t *tok, int *tok_len)
+static int authenticate_as(struct dev *d, struct ident *who, struct corio_key *signer, uint8_t *tok,
+                           int *tok_len)
 {
     uint8_t nonce[32];
     get_nonce(d, nonce);
@@ -544,25 +544,24 @@ static void every_refusal(void **state)
     assert_int_equal(authenticate_as(d, &e->device, &e->device.key, good, &good_len),
                      CORIO_COAP_CHANGED);
     get_nonce(d, nonce);
-    assert_int_equal(request(d, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good,
-                             (size_t)good_len),
-                     CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(
+        request(d, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good, (size_t)good_len),
+        CORIO_COAP_UNAUTHORIZED);
     struct dev *thief = dev_new(e, e->device.id);
-    assert_int_equal(request(thief, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good,
-                             (size_t)good_len),
-                     CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(
+        request(thief, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good, (size_t)good_len),
+        CORIO_COAP_UNAUTHORIZED);
     get_nonce(thief, nonce);
-    assert_int_equal(request(thief, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good,
-                             (size_t)good_len),
-                     CORIO_COAP_UNAUTHORIZED);
+    assert_int_equal(
+        request(thief, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, good, (size_t)good_len),
+        CORIO_COAP_UNAUTHORIZED);
     assert_int_equal(post(thief, up(&e->device, "json"), msg, strlen(msg)),
                      CORIO_COAP_UNAUTHORIZED);
 
     /* Authenticated: its own paths only. */
     assert_int_equal(post(d, up(&e->device, "json"), msg, strlen(msg)), CORIO_COAP_CHANGED);
     assert_int_equal(post(d, up(&e->other, "json"), msg, strlen(msg)), CORIO_COAP_FORBIDDEN);
-    assert_int_equal(post(d, h_strf("d/%s/up/json", "aaaaaaaaaaaaaaaaaaaaaaaa"), msg,
-                          strlen(msg)),
+    assert_int_equal(post(d, h_strf("d/%s/up/json", "aaaaaaaaaaaaaaaaaaaaaaaa"), msg, strlen(msg)),
                      CORIO_COAP_FORBIDDEN);
     assert_int_equal(post(d, up(&e->device, "nosuch"), msg, strlen(msg)), CORIO_COAP_NOT_FOUND);
     assert_int_equal(request(d, CORIO_COAP_GET, h_strf("d/%s/dn/cmd", e->other.id),
@@ -578,9 +577,12 @@ static void every_refusal(void **state)
     assert_int_equal(rows(e, e->other.id, "up/json"), 0);
 
     /* libcoap's own client, as an independent party: no EAT, so 4.01. */
-    const char *argv[] = {CLIENT, "-m", "post", "-e", "[]", "-B", "10",
-                          h_strf("coaps://127.0.0.1:%d/%s", e->coaps_port, up(&e->device, "json")),
-                          NULL};
+    const char *argv[] = {
+        CLIENT, "-m",
+        "post", "-e",
+        "[]",   "-B",
+        "10",   h_strf("coaps://127.0.0.1:%d/%s", e->coaps_port, up(&e->device, "json")),
+        NULL};
     char *out = NULL;
     h_run("coap-client", argv, NULL, 30000, &out);
     assert_non_null(out);
@@ -597,8 +599,9 @@ static struct h_mqtt *service_login(struct env *e)
     char err[256];
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    assert_int_equal(corio_local_counter_next(counter, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
-                                              &ctr, err, sizeof err),
+    assert_int_equal(corio_local_counter_next(counter,
+                                              (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, &ctr,
+                                              err, sizeof err),
                      CORIO_OK);
     struct corio_eat_claims c;
     memset(&c, 0, sizeof c);
@@ -613,8 +616,8 @@ static struct h_mqtt *service_login(struct env *e)
     assert_true(n > 0);
     char *pw = h_strf("%*s", (int)CORIO_BASE64URL_ENCODED_LEN((size_t)n), "");
     corio_base64url_encode(tok, (size_t)n, pw, strlen(pw) + 1);
-    struct h_mqtt_opts mo = {.client_id = h_strf("%s.test", e->gateway.id),
-                             .username = e->gateway.did, .password = pw};
+    struct h_mqtt_opts mo = {
+        .client_id = h_strf("%s.test", e->gateway.id), .username = e->gateway.did, .password = pw};
     struct h_mqtt *svc = h_mqtt_connect(e->loopback_port, &mo);
     assert_non_null(svc);
     return svc;
@@ -636,9 +639,9 @@ static void observe_relays_the_brokers_downlink(void **state)
     struct h_mqtt *svc = service_login(e);
 
     const uint8_t cmd[] = {0xa2, 0x01, 0x07, 0x02, 0x63, 'r', 'u', 'n'}; /* {1: 7, 2: "run"} */
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), cmd,
-                                    sizeof cmd, 1),
-                     CORIO_OK);
+    assert_int_equal(
+        h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), cmd, sizeof cmd, 1),
+        CORIO_OK);
     DEV_UNTIL(d, d->notifies == 2, 20000);
     assert_int_equal(d->note_len, sizeof cmd);
     assert_memory_equal(d->note, cmd, sizeof cmd);
@@ -647,16 +650,16 @@ static void observe_relays_the_brokers_downlink(void **state)
     static uint8_t large[3000];
     for (size_t i = 0; i < sizeof large; i++)
         large[i] = (uint8_t)(i * 7);
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), large,
-                                    sizeof large, 1),
-                     CORIO_OK);
+    assert_int_equal(
+        h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), large, sizeof large, 1),
+        CORIO_OK);
     DEV_UNTIL(d, d->notifies == 3, 20000);
     assert_int_equal(d->note_len, sizeof large);
     assert_memory_equal(d->note, large, sizeof large);
     /* Another device's downlink is not ours. */
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->other.id), cmd,
-                                    sizeof cmd, 1),
-                     CORIO_OK);
+    assert_int_equal(
+        h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->other.id), cmd, sizeof cmd, 1),
+        CORIO_OK);
     int64_t window = h_now_ms() + 300;
     while (h_now_ms() < window)
         dev_step(d);
@@ -790,9 +793,17 @@ static void a_retransmission_is_answered_alike_and_stored_once(void **state)
     struct env *e = start(h_strf("coap_port %d\n", coap_port));
     int fd = raw_open(coap_port);
     struct raw_reply r;
+    /* A retransmitted nonce request gets the same nonce, a new request a new one. */
+    uint8_t nonce[32];
     raw_request(fd, 1, CORIO_COAP_GET, "auth/nonce", NULL, 0, -1, 0, &r);
     assert_int_equal(r.m.code, CORIO_COAP_CONTENT);
     assert_int_equal(r.m.payload_len, 32);
+    memcpy(nonce, r.m.payload, 32);
+    raw_request(fd, 1, CORIO_COAP_GET, "auth/nonce", NULL, 0, -1, 0, &r);
+    assert_memory_equal(r.m.payload, nonce, 32);
+    raw_request(fd, 4, CORIO_COAP_GET, "auth/nonce", NULL, 0, -1, 0, &r);
+    assert_int_equal(r.m.payload_len, 32);
+    assert_memory_not_equal(r.m.payload, nonce, 32);
     uint8_t tok[CORIO_EAT_MAX_SIZE];
     int n = make_eat(&e->device.key, e->device.did, e->gateway.id, r.m.payload, tok, sizeof tok);
     raw_request(fd, 2, CORIO_COAP_POST, "auth", tok, (size_t)n, -1, 0, &r);
@@ -813,7 +824,8 @@ static void a_retransmission_is_answered_alike_and_stored_once(void **state)
     size_t len = strlen(body);
     assert_true(len > 128 && len <= 192);
     for (int i = 0; i < 2; i++) {
-        raw_request(fd, 10, CORIO_COAP_POST, path, body, 64, 0 << 4 | 1 << 3 | 2, (uint32_t)len, &r);
+        raw_request(fd, 10, CORIO_COAP_POST, path, body, 64, 0 << 4 | 1 << 3 | 2, (uint32_t)len,
+                    &r);
         assert_int_equal(r.m.code, CORIO_COAP_CONTINUE);
         assert_int_equal(r.block1, 0 << 4 | 1 << 3 | 2);
     }
@@ -823,7 +835,8 @@ static void a_retransmission_is_answered_alike_and_stored_once(void **state)
     raw_request(fd, 12, CORIO_COAP_POST, path, body + 128, len - 128, 3 << 4 | 2, 0, &r);
     assert_int_equal(r.m.code, CORIO_COAP_REQUEST_ENTITY_INCOMPLETE);
     for (int i = 0; i < 2; i++) {
-        raw_request(fd, 20, CORIO_COAP_POST, path, body, 64, 0 << 4 | 1 << 3 | 2, (uint32_t)len, &r);
+        raw_request(fd, 20, CORIO_COAP_POST, path, body, 64, 0 << 4 | 1 << 3 | 2, (uint32_t)len,
+                    &r);
         raw_request(fd, 21, CORIO_COAP_POST, path, body + 64, 64, 1 << 4 | 1 << 3 | 2, 0, &r);
         assert_int_equal(r.m.code, CORIO_COAP_CONTINUE);
     }
@@ -856,8 +869,8 @@ static void the_firmware_policy_holds(void **state)
     const int want[] = {CORIO_COAP_UNAUTHORIZED, CORIO_COAP_UNAUTHORIZED, CORIO_COAP_CHANGED};
     for (int i = 0; i < 3; i++) {
         get_nonce(d, nonce);
-        int n = make_eat_fw(&e->meter.key, e->meter.did, e->gateway.id, nonce, fws[i], tok,
-                            sizeof tok);
+        int n =
+            make_eat_fw(&e->meter.key, e->meter.did, e->gateway.id, nonce, fws[i], tok, sizeof tok);
         assert_int_equal(request(d, CORIO_COAP_POST, "auth", CORIO_COAP_NO_FORMAT, tok, (size_t)n),
                          want[i]);
     }
@@ -887,9 +900,8 @@ static void a_revoked_device_is_cut_off(void **state)
     /* The next downlink message ends its observation with 4.01 instead of reaching it. */
     struct h_mqtt *svc = service_login(e);
     int finals = d->finals;
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), "\xa0", 1,
-                                    1),
-                     CORIO_OK);
+    assert_int_equal(
+        h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), "\xa0", 1, 1), CORIO_OK);
     DEV_UNTIL(d, d->finals == finals + 1, 20000);
     assert_int_equal(d->token, 1000);
     assert_int_equal(d->code, CORIO_COAP_UNAUTHORIZED);

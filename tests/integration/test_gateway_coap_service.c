@@ -82,18 +82,18 @@ static struct env *start(void)
     make_ident(&e->other);
     e->outbox = h_strf("%s/outbox.db", h_dir());
     const char *registry = h_strf("%s/registry", h_dir());
-    assert_int_equal(h_write_file(registry, h_strf("height 1\norg %s Org\n"
-                                                   "gateway %s org=%s key=%s\n"
-                                                   "device %s org=%s key=%s\n"
-                                                   "device %s org=%s key=%s\n",
-                                                   ORG, e->gateway.id, ORG, e->gateway.didkey,
-                                                   e->device.id, ORG, e->device.didkey,
-                                                   e->other.id, ORG, e->other.didkey)),
-                     0);
+    assert_int_equal(
+        h_write_file(registry, h_strf("height 1\norg %s Org\n"
+                                      "gateway %s org=%s key=%s\n"
+                                      "device %s org=%s key=%s\n"
+                                      "device %s org=%s key=%s\n",
+                                      ORG, e->gateway.id, ORG, e->gateway.didkey, e->device.id, ORG,
+                                      e->device.didkey, e->other.id, ORG, e->other.didkey)),
+        0);
     const char *opts[] = {h_strf("outbox %s", e->outbox), h_strf("gateway %s", e->gateway.id),
                           h_strf("registry %s", registry), NULL};
-    struct h_mosq_opts mo = {.plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts,
-                             .deny_anonymous = true};
+    struct h_mosq_opts mo = {
+        .plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts, .deny_anonymous = true};
     e->broker = h_mosq_start(&mo);
     assert_non_null(e->broker);
     return e;
@@ -101,8 +101,8 @@ static struct env *start(void)
 
 static struct h_mqtt *login(struct env *e, const char *client, const char *user, const char *pw)
 {
-    struct h_mqtt_opts o = {.client_id = client, .username = user, .password = pw,
-                            .timeout_ms = 5000};
+    struct h_mqtt_opts o = {
+        .client_id = client, .username = user, .password = pw, .timeout_ms = 5000};
     return h_mqtt_connect(e->broker->port, &o);
 }
 
@@ -159,8 +159,8 @@ static void the_service_publishes_for_devices_and_reads_their_topics(void **stat
     assert_int_equal(rows(e, e->device.id, "up/json"), 1);
     /* Its presence record becomes the device's presence. */
     const char *online = "{\"online\":true,\"connections\":1,\"transport\":\"coap\"}";
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/up/presence", e->device.id),
-                                    online, (int)strlen(online), 1),
+    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/up/presence", e->device.id), online,
+                                    (int)strlen(online), 1),
                      CORIO_OK);
     assert_int_equal(rows(e, e->device.id, "presence"), 1);
     assert_int_equal(rows(e, e->device.id, "up/presence"), 0);
@@ -177,9 +177,8 @@ static void the_service_publishes_for_devices_and_reads_their_topics(void **stat
                      CORIO_OK);
     assert_int_equal(h_mqtt_wait_count(svc, "corio/v1/d/+/up/#", 1, 5000), 1);
     /* It publishes a device's downlink, which the device receives. */
-    assert_int_equal(h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), "\xa0", 1,
-                                    1),
-                     CORIO_OK);
+    assert_int_equal(
+        h_mqtt_publish(svc, h_strf("corio/v1/d/%s/dn/cmd", e->device.id), "\xa0", 1, 1), CORIO_OK);
     assert_int_equal(h_mqtt_wait_count(dev, "corio/v1/d/+/dn/cmd", 1, 5000), 1);
     assert_int_equal(h_mqtt_wait_count(svc, "corio/v1/d/+/dn/#", 1, 5000), 1);
 
@@ -275,9 +274,9 @@ static void the_login_counter_only_grows(void **state)
     assert_int_equal(corio_local_counter_next(path, 2000000, &d, err, sizeof err), CORIO_OK);
     assert_int_equal(d, 2000000);
     /* A file that cannot be written is an error, never a counter. */
-    assert_int_equal(corio_local_counter_next(h_strf("%s/no/such/dir/counter", h_dir()), 1, &d,
-                                              err, sizeof err),
-                     CORIO_ERR_IO);
+    assert_int_equal(
+        corio_local_counter_next(h_strf("%s/no/such/dir/counter", h_dir()), 1, &d, err, sizeof err),
+        CORIO_ERR_IO);
 }
 
 int main(void)
