@@ -920,6 +920,29 @@ static void a_revoked_device_is_cut_off(void **state)
     assert_int_equal(rows(e, e->device.id, "up/json"), 1);
 }
 
+/* A full outbox: the plugin refuses the service's PUBLISH (it closes the connection
+ * without a PUBACK), and the device gets 5.03 with Max-Age, never a 2.04 for a message
+ * that was not stored. */
+static void a_full_outbox_gives_503(void **state)
+{
+    (void)state;
+    struct env *e = start("outbox_max_bytes 4096\n");
+    struct dev *d = dev_new(e, e->device.id);
+    authenticate(d, &e->device);
+    char *msg = senml(1, 1500);
+    int stored = 0, code = CORIO_COAP_CHANGED;
+    for (int i = 0; i < 10 && code == CORIO_COAP_CHANGED; i++) {
+        code = post(d, up(&e->device, "json"), msg, strlen(msg));
+        if (code == CORIO_COAP_CHANGED)
+            stored++;
+    }
+    assert_int_equal(code, CORIO_COAP_SERVICE_UNAVAILABLE);
+    assert_int_equal(d->max_age, 5);
+    assert_true(stored >= 1);
+    assert_int_equal(rows(e, e->device.id, "up/json"), stored);
+    assert_true(h_proc_log_contains(e->gw, "outbox full"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +955,7 @@ int main(void)
         H_TEST(a_retransmission_is_answered_alike_and_stored_once),
         H_TEST(the_firmware_policy_holds),
         H_TEST(a_revoked_device_is_cut_off),
+        H_TEST(a_full_outbox_gives_503),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }
