@@ -371,6 +371,8 @@ int corio_cons_new(uv_loop_t *loop, const struct corio_cons_opts *o,
             .ca_files = (const char *const *)c->ca,
             .nca = o->ntls_ca,
             .verify_names = o->tls_verify_names,
+            .verify_ids = o->tls_verify_ids,
+            .id = o->id,
             .bind_address = c->bind,
         };
         rv = corio_tls_transport_init(&c->transport, loop, &to, err, errlen);

@@ -562,7 +562,44 @@ static void try_propose(struct corio_ledger *l)
             continue;
         }
         l->ninflight++;
+        l->last_activity_ms = mono_ms();
     }
+}
+
+/*
+ * Heights count time for the application (voting periods, expiries), so an idle ledger
+ * must still grow: when nothing was proposed or applied for empty_block_ms, the leader
+ * proposes a proposal without transactions, which every node turns into an empty
+ * block like any other.
+ */
+static void maybe_empty_block(struct corio_ledger *l)
+{
+    if (!l->o.empty_block_ms || !l->cons || l->cons_closing || l->pending || l->ninflight ||
+        !corio_cons_is_leader(l->cons) || halted(l))
+        return;
+    int64_t now = mono_ms();
+    if (now - l->last_activity_ms < (int64_t)l->o.empty_block_ms)
+        return;
+    pthread_mutex_lock(&l->mu);
+    bool queued = l->nqueue > 0;
+    pthread_mutex_unlock(&l->mu);
+    if (queued)
+        return;
+    struct corio_proposal p = {
+        .timestamp_ms = (uint64_t)corio__now_ms(), .proposer = l->o.node_id, .ntxs = 0};
+    uint8_t buf[64];
+    int len = corio_proposal_encode(&p, buf, sizeof buf);
+    struct batch *b = len > 0 ? calloc(1, sizeof *b) : NULL;
+    if (!b)
+        return;
+    b->l = l;
+    int rc = corio_cons_propose(l->cons, buf, (size_t)len, on_batch_done, b);
+    if (rc != CORIO_OK) {
+        free(b);
+        return;
+    }
+    l->ninflight++;
+    l->last_activity_ms = now;
 }
 
 /* ---- consensus callbacks (loop) ---------------------------------------------------------- */
@@ -605,6 +642,7 @@ static int on_apply(void *arg, uint64_t index, const void *data, size_t len)
     corio_histogram_observe(l->m_apply, (double)(t1.tv_sec - t0.tv_sec) +
                                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     corio_counter_inc(l->m_blocks);
+    l->last_activity_ms = mono_ms();
     /* Published before the submitters hear back, so that what they read next (status,
      * tree head) already includes their block. */
     publish(l);
@@ -747,6 +785,7 @@ static void on_timer(uv_timer_t *t)
     }
     publish(l);
     check_membership(l);
+    maybe_empty_block(l);
 }
 
 static void *loop_main(void *arg)
@@ -1140,6 +1179,7 @@ int corio_ledger_new(const struct corio_ledger_opts *o, struct corio_ledger **ou
             .tls_ca = (const char *const *)l->tls_ca,
             .ntls_ca = o->ntls_ca,
             .tls_verify_names = o->tls_verify_names,
+            .tls_verify_ids = o->tls_verify_ids,
             .bind_address = l->raft_bind,
             .plain = !tls,
         };

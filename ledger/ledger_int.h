@@ -75,6 +75,7 @@ struct corio_ledger {
     bool change_inflight;               /* (loop) a membership change */
     int64_t mismatch_since_ms;          /* (loop) 0: configuration follows the membership */
     bool halt_requested;                /* (loop) close consensus at the next wake */
+    int64_t last_activity_ms;           /* (loop) monotonic: last proposal or block */
     bool stop_requested;                /* (mu) */
 
     pthread_mutex_t mu;
