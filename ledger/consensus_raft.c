@@ -549,6 +549,9 @@ void corio_cons_info(struct corio_cons *c, struct corio_cons_info *out)
     out->last_applied = raft_last_applied(&c->raft);
     out->commit_index = c->raft.commit_index;
     out->last_index = raft_last_index(&c->raft);
+    out->config_index = c->raft.configuration_uncommitted_index
+                            ? c->raft.configuration_uncommitted_index
+                            : c->raft.configuration_index;
 }
 
 bool corio_cons_is_leader(struct corio_cons *c)

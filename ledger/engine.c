@@ -350,6 +350,13 @@ static void check_membership(struct corio_ledger *l)
     size_t nc = corio_cons_members(l->cons, c, CORIO_STORE_MAX_MEMBERS);
     if (nc == 0 || nc > CORIO_STORE_MAX_MEMBERS)
         return; /* not (yet) a member of any configuration */
+    /* A node catching up (a new member above all) receives configurations before the
+     * blocks that decided them: it judges a configuration only once its state is at
+     * least as new. */
+    struct corio_cons_info info;
+    corio_cons_info(l->cons, &info);
+    if (info.last_applied < info.config_index)
+        return;
     struct corio_ledger_member e[CORIO_STORE_MAX_MEMBERS], a[CORIO_STORE_MAX_MEMBERS];
     int ne = corio__store_expected(l->store, e, CORIO_STORE_MAX_MEMBERS);
     if (ne == CORIO_ERR_NOTFOUND) {
@@ -396,6 +403,7 @@ static void check_membership(struct corio_ledger *l)
         converged = c[i].voter && find_member(e, ne, c[i].id);
     if (converged) {
         l->mismatch_since_ms = 0;
+        l->pending_since_ms = 0;
         bool same = na == ne;
         for (int i = 0; same && i < ne; i++)
             same = find_member(a, na, e[i].id) != NULL;
@@ -403,11 +411,37 @@ static void check_membership(struct corio_ledger *l)
             corio__store_converged(l->store);
         return;
     }
+    /* Only a member still in the configuration after the application removed it is a
+     * danger (it votes); one admitted but not yet a voter is not: its node may take a
+     * while to come up and catch up, and the ledger goes on meanwhile. */
+    bool extra = false;
+    for (size_t i = 0; i < nc; i++)
+        extra = extra || !find_member(e, ne, c[i].id);
     int64_t now = mono_ms();
-    if (!l->mismatch_since_ms)
+    if (!extra) {
+        l->mismatch_since_ms = 0;
+        if (!l->pending_since_ms)
+            l->pending_since_ms = now;
+        if (now - l->pending_since_ms >= 10000 &&
+            (!l->pending_warn_ms || now - l->pending_warn_ms >= 60000)) {
+            l->pending_warn_ms = now;
+            for (int i = 0; i < ne; i++) {
+                bool voter = false;
+                for (size_t j = 0; j < nc; j++)
+                    voter = voter || (c[j].id == e[i].id && c[j].voter);
+                if (!voter)
+                    corio_logkv(CORIO_LOG_WARN,
+                                "an admitted member is not a voter yet: its node must be "
+                                "reachable and catch up",
+                                "id=%llu address=%s", (unsigned long long)e[i].id, e[i].address);
+            }
+        }
+    } else if (!l->mismatch_since_ms) {
         l->mismatch_since_ms = now;
-    else if (now - l->mismatch_since_ms > (int64_t)l->o.membership_grace_ms) {
-        halt(l, "the consensus configuration did not follow the membership within %u ms",
+    } else if (now - l->mismatch_since_ms > (int64_t)l->o.membership_grace_ms) {
+        halt(l,
+             "the consensus configuration still holds a member the application removed, "
+             "after %u ms",
              l->o.membership_grace_ms);
         return;
     }

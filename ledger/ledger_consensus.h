@@ -124,6 +124,9 @@ struct corio_cons_info {
     uint64_t last_applied;
     uint64_t commit_index;
     uint64_t last_index;
+    /* The log index of the configuration in effect (committed or not); 0 when none. A
+     * node whose last_applied is below it runs a configuration newer than its state. */
+    uint64_t config_index;
 };
 
 /*

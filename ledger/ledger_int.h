@@ -74,6 +74,8 @@ struct corio_ledger {
     struct sub *waiting[WAIT_BUCKETS];  /* (loop) proposed, by id */
     bool change_inflight;               /* (loop) a membership change */
     int64_t mismatch_since_ms;          /* (loop) 0: configuration follows the membership */
+    int64_t pending_since_ms;           /* (loop) admitted members not all voters since */
+    int64_t pending_warn_ms;            /* (loop) last warning about members not yet voters */
     bool halt_requested;                /* (loop) close consensus at the next wake */
     int64_t last_activity_ms;           /* (loop) monotonic: last proposal or block */
     bool stop_requested;                /* (mu) */
