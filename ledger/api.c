@@ -524,9 +524,7 @@ static int h_consistency(struct corio_http_req *r, void *arg)
 /* ---- the application's views ------------------------------------------------------------------
  */
 
-/* Percent-decodes a path into out (cap bytes). Returns 0, or -1 for a bad escape, a
- * NUL byte or a path too long. */
-static int path_decode(const char *in, char *out, size_t cap)
+int corio__path_decode(const char *in, char *out, size_t cap)
 {
     size_t n = 0;
     for (const char *p = in; *p; p++) {
@@ -561,7 +559,7 @@ static int h_app_route(struct corio_http_req *r, void *arg)
 {
     struct corio_ledger *l = arg;
     char path[1024];
-    if (path_decode(corio_http_path(r), path, sizeof path) != 0)
+    if (corio__path_decode(corio_http_path(r), path, sizeof path) != 0)
         return corio_http_reply_error(r, 400, "the path does not decode");
     sqlite3 *db = corio__reader_get(l);
     if (!db)

@@ -127,6 +127,10 @@ void corio__reader_put(struct corio_ledger *l, sqlite3 *db);
  * (CORIO_STH_MAX bytes) and its fields into s. Returns the length or an error. */
 int corio__sth_current(struct corio_ledger *l, uint8_t *out, struct corio_sth *s);
 
+/* Percent-decodes a request path into out (cap bytes, NUL-terminated). Returns 0, or
+ * -1 for a bad escape, an encoded NUL or a path that does not fit (api.c). */
+int corio__path_decode(const char *in, char *out, size_t cap);
+
 /* The HTTP routes (api.c). */
 int corio__api_routes(struct corio_ledger *l);
 /* An SSE "block" event for a new block (api.c); called by the loop. */
