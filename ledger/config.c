@@ -35,7 +35,8 @@ const struct corio_conf_key corio_ledger_conf_keys[] = {
      .min = 0,
      .max = 3600000,
      .help = "The leader adds an empty block when nothing happened for this long, so "
-             "heights (voting periods, expiries) advance while idle; 0: never."},
+             "heights (voting periods, expiries) advance while idle (once the ledger holds "
+             "a transaction); 0: never."},
     {.name = "node_id",
      .type = CORIO_CONF_INT,
      .def = "1",

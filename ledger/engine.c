@@ -604,12 +604,18 @@ static void try_propose(struct corio_ledger *l)
  * Heights count time for the application (voting periods, expiries), so an idle ledger
  * must still grow: when nothing was proposed or applied for empty_block_ms, the leader
  * proposes a proposal without transactions, which every node turns into an empty
- * block like any other.
+ * block like any other. A ledger without a transaction yet waits for its first one:
+ * nothing there counts heights, and its first transaction (the contracts' genesis,
+ * made offline with an expiry height) must not expire while the founders gather.
  */
 static void maybe_empty_block(struct corio_ledger *l)
 {
     if (!l->o.empty_block_ms || !l->cons || l->cons_closing || l->pending || l->ninflight ||
         !corio_cons_is_leader(l->cons) || halted(l))
+        return;
+    struct corio_store_head head;
+    corio__store_head(l->store, &head);
+    if (head.tree_size == 0)
         return;
     int64_t now = mono_ms();
     if (now - l->last_activity_ms < (int64_t)l->o.empty_block_ms)
