@@ -268,7 +268,7 @@ static int start_broker(struct gateway *g)
         rc = corio_broker_start(&bo, &g->broker, err, sizeof err);
     }
     if (rc != CORIO_OK)
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the broker", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the broker", "error=%s", err);
     free(plugin);
     free(env);
     free(extra);
@@ -290,7 +290,7 @@ static int start(struct gateway *g)
     g->key_number = (unsigned)corio_conf_int(c, "key_number");
     rc = corio_openssl_key_read_pem(corio_conf_str(c, "key"), &g->key);
     if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot load the gateway key", "file=%s error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot load the gateway key", "file=%s error=%s",
                     corio_conf_str(c, "key"), corio_strerror(rc));
         return CORIO_ERR_INVAL;
     }
@@ -305,7 +305,7 @@ static int start(struct gateway *g)
         .max_inflight = (int)corio_conf_int(c, "window") * 2,
         .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
     struct corio_forwarder_options fo = {
@@ -318,7 +318,7 @@ static int start(struct gateway *g)
         .ack_timeout_ms = corio_conf_int(c, "ack_timeout"),
         .uplink = {.publish = uplink_publish, .seal = uplink_seal, .ctx = g}};
     if (corio_forwarder_new(&fo, &g->fw, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the forwarder", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the forwarder", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
 
@@ -332,7 +332,7 @@ static int start(struct gateway *g)
         return CORIO_ERR_NOSPACE;
     }
     if (corio_http_start(g->http, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "error=%s", err);
         return CORIO_ERR_IO;
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway running", "gateway=%s http_port=%u outbox=%s", id,
@@ -382,7 +382,7 @@ int corio_gateway_main(int argc, char **argv)
         corio_uplink_run_once(g.up, 20, now);
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
-            corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=\"%s\"",
+            corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=%s",
                         corio_strerror(sent));
             last_error_log = now;
         }

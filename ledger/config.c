@@ -388,7 +388,7 @@ int corio_ledger_main(int argc, char **argv)
     if (rc == CORIO_OK)
         rc = corio_ledger_start(l, err, sizeof err);
     if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot start", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start", "error=%s", err);
         corio_ledger_free(l);
         corio_contracts_app_free(owned);
         corio_conf_free(conf);

@@ -115,7 +115,7 @@ static int bind_all(sqlite3_stmt *s, const char *fmt, va_list ap)
 
 static void sql_failed(sqlite3 *db, const char *sql)
 {
-    corio_logkv(CORIO_LOG_ERROR, "contracts: SQL failed", "error=\"%s\" sql=\"%.60s\"",
+    corio_logkv(CORIO_LOG_ERROR, "contracts: SQL failed", "error=%s sql=\"%.60s\"",
                 sqlite3_errmsg(db), sql);
 }
 
@@ -631,7 +631,7 @@ static void ctr_reload(void *ctx, sqlite3 *db)
     (void)ctx;
     if (register_functions(db) != CORIO_OK)
         corio_logkv(CORIO_LOG_ERROR, "contracts: cannot register functions after a restore",
-                    "error=\"%s\"", sqlite3_errmsg(db));
+                    "error=%s", sqlite3_errmsg(db));
 }
 
 static int ctr_tx_id(void *ctx, const uint8_t *tx, size_t len, uint8_t id[CORIO_LEDGER_ID_LEN])

@@ -69,7 +69,7 @@ sqlite3 *corio__reader_get(struct corio_ledger *l)
         return db;
     char err[256];
     if (corio__read_open(l->db_path, &db, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot open a reader", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot open a reader", "error=%s", err);
         return NULL;
     }
     return db;
@@ -328,7 +328,7 @@ static void on_change_done(void *arg, int status)
     struct corio_ledger *l = arg;
     l->change_inflight = false;
     if (status != CORIO_OK)
-        corio_logkv(CORIO_LOG_WARN, "a membership change did not complete", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "a membership change did not complete", "error=%s",
                     corio_strerror(status));
     else
         corio_log(CORIO_LOG_INFO, "a membership change completed");
@@ -479,7 +479,7 @@ static void check_membership(struct corio_ledger *l)
     if (rc == CORIO_OK)
         l->change_inflight = true;
     else if (rc != CORIO_ERR_NOTFOUND)
-        corio_logkv(CORIO_LOG_WARN, "cannot start a membership change", "error=\"%s\"",
+        corio_logkv(CORIO_LOG_WARN, "cannot start a membership change", "error=%s",
                     corio_strerror(rc));
 }
 
@@ -658,7 +658,7 @@ static int on_apply(void *arg, uint64_t index, const void *data, size_t len)
     if (rc != CORIO_OK) {
         /* Every node sees the same bytes and skips them the same way. */
         corio_logkv(CORIO_LOG_ERROR, "skipping a log entry that is not a proposal",
-                    "index=%llu bytes=%zu error=\"%s\"", (unsigned long long)index, len,
+                    "index=%llu bytes=%zu error=%s", (unsigned long long)index, len,
                     corio_strerror(rc));
         corio_counter_inc(l->m_malformed);
         rc = corio__store_skip(l->store, index);
@@ -727,7 +727,7 @@ static int on_restore(void *arg, uint64_t index, const void *data, size_t len)
     struct corio_ledger *l = arg;
     int rc = corio__store_restore(l->store, index, data, len);
     if (rc != CORIO_OK)
-        corio_logkv(CORIO_LOG_ERROR, "cannot restore a snapshot", "index=%llu error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot restore a snapshot", "index=%llu error=%s",
                     (unsigned long long)index, corio_strerror(rc));
     else
         publish(l);

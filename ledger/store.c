@@ -96,7 +96,7 @@ static int exec(sqlite3 *db, const char *sql)
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         corio_logkv(CORIO_LOG_ERROR, "ledger database statement failed",
-                    "sql=\"%.60s\" error=\"%s\"", sql, msg ? msg : sqlite3_errmsg(db));
+                    "sql=\"%.60s\" error=%s", sql, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return CORIO_ERR_IO;
     }
@@ -656,7 +656,7 @@ int corio__store_apply(struct corio_store *st, uint64_t index, const struct cori
                 rc = exec(st->db, "RELEASE ledger_tx");
         } else {
             corio_logkv(CORIO_LOG_ERROR, "the application failed to apply a transaction",
-                        "height=%llu index=%zu error=\"%s\"", (unsigned long long)b.height, i,
+                        "height=%llu index=%zu error=%s", (unsigned long long)b.height, i,
                         corio_strerror(verdict));
             rc = verdict;
             break;
@@ -835,7 +835,7 @@ int corio__store_restore(struct corio_store *st, uint64_t index, const void *dat
         if (sqlite3_backup_finish(bk) != SQLITE_OK)
             rc = CORIO_ERR_IO;
         if (rc != CORIO_OK)
-            corio_logkv(CORIO_LOG_ERROR, "cannot copy a snapshot into the database", "error=\"%s\"",
+            corio_logkv(CORIO_LOG_ERROR, "cannot copy a snapshot into the database", "error=%s",
                         sqlite3_errmsg(st->db));
     }
     sqlite3_close(mem);

@@ -23,6 +23,7 @@ static const struct cli_group *const groups[] = {
     &cli_group_proposal,
     &cli_group_vote,
     &cli_group_release,
+    &cli_group_sim,
 };
 #define NGROUPS (sizeof groups / sizeof groups[0])
 
