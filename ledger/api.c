@@ -629,7 +629,7 @@ int corio__api_routes(struct corio_ledger *l)
         int rc = corio_http_route(l->http, "GET", *p, h_app_route, l);
         if (rc != CORIO_OK) {
             corio_logkv(CORIO_LOG_ERROR, "the application's route cannot be served",
-                        "pattern=\"%s\" error=\"%s\"", *p, corio_strerror(rc));
+                        "pattern=%s error=%s", *p, corio_strerror(rc));
             return rc;
         }
     }
