@@ -738,16 +738,23 @@ static int verify_inclusion(const struct cli_opts *o, const struct corio_sth *s)
     }
     uint8_t lh[32], id[32];
     corio_merkle_leaf_hash(tx, len, lh);
-    corio_tx_id(tx, len, id);
+    /* The id only when the leaf is one of the contracts' transactions. */
+    struct corio_tx *t = malloc(sizeof *t);
+    bool named =
+        t && corio_tx_decode(tx, len, t) == CORIO_OK && corio_tx_id(tx, len, id) == CORIO_OK;
+    free(t);
     free(tx);
     rc = corio_merkle_verify_inclusion(lh, index, s->tree_size, path, n, s->root);
     if (rc != CORIO_OK) {
         cli_error("inclusion refused: %s", corio_strerror(rc));
         return CLI_REFUSED;
     }
-    printf("inclusion ok leaf %llu of %llu id ", (unsigned long long)index,
+    printf("inclusion ok leaf %llu of %llu", (unsigned long long)index,
            (unsigned long long)s->tree_size);
-    cli_hex_print(stdout, id, 32);
+    if (named) {
+        printf(" id ");
+        cli_hex_print(stdout, id, 32);
+    }
     fputc('\n', stdout);
     return CLI_OK;
 }
