@@ -521,6 +521,65 @@ static int h_consistency(struct corio_http_req *r, void *arg)
     return out;
 }
 
+/* ---- the application's views ------------------------------------------------------------------
+ */
+
+int corio__path_decode(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int v = 0;
+            for (int k = 1; k <= 2; k++) {
+                char h = p[k];
+                int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+                if (d < 0)
+                    return -1;
+                v = v * 16 + d;
+            }
+            if (v == 0)
+                return -1;
+            c = v;
+            p += 2;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        out[n++] = (char)c;
+    }
+    out[n] = 0;
+    return 0;
+}
+
+/* GET of one of the application's routes (ledger_app.h, routes and route). */
+static int h_app_route(struct corio_http_req *r, void *arg)
+{
+    struct corio_ledger *l = arg;
+    char path[1024];
+    if (corio__path_decode(corio_http_path(r), path, sizeof path) != 0)
+        return corio_http_reply_error(r, 400, "the path does not decode");
+    sqlite3 *db = corio__reader_get(l);
+    if (!db)
+        return corio_http_reply_error(r, 500, "the database cannot be read");
+    struct corio_ledger_view v = {0};
+    int rc = l->app->route(l->app->ctx, db, path, &v);
+    corio__reader_put(l, db);
+    int out;
+    if (rc == 1 && v.status >= 100 && v.status <= 599)
+        out = corio_http_reply(r, v.status, v.content_type ? v.content_type : "application/json",
+                               v.body ? v.body : "", v.body ? v.len : 0);
+    else if (rc == 0)
+        out = corio_http_reply_error(r, 404, "no such resource");
+    else
+        out = corio_http_reply_error(r, 500, "the view cannot be read: %s",
+                                     corio_strerror(rc < 0 ? rc : CORIO_ERR_IO));
+    free(v.body);
+    return out;
+}
+
 /* ---- the event stream ------------------------------------------------------------------------ */
 
 static int h_stream(struct corio_http_req *r, void *arg)
@@ -563,6 +622,16 @@ int corio__api_routes(struct corio_ledger *l)
         int rc = corio_http_route(l->http, routes[i].method, routes[i].pattern, routes[i].fn, l);
         if (rc != CORIO_OK)
             return rc;
+    }
+    if (!l->app->route || !l->app->routes)
+        return CORIO_OK;
+    for (const char *const *p = l->app->routes; *p; p++) {
+        int rc = corio_http_route(l->http, "GET", *p, h_app_route, l);
+        if (rc != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "the application's route cannot be served",
+                        "pattern=%s error=%s", *p, corio_strerror(rc));
+            return rc;
+        }
     }
     return CORIO_OK;
 }

@@ -16,14 +16,10 @@
 
 #include <sqlite3.h>
 
-/* What a route answers: a status, a body (malloc'd, NUL-terminated; the caller frees
- * it) and its content type (static). */
-struct corio_ledger_view {
-    unsigned status;
-    char *body;
-    size_t len;
-    const char *content_type;
-};
+#include "ledger_app.h"
+
+/* struct corio_ledger_view (what a route answers) is ledger_app.h's: the contracts
+ * application serves these views through the engine's route hook. */
 
 /*
  * Answers a GET of path (no query string) when it is one of the contracts' routes:

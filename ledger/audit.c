@@ -40,6 +40,7 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "crypto_openssl.h"
+#include "ledger_tls_transport.h"
 
 #define FETCH_MAX (256u << 10)
 
@@ -159,9 +160,11 @@ static int hex32(const char *s, uint8_t out[32])
 
 /* ---- trust ------------------------------------------------------------------------------ */
 
-/* Whether cert (DER) chains to a trusted CA and holds the key signer names. */
+/* Whether cert (DER) chains to a trusted CA, holds the key signer names and, with
+ * tls_verify_ids, names node id. */
 static bool cert_vouches(struct corio_ledger *l, const uint8_t *der, size_t len,
-                         const uint8_t signer[CORIO_P256_PUB_COMPRESSED], char *err, size_t errlen)
+                         const uint8_t signer[CORIO_P256_PUB_COMPRESSED], uint64_t id, char *err,
+                         size_t errlen)
 {
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -192,6 +195,10 @@ static bool cert_vouches(struct corio_ledger *l, const uint8_t *der, size_t len,
              memcmp(want, have, CORIO_P256_PUB_LEN) == 0;
         if (!ok)
             snprintf(err, errlen, "the tree head is not signed by the certificate's key");
+    }
+    if (ok && l->o.tls_verify_ids && !corio_tls_cert_names_node(x, id)) {
+        ok = false;
+        snprintf(err, errlen, "the certificate does not name node %llu", (unsigned long long)id);
     }
     X509_free(x);
     ERR_clear_error();
@@ -261,7 +268,7 @@ static void check_peer(struct corio_ledger *l, const struct corio_ledger_member 
     }
     bool trusted = true;
     if (l->trust) {
-        trusted = cert && cert_vouches(l, cert, cert_len, signer, err, sizeof err);
+        trusted = cert && cert_vouches(l, cert, cert_len, signer, m->id, err, sizeof err);
         if (!cert)
             snprintf(err, sizeof err, "no certificate for the signing key");
     }

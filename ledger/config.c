@@ -1,6 +1,7 @@
 /*
  * config.c - corio-ledger's configuration keys, their translation into engine options,
- * and the daemon's main: parse, start the node, wait for SIGTERM/SIGINT, stop.
+ * the choice of application (the contracts by default), and the daemon's main: parse,
+ * start the node, wait for SIGTERM/SIGINT, stop.
  */
 #include "ledger_config.h"
 
@@ -8,13 +9,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contracts.h"
 #include "corio/error.h"
 #include "corio_cli.h"
 #include "corio_log.h"
 #include "corio_sig.h"
 
+static const char *const app_choices[] = {"contracts", "null", NULL};
+
 const struct corio_conf_key corio_ledger_conf_keys[] = {
     CORIO_LOG_CONF_KEY,
+    {.name = "app",
+     .type = CORIO_CONF_STRING,
+     .def = "contracts",
+     .choices = app_choices,
+     .help = "The application: 'contracts' (the built-in contracts, docs/ledger-contracts.md) "
+             "or 'null' (the engine's test application)."},
+    {.name = "genesis_id",
+     .type = CORIO_CONF_STRING,
+     .help = "With app contracts: the id (64 hex digits) of the genesis transaction the "
+             "operators agreed on; this node then refuses to propose any other genesis."},
+    {.name = "empty_block_interval",
+     .type = CORIO_CONF_DURATION,
+     .def = "2s",
+     .min = 0,
+     .max = 3600000,
+     .help = "The leader adds an empty block when nothing happened for this long, so "
+             "heights (voting periods, expiries) advance while idle (once the ledger holds "
+             "a transaction); 0: never."},
     {.name = "node_id",
      .type = CORIO_CONF_INT,
      .def = "1",
@@ -55,6 +77,11 @@ const struct corio_conf_key corio_ledger_conf_keys[] = {
      .type = CORIO_CONF_BOOL,
      .def = "true",
      .help = "Check that peers' certificates name the host of their raft address."},
+    {.name = "tls_verify_node_ids",
+     .type = CORIO_CONF_BOOL,
+     .def = "true",
+     .help = "Check that every node's certificate names its consensus id (a URI "
+             "subjectAltName urn:corio:ledger:node:<id>), so no node can claim another's id."},
     {.name = "sign_key",
      .type = CORIO_CONF_PATH,
      .help = "Key that signs tree heads (PEM, P-256). Default: tls_key, else "
@@ -152,6 +179,25 @@ static int fail(char *err, size_t errlen, const struct corio_conf *c, const char
     snprintf(err, errlen, "%s:%d: '%s' %s", corio_conf_name(c),
              line ? line : corio_conf_line(c, key), key, what);
     return CORIO_ERR_INVAL;
+}
+
+/* 64 hex digits (either case) into 32 bytes: 0 or -1. */
+static int unhex32(const char *h, uint8_t out[32])
+{
+    for (int i = 0; i < 64; i++) {
+        char c = h[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(d << 4);
+        else
+            out[i / 2] |= (uint8_t)d;
+    }
+    return 0;
 }
 
 /* "id host:port [api]" */
@@ -256,7 +302,41 @@ int corio_ledger_conf_opts(const struct corio_conf *c, struct corio_ledger_conf_
     o->audit_interval_ms = (unsigned)corio_conf_int(c, "audit_interval");
     o->membership_grace_ms = (unsigned)corio_conf_int(c, "membership_grace");
     o->fault_alter_tx = corio_conf_bool(c, "test_fault_alter_tx");
+    int64_t empty = corio_conf_int(c, "empty_block_interval");
+    if (empty > 0 && empty < 100)
+        return fail(err, errlen, c, "empty_block_interval", 0, "must be 0 or at least 100ms");
+    o->empty_block_ms = (unsigned)empty;
+    o->tls_verify_ids = corio_conf_bool(c, "tls_verify_node_ids");
+
+    s->null_app = !strcmp(corio_conf_str(c, "app"), "null");
+    const char *g = corio_conf_str(c, "genesis_id");
+    if (g) {
+        if (s->null_app)
+            return fail(err, errlen, c, "genesis_id", 0, "only applies to app contracts");
+        if (strlen(g) != 64 || unhex32(g, s->genesis) != 0)
+            return fail(err, errlen, c, "genesis_id", 0,
+                        "must be the genesis transaction's id: 64 hex digits");
+        s->pin_genesis = true;
+    }
     return CORIO_OK;
+}
+
+const struct corio_ledger_app *corio_ledger_conf_app(const struct corio_ledger_conf_storage *s,
+                                                     struct corio_ledger_app **owned)
+{
+    *owned = NULL;
+    if (s->null_app)
+        return corio_ledger_null_app();
+    struct corio_contracts_opts co = {.pin_genesis = s->pin_genesis};
+    memcpy(co.genesis, s->genesis, sizeof co.genesis);
+    *owned = corio_contracts_app_new(&co);
+    return *owned;
+}
+
+static bool is_loopback_listen(const char *ip)
+{
+    return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1") || !strcmp(ip, "[::1]") ||
+           !strcmp(ip, "localhost");
 }
 
 int corio_ledger_main(int argc, char **argv)
@@ -265,7 +345,8 @@ int corio_ledger_main(int argc, char **argv)
         .prog = "corio-ledger",
         .version = CORIO_VERSION_STRING,
         .summary = "A Corio ledger node: Raft-ordered blocks over mutual TLS, an RFC 9162 "
-                   "verifiable log, signed tree heads and an HTTP API (docs/ledger.md).",
+                   "verifiable log, signed tree heads, the built-in contracts and an HTTP "
+                   "API (docs/ledger.md, docs/ledger-contracts.md).",
         .keys = corio_ledger_conf_keys,
     };
     struct corio_conf *conf;
@@ -285,9 +366,20 @@ int corio_ledger_main(int argc, char **argv)
     }
     if (opts.fault_alter_tx)
         corio_log(CORIO_LOG_WARN, "test_fault_alter_tx is on: this node will fork on purpose");
-    opts.app = corio_ledger_null_app();
+    struct corio_ledger_app *owned = NULL;
+    opts.app = corio_ledger_conf_app(&storage, &owned);
+    if (!opts.app) {
+        fprintf(stderr, "corio-ledger: out of memory\n");
+        corio_conf_free(conf);
+        return 1;
+    }
+    if (!is_loopback_listen(storage.http_address))
+        corio_logkv(CORIO_LOG_WARN,
+                    "the HTTP API is plain HTTP: serve it to others only through a TLS proxy",
+                    "listen=%s", storage.http_address);
     if (corio_sig_init() != CORIO_OK) {
         fprintf(stderr, "corio-ledger: cannot install signal handlers\n");
+        corio_contracts_app_free(owned);
         corio_conf_free(conf);
         return 1;
     }
@@ -298,6 +390,7 @@ int corio_ledger_main(int argc, char **argv)
     if (rc != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot start", "error=%s", err);
         corio_ledger_free(l);
+        corio_contracts_app_free(owned);
         corio_conf_free(conf);
         return 1;
     }
@@ -306,6 +399,7 @@ int corio_ledger_main(int argc, char **argv)
     corio_sig_wait(-1);
     corio_logkv(CORIO_LOG_INFO, "stopping", "signal=%d", corio_sig_last());
     corio_ledger_free(l);
+    corio_contracts_app_free(owned);
     corio_conf_free(conf);
     corio_log(CORIO_LOG_INFO, "stopped");
     return 0;

@@ -371,6 +371,8 @@ int corio_cons_new(uv_loop_t *loop, const struct corio_cons_opts *o,
             .ca_files = (const char *const *)c->ca,
             .nca = o->ntls_ca,
             .verify_names = o->tls_verify_names,
+            .verify_ids = o->tls_verify_ids,
+            .id = o->id,
             .bind_address = c->bind,
         };
         rv = corio_tls_transport_init(&c->transport, loop, &to, err, errlen);
@@ -547,6 +549,9 @@ void corio_cons_info(struct corio_cons *c, struct corio_cons_info *out)
     out->last_applied = raft_last_applied(&c->raft);
     out->commit_index = c->raft.commit_index;
     out->last_index = raft_last_index(&c->raft);
+    out->config_index = c->raft.configuration_uncommitted_index
+                            ? c->raft.configuration_uncommitted_index
+                            : c->raft.configuration_index;
 }
 
 bool corio_cons_is_leader(struct corio_cons *c)

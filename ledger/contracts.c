@@ -15,6 +15,7 @@
 
 #include <openssl/sha.h>
 
+#include "api_views.h"
 #include "contracts.h"
 #include "corio/cbor.h"
 #include "corio/error.h"
@@ -255,9 +256,9 @@ int corio__ctr_param_set(sqlite3 *db, const char *name, size_t len, uint64_t val
 int corio__ctr_version(sqlite3 *db, const char *contract, uint64_t height, uint64_t *v)
 {
     int64_t x;
-    int rc = corio__ctr_int(db, &x,
-                            "SELECT max(version) FROM ctr_version WHERE contract = ? AND height <= ?",
-                            "zi", contract, (int64_t)height);
+    int rc = corio__ctr_int(
+        db, &x, "SELECT max(version) FROM ctr_version WHERE contract = ? AND height <= ?", "zi",
+        contract, (int64_t)height);
     if (rc != CORIO_OK)
         return rc;
     *v = x > 0 ? (uint64_t)x : 1;
@@ -303,11 +304,12 @@ int corio__ctr_did_of(const uint8_t key[CORIO_TX_KEY_LEN], uint8_t id[CORIO_DID_
 int corio__ctr_identity(sqlite3 *db, const uint8_t id[CORIO_DID_ID_LEN], struct ctr_identity *out)
 {
     sqlite3_stmt *s;
-    int rc = corio__ctr_query(db, &s,
-                              "SELECT i.kind, i.org, i.key_number, k.key, i.active FROM ctr_identity i"
-                              " JOIN ctr_key k ON k.id = i.id AND k.number = i.key_number"
-                              " WHERE i.id = ?",
-                              "b", id, (size_t)CORIO_DID_ID_LEN);
+    int rc =
+        corio__ctr_query(db, &s,
+                         "SELECT i.kind, i.org, i.key_number, k.key, i.active FROM ctr_identity i"
+                         " JOIN ctr_key k ON k.id = i.id AND k.number = i.key_number"
+                         " WHERE i.id = ?",
+                         "b", id, (size_t)CORIO_DID_ID_LEN);
     if (rc != CORIO_OK)
         return rc;
     memset(out, 0, sizeof *out);
@@ -330,8 +332,8 @@ int corio__ctr_identity_create(sqlite3 *db, const uint8_t id[CORIO_DID_ID_LEN], 
                                const uint8_t key[CORIO_TX_KEY_LEN], uint64_t height)
 {
     int rc = corio__ctr_exec(db, "INSERT INTO ctr_identity VALUES(?, ?, ?, 0, 1, ?)", "bibi", id,
-                             (size_t)CORIO_DID_ID_LEN, (int64_t)kind, org,
-                             (size_t)CORIO_DID_ID_LEN, (int64_t)height);
+                             (size_t)CORIO_DID_ID_LEN, (int64_t)kind, org, (size_t)CORIO_DID_ID_LEN,
+                             (int64_t)height);
     if (rc == CORIO_OK)
         rc = corio__ctr_exec(db, "INSERT INTO ctr_key VALUES(?, 0, ?, ?)", "bbi", id,
                              (size_t)CORIO_DID_ID_LEN, key, (size_t)CORIO_TX_KEY_LEN,
@@ -503,8 +505,8 @@ static int column_list(sqlite3 *db, const char *t, const char *prefix, char *buf
     size_t n = strlen(buf);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int w = snprintf(buf + n, cap - n, ", %s.%s", prefix,
-                         (const char *)sqlite3_column_text(s, 1));
+        int w =
+            snprintf(buf + n, cap - n, ", %s.%s", prefix, (const char *)sqlite3_column_text(s, 1));
         if (w < 0 || (size_t)w >= cap - n) {
             sqlite3_finalize(s);
             return CORIO_ERR_NOSPACE;
@@ -525,14 +527,15 @@ static int make_triggers(sqlite3 *db, const char *t)
         rc = column_list(db, t, "OLD", oldc, sizeof oldc);
     if (rc != CORIO_OK)
         return rc;
-    int w = snprintf(sql, sizeof sql,
-             "CREATE TRIGGER IF NOT EXISTS %s_hi AFTER INSERT ON %s BEGIN"
-             " UPDATE ctr_acc SET acc = ctr_acc_add(acc, '%s'%s); END;"
-             "CREATE TRIGGER IF NOT EXISTS %s_hd AFTER DELETE ON %s BEGIN"
-             " UPDATE ctr_acc SET acc = ctr_acc_sub(acc, '%s'%s); END;"
-             "CREATE TRIGGER IF NOT EXISTS %s_hu AFTER UPDATE ON %s BEGIN"
-             " UPDATE ctr_acc SET acc = ctr_acc_add(ctr_acc_sub(acc, '%s'%s), '%s'%s); END;",
-             t, t, t, newc, t, t, t, oldc, t, t, t, oldc, t, newc);
+    int w =
+        snprintf(sql, sizeof sql,
+                 "CREATE TRIGGER IF NOT EXISTS %s_hi AFTER INSERT ON %s BEGIN"
+                 " UPDATE ctr_acc SET acc = ctr_acc_add(acc, '%s'%s); END;"
+                 "CREATE TRIGGER IF NOT EXISTS %s_hd AFTER DELETE ON %s BEGIN"
+                 " UPDATE ctr_acc SET acc = ctr_acc_sub(acc, '%s'%s); END;"
+                 "CREATE TRIGGER IF NOT EXISTS %s_hu AFTER UPDATE ON %s BEGIN"
+                 " UPDATE ctr_acc SET acc = ctr_acc_add(ctr_acc_sub(acc, '%s'%s), '%s'%s); END;",
+                 t, t, t, newc, t, t, t, oldc, t, t, t, oldc, t, newc);
     if (w < 0 || (size_t)w >= sizeof sql)
         return CORIO_ERR_NOSPACE;
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? CORIO_OK : CORIO_ERR_IO;
@@ -580,7 +583,8 @@ int corio_contracts_state_recompute(sqlite3 *db, uint8_t out[32])
     return digest(h.acc, out);
 }
 
-/* ---- the application's callbacks -------------------------------------------------------------- */
+/* ---- the application's callbacks --------------------------------------------------------------
+ */
 
 static int ctr_open(void *ctx, sqlite3 *db, char *err, size_t errlen)
 {
@@ -714,8 +718,7 @@ static int prepare(struct ctr_apply *a, struct corio_tx *t, const uint8_t *raw, 
     if ((rc = corio__ctr_param(a->db, "tx.ttl_max", &ttl)) != CORIO_OK)
         return rc;
     if (t->body.expires < a->height)
-        return corio__ctr_refuse(a, "expired at height %llu",
-                                 (unsigned long long)t->body.expires);
+        return corio__ctr_refuse(a, "expired at height %llu", (unsigned long long)t->body.expires);
     if (t->body.expires - a->height > ttl)
         return corio__ctr_refuse(a, "expires too far ahead: at most %llu heights from now",
                                  (unsigned long long)ttl);
@@ -787,8 +790,8 @@ static int ctr_check(void *ctx, sqlite3 *db, const uint8_t *raw, size_t len, cha
     struct corio_tx *t = malloc(sizeof *t);
     if (!t)
         return CORIO_ERR_NOSPACE;
-    struct ctr_apply a = {.ctx = c, .db = db, .height = head.height + 1, .id = id,
-                          .reason = reason, .cap = cap};
+    struct ctr_apply a = {
+        .ctx = c, .db = db, .height = head.height + 1, .id = id, .reason = reason, .cap = cap};
     rc = prepare(&a, t, raw, len);
     if (rc == CORIO_OK && t->body.type == CORIO_TX_GENESIS && c->opts.pin_genesis &&
         memcmp(id, c->opts.genesis, CORIO_TX_ID_LEN))
@@ -945,6 +948,22 @@ static void ctr_close(void *ctx)
     (void)ctx;
 }
 
+/* The views of api_views.c, served by the engine's HTTP API (docs/ledger-contracts.md,
+ * "API views"): one pattern per depth under the prefix, and W3C DID Resolution. */
+static const char *const view_routes[] = {
+    "/api/v1/contracts/{a}",
+    "/api/v1/contracts/{a}/{b}",
+    "/api/v1/contracts/{a}/{b}/{c}",
+    "/1.0/identifiers/{did}",
+    NULL,
+};
+
+static int ctr_route(void *ctx, sqlite3 *db, const char *path, struct corio_ledger_view *out)
+{
+    (void)ctx;
+    return corio_ledger_view_route(db, path, out);
+}
+
 static struct ctr_ctx default_ctx;
 static const struct corio_ledger_app default_app = {
     .name = "contracts",
@@ -956,6 +975,8 @@ static const struct corio_ledger_app default_app = {
     .apply = ctr_apply,
     .state_hash = ctr_state_hash,
     .members = ctr_members,
+    .routes = view_routes,
+    .route = ctr_route,
     .reload = ctr_reload,
     .close = ctr_close,
 };

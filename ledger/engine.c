@@ -350,6 +350,13 @@ static void check_membership(struct corio_ledger *l)
     size_t nc = corio_cons_members(l->cons, c, CORIO_STORE_MAX_MEMBERS);
     if (nc == 0 || nc > CORIO_STORE_MAX_MEMBERS)
         return; /* not (yet) a member of any configuration */
+    /* A node catching up (a new member above all) receives configurations before the
+     * blocks that decided them: it judges a configuration only once its state is at
+     * least as new. */
+    struct corio_cons_info info;
+    corio_cons_info(l->cons, &info);
+    if (info.last_applied < info.config_index)
+        return;
     struct corio_ledger_member e[CORIO_STORE_MAX_MEMBERS], a[CORIO_STORE_MAX_MEMBERS];
     int ne = corio__store_expected(l->store, e, CORIO_STORE_MAX_MEMBERS);
     if (ne == CORIO_ERR_NOTFOUND) {
@@ -396,6 +403,7 @@ static void check_membership(struct corio_ledger *l)
         converged = c[i].voter && find_member(e, ne, c[i].id);
     if (converged) {
         l->mismatch_since_ms = 0;
+        l->pending_since_ms = 0;
         bool same = na == ne;
         for (int i = 0; same && i < ne; i++)
             same = find_member(a, na, e[i].id) != NULL;
@@ -403,11 +411,37 @@ static void check_membership(struct corio_ledger *l)
             corio__store_converged(l->store);
         return;
     }
+    /* Only a member still in the configuration after the application removed it is a
+     * danger (it votes); one admitted but not yet a voter is not: its node may take a
+     * while to come up and catch up, and the ledger goes on meanwhile. */
+    bool extra = false;
+    for (size_t i = 0; i < nc; i++)
+        extra = extra || !find_member(e, ne, c[i].id);
     int64_t now = mono_ms();
-    if (!l->mismatch_since_ms)
+    if (!extra) {
+        l->mismatch_since_ms = 0;
+        if (!l->pending_since_ms)
+            l->pending_since_ms = now;
+        if (now - l->pending_since_ms >= 10000 &&
+            (!l->pending_warn_ms || now - l->pending_warn_ms >= 60000)) {
+            l->pending_warn_ms = now;
+            for (int i = 0; i < ne; i++) {
+                bool voter = false;
+                for (size_t j = 0; j < nc; j++)
+                    voter = voter || (c[j].id == e[i].id && c[j].voter);
+                if (!voter)
+                    corio_logkv(CORIO_LOG_WARN,
+                                "an admitted member is not a voter yet: its node must be "
+                                "reachable and catch up",
+                                "id=%llu address=%s", (unsigned long long)e[i].id, e[i].address);
+            }
+        }
+    } else if (!l->mismatch_since_ms) {
         l->mismatch_since_ms = now;
-    else if (now - l->mismatch_since_ms > (int64_t)l->o.membership_grace_ms) {
-        halt(l, "the consensus configuration did not follow the membership within %u ms",
+    } else if (now - l->mismatch_since_ms > (int64_t)l->o.membership_grace_ms) {
+        halt(l,
+             "the consensus configuration still holds a member the application removed, "
+             "after %u ms",
              l->o.membership_grace_ms);
         return;
     }
@@ -562,7 +596,50 @@ static void try_propose(struct corio_ledger *l)
             continue;
         }
         l->ninflight++;
+        l->last_activity_ms = mono_ms();
     }
+}
+
+/*
+ * Heights count time for the application (voting periods, expiries), so an idle ledger
+ * must still grow: when nothing was proposed or applied for empty_block_ms, the leader
+ * proposes a proposal without transactions, which every node turns into an empty
+ * block like any other. A ledger without a transaction yet waits for its first one:
+ * nothing there counts heights, and its first transaction (the contracts' genesis,
+ * made offline with an expiry height) must not expire while the founders gather.
+ */
+static void maybe_empty_block(struct corio_ledger *l)
+{
+    if (!l->o.empty_block_ms || !l->cons || l->cons_closing || l->pending || l->ninflight ||
+        !corio_cons_is_leader(l->cons) || halted(l))
+        return;
+    struct corio_store_head head;
+    corio__store_head(l->store, &head);
+    if (head.tree_size == 0)
+        return;
+    int64_t now = mono_ms();
+    if (now - l->last_activity_ms < (int64_t)l->o.empty_block_ms)
+        return;
+    pthread_mutex_lock(&l->mu);
+    bool queued = l->nqueue > 0;
+    pthread_mutex_unlock(&l->mu);
+    if (queued)
+        return;
+    struct corio_proposal p = {
+        .timestamp_ms = (uint64_t)corio__now_ms(), .proposer = l->o.node_id, .ntxs = 0};
+    uint8_t buf[64];
+    int len = corio_proposal_encode(&p, buf, sizeof buf);
+    struct batch *b = len > 0 ? calloc(1, sizeof *b) : NULL;
+    if (!b)
+        return;
+    b->l = l;
+    int rc = corio_cons_propose(l->cons, buf, (size_t)len, on_batch_done, b);
+    if (rc != CORIO_OK) {
+        free(b);
+        return;
+    }
+    l->ninflight++;
+    l->last_activity_ms = now;
 }
 
 /* ---- consensus callbacks (loop) ---------------------------------------------------------- */
@@ -605,6 +682,7 @@ static int on_apply(void *arg, uint64_t index, const void *data, size_t len)
     corio_histogram_observe(l->m_apply, (double)(t1.tv_sec - t0.tv_sec) +
                                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     corio_counter_inc(l->m_blocks);
+    l->last_activity_ms = mono_ms();
     /* Published before the submitters hear back, so that what they read next (status,
      * tree head) already includes their block. */
     publish(l);
@@ -747,6 +825,7 @@ static void on_timer(uv_timer_t *t)
     }
     publish(l);
     check_membership(l);
+    maybe_empty_block(l);
 }
 
 static void *loop_main(void *arg)
@@ -1140,6 +1219,7 @@ int corio_ledger_new(const struct corio_ledger_opts *o, struct corio_ledger **ou
             .tls_ca = (const char *const *)l->tls_ca,
             .ntls_ca = o->ntls_ca,
             .tls_verify_names = o->tls_verify_names,
+            .tls_verify_ids = o->tls_verify_ids,
             .bind_address = l->raft_bind,
             .plain = !tls,
         };

@@ -55,6 +55,15 @@ struct corio_ledger_member {
     char api[CORIO_LEDGER_ADDRESS_MAX + 1];     /* "http://host:port", may be "" */
 };
 
+/* What an application's extra route answers (see routes below): a status, a body
+ * (malloc'd, NUL-terminated; the caller frees it) and its content type (static). */
+struct corio_ledger_view {
+    unsigned status;
+    char *body;
+    size_t len;
+    const char *content_type;
+};
+
 struct corio_ledger_app {
     const char *name; /* for logs and /api/v1/status, e.g. "null" */
     void *ctx;        /* passed to every callback */
@@ -107,6 +116,20 @@ struct corio_ledger_app {
      * admitted (docs/ledger.md, "Membership"). Optional: NULL is "not deciding".
      */
     int (*members)(void *ctx, sqlite3 *db, struct corio_ledger_member *out, size_t max);
+
+    /*
+     * Extra read-only GET routes of the HTTP API (views of the application's state).
+     * routes lists corio_http patterns ("/api/v1/contracts/{a}", one {name} per
+     * segment), ending with NULL; the engine serves GET (and HEAD) of each by calling
+     * route on an HTTP thread with one of its read-only connections and the request's
+     * path, percent-decoded, without the query. route returns 1 with *out filled (any
+     * status; out->body malloc'd, which the engine frees), 0 when the path is not one
+     * of its views (the engine answers 404), or a negative failure (500). Optional:
+     * both NULL serve nothing more. The patterns must not shadow the engine's own
+     * routes (docs/ledger.md, "HTTP API").
+     */
+    const char *const *routes;
+    int (*route)(void *ctx, sqlite3 *db, const char *path, struct corio_ledger_view *out);
 
     /* The database was replaced by a snapshot from another node: drop any cache.
      * Optional. */

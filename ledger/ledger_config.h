@@ -5,7 +5,9 @@
 #ifndef CORIO_LEDGER_CONFIG_H
 #define CORIO_LEDGER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "corio_conf.h"
 #include "ledger_engine.h"
@@ -18,6 +20,11 @@ struct corio_ledger_conf_storage {
     struct corio_ledger_member members[CORIO_LEDGER_MAX_PEERS];
     const char *ca[16];
     char http_address[64];
+    /* The application: `app` and, for the contracts, `genesis_id` (see
+     * corio_ledger_conf_app). */
+    bool null_app;
+    bool pin_genesis;
+    uint8_t genesis[32];
 };
 
 /*
@@ -28,6 +35,16 @@ struct corio_ledger_conf_storage {
  */
 int corio_ledger_conf_opts(const struct corio_conf *c, struct corio_ledger_conf_storage *s,
                            struct corio_ledger_opts *opts, char *err, size_t errlen);
+
+/*
+ * The application the configuration selects (after corio_ledger_conf_opts filled s):
+ * the null application, or the contracts (ledger/contracts.h) with the genesis pinned
+ * when genesis_id is set. *owned receives what the caller frees with
+ * corio_contracts_app_free once the node is freed (NULL for the null application).
+ * Returns the application, or NULL when out of memory.
+ */
+const struct corio_ledger_app *corio_ledger_conf_app(const struct corio_ledger_conf_storage *s,
+                                                     struct corio_ledger_app **owned);
 
 /* corio-ledger's main (ledger/main.c calls it). */
 int corio_ledger_main(int argc, char **argv);

@@ -103,6 +103,7 @@ struct corio_cons_opts {
     const char *const *tls_ca;
     size_t ntls_ca;
     bool tls_verify_names;
+    bool tls_verify_ids;      /* certificates name the raft ids (ledger_tls_transport.h) */
     const char *bind_address; /* listen here instead of on address; NULL: address */
     /* Plaintext TCP (raft's own transport): only for a single node that accepts no
      * peers, or for tests of the layers above. */
@@ -123,6 +124,9 @@ struct corio_cons_info {
     uint64_t last_applied;
     uint64_t commit_index;
     uint64_t last_index;
+    /* The log index of the configuration in effect (committed or not); 0 when none. A
+     * node whose last_applied is below it runs a configuration newer than its state. */
+    uint64_t config_index;
 };
 
 /*

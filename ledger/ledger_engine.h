@@ -38,6 +38,10 @@ struct corio_ledger_opts {
     const char *const *tls_ca;
     size_t ntls_ca;
     bool tls_verify_names;
+    /* Check that each node's certificate names its consensus id (a URI subjectAltName
+     * "urn:corio:ledger:node:<id>"): a node cannot claim another node's id, and a node
+     * refuses to start with a certificate that does not name its own. */
+    bool tls_verify_ids;
     /* The key that signs tree heads (PEM, P-256). NULL: tls_key, else
      * <data_dir>/sign.key, made on first start. */
     const char *sign_key;
@@ -56,7 +60,11 @@ struct corio_ledger_opts {
     bool no_http;
     unsigned audit_interval_ms;   /* 0: 5000; tree heads fetched from each peer */
     unsigned membership_grace_ms; /* 0: 60000 */
-    bool fault_alter_tx;          /* TEST ONLY: corrupt the first transaction of each block */
+    /* The leader proposes an empty block when nothing was proposed or applied for this
+     * long, so that heights (voting periods, expiries) advance while the ledger is
+     * idle. 0: never. */
+    unsigned empty_block_ms;
+    bool fault_alter_tx; /* TEST ONLY: corrupt the first transaction of each block */
     const struct corio_ledger_app *app;
 };
 

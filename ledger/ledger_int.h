@@ -74,7 +74,10 @@ struct corio_ledger {
     struct sub *waiting[WAIT_BUCKETS];  /* (loop) proposed, by id */
     bool change_inflight;               /* (loop) a membership change */
     int64_t mismatch_since_ms;          /* (loop) 0: configuration follows the membership */
+    int64_t pending_since_ms;           /* (loop) admitted members not all voters since */
+    int64_t pending_warn_ms;            /* (loop) last warning about members not yet voters */
     bool halt_requested;                /* (loop) close consensus at the next wake */
+    int64_t last_activity_ms;           /* (loop) monotonic: last proposal or block */
     bool stop_requested;                /* (mu) */
 
     pthread_mutex_t mu;
@@ -123,6 +126,10 @@ void corio__reader_put(struct corio_ledger *l, sqlite3 *db);
 /* The signed tree head of the current head (cached per height). Copies it into out
  * (CORIO_STH_MAX bytes) and its fields into s. Returns the length or an error. */
 int corio__sth_current(struct corio_ledger *l, uint8_t *out, struct corio_sth *s);
+
+/* Percent-decodes a request path into out (cap bytes, NUL-terminated). Returns 0, or
+ * -1 for a bad escape, an encoded NUL or a path that does not fit (api.c). */
+int corio__path_decode(const char *in, char *out, size_t cap);
 
 /* The HTTP routes (api.c). */
 int corio__api_routes(struct corio_ledger *l);

@@ -37,6 +37,8 @@ struct corio_tls_opts {
     const char *const *ca_files; /* PEM files of the trusted organisation CAs */
     size_t nca;
     bool verify_names;             /* check certificate names against raft addresses */
+    bool verify_ids;               /* check certificates name the raft ids (see below) */
+    uint64_t id;                   /* this node's raft id, checked when verify_ids */
     unsigned handshake_timeout_ms; /* 0: 10000 */
     const char *bind_address;      /* "ip:port" to listen on; NULL: the raft address */
 };
@@ -49,6 +51,21 @@ struct corio_tls_stats {
     uint64_t refused_hello;    /* inbound hellos refused (malformed, name mismatch) */
     uint64_t open;             /* connections open now */
 };
+
+/*
+ * Node ids in certificates. With verify_ids, a node's certificate must carry the URI
+ * subjectAltName CORIO_TLS_NODE_URI followed by its raft id in decimal
+ * ("urn:corio:ledger:node:3"): the transport refuses to start with a certificate that
+ * does not name its own id, a dialing node refuses a server whose certificate does not
+ * name the id it dialed, and an accepting node refuses a hello whose id the client's
+ * certificate does not name. So a member cannot claim another member's id unless a
+ * CA the others trust issued it a certificate naming that id.
+ */
+#define CORIO_TLS_NODE_URI "urn:corio:ledger:node:"
+
+struct x509_st;
+/* Whether cert (an OpenSSL X509 *) names node id (see above). */
+bool corio_tls_cert_names_node(const struct x509_st *cert, uint64_t id);
 
 /*
  * Makes t a TLS transport on loop. The certificate, key and CA files are loaded now.

@@ -79,6 +79,7 @@ struct tt {
     char address[ADDRESS_MAX + 1];
     char bind_address[ADDRESS_MAX + 1];
     bool verify_names;
+    bool verify_ids;
     unsigned handshake_timeout_ms;
     uv_tcp_t listener;
     bool listener_open; /* initialised and not yet closed back */
@@ -352,6 +353,25 @@ static uv_stream_t *hand_over(struct conn *c)
     return s;
 }
 
+bool corio_tls_cert_names_node(const struct x509_st *cert, uint64_t id)
+{
+    if (!cert || id == 0)
+        return false;
+    char want[64];
+    int wl = snprintf(want, sizeof want, "%s%llu", CORIO_TLS_NODE_URI, (unsigned long long)id);
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    bool found = false;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !found; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI)
+            continue;
+        const ASN1_IA5STRING *u = g->d.uniformResourceIdentifier;
+        found = ASN1_STRING_length(u) == wl && !memcmp(ASN1_STRING_get0_data(u), want, (size_t)wl);
+    }
+    GENERAL_NAMES_free(names);
+    return found;
+}
+
 static void stop_timer(struct conn *c)
 {
     if (c->timer_init)
@@ -389,6 +409,15 @@ static void hello_done(struct conn *c)
             conn_close(c, RAFT_NOCONNECTION);
             return;
         }
+    }
+    if (t->verify_ids && !corio_tls_cert_names_node(SSL_get0_peer_certificate(c->ssl), id)) {
+        corio_logkv(CORIO_LOG_WARN,
+                    "raft connection refused: the client's certificate does not name the node "
+                    "id it claims",
+                    "id=%llu address=%s", (unsigned long long)id, address);
+        t->stats.refused_hello++;
+        conn_close(c, RAFT_NOCONNECTION);
+        return;
     }
     if (open_pair(c) < 0) {
         conn_close(c, RAFT_NOCONNECTION);
@@ -461,6 +490,21 @@ static void handshake_done(struct conn *c)
     if (!c->outbound) {
         c->state = C_HELLO;
         c->hello_need = HELLO_FIXED;
+        return;
+    }
+    if (t->verify_ids &&
+        !corio_tls_cert_names_node(SSL_get0_peer_certificate(c->ssl), c->peer_id)) {
+        uint64_t now = uv_now(t->loop);
+        if (!t->last_warn_ms || now - t->last_warn_ms >= 10000) {
+            t->last_warn_ms = now;
+            corio_logkv(CORIO_LOG_WARN,
+                        "raft connection refused: the server's certificate does not name the "
+                        "node id dialed",
+                        "id=%llu host=%s port=%s", (unsigned long long)c->peer_id, c->host,
+                        c->port);
+        }
+        t->stats.handshake_failed++;
+        conn_close(c, RAFT_NOCONNECTION);
         return;
     }
     uint8_t hello[HELLO_FIXED + ADDRESS_MAX];
@@ -711,6 +755,13 @@ static int tt_init(struct raft_uv_transport *transport, raft_id id, const char *
         snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE, "address too long");
         return RAFT_NAMETOOLONG;
     }
+    if (t->verify_ids && !corio_tls_cert_names_node(SSL_CTX_get0_certificate(t->ctx), id)) {
+        snprintf(transport->errmsg, RAFT_ERRMSG_BUF_SIZE,
+                 "this node's certificate does not name its id %llu (URI subjectAltName "
+                 "%s%llu)",
+                 (unsigned long long)id, CORIO_TLS_NODE_URI, (unsigned long long)id);
+        return RAFT_INVALID;
+    }
     t->id = id;
     snprintf(t->address, sizeof t->address, "%s", address);
     /* The listener exists from here (raft_init) until close, so that a transport that
@@ -861,6 +912,7 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
     t->t = transport;
     t->loop = loop;
     t->verify_names = o->verify_names;
+    t->verify_ids = o->verify_ids;
     t->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : 10000;
     if (o->bind_address)
         snprintf(t->bind_address, sizeof t->bind_address, "%s", o->bind_address);
@@ -883,6 +935,14 @@ int corio_tls_transport_init(struct raft_uv_transport *transport, struct uv_loop
     if (SSL_CTX_check_private_key(t->ctx) != 1) {
         snprintf(err, errlen, "%s does not match %s", o->key_file, o->cert_file);
         ERR_clear_error();
+        goto fail;
+    }
+    if (o->verify_ids && !corio_tls_cert_names_node(SSL_CTX_get0_certificate(t->ctx), o->id)) {
+        snprintf(err, errlen,
+                 "%s: this node's certificate does not name its id %llu (URI subjectAltName "
+                 "%s%llu)",
+                 o->cert_file, (unsigned long long)o->id, CORIO_TLS_NODE_URI,
+                 (unsigned long long)o->id);
         goto fail;
     }
     for (size_t i = 0; i < o->nca; i++) {

@@ -5,7 +5,9 @@
  * mutual TLS whose leader is SIGKILLed under load (no committed transaction lost, no
  * fork, every node converges); a node that fell behind and catches up from a snapshot;
  * a node that forges what it applies, which its peers detect; membership followed from
- * the application, and a node that halts when consensus disagrees with it.
+ * the application, and a node that halts when consensus disagrees with it; empty blocks
+ * when idle. The daemon runs the null application here (`app null`); the contracts run in
+ * integration.ledger_contracts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,7 +185,8 @@ static void cluster_init(struct cluster *c, int n, bool tls)
         if (tls) {
             c->org[i] = t_org_new(h_strf("org-%d", i + 1));
             assert_non_null(c->org[i].pki);
-            assert_int_equal(t_node_cert(&c->org[i], h_strf("node%d", i + 1), &c->cert[i]), 0);
+            assert_int_equal(
+                t_node_cert(&c->org[i], h_strf("node%d", i + 1), (uint64_t)i + 1, &c->cert[i]), 0);
         }
     }
 }
@@ -192,11 +195,16 @@ static void cluster_init(struct cluster *c, int n, bool tls)
 static const char *node_conf(struct cluster *c, int i, int nmembers, bool tls, const char *extra)
 {
     struct lnode *x = &c->node[i];
-    char *conf = h_strf("node_id %d\nraft_address 127.0.0.1:%d\nlisten 127.0.0.1:%d\n"
-                        "data_dir %s\nelection_timeout 1s\nheartbeat 100ms\n"
-                        "audit_interval 300ms\nsnapshot_threshold 64\nsnapshot_trailing 16\n"
-                        "membership_grace 20s\n",
-                        x->id, x->raft_port, x->http_port, x->dir);
+    /* Heights here count the transactions' blocks only, unless a test asks for empty
+     * blocks. */
+    bool empty = extra && strstr(extra, "empty_block_interval");
+    char *conf =
+        h_strf("app null\n%s"
+               "node_id %d\nraft_address 127.0.0.1:%d\nlisten 127.0.0.1:%d\n"
+               "data_dir %s\nelection_timeout 1s\nheartbeat 100ms\n"
+               "audit_interval 300ms\nsnapshot_threshold 64\nsnapshot_trailing 16\n"
+               "membership_grace 20s\n",
+               empty ? "" : "empty_block_interval 0\n", x->id, x->raft_port, x->http_port, x->dir);
     for (int m = 0; m < nmembers; m++)
         conf = h_strf("%smember %d 127.0.0.1:%d http://127.0.0.1:%d\n", conf, c->node[m].id,
                       c->node[m].raft_port, c->node[m].http_port);
@@ -811,6 +819,38 @@ static void membership_follows_the_application(void **state)
     assert_int_equal(st, 503);
 }
 
+/* An idle ledger still grows once it holds a transaction: the leader adds empty blocks,
+ * which every node applies like any other (heights count time for voting periods and
+ * expiries). An empty ledger waits for its first transaction. */
+static void empty_blocks_when_idle(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_init(&c, 1, false);
+    node_start(&c, 0, node_conf(&c, 0, 0, false, "empty_block_interval 100ms\n"));
+    wait_leader(&c);
+    struct head h;
+    int64_t until = h_now_ms() + 600; /* a window, unscaled: it can only make this slower */
+    while (h_now_ms() < until) {
+        assert_true(read_head(&c.node[0], &h));
+        assert_int_equal(h.height, 0);
+    }
+    uint8_t tx[64];
+    long st;
+    size_t len = put_tx(tx, sizeof tx, "first", "one");
+    json_decref(post_tx(&c.node[0], tx, len, true, &st));
+    assert_int_equal(st, 200);
+    bool ok;
+    H_POLL(ok, read_head(&c.node[0], &h) && h.height >= 4, 10000);
+    assert_true(ok);
+    assert_int_equal(h.tree_size, 1);
+    json_t *b = get_json(&c.node[0], "/api/v1/blocks/3", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_array_size(json_object_get(b, "transactions")), 0);
+    assert_int_equal(jint(b, "tree_size"), 1);
+    json_decref(b);
+}
+
 /* Bad configurations stop the daemon with one line naming file and line. */
 static void bad_configuration(void **state)
 {
@@ -828,6 +868,19 @@ static void bad_configuration(void **state)
     h_write_file(bad, "node_id 1\nheartbeat 2s\nelection_timeout 1s\n");
     assert_int_equal(h_run("corio-ledger", argv, NULL, 10000, &out), 1);
     assert_non_null(strstr(out, "heartbeat"));
+    h_write_file(bad, "node_id 1\napp ledgerish\n");
+    assert_int_equal(h_run("corio-ledger", argv, NULL, 10000, &out), 1);
+    assert_non_null(strstr(out, "bad.conf:2"));
+    h_write_file(bad, "node_id 1\ngenesis_id 00ff\n");
+    assert_int_equal(h_run("corio-ledger", argv, NULL, 10000, &out), 1);
+    assert_non_null(strstr(out, "bad.conf:2: 'genesis_id'"));
+    h_write_file(bad, "app null\ngenesis_id "
+                      "0000000000000000000000000000000000000000000000000000000000000000\n");
+    assert_int_equal(h_run("corio-ledger", argv, NULL, 10000, &out), 1);
+    assert_non_null(strstr(out, "only applies to app contracts"));
+    h_write_file(bad, "empty_block_interval 10ms\n");
+    assert_int_equal(h_run("corio-ledger", argv, NULL, 10000, &out), 1);
+    assert_non_null(strstr(out, "empty_block_interval"));
     const char *help[] = {h_bin("corio-ledger"), "--help", NULL};
     assert_int_equal(h_run("corio-ledger", help, NULL, 10000, &out), 0);
     assert_non_null(strstr(out, "test_fault_alter_tx"));
@@ -841,6 +894,7 @@ int main(void)
         H_TEST(restart_from_snapshot),
         H_TEST(forged_node_detected),
         H_TEST(membership_follows_the_application),
+        H_TEST(empty_blocks_when_idle),
         H_TEST(bad_configuration),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));

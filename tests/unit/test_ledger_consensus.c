@@ -205,6 +205,7 @@ static void node_init(struct tnode *n, uint64_t id, const struct t_node_cert *ce
         .tls_ca = n->ca,
         .ntls_ca = ncas,
         .tls_verify_names = true,
+        .tls_verify_ids = true,
     };
 }
 
@@ -356,7 +357,7 @@ static void single_node_restart_snapshot(void **state)
     struct t_org org = t_org_new("org-a");
     assert_non_null(org.pki);
     struct t_node_cert cert;
-    assert_int_equal(t_node_cert(&org, "node1", &cert), 0);
+    assert_int_equal(t_node_cert(&org, "node1", 1, &cert), 0);
     const char *cas[] = {org.pki->ca_cert};
     struct tnode nodes[1];
     node_init(&nodes[0], 1, &cert, cas, 1);
@@ -418,7 +419,8 @@ static void three_nodes_failover(void **state)
     const char *cas[3];
     for (int i = 0; i < 3; i++) {
         assert_non_null(orgs[i].pki);
-        assert_int_equal(t_node_cert(&orgs[i], h_strf("node%d", i + 1), &certs[i]), 0);
+        assert_int_equal(t_node_cert(&orgs[i], h_strf("node%d", i + 1), (uint64_t)i + 1, &certs[i]),
+                         0);
         cas[i] = orgs[i].pki->ca_cert;
     }
     struct tnode nodes[3];
@@ -485,9 +487,9 @@ static void unknown_ca_cannot_join(void **state)
     assert_non_null(b.pki);
     assert_non_null(x.pki);
     struct t_node_cert certs[3];
-    assert_int_equal(t_node_cert(&a, "node1", &certs[0]), 0);
-    assert_int_equal(t_node_cert(&b, "node2", &certs[1]), 0);
-    assert_int_equal(t_node_cert(&x, "node3", &certs[2]), 0);
+    assert_int_equal(t_node_cert(&a, "node1", 1, &certs[0]), 0);
+    assert_int_equal(t_node_cert(&b, "node2", 2, &certs[1]), 0);
+    assert_int_equal(t_node_cert(&x, "node3", 3, &certs[2]), 0);
     const char *trusted[2] = {a.pki->ca_cert, b.pki->ca_cert};
     const char *all[3] = {a.pki->ca_cert, b.pki->ca_cert, x.pki->ca_cert};
     struct tnode nodes[3];
@@ -540,9 +542,10 @@ static void wrong_name_cannot_join(void **state)
     assert_non_null(b.pki);
     assert_non_null(c.pki);
     struct t_node_cert certs[3];
-    assert_int_equal(t_node_cert(&a, "node1", &certs[0]), 0);
-    assert_int_equal(t_node_cert(&b, "node2", &certs[1]), 0);
-    assert_int_equal(t_node_cert_san(&c, "node3", "IP:127.0.0.2", &certs[2]), 0);
+    assert_int_equal(t_node_cert(&a, "node1", 1, &certs[0]), 0);
+    assert_int_equal(t_node_cert(&b, "node2", 2, &certs[1]), 0);
+    assert_int_equal(
+        t_node_cert_san(&c, "node3", "IP:127.0.0.2,URI:urn:corio:ledger:node:3", &certs[2]), 0);
     const char *cas[3] = {a.pki->ca_cert, b.pki->ca_cert, c.pki->ca_cert};
     struct tnode nodes[3];
     struct corio_cons_member boot[3];
@@ -562,6 +565,69 @@ static void wrong_name_cannot_join(void **state)
     propose_range(leader_of(nodes, 2), "w", 0, 5);
     const char *want[5];
     names("w", 0, 5, want, 0);
+    expect_entries(&nodes[0], want, 5);
+    expect_entries(&nodes[1], want, 5);
+    run_for(1500);
+    assert_int_equal(nodes[2].n, 0);
+    struct corio_cons_net_stats s1, s2;
+    corio_cons_net_stats(nodes[0].c, &s1);
+    corio_cons_net_stats(nodes[1].c, &s2);
+    assert_true(s1.handshake_failed + s2.handshake_failed > 0);
+    assert_true(s1.refused_hello + s2.refused_hello > 0);
+    teardown_nodes(nodes, 3);
+}
+
+/* Node 3's certificate, from a trusted CA, names node 1's id: the others refuse its
+ * hello (it claims id 3) and refuse it as the server they dial for id 3. A node whose
+ * own certificate does not name its id does not start. */
+static void wrong_id_cannot_join(void **state)
+{
+    (void)state;
+    loop_setup();
+    struct t_org a = t_org_new("org-a"), b = t_org_new("org-b"), c = t_org_new("org-c");
+    assert_non_null(a.pki);
+    assert_non_null(b.pki);
+    assert_non_null(c.pki);
+    struct t_node_cert certs[3], none;
+    assert_int_equal(t_node_cert(&a, "node1", 1, &certs[0]), 0);
+    assert_int_equal(t_node_cert(&b, "node2", 2, &certs[1]), 0);
+    assert_int_equal(t_node_cert(&c, "node3", 1, &certs[2]), 0);
+    assert_int_equal(t_node_cert_san(&c, "plain", "IP:127.0.0.1", &none), 0);
+    const char *cas[3] = {a.pki->ca_cert, b.pki->ca_cert, c.pki->ca_cert};
+
+    struct tnode lone;
+    node_init(&lone, 4, &none, cas, 3);
+    struct corio_cons_cbs cbs = {.arg = &lone,
+                                 .apply = app_apply,
+                                 .snapshot = app_snapshot,
+                                 .snapshot_free = app_snapshot_free,
+                                 .restore = app_restore};
+    char err[256] = "";
+    struct corio_cons *cons = NULL;
+    assert_int_equal(corio_cons_new(&loop, &lone.opts, &cbs, &cons, err, sizeof err), CORIO_ERR_IO);
+    assert_null(cons);
+    assert_non_null(strstr(err, "does not name its id 4"));
+
+    struct tnode nodes[3];
+    struct corio_cons_member boot[3];
+    for (int i = 0; i < 3; i++) {
+        node_init(&nodes[i], (uint64_t)i + 1, &certs[i], cas, 3);
+        boot[i].id = (uint64_t)i + 1;
+        snprintf(boot[i].address, sizeof boot[i].address, "%s", nodes[i].address);
+        boot[i].voter = true;
+    }
+    /* Node 3 itself does not check (a dishonest node would not). */
+    nodes[2].opts.tls_verify_ids = false;
+    for (int i = 0; i < 3; i++) {
+        nodes[i].opts.bootstrap = boot;
+        nodes[i].opts.nbootstrap = 3;
+        node_start(&nodes[i]);
+    }
+    struct group g = {nodes, 2};
+    assert_true(run_until(has_leader, &g, 20000));
+    propose_range(leader_of(nodes, 2), "i", 0, 5);
+    const char *want[5];
+    names("i", 0, 5, want, 0);
     expect_entries(&nodes[0], want, 5);
     expect_entries(&nodes[1], want, 5);
     run_for(1500);
@@ -599,8 +665,8 @@ static void add_and_remove_member(void **state)
     loop_setup();
     struct t_org a = t_org_new("org-a"), b = t_org_new("org-b");
     struct t_node_cert certs[2];
-    assert_int_equal(t_node_cert(&a, "node1", &certs[0]), 0);
-    assert_int_equal(t_node_cert(&b, "node2", &certs[1]), 0);
+    assert_int_equal(t_node_cert(&a, "node1", 1, &certs[0]), 0);
+    assert_int_equal(t_node_cert(&b, "node2", 2, &certs[1]), 0);
     const char *cas[2] = {a.pki->ca_cert, b.pki->ca_cert};
     struct tnode nodes[2];
     node_init(&nodes[0], 1, &certs[0], cas, 2);
@@ -652,7 +718,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         H_TEST(single_node_restart_snapshot), H_TEST(three_nodes_failover),
         H_TEST(unknown_ca_cannot_join),       H_TEST(wrong_name_cannot_join),
-        H_TEST(add_and_remove_member),
+        H_TEST(wrong_id_cannot_join),         H_TEST(add_and_remove_member),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -2,12 +2,14 @@
  * test_ledger_util.h - helpers the ledger's unit and integration tests share:
  * organisation CAs and node certificates for mutual TLS, made with the openssl command
  * through the harness (h_pki_create for the CA, then a node certificate that is good
- * for both TLS roles and names 127.0.0.1 and localhost, as a ledger node needs).
+ * for both TLS roles and names 127.0.0.1, localhost and the node's id, as a ledger node
+ * needs).
  * Header-only; every function is static.
  */
 #ifndef TEST_LEDGER_UTIL_H
 #define TEST_LEDGER_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,10 +77,14 @@ static inline int t_node_cert_san(struct t_org *org, const char *name, const cha
 }
 
 /* A node certificate naming 127.0.0.1 and localhost, as a ledger node on loopback
- * needs. */
-static inline int t_node_cert(struct t_org *org, const char *name, struct t_node_cert *out)
+ * needs, and its consensus id (URI urn:corio:ledger:node:<id>, ledger_tls_transport.h). */
+static inline int t_node_cert(struct t_org *org, const char *name, uint64_t id,
+                              struct t_node_cert *out)
 {
-    return t_node_cert_san(org, name, "IP:127.0.0.1,DNS:localhost", out);
+    return t_node_cert_san(
+        org, name,
+        h_strf("IP:127.0.0.1,DNS:localhost,URI:urn:corio:ledger:node:%llu", (unsigned long long)id),
+        out);
 }
 
 #endif /* TEST_LEDGER_UTIL_H */

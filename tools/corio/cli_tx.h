@@ -58,15 +58,31 @@ int cli_u64(const char *what, const char *s, uint64_t *v);
  * optionally submits it. Returns a cli_exit code. */
 int cli_tx_make(const struct cli_opts *o, unsigned type, const uint8_t *args, size_t args_len);
 
+/* `corio ledger rotate`, also `corio did rotate`: a did.rotate transaction carrying a
+ * rotation link signed by the current key and endorsed by the owner organisation.
+ * Returns a cli_exit code. */
+int cli_ledger_rotate(int argc, char **argv);
+
 /* The common options' help text. */
 #define CLI_TX_HELP                                                                                \
-    "  --key FILE        the signer's PEM key\n"                                                  \
-    "  --signer DID#N    the signer's DID and current key number (default: the key's own\n"       \
+    "  --key FILE        the signer's PEM key\n"                                                   \
+    "  --signer DID#N    the signer's DID and current key number (default: the key's own\n"        \
     "                    DID, key 0)\n"                                                            \
-    "  --ledger HEX      the ledger id (the genesis transaction's id)\n"                          \
+    "  --ledger HEX      the ledger id (the genesis transaction's id)\n"                           \
     "  --expires HEIGHT  the last ledger height at which it may be applied\n"                      \
-    "  --out FILE        write the transaction there (raw CBOR); default: hex on stdout\n"        \
-    "  --node URL        submit it to a node (POST URL/api/v1/tx)\n"                              \
+    "  --out FILE        write the transaction there (raw CBOR); default: hex on stdout\n"         \
+    "  --node URL        submit it to a node (POST URL/api/v1/tx)\n"                               \
     "Other organisations' signatures are added with `corio ledger sign`.\n"
+
+#define CLI_ROTATE_USAGE                                                                           \
+    "--key FILE --signer DID#K --org ID --new-key PUBKEY [--endorse FILE --endorser DID#N] ..."
+#define CLI_ROTATE_SUMMARY                                                                         \
+    "rotate an identity to key K+1 (the link signed by key K, endorsed by its organisation)"
+#define CLI_ROTATE_HELP                                                                            \
+    "  --key, --signer  the identity's current key and its number K\n"                             \
+    "  --org ID         the owner organisation (for an organisation: itself)\n"                    \
+    "  --new-key KEY    the next key (did:key, zDn..., hex or a PEM file)\n"                       \
+    "  --endorse FILE   an endorser's key: the organisation or one of its members;\n"              \
+    "                   more endorsements: corio cose's COSE_Sign tools\n" CLI_TX_HELP
 
 #endif /* CORIO_TOOLS_CLI_TX_H */

@@ -8,16 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "cli.h"
 #include "cli_tx.h"
 #include "corio/error.h"
+#include "corio/encoding.h"
 #include "corio/p256.h"
 #include "corio/rotation.h"
+#include "corio_buf.h"
 #include "crypto_openssl.h"
 #include "ledger_merkle.h"
 #include "ledger_sth.h"
+#include "ledger_tls_transport.h"
 
 #define OPS (&corio_crypto_openssl_ops)
 
@@ -134,43 +146,81 @@ static int load_signer(const struct cli_opts *o, struct corio_key *key, struct c
 
 static size_t body_cb(char *p, size_t size, size_t n, void *arg)
 {
-    fwrite(p, size, n, arg);
-    return size * n;
+    struct corio_buf *b = arg;
+    return corio_buf_add(b, p, size * n) == CORIO_OK ? size * n : 0;
 }
 
-/* POSTs a transaction to URL/api/v1/tx; prints the node's answer. */
+/*
+ * POSTs a transaction to URL/api/v1/tx (the engine's route, docs/ledger.md) as
+ * application/cbor and prints the node's answer. A follower answers 307 with the
+ * leader's URL: libcurl follows it and keeps the POST and its body (RFC 9110 §15.4.8).
+ * "No leader yet" (503 with Retry-After) is tried again for a few seconds. Exit code:
+ * 0 when the transaction is in a block as accepted (or queued), 1 when the node or the
+ * ledger refused it, 4 when no answer came.
+ */
 static int submit(const char *node, const uint8_t *tx, size_t len)
 {
-    CURL *c = curl_easy_init();
-    if (!c) {
-        cli_error("cannot start libcurl");
-        return CLI_FAIL;
-    }
     char url[1024];
-    snprintf(url, sizeof url, "%s/api/v1/tx", node);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/cbor");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)tx);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, stdout);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
+    size_t nl = strlen(node);
+    while (nl && node[nl - 1] == '/')
+        nl--;
+    if (snprintf(url, sizeof url, "%.*s/api/v1/tx", (int)nl, node) >= (int)sizeof url)
+        return cli_usage_error("--node: URL too long");
+    struct corio_buf body = CORIO_BUF_INIT(1u << 20);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    CURLcode rc = CURLE_OK;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        CURL *c = curl_easy_init();
+        if (!c) {
+            cli_error("cannot start libcurl");
+            return CLI_FAIL;
+        }
+        corio_buf_reset(&body);
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/cbor");
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)tx);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 4L);
+        curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        rc = curl_easy_perform(c);
+        status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        bool no_leader =
+            rc == CURLE_OK && status == 503 && strstr(corio_buf_str(&body), "no leader is known");
+        if (!no_leader)
+            break;
+        usleep(500000);
+    }
     if (rc != CURLE_OK) {
+        corio_buf_free(&body);
         cli_error("%s: %s", url, curl_easy_strerror(rc));
         return CLI_FAIL;
     }
+    fwrite(corio_buf_str(&body), 1, corio_buf_len(&body), stdout);
     fputc('\n', stdout);
+    json_t *j = json_loadb(corio_buf_str(&body), corio_buf_len(&body), 0, NULL);
+    corio_buf_free(&body);
+    const char *st = json_string_value(json_object_get(j, "status"));
+    int out = CLI_OK;
     if (status / 100 != 2) {
         cli_error("the node refused the transaction (HTTP %ld)", status);
-        return CLI_REFUSED;
+        out = CLI_REFUSED;
+    } else if (st && !strcmp(st, "refused")) {
+        cli_error("the ledger refused the transaction: %s",
+                  json_string_value(json_object_get(j, "reason")));
+        out = CLI_REFUSED;
     }
-    return CLI_OK;
+    json_decref(j);
+    return out;
 }
 
 /* Writes tx to --out (raw) or stdout (hex), then submits it to --node. */
@@ -261,12 +311,13 @@ static int ledger_sign(int argc, char **argv)
         return rc;
     }
     uint8_t *out = malloc(CORIO_TX_MAX);
-    int n = out ? corio_tx_add_signature(&key, &did, tx, len, out, CORIO_TX_MAX) : CORIO_ERR_NOSPACE;
+    int n =
+        out ? corio_tx_add_signature(&key, &did, tx, len, out, CORIO_TX_MAX) : CORIO_ERR_NOSPACE;
     corio_key_close(&key);
     free(tx);
     if (n < 0) {
-        cli_error("cannot sign: %s", n == CORIO_ERR_POLICY ? "this identity already signed"
-                                                           : corio_strerror(n));
+        cli_error("cannot sign: %s",
+                  n == CORIO_ERR_POLICY ? "this identity already signed" : corio_strerror(n));
         free(out);
         return n == CORIO_ERR_POLICY || n == CORIO_ERR_MALFORMED ? CLI_INPUT : CLI_FAIL;
     }
@@ -348,7 +399,7 @@ static int ledger_show(int argc, char **argv)
 /* A rotation: the link signed by the current key (--key, --signer with the current key
  * number), endorsed by --endorse FILE as --endorser DID#N, carried in a did.rotate
  * transaction signed by the current key. */
-static int ledger_rotate(int argc, char **argv)
+int cli_ledger_rotate(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = cli_opts_parse(argc, argv, &o);
@@ -423,30 +474,339 @@ static int parse_proof(const char *s, corio_merkle_hash *out, size_t *n)
     return CLI_OK;
 }
 
-static int load_sth(const char *arg, const char *pin, struct corio_sth *s)
-{
+/* ---- what the API serves, as files: JSON or raw ------------------------------------------- */
+
+/* An input that is a file or "-" (stdin), read once. */
+struct input {
     uint8_t *buf;
     size_t len;
-    int rc = cli_read_message(arg, &buf, &len);
+    json_t *json; /* when it is a JSON object */
+};
+
+static bool is_file_arg(const char *arg)
+{
+    if (!strcmp(arg, "-"))
+        return true;
+    FILE *f = fopen(arg, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* Reads arg when it is a file (or stdin) and parses it when it is a JSON object. Returns
+ * CLI_OK (in->buf NULL when arg is not a file), or CLI_INPUT. */
+static int input_read(const char *arg, struct input *in)
+{
+    memset(in, 0, sizeof *in);
+    if (!is_file_arg(arg))
+        return CLI_OK;
+    int rc = cli_read_file(arg, 4u << 20, &in->buf, &in->len);
     if (rc != CLI_OK)
         return rc;
-    uint8_t expect[33], *e = NULL;
-    if (pin) {
-        if ((rc = cli_pub33(pin, expect)) != CLI_OK) {
-            free(buf);
-            return rc;
+    size_t i = 0;
+    while (i < in->len &&
+           (in->buf[i] == ' ' || in->buf[i] == '\n' || in->buf[i] == '\r' || in->buf[i] == '\t'))
+        i++;
+    if (i < in->len && in->buf[i] == '{') {
+        json_error_t e;
+        in->json = json_loadb((const char *)in->buf, in->len, JSON_REJECT_DUPLICATES, &e);
+        if (!json_is_object(in->json)) {
+            cli_error("%s:%d: not a JSON object: %s", arg, e.line, e.text);
+            json_decref(in->json);
+            free(in->buf);
+            in->buf = NULL;
+            return CLI_INPUT;
         }
+    }
+    return CLI_OK;
+}
+
+static void input_free(struct input *in)
+{
+    json_decref(in->json);
+    free(in->buf);
+}
+
+/* A base64url field of a JSON object into a malloc'd buffer; NULL when absent or bad. */
+static uint8_t *json_b64(json_t *j, const char *name, size_t *len)
+{
+    const char *s = json_string_value(json_object_get(j, name));
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    uint8_t *buf = malloc(n + 1);
+    int m = buf ? corio_base64url_decode(s, n, buf, n + 1) : -1;
+    if (m < 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = (size_t)m;
+    return buf;
+}
+
+static int json_hash(json_t *j, const char *name, uint8_t out[32])
+{
+    const char *s = json_string_value(json_object_get(j, name));
+    return s && strlen(s) == 64 && hash_at(s, out) == 0 ? 0 : -1;
+}
+
+/* A JSON array of hex hashes into a proof: 0 or -1. */
+static int json_proof(json_t *arr, corio_merkle_hash *out, size_t *n)
+{
+    if (!json_is_array(arr) || json_array_size(arr) > CORIO_MERKLE_MAX_PROOF)
+        return -1;
+    *n = json_array_size(arr);
+    for (size_t i = 0; i < *n; i++) {
+        const char *h = json_string_value(json_array_get(arr, i));
+        if (!h || strlen(h) != 64 || hash_at(h, out[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int json_u64(json_t *j, const char *name, uint64_t *v)
+{
+    json_t *x = json_object_get(j, name);
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+        return -1;
+    *v = (uint64_t)json_integer_value(x);
+    return 0;
+}
+
+/* ---- signed tree heads ------------------------------------------------------------------------
+ */
+
+/* Whether the certificate (DER) chains to the CA file, holds the key that signed the
+ * tree head and names the node (ledger_tls_transport.h): the node's organisation vouches
+ * for the head. Prints why not. */
+static int check_cert(const char *ca_file, const uint8_t *der, size_t len, const uint8_t signer[33],
+                      uint64_t node)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int rc = CLI_REFUSED;
+    if (!x || p != der + len) {
+        cli_error("the tree head's certificate does not parse");
+    } else if (!store || !ctx || X509_STORE_load_file(store, ca_file) != 1) {
+        cli_error("%s: cannot load the CA certificates", ca_file);
+        rc = CLI_INPUT;
+    } else {
+        X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+        uint8_t have[65], want[65];
+        size_t n = 0;
+        EVP_PKEY *pk = X509_get0_pubkey(x);
+        if (X509_STORE_CTX_init(ctx, store, x, NULL) != 1 || X509_verify_cert(ctx) != 1)
+            cli_error("the tree head's certificate is not from %s: %s", ca_file,
+                      X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        else if (!pk ||
+                 EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, have,
+                                                 sizeof have, &n) != 1 ||
+                 corio_p256_point_parse(have, n, have) != CORIO_OK ||
+                 corio_p256_point_parse(signer, 33, want) != CORIO_OK ||
+                 memcmp(have, want, CORIO_P256_PUB_LEN) != 0)
+            cli_error("the tree head is not signed with the certificate's key");
+        else if (!corio_tls_cert_names_node(x, node))
+            cli_error("the certificate does not name node %llu (%s%llu)", (unsigned long long)node,
+                      CORIO_TLS_NODE_URI, (unsigned long long)node);
+        else
+            rc = CLI_OK;
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
+/*
+ * A signed tree head: the JSON of GET /api/v1/tree-head (its "sth"; with --ca, its
+ * "cert" is checked too), or the COSE_Sign1 itself (raw, hex or base64url, a file or
+ * text). pin: the key it must be signed with (--node-key), or NULL.
+ */
+static int load_sth(const char *arg, const char *pin, const char *ca, struct corio_sth *s)
+{
+    struct input in;
+    int rc = input_read(arg, &in);
+    if (rc != CLI_OK)
+        return rc;
+    uint8_t *buf = NULL, *cert = NULL;
+    size_t len = 0, cert_len = 0;
+    if (in.json) {
+        buf = json_b64(in.json, "sth", &len);
+        cert = json_b64(in.json, "cert", &cert_len);
+        if (!buf) {
+            cli_error("%s: no \"sth\" (base64url) in the JSON", arg);
+            rc = CLI_INPUT;
+        }
+    } else {
+        rc = cli_read_message(arg, &buf, &len);
+    }
+    input_free(&in);
+    uint8_t expect[33], *e = NULL;
+    if (rc == CLI_OK && pin) {
+        rc = cli_pub33(pin, expect);
         e = expect;
     }
     uint8_t signer[33];
-    rc = corio_sth_verify(OPS, buf, len, e, s, signer);
+    if (rc == CLI_OK) {
+        int v = corio_sth_verify(OPS, buf, len, e, s, signer);
+        if (v != CORIO_OK) {
+            cli_error("%s: the signed tree head is refused: %s", arg, corio_strerror(v));
+            rc = CLI_REFUSED;
+        }
+    }
+    if (rc == CLI_OK && ca) {
+        if (!cert) {
+            cli_error("%s: --ca needs the tree head's certificate: give the JSON of "
+                      "GET /api/v1/tree-head",
+                      arg);
+            rc = CLI_INPUT;
+        } else {
+            rc = check_cert(ca, cert, cert_len, signer, s->node);
+        }
+    }
     free(buf);
-    if (rc != CORIO_OK) {
-        cli_error("%s: the signed tree head is refused: %s", arg, corio_strerror(rc));
+    free(cert);
+    if (rc != CLI_OK)
+        return rc;
+    printf("sth ok node %llu height %llu size %llu%s\n", (unsigned long long)s->node,
+           (unsigned long long)s->height, (unsigned long long)s->tree_size, ca ? " certified" : "");
+    return CLI_OK;
+}
+
+/* ---- proofs -----------------------------------------------------------------------------------
+ */
+
+/* Inclusion of a transaction in the signed head s: from --proof (the JSON of GET
+ * /api/v1/tx/{id}?tree_size=N or /api/v1/proof/inclusion), or --tx, --index, --path. */
+static int verify_inclusion(const struct cli_opts *o, const struct corio_sth *s)
+{
+    const char *proof = cli_opt(o, "proof"), *txarg = cli_opt(o, "tx");
+    if (proof && txarg)
+        return cli_usage_error("--proof carries the transaction: leave out --tx");
+    uint64_t index, size = s->tree_size;
+    corio_merkle_hash path[CORIO_MERKLE_MAX_PROOF];
+    size_t n;
+    uint8_t *tx = NULL;
+    size_t len = 0;
+    int rc;
+    if (proof) {
+        struct input in;
+        if ((rc = input_read(proof, &in)) != CLI_OK)
+            return rc;
+        if (!in.json) {
+            input_free(&in);
+            cli_error("%s: expected the JSON of GET /api/v1/tx/{id} or /api/v1/proof/inclusion",
+                      proof);
+            return CLI_INPUT;
+        }
+        tx = json_b64(in.json, "tx", &len);
+        if (!tx || json_u64(in.json, "leaf", &index) != 0 ||
+            json_u64(in.json, "tree_size", &size) != 0 ||
+            json_proof(json_object_get(in.json, "path"), path, &n) != 0) {
+            input_free(&in);
+            free(tx);
+            cli_error("%s: an inclusion proof has tx, leaf, tree_size and path", proof);
+            return CLI_INPUT;
+        }
+        uint8_t claimed[32], lh[32];
+        bool has_leaf_hash = json_hash(in.json, "leaf_hash", claimed) == 0;
+        input_free(&in);
+        corio_merkle_leaf_hash(tx, len, lh);
+        if (has_leaf_hash && memcmp(claimed, lh, 32) != 0) {
+            free(tx);
+            cli_error("%s: leaf_hash is not the hash of tx", proof);
+            return CLI_REFUSED;
+        }
+    } else {
+        const char *ix = cli_need(o, "index");
+        if (!ix || cli_u64("--index", ix, &index) != CLI_OK ||
+            parse_proof(cli_opt(o, "path"), path, &n) != CLI_OK)
+            return CLI_USAGE;
+        if ((rc = read_tx(txarg, &tx, &len)) != CLI_OK)
+            return rc;
+    }
+    if (size != s->tree_size) {
+        free(tx);
+        cli_error("the proof is for a tree of %llu leaves, the signed head's has %llu: ask for "
+                  "it with ?tree_size=%llu",
+                  (unsigned long long)size, (unsigned long long)s->tree_size,
+                  (unsigned long long)s->tree_size);
         return CLI_REFUSED;
     }
-    printf("sth ok node %llu height %llu size %llu\n", (unsigned long long)s->node,
-           (unsigned long long)s->height, (unsigned long long)s->tree_size);
+    uint8_t lh[32], id[32];
+    corio_merkle_leaf_hash(tx, len, lh);
+    /* The id only when the leaf is one of the contracts' transactions. */
+    struct corio_tx *t = malloc(sizeof *t);
+    bool named =
+        t && corio_tx_decode(tx, len, t) == CORIO_OK && corio_tx_id(tx, len, id) == CORIO_OK;
+    free(t);
+    free(tx);
+    rc = corio_merkle_verify_inclusion(lh, index, s->tree_size, path, n, s->root);
+    if (rc != CORIO_OK) {
+        cli_error("inclusion refused: %s", corio_strerror(rc));
+        return CLI_REFUSED;
+    }
+    printf("inclusion ok leaf %llu of %llu", (unsigned long long)index,
+           (unsigned long long)s->tree_size);
+    if (named) {
+        printf(" id ");
+        cli_hex_print(stdout, id, 32);
+    }
+    fputc('\n', stdout);
+    return CLI_OK;
+}
+
+/* The log grew from the old signed head to the new one without rewriting: --consistency
+ * is the JSON of GET /api/v1/proof/consistency?first=M&second=N, or hex hashes. */
+static int verify_consistency(const struct cli_opts *o, const struct corio_sth *s)
+{
+    struct corio_sth first;
+    int rc = load_sth(cli_opt(o, "old-sth"), cli_opt(o, "node-key"), cli_opt(o, "ca"), &first);
+    if (rc != CLI_OK)
+        return rc;
+    const char *arg = cli_opt(o, "consistency");
+    corio_merkle_hash proof[CORIO_MERKLE_MAX_PROOF];
+    size_t n = 0;
+    struct input in = {0};
+    if (arg && (rc = input_read(arg, &in)) != CLI_OK)
+        return rc;
+    if (in.json) {
+        uint64_t a, b;
+        bool ok = json_u64(in.json, "first", &a) == 0 && json_u64(in.json, "second", &b) == 0 &&
+                  json_proof(json_object_get(in.json, "proof"), proof, &n) == 0;
+        input_free(&in);
+        if (!ok) {
+            cli_error("%s: a consistency proof has first, second and proof", arg);
+            return CLI_INPUT;
+        }
+        if (a != first.tree_size || b != s->tree_size) {
+            cli_error("the proof is from %llu to %llu leaves, the signed heads have %llu and "
+                      "%llu: ask for ?first=%llu&second=%llu",
+                      (unsigned long long)a, (unsigned long long)b,
+                      (unsigned long long)first.tree_size, (unsigned long long)s->tree_size,
+                      (unsigned long long)first.tree_size, (unsigned long long)s->tree_size);
+            return CLI_REFUSED;
+        }
+    } else {
+        if (in.buf) {
+            input_free(&in);
+            cli_error("%s: expected the JSON of GET /api/v1/proof/consistency", arg);
+            return CLI_INPUT;
+        }
+        if (parse_proof(arg, proof, &n) != CLI_OK)
+            return CLI_USAGE;
+    }
+    rc = corio_merkle_verify_consistency(first.tree_size, s->tree_size, first.root, s->root, proof,
+                                         n);
+    if (rc != CORIO_OK) {
+        cli_error("consistency refused (a fork or a rewritten log): %s", corio_strerror(rc));
+        return CLI_REFUSED;
+    }
+    printf("consistency ok %llu -> %llu\n", (unsigned long long)first.tree_size,
+           (unsigned long long)s->tree_size);
     return CLI_OK;
 }
 
@@ -462,51 +822,15 @@ static int ledger_verify(int argc, char **argv)
     const char *sth = cli_need(&o, "sth");
     if (!sth)
         return CLI_USAGE;
+    if (cli_opt(&o, "old-sth") && !cli_opt(&o, "consistency"))
+        return cli_usage_error("--old-sth needs --consistency");
     struct corio_sth s;
-    if ((rc = load_sth(sth, cli_opt(&o, "node-key"), &s)) != CLI_OK)
+    if ((rc = load_sth(sth, cli_opt(&o, "node-key"), cli_opt(&o, "ca"), &s)) != CLI_OK)
         return rc;
-    const char *leaf = cli_opt(&o, "tx");
-    if (leaf) {
-        uint64_t index;
-        corio_merkle_hash path[CORIO_MERKLE_MAX_PROOF];
-        size_t n;
-        const char *ix = cli_need(&o, "index");
-        if (!ix || cli_u64("--index", ix, &index) != CLI_OK ||
-            parse_proof(cli_opt(&o, "path"), path, &n) != CLI_OK)
-            return CLI_USAGE;
-        uint8_t *tx;
-        size_t len;
-        if ((rc = read_tx(leaf, &tx, &len)) != CLI_OK)
-            return rc;
-        uint8_t lh[32];
-        corio_merkle_leaf_hash(tx, len, lh);
-        free(tx);
-        rc = corio_merkle_verify_inclusion(lh, index, s.tree_size, path, n, s.root);
-        if (rc != CORIO_OK) {
-            cli_error("inclusion refused: %s", corio_strerror(rc));
-            return CLI_REFUSED;
-        }
-        printf("inclusion ok leaf %llu of %llu\n", (unsigned long long)index,
-               (unsigned long long)s.tree_size);
-    }
-    const char *old = cli_opt(&o, "old-sth");
-    if (old) {
-        struct corio_sth first;
-        corio_merkle_hash proof[CORIO_MERKLE_MAX_PROOF];
-        size_t n;
-        if ((rc = load_sth(old, cli_opt(&o, "node-key"), &first)) != CLI_OK)
-            return rc;
-        if (parse_proof(cli_opt(&o, "consistency"), proof, &n) != CLI_OK)
-            return CLI_USAGE;
-        rc = corio_merkle_verify_consistency(first.tree_size, s.tree_size, first.root, s.root,
-                                             proof, n);
-        if (rc != CORIO_OK) {
-            cli_error("consistency refused (a fork or a rewritten log): %s", corio_strerror(rc));
-            return CLI_REFUSED;
-        }
-        printf("consistency ok %llu -> %llu\n", (unsigned long long)first.tree_size,
-               (unsigned long long)s.tree_size);
-    }
+    if ((cli_opt(&o, "tx") || cli_opt(&o, "proof")) && (rc = verify_inclusion(&o, &s)) != CLI_OK)
+        return rc;
+    if (cli_opt(&o, "old-sth") && (rc = verify_consistency(&o, &s)) != CLI_OK)
+        return rc;
     return CLI_OK;
 }
 
@@ -516,23 +840,24 @@ static const struct cli_command commands[] = {
      "add a signature to a transaction (another organisation, a new member)",
      "  TX  a file, hex or base64url\n", ledger_sign},
     {"submit", "--node URL TX", "submit a transaction to a ledger node", NULL, ledger_submit},
-    {"rotate",
-     "--key FILE --signer DID#K --org ID --new-key PUBKEY [--endorse FILE --endorser DID#N] ...",
-     "rotate an identity to key K+1 (the link signed by key K, endorsed by its organisation)",
-     "  --key, --signer  the identity's current key and its number K\n"
-     "  --org ID         the owner organisation (for an organisation: itself)\n"
-     "  --new-key KEY    the next key (did:key, zDn..., hex or a PEM file)\n"
-     "  --endorse FILE   an endorser's key: the organisation or one of its members;\n"
-     "                   more endorsements: corio cose's COSE_Sign tools\n" CLI_TX_HELP,
-     ledger_rotate},
+    {"rotate", CLI_ROTATE_USAGE, CLI_ROTATE_SUMMARY, CLI_ROTATE_HELP, cli_ledger_rotate},
     {"verify",
-     "--sth FILE [--node-key KEY] [--tx TX --index N --path H,H...] [--old-sth FILE"
-     " --consistency H,H...]",
-     "check a signed tree head, a transaction's inclusion and the log's consistency offline",
-     "  --sth FILE          a signed tree head (COSE_Sign1) from a node\n"
-     "  --node-key KEY      the node key it must be signed with\n"
-     "  --tx, --index, --path  a transaction, its leaf index and audit path (hex hashes)\n"
-     "  --old-sth, --consistency  an earlier head and the consistency proof to this one\n",
+     "--sth FILE [--node-key KEY] [--ca FILE] [--proof FILE | --tx TX --index N --path H,...]"
+     " [--old-sth FILE --consistency FILE|H,...]",
+     "check signed tree heads, a transaction's inclusion and the log's consistency offline",
+     "  --sth FILE          a signed tree head: the JSON of GET /api/v1/tree-head as saved\n"
+     "                      (curl -o), or its COSE_Sign1 (raw, hex or base64url)\n"
+     "  --node-key KEY      the key it must be signed with (did:key, hex or PEM)\n"
+     "  --ca FILE           the node's organisation CA: the head's certificate (in the\n"
+     "                      JSON) must chain to it, hold the signing key and name the node\n"
+     "  --proof FILE        an inclusion proof: the JSON of GET /api/v1/tx/{id}?tree_size=N\n"
+     "                      or /api/v1/proof/inclusion?leaf=I&tree_size=N, N the head's size\n"
+     "  --tx, --index, --path  the same as parts: a transaction, its leaf index and its\n"
+     "                      audit path (hex hashes separated by commas)\n"
+     "  --old-sth FILE      an earlier signed tree head (as --sth)\n"
+     "  --consistency FILE  the JSON of GET /api/v1/proof/consistency?first=M&second=N\n"
+     "                      (M, N the two heads' sizes), or its hex hashes\n"
+     "Exit 0 when everything given verifies, 1 when something does not.\n",
      ledger_verify},
 };
 

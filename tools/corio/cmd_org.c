@@ -152,8 +152,12 @@ static int org_genesis(int argc, char **argv)
     corio_cbor_sort_map(&pe, 0);
     int pl = corio_cbor_enc_finish(&pe);
     if (rc == CLI_OK) {
-        struct corio_tx_genesis g = {.orgs = orgs, .orgs_len = (size_t)ol, .has_params = pl > 1,
-                                     .params = params, .params_len = (size_t)pl, .name = name,
+        struct corio_tx_genesis g = {.orgs = orgs,
+                                     .orgs_len = (size_t)ol,
+                                     .has_params = pl > 1,
+                                     .params = params,
+                                     .params_len = (size_t)pl,
+                                     .name = name,
                                      .name_len = strlen(name)};
         int al = ol > 0 && pl > 0 ? corio_tx_genesis_encode(&g, args, CORIO_TX_MAX) : -1;
         const char *why = "";
@@ -236,15 +240,20 @@ static int org_membership(int argc, char **argv, uint64_t action)
     if (action != CORIO_MEMBERSHIP_REMOVE) {
         json_t *j = json_object();
         static const char *const text[] = {"new-key", "name", "address", "api"};
-        static const char *const num[] = {"node", "weight", "threshold"};
+        /* The node's id is --node-id: --node is the URL a transaction is submitted to. */
+        static const char *const num[] = {"node-id", "weight", "threshold"};
         for (size_t i = 0; i < 4; i++)
             if (cli_opt(&o, text[i]) && (action == CORIO_MEMBERSHIP_ADMIT || i > 0))
                 json_object_set_new(j, i ? text[i] : "key", json_string(cli_opt(&o, text[i])));
         for (size_t i = 0; i < 3; i++) {
             uint64_t v;
             const char *s = cli_opt(&o, num[i]);
-            if (s && cli_u64(num[i], s, &v) == CLI_OK)
-                json_object_set_new(j, num[i], json_integer((json_int_t)v));
+            if (s && cli_u64(num[i], s, &v) != CLI_OK) {
+                json_decref(j);
+                return CLI_USAGE;
+            }
+            if (s)
+                json_object_set_new(j, i ? num[i] : "node", json_integer((json_int_t)v));
         }
         const char *ap = cli_opt(&o, "approver");
         json_object_set_new(j, "approver", json_boolean(ap && !strcmp(ap, "yes")));
@@ -299,7 +308,7 @@ static const struct cli_command commands[] = {
     {"member-remove", "--org ID --member ID ...", "remove a person from an organisation",
      CLI_TX_HELP, org_member_remove},
     {"admit",
-     "--org ID --new-key KEY --name N --node N --address HOST:PORT [--api URL]"
+     "--org ID --new-key KEY --name N --node-id N --address HOST:PORT [--api URL]"
      " [--weight W] [--threshold T] [--approver yes|no] [--period H] ...",
      "propose admitting an organisation (the newcomer signs too, with its key 0)",
      "  --org ID        the proposing organisation\n"
@@ -309,7 +318,7 @@ static const struct cli_command commands[] = {
      CLI_TX_HELP, org_remove},
     {"update",
      "--org ID --target ID [--name N] [--weight W] [--threshold T] [--approver yes|no]"
-     " [--node N --address A] [--api URL] ...",
+     " [--node-id N --address A] [--api URL] ...",
      "propose changing an organisation", CLI_TX_HELP, org_update},
 };
 
