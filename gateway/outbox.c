@@ -24,6 +24,12 @@
  * index overhead. An estimate that errs high, so the cap is a true bound on the file. */
 #define ROW_OVERHEAD 96
 
+/* Ids are reserved durably this many at a time (one WAL fsync each), so that after a
+ * power cut, which may take ids already handed out, the next ids start above all of
+ * them: (gateway, epoch, id) never names two messages, and no new row hides under a
+ * watermark the forwarder wrote for a row the cut took. */
+#define ID_BLOCK 4096
+
 struct corio_outbox {
     sqlite3 *db;
     char *path;
@@ -32,10 +38,16 @@ struct corio_outbox {
     int64_t max_bytes;
     int64_t bytes;
     int64_t rows;
+    int64_t last_id;     /* the highest id handed out (writer) */
+    int64_t id_reserved; /* ids up to this are reserved durably (writer) */
+    bool was_clean;      /* the previous writer closed the file (writer) */
     sqlite3_stmt *insert;
     sqlite3_stmt *read;
     sqlite3_stmt *sum_through;
     sqlite3_stmt *delete_through;
+    sqlite3_stmt *fold_through;
+    sqlite3_stmt *put_seq;
+    sqlite3_stmt *oldest;
 };
 
 static const char *const schema_v1 =
@@ -47,6 +59,17 @@ static const char *const schema_v1 =
     "  recv_ms INTEGER NOT NULL,"
     "  class   INTEGER NOT NULL,"
     "  payload BLOB NOT NULL) STRICT;";
+
+/* Forward migrations: step i takes user_version i + 1 to i + 2, in one transaction. */
+static const char *const migrations[] = {
+    /* 2: the device identity of each row, and the highest one of each device that left
+     * the outbox (the cloud has it), for asking devices to resend after a power cut. */
+    "ALTER TABLE outbox ADD COLUMN dev_epoch INTEGER;"
+    "ALTER TABLE outbox ADD COLUMN dev_seq INTEGER;"
+    "CREATE TABLE seqs(device TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL) STRICT;"
+    "UPDATE meta SET value = 2 WHERE key = 'format';",
+};
 
 int64_t corio_outbox_row_cost(size_t payload_len)
 {
@@ -109,7 +132,7 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
                            " ('gateway', ?3), ('created_ms', ?4)",
                            -1, &st, NULL) != SQLITE_OK)
         goto error;
-    sqlite3_bind_int(st, 1, CORIO_OUTBOX_FORMAT);
+    sqlite3_bind_int(st, 1, 1);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch);
     sqlite3_bind_text(st, 3, gateway ? gateway : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
@@ -117,6 +140,9 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto error;
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        if (exec(ob->db, migrations[i]) != CORIO_OK)
+            goto error;
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", CORIO_OUTBOX_FORMAT);
     if (exec(ob->db, pragma) != CORIO_OK || exec(ob->db, "COMMIT") != CORIO_OK)
@@ -124,6 +150,118 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
     return CORIO_OK;
 error:
     fail(err, errlen, CORIO_ERR_IO, "cannot create the outbox schema", ob->db);
+    exec(ob->db, "ROLLBACK");
+    return CORIO_ERR_IO;
+}
+
+/* Takes a file of an older format to this one, step by step, each in a transaction. */
+static int migrate(corio_outbox *ob, int version, char *err, size_t errlen)
+{
+    while (version < CORIO_OUTBOX_FORMAT) {
+        if (exec(ob->db, "BEGIN IMMEDIATE") != CORIO_OK)
+            return fail(err, errlen, CORIO_ERR_IO, "cannot begin", ob->db);
+        int now;
+        if (user_version(ob->db, &now) != CORIO_OK)
+            goto error;
+        if (now != version) { /* another writer migrated it meanwhile */
+            exec(ob->db, "ROLLBACK");
+            version = now;
+            continue;
+        }
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+        if (exec(ob->db, migrations[version - 1]) != CORIO_OK || exec(ob->db, pragma) != CORIO_OK ||
+            exec(ob->db, "COMMIT") != CORIO_OK)
+            goto error;
+        version++;
+    }
+    return CORIO_OK;
+error:
+    fail(err, errlen, CORIO_ERR_IO, "cannot migrate the outbox", ob->db);
+    exec(ob->db, "ROLLBACK");
+    return CORIO_ERR_IO;
+}
+
+static int meta_int(corio_outbox *ob, const char *key, int64_t def, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return CORIO_ERR_IO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : def;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
+}
+
+static int meta_put(corio_outbox *ob, const char *key, int64_t value)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db, "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           -1, &st, NULL) != SQLITE_OK)
+        return CORIO_ERR_IO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, value);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
+}
+
+static int64_t sequence(corio_outbox *ob)
+{
+    int64_t seq = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", -1,
+                           &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        seq = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return seq;
+}
+
+/*
+ * The writer's start, in one transaction made durable before the first append: notes
+ * whether the previous writer closed the file (meta 'clean'), marks it open, and after
+ * an unclean end moves the id sequence past every id that may have been handed out
+ * (meta 'id_reserved'); then reserves the next block of ids.
+ */
+static int writer_start(corio_outbox *ob, char *err, size_t errlen)
+{
+    if (exec(ob->db, "BEGIN IMMEDIATE") != CORIO_OK)
+        return fail(err, errlen, CORIO_ERR_IO, "cannot begin", ob->db);
+    int64_t clean, reserved;
+    if (meta_int(ob, "clean", 1, &clean) != CORIO_OK ||
+        meta_int(ob, "id_reserved", 0, &reserved) != CORIO_OK)
+        goto error;
+    ob->was_clean = clean != 0;
+    ob->last_id = sequence(ob);
+    if (!ob->was_clean && reserved > ob->last_id) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(ob->db,
+                               "INSERT OR REPLACE INTO sqlite_sequence(rowid, name, seq) VALUES "
+                               "((SELECT rowid FROM sqlite_sequence WHERE name = 'outbox'), "
+                               "'outbox', ?1)",
+                               -1, &st, NULL) != SQLITE_OK)
+            goto error;
+        sqlite3_bind_int64(st, 1, reserved);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            goto error;
+        ob->last_id = reserved;
+    }
+    ob->id_reserved = ob->last_id + ID_BLOCK;
+    if (meta_put(ob, "clean", 0) != CORIO_OK ||
+        meta_put(ob, "id_reserved", ob->id_reserved) != CORIO_OK ||
+        exec(ob->db, "COMMIT") != CORIO_OK)
+        goto error;
+    if (corio_outbox_sync(ob) != CORIO_OK)
+        return fail(err, errlen, CORIO_ERR_IO, "cannot sync the outbox", NULL);
+    return CORIO_OK;
+error:
+    fail(err, errlen, CORIO_ERR_IO, "cannot start writing the outbox", ob->db);
     exec(ob->db, "ROLLBACK");
     return CORIO_ERR_IO;
 }
@@ -162,7 +300,8 @@ static int prepare(corio_outbox *ob, char *err, size_t errlen)
         bool writer;
     } stmts[] = {
         {&ob->insert,
-         "INSERT INTO outbox(device, suffix, recv_ms, class, payload) VALUES (?1,?2,?3,?4,?5)",
+         "INSERT INTO outbox(device, suffix, recv_ms, class, payload, dev_epoch, dev_seq) "
+         "VALUES (?1,?2,?3,?4,?5,?6,?7)",
          true},
         {&ob->read,
          "SELECT id, device, suffix, recv_ms, class, payload FROM outbox WHERE id > ?1 "
@@ -171,6 +310,16 @@ static int prepare(corio_outbox *ob, char *err, size_t errlen)
         {&ob->sum_through,
          "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE id <= ?1", true},
         {&ob->delete_through, "DELETE FROM outbox WHERE id <= ?1", true},
+        {&ob->fold_through,
+         "SELECT device, dev_epoch, dev_seq FROM outbox WHERE id <= ?1 AND dev_seq IS NOT NULL "
+         "ORDER BY id",
+         true},
+        {&ob->put_seq,
+         "INSERT INTO seqs(device, epoch, seq) VALUES (?1, ?2, ?3) ON CONFLICT(device) DO "
+         "UPDATE SET seq = CASE WHEN epoch = excluded.epoch THEN max(seq, excluded.seq) "
+         "ELSE excluded.seq END, epoch = excluded.epoch",
+         true},
+        {&ob->oldest, "SELECT recv_ms FROM outbox ORDER BY id LIMIT 1", false},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         if (stmts[i].writer && ob->read_only)
@@ -233,8 +382,15 @@ int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **ou
                  CORIO_OUTBOX_FORMAT);
         rc = fail(err, errlen, CORIO_ERR_VERSION, what, NULL);
         goto error;
+    } else if (version < CORIO_OUTBOX_FORMAT && !opts->read_only &&
+               (rc = migrate(ob, version, err, errlen)) != CORIO_OK) {
+        goto error;
     }
-    if ((rc = load_meta(ob, err, errlen)) != CORIO_OK || (rc = prepare(ob, err, errlen)) != CORIO_OK)
+    if ((rc = load_meta(ob, err, errlen)) != CORIO_OK)
+        goto error;
+    if (!opts->read_only && (rc = writer_start(ob, err, errlen)) != CORIO_OK)
+        goto error;
+    if ((rc = prepare(ob, err, errlen)) != CORIO_OK)
         goto error;
     *out = ob;
     return CORIO_OK;
@@ -247,10 +403,15 @@ void corio_outbox_close(corio_outbox *ob)
 {
     if (!ob)
         return;
+    if (!ob->read_only && ob->insert && meta_put(ob, "clean", 1) == CORIO_OK)
+        corio_outbox_sync(ob); /* a clean end: the next writer need not skip ids */
     sqlite3_finalize(ob->insert);
     sqlite3_finalize(ob->read);
     sqlite3_finalize(ob->sum_through);
     sqlite3_finalize(ob->delete_through);
+    sqlite3_finalize(ob->fold_through);
+    sqlite3_finalize(ob->put_seq);
+    sqlite3_finalize(ob->oldest);
     sqlite3_close(ob->db);
     free(ob->path);
     free(ob);
@@ -265,7 +426,25 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
                         int64_t recv_ms, int cls, const void *payload, size_t len,
                         int64_t *id_out)
 {
-    if (ob->read_only || !device || !suffix || (!payload && len))
+    return corio_outbox_append_seq(ob, device, suffix, recv_ms, cls, 0, 0, payload, len, id_out);
+}
+
+/* Reserves the next block of ids durably, before the first of them is handed out. */
+static int reserve_ids(corio_outbox *ob)
+{
+    int64_t next = ob->id_reserved + ID_BLOCK;
+    if (meta_put(ob, "id_reserved", next) != CORIO_OK || corio_outbox_sync(ob) != CORIO_OK)
+        return CORIO_ERR_IO;
+    ob->id_reserved = next;
+    return CORIO_OK;
+}
+
+int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *suffix,
+                            int64_t recv_ms, int cls, uint64_t dev_epoch, uint64_t dev_seq,
+                            const void *payload, size_t len, int64_t *id_out)
+{
+    if (ob->read_only || !device || !suffix || (!payload && len) || dev_epoch > INT64_MAX ||
+        dev_seq > INT64_MAX)
         return CORIO_ERR_INVAL;
     int64_t cost = corio_outbox_row_cost(len);
     int64_t limit = ob->max_bytes;
@@ -273,6 +452,8 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
         limit = ob->max_bytes / 10 * 9;
     if (ob->bytes + cost > limit)
         return CORIO_ERR_FULL;
+    if (ob->last_id + 1 > ob->id_reserved && reserve_ids(ob) != CORIO_OK)
+        return CORIO_ERR_IO;
 
     sqlite3_stmt *st = ob->insert;
     sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -280,6 +461,10 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
     sqlite3_bind_int64(st, 3, recv_ms);
     sqlite3_bind_int(st, 4, cls);
     sqlite3_bind_blob64(st, 5, len ? payload : "", len, SQLITE_STATIC);
+    if (dev_seq) {
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)dev_epoch);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)dev_seq);
+    }
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -287,9 +472,34 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
         return CORIO_ERR_IO;
     ob->bytes += cost;
     ob->rows++;
+    ob->last_id = sqlite3_last_insert_rowid(ob->db);
     if (id_out)
-        *id_out = sqlite3_last_insert_rowid(ob->db);
+        *id_out = ob->last_id;
     return CORIO_OK;
+}
+
+/* Records in seqs the highest device identity of each device among the rows about to be
+ * deleted (in the caller's transaction): the rows are in the cloud, and this is what
+ * the outbox still knows of them. A device's newer epoch replaces its older one. */
+static int fold_seqs(corio_outbox *ob, int64_t through)
+{
+    sqlite3_stmt *q = ob->fold_through;
+    sqlite3_bind_int64(q, 1, through);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        sqlite3_stmt *u = ob->put_seq;
+        sqlite3_bind_value(u, 1, sqlite3_column_value(q, 0));
+        sqlite3_bind_value(u, 2, sqlite3_column_value(q, 1));
+        sqlite3_bind_value(u, 3, sqlite3_column_value(q, 2));
+        int urc = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (urc != SQLITE_DONE) {
+            rc = urc;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
 }
 
 int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t through)
@@ -309,6 +519,8 @@ int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t th
     }
     sqlite3_reset(ob->sum_through);
     if (rc != SQLITE_ROW)
+        goto error;
+    if (rows > 0 && fold_seqs(ob, through) != CORIO_OK)
         goto error;
     if (rows > 0) {
         sqlite3_bind_int64(ob->delete_through, 1, through);
@@ -383,14 +595,68 @@ int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st)
 
 int corio_outbox_sync(corio_outbox *ob)
 {
-    char wal[4096];
-    snprintf(wal, sizeof wal, "%s-wal", ob->path);
-    int fd = open(wal, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? CORIO_OK : CORIO_ERR_IO;
-    int rc = fdatasync(fd) == 0 ? CORIO_OK : CORIO_ERR_IO;
-    close(fd);
-    return rc;
+    /* Through SQLite's own file object, so that a VFS under it sees the sync. */
+    sqlite3_file *wal = NULL;
+    if (sqlite3_file_control(ob->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK)
+        return CORIO_ERR_IO;
+    if (!wal || !wal->pMethods)
+        return CORIO_OK; /* no WAL open: nothing written since the last checkpoint */
+    return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? CORIO_OK : CORIO_ERR_IO;
+}
+
+bool corio_outbox_was_clean(const corio_outbox *ob)
+{
+    return ob->was_clean;
+}
+
+void corio_outbox_counts(const corio_outbox *ob, int64_t *rows, int64_t *bytes, int64_t *last_id)
+{
+    if (rows)
+        *rows = ob->rows;
+    if (bytes)
+        *bytes = ob->bytes;
+    if (last_id)
+        *last_id = ob->last_id;
+}
+
+int corio_outbox_oldest(corio_outbox *ob, int64_t *recv_ms)
+{
+    *recv_ms = 0;
+    int rc = sqlite3_step(ob->oldest);
+    if (rc == SQLITE_ROW)
+        *recv_ms = sqlite3_column_int64(ob->oldest, 0);
+    sqlite3_reset(ob->oldest);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
+}
+
+int corio_outbox_device_seqs(corio_outbox *ob,
+                             void (*fn)(void *arg, const char *device, uint64_t epoch,
+                                        uint64_t seq),
+                             void *arg)
+{
+    static const char *const queries[] = {
+        "SELECT device, epoch, seq FROM seqs",
+        "SELECT device, dev_epoch, dev_seq FROM outbox WHERE dev_seq IS NOT NULL ORDER BY id",
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(ob->db, queries[i], -1, &st, NULL) != SQLITE_OK)
+            return CORIO_ERR_IO;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *device = (const char *)sqlite3_column_text(st, 0);
+            int64_t epoch = sqlite3_column_int64(st, 1), seq = sqlite3_column_int64(st, 2);
+            if (!device || epoch < 0 || seq <= 0)
+                continue;
+            fn(arg, device, (uint64_t)epoch, (uint64_t)seq);
+            n++;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return CORIO_ERR_IO;
+    }
+    return n;
 }
 
 int corio_watermark_write(const char *path, uint64_t epoch, int64_t id)

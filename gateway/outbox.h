@@ -9,7 +9,10 @@
  *
  * Durability: the writer runs WAL with synchronous=NORMAL, so a commit survives the
  * death of any process; corio_outbox_sync() fsyncs the WAL, and the writer calls it on
- * a timer, which bounds what a power cut can take to one sync interval.
+ * a timer, which bounds what a power cut can take to one sync interval. What a cut took
+ * is found again from what stayed: each row keeps its device's (epoch, seq), the
+ * highest of each device that left the outbox is kept in a table, and ids are reserved
+ * durably ahead of use, so they are never handed out twice (docs/telemetry.md).
  */
 #ifndef CORIO_GATEWAY_OUTBOX_H
 #define CORIO_GATEWAY_OUTBOX_H
@@ -20,7 +23,7 @@
 
 #include <sqlite3.h>
 
-#define CORIO_OUTBOX_FORMAT 1
+#define CORIO_OUTBOX_FORMAT 2
 
 /* Priority classes. Classes below CORIO_OUTBOX_CLASS_DROPPABLE are never dropped: when
  * the outbox is full they are refused, and the device keeps them. */
@@ -82,6 +85,16 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
                         int64_t *id_out);
 
 /*
+ * The same, with the device's identity of the message (its outbox epoch and seq, from
+ * the SenML pack; dev_seq 0: none), kept with the row for corio_outbox_device_seqs().
+ * Every block of ids starts with a WAL fsync that reserves it (docs/formats.md), so
+ * once in a few thousand appends this call also syncs.
+ */
+int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *suffix,
+                            int64_t recv_ms, int cls, uint64_t dev_epoch, uint64_t dev_seq,
+                            const void *payload, size_t len, int64_t *id_out);
+
+/*
  * Deletes every row with id <= through, when epoch is this outbox's epoch; a watermark
  * from another epoch is ignored (returns CORIO_ERR_POLICY). Returns the number of rows
  * deleted, or a negative corio_err.
@@ -99,8 +112,35 @@ int corio_outbox_read(corio_outbox *ob, int64_t after, int max_rows, size_t max_
 
 int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st);
 
-/* Forces the WAL to stable storage (fdatasync). Returns CORIO_OK or CORIO_ERR_IO. */
+/* Forces the WAL to stable storage (xSync of SQLite's own WAL file, so a VFS under it
+ * sees it). Returns CORIO_OK or CORIO_ERR_IO. */
 int corio_outbox_sync(corio_outbox *ob);
+
+/* A writer: whether the previous writer closed the file cleanly. False after a crash or
+ * a power cut: then what the last sync interval held may be gone (and ids skipped
+ * ahead past every id that could have been handed out). */
+bool corio_outbox_was_clean(const corio_outbox *ob);
+
+/* A writer's running counts, without touching the file: rows, accounted bytes, the
+ * highest id handed out. Any pointer may be NULL. */
+void corio_outbox_counts(const corio_outbox *ob, int64_t *rows, int64_t *bytes, int64_t *last_id);
+
+/* The receive time of the oldest row (the lowest id), 0 when empty. Cheap (one index
+ * step). Returns CORIO_OK or CORIO_ERR_IO. */
+int corio_outbox_oldest(corio_outbox *ob, int64_t *recv_ms);
+
+/*
+ * What the outbox holds durably of each device's messages: calls fn for each device's
+ * highest identity among the rows that left the outbox, then for every row that carries
+ * one, oldest first (so a later call for a device is newer: a new epoch replaces the
+ * old, the same epoch keeps the highest seq). After a power cut, the messages of a
+ * device above what this yields were lost here. Returns the number of calls, or
+ * CORIO_ERR_IO. Reads the whole outbox: meant for a start after an unclean end.
+ */
+int corio_outbox_device_seqs(corio_outbox *ob,
+                             void (*fn)(void *arg, const char *device, uint64_t epoch,
+                                        uint64_t seq),
+                             void *arg);
 
 /* The bytes a row is accounted for: its payload plus a fixed per-row overhead. */
 int64_t corio_outbox_row_cost(size_t payload_len);
