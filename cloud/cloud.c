@@ -13,6 +13,8 @@
  *     could still take away. Retention runs in the same thread between batches.
  *   - an ack that cannot be published (the broker is away) is not retried here: the
  *     gateway resends the batch, we find every message a duplicate and ack again.
+ *   - gateways' states (corio/v1/g/+/state) take the same queue and worker, which checks
+ *     the gateway is one of this organisation's and keeps the latest (gwstate.c).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -32,8 +34,10 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "corio_sig.h"
+#include "gwstate.h"
 
 #define BATCH_TOPIC "corio/v1/g/+/batch"
+#define STATE_TOPIC "corio/v1/g/+/state"
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -185,6 +189,7 @@ struct cloud {
     struct corio_store *writer, *reader;
     struct corio_ingest *ingest;
     struct corio_api *api;
+    struct corio_gwstate *gwstate;
     struct corio_http *http;
     struct mosquitto *mosq;
     bool mosq_lib, mosq_started;
@@ -236,6 +241,8 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     }
     corio_gauge_set(c->m.connected, 1);
     int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
+    if (s == MOSQ_ERR_SUCCESS)
+        s = mosquitto_subscribe(m, NULL, STATE_TOPIC, 1);
     if (s != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
                     mosquitto_strerror(s));
@@ -258,7 +265,9 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 {
     (void)m;
     struct cloud *c = arg;
-    corio_counter_inc(c->m.received);
+    size_t tl = strlen(msg->topic);
+    if (tl < 6 || strcmp(msg->topic + tl - 6, "/state") != 0)
+        corio_counter_inc(c->m.received);
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
     struct qitem *q = calloc(1, sizeof *q);
     if (q) {
@@ -321,8 +330,31 @@ static void count_refusal(struct cloud *c, int rc)
     corio_counter_inc(c->m.rejected[reason]);
 }
 
+/* A gateway's state: kept when the gateway is one of this organisation's. */
+static void handle_state(struct cloud *c, struct qitem *q)
+{
+    static const char prefix[] = "corio/v1/g/";
+    char gw[CORIO_ID_LEN + 1] = "";
+    const char *id = q->topic + sizeof prefix - 1;
+    if (strlen(q->topic) == sizeof prefix - 1 + CORIO_ID_LEN + sizeof "/state" - 1)
+        snprintf(gw, sizeof gw, "%.*s", CORIO_ID_LEN, id);
+    struct corio_gateway_rec rec;
+    char why[128] = "not a gateway of this organisation";
+    int rc = CORIO_ERR_POLICY;
+    if (corio_store_valid_id(gw, strlen(gw)) &&
+        corio_store_get_gateway(c->writer, gw, &rec) == CORIO_OK && strcmp(rec.org, c->org) == 0)
+        rc = corio_gwstate_put(c->gwstate, gw, q->payload, q->len, wall_ms(), why, sizeof why);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_WARN, "gateway state ignored", "topic=%s why=%s", q->topic, why);
+}
+
 static void handle(struct cloud *c, struct qitem *q)
 {
+    size_t tl = strlen(q->topic);
+    if (tl > 6 && strcmp(q->topic + tl - 6, "/state") == 0) {
+        handle_state(c, q);
+        return;
+    }
     struct corio_ingest_result res;
     int rc = corio_ingest_batch(c->ingest, q->topic, q->payload, q->len, wall_ms(), &res);
     if (rc == CORIO_ERR_IO || rc == CORIO_ERR_NOSPACE) {
@@ -574,8 +606,9 @@ static int start(struct cloud *c)
         .max_body = 64 << 10,
         .metrics = c->m.reg,
     };
-    if (corio_http_new(&c->http, &ho) != CORIO_OK ||
-        corio_api_routes(c->api, c->http) != CORIO_OK) {
+    if (corio_gwstate_new(&c->gwstate) != CORIO_OK || corio_http_new(&c->http, &ho) != CORIO_OK ||
+        corio_api_routes(c->api, c->http) != CORIO_OK ||
+        corio_gwstate_route(c->gwstate, c->http) != CORIO_OK) {
         corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
         return 1;
     }
@@ -663,6 +696,7 @@ static void stop(struct cloud *c)
         qitem_free(q);
     }
     corio_http_free(c->http);
+    corio_gwstate_free(c->gwstate);
     corio_api_free(c->api);
     corio_ingest_free(c->ingest);
     corio_store_close(c->reader);
