@@ -328,10 +328,12 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
                 "    {\"id\": \"%s\", \"epoch\": %" PRIu32 ", \"last_seq\": %" PRIu32
                 ", \"produced\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"pending\": %" PRIu32
                 ", \"drops\": %" PRIu32 ", \"boots\": %" PRIu32 ", \"connects\": %" PRIu64
-                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s}%s\n",
+                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s, \"link_errors\": %" PRIu32
+                ", \"resend_requests\": %" PRIu32 ", \"replayed\": %" PRIu32 "}%s\n",
                 s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
                 st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
-                s->no_time ? "true" : "false", i + 1 < n ? "," : "");
+                s->no_time ? "true" : "false", st.link_errors, st.resend_requests, st.replayed,
+                i + 1 < n ? "," : "");
     }
     fprintf(f,
             "  ],\n  \"devices_count\": %d, \"sent\": %" PRIu64 ", \"acked\": %" PRIu64
