@@ -9,8 +9,10 @@
  * forwarded - and at each such device's next message publishes a resend request
  * (corio/v1/d/<id>/dn/resend, {1: 1, 2: epoch, 3: seq + 1}) to that client. The device
  * publishes again what it holds from that seq on; the cloud deduplicates by
- * (device, epoch, seq). After a crash without a power cut nothing was lost, and the
- * device has nothing above that seq but what it was sending anyway.
+ * (device, epoch, seq). A device of which nothing is durable here (its first messages
+ * to this gateway fell in the lost interval) is asked with epoch 0, {1: 1, 2: 0, 3: 1}:
+ * everything it holds. After a crash without a power cut nothing was lost, and a device
+ * has nothing above that seq but what it was sending anyway.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -133,22 +135,31 @@ int corio__resend_init(struct corio_plugin *p)
     p->resend = t;
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "corio: the outbox was not closed cleanly (a crash or a power cut): "
-                         "%zu device(s) will be asked to resend what the last %" PRId64
-                         " ms may have lost",
-                         t->count, p->sync_ms);
+                         "every device will be asked at its next message to resend what the "
+                         "last %" PRId64 " ms may have lost (%zu known here)",
+                         p->sync_ms, t->count);
     return CORIO_OK;
 }
 
 void corio__resend_check(struct corio_plugin *p, const char *device)
 {
     struct corio_resend_table *t = p->resend;
-    if (!t || !t->pending)
+    if (!t)
         return;
     struct entry *e = find(t, device);
-    if (!e || e->asked)
+    if (e && e->asked)
         return;
+    if (!e) {
+        /* Nothing of it is durable here: the cut may have taken all it sent. Ask for all
+         * it holds (epoch 0 is nobody's: the device sends every acknowledged entry). */
+        struct fold f = {t, false};
+        fold(&f, device, 0, 0);
+        if (f.failed || !(e = find(t, device)))
+            return;
+    } else {
+        t->pending--;
+    }
     e->asked = true;
-    t->pending--;
     uint8_t payload[32];
     char topic[64];
     int n = corio_device_resend_encode(e->epoch, e->seq + 1, payload, sizeof payload);

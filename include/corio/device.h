@@ -191,7 +191,7 @@ struct corio_device_stats {
     uint32_t link_errors;  /* failed attempts and lost connections */
     uint32_t login_errors; /* tokens that could not be made (store or crypto failure) */
     uint32_t heartbeats;   /* heartbeats handed to the client */
-    uint32_t resend_requests; /* dn/resend requests of this epoch taken */
+    uint32_t resend_requests; /* dn/resend requests taken */
     uint32_t replayed;     /* acknowledged entries published again for such a request */
     uint8_t store;         /* enum corio_device_store_opened: what init found */
     uint8_t outbox;        /* enum corio_dev_outbox_opened */
@@ -400,10 +400,12 @@ int corio_device_time_encode(uint64_t unix_ms, uint8_t *buf, size_t cap);
 
 /* The payload of dn/resend, version 1 (docs/formats.md): the CBOR map {1: 1, 2: the
  * device's outbox epoch, 3: the first seq to send again}, in deterministic encoding.
- * A gateway that lost messages it had acknowledged (a power cut inside its sync
- * interval) sends it; the device then publishes again every entry of that epoch from
- * that seq on that it still holds, acknowledged or not. Writes it into buf[0..cap) and
- * returns its length, CORIO_ERR_NOSPACE or CORIO_ERR_INVAL (NULL buf, from 0). */
+ * A gateway that may have lost messages it had acknowledged (a power cut inside its
+ * sync interval) sends it; the device then publishes again every acknowledged entry it
+ * still holds of that epoch from that seq on (unacknowledged ones go out anyway), or,
+ * when the epoch is not its own (the gateway holds nothing of the current one; 0 when it
+ * knows none), every acknowledged entry it holds. Writes it into buf[0..cap) and returns
+ * its length, CORIO_ERR_NOSPACE or CORIO_ERR_INVAL (NULL buf, from 0). */
 int corio_device_resend_encode(uint64_t epoch, uint64_t from_seq, uint8_t *buf, size_t cap);
 
 /* Reads a dn/resend payload (hostile input): CORIO_OK with *epoch and *from_seq;

@@ -375,11 +375,13 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
         uint64_t epoch, from;
         if (corio_device_resend_decode(msg->payload, msg->payload_len, &epoch, &from) != CORIO_OK)
             return 0x99; /* Payload format invalid */
-        if (epoch == d->epoch && from <= CORIO_DEV_OUTBOX_SEQ_MAX) {
-            corio_dev_outbox_iter_init(&d->replay_it, (uint32_t)(from - 1u));
-            d->replaying = true;
-            d->st.resend_requests++;
-        }
+        /* Another epoch than ours: the gateway holds nothing of this one, so all of it. */
+        uint32_t after = epoch == d->epoch && from <= CORIO_DEV_OUTBOX_SEQ_MAX
+                             ? (uint32_t)(from - 1u)
+                             : 0u;
+        corio_dev_outbox_iter_init(&d->replay_it, after);
+        d->replaying = true;
+        d->st.resend_requests++;
         return 0;
     }
     if (t.kind == CORIO_TOPIC_DN_TIME) {
