@@ -47,29 +47,57 @@ struct corio_outbox {
     sqlite3_stmt *delete_through;
     sqlite3_stmt *fold_through;
     sqlite3_stmt *put_seq;
+    sqlite3_stmt *put_last;
     sqlite3_stmt *oldest;
 };
 
-static const char *const schema_v1 =
+/* A new file. Ids are assigned by the writer (outbox.h): no AUTOINCREMENT, whose
+ * sqlite_sequence row would be one more page written at every commit. */
+static const char *const schema =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value ANY) STRICT;"
     "CREATE TABLE outbox("
-    "  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  device  TEXT NOT NULL,"
-    "  suffix  TEXT NOT NULL,"
-    "  recv_ms INTEGER NOT NULL,"
-    "  class   INTEGER NOT NULL,"
-    "  payload BLOB NOT NULL) STRICT;";
+    "  id        INTEGER PRIMARY KEY,"
+    "  device    TEXT NOT NULL,"
+    "  suffix    TEXT NOT NULL,"
+    "  recv_ms   INTEGER NOT NULL,"
+    "  class     INTEGER NOT NULL,"
+    "  payload   BLOB NOT NULL,"
+    "  dev_epoch INTEGER,"
+    "  dev_seq   INTEGER) STRICT;"
+    "CREATE TABLE seqs(device TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL) STRICT;";
 
 /* Forward migrations: step i takes user_version i + 1 to i + 2, in one transaction. */
 static const char *const migrations[] = {
-    /* 2: the device identity of each row, and the highest one of each device that left
-     * the outbox (the cloud has it), for asking devices to resend after a power cut. */
-    "ALTER TABLE outbox ADD COLUMN dev_epoch INTEGER;"
-    "ALTER TABLE outbox ADD COLUMN dev_seq INTEGER;"
+    /* 2: the device identity of each row; the highest one of each device that left the
+     * outbox (the cloud has it), for asking devices to resend after a power cut; ids
+     * assigned by the writer (meta 'id_last', 'id_reserved') instead of AUTOINCREMENT. */
+    "CREATE TABLE outbox2("
+    "  id        INTEGER PRIMARY KEY,"
+    "  device    TEXT NOT NULL,"
+    "  suffix    TEXT NOT NULL,"
+    "  recv_ms   INTEGER NOT NULL,"
+    "  class     INTEGER NOT NULL,"
+    "  payload   BLOB NOT NULL,"
+    "  dev_epoch INTEGER,"
+    "  dev_seq   INTEGER) STRICT;"
+    "INSERT INTO outbox2(id, device, suffix, recv_ms, class, payload)"
+    "  SELECT id, device, suffix, recv_ms, class, payload FROM outbox;"
+    "INSERT OR REPLACE INTO meta(key, value) VALUES ('id_last', max("
+    "  coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0),"
+    "  coalesce((SELECT max(id) FROM outbox), 0)));"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox2 RENAME TO outbox;"
     "CREATE TABLE seqs(device TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
     "  seq INTEGER NOT NULL) STRICT;"
     "UPDATE meta SET value = 2 WHERE key = 'format';",
 };
+
+/* The highest id ever handed out: the rows' highest, or what the writer recorded
+ * (meta 'id_last', written at each delete, start and close), whichever is higher. */
+static const char last_id_sql[] =
+    "SELECT max(coalesce((SELECT max(id) FROM outbox), 0),"
+    " coalesce((SELECT value FROM meta WHERE key = 'id_last'), 0))";
 
 int64_t corio_outbox_row_cost(size_t payload_len)
 {
@@ -124,7 +152,7 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
         exec(ob->db, "ROLLBACK");
         return CORIO_OK;
     }
-    if (exec(ob->db, schema_v1) != CORIO_OK)
+    if (exec(ob->db, schema) != CORIO_OK)
         goto error;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ob->db,
@@ -132,7 +160,7 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
                            " ('gateway', ?3), ('created_ms', ?4)",
                            -1, &st, NULL) != SQLITE_OK)
         goto error;
-    sqlite3_bind_int(st, 1, 1);
+    sqlite3_bind_int(st, 1, CORIO_OUTBOX_FORMAT);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch);
     sqlite3_bind_text(st, 3, gateway ? gateway : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
@@ -140,9 +168,6 @@ static int create_schema(corio_outbox *ob, const char *gateway, char *err, size_
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         goto error;
-    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
-        if (exec(ob->db, migrations[i]) != CORIO_OK)
-            goto error;
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", CORIO_OUTBOX_FORMAT);
     if (exec(ob->db, pragma) != CORIO_OK || exec(ob->db, "COMMIT") != CORIO_OK)
@@ -209,16 +234,15 @@ static int meta_put(corio_outbox *ob, const char *key, int64_t value)
     return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
 }
 
-static int64_t sequence(corio_outbox *ob)
+static int64_t last_id(corio_outbox *ob)
 {
-    int64_t seq = 0;
+    int64_t id = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(ob->db, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", -1,
-                           &st, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(ob->db, last_id_sql, -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
-        seq = sqlite3_column_int64(st, 0);
+        id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return seq;
+    return id;
 }
 
 /*
@@ -236,24 +260,11 @@ static int writer_start(corio_outbox *ob, char *err, size_t errlen)
         meta_int(ob, "id_reserved", 0, &reserved) != CORIO_OK)
         goto error;
     ob->was_clean = clean != 0;
-    ob->last_id = sequence(ob);
-    if (!ob->was_clean && reserved > ob->last_id) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(ob->db,
-                               "INSERT OR REPLACE INTO sqlite_sequence(rowid, name, seq) VALUES "
-                               "((SELECT rowid FROM sqlite_sequence WHERE name = 'outbox'), "
-                               "'outbox', ?1)",
-                               -1, &st, NULL) != SQLITE_OK)
-            goto error;
-        sqlite3_bind_int64(st, 1, reserved);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
-            goto error;
-        ob->last_id = reserved;
-    }
+    ob->last_id = last_id(ob);
+    if (!ob->was_clean && reserved > ob->last_id)
+        ob->last_id = reserved; /* past every id that may have been handed out */
     ob->id_reserved = ob->last_id + ID_BLOCK;
-    if (meta_put(ob, "clean", 0) != CORIO_OK ||
+    if (meta_put(ob, "clean", 0) != CORIO_OK || meta_put(ob, "id_last", ob->last_id) != CORIO_OK ||
         meta_put(ob, "id_reserved", ob->id_reserved) != CORIO_OK ||
         exec(ob->db, "COMMIT") != CORIO_OK)
         goto error;
@@ -300,9 +311,10 @@ static int prepare(corio_outbox *ob, char *err, size_t errlen)
         bool writer;
     } stmts[] = {
         {&ob->insert,
-         "INSERT INTO outbox(device, suffix, recv_ms, class, payload, dev_epoch, dev_seq) "
-         "VALUES (?1,?2,?3,?4,?5,?6,?7)",
+         "INSERT INTO outbox(device, suffix, recv_ms, class, payload, dev_epoch, dev_seq, id) "
+         "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
          true},
+        {&ob->put_last, "UPDATE meta SET value = ?1 WHERE key = 'id_last'", true},
         {&ob->read,
          "SELECT id, device, suffix, recv_ms, class, payload FROM outbox WHERE id > ?1 "
          "ORDER BY id LIMIT ?2",
@@ -342,11 +354,12 @@ int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **ou
         free(ob);
         return fail(err, errlen, CORIO_ERR_NOSPACE, "out of memory", NULL);
     }
-    ob->read_only = opts->read_only;
+    ob->read_only = opts->read_only || opts->checkpointer;
     ob->max_bytes = opts->max_bytes > 0 ? opts->max_bytes : INT64_MAX;
 
-    int flags = opts->read_only ? SQLITE_OPEN_READONLY
-                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int flags = opts->read_only      ? SQLITE_OPEN_READONLY
+                : opts->checkpointer ? SQLITE_OPEN_READWRITE
+                                     : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc;
     if (sqlite3_open_v2(opts->path, &ob->db, flags | SQLITE_OPEN_NOMUTEX, opts->vfs) !=
         SQLITE_OK) {
@@ -355,11 +368,15 @@ int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **ou
     }
     sqlite3_busy_timeout(ob->db, 5000);
     sqlite3_extended_result_codes(ob->db, 1);
-    if (!opts->read_only) {
+    if (!ob->read_only) {
         /* WAL: readers never block the writer. NORMAL: a commit survives a process crash;
          * power loss is bounded by corio_outbox_sync() on the writer's timer. */
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA wal_autocheckpoint=%d",
+                 CORIO_OUTBOX_AUTOCHECKPOINT);
         if (exec(ob->db, "PRAGMA journal_mode=WAL") != CORIO_OK ||
-            exec(ob->db, "PRAGMA synchronous=NORMAL") != CORIO_OK) {
+            exec(ob->db, "PRAGMA synchronous=NORMAL") != CORIO_OK ||
+            exec(ob->db, pragma) != CORIO_OK) {
             rc = fail(err, errlen, CORIO_ERR_IO, "cannot set WAL mode", ob->db);
             goto error;
         }
@@ -370,7 +387,7 @@ int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **ou
         goto error;
     }
     if (version == 0) {
-        if (opts->read_only) {
+        if (opts->read_only || opts->checkpointer) {
             rc = fail(err, errlen, CORIO_ERR_NOTFOUND, "the outbox is not created yet", NULL);
             goto error;
         }
@@ -382,13 +399,13 @@ int corio_outbox_open(const struct corio_outbox_options *opts, corio_outbox **ou
                  CORIO_OUTBOX_FORMAT);
         rc = fail(err, errlen, CORIO_ERR_VERSION, what, NULL);
         goto error;
-    } else if (version < CORIO_OUTBOX_FORMAT && !opts->read_only &&
+    } else if (version < CORIO_OUTBOX_FORMAT && !ob->read_only &&
                (rc = migrate(ob, version, err, errlen)) != CORIO_OK) {
         goto error;
     }
     if ((rc = load_meta(ob, err, errlen)) != CORIO_OK)
         goto error;
-    if (!opts->read_only && (rc = writer_start(ob, err, errlen)) != CORIO_OK)
+    if (!ob->read_only && (rc = writer_start(ob, err, errlen)) != CORIO_OK)
         goto error;
     if ((rc = prepare(ob, err, errlen)) != CORIO_OK)
         goto error;
@@ -403,7 +420,8 @@ void corio_outbox_close(corio_outbox *ob)
 {
     if (!ob)
         return;
-    if (!ob->read_only && ob->insert && meta_put(ob, "clean", 1) == CORIO_OK)
+    if (!ob->read_only && ob->insert && meta_put(ob, "id_last", ob->last_id) == CORIO_OK &&
+        meta_put(ob, "clean", 1) == CORIO_OK)
         corio_outbox_sync(ob); /* a clean end: the next writer need not skip ids */
     sqlite3_finalize(ob->insert);
     sqlite3_finalize(ob->read);
@@ -411,6 +429,7 @@ void corio_outbox_close(corio_outbox *ob)
     sqlite3_finalize(ob->delete_through);
     sqlite3_finalize(ob->fold_through);
     sqlite3_finalize(ob->put_seq);
+    sqlite3_finalize(ob->put_last);
     sqlite3_finalize(ob->oldest);
     sqlite3_close(ob->db);
     free(ob->path);
@@ -465,6 +484,7 @@ int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *su
         sqlite3_bind_int64(st, 6, (sqlite3_int64)dev_epoch);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)dev_seq);
     }
+    sqlite3_bind_int64(st, 8, ob->last_id + 1);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -472,7 +492,7 @@ int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *su
         return CORIO_ERR_IO;
     ob->bytes += cost;
     ob->rows++;
-    ob->last_id = sqlite3_last_insert_rowid(ob->db);
+    ob->last_id++;
     if (id_out)
         *id_out = ob->last_id;
     return CORIO_OK;
@@ -522,6 +542,14 @@ int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t th
         goto error;
     if (rows > 0 && fold_seqs(ob, through) != CORIO_OK)
         goto error;
+    if (rows > 0) {
+        /* Deleting the newest rows must not let their ids come back. */
+        sqlite3_bind_int64(ob->put_last, 1, ob->last_id);
+        rc = sqlite3_step(ob->put_last);
+        sqlite3_reset(ob->put_last);
+        if (rc != SQLITE_DONE)
+            goto error;
+    }
     if (rows > 0) {
         sqlite3_bind_int64(ob->delete_through, 1, through);
         rc = sqlite3_step(ob->delete_through);
@@ -578,7 +606,8 @@ int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st)
     if (sqlite3_prepare_v2(ob->db,
                            "SELECT count(*), coalesce(sum(length(payload)), 0),"
                            " coalesce(min(recv_ms), 0),"
-                           " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)"
+                           " max(coalesce(max(id), 0),"
+                           "     coalesce((SELECT value FROM meta WHERE key = 'id_last'), 0))"
                            " FROM outbox",
                            -1, &q, NULL) != SQLITE_OK)
         return CORIO_ERR_IO;
@@ -602,6 +631,18 @@ int corio_outbox_sync(corio_outbox *ob)
     if (!wal || !wal->pMethods)
         return CORIO_OK; /* no WAL open: nothing written since the last checkpoint */
     return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK ? CORIO_OK : CORIO_ERR_IO;
+}
+
+int corio_outbox_checkpoint(corio_outbox *ob, int *wal_frames, int *copied)
+{
+    int log = 0, ckpt = 0;
+    int rc = sqlite3_wal_checkpoint_v2(ob->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+    if (wal_frames)
+        *wal_frames = log;
+    if (copied)
+        *copied = ckpt;
+    /* Busy: another checkpoint runs (the writer's own): nothing wrong. */
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? CORIO_OK : CORIO_ERR_IO;
 }
 
 bool corio_outbox_was_clean(const corio_outbox *ob)

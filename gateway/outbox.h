@@ -38,8 +38,15 @@ struct corio_outbox_options {
     const char *gateway;    /* this gateway's short id, recorded in a new file */
     int64_t max_bytes;      /* cap on stored payload bytes plus per-row overhead */
     bool read_only;         /* a reader: never creates, writes or deletes */
+    bool checkpointer;      /* only checkpoints the WAL (corio_outbox_checkpoint): never
+                               creates, and writes no row; the file must exist */
     const char *vfs;        /* SQLite VFS name, NULL for the default (tests use a dropping VFS) */
 };
+
+/* The writer checkpoints the WAL itself only past this many pages (SQLite's default is
+ * 1000): checkpoints (two fsyncs and a copy) belong off the broker's thread, in
+ * corio-gateway's checkpointer (corio_outbox_checkpoint), which runs every second. */
+#define CORIO_OUTBOX_AUTOCHECKPOINT 16384
 
 /* One stored message as a reader sees it; pointers are valid until the next read call. */
 struct corio_outbox_row {
@@ -115,6 +122,15 @@ int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st);
 /* Forces the WAL to stable storage (xSync of SQLite's own WAL file, so a VFS under it
  * sees it). Returns CORIO_OK or CORIO_ERR_IO. */
 int corio_outbox_sync(corio_outbox *ob);
+
+/*
+ * A checkpointer (opts.checkpointer): copies what the WAL holds into the database file
+ * without waiting for readers or the writer (a passive checkpoint: fsyncs of the WAL and
+ * of the database), so that the writer's commits stay cheap. *wal_frames and *copied
+ * (may be NULL) tell the WAL's size and how much of it is in the database now. Returns
+ * CORIO_OK or CORIO_ERR_IO.
+ */
+int corio_outbox_checkpoint(corio_outbox *ob, int *wal_frames, int *copied);
 
 /* A writer: whether the previous writer closed the file cleanly. False after a crash or
  * a power cut: then what the last sync interval held may be gone (and ids skipped

@@ -221,6 +221,34 @@ static void a_reader_does_not_create(void **state)
     assert_int_equal(access(f->path, F_OK), -1);
 }
 
+/* corio-gateway's checkpointer copies the WAL into the database file while the writer
+ * goes on; it never creates a file, and needs one to exist. */
+static void a_checkpointer_moves_the_wal_into_the_database(void **state)
+{
+    struct fixture *f = *state;
+    struct corio_outbox_options co = {.path = f->path, .checkpointer = true};
+    corio_outbox *ck;
+    char err[256];
+    assert_true(corio_outbox_open(&co, &ck, err, sizeof err) < 0);
+    assert_int_equal(access(f->path, F_OK), -1);
+    corio_outbox *ob = open_writer(f->path, 0);
+    append_n(ob, 1, 50);
+    assert_int_equal(corio_outbox_open(&co, &ck, err, sizeof err), CORIO_OK);
+    int frames = 0, copied = 0;
+    assert_int_equal(corio_outbox_checkpoint(ck, &frames, &copied), CORIO_OK);
+    assert_true(frames > 0);
+    assert_int_equal(copied, frames);
+    append_n(ob, 51, 60); /* the writer carries on */
+    assert_int_equal(corio_outbox_checkpoint(ck, &frames, &copied), CORIO_OK);
+    corio_outbox_close(ck);
+    struct collected c = {0};
+    corio_outbox_close(ob);
+    struct corio_outbox_options ro = {.path = f->path, .read_only = true};
+    assert_int_equal(corio_outbox_open(&ro, &ob, err, sizeof err), CORIO_OK);
+    assert_int_equal(corio_outbox_read(ob, 55, 64, 1 << 20, collect, &c), 5);
+    corio_outbox_close(ob);
+}
+
 static void watermark_round_trip_and_garbage(void **state)
 {
     struct fixture *f = *state;
@@ -257,6 +285,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_newer_format_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(a_reader_does_not_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_checkpointer_moves_the_wal_into_the_database, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(watermark_round_trip_and_garbage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
