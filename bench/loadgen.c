@@ -19,7 +19,10 @@
  *       connected, packs published and acknowledged, seconds from the first publish to
  *       the last PUBACK, the rate, PUBACK latency percentiles (ms), disconnects.
  *
- * One thread drives every client through poll(); libmosquitto does the MQTT.
+ * One thread drives every client of a process through poll(); libmosquitto does the
+ * MQTT. Past PER_WORKER devices the run forks workers, one slice of devices each (a
+ * client takes three descriptors, and the limit is per process); they connect, wait
+ * for each other, start together, and the parent merges their counts and latencies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +78,12 @@ static struct {
     const char *result;
 } opt = {.host = "127.0.0.1", .window = 20, .epoch = 1, .connect_per_s = 2000};
 
+/* This process's slice of the devices: [slice_first, slice_first + nclients). With
+ * more devices than one process has descriptors for (libmosquitto takes three a
+ * client), workers run a slice each (PER_WORKER) and the parent merges their results. */
+#define PER_WORKER 5000
+#define MAX_WORKERS 64
+static int slice_first, nclients;
 static struct client *clients;
 static double *latencies; /* ms, one per acknowledged publish (capped) */
 static size_t nlat, caplat;
@@ -252,9 +262,9 @@ static void start_connect(struct client *c)
 static void load_keys(void)
 {
     FILE *f = fopen(opt.keys, "rb");
-    if (!f)
+    if (!f || fseek(f, (long)slice_first * CORIO_P256_SCALAR_LEN, SEEK_SET) != 0)
         die("cannot read the keys");
-    for (int i = 0; i < opt.devices; i++) {
+    for (int i = 0; i < nclients; i++) {
         uint8_t priv[CORIO_P256_SCALAR_LEN], pub[CORIO_P256_PUB_LEN];
         struct corio_did did;
         if (fread(priv, sizeof priv, 1, f) != 1)
@@ -294,7 +304,7 @@ static void on_signal(int sig)
 static void network(struct pollfd *pfd, int *idx, int timeout_ms)
 {
     int n = 0;
-    for (int i = 0; i < opt.devices; i++) {
+    for (int i = 0; i < nclients; i++) {
         int fd = mosquitto_socket(clients[i].m);
         if (fd < 0)
             continue;
@@ -314,31 +324,44 @@ static void network(struct pollfd *pfd, int *idx, int timeout_ms)
     }
 }
 
-static int run(void)
+/* Writes what this process measured: counts, its first publish and last PUBACK on the
+ * monotonic clock (shared by every process), and the raw latencies beside it. */
+static void write_part(const char *path, int connected)
+{
+    FILE *f = fopen(path, "w");
+    char lat[4200];
+    snprintf(lat, sizeof lat, "%s.lat", path);
+    FILE *l = fopen(lat, "wb");
+    if (!f || !l || (nlat && fwrite(latencies, sizeof *latencies, nlat, l) != nlat))
+        die("cannot write a worker's result");
+    fprintf(f, "%d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n", connected,
+            total_sent, total_acked, disconnects, first_publish_us, last_ack_us);
+    if (fclose(f) != 0 || fclose(l) != 0)
+        die("cannot write a worker's result");
+}
+
+/* Runs this process's slice: connect everyone, tell the parent (ready_fd), wait for its
+ * go (go_fd), then the load. -1 for both when alone. Returns the clients connected. */
+static int run_slice(int ready_fd, int go_fd)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.devices + 64) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (opt.window < 1 || opt.window > MAX_WINDOW)
-        die("--window must be 1..256");
-    clients = calloc((size_t)opt.devices, sizeof *clients);
-    struct pollfd *pfd = calloc((size_t)opt.devices, sizeof *pfd);
-    int *idx = calloc((size_t)opt.devices, sizeof *idx);
+    clients = calloc((size_t)nclients, sizeof *clients);
+    struct pollfd *pfd = calloc((size_t)nclients, sizeof *pfd);
+    int *idx = calloc((size_t)nclients, sizeof *idx);
     if (!clients || !pfd || !idx)
         die("out of memory");
-    if (opt.keys) {
-        if (!opt.gateway)
-            die("--keys needs --gateway-id");
+    if (opt.keys)
         load_keys();
-    }
     mosquitto_lib_init();
-    for (int i = 0; i < opt.devices; i++) {
+    for (int i = 0; i < nclients; i++) {
         struct client *c = &clients[i];
-        c->index = i;
+        c->index = slice_first + i;
         if (!c->has_key)
-            snprintf(c->id, sizeof c->id, "bench%019d", i);
+            snprintf(c->id, sizeof c->id, "bench%019d", c->index);
         snprintf(c->topic, sizeof c->topic, "corio/v1/d/%s/up/json", c->id);
         c->m = mosquitto_new(c->id, true, c);
         if (!c->m)
@@ -350,42 +373,49 @@ static int run(void)
         mosquitto_publish_callback_set(c->m, on_publish);
     }
 
-    /* Everyone connects first, at connect_per_s. */
-    int64_t t0 = now_us(), deadline = t0 + 300 * 1000000LL;
+    /* Everyone connects first, at connect_per_s (shared between the workers). */
+    int workers = (opt.devices + PER_WORKER - 1) / PER_WORKER;
+    double per_s = opt.connect_per_s / workers;
+    int64_t t0 = now_us(), deadline = t0 + 300 * 1000000LL, last_misc = 0;
     int started = 0, connected = 0;
-    while (!stop && connected < opt.devices && now_us() < deadline) {
-        int64_t allowed = (int64_t)((double)(now_us() - t0) / 1e6 * opt.connect_per_s) + 1;
-        while (started < opt.devices && started < allowed)
+    while (!stop && connected < nclients && now_us() < deadline) {
+        int64_t allowed = (int64_t)((double)(now_us() - t0) / 1e6 * per_s) + 1;
+        while (started < nclients && started < allowed)
             start_connect(&clients[started++]);
         network(pfd, idx, 5);
         connected = 0;
         for (int i = 0; i < started; i++) {
             struct client *c = &clients[i];
             connected += c->connected;
-            if (!c->connected && !c->connecting && c->ever_connected)
-                start_connect(c);
+            if (!c->connected && !c->connecting && started == nclients)
+                start_connect(c); /* refused or lost: the token is new each time */
         }
-        if (started == opt.devices)
-            for (int i = 0; i < opt.devices; i++)
-                if (!clients[i].connected && !clients[i].connecting && !clients[i].ever_connected)
-                    start_connect(&clients[i]); /* refused once: the token is new each time */
+        if (now_us() - last_misc > 500000) {
+            for (int i = 0; i < started; i++)
+                mosquitto_loop_misc(clients[i].m);
+            last_misc = now_us();
+        }
     }
-    fprintf(stderr, "corio-loadgen: %d of %d clients connected in %.1f s\n", connected,
-            opt.devices, (double)(now_us() - t0) / 1e6);
+    fprintf(stderr, "corio-loadgen: %d of %d clients connected in %.1f s\n", connected, nclients,
+            (double)(now_us() - t0) / 1e6);
+    if (ready_fd >= 0) {
+        char b = 1, go;
+        if (write(ready_fd, &b, 1) != 1 || read(go_fd, &go, 1) != 1)
+            die("the parent is gone");
+    }
 
     /* The load. */
     bool paced = opt.rate > 0;
     uint64_t target = paced ? 0 : opt.messages;
     int64_t start = now_us(), end = paced ? start + (int64_t)(opt.duration * 1e6) : 0;
     int64_t period = paced ? (int64_t)(1e6 / opt.rate) : 0;
-    for (int i = 0; paced && i < opt.devices; i++) /* spread over one period */
-        clients[i].next_due_us = start + period * i / opt.devices;
-    int64_t last_misc = 0;
+    for (int i = 0; paced && i < nclients; i++) /* spread over one period */
+        clients[i].next_due_us = start + period * (slice_first + i) / opt.devices;
     for (;;) {
         int64_t t = now_us();
         bool sending = paced ? t < end : false;
         bool pending = false;
-        for (int i = 0; i < opt.devices; i++) {
+        for (int i = 0; i < nclients; i++) {
             struct client *c = &clients[i];
             if (!c->connected) {
                 if (!c->connecting)
@@ -410,13 +440,118 @@ static int run(void)
         if (stop || (!sending && !pending))
             break;
         if (t - last_misc > 500000) {
-            for (int i = 0; i < opt.devices; i++)
+            for (int i = 0; i < nclients; i++)
                 mosquitto_loop_misc(clients[i].m);
             last_misc = t;
         }
         network(pfd, idx, paced ? 1 : 5);
         if (now_us() - start > 3600 * 1000000LL)
             break;
+    }
+    for (int i = 0; i < nclients; i++) {
+        clients[i].connected = false; /* the run is over: this one is not counted */
+        mosquitto_disconnect(clients[i].m);
+        mosquitto_loop_write(clients[i].m, 1);
+        mosquitto_destroy(clients[i].m);
+        if (clients[i].has_key)
+            corio_key_close(&clients[i].key);
+    }
+    mosquitto_lib_cleanup();
+    free(clients);
+    free(pfd);
+    free(idx);
+    return connected;
+}
+
+static int run(void)
+{
+    if (opt.window < 1 || opt.window > MAX_WINDOW)
+        die("--window must be 1..256");
+    if (opt.keys && !opt.gateway)
+        die("--keys needs --gateway-id");
+    int workers = (opt.devices + PER_WORKER - 1) / PER_WORKER;
+    if (workers > MAX_WORKERS)
+        die("too many devices for one corio-loadgen");
+    int connected = 0;
+    if (workers == 1) {
+        slice_first = 0;
+        nclients = opt.devices;
+        connected = run_slice(-1, -1);
+    } else {
+        char dir[] = "/tmp/corio-loadgen-XXXXXX";
+        if (!mkdtemp(dir))
+            die("cannot make a directory");
+        int ready[2], go[2];
+        if (pipe(ready) != 0 || pipe(go) != 0)
+            die("cannot make pipes");
+        pid_t *pids = calloc((size_t)workers, sizeof *pids);
+        for (int w = 0; w < workers; w++) {
+            pid_t pid = fork();
+            if (pid < 0)
+                die("cannot fork");
+            if (pid == 0) {
+                close(ready[0]);
+                close(go[1]);
+                slice_first = w * PER_WORKER;
+                nclients = opt.devices - slice_first < PER_WORKER ? opt.devices - slice_first
+                                                                  : PER_WORKER;
+                int c = run_slice(ready[1], go[0]);
+                char part[4096];
+                snprintf(part, sizeof part, "%s/part-%d", dir, w);
+                write_part(part, c);
+                _exit(0);
+            }
+            pids[w] = pid;
+        }
+        close(ready[1]);
+        close(go[0]);
+        for (int w = 0; w < workers; w++) {
+            char b;
+            if (read(ready[0], &b, 1) != 1)
+                die("a worker died while connecting");
+        }
+        char gos[MAX_WORKERS];
+        memset(gos, 1, sizeof gos);
+        if (write(go[1], gos, (size_t)workers) != workers)
+            die("cannot start the workers");
+        int64_t first = 0, last = 0;
+        for (int w = 0; w < workers; w++) {
+            int status;
+            if (waitpid(pids[w], &status, 0) != pids[w] || !WIFEXITED(status) ||
+                WEXITSTATUS(status) != 0)
+                die("a worker failed");
+            char part[4096], lat[4200];
+            snprintf(part, sizeof part, "%s/part-%d", dir, w);
+            snprintf(lat, sizeof lat, "%s.lat", part);
+            FILE *f = fopen(part, "r");
+            int c;
+            uint64_t sent, acked, disc;
+            int64_t fp, la;
+            if (!f || fscanf(f, "%d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64, &c,
+                             &sent, &acked, &disc, &fp, &la) != 6)
+                die("a worker left no result");
+            fclose(f);
+            connected += c;
+            total_sent += sent;
+            total_acked += acked;
+            disconnects += disc;
+            if (fp && (!first || fp < first))
+                first = fp;
+            if (la > last)
+                last = la;
+            f = fopen(lat, "rb");
+            double v;
+            while (f && fread(&v, sizeof v, 1, f) == 1)
+                add_latency(v);
+            if (f)
+                fclose(f);
+            unlink(lat);
+            unlink(part);
+        }
+        rmdir(dir);
+        free(pids);
+        first_publish_us = first;
+        last_ack_us = last;
     }
     double seconds = last_ack_us > first_publish_us
                          ? (double)(last_ack_us - first_publish_us) / 1e6
@@ -435,17 +570,6 @@ static int run(void)
             nlat ? latencies[nlat - 1] : 0, disconnects, wall_ms());
     if (out != stdout)
         fclose(out);
-    for (int i = 0; i < opt.devices; i++) {
-        mosquitto_disconnect(clients[i].m);
-        mosquitto_loop_write(clients[i].m, 1);
-        mosquitto_destroy(clients[i].m);
-        if (clients[i].has_key)
-            corio_key_close(&clients[i].key);
-    }
-    mosquitto_lib_cleanup();
-    free(clients);
-    free(pfd);
-    free(idx);
     free(latencies);
     return connected == opt.devices && total_acked == total_sent ? 0 : 2;
 }
