@@ -219,6 +219,8 @@ int corio_x509_ca_new(const struct corio_x509_ca_options *o, const char *org_id,
                       char *why, size_t whylen)
 {
     say(why, whylen, "%s", "");
+    if (out)
+        *out = NULL;
     if (!o || !o->org_key || !out) {
         say(why, whylen, "missing argument");
         return CORIO_ERR_INVAL;
@@ -368,6 +370,8 @@ int corio_x509_issue(const struct corio_x509_issue_options *o, X509 **out, char 
                      size_t whylen)
 {
     say(why, whylen, "%s", "");
+    if (out)
+        *out = NULL;
     if (!o || !o->ca_cert || !o->ca_key || !o->pub || !out || (o->ndns && !o->dns) ||
         (o->nip && !o->ip)) {
         say(why, whylen, "missing argument");
