@@ -5,6 +5,7 @@
  * engine is tools/sim/sim_run.c.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@ enum {
     OPT_NO_TIME_FRACTION,
     OPT_STATUS,
     OPT_MQTT,
+    OPT_CA,
+    OPT_TLS,
+    OPT_SERVER_NAME,
     OPT_HELP,
 };
 
@@ -144,9 +148,14 @@ static int sim_run_cmd(int argc, char **argv)
         {"no-time-fraction", required_argument, NULL, OPT_NO_TIME_FRACTION},
         {"status", required_argument, NULL, OPT_STATUS},
         {"mqtt", required_argument, NULL, OPT_MQTT},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    const char *ca = NULL;
+    bool tls = false;
     struct sim_opts o;
     memset(&o, 0, sizeof o);
     o.rate = 1;
@@ -238,6 +247,17 @@ static int sim_run_cmd(int argc, char **argv)
             else
                 return cli_usage_error("--mqtt: expected 5 or 3.1.1");
             break;
+        case OPT_CA:
+            ca = optarg;
+            break;
+        case OPT_TLS:
+            tls = true;
+            break;
+        case OPT_SERVER_NAME:
+            if (!*optarg || strlen(optarg) > 255)
+                return cli_usage_error("--server-name: 1 to 255 characters");
+            o.server_name = optarg;
+            break;
         case OPT_HELP:
             cli_command_help(stdout);
             return CLI_OK;
@@ -249,7 +269,30 @@ static int sim_run_cmd(int argc, char **argv)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o.dir || !o.host || !o.gateway_id)
         return cli_usage_error("--dir, --gateway and --gateway-id are required");
-    return sim_run(&o);
+    if (o.server_name && !ca && !tls)
+        return cli_usage_error("--server-name goes with --ca or --tls");
+    if (!ca && !tls)
+        return sim_run(&o);
+
+    /* TLS: the trust anchor named, or the one provisioning left in the directory. */
+    char *path = NULL;
+    if (!ca && asprintf(&path, "%s/" SIM_GATEWAY_CA, o.dir) < 0) {
+        cli_error("out of memory");
+        return CLI_FAIL;
+    }
+    uint8_t *pem = NULL;
+    size_t len = 0;
+    int rc = cli_read_file(ca ? ca : path, 1 << 20, &pem, &len);
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    pem[len] = '\0'; /* cli_read_file leaves room for it */
+    o.ca_pem = (const char *)pem;
+    if (!o.server_name)
+        o.server_name = o.host;
+    rc = sim_run(&o);
+    free(pem);
+    return rc;
 }
 
 static const struct cli_command commands[] = {
@@ -265,7 +308,8 @@ static const struct cli_command commands[] = {
      sim_provision_cmd},
     {"run",
      "--dir DIR --gateway HOST:PORT --gateway-id GW [--devices N] [--rate R] [--count C]\n"
-     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE] ...",
+     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE]\n"
+     "      [--ca FILE | --tls] [--server-name NAME] ...",
      "run the provisioned devices against a gateway, in one process",
      "  --dir DIR               the state directory made by corio sim provision\n"
      "  --gateway HOST:PORT     the gateway's MQTT listener\n"
@@ -292,6 +336,14 @@ static const struct cli_command commands[] = {
      "  --status S              a status line on stderr every S seconds (default 10; 0:\n"
      "                          none)\n"
      "  --mqtt 5|3.1.1          MQTT version (default 5)\n"
+     "  --ca FILE               connect with TLS; the gateway's certificate must chain to a\n"
+     "                          certificate in FILE (PEM: its organisation's CA)\n"
+     "  --tls                   the same with the trust anchor provisioning left in\n"
+     "                          DIR/" SIM_GATEWAY_CA "\n"
+     "  --server-name NAME      the DNS name the gateway's certificate must carry (default:\n"
+     "                          the host of --gateway; the devices' TLS (mbedTLS 2.28)\n"
+     "                          matches DNS names only, so give one when --gateway is an\n"
+     "                          address)\n"
      "Sampling ends at --count, --duration, or SIGINT/SIGTERM; the last line on stdout is\n"
      "  sim devices=<n> sent=<packs made> acked=<acknowledged> pending=<n> drops=<n>\n"
      "Exit status: 0 when every pack was acknowledged, 1 when some were still pending.\n",

@@ -41,6 +41,9 @@ struct simdev {
     struct corio_posix_flash pf;
     struct corio_flash flash;
     struct sim_tcp tcp;
+    struct corio_posix_tls tls; /* over tcp, when the gateway is reached with TLS */
+    bool tls_on;
+    bool tls_failed; /* a handshake failed (said once) */
     struct corio_transport tp;
     struct corio_device_config cfg;
     struct corio_device dev;
@@ -104,6 +107,14 @@ static void on_link(void *app, bool up, int err)
     s->up = up;
     if (!up && err == CORIO_OK)
         s->stopped = true;
+    /* A gateway whose certificate does not verify will not start to: say so once. */
+    if (!up && (err == CORIO_ERR_BADSIG || err == CORIO_ERR_CRYPTO) && !s->tls_failed) {
+        s->tls_failed = true;
+        fprintf(stderr, "corio: device %s: TLS with the gateway failed: %s\n", s->id,
+                err == CORIO_ERR_BADSIG
+                    ? "its certificate does not verify (trust anchor, dates or name)"
+                    : "handshake refused");
+    }
 }
 
 static const struct corio_device_callbacks sim_callbacks = {.on_link = on_link};
@@ -225,6 +236,20 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     corio_posix_flash_port(&s->pf, &s->flash);
     sim_tcp_init(&s->tcp, addr, addr_len);
     sim_tcp_transport(&s->tcp, &s->tp);
+    if (o->ca_pem) {
+        /* TLS over the non-blocking TCP transport: the handshake runs inside open(), a
+         * step at a time, as the connect does. */
+        struct corio_transport raw = s->tp;
+        rc = corio_posix_tls_init_transport(&s->tls, &raw, o->ca_pem, o->server_name);
+        if (rc != CORIO_OK) {
+            cli_error("device %s: cannot set up TLS: %s", s->id,
+                      rc == CORIO_ERR_INVAL ? "no certificate in the trust anchor"
+                                            : corio_strerror(rc));
+            return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
+        }
+        s->tls_on = true;
+        corio_posix_tls_transport(&s->tls, &s->tp);
+    }
     sim_model_init(&s->model, o->seed, (uint64_t)index);
     sim_rng_seed(&s->events, o->seed ^ 0x5eed5eedull, (uint64_t)index);
     s->no_time = sim_rng_unit(&s->events) < o->no_time_fraction;
@@ -589,6 +614,8 @@ out:
         for (int i = 0; i < n; i++) {
             if (devs[i].tp.close)
                 devs[i].tp.close(devs[i].tp.ctx);
+            if (devs[i].tls_on)
+                corio_posix_tls_free(&devs[i].tls);
             corio_posix_flash_close(&devs[i].pf);
             corio_key_close(&devs[i].key);
         }
