@@ -417,7 +417,7 @@ int corio_x509_issue(const struct corio_x509_issue_options *o, X509 **out, char 
     if (o->cn)
         snprintf(cn, sizeof cn, "%s", o->cn);
     else if (o->role == CORIO_X509_ROLE_CLOUD)
-        snprintf(cn, sizeof cn, "corio-cloud-%s",
+        snprintf(cn, sizeof cn, "corio-cloud-%.24s",
                  have_org ? org_did + CORIO_DID_PREFIX_LEN : "unnamed");
     else
         snprintf(cn, sizeof cn, "%s", id);
