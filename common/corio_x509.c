@@ -332,8 +332,13 @@ static int check_issue(const struct corio_x509_issue_options *o, EVP_PKEY *ca_pk
         say(why, whylen, "unknown role %d", (int)o->role);
         return CORIO_ERR_INVAL;
     }
-    if (o->ndns + o->nip + 1 > CORIO_X509_MAX_NAMES) {
-        say(why, whylen, "too many names (at most %d)", CORIO_X509_MAX_NAMES - 1);
+    if ((o->role == CORIO_X509_ROLE_LEDGER_NODE) != (o->node_id != 0)) {
+        say(why, whylen, o->node_id ? "only a ledger node's certificate names a node id"
+                                    : "a ledger node's certificate names its node id");
+        return CORIO_ERR_INVAL;
+    }
+    if (o->ndns + o->nip + 2 > CORIO_X509_MAX_NAMES) {
+        say(why, whylen, "too many names (at most %d)", CORIO_X509_MAX_NAMES - 2);
         return CORIO_ERR_INVAL;
     }
     for (size_t i = 0; i < o->ndns; i++) {
@@ -453,6 +458,13 @@ int corio_x509_issue(const struct corio_x509_issue_options *o, X509 **out, char 
         char did[CORIO_DID_PREFIX_LEN + CORIO_DID_ID_CHARS + 1];
         snprintf(did, sizeof did, CORIO_DID_PREFIX "%s", id);
         if (push_string(gens, GEN_URI, did) != CORIO_OK)
+            goto out;
+    }
+    if (o->node_id) {
+        char urn[sizeof CORIO_X509_LEDGER_NODE_URI + 20];
+        snprintf(urn, sizeof urn, CORIO_X509_LEDGER_NODE_URI "%llu",
+                 (unsigned long long)o->node_id);
+        if (push_string(gens, GEN_URI, urn) != CORIO_OK)
             goto out;
     }
     for (size_t i = 0; i < o->ndns; i++)

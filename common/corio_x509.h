@@ -37,6 +37,9 @@
  * is a little behind does not find them "not yet valid". */
 #define CORIO_X509_BACKDATE_SECONDS 3600
 
+/* The URI prefix naming a ledger node's consensus id (ledger/ledger_tls_transport.h). */
+#define CORIO_X509_LEDGER_NODE_URI "urn:corio:ledger:node:"
+
 /* Names in an issued certificate, at most. */
 #define CORIO_X509_MAX_NAMES 16
 
@@ -53,7 +56,8 @@
 enum corio_x509_role {
     CORIO_X509_ROLE_GATEWAY,     /* CN: the gateway's short id; URI SAN: its did:corio */
     CORIO_X509_ROLE_CLOUD,       /* CN: corio-cloud-<org id>; URI SAN only when asked */
-    CORIO_X509_ROLE_LEDGER_NODE, /* CN: the node's short id; URI SAN: its did:corio */
+    CORIO_X509_ROLE_LEDGER_NODE, /* CN: the node's short id; URI SANs: its did:corio and
+                                  * urn:corio:ledger:node:<consensus id> */
 };
 
 /* "gateway", "cloud", "ledger-node"; NULL for another value. */
@@ -104,6 +108,10 @@ struct corio_x509_issue_options {
     const char *did_id;
     /* The commonName; NULL: the role's default (see enum corio_x509_role). */
     const char *cn;
+    /* A ledger node's consensus id (corio-ledger's node_id), written as the URI SAN
+     * CORIO_X509_LEDGER_NODE_URI<id> that corio-ledger checks; required for that role,
+     * refused for the others. */
+    uint64_t node_id;
     /* dNSName and iPAddress SANs (text, checked), for certificates that serve. */
     const char *const *dns;
     size_t ndns;

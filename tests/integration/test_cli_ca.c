@@ -190,9 +190,11 @@ static void ca_and_certificates_verify_with_openssl(void **state)
     /* A ledger node, and a gateway whose key has rotated (named by --did). */
     const char *node_crt = h_strf("%s/node.crt", h_dir());
     assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", node, "--role", "ledger-node",
-                           "--dns", "ledger.example.org", "--out", node_crt, NULL),
+                           "--node-id", "3", "--dns", "ledger.example.org", "--out", node_crt,
+                           NULL),
                      0);
     assert_string_equal(field(out, "uri"), h_strf("did:corio:%s", node_id));
+    contains(out, "uri urn:corio:ledger:node:3\n");
     assert_string_equal(field(out, "subject"),
                         h_strf("CN=%s,OU=ledger-node,O=did:corio:%s", node_id, org_id));
     const char *rot_crt = h_strf("%s/rotated.crt", h_dir());
@@ -286,6 +288,16 @@ static void bad_input_is_refused(void **state)
                      2);
     assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "gateway",
                            "--days", "3651", "--out", out_crt, NULL),
+                     2);
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "ledger-node",
+                           "--out", out_crt, NULL),
+                     2);
+    contains(out, "needs --node-id");
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "gateway",
+                           "--node-id", "2", "--out", out_crt, NULL),
+                     2);
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "ledger-node",
+                           "--node-id", "0", "--out", out_crt, NULL),
                      2);
     /* Bad input: the CA's own key, a leaf longer than the CA, a missing CA, a key that is
      * not the CA's, a public key that is not one. */

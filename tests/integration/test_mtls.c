@@ -608,6 +608,64 @@ static void gateway_refuses_a_certificate_not_its_own(void **state)
     assert_non_null(strstr(out, "cloud_tls_cert needs cloud_tls_ca"));
 }
 
+/* ---- ledger nodes ---- */
+
+/* The role of a ledger node by its /api/v1/status, or "" when it does not answer. */
+static const char *ledger_role(int http)
+{
+    struct h_http_resp r;
+    if (h_http_get(h_strf("http://127.0.0.1:%d/api/v1/status", http), &r) != CORIO_OK ||
+        r.status != 200)
+        return "";
+    json_t *j = json_loads(r.body, 0, NULL);
+    const char *role = h_strf("%s", j ? json_string_value(json_object_get(j, "role")) : "");
+    json_decref(j);
+    return role;
+}
+
+/* Two organisations' ledger nodes, each with a certificate from its own organisation's
+ * CA naming its consensus id (corio ca sign --role ledger-node --node-id), each trusting
+ * both CAs: the mutual-TLS raft transport accepts them and they elect a leader. */
+static void ledger_nodes_of_two_organisations(void **state)
+{
+    (void)state;
+    identities();
+    struct org *orgs[2] = {&W.a, &W.b};
+    int raft[2], http[2];
+    const char *crt[2], *key[2];
+    for (int i = 0; i < 2; i++) {
+        raft[i] = h_free_port();
+        http[i] = h_free_port();
+        key[i] = new_ident(h_strf("node-%d", i + 1)).key;
+        crt[i] = h_strf("%s/node-%d.crt", h_dir(), i + 1);
+        CORIO(0, "ca", "sign", "--ca", orgs[i]->ca_dir, "--key", key[i], "--role", "ledger-node",
+              "--node-id", h_strf("%d", i + 1), "--ip", "127.0.0.1", "--out", crt[i]);
+    }
+    struct h_proc *node[2];
+    for (int i = 0; i < 2; i++) {
+        const char *conf = h_strf(
+            "app null\nnode_id %d\nraft_address 127.0.0.1:%d\nlisten 127.0.0.1:%d\n"
+            "data_dir %s/ledger-%d\nelection_timeout 1s\nheartbeat 100ms\n"
+            "member 1 127.0.0.1:%d http://127.0.0.1:%d\nmember 2 127.0.0.1:%d http://127.0.0.1:%d\n"
+            "tls_cert %s\ntls_key %s\ntls_ca %s\ntls_ca %s\n",
+            i + 1, raft[i], http[i], h_dir(), i + 1, raft[0], http[0], raft[1], http[1], crt[i],
+            key[i], W.a.ca_crt, W.b.ca_crt);
+        struct h_daemon_opts o = {.config = conf,
+                                  .ready_url = h_strf("http://127.0.0.1:%d/healthz", http[i]),
+                                  .timeout_ms = 20000};
+        node[i] = h_daemon_start("corio-ledger", &o);
+        assert_non_null(node[i]);
+    }
+    bool ok;
+    H_POLL(ok,
+           (strcmp(ledger_role(http[0]), "leader") == 0 &&
+            strcmp(ledger_role(http[1]), "follower") == 0) ||
+               (strcmp(ledger_role(http[1]), "leader") == 0 &&
+                strcmp(ledger_role(http[0]), "follower") == 0),
+           30000);
+    assert_true(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +677,7 @@ int main(void)
         H_TEST(nats_shared_broker),
         H_TEST(devices_verify_the_gateway),
         H_TEST(gateway_refuses_a_certificate_not_its_own),
+        H_TEST(ledger_nodes_of_two_organisations),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

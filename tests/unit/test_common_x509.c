@@ -344,10 +344,13 @@ static void cloud_and_ledger_node_roles(void **state)
     o.did_id = "bbbbbbbbbbbbbbbbbbbbbbbb";
     assert_string_equal(sans(issue(&o)),
                         "URI:did:corio:bbbbbbbbbbbbbbbbbbbbbbbb DNS:broker.example.org ");
-    /* A ledger node: its own DID, CN its short id. */
+    /* A ledger node: its own DID and its consensus id, CN its short id. */
     struct corio_x509_issue_options n = opts(ca, org, node, CORIO_X509_ROLE_LEDGER_NODE);
+    n.node_id = 18446744073709551615ull;
     X509 *ln = issue(&n);
-    assert_string_equal(sans(ln), h_strf("URI:did:corio:%s ", node->id));
+    assert_string_equal(sans(ln), h_strf("URI:did:corio:%s URI:urn:corio:ledger:node:"
+                                         "18446744073709551615 ",
+                                         node->id));
     assert_string_equal(attr(X509_get_subject_name(ln), NID_organizationalUnitName),
                         "ledger-node");
     assert_string_equal(attr(X509_get_subject_name(ln), NID_commonName), node->id);
@@ -437,10 +440,17 @@ static void issue_refuses_bad_input(void **state)
         names[i] = "a.example";
     n = o;
     n.dns = names;
-    n.ndns = CORIO_X509_MAX_NAMES;
+    n.ndns = CORIO_X509_MAX_NAMES - 1;
     refused(&n, CORIO_ERR_INVAL, "too many names");
-    n.ndns = CORIO_X509_MAX_NAMES - 1; /* with the URI, exactly the most */
+    n.ndns = CORIO_X509_MAX_NAMES - 2; /* with the URIs a ledger node may have, the most */
     issue(&n);
+    /* Node ids: a ledger node's, and only a ledger node's. */
+    n = o;
+    n.node_id = 3;
+    refused(&n, CORIO_ERR_INVAL, "only a ledger node");
+    n.role = CORIO_X509_ROLE_LEDGER_NODE;
+    n.node_id = 0;
+    refused(&n, CORIO_ERR_INVAL, "names its node id");
     n = o;
     n.did_id = "did:corio:aaaaaaaaaaaaaaaaaaaaaaaa"; /* the short id only */
     refused(&n, CORIO_ERR_INVAL, "not a short id");

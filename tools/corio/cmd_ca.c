@@ -44,6 +44,7 @@ enum {
     OPT_CN,
     OPT_DNS,
     OPT_IP,
+    OPT_NODE_ID,
     OPT_HELP,
 };
 
@@ -267,10 +268,12 @@ static int ca_sign(int argc, char **argv)
         {"cn", required_argument, NULL, OPT_CN},
         {"dns", required_argument, NULL, OPT_DNS},
         {"ip", required_argument, NULL, OPT_IP},
+        {"node-id", required_argument, NULL, OPT_NODE_ID},
         {"days", required_argument, NULL, OPT_DAYS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    uint64_t node_id = 0;
     const char *ca = NULL, *org_key = NULL, *key_file = NULL, *pub_arg = NULL, *out = NULL;
     const char *did_id = NULL, *cn = NULL, *dns[CORIO_X509_MAX_NAMES], *ip[CORIO_X509_MAX_NAMES];
     size_t ndns = 0, nip = 0;
@@ -315,16 +318,20 @@ static int ca_sign(int argc, char **argv)
         case OPT_DNS:
             if (!corio_x509_dns_name_valid(optarg))
                 return cli_usage_error("--dns: '%s' is not a host name", optarg);
-            if (ndns + nip + 1 >= CORIO_X509_MAX_NAMES)
-                return cli_usage_error("at most %d --dns and --ip", CORIO_X509_MAX_NAMES - 1);
+            if (ndns + nip + 2 >= CORIO_X509_MAX_NAMES)
+                return cli_usage_error("at most %d --dns and --ip", CORIO_X509_MAX_NAMES - 2);
             dns[ndns++] = optarg;
             break;
         case OPT_IP:
             if (inet_pton(AF_INET, optarg, addr) != 1 && inet_pton(AF_INET6, optarg, addr) != 1)
                 return cli_usage_error("--ip: '%s' is not an IPv4 or IPv6 address", optarg);
-            if (ndns + nip + 1 >= CORIO_X509_MAX_NAMES)
-                return cli_usage_error("at most %d --dns and --ip", CORIO_X509_MAX_NAMES - 1);
+            if (ndns + nip + 2 >= CORIO_X509_MAX_NAMES)
+                return cli_usage_error("at most %d --dns and --ip", CORIO_X509_MAX_NAMES - 2);
             ip[nip++] = optarg;
+            break;
+        case OPT_NODE_ID:
+            if (cli_parse_u64(optarg, &node_id) != 0 || node_id == 0)
+                return cli_usage_error("--node-id: expected a consensus id, 1 or more");
             break;
         case OPT_DAYS:
             if ((rc = parse_days(optarg, CORIO_X509_LEAF_DAYS_MAX, &days)) != CLI_OK)
@@ -341,6 +348,9 @@ static int ca_sign(int argc, char **argv)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!ca || !out || !have_role)
         return cli_usage_error("--ca, --role and --out are required");
+    if ((role == CORIO_X509_ROLE_LEDGER_NODE) != (node_id != 0))
+        return cli_usage_error(node_id ? "--node-id goes with --role ledger-node"
+                                       : "--role ledger-node needs --node-id (its node_id)");
     if (!key_file == !pub_arg)
         return cli_usage_error("give the subject's key with exactly one of --key and --pub");
 
@@ -365,7 +375,8 @@ static int ca_sign(int argc, char **argv)
         return rc;
     struct corio_x509_issue_options o = {
         .ca_cert = ca_cert, .ca_key = &ca_key, .pub = pub, .role = role, .did_id = did_id,
-        .cn = cn, .dns = dns, .ndns = ndns, .ip = ip, .nip = nip, .days = days};
+        .cn = cn, .dns = dns, .ndns = ndns, .ip = ip, .nip = nip, .days = days,
+        .node_id = node_id};
     char why[256];
     int err = corio_x509_issue(&o, &x, why, sizeof why);
     if (err != CORIO_OK) {
@@ -397,7 +408,7 @@ static const struct cli_command commands[] = {
      ca_new},
     {"sign",
      "--ca DIR (--key FILE | --pub KEY) --role gateway|cloud|ledger-node --out FILE\n"
-     "      [--dns NAME]... [--ip ADDR]... [--did DID] [--cn TEXT] [--days N]",
+     "      [--dns NAME]... [--ip ADDR]... [--node-id N] [--did DID] [--cn TEXT] [--days N]",
      "issue a certificate for a gateway's, cloud service's or ledger node's key",
      "  --ca DIR        the CA directory made by corio ca new\n"
      "  --org-key FILE  the organisation's key, when DIR/ca.key does not lead to it\n"
@@ -406,10 +417,12 @@ static const struct cli_command commands[] = {
      "  --role ROLE     gateway: CN is the gateway's short id, URI SAN its did:corio\n"
      "                  cloud: CN corio-cloud-<org id> (corio-cloud's default client id),\n"
      "                         no URI SAN unless --did\n"
-     "                  ledger-node: CN the node's short id, URI SAN its did:corio\n"
+     "                  ledger-node: CN the node's short id, URI SANs its did:corio and\n"
+     "                         urn:corio:ledger:node:N (corio-ledger checks it)\n"
      "  --out FILE      the certificate (PEM, mode 0644; never replaces a file)\n"
      "  --dns NAME      a DNS name the subject serves under (repeatable)\n"
      "  --ip ADDR       an IPv4 or IPv6 address it serves under (repeatable)\n"
+     "  --node-id N     a ledger node's consensus id (its node_id); required for that role\n"
      "  --did DID       the subject's did:corio when the key is not its key 0\n"
      "  --cn TEXT       another common name (up to 64 bytes)\n"
      "  --days N        validity (default 365, at most 3650, never past the CA's end)\n"
