@@ -143,8 +143,8 @@ static int set_validity(X509 *x, int days)
 
 static int add_text(X509_NAME *name, int nid, const char *text)
 {
-    return X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)text, -1,
-                                      -1, 0) == 1
+    return X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)text, -1, -1,
+                                      0) == 1
                ? CORIO_OK
                : CORIO_ERR_CRYPTO;
 }
@@ -211,8 +211,7 @@ static int id_of_key(const uint8_t pub[CORIO_P256_PUB_LEN], char id[CORIO_DID_ID
     int rc = corio_did_from_key(&corio_crypto_openssl_ops, pub, CORIO_P256_PUB_LEN, &did);
     if (rc != CORIO_OK)
         return rc;
-    return corio_did_id_format(did.id, id, CORIO_DID_ID_CHARS + 1) < 0 ? CORIO_ERR_INVAL
-                                                                         : CORIO_OK;
+    return corio_did_id_format(did.id, id, CORIO_DID_ID_CHARS + 1) < 0 ? CORIO_ERR_INVAL : CORIO_OK;
 }
 
 int corio_x509_ca_new(const struct corio_x509_ca_options *o, const char *org_id, X509 **out,
@@ -237,8 +236,10 @@ int corio_x509_ca_new(const struct corio_x509_ca_options *o, const char *org_id,
         return CORIO_ERR_INVAL;
     }
     if (o->name && !text_valid(o->name, CORIO_X509_CN_MAX)) {
-        say(why, whylen, "the organisation's name must be 1 to %d bytes without control "
-                         "characters", CORIO_X509_CN_MAX);
+        say(why, whylen,
+            "the organisation's name must be 1 to %d bytes without control "
+            "characters",
+            CORIO_X509_CN_MAX);
         return CORIO_ERR_INVAL;
     }
     char id[CORIO_DID_ID_CHARS + 1];
@@ -333,8 +334,9 @@ static int check_issue(const struct corio_x509_issue_options *o, EVP_PKEY *ca_pk
         return CORIO_ERR_INVAL;
     }
     if ((o->role == CORIO_X509_ROLE_LEDGER_NODE) != (o->node_id != 0)) {
-        say(why, whylen, o->node_id ? "only a ledger node's certificate names a node id"
-                                    : "a ledger node's certificate names its node id");
+        say(why, whylen,
+            o->node_id ? "only a ledger node's certificate names a node id"
+                       : "a ledger node's certificate names its node id");
         return CORIO_ERR_INVAL;
     }
     if (o->ndns + o->nip + 2 > CORIO_X509_MAX_NAMES) {
@@ -371,8 +373,7 @@ static int check_issue(const struct corio_x509_issue_options *o, EVP_PKEY *ca_pk
     return CORIO_OK;
 }
 
-int corio_x509_issue(const struct corio_x509_issue_options *o, X509 **out, char *why,
-                     size_t whylen)
+int corio_x509_issue(const struct corio_x509_issue_options *o, X509 **out, char *why, size_t whylen)
 {
     say(why, whylen, "%s", "");
     if (out)

@@ -99,9 +99,9 @@ int corio_x509_ca_new(const struct corio_x509_ca_options *o, const char *org_id,
                       char *why, size_t whylen);
 
 struct corio_x509_issue_options {
-    X509 *ca_cert;                   /* the organisation's CA certificate */
-    const struct corio_key *ca_key;  /* its key: the organisation's key */
-    const uint8_t *pub;              /* the subject's public key, 65 bytes (04 || x || y) */
+    X509 *ca_cert;                  /* the organisation's CA certificate */
+    const struct corio_key *ca_key; /* its key: the organisation's key */
+    const uint8_t *pub;             /* the subject's public key, 65 bytes (04 || x || y) */
     enum corio_x509_role role;
     /* The subject's short id for the URI SAN did:corio:<id> (gateway, ledger node: NULL
      * means the id the key founds, i.e. key 0; cloud: NULL means no URI SAN). */

@@ -98,9 +98,8 @@ static void ca_and_certificates_verify_with_openssl(void **state)
     const char *svc = new_key("cloud", NULL);
     const char *ca = h_strf("%s/ca", h_dir());
     char *out;
-    assert_int_equal(corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--name",
-                           "Example Org", NULL),
-                     0);
+    assert_int_equal(
+        corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--name", "Example Org", NULL), 0);
     const char *ca_crt = h_strf("%s/ca.crt", ca);
     assert_string_equal(field(out, "cert"), ca_crt);
     assert_string_equal(field(out, "uri"), h_strf("did:corio:%s", org_id));
@@ -171,15 +170,14 @@ static void ca_and_certificates_verify_with_openssl(void **state)
     assert_int_equal(openssl(&out, "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile",
                              ca_crt, "-verify_ip", "::1", broker_crt, NULL),
                      0);
-    assert_int_equal(
-        openssl(&out, "x509", "-in", broker_crt, "-noout", "-subject", "-dates", "-ext",
-                "subjectAltName", NULL),
-        0);
+    assert_int_equal(openssl(&out, "x509", "-in", broker_crt, "-noout", "-subject", "-dates",
+                             "-ext", "subjectAltName", NULL),
+                     0);
     contains(out, "CN = cloud broker");
     contains(out, "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
     const char *client_crt = h_strf("%s/cloud-client.crt", h_dir());
-    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", svc, "--role", "cloud",
-                           "--out", client_crt, NULL),
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", svc, "--role", "cloud", "--out",
+                           client_crt, NULL),
                      0);
     assert_string_equal(field(out, "subject"),
                         h_strf("CN=corio-cloud-%s,OU=cloud,O=did:corio:%s", org_id, org_id));
@@ -202,9 +200,8 @@ static void ca_and_certificates_verify_with_openssl(void **state)
                            "--did", h_strf("did:corio:%s", gw_id), "--out", rot_crt, NULL),
                      0);
     assert_string_equal(field(out, "uri"), h_strf("did:corio:%s", gw_id));
-    assert_int_equal(openssl(&out, "verify", "-x509_strict", "-CAfile", ca_crt, node_crt, rot_crt,
-                             NULL),
-                     0);
+    assert_int_equal(
+        openssl(&out, "verify", "-x509_strict", "-CAfile", ca_crt, node_crt, rot_crt, NULL), 0);
 
     /* Another organisation's CA does not vouch for these; a bundle of both does. */
     const char *other = new_key("other-org", NULL);
@@ -214,16 +211,16 @@ static void ca_and_certificates_verify_with_openssl(void **state)
     assert_int_not_equal(openssl(&out, "verify", "-CAfile", other_crt, gw_crt, NULL), 0);
     contains(out, "unable to get local issuer certificate");
     const char *bundle = h_strf("%s/bundle.pem", h_dir());
-    assert_int_equal(
-        h_write_file(bundle, h_strf("%s%s", h_read_file(other_crt, NULL), h_read_file(ca_crt, NULL))),
-        CORIO_OK);
+    assert_int_equal(h_write_file(bundle, h_strf("%s%s", h_read_file(other_crt, NULL),
+                                                 h_read_file(ca_crt, NULL))),
+                     CORIO_OK);
     assert_int_equal(openssl(&out, "verify", "-CAfile", bundle, gw_crt, NULL), 0);
 
     /* The organisation's key given explicitly, wherever ca.key points. */
     assert_int_equal(unlink(h_strf("%s/ca.key", ca)), 0);
     const char *again = h_strf("%s/gw-2.crt", h_dir());
-    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--org-key", org, "--key", gw,
-                           "--role", "gateway", "--out", again, NULL),
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--org-key", org, "--key", gw, "--role",
+                           "gateway", "--out", again, NULL),
                      0);
     assert_int_equal(openssl(&out, "verify", "-CAfile", ca_crt, again, NULL), 0);
 }
@@ -244,14 +241,14 @@ static void bad_input_is_refused(void **state)
     assert_int_equal(
         corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--days", "99999", NULL), 2);
     assert_int_equal(
-        corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--org-id", "did:corio:x", NULL), 2);
+        corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--org-id", "did:corio:x", NULL),
+        2);
     assert_int_equal(corio(&out, "ca", "new", "--org-key", org, "--out", ca, "extra", NULL), 2);
-    assert_int_equal(corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--name",
-                           "bad\001name", NULL),
-                     2);
-    assert_int_equal(corio(&out, "ca", "new", "--org-key", h_strf("%s/none.pem", h_dir()),
-                           "--out", ca, NULL),
-                     3);
+    assert_int_equal(
+        corio(&out, "ca", "new", "--org-key", org, "--out", ca, "--name", "bad\001name", NULL), 2);
+    assert_int_equal(
+        corio(&out, "ca", "new", "--org-key", h_strf("%s/none.pem", h_dir()), "--out", ca, NULL),
+        3);
     const char *notkey = h_strf("%s/notkey.pem", h_dir());
     assert_int_equal(h_write_file(notkey, "hello\n"), CORIO_OK);
     assert_int_equal(corio(&out, "ca", "new", "--org-key", notkey, "--out", ca, NULL), 3);
@@ -264,12 +261,11 @@ static void bad_input_is_refused(void **state)
 
     /* ca sign: usage errors. */
     assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--out", out_crt, NULL), 2);
-    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "device",
-                           "--out", out_crt, NULL),
+    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--role", "device", "--out",
+                           out_crt, NULL),
                      2);
-    assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--role", "gateway", "--out", out_crt,
-                           NULL),
-                     2);
+    assert_int_equal(
+        corio(&out, "ca", "sign", "--ca", ca, "--role", "gateway", "--out", out_crt, NULL), 2);
     assert_int_equal(corio(&out, "ca", "sign", "--ca", ca, "--key", gw, "--pub", gw, "--role",
                            "gateway", "--out", out_crt, NULL),
                      2);

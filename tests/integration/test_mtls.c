@@ -49,12 +49,12 @@ enum broker_kind { MOSQUITTO, NATS };
 struct world {
     struct org a, b;
     struct ident gw_a, gw_b, dev_a, dev_b, svc;
-    const char *broker_crt;  /* the cloud broker's server certificate (CA A) */
-    const char *cloud_crt;   /* corio-cloud's client certificate (CA A) */
-    const char *registry;    /* both organisations, their gateways and devices */
+    const char *broker_crt; /* the cloud broker's server certificate (CA A) */
+    const char *cloud_crt;  /* corio-cloud's client certificate (CA A) */
+    const char *registry;   /* both organisations, their gateways and devices */
     struct h_mosq *mosq;
     struct h_nats *nats;
-    struct h_proc *broker;   /* whichever runs */
+    struct h_proc *broker; /* whichever runs */
     int broker_port;
     struct h_proc *cloud;
     int cloud_http;
@@ -153,15 +153,14 @@ static void identities(void)
     W.cloud_crt = issue(&W.a, W.svc.key, "cloud-client", "cloud", NULL, NULL);
     W.registry = h_strf("%s/registry", h_dir());
     assert_int_equal(
-        h_write_file(W.registry,
-                     h_strf("height 1\norg %s A\norg %s B\n"
-                            "gateway %s org=%s key=%s key_no=0\n"
-                            "gateway %s org=%s key=%s key_no=0\n"
-                            "device %s org=%s key=%s gateway=%s\n"
-                            "device %s org=%s key=%s gateway=%s\n",
-                            W.a.id, W.b.id, W.gw_a.id, W.a.id, W.gw_a.didkey, W.gw_b.id, W.b.id,
-                            W.gw_b.didkey, W.dev_a.id, W.a.id, W.dev_a.didkey, W.gw_a.id,
-                            W.dev_b.id, W.b.id, W.dev_b.didkey, W.gw_b.id)),
+        h_write_file(W.registry, h_strf("height 1\norg %s A\norg %s B\n"
+                                        "gateway %s org=%s key=%s key_no=0\n"
+                                        "gateway %s org=%s key=%s key_no=0\n"
+                                        "device %s org=%s key=%s gateway=%s\n"
+                                        "device %s org=%s key=%s gateway=%s\n",
+                                        W.a.id, W.b.id, W.gw_a.id, W.a.id, W.gw_a.didkey, W.gw_b.id,
+                                        W.b.id, W.gw_b.didkey, W.dev_a.id, W.a.id, W.dev_a.didkey,
+                                        W.gw_a.id, W.dev_b.id, W.b.id, W.dev_b.didkey, W.gw_b.id)),
         CORIO_OK);
 }
 
@@ -171,26 +170,26 @@ static void broker_up(enum broker_kind kind, const char *bundle)
 {
     if (kind == MOSQUITTO) {
         const char *acl = h_strf("%s/acl", h_dir());
-        assert_int_equal(
-            h_write_file(acl, h_strf("pattern write corio/v1/g/%%u/batch\n"
-                                     "pattern write corio/v1/g/%%u/state\n"
-                                     "pattern read corio/v1/g/%%u/ack\n"
-                                     "pattern read corio/v1/g/%%u/down\n"
-                                     "user corio-cloud-%s\n"
-                                     "topic read corio/v1/g/+/batch\n"
-                                     "topic read corio/v1/g/+/state\n"
-                                     "topic write corio/v1/g/+/ack\n"
-                                     "topic write corio/v1/g/+/down\n",
-                                     W.a.id)),
-            CORIO_OK);
-        struct h_mosq_opts mo = {
-            .listeners = 1,
-            .listener[0] = {.certfile = W.broker_crt, .keyfile = W.svc.key, .cafile = bundle,
-                            .require_certificate = true,
-                            .extra = "use_identity_as_username true\n"
-                                     "use_username_as_clientid true"},
-            .deny_anonymous = true,
-            .extra = h_strf("acl_file %s", acl)};
+        assert_int_equal(h_write_file(acl, h_strf("pattern write corio/v1/g/%%u/batch\n"
+                                                  "pattern write corio/v1/g/%%u/state\n"
+                                                  "pattern read corio/v1/g/%%u/ack\n"
+                                                  "pattern read corio/v1/g/%%u/down\n"
+                                                  "user corio-cloud-%s\n"
+                                                  "topic read corio/v1/g/+/batch\n"
+                                                  "topic read corio/v1/g/+/state\n"
+                                                  "topic write corio/v1/g/+/ack\n"
+                                                  "topic write corio/v1/g/+/down\n",
+                                                  W.a.id)),
+                         CORIO_OK);
+        struct h_mosq_opts mo = {.listeners = 1,
+                                 .listener[0] = {.certfile = W.broker_crt,
+                                                 .keyfile = W.svc.key,
+                                                 .cafile = bundle,
+                                                 .require_certificate = true,
+                                                 .extra = "use_identity_as_username true\n"
+                                                          "use_username_as_clientid true"},
+                                 .deny_anonymous = true,
+                                 .extra = h_strf("acl_file %s", acl)};
         W.mosq = h_mosq_start(&mo);
         assert_non_null(W.mosq);
         W.broker = W.mosq->proc;
@@ -219,11 +218,10 @@ static void cloud_up(void)
                               "broker_tls_cert %s\nbroker_tls_key %s\n",
                               W.a.id, h_dir(), W.registry, W.cloud_http, h_dir(), W.broker_port,
                               W.a.ca_crt, W.cloud_crt, W.svc.key);
-    struct h_daemon_opts co = {
-        .config = conf,
-        .ready_url = h_strf("http://127.0.0.1:%d/healthz", W.cloud_http),
-        .ready_log = "connected to the broker",
-        .timeout_ms = 20000};
+    struct h_daemon_opts co = {.config = conf,
+                               .ready_url = h_strf("http://127.0.0.1:%d/healthz", W.cloud_http),
+                               .ready_log = "connected to the broker",
+                               .timeout_ms = 20000};
     W.cloud = h_daemon_start("corio-cloud", &co);
     assert_non_null(W.cloud);
 }
@@ -278,8 +276,8 @@ struct gw {
 static struct gw gateway_up(const char *name, const char *id, const char *key, const char *crt,
                             const char *outbox, const char *ready_log)
 {
-    struct gw g = {.outbox = outbox, .watermark = h_strf("%s.watermark", outbox),
-                   .http = h_free_port()};
+    struct gw g = {
+        .outbox = outbox, .watermark = h_strf("%s.watermark", outbox), .http = h_free_port()};
     const char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s\ncloud_port %d\n"
                               "cloud_tls_ca %s\ncloud_tls_cert %s\n"
                               "batch_messages 7\nwindow 3\nack_timeout 1s\nhttp_port %d\n"
@@ -297,8 +295,7 @@ static bool watermark_at_least(const struct gw *g, int64_t id, int timeout_ms)
     uint64_t epoch;
     int64_t at = -1;
     bool ok;
-    H_POLL(ok, corio_watermark_read(g->watermark, &epoch, &at) == CORIO_OK && at >= id,
-           timeout_ms);
+    H_POLL(ok, corio_watermark_read(g->watermark, &epoch, &at) == CORIO_OK && at >= id, timeout_ms);
     return ok;
 }
 
@@ -342,8 +339,8 @@ static json_int_t packs_stored(void)
     json_int_t n = 0;
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(all, "devices"), i, d)
-    n += json_integer_value(json_object_get(d, "messages"));
+    json_array_foreach(json_object_get(all, "devices"), i, d) n +=
+        json_integer_value(json_object_get(d, "messages"));
     json_decref(all);
     return n;
 }
@@ -365,8 +362,8 @@ static void own_certificate_stored(enum broker_kind kind)
     const char *crt = issue(&W.a, W.gw_a.key, "gw-a", "gateway", NULL, NULL);
     const char *outbox = h_strf("%s/gw-a-outbox.db", h_dir());
     int64_t last = outbox_with(outbox, W.gw_a.id, W.dev_a.id, 30);
-    struct gw g = gateway_up("gw-a", W.gw_a.id, W.gw_a.key, crt, outbox,
-                             "connected to the cloud broker");
+    struct gw g =
+        gateway_up("gw-a", W.gw_a.id, W.gw_a.key, crt, outbox, "connected to the cloud broker");
     assert_true(watermark_at_least(&g, last, 40000));
     assert_int_equal(device_messages(W.dev_a.id), 30);
     assert_int_equal(stat_of("rejected"), 0);
@@ -380,19 +377,23 @@ static void untrusted_ca_refused_at_tls(enum broker_kind kind)
     world_up(kind, false);
     const char *crt = issue(&W.b, W.gw_b.key, "gw-b", "gateway", NULL, NULL);
     /* The test's own client with that certificate is refused too. */
-    struct h_mqtt_opts mo = {.client_id = W.gw_b.id, .cafile = W.a.ca_crt, .certfile = crt,
-                             .keyfile = W.gw_b.key, .timeout_ms = 2000};
+    struct h_mqtt_opts mo = {.client_id = W.gw_b.id,
+                             .cafile = W.a.ca_crt,
+                             .certfile = crt,
+                             .keyfile = W.gw_b.key,
+                             .timeout_ms = 2000};
     assert_null(h_mqtt_connect(W.broker_port, &mo));
     const char *outbox = h_strf("%s/gw-b-outbox.db", h_dir());
     outbox_with(outbox, W.gw_b.id, W.dev_b.id, 5);
-    struct gw g = gateway_up("gw-b", W.gw_b.id, W.gw_b.key, crt, outbox,
-                             "TLS with the cloud broker failed");
+    struct gw g =
+        gateway_up("gw-b", W.gw_b.id, W.gw_b.key, crt, outbox, "TLS with the cloud broker failed");
     /* The broker refused the certificate (Mosquitto: OpenSSL's "certificate verify
      * failed"; nats-server: its TLS handshake error). */
-    assert_int_equal(h_proc_wait_log(W.broker, kind == MOSQUITTO ? "certificate verify failed"
-                                                                 : "TLS handshake error",
-                                     10000),
-                     CORIO_OK);
+    assert_int_equal(
+        h_proc_wait_log(W.broker,
+                        kind == MOSQUITTO ? "certificate verify failed" : "TLS handshake error",
+                        10000),
+        CORIO_OK);
     assert_int_equal(metric_at(g.http, "corio_gateway_uplink_connects_total"), 0);
     assert_int_equal(metric_at(g.http, "corio_gateway_uplink_up"), 0);
     assert_int_equal(metric_at(W.cloud_http, "corio_cloud_batches_received_total"), 0);
@@ -406,14 +407,15 @@ static void untrusted_ca_refused_at_tls(enum broker_kind kind)
 static void shared_broker_signed_batches_decide(enum broker_kind kind)
 {
     world_up(kind, true);
-    const char *forged =
-        issue(&W.b, W.gw_b.key, "forged-gw-a", "gateway", "--did", h_strf("did:corio:%s", W.gw_a.id));
+    const char *forged = issue(&W.b, W.gw_b.key, "forged-gw-a", "gateway", "--did",
+                               h_strf("did:corio:%s", W.gw_a.id));
     const char *outbox = h_strf("%s/forged-outbox.db", h_dir());
     outbox_with(outbox, W.gw_a.id, W.dev_a.id, 5);
-    struct gw rogue = gateway_up("rogue", W.gw_a.id, W.gw_b.key, forged, outbox,
-                                 "connected to the cloud broker");
+    struct gw rogue =
+        gateway_up("rogue", W.gw_a.id, W.gw_b.key, forged, outbox, "connected to the cloud broker");
     bool ok;
-    H_POLL(ok, metric_at(W.cloud_http, "corio_cloud_batches_rejected_total{reason=\"signature\"}") >= 1,
+    H_POLL(ok,
+           metric_at(W.cloud_http, "corio_cloud_batches_rejected_total{reason=\"signature\"}") >= 1,
            20000);
     assert_true(ok);
     assert_int_equal(metric_at(W.cloud_http, "corio_cloud_batches_acked_total"), 0);
@@ -444,15 +446,14 @@ static void shared_broker_signed_batches_decide(enum broker_kind kind)
                          CORIO_OK);
     }
     corio_outbox_close(o);
-    struct gw gb = gateway_up("gw-b", W.gw_b.id, W.gw_b.key, crt_b, ob,
-                              "connected to the cloud broker");
+    struct gw gb =
+        gateway_up("gw-b", W.gw_b.id, W.gw_b.key, crt_b, ob, "connected to the cloud broker");
     assert_true(watermark_at_least(&gb, last, 40000));
     /* The API shows organisation A's view: its device got nothing. B's rows are counted
      * by the metrics (this corio-cloud serves A; B's data is B's). */
     assert_int_equal(device_messages(W.dev_a.id), 0);
     assert_int_equal(metric_at(W.cloud_http, "corio_cloud_messages_total{result=\"new\"}"), 2);
-    assert_int_equal(metric_at(W.cloud_http, "corio_cloud_messages_total{result=\"rejected\"}"),
-                     1);
+    assert_int_equal(metric_at(W.cloud_http, "corio_cloud_messages_total{result=\"rejected\"}"), 1);
     assert_true(metric_at(W.cloud_http, "corio_cloud_batches_acked_total") >= 1);
 }
 
@@ -523,14 +524,14 @@ static void devices_verify_the_gateway(void **state)
     char *env_lines = h_strf("%s", "");
     for (const char *const *v = h_sanitizer_env(); v && *v; v++)
         env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
-    const char *conf = h_strf(
-        "gateway_id %s\nkey %s\noutbox %s/outbox.db\nregistry %s\n"
-        "cloud_port %d\ncloud_tls_ca %s\ncloud_tls_cert %s\n"
-        "loopback_port 0\nmqtt_address 127.0.0.1\nmqtt_port 0\nmqtts_port %d\n"
-        "tls_cert %s\ncoaps_port 0\nhttp_port %d\nbroker_dir %s/broker\n"
-        "ack_timeout 2s\nlog_level info\n%s",
-        W.gw_a.id, W.gw_a.key, h_dir(), registry, W.broker_port, W.a.ca_crt, crt, mqtts, crt,
-        h_free_port(), h_dir(), env_lines);
+    const char *conf =
+        h_strf("gateway_id %s\nkey %s\noutbox %s/outbox.db\nregistry %s\n"
+               "cloud_port %d\ncloud_tls_ca %s\ncloud_tls_cert %s\n"
+               "loopback_port 0\nmqtt_address 127.0.0.1\nmqtt_port 0\nmqtts_port %d\n"
+               "tls_cert %s\ncoaps_port 0\nhttp_port %d\nbroker_dir %s/broker\n"
+               "ack_timeout 2s\nlog_level info\n%s",
+               W.gw_a.id, W.gw_a.key, h_dir(), registry, W.broker_port, W.a.ca_crt, crt, mqtts, crt,
+               h_free_port(), h_dir(), env_lines);
     struct h_daemon_opts go = {.config = conf, .ready_port = mqtts, .timeout_ms = 20000};
     struct h_proc *gw = h_daemon_start("corio-gateway", &go);
     assert_non_null(gw);
@@ -556,18 +557,18 @@ static void devices_verify_the_gateway(void **state)
     assert_non_null(strstr(out, "TLS with the gateway failed: its certificate does not verify"));
     assert_non_null(strstr(out, "acked=0"));
     /* The right anchor but a name the certificate does not carry. */
-    out = CORIO(1, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
-                "--tls", "--count", "1", "--heartbeat", "0", "--status", "0", "--drain-timeout",
-                "1");
+    out =
+        CORIO(1, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
+              "--tls", "--count", "1", "--heartbeat", "0", "--status", "0", "--drain-timeout", "1");
     assert_non_null(strstr(out, "its certificate does not verify"));
     assert_int_equal(packs_stored(), 15);
     /* A trust anchor that is not a certificate; an option without TLS. */
     const char *junk = h_strf("%s/junk.pem", h_dir());
     assert_int_equal(h_write_file(junk, "not a certificate\n"), CORIO_OK);
-    CORIO(3, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
-          "--ca", junk, "--count", "1");
-    CORIO(3, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
-          "--ca", h_strf("%s/none.pem", h_dir()), "--count", "1");
+    CORIO(3, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id, "--ca",
+          junk, "--count", "1");
+    CORIO(3, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id, "--ca",
+          h_strf("%s/none.pem", h_dir()), "--count", "1");
     CORIO(2, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
           "--server-name", "localhost", "--count", "1");
 }
@@ -589,14 +590,14 @@ static void gateway_refuses_a_certificate_not_its_own(void **state)
     assert_int_equal(h_run("corio-gateway", argv, NULL, 20000, &out), 1);
     assert_non_null(strstr(out, "the certificate is for another key"));
     /* For its key but naming another gateway. */
-    const char *named = issue(&W.a, W.gw_a.key, "gw-a-as-b", "gateway", "--did",
-                              h_strf("did:corio:%s", W.gw_b.id));
-    assert_int_equal(h_write_file(path, h_strf("gateway_id %s\nkey %s\noutbox %s\ncloud_port %d\n"
-                                               "cloud_tls_ca %s\ncloud_tls_cert %s\n"
-                                               "run_broker false\n",
-                                               W.gw_a.id, W.gw_a.key, outbox, h_free_port(),
-                                               W.a.ca_crt, named)),
-                     CORIO_OK);
+    const char *named =
+        issue(&W.a, W.gw_a.key, "gw-a-as-b", "gateway", "--did", h_strf("did:corio:%s", W.gw_b.id));
+    assert_int_equal(
+        h_write_file(path, h_strf("gateway_id %s\nkey %s\noutbox %s\ncloud_port %d\n"
+                                  "cloud_tls_ca %s\ncloud_tls_cert %s\n"
+                                  "run_broker false\n",
+                                  W.gw_a.id, W.gw_a.key, outbox, h_free_port(), W.a.ca_crt, named)),
+        CORIO_OK);
     assert_int_equal(h_run("corio-gateway", argv, NULL, 20000, &out), 1);
     assert_non_null(strstr(out, h_strf("names did:corio:%s", W.gw_b.id)));
     /* A certificate without its CA. */

@@ -139,8 +139,8 @@ static const char *sans(X509 *x)
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type == GEN_URI || g->type == GEN_DNS) {
-            const ASN1_IA5STRING *s = g->type == GEN_URI ? g->d.uniformResourceIdentifier
-                                                         : g->d.dNSName;
+            const ASN1_IA5STRING *s =
+                g->type == GEN_URI ? g->d.uniformResourceIdentifier : g->d.dNSName;
             out = h_strf("%s%s:%.*s ", out, g->type == GEN_URI ? "URI" : "DNS",
                          ASN1_STRING_length(s), (const char *)ASN1_STRING_get0_data(s));
         } else if (g->type == GEN_IPADD) {
@@ -197,8 +197,8 @@ static void ca_certificate_names_the_organisation(void **state)
     assert_int_equal(verify(ca, &ca, 1, X509_PURPOSE_ANY), X509_V_OK);
     assert_non_null(X509_get0_subject_key_id(ca));
     /* Ten years by default, dated an hour back. */
-    assert_int_equal(span(ca), (long)CORIO_X509_CA_DAYS_DEFAULT * 86400 +
-                                   CORIO_X509_BACKDATE_SECONDS);
+    assert_int_equal(span(ca),
+                     (long)CORIO_X509_CA_DAYS_DEFAULT * 86400 + CORIO_X509_BACKDATE_SECONDS);
     assert_true(X509_cmp_current_time(X509_get0_notBefore(ca)) < 0);
     /* The name is optional; the days are honoured. */
     X509 *plain = make_ca(org, NULL, 30);
@@ -285,11 +285,10 @@ static void gateway_certificate_chains_for_server_and_client(void **state)
     assert_int_equal(X509_get_extended_key_usage(x), XKU_SSL_SERVER | XKU_SSL_CLIENT);
     assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
     assert_non_null(X509_get0_authority_key_id(x));
-    assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(x),
-                                           X509_get0_subject_key_id(ca)),
-                     0);
-    assert_int_equal(span(x), (long)CORIO_X509_LEAF_DAYS_DEFAULT * 86400 +
-                                  CORIO_X509_BACKDATE_SECONDS);
+    assert_int_equal(
+        ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(x), X509_get0_subject_key_id(ca)), 0);
+    assert_int_equal(span(x),
+                     (long)CORIO_X509_LEAF_DAYS_DEFAULT * 86400 + CORIO_X509_BACKDATE_SECONDS);
     assert_int_equal(X509_check_host(x, "gateway.local", 0, 0, NULL), 1);
     assert_int_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
     assert_int_equal(X509_check_ip_asc(x, "::1", 0), 1);
@@ -351,8 +350,7 @@ static void cloud_and_ledger_node_roles(void **state)
     assert_string_equal(sans(ln), h_strf("URI:did:corio:%s URI:urn:corio:ledger:node:"
                                          "18446744073709551615 ",
                                          node->id));
-    assert_string_equal(attr(X509_get_subject_name(ln), NID_organizationalUnitName),
-                        "ledger-node");
+    assert_string_equal(attr(X509_get_subject_name(ln), NID_organizationalUnitName), "ledger-node");
     assert_string_equal(attr(X509_get_subject_name(ln), NID_commonName), node->id);
     /* A gateway whose key rotated is named by its DID, not by the new key's hash. */
     struct corio_x509_issue_options g = opts(ca, org, node, CORIO_X509_ROLE_GATEWAY);
@@ -376,8 +374,8 @@ static void cloud_and_ledger_node_roles(void **state)
 static void host_names(void **state)
 {
     (void)state;
-    static const char *const good[] = {"localhost", "a", "gw-1.example.org", "1.2.3.4",
-                                       "xn--bcher-kva.example", "A.B.C"};
+    static const char *const good[] = {
+        "localhost", "a", "gw-1.example.org", "1.2.3.4", "xn--bcher-kva.example", "A.B.C"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (!corio_x509_dns_name_valid(good[i]))
             fail_msg("'%s' should be valid", good[i]);
@@ -388,8 +386,9 @@ static void host_names(void **state)
         long254[i] = i % 2 ? '.' : 'a';
     long254[253] = 'a'; /* 254 characters ending in a label */
     long254[254] = 0;
-    const char *bad[] = {"", ".", "a.", ".a", "a..b", "-a", "a-", "a.-b", "*.example.org",
-                         "a b", "a,DNS:evil", "a_b", "é.example", "a/b", label64, long254};
+    const char *bad[] = {
+        "",    ".",          "a.",  ".a",        "a..b", "-a",    "a-",   "a.-b", "*.example.org",
+        "a b", "a,DNS:evil", "a_b", "é.example", "a/b",  label64, long254};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (corio_x509_dns_name_valid(bad[i]))
             fail_msg("'%s' should be refused", bad[i]);
@@ -551,9 +550,9 @@ static void a_program_checks_its_own_certificate(void **state)
     const char *plain = h_strf("%s/plain.crt", h_dir());
     assert_int_equal(corio_x509_write_pem(issue(&c), plain), CORIO_OK);
     assert_int_equal(corio_x509_check_own(plain, &gw->key, other->id, why, sizeof why), CORIO_OK);
-    assert_int_equal(corio_x509_check_own(h_strf("%s/none.crt", h_dir()), &gw->key, gw->id, why,
-                                          sizeof why),
-                     CORIO_ERR_NOTFOUND);
+    assert_int_equal(
+        corio_x509_check_own(h_strf("%s/none.crt", h_dir()), &gw->key, gw->id, why, sizeof why),
+        CORIO_ERR_NOTFOUND);
     assert_non_null(strstr(why, "none.crt"));
     assert_int_equal(ERR_peek_error(), 0);
 }

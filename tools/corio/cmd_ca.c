@@ -90,8 +90,8 @@ static int print_cert(const char *path, X509 *x)
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type == GEN_URI || g->type == GEN_DNS) {
-            const ASN1_IA5STRING *s = g->type == GEN_URI ? g->d.uniformResourceIdentifier
-                                                         : g->d.dNSName;
+            const ASN1_IA5STRING *s =
+                g->type == GEN_URI ? g->d.uniformResourceIdentifier : g->d.dNSName;
             printf("%s %.*s\n", g->type == GEN_URI ? "uri" : "dns", ASN1_STRING_length(s),
                    (const char *)ASN1_STRING_get0_data(s));
         } else if (g->type == GEN_IPADD) {
@@ -308,7 +308,8 @@ static int ca_sign(int argc, char **argv)
         case OPT_DID:
             if (!(did_id = parse_id(optarg)))
                 return cli_usage_error("--did: '%s' is not a did:corio (without #key) or a "
-                                       "short id", optarg);
+                                       "short id",
+                                       optarg);
             break;
         case OPT_CN:
             if (!*optarg || strlen(optarg) > CORIO_X509_CN_MAX)
@@ -373,10 +374,18 @@ static int ca_sign(int argc, char **argv)
     struct corio_key ca_key;
     if ((rc = load_ca(ca, org_key, &ca_cert, &ca_key)) != CLI_OK)
         return rc;
-    struct corio_x509_issue_options o = {
-        .ca_cert = ca_cert, .ca_key = &ca_key, .pub = pub, .role = role, .did_id = did_id,
-        .cn = cn, .dns = dns, .ndns = ndns, .ip = ip, .nip = nip, .days = days,
-        .node_id = node_id};
+    struct corio_x509_issue_options o = {.ca_cert = ca_cert,
+                                         .ca_key = &ca_key,
+                                         .pub = pub,
+                                         .role = role,
+                                         .did_id = did_id,
+                                         .cn = cn,
+                                         .dns = dns,
+                                         .ndns = ndns,
+                                         .ip = ip,
+                                         .nip = nip,
+                                         .days = days,
+                                         .node_id = node_id};
     char why[256];
     int err = corio_x509_issue(&o, &x, why, sizeof why);
     if (err != CORIO_OK) {
