@@ -549,6 +549,22 @@ static void devices_verify_the_gateway(void **state)
     H_POLL(ok, packs_stored() == 15, 30000);
     assert_true(ok);
     assert_int_equal(stat_of("rejected"), 0);
+    /* Reboots and lost connections: every new TLS session verifies again, and nothing
+     * is lost or doubled. */
+    out = CORIO(0, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
+                "--tls", "--server-name", "localhost", "--count", "10", "--rate", "10",
+                "--reboot-every", "0.4", "--netloss-every", "0.5", "--seed", "3", "--heartbeat",
+                "0", "--status", "0", "--summary", summary);
+    if (!strstr(out, "sim devices=3 sent=30 acked=30 pending=0"))
+        fail_msg("sim: %s", out);
+    H_POLL(ok, packs_stored() == 45, 30000);
+    assert_true(ok);
+    json_error_t jerr;
+    json_t *sum = json_load_file(summary, 0, &jerr);
+    assert_non_null(sum);
+    assert_true(json_integer_value(json_object_get(sum, "boots")) > 3);
+    assert_true(json_integer_value(json_object_get(sum, "netlosses")) > 0);
+    json_decref(sum);
 
     /* Another organisation's anchor: the devices refuse the gateway, nothing is sent. */
     out = CORIO(1, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
@@ -561,7 +577,7 @@ static void devices_verify_the_gateway(void **state)
         CORIO(1, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
               "--tls", "--count", "1", "--heartbeat", "0", "--status", "0", "--drain-timeout", "1");
     assert_non_null(strstr(out, "its certificate does not verify"));
-    assert_int_equal(packs_stored(), 15);
+    assert_int_equal(packs_stored(), 45);
     /* A trust anchor that is not a certificate; an option without TLS. */
     const char *junk = h_strf("%s/junk.pem", h_dir());
     assert_int_equal(h_write_file(junk, "not a certificate\n"), CORIO_OK);
