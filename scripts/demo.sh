@@ -89,10 +89,11 @@ gw_key=$(field didkey "$run/gateway.txt")
         --out "$run/corio-cloud.crt"
 } >"$run/logs/ca.log"
 ca=$run/ca/ca.crt
-# The devices' trust anchor for the gateway, where provisioning leaves it
-# (tools/sim/sim.h, SIM_GATEWAY_CA).
-mkdir -p "$run/devices/trust"
-cp "$ca" "$run/devices/trust/gateway-ca.pem"
+# Each device's trust anchor for the gateway, where provisioning leaves it: <id>.ca.pem
+# beside its key (docs/onboarding.md).
+for id in $(awk '$1 == "device" { print $2 }' "$run/devices.reg"); do
+    cp "$ca" "$run/devices/$id.ca.pem"
+done
 # The CAs of the organisations the cloud broker accepts clients from: one here.
 cp "$ca" "$run/ca-bundle.pem"
 {

@@ -14,7 +14,7 @@
  *   devices, covers the rules; here the real programs).
  * - Devices (`corio sim`, over libcorio's POSIX TLS transport) reach the gateway's
  *   mqtts listener and verify its certificate against the trust anchor provisioning
- *   left them (DIR/trust/gateway-ca.pem); another organisation's anchor, or another
+ *   left each of them (DIR/<id>.ca.pem); another organisation's anchor, or another
  *   name, and they refuse it.
  */
 #include <setjmp.h>
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -510,8 +511,10 @@ static void devices_verify_the_gateway(void **state)
     CORIO(0, "sim", "provision", "--devices", "3", "--dir", devdir, "--org", W.a.id,
           "--registry-out", lines);
     /* The trust anchor, where provisioning leaves it. */
-    assert_int_equal(mkdir(h_strf("%s/trust", devdir), 0755), 0);
-    concat_files("devices/trust/gateway-ca.pem", W.a.ca_crt, NULL);
+    const char *reg = h_read_file(lines, NULL);
+    assert_non_null(reg);
+    for (const char *p = reg; (p = strstr(p, "device ")) != NULL; p += 7)
+        concat_files(h_strf("devices/%.24s.ca.pem", p + 7), W.a.ca_crt, NULL);
     const char *registry = h_strf("%s/registry-with-devices", h_dir());
     assert_int_equal(h_write_file(registry, h_strf("%s%s", h_read_file(W.registry, NULL),
                                                    h_read_file(lines, NULL))),
@@ -587,6 +590,12 @@ static void devices_verify_the_gateway(void **state)
           h_strf("%s/none.pem", h_dir()), "--count", "1");
     CORIO(2, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
           "--server-name", "localhost", "--count", "1");
+    /* A device provisioned without an anchor cannot use TLS. */
+    const char *first = strstr(reg, "device ") + 7;
+    assert_int_equal(unlink(h_strf("%s/%.24s.ca.pem", devdir, first)), 0);
+    out = CORIO(3, "sim", "run", "--dir", devdir, "--gateway", gwaddr, "--gateway-id", W.gw_a.id,
+                "--tls", "--server-name", "localhost", "--count", "1");
+    assert_non_null(strstr(out, "no trust anchor for the gateway"));
 }
 
 /* corio-gateway checks its certificates at start: for its key, naming it. */

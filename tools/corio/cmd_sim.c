@@ -274,23 +274,20 @@ static int sim_run_cmd(int argc, char **argv)
     if (!ca && !tls)
         return sim_run(&o);
 
-    /* TLS: the trust anchor named, or the one provisioning left in the directory. */
-    char *path = NULL;
-    if (!ca && asprintf(&path, "%s/" SIM_GATEWAY_CA, o.dir) < 0) {
-        cli_error("out of memory");
-        return CLI_FAIL;
-    }
-    uint8_t *pem = NULL;
-    size_t len = 0;
-    int rc = cli_read_file(ca ? ca : path, 1 << 20, &pem, &len);
-    free(path);
-    if (rc != CLI_OK)
-        return rc;
-    pem[len] = '\0'; /* cli_read_file leaves room for it */
-    o.ca_pem = (const char *)pem;
+    /* TLS: with the trust anchor named, or each device's own (sim_run.c). */
+    o.tls = true;
     if (!o.server_name)
         o.server_name = o.host;
-    rc = sim_run(&o);
+    uint8_t *pem = NULL;
+    if (ca) {
+        size_t len = 0;
+        int rc = cli_read_file(ca, 1 << 20, &pem, &len);
+        if (rc != CLI_OK)
+            return rc;
+        pem[len] = '\0'; /* cli_read_file leaves room for it */
+        o.ca_pem = (const char *)pem;
+    }
+    int rc = sim_run(&o);
     free(pem);
     return rc;
 }
@@ -336,10 +333,10 @@ static const struct cli_command commands[] = {
      "  --status S              a status line on stderr every S seconds (default 10; 0:\n"
      "                          none)\n"
      "  --mqtt 5|3.1.1          MQTT version (default 5)\n"
-     "  --ca FILE               connect with TLS; the gateway's certificate must chain to a\n"
-     "                          certificate in FILE (PEM: its organisation's CA)\n"
-     "  --tls                   the same with the trust anchor provisioning left in\n"
-     "                          DIR/" SIM_GATEWAY_CA "\n"
+     "  --tls                   connect with TLS; the gateway's certificate must chain to\n"
+     "                          each device's trust anchor, DIR/<id>" SIM_GATEWAY_CA_SUFFIX " as\n"
+     "                          provisioning wrote it (its organisation's CA)\n"
+     "  --ca FILE               connect with TLS, every device trusting FILE (PEM) instead\n"
      "  --server-name NAME      the DNS name the gateway's certificate must carry (default:\n"
      "                          the host of --gateway; the devices' TLS (mbedTLS 2.28)\n"
      "                          matches DNS names only, so give one when --gateway is an\n"

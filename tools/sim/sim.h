@@ -55,16 +55,19 @@ struct sim_opts {
     double status_every;     /* seconds between status lines on stderr; 0: none */
     uint8_t mqtt_version;
     const char *summary; /* the summary JSON file, or NULL */
-    /* TLS to the gateway when set: the trust anchor the gateway's certificate must chain
-     * to (PEM text, NUL-terminated), and the name it must carry (a DNS name: mbedTLS
-     * 2.28 matches no IP addresses). */
+    /* TLS to the gateway when tls is set: the gateway's certificate must chain to ca_pem
+     * (PEM text, NUL-terminated) or, when that is NULL, to each device's own trust
+     * anchor, the file provisioning wrote beside its key (SIM_GATEWAY_CA_SUFFIX); and
+     * it must carry server_name (a DNS name: mbedTLS 2.28 matches no IP addresses). */
+    bool tls;
     const char *ca_pem;
     const char *server_name;
 };
 
-/* Where provisioning leaves the trust anchor of the gateway's TLS certificate in a state
- * directory (the organisation's CA certificate, PEM): `corio sim run --tls` reads it. */
-#define SIM_GATEWAY_CA "trust/gateway-ca.pem"
+/* A device's trust anchor for the gateway's TLS certificate (its organisation's CA,
+ * PEM) in the state directory: <id> followed by this, as provisioning writes it
+ * (docs/onboarding.md). */
+#define SIM_GATEWAY_CA_SUFFIX ".ca.pem"
 
 /* Runs the devices until sampling ends (count, duration, or SIGINT/SIGTERM), then
  * until every outbox is acknowledged or the drain timeout passes (a second signal

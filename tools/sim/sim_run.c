@@ -201,6 +201,38 @@ static int reboot(struct simdev *s)
     return boot(s);
 }
 
+/* TLS over the non-blocking TCP transport (the handshake runs inside open(), a step at a
+ * time, as the connect does), with the trust anchor given, or the device's own. */
+static int setup_tls(struct simdev *s, const char *dir, const struct sim_opts *o)
+{
+    uint8_t *own = NULL;
+    const char *anchor = o->ca_pem;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s" SIM_GATEWAY_CA_SUFFIX, dir, s->id);
+    if (!anchor) {
+        size_t len;
+        if (cli_read_file(path, 1 << 20, &own, &len) != CLI_OK) {
+            cli_error("device %s: no trust anchor for the gateway (provision it with one, or "
+                      "give --ca)",
+                      s->id);
+            return CLI_INPUT;
+        }
+        own[len] = '\0'; /* cli_read_file leaves room for it */
+        anchor = (const char *)own;
+    }
+    struct corio_transport raw = s->tp;
+    int rc = corio_posix_tls_init_transport(&s->tls, &raw, anchor, o->server_name);
+    free(own);
+    if (rc != CORIO_OK) {
+        cli_error("device %s: cannot set up TLS: %s", s->id,
+                  rc == CORIO_ERR_INVAL ? "no certificate in the trust anchor" : corio_strerror(rc));
+        return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
+    }
+    s->tls_on = true;
+    corio_posix_tls_transport(&s->tls, &s->tp);
+    return CLI_OK;
+}
+
 static int setup(struct simdev *s, int index, const char *dir, const char *id,
                  const struct sim_opts *o, const struct sockaddr_storage *addr, socklen_t addr_len,
                  const struct corio_clock *clk, const struct corio_random *rnd)
@@ -236,20 +268,8 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     corio_posix_flash_port(&s->pf, &s->flash);
     sim_tcp_init(&s->tcp, addr, addr_len);
     sim_tcp_transport(&s->tcp, &s->tp);
-    if (o->ca_pem) {
-        /* TLS over the non-blocking TCP transport: the handshake runs inside open(), a
-         * step at a time, as the connect does. */
-        struct corio_transport raw = s->tp;
-        rc = corio_posix_tls_init_transport(&s->tls, &raw, o->ca_pem, o->server_name);
-        if (rc != CORIO_OK) {
-            cli_error("device %s: cannot set up TLS: %s", s->id,
-                      rc == CORIO_ERR_INVAL ? "no certificate in the trust anchor"
-                                            : corio_strerror(rc));
-            return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
-        }
-        s->tls_on = true;
-        corio_posix_tls_transport(&s->tls, &s->tp);
-    }
+    if (o->tls && (rc = setup_tls(s, dir, o)) != CLI_OK)
+        return rc;
     sim_model_init(&s->model, o->seed, (uint64_t)index);
     sim_rng_seed(&s->events, o->seed ^ 0x5eed5eedull, (uint64_t)index);
     s->no_time = sim_rng_unit(&s->events) < o->no_time_fraction;
