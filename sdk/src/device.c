@@ -247,8 +247,14 @@ static int auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, s
     enum corio_eat_auth_status status = CORIO_EAT_AUTH_ADMITTED;
     if (in_len && corio_eat_auth_result_decode(in, in_len, &status) != CORIO_OK)
         return CORIO_ERR_MALFORMED;
-    d->quarantined = status == CORIO_EAT_AUTH_QUARANTINED;
-    follow_status(d);
+    bool quarantined = status == CORIO_EAT_AUTH_QUARANTINED;
+    /* A re-authentication that changes nothing leaves the subscriptions alone: sending
+     * SUBSCRIBE again for a live filter is wasted, and Mosquitto 2.0.11 leaks the
+     * duplicate's entry. */
+    bool again = d->connected && quarantined == d->quarantined;
+    d->quarantined = quarantined;
+    if (!again)
+        follow_status(d);
     return CORIO_OK;
 }
 
