@@ -4,7 +4,9 @@
  * enhanced authentication (corio-eat-v1: nonce, EAT over it, key 0 chain, registry key,
  * state file) and with single-step (EAT with a counter as the password), next to the
  * raw ECDSA P-256 verify rate of one thread on this machine measured in the same run
- * (the plugin verifies one signature per login, in Mosquitto's one thread).
+ * (the plugin verifies one signature per login, in Mosquitto's one thread), and next to
+ * bare Mosquitto doing the same job: anonymous MQTT 5 logins to a broker without the
+ * plugin, which is what the connection itself costs.
  *
  * A real Mosquitto 2.0 with the plugin on 127.0.0.1; W clients of the SDK, each its own
  * registered device, log in, and once admitted disconnect and log in again, for S
@@ -13,6 +15,7 @@
  * DESIGN.md §8 lines:
  *   bench edge_auth_enhanced <n> auth/s      limit ecdsa_verify <n> verify/s ratio <r>
  *   bench edge_auth_single <n> auth/s        limit ecdsa_verify <n> verify/s ratio <r>
+ *   limit mosquitto_login <n> login/s ratio <enhanced / bare>
  *
  * Usage: corio-bench-edge-auth <mosquitto> <corio_mosquitto.so> [seconds] [clients]
  */
@@ -98,6 +101,7 @@ struct client {
     uint8_t chain[64];
     size_t chain_len;
     bool eat;
+    bool anonymous; /* bare Mosquitto: no credentials at all */
     uint64_t counter;
     struct corio_posix_tcp tcp;
     struct corio_transport tp;
@@ -196,7 +200,9 @@ static int client_start(struct client *c, uint16_t port)
     corio_mqtt_config_init(&cfg);
     cfg.client_id = c->id;
     cfg.client_id_len = CORIO_SHORT_ID_LEN;
-    if (c->eat) {
+    if (c->anonymous) {
+        /* nothing: the bare broker takes anyone */
+    } else if (c->eat) {
         cfg.auth_method = CORIO_EAT_AUTH_METHOD;
         cfg.auth_method_len = (uint16_t)strlen(CORIO_EAT_AUTH_METHOD);
     } else {
@@ -308,20 +314,25 @@ static bool port_open(int port)
 
 static pid_t broker_start(const char *mosquitto, const char *plugin, const char *dir, int port)
 {
+    /* plugin NULL: bare Mosquitto, anonymous logins allowed. */
     char conf[600], log[600];
-    snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir);
-    snprintf(log, sizeof log, "%s/mosquitto.log", dir);
+    snprintf(conf, sizeof conf, "%s/mosquitto%s.conf", dir, plugin ? "" : "-bare");
+    snprintf(log, sizeof log, "%s/mosquitto%s.log", dir, plugin ? "" : "-bare");
     FILE *f = fopen(conf, "w");
     if (!f)
         return -1;
     if (geteuid() == 0)
         fprintf(f, "user root\n");
     fprintf(f,
-            "per_listener_settings false\nallow_anonymous false\npersistence false\n"
+            "per_listener_settings false\nallow_anonymous %s\npersistence false\n"
             "log_dest stderr\nlog_type error\nlog_type warning\nmax_queued_messages 0\n"
-            "plugin %s\nplugin_opt_gateway " GW "\nplugin_opt_outbox %s/outbox.db\n"
-            "plugin_opt_registry %s/registry\nlistener %d 127.0.0.1\n",
-            plugin, dir, dir, port);
+            "listener %d 127.0.0.1\n",
+            plugin ? "false" : "true", port);
+    if (plugin)
+        fprintf(f,
+                "plugin %s\nplugin_opt_gateway " GW "\nplugin_opt_outbox %s/outbox.db\n"
+                "plugin_opt_registry %s/registry\n",
+                plugin, dir, dir);
     if (fclose(f) != 0)
         return -1;
     pid_t pid = fork();
@@ -392,10 +403,22 @@ int main(int argc, char **argv)
                 verify <= 0 ? "no ECDSA" : "the broker did not start (see its log)");
         goto out;
     }
-    uint64_t failed_eat, failed_single;
+    uint64_t failed_eat, failed_single, failed_bare = 0;
     double r_eat = run_mode(eat, n, (uint16_t)port, seconds, &failed_eat);
     double r_single = run_mode(single, n, (uint16_t)port, seconds, &failed_single);
-    if (r_eat <= 0 || r_single <= 0 || failed_eat || failed_single) {
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+    broker = -1;
+    /* The same job on bare Mosquitto: the same clients, anonymous. */
+    double r_bare = -1;
+    int bare_port = free_port();
+    broker = bare_port > 0 ? broker_start(argv[1], NULL, dir, bare_port) : -1;
+    if (broker > 0) {
+        for (int i = 0; i < n; i++)
+            eat[i].anonymous = true;
+        r_bare = run_mode(eat, n, (uint16_t)bare_port, seconds, &failed_bare);
+    }
+    if (r_eat <= 0 || r_single <= 0 || r_bare <= 0 || failed_eat || failed_single || failed_bare) {
         fprintf(stderr, "corio-bench-edge-auth: refused logins: %llu enhanced, %llu single-step\n",
                 (unsigned long long)failed_eat, (unsigned long long)failed_single);
         goto out;
@@ -406,6 +429,7 @@ int main(int argc, char **argv)
     printf("limit ecdsa_verify %.0f verify/s ratio %.3f\n", verify, r_eat / verify);
     printf("bench edge_auth_single %.0f auth/s\n", r_single);
     printf("limit ecdsa_verify %.0f verify/s ratio %.3f\n", verify, r_single / verify);
+    printf("limit mosquitto_login %.0f login/s ratio %.3f\n", r_bare, r_eat / r_bare);
     fflush(stdout);
     rc = 0;
 out:
