@@ -361,7 +361,8 @@ static int parse_line(struct parser *p, char *line)
         return parse_device(p, toks[1], toks + 2, n - 2);
     if (!strcmp(toks[0], "firmware"))
         return parse_firmware(p, toks[1], toks + 2, n - 2);
-    return bad(p, "unknown entry '%.40s' (org, orgkey, gateway, device, firmware, height)", toks[0]);
+    return bad(p, "unknown entry '%.40s' (org, orgkey, gateway, device, firmware, height)",
+               toks[0]);
 }
 
 static int cmp_device(const void *a, const void *b)

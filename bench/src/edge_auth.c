@@ -46,8 +46,8 @@
 #include "corio/topic.h"
 #include "crypto_openssl.h"
 
-#define GW "gggggggggggggggggggggggg"
-#define ORG "oooooooooooooooooooooooo"
+#define GW          "gggggggggggggggggggggggg"
+#define ORG         "oooooooooooooooooooooooo"
 #define MAX_CLIENTS 64
 
 static double now_s(void)
@@ -116,8 +116,8 @@ struct client {
     uint64_t admitted, failed;
 };
 
-static int client_auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in,
-                       size_t in_len, const uint8_t **out, size_t *out_len)
+static int client_auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, size_t in_len,
+                       const uint8_t **out, size_t *out_len)
 {
     struct client *c = user;
     *out = NULL;
@@ -304,7 +304,8 @@ static int free_port(void)
 static bool port_open(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
     if (s >= 0)
@@ -374,7 +375,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "corio-bench-edge-auth: %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    struct client *eat = calloc((size_t)n, sizeof *eat), *single = calloc((size_t)n, sizeof *single);
+    struct client *eat = calloc((size_t)n, sizeof *eat),
+                  *single = calloc((size_t)n, sizeof *single);
     char path[600];
     snprintf(path, sizeof path, "%s/registry", dir);
     FILE *reg = fopen(path, "w");

@@ -167,8 +167,8 @@ static int open_state(struct corio_auth *a)
         sqlite3_exec(a->state, "ROLLBACK", NULL, NULL, NULL);
         return CORIO_ERR_IO;
     }
-    if (sqlite3_prepare_v2(a->state, "SELECT counter, key_no, eat FROM counters WHERE did = ?1",
-                           -1, &a->get_counter, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(a->state, "SELECT counter, key_no, eat FROM counters WHERE did = ?1", -1,
+                           &a->get_counter, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(a->state,
                            "INSERT INTO counters(did, counter, key_no) VALUES (?1, ?2, ?3) "
                            "ON CONFLICT(did) DO UPDATE SET counter = excluded.counter, "
@@ -288,10 +288,12 @@ static const char *check_service(struct corio_plugin *p, const struct mosquitto 
         return "signed by a key the registry does not know yet";
     if (!claims.has_counter)
         return "no counter";
-    struct corio_eat_expect expect = {
-        .aud = p->gateway, .aud_len = strlen(p->gateway), .nonce = NULL,
-        .last_counter = seen.counter, .require_firmware = false,
-        .registered_assurance = CORIO_EAT_REPORTED};
+    struct corio_eat_expect expect = {.aud = p->gateway,
+                                      .aud_len = strlen(p->gateway),
+                                      .nonce = NULL,
+                                      .last_counter = seen.counter,
+                                      .require_firmware = false,
+                                      .registered_assurance = CORIO_EAT_REPORTED};
     if (corio_eat_verify(&corio_crypto_openssl_ops, tok, (size_t)n, gw->key, sizeof gw->key,
                          &expect, &claims, &why) != CORIO_OK)
         return why ? why : "the EAT does not verify";
@@ -342,10 +344,12 @@ static const char *check_single_step(struct corio_plugin *p, const char *client,
 
     /* A class with released firmware listed must prove what it runs. */
     bool firmware_policy = corio_reg_has_firmware(a->reg, dev->cls);
-    struct corio_eat_expect expect = {
-        .aud = p->gateway, .aud_len = strlen(p->gateway), .nonce = NULL,
-        .last_counter = seen.counter, .require_firmware = firmware_policy,
-        .registered_assurance = dev->assurance};
+    struct corio_eat_expect expect = {.aud = p->gateway,
+                                      .aud_len = strlen(p->gateway),
+                                      .nonce = NULL,
+                                      .last_counter = seen.counter,
+                                      .require_firmware = firmware_policy,
+                                      .registered_assurance = dev->assurance};
     const char *why = NULL;
     if (corio_eat_verify(&corio_crypto_openssl_ops, tok, (size_t)n, dev->key, sizeof dev->key,
                          &expect, &claims, &why) != CORIO_OK)
@@ -453,8 +457,8 @@ static int on_acl_check(int event, void *event_data, void *userdata)
      * not list was admitted to quarantine (only corio-eat-v1 admits such a device), a
      * revoked one has nothing. A change of standing disconnects the device
      * (registry_refresh), so a connection never outlives the rights it logged in with. */
-    const struct corio_reg_device *dev = p->auth->reg ? corio_reg_device(p->auth->reg, client)
-                                                      : NULL;
+    const struct corio_reg_device *dev =
+        p->auth->reg ? corio_reg_device(p->auth->reg, client) : NULL;
     const char *space = dev ? "d" : "q";
     if (!dev || !dev->revoked) {
         switch (ev->access) {
@@ -473,7 +477,9 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     }
     p->acl_denied++;
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "corio: denied %s%s %s on %s", client,
-                         !dev ? " (quarantined)" : dev->revoked ? " (revoked)" : "",
+                         !dev           ? " (quarantined)"
+                         : dev->revoked ? " (revoked)"
+                                        : "",
                          ev->access == MOSQ_ACL_WRITE ? "publish" : "subscribe", ev->topic);
     return MOSQ_ERR_ACL_DENIED;
 }

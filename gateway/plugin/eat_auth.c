@@ -232,8 +232,9 @@ static const char *check_answer(struct corio_plugin *p, const char *id,
     const uint8_t *pub = NULL;
     const char *why = NULL;
     if (dev && dev->has_key && claims.key_number < dev->key_number) {
-        snprintf(buf, cap, "signed by key %" PRIu32 ", an old key after a rotation (the "
-                           "registry's is key %" PRIu32 ")",
+        snprintf(buf, cap,
+                 "signed by key %" PRIu32 ", an old key after a rotation (the "
+                 "registry's is key %" PRIu32 ")",
                  claims.key_number, dev->key_number);
         return buf;
     }
@@ -243,8 +244,9 @@ static const char *check_answer(struct corio_plugin *p, const char *id,
         /* A key the registry does not know yet: the chain, endorsed by the owner. */
         const struct corio_reg_org *org = corio_reg_org(a->reg, dev->org);
         if (!org || !org->has_key) {
-            snprintf(buf, cap, "key %" PRIu32 " is not the registry's, and the registry holds no "
-                               "key of organisation %s to check the rotation chain",
+            snprintf(buf, cap,
+                     "key %" PRIu32 " is not the registry's, and the registry holds no "
+                     "key of organisation %s to check the rotation chain",
                      claims.key_number, dev->org);
             return buf;
         }
@@ -259,8 +261,9 @@ static const char *check_answer(struct corio_plugin *p, const char *id,
                                         ans.chain_len, &trust, &chain, &why) != CORIO_OK)
             return chain_reason(why, buf, cap);
         if (chain.key_number != claims.key_number) {
-            snprintf(buf, cap, "the rotation chain leads to key %" PRIu32 ", the EAT is signed by "
-                               "key %" PRIu32,
+            snprintf(buf, cap,
+                     "the rotation chain leads to key %" PRIu32 ", the EAT is signed by "
+                     "key %" PRIu32,
                      chain.key_number, claims.key_number);
             return buf;
         }
@@ -272,8 +275,9 @@ static const char *check_answer(struct corio_plugin *p, const char *id,
             return "not registered, and only key 0 is accepted without the registry";
         int64_t age = corio__registry_age_s(a);
         if (age > a->registry_max_age_s) {
-            snprintf(buf, cap, "not registered, and the registry is %" PRId64 " s old (key 0 "
-                               "without the registry needs one younger than %" PRId64 " s)",
+            snprintf(buf, cap,
+                     "not registered, and the registry is %" PRId64 " s old (key 0 "
+                     "without the registry needs one younger than %" PRId64 " s)",
                      age, a->registry_max_age_s);
             return buf;
         }
@@ -286,10 +290,13 @@ static const char *check_answer(struct corio_plugin *p, const char *id,
     }
 
     bool firmware_policy = dev && corio_reg_has_firmware(a->reg, dev->cls);
-    struct corio_eat_expect expect = {
-        .aud = p->gateway, .aud_len = strlen(p->gateway), .nonce = nonce,
-        .nonce_len = CORIO_EAT_AUTH_NONCE_LEN, .require_firmware = firmware_policy,
-        .registered_assurance = dev ? dev->assurance : CORIO_EAT_REPORTED};
+    struct corio_eat_expect expect = {.aud = p->gateway,
+                                      .aud_len = strlen(p->gateway),
+                                      .nonce = nonce,
+                                      .nonce_len = CORIO_EAT_AUTH_NONCE_LEN,
+                                      .require_firmware = firmware_policy,
+                                      .registered_assurance =
+                                          dev ? dev->assurance : CORIO_EAT_REPORTED};
     why = NULL;
     if (corio_eat_verify(&corio_crypto_openssl_ops, ans.eat, ans.eat_len, pub, CORIO_P256_PUB_LEN,
                          &expect, &claims, &why) != CORIO_OK)
@@ -342,8 +349,9 @@ static int on_continue(int event, void *event_data, void *userdata)
     if (status == CORIO_EAT_AUTH_ADMITTED) {
         corio__presence_connected(p, ev->client, client);
     } else {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "corio: %s is not registered: admitted to "
-                                              "quarantine (corio/v1/q/%s/)",
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "corio: %s is not registered: admitted to "
+                             "quarantine (corio/v1/q/%s/)",
                              client, client);
     }
     ev->data_out = out;

@@ -268,8 +268,10 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         return MOSQ_ERR_INVAL;
     }
     if (max_age && !parse_i64(max_age, 0, &registry_max_age)) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_registry_max_age '%s' is not a "
-                                           "number of seconds", max_age);
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "corio: plugin_opt_registry_max_age '%s' is not a "
+                             "number of seconds",
+                             max_age);
         return MOSQ_ERR_INVAL;
     }
     snprintf(p->gateway, sizeof p->gateway, "%s", gateway);
@@ -290,7 +292,8 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         snprintf(state_path, sizeof state_path, "%s", state);
     else
         snprintf(state_path, sizeof state_path, "%s-auth.db", outbox);
-    if (corio__presence_init(p) != CORIO_OK || corio__auth_init(p, registry, state_path, registry_max_age) != CORIO_OK) {
+    if (corio__presence_init(p) != CORIO_OK ||
+        corio__auth_init(p, registry, state_path, registry_max_age) != CORIO_OK) {
         corio__auth_cleanup(p);
         corio__presence_cleanup(p);
         corio_outbox_close(p->outbox);

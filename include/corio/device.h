@@ -91,7 +91,7 @@ extern "C" {
  * a device that keeps a longer chain raises it. Shares its memory with the single-step
  * password. */
 #ifndef CORIO_DEVICE_AUTH_MAX
-#define CORIO_DEVICE_AUTH_MAX                                                                     \
+#define CORIO_DEVICE_AUTH_MAX                                                                      \
     CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, CORIO_ROTATION_CHAIN_MAX(2u, 1u))
 #endif
 

@@ -94,7 +94,7 @@ int corio_eat_auth_result_decode(const uint8_t *buf, size_t len,
 
 /* The quarantine topic space: a device that is not registered may publish only under
  * corio/v1/q/{id}/up/ and read only corio/v1/q/{id}/dn/ (docs/onboarding.md). */
-#define CORIO_QUARANTINE_PREFIX "corio/v1/q/"
+#define CORIO_QUARANTINE_PREFIX   "corio/v1/q/"
 #define CORIO_QUARANTINE_CLAIM_DN "dn/claim" /* claim requests to the device */
 #define CORIO_QUARANTINE_CLAIM_UP "up/claim" /* the device's answers */
 /* Bytes the longest quarantine topic of this header takes, NUL included. */

@@ -166,9 +166,9 @@ static void make_login(struct corio_device *d)
         if (n > 0)
             n = corio_base64url_encode(d->eat, (size_t)n, d->cred.password,
                                        sizeof d->cred.password);
-        if (n > 0 && corio_mqtt_set_login(&d->mqtt, d->did_text, ulen,
-                                          (const uint8_t *)d->cred.password,
-                                          (uint16_t)n) == CORIO_OK) {
+        if (n > 0 &&
+            corio_mqtt_set_login(&d->mqtt, d->did_text, ulen, (const uint8_t *)d->cred.password,
+                                 (uint16_t)n) == CORIO_OK) {
             d->st.counter = counter;
             return;
         }
@@ -209,15 +209,14 @@ static void follow_status(struct corio_device *d)
     uint16_t qlen = (uint16_t)strlen(d->qsub);
     for (size_t i = 0; i < 3 && d->subs[i][0]; i++) {
         uint16_t n = (uint16_t)strlen(d->subs[i]);
-        int r = d->quarantined ? corio_mqtt_unsubscribe(&d->mqtt, d->subs[i], n)
-                               : corio_mqtt_subscribe(&d->mqtt, d->subs[i], n,
-                                                      CORIO_MQTT_SUB_QOS(1));
+        int r = d->quarantined
+                    ? corio_mqtt_unsubscribe(&d->mqtt, d->subs[i], n)
+                    : corio_mqtt_subscribe(&d->mqtt, d->subs[i], n, CORIO_MQTT_SUB_QOS(1));
         if (r == CORIO_ERR_AGAIN)
             rc = r;
     }
-    int r = d->quarantined
-                ? corio_mqtt_subscribe(&d->mqtt, d->qsub, qlen, CORIO_MQTT_SUB_QOS(1))
-                : corio_mqtt_unsubscribe(&d->mqtt, d->qsub, qlen);
+    int r = d->quarantined ? corio_mqtt_subscribe(&d->mqtt, d->qsub, qlen, CORIO_MQTT_SUB_QOS(1))
+                           : corio_mqtt_unsubscribe(&d->mqtt, d->qsub, qlen);
     if (r == CORIO_ERR_AGAIN)
         rc = r;
     d->subs_due = rc == CORIO_ERR_AGAIN;
@@ -268,8 +267,8 @@ static void on_claim(struct corio_device *d, const uint8_t *payload, size_t len)
     char aud[CORIO_SHORT_ID_LEN + 1];
     if (!d->claim_secret || d->key_number != 0 ||
         corio_claim_request_decode(payload, len, &r) != CORIO_OK ||
-        corio_claim_nonce(d->key->ops, d->claim_secret, d->claim_secret_len, r.claimant,
-                          expect) != CORIO_OK ||
+        corio_claim_nonce(d->key->ops, d->claim_secret, d->claim_secret_len, r.claimant, expect) !=
+            CORIO_OK ||
         corio_did_id_format(r.claimant, aud, sizeof aud) < 0) {
         d->st.claims_refused++;
         return;
@@ -587,9 +586,9 @@ static bool config_ok(const struct corio_device_config *c)
         return false;
     if (c->auth == CORIO_DEVICE_AUTH_EAT) {
         if (c->mqtt_version != CORIO_MQTT_V5 || (c->key_number > 0 && !c->chain) ||
-            (c->chain && (c->chain_len == 0 ||
-                          CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, c->chain_len) >
-                              CORIO_DEVICE_AUTH_MAX)))
+            (c->chain &&
+             (c->chain_len == 0 ||
+              CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, c->chain_len) > CORIO_DEVICE_AUTH_MAX)))
             return false;
     }
     if (c->claim_secret &&

@@ -83,8 +83,7 @@ int corio_eat_auth_result_encode(enum corio_eat_auth_status status, uint8_t *out
     return rc < 0 ? rc : (int)corio_cbor_enc_len(&e);
 }
 
-int corio_eat_auth_result_decode(const uint8_t *buf, size_t len,
-                                 enum corio_eat_auth_status *status)
+int corio_eat_auth_result_decode(const uint8_t *buf, size_t len, enum corio_eat_auth_status *status)
 {
     if ((!buf && len) || !status)
         return CORIO_ERR_INVAL;

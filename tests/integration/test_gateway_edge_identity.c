@@ -35,7 +35,7 @@
 #include "harness.h"
 #include "outbox.h"
 
-#define GW "gggggggggggggggggggggggg"
+#define GW       "gggggggggggggggggggggggg"
 #define OTHER_GW "hhhhhhhhhhhhhhhhhhhhhhhh"
 #define MAX_KEYS 4
 
@@ -179,8 +179,7 @@ static size_t answer(const struct plan *p, const uint8_t *nonce, size_t nonce_le
         c.fw_version = "1.0.0";
         c.fw_version_len = 5;
     }
-    const struct corio_key *k =
-        p->mode == FOREIGN_KEY ? &p->signer->key[0] : &p->d->key[p->key_no];
+    const struct corio_key *k = p->mode == FOREIGN_KEY ? &p->signer->key[0] : &p->d->key[p->key_no];
     uint8_t tok[CORIO_EAT_MAX_SIZE];
     int n = corio_eat_make(k, &c, tok, sizeof tok);
     assert_true(n > 64);
@@ -343,9 +342,11 @@ static struct edge *edge_connect(int port, const char *client_id, const char *me
 /* QoS 1 publish; returns the PUBACK reason code, or -1 when the connection ended. */
 static int edge_publish(struct edge *e, const char *topic, const char *payload)
 {
-    struct corio_mqtt_publish m = {.topic = topic, .topic_len = (uint16_t)strlen(topic),
+    struct corio_mqtt_publish m = {.topic = topic,
+                                   .topic_len = (uint16_t)strlen(topic),
                                    .payload = (const uint8_t *)payload,
-                                   .payload_len = strlen(payload), .qos = 1};
+                                   .payload_len = strlen(payload),
+                                   .qos = 1};
     e->pub_done = false;
     assert_int_equal(corio_mqtt_publish(&e->m, &m, 1), CORIO_OK);
     bool stop = false;
@@ -377,14 +378,15 @@ static bool accepted(int reason)
 static int edge_subscribe(struct edge *e, const char *filter)
 {
     e->sub_done = false;
-    assert_int_equal(corio_mqtt_subscribe(&e->m, filter, (uint16_t)strlen(filter),
-                                          CORIO_MQTT_SUB_QOS(1)),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_mqtt_subscribe(&e->m, filter, (uint16_t)strlen(filter), CORIO_MQTT_SUB_QOS(1)),
+        CORIO_OK);
     assert_true(edge_run(e, &e->sub_done, 5000));
     return e->sub_reason;
 }
 
-/* ---- the gateway ------------------------------------------------------------------------------ */
+/* ---- the gateway ------------------------------------------------------------------------------
+ */
 
 struct env {
     struct h_mosq *broker;
@@ -427,8 +429,8 @@ static struct env *start(const char *body)
     registry(e, body, 0);
     const char *opts[] = {h_strf("outbox %s", e->outbox), "gateway " GW,
                           h_strf("registry %s", e->registry), "registry_max_age 600", NULL};
-    struct h_mosq_opts mo = {.plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts,
-                             .deny_anonymous = true};
+    struct h_mosq_opts mo = {
+        .plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts, .deny_anonymous = true};
     e->broker = h_mosq_start(&mo);
     assert_non_null(e->broker);
     return e;
@@ -480,7 +482,8 @@ static struct plan good(struct dev *d, uint32_t key_no)
     return (struct plan){.mode = GOOD, .d = d, .key_no = key_no, .chain_key = -1};
 }
 
-/* ---- outbox rows ------------------------------------------------------------------------------- */
+/* ---- outbox rows -------------------------------------------------------------------------------
+ */
 
 struct count_arg {
     const char *device, *suffix;
@@ -507,7 +510,8 @@ static int rows(struct env *e, const char *device, const char *suffix)
     return c.n;
 }
 
-/* ---- single-step ------------------------------------------------------------------------------ */
+/* ---- single-step ------------------------------------------------------------------------------
+ */
 
 static char *single_token(struct dev *d, uint64_t counter)
 {
@@ -529,12 +533,15 @@ static char *single_token(struct dev *d, uint64_t counter)
 
 static struct h_mqtt *single_step(struct env *e, struct dev *d, uint64_t counter)
 {
-    struct h_mqtt_opts o = {.client_id = d->id, .username = d->did,
-                            .password = single_token(d, counter), .timeout_ms = 5000};
+    struct h_mqtt_opts o = {.client_id = d->id,
+                            .username = d->did,
+                            .password = single_token(d, counter),
+                            .timeout_ms = 5000};
     return h_mqtt_connect(e->broker->port, &o);
 }
 
-/* ---- the tests ---------------------------------------------------------------------------------- */
+/* ---- the tests ----------------------------------------------------------------------------------
+ */
 
 static void a_registered_device_is_admitted_and_publishes(void **state)
 {
@@ -557,9 +564,9 @@ static void a_registered_device_is_admitted_and_publishes(void **state)
     assert_int_equal(edge_subscribe(c, h_strf("corio/v1/d/%s/dn/#", other->id)), 0x87);
     assert_int_equal(edge_subscribe(c, h_strf("corio/v1/q/%s/dn/#", d->id)), 0x87);
     assert_true(c->connected && !c->closed);
-    assert_int_equal(h_proc_wait_log(e->broker->proc,
-                                     h_strf("denied %s subscribe on #", d->id), 5000),
-                     CORIO_OK);
+    assert_int_equal(
+        h_proc_wait_log(e->broker->proc, h_strf("denied %s subscribe on #", d->id), 5000),
+        CORIO_OK);
     /* Publishing on another device's topic, or in quarantine: refused and the connection
      * closed; nothing stored. */
     denied(c, h_strf("corio/v1/d/%s/up/json", other->id));
@@ -567,11 +574,11 @@ static void a_registered_device_is_admitted_and_publishes(void **state)
     denied(c, h_strf("corio/v1/q/%s/up/claim", d->id));
     assert_int_equal(rows(e, other->id, NULL), 0);
     assert_int_equal(rows(e, d->id, "up/json"), 1);
-    assert_int_equal(h_proc_wait_log(e->broker->proc,
-                                     h_strf("denied %s publish on corio/v1/d/%s/up/json", d->id,
-                                            other->id),
-                                     5000),
-                     CORIO_OK);
+    assert_int_equal(
+        h_proc_wait_log(e->broker->proc,
+                        h_strf("denied %s publish on corio/v1/d/%s/up/json", d->id, other->id),
+                        5000),
+        CORIO_OK);
 }
 
 static void bad_tokens_are_refused_and_others_keep_working(void **state)
@@ -671,8 +678,8 @@ static void malformed_and_oversized_auth_data_is_refused(void **state)
     /* The EAT: not COSE; its kid's DID spoiled ("did:corio:" becomes "did:corjo:"). */
     uint8_t *notcose = malloc(64);
     h_defer(free, notcose);
-    int m = corio_eat_auth_encode(garbage, sizeof garbage, d->chain[0], d->chain_len[0], notcose,
-                                  64);
+    int m =
+        corio_eat_auth_encode(garbage, sizeof garbage, d->chain[0], d->chain_len[0], notcose, 64);
     assert_true(m > 0);
     cases[n++] = (struct bad){"EAT not COSE", notcose, (size_t)m, "does not decode"};
     uint8_t badkid[CORIO_EAT_MAX_SIZE];
@@ -751,8 +758,9 @@ static void single_step_rules_hold_next_to_enhanced(void **state)
     (void)state;
     struct dev *single = dev_new(), *eat = dev_new(), *learner = dev_new();
     struct env *e = start("");
-    registry(e, h_strf("%s%s%s", dline(e, single, 0, NULL), dline(e, eat, 0, "auth=eat"),
-                       dline(e, learner, 0, NULL)),
+    registry(e,
+             h_strf("%s%s%s", dline(e, single, 0, NULL), dline(e, eat, 0, "auth=eat"),
+                    dline(e, learner, 0, NULL)),
              0);
     /* A counter that does not increase. */
     assert_non_null(single_step(e, single, 5));
@@ -781,12 +789,13 @@ static void rotation_chains_and_key_numbers_never_going_backwards(void **state)
     struct dev *d = dev_new(), *rogue = dev_new(), *solo = dev_new();
     struct env *e = start("");
     struct org *other_org = org_new();
-    rotate(d, e->org, e->org);          /* key 1, endorsed by its organisation */
-    rotate(d, e->org, e->org);          /* key 2 */
-    rotate(rogue, e->org, other_org);   /* key 1, endorsed by a stranger */
-    rotate(solo, e->org, e->org);       /* key 1, which the registry will know */
-    registry(e, h_strf("%s%s%s", dline(e, d, 0, "auth=eat"), dline(e, rogue, 0, "auth=eat"),
-                       dline(e, solo, 1, "auth=eat")),
+    rotate(d, e->org, e->org);        /* key 1, endorsed by its organisation */
+    rotate(d, e->org, e->org);        /* key 2 */
+    rotate(rogue, e->org, other_org); /* key 1, endorsed by a stranger */
+    rotate(solo, e->org, e->org);     /* key 1, which the registry will know */
+    registry(e,
+             h_strf("%s%s%s", dline(e, d, 0, "auth=eat"), dline(e, rogue, 0, "auth=eat"),
+                    dline(e, solo, 1, "auth=eat")),
              0);
 
     /* The registry knows key 0; the device presents key 1 with its chain: accepted ahead
@@ -816,8 +825,9 @@ static void rotation_chains_and_key_numbers_never_going_backwards(void **state)
      * are disconnected; key 1 is an old key after a rotation. */
     struct edge *held = edge_connect(e->broker->port, NULL, NULL, good(d, 2));
     assert_true(held->connected);
-    registry(e, h_strf("%s%s%s", dline(e, d, 2, "auth=eat"), dline(e, rogue, 0, "auth=eat"),
-                       dline(e, solo, 1, "auth=eat")),
+    registry(e,
+             h_strf("%s%s%s", dline(e, d, 2, "auth=eat"), dline(e, rogue, 0, "auth=eat"),
+                    dline(e, solo, 1, "auth=eat")),
              0);
     assert_true(edge_run(held, &held->closed, 10000));
     assert_true(edge_connect(e->broker->port, NULL, NULL, good(d, 2))->connected);
@@ -900,7 +910,8 @@ static void a_revoked_device_is_refused_and_disconnected(void **state)
     struct edge *c = edge_connect(e->broker->port, NULL, NULL, good(d, 0));
     struct edge *o = edge_connect(e->broker->port, NULL, NULL, good(other, 0));
     assert_true(c->connected && o->connected);
-    registry(e, h_strf("%s%s", dline(e, d, 0, "auth=eat revoked=yes"), dline(e, other, 0, "auth=eat")),
+    registry(e,
+             h_strf("%s%s", dline(e, d, 0, "auth=eat revoked=yes"), dline(e, other, 0, "auth=eat")),
              0);
     assert_true(edge_run(c, &c->closed, 10000));
     assert_int_equal(h_proc_wait_log(e->broker->proc, h_strf("%s revoked", d->id), 5000), CORIO_OK);
@@ -918,9 +929,10 @@ static void firmware_must_be_approved(void **state)
     (void)state;
     struct dev *d = dev_new();
     struct env *e = start("");
-    registry(e, h_strf("device %s org=%s key=%s class=meter auth=eat\nfirmware meter %s\n", d->id,
-                       e->org->id, d->didkey[0],
-                       "aabb000000000000000000000000000000000000000000000000000000000000"),
+    registry(e,
+             h_strf("device %s org=%s key=%s class=meter auth=eat\nfirmware meter %s\n", d->id,
+                    e->org->id, d->didkey[0],
+                    "aabb000000000000000000000000000000000000000000000000000000000000"),
              0);
     assert_refused(edge_connect(e->broker->port, NULL, NULL, good(d, 0)), 0x87);
     refused(e, d->id, "firmware");

@@ -158,7 +158,8 @@ static const char *export_registry(const struct ledger *l, const char *path)
     return h_strf("registry %.*s applied", (int)strcspn(h + 1, "\n"), h + 1);
 }
 
-/* ---- the gateway ------------------------------------------------------------------------------- */
+/* ---- the gateway -------------------------------------------------------------------------------
+ */
 
 struct count_arg {
     const char *device, *suffix;
@@ -189,8 +190,8 @@ static struct h_mosq *gateway_start(const char *gw, const char *outbox, const ch
 {
     const char *opts[] = {h_strf("outbox %s", outbox), h_strf("gateway %s", gw),
                           h_strf("registry %s", registry), "registry_max_age 600", NULL};
-    struct h_mosq_opts mo = {.plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts,
-                             .deny_anonymous = true};
+    struct h_mosq_opts mo = {
+        .plugin = h_lib("corio_mosquitto.so"), .plugin_opts = opts, .deny_anonymous = true};
     struct h_mosq *m = h_mosq_start(&mo);
     assert_non_null(m);
     return m;
@@ -232,10 +233,11 @@ static json_t *summary_device(json_t *summary, const char *id)
     return NULL;
 }
 
-/* ---- the tests --------------------------------------------------------------------------------- */
+/* ---- the tests ---------------------------------------------------------------------------------
+ */
 
 #define DEVICES 3
-#define PACKS 5
+#define PACKS   5
 
 static void sim_devices_onboard_through_quarantine_and_the_ledger(void **state)
 {
@@ -254,7 +256,8 @@ static void sim_devices_onboard_through_quarantine_and_the_ledger(void **state)
            TX("--org", org.id, "--kind", "gateway", "--device-key", gw.didkey, "--eat", geat,
               "--class", "gateway", "--model", "g-1", "--hw", "a", "--out", "gw.cbor"));
 
-    const char *registry = h_strf("%s/registry", h_dir()), *outbox = h_strf("%s/outbox.db", h_dir());
+    const char *registry = h_strf("%s/registry", h_dir()),
+               *outbox = h_strf("%s/outbox.db", h_dir());
     export_registry(&l, registry);
     struct h_mosq *broker = gateway_start(gw.id, outbox, registry);
     const char *gateway = h_strf("127.0.0.1:%d", broker->port);
@@ -279,10 +282,28 @@ static void sim_devices_onboard_through_quarantine_and_the_ledger(void **state)
 
     /* The devices run, unclaimed: quarantine only. */
     const char *summary = h_strf("%s/summary.json", h_dir());
-    const char *argv[] = {h_bin("corio"), "sim", "run", "--dir", dir, "--gateway", gateway,
-                          "--gateway-id", gw.id, "--count", h_strf("%d", PACKS), "--rate", "5",
-                          "--heartbeat", "0", "--drain-timeout", "120", "--status", "1",
-                          "--summary", summary, NULL};
+    const char *argv[] = {h_bin("corio"),
+                          "sim",
+                          "run",
+                          "--dir",
+                          dir,
+                          "--gateway",
+                          gateway,
+                          "--gateway-id",
+                          gw.id,
+                          "--count",
+                          h_strf("%d", PACKS),
+                          "--rate",
+                          "5",
+                          "--heartbeat",
+                          "0",
+                          "--drain-timeout",
+                          "120",
+                          "--status",
+                          "1",
+                          "--summary",
+                          summary,
+                          NULL};
     struct h_proc *sim = h_proc_start("sim", argv, NULL);
     assert_non_null(sim);
     for (int i = 0; i < DEVICES; i++)
@@ -320,10 +341,10 @@ static void sim_devices_onboard_through_quarantine_and_the_ledger(void **state)
     /* The registry from the ledger reaches the gateway: out of quarantine, telemetry. */
     assert_int_equal(h_proc_wait_log(broker->proc, export_registry(&l, registry), 10000), CORIO_OK);
     for (int i = 0; i < DEVICES; i++)
-        assert_int_equal(
-            h_proc_wait_log(broker->proc,
-                            h_strf("%s registered (leaves quarantine)", claims[i].id), 10000),
-            CORIO_OK);
+        assert_int_equal(h_proc_wait_log(broker->proc,
+                                         h_strf("%s registered (leaves quarantine)", claims[i].id),
+                                         10000),
+                         CORIO_OK);
     assert_int_equal(h_proc_wait_exit(sim, 120000), 0);
     json_error_t jerr;
     json_t *s = json_load_file(summary, 0, &jerr);
@@ -347,9 +368,24 @@ static void sim_devices_onboard_through_quarantine_and_the_ledger(void **state)
             first = claims[i].id;
     CLI_OK("device", "revoke", TX("--device", first, "--out", "revoke.cbor"));
     assert_int_equal(h_proc_wait_log(broker->proc, export_registry(&l, registry), 10000), CORIO_OK);
-    const char *again[] = {h_bin("corio"), "sim", "run", "--dir", dir, "--gateway", gateway,
-                           "--gateway-id", gw.id, "--devices", "1", "--count", "1",
-                           "--heartbeat", "0", "--drain-timeout", "3", NULL};
+    const char *again[] = {h_bin("corio"),
+                           "sim",
+                           "run",
+                           "--dir",
+                           dir,
+                           "--gateway",
+                           gateway,
+                           "--gateway-id",
+                           gw.id,
+                           "--devices",
+                           "1",
+                           "--count",
+                           "1",
+                           "--heartbeat",
+                           "0",
+                           "--drain-timeout",
+                           "3",
+                           NULL};
     struct h_proc *sim2 = h_proc_start("sim-revoked", again, NULL);
     assert_int_equal(h_proc_wait_exit(sim2, 60000), 1);
     assert_int_equal(
@@ -369,9 +405,10 @@ static void sim_devices_rotate_their_keys_mid_run(void **state)
     /* The registry knows key 0 of each device (as auth=eat) and the organisation's key. */
     char *body = h_read_file(lines, NULL);
     assert_non_null(body);
-    const char *registry = h_strf("%s/registry", h_dir()), *outbox = h_strf("%s/outbox.db", h_dir());
-    char *text = h_strf("height 1\norg %s Org\norgkey %s key=%s key_no=0\n", org.id, org.id,
-                        org.didkey);
+    const char *registry = h_strf("%s/registry", h_dir()),
+               *outbox = h_strf("%s/outbox.db", h_dir());
+    char *text =
+        h_strf("height 1\norg %s Org\norgkey %s key=%s key_no=0\n", org.id, org.id, org.didkey);
     for (char *l = body; *l;) {
         char *nl = strchr(l, '\n');
         *nl = '\0';
@@ -381,10 +418,28 @@ static void sim_devices_rotate_their_keys_mid_run(void **state)
     assert_int_equal(h_write_file(registry, text), 0);
     struct h_mosq *broker = gateway_start(gw.id, outbox, registry);
     const char *summary = h_strf("%s/summary.json", h_dir());
-    const char *argv[] = {h_bin("corio"), "sim", "run", "--dir", dir, "--gateway",
-                          h_strf("127.0.0.1:%d", broker->port), "--gateway-id", gw.id, "--count",
-                          "20", "--rate", "10", "--rotate-every", "0.6", "--org-key", org.key,
-                          "--heartbeat", "0", "--summary", summary, NULL};
+    const char *argv[] = {h_bin("corio"),
+                          "sim",
+                          "run",
+                          "--dir",
+                          dir,
+                          "--gateway",
+                          h_strf("127.0.0.1:%d", broker->port),
+                          "--gateway-id",
+                          gw.id,
+                          "--count",
+                          "20",
+                          "--rate",
+                          "10",
+                          "--rotate-every",
+                          "0.6",
+                          "--org-key",
+                          org.key,
+                          "--heartbeat",
+                          "0",
+                          "--summary",
+                          summary,
+                          NULL};
     struct h_proc *sim = h_proc_start("sim", argv, NULL);
     assert_int_equal(h_proc_wait_exit(sim, 120000), 0);
     json_error_t jerr;
@@ -396,7 +451,8 @@ static void sim_devices_rotate_their_keys_mid_run(void **state)
     json_t *devs = json_object_get(s, "devices");
     uint64_t max_key = 0;
     for (size_t i = 0; i < json_array_size(devs); i++) {
-        uint64_t k = (uint64_t)json_integer_value(json_object_get(json_array_get(devs, i), "key_no"));
+        uint64_t k =
+            (uint64_t)json_integer_value(json_object_get(json_array_get(devs, i), "key_no"));
         max_key = k > max_key ? k : max_key;
     }
     assert_true(max_key >= 1);
@@ -406,9 +462,24 @@ static void sim_devices_rotate_their_keys_mid_run(void **state)
     assert_false(h_proc_log_contains(broker->proc, "refused"));
 
     /* A second run continues with the keys on file; key numbers never go backwards. */
-    const char *again[] = {h_bin("corio"), "sim", "run", "--dir", dir, "--gateway",
-                           h_strf("127.0.0.1:%d", broker->port), "--gateway-id", gw.id, "--count",
-                           "2", "--rate", "10", "--org-key", org.key, "--heartbeat", "0", NULL};
+    const char *again[] = {h_bin("corio"),
+                           "sim",
+                           "run",
+                           "--dir",
+                           dir,
+                           "--gateway",
+                           h_strf("127.0.0.1:%d", broker->port),
+                           "--gateway-id",
+                           gw.id,
+                           "--count",
+                           "2",
+                           "--rate",
+                           "10",
+                           "--org-key",
+                           org.key,
+                           "--heartbeat",
+                           "0",
+                           NULL};
     assert_int_equal(h_proc_wait_exit(h_proc_start("sim-again", again, NULL), 60000), 0);
     assert_false(h_proc_log_contains(broker->proc, "refused"));
 }

@@ -77,7 +77,10 @@ static void malformed_answers_are_refused(void **state)
         {"empty chain", {0x83, 0x01, 0x41, 0x00, 0x40}, 5, CORIO_ERR_MALFORMED},
         {"EAT as text", {0x83, 0x01, 0x61, 0x00, 0x41, 0x00}, 6, CORIO_ERR_MALFORMED},
         {"indefinite array", {0x9f, 0x01, 0x41, 0x00, 0x41, 0x00, 0xff}, 7, CORIO_ERR_MALFORMED},
-        {"indefinite bstr", {0x83, 0x01, 0x5f, 0x41, 0x00, 0xff, 0x41, 0x00}, 8, CORIO_ERR_MALFORMED},
+        {"indefinite bstr",
+         {0x83, 0x01, 0x5f, 0x41, 0x00, 0xff, 0x41, 0x00},
+         8,
+         CORIO_ERR_MALFORMED},
         {"long head", {0x83, 0x01, 0x58, 0x01, 0x00, 0x41, 0x00}, 7, CORIO_ERR_MALFORMED},
         {"trailing byte", {0x83, 0x01, 0x41, 0x00, 0x41, 0x00, 0x00}, 7, CORIO_ERR_MALFORMED},
         {"truncated", {0x83, 0x01, 0x41, 0x00, 0x42, 0x00}, 6, CORIO_ERR_MALFORMED},
@@ -155,17 +158,17 @@ static void claim_requests_and_the_claim_nonce(void **state)
     memcpy(msg, "printed-secret", 14);
     memcpy(msg + 14, r.claimant, 15);
     assert_int_equal(corio_sha256(&corio_crypto_openssl_ops, msg, 29, want), CORIO_OK);
-    assert_int_equal(corio_claim_nonce(&corio_crypto_openssl_ops, "printed-secret", 14,
-                                       r.claimant, nonce),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_claim_nonce(&corio_crypto_openssl_ops, "printed-secret", 14, r.claimant, nonce),
+        CORIO_OK);
     assert_memory_equal(nonce, want, 32);
     assert_int_equal(corio_claim_nonce(&corio_crypto_openssl_ops, "x", 0, r.claimant, nonce),
                      CORIO_ERR_INVAL);
     char longs[CORIO_CLAIM_SECRET_MAX + 1];
     memset(longs, 'a', sizeof longs);
-    assert_int_equal(corio_claim_nonce(&corio_crypto_openssl_ops, longs, sizeof longs,
-                                       r.claimant, nonce),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(
+        corio_claim_nonce(&corio_crypto_openssl_ops, longs, sizeof longs, r.claimant, nonce),
+        CORIO_ERR_INVAL);
 }
 
 static void quarantine_topics(void **state)

@@ -161,7 +161,8 @@ static int service_password(const char *keyfile, const char *key_no, const char 
     int n = rc == CORIO_OK ? corio_eat_make(&key, &c, tok, sizeof tok) : rc;
     corio_key_close(&key);
     if (n < 0 || corio_base64url_encode(tok, (size_t)n, out, cap) < 0) {
-        cli_error("cannot make the gateway's token: %s", corio_strerror(n < 0 ? n : CORIO_ERR_NOSPACE));
+        cli_error("cannot make the gateway's token: %s",
+                  corio_strerror(n < 0 ? n : CORIO_ERR_NOSPACE));
         return CLI_FAIL;
     }
     return CLI_OK;
@@ -295,8 +296,8 @@ static int check_answer(const struct ask *a, const struct corio_did *did,
         cli_error("the device's key 0 is not its DID's: %s", why ? why : "a rotated chain");
         return CLI_REFUSED;
     }
-    struct corio_eat_expect e = {.aud = claimant, .aud_len = CORIO_DID_ID_CHARS, .nonce = nonce,
-                                 .nonce_len = 32};
+    struct corio_eat_expect e = {
+        .aud = claimant, .aud_len = CORIO_DID_ID_CHARS, .nonce = nonce, .nonce_len = 32};
     if (corio_eat_verify(&corio_crypto_openssl_ops, ans.eat, ans.eat_len, r.pub, sizeof r.pub, &e,
                          claims, &why) != CORIO_OK ||
         claims->key_number != 0) {
@@ -463,14 +464,14 @@ static const struct cli_command commands[] = {
      "  --device-key KEY, --eat TOKEN  instead: the device's key 0 and its EAT (file, hex\n"
      "                or base64url), aud = the claiming organisation's short id, nonce =\n"
      "                `corio device claim-nonce`\n"
-     "  --pin ID      pin the device to this gateway (--gateway without DID SECRET too)\n"
-     CLI_TX_HELP,
+     "  --pin ID      pin the device to this gateway (--gateway without DID SECRET "
+     "too)\n" CLI_TX_HELP,
      device_claim},
     {"transfer", "--device ID --from ID --to ID ...",
      "move a device to another organisation (both organisations sign)", CLI_TX_HELP,
      device_transfer},
-    {"revoke", "--device ID ...", "revoke a device for good (its organisation signs)",
-     CLI_TX_HELP, device_revoke},
+    {"revoke", "--device ID ...", "revoke a device for good (its organisation signs)", CLI_TX_HELP,
+     device_revoke},
 };
 
 const struct cli_group cli_group_device = {"device", "the device registry on the ledger",

@@ -325,8 +325,8 @@ static int rotate(struct simdev *s, const char *dir, const struct sim_org *org)
         chain = start;
         chain_len = (size_t)n;
     }
-    if (CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX,
-                            chain_len + CORIO_ROTATION_LINK_MAX(1)) > CORIO_DEVICE_AUTH_MAX) {
+    if (CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, chain_len + CORIO_ROTATION_LINK_MAX(1)) >
+        CORIO_DEVICE_AUTH_MAX) {
         s->rotations_skipped++;
         return CLI_OK;
     }
@@ -364,8 +364,8 @@ static int rotate(struct simdev *s, const char *dir, const struct sim_org *org)
         cli_error("%s: cannot write the chain: %s", path, strerror(errno));
         return CLI_FAIL;
     }
-    if (corio_device_set_key(&s->dev, &s->keys[next], k + 1, s->chain[next],
-                             s->chain_len[next]) != CORIO_OK) {
+    if (corio_device_set_key(&s->dev, &s->keys[next], k + 1, s->chain[next], s->chain_len[next]) !=
+        CORIO_OK) {
         cli_error("device %s: the device refused its new key", s->id);
         return CLI_FAIL;
     }
@@ -802,8 +802,8 @@ int sim_run(const struct sim_opts *o)
                     "sim t=%.0fs connected=%d/%d quarantined=%d sent=%" PRIu64 " acked=%" PRIu64
                     " pending=%" PRIu64 " boots=%" PRIu64 " netlosses=%" PRIu64
                     " rotations=%" PRIu64 " claims=%" PRIu64 "\n",
-                    (double)(now - t0) / 1000.0, t.connected, n, t.quarantined, t.produced,
-                    t.acked, t.pending, t.boots, t.netlosses, t.rotations, t.claims);
+                    (double)(now - t0) / 1000.0, t.connected, n, t.quarantined, t.produced, t.acked,
+                    t.pending, t.boots, t.netlosses, t.rotations, t.claims);
             next_status = now + (int64_t)(o->status_every * 1000);
         }
     }
