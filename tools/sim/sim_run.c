@@ -18,8 +18,10 @@
  * provisioning record. With --rotate-every a device rotates its key: key k+1 is made,
  * its rotation link signed by key k and endorsed by the organisation's key, written to
  * <id>.key<k+1>.pem and then the chain to <id>.chain (the commit point), and the device
- * re-authenticates with it. A chain that would not fit the device's buffer
- * (CORIO_DEVICE_AUTH_MAX) ends the device's rotations; they are counted as skipped.
+ * re-authenticates with it. Only a device admitted at that moment rotates (not one in
+ * quarantine or offline; its turn comes again later). A chain that would not fit the
+ * device's buffer (CORIO_DEVICE_AUTH_MAX) ends the device's rotations; they are counted
+ * as skipped.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -305,6 +307,11 @@ static int replace_file(const char *path, const uint8_t *data, size_t len)
  * is not an error: the rotation is skipped. */
 static int rotate(struct simdev *s, const char *dir, const struct sim_org *org)
 {
+    /* Only an admitted device rotates: in quarantine (not registered yet) a gateway takes
+     * key 0 only, and the ledger registers a device by its key 0. */
+    struct corio_device_stats ds;
+    if (corio_device_stats(&s->dev, &ds) != CORIO_OK || !ds.connected || ds.quarantined)
+        return CLI_OK;
     int next = 1 - s->cur;
     uint32_t k = s->key_no;
     uint8_t pub[CORIO_P256_PUB_LEN], link[1024], endorsed[1024];
