@@ -73,8 +73,6 @@ done
 org=$(field id "$run/org.txt")
 gw=$(field id "$run/gateway.txt")
 gw_key=$(field didkey "$run/gateway.txt")
-"$bin/corio" sim provision --devices "$devices" --dir "$run/devices" --org "$org" \
-    --registry-out "$run/devices.reg" >"$run/logs/provision.log"
 
 # Certificates: the organisation's CA, signed by its own key; one certificate for the
 # gateway's key, which serves its devices (as localhost) and identifies it to the cloud
@@ -89,12 +87,11 @@ gw_key=$(field didkey "$run/gateway.txt")
         --out "$run/corio-cloud.crt"
 } >"$run/logs/ca.log"
 ca=$run/ca/ca.crt
-# Each device's trust anchor for the gateway, where provisioning leaves it: <id>.ca.pem
-# beside its key (docs/onboarding.md).
-for id in $(awk '$1 == "device" { print $2 }' "$run/devices.reg"); do
-    cp "$ca" "$run/devices/$id.ca.pem"
-done
-# The CAs of the organisations the cloud broker accepts clients from: one here.
+# The devices, each provisioned with the organisation's CA as its trust anchor for the
+# gateway (<id>.ca.pem beside its key, docs/onboarding.md).
+"$bin/corio" sim provision --devices "$devices" --dir "$run/devices" --org "$org" \
+    --gateway-ca "$ca" --registry-out "$run/devices.reg" >"$run/logs/provision.log"
+# The CA certificates of the organisations the cloud broker accepts clients from: one.
 cp "$ca" "$run/ca-bundle.pem"
 {
     echo "height 1"
