@@ -333,7 +333,8 @@ static int load_rotation(struct simdev *s, const char *dir, const struct sim_org
 static int replace_file(const char *path, const uint8_t *data, size_t len)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -1;
     FILE *f = fopen(tmp, "we");
     if (!f)
         return -1;
