@@ -9,6 +9,7 @@
 #include "bus_nats.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,11 @@ struct corio_bus_nats {
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub; /* NULL until the stream and consumer are set up */
+    /* libnats calls back from its own thread, also after natsConnection_Close; the
+     * closed callback is its last, and free waits for it. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool closed;
 };
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -71,6 +77,16 @@ static void on_disconnected(natsConnection *nc, void *arg)
     corio_log(CORIO_LOG_WARN, "lost NATS; reconnecting");
     if (b->o.on_connection)
         b->o.on_connection(b->o.arg, false);
+}
+
+static void on_closed(natsConnection *nc, void *arg)
+{
+    (void)nc;
+    struct corio_bus_nats *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->closed = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *arg)
@@ -198,6 +214,12 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
     }
     bool oom = false;
     b->o = *o;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cond, &ca);
+    pthread_condattr_destroy(&ca);
     b->url = dup_or_null(o->url, &oom);
     b->tls_ca = dup_or_null(o->tls_ca, &oom);
     b->tls_cert = dup_or_null(o->tls_cert, &oom);
@@ -244,6 +266,8 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(b->nopts, on_connected, b);
     if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(b->nopts, on_closed, b);
+    if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(b->nopts, on_async_error, b);
     if (s == NATS_OK && b->tls_ca) {
         s = natsOptions_SetSecure(b->nopts, true);
@@ -289,6 +313,19 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
          * one means a redelivery, which deduplication absorbs). */
         natsConnection_FlushTimeout(b->nc, 1000);
         natsConnection_Close(b->nc);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 10;
+        pthread_mutex_lock(&b->lock);
+        while (!b->closed && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0) {
+        }
+        bool closed = b->closed;
+        pthread_mutex_unlock(&b->lock);
+        if (!closed) {
+            /* Callbacks may still come: leak rather than free what they use. */
+            corio_log(CORIO_LOG_ERROR, "NATS connection did not close; not freeing it");
+            return;
+        }
     }
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
@@ -299,6 +336,8 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
     free(b->tls_key);
     free(b->stream);
     free(b->consumer);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
