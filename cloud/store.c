@@ -110,7 +110,12 @@ static bool cstr_text_ok(const char *s, size_t max)
 
 /* ---- the open transaction's cache --------------------------------------------------- */
 
-enum centry_kind { CE_EPOCH = 'e', CE_DEVICE = 'd', CE_COUNTS = 'c' };
+enum centry_kind {
+    CE_EPOCH = 'e',  /* a (device, epoch)'s sequence state */
+    CE_DEVICE = 'd', /* a device's folded update */
+    CE_COUNTS = 'c', /* an organisation's counters */
+    CE_LOADED = 'l', /* a device whose every epoch is in the cache (it is locked) */
+};
 
 struct centry {
     uint64_t h;
@@ -229,44 +234,66 @@ static bool in_tx(const struct corio_store *s)
     return s->tx && s->tx->open;
 }
 
-/* Writes what the cache holds that the database does not. */
+/* Writes what the cache holds that the database does not: the sequence states, then
+ * the devices' updates (each in one call, so one round trip for PostgreSQL), then the
+ * counters. */
 static int tx_flush(struct corio_store *s)
 {
     if (!in_tx(s))
         return CORIO_OK;
     struct corio__store_tx *t = s->tx;
+    size_t ne = 0, nd = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        ne += t->e[i].dirty && t->e[i].kind == CE_EPOCH;
+        nd += t->e[i].dirty && t->e[i].kind == CE_DEVICE;
+    }
+    struct corio_epoch_row *er = ne ? malloc(ne * sizeof *er) : NULL;
+    struct corio_device_update *du = nd ? malloc(nd * sizeof *du) : NULL;
+    int rc = CORIO_OK;
+    if ((ne && !er) || (nd && !du)) {
+        rc = CORIO_ERR_NOSPACE;
+        goto out;
+    }
+    ne = nd = 0;
     for (size_t i = 0; i < t->n; i++) {
         struct centry *c = &t->e[i];
         if (!c->dirty)
             continue;
-        int rc = CORIO_OK;
-        switch (c->kind) {
-        case CE_EPOCH:
-            rc = s->ops->epoch_put(s, c->owner, c->id, c->num, &c->ep);
-            break;
-        case CE_DEVICE: {
-            struct corio_device_update u = {.org = c->org,
-                                            .id = c->id,
-                                            .seen_ms = c->dev.seen_ms,
-                                            .gateway = c->dev.has_gw ? c->dev.gw : NULL,
-                                            .has_epoch = c->dev.has_epoch,
-                                            .epoch = c->dev.epoch,
-                                            .epoch_ms = c->dev.epoch_ms,
-                                            .messages_delta = c->dev.delta};
-            rc = s->ops->device_update(s, &u);
-            memset(&c->dev, 0, sizeof c->dev);
-            break;
-        }
-        case CE_COUNTS:
-            rc = s->ops->counts_add(s, c->id, &c->cnt);
+        if (c->kind == CE_EPOCH)
+            er[ne++] = (struct corio_epoch_row){
+                .org = c->owner, .device = c->id, .epoch = c->num, .st = c->ep};
+        else if (c->kind == CE_DEVICE)
+            du[nd++] = (struct corio_device_update){.org = c->org,
+                                                    .id = c->id,
+                                                    .seen_ms = c->dev.seen_ms,
+                                                    .gateway = c->dev.has_gw ? c->dev.gw : NULL,
+                                                    .has_epoch = c->dev.has_epoch,
+                                                    .epoch = c->dev.epoch,
+                                                    .epoch_ms = c->dev.epoch_ms,
+                                                    .messages_delta = c->dev.delta};
+    }
+    if (ne && (rc = s->ops->epochs_put(s, er, ne)) < 0)
+        goto out;
+    if (nd && (rc = s->ops->devices_update(s, du, nd)) < 0)
+        goto out;
+    for (size_t i = 0; i < t->n; i++) {
+        struct centry *c = &t->e[i];
+        if (!c->dirty)
+            continue;
+        if (c->kind == CE_COUNTS) {
+            if ((rc = s->ops->counts_add(s, c->id, &c->cnt)) < 0)
+                goto out;
             memset(&c->cnt, 0, sizeof c->cnt);
-            break;
+        } else if (c->kind == CE_DEVICE) {
+            memset(&c->dev, 0, sizeof c->dev);
         }
-        if (rc < 0)
-            return rc;
         c->dirty = false;
     }
-    return CORIO_OK;
+    rc = CORIO_OK;
+out:
+    free(er);
+    free(du);
+    return rc;
 }
 
 static int cache_counts(struct corio_store *s, const char *org, const struct corio_store_counts *d)
@@ -321,7 +348,11 @@ static int epoch_get(struct corio_store *s, const char *device, int64_t epoch,
         *st = c->ep;
         return CORIO_OK;
     }
-    rc = s->ops->epoch_get(s, device, epoch, st);
+    /* A locked device's epochs were all loaded: one not in the cache does not exist. */
+    if (tx_entry(s->tx, CE_LOADED, device, NULL, 0, false, &created, &rc))
+        rc = CORIO_ERR_NOTFOUND;
+    else
+        rc = s->ops->epoch_get(s, device, epoch, st);
     if (rc == CORIO_ERR_NOTFOUND)
         memset(st, 0, sizeof *st);
     else if (rc < 0)
@@ -492,6 +523,21 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int load_epoch(void *arg, const struct corio_epoch_row *row)
+{
+    struct corio_store *s = arg;
+    bool created;
+    int rc;
+    struct centry *c = tx_entry(s->tx, CE_EPOCH, row->device, NULL, row->epoch, true, &created, &rc);
+    if (!c)
+        return rc;
+    if (created) {
+        c->ep = row->st;
+        snprintf(c->owner, sizeof c->owner, "%s", row->org);
+    }
+    return 0;
+}
+
 int corio_store_lock_devices(struct corio_store *s, const char *const *ids, size_t n)
 {
     if (!in_tx(s))
@@ -515,6 +561,14 @@ int corio_store_lock_devices(struct corio_store *s, const char *const *ids, size
         if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
             v[k++] = v[i];
     int rc = s->ops->lock_devices(s, v, k);
+    /* Now that nobody else changes them, their sequence states come in one go. */
+    if (rc == CORIO_OK)
+        rc = s->ops->epochs_load(s, v, k, load_epoch, s);
+    for (size_t i = 0; rc == CORIO_OK && i < k; i++) {
+        bool created;
+        if (!tx_entry(s->tx, CE_LOADED, v[i], NULL, 0, true, &created, &rc))
+            break;
+    }
     free(v);
     return rc;
 }

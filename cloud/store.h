@@ -139,6 +139,13 @@ struct corio_epoch_state {
     int64_t hb_last, hb_pending, hb_drops, hb_ms;
 };
 
+/* One (device, epoch)'s sequence state, with its owner. */
+struct corio_epoch_row {
+    const char *org, *device;
+    int64_t epoch;
+    struct corio_epoch_state st;
+};
+
 enum corio_gap_kind {
     CORIO_GAP_SEQ = 0,  /* a hole between stored sequence numbers */
     CORIO_GAP_TAIL = 1, /* a heartbeat's last seq is ahead of the stored ones */
@@ -284,8 +291,12 @@ struct corio_store_ops {
     int (*metrics_put)(struct corio_store *s, const struct corio_metric_row *m, size_t n);
     int (*epoch_get)(struct corio_store *s, const char *device, int64_t epoch,
                      struct corio_epoch_state *st); /* CORIO_ERR_NOTFOUND */
-    int (*epoch_put)(struct corio_store *s, const char *org, const char *device, int64_t epoch,
-                     const struct corio_epoch_state *st);
+    /* Every epoch's state of these devices (sorted, distinct): fn(arg, row) for each;
+     * fn's non-zero return stops and is returned. */
+    int (*epochs_load)(struct corio_store *s, const char *const *ids, size_t n,
+                       int (*fn)(void *arg, const struct corio_epoch_row *row), void *arg);
+    /* Creates or replaces states (distinct (device, epoch)). */
+    int (*epochs_put)(struct corio_store *s, const struct corio_epoch_row *rows, size_t n);
     /* The gap of (device, epoch) that holds seq; CORIO_ERR_NOTFOUND. */
     int (*gap_find)(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
                     struct corio_gap *g);
@@ -293,6 +304,8 @@ struct corio_store_ops {
     int (*gap_insert)(struct corio_store *s, const char *org, const struct corio_gap *g);
     /* 1 when u->has_presence and the presence was applied, else 0. */
     int (*device_update)(struct corio_store *s, const struct corio_device_update *u);
+    /* Applies updates without presence (distinct (org, id)), as device_update does. */
+    int (*devices_update)(struct corio_store *s, const struct corio_device_update *u, size_t n);
     int (*counts_add)(struct corio_store *s, const char *org, const struct corio_store_counts *d);
     /* 1 when the batch is new, 0 when it was recorded before (its delivery is counted). */
     int (*batch_record)(struct corio_store *s, const struct corio_batch_rec *b);

@@ -67,7 +67,7 @@ static const char *const schema_steps[] = {
     "  last_seen_ms bigint,\n"
     "  epoch bigint,\n"
     "  epoch_ms bigint,\n"
-    "  messages bigint NOT NULL DEFAULT 0);\n"
+    "  messages bigint NOT NULL DEFAULT 0) WITH (fillfactor = 70);\n"
     "CREATE INDEX devices_org ON devices(org, id);\n"
     "CREATE TABLE metrics(\n"
     "  device text NOT NULL,\n"
@@ -113,7 +113,7 @@ static const char *const schema_steps[] = {
     "  max double precision NOT NULL,\n"
     "  sum double precision NOT NULL,\n"
     "  count bigint NOT NULL,\n"
-    "  PRIMARY KEY(device, metric, bucket_ms));\n"
+    "  PRIMARY KEY(device, metric, bucket_ms)) WITH (fillfactor = 70);\n"
     "CREATE INDEX rollup_1m_bucket ON rollup_1m(bucket_ms);\n"
     "CREATE TABLE rollup_1h(\n"
     "  device text NOT NULL,\n"
@@ -124,7 +124,7 @@ static const char *const schema_steps[] = {
     "  max double precision NOT NULL,\n"
     "  sum double precision NOT NULL,\n"
     "  count bigint NOT NULL,\n"
-    "  PRIMARY KEY(device, metric, bucket_ms));\n"
+    "  PRIMARY KEY(device, metric, bucket_ms)) WITH (fillfactor = 70);\n"
     "CREATE INDEX rollup_1h_bucket ON rollup_1h(bucket_ms);\n"
     "CREATE TABLE device_epochs(\n"
     "  device text NOT NULL,\n"
@@ -136,7 +136,7 @@ static const char *const schema_steps[] = {
     "  hb_pending bigint,\n"
     "  hb_drops bigint,\n"
     "  hb_ms bigint,\n"
-    "  PRIMARY KEY(device, epoch));\n"
+    "  PRIMARY KEY(device, epoch)) WITH (fillfactor = 70);\n"
     "CREATE TABLE gaps(\n"
     "  device text NOT NULL,\n"
     "  epoch bigint NOT NULL,\n"
@@ -166,7 +166,7 @@ static const char *const schema_steps[] = {
     "  duplicates bigint NOT NULL DEFAULT 0,\n"
     "  rejected bigint NOT NULL DEFAULT 0,\n"
     "  batches bigint NOT NULL DEFAULT 0,\n"
-    "  PRIMARY KEY(org, shard));\n",
+    "  PRIMARY KEY(org, shard)) WITH (fillfactor = 50);\n",
 };
 
 #define NSTEPS ((int)(sizeof schema_steps / sizeof schema_steps[0]))
@@ -186,7 +186,13 @@ static const char temp_tables[] =
     "  min double precision, max double precision, sum double precision, count bigint)\n"
     "  ON COMMIT DELETE ROWS;\n"
     "CREATE TEMP TABLE IF NOT EXISTS stage_metrics(\n"
-    "  device text, name text, org text, unit text, type text) ON COMMIT DELETE ROWS;\n";
+    "  device text, name text, org text, unit text, type text) ON COMMIT DELETE ROWS;\n"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_epochs(\n"
+    "  device text, epoch bigint, org text, max_seq bigint, stored bigint, hb_last bigint,\n"
+    "  hb_pending bigint, hb_drops bigint, hb_ms bigint) ON COMMIT DELETE ROWS;\n"
+    "CREATE TEMP TABLE IF NOT EXISTS stage_devices(\n"
+    "  id text, org text, seen_ms bigint, gateway text, has_epoch boolean, epoch bigint,\n"
+    "  epoch_ms bigint, delta bigint) ON COMMIT DELETE ROWS;\n";
 
 /* ---- statements ----------------------------------------------------------------------- */
 
@@ -199,7 +205,7 @@ enum stmt_id {
     S_DEV_ORG,
     S_LOCK,
     S_EPOCH_GET,
-    S_EPOCH_PUT,
+    S_EPOCHS_OF,
     S_GAP_FIND,
     S_GAP_DELETE,
     S_GAP_INSERT,
@@ -249,13 +255,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LOCK] = "SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
     [S_EPOCH_GET] = "SELECT max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
                     "FROM device_epochs WHERE device = $1 AND epoch = $2::bigint",
-    [S_EPOCH_PUT] = "INSERT INTO device_epochs(device, epoch, org, max_seq, stored, hb_last, "
-                    "hb_pending, hb_drops, hb_ms) VALUES($1, $2::bigint, $3, $4::bigint, "
-                    "$5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint) "
-                    "ON CONFLICT(device, epoch) DO UPDATE SET max_seq = excluded.max_seq, "
-                    "stored = excluded.stored, hb_last = excluded.hb_last, "
-                    "hb_pending = excluded.hb_pending, hb_drops = excluded.hb_drops, "
-                    "hb_ms = excluded.hb_ms",
+    [S_EPOCHS_OF] = "SELECT device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
+                    "hb_ms FROM device_epochs WHERE device = ANY($1::text[])",
     [S_GAP_FIND] = "SELECT from_seq, to_seq, detected_ms FROM gaps "
                    "WHERE device = $1 AND epoch = $2::bigint AND from_seq <= $3::bigint "
                    "ORDER BY from_seq DESC LIMIT 1",
@@ -373,15 +374,44 @@ static const char sql_rollups[] =
     "FROM STDIN (FORMAT binary);\n" ROLLUP_MERGE("rollup_1m", "1") ROLLUP_MERGE("rollup_1h", "2")
         "DELETE FROM stage_rollups";
 
+/* Descriptors that already say so are left out first (a join, not a conflict per row:
+ * most batches change no descriptor). */
 static const char sql_metrics[] =
     "COPY stage_metrics(device, name, org, unit, type) FROM STDIN (FORMAT binary);\n"
     "INSERT INTO metrics AS m(device, name, org, unit, type) "
-    "SELECT device, name, org, unit, type FROM stage_metrics "
+    "SELECT s.device, s.name, s.org, s.unit, s.type FROM stage_metrics s "
+    "WHERE NOT EXISTS (SELECT 1 FROM metrics x WHERE x.device = s.device AND x.name = s.name "
+    "AND x.type = s.type AND (s.unit = '' OR x.unit = s.unit)) "
     "ON CONFLICT(device, name) DO UPDATE SET "
     "unit = CASE WHEN excluded.unit <> '' THEN excluded.unit ELSE m.unit END, "
     "type = excluded.type "
     "WHERE (excluded.unit <> '' AND excluded.unit <> m.unit) OR excluded.type <> m.type;\n"
     "DELETE FROM stage_metrics";
+
+static const char sql_epochs[] =
+    "COPY stage_epochs(device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
+    "hb_ms) FROM STDIN (FORMAT binary);\n"
+    "INSERT INTO device_epochs(device, epoch, org, max_seq, stored, hb_last, hb_pending, "
+    "hb_drops, hb_ms) SELECT device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
+    "hb_ms FROM stage_epochs ON CONFLICT(device, epoch) DO UPDATE SET "
+    "max_seq = excluded.max_seq, stored = excluded.stored, hb_last = excluded.hb_last, "
+    "hb_pending = excluded.hb_pending, hb_drops = excluded.hb_drops, hb_ms = excluded.hb_ms;\n"
+    "DELETE FROM stage_epochs";
+
+static const char sql_devices[] =
+    "COPY stage_devices(id, org, seen_ms, gateway, has_epoch, epoch, epoch_ms, delta) "
+    "FROM STDIN (FORMAT binary);\n"
+    "UPDATE devices d SET "
+    "last_seen_ms = CASE WHEN s.seen_ms > 0 AND (d.last_seen_ms IS NULL OR "
+    "s.seen_ms > d.last_seen_ms) THEN s.seen_ms ELSE d.last_seen_ms END, "
+    "gateway = coalesce(s.gateway, d.gateway), "
+    "epoch = CASE WHEN s.has_epoch AND (d.epoch_ms IS NULL OR s.epoch_ms >= d.epoch_ms) "
+    "THEN s.epoch ELSE d.epoch END, "
+    "epoch_ms = CASE WHEN s.has_epoch AND (d.epoch_ms IS NULL OR s.epoch_ms >= d.epoch_ms) "
+    "THEN s.epoch_ms ELSE d.epoch_ms END, "
+    "messages = d.messages + s.delta "
+    "FROM stage_devices s WHERE d.id = s.id AND d.org = s.org;\n"
+    "DELETE FROM stage_devices";
 
 /* ---- the handle ------------------------------------------------------------------------ */
 
@@ -935,13 +965,12 @@ static int pg_device_org(struct corio_store *s, const char *id, char org[CORIO_I
 
 /* ---- ingest primitives ------------------------------------------------------------------ */
 
-static int pg_lock_devices(struct corio_store *s, const char *const *ids, size_t n)
+/* A text[] literal of short ids (which need no quoting); malloc'd, or NULL. */
+static char *id_array(const char *const *ids, size_t n)
 {
-    struct pg_store *q = PG(s);
-    /* A text[] literal: short ids need no quoting. */
     char *arr = malloc(n * (CORIO_ID_LEN + 1) + 3);
     if (!arr)
-        return CORIO_ERR_NOSPACE;
+        return NULL;
     size_t k = 0;
     arr[k++] = '{';
     for (size_t i = 0; i < n; i++) {
@@ -952,6 +981,15 @@ static int pg_lock_devices(struct corio_store *s, const char *const *ids, size_t
     }
     arr[k++] = '}';
     arr[k] = 0;
+    return arr;
+}
+
+static int pg_lock_devices(struct corio_store *s, const char *const *ids, size_t n)
+{
+    struct pg_store *q = PG(s);
+    char *arr = id_array(ids, n);
+    if (!arr)
+        return CORIO_ERR_NOSPACE;
     struct pp p = {0};
     p_text(&p, arr);
     PGresult *r = run(q, S_LOCK, &p, "lock_devices");
@@ -1148,27 +1186,58 @@ static int pg_epoch_get(struct corio_store *s, const char *device, int64_t epoch
     return rc;
 }
 
-static int pg_epoch_put(struct corio_store *s, const char *org, const char *device, int64_t epoch,
-                        const struct corio_epoch_state *e)
+static int pg_epochs_load(struct corio_store *s, const char *const *ids, size_t n,
+                          int (*fn)(void *arg, const struct corio_epoch_row *row), void *arg)
 {
     struct pg_store *q = PG(s);
+    char *arr = id_array(ids, n);
+    if (!arr)
+        return CORIO_ERR_NOSPACE;
     struct pp p = {0};
-    p_text(&p, device);
-    p_int(&p, epoch);
-    p_text(&p, org);
-    p_int(&p, e->max_seq);
-    p_int(&p, e->stored);
-    if (e->has_hb) {
-        p_int(&p, e->hb_last);
-        p_int(&p, e->hb_pending);
-        p_int(&p, e->hb_drops);
-        p_int(&p, e->hb_ms);
-    } else {
-        for (int i = 0; i < 4; i++)
-            p_text(&p, NULL);
+    p_text(&p, arr);
+    PGresult *r = run(q, S_EPOCHS_OF, &p, "epochs_load");
+    free(arr);
+    if (!r)
+        return CORIO_ERR_IO;
+    int out = CORIO_OK;
+    for (int i = 0; out == CORIO_OK && i < PQntuples(r); i++) {
+        struct corio_epoch_row row = {
+            .device = get_text(r, i, 0), .epoch = get_i64(r, i, 1), .org = get_text(r, i, 2)};
+        read_epoch(r, i, 3, &row.st);
+        out = fn(arg, &row);
     }
-    int rc = run_cmd(q, S_EPOCH_PUT, &p, "epoch_put");
-    return rc < 0 ? rc : CORIO_OK;
+    PQclear(r);
+    return out;
+}
+
+static void cb_opt_i64(struct cbuf *b, bool has, int64_t v)
+{
+    if (has)
+        cb_i64(b, v);
+    else
+        cb_null(b);
+}
+
+static int pg_epochs_put(struct corio_store *s, const struct corio_epoch_row *rows, size_t n)
+{
+    struct pg_store *q = PG(s);
+    struct cbuf *b = &q->cb;
+    cb_start(b);
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_epoch_row *r = &rows[i];
+        cb_tuple(b, 9);
+        cb_str(b, r->device);
+        cb_i64(b, r->epoch);
+        cb_str(b, r->org);
+        cb_i64(b, r->st.max_seq);
+        cb_i64(b, r->st.stored);
+        cb_opt_i64(b, r->st.has_hb, r->st.hb_last);
+        cb_opt_i64(b, r->st.has_hb, r->st.hb_pending);
+        cb_opt_i64(b, r->st.has_hb, r->st.hb_drops);
+        cb_opt_i64(b, r->st.has_hb, r->st.hb_ms);
+    }
+    cb_end(b);
+    return copy_run(q, sql_epochs, b, NULL, "epochs_put");
 }
 
 static int pg_gap_find(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
@@ -1246,6 +1315,26 @@ static int pg_device_update(struct corio_store *s, const struct corio_device_upd
     p_int(&p, u->presence_ms);
     rc = run_cmd(q, S_DEV_PRESENCE, &p, "device_presence");
     return rc < 0 ? rc : (rc > 0);
+}
+
+static int pg_devices_update(struct corio_store *s, const struct corio_device_update *u, size_t n)
+{
+    struct pg_store *q = PG(s);
+    struct cbuf *b = &q->cb;
+    cb_start(b);
+    for (size_t i = 0; i < n; i++) {
+        cb_tuple(b, 8);
+        cb_str(b, u[i].id);
+        cb_str(b, u[i].org);
+        cb_i64(b, u[i].seen_ms);
+        cb_str(b, u[i].gateway);
+        cb_bool(b, u[i].has_epoch);
+        cb_i64(b, u[i].epoch);
+        cb_i64(b, u[i].epoch_ms);
+        cb_i64(b, u[i].messages_delta);
+    }
+    cb_end(b);
+    return copy_run(q, sql_devices, b, NULL, "devices_update");
 }
 
 static int pg_counts_add(struct corio_store *s, const char *org, const struct corio_store_counts *d)
@@ -1513,7 +1602,10 @@ static void part_name(int64_t day, char *out, size_t len)
     time_t t = (time_t)(day * 86400);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, len, "samples_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    /* Days of samples lie between 1970 and 9999 (store.c checks sample times). */
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, m = (unsigned)(tm.tm_mon + 1) % 100u,
+             d = (unsigned)tm.tm_mday % 100u;
+    snprintf(out, len, "samples_%04u%02u%02u", y, m, d);
 }
 
 /* The day of a partition named samples_YYYYMMDD, or -1. */
@@ -1716,11 +1808,13 @@ static const struct corio_store_ops pg_ops = {
     .rollups_merge = pg_rollups_merge,
     .metrics_put = pg_metrics_put,
     .epoch_get = pg_epoch_get,
-    .epoch_put = pg_epoch_put,
+    .epochs_load = pg_epochs_load,
+    .epochs_put = pg_epochs_put,
     .gap_find = pg_gap_find,
     .gap_delete = pg_gap_delete,
     .gap_insert = pg_gap_insert,
     .device_update = pg_device_update,
+    .devices_update = pg_devices_update,
     .counts_add = pg_counts_add,
     .batch_record = pg_batch_record,
     .devices = pg_devices,

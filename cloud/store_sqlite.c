@@ -158,6 +158,7 @@ enum stmt_id {
     S_ROLLUP_1H,
     S_METRIC_PUT,
     S_EPOCH_GET,
+    S_EPOCHS_OF,
     S_EPOCH_PUT,
     S_GAP_FIND,
     S_GAP_DELETE,
@@ -235,6 +236,8 @@ static const char *const stmt_sql[S_COUNT] = {
                      "OR excluded.type <> type",
     [S_EPOCH_GET] = "SELECT max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
                     "FROM device_epochs WHERE device = ?1 AND epoch = ?2",
+    [S_EPOCHS_OF] = "SELECT epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
+                    "FROM device_epochs WHERE device = ?1",
     [S_EPOCH_PUT] = "INSERT INTO device_epochs(device, epoch, org, max_seq, stored, hb_last, "
                     "hb_pending, hb_drops, hb_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                     "ON CONFLICT(device, epoch) DO UPDATE SET max_seq = excluded.max_seq, "
@@ -685,26 +688,58 @@ static int sq_epoch_get(struct corio_store *s, const char *device, int64_t epoch
     return rc == SQLITE_ROW ? CORIO_OK : db_fail(q, "epoch_get");
 }
 
-static int sq_epoch_put(struct corio_store *s, const char *org, const char *device, int64_t epoch,
-                        const struct corio_epoch_state *e)
+static int sq_epochs_load(struct corio_store *s, const char *const *ids, size_t n,
+                          int (*fn)(void *arg, const struct corio_epoch_row *row), void *arg)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, S_EPOCH_PUT);
-    if (!p)
-        return CORIO_ERR_IO;
-    bind_text(p, 1, device);
-    sqlite3_bind_int64(p, 2, epoch);
-    bind_text(p, 3, org);
-    sqlite3_bind_int64(p, 4, e->max_seq);
-    sqlite3_bind_int64(p, 5, e->stored);
-    if (e->has_hb) {
-        sqlite3_bind_int64(p, 6, e->hb_last);
-        sqlite3_bind_int64(p, 7, e->hb_pending);
-        sqlite3_bind_int64(p, 8, e->hb_drops);
-        sqlite3_bind_int64(p, 9, e->hb_ms);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *p = st(q, S_EPOCHS_OF);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, ids[i]);
+        int rc, out = CORIO_OK;
+        while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
+            struct corio_epoch_row row = {.org = col_text(p, 1),
+                                          .device = ids[i],
+                                          .epoch = sqlite3_column_int64(p, 0)};
+            read_epoch(p, 2, &row.st);
+            if ((out = fn(arg, &row)) != 0)
+                break;
+        }
+        if (out == CORIO_OK && rc != SQLITE_DONE)
+            out = db_fail(q, "epochs_load");
+        sqlite3_reset(p);
+        if (out != CORIO_OK)
+            return out;
     }
-    int rc = run(q, p, "epoch_put");
-    return rc < 0 ? rc : CORIO_OK;
+    return CORIO_OK;
+}
+
+static int sq_epochs_put(struct corio_store *s, const struct corio_epoch_row *rows, size_t n)
+{
+    struct sq_store *q = SQ(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_epoch_row *r = &rows[i];
+        const struct corio_epoch_state *e = &r->st;
+        sqlite3_stmt *p = st(q, S_EPOCH_PUT);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, r->device);
+        sqlite3_bind_int64(p, 2, r->epoch);
+        bind_text(p, 3, r->org);
+        sqlite3_bind_int64(p, 4, e->max_seq);
+        sqlite3_bind_int64(p, 5, e->stored);
+        if (e->has_hb) {
+            sqlite3_bind_int64(p, 6, e->hb_last);
+            sqlite3_bind_int64(p, 7, e->hb_pending);
+            sqlite3_bind_int64(p, 8, e->hb_drops);
+            sqlite3_bind_int64(p, 9, e->hb_ms);
+        }
+        int rc = run(q, p, "epoch_put");
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
 }
 
 static int sq_gap_find(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
@@ -788,6 +823,16 @@ static int sq_device_update(struct corio_store *s, const struct corio_device_upd
     sqlite3_bind_int64(p, 4, u->presence_ms);
     rc = run(q, p, "device_presence");
     return rc < 0 ? rc : (rc > 0);
+}
+
+static int sq_devices_update(struct corio_store *s, const struct corio_device_update *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = sq_device_update(s, &u[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
 }
 
 static int sq_counts_add(struct corio_store *s, const char *org, const struct corio_store_counts *d)
@@ -1159,11 +1204,13 @@ static const struct corio_store_ops sqlite_ops = {
     .rollups_merge = sq_rollups_merge,
     .metrics_put = sq_metrics_put,
     .epoch_get = sq_epoch_get,
-    .epoch_put = sq_epoch_put,
+    .epochs_load = sq_epochs_load,
+    .epochs_put = sq_epochs_put,
     .gap_find = sq_gap_find,
     .gap_delete = sq_gap_delete,
     .gap_insert = sq_gap_insert,
     .device_update = sq_device_update,
+    .devices_update = sq_devices_update,
     .counts_add = sq_counts_add,
     .batch_record = sq_batch_record,
     .devices = sq_devices,
