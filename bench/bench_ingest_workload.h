@@ -74,29 +74,16 @@ static inline void wl_batches_free(struct wl_batches *x)
     free(x->dev);
 }
 
-/* Runs every batch through corio-cloud's ingest into s; the samples stored per second. */
-static inline double wl_ingest_rate(struct corio_store *s, const struct workload *w,
-                                    const struct wl_batches *x)
+/* Batch b through corio-cloud's ingest; the samples it stored. */
+static inline int64_t wl_ingest_batch(struct corio_ingest *ig, const struct wl_batches *x, int b)
 {
-    struct corio_ingest *ig;
-    struct corio_ingest_opts o = {.store = s, .verifier = corio_cloud_cose_verifier};
-    if (corio_ingest_new(&o, &ig) != CORIO_OK)
-        bench_die("ingest: cannot start");
-    int64_t samples = 0;
-    double t = bench_now();
-    for (int b = 0; b < w->batches; b++) {
-        struct corio_ingest_result res;
-        int rc = corio_ingest_decoded(ig, &x->b[b], bench_wall_ms(), &res);
-        if (rc != CORIO_OK || res.rejected)
-            bench_die("ingest: batch %d: %s (%s)", b, corio_strerror(rc), res.why);
-        samples += res.samples;
-        corio_ingest_result_free(&res);
-    }
-    t = bench_now() - t;
-    corio_ingest_free(ig);
-    if (samples != (int64_t)w->batches * w->per_batch * w->metrics)
-        bench_die("ingest: %" PRId64 " samples stored, not all", samples);
-    return (double)samples / t;
+    struct corio_ingest_result res;
+    int rc = corio_ingest_decoded(ig, &x->b[b], bench_wall_ms(), &res);
+    if (rc != CORIO_OK || res.rejected)
+        bench_die("ingest: batch %d: %s (%s)", b, corio_strerror(rc), res.why);
+    int64_t n = res.samples;
+    corio_ingest_result_free(&res);
+    return n;
 }
 
 #endif /* CORIO_BENCH_INGEST_WORKLOAD_H */

@@ -74,62 +74,47 @@ static void exec(PGconn *c, const char *sql)
     PQclear(r);
 }
 
-static double raw_rate(const char *conninfo, const struct workload *w)
+/* The raw COPY of batch bt's sample rows, and its commit. */
+static void raw_batch(PGconn *c, const struct workload *w, char (*dev)[CORIO_ID_LEN + 1],
+                      struct buf *b, int bt)
 {
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        bench_die("%s", PQerrorMessage(c));
-    char (*dev)[CORIO_ID_LEN + 1] = calloc((size_t)w->devices, sizeof *dev);
-    for (int d = 0; d < w->devices; d++)
-        wl_device(d, dev[d]);
-    struct buf b = {0};
     static const uint8_t sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
-    int64_t rows = 0;
-    double t = bench_now();
-    for (int bt = 0; bt < w->batches; bt++) {
-        b.n = 0;
-        put(&b, sig, sizeof sig);
-        put_u32(&b, 0);
-        put_u32(&b, 0);
-        for (int i = 0; i < w->per_batch; i++) {
-            int64_t k = (int64_t)bt * w->per_batch + i, seq, ts;
-            int d;
-            wl_message(w, k, &d, &seq, &ts);
-            for (int m = 0; m < w->metrics; m++) {
-                double v = wl_value(k, m);
-                uint64_t bits;
-                memcpy(&bits, &v, sizeof bits);
-                put_u16(&b, 6);
-                put_text(&b, dev[d]);
-                put_text(&b, wl_metric_names[m]);
-                put_i64(&b, ts);
-                put_i64(&b, k + 1);
-                put_text(&b, B_ORG);
-                put_i64(&b, (int64_t)bits);
-                rows++;
-            }
+    b->n = 0;
+    put(b, sig, sizeof sig);
+    put_u32(b, 0);
+    put_u32(b, 0);
+    for (int i = 0; i < w->per_batch; i++) {
+        int64_t k = (int64_t)bt * w->per_batch + i, seq, ts;
+        int d;
+        wl_message(w, k, &d, &seq, &ts);
+        for (int m = 0; m < w->metrics; m++) {
+            double v = wl_value(k, m);
+            uint64_t bits;
+            memcpy(&bits, &v, sizeof bits);
+            put_u16(b, 6);
+            put_text(b, dev[d]);
+            put_text(b, wl_metric_names[m]);
+            put_i64(b, ts);
+            put_i64(b, k + 1);
+            put_text(b, B_ORG);
+            put_i64(b, (int64_t)bits);
         }
-        put_u16(&b, 0xffff);
-        exec(c, "BEGIN");
-        PGresult *r = PQexec(c, "COPY samples(device, metric, t_ms, msg, org, v_num) "
-                                "FROM STDIN (FORMAT binary)");
-        if (PQresultStatus(r) != PGRES_COPY_IN)
+    }
+    put_u16(b, 0xffff);
+    exec(c, "BEGIN");
+    PGresult *r = PQexec(c, "COPY samples(device, metric, t_ms, msg, org, v_num) "
+                            "FROM STDIN (FORMAT binary)");
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        bench_die("COPY: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (PQputCopyData(c, (const char *)b->d, (int)b->n) != 1 || PQputCopyEnd(c, NULL) != 1)
+        bench_die("COPY: %s", PQerrorMessage(c));
+    while ((r = PQgetResult(c))) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
             bench_die("COPY: %s", PQresultErrorMessage(r));
         PQclear(r);
-        if (PQputCopyData(c, (const char *)b.d, (int)b.n) != 1 || PQputCopyEnd(c, NULL) != 1)
-            bench_die("COPY: %s", PQerrorMessage(c));
-        while ((r = PQgetResult(c))) {
-            if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                bench_die("COPY: %s", PQresultErrorMessage(r));
-            PQclear(r);
-        }
-        exec(c, "COMMIT");
     }
-    t = bench_now() - t;
-    free(b.d);
-    free(dev);
-    PQfinish(c);
-    return (double)rows / t;
+    exec(c, "COMMIT");
 }
 
 int main(void)
@@ -147,36 +132,59 @@ int main(void)
     if (!pg)
         bench_die("cannot start PostgreSQL");
 
+    /* Three databases of the same schema, written batch by batch in turn, so that all
+     * three see the same machine (others' load comes and goes). */
     const char *ci;
     struct corio_store *s = fresh(pg, "raw", &ci);
     corio_store_close(s);
-    double raw = raw_rate(ci, &w);
-
-    s = fresh(pg, "store", &ci);
-    wl_register(s, &w);
+    PGconn *raw = PQconnectdb(ci);
+    if (PQstatus(raw) != CONNECTION_OK)
+        bench_die("%s", PQerrorMessage(raw));
+    struct corio_store *st = fresh(pg, "store", &ci);
+    wl_register(st, &w);
+    struct corio_store *ing = fresh(pg, "ingest", &ci);
+    wl_register(ing, &w);
+    struct corio_ingest *ig;
+    struct corio_ingest_opts io = {.store = ing, .verifier = corio_cloud_cose_verifier};
+    if (corio_ingest_new(&io, &ig) != CORIO_OK)
+        bench_die("ingest: cannot start");
     struct wl_rows r;
     wl_rows_init(&r, &w);
-    int64_t samples = 0;
-    double t = bench_now();
-    for (int b = 0; b < w.batches; b++)
-        samples += wl_store_batch(s, &w, &r, b);
-    t = bench_now() - t;
-    wl_rows_free(&r);
-    corio_store_close(s);
-    if (samples != (int64_t)w.batches * w.per_batch * w.metrics)
-        bench_die("store: %" PRId64 " samples stored, not all", samples);
-    double store = (double)samples / t;
-    bench_print("store_pg", store, "samples/s");
-    bench_limit("pg_raw_copy", raw, "samples/s", store);
-
-    s = fresh(pg, "ingest", &ci);
-    wl_register(s, &w);
     struct wl_batches x;
     wl_batches_make(&x, &w);
-    double ingest = wl_ingest_rate(s, &w, &x);
+    char (*dev)[CORIO_ID_LEN + 1] = calloc((size_t)w.devices, sizeof *dev);
+    for (int d = 0; d < w.devices; d++)
+        wl_device(d, dev[d]);
+    struct buf b = {0};
+    double t_raw = 0, t_store = 0, t_ingest = 0;
+    int64_t stored = 0, ingested = 0;
+    for (int bt = 0; bt < w.batches; bt++) {
+        double t = bench_now();
+        raw_batch(raw, &w, dev, &b, bt);
+        t_raw += bench_now() - t;
+        t = bench_now();
+        stored += wl_store_batch(st, &w, &r, bt);
+        t_store += bench_now() - t;
+        t = bench_now();
+        ingested += wl_ingest_batch(ig, &x, bt);
+        t_ingest += bench_now() - t;
+    }
+    int64_t all = (int64_t)w.batches * w.per_batch * w.metrics;
+    if (stored != all || ingested != all)
+        bench_die("not every sample was stored (%" PRId64 ", %" PRId64 ")", stored, ingested);
+    double rraw = (double)all / t_raw, rstore = (double)all / t_store,
+           ringest = (double)all / t_ingest;
+    bench_print("store_pg", rstore, "samples/s");
+    bench_limit("pg_raw_copy", rraw, "samples/s", rstore);
+    bench_print("ingest_pg", ringest, "samples/s");
+    bench_limit("pg_raw_copy", rraw, "samples/s", ringest);
+    free(b.d);
+    free(dev);
     wl_batches_free(&x);
-    corio_store_close(s);
-    bench_print("ingest_pg", ingest, "samples/s");
-    bench_limit("pg_raw_copy", raw, "samples/s", ingest);
+    wl_rows_free(&r);
+    corio_ingest_free(ig);
+    corio_store_close(ing);
+    corio_store_close(st);
+    PQfinish(raw);
     return h_done(0);
 }

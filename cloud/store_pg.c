@@ -17,7 +17,11 @@
  *     (in id order), the counters are spread over shards so that writers do not queue
  *     on one row, and migrations and partition changes take an advisory lock;
  *   - a lost connection is re-established by the next call outside a transaction.
- * The schema version lives in the table schema_version; steps are append-only.
+ * The schema version lives in the table schema_version; steps are append-only. The
+ * tables updated by every batch (rollups, sequence state, devices, counters) leave room
+ * in their pages (fillfactor) so that an update can stay on its page without touching
+ * the indexes; the time columns that only retention reads have BRIN indexes, which
+ * cost next to nothing to keep as rows arrive roughly in time order.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -77,7 +81,7 @@ static const char *const schema_steps[] = {
     "  type text NOT NULL,\n"
     "  PRIMARY KEY(device, name));\n"
     "CREATE TABLE messages(\n"
-    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+    "  id bigint GENERATED ALWAYS AS IDENTITY (CACHE 64) PRIMARY KEY,\n"
     "  mid text NOT NULL UNIQUE,\n"
     "  org text NOT NULL,\n"
     "  device text,\n"
@@ -91,7 +95,7 @@ static const char *const schema_steps[] = {
     "  stored_ms bigint NOT NULL,\n"
     "  status smallint NOT NULL,\n"
     "  reason text);\n"
-    "CREATE INDEX messages_recv ON messages(recv_ms);\n"
+    "CREATE INDEX messages_recv ON messages USING brin(recv_ms);\n"
     "CREATE TABLE samples(\n"
     "  device text NOT NULL,\n"
     "  metric text NOT NULL,\n"
@@ -114,7 +118,7 @@ static const char *const schema_steps[] = {
     "  sum double precision NOT NULL,\n"
     "  count bigint NOT NULL,\n"
     "  PRIMARY KEY(device, metric, bucket_ms)) WITH (fillfactor = 70);\n"
-    "CREATE INDEX rollup_1m_bucket ON rollup_1m(bucket_ms);\n"
+    "CREATE INDEX rollup_1m_bucket ON rollup_1m USING brin(bucket_ms);\n"
     "CREATE TABLE rollup_1h(\n"
     "  device text NOT NULL,\n"
     "  metric text NOT NULL,\n"
@@ -125,7 +129,7 @@ static const char *const schema_steps[] = {
     "  sum double precision NOT NULL,\n"
     "  count bigint NOT NULL,\n"
     "  PRIMARY KEY(device, metric, bucket_ms)) WITH (fillfactor = 70);\n"
-    "CREATE INDEX rollup_1h_bucket ON rollup_1h(bucket_ms);\n"
+    "CREATE INDEX rollup_1h_bucket ON rollup_1h USING brin(bucket_ms);\n"
     "CREATE TABLE device_epochs(\n"
     "  device text NOT NULL,\n"
     "  epoch bigint NOT NULL,\n"
@@ -157,7 +161,7 @@ static const char *const schema_steps[] = {
     "  n_dup bigint NOT NULL,\n"
     "  n_rejected bigint NOT NULL,\n"
     "  PRIMARY KEY(gateway, gw_epoch, first_id));\n"
-    "CREATE INDEX batches_received ON batches(received_ms);\n"
+    "CREATE INDEX batches_received ON batches USING brin(received_ms);\n"
     "CREATE TABLE counters(\n"
     "  org text NOT NULL,\n"
     "  shard smallint NOT NULL,\n"
@@ -335,7 +339,8 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 /* The COPYs of the many-row primitives, each followed by what moves the rows on; one
- * round trip each. */
+ * round trip each. Message ids come from a sequence that each session takes 64 at a
+ * time (ids grow within a session, not across them: they are references, not order). */
 static const char sql_messages[] =
     "COPY stage_messages(ord, mid, org, device, epoch, seq, gateway, gw_epoch, gw_id, suffix, "
     "recv_ms, stored_ms, status, reason) FROM STDIN (FORMAT binary);\n"
@@ -343,8 +348,7 @@ static const char sql_messages[] =
     "suffix, recv_ms, stored_ms, status, reason) SELECT mid, org, device, epoch, seq, gateway, "
     "gw_epoch, gw_id, suffix, recv_ms, stored_ms, status, reason FROM stage_messages "
     "ORDER BY ord ON CONFLICT(mid) DO NOTHING RETURNING id, mid) "
-    "SELECT s.ord, ins.id FROM ins JOIN stage_messages s USING (mid);\n"
-    "DELETE FROM stage_messages";
+    "SELECT s.ord, ins.id FROM ins JOIN stage_messages s USING (mid)";
 
 static const char sql_samples_direct[] =
     "SAVEPOINT corio_samples;\n"
@@ -359,8 +363,7 @@ static const char sql_samples_staged[] =
     "v_data) SELECT device, metric, t_ms, msg, org, v_num, v_str, v_bool, v_data "
     "FROM stage_samples ORDER BY ord ON CONFLICT DO NOTHING "
     "RETURNING device, metric, t_ms, msg) "
-    "SELECT s.ord FROM ins JOIN stage_samples s USING (device, metric, t_ms, msg);\n"
-    "DELETE FROM stage_samples";
+    "SELECT s.ord FROM ins JOIN stage_samples s USING (device, metric, t_ms, msg)";
 
 #define ROLLUP_MERGE(table, tier)                                                                  \
     "INSERT INTO " table " AS r(device, metric, bucket_ms, org, min, max, sum, count) "           \
@@ -371,8 +374,7 @@ static const char sql_samples_staged[] =
 
 static const char sql_rollups[] =
     "COPY stage_rollups(tier, device, metric, bucket_ms, org, min, max, sum, count) "
-    "FROM STDIN (FORMAT binary);\n" ROLLUP_MERGE("rollup_1m", "1") ROLLUP_MERGE("rollup_1h", "2")
-        "DELETE FROM stage_rollups";
+    "FROM STDIN (FORMAT binary);\n" ROLLUP_MERGE("rollup_1m", "1") ROLLUP_MERGE("rollup_1h", "2");
 
 /* Descriptors that already say so are left out first (a join, not a conflict per row:
  * most batches change no descriptor). */
@@ -385,8 +387,7 @@ static const char sql_metrics[] =
     "ON CONFLICT(device, name) DO UPDATE SET "
     "unit = CASE WHEN excluded.unit <> '' THEN excluded.unit ELSE m.unit END, "
     "type = excluded.type "
-    "WHERE (excluded.unit <> '' AND excluded.unit <> m.unit) OR excluded.type <> m.type;\n"
-    "DELETE FROM stage_metrics";
+    "WHERE (excluded.unit <> '' AND excluded.unit <> m.unit) OR excluded.type <> m.type";
 
 static const char sql_epochs[] =
     "COPY stage_epochs(device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
@@ -395,8 +396,7 @@ static const char sql_epochs[] =
     "hb_drops, hb_ms) SELECT device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
     "hb_ms FROM stage_epochs ON CONFLICT(device, epoch) DO UPDATE SET "
     "max_seq = excluded.max_seq, stored = excluded.stored, hb_last = excluded.hb_last, "
-    "hb_pending = excluded.hb_pending, hb_drops = excluded.hb_drops, hb_ms = excluded.hb_ms;\n"
-    "DELETE FROM stage_epochs";
+    "hb_pending = excluded.hb_pending, hb_drops = excluded.hb_drops, hb_ms = excluded.hb_ms";
 
 static const char sql_devices[] =
     "COPY stage_devices(id, org, seen_ms, gateway, has_epoch, epoch, epoch_ms, delta) "
@@ -410,8 +410,7 @@ static const char sql_devices[] =
     "epoch_ms = CASE WHEN s.has_epoch AND (d.epoch_ms IS NULL OR s.epoch_ms >= d.epoch_ms) "
     "THEN s.epoch_ms ELSE d.epoch_ms END, "
     "messages = d.messages + s.delta "
-    "FROM stage_devices s WHERE d.id = s.id AND d.org = s.org;\n"
-    "DELETE FROM stage_devices";
+    "FROM stage_devices s WHERE d.id = s.id AND d.org = s.org";
 
 /* ---- the handle ------------------------------------------------------------------------ */
 
@@ -422,11 +421,27 @@ struct cbuf {
     bool oom;
 };
 
+/* The staging tables; each is emptied at commit (ON COMMIT DELETE ROWS), and before a
+ * second use in one transaction. */
+enum stage {
+    ST_MESSAGES,
+    ST_SAMPLES,
+    ST_ROLLUPS,
+    ST_METRICS,
+    ST_EPOCHS,
+    ST_DEVICES,
+    ST_NONE,
+};
+
+static const char *const stage_table[] = {"stage_messages", "stage_samples", "stage_rollups",
+                                          "stage_metrics",  "stage_epochs",  "stage_devices"};
+
 struct pg_store {
     struct corio_store base;
     PGconn *conn;
     bool prepared[S_COUNT];
-    bool temp_ready; /* the staging tables exist in this session */
+    bool temp_ready;   /* the staging tables exist in this session */
+    unsigned staged;   /* bit per enum stage: used in the open transaction */
     int shard;
     char sqlstate[6]; /* of the last failure */
     struct cbuf cb;
@@ -730,20 +745,33 @@ static void cb_bool(struct cbuf *b, bool v)
 
 /*
  * Sends sql, whose first statement is a COPY ... FROM STDIN (after an optional
- * SAVEPOINT), feeds it the buffer, and reads every result. The first rows result of the
+ * SAVEPOINT) into the staging table stage (emptied first if this transaction used it
+ * already), feeds it the buffer, and reads every result. The first rows result of the
  * statements after the COPY goes to *rows (the caller clears it) when rows is not NULL.
  * Returns CORIO_OK or CORIO_ERR_IO (q->sqlstate says why).
  */
-static int copy_run(struct pg_store *q, const char *sql, struct cbuf *b, PGresult **rows,
-                    const char *what)
+static int copy_run(struct pg_store *q, enum stage stage, const char *sql, struct cbuf *b,
+                    PGresult **rows, const char *what)
 {
     q->sqlstate[0] = 0;
     if (rows)
         *rows = NULL;
     if (b->oom)
         return CORIO_ERR_NOSPACE;
-    if (!PQsendQuery(q->conn, sql))
+    char *text = NULL;
+    if (stage != ST_NONE && (q->staged & (1u << stage))) {
+        size_t len = strlen(sql) + 64;
+        if (!(text = malloc(len)))
+            return CORIO_ERR_NOSPACE;
+        snprintf(text, len, "DELETE FROM %s;\n%s", stage_table[stage], sql);
+        sql = text;
+    }
+    int sent = PQsendQuery(q->conn, sql);
+    free(text);
+    if (!sent)
         return db_fail(q, what, NULL);
+    if (stage != ST_NONE)
+        q->staged |= 1u << stage;
     int rc = CORIO_OK;
     PGresult *r;
     while ((r = PQgetResult(q->conn))) {
@@ -816,6 +844,7 @@ static int pg_begin(struct corio_store *s)
     struct pg_store *q = PG(s);
     if (PQstatus(q->conn) == CONNECTION_OK && in_transaction(q))
         return CORIO_ERR_STATE;
+    q->staged = 0;
     int rc = ensure(q);
     if (rc == CORIO_OK && (rc = exec_simple(q, "BEGIN", "begin")) != CORIO_OK &&
         PQstatus(q->conn) == CONNECTION_BAD && (rc = ensure(q)) == CORIO_OK)
@@ -829,6 +858,7 @@ static int pg_commit(struct corio_store *s)
     PGTransactionStatusType t = PQtransactionStatus(q->conn);
     if (t == PQTRANS_IDLE)
         return CORIO_ERR_STATE;
+    q->staged = 0;
     if (t == PQTRANS_INERROR || t == PQTRANS_UNKNOWN)
         return db_fail(q, "commit", "the transaction failed earlier");
     PGresult *r = PQexec(q->conn, "COMMIT");
@@ -843,6 +873,7 @@ static int pg_commit(struct corio_store *s)
 static int pg_rollback(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
+    q->staged = 0;
     if (PQstatus(q->conn) != CONNECTION_OK || !in_transaction(q))
         return CORIO_OK; /* nothing open, or the server has it rolled back already */
     return exec_simple(q, "ROLLBACK", "rollback");
@@ -1036,7 +1067,7 @@ static int pg_messages_insert(struct corio_store *s, const struct corio_msg_row 
     }
     cb_end(b);
     PGresult *r;
-    int rc = copy_run(q, sql_messages, b, &r, "messages_insert");
+    int rc = copy_run(q, ST_MESSAGES, sql_messages, b, &r, "messages_insert");
     if (rc != CORIO_OK)
         return rc;
     for (int i = 0; r && i < PQntuples(r); i++) {
@@ -1088,7 +1119,7 @@ static int pg_samples_insert(struct corio_store *s, const struct corio_sample_ro
     for (size_t i = 0; i < n; i++)
         cb_sample(b, &rows[i], 0, false);
     cb_end(b);
-    int rc = copy_run(q, sql_samples_direct, b, NULL, "samples_insert");
+    int rc = copy_run(q, ST_NONE, sql_samples_direct, b, NULL, "samples_insert");
     if (rc == CORIO_OK) {
         memset(inserted, 1, n);
         return CORIO_OK;
@@ -1104,7 +1135,7 @@ static int pg_samples_insert(struct corio_store *s, const struct corio_sample_ro
         cb_sample(b, &rows[i], (int32_t)i, true);
     cb_end(b);
     PGresult *r;
-    if ((rc = copy_run(q, sql_samples_staged, b, &r, "samples_insert")) != CORIO_OK)
+    if ((rc = copy_run(q, ST_SAMPLES, sql_samples_staged, b, &r, "samples_insert")) != CORIO_OK)
         return rc;
     memset(inserted, 0, n);
     for (int i = 0; r && i < PQntuples(r); i++) {
@@ -1135,7 +1166,7 @@ static int pg_rollups_merge(struct corio_store *s, const struct corio_rollup_row
         cb_i64(b, r->count);
     }
     cb_end(b);
-    return copy_run(q, sql_rollups, b, NULL, "rollups_merge");
+    return copy_run(q, ST_ROLLUPS, sql_rollups, b, NULL, "rollups_merge");
 }
 
 static int pg_metrics_put(struct corio_store *s, const struct corio_metric_row *rows, size_t n)
@@ -1154,7 +1185,7 @@ static int pg_metrics_put(struct corio_store *s, const struct corio_metric_row *
         cb_str(b, type);
     }
     cb_end(b);
-    return copy_run(q, sql_metrics, b, NULL, "metrics_put");
+    return copy_run(q, ST_METRICS, sql_metrics, b, NULL, "metrics_put");
 }
 
 static void read_epoch(const PGresult *r, int row, int col, struct corio_epoch_state *e)
@@ -1237,7 +1268,7 @@ static int pg_epochs_put(struct corio_store *s, const struct corio_epoch_row *ro
         cb_opt_i64(b, r->st.has_hb, r->st.hb_ms);
     }
     cb_end(b);
-    return copy_run(q, sql_epochs, b, NULL, "epochs_put");
+    return copy_run(q, ST_EPOCHS, sql_epochs, b, NULL, "epochs_put");
 }
 
 static int pg_gap_find(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
@@ -1334,7 +1365,7 @@ static int pg_devices_update(struct corio_store *s, const struct corio_device_up
         cb_i64(b, u[i].messages_delta);
     }
     cb_end(b);
-    return copy_run(q, sql_devices, b, NULL, "devices_update");
+    return copy_run(q, ST_DEVICES, sql_devices, b, NULL, "devices_update");
 }
 
 static int pg_counts_add(struct corio_store *s, const char *org, const struct corio_store_counts *d)
