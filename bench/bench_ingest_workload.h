@@ -47,12 +47,13 @@ static inline void wl_batches_make(struct wl_batches *x, const struct workload *
             wl_message(w, first + i, &d, &seq, &t);
             char *p = x->text + (size_t)(first + i) * WL_MSG_MAX;
             int n = snprintf(p, WL_MSG_MAX,
-                             "[{\"bn\":\"urn:corio:%s:\",\"bt\":%" PRId64 ",\"ep\":1,\"seq\":%" PRId64
-                             ",\"n\":\"%s\",\"u\":\"u\",\"v\":%g}",
+                             "[{\"bn\":\"urn:corio:%s:\",\"bt\":%" PRId64
+                             ",\"ep\":1,\"seq\":%" PRId64 ",\"n\":\"%s\",\"u\":\"u\",\"v\":%g}",
                              x->dev[d], t / 1000, seq, wl_metric_names[0], wl_value(first + i, 0));
             for (int m = 1; m < w->metrics; m++)
-                n += snprintf(p + n, (size_t)(WL_MSG_MAX - n), ",{\"n\":\"%s\",\"u\":\"u\",\"v\":%g}",
-                              wl_metric_names[m], wl_value(first + i, m));
+                n += snprintf(p + n, (size_t)(WL_MSG_MAX - n),
+                              ",{\"n\":\"%s\",\"u\":\"u\",\"v\":%g}", wl_metric_names[m],
+                              wl_value(first + i, m));
             n += snprintf(p + n, (size_t)(WL_MSG_MAX - n), "]");
             x->m[first + i] = (struct corio_batch_msg){.id = (uint64_t)(first + i + 1),
                                                        .device = x->dev[d],

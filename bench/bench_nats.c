@@ -64,8 +64,8 @@ static double run_round(const struct round *rd, const struct workload *w, int in
             bench_die("cannot start corio-cloud");
     }
     /* The gateway's session makes nats-server's MQTT streams, where acks go. */
-    struct h_mqtt *gw = h_mqtt_connect(n->node[0].mqtt_port,
-                                       &(struct h_mqtt_opts){.client_id = B_GW, .persistent = true});
+    struct h_mqtt *gw = h_mqtt_connect(
+        n->node[0].mqtt_port, &(struct h_mqtt_opts){.client_id = B_GW, .persistent = true});
     if (!gw || h_mqtt_subscribe(gw, "corio/v1/g/" B_GW "/ack", 1) != CORIO_OK)
         bench_die("gateway cannot connect");
     /* Wait until every instance consumes, then freeze them while the stream fills. */

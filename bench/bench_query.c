@@ -10,11 +10,11 @@
 #include "bench_util.h"
 #include "harness.h"
 
-#define DAYS       30
-#define PER_MSG    60  /* a message holds a minute */
-#define PER_BATCH  100 /* messages a transaction */
-#define HOUR_MS    3600000LL
-#define REPEAT     5
+#define DAYS      30
+#define PER_MSG   60  /* a message holds a minute */
+#define PER_BATCH 100 /* messages a transaction */
+#define HOUR_MS   3600000LL
+#define REPEAT    5
 
 static char DEVICE[CORIO_ID_LEN + 1];
 

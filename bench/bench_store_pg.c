@@ -152,7 +152,7 @@ int main(void)
     wl_rows_init(&r, &w);
     struct wl_batches x;
     wl_batches_make(&x, &w);
-    char (*dev)[CORIO_ID_LEN + 1] = calloc((size_t)w.devices, sizeof *dev);
+    char(*dev)[CORIO_ID_LEN + 1] = calloc((size_t)w.devices, sizeof *dev);
     for (int d = 0; d < w.devices; d++)
         wl_device(d, dev[d]);
     struct buf b = {0};

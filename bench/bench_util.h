@@ -141,8 +141,7 @@ static inline void wl_rows_init(struct wl_rows *r, const struct workload *w)
     r->units = calloc(ns, sizeof *r->units);
     r->dev = calloc((size_t)w->devices, sizeof *r->dev);
     r->devs = calloc((size_t)w->devices, sizeof *r->devs);
-    if (!r->msgs || !r->ref || !r->is_new || !r->ins || !r->smp || !r->units || !r->dev ||
-        !r->devs)
+    if (!r->msgs || !r->ref || !r->is_new || !r->ins || !r->smp || !r->units || !r->dev || !r->devs)
         bench_die("out of memory");
     for (int d = 0; d < w->devices; d++) {
         wl_device(d, r->dev[d]);
@@ -213,9 +212,8 @@ static inline int64_t wl_store_batch(struct corio_store *s, const struct workloa
     if (stored < 0)
         bench_die("store: batch %d: samples failed", b);
     for (int i = 0; i < w->per_batch; i++)
-        if (r->is_new[i] &&
-            corio_store_seq_stored(s, B_ORG, r->msgs[i].device, 1, r->msgs[i].seq,
-                                   r->msgs[i].recv_ms, now, NULL, NULL) != CORIO_OK)
+        if (r->is_new[i] && corio_store_seq_stored(s, B_ORG, r->msgs[i].device, 1, r->msgs[i].seq,
+                                                   r->msgs[i].recv_ms, now, NULL, NULL) != CORIO_OK)
             bench_die("store: batch %d: sequence accounting failed", b);
     struct corio_batch_rec br = {.org = B_ORG,
                                  .gateway = B_GW,

@@ -109,8 +109,8 @@ static void forget_sub(struct corio_bus_nats *b)
 
 static int nats_fail(const char *what, natsStatus s, jsErrCode jerr)
 {
-    corio_logkv(CORIO_LOG_WARN, "NATS JetStream setup failed", "step=%s error=%s jetstream_error=%d",
-                what, natsStatus_GetText(s), (int)jerr);
+    corio_logkv(CORIO_LOG_WARN, "NATS JetStream setup failed",
+                "step=%s error=%s jetstream_error=%d", what, natsStatus_GetText(s), (int)jerr);
     return CORIO_ERR_CLOSED;
 }
 
@@ -140,8 +140,9 @@ static int setup(struct corio_bus_nats *b)
         s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
         if (s == NATS_OK) {
             jsStreamInfo_Destroy(si);
-            corio_logkv(CORIO_LOG_INFO, "made the JetStream stream", "stream=%s subjects=%s replicas=%d",
-                        b->stream, CORIO_BUS_BATCH_SUBJECTS, (int)cfg.Replicas);
+            corio_logkv(CORIO_LOG_INFO, "made the JetStream stream",
+                        "stream=%s subjects=%s replicas=%d", b->stream, CORIO_BUS_BATCH_SUBJECTS,
+                        (int)cfg.Replicas);
         } else if (jerr != JSStreamNameExistErr) {
             return nats_fail("add stream", s, jerr);
         }

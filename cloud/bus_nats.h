@@ -26,9 +26,9 @@
 
 /* The subjects of batches and acks, and the prefix under which nats-server 2.9 keeps
  * MQTT QoS 1 messages in its $MQTT_msgs stream. */
-#define CORIO_BUS_BATCH_SUBJECTS "corio.v1.g.*.batch"
+#define CORIO_BUS_BATCH_SUBJECTS   "corio.v1.g.*.batch"
 #define CORIO_BUS_MQTT_QOS1_PREFIX "$MQTT.msgs."
-#define CORIO_BUS_MQTT_HEADER "Nmqtt-Pub"
+#define CORIO_BUS_MQTT_HEADER      "Nmqtt-Pub"
 
 struct corio_bus_nats_opts {
     const char *url;      /* one or more nats:// or tls:// URLs, comma-separated */
@@ -60,10 +60,10 @@ void corio_bus_nats_free(struct corio_bus_nats *b);
 
 /* One batch taken from the stream; valid until settled. */
 struct corio_bus_msg {
-    char topic[160];      /* the MQTT topic it was published on ("" if not mappable) */
-    const uint8_t *data;  /* the batch as the gateway sent it */
+    char topic[160];     /* the MQTT topic it was published on ("" if not mappable) */
+    const uint8_t *data; /* the batch as the gateway sent it */
     size_t len;
-    uint64_t deliveries;  /* 1 the first time; more when delivered again */
+    uint64_t deliveries; /* 1 the first time; more when delivered again */
     void *priv;
 };
 

@@ -577,8 +577,7 @@ static void *nats_worker_main(void *arg)
             corio_counter_inc(c->m.received);
             if (m->deliveries > 1)
                 corio_counter_inc(c->m.redelivered);
-            enum outcome o = failed ? OUT_FAILED
-                                    : handle(c, m->topic, m->data, m->len, mono_ms());
+            enum outcome o = failed ? OUT_FAILED : handle(c, m->topic, m->data, m->len, mono_ms());
             if (o == OUT_FAILED && !failed) {
                 failed = true;
                 backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
@@ -657,8 +656,8 @@ static int metrics_init(struct metrics *m)
     m->connected = corio_gauge_new(m->reg, "corio_cloud_broker_connected",
                                    "1 while connected to the broker (or to NATS).");
     if (rc != CORIO_OK || !m->received || !m->acked || !m->failed || !m->dropped ||
-        !m->ack_failed || !m->redelivered || !m->samples || !m->events_dropped || !m->retention_deleted ||
-        !m->latency || !m->queue || !m->connected)
+        !m->ack_failed || !m->redelivered || !m->samples || !m->events_dropped ||
+        !m->retention_deleted || !m->latency || !m->queue || !m->connected)
         return CORIO_ERR_NOSPACE;
     return CORIO_OK;
 }

@@ -354,8 +354,8 @@ static int apply(struct bctx *c, struct pmsg *p, const struct corio_sample_row *
         return CORIO_OK;
     case K_HB: {
         struct corio_gap tail;
-        int t = corio_store_heartbeat(s, c->org, p->device, p->hb.epoch, p->hb.last,
-                                      p->hb.pending, p->hb.drops, m->recv_ms, &tail);
+        int t = corio_store_heartbeat(s, c->org, p->device, p->hb.epoch, p->hb.last, p->hb.pending,
+                                      p->hb.drops, m->recv_ms, &tail);
         if (t == 1)
             gap_event(&tail, &g);
         return t < 0 ? t : CORIO_OK;

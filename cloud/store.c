@@ -120,9 +120,9 @@ enum centry_kind {
 struct centry {
     uint64_t h;
     char kind;
-    char id[CORIO_ID_LEN + 1];  /* the device (epoch, device) or the organisation (counts) */
-    char org[CORIO_ID_LEN + 1]; /* part of a device's key: updates name their owner */
-    int64_t num;                /* the epoch (epoch) */
+    char id[CORIO_ID_LEN + 1];    /* the device (epoch, device) or the organisation (counts) */
+    char org[CORIO_ID_LEN + 1];   /* part of a device's key: updates name their owner */
+    int64_t num;                  /* the epoch (epoch) */
     char owner[CORIO_ID_LEN + 1]; /* an epoch's owner (its key is (device, epoch)) */
     bool dirty;
     struct corio_epoch_state ep;
@@ -528,7 +528,8 @@ static int load_epoch(void *arg, const struct corio_epoch_row *row)
     struct corio_store *s = arg;
     bool created;
     int rc;
-    struct centry *c = tx_entry(s->tx, CE_EPOCH, row->device, NULL, row->epoch, true, &created, &rc);
+    struct centry *c =
+        tx_entry(s->tx, CE_EPOCH, row->device, NULL, row->epoch, true, &created, &rc);
     if (!c)
         return rc;
     if (created) {
@@ -603,7 +604,7 @@ int corio_store_add_messages(struct corio_store *s, const struct corio_msg_row *
             return CORIO_ERR_INVAL;
     if (n == 0)
         return 0;
-    char (*mids)[CORIO_MID_MAX + 1] = malloc(n * sizeof *mids);
+    char(*mids)[CORIO_MID_MAX + 1] = malloc(n * sizeof *mids);
     struct keyed *order = malloc(n * sizeof *order);
     struct corio_msg_row *rows = malloc(n * sizeof *rows);
     const char **rmids = malloc(n * sizeof *rmids);
@@ -785,12 +786,10 @@ static int after_samples(struct corio_store *s, const struct corio_sample_row *r
             goto out;
         if (r[i].value.kind != CORIO_VALUE_NUM)
             continue;
-        cb[nc++] = (struct contrib){CORIO_TIER_1M,
-                                    floor_div(r[i].t_ms, CORIO_TIER_1M_MS) * CORIO_TIER_1M_MS,
-                                    &r[i], i};
-        cb[nc++] = (struct contrib){CORIO_TIER_1H,
-                                    floor_div(r[i].t_ms, CORIO_TIER_1H_MS) * CORIO_TIER_1H_MS,
-                                    &r[i], i};
+        cb[nc++] = (struct contrib){
+            CORIO_TIER_1M, floor_div(r[i].t_ms, CORIO_TIER_1M_MS) * CORIO_TIER_1M_MS, &r[i], i};
+        cb[nc++] = (struct contrib){
+            CORIO_TIER_1H, floor_div(r[i].t_ms, CORIO_TIER_1H_MS) * CORIO_TIER_1H_MS, &r[i], i};
     }
     /* One descriptor per metric, as if each sample had set it in turn: the last
      * non-empty unit, the last value's type. */
@@ -1052,11 +1051,8 @@ int corio_store_presence(struct corio_store *s, const char *org, const char *dev
     struct corio_device_update u = {.org = org, .id = device, .seen_ms = t_ms, .gateway = gateway};
     rc = cache_device(s, &u);
     if (rc >= 0) {
-        struct corio_device_update p = {.org = org,
-                                        .id = device,
-                                        .has_presence = true,
-                                        .online = online,
-                                        .presence_ms = t_ms};
+        struct corio_device_update p = {
+            .org = org, .id = device, .has_presence = true, .online = online, .presence_ms = t_ms};
         rc = s->ops->device_update(s, &p); /* 1 applied, 0 stale */
     }
     return tx_leave(s, own, rc);

@@ -230,14 +230,14 @@ enum stmt_id {
 };
 
 #define MISSING_OF(dev)                                                                            \
-    "((SELECT coalesce(sum(g.to_seq - g.from_seq + 1), 0) FROM gaps g WHERE g.device = " dev     \
-    ") + (SELECT coalesce(sum(greatest(0, x.hb_last - x.hb_pending - x.max_seq)), 0) "            \
+    "((SELECT coalesce(sum(g.to_seq - g.from_seq + 1), 0) FROM gaps g WHERE g.device = " dev       \
+    ") + (SELECT coalesce(sum(greatest(0, x.hb_last - x.hb_pending - x.max_seq)), 0) "             \
     "FROM device_epochs x WHERE x.device = " dev "))::bigint"
 
 #define ROLLUP_SERIES(table)                                                                       \
-    "SELECT b, mn, mx, sm, n FROM (SELECT (bucket_ms / $6::bigint) * $6::bigint AS b, "           \
-    "min(min) AS mn, max(max) AS mx, sum(sum) AS sm, sum(count)::bigint AS n FROM " table         \
-    " WHERE device = $1 AND metric = $2 AND org = $3 AND bucket_ms >= $4::bigint "                \
+    "SELECT b, mn, mx, sm, n FROM (SELECT (bucket_ms / $6::bigint) * $6::bigint AS b, "            \
+    "min(min) AS mn, max(max) AS mx, sum(sum) AS sm, sum(count)::bigint AS n FROM " table          \
+    " WHERE device = $1 AND metric = $2 AND org = $3 AND bucket_ms >= $4::bigint "                 \
     "AND bucket_ms < $5::bigint GROUP BY b ORDER BY b DESC LIMIT $7::bigint) x ORDER BY b"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -300,16 +300,17 @@ static const char *const stmt_sql[S_COUNT] = {
                        "n_new = b.n_new + excluded.n_new, n_dup = b.n_dup + excluded.n_dup, "
                        "n_rejected = b.n_rejected + excluded.n_rejected "
                        "RETURNING deliveries",
-    [S_DEVICES] = "SELECT d.id, d.org, d.gateway, d.class, d.model, d.hw_rev, d.\"groups\", "
-                  "d.assurance, d.online, d.last_seen_ms, d.epoch, e.max_seq, d.messages, " MISSING_OF(
-                      "d.id") ", "
-                              "(SELECT string_agg(name, ',' ORDER BY name) FROM (SELECT name "
-                              "FROM metrics m WHERE m.device = d.id AND m.org = d.org "
-                              "ORDER BY name LIMIT 1024) mm) "
-                              "FROM devices d LEFT JOIN device_epochs e "
-                              "ON e.device = d.id AND e.epoch = d.epoch "
-                              "WHERE d.org = $1 AND ($2::text IS NULL OR d.id = $2::text) "
-                              "ORDER BY d.id",
+    [S_DEVICES] =
+        "SELECT d.id, d.org, d.gateway, d.class, d.model, d.hw_rev, d.\"groups\", "
+        "d.assurance, d.online, d.last_seen_ms, d.epoch, e.max_seq, d.messages, " MISSING_OF(
+            "d.id") ", "
+                    "(SELECT string_agg(name, ',' ORDER BY name) FROM (SELECT name "
+                    "FROM metrics m WHERE m.device = d.id AND m.org = d.org "
+                    "ORDER BY name LIMIT 1024) mm) "
+                    "FROM devices d LEFT JOIN device_epochs e "
+                    "ON e.device = d.id AND e.epoch = d.epoch "
+                    "WHERE d.org = $1 AND ($2::text IS NULL OR d.id = $2::text) "
+                    "ORDER BY d.id",
     [S_METRIC_GET] = "SELECT unit, type FROM metrics WHERE device = $1 AND name = $2 AND org = $3",
     [S_SERIES_RAW] = "SELECT t_ms, v_num, v_str, v_bool, v_data FROM ("
                      "SELECT t_ms, msg, v_num, v_str, v_bool, v_data FROM samples "
@@ -366,10 +367,10 @@ static const char sql_samples_staged[] =
     "SELECT s.ord FROM ins JOIN stage_samples s USING (device, metric, t_ms, msg)";
 
 #define ROLLUP_MERGE(table, tier)                                                                  \
-    "INSERT INTO " table " AS r(device, metric, bucket_ms, org, min, max, sum, count) "           \
-    "SELECT device, metric, bucket_ms, org, min, max, sum, count FROM stage_rollups "             \
-    "WHERE tier = " tier " ON CONFLICT(device, metric, bucket_ms) DO UPDATE SET "                 \
-    "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), "                     \
+    "INSERT INTO " table " AS r(device, metric, bucket_ms, org, min, max, sum, count) "            \
+    "SELECT device, metric, bucket_ms, org, min, max, sum, count FROM stage_rollups "              \
+    "WHERE tier = " tier " ON CONFLICT(device, metric, bucket_ms) DO UPDATE SET "                  \
+    "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), "                      \
     "sum = r.sum + excluded.sum, count = r.count + excluded.count;\n"
 
 static const char sql_rollups[] =
@@ -440,8 +441,8 @@ struct pg_store {
     struct corio_store base;
     PGconn *conn;
     bool prepared[S_COUNT];
-    bool temp_ready;   /* the staging tables exist in this session */
-    unsigned staged;   /* bit per enum stage: used in the open transaction */
+    bool temp_ready; /* the staging tables exist in this session */
+    unsigned staged; /* bit per enum stage: used in the open transaction */
     int shard;
     char sqlstate[6]; /* of the last failure */
     struct cbuf cb;
@@ -559,8 +560,7 @@ static void p_bin(struct pp *p, const void *d, size_t len)
 }
 
 /* Runs a prepared statement once: its result, or NULL after logging. */
-static PGresult *run_once(struct pg_store *q, enum stmt_id id, const struct pp *p,
-                          const char *what)
+static PGresult *run_once(struct pg_store *q, enum stmt_id id, const struct pp *p, const char *what)
 {
     char name[16];
     snprintf(name, sizeof name, "corio_%d", (int)id);
@@ -573,8 +573,8 @@ static PGresult *run_once(struct pg_store *q, enum stmt_id id, const struct pp *
         PQclear(r);
         q->prepared[id] = true;
     }
-    PGresult *r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->val : NULL,
-                                 p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    PGresult *r = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->val : NULL, p ? p->len : NULL,
+                                 p ? p->fmt : NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         result_fail(q, r, what);
@@ -1804,13 +1804,11 @@ static int pg_retain(struct corio_store *s, const struct corio_retention *r, int
             (rc = delete_before(q, "samples", "t_ms", before, deleted)) != CORIO_OK)
             return rc;
     }
-    if (r->rollup_1m_ms &&
-        (rc = delete_before(q, "rollup_1m", "bucket_ms", now_ms - r->rollup_1m_ms, deleted)) !=
-            CORIO_OK)
+    if (r->rollup_1m_ms && (rc = delete_before(q, "rollup_1m", "bucket_ms",
+                                               now_ms - r->rollup_1m_ms, deleted)) != CORIO_OK)
         return rc;
-    if (r->rollup_1h_ms &&
-        (rc = delete_before(q, "rollup_1h", "bucket_ms", now_ms - r->rollup_1h_ms, deleted)) !=
-            CORIO_OK)
+    if (r->rollup_1h_ms && (rc = delete_before(q, "rollup_1h", "bucket_ms",
+                                               now_ms - r->rollup_1h_ms, deleted)) != CORIO_OK)
         return rc;
     if (r->messages_ms) {
         int64_t before = now_ms - r->messages_ms;

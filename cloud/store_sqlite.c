@@ -699,9 +699,8 @@ static int sq_epochs_load(struct corio_store *s, const char *const *ids, size_t 
         bind_text(p, 1, ids[i]);
         int rc, out = CORIO_OK;
         while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
-            struct corio_epoch_row row = {.org = col_text(p, 1),
-                                          .device = ids[i],
-                                          .epoch = sqlite3_column_int64(p, 0)};
+            struct corio_epoch_row row = {
+                .org = col_text(p, 1), .device = ids[i], .epoch = sqlite3_column_int64(p, 0)};
             read_epoch(p, 2, &row.st);
             if ((out = fn(arg, &row)) != 0)
                 break;

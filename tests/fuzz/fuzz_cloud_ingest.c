@@ -51,10 +51,10 @@ static void reset(void)
         abort();
 }
 
-static const char *const devices[] = {DEV, DEV, DEV, FOREIGN, "uuuuuuuuuuuuuuuuuuuuuuuu", "",
-                                      "NOT-AN-ID"};
-static const char *const suffixes[] = {"up/json", "up/json", "up/cbor", "up/cbor", "up/hb",
-                                       "presence", "up/evt", "down/x", "", "up/\xff"};
+static const char *const devices[] = {DEV, DEV,        DEV, FOREIGN, "uuuuuuuuuuuuuuuuuuuuuuuu",
+                                      "",  "NOT-AN-ID"};
+static const char *const suffixes[] = {"up/json",  "up/json", "up/cbor", "up/cbor", "up/hb",
+                                       "presence", "up/evt",  "down/x",  "",        "up/\xff"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

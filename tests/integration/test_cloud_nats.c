@@ -141,7 +141,8 @@ static void invalid_batches_are_refused_for_good(void **state)
      * and a good one: the bad ones are recorded as rejected, the batch acknowledged. */
     bb_init(&x[2], GW, 10, 12);
     bb_add(&x[2], 10, DEV, "up/json", W.t0, "{\"not\":\"a pack\"}");
-    bb_add(&x[2], 11, DEV, "up/json", W.t0, "[{\"bn\":\"urn:corio:" DEV2 ":\",\"n\":\"t\",\"v\":1}]");
+    bb_add(&x[2], 11, DEV, "up/json", W.t0,
+           "[{\"bn\":\"urn:corio:" DEV2 ":\",\"n\":\"t\",\"v\":1}]");
     bb_senml(&x[2], 12, DEV, 1);
     bb_seal(&x[2], &W.gw_key);
     assert_true(send_until_acked(&x[2], 1, 30000));

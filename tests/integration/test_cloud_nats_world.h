@@ -87,9 +87,9 @@ static inline void world_up(const struct h_nats_opts *nopts, int replicas)
     W.t0 = wall_ms() / 60000 * 60000 - 600000;
     W.epoch = 4242;
     W.replicas = replicas;
-    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE,
-                                        &W.gw_key),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &W.gw_key),
+        CORIO_OK);
     assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &W.other_key), CORIO_OK);
     h_defer(close_keys, NULL);
     static const char *const conf[] = {"fsync = off", "full_page_writes = off", NULL};
@@ -99,13 +99,13 @@ static inline void world_up(const struct h_nats_opts *nopts, int replicas)
     assert_non_null(W.nats);
     const char *dir = h_dir();
     W.registry = h_strf("%s/registry.conf", dir);
-    assert_int_equal(h_write_file(W.registry,
-                                  h_strf("org %s Test Org\norg %s Other Org\n"
-                                         "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
-                                         "device %s org=%s gateway=%s\ndevice %s org=%s\n",
-                                         ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2,
-                                         didkey(&W.other_key), DEV, ORG, GW, DEV2, ORG)),
-                     CORIO_OK);
+    assert_int_equal(
+        h_write_file(W.registry, h_strf("org %s Test Org\norg %s Other Org\n"
+                                        "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
+                                        "device %s org=%s gateway=%s\ndevice %s org=%s\n",
+                                        ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2,
+                                        didkey(&W.other_key), DEV, ORG, GW, DEV2, ORG)),
+        CORIO_OK);
     W.web = h_mkdir("web");
     assert_int_equal(h_write_file(h_strf("%s/index.html", W.web), "<!doctype html>"), CORIO_OK);
 }
@@ -187,8 +187,8 @@ static inline void bb_init(struct bb *x, const char *gw, uint64_t first, uint64_
     x->b.msgs = x->m;
 }
 
-static inline void bb_add(struct bb *x, uint64_t id, const char *dev, const char *suffix, int64_t recv,
-                   const char *payload)
+static inline void bb_add(struct bb *x, uint64_t id, const char *dev, const char *suffix,
+                          int64_t recv, const char *payload)
 {
     size_t i = x->b.count++;
     assert_true(i < 16);
@@ -225,9 +225,9 @@ static inline void bb_seal(struct bb *x, const struct corio_key *key)
     assert_int_equal(corio_batch_encode(&x->b, payload, (size_t)n), n);
     free(x->wire);
     x->wire = NULL;
-    assert_int_equal(corio_batch_seal(key, x->b.gateway, 0, payload, (size_t)n, &x->wire,
-                                      &x->wire_len),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_batch_seal(key, x->b.gateway, 0, payload, (size_t)n, &x->wire, &x->wire_len),
+        CORIO_OK);
     free(payload);
 }
 
@@ -276,8 +276,7 @@ static inline int scan_acks(struct h_mqtt *c, struct bb *x, int n)
         assert_true(k >= 1);
         for (int j = 0; j < n; j++)
             for (int q = 0; q < k; q++)
-                if (epoch == x[j].b.epoch && r[q].first == x[j].b.first &&
-                    r[q].last == x[j].b.last)
+                if (epoch == x[j].b.epoch && r[q].first == x[j].b.first && r[q].last == x[j].b.last)
                     x[j].acked = true;
     }
     return acks;

@@ -184,9 +184,9 @@ static void test_partitions_ahead_moved_and_dropped(void **state)
     assert_string_equal(def, "20\n");
     free(def);
     struct count_pts before = {0};
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000,
-                                        count_pt, &before),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000, count_pt, &before),
+        CORIO_OK);
     assert_int_equal(before.n, 30);
 
     /* Keeping raw samples five days: their days get partitions and their rows move. */
@@ -204,9 +204,9 @@ static void test_partitions_ahead_moved_and_dropped(void **state)
     assert_true(atoi(day3) >= 1); /* the day's rows (10, or split over two days) */
     free(day3);
     struct count_pts after = {0};
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000,
-                                        count_pt, &after),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000, count_pt, &after),
+        CORIO_OK);
     assert_int_equal(after.n, before.n);
     assert_true(after.sum == before.sum);
     /* Again: nothing to do, nothing changes. */
@@ -218,14 +218,14 @@ static void test_partitions_ahead_moved_and_dropped(void **state)
     int64_t deleted = -1;
     assert_int_equal(corio_store_retain(f->s, &r, now, &deleted), CORIO_OK);
     assert_int_equal(deleted, 20);
-    char *gone = pg_dump(f->where, h_strf("SELECT count(*) FROM pg_class WHERE relname = '%s'",
-                                          name));
+    char *gone =
+        pg_dump(f->where, h_strf("SELECT count(*) FROM pg_class WHERE relname = '%s'", name));
     assert_string_equal(gone, "0\n");
     free(gone);
     struct count_pts left = {0};
-    assert_int_equal(corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000,
-                                        count_pt, &left),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(f->s, ORG, DEV, "temp", now - 5 * DAY, now, 0, 1000, count_pt, &left),
+        CORIO_OK);
     assert_int_equal(left.n, 10);
     /* Rollups and the sequence state are not samples: they stay. */
     struct dev_capture c = device_of(f->s, ORG, DEV);
@@ -312,8 +312,8 @@ static void *writer_main(void *arg)
         for (int i = 0; ok && i < n; i++)
             if (is_new[i]) {
                 w->stored++;
-                ok = corio_store_seq_stored(s, ORG, rows[i].device, 1, rows[i].seq,
-                                            rows[i].recv_ms, T0, NULL, NULL) == CORIO_OK;
+                ok = corio_store_seq_stored(s, ORG, rows[i].device, 1, rows[i].seq, rows[i].recv_ms,
+                                            T0, NULL, NULL) == CORIO_OK;
             }
         if (!ok || corio_store_commit(s) != CORIO_OK) {
             corio_store_rollback(s);

@@ -955,7 +955,7 @@ static void test_batch_record(void **state)
     assert_int_equal(corio_store_stats(f->s, ORG, &st), CORIO_OK);
     assert_int_equal(st.counts.batches, 2);
     char *d = f->be->dump(f->where, "SELECT first_id, deliveries, n_new, n_dup FROM batches "
-                                  "ORDER BY first_id");
+                                    "ORDER BY first_id");
     assert_string_equal(d, "1|2|10|10\n11|1|0|10\n");
     free(d);
     b.last_id = 3;
@@ -978,9 +978,9 @@ static void test_retention(void **state)
     int64_t deleted = -1;
     assert_int_equal(corio_store_retain(f->s, &r, now, &deleted), CORIO_OK);
     char *d = f->be->dump(f->where, "SELECT (SELECT count(*) FROM samples), "
-                                  "(SELECT count(*) FROM rollup_1m), "
-                                  "(SELECT count(*) FROM rollup_1h), "
-                                  "(SELECT count(*) FROM messages)");
+                                    "(SELECT count(*) FROM rollup_1m), "
+                                    "(SELECT count(*) FROM rollup_1h), "
+                                    "(SELECT count(*) FROM messages)");
     assert_string_equal(d, "6|24|48|12\n");
     free(d);
     assert_int_equal(deleted, 42 + 24 + 36);
@@ -1029,10 +1029,16 @@ static void test_many_rows_equal_single_rows(void **state)
                                              .status = CORIO_MSG_STORED};
             int64_t t = T0 + seq * 20000;
             smp[i][0] = (struct corio_sample_row){
-                .org = ORG, .device = dev, .metric = "temp", .t_ms = t,
+                .org = ORG,
+                .device = dev,
+                .metric = "temp",
+                .t_ms = t,
                 .value = {.kind = CORIO_VALUE_NUM, .num = 20.0 + (double)seq * 0.25}};
             smp[i][1] = (struct corio_sample_row){
-                .org = ORG, .device = dev, .metric = "state", .t_ms = t,
+                .org = ORG,
+                .device = dev,
+                .metric = "state",
+                .t_ms = t,
                 .value = {.kind = CORIO_VALUE_STR, .str = "on", .len = 2}};
             smp[i][2] = smp[i][0]; /* the same key again in one message */
             smp[i][2].value.num = -1;
@@ -1051,11 +1057,10 @@ static void test_many_rows_equal_single_rows(void **state)
                     continue;
                 for (int k = 0; k < 3; k++) {
                     smp[i][k].msg = ref;
-                    assert_int_equal(corio_store_add_sample(f->s, &smp[i][k], units[i][k]),
-                                     k < 2);
+                    assert_int_equal(corio_store_add_sample(f->s, &smp[i][k], units[i][k]), k < 2);
                 }
-                assert_int_equal(corio_store_seq_stored(f->s, ORG, dev, 2, seqs[i],
-                                                        rows[i].recv_ms, T0, log_gap, &gl),
+                assert_int_equal(corio_store_seq_stored(f->s, ORG, dev, 2, seqs[i], rows[i].recv_ms,
+                                                        T0, log_gap, &gl),
                                  CORIO_OK);
             }
         } else {
