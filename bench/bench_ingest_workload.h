@@ -29,7 +29,7 @@ static inline void wl_batches_make(struct wl_batches *x, const struct workload *
     if (!x->b || !x->m || !x->text || !x->dev)
         bench_die("out of memory");
     for (int d = 0; d < w->devices; d++)
-        wl_device(d, x->dev[d]);
+        wl_device(w->device_base + d, x->dev[d]);
     for (int b = 0; b < w->batches; b++) {
         struct corio_batch *bb = &x->b[b];
         int64_t first = (int64_t)b * w->per_batch;
@@ -40,7 +40,7 @@ static inline void wl_batches_make(struct wl_batches *x, const struct workload *
                                    .made_ms = w->t0,
                                    .count = (size_t)w->per_batch,
                                    .msgs = &x->m[first]};
-        snprintf(bb->gateway, sizeof bb->gateway, "%s", B_GW);
+        snprintf(bb->gateway, sizeof bb->gateway, "%s", wl_gateway(w));
         for (int i = 0; i < w->per_batch; i++) {
             int d;
             int64_t seq, t;

@@ -72,8 +72,15 @@ static inline void bench_die(const char *fmt, ...)
  */
 struct workload {
     int devices, metrics, per_batch, batches;
-    int64_t t0; /* the first second, ms */
+    int64_t t0;          /* the first second, ms */
+    int device_base;     /* the first device's number (several gateways: disjoint sets) */
+    const char *gateway; /* NULL: B_GW */
 };
+
+static inline const char *wl_gateway(const struct workload *w)
+{
+    return w->gateway ? w->gateway : B_GW;
+}
 
 /* Device i's short id: 24 characters of a-z. */
 static inline void wl_device(int i, char out[CORIO_ID_LEN + 1])
