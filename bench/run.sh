@@ -1,47 +1,55 @@
 #!/bin/sh
-# Runs Corio's benchmarks: every one, or the one named.
-#   bench/run.sh <build-dir> [name]
-# A benchmark <name> is a program <build-dir>/bin/bench_<name> (built from
-# bench/bench_<name>.c) or a script bench/<name>.sh (called with the build directory).
-# Each prints its figures as DESIGN.md §8 says ("bench <name> <value> <unit>", then
-# "limit <name> <value> <unit> ratio <r>" where a limit applies); bench/README.md lists
-# them. Exits non-zero when a benchmark fails or the name is unknown.
-set -eu
-[ $# -ge 1 ] || { echo "usage: bench/run.sh <build-dir> [name]" >&2; exit 2; }
-build=$(cd "$1" && pwd)
-only=${2:-}
-src=$(cd "$(dirname "$0")" && pwd)
+# bench/run.sh - runs the benchmarks: every one, or only the one named. `make bench` calls
+# it as `bench/run.sh <build-dir> [name]`. A benchmark <name> is either
+#   - an executable file bench/<name> (a script, e.g. bench/ledger), run with the build
+#     directory as its first argument, or
+#   - a program <build-dir>/bin/bench_<name>, built from bench/bench_<name>.c
+#     (bench/CMakeLists.txt), run with no argument.
+# Each prints DESIGN.md §8 lines ("bench <name> <value> <unit>", "limit <name> <value>
+# <unit> ratio <value/limit>"); bench/README.md lists them.
+# Exit status: 0 when every benchmark run succeeded, 1 when one failed, 2 for an unknown
+# name.
+set -u
+build=${1:?usage: bench/run.sh <build-dir> [name]}
+build=$(cd "$build" && pwd)
+name=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
 
-# What the harness (which the benchmarks use to start servers) needs to find programs.
-export CORIO_SOURCE_DIR="$src/.."
+# What the test harness, which benchmarks use to start servers, needs to find programs.
+export CORIO_SOURCE_DIR="$here/.."
 export CORIO_BIN_DIR="$build/bin"
 export CORIO_LIB_DIR="$build/lib"
 export CORIO_SANITIZE=0
 
-names=""
-for bin in "$build"/bin/bench_*; do
-    [ -x "$bin" ] && names="$names ${bin##*/bench_}"
+# "kind:name" for every benchmark: s (a script in bench/) or p (a built program).
+list=""
+for b in "$here"/*; do
+    n=$(basename "$b")
+    [ "$n" = run.sh ] && continue
+    [ -f "$b" ] && [ -x "$b" ] || continue
+    list="$list s:$n"
 done
-for script in "$src"/*.sh; do
-    name=${script##*/}
-    name=${name%.sh}
-    [ "$name" = run ] || names="$names $name"
+for b in "$build"/bin/bench_*; do
+    [ -f "$b" ] && [ -x "$b" ] || continue
+    list="$list p:${b##*/bench_}"
 done
 
 status=0
 found=0
-for name in $names; do
-    [ -z "$only" ] || [ "$only" = "$name" ] || continue
+for item in $list; do
+    kind=${item%%:*}
+    n=${item#*:}
+    [ -z "$name" ] || [ "$n" = "$name" ] || continue
     found=1
-    echo "# $name"
-    if [ -x "$build/bin/bench_$name" ]; then
-        "$build/bin/bench_$name" || { echo "# $name: FAILED" >&2; status=1; }
+    echo "# bench/$n" >&2
+    if [ "$kind" = s ]; then
+        "$here/$n" "$build" || { echo "bench/run.sh: $n failed" >&2; status=1; }
     else
-        sh "$src/$name.sh" "$build" || { echo "# $name: FAILED" >&2; status=1; }
+        "$build/bin/bench_$n" || { echo "bench/run.sh: $n failed" >&2; status=1; }
     fi
 done
-if [ "$found" = 0 ]; then
-    echo "bench/run.sh: no benchmark named '${only}' (have:$names)" >&2
+if [ "$found" = 0 ] && [ -n "$name" ]; then
+    echo "bench/run.sh: no benchmark '$name' (have:$(echo "$list" | sed 's/ [sp]:/ /g'))" >&2
     exit 2
 fi
 exit $status

@@ -136,7 +136,7 @@ static int spawn(corio_broker *b)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot fork the broker", "error=\"%s\"", strerror(errno));
+        corio_logkv(CORIO_LOG_ERROR, "cannot fork the broker", "error=%s", strerror(errno));
         return CORIO_ERR_IO;
     }
     if (pid == 0) {

@@ -3,7 +3,8 @@
  * writes the outbox) and forwards the outbox to the cloud.
  *
  * One thread runs the loop: the broker's supervision, the uplink's network, the
- * forwarder's step, the signals.
+ * forwarder's step, CoAP ingress and its service client to the local broker
+ * (coap_ingress.c, local_client.c), the signals.
  * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
  * that the loop publishes under a mutex.
  */
@@ -18,6 +19,7 @@
 
 #include "batch.h"
 #include "broker.h"
+#include "coap_ingress.h"
 #include "corio/error.h"
 #include "crypto_openssl.h"
 #include "corio_cli.h"
@@ -27,6 +29,7 @@
 #include "corio_metrics.h"
 #include "corio_sig.h"
 #include "forwarder.h"
+#include "local_client.h"
 #include "outbox.h"
 #include "uplink.h"
 
@@ -45,8 +48,9 @@ static const struct corio_conf_key gateway_keys[] = {
      .help = "The cloud broker's host."},
     {.name = "cloud_port", .type = CORIO_CONF_INT, .def = "1883", .min = 1, .max = 65535,
      .help = "The cloud broker's port."},
-    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
-     .max = 3600000, .help = "MQTT keepalive with the cloud broker."},
+    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 5000,
+     .max = 3600000, .help = "MQTT keepalive with the cloud broker (libmosquitto needs 5 s or "
+                             "more)."},
     {.name = "cloud_tls_ca", .type = CORIO_CONF_PATH,
      .help = "CA of the cloud broker; setting it turns on TLS."},
     {.name = "cloud_tls_cert", .type = CORIO_CONF_PATH,
@@ -89,6 +93,30 @@ static const struct corio_conf_key gateway_keys[] = {
     {.name = "tls_cert", .type = CORIO_CONF_PATH, .help = "The gateway's TLS certificate."},
     {.name = "tls_key", .type = CORIO_CONF_PATH, .help = "The key of tls_cert."},
     {.name = "tls_ca", .type = CORIO_CONF_PATH, .help = "CA for device certificates, if any."},
+    {.name = "coap_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
+     .help = "Numeric address of the CoAP listeners."},
+    {.name = "coap_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
+     .help = "Plain CoAP over UDP for devices (for closed networks only); 0: none."},
+    {.name = "coaps_port", .type = CORIO_CONF_INT, .def = "5684", .min = 0, .max = 65535,
+     .help = "CoAP over DTLS for devices, with tls_cert and tls_key (without them and left at "
+             "its default, it stays off); 0: none."},
+    {.name = "coap_max_body", .type = CORIO_CONF_SIZE, .def = "64k", .min = 1024,
+     .max = 16 << 20, .help = "Largest CoAP POST body (Block1); larger is refused with 4.13."},
+    {.name = "coap_session_timeout", .type = CORIO_CONF_DURATION, .def = "300s", .min = 1000,
+     .max = 86400000,
+     .help = "A CoAP session silent this long ends: its device is recorded offline."},
+    {.name = "coap_observe_max_age", .type = CORIO_CONF_DURATION, .def = "60s", .min = 1000,
+     .max = 86400000,
+     .help = "Max-Age of downlink notifications: how often devices refresh their observation."},
+    {.name = "coap_retry_after", .type = CORIO_CONF_DURATION, .def = "5s", .min = 1000,
+     .max = 3600000, .help = "Max-Age of a 5.03 (the broker is down or refused a message)."},
+    {.name = "coap_piggyback_wait", .type = CORIO_CONF_DURATION, .def = "50ms", .min = 0,
+     .max = 1000,
+     .help = "How long a POST waits for the broker's PUBACK before it gets an Empty ACK and a "
+             "separate 2.04."},
+    {.name = "service_counter", .type = CORIO_CONF_PATH,
+     .help = "The counter of the gateway's service login to its broker; default: "
+             "<outbox>.service-counter."},
     {.name = "broker_env", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "NAME=VALUE for the broker's environment (repeatable)."},
     {.name = "broker_line", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
@@ -112,10 +140,14 @@ struct gateway {
     struct corio_http *http;
     corio_broker *broker;
     struct corio_broker_stats broker_st;
+    corio_local_client *local; /* service client to the broker, for CoAP ingress */
+    corio_coap_ingress *coap;
 
     pthread_mutex_t lock; /* guards the snapshots below, read by the HTTP threads */
     struct corio_forwarder_stats fw_st;
     struct corio_uplink_stats up_st;
+    struct corio_coap_ingress_stats coap_st;
+    struct corio_local_client_stats local_st;
 };
 
 static int64_t mono_ms(void)
@@ -180,6 +212,17 @@ SNAPSHOT_GAUGE(m_uplink_up, g->up_st.connected)
 SNAPSHOT_GAUGE(m_uplink_connects, g->up_st.connects)
 SNAPSHOT_GAUGE(m_broker_up, g->broker_st.pid > 0)
 SNAPSHOT_GAUGE(m_broker_restarts, g->broker_st.deaths)
+SNAPSHOT_GAUGE(m_local_up, g->local_st.connected)
+SNAPSHOT_GAUGE(m_coap_sessions, g->coap_st.sessions)
+SNAPSHOT_GAUGE(m_coap_bound, g->coap_st.bound)
+SNAPSHOT_GAUGE(m_coap_auth_accepted, g->coap_st.auth_accepted)
+SNAPSHOT_GAUGE(m_coap_auth_refused, g->coap_st.auth_refused)
+SNAPSHOT_GAUGE(m_coap_stored, g->coap_st.stored)
+SNAPSHOT_GAUGE(m_coap_unavailable, g->coap_st.unavailable)
+SNAPSHOT_GAUGE(m_coap_denied, g->coap_st.denied)
+SNAPSHOT_GAUGE(m_coap_separate, g->coap_st.separate)
+SNAPSHOT_GAUGE(m_coap_relayed, g->coap_st.relayed)
+SNAPSHOT_GAUGE(m_coap_presence_dropped, g->coap_st.presence_dropped)
 
 static int register_metrics(struct gateway *g)
 {
@@ -207,6 +250,35 @@ static int register_metrics(struct gateway *g)
     };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!corio_gauge_new_fn(g->reg, gauges[i].name, gauges[i].help, gauges[i].fn, g))
+            return CORIO_ERR_NOSPACE;
+    if (!g->coap)
+        return CORIO_OK;
+    struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } coap[] = {
+        {"corio_gateway_local_up", "1 while the service client is logged in to the broker.",
+         m_local_up},
+        {"corio_gateway_coap_sessions", "CoAP sessions (DTLS associations) now.", m_coap_sessions},
+        {"corio_gateway_coap_bound_sessions", "CoAP sessions with an authenticated device.",
+         m_coap_bound},
+        {"corio_gateway_coap_auth_accepted_total", "CoAP EAT authentications accepted.",
+         m_coap_auth_accepted},
+        {"corio_gateway_coap_auth_refused_total", "CoAP EAT authentications refused.",
+         m_coap_auth_refused},
+        {"corio_gateway_coap_stored_total", "CoAP POSTs answered 2.04 after the PUBACK.",
+         m_coap_stored},
+        {"corio_gateway_coap_unavailable_total", "CoAP POSTs answered 5.03.", m_coap_unavailable},
+        {"corio_gateway_coap_denied_total", "CoAP requests answered 4.01 or 4.03.", m_coap_denied},
+        {"corio_gateway_coap_separate_total", "CoAP POSTs answered after an Empty ACK.",
+         m_coap_separate},
+        {"corio_gateway_coap_relayed_total", "Downlink messages handed to CoAP observers.",
+         m_coap_relayed},
+        {"corio_gateway_coap_presence_dropped_total", "CoAP presence records lost (queue full).",
+         m_coap_presence_dropped},
+    };
+    for (size_t i = 0; i < sizeof coap / sizeof coap[0]; i++)
+        if (!corio_gauge_new_fn(g->reg, coap[i].name, coap[i].help, coap[i].fn, g))
             return CORIO_ERR_NOSPACE;
     return CORIO_OK;
 }
@@ -268,11 +340,111 @@ static int start_broker(struct gateway *g)
         rc = corio_broker_start(&bo, &g->broker, err, sizeof err);
     }
     if (rc != CORIO_OK)
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the broker", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the broker", "error=%s", err);
     free(plugin);
     free(env);
     free(extra);
     return rc;
+}
+
+static void local_up(void *arg)
+{
+    struct gateway *g = arg;
+    if (g->coap)
+        corio_coap_ingress_local_up(g->coap);
+}
+
+static void local_down(void *arg)
+{
+    struct gateway *g = arg;
+    if (g->coap)
+        corio_coap_ingress_local_down(g->coap);
+}
+
+static void local_puback(void *arg, int mid)
+{
+    struct gateway *g = arg;
+    if (g->coap)
+        corio_coap_ingress_puback(g->coap, mid);
+}
+
+static void local_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
+{
+    struct gateway *g = arg;
+    if (g->coap)
+        corio_coap_ingress_message(g->coap, topic, payload, len);
+}
+
+/* CoAP ingress and the service client it publishes through (docs/gateway-coap.md). On
+ * when coap_port is set, or coaps_port with the TLS certificate (an explicit coaps_port
+ * without one is an error, as mqtts_port's). */
+static int start_coap(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    int coap_port = (int)corio_conf_int(c, "coap_port");
+    int coaps_port = (int)corio_conf_int(c, "coaps_port");
+    if (coaps_port && !corio_conf_str(c, "tls_cert") && !corio_conf_isset(c, "coaps_port")) {
+        corio_logkv(CORIO_LOG_INFO, "coaps off: no tls_cert", "coaps_port=%d", coaps_port);
+        coaps_port = 0;
+    }
+    if (!coap_port && !coaps_port)
+        return CORIO_OK;
+    int loopback = (int)corio_conf_int(c, "loopback_port");
+    if (!loopback) {
+        corio_logkv(CORIO_LOG_ERROR,
+                    "CoAP ingress needs the broker's loopback listener: set loopback_port, "
+                    "or coap_port 0 and coaps_port 0",
+                    "key=%s", "loopback_port");
+        return CORIO_ERR_INVAL;
+    }
+    if (!corio_conf_str(c, "registry")) {
+        corio_logkv(CORIO_LOG_ERROR, "CoAP ingress needs a registry file", "key=registry");
+        return CORIO_ERR_INVAL;
+    }
+    int64_t session_timeout = corio_conf_int(c, "coap_session_timeout");
+    int64_t max_age = corio_conf_int(c, "coap_observe_max_age");
+    if (session_timeout <= max_age) {
+        corio_logkv(CORIO_LOG_ERROR, "coap_session_timeout must exceed coap_observe_max_age",
+                    "coap_session_timeout_ms=%lld coap_observe_max_age_ms=%lld",
+                    (long long)session_timeout, (long long)max_age);
+        return CORIO_ERR_INVAL;
+    }
+    char *counter = NULL;
+    if (corio_conf_str(c, "service_counter"))
+        counter = strdup(corio_conf_str(c, "service_counter"));
+    else if (asprintf(&counter, "%s.service-counter", corio_conf_str(c, "outbox")) < 0)
+        counter = NULL;
+    if (!counter)
+        return CORIO_ERR_NOSPACE;
+    static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
+    struct corio_local_client_options lo = {
+        .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
+        .host = "127.0.0.1", .port = loopback, .keepalive_s = 10, .counter_path = counter,
+        .subscribe = subscriptions, .on_up = local_up, .on_down = local_down,
+        .on_puback = local_puback, .on_message = local_message, .arg = g};
+    char err[512];
+    int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
+    free(counter);
+    if (rc != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the service client", "error=%s", err);
+        return rc;
+    }
+    struct corio_coap_ingress_options co = {
+        .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
+        .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
+        .coaps_port = coaps_port, .tls_cert = corio_conf_str(c, "tls_cert"),
+        .tls_key = corio_conf_str(c, "tls_key"),
+        .max_body = (size_t)corio_conf_int(c, "coap_max_body"),
+        .session_timeout_ms = session_timeout,
+        .retry_after_s = (uint32_t)(corio_conf_int(c, "coap_retry_after") / 1000),
+        .observe_max_age_s = (uint32_t)(max_age / 1000),
+        .piggyback_ms = (int)corio_conf_int(c, "coap_piggyback_wait"), .local = g->local};
+    rc = corio_coap_ingress_new(&co, &g->coap, err, sizeof err);
+    if (rc != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start CoAP ingress", "error=%s", err);
+        return rc;
+    }
+    return CORIO_OK;
 }
 
 static int start(struct gateway *g)
@@ -290,11 +462,13 @@ static int start(struct gateway *g)
     g->key_number = (unsigned)corio_conf_int(c, "key_number");
     rc = corio_openssl_key_read_pem(corio_conf_str(c, "key"), &g->key);
     if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot load the gateway key", "file=%s error=\"%s\"",
+        corio_logkv(CORIO_LOG_ERROR, "cannot load the gateway key", "file=%s error=%s",
                     corio_conf_str(c, "key"), corio_strerror(rc));
         return CORIO_ERR_INVAL;
     }
     if (corio_conf_bool(c, "run_broker") && start_broker(g) != CORIO_OK)
+        return CORIO_ERR_INVAL;
+    if (start_coap(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
     struct corio_uplink_options uo = {
         .gateway = id, .host = corio_conf_str(c, "cloud_host"),
@@ -305,7 +479,7 @@ static int start(struct gateway *g)
         .max_inflight = (int)corio_conf_int(c, "window") * 2,
         .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
     struct corio_forwarder_options fo = {
@@ -318,7 +492,7 @@ static int start(struct gateway *g)
         .ack_timeout_ms = corio_conf_int(c, "ack_timeout"),
         .uplink = {.publish = uplink_publish, .seal = uplink_seal, .ctx = g}};
     if (corio_forwarder_new(&fo, &g->fw, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the forwarder", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the forwarder", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
 
@@ -332,7 +506,7 @@ static int start(struct gateway *g)
         return CORIO_ERR_NOSPACE;
     }
     if (corio_http_start(g->http, err, sizeof err) != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "error=\"%s\"", err);
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the HTTP server", "error=%s", err);
         return CORIO_ERR_IO;
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway running", "gateway=%s http_port=%u outbox=%s", id,
@@ -346,6 +520,11 @@ static void stop(struct gateway *g)
         corio_http_stop(g->http);
         corio_http_free(g->http);
     }
+    /* CoAP devices are recorded offline while the broker still takes the records. */
+    corio_coap_ingress_free(g->coap, 2000);
+    g->coap = NULL;
+    corio_local_client_free(g->local);
+    g->local = NULL;
     corio_broker_stop(g->broker, 10000);
     g->broker = NULL;
     corio_forwarder_free(g->fw); /* writes the last watermark */
@@ -379,10 +558,19 @@ int corio_gateway_main(int argc, char **argv)
         int64_t now = mono_ms();
         if (g.broker)
             corio_broker_check(g.broker, now);
-        corio_uplink_run_once(g.up, 20, now);
+        if (g.coap) {
+            /* CoAP and the service client wait here; the uplink only polls. */
+            corio_coap_ingress_wait(g.coap, 20);
+            now = mono_ms();
+            corio_local_client_run(g.local, 0, now);
+            corio_coap_ingress_run(g.coap, now);
+            corio_uplink_run_once(g.up, 0, now);
+        } else {
+            corio_uplink_run_once(g.up, 20, now);
+        }
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
-            corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=\"%s\"",
+            corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=%s",
                         corio_strerror(sent));
             last_error_log = now;
         }
@@ -391,6 +579,10 @@ int corio_gateway_main(int argc, char **argv)
         corio_uplink_stats(g.up, &g.up_st);
         if (g.broker)
             corio_broker_stats(g.broker, &g.broker_st);
+        if (g.coap) {
+            corio_coap_ingress_stats(g.coap, &g.coap_st);
+            corio_local_client_stats(g.local, &g.local_st);
+        }
         pthread_mutex_unlock(&g.lock);
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());

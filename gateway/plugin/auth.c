@@ -12,6 +12,17 @@
  * corio/v1/d/{id}/dn/. The registry is re-read when its file changes and applied only
  * when its height is above the one held; a device revoked by a new registry is
  * disconnected at once.
+ *
+ * The service login: the gateway's own programs (corio-gateway's CoAP ingress, later
+ * local rules) log in on the loopback listener as the gateway itself. Client id = the
+ * gateway's short id, or "<short id>.<role>" for a second local program; username = the
+ * gateway's DID; password = an EAT signed by the gateway's current key (its registry
+ * entry `gateway <id> ... key= key_no=`) with aud = the gateway's id and a counter above
+ * the last one accepted for that DID. The service may publish under corio/v1/d/+/up/ (on
+ * behalf of CoAP devices: the message is stored as the device's, and its up/presence as
+ * the device's presence record) and corio/v1/d/+/dn/, and subscribe to both. No device
+ * can hold those rights: the gateway's id is never a device's, and the service client
+ * ids are accepted only with the gateway's key from a loopback address.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -141,6 +152,93 @@ static int remember(struct corio_auth *a, const char *did, uint64_t counter, uin
     return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
 }
 
+/* Decodes a single-step password (base64url of an EAT) into tok; NULL or the reason. */
+static const char *password_token(const char *password, uint8_t tok[CORIO_EAT_MAX_SIZE], int *n,
+                                  struct corio_eat_claims *claims)
+{
+    size_t plen = strlen(password);
+    if (plen > CORIO_BASE64URL_ENCODED_LEN(CORIO_EAT_MAX_SIZE))
+        return "password larger than an EAT";
+    *n = corio_base64url_decode(password, plen, tok, CORIO_EAT_MAX_SIZE);
+    if (*n <= 0)
+        return "the password is not base64url";
+    if (corio_eat_decode(tok, (size_t)*n, claims) != CORIO_OK)
+        return "the password is not a Corio EAT";
+    return NULL;
+}
+
+/* Whether client is one of the gateway's service client ids: "<gateway>" or
+ * "<gateway>.<role>" with a role of 1 to 32 characters of [a-z0-9_-]. */
+static bool service_client(const struct corio_plugin *p, const char *client)
+{
+    if (!client || strncmp(client, p->gateway, CORIO_SHORT_ID_LEN) != 0)
+        return false;
+    const char *r = client + CORIO_SHORT_ID_LEN;
+    if (*r == '\0')
+        return true;
+    if (*r++ != '.')
+        return false;
+    size_t n = strlen(r);
+    if (n < 1 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '_' ||
+              r[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool loopback(const char *address)
+{
+    return address && (strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0 ||
+                       strncmp(address, "::ffff:127.", 11) == 0);
+}
+
+/* Checks a service login (see the top); returns NULL when accepted, else the reason. */
+static const char *check_service(struct corio_plugin *p, const struct mosquitto *client,
+                                 const char *username, const char *password)
+{
+    struct corio_auth *a = p->auth;
+    if (!loopback(mosquitto_client_address(client)))
+        return "the gateway's service identity is accepted from loopback only";
+    if (!username || !password)
+        return "no username (DID) or password (EAT)";
+    char did[CORIO_DID_BUF];
+    snprintf(did, sizeof did, CORIO_DID_PREFIX "%s", p->gateway);
+    if (strcmp(username, did) != 0)
+        return "the username is not the gateway's DID";
+    if (!a->reg)
+        return "no registry loaded";
+    const struct corio_reg_gateway *gw = corio_reg_gateway(a->reg, p->gateway);
+    if (!gw)
+        return "the gateway is not in the registry";
+    uint8_t tok[CORIO_EAT_MAX_SIZE];
+    int n;
+    struct corio_eat_claims claims;
+    const char *why = password_token(password, tok, &n, &claims);
+    if (why)
+        return why;
+    uint64_t last_counter;
+    uint32_t last_key;
+    last_seen(a, did, &last_counter, &last_key);
+    if (claims.key_number < last_key || claims.key_number < gw->key_number)
+        return "signed by an old key (after a rotation)";
+    if (claims.key_number != gw->key_number)
+        return "signed by a key the registry does not know yet";
+    if (!claims.has_counter)
+        return "no counter";
+    struct corio_eat_expect expect = {
+        .aud = p->gateway, .aud_len = strlen(p->gateway), .nonce = NULL,
+        .last_counter = last_counter, .require_firmware = false,
+        .registered_assurance = CORIO_EAT_REPORTED};
+    if (corio_eat_verify(&corio_crypto_openssl_ops, tok, (size_t)n, gw->key, sizeof gw->key,
+                         &expect, &claims, &why) != CORIO_OK)
+        return why ? why : "the EAT does not verify";
+    if (remember(a, did, claims.counter, claims.key_number) != CORIO_OK)
+        return "cannot record the counter";
+    return NULL;
+}
+
 /* Checks a single-step login; returns NULL when accepted, else the reason. */
 static const char *check_single_step(struct corio_plugin *p, const char *client,
                                      const char *username, const char *password)
@@ -166,16 +264,12 @@ static const char *check_single_step(struct corio_plugin *p, const char *client,
     if (!dev->has_key)
         return "the registry holds no key for it";
 
-    size_t plen = strlen(password);
-    if (plen > CORIO_BASE64URL_ENCODED_LEN(CORIO_EAT_MAX_SIZE))
-        return "password larger than an EAT";
     uint8_t tok[CORIO_EAT_MAX_SIZE];
-    int n = corio_base64url_decode(password, plen, tok, sizeof tok);
-    if (n <= 0)
-        return "the password is not base64url";
+    int n;
     struct corio_eat_claims claims;
-    if (corio_eat_decode(tok, (size_t)n, &claims) != CORIO_OK)
-        return "the password is not a Corio EAT";
+    const char *bad = password_token(password, tok, &n, &claims);
+    if (bad)
+        return bad;
     uint64_t last_counter;
     uint32_t last_key;
     last_seen(a, did, &last_counter, &last_key);
@@ -207,14 +301,19 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     struct corio_plugin *p = userdata;
     struct mosquitto_evt_basic_auth *ev = event_data;
     const char *client = mosquitto_client_id(ev->client);
-    const char *why = check_single_step(p, client, ev->username, ev->password);
+    bool service = service_client(p, client);
+    const char *why = service ? check_service(p, ev->client, ev->username, ev->password)
+                              : check_single_step(p, client, ev->username, ev->password);
     if (why) {
         p->auth_refused++;
         refuse_log(client, why);
         return MOSQ_ERR_AUTH;
     }
     p->auth_accepted++;
-    corio__presence_connected(p, ev->client, client);
+    if (service)
+        mosquitto_log_printf(MOSQ_LOG_INFO, "corio: %s logged in as the gateway's service", client);
+    else
+        corio__presence_connected(p, ev->client, client);
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -226,12 +325,61 @@ static bool under(const char *topic, const char *id, const char *dir)
     return strncmp(topic, prefix, (size_t)n) == 0 && topic[n] != '\0';
 }
 
+/* True when topic lies in a device's up/ or dn/ space: corio/v1/d/<id>/<up|dn>/<rest>,
+ * where a filter may name every device with '+'. */
+static bool device_space(const char *topic, bool filter)
+{
+    static const char prefix[] = "corio/v1/d/";
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *id = topic + sizeof prefix - 1;
+    const char *slash = strchr(id, '/');
+    if (!slash)
+        return false;
+    size_t n = (size_t)(slash - id);
+    if (!(corio__valid_short_id(id, n) || (filter && n == 1 && id[0] == '+')))
+        return false;
+    return (strncmp(slash, "/up/", 4) == 0 || strncmp(slash, "/dn/", 4) == 0) &&
+           slash[4] != '\0';
+}
+
+/* The service's rights: every device's up/ and dn/, nothing else. */
+static bool service_may(int access, const char *topic)
+{
+    switch (access) {
+    case MOSQ_ACL_WRITE:
+    case MOSQ_ACL_READ:
+        return device_space(topic, false);
+    case MOSQ_ACL_SUBSCRIBE:
+        return device_space(topic, true);
+    case MOSQ_ACL_UNSUBSCRIBE:
+        return true;
+    }
+    return false;
+}
+
+const char *corio__service_suffix(struct corio_plugin *p, const struct mosquitto *client,
+                                  const char *suffix)
+{
+    if (strcmp(suffix, "up/presence") == 0 && service_client(p, mosquitto_client_id(client)))
+        return "presence";
+    return suffix;
+}
+
 static int on_acl_check(int event, void *event_data, void *userdata)
 {
     (void)event;
     struct corio_plugin *p = userdata;
     struct mosquitto_evt_acl_check *ev = event_data;
     const char *client = mosquitto_client_id(ev->client);
+    if (service_client(p, client)) {
+        if (service_may(ev->access, ev->topic))
+            return MOSQ_ERR_SUCCESS;
+        p->acl_denied++;
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "corio: denied the service %s %s on %s", client,
+                             ev->access == MOSQ_ACL_WRITE ? "publish" : "subscribe", ev->topic);
+        return MOSQ_ERR_ACL_DENIED;
+    }
     if (!client || !corio__valid_short_id(client, strlen(client)))
         return MOSQ_ERR_ACL_DENIED;
     switch (ev->access) {

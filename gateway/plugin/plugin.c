@@ -136,6 +136,7 @@ static int on_message(int event, void *event_data, void *userdata)
 
     if (!ev->client || !corio__parse_up_topic(ev->topic, device, &suffix))
         return MOSQ_ERR_SUCCESS; /* not device telemetry: the broker routes it as usual */
+    suffix = corio__service_suffix(p, ev->client, suffix);
     int rc = corio__store(p, device, suffix, ev->payload, ev->payloadlen);
     if (rc == CORIO_OK)
         return MOSQ_ERR_SUCCESS;

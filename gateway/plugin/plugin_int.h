@@ -67,4 +67,9 @@ void corio__auth_unregister(struct corio_plugin *p);
 void corio__auth_cleanup(struct corio_plugin *p);
 void corio__auth_tick(struct corio_plugin *p);
 
+/* The suffix a device message is stored under: "presence" for the up/presence that the
+ * gateway's service publishes for a CoAP device (its presence record), else suffix. */
+const char *corio__service_suffix(struct corio_plugin *p, const struct mosquitto *client,
+                                  const char *suffix);
+
 #endif

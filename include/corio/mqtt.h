@@ -333,6 +333,17 @@ int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t fi
  * CORIO_ERR_AGAIN (tx has no room now); CORIO_ERR_NOSPACE; or the auth callback's error. */
 int corio_mqtt_reauthenticate(struct corio_mqtt *c);
 
+/* Replaces the username and password that the next CONNECT carries; the memory they
+ * point to stays borrowed, as in corio_mqtt_config, and must stay valid until the next
+ * call. A connection in progress is not affected. Single-step authentication needs
+ * this: its password is a token with a fresh counter for every connection attempt, so
+ * the application makes a new one before corio_mqtt_connect() and in on_disconnect,
+ * before the client's next attempt. Returns CORIO_OK, or CORIO_ERR_INVAL (c NULL, a
+ * NULL pointer with a non-zero length, a username that is not valid UTF-8, or a
+ * password under MQTT 3.1.1 without a username); on error nothing changes. */
+int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
+                         const uint8_t *password, uint16_t password_len);
+
 /* Stops the client: sends DISCONNECT with reason (MQTT 5; 0 normal, 0x04 publishes the
  * will) if connected, closes the transport and stops reconnecting. Completion comes from
  * corio_mqtt_process(): unacknowledged QoS 1 tokens get on_publish_done(CORIO_ERR_CLOSED),

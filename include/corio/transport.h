@@ -1,6 +1,7 @@
 /*
- * transport.h - what a port gives the SDK's protocol clients: a byte-stream transport,
- * a monotonic millisecond clock and a random source.
+ * transport.h - what a port gives the SDK's protocol clients: a byte-stream transport
+ * (MQTT), a datagram transport (CoAP), a monotonic millisecond clock and a random
+ * source.
  *
  * Each is a small struct of function pointers and a context pointer the port owns, so a
  * board adds files under sdk/port/<board>/ and never touches the clients. The clients
@@ -46,6 +47,42 @@ struct corio_transport {
     int (*recv)(void *ctx, uint8_t *buf, size_t len);
 
     /* Closes the connection (or the attempt). Safe to call when nothing is open. */
+    void (*close)(void *ctx);
+};
+
+/* An unreliable datagram transport to one peer (UDP, DTLS over UDP, a modem's UDP
+ * socket). Each send is one whole datagram and each receive gives one whole datagram;
+ * datagrams may be lost, duplicated or reordered, which the protocol client handles.
+ * Like the stream transport it is opened and closed many times over its life: once per
+ * association (for DTLS, per session). */
+struct corio_datagram {
+    void *ctx; /* passed to every function; owned by the port */
+
+    /* Opens the association with the peer the port was configured with, or continues
+     * an opening already in progress (a DTLS handshake: the caller calls again often
+     * enough for the port's retransmission timers). Returns CORIO_OK when open,
+     * CORIO_ERR_AGAIN while still in progress (nothing is sent before CORIO_OK), or a
+     * negative error when this attempt failed (CORIO_ERR_IO, CORIO_ERR_NOTFOUND,
+     * CORIO_ERR_BADSIG, CORIO_ERR_CRYPTO, ...); close is called after a failure too. */
+    int (*open)(void *ctx);
+
+    /* Sends buf[0 .. len) (len > 0) as one datagram. Returns len when it was handed to
+     * the network (delivery is never known), 0 when it cannot be sent now (would block;
+     * nothing was sent, the caller tries again later), CORIO_ERR_NOSPACE when it is too
+     * large for the transport (nothing was sent; the association stays usable), or
+     * another negative error after which the association is unusable (CORIO_ERR_IO,
+     * CORIO_ERR_CLOSED). */
+    int (*send)(void *ctx, const uint8_t *buf, size_t len);
+
+    /* Receives one datagram into buf (cap > 0 bytes). Returns its length (1..cap), 0 when
+     * none is available now (empty datagrams are dropped), CORIO_ERR_NOSPACE when one
+     * longer than cap arrived (it was dropped; the association stays usable; call
+     * again), or another negative error after which the association is unusable
+     * (CORIO_ERR_CLOSED when the peer closed it, as a DTLS close_notify does;
+     * CORIO_ERR_IO). */
+    int (*recv)(void *ctx, uint8_t *buf, size_t cap);
+
+    /* Closes the association (or the attempt). Safe to call when nothing is open. */
     void (*close)(void *ctx);
 };
 

@@ -1149,3 +1149,25 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
     c->t_state = now(c);
     return CORIO_OK;
 }
+
+int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
+                         const uint8_t *password, uint16_t password_len)
+{
+    if (!c || (!username && username_len) || (!password && password_len))
+        return CORIO_ERR_INVAL;
+    struct corio_mqtt_config cfg = c->cfg;
+    cfg.username = username;
+    cfg.username_len = username_len;
+    cfg.password = password;
+    cfg.password_len = password_len;
+    /* Every CONNECT the configuration yields must still encode (as in init). */
+    struct corio_mqtt_connect m;
+    connect_packet(&cfg, cfg.clean != CORIO_MQTT_CLEAN_NEVER, &m);
+    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+        return CORIO_ERR_INVAL;
+    connect_packet(&cfg, cfg.clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
+    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+        return CORIO_ERR_INVAL;
+    c->cfg = cfg;
+    return CORIO_OK;
+}

@@ -3,19 +3,12 @@
  * real Mosquitto 2.0 broker, with a libmosquitto client on the other side: connect with
  * 3.1.1 and with 5, QoS 1 both ways, resends across a broker restart and across a lost
  * connection to a broker that kept the session, and TLS (mbedTLS) with the server's
- * certificate verified, refused for a foreign CA or a wrong name. Certificates come
- * from the openssl command line, made afresh for each run.
+ * certificate verified, refused for a foreign CA or a wrong name.
  *
- * The broker runs from /usr/sbin/mosquitto on a free port in a temporary directory and
- * is stopped by PID. Everything waits by polling with a deadline.
- *
- * libmosquitto is loaded at run time (dlopen) because the C tests are not linked with it
- * yet; see docs/sdk-mqtt.md.
+ * The broker and the certificates come from the test harness (h_mosq_start,
+ * h_pki_create): free ports, a directory per test, stopped when the test ends.
+ * Everything waits by polling with a deadline.
  */
-#include <dirent.h>
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <mosquitto.h>
@@ -42,218 +33,94 @@
 #define DN_FILTER "corio/v1/d/" DEVICE_ID "/dn/#"
 #define DN_TOPIC  "corio/v1/d/" DEVICE_ID "/dn/cmd"
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------------------------
- * The broker
+ * The broker: the harness's Mosquitto, with a plain listener for the peer and, for the
+ * TLS tests, a TLS one with the harness's PKI. It logs everything (log_type all), so
+ * that a test can see how the broker took a packet.
  */
 
 struct broker {
-    char *dir;
-    char conf[512];
-    char log[512];
-    int port;
-    pid_t pid;
+    struct h_mosq *m;
+    int port;     /* plain listener */
+    int tls_port; /* TLS listener, 0 without */
+    struct h_pki *pki;
 };
-
-static bool port_accepts(int port)
-{
-    struct corio_posix_tcp t;
-    struct corio_transport tp;
-    if (corio_posix_tcp_init(&t, "127.0.0.1", (uint16_t)port, 200) != CORIO_OK)
-        return false;
-    corio_posix_tcp_transport(&t, &tp);
-    bool ok = tp.open(tp.ctx) == CORIO_OK;
-    tp.close(tp.ctx);
-    return ok;
-}
-
-static void broker_run(struct broker *b)
-{
-    b->pid = fork();
-    assert_true(b->pid >= 0);
-    if (b->pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execl("/usr/sbin/mosquitto", "mosquitto", "-c", b->conf, (char *)NULL);
-        _exit(127);
-    }
-    for (int64_t deadline = mono_ms() + 10000; !port_accepts(b->port);) {
-        int st;
-        if (waitpid(b->pid, &st, WNOHANG) == b->pid)
-            fail_msg("mosquitto exited at start; see %s", b->log);
-        if (mono_ms() > deadline)
-            fail_msg("mosquitto did not listen on %d in time", b->port);
-        usleep(20000);
-    }
-}
-
-/* A directory and a free port for a broker; broker_configure() writes its config. */
-static void broker_prepare(struct broker *b)
-{
-    memset(b, 0, sizeof *b);
-    b->dir = h_tmpdir("mqtt-mosquitto");
-    assert_non_null(b->dir);
-    b->port = h_free_port();
-    assert_true(b->port > 0);
-    snprintf(b->conf, sizeof b->conf, "%s/mosquitto.conf", b->dir);
-    snprintf(b->log, sizeof b->log, "%s/mosquitto.log", b->dir);
-}
-
-/* A plain listener on b->port, then whatever `extra` adds (more listeners). */
-static void broker_configure(struct broker *b, const char *extra)
-{
-    FILE *f = fopen(b->conf, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "per_listener_settings false\nallow_anonymous true\nmax_queued_messages 0\n"
-            "persistence false\nlog_dest file %s\nlog_type all\n%slistener %d 127.0.0.1\n%s",
-            b->log, geteuid() == 0 ? "user root\n" : "", b->port, extra ? extra : "");
-    fclose(f);
-}
 
 static void broker_start(struct broker *b)
 {
-    broker_prepare(b);
-    broker_configure(b, NULL);
-    broker_run(b);
+    memset(b, 0, sizeof *b);
+    b->m = h_mosq_start(&(struct h_mosq_opts){.verbose = true});
+    assert_non_null(b->m);
+    b->port = b->m->port;
 }
 
-/* Waits for the broker to end after sig (SIGKILL if it lingers). */
-static void broker_signal_and_reap(struct broker *b, int sig)
+/* A plain listener (for the peer) and a TLS one with a certificate for localhost. */
+static void tls_broker_start(struct broker *b)
 {
-    if (b->pid <= 0)
-        return;
-    kill(b->pid, sig);
-    int64_t deadline = mono_ms() + 10000;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(b->pid, &st, WNOHANG);
-        if (r == b->pid || (r < 0 && errno == ECHILD))
-            break;
-        if (mono_ms() > deadline) {
-            kill(b->pid, SIGKILL);
-            deadline = mono_ms() + 10000;
-        }
-        usleep(10000);
-    }
-    b->pid = 0;
+    memset(b, 0, sizeof *b);
+    b->pki = h_pki_create("device-1");
+    assert_non_null(b->pki);
+    struct h_mosq_opts o = {.verbose = true, .listeners = 2};
+    o.listener[1].certfile = b->pki->server_cert;
+    o.listener[1].keyfile = b->pki->server_key;
+    b->m = h_mosq_start(&o);
+    assert_non_null(b->m);
+    b->port = b->m->ports[0];
+    b->tls_port = b->m->ports[1];
+}
+
+/* Whether the process is stopped (SIGSTOP has taken effect). */
+static bool is_stopped(pid_t pid)
+{
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = 0;
+    const char *p = strrchr(stat, ')');
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
 /* SIGSTOP, and wait until the broker is really stopped. */
 static void broker_pause(struct broker *b)
 {
-    int st;
-    kill(b->pid, SIGSTOP);
-    assert_int_equal(waitpid(b->pid, &st, WUNTRACED), b->pid);
-    assert_true(WIFSTOPPED(st));
+    assert_int_equal(h_proc_signal(b->m->proc, SIGSTOP), CORIO_OK);
+    bool stopped;
+    H_POLL(stopped, is_stopped(h_proc_pid(b->m->proc)), 5000);
+    assert_true(stopped);
 }
 
 static void broker_resume(struct broker *b)
 {
-    kill(b->pid, SIGCONT);
+    assert_int_equal(h_proc_signal(b->m->proc, SIGCONT), CORIO_OK);
 }
 
-/* True when the broker's log holds needle. */
+/* SIGKILL: the broker dies holding whatever it had not acknowledged. */
+static void broker_kill(struct broker *b)
+{
+    h_proc_kill(b->m->proc);
+}
+
+/* The same configuration and ports again. */
+static void broker_restart(struct broker *b)
+{
+    assert_int_equal(h_mosq_restart(b->m), CORIO_OK);
+}
+
+/* True when the broker's log (since its latest start) holds needle. */
 static bool broker_logged(const struct broker *b, const char *needle)
 {
-    static char text[1 << 20];
-    FILE *f = fopen(b->log, "r");
-    if (!f)
-        return false;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    return strstr(text, needle) != NULL;
-}
-
-static void broker_stop(struct broker *b)
-{
-    broker_signal_and_reap(b, SIGTERM);
-    /* The directory holds only what this test wrote: config, log, certificates. */
-    DIR *d = opendir(b->dir);
-    if (d) {
-        struct dirent *e;
-        char path[1024];
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", b->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(b->dir);
-    free(b->dir);
-    b->dir = NULL;
+    return h_proc_log_contains(b->m->proc, needle);
 }
 
 /* ---------------------------------------------------------------------------------
- * libmosquitto, loaded at run time
+ * The peer: the application on the far side, a libmosquitto client. It subscribes to
+ * the device's uplink, records what arrives, and publishes commands to the device.
  */
 
-static struct {
-    void *so;
-    __typeof__(mosquitto_lib_init) *lib_init;
-    __typeof__(mosquitto_new) *new_;
-    __typeof__(mosquitto_destroy) *destroy;
-    __typeof__(mosquitto_int_option) *int_option;
-    __typeof__(mosquitto_connect_callback_set) *connect_callback_set;
-    __typeof__(mosquitto_subscribe_callback_set) *subscribe_callback_set;
-    __typeof__(mosquitto_message_v5_callback_set) *message_v5_callback_set;
-    __typeof__(mosquitto_connect) *connect;
-    __typeof__(mosquitto_reconnect) *reconnect;
-    __typeof__(mosquitto_subscribe) *subscribe;
-    __typeof__(mosquitto_publish) *publish;
-    __typeof__(mosquitto_loop) *loop;
-    __typeof__(mosquitto_socket) *socket;
-    __typeof__(mosquitto_disconnect) *disconnect;
-    __typeof__(mosquitto_property_read_string_pair) *read_string_pair;
-} lm;
-
-static void load_libmosquitto(void)
-{
-    if (lm.so)
-        return;
-    lm.so = dlopen("libmosquitto.so.1", RTLD_NOW);
-    if (!lm.so)
-        fail_msg("dlopen libmosquitto: %s", dlerror());
-#define SYM(field, name)                                                                           \
-    do {                                                                                           \
-        *(void **)&lm.field = dlsym(lm.so, name);                                                  \
-        if (!lm.field)                                                                             \
-            fail_msg("libmosquitto lacks %s", name);                                               \
-    } while (0)
-    SYM(lib_init, "mosquitto_lib_init");
-    SYM(new_, "mosquitto_new");
-    SYM(destroy, "mosquitto_destroy");
-    SYM(int_option, "mosquitto_int_option");
-    SYM(connect_callback_set, "mosquitto_connect_callback_set");
-    SYM(subscribe_callback_set, "mosquitto_subscribe_callback_set");
-    SYM(message_v5_callback_set, "mosquitto_message_v5_callback_set");
-    SYM(connect, "mosquitto_connect");
-    SYM(reconnect, "mosquitto_reconnect");
-    SYM(subscribe, "mosquitto_subscribe");
-    SYM(publish, "mosquitto_publish");
-    SYM(loop, "mosquitto_loop");
-    SYM(socket, "mosquitto_socket");
-    SYM(disconnect, "mosquitto_disconnect");
-    SYM(read_string_pair, "mosquitto_property_read_string_pair");
-#undef SYM
-    lm.lib_init();
-}
-
-/* The application on the far side: subscribes to the device's uplink, records what
- * arrives, and publishes commands to the device. */
 /* Payloads of a long stream: "S" and a sequence number, then filler that depends on it. */
 #define STREAM_LEN 900
 static void stream_payload(char *buf, int seq)
@@ -277,7 +144,7 @@ static void peer_on_connect(struct mosquitto *m, void *obj, int rc)
 {
     (void)obj;
     if (rc == 0)
-        lm.subscribe(m, NULL, "corio/v1/d/+/up/#", 1);
+        mosquitto_subscribe(m, NULL, "corio/v1/d/+/up/#", 1);
 }
 
 static void peer_on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const int *qos)
@@ -306,7 +173,7 @@ static void peer_on_message(struct mosquitto *m, void *obj, const struct mosquit
     snprintf(p->payloads[p->received], sizeof p->payloads[0], "%.*s", msg->payloadlen,
              (const char *)msg->payload);
     char *name = NULL, *value = NULL;
-    if (lm.read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false))
+    if (mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false))
         snprintf(p->user_value[p->received], sizeof p->user_value[0], "%s=%s", name, value);
     free(name);
     free(value);
@@ -315,16 +182,16 @@ static void peer_on_message(struct mosquitto *m, void *obj, const struct mosquit
 
 static void peer_start(struct peer *p, int port)
 {
-    load_libmosquitto();
+    mosquitto_lib_init();
     memset(p, 0, sizeof *p);
-    p->m = lm.new_("corio-test-peer", true, p);
+    p->m = mosquitto_new("corio-test-peer", true, p);
     assert_non_null(p->m);
-    assert_int_equal(lm.int_option(p->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5),
+    assert_int_equal(mosquitto_int_option(p->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5),
                      MOSQ_ERR_SUCCESS);
-    lm.connect_callback_set(p->m, peer_on_connect);
-    lm.subscribe_callback_set(p->m, peer_on_subscribe);
-    lm.message_v5_callback_set(p->m, peer_on_message);
-    assert_int_equal(lm.connect(p->m, "127.0.0.1", port, 30), MOSQ_ERR_SUCCESS);
+    mosquitto_connect_callback_set(p->m, peer_on_connect);
+    mosquitto_subscribe_callback_set(p->m, peer_on_subscribe);
+    mosquitto_message_v5_callback_set(p->m, peer_on_message);
+    assert_int_equal(mosquitto_connect(p->m, "127.0.0.1", port, 30), MOSQ_ERR_SUCCESS);
 }
 
 /* One non-blocking round of the peer's network loop (as many packets as are waiting:
@@ -333,20 +200,20 @@ static void peer_step(struct peer *p)
 {
     int rc;
     for (int i = 0; i < 1000; i++) {
-        rc = lm.loop(p->m, 0, 1);
-        struct pollfd pfd = {.fd = lm.socket(p->m), .events = POLLIN};
+        rc = mosquitto_loop(p->m, 0, 1);
+        struct pollfd pfd = {.fd = mosquitto_socket(p->m), .events = POLLIN};
         if (rc != MOSQ_ERR_SUCCESS || pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
             break;
     }
     if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_CONN_REFUSED ||
         rc == MOSQ_ERR_ERRNO)
-        lm.reconnect(p->m);
+        mosquitto_reconnect(p->m);
 }
 
 static void peer_stop(struct peer *p)
 {
-    lm.disconnect(p->m);
-    lm.destroy(p->m);
+    mosquitto_disconnect(p->m);
+    mosquitto_destroy(p->m);
     p->m = NULL;
 }
 
@@ -523,9 +390,9 @@ static void step(struct device *d, struct peer *p)
  * after timeout_ms. */
 #define RUN_UNTIL(d, p, cond, timeout_ms)                                                          \
     do {                                                                                           \
-        int64_t deadline_ = mono_ms() + (timeout_ms);                                              \
+        int64_t deadline_ = h_now_ms() + h_ms(timeout_ms);                                         \
         while (!(cond)) {                                                                          \
-            if (mono_ms() > deadline_)                                                             \
+            if (h_now_ms() > deadline_)                                                            \
                 fail_msg("timed out waiting for %s", #cond);                                       \
             step(d, p);                                                                            \
         }                                                                                          \
@@ -582,7 +449,8 @@ static void qos1_both_ways(uint8_t version)
                                           CORIO_MQTT_SUB_QOS(1)),
                      CORIO_OK);
     RUN_UNTIL(dev, &peer, dev->subacks == 1, 5000);
-    assert_int_equal(lm.publish(peer.m, NULL, DN_TOPIC, 4, "cmd1", 1, false), MOSQ_ERR_SUCCESS);
+    assert_int_equal(mosquitto_publish(peer.m, NULL, DN_TOPIC, 4, "cmd1", 1, false),
+                     MOSQ_ERR_SUCCESS);
     RUN_UNTIL(dev, &peer, dev->messages == 1, 5000);
     assert_string_equal(dev->message, "cmd1");
 
@@ -592,7 +460,6 @@ static void qos1_both_ways(uint8_t version)
     assert_int_equal(dev->last_err, CORIO_OK);
     assert_int_equal(dev->done, 1);
     peer_stop(&peer);
-    broker_stop(&b);
 }
 
 static void connect_311_qos1_both_ways(void **state)
@@ -626,14 +493,14 @@ static void resend_after_restart(uint8_t version)
     broker_pause(&b);
     assert_int_equal(publish(dev, "during", 2, NULL, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, !corio_mqtt_want_write(&dev->c), 2000);
-    broker_signal_and_reap(&b, SIGKILL);
+    broker_kill(&b);
     RUN_UNTIL(dev, &peer, dev->disconnects >= 1, 5000);
     assert_int_equal(dev->done, 1); /* "during" is not reported: not delivered, still held */
     assert_int_equal(corio_mqtt_inflight_count(&dev->c), 1);
 
     /* A new broker on the same port; the peer comes back first and subscribes again,
      * while the device is not driven. */
-    broker_run(&b);
+    broker_restart(&b);
     RUN_UNTIL(NULL, &peer, peer.subscribed == 2, 5000);
     RUN_UNTIL(dev, &peer, dev->done == 2 && peer_has(&peer, "during"), 10000);
     assert_int_equal(dev->done_token[1], 2);
@@ -645,7 +512,6 @@ static void resend_after_restart(uint8_t version)
     assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
     peer_stop(&peer);
-    broker_stop(&b);
 }
 
 static void resend_after_broker_restart_311(void **state)
@@ -695,7 +561,6 @@ static void resend_dup_into_kept_session(uint8_t version)
     assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
     peer_stop(&peer);
-    broker_stop(&b);
 }
 
 static void resend_dup_into_kept_session_311(void **state)
@@ -714,146 +579,25 @@ static void resend_dup_into_kept_session_5(void **state)
  * TLS
  */
 
-/* Runs a command to completion, its output discarded; fails the test unless it exits 0. */
-static void run(const char *const argv[])
+/* A PEM file's text, NUL-terminated (scope-owned). */
+static const char *ca_text(const char *path)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("%s %s failed", argv[0], argv[1]);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char text[3][8192];
-    static int next;
-    char *buf = text[next++ % 3];
-    size_t n = fread(buf, 1, sizeof text[0] - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-struct pki {
-    char ca[600], ca_key[600], srv_crt[600], srv_key[600], srv_csr[600], other[600], other_key[600];
-};
-
-/* A CA, a server certificate it signs for "localhost", and an unrelated CA. */
-static void make_pki(const char *dir, struct pki *k)
-{
-    snprintf(k->ca, sizeof k->ca, "%s/ca.crt", dir);
-    snprintf(k->ca_key, sizeof k->ca_key, "%s/ca.key", dir);
-    snprintf(k->srv_crt, sizeof k->srv_crt, "%s/server.crt", dir);
-    snprintf(k->srv_key, sizeof k->srv_key, "%s/server.key", dir);
-    snprintf(k->srv_csr, sizeof k->srv_csr, "%s/server.csr", dir);
-    snprintf(k->other, sizeof k->other, "%s/other.crt", dir);
-    snprintf(k->other_key, sizeof k->other_key, "%s/other.key", dir);
-    const char *ca[] = {"openssl",
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1",
-                        "-nodes",
-                        "-keyout",
-                        k->ca_key,
-                        "-out",
-                        k->ca,
-                        "-subj",
-                        "/CN=corio-test-ca",
-                        "-days",
-                        "2",
-                        NULL};
-    run(ca);
-    const char *other[] = {"openssl",
-                           "req",
-                           "-x509",
-                           "-newkey",
-                           "ec",
-                           "-pkeyopt",
-                           "ec_paramgen_curve:prime256v1",
-                           "-nodes",
-                           "-keyout",
-                           k->other_key,
-                           "-out",
-                           k->other,
-                           "-subj",
-                           "/CN=corio-test-ca",
-                           "-days",
-                           "2",
-                           NULL};
-    run(other);
-    const char *csr[] = {"openssl",
-                         "req",
-                         "-newkey",
-                         "ec",
-                         "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1",
-                         "-nodes",
-                         "-keyout",
-                         k->srv_key,
-                         "-out",
-                         k->srv_csr,
-                         "-subj",
-                         "/CN=localhost",
-                         "-addext",
-                         "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                         NULL};
-    run(csr);
-    const char *sign[] = {"openssl", "x509",     "-req",   "-in",     k->srv_csr,
-                          "-CA",     k->ca,      "-CAkey", k->ca_key, "-CAcreateserial",
-                          "-out",    k->srv_crt, "-days",  "2",       "-copy_extensions",
-                          "copy",    NULL};
-    run(sign);
-}
-
-/* A broker with a plain listener (for the peer) and a TLS one on *tls_port. */
-static void tls_broker_start(struct broker *b, struct pki *k, int *tls_port)
-{
-    char extra[2048];
-    broker_prepare(b);
-    make_pki(b->dir, k);
-    *tls_port = h_free_port();
-    assert_true(*tls_port > 0 && *tls_port != b->port);
-    snprintf(extra, sizeof extra, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n",
-             *tls_port, k->ca, k->srv_crt, k->srv_key);
-    broker_configure(b, extra);
-    broker_run(b);
-    for (int64_t deadline = mono_ms() + 10000; !port_accepts(*tls_port);) {
-        if (mono_ms() > deadline)
-            fail_msg("mosquitto did not listen on %d", *tls_port);
-        usleep(20000);
-    }
+    const char *text = h_read_file(path, NULL);
+    assert_non_null(text);
+    return text;
 }
 
 static void tls_connect_and_publish(void **state)
 {
     (void)state;
     struct broker b;
-    struct pki k;
     struct peer peer = {0};
     struct device *dev = NULL;
-    int tls_port;
-    tls_broker_start(&b, &k, &tls_port);
+    tls_broker_start(&b);
     peer_start(&peer, b.port);
     RUN_UNTIL(dev, &peer, peer.subscribed == 1, 5000);
-    dev =
-        dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST, read_text(k.ca), "localhost");
+    dev = dev_start_on(CORIO_MQTT_V5, b.tls_port, CORIO_MQTT_CLEAN_FIRST, ca_text(b.pki->ca_cert),
+                       "localhost");
     RUN_UNTIL(dev, &peer, dev->connects == 1, 10000);
     assert_int_equal(publish(dev, "over-tls", 1, NULL, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, dev->done == 1 && peer_has(&peer, "over-tls"), 5000);
@@ -863,14 +607,14 @@ static void tls_connect_and_publish(void **state)
                                           CORIO_MQTT_SUB_QOS(1)),
                      CORIO_OK);
     RUN_UNTIL(dev, &peer, dev->subacks == 1, 5000);
-    assert_int_equal(lm.publish(peer.m, NULL, DN_TOPIC, 4, "cmd2", 1, false), MOSQ_ERR_SUCCESS);
+    assert_int_equal(mosquitto_publish(peer.m, NULL, DN_TOPIC, 4, "cmd2", 1, false),
+                     MOSQ_ERR_SUCCESS);
     RUN_UNTIL(dev, &peer, dev->messages == 1, 5000);
     assert_string_equal(dev->message, "cmd2");
     assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
     dev_free(dev);
     peer_stop(&peer);
-    broker_stop(&b);
 }
 
 /* The broker freezes while the device keeps publishing, until the socket is full and
@@ -880,22 +624,20 @@ static void tls_survives_a_full_socket(void **state)
 {
     (void)state;
     struct broker b;
-    struct pki k;
     struct peer peer = {0};
     struct device *dev = NULL;
-    int tls_port;
     static char payload[STREAM_LEN];
-    tls_broker_start(&b, &k, &tls_port);
+    tls_broker_start(&b);
     peer_start(&peer, b.port);
     RUN_UNTIL(dev, &peer, peer.subscribed == 1, 5000);
-    dev =
-        dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST, read_text(k.ca), "localhost");
+    dev = dev_start_on(CORIO_MQTT_V5, b.tls_port, CORIO_MQTT_CLEAN_FIRST, ca_text(b.pki->ca_cert),
+                       "localhost");
     RUN_UNTIL(dev, &peer, dev->connects == 1, 10000);
 
     broker_pause(&b);
     int sent = 0;
-    int64_t blocked_since = 0, deadline = mono_ms() + 30000;
-    while (mono_ms() < deadline && sent < 40000) {
+    int64_t blocked_since = 0, deadline = h_now_ms() + 30000;
+    while (h_now_ms() < deadline && sent < 40000) {
         struct corio_mqtt_publish m = {.topic = UP_TOPIC,
                                        .topic_len = (uint16_t)strlen(UP_TOPIC),
                                        .payload = (const uint8_t *)payload,
@@ -909,8 +651,8 @@ static void tls_survives_a_full_socket(void **state)
         }
         assert_int_equal(rc, CORIO_ERR_AGAIN);
         if (!blocked_since)
-            blocked_since = mono_ms();
-        else if (mono_ms() - blocked_since > 300)
+            blocked_since = h_now_ms();
+        else if (h_now_ms() - blocked_since > 300)
             break; /* the socket has been full for a while */
         assert_int_equal(corio_mqtt_process(&dev->c), CORIO_OK);
         usleep(1000);
@@ -931,7 +673,6 @@ static void tls_survives_a_full_socket(void **state)
     RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
     dev_free(dev);
     peer_stop(&peer);
-    broker_stop(&b);
 }
 
 /* A server the device must not trust: the attempt fails verification and never gets
@@ -939,14 +680,13 @@ static void tls_survives_a_full_socket(void **state)
 static void tls_refused(const char *which)
 {
     struct broker b;
-    struct pki k;
     struct peer peer = {0};
     struct device *dev = NULL;
-    int tls_port;
-    tls_broker_start(&b, &k, &tls_port);
+    tls_broker_start(&b);
     bool wrong_ca = strcmp(which, "ca") == 0;
-    dev = dev_start_on(CORIO_MQTT_V5, tls_port, CORIO_MQTT_CLEAN_FIRST,
-                       read_text(wrong_ca ? k.other : k.ca),
+    /* A CA of its own that never signed the broker's certificate. */
+    const char *ca = wrong_ca ? h_pki_create("other")->ca_cert : b.pki->ca_cert;
+    dev = dev_start_on(CORIO_MQTT_V5, b.tls_port, CORIO_MQTT_CLEAN_FIRST, ca_text(ca),
                        wrong_ca ? "localhost" : "gateway.example");
     RUN_UNTIL(dev, &peer, dev->disconnects >= 2, 10000);
     assert_int_equal(dev->last_err, CORIO_ERR_BADSIG);
@@ -954,7 +694,6 @@ static void tls_refused(const char *which)
     assert_int_equal(corio_mqtt_disconnect(&dev->c, 0), CORIO_OK);
     RUN_UNTIL(dev, &peer, corio_mqtt_state(&dev->c) == CORIO_MQTT_STOPPED, 5000);
     dev_free(dev);
-    broker_stop(&b);
 }
 
 static void tls_refuses_a_foreign_ca(void **state)
@@ -971,18 +710,12 @@ static void tls_refuses_a_wrong_name(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(connect_311_qos1_both_ways),
-        cmocka_unit_test(connect_5_qos1_both_ways),
-        cmocka_unit_test(resend_after_broker_restart_311),
-        cmocka_unit_test(resend_after_broker_restart_5),
-        cmocka_unit_test(resend_dup_into_kept_session_311),
-        cmocka_unit_test(resend_dup_into_kept_session_5),
-        cmocka_unit_test(tls_connect_and_publish),
-        cmocka_unit_test(tls_survives_a_full_socket),
-        cmocka_unit_test(tls_refuses_a_foreign_ca),
-        cmocka_unit_test(tls_refuses_a_wrong_name),
+        H_TEST(connect_311_qos1_both_ways),       H_TEST(connect_5_qos1_both_ways),
+        H_TEST(resend_after_broker_restart_311),  H_TEST(resend_after_broker_restart_5),
+        H_TEST(resend_dup_into_kept_session_311), H_TEST(resend_dup_into_kept_session_5),
+        H_TEST(tls_connect_and_publish),          H_TEST(tls_survives_a_full_socket),
+        H_TEST(tls_refuses_a_foreign_ca),         H_TEST(tls_refuses_a_wrong_name),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

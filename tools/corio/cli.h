@@ -45,6 +45,7 @@ extern const struct cli_group cli_group_key;
 extern const struct cli_group cli_group_did;
 extern const struct cli_group cli_group_eat;
 extern const struct cli_group cli_group_cose;
+extern const struct cli_group cli_group_sim;
 
 /* The group and command running now, for error and usage messages (set by main). */
 extern const struct cli_group *cli_current_group;

@@ -1,10 +1,13 @@
 /*
- * cmd_did.c - `corio did`: the identifiers of a key (include/corio/did.h).
+ * cmd_did.c - `corio did`: the identifiers of a key (include/corio/did.h), and the
+ * rotation of an identity's key on the ledger (the same command as `corio ledger
+ * rotate`, cmd_ledger.c).
  */
 #include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "cli_tx.h"
 
 static int did_show(int argc, char **argv)
 {
@@ -40,7 +43,8 @@ static const struct cli_command commands[] = {
      "(key 0); a rotated key keeps the identity it was rotated into.\n"
      "Output lines: did, didkey, id, pub.\n",
      did_show},
+    {"rotate", CLI_ROTATE_USAGE, CLI_ROTATE_SUMMARY, CLI_ROTATE_HELP, cli_ledger_rotate},
 };
 
-const struct cli_group cli_group_did = {"did", "identifiers", commands,
+const struct cli_group cli_group_did = {"did", "identifiers and their key rotation", commands,
                                         sizeof commands / sizeof commands[0]};

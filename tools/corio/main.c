@@ -7,11 +7,23 @@
 
 #include "cli.h"
 
+/* The ledger's groups (cmd_ledger.c, cmd_org.c, cmd_device.c, cmd_proposal.c, cmd_vote.c,
+ * cmd_release.c; shared helpers in cli_tx.h). */
+extern const struct cli_group cli_group_ledger, cli_group_org, cli_group_device,
+    cli_group_proposal, cli_group_vote, cli_group_release;
+
 static const struct cli_group *const groups[] = {
     &cli_group_key,
     &cli_group_did,
     &cli_group_eat,
     &cli_group_cose,
+    &cli_group_ledger,
+    &cli_group_org,
+    &cli_group_device,
+    &cli_group_proposal,
+    &cli_group_vote,
+    &cli_group_release,
+    &cli_group_sim,
 };
 #define NGROUPS (sizeof groups / sizeof groups[0])
 

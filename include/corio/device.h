@@ -1,0 +1,406 @@
+/*
+ * device.h - the device layer of libcorio: what an application on a board calls. It
+ * ties the SDK's pieces together as DESIGN.md §1 asks of a device: values the
+ * application records become a SenML pack stamped with (epoch, seq) - and with (boot
+ * count, uptime) while the device has no time - that is appended to the outbox on
+ * flash, and only then published, QoS 1, on corio/v1/d/{id}/up/json or up/cbor; a
+ * PUBACK marks it acknowledged, anything else leaves it for a later retry. The
+ * connection authenticates in a single step (client id = short id, username = DID,
+ * password = base64url of an EAT for the gateway carrying a counter kept in flash), a
+ * heartbeat goes out on up/hb, and time comes from dn/time.
+ *
+ * Shape of use:
+ *
+ *     static struct corio_device dev;              // must not move after init
+ *     struct corio_device_config cfg;
+ *     corio_device_config_init(&cfg);
+ *     cfg.key = &key; cfg.gateway_id = "…24 chars…";
+ *     cfg.transport = &tp; cfg.clock = &clk; cfg.random = &rnd; cfg.flash = &flash;
+ *     cfg.tx = tx; cfg.tx_len = sizeof tx; ... rx, pack, msg likewise
+ *     corio_device_init(&dev, &cfg);               // a boot: opens the store and outbox
+ *     corio_device_start(&dev);                    // connects, and reconnects by itself
+ *     for (;;) {
+ *         wait for the socket or corio_device_poll_ms(&dev), whichever comes first
+ *         corio_device_process(&dev);
+ *         if (time to sample) {
+ *             corio_device_begin(&dev);
+ *             corio_device_add_number(&dev, "temp", "Cel", 21.5);
+ *             corio_device_commit(&dev, &seq);     // durable now; published as it can be
+ *         }
+ *     }
+ *
+ * The flash region given at init is split: its first CORIO_DEVICE_STORE_SECTORS
+ * sectors hold the counter store (boot count and authentication counter, see
+ * docs/sdk-device.md), the rest the outbox (outbox.h), which needs at least two.
+ *
+ * Like the rest of the SDK it allocates nothing, calls no OS and never blocks beyond
+ * the ports' own calls (flash operations block). Callbacks run only inside
+ * corio_device_process(). Not thread-safe: one caller at a time. Return values follow
+ * include/corio/error.h.
+ */
+#ifndef CORIO_DEVICE_H
+#define CORIO_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corio/config.h"
+#include "corio/crypto.h"
+#include "corio/did.h"
+#include "corio/error.h"
+#include "corio/flash.h"
+#include "corio/mqtt.h"
+#include "corio/outbox.h"
+#include "corio/senml.h"
+#include "corio/topic.h"
+#include "corio/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sectors at the start of the flash region that the counter store takes (it writes one
+ * while the other holds the latest record; docs/sdk-device.md). Not configurable. */
+#define CORIO_DEVICE_STORE_SECTORS 2
+
+/* Authentication counters reserved per write to the counter store. A reboot skips
+ * what was reserved and not used (at most this many minus one), never reusing one;
+ * a larger block means fewer flash writes and bigger skips. */
+#ifndef CORIO_DEVICE_COUNTER_BLOCK
+#define CORIO_DEVICE_COUNTER_BLOCK 16
+#endif
+#if CORIO_DEVICE_COUNTER_BLOCK < 1
+#error "CORIO_DEVICE_COUNTER_BLOCK must be at least 1"
+#endif
+
+/* Bytes kept for the single-step EAT (and four thirds of that for its base64url
+ * text). A token without firmware claims takes about 230 bytes; with a 32-byte
+ * firmware name and version about 480 (docs/eat-profile.md §8). */
+#ifndef CORIO_DEVICE_EAT_MAX
+#define CORIO_DEVICE_EAT_MAX 512
+#endif
+
+/* Heartbeat interval by default (corio_device_config.heartbeat_ms). */
+#ifndef CORIO_DEVICE_HEARTBEAT_MS
+#define CORIO_DEVICE_HEARTBEAT_MS 60000u
+#endif
+
+/* Notifications. Each is optional (NULL) and called only from corio_device_process(). */
+struct corio_device_callbacks {
+    /* The connection came up (up = true, err = CORIO_OK: CONNACK accepted), or an
+     * attempt failed or the connection ended (up = false; err says why, as
+     * on_disconnect in mqtt.h; CORIO_OK after corio_device_stop() completed). */
+    void (*on_link)(void *app, bool up, int err);
+    /* A message arrived on dn/cmd, dn/cfg or dn/ota (kind says which); the payload is
+     * valid during the call only. dn/time is handled by the device itself. The
+     * application may record and commit a pack from here. */
+    void (*on_downlink)(void *app, enum corio_topic_kind kind, const uint8_t *payload, size_t len);
+    /* The device learnt the time from dn/time (milliseconds since 1970). */
+    void (*on_time)(void *app, uint64_t unix_ms);
+};
+
+/* What corio_device_init() needs. Start from corio_device_config_init(). Everything
+ * pointed to is borrowed and must outlive the device, except the ports and callbacks
+ * tables, which are copied (their ctx pointers stay borrowed). */
+struct corio_device_config {
+    /* Identity. key signs the EATs (its backend also hashes); key_number is its number
+     * in the DID (0: the inception key). device_id is the short id (24 characters,
+     * NUL-terminated); NULL derives it from key, which is right for key 0 only. */
+    const struct corio_key *key;
+    uint32_t key_number;
+    const char *device_id;
+    /* The gateway's short id: the EATs' audience (aud). Required. */
+    const char *gateway_id;
+    /* The EAT's assurance claim: CORIO_EAT_REPORTED (also when 0) or
+     * CORIO_EAT_ATTESTED, only when the key lives beyond the application. */
+    uint8_t assurance;
+    /* Firmware claims for a gateway that checks firmware: fw_digest (32 bytes, the
+     * SHA-256 of the running image) and fw_version (NUL-terminated, 1..32 bytes), or
+     * both NULL; fw_name optional. */
+    const uint8_t *fw_digest;
+    const char *fw_version;
+    const char *fw_name;
+
+    /* Ports (transport.h, flash.h): required. */
+    const struct corio_transport *transport;
+    const struct corio_clock *clock;
+    const struct corio_random *random;
+    const struct corio_flash *flash;
+
+    /* Caller buffers, borrowed for the device's life; each at least 64 bytes.
+     * tx queues outgoing MQTT packets: it must hold CONNECT with its token (about
+     * 400 bytes; more with firmware claims) and the largest pack plus about 60
+     * bytes; more lets several publishes queue. rx holds one incoming packet (the
+     * largest downlink). pack is where a pack is built: its size, and the outbox's
+     * largest payload, bound a pack. msg receives stored packs read back to publish
+     * them; make it at least as large as pack. */
+    uint8_t *tx;
+    size_t tx_len;
+    uint8_t *rx;
+    size_t rx_len;
+    uint8_t *pack;
+    size_t pack_len;
+    uint8_t *msg;
+    size_t msg_len;
+
+    /* Behaviour. */
+    enum corio_format format;    /* packs and heartbeats: JSON or CBOR (default CBOR) */
+    bool no_time;                /* never subscribe to dn/time: stamp boot count and uptime */
+    uint32_t heartbeat_ms;       /* heartbeat interval; 0: none (default
+                                    CORIO_DEVICE_HEARTBEAT_MS) */
+    uint8_t max_inflight;        /* unacknowledged publishes at once, 1..CORIO_MQTT_MAX_INFLIGHT
+                                    (default CORIO_MQTT_MAX_INFLIGHT) */
+    uint8_t mqtt_version;        /* CORIO_MQTT_V5 (default) or CORIO_MQTT_V311 */
+    uint16_t keepalive_s;        /* default 60 */
+    uint32_t connect_timeout_ms; /* default 10000 */
+    /* Reconnects after failed attempts and lost connections (a full gateway refuses
+     * by disconnecting), and waits before retrying after a PUBLISH was refused with a
+     * failure reason code: the same policy (mqtt.h), both growing with consecutive
+     * failures. */
+    struct corio_mqtt_backoff backoff;
+
+    const struct corio_device_callbacks *callbacks; /* NULL: none */
+    void *app;                                      /* passed to every callback */
+};
+
+/* Fills *cfg with the defaults above: no identity, ports or buffers. */
+void corio_device_config_init(struct corio_device_config *cfg);
+
+/* What the application may ask (corio_device_stats()). Counts are since init. */
+struct corio_device_stats {
+    bool connected;
+    bool has_time;         /* time came from dn/time or corio_device_set_time() */
+    uint32_t boot_count;   /* this boot's number, from the counter store (first: 1) */
+    uint64_t uptime_ms;    /* since init */
+    uint64_t unix_ms;      /* the time now, when has_time */
+    uint32_t epoch;        /* the outbox's (as in outbox.h) */
+    uint32_t last_seq;     /* last sequence number assigned */
+    uint32_t pending;      /* outbox entries not yet acknowledged */
+    uint32_t drops;        /* unacknowledged entries the ring overwrote, this epoch */
+    uint32_t inflight;     /* publishes awaiting their PUBACK now */
+    uint64_t counter;      /* the authentication counter of the latest token */
+    uint32_t produced;     /* packs committed to the outbox */
+    uint32_t published;    /* PUBLISHes handed to the client (first sends) */
+    uint32_t resent;       /* PUBLISHes the client sent again after a reconnect */
+    uint32_t acked;        /* PUBACKs that marked an entry acknowledged */
+    uint32_t refused;      /* PUBLISHes refused with a failure reason code */
+    uint32_t skipped;      /* entries that could not be read back or sent as they are
+                              (left in the outbox; tried again on the next connection) */
+    uint32_t connects;     /* CONNACKs accepted */
+    uint32_t link_errors;  /* failed attempts and lost connections */
+    uint32_t login_errors; /* tokens that could not be made (store or crypto failure) */
+    uint32_t heartbeats;   /* heartbeats handed to the client */
+    uint8_t store;         /* enum corio_device_store_opened: what init found */
+    uint8_t outbox;        /* enum corio_dev_outbox_opened */
+};
+
+/* What the counter store's open found (stats.store). */
+enum corio_device_store_opened {
+    CORIO_DEVICE_STORE_RECOVERED = 0, /* a valid record was found */
+    CORIO_DEVICE_STORE_BLANK,         /* erased: a first boot */
+    CORIO_DEVICE_STORE_CORRUPT,       /* written, but no valid record: started over,
+                                         counters from 1 (a gateway that saw higher ones
+                                         refuses them until they pass it) */
+};
+
+/* The counter store's state (internal; docs/sdk-device.md has the format). */
+struct corio_device_store {
+    struct corio_flash flash; /* the store's two sectors */
+    uint32_t sector;          /* the sector taking records */
+    uint32_t pos;             /* the next slot in it */
+    uint32_t boot;            /* this boot's count */
+    uint64_t next;            /* the next counter to hand out */
+    uint64_t limit;           /* counters below it are reserved on flash */
+    uint8_t opened;           /* enum corio_device_store_opened */
+};
+
+/* A window of a flash region (internal): some of base's sectors, seen as a region of
+ * their own. */
+struct corio_device_flash_view {
+    const struct corio_flash *base; /* the device's copy of the application's region */
+    uint32_t offset;                /* byte offset of the window in base */
+    uint32_t size;                  /* bytes in the window */
+};
+
+/* The device. Caller-owned (any storage class) and must not move after init: the
+ * client and the outbox point into it. Every field is private. */
+struct corio_device {
+    struct corio_flash flash; /* the application's region, copied */
+    struct corio_device_flash_view store_view, outbox_view;
+    struct corio_device_store store;
+    struct corio_dev_outbox ob;
+    struct corio_dev_outbox_iter it; /* the publishing position */
+    struct corio_mqtt mqtt;
+    struct corio_clock clk;
+    struct corio_random rnd;
+    struct corio_device_callbacks cb;
+    void *app;
+    const struct corio_key *key;
+    uint32_t key_number;
+    struct corio_did did;
+    char id[CORIO_SHORT_ID_LEN + 1];
+    char did_text[CORIO_DID_BUF];
+    char gateway[CORIO_SHORT_ID_LEN + 1];
+    char bn[CORIO_SHORT_ID_LEN + 12]; /* "urn:corio:<id>:" */
+    char topic[CORIO_TOPIC_MAX];      /* the topic of the publish being made */
+    char subs[3][CORIO_TOPIC_MAX];    /* downlink filters, borrowed by the client */
+    uint8_t assurance;
+    const uint8_t *fw_digest;
+    const char *fw_version;
+    const char *fw_name;
+    uint8_t *pack;
+    size_t pack_len;
+    uint8_t *msg;
+    size_t msg_len;
+    uint8_t format;
+    bool no_time;
+    bool connected;
+    bool started;
+    bool rewind;  /* publish again from the oldest unacknowledged entry */
+    bool holding; /* a refusal's backoff is running */
+    bool hb_due;  /* a heartbeat is owed now */
+    uint8_t max_inflight;
+    uint8_t n_inflight;
+    uint32_t inflight[CORIO_MQTT_MAX_INFLIGHT]; /* seqs awaiting a PUBACK */
+    uint32_t heartbeat_ms;
+    struct corio_mqtt_backoff backoff;
+    uint32_t refusals; /* consecutive refused PUBLISHes */
+    uint32_t hold_until;
+    uint32_t last_clock; /* the clock at the last tick */
+    uint64_t uptime_ms;
+    uint64_t next_hb; /* uptime of the next heartbeat */
+    bool has_time;
+    uint64_t time_base; /* unix ms at uptime 0 */
+    uint32_t epoch;
+    uint32_t next_seq; /* the seq the next append gets */
+    /* The pack being built. */
+    bool pack_open;
+    uint32_t pack_records;
+    uint32_t pack_seq;
+    uint8_t pack_time_kind;
+    uint64_t pack_time_ms;
+    struct corio_senml_enc enc;
+    struct corio_device_stats st;
+    /* The single-step token and its base64url text (the MQTT password). */
+    uint8_t eat[CORIO_DEVICE_EAT_MAX];
+    char password[(CORIO_DEVICE_EAT_MAX * 4 + 2) / 3 + 1];
+};
+
+/*
+ * A boot: prepares d from cfg. Opens the counter store in the first
+ * CORIO_DEVICE_STORE_SECTORS sectors of cfg->flash, counts this boot and reserves
+ * authentication counters there; opens (recovers, or formats with a random epoch)
+ * the outbox in the rest; prepares the MQTT client (client id = short id) and its
+ * downlink subscriptions (dn/#, or dn/cmd, dn/cfg and dn/ota with no_time). Connects
+ * nothing: see corio_device_start(). Calling it again on the same flash (after
+ * dropping or stopping the previous d) is a reboot: the boot count goes up, seq
+ * continues, unacknowledged entries are published again, no counter is reused.
+ * Returns CORIO_OK; CORIO_ERR_INVAL (a missing argument, port function or buffer, a
+ * buffer under 64 bytes, an id that is not a short id, max_inflight out of range, a
+ * flash region without room for the store and two outbox sectors, a sector under 128
+ * bytes or not a multiple of 32, an unknown format or version); CORIO_ERR_IO (the
+ * flash failed); CORIO_ERR_FULL (the outbox's sequence numbers are exhausted); the
+ * errors of corio_dev_outbox_open() and corio_mqtt_init(); or the key's backend's
+ * errors while deriving the id.
+ */
+int corio_device_init(struct corio_device *d, const struct corio_device_config *cfg);
+
+/* Starts connecting, with a fresh token; from then on the client reconnects by itself
+ * (with a fresh token each time) until corio_device_stop(). Returns CORIO_OK, or
+ * CORIO_ERR_STATE when already started. A token that cannot be made (flash or crypto
+ * failure) is counted in stats.login_errors and the attempt goes without a password
+ * (the gateway refuses it) and is retried. */
+int corio_device_start(struct corio_device *d);
+
+/* Does what is due: the MQTT client's work (connect, read, PUBACKs, resends,
+ * keepalive), the heartbeat, and publishing unacknowledged entries in seq order within
+ * the in-flight window. Call it when the transport is readable (or writable, when
+ * corio_device_want_write()) or when corio_device_poll_ms() has passed. Returns
+ * CORIO_OK, or CORIO_ERR_INVAL for d NULL. */
+int corio_device_process(struct corio_device *d);
+
+/* Milliseconds until corio_device_process() has timed work (0: now), assuming nothing
+ * arrives; UINT32_MAX when there is none. */
+uint32_t corio_device_poll_ms(struct corio_device *d);
+
+/* True when queued bytes wait for the transport (poll it for writability too). */
+bool corio_device_want_write(const struct corio_device *d);
+
+/* Disconnects cleanly and stops reconnecting; completes in corio_device_process()
+ * (on_link(false, CORIO_OK)). Entries not yet acknowledged stay in the outbox.
+ * corio_device_start() may follow. Returns CORIO_OK or CORIO_ERR_STATE (not started). */
+int corio_device_stop(struct corio_device *d);
+
+/* ---- Recording values ---- */
+
+/*
+ * Starts a pack, stamped now: its first record will carry the outbox epoch and the
+ * seq its append is going to get, the base name "urn:corio:<id>:", and the time (bt,
+ * seconds since 1970) when the device has time, else the boot count and uptime.
+ * Returns CORIO_OK; CORIO_ERR_STATE when a pack is already open; CORIO_ERR_FULL when
+ * the outbox has no sequence number left.
+ */
+int corio_device_begin(struct corio_device *d);
+
+/*
+ * Add one record to the open pack: name (RFC 8428 §4.5.1 characters, NUL-terminated;
+ * the resolved name "urn:corio:<id>:<name>" at most CORIO_SENML_MAX_NAME bytes), unit
+ * (NUL-terminated, or NULL for none) and a value: a finite number, a NUL-terminated
+ * UTF-8 string, or a boolean. Returns CORIO_OK; CORIO_ERR_STATE (no pack open);
+ * CORIO_ERR_INVAL (the SenML encoder refuses the record: see senml.h); CORIO_ERR_NOSPACE
+ * (the pack buffer, or the outbox's largest payload, cannot hold it);
+ * CORIO_ERR_UNSUPPORTED (more than CORIO_SENML_MAX_RECORDS records). On any error the
+ * pack is unchanged and stays open.
+ */
+int corio_device_add_number(struct corio_device *d, const char *name, const char *unit, double v);
+int corio_device_add_string(struct corio_device *d, const char *name, const char *unit,
+                            const char *s);
+int corio_device_add_bool(struct corio_device *d, const char *name, const char *unit, bool v);
+
+/*
+ * Closes the pack and appends it to the outbox; when that returns, the pack is on
+ * flash and survives a power cut, and only then is it published (now, if the
+ * connection and the window allow, else from corio_device_process()). *seq (may be
+ * NULL) receives its sequence number. Returns CORIO_OK; CORIO_ERR_STATE (no pack
+ * open); CORIO_ERR_INVAL (no record in it); the outbox's append errors
+ * (CORIO_ERR_IO: not stored, its seq may show as a gap; CORIO_ERR_NOSPACE;
+ * CORIO_ERR_FULL). The pack is closed either way.
+ */
+int corio_device_commit(struct corio_device *d, uint32_t *seq);
+
+/* Drops the open pack, if any. */
+void corio_device_abort(struct corio_device *d);
+
+/* ---- Time and figures ---- */
+
+/* Gives the device the time (milliseconds since 1970), as an RTC or GNSS would;
+ * dn/time does the same. Later packs carry bt instead of boot count and uptime.
+ * Returns CORIO_OK, or CORIO_ERR_INVAL for a time before 1978 (below 2^28 seconds,
+ * which SenML reads as relative). */
+int corio_device_set_time(struct corio_device *d, uint64_t unix_ms);
+
+/* Fills *st. Reads the outbox's sector headers (outbox.h). Returns CORIO_OK or
+ * CORIO_ERR_INVAL. */
+int corio_device_stats(struct corio_device *d, struct corio_device_stats *st);
+
+/* The device's short id and DID (NUL-terminated, owned by d). */
+const char *corio_device_id(const struct corio_device *d);
+const char *corio_device_did(const struct corio_device *d);
+
+/* The payload of dn/time, version 1 (docs/formats.md): the CBOR map {1: 1, 2: ms since
+ * 1970}. Writes it into buf[0..cap) and returns its length, CORIO_ERR_NOSPACE or
+ * CORIO_ERR_INVAL; for gateways and tests. */
+int corio_device_time_encode(uint64_t unix_ms, uint8_t *buf, size_t cap);
+
+/* Reads a dn/time payload (hostile input): CORIO_OK with *unix_ms; CORIO_ERR_MALFORMED
+ * (not one definite-length map of at most 16 pairs whose keys 1 and 2 appear once each
+ * with unsigned values, and nothing after it; other keys are ignored);
+ * CORIO_ERR_VERSION (key 1 is not 1); CORIO_ERR_INVAL (NULL arguments). *unix_ms is
+ * unchanged on error. */
+int corio_device_time_decode(const uint8_t *msg, size_t len, uint64_t *unix_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_DEVICE_H */

@@ -1,0 +1,43 @@
+/*
+ * device_int.h - private to the device layer's files (device*.c): the counter store
+ * (device_store.c, format in docs/sdk-device.md) and the flash windows that split the
+ * application's region between the store and the outbox.
+ */
+#ifndef CORIO_DEVICE_INT_H
+#define CORIO_DEVICE_INT_H
+
+#include <stdint.h>
+
+#include "corio/device.h"
+
+/* A counter-store record: 32 bytes in a 32-byte slot. */
+#define DEV_STORE_SLOT    32u
+#define DEV_STORE_VERSION 1u
+
+/* Fills *out as a window of d's region from sector `first` on, `count` sectors long;
+ * view must live as long as *out is used (it is its ctx). */
+void corio__dev_flash_window(struct corio_flash *out, struct corio_device_flash_view *view,
+                             const struct corio_flash *base, uint32_t first, uint32_t count);
+
+/* Opens the counter store on flash (exactly CORIO_DEVICE_STORE_SECTORS sectors; copied)
+ * and writes this boot's record: boot count one above the highest found, counters
+ * reserved from the highest limit found, block more. Returns CORIO_OK, CORIO_ERR_INVAL
+ * (geometry), CORIO_ERR_IO (the flash failed or the record did not read back) or
+ * CORIO_ERR_FULL (counters exhausted). */
+int corio__dev_store_open(struct corio_device_store *s, const struct corio_flash *flash,
+                          uint32_t block);
+
+/* Hands out the next counter into *counter, first reserving another block on flash
+ * when the reserved ones are used up. A counter is handed out once, across reboots.
+ * Returns CORIO_OK, CORIO_ERR_IO (the reservation failed: nothing handed out; try again)
+ * or CORIO_ERR_FULL. */
+int corio__dev_store_take(struct corio_device_store *s, uint32_t block, uint64_t *counter);
+
+/* Brings the uptime up to date with the port's clock and returns it (ms). */
+uint64_t corio__dev_tick(struct corio_device *d);
+
+/* Publishes unacknowledged entries, in seq order, while the window has room and no
+ * refusal's backoff runs (device.c). */
+void corio__dev_pump(struct corio_device *d);
+
+#endif /* CORIO_DEVICE_INT_H */

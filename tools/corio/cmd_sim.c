@@ -1,0 +1,302 @@
+/*
+ * cmd_sim.c - `corio sim`: simulated devices. `provision` makes their keys and flash
+ * files in a state directory and prints their registry lines; `run` runs them against
+ * a gateway, all in one process (tools/sim/). This file is the command line; the
+ * engine is tools/sim/sim_run.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "corio/mqtt.h"
+#include "corio/topic.h"
+#include "sim.h"
+
+enum {
+    OPT_DEVICES = 256,
+    OPT_DIR,
+    OPT_ORG,
+    OPT_REGISTRY_OUT,
+    OPT_GATEWAY,
+    OPT_GATEWAY_ID,
+    OPT_RATE,
+    OPT_COUNT,
+    OPT_DURATION,
+    OPT_FORMAT,
+    OPT_SEED,
+    OPT_DRAIN_TIMEOUT,
+    OPT_SUMMARY,
+    OPT_HEARTBEAT,
+    OPT_REBOOT_EVERY,
+    OPT_NETLOSS_EVERY,
+    OPT_NO_TIME_FRACTION,
+    OPT_STATUS,
+    OPT_MQTT,
+    OPT_HELP,
+};
+
+/* A finite, non-negative decimal number (seconds, rates, fractions). */
+static int parse_seconds(const char *s, double *v)
+{
+    char *end;
+    double d = strtod(s, &end);
+    if (end == s || *end || !(d >= 0) || d > 1e9)
+        return -1;
+    *v = d;
+    return 0;
+}
+
+static int sim_provision_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"org", required_argument, NULL, OPT_ORG},
+        {"registry-out", required_argument, NULL, OPT_REGISTRY_OUT},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *org = NULL, *registry = NULL;
+    uint64_t devices = 20;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_DEVICES:
+            if (cli_parse_u64(optarg, &devices) != 0 || devices < 1 || devices > 100000)
+                return cli_usage_error("--devices: expected 1 to 100000");
+            break;
+        case OPT_DIR:
+            dir = optarg;
+            break;
+        case OPT_ORG:
+            org = optarg;
+            break;
+        case OPT_REGISTRY_OUT:
+            registry = optarg;
+            break;
+        case OPT_HELP:
+            cli_command_help(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!dir || !org)
+        return cli_usage_error("--dir and --org are required");
+    if (!corio_short_id_valid(org, strlen(org)))
+        return cli_usage_error("--org: '%s' is not a short id (24 characters of a-z, 2-7)", org);
+    FILE *out = stdout;
+    if (registry) {
+        out = fopen(registry, "w");
+        if (!out) {
+            cli_error("%s: cannot write", registry);
+            return CLI_FAIL;
+        }
+    }
+    int rc = sim_provision(dir, (int)devices, org, out);
+    if (registry && fclose(out) != 0 && rc == CLI_OK) {
+        cli_error("%s: cannot write", registry);
+        rc = CLI_FAIL;
+    }
+    return rc;
+}
+
+/* HOST:PORT, the host a name or an address ([v6] in brackets). */
+static int parse_hostport(char *s, const char **host, uint16_t *port)
+{
+    char *colon = strrchr(s, ':');
+    uint64_t p;
+    if (!colon || colon == s || cli_parse_u64(colon + 1, &p) != 0 || p < 1 || p > 65535)
+        return -1;
+    *colon = '\0';
+    if (s[0] == '[' && colon[-1] == ']') {
+        colon[-1] = '\0';
+        s++;
+    }
+    *host = s;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static int sim_run_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"gateway", required_argument, NULL, OPT_GATEWAY},
+        {"gateway-id", required_argument, NULL, OPT_GATEWAY_ID},
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+        {"summary", required_argument, NULL, OPT_SUMMARY},
+        {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+        {"reboot-every", required_argument, NULL, OPT_REBOOT_EVERY},
+        {"netloss-every", required_argument, NULL, OPT_NETLOSS_EVERY},
+        {"no-time-fraction", required_argument, NULL, OPT_NO_TIME_FRACTION},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"mqtt", required_argument, NULL, OPT_MQTT},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct sim_opts o;
+    memset(&o, 0, sizeof o);
+    o.rate = 1;
+    o.format = CORIO_FORMAT_JSON;
+    o.seed = 1;
+    o.drain_timeout = 30;
+    o.heartbeat = 60;
+    o.status_every = 10;
+    o.mqtt_version = CORIO_MQTT_V5;
+    uint64_t u;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_DIR:
+            o.dir = optarg;
+            break;
+        case OPT_GATEWAY:
+            if (parse_hostport(optarg, &o.host, &o.port) != 0)
+                return cli_usage_error("--gateway: expected HOST:PORT");
+            break;
+        case OPT_GATEWAY_ID:
+            if (!corio_short_id_valid(optarg, strlen(optarg)))
+                return cli_usage_error("--gateway-id: expected the gateway's short id");
+            o.gateway_id = optarg;
+            break;
+        case OPT_DEVICES:
+            if (cli_parse_u64(optarg, &u) != 0 || u < 1 || u > 100000)
+                return cli_usage_error("--devices: expected 1 to 100000");
+            o.devices = (int)u;
+            break;
+        case OPT_RATE:
+            if (parse_seconds(optarg, &o.rate) != 0 || o.rate < 0.001 || o.rate > 1000)
+                return cli_usage_error("--rate: expected packs per second, 0.001 to 1000");
+            break;
+        case OPT_COUNT:
+            if (cli_parse_u64(optarg, &o.count) != 0)
+                return cli_usage_error("--count: expected a number of packs");
+            break;
+        case OPT_DURATION:
+            if (parse_seconds(optarg, &o.duration) != 0)
+                return cli_usage_error("--duration: expected seconds");
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                o.format = CORIO_FORMAT_JSON;
+            else if (strcmp(optarg, "cbor") == 0)
+                o.format = CORIO_FORMAT_CBOR;
+            else
+                return cli_usage_error("--format: expected json or cbor");
+            break;
+        case OPT_SEED:
+            if (cli_parse_u64(optarg, &o.seed) != 0)
+                return cli_usage_error("--seed: expected an unsigned integer");
+            break;
+        case OPT_DRAIN_TIMEOUT:
+            if (parse_seconds(optarg, &o.drain_timeout) != 0)
+                return cli_usage_error("--drain-timeout: expected seconds");
+            break;
+        case OPT_SUMMARY:
+            o.summary = optarg;
+            break;
+        case OPT_HEARTBEAT:
+            if (parse_seconds(optarg, &o.heartbeat) != 0 || o.heartbeat > 86400)
+                return cli_usage_error("--heartbeat: expected seconds, at most 86400");
+            break;
+        case OPT_REBOOT_EVERY:
+            if (parse_seconds(optarg, &o.reboot_every) != 0)
+                return cli_usage_error("--reboot-every: expected seconds");
+            break;
+        case OPT_NETLOSS_EVERY:
+            if (parse_seconds(optarg, &o.netloss_every) != 0)
+                return cli_usage_error("--netloss-every: expected seconds");
+            break;
+        case OPT_NO_TIME_FRACTION:
+            if (parse_seconds(optarg, &o.no_time_fraction) != 0 || o.no_time_fraction > 1)
+                return cli_usage_error("--no-time-fraction: expected 0 to 1");
+            break;
+        case OPT_STATUS:
+            if (parse_seconds(optarg, &o.status_every) != 0)
+                return cli_usage_error("--status: expected seconds");
+            break;
+        case OPT_MQTT:
+            if (strcmp(optarg, "5") == 0)
+                o.mqtt_version = CORIO_MQTT_V5;
+            else if (strcmp(optarg, "3.1.1") == 0)
+                o.mqtt_version = CORIO_MQTT_V311;
+            else
+                return cli_usage_error("--mqtt: expected 5 or 3.1.1");
+            break;
+        case OPT_HELP:
+            cli_command_help(stdout);
+            return CLI_OK;
+        default:
+            return cli_usage_error("bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o.dir || !o.host || !o.gateway_id)
+        return cli_usage_error("--dir, --gateway and --gateway-id are required");
+    return sim_run(&o);
+}
+
+static const struct cli_command commands[] = {
+    {"provision", "--dir DIR --org ORG_ID [--devices N] [--registry-out FILE]",
+     "make N simulated devices (keys, flash files) and print their registry lines",
+     "  --dir DIR            the state directory (created if missing); each device gets\n"
+     "                       <id>.pem (its P-256 key, mode 0600) and <id>.flash (its\n"
+     "                       flash, erased); devices already there are kept\n"
+     "  --org ORG_ID         the owner organisation's short id, for the registry lines\n"
+     "  --devices N          how many to make (default 20)\n"
+     "  --registry-out FILE  write the registry lines to FILE instead of standard output:\n"
+     "                       device <id> org=<org> key=<did:key> class=sim-sensor model=sim-1\n",
+     sim_provision_cmd},
+    {"run",
+     "--dir DIR --gateway HOST:PORT --gateway-id GW [--devices N] [--rate R] [--count C]\n"
+     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE] ...",
+     "run the provisioned devices against a gateway, in one process",
+     "  --dir DIR               the state directory made by corio sim provision\n"
+     "  --gateway HOST:PORT     the gateway's MQTT listener\n"
+     "  --gateway-id GW         the gateway's short id (the audience of the devices' EATs)\n"
+     "  --devices N             run the first N devices of DIR (default: all)\n"
+     "  --rate R                packs per second per device (default 1)\n"
+     "  --count C               packs per device, then stop sampling (default: no limit)\n"
+     "  --duration S            seconds of sampling, then stop (default: no limit)\n"
+     "  --format json|cbor      SenML encoding, up/json or up/cbor (default json)\n"
+     "  --seed N                seed of the sensor models and of the event schedules\n"
+     "                          (default 1)\n"
+     "  --heartbeat S           heartbeat interval on up/hb (default 60; 0: none)\n"
+     "  --reboot-every S        each device reboots every S seconds on average: its RAM\n"
+     "                          state is dropped and it boots again from its flash\n"
+     "  --netloss-every S       each device loses its connection every S seconds on\n"
+     "                          average (the socket is shut down under it)\n"
+     "  --no-time-fraction F    this fraction of the devices has no clock and never\n"
+     "                          subscribes to dn/time: they stamp boot count and uptime;\n"
+     "                          the others keep time with a clock (the host's), and take\n"
+     "                          dn/time too (default 0)\n"
+     "  --drain-timeout S       after sampling, wait at most S seconds for every pack to\n"
+     "                          be acknowledged (default 30); a second SIGINT ends it\n"
+     "  --summary FILE          write per-device figures as JSON to FILE\n"
+     "  --status S              a status line on stderr every S seconds (default 10; 0:\n"
+     "                          none)\n"
+     "  --mqtt 5|3.1.1          MQTT version (default 5)\n"
+     "Sampling ends at --count, --duration, or SIGINT/SIGTERM; the last line on stdout is\n"
+     "  sim devices=<n> sent=<packs made> acked=<acknowledged> pending=<n> drops=<n>\n"
+     "Exit status: 0 when every pack was acknowledged, 1 when some were still pending.\n",
+     sim_run_cmd},
+};
+
+const struct cli_group cli_group_sim = {"sim", "simulated devices", commands,
+                                        sizeof commands / sizeof commands[0]};

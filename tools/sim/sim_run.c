@@ -1,0 +1,603 @@
+/*
+ * sim_run.c - `corio sim run`: the provisioned devices of a state directory, each a
+ * real corio_device on its own flash file and key, driven by one poll() loop.
+ *
+ * The loop has three phases. Sampling: every device records temperature, humidity
+ * and vibration at the configured rate (the first samples spread over one period, so
+ * the gateway sees an even load), and, when asked, reboots (its RAM state is dropped
+ * and it boots again from its flash) or loses its connection. Draining: sampling has
+ * ended (count, duration, or SIGINT/SIGTERM); the devices keep running until every
+ * outbox is acknowledged or the drain timeout passes (a second signal ends it at
+ * once). Stopping: each device disconnects cleanly. Then the summary.
+ *
+ * Only devices whose socket is ready or whose timer is due are processed in a round,
+ * so the cost of a round is the poll() over all sockets plus the work that arrived.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "corio/device.h"
+#include "corio/did.h"
+#include "corio/port_posix.h"
+#include "corio/port_posix_flash.h"
+#include "crypto_openssl.h"
+#include "sim.h"
+
+struct simdev {
+    int index;
+    char id[CORIO_SHORT_ID_LEN + 1];
+    struct corio_key key;
+    struct corio_posix_flash pf;
+    struct corio_flash flash;
+    struct sim_tcp tcp;
+    struct corio_transport tp;
+    struct corio_device_config cfg;
+    struct corio_device dev;
+    uint8_t tx[4096], rx[1024], pack[512], msg[512];
+    struct sim_model model;
+    struct sim_rng events;
+    bool no_time;
+    bool up;               /* connected now */
+    bool stopped;          /* corio_device_stop() completed */
+    bool drained;          /* nothing left unacknowledged after sampling ended */
+    uint64_t produced;     /* packs committed, every boot of this run */
+    uint64_t acked_before; /* acknowledged in earlier boots of this run */
+    uint64_t connects_before;
+    uint64_t commit_errors;
+    uint32_t boots, netlosses;
+    double next_sample, next_reboot, next_netloss; /* ms, monotonic */
+    int64_t next_due;
+};
+
+static volatile sig_atomic_t signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signals++;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int random_fill(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    while (len) {
+        ssize_t n = getrandom(buf, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return CORIO_ERR_IO;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return CORIO_OK;
+}
+
+static void on_link(void *app, bool up, int err)
+{
+    struct simdev *s = app;
+    s->up = up;
+    if (!up && err == CORIO_OK)
+        s->stopped = true;
+}
+
+static const struct corio_device_callbacks sim_callbacks = {.on_link = on_link};
+
+/* A time `mean` seconds ahead on average (uniform in half to one and a half). */
+static double next_event(struct simdev *s, double now, double mean)
+{
+    return now + mean * 1000.0 * (0.5 + sim_rng_unit(&s->events));
+}
+
+/* ---- devices ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids of the devices provisioned in dir, sorted; *ids is malloc'd (free each). */
+static int list_devices(const char *dir, char ***ids, int *count)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        cli_error("%s: %s", dir, strerror(errno));
+        return CLI_INPUT;
+    }
+    char **v = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len != CORIO_SHORT_ID_LEN + 4 || strcmp(e->d_name + CORIO_SHORT_ID_LEN, ".pem") != 0 ||
+            !corio_short_id_valid(e->d_name, CORIO_SHORT_ID_LEN))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nv = realloc(v, (size_t)cap * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[n] = strndup(e->d_name, CORIO_SHORT_ID_LEN);
+        if (!v[n])
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n > 0)
+        qsort(v, (size_t)n, sizeof *v, id_cmp);
+    *ids = v;
+    *count = n;
+    return CLI_OK;
+}
+
+/* A boot: the device comes up from its flash; with a clock it knows the time. */
+static int boot(struct simdev *s)
+{
+    int rc = corio_device_init(&s->dev, &s->cfg);
+    if (rc != CORIO_OK) {
+        cli_error("device %s: cannot boot: %s", s->id, corio_strerror(rc));
+        return CLI_FAIL;
+    }
+    if (!s->no_time)
+        corio_device_set_time(&s->dev, wall_ms()); /* its real-time clock */
+    rc = corio_device_start(&s->dev);
+    if (rc != CORIO_OK) {
+        cli_error("device %s: cannot start: %s", s->id, corio_strerror(rc));
+        return CLI_FAIL;
+    }
+    s->boots++;
+    s->up = false;
+    s->next_due = 0;
+    return CLI_OK;
+}
+
+/* A reboot: what the device had in RAM is gone, its connection dies with it. */
+static int reboot(struct simdev *s)
+{
+    struct corio_device_stats st;
+    if (corio_device_stats(&s->dev, &st) == CORIO_OK) {
+        s->acked_before += st.acked;
+        s->connects_before += st.connects;
+    }
+    s->tp.close(s->tp.ctx);
+    return boot(s);
+}
+
+static int setup(struct simdev *s, int index, const char *dir, const char *id,
+                 const struct sim_opts *o, const struct sockaddr_storage *addr, socklen_t addr_len,
+                 const struct corio_clock *clk, const struct corio_random *rnd)
+{
+    char path[4096];
+    s->index = index;
+    s->pf.fd = -1;
+    memcpy(s->id, id, CORIO_SHORT_ID_LEN);
+    snprintf(path, sizeof path, "%s/%s.pem", dir, id);
+    int rc = cli_load_key(path, &s->key);
+    if (rc != CLI_OK)
+        return rc;
+    uint8_t pub[CORIO_P256_PUB_LEN];
+    struct corio_did did;
+    char derived[CORIO_SHORT_ID_LEN + 1];
+    if (corio_key_public(&s->key, pub) != CORIO_OK ||
+        corio_did_from_key(&corio_crypto_openssl_ops, pub, sizeof pub, &did) != CORIO_OK ||
+        corio_did_id_format(did.id, derived, sizeof derived) < 0 || strcmp(derived, id) != 0) {
+        cli_error("%s: the key is not the one of device %s", path, id);
+        return CLI_INPUT;
+    }
+    snprintf(path, sizeof path, "%s/%s.flash", dir, id);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        cli_error("%s: missing (provision the devices with corio sim provision)", path);
+        return CLI_INPUT;
+    }
+    rc = corio_posix_flash_open(&s->pf, path, SIM_SECTOR_SIZE, SIM_SECTORS, SIM_PROG_SIZE, 0);
+    if (rc != CORIO_OK) {
+        cli_error("%s: cannot open the flash file: %s", path, corio_strerror(rc));
+        return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
+    }
+    corio_posix_flash_port(&s->pf, &s->flash);
+    sim_tcp_init(&s->tcp, addr, addr_len);
+    sim_tcp_transport(&s->tcp, &s->tp);
+    sim_model_init(&s->model, o->seed, (uint64_t)index);
+    sim_rng_seed(&s->events, o->seed ^ 0x5eed5eedull, (uint64_t)index);
+    s->no_time = sim_rng_unit(&s->events) < o->no_time_fraction;
+
+    struct corio_device_config *c = &s->cfg;
+    corio_device_config_init(c);
+    c->key = &s->key;
+    c->device_id = s->id;
+    c->gateway_id = o->gateway_id;
+    c->transport = &s->tp;
+    c->clock = clk;
+    c->random = rnd;
+    c->flash = &s->flash;
+    c->tx = s->tx;
+    c->tx_len = sizeof s->tx;
+    c->rx = s->rx;
+    c->rx_len = sizeof s->rx;
+    c->pack = s->pack;
+    c->pack_len = sizeof s->pack;
+    c->msg = s->msg;
+    c->msg_len = sizeof s->msg;
+    c->format = o->format;
+    c->no_time = s->no_time;
+    c->heartbeat_ms = (uint32_t)(o->heartbeat * 1000.0);
+    c->mqtt_version = o->mqtt_version;
+    c->callbacks = &sim_callbacks;
+    c->app = s;
+    return boot(s);
+}
+
+static void sample(struct simdev *s, double dt)
+{
+    struct sim_sample v;
+    sim_model_step(&s->model, dt, &v);
+    struct corio_device *d = &s->dev;
+    int rc = corio_device_begin(d);
+    if (rc == CORIO_OK)
+        rc = corio_device_add_number(d, "temp", "Cel", v.temp);
+    if (rc == CORIO_OK)
+        rc = corio_device_add_number(d, "hum", "%RH", v.hum);
+    if (rc == CORIO_OK)
+        rc = corio_device_add_number(d, "vib", "m/s2", v.vib);
+    if (rc == CORIO_OK)
+        rc = corio_device_add_bool(d, "running", NULL, v.running);
+    if (rc == CORIO_OK)
+        rc = corio_device_commit(d, NULL);
+    else
+        corio_device_abort(d);
+    if (rc == CORIO_OK)
+        s->produced++;
+    else
+        s->commit_errors++;
+}
+
+/* ---- figures ---- */
+
+struct totals {
+    int connected;
+    uint64_t produced, acked, pending, drops, boots, netlosses, commit_errors;
+};
+
+static void device_figures(struct simdev *s, struct corio_device_stats *st)
+{
+    if (corio_device_stats(&s->dev, st) != CORIO_OK)
+        memset(st, 0, sizeof *st);
+}
+
+static void totals(struct simdev *devs, int n, struct totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < n; i++) {
+        struct corio_device_stats st;
+        device_figures(&devs[i], &st);
+        t->connected += devs[i].up;
+        t->produced += devs[i].produced;
+        t->acked += devs[i].acked_before + st.acked;
+        t->pending += st.pending;
+        t->drops += st.drops;
+        t->boots += devs[i].boots;
+        t->netlosses += devs[i].netlosses;
+        t->commit_errors += devs[i].commit_errors;
+    }
+}
+
+static int write_summary(const char *path, struct simdev *devs, int n, const struct totals *t,
+                         double seconds)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        cli_error("%s: %s", tmp, strerror(errno));
+        return CLI_FAIL;
+    }
+    fprintf(f, "{\n  \"devices\": [\n");
+    for (int i = 0; i < n; i++) {
+        struct simdev *s = &devs[i];
+        struct corio_device_stats st;
+        device_figures(s, &st);
+        fprintf(f,
+                "    {\"id\": \"%s\", \"epoch\": %" PRIu32 ", \"last_seq\": %" PRIu32
+                ", \"produced\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"pending\": %" PRIu32
+                ", \"drops\": %" PRIu32 ", \"boots\": %" PRIu32 ", \"connects\": %" PRIu64
+                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s}%s\n",
+                s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
+                st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
+                s->no_time ? "true" : "false", i + 1 < n ? "," : "");
+    }
+    fprintf(f,
+            "  ],\n  \"devices_count\": %d, \"sent\": %" PRIu64 ", \"acked\": %" PRIu64
+            ", \"pending\": %" PRIu64 ", \"drops\": %" PRIu64 ", \"boots\": %" PRIu64
+            ", \"netlosses\": %" PRIu64 ", \"commit_errors\": %" PRIu64 ", \"seconds\": %.3f\n}\n",
+            n, t->produced, t->acked, t->pending, t->drops, t->boots, t->netlosses,
+            t->commit_errors, seconds);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        cli_error("%s: cannot write the summary: %s", path, strerror(errno));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* ---- the loop ---- */
+
+enum phase { SAMPLING, DRAINING, STOPPING, DONE };
+
+/* Each device holds its flash file and a socket open. */
+static void raise_fd_limit(int devices)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)devices * 2 + 64;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        fprintf(stderr,
+                "corio: warning: %d devices need about %llu open files, the limit is %llu; "
+                "connections beyond it will fail and be retried\n",
+                devices, (unsigned long long)want, (unsigned long long)rl.rlim_cur);
+}
+
+int sim_run(const struct sim_opts *o)
+{
+    char **ids = NULL;
+    int count = 0;
+    int rc = list_devices(o->dir, &ids, &count);
+    if (rc != CLI_OK)
+        return rc;
+    int n = o->devices > 0 && o->devices < count ? o->devices : count;
+    struct simdev *devs = NULL;
+    struct pollfd *pfd = NULL;
+    int *pfd_dev = NULL;
+    if (count == 0) {
+        cli_error("%s: no devices (make them with corio sim provision)", o->dir);
+        rc = CLI_INPUT;
+        goto out;
+    }
+    if (o->devices > count) {
+        cli_error("%s: %d devices asked for, %d provisioned", o->dir, o->devices, count);
+        rc = CLI_INPUT;
+        goto out;
+    }
+    raise_fd_limit(n);
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    if (sim_resolve(o->host, o->port, &addr, &addr_len) != CORIO_OK) {
+        cli_error("--gateway: cannot resolve '%s'", o->host);
+        rc = CLI_INPUT;
+        goto out;
+    }
+    devs = calloc((size_t)n, sizeof *devs);
+    pfd = calloc((size_t)n, sizeof *pfd);
+    pfd_dev = calloc((size_t)n, sizeof *pfd_dev);
+    if (!devs || !pfd || !pfd_dev) {
+        cli_error("out of memory for %d devices", n);
+        rc = CLI_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        devs[i].pf.fd = -1;
+    struct corio_clock clk;
+    struct corio_random rnd = {NULL, random_fill};
+    corio_posix_clock(&clk);
+    for (int i = 0; i < n; i++) {
+        rc = setup(&devs[i], i, o->dir, ids[i], o, &addr, addr_len, &clk, &rnd);
+        if (rc != CLI_OK)
+            goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t t0 = mono_ms();
+    double period = 1000.0 / o->rate;
+    for (int i = 0; i < n; i++) {
+        struct simdev *s = &devs[i];
+        s->next_sample = (double)t0 + period * i / n;
+        s->next_reboot = o->reboot_every > 0 ? next_event(s, (double)t0, o->reboot_every) : 0;
+        s->next_netloss = o->netloss_every > 0 ? next_event(s, (double)t0, o->netloss_every) : 0;
+    }
+    enum phase phase = SAMPLING;
+    int64_t phase_deadline = 0, next_check = 0,
+            next_status = t0 + (int64_t)(o->status_every * 1000);
+    sig_atomic_t seen_signals = 0;
+
+    while (phase != DONE) {
+        int64_t now = mono_ms();
+        double dnow = (double)now;
+
+        /* Phases. */
+        if (phase == SAMPLING) {
+            bool done = signals > 0;
+            if (o->duration > 0 && now - t0 >= (int64_t)(o->duration * 1000))
+                done = true;
+            if (o->count > 0) {
+                bool all = true;
+                for (int i = 0; i < n && all; i++)
+                    all = devs[i].produced >= o->count;
+                done = done || all;
+            }
+            if (done) {
+                phase = DRAINING;
+                seen_signals = signals;
+                phase_deadline = now + (int64_t)(o->drain_timeout * 1000);
+                next_check = now;
+            }
+        }
+        if (phase == DRAINING && now >= next_check) {
+            bool all = true;
+            for (int i = 0; i < n; i++) {
+                struct simdev *s = &devs[i];
+                if (s->drained)
+                    continue;
+                struct corio_device_stats st;
+                device_figures(s, &st);
+                s->drained = st.pending == 0;
+                all = all && s->drained;
+            }
+            next_check = now + 200;
+            if (all || now >= phase_deadline || signals > seen_signals) {
+                for (int i = 0; i < n; i++)
+                    if (corio_device_stop(&devs[i].dev) != CORIO_OK)
+                        devs[i].stopped = true;
+                phase = STOPPING;
+                phase_deadline = now + 3000;
+            }
+        }
+        if (phase == STOPPING) {
+            bool all = true;
+            for (int i = 0; i < n && all; i++)
+                all = devs[i].stopped;
+            if (all || now >= phase_deadline)
+                phase = DONE;
+        }
+
+        /* What the devices do of their own accord. */
+        double wake = dnow + 1000.0;
+        if (phase == SAMPLING) {
+            for (int i = 0; i < n; i++) {
+                struct simdev *s = &devs[i];
+                if (s->next_reboot > 0 && dnow >= s->next_reboot) {
+                    if ((rc = reboot(s)) != CLI_OK)
+                        goto out;
+                    s->next_reboot = next_event(s, dnow, o->reboot_every);
+                }
+                if (s->next_netloss > 0 && dnow >= s->next_netloss) {
+                    if (s->up) {
+                        sim_tcp_cut(&s->tcp);
+                        s->netlosses++;
+                    }
+                    s->next_netloss = next_event(s, dnow, o->netloss_every);
+                }
+                if (o->count == 0 || s->produced < o->count) {
+                    if (dnow >= s->next_sample) {
+                        sample(s, period / 1000.0);
+                        s->next_sample += period;
+                        if (s->next_sample < dnow - 10 * period)
+                            s->next_sample = dnow; /* fell behind: skip, do not burst */
+                        s->next_due = 0;
+                    }
+                    if (s->next_sample < wake)
+                        wake = s->next_sample;
+                }
+                if (s->next_reboot > 0 && s->next_reboot < wake)
+                    wake = s->next_reboot;
+                if (s->next_netloss > 0 && s->next_netloss < wake)
+                    wake = s->next_netloss;
+            }
+        }
+
+        /* Wait for the sockets or the first timer. */
+        int np = 0;
+        for (int i = 0; i < n; i++) {
+            struct simdev *s = &devs[i];
+            if ((double)s->next_due < wake)
+                wake = (double)s->next_due;
+            if (s->tcp.fd < 0)
+                continue;
+            pfd[np].fd = s->tcp.fd;
+            pfd[np].events = POLLIN;
+            if (s->tcp.connecting || corio_device_want_write(&s->dev))
+                pfd[np].events |= POLLOUT;
+            pfd[np].revents = 0;
+            pfd_dev[np++] = i;
+        }
+        if (phase == DRAINING && (double)next_check < wake)
+            wake = (double)next_check;
+        int timeout = wake <= dnow ? 0 : (int)(wake - dnow) + 1;
+        if (phase == DONE)
+            timeout = 0;
+        if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+            cli_error("poll: %s", strerror(errno));
+            rc = CLI_FAIL;
+            goto out;
+        }
+
+        /* Process what is ready or due. */
+        now = mono_ms();
+        for (int k = 0; k < np; k++)
+            if (pfd[k].revents)
+                devs[pfd_dev[k]].next_due = 0;
+        for (int i = 0; i < n; i++) {
+            struct simdev *s = &devs[i];
+            if (now < s->next_due)
+                continue;
+            corio_device_process(&s->dev);
+            uint32_t w = corio_device_poll_ms(&s->dev);
+            s->next_due = now + (w > 1000 ? 1000 : (int64_t)w);
+        }
+
+        if (o->status_every > 0 && now >= next_status) {
+            struct totals t;
+            totals(devs, n, &t);
+            fprintf(stderr,
+                    "sim t=%.0fs connected=%d/%d sent=%" PRIu64 " acked=%" PRIu64
+                    " pending=%" PRIu64 " boots=%" PRIu64 " netlosses=%" PRIu64 "\n",
+                    (double)(now - t0) / 1000.0, t.connected, n, t.produced, t.acked, t.pending,
+                    t.boots, t.netlosses);
+            next_status = now + (int64_t)(o->status_every * 1000);
+        }
+    }
+
+    struct totals t;
+    totals(devs, n, &t);
+    double seconds = (double)(mono_ms() - t0) / 1000.0;
+    if (o->summary && (rc = write_summary(o->summary, devs, n, &t, seconds)) != CLI_OK)
+        goto out;
+    printf("sim devices=%d sent=%" PRIu64 " acked=%" PRIu64 " pending=%" PRIu64 " drops=%" PRIu64
+           "\n",
+           n, t.produced, t.acked, t.pending, t.drops);
+    fflush(stdout);
+    rc = t.pending == 0 ? CLI_OK : CLI_REFUSED;
+
+out:
+    if (devs) {
+        for (int i = 0; i < n; i++) {
+            if (devs[i].tp.close)
+                devs[i].tp.close(devs[i].tp.ctx);
+            corio_posix_flash_close(&devs[i].pf);
+            corio_key_close(&devs[i].key);
+        }
+    }
+    free(devs);
+    free(pfd);
+    free(pfd_dev);
+    for (int i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+    return rc;
+}
