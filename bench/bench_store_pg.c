@@ -119,7 +119,10 @@ static void raw_batch(PGconn *c, const struct workload *w, char (*dev)[CORIO_ID_
 
 int main(void)
 {
-    struct workload w = {.devices = 50,
+    /* BENCH_DEVICES changes the gateway's devices (and so the seconds of each device a
+     * batch holds: 500 messages / devices). */
+    const char *nd = getenv("BENCH_DEVICES");
+    struct workload w = {.devices = nd && atoi(nd) > 0 && atoi(nd) <= 500 ? atoi(nd) : 50,
                          .metrics = 10,
                          .per_batch = 500,
                          .batches = 120,

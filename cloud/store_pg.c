@@ -5,7 +5,8 @@
  * at scale needs:
  *   - batch ingest in a few round trips: message rows are COPYed (binary) into a
  *     session's staging table and moved with INSERT ... ON CONFLICT (mid) DO NOTHING
- *     RETURNING, which says which messages are new; samples of new messages have a
+ *     RETURNING, which says which messages are new (mid is the key; the integer id
+ *     that samples reference needs no index); samples of new messages have a
  *     fresh message id, so their keys cannot exist: they are COPYed straight into the
  *     partitioned table, under a savepoint, and only when that meets a duplicate key
  *     (a caller adding the same sample twice) does the staging path with ON CONFLICT
@@ -81,8 +82,8 @@ static const char *const schema_steps[] = {
     "  type text NOT NULL,\n"
     "  PRIMARY KEY(device, name));\n"
     "CREATE TABLE messages(\n"
-    "  id bigint GENERATED ALWAYS AS IDENTITY (CACHE 64) PRIMARY KEY,\n"
-    "  mid text NOT NULL UNIQUE,\n"
+    "  id bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),\n"
+    "  mid text PRIMARY KEY,\n"
     "  org text NOT NULL,\n"
     "  device text,\n"
     "  epoch bigint,\n"
@@ -207,16 +208,12 @@ enum stmt_id {
     S_GW_GET,
     S_DEV_PUT,
     S_DEV_ORG,
-    S_LOCK,
     S_EPOCH_GET,
-    S_EPOCHS_OF,
     S_GAP_FIND,
     S_GAP_DELETE,
     S_GAP_INSERT,
     S_DEV_UPDATE,
     S_DEV_PRESENCE,
-    S_COUNTS_ADD,
-    S_BATCH_RECORD,
     S_DEVICES,
     S_METRIC_GET,
     S_SERIES_RAW,
@@ -256,11 +253,8 @@ static const char *const stmt_sql[S_COUNT] = {
                   "hw_rev = excluded.hw_rev, \"groups\" = excluded.\"groups\", "
                   "assurance = excluded.assurance",
     [S_DEV_ORG] = "SELECT org FROM devices WHERE id = $1",
-    [S_LOCK] = "SELECT id FROM devices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
     [S_EPOCH_GET] = "SELECT max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
                     "FROM device_epochs WHERE device = $1 AND epoch = $2::bigint",
-    [S_EPOCHS_OF] = "SELECT device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
-                    "hb_ms FROM device_epochs WHERE device = ANY($1::text[])",
     [S_GAP_FIND] = "SELECT from_seq, to_seq, detected_ms FROM gaps "
                    "WHERE device = $1 AND epoch = $2::bigint AND from_seq <= $3::bigint "
                    "ORDER BY from_seq DESC LIMIT 1",
@@ -282,24 +276,6 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DEV_PRESENCE] = "UPDATE devices SET online = $3::boolean, presence_ms = $4::bigint "
                        "WHERE id = $1 AND org = $2 AND (presence_ms IS NULL OR "
                        "presence_ms <= $4::bigint)",
-    [S_COUNTS_ADD] = "INSERT INTO counters AS c(org, shard, messages, samples, duplicates, "
-                     "rejected, batches) VALUES($1, $2::smallint, $3::bigint, $4::bigint, "
-                     "$5::bigint, $6::bigint, $7::bigint) ON CONFLICT(org, shard) DO UPDATE SET "
-                     "messages = c.messages + excluded.messages, "
-                     "samples = c.samples + excluded.samples, "
-                     "duplicates = c.duplicates + excluded.duplicates, "
-                     "rejected = c.rejected + excluded.rejected, "
-                     "batches = c.batches + excluded.batches",
-    [S_BATCH_RECORD] = "INSERT INTO batches AS b(gateway, gw_epoch, first_id, org, last_id, "
-                       "received_ms, deliveries, n_new, n_dup, n_rejected) "
-                       "VALUES($1, $2::bigint, $3::bigint, $4, $5::bigint, $6::bigint, 1, "
-                       "$7::bigint, $8::bigint, $9::bigint) "
-                       "ON CONFLICT(gateway, gw_epoch, first_id) DO UPDATE SET "
-                       "deliveries = b.deliveries + 1, "
-                       "last_id = greatest(b.last_id, excluded.last_id), "
-                       "n_new = b.n_new + excluded.n_new, n_dup = b.n_dup + excluded.n_dup, "
-                       "n_rejected = b.n_rejected + excluded.n_rejected "
-                       "RETURNING deliveries",
     [S_DEVICES] =
         "SELECT d.id, d.org, d.gateway, d.class, d.model, d.hw_rev, d.\"groups\", "
         "d.assurance, d.online, d.last_seen_ms, d.epoch, e.max_seq, d.messages, " MISSING_OF(
@@ -345,11 +321,10 @@ static const char *const stmt_sql[S_COUNT] = {
 static const char sql_messages[] =
     "COPY stage_messages(ord, mid, org, device, epoch, seq, gateway, gw_epoch, gw_id, suffix, "
     "recv_ms, stored_ms, status, reason) FROM STDIN (FORMAT binary);\n"
-    "WITH ins AS (INSERT INTO messages(mid, org, device, epoch, seq, gateway, gw_epoch, gw_id, "
-    "suffix, recv_ms, stored_ms, status, reason) SELECT mid, org, device, epoch, seq, gateway, "
+    "INSERT INTO messages(mid, org, device, epoch, seq, gateway, gw_epoch, gw_id, suffix, "
+    "recv_ms, stored_ms, status, reason) SELECT mid, org, device, epoch, seq, gateway, "
     "gw_epoch, gw_id, suffix, recv_ms, stored_ms, status, reason FROM stage_messages "
-    "ORDER BY ord ON CONFLICT(mid) DO NOTHING RETURNING id, mid) "
-    "SELECT s.ord, ins.id FROM ins JOIN stage_messages s USING (mid)";
+    "ORDER BY ord ON CONFLICT(mid) DO NOTHING RETURNING id, mid";
 
 static const char sql_samples_direct[] =
     "SAVEPOINT corio_samples;\n"
@@ -437,15 +412,31 @@ enum stage {
 static const char *const stage_table[] = {"stage_messages", "stage_samples", "stage_rollups",
                                           "stage_metrics",  "stage_epochs",  "stage_devices"};
 
+/* Statements whose answer nobody waits for (BEGIN, row locks, the writes of rollups,
+ * descriptors, sequence states, devices, counters), queued and sent with the next
+ * statement that needs an answer, or with COMMIT: a batch's transaction takes five
+ * round trips instead of a dozen. A queued statement that fails makes that next one
+ * fail, and the transaction with it. */
+#define PEND_MAX 8
+
+struct pending {
+    struct cbuf sql;            /* statements, each ending ";\n" */
+    struct cbuf data[PEND_MAX]; /* the payloads of the COPYs among them, in order */
+    int ndata;
+};
+
 struct pg_store {
     struct corio_store base;
     PGconn *conn;
     bool prepared[S_COUNT];
     bool temp_ready; /* the staging tables exist in this session */
     unsigned staged; /* bit per enum stage: used in the open transaction */
+    bool tx;         /* a transaction is open (its BEGIN may still be queued) */
+    bool tx_fresh;   /* nothing of it reached the server yet: safe to send again */
     int shard;
     char sqlstate[6]; /* of the last failure */
     struct cbuf cb;
+    struct pending pend;
 };
 
 static struct pg_store *PG(struct corio_store *s)
@@ -490,7 +481,7 @@ static int exec_simple(struct pg_store *q, const char *sql, const char *what)
     return CORIO_OK;
 }
 
-static bool in_transaction(struct pg_store *q)
+static bool server_in_tx(struct pg_store *q)
 {
     PGTransactionStatusType t = PQtransactionStatus(q->conn);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
@@ -498,6 +489,9 @@ static bool in_transaction(struct pg_store *q)
 
 /* Outside a transaction: a broken connection is re-established, and the session's
  * prepared statements and staging tables are made again. */
+static int pend_send(struct pg_store *q, const char *extra, PGresult **rows, char *status,
+                     size_t statuslen, const char *what);
+
 static int ensure(struct pg_store *q)
 {
     if (PQstatus(q->conn) != CONNECTION_OK) {
@@ -508,7 +502,7 @@ static int ensure(struct pg_store *q)
             return db_fail(q, "connect", NULL);
         corio_log(CORIO_LOG_INFO, "database connection re-established");
     }
-    if (!q->temp_ready && !in_transaction(q)) {
+    if (!q->temp_ready && !server_in_tx(q)) {
         /* Quietly: a session has them or gets them. */
         int rc = exec_simple(q, "SET client_min_messages = warning", "session");
         if (rc == CORIO_OK)
@@ -589,7 +583,9 @@ static PGresult *run_once(struct pg_store *q, enum stmt_id id, const struct pp *
  * once more: nothing of it can have happened. */
 static PGresult *run(struct pg_store *q, enum stmt_id id, const struct pp *p, const char *what)
 {
-    bool was_idle = PQtransactionStatus(q->conn) == PQTRANS_IDLE;
+    if (q->pend.sql.n && pend_send(q, NULL, NULL, NULL, 0, what) != CORIO_OK)
+        return NULL;
+    bool was_idle = !q->tx;
     PGresult *r = run_once(q, id, p, what);
     if (!r && was_idle && PQstatus(q->conn) == CONNECTION_BAD && ensure(q) == CORIO_OK)
         r = run_once(q, id, p, what);
@@ -743,50 +739,82 @@ static void cb_bool(struct cbuf *b, bool v)
     cb_bytes(b, &x, 1);
 }
 
-/*
- * Sends sql, whose first statement is a COPY ... FROM STDIN (after an optional
- * SAVEPOINT) into the staging table stage (emptied first if this transaction used it
- * already), feeds it the buffer, and reads every result. The first rows result of the
- * statements after the COPY goes to *rows (the caller clears it) when rows is not NULL.
- * Returns CORIO_OK or CORIO_ERR_IO (q->sqlstate says why).
- */
-static int copy_run(struct pg_store *q, enum stage stage, const char *sql, struct cbuf *b,
-                    PGresult **rows, const char *what)
+static void sql_add(struct cbuf *b, const char *text)
 {
-    q->sqlstate[0] = 0;
-    if (rows)
-        *rows = NULL;
-    if (b->oom)
+    cb_raw(b, text, strlen(text));
+}
+
+static void pend_clear(struct pg_store *q)
+{
+    q->pend.sql.n = 0;
+    q->pend.sql.oom = false;
+    q->pend.ndata = 0;
+}
+
+/*
+ * Queues sql (several statements allowed), preceded by emptying the staging table stage
+ * when this transaction used it already. When data is not NULL, sql's first statement is
+ * a COPY ... FROM STDIN that reads it; the queue takes the buffer (data is left empty).
+ */
+static int pend_add(struct pg_store *q, enum stage stage, const char *sql, struct cbuf *data)
+{
+    if (data && data->oom)
         return CORIO_ERR_NOSPACE;
-    char *text = NULL;
-    if (stage != ST_NONE && (q->staged & (1u << stage))) {
-        size_t len = strlen(sql) + 64;
-        if (!(text = malloc(len)))
-            return CORIO_ERR_NOSPACE;
-        snprintf(text, len, "DELETE FROM %s;\n%s", stage_table[stage], sql);
-        sql = text;
-    }
-    int sent = PQsendQuery(q->conn, sql);
-    free(text);
-    if (!sent)
-        return db_fail(q, what, NULL);
-    if (stage != ST_NONE)
+    int rc;
+    if (data && q->pend.ndata == PEND_MAX &&
+        (rc = pend_send(q, NULL, NULL, NULL, 0, "queued")) != CORIO_OK)
+        return rc;
+    struct cbuf *t = &q->pend.sql;
+    if (stage != ST_NONE) {
+        if (q->staged & (1u << stage)) {
+            sql_add(t, "DELETE FROM ");
+            sql_add(t, stage_table[stage]);
+            sql_add(t, ";\n");
+        }
         q->staged |= 1u << stage;
-    int rc = CORIO_OK;
+    }
+    sql_add(t, sql);
+    sql_add(t, ";\n");
+    if (t->oom)
+        return CORIO_ERR_NOSPACE;
+    if (data) {
+        struct cbuf spare = q->pend.data[q->pend.ndata];
+        q->pend.data[q->pend.ndata++] = *data;
+        *data = spare;
+        data->n = 0;
+        data->oom = false;
+    }
+    return CORIO_OK;
+}
+
+/* One sending of text; see pend_send. */
+static int send_once(struct pg_store *q, const char *text, PGresult **rows, char *status,
+                     size_t statuslen, const char *what)
+{
+    if (!PQsendQuery(q->conn, text))
+        return db_fail(q, what, NULL);
+    int rc = CORIO_OK, next = 0;
     PGresult *r;
     while ((r = PQgetResult(q->conn))) {
         switch (PQresultStatus(r)) {
         case PGRES_COPY_IN:
-            if (PQputCopyData(q->conn, (const char *)b->d, (int)b->n) != 1 ||
-                PQputCopyEnd(q->conn, NULL) != 1) {
-                if (rc == CORIO_OK)
+            if (next < q->pend.ndata) {
+                struct cbuf *b = &q->pend.data[next++];
+                if ((PQputCopyData(q->conn, (const char *)b->d, (int)b->n) != 1 ||
+                     PQputCopyEnd(q->conn, NULL) != 1) &&
+                    rc == CORIO_OK)
                     rc = db_fail(q, what, NULL);
+            } else {
+                PQputCopyEnd(q->conn, "no data queued for this COPY");
             }
             break;
         case PGRES_COMMAND_OK:
+            if (status)
+                snprintf(status, statuslen, "%s", PQcmdStatus(r));
             break;
         case PGRES_TUPLES_OK:
-            if (rows && !*rows) {
+            if (rows) {
+                PQclear(*rows);
                 *rows = r;
                 r = NULL;
             }
@@ -813,24 +841,77 @@ static int copy_run(struct pg_store *q, enum stage stage, const char *sql, struc
     return rc;
 }
 
+/*
+ * Sends what is queued followed by extra (NULL: nothing), feeding each COPY its payload,
+ * and reads every result: *rows (when rows is not NULL; the caller clears it) gets the
+ * last rows result, status the command tag of the last statement that returned none.
+ * When a transaction's first sending meets a connection that broke since the last
+ * call (the server restarted), the connection is made again and the same text sent
+ * again: nothing of it had happened. Returns CORIO_OK, CORIO_ERR_IO (q->sqlstate says
+ * why) or CORIO_ERR_NOSPACE; the queue is empty afterwards either way.
+ */
+static int pend_send(struct pg_store *q, const char *extra, PGresult **rows, char *status,
+                     size_t statuslen, const char *what)
+{
+    q->sqlstate[0] = 0;
+    if (rows)
+        *rows = NULL;
+    if (status && statuslen)
+        status[0] = 0;
+    struct cbuf *t = &q->pend.sql;
+    if (extra)
+        sql_add(t, extra);
+    if (t->n == 0)
+        return CORIO_OK;
+    cb_raw(t, "", 1);
+    int rc = CORIO_ERR_NOSPACE;
+    if (!t->oom) {
+        rc = send_once(q, (const char *)t->d, rows, status, statuslen, what);
+        if (rc != CORIO_OK && q->tx_fresh && PQstatus(q->conn) == CONNECTION_BAD &&
+            ensure(q) == CORIO_OK)
+            rc = send_once(q, (const char *)t->d, rows, status, statuslen, what);
+    }
+    if (rc == CORIO_OK)
+        q->tx_fresh = false;
+    pend_clear(q);
+    return rc;
+}
+
+/* Queues sql (a COPY reading b, then what moves the rows on) and sends it with whatever
+ * was queued before; *rows as pend_send says. */
+static int copy_run(struct pg_store *q, enum stage stage, const char *sql, struct cbuf *b,
+                    PGresult **rows, const char *what)
+{
+    int rc = pend_add(q, stage, sql, b);
+    if (rc != CORIO_OK) {
+        if (rows)
+            *rows = NULL;
+        return rc;
+    }
+    return pend_send(q, NULL, rows, NULL, 0, what);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
 static void pg_close(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
     if (q->conn) {
-        if (PQstatus(q->conn) == CONNECTION_OK && in_transaction(q))
+        if (PQstatus(q->conn) == CONNECTION_OK && server_in_tx(q))
             exec_simple(q, "ROLLBACK", "rollback");
         PQfinish(q->conn);
     }
     free(q->cb.d);
+    free(q->pend.sql.d);
+    for (int i = 0; i < PEND_MAX; i++)
+        free(q->pend.data[i].d);
     free(q);
 }
 
 static int pg_ping(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
-    if (!in_transaction(q) && ensure(q) != CORIO_OK)
+    if (!q->tx && ensure(q) != CORIO_OK)
         return CORIO_ERR_IO;
     PGresult *r = run(q, S_PING, NULL, "ping");
     if (!r)
@@ -842,47 +923,47 @@ static int pg_ping(struct corio_store *s)
 static int pg_begin(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
-    if (PQstatus(q->conn) == CONNECTION_OK && in_transaction(q))
+    if (q->tx)
         return CORIO_ERR_STATE;
-    q->staged = 0;
+    pend_clear(q);
     int rc = ensure(q);
-    if (rc == CORIO_OK && (rc = exec_simple(q, "BEGIN", "begin")) != CORIO_OK &&
-        PQstatus(q->conn) == CONNECTION_BAD && (rc = ensure(q)) == CORIO_OK)
-        rc = exec_simple(q, "BEGIN", "begin"); /* the server restarted since the last call */
-    return rc;
+    if (rc != CORIO_OK)
+        return rc;
+    q->staged = 0;
+    q->tx = q->tx_fresh = true;
+    return pend_add(q, ST_NONE, "BEGIN", NULL);
 }
 
 static int pg_commit(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
-    PGTransactionStatusType t = PQtransactionStatus(q->conn);
-    if (t == PQTRANS_IDLE)
+    if (!q->tx)
         return CORIO_ERR_STATE;
+    q->tx = false;
     q->staged = 0;
-    if (t == PQTRANS_INERROR || t == PQTRANS_UNKNOWN)
-        return db_fail(q, "commit", "the transaction failed earlier");
-    PGresult *r = PQexec(q->conn, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return result_fail(q, r, "commit");
+    char status[32];
+    int rc = pend_send(q, "COMMIT", NULL, status, sizeof status, "commit");
+    if (rc != CORIO_OK)
+        return rc;
     /* A COMMIT of a failed transaction answers ROLLBACK. */
-    bool rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
-    PQclear(r);
-    return rolled_back ? db_fail(q, "commit", "rolled back") : CORIO_OK;
+    return strcmp(status, "COMMIT") == 0 ? CORIO_OK : db_fail(q, "commit", "rolled back");
 }
 
 static int pg_rollback(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
+    pend_clear(q);
+    q->tx = false;
     q->staged = 0;
-    if (PQstatus(q->conn) != CONNECTION_OK || !in_transaction(q))
-        return CORIO_OK; /* nothing open, or the server has it rolled back already */
+    if (PQstatus(q->conn) != CONNECTION_OK || !server_in_tx(q))
+        return CORIO_OK; /* nothing reached the server, or it has rolled back already */
     return exec_simple(q, "ROLLBACK", "rollback");
 }
 
 /* Registry and query calls may come outside a transaction: reconnect first then. */
 static int ready(struct pg_store *q)
 {
-    return in_transaction(q) ? CORIO_OK : ensure(q);
+    return q->tx ? CORIO_OK : ensure(q);
 }
 
 /* ---- registry ------------------------------------------------------------------------- */
@@ -1019,16 +1100,17 @@ static int pg_lock_devices(struct corio_store *s, const char *const *ids, size_t
 {
     struct pg_store *q = PG(s);
     char *arr = id_array(ids, n);
-    if (!arr)
-        return CORIO_ERR_NOSPACE;
-    struct pp p = {0};
-    p_text(&p, arr);
-    PGresult *r = run(q, S_LOCK, &p, "lock_devices");
+    char *sql = arr ? malloc(strlen(arr) + 96) : NULL;
+    int rc = CORIO_ERR_NOSPACE;
+    if (sql) {
+        /* Locked by the time the next statement (reading their state) runs. */
+        sprintf(sql, "SELECT id FROM devices WHERE id = ANY('%s'::text[]) ORDER BY id FOR UPDATE",
+                arr);
+        rc = pend_add(q, ST_NONE, sql, NULL);
+    }
+    free(sql);
     free(arr);
-    if (!r)
-        return CORIO_ERR_IO;
-    PQclear(r);
-    return CORIO_OK;
+    return rc;
 }
 
 static int pg_messages_insert(struct corio_store *s, const struct corio_msg_row *rows,
@@ -1070,12 +1152,22 @@ static int pg_messages_insert(struct corio_store *s, const struct corio_msg_row 
     int rc = copy_run(q, ST_MESSAGES, sql_messages, b, &r, "messages_insert");
     if (rc != CORIO_OK)
         return rc;
+    /* The new rows come back in the order they were inserted, which is ours: walk both
+     * lists together (and search from the start should that ever not hold). */
+    size_t at = 0;
     for (int i = 0; r && i < PQntuples(r); i++) {
-        int64_t ord = get_i64(r, i, 0);
-        if (ord >= 0 && (size_t)ord < n) {
-            is_new[ord] = 1;
-            ref[ord] = get_i64(r, i, 1);
-        }
+        const char *mid = get_text(r, i, 1);
+        size_t k = at;
+        while (k < n && strcmp(mids[k], mid) != 0)
+            k++;
+        if (k == n)
+            for (k = 0; k < n && strcmp(mids[k], mid) != 0; k++) {
+            }
+        if (k == n)
+            continue;
+        is_new[k] = 1;
+        ref[k] = get_i64(r, i, 0);
+        at = k + 1;
     }
     PQclear(r);
     return CORIO_OK;
@@ -1166,7 +1258,7 @@ static int pg_rollups_merge(struct corio_store *s, const struct corio_rollup_row
         cb_i64(b, r->count);
     }
     cb_end(b);
-    return copy_run(q, ST_ROLLUPS, sql_rollups, b, NULL, "rollups_merge");
+    return pend_add(q, ST_ROLLUPS, sql_rollups, b);
 }
 
 static int pg_metrics_put(struct corio_store *s, const struct corio_metric_row *rows, size_t n)
@@ -1185,7 +1277,7 @@ static int pg_metrics_put(struct corio_store *s, const struct corio_metric_row *
         cb_str(b, type);
     }
     cb_end(b);
-    return copy_run(q, ST_METRICS, sql_metrics, b, NULL, "metrics_put");
+    return pend_add(q, ST_METRICS, sql_metrics, b);
 }
 
 static void read_epoch(const PGresult *r, int row, int col, struct corio_epoch_state *e)
@@ -1222,23 +1314,28 @@ static int pg_epochs_load(struct corio_store *s, const char *const *ids, size_t 
 {
     struct pg_store *q = PG(s);
     char *arr = id_array(ids, n);
-    if (!arr)
-        return CORIO_ERR_NOSPACE;
-    struct pp p = {0};
-    p_text(&p, arr);
-    PGresult *r = run(q, S_EPOCHS_OF, &p, "epochs_load");
+    char *sql = arr ? malloc(strlen(arr) + 160) : NULL;
+    int rc = CORIO_ERR_NOSPACE;
+    PGresult *r = NULL;
+    if (sql) {
+        sprintf(sql,
+                "SELECT device, epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, "
+                "hb_ms FROM device_epochs WHERE device = ANY('%s'::text[])",
+                arr);
+        rc = pend_send(q, sql, &r, NULL, 0, "epochs_load");
+    }
+    free(sql);
     free(arr);
-    if (!r)
-        return CORIO_ERR_IO;
-    int out = CORIO_OK;
-    for (int i = 0; out == CORIO_OK && i < PQntuples(r); i++) {
+    if (rc != CORIO_OK)
+        return rc;
+    for (int i = 0; rc == CORIO_OK && r && i < PQntuples(r); i++) {
         struct corio_epoch_row row = {
             .device = get_text(r, i, 0), .epoch = get_i64(r, i, 1), .org = get_text(r, i, 2)};
         read_epoch(r, i, 3, &row.st);
-        out = fn(arg, &row);
+        rc = fn(arg, &row);
     }
     PQclear(r);
-    return out;
+    return rc;
 }
 
 static void cb_opt_i64(struct cbuf *b, bool has, int64_t v)
@@ -1268,7 +1365,7 @@ static int pg_epochs_put(struct corio_store *s, const struct corio_epoch_row *ro
         cb_opt_i64(b, r->st.has_hb, r->st.hb_ms);
     }
     cb_end(b);
-    return copy_run(q, ST_EPOCHS, sql_epochs, b, NULL, "epochs_put");
+    return pend_add(q, ST_EPOCHS, sql_epochs, b);
 }
 
 static int pg_gap_find(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
@@ -1365,41 +1462,45 @@ static int pg_devices_update(struct corio_store *s, const struct corio_device_up
         cb_i64(b, u[i].messages_delta);
     }
     cb_end(b);
-    return copy_run(q, ST_DEVICES, sql_devices, b, NULL, "devices_update");
+    return pend_add(q, ST_DEVICES, sql_devices, b);
 }
 
 static int pg_counts_add(struct corio_store *s, const char *org, const struct corio_store_counts *d)
 {
     struct pg_store *q = PG(s);
-    struct pp p = {0};
-    p_text(&p, org);
-    p_int(&p, q->shard);
-    p_int(&p, d->messages);
-    p_int(&p, d->samples);
-    p_int(&p, d->duplicates);
-    p_int(&p, d->rejected);
-    p_int(&p, d->batches);
-    int rc = run_cmd(q, S_COUNTS_ADD, &p, "counts_add");
-    return rc < 0 ? rc : CORIO_OK;
+    char sql[640];
+    /* org is a short id (checked by store.c): safe in the text. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO counters AS c(org, shard, messages, samples, duplicates, rejected, "
+             "batches) VALUES('%s', %d, %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+             ", %" PRId64 ") ON CONFLICT(org, shard) DO UPDATE SET "
+             "messages = c.messages + excluded.messages, samples = c.samples + excluded.samples, "
+             "duplicates = c.duplicates + excluded.duplicates, "
+             "rejected = c.rejected + excluded.rejected, batches = c.batches + excluded.batches",
+             org, q->shard, d->messages, d->samples, d->duplicates, d->rejected, d->batches);
+    return pend_add(q, ST_NONE, sql, NULL);
 }
 
 static int pg_batch_record(struct corio_store *s, const struct corio_batch_rec *b)
 {
     struct pg_store *q = PG(s);
-    struct pp p = {0};
-    p_text(&p, b->gateway);
-    p_int(&p, b->gw_epoch);
-    p_int(&p, b->first_id);
-    p_text(&p, b->org);
-    p_int(&p, b->last_id);
-    p_int(&p, b->received_ms);
-    p_int(&p, b->n_new);
-    p_int(&p, b->n_dup);
-    p_int(&p, b->n_rejected);
-    PGresult *r = run(q, S_BATCH_RECORD, &p, "batch_record");
-    if (!r)
-        return CORIO_ERR_IO;
-    int64_t deliveries = PQntuples(r) ? get_i64(r, 0, 0) : 0;
+    char sql[768];
+    /* Ids are short ids (checked by store.c): safe in the text. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO batches AS b(gateway, gw_epoch, first_id, org, last_id, received_ms, "
+             "deliveries, n_new, n_dup, n_rejected) VALUES('%s', %" PRId64 ", %" PRId64
+             ", '%s', %" PRId64 ", %" PRId64 ", 1, %" PRId64 ", %" PRId64 ", %" PRId64 ") "
+             "ON CONFLICT(gateway, gw_epoch, first_id) DO UPDATE SET "
+             "deliveries = b.deliveries + 1, last_id = greatest(b.last_id, excluded.last_id), "
+             "n_new = b.n_new + excluded.n_new, n_dup = b.n_dup + excluded.n_dup, "
+             "n_rejected = b.n_rejected + excluded.n_rejected RETURNING deliveries",
+             b->gateway, b->gw_epoch, b->first_id, b->org, b->last_id, b->received_ms, b->n_new,
+             b->n_dup, b->n_rejected);
+    PGresult *r;
+    int rc = pend_send(q, sql, &r, NULL, 0, "batch_record");
+    if (rc != CORIO_OK)
+        return rc;
+    int64_t deliveries = r && PQntuples(r) ? get_i64(r, 0, 0) : 0;
     PQclear(r);
     return deliveries == 1;
 }
