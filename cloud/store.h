@@ -405,9 +405,10 @@ void corio_store_message_id(const struct corio_msg_row *m, char *mid, size_t len
 /*
  * Locks the devices ids[0..n) (any order, repeats allowed; unknown ids are ignored)
  * until the transaction ends, so that no other writer changes their sequence state
- * meanwhile. Call it first in a batch's transaction, with every device of the batch:
- * locks taken in one go, in id order, cannot deadlock with another writer's.
- * CORIO_ERR_STATE outside a transaction; CORIO_ERR_INVAL for a bad id.
+ * meanwhile, and reads the sequence state of all their epochs in one go (store.c then
+ * needs no read per message). Call it first in a batch's transaction, with every device
+ * of the batch: locks taken in one go, in id order, cannot deadlock with another
+ * writer's. CORIO_ERR_STATE outside a transaction; CORIO_ERR_INVAL for a bad id.
  */
 int corio_store_lock_devices(struct corio_store *s, const char *const *ids, size_t n);
 
