@@ -537,7 +537,7 @@ function checkCompose() {
         expect(v && fs.existsSync(path.join(etcOf(bs).dir, v.replace('/etc/corio/', ''))), `${where}: ${bname}: ${l} ${v}: init.sh wrote no such file`);
       }
       expect(/^require_certificate true/m.test(bconf) && /^allow_anonymous false/m.test(bconf), `${where}: ${bname}: the broker takes clients without a certificate`);
-      expect(JSON.stringify(bs.healthcheck?.test ?? '').includes(`/${listener}`), `${where}: ${bname}: the health check does not try the listener ${listener}`);
+      expect(JSON.stringify(bs.healthcheck?.test ?? '').includes(`tcp ${listener}`), `${where}: ${bname}: the health check does not try the listener ${listener}`);
       const c = confs.cloud;
       const g = confs.gateway;
       expect(c?.get('broker_host') === bname && c?.get('broker_port') === listener, `${where}: cloud dials ${c?.get('broker_host')}:${c?.get('broker_port')}, the broker is ${bname}:${listener}`);
