@@ -430,8 +430,11 @@ static struct load_result run_load(const struct load *l, const char *name)
         argv[n++] = "--messages";
         argv[n++] = h_strf("%ld", l->messages);
     }
+    /* Each run its own epoch, so that the sink tells runs of the same devices apart even
+     * when two start within the same second. */
+    static long runs;
     argv[n++] = "--epoch";
-    argv[n++] = h_strf("%ld", (long)(wall_ms() / 1000 % 1000000000));
+    argv[n++] = h_strf("%ld", (long)(wall_ms() / 1000 % 10000000) * 100 + runs++ % 100);
     argv[n++] = "--result";
     argv[n++] = result;
     argv[n] = NULL;
