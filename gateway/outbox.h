@@ -13,6 +13,14 @@
  * is found again from what stayed: each row keeps its device's (epoch, seq), the
  * highest of each device that left the outbox is kept in a table, and ids are reserved
  * durably ahead of use, so they are never handed out twice (docs/telemetry.md).
+ *
+ * With an intake log (opts.intake, the plugin's default) an append is one write to a
+ * file beside the database, "<path>-intake" (outbox_intake.h), which survives the death
+ * of any process as a commit does, and the rows reach the table in one transaction per
+ * corio_outbox_flush() (the plugin flushes on every tick of the broker's loop, so right
+ * after the messages of each loop pass). Readers see rows once they are flushed. The
+ * next writer's open moves into the table whatever a crash left in the log. A sync
+ * flushes first, so the power-cut bound is the same.
  */
 #ifndef CORIO_GATEWAY_OUTBOX_H
 #define CORIO_GATEWAY_OUTBOX_H
@@ -41,6 +49,10 @@ struct corio_outbox_options {
     bool checkpointer;      /* only checkpoints the WAL (corio_outbox_checkpoint): never
                                creates, and writes no row; the file must exist */
     const char *vfs;        /* SQLite VFS name, NULL for the default (tests use a dropping VFS) */
+    bool intake;            /* a writer: appends go through the intake log (above); a
+                               reader: corio_outbox_read() also returns the log's records
+                               the table does not have yet, i.e. everything a crash now
+                               would leave (tests, tools) */
 };
 
 /* The writer checkpoints the WAL itself only past this many pages (SQLite's default is
@@ -81,9 +93,10 @@ void corio_outbox_close(corio_outbox *ob);
 uint64_t corio_outbox_epoch(const corio_outbox *ob);
 
 /*
- * Appends one message and commits it. Returns CORIO_OK and the new id in *id_out;
- * CORIO_ERR_FULL when the cap is reached (nothing stored, the caller refuses the
- * message); CORIO_ERR_IO when SQLite failed (nothing stored).
+ * Appends one message and commits it (to the intake log, with one). Returns CORIO_OK
+ * and the new id in *id_out; CORIO_ERR_FULL when the cap is reached (nothing stored,
+ * the caller refuses the message); CORIO_ERR_IO when SQLite or the log failed (nothing
+ * stored).
  * A message of class CORIO_OUTBOX_CLASS_DROPPABLE is refused with CORIO_ERR_FULL
  * already at 90 % of the cap, so that it never takes room from telemetry.
  */
@@ -100,6 +113,22 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
 int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *suffix,
                             int64_t recv_ms, int cls, uint64_t dev_epoch, uint64_t dev_seq,
                             const void *payload, size_t len, int64_t *id_out);
+
+/*
+ * A writer with an intake log: moves every pending append into the table, in one
+ * transaction. Returns CORIO_OK (also when nothing is pending or there is no log), or
+ * CORIO_ERR_IO: nothing moved; the rows stay pending and in the log, and the next flush
+ * tries again (past 64 MiB pending, appends fail with CORIO_ERR_IO). Every call below
+ * that reads or deletes rows, and corio_outbox_sync(), flushes first.
+ */
+int corio_outbox_flush(corio_outbox *ob);
+
+/* A writer with an intake log: the appends not yet flushed into the table. */
+int corio_outbox_pending(const corio_outbox *ob);
+
+/* A writer with an intake log: the rows its open found in the log (a crash left them
+ * there) and moved into the table. */
+int64_t corio_outbox_recovered(const corio_outbox *ob);
 
 /*
  * Deletes every row with id <= through, when epoch is this outbox's epoch; a watermark
@@ -120,7 +149,7 @@ int corio_outbox_read(corio_outbox *ob, int64_t after, int max_rows, size_t max_
 int corio_outbox_stats(corio_outbox *ob, struct corio_outbox_stats *st);
 
 /* Forces the WAL to stable storage (xSync of SQLite's own WAL file, so a VFS under it
- * sees it). Returns CORIO_OK or CORIO_ERR_IO. */
+ * sees it), after a flush. Returns CORIO_OK or CORIO_ERR_IO. */
 int corio_outbox_sync(corio_outbox *ob);
 
 /*

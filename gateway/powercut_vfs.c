@@ -556,7 +556,7 @@ done:
 
 int64_t corio_powercut_apply(const char *db_path)
 {
-    static const char *const suffixes[] = {"", "-wal", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-journal", "-intake"};
     int64_t total = 0;
     char path[4096];
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
@@ -575,7 +575,7 @@ int64_t corio_powercut_apply(const char *db_path)
 
 int64_t corio_powercut_pending(const char *db_path)
 {
-    static const char *const suffixes[] = {"", "-wal", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-journal", "-intake"};
     int64_t total = 0;
     char path[4096], journal[4096];
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {

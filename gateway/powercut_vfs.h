@@ -19,7 +19,7 @@
  * from the WAL on the next open.
  *
  * This is the worst case of a real power cut (which may also keep some unsynced writes):
- * what it proves holds for every case in between. Only files SQLite opens as a main
+ * what it proves holds for every case in between. Only files opened as a main
  * database, a WAL or a rollback journal are tracked; temporary files pass straight
  * through. The VFS is for tests and fault drills; the plugin uses it only when asked
  * (plugin_opt_vfs, docs/telemetry.md).
@@ -43,9 +43,10 @@
 int corio_powercut_vfs_register(void);
 
 /*
- * The power cut, for the database at db_path: restores db_path, db_path-wal and
- * db_path-journal to their last synced content from their undo journals (applied from
- * the newest record to the oldest, then each file truncated to its synced size),
+ * The power cut, for the database at db_path: restores db_path, db_path-wal,
+ * db_path-journal and db_path-intake (the outbox's intake log, opened as a journal) to
+ * their last synced content from their undo journals (applied from the newest record
+ * to the oldest, then each file truncated to its synced size),
  * fsyncs them, removes the journals and db_path-shm. No process may have the database
  * open. Returns the number of bytes the cut threw away or restored (>= 0: 0 when
  * everything was synced), CORIO_ERR_MALFORMED for a journal that is not one (left in

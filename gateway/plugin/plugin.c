@@ -27,6 +27,8 @@
  *   plugin_opt_stats <path>           counters for corio-gateway, default: <outbox>.stats
  *   plugin_opt_vfs <name>             SQLite VFS of the outbox; "corio-powercut" is the
  *                                     power-cut VFS of the tests (powercut_vfs.h)
+ *   plugin_opt_intake true|false      appends through the outbox's intake log (outbox.h),
+ *                                     moved into the table on every tick; default true
  *   plugin_opt_registry_max_age <s>   key 0 of a device the registry does not list
  *                                     (quarantine, docs/onboarding.md) is accepted only
  *                                     while the applied registry is younger; default 3600
@@ -55,6 +57,10 @@
 #define EXPORT __attribute__((visibility("default")))
 
 static struct corio_plugin plugin;
+
+/* When the tick moves the intake log into the outbox table (on_tick). */
+#define FLUSH_ROWS 64
+#define FLUSH_MS   5
 
 int64_t corio__wall_ms(void)
 {
@@ -143,6 +149,8 @@ int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
         p->unsynced = true;
         /* Under load the tick may come late: keep the window at the interval. */
         int64_t now = mono_ms();
+        if (corio_outbox_pending(p->outbox) == 1)
+            p->pending_since_ms = now;
         if (now - p->last_sync_ms >= p->sync_ms)
             sync_outbox(p, now);
         return CORIO_OK;
@@ -316,6 +324,20 @@ static int on_tick(int event, void *event_data, void *userdata)
     (void)event_data;
     struct corio_plugin *p = userdata;
     int64_t now = mono_ms();
+    /* What the broker's loop stored, into the table in one transaction: once enough is
+     * pending, or the oldest has waited FLUSH_MS (a pass of the loop often handles one
+     * message; the forwarder reads every 20 ms). A sync flushes in any case. */
+    int pending = corio_outbox_pending(p->outbox);
+    if (pending > 0 && (pending >= FLUSH_ROWS || now - p->pending_since_ms >= FLUSH_MS)) {
+        if (corio_outbox_flush(p->outbox) == CORIO_OK) {
+            p->flush_warned = false;
+        } else {
+            if (!p->flush_warned)
+                mosquitto_log_printf(MOSQ_LOG_ERR, "corio: cannot move the intake log into the "
+                                                   "outbox table; the messages stay in the log");
+            p->flush_warned = true;
+        }
+    }
     if (now - p->last_sync_ms >= p->sync_ms)
         sync_outbox(p, now);
     if (now - p->last_watermark_ms >= 100) {
@@ -378,6 +400,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     const char *state = option(opts, option_count, "state");
     const char *stats = option(opts, option_count, "stats");
     const char *vfs = option(opts, option_count, "vfs");
+    const char *intake = option(opts, option_count, "intake");
     const char *max_age = option(opts, option_count, "registry_max_age");
     int64_t registry_max_age = 3600;
     if (!outbox || !gateway || !registry) {
@@ -398,6 +421,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     if (sync_ms && !parse_i64(sync_ms, 1, &p->sync_ms)) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_sync_ms '%s' is not a number "
                                            ">= 1", sync_ms);
+        return MOSQ_ERR_INVAL;
+    }
+    if (intake && strcmp(intake, "true") != 0 && strcmp(intake, "false") != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_intake '%s' is not true or false",
+                             intake);
         return MOSQ_ERR_INVAL;
     }
     if (max_age && !parse_i64(max_age, 0, &registry_max_age)) {
@@ -426,8 +454,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     }
 
     char err[256];
-    struct corio_outbox_options oo = {.path = outbox, .gateway = gateway,
-                                      .max_bytes = p->max_bytes, .vfs = vfs};
+    struct corio_outbox_options oo = {.path = outbox,
+                                      .gateway = gateway,
+                                      .max_bytes = p->max_bytes,
+                                      .vfs = vfs,
+                                      .intake = !intake || strcmp(intake, "true") == 0};
     if (corio_outbox_open(&oo, &p->outbox, err, sizeof err) != CORIO_OK) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: %s: %s", outbox, err);
         return MOSQ_ERR_UNKNOWN;
@@ -444,6 +475,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         corio_outbox_close(p->outbox);
         return MOSQ_ERR_UNKNOWN;
     }
+    if (corio_outbox_recovered(p->outbox) > 0)
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "corio: %" PRId64 " acknowledged messages the last run had not moved "
+                             "into the outbox table were moved now (from its intake log)",
+                             corio_outbox_recovered(p->outbox));
     corio__resend_init(p); /* a failure is logged; storing goes on */
     p->started_wall_ms = p->last_sync_wall_ms = corio__wall_ms();
     p->last_sync_ms = p->last_watermark_ms = p->last_registry_ms = mono_ms();

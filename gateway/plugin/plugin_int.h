@@ -67,6 +67,8 @@ struct corio_plugin {
     int64_t applied_id;
     bool watermark_warned;
     bool stats_warned;
+    bool flush_warned;        /* the last flush of the intake log failed */
+    int64_t pending_since_ms; /* when the oldest append not yet flushed came */
     struct corio_presence_table *presence;
     struct corio_auth *auth;
     struct corio_resend_table *resend;

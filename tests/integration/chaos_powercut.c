@@ -71,7 +71,7 @@ static int collect(const struct corio_outbox_row *row, void *arg)
 static struct rows snapshot(struct world *w)
 {
     struct rows rs = {0};
-    struct corio_outbox_options o = {.path = w->outbox, .read_only = true};
+    struct corio_outbox_options o = {.path = w->outbox, .read_only = true, .intake = true};
     corio_outbox *ob;
     char err[256];
     assert_int_equal(corio_outbox_open(&o, &ob, err, sizeof err), CORIO_OK);

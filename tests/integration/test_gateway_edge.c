@@ -163,7 +163,7 @@ static int find_row(const struct corio_outbox_row *row, void *arg)
 
 static int gateway_records(struct env *e, const char *suffix, const char *needle)
 {
-    struct corio_outbox_options o = {.path = e->outbox, .read_only = true};
+    struct corio_outbox_options o = {.path = e->outbox, .read_only = true, .intake = true};
     corio_outbox *ob;
     char err[256];
     if (corio_outbox_open(&o, &ob, err, sizeof err) != CORIO_OK)
