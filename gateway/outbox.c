@@ -74,6 +74,7 @@ struct corio_outbox {
     sqlite3_stmt *delete_through;
     sqlite3_stmt *fold_through;
     sqlite3_stmt *put_seq;
+    sqlite3_stmt *set_seq;
     sqlite3_stmt *put_last;
     sqlite3_stmt *oldest;
 };
@@ -363,6 +364,10 @@ static int prepare(corio_outbox *ob, char *err, size_t errlen)
          "INSERT INTO seqs(device, epoch, seq) VALUES (?1, ?2, ?3) ON CONFLICT(device) DO "
          "UPDATE SET seq = CASE WHEN epoch = excluded.epoch THEN max(seq, excluded.seq) "
          "ELSE excluded.seq END, epoch = excluded.epoch",
+         true},
+        {&ob->set_seq,
+         "INSERT INTO seqs(device, epoch, seq) VALUES (?1, ?2, ?3) ON CONFLICT(device) DO "
+         "UPDATE SET epoch = excluded.epoch, seq = excluded.seq",
          true},
         {&ob->oldest, "SELECT recv_ms FROM outbox ORDER BY id LIMIT 1", false},
     };
@@ -697,6 +702,7 @@ void corio_outbox_close(corio_outbox *ob)
     sqlite3_finalize(ob->delete_through);
     sqlite3_finalize(ob->fold_through);
     sqlite3_finalize(ob->put_seq);
+    sqlite3_finalize(ob->set_seq);
     sqlite3_finalize(ob->put_last);
     sqlite3_finalize(ob->oldest);
     sqlite3_close(ob->db);
@@ -778,27 +784,110 @@ int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *su
     return CORIO_OK;
 }
 
-/* Records in seqs the highest device identity of each device among the rows about to be
- * deleted (in the caller's transaction): the rows are in the cloud, and this is what
- * the outbox still knows of them. A device's newer epoch replaces its older one. */
+/* One device's identity over the rows about to be deleted. */
+struct fold {
+    char *device;
+    int64_t epoch, seq;
+    bool changed; /* its epoch changed among these rows: they alone decide */
+};
+
+struct folds {
+    struct fold *f;
+    size_t n, cap;
+    size_t *slot; /* open addressing over f, index + 1 (0: free); 2 * cap entries */
+};
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The fold of device, added when new; NULL when out of memory. */
+static struct fold *fold_of(struct folds *fs, const char *device)
+{
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 64;
+        struct fold *f = realloc(fs->f, cap * sizeof *f);
+        size_t *slot = calloc(2 * cap, sizeof *slot);
+        if (!f || !slot) {
+            if (f)
+                fs->f = f;
+            free(slot);
+            return NULL;
+        }
+        fs->f = f;
+        fs->cap = cap;
+        free(fs->slot);
+        fs->slot = slot;
+        for (size_t i = 0; i < fs->n; i++) {
+            size_t j = name_hash(fs->f[i].device) & (2 * cap - 1);
+            while (slot[j])
+                j = (j + 1) & (2 * cap - 1);
+            slot[j] = i + 1;
+        }
+    }
+    size_t mask = 2 * fs->cap - 1, j = name_hash(device) & mask;
+    for (; fs->slot[j]; j = (j + 1) & mask)
+        if (strcmp(fs->f[fs->slot[j] - 1].device, device) == 0)
+            return &fs->f[fs->slot[j] - 1];
+    struct fold *f = &fs->f[fs->n];
+    if (!(f->device = strdup(device)))
+        return NULL;
+    f->epoch = -1;
+    f->seq = 0;
+    f->changed = false;
+    fs->slot[j] = ++fs->n;
+    return f;
+}
+
+/*
+ * Records in seqs the highest device identity of each device among the rows about to be
+ * deleted (in the caller's transaction): the rows are in the cloud, and this is what the
+ * outbox still knows of them. Rows are taken in id order: a device's newer epoch
+ * replaces its older one, the same epoch keeps the highest seq. Folded in memory first,
+ * one write per device (a drain deletes many rows of few devices).
+ */
 static int fold_seqs(corio_outbox *ob, int64_t through)
 {
+    struct folds fs = {0};
     sqlite3_stmt *q = ob->fold_through;
     sqlite3_bind_int64(q, 1, through);
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        sqlite3_stmt *u = ob->put_seq;
-        sqlite3_bind_value(u, 1, sqlite3_column_value(q, 0));
-        sqlite3_bind_value(u, 2, sqlite3_column_value(q, 1));
-        sqlite3_bind_value(u, 3, sqlite3_column_value(q, 2));
-        int urc = sqlite3_step(u);
-        sqlite3_reset(u);
-        if (urc != SQLITE_DONE) {
-            rc = urc;
+        const char *device = (const char *)sqlite3_column_text(q, 0);
+        struct fold *f = device ? fold_of(&fs, device) : NULL;
+        if (!f) {
+            rc = SQLITE_NOMEM;
             break;
         }
+        int64_t epoch = sqlite3_column_int64(q, 1), seq = sqlite3_column_int64(q, 2);
+        if (f->epoch >= 0 && epoch != f->epoch) {
+            f->changed = true;
+            f->seq = seq;
+        } else if (seq > f->seq || f->epoch < 0) {
+            f->seq = seq;
+        }
+        f->epoch = epoch;
     }
     sqlite3_reset(q);
+    for (size_t i = 0; rc == SQLITE_DONE && i < fs.n; i++) {
+        /* Without a change of epoch here, seqs' own row takes part (the same epoch keeps
+         * the highest); with one, these rows alone decide. */
+        sqlite3_stmt *u = fs.f[i].changed ? ob->set_seq : ob->put_seq;
+        sqlite3_bind_text(u, 1, fs.f[i].device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 2, fs.f[i].epoch);
+        sqlite3_bind_int64(u, 3, fs.f[i].seq);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            rc = SQLITE_ERROR;
+        sqlite3_reset(u);
+    }
+    for (size_t i = 0; i < fs.n; i++)
+        free(fs.f[i].device);
+    free(fs.f);
+    free(fs.slot);
     return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
 }
 
