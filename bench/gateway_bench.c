@@ -756,6 +756,7 @@ struct bridge_side {
     struct h_proxy *link;
     struct sink *sink;
     struct gateway gw; /* corio */
+    struct gw_ident id; /* corio: the load's gateway_id points here */
     struct load load;
     uint64_t messages;
     double seconds;
@@ -788,14 +789,14 @@ static void bridge_side_start(struct bridge_side *b, int devices)
         b->load = (struct load){.devices = devices, .port = b->gm->port};
         return;
     }
-    struct gw_ident g;
-    make_gateway_ident(&g);
+    make_gateway_ident(&b->id);
     const char *registry;
-    const char *keys = provision(devices, &g, &registry);
-    b->sink = sink_start(SINK_BATCH, b->cloud->port, g.pub);
-    b->gw = start_gateway(&g, registry, h_proxy_port(b->link), "window 16\nbatch_messages 1000\n");
+    const char *keys = provision(devices, &b->id, &registry);
+    b->sink = sink_start(SINK_BATCH, b->cloud->port, b->id.pub);
+    b->gw =
+        start_gateway(&b->id, registry, h_proxy_port(b->link), "window 16\nbatch_messages 1000\n");
     b->load = (struct load){
-        .keys = keys, .gateway_id = g.id, .devices = devices, .port = b->gw.device_port};
+        .keys = keys, .gateway_id = b->id.id, .devices = devices, .port = b->gw.device_port};
 }
 
 static void bridge_round(struct bridge_side *b, long per, int round)
