@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cloud_int.h"
+#include "corio/downlink.h"
 #include "corio/error.h"
 #include "ingest.h"
 
@@ -194,6 +195,18 @@ static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, cons
         return rc;
     if (rc != CORIO_OK)
         return reject(c, m, device, suffix, why);
+    const struct corio_ingest_hooks *h = &c->ig->o.hooks;
+    int64_t t_ms;
+    if (pack.has_boot && h->resolve &&
+        h->resolve(h->ctx, device, pack.boot, pack.upt_ms, m->recv_ms, &t_ms) == 1) {
+        /* Times that came from the receive time move to the device's own clock. */
+        for (size_t i = 0; i < pack.n; i++) {
+            struct corio__cloud_senml_rec *r = &pack.recs[i];
+            int64_t t = r->t_ms + (t_ms - m->recv_ms);
+            if (r->rel && t >= 0)
+                r->t_ms = t;
+        }
+    }
     int64_t ref;
     rc = insert(c, m, device, suffix, pack.has_seq, pack.epoch, pack.seq, &ref);
     if (rc != 1)
@@ -278,6 +291,44 @@ static int ingest_presence(struct msg_ctx *c, const struct corio_batch_msg *m, c
     return rc;
 }
 
+/* A command result (up/res) or reported configuration (up/cfg): stored as a message,
+ * under the device's (epoch, seq) when it carries one, so that it counts in the
+ * device's sequence like a pack. What it says is the downlink service's (committed
+ * hook); one that does not decode is kept as a message all the same. */
+static int ingest_answer(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
+                         const char *suffix)
+{
+    bool has_id = false;
+    uint64_t epoch = 0, seq = 0;
+    if (strcmp(suffix, "up/res") == 0) {
+        struct corio_cmd_result r;
+        if (corio_cmd_result_decode(m->payload, m->payload_len, &r) == CORIO_OK) {
+            has_id = r.has_id;
+            epoch = r.epoch;
+            seq = r.seq;
+        }
+    } else {
+        struct corio_cfg_reported r;
+        if (corio_cfg_reported_decode(m->payload, m->payload_len, &r) == CORIO_OK) {
+            has_id = r.has_id;
+            epoch = r.epoch;
+            seq = r.seq;
+        }
+    }
+    if (epoch > INT64_MAX || seq > INT64_MAX)
+        has_id = false;
+    int64_t ref;
+    int rc = insert(c, m, device, suffix, has_id, (int64_t)epoch, (int64_t)seq, &ref);
+    if (rc == 1 && has_id) {
+        struct gap_ctx g = {c->ig, c->res};
+        int g_rc = corio_store_seq_stored(c->ig->o.store, c->org, device, (int64_t)epoch,
+                                          (int64_t)seq, m->recv_ms, c->now_ms, gap_event, &g);
+        if (g_rc < 0)
+            return g_rc;
+    }
+    return rc;
+}
+
 /* Whether device may send through this gateway; registers it when so configured.
  * Returns 1 yes, 0 no (why set), or an error. */
 static int device_allowed(struct msg_ctx *c, const char *device, char *why, size_t whylen)
@@ -337,6 +388,8 @@ static int ingest_msg(struct msg_ctx *c, const struct corio_batch_msg *m)
         rc = ingest_heartbeat(c, m, device, suffix);
     else if (strcmp(suffix, "presence") == 0)
         rc = ingest_presence(c, m, device, suffix);
+    else if (strcmp(suffix, "up/res") == 0 || strcmp(suffix, "up/cfg") == 0)
+        rc = ingest_answer(c, m, device, suffix);
     else if (strncmp(suffix, "up/", 3) == 0) {
         /* Events, command results, reported configuration, OTA reports: kept as
          * messages for the services that read them; they carry no samples. */
@@ -379,6 +432,11 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
                         .gateway = b->gateway,
                         .gw_epoch = (int64_t)b->epoch,
                         .now_ms = now_ms};
+    const struct corio_ingest_hooks *h = &ig->o.hooks;
+    if (h->prepare && (rc = h->prepare(h->ctx, gw.org, b, now_ms)) < 0) {
+        snprintf(res->why, sizeof res->why, "the downlink service could not prepare the batch");
+        return rc == CORIO_ERR_NOSPACE ? rc : CORIO_ERR_IO;
+    }
     if ((rc = corio_store_begin(s)) != CORIO_OK) {
         snprintf(res->why, sizeof res->why, "database: cannot begin");
         return rc;
@@ -401,6 +459,8 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
     res->new_batch = rc == 1;
     if ((rc = corio_store_commit(s)) != CORIO_OK)
         goto fail;
+    if (h->committed)
+        h->committed(h->ctx, gw.org, b, now_ms);
 
     /* Every message of the range is now stored, known or recorded as rejected. */
     struct corio_ack_range range = {b->first, b->last};

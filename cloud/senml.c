@@ -94,6 +94,7 @@ static int take_record(const struct corio_senml_record *r, const char *device, i
         return CORIO_ERR_MALFORMED;
     }
     out->t_ms = llround(ms);
+    out->rel = r->time_relative;
 
     const void *bytes = NULL;
     size_t n = 0;
@@ -198,6 +199,9 @@ int corio__cloud_senml_decode(enum corio__cloud_senml_format fmt, const uint8_t 
             p->has_seq = x->has_seq;
             p->epoch = (int64_t)x->ep;
             p->seq = (int64_t)x->seq;
+            p->has_boot = x->has_boot;
+            p->boot = x->boot;
+            p->upt_ms = x->upt;
             rc = CORIO_OK;
         }
     }
