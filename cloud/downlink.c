@@ -982,28 +982,52 @@ static void relay_item(struct round *r, struct outgoing *o, uint64_t base,
     o->relay_height = v->export_height;
 }
 
-struct relay_ctx {
-    struct round *r;
-    struct corio__ledger_view v;
+/* Gateways are listed first and relayed to after: the store's lock is held while it
+ * lists, and a relay reads the store. */
+struct gw_array {
+    struct corio_dl_gw *g;
+    size_t n, cap;
 };
 
-static int due_relay(const struct corio_dl_gw *g, void *arg)
+static int collect_gw(const struct corio_dl_gw *g, void *arg)
 {
-    struct relay_ctx *c = arg;
-    struct corio_downlink *d = c->r->d;
-    /* Only gateways that said where they are (state messages) get relays: an update is
-     * relative to a height. */
-    if (strcmp(g->org, d->org) != 0 || !g->has_state)
-        return 0;
-    uint64_t target = c->v.export_height, base = g->want ? g->want : g->height;
-    if (base >= target)
-        return 0;
-    if (g->relay_height >= target && c->r->now - g->relay_sent_ms < 2 * d->o.resend_min_ms)
-        return 0; /* sent lately; its state message has not caught up yet */
-    struct outgoing *o = out_for(c->r, g->id);
-    if (o)
-        relay_item(c->r, o, base, &c->v);
+    struct gw_array *a = arg;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        struct corio_dl_gw *p = realloc(a->g, cap * sizeof *p);
+        if (!p)
+            return CORIO_ERR_NOSPACE;
+        a->g = p;
+        a->cap = cap;
+    }
+    a->g[a->n++] = *g;
     return 0;
+}
+
+static void due_relays(struct round *r, const struct corio__ledger_view *v)
+{
+    struct corio_downlink *d = r->d;
+    struct gw_array a = {0};
+    if (corio_dl_gw_list(d->o.dl, collect_gw, &a) != CORIO_OK) {
+        free(a.g);
+        return;
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        const struct corio_dl_gw *g = &a.g[i];
+        /* Only gateways that said where they are (state messages) get relays: an update
+         * is relative to a height. */
+        if (strcmp(g->org, d->org) != 0 || !g->has_state)
+            continue;
+        uint64_t target = v->export_height, base = g->want ? g->want : g->height;
+        if (base >= target)
+            continue;
+        if (g->relay_height >= target && r->now - g->relay_sent_ms < 2 * d->o.resend_min_ms)
+            continue; /* sent lately; its state message has not caught up yet */
+        struct outgoing *o = out_for(r, g->id);
+        if (o)
+            relay_item(r, o, base, v);
+    }
+    free(a.g);
 }
 
 static void send_round(struct corio_downlink *d, int64_t now)
@@ -1023,10 +1047,10 @@ static void send_round(struct corio_downlink *d, int64_t now)
     corio_dl_cmd_due(d->o.dl, now, DUE_LIMIT, due_cmd, &r);
     corio_dl_cfg_due(d->o.dl, now, DUE_LIMIT, due_cfg, &r);
     if (d->follow) {
-        struct relay_ctx rc = {.r = &r};
-        corio__ledger_follow_view(d->follow, &rc.v);
-        if (rc.v.ready && rc.v.export_height)
-            corio_dl_gw_list(d->o.dl, due_relay, &rc);
+        struct corio__ledger_view v;
+        corio__ledger_follow_view(d->follow, &v);
+        if (v.ready && v.export_height)
+            due_relays(&r, &v);
     }
     for (size_t i = 0; i < r.nout; i++) {
         struct outgoing *o = &r.out[i];

@@ -445,11 +445,15 @@ static int start_broker(struct gateway *g)
     return rc;
 }
 
+/* The service client serves CoAP ingress and the downlink; each ignores the message
+ * ids it did not publish. */
 static void local_up(void *arg)
 {
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_up(g->coap);
+    if (g->dl)
+        corio_downlink_local_up(g->dl);
 }
 
 static void local_down(void *arg)
@@ -457,6 +461,8 @@ static void local_down(void *arg)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_down(g->coap);
+    if (g->dl)
+        corio_downlink_local_down(g->dl);
 }
 
 static void local_puback(void *arg, int mid)
@@ -464,6 +470,8 @@ static void local_puback(void *arg, int mid)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_puback(g->coap, mid);
+    if (g->dl)
+        corio_downlink_puback(g->dl, mid);
 }
 
 static void local_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
@@ -471,6 +479,33 @@ static void local_message(void *arg, const char *topic, const uint8_t *payload, 
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_message(g->coap, topic, payload, len);
+}
+
+/* The gateway's one service login to its broker (local_client.h), which CoAP ingress
+ * and the downlink publish through: one client, so that two logins never race for the
+ * gateway's counter. */
+static int start_local(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    char *counter = NULL;
+    if (corio_conf_str(c, "service_counter"))
+        counter = strdup(corio_conf_str(c, "service_counter"));
+    else if (asprintf(&counter, "%s.service-counter", corio_conf_str(c, "outbox")) < 0)
+        counter = NULL;
+    if (!counter)
+        return CORIO_ERR_NOSPACE;
+    static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
+    struct corio_local_client_options lo = {
+        .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
+        .host = "127.0.0.1", .port = (int)corio_conf_int(c, "loopback_port"), .keepalive_s = 10,
+        .counter_path = counter, .subscribe = subscriptions, .on_up = local_up,
+        .on_down = local_down, .on_puback = local_puback, .on_message = local_message, .arg = g};
+    char err[512];
+    int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
+    free(counter);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the service client", "error=%s", err);
+    return rc;
 }
 
 /* CoAP ingress and the service client it publishes through (docs/gateway-coap.md). On
@@ -507,26 +542,10 @@ static int start_coap(struct gateway *g)
                     (long long)session_timeout, (long long)max_age);
         return CORIO_ERR_INVAL;
     }
-    char *counter = NULL;
-    if (corio_conf_str(c, "service_counter"))
-        counter = strdup(corio_conf_str(c, "service_counter"));
-    else if (asprintf(&counter, "%s.service-counter", corio_conf_str(c, "outbox")) < 0)
-        counter = NULL;
-    if (!counter)
+    if (!g->local && start_local(g) != CORIO_OK)
         return CORIO_ERR_NOSPACE;
-    static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
-    struct corio_local_client_options lo = {
-        .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
-        .host = "127.0.0.1", .port = loopback, .keepalive_s = 10, .counter_path = counter,
-        .subscribe = subscriptions, .on_up = local_up, .on_down = local_down,
-        .on_puback = local_puback, .on_message = local_message, .arg = g};
     char err[512];
-    int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
-    free(counter);
-    if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the service client", "error=%s", err);
-        return rc;
-    }
+    int rc;
     struct corio_coap_ingress_options co = {
         .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
         .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
@@ -576,21 +595,21 @@ static int start_downlink(struct gateway *g)
             return CORIO_ERR_INVAL;
         }
     }
-    char *db = NULL, *counter = NULL;
+    if (!g->local && start_local(g) != CORIO_OK)
+        return CORIO_ERR_NOSPACE;
+    char *db = NULL;
     const char *outbox = corio_conf_str(c, "outbox");
     if (corio_conf_str(c, "downlink_db"))
         db = strdup(corio_conf_str(c, "downlink_db"));
     else if (asprintf(&db, "%s.downlink", outbox) < 0)
         db = NULL;
-    if (asprintf(&counter, "%s.downlink-counter", outbox) < 0)
-        counter = NULL;
     int rc = CORIO_ERR_NOSPACE;
     char err[512] = "out of memory";
-    if (db && counter) {
+    if (db) {
         struct corio_downlink_options o = {
             .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
             .db_path = db, .outbox_path = outbox, .registry_path = corio_conf_str(c, "registry"),
-            .counter_path = counter, .loopback_port = loopback,
+            .local = g->local,
             .cloud_key = ck ? g->cloud_key : NULL,
             .ledger_keys = (const uint8_t(*)[33])g->ledger_keys, .nledger_keys = nk,
             .retry_ms = corio_conf_int(c, "downlink_retry"),
@@ -604,7 +623,6 @@ static int start_downlink(struct gateway *g)
         rc = corio_downlink_new(&o, &g->dl, err, sizeof err);
     }
     free(db);
-    free(counter);
     if (rc != CORIO_OK)
         corio_logkv(CORIO_LOG_ERROR, "cannot set up the downlink", "error=%s", err);
     else if (!ck)
@@ -689,10 +707,10 @@ static void stop(struct gateway *g)
         corio_http_free(g->http);
     }
     /* CoAP devices are recorded offline while the broker still takes the records. */
-    corio_coap_ingress_free(g->coap, 2000);
-    g->coap = NULL;
     corio_downlink_free(g->dl);
     g->dl = NULL;
+    corio_coap_ingress_free(g->coap, 2000);
+    g->coap = NULL;
     free(g->ledger_keys);
     g->ledger_keys = NULL;
     corio_local_client_free(g->local);
@@ -739,6 +757,8 @@ int corio_gateway_main(int argc, char **argv)
             corio_uplink_run_once(g.up, 0, now);
         } else {
             corio_uplink_run_once(g.up, 20, now);
+            if (g.local)
+                corio_local_client_run(g.local, 0, now);
         }
         if (g.dl)
             corio_downlink_run(g.dl, wall_ms());
@@ -755,10 +775,10 @@ int corio_gateway_main(int argc, char **argv)
             corio_broker_stats(g.broker, &g.broker_st);
         if (g.dl)
             corio_downlink_stats(g.dl, &g.dl_st);
-        if (g.coap) {
+        if (g.coap)
             corio_coap_ingress_stats(g.coap, &g.coap_st);
+        if (g.local)
             corio_local_client_stats(g.local, &g.local_st);
-        }
         pthread_mutex_unlock(&g.lock);
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());

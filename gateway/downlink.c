@@ -134,6 +134,7 @@ struct pending {
 
 struct corio_downlink {
     struct corio_downlink_options o;
+    corio_local_client *local; /* borrowed */
     char gateway[CORIO_SHORT_ID_LEN + 1];
     char *outbox_path, *registry_path;
     uint8_t cloud_key[65];
@@ -142,7 +143,6 @@ struct corio_downlink {
 
     sqlite3 *db;
     sqlite3_stmt *st[S_NSTMT];
-    corio_local_client *local;
 
     corio_outbox *ob;
     dev_t ob_dev;
@@ -368,9 +368,8 @@ static void deliver_device(corio_downlink *dl, struct dev *d, int64_t now_ms)
     free(items);
 }
 
-static void on_puback(void *arg, int mid)
+void corio_downlink_puback(corio_downlink *dl, int mid)
 {
-    corio_downlink *dl = arg;
     for (size_t i = 0; i < dl->npend; i++) {
         if (dl->pend[i].mid != mid)
             continue;
@@ -391,9 +390,8 @@ static void on_puback(void *arg, int mid)
     }
 }
 
-static void on_local_up(void *arg)
+void corio_downlink_local_up(corio_downlink *dl)
 {
-    corio_downlink *dl = arg;
     /* Everything owed to online devices goes now (a broker restart lost nothing of ours,
      * but its publishes in flight are gone). */
     for (size_t i = 0; i < dl->cap; i++)
@@ -401,9 +399,8 @@ static void on_local_up(void *arg)
             dl->devs[i].next_delivery = 0;
 }
 
-static void on_local_down(void *arg)
+void corio_downlink_local_down(corio_downlink *dl)
 {
-    corio_downlink *dl = arg;
     dl->npend = 0; /* those publishes are lost with the connection; they go again */
 }
 
@@ -857,7 +854,6 @@ static void purge(corio_downlink *dl, int64_t now_ms)
 
 void corio_downlink_run(corio_downlink *dl, int64_t now_ms)
 {
-    corio_local_client_run(dl->local, 0, now_ms);
     read_outbox(dl, now_ms);
     if (now_ms - dl->last_purge >= PURGE_MS)
         purge(dl, now_ms);
@@ -904,7 +900,6 @@ void corio_downlink_free(corio_downlink *dl)
 {
     if (!dl)
         return;
-    corio_local_client_free(dl->local);
     for (size_t i = 0; i < S_NSTMT; i++)
         sqlite3_finalize(dl->st[i]);
     if (dl->db)
@@ -923,8 +918,8 @@ int corio_downlink_new(const struct corio_downlink_options *o, corio_downlink **
 {
     *out = NULL;
     if (!o->gateway || strlen(o->gateway) != CORIO_SHORT_ID_LEN || !o->key || !o->db_path ||
-        !o->outbox_path || !o->counter_path || o->loopback_port <= 0) {
-        snprintf(err, errlen, "the downlink needs the gateway id, key, queue, outbox and loopback port");
+        !o->outbox_path || !o->local) {
+        snprintf(err, errlen, "the downlink needs the gateway id, key, queue, outbox and client");
         return CORIO_ERR_INVAL;
     }
     corio_downlink *dl = calloc(1, sizeof *dl);
@@ -984,16 +979,7 @@ int corio_downlink_new(const struct corio_downlink_options *o, corio_downlink **
             corio_reglines_free(lines);
         free(cur);
     }
-    struct corio_local_client_options lo = {
-        .gateway = dl->gateway, .role = "downlink", .key = o->key, .key_number = o->key_number,
-        .host = "127.0.0.1", .port = o->loopback_port, .keepalive_s = 10,
-        .counter_path = o->counter_path, .on_up = on_local_up, .on_down = on_local_down,
-        .on_puback = on_puback, .arg = dl};
-    rc = corio_local_client_new(&lo, &dl->local, err, errlen);
-    if (rc != CORIO_OK) {
-        corio_downlink_free(dl);
-        return rc;
-    }
+    dl->local = o->local;
     dl->state_due = true;
     *out = dl;
     return CORIO_OK;

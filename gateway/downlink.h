@@ -4,7 +4,7 @@
  *
  *   - Commands and desired configuration go to their device on corio/v1/d/{id}/dn/cmd
  *     and dn/cfg through the gateway's own authenticated client to its broker
- *     (local_client.h, role "downlink"). They wait in a small SQLite queue of their own
+ *     (local_client.h, the service login it shares with CoAP ingress). They wait in a small SQLite queue of their own
  *     (bounded, expiry respected) until the device's answer passes through the outbox
  *     (up/res with the command's correlation id, up/cfg with the configuration's
  *     version): a device that is offline gets them when it comes online, one that is
@@ -38,8 +38,9 @@ struct corio_downlink_options {
     const char *db_path;       /* the queue (SQLite), created when absent */
     const char *outbox_path;   /* the plugin's outbox, read for presence and answers */
     const char *registry_path; /* the registry file relays update; NULL: none */
-    const char *counter_path;  /* the local client's login counter */
-    int loopback_port;         /* the broker's authenticated loopback listener */
+    /* The gateway's service client to its broker (local_client.h), borrowed; the caller
+     * runs it and passes its events on (corio_downlink_local_up/_down/_puback). */
+    struct corio_local_client *local;
     /* The cloud's downlink key (65 bytes, uncompressed), NULL: every container is
      * refused (logged). */
     const uint8_t *cloud_key;
@@ -78,8 +79,7 @@ struct corio_downlink_stats {
 
 typedef struct corio_downlink corio_downlink;
 
-/* Opens the queue and prepares the local client. Returns CORIO_OK or an error with a
- * reason in err. */
+/* Opens the queue. Returns CORIO_OK or an error with a reason in err. */
 int corio_downlink_new(const struct corio_downlink_options *o, corio_downlink **out, char *err,
                        size_t errlen);
 void corio_downlink_free(corio_downlink *dl);
@@ -90,9 +90,15 @@ void corio_downlink_on_down(corio_downlink *dl, const uint8_t *wire, size_t len,
 /* The uplink (re)connected: a state message goes out soon. */
 void corio_downlink_uplink_up(corio_downlink *dl);
 
-/* Does what is due: the local client, the outbox, deliveries, expiry, time, state.
- * now_ms is the wall clock (ms since 1970). */
+/* Does what is due: the outbox, deliveries, expiry, time, state. now_ms is the wall
+ * clock (ms since 1970). */
 void corio_downlink_run(corio_downlink *dl, int64_t now_ms);
+
+/* The service client's events: connected, disconnected, a publish acknowledged (an id
+ * the downlink did not publish is ignored). */
+void corio_downlink_local_up(corio_downlink *dl);
+void corio_downlink_local_down(corio_downlink *dl);
+void corio_downlink_puback(corio_downlink *dl, int mid);
 
 void corio_downlink_stats(const corio_downlink *dl, struct corio_downlink_stats *st);
 
