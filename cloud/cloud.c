@@ -34,7 +34,7 @@
 #include "corio_sig.h"
 #include "crypto_openssl.h"
 #include "dl_store.h"
-#include "downlink.h"
+#include "cloud_downlink.h"
 
 #define BATCH_TOPIC "corio/v1/g/+/batch"
 #define STATE_TOPIC "corio/v1/g/+/state"
@@ -234,7 +234,7 @@ struct cloud {
     char client_id[128];
     struct corio_store *writer, *reader, *dl_reader, *dl_writer;
     struct corio_dl_store *dl;
-    struct corio_downlink *downlink;
+    struct corio_cloud_downlink *downlink;
     struct corio_key downlink_key;
     bool has_downlink_key;
     struct corio_ingest *ingest;
@@ -293,7 +293,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     if (s == MOSQ_ERR_SUCCESS)
         s = mosquitto_subscribe(m, NULL, STATE_TOPIC, 1);
     if (c->downlink)
-        corio_downlink_connected(c->downlink, true);
+        corio_cloud_downlink_connected(c->downlink, true);
     if (s != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
                     mosquitto_strerror(s));
@@ -308,7 +308,7 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     struct cloud *c = arg;
     corio_gauge_set(c->m.connected, 0);
     if (c->downlink)
-        corio_downlink_connected(c->downlink, false);
+        corio_cloud_downlink_connected(c->downlink, false);
     if (rc != 0)
         corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=%s",
                     mosquitto_strerror(rc));
@@ -322,7 +322,7 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     size_t tl = strlen(msg->topic);
     if (tl > 6 && strcmp(msg->topic + tl - 6, "/state") == 0) {
         if (c->downlink)
-            corio_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
+            corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
         return;
     }
     corio_counter_inc(c->m.received);
@@ -543,8 +543,8 @@ static int metrics_init(struct metrics *m)
 #define DL_GAUGE(fn_name, field)                                                               \
     static double fn_name(void *arg)                                                           \
     {                                                                                          \
-        struct corio_downlink_stats st;                                                        \
-        corio_downlink_stats(arg, &st);                                                        \
+        struct corio_cloud_downlink_stats st;                                                        \
+        corio_cloud_downlink_stats(arg, &st);                                                        \
         return (double)st.field;                                                               \
     }
 DL_GAUGE(m_dl_containers, containers)
@@ -641,7 +641,7 @@ static int publish_down(void *ctx, const char *topic, const uint8_t *payload, si
                : -1;
 }
 
-/* The downlink service (downlink.h): its own connections to the database. */
+/* The downlink service (cloud_downlink.h): its own connections to the database. */
 static int start_downlink(struct cloud *c, const char *db, char *err, size_t errlen)
 {
     const struct corio_conf *conf = c->conf;
@@ -660,7 +660,7 @@ static int start_downlink(struct cloud *c, const char *db, char *err, size_t err
         }
         c->has_downlink_key = true;
     }
-    struct corio_downlink_opts o = {
+    struct corio_cloud_downlink_opts o = {
         .org = c->org, .dl = c->dl, .reader = c->dl_reader, .writer = c->dl_writer,
         .key = c->has_downlink_key ? &c->downlink_key : NULL, .publish = publish_down, .ctx = c,
         .resend_min_ms = corio_conf_int(conf, "resend_min"),
@@ -670,7 +670,7 @@ static int start_downlink(struct cloud *c, const char *db, char *err, size_t err
         .ledger_url = corio_conf_str(conf, "ledger_url"),
         .ledger_poll_ms = corio_conf_int(conf, "ledger_poll"),
         .relay_max_blocks = (uint64_t)corio_conf_int(conf, "relay_max_blocks")};
-    return corio_downlink_new(&o, &c->downlink, err, errlen);
+    return corio_cloud_downlink_new(&o, &c->downlink, err, errlen);
 }
 
 static int start(struct cloud *c)
@@ -720,7 +720,7 @@ static int start(struct cloud *c)
                                    .verifier = corio_cloud_cose_verifier,
                                    .accept_unregistered =
                                        corio_conf_bool(conf, "accept_unregistered"),
-                                   .hooks = corio_downlink_hooks(c->downlink)};
+                                   .hooks = corio_cloud_downlink_hooks(c->downlink)};
     const char *web = corio_conf_str(conf, "web_root");
     struct corio_api_opts ao = {.store = c->reader, .org = c->org, .web_root = web};
     if (corio_ingest_new(&io, &c->ingest) != CORIO_OK || corio_api_new(&ao, &c->api) != CORIO_OK) {
@@ -748,7 +748,7 @@ static int start(struct cloud *c)
     };
     if (corio_http_new(&c->http, &ho) != CORIO_OK ||
         corio_api_routes(c->api, c->http) != CORIO_OK ||
-        corio_downlink_routes(c->downlink, c->http) != CORIO_OK ||
+        corio_cloud_downlink_routes(c->downlink, c->http) != CORIO_OK ||
         register_downlink_metrics(c) != CORIO_OK) {
         corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
         return 1;
@@ -803,7 +803,7 @@ static int start(struct cloud *c)
         return 1;
     }
     c->mosq_started = true;
-    if (corio_downlink_start(c->downlink, err, sizeof err) != CORIO_OK) {
+    if (corio_cloud_downlink_start(c->downlink, err, sizeof err) != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot start the downlink", "error=%s", err);
         return 1;
     }
@@ -825,7 +825,7 @@ static void stop(struct cloud *c)
             mosquitto_loop_stop(c->mosq, false);
     }
     /* The downlink publishes through the client: it stops before the client goes. */
-    corio_downlink_free(c->downlink);
+    corio_cloud_downlink_free(c->downlink);
     c->downlink = NULL;
     if (c->worker_started) {
         pthread_mutex_lock(&c->qlock);

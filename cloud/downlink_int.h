@@ -1,7 +1,7 @@
 /*
  * downlink_int.h - what the files of corio-cloud's downlink share and nothing else uses:
  * JSON <-> CBOR for command arguments, results and configuration (cbor_json.c), and
- * the ledger follower (ledger_follow.c) that the downlink service (downlink.c) runs.
+ * the ledger follower (ledger_follow.c) that the downlink service (cloud_downlink.c) runs.
  */
 #ifndef CORIO_CLOUD_DOWNLINK_INT_H
 #define CORIO_CLOUD_DOWNLINK_INT_H

@@ -1,16 +1,16 @@
 /*
- * downlink.h - corio-cloud's downlink service (DESIGN.md §1, "The downlink path";
+ * cloud_downlink.h - corio-cloud's downlink service (DESIGN.md §1, "The downlink path";
  * docs/downlink.md): commands and desired configuration from the API to devices through
  * their gateways, the devices' answers closing them, time for packs that carry none, and
  * registry updates relayed from the ledger.
  *
- *   - The API (corio_downlink_routes): POST/GET /api/v1/devices/{id}/commands,
+ *   - The API (corio_cloud_downlink_routes): POST/GET /api/v1/devices/{id}/commands,
  *     GET .../commands/{seq}, PUT/GET .../config, GET .../time, GET /api/v1/gateways.
  *   - Commands and configuration live in the database (dl_store.h) until the device's
  *     answer comes back (or the command expires) and are resent, with a growing
  *     interval, to the device's gateway on corio/v1/g/{gw}/down: nothing that must arrive
  *     rides on a broker queue alone.
- *   - The ingest's hooks (corio_downlink_hooks): heartbeats date each boot of a device;
+ *   - The ingest's hooks (corio_cloud_downlink_hooks): heartbeats date each boot of a device;
  *     packs stamped with (boot, uptime) get their time from it, or are flagged; up/res
  *     closes commands, up/cfg records the reported configuration.
  *   - State messages of gateways (corio/v1/g/{gw}/state): their registry height, what
@@ -22,8 +22,8 @@
  * One sender thread builds and signs the containers (with the cloud's downlink key) and
  * publishes them through the caller's function; the follower has its own thread.
  */
-#ifndef CORIO_CLOUD_DOWNLINK_H
-#define CORIO_CLOUD_DOWNLINK_H
+#ifndef CORIO_CLOUD_CLOUD_DOWNLINK_H
+#define CORIO_CLOUD_CLOUD_DOWNLINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,7 +35,7 @@
 #include "ingest.h"
 #include "store.h"
 
-struct corio_downlink_opts {
+struct corio_cloud_downlink_opts {
     const char *org;
     struct corio_dl_store *dl;   /* shared, thread-safe */
     struct corio_store *reader;  /* devices and gateways; used under the service's lock */
@@ -52,31 +52,31 @@ struct corio_downlink_opts {
     int64_t (*now_ms)(void);   /* NULL: the wall clock */
 };
 
-struct corio_downlink_stats {
+struct corio_cloud_downlink_stats {
     uint64_t containers, publish_failed, commands_sent, configs_sent, relays_sent;
     uint64_t results, reports, states, states_refused, untimed, expired;
     uint64_t ledger_polls, ledger_failures, ledger_exports, ledger_height;
 };
 
-struct corio_downlink;
+struct corio_cloud_downlink;
 
-int corio_downlink_new(const struct corio_downlink_opts *o, struct corio_downlink **out,
+int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o, struct corio_cloud_downlink **out,
                        char *err, size_t errlen);
 /* Registers the API's routes (before the server starts). */
-int corio_downlink_routes(struct corio_downlink *d, struct corio_http *http);
+int corio_cloud_downlink_routes(struct corio_cloud_downlink *d, struct corio_http *http);
 /* Starts the sender (and the follower); CORIO_ERR_IO with a reason. */
-int corio_downlink_start(struct corio_downlink *d, char *err, size_t errlen);
+int corio_cloud_downlink_start(struct corio_cloud_downlink *d, char *err, size_t errlen);
 /* Stops the threads and frees. NULL is fine. */
-void corio_downlink_free(struct corio_downlink *d);
+void corio_cloud_downlink_free(struct corio_cloud_downlink *d);
 
 /* The broker connection came up or went down (sends wait while it is down). */
-void corio_downlink_connected(struct corio_downlink *d, bool up);
+void corio_cloud_downlink_connected(struct corio_cloud_downlink *d, bool up);
 /* A message on corio/v1/g/{gw}/state (any thread; copied and handled by the sender). */
-void corio_downlink_on_state(struct corio_downlink *d, const char *topic, const uint8_t *payload,
+void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic, const uint8_t *payload,
                              size_t len);
 /* The ingest's hooks. */
-struct corio_ingest_hooks corio_downlink_hooks(struct corio_downlink *d);
+struct corio_ingest_hooks corio_cloud_downlink_hooks(struct corio_cloud_downlink *d);
 
-void corio_downlink_stats(struct corio_downlink *d, struct corio_downlink_stats *st);
+void corio_cloud_downlink_stats(struct corio_cloud_downlink *d, struct corio_cloud_downlink_stats *st);
 
-#endif /* CORIO_CLOUD_DOWNLINK_H */
+#endif /* CORIO_CLOUD_CLOUD_DOWNLINK_H */

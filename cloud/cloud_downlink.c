@@ -1,5 +1,5 @@
 /*
- * downlink.c - corio-cloud's downlink service (downlink.h; docs/downlink.md).
+ * cloud_downlink.c - corio-cloud's downlink service (cloud_downlink.h; docs/downlink.md).
  *
  * Threads: the API's handlers store commands and configuration and wake the sender;
  * the sender (one thread) expires, sends and resends, and handles gateways' state
@@ -14,7 +14,7 @@
  * resend_min_ms to resend_max_ms, until the device's answer (through a batch, the
  * durable path) or the gateway's state message says it arrived.
  */
-#include "downlink.h"
+#include "cloud_downlink.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -57,8 +57,8 @@ struct resolved {
     int64_t base_ms;
 };
 
-struct corio_downlink {
-    struct corio_downlink_opts o;
+struct corio_cloud_downlink {
+    struct corio_cloud_downlink_opts o;
     char org[CORIO_ID_LEN + 1];
     pthread_mutex_t lock; /* the reader, the state queue, the flags, the stats */
     pthread_cond_t cond;
@@ -67,7 +67,7 @@ struct corio_downlink {
     struct statemsg *states, *states_tail;
     size_t nstates;
     struct corio__ledger_follow *follow;
-    struct corio_downlink_stats st;
+    struct corio_cloud_downlink_stats st;
     struct resolved *res;
     size_t nres, capres;
 };
@@ -79,12 +79,12 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static int64_t now_of(const struct corio_downlink *d)
+static int64_t now_of(const struct corio_cloud_downlink *d)
 {
     return d->o.now_ms ? d->o.now_ms() : wall_ms();
 }
 
-static void wake(struct corio_downlink *d)
+static void wake(struct corio_cloud_downlink *d)
 {
     pthread_mutex_lock(&d->lock);
     d->wake = true;
@@ -108,7 +108,7 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* The resend interval after n sends. */
-static int64_t backoff(const struct corio_downlink *d, int64_t sends)
+static int64_t backoff(const struct corio_cloud_downlink *d, int64_t sends)
 {
     int64_t v = d->o.resend_min_ms;
     for (int64_t i = 1; i < sends && v < d->o.resend_max_ms; i++)
@@ -133,7 +133,7 @@ static int keep_devinfo(const struct corio_device_info *i, void *arg)
 
 /* Whether the device is this organisation's, and its gateway ("" when none known).
  * Returns CORIO_OK, CORIO_ERR_NOTFOUND or an error. */
-static int device_of(struct corio_downlink *d, const char *device, struct devinfo *di)
+static int device_of(struct corio_cloud_downlink *d, const char *device, struct devinfo *di)
 {
     memset(di, 0, sizeof *di);
     pthread_mutex_lock(&d->lock);
@@ -212,7 +212,7 @@ static const char *device_param(struct corio_http_req *r)
 }
 
 /* The device, when it is this organisation's; answers 404/500 otherwise. */
-static const char *known_device(struct corio_downlink *d, struct corio_http_req *r)
+static const char *known_device(struct corio_cloud_downlink *d, struct corio_http_req *r)
 {
     const char *id = device_param(r);
     if (!id)
@@ -232,7 +232,7 @@ static const char *known_device(struct corio_downlink *d, struct corio_http_req 
 
 static int h_post_command(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -318,7 +318,7 @@ static int h_post_command(struct corio_http_req *r, void *arg)
 
 static int h_get_commands(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -341,7 +341,7 @@ static int h_get_commands(struct corio_http_req *r, void *arg)
 
 static int h_get_command(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -363,7 +363,7 @@ static int h_get_command(struct corio_http_req *r, void *arg)
 
 static int h_put_config(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -426,7 +426,7 @@ static int keep_cfg(const struct corio_dl_cfg *c, void *arg)
 
 static int h_get_config(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -455,7 +455,7 @@ static int append_boot(const struct corio_dl_boot *b, void *arg)
 
 static int h_get_time(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     const char *id = known_device(d, r);
     if (!id)
         return CORIO_OK;
@@ -494,7 +494,7 @@ static int append_gw(const struct corio_dl_gw *g, void *arg)
 
 static int h_gateways(struct corio_http_req *r, void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     struct gw_list l = {json_array(), d->org};
     if (!l.arr || corio_dl_gw_list(d->o.dl, append_gw, &l) != CORIO_OK) {
         json_decref(l.arr);
@@ -510,7 +510,7 @@ static int h_gateways(struct corio_http_req *r, void *arg)
                   "ledger_height", v.ready ? json_integer((json_int_t)v.head_height) : json_null()));
 }
 
-int corio_downlink_routes(struct corio_downlink *d, struct corio_http *http)
+int corio_cloud_downlink_routes(struct corio_cloud_downlink *d, struct corio_http *http)
 {
     static const struct {
         const char *method, *pattern;
@@ -567,7 +567,7 @@ static bool pack_ext(const struct corio_batch_msg *m, struct corio_senml_ext *x)
     return true;
 }
 
-static struct resolved *resolved_find(struct corio_downlink *d, const char *device, uint64_t boot)
+static struct resolved *resolved_find(struct corio_cloud_downlink *d, const char *device, uint64_t boot)
 {
     for (size_t i = 0; i < d->nres; i++)
         if (d->res[i].boot == boot && strcmp(d->res[i].device, device) == 0)
@@ -583,7 +583,7 @@ static struct resolved *resolved_find(struct corio_downlink *d, const char *devi
  * stored, so that a crash cannot store one unflagged. */
 static int prepare(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms)
 {
-    struct corio_downlink *d = ctx;
+    struct corio_cloud_downlink *d = ctx;
     (void)now_ms;
     d->nres = 0;
     char dev[CORIO_ID_LEN + 1];
@@ -656,7 +656,7 @@ static int prepare(void *ctx, const char *org, const struct corio_batch *b, int6
 static int resolve(void *ctx, const char *device, uint64_t boot, uint64_t upt_ms, int64_t recv_ms,
                    int64_t *t_ms)
 {
-    struct corio_downlink *d = ctx;
+    struct corio_cloud_downlink *d = ctx;
     (void)recv_ms;
     struct resolved *r = resolved_find(d, device, boot);
     if (!r || !r->ok || upt_ms > (uint64_t)INT64_MAX - (uint64_t)r->base_ms)
@@ -669,7 +669,7 @@ static int resolve(void *ctx, const char *device, uint64_t boot, uint64_t upt_ms
  * another organisation were rejected by the ingest and are skipped here too. */
 static void committed(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms)
 {
-    struct corio_downlink *d = ctx;
+    struct corio_cloud_downlink *d = ctx;
     char dev[CORIO_ID_LEN + 1];
     for (size_t i = 0; i < b->count; i++) {
         const struct corio_batch_msg *m = &b->msgs[i];
@@ -712,7 +712,7 @@ static void committed(void *ctx, const char *org, const struct corio_batch *b, i
     }
 }
 
-struct corio_ingest_hooks corio_downlink_hooks(struct corio_downlink *d)
+struct corio_ingest_hooks corio_cloud_downlink_hooks(struct corio_cloud_downlink *d)
 {
     return (struct corio_ingest_hooks){.prepare = prepare, .resolve = resolve,
                                        .committed = committed, .ctx = d};
@@ -739,7 +739,7 @@ struct outgoing {
 };
 
 struct round {
-    struct corio_downlink *d;
+    struct corio_cloud_downlink *d;
     int64_t now;
     struct outgoing *out;
     size_t nout;
@@ -845,7 +845,7 @@ static uint8_t *encoded_cfg(const struct corio_cfg_desired *c, struct outgoing *
 static int due_cmd(const struct corio_dl_cmd *c, void *arg)
 {
     struct round *r = arg;
-    struct corio_downlink *d = r->d;
+    struct corio_cloud_downlink *d = r->d;
     struct devinfo di;
     if (strcmp(c->org, d->org) != 0 || device_of(d, c->device, &di) != CORIO_OK || !di.gateway[0])
         return 0; /* no gateway known yet: it stays queued */
@@ -881,7 +881,7 @@ static int due_cmd(const struct corio_dl_cmd *c, void *arg)
 static int due_cfg(const struct corio_dl_cfg *c, void *arg)
 {
     struct round *r = arg;
-    struct corio_downlink *d = r->d;
+    struct corio_cloud_downlink *d = r->d;
     struct devinfo di;
     if (strcmp(c->org, d->org) != 0 || device_of(d, c->device, &di) != CORIO_OK || !di.gateway[0])
         return 0;
@@ -915,7 +915,7 @@ static int due_cfg(const struct corio_dl_cfg *c, void *arg)
 static void relay_item(struct round *r, struct outgoing *o, uint64_t base,
                        const struct corio__ledger_view *v)
 {
-    struct corio_downlink *d = r->d;
+    struct corio_cloud_downlink *d = r->d;
     uint64_t got;
     char *latest = NULL, *old = NULL;
     size_t llen = 0, olen = 0;
@@ -1006,7 +1006,7 @@ static int collect_gw(const struct corio_dl_gw *g, void *arg)
 
 static void due_relays(struct round *r, const struct corio__ledger_view *v)
 {
-    struct corio_downlink *d = r->d;
+    struct corio_cloud_downlink *d = r->d;
     struct gw_array a = {0};
     if (corio_dl_gw_list(d->o.dl, collect_gw, &a) != CORIO_OK) {
         free(a.g);
@@ -1030,7 +1030,7 @@ static void due_relays(struct round *r, const struct corio__ledger_view *v)
     free(a.g);
 }
 
-static void send_round(struct corio_downlink *d, int64_t now)
+static void send_round(struct corio_cloud_downlink *d, int64_t now)
 {
     struct round r = {.d = d, .now = now};
     int64_t expired = 0;
@@ -1105,7 +1105,7 @@ static void send_round(struct corio_downlink *d, int64_t now)
 }
 
 /* A gateway's state message: checked with its key, then its height and deliveries. */
-static void take_state(struct corio_downlink *d, struct statemsg *m, int64_t now)
+static void take_state(struct corio_cloud_downlink *d, struct statemsg *m, int64_t now)
 {
     struct corio_gateway_rec gw;
     pthread_mutex_lock(&d->lock);
@@ -1146,7 +1146,7 @@ static void take_state(struct corio_downlink *d, struct statemsg *m, int64_t now
 
 static void *sender_main(void *arg)
 {
-    struct corio_downlink *d = arg;
+    struct corio_cloud_downlink *d = arg;
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
         struct statemsg *m = d->states;
@@ -1184,7 +1184,7 @@ static void *sender_main(void *arg)
 
 /* ---- life ------------------------------------------------------------------------------- */
 
-int corio_downlink_new(const struct corio_downlink_opts *o, struct corio_downlink **out,
+int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o, struct corio_cloud_downlink **out,
                        char *err, size_t errlen)
 {
     *out = NULL;
@@ -1193,7 +1193,7 @@ int corio_downlink_new(const struct corio_downlink_opts *o, struct corio_downlin
         snprintf(err, errlen, "the downlink needs the organisation, its stores and a publisher");
         return CORIO_ERR_INVAL;
     }
-    struct corio_downlink *d = calloc(1, sizeof *d);
+    struct corio_cloud_downlink *d = calloc(1, sizeof *d);
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return CORIO_ERR_NOSPACE;
@@ -1221,7 +1221,7 @@ int corio_downlink_new(const struct corio_downlink_opts *o, struct corio_downlin
     return CORIO_OK;
 }
 
-int corio_downlink_start(struct corio_downlink *d, char *err, size_t errlen)
+int corio_cloud_downlink_start(struct corio_cloud_downlink *d, char *err, size_t errlen)
 {
     if (!d->o.key)
         corio_logkv(CORIO_LOG_WARN, "no downlink_key: commands and configuration are stored "
@@ -1243,7 +1243,7 @@ int corio_downlink_start(struct corio_downlink *d, char *err, size_t errlen)
     return CORIO_OK;
 }
 
-void corio_downlink_free(struct corio_downlink *d)
+void corio_cloud_downlink_free(struct corio_cloud_downlink *d)
 {
     if (!d)
         return;
@@ -1267,7 +1267,7 @@ void corio_downlink_free(struct corio_downlink *d)
     free(d);
 }
 
-void corio_downlink_connected(struct corio_downlink *d, bool up)
+void corio_cloud_downlink_connected(struct corio_cloud_downlink *d, bool up)
 {
     pthread_mutex_lock(&d->lock);
     d->connected = up;
@@ -1276,7 +1276,7 @@ void corio_downlink_connected(struct corio_downlink *d, bool up)
     pthread_mutex_unlock(&d->lock);
 }
 
-void corio_downlink_on_state(struct corio_downlink *d, const char *topic, const uint8_t *payload,
+void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic, const uint8_t *payload,
                              size_t len)
 {
     char gw[CORIO_ID_LEN + 1];
@@ -1309,7 +1309,7 @@ void corio_downlink_on_state(struct corio_downlink *d, const char *topic, const 
     pthread_mutex_unlock(&d->lock);
 }
 
-void corio_downlink_stats(struct corio_downlink *d, struct corio_downlink_stats *st)
+void corio_cloud_downlink_stats(struct corio_cloud_downlink *d, struct corio_cloud_downlink_stats *st)
 {
     pthread_mutex_lock(&d->lock);
     *st = d->st;
