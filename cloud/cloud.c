@@ -186,6 +186,13 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
      .min = 100,
      .max = 3600000,
      .help = "How often the ledger is polled."},
+    {.name = "relay_refresh",
+     .type = CORIO_CONF_DURATION,
+     .def = "10m",
+     .min = 0,
+     .max = 86400000,
+     .help = "An unchanged registry is relayed to gateways at the ledger's newer height this "
+             "often, so that their registry files stay young (0: only on changes)."},
     {.name = "relay_max_blocks",
      .type = CORIO_CONF_INT,
      .def = "1000",
@@ -669,6 +676,7 @@ static int start_downlink(struct cloud *c, const char *db, char *err, size_t err
         .command_ttl_max_ms = corio_conf_int(conf, "command_ttl_max"),
         .ledger_url = corio_conf_str(conf, "ledger_url"),
         .ledger_poll_ms = corio_conf_int(conf, "ledger_poll"),
+        .relay_refresh_ms = corio_conf_int(conf, "relay_refresh"),
         .relay_max_blocks = (uint64_t)corio_conf_int(conf, "relay_max_blocks")};
     return corio_cloud_downlink_new(&o, &c->downlink, err, errlen);
 }

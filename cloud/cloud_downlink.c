@@ -1229,7 +1229,8 @@ int corio_cloud_downlink_start(struct corio_cloud_downlink *d, char *err, size_t
     if (d->o.ledger_url) {
         struct corio__ledger_follow_opts fo = {
             .url = d->o.ledger_url, .poll_ms = d->o.ledger_poll_ms > 0 ? d->o.ledger_poll_ms : 2000,
-            .max_blocks = d->o.relay_max_blocks, .dl = d->o.dl, .writer = d->o.writer,
+            .max_blocks = d->o.relay_max_blocks, .refresh_ms = d->o.relay_refresh_ms,
+            .dl = d->o.dl, .writer = d->o.writer,
             .org = d->org, .changed = wake_cb, .ctx = d};
         int rc = corio__ledger_follow_start(&fo, &d->follow, err, errlen);
         if (rc != CORIO_OK)

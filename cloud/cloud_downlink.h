@@ -48,6 +48,7 @@ struct corio_cloud_downlink_opts {
     int64_t command_ttl_ms, command_ttl_max_ms; /* a command's default and longest life */
     const char *ledger_url; /* NULL: no registry relays */
     int64_t ledger_poll_ms;
+    int64_t relay_refresh_ms; /* an unchanged registry is relayed at a newer height this often */
     uint64_t relay_max_blocks; /* further behind: a whole registry instead of an update */
     int64_t (*now_ms)(void);   /* NULL: the wall clock */
 };

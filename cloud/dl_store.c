@@ -88,6 +88,7 @@ enum q {
     Q_EXPORT_PUT,
     Q_EXPORT_GET,
     Q_EXPORT_LATEST,
+    Q_EXPORT_PRUNE,
     Q_BLOCK_PUT,
     Q_BLOCK_GET,
     Q_BLOCK_PRUNE,
@@ -155,6 +156,8 @@ static const char *const sql[Q_N] = {
     [Q_EXPORT_PUT] = "INSERT OR REPLACE INTO dl_exports(height, text, fetched_ms) VALUES(?, ?, ?)",
     [Q_EXPORT_GET] = "SELECT height, text FROM dl_exports WHERE height = ?",
     [Q_EXPORT_LATEST] = "SELECT height, text FROM dl_exports ORDER BY height DESC LIMIT 1",
+    [Q_EXPORT_PRUNE] = "DELETE FROM dl_exports WHERE height < ? AND "
+                       "height < (SELECT MAX(height) FROM dl_exports)",
     [Q_BLOCK_PUT] = "INSERT OR REPLACE INTO dl_blocks(height, data) VALUES(?, ?)",
     [Q_BLOCK_GET] = "SELECT data FROM dl_blocks WHERE height = ?",
     [Q_BLOCK_PRUNE] = "DELETE FROM dl_blocks WHERE height < ?",
@@ -773,6 +776,16 @@ int corio_dl_export_get(struct corio_dl_store *s, uint64_t height, uint64_t *got
     rc = rc == SQLITE_ROW ? (*t ? CORIO_OK : CORIO_ERR_NOSPACE)
          : rc == SQLITE_DONE ? CORIO_ERR_NOTFOUND
                              : fail(s, "export");
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int corio_dl_export_prune(struct corio_dl_store *s, uint64_t from)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = q(s, Q_EXPORT_PRUNE);
+    sqlite3_bind_int64(st, 1, from > INT64_MAX ? INT64_MAX : (int64_t)from);
+    int rc = run(s, st, "prune exports");
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

@@ -169,6 +169,8 @@ int corio_dl_export_put(struct corio_dl_store *s, uint64_t height, const char *t
 /* The export at height (CORIO_ERR_NOTFOUND), or the latest (height 0): malloc'd. */
 int corio_dl_export_get(struct corio_dl_store *s, uint64_t height, uint64_t *got, char **text,
                         size_t *len);
+/* Forgets exports below height `from`, never the latest. */
+int corio_dl_export_prune(struct corio_dl_store *s, uint64_t from);
 int corio_dl_block_put(struct corio_dl_store *s, uint64_t height, const uint8_t *data, size_t len);
 int corio_dl_block_get(struct corio_dl_store *s, uint64_t height, uint8_t **data, size_t *len);
 /* Keeps blocks from height `from` on. */

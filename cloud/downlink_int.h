@@ -53,6 +53,8 @@ struct corio__ledger_follow;
 struct corio__ledger_follow_opts {
     const char *url;            /* http(s)://node:port of a corio-ledger */
     int64_t poll_ms;            /* how often */
+    int64_t refresh_ms;         /* an unchanged export is stored again this often, so that
+                                   gateways' registries move on with the ledger's height */
     uint64_t max_blocks;        /* blocks kept (and relayed at most at once) */
     struct corio_dl_store *dl;  /* exports and blocks go here */
     struct corio_store *writer; /* the cloud's registry (orgs, gateways, devices), its own

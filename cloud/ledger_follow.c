@@ -44,6 +44,7 @@ struct corio__ledger_follow {
     struct corio__ledger_view view;
     struct corio__ledger_follow_stats st;
     struct corio_reglines *last; /* the entries of the latest stored export */
+    int64_t last_stored_ms;      /* when an export was stored last */
     uint64_t blocks_from;        /* blocks below this are not wanted */
 };
 
@@ -171,6 +172,22 @@ static int fetch_block(struct corio__ledger_follow *f, uint64_t h)
     return rc;
 }
 
+static int lowest_gw(const struct corio_dl_gw *g, void *arg)
+{
+    uint64_t *low = arg;
+    if (g->has_state && g->height < *low)
+        *low = g->height;
+    return 0;
+}
+
+/* Exports below every gateway's height are no longer a base for an update. */
+static void prune_exports(struct corio__ledger_follow *f)
+{
+    uint64_t low = UINT64_MAX;
+    if (corio_dl_gw_list(f->o.dl, lowest_gw, &low) == CORIO_OK)
+        corio_dl_export_prune(f->o.dl, low);
+}
+
 static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
 {
     bump(f, &f->st.polls);
@@ -211,6 +228,14 @@ static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
         free(diff);
     }
     bool stored = false;
+    bool refresh = !changed && f->o.refresh_ms > 0 && now_ms - f->last_stored_ms >= f->o.refresh_ms &&
+                   eh > f->view.export_height;
+    if (refresh && corio_dl_export_put(f->o.dl, eh, text, len, now_ms) == CORIO_OK) {
+        /* The same entries at a newer height: gateways move on with the ledger. */
+        stored = true;
+        f->last_stored_ms = now_ms;
+        prune_exports(f);
+    }
     if (changed) {
         char err[256];
         if (f->o.writer &&
@@ -219,7 +244,9 @@ static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
             corio_logkv(CORIO_LOG_ERROR, "the ledger's registry does not load", "error=%s", err);
         if (corio_dl_export_put(f->o.dl, eh, text, len, now_ms) == CORIO_OK) {
             stored = true;
+            f->last_stored_ms = now_ms;
             bump(f, &f->st.exports);
+            prune_exports(f);
             corio_reglines_free(f->last);
             f->last = lines;
             lines = NULL;

@@ -106,7 +106,8 @@ static int split(const char *s, size_t n, char **key, char **line, uint64_t *hei
     if (lens[0] == 3 && memcmp(toks[0], "org", 3) == 0)
         keywords = 2;
     else if ((lens[0] == 7 && memcmp(toks[0], "gateway", 7) == 0) ||
-             (lens[0] == 6 && memcmp(toks[0], "device", 6) == 0))
+             (lens[0] == 6 && memcmp(toks[0], "device", 6) == 0) ||
+             (lens[0] == 6 && memcmp(toks[0], "orgkey", 6) == 0))
         keywords = 2;
     else if (lens[0] == 8 && memcmp(toks[0], "firmware", 8) == 0)
         keywords = 3;
@@ -783,10 +784,37 @@ static int check_ident(const struct corio_reg *old, const struct corio_reg *neu,
     return CORIO_OK;
 }
 
+/* An organisation's key (its orgkey line) endorses its devices' rotations at the
+ * gateway: it changes only with the organisation's own rotation in the blocks. A key for
+ * an organisation the gateway held without one must be key 0 (its founding key, which
+ * the gateway cannot check offline). */
+static int check_orgkeys(const struct corio_reg *old, const struct corio_reg *neu,
+                         const struct facts *fs, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < neu->norgs; i++) {
+        const struct corio_reg_org *n = &neu->orgs[i], *o = corio_reg_org(old, n->id);
+        if (!n->has_key)
+            continue;
+        bool same = o && o->has_key && o->key_number == n->key_number &&
+                    memcmp(o->key, n->key, CORIO_P256_PUB_LEN) == 0;
+        if (same || ((!o || !o->has_key) && n->key_number == 0))
+            continue;
+        const struct fact *rot = last_fact(fs, TX_ROTATE, n->id);
+        if (!rot || rot->key_number != n->key_number ||
+            memcmp(rot->key, n->key, CORIO_P256_PUB_LEN) != 0)
+            return refuse(why, whylen, CORIO_ERR_POLICY,
+                          "organisation %s changes key without its rotation in the relayed blocks",
+                          n->id);
+    }
+    return CORIO_OK;
+}
+
 static int check(const struct corio_reg *old, const struct corio_reg *neu, const struct facts *fs,
                  char *why, size_t whylen)
 {
-    int rc;
+    int rc = check_orgkeys(old, neu, fs, why, whylen);
+    if (rc != CORIO_OK)
+        return rc;
     for (size_t i = 0; i < neu->ndevices; i++)
         if ((rc = check_ident(old, neu, neu->devices[i].id, fs, why, whylen)) != CORIO_OK)
             return rc;

@@ -5,7 +5,7 @@
  * blocks and signed tree head.
  *
  * The registry file is a set of entries, each one line, keyed by its kind and id
- * ("org <id>", "gateway <id>", "device <id>", "firmware <class> <sha256>"). An update
+ * ("org <id>", "orgkey <id>", "gateway <id>", "device <id>", "firmware <class> <sha256>"). An update
  * is a text of lines: a registry line sets its entry, "- <key>" removes one. The cloud
  * computes it between two exports of the ledger's registry; the gateway applies it to
  * the file it holds, at the base height the update names.
@@ -14,8 +14,8 @@
  * the tree head; that the blocks hash-chain up to it and follow on from the last block
  * it applied; and that the update agrees with the registry transactions in those blocks
  * (no device appears without its claim, no revocation is left out or undone, no key
- * changes without its rotation, no device changes owner without its transfer). What it
- * cannot check: entries that votes change rather than transactions (organisations,
+ * changes without its rotation, no device changes owner without its transfer, no
+ * organisation's key changes without its rotation). What it cannot check: entries that votes change rather than transactions (organisations,
  * approved firmware) and, in a whole-registry update (base 0), anything but the height.
  */
 #ifndef CORIO_COMMON_RELAY_H

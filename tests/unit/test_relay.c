@@ -363,6 +363,41 @@ static void keys_change_only_by_rotation_and_revocation_is_final(void **state)
     free(cur);
 }
 
+static void an_organisation_key_changes_only_by_its_rotation(void **state)
+{
+    (void)state;
+    uint8_t pub[65];
+    char orgkey[80], newkey[80];
+    struct corio_key next;
+    assert_int_equal(corio_key_public(&W.org, pub), CORIO_OK);
+    assert_true(corio_didkey_format(pub, sizeof pub, orgkey, sizeof orgkey) > 0);
+    assert_int_equal(corio_key_generate(ops, 0, 0, &next), CORIO_OK);
+    assert_int_equal(corio_key_public(&next, pub), CORIO_OK);
+    assert_true(corio_didkey_format(pub, sizeof pub, newkey, sizeof newkey) > 0);
+    char cur[512], update[256];
+    snprintf(cur, sizeof cur, "height 5\norg %s Org\norgkey %s key=%s key_no=0\n", W.org_id,
+             W.org_id, orgkey);
+    snprintf(update, sizeof update, "orgkey %s key=%s key_no=1\n", W.org_id, newkey);
+    struct chain c = {.first = 6};
+    block(&c, NULL, NULL, 0, NULL);
+    sign_head(&c, &W.node);
+    struct corio_bytes v[8];
+    struct corio_down_item it = item(&c, 6, 5, update, v);
+    struct corio_relay_result res;
+    char why[256];
+    assert_int_equal(verify(cur, 5, NULL, &it, &res, why), CORIO_ERR_POLICY);
+    assert_non_null(strstr(why, "organisation"));
+    struct chain d = {.first = 6};
+    struct blob t = rotate_tx(&W.org, W.org_id, &next, 1);
+    block(&d, NULL, &t, 1, NULL);
+    sign_head(&d, &W.node);
+    it = item(&d, 6, 5, update, v);
+    assert_int_equal(verify(cur, 5, NULL, &it, &res, why), CORIO_OK);
+    assert_non_null(strstr(res.text, newkey));
+    free(res.text);
+    corio_key_close(&next);
+}
+
 static void a_whole_registry_needs_only_its_block(void **state)
 {
     (void)state;
@@ -523,6 +558,7 @@ int main(void)
         cmocka_unit_test(a_refused_revocation_changes_nothing),
         cmocka_unit_test(devices_appear_only_with_their_claim),
         cmocka_unit_test(keys_change_only_by_rotation_and_revocation_is_final),
+        cmocka_unit_test(an_organisation_key_changes_only_by_its_rotation),
         cmocka_unit_test(a_whole_registry_needs_only_its_block),
         cmocka_unit_test(lines_parse_apply_and_diff),
         cmocka_unit_test(the_container_and_state_round_trip_signed),
