@@ -832,9 +832,6 @@ static void stop(struct cloud *c)
         if (c->mosq_started)
             mosquitto_loop_stop(c->mosq, false);
     }
-    /* The downlink publishes through the client: it stops before the client goes. */
-    corio_cloud_downlink_free(c->downlink);
-    c->downlink = NULL;
     if (c->worker_started) {
         pthread_mutex_lock(&c->qlock);
         c->stopping = true;
@@ -842,6 +839,13 @@ static void stop(struct cloud *c)
         pthread_mutex_unlock(&c->qlock);
         pthread_join(c->worker, NULL);
     }
+    /* The downlink is used by the worker (the ingest's hooks) and the HTTP handlers (its
+     * routes and metrics), and publishes through the client: it goes after them and
+     * before the client. */
+    if (c->http)
+        corio_http_stop(c->http);
+    corio_cloud_downlink_free(c->downlink);
+    c->downlink = NULL;
     if (c->mosq)
         mosquitto_destroy(c->mosq);
     if (c->mosq_lib)

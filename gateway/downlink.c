@@ -44,6 +44,7 @@
 #define OUTBOX_SLICE     512   /* outbox rows read per loop */
 #define MAX_PENDING      4096  /* publishes awaiting the broker's PUBACK */
 #define PLAUSIBLE_MS     1577836800000LL /* 2020-01-01: an earlier clock is not set */
+#define CONFIG_LIFE_MS   (7LL * 24 * 3600 * 1000) /* a configuration waits at most a week */
 
 /* ---- the queue's schema ------------------------------------------------------------ */
 
@@ -56,7 +57,7 @@ static const char *const schema[] = {
     "  kind INTEGER NOT NULL,"           /* 1 command, 2 configuration */
     "  cid BLOB,"                        /* command: its correlation id */
     "  version INTEGER NOT NULL DEFAULT 0," /* configuration: its version */
-    "  expires_ms INTEGER NOT NULL,"     /* command: its expiry; configuration: 0 */
+    "  expires_ms INTEGER NOT NULL,"     /* command: its expiry; configuration: a week */
     "  payload BLOB NOT NULL,"           /* the dn/cmd or dn/cfg payload */
     "  received_ms INTEGER NOT NULL,"
     "  deliveries INTEGER NOT NULL DEFAULT 0,"
@@ -97,7 +98,7 @@ static const char *const sql[S_NSTMT] = {
     [S_CFG_VERSION] = "SELECT version FROM items WHERE kind = 2 AND device = ?",
     [S_CFG_DELETE] = "DELETE FROM items WHERE kind = 2 AND device = ?",
     [S_INSERT_CFG] = "INSERT INTO items(device, kind, version, expires_ms, payload, received_ms) "
-                     "VALUES(?, 2, ?, 0, ?, ?)",
+                     "VALUES(?, 2, ?, ?, ?, ?)",
     [S_COUNT_DEVICE] = "SELECT COUNT(*) FROM items WHERE device = ?",
     [S_COUNT] = "SELECT COUNT(*) FROM items",
     [S_DEVICE_ITEMS] = "SELECT id, kind, cid, expires_ms, payload FROM items WHERE device = ? "
@@ -108,7 +109,7 @@ static const char *const sql[S_NSTMT] = {
     [S_CMD_DELETE] = "DELETE FROM items WHERE kind = 1 AND device = ? AND cid = ?",
     [S_DONE_INSERT] = "INSERT OR REPLACE INTO done(device, cid, expires_ms) VALUES(?, ?, ?)",
     [S_CFG_ANSWERED] = "DELETE FROM items WHERE kind = 2 AND device = ? AND version <= ?",
-    [S_PURGE] = "DELETE FROM items WHERE kind = 1 AND expires_ms < ?",
+    [S_PURGE] = "DELETE FROM items WHERE expires_ms < ?",
     [S_PURGE_DONE] = "DELETE FROM done WHERE expires_ms < ?",
     [S_META_GET] = "SELECT value FROM meta WHERE key = ?",
     [S_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
@@ -599,8 +600,11 @@ static void take_config(corio_downlink *dl, const struct corio_down_item *it, in
     st = stmt(dl, S_INSERT_CFG);
     sqlite3_bind_text(st, 1, it->device, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)c.version);
-    sqlite3_bind_blob(st, 3, it->payload.p, (int)it->payload.n, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now_ms);
+    /* A device that never comes back here (it moved to another gateway) does not hold a
+     * place for ever; the cloud sends it again while the device is not in sync. */
+    sqlite3_bind_int64(st, 3, now_ms + CONFIG_LIFE_MS);
+    sqlite3_bind_blob(st, 4, it->payload.p, (int)it->payload.n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
     ok = ok && exec_ok(dl, st, "configuration");
     sqlite3_exec(dl->db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
     if (!ok)
