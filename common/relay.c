@@ -62,6 +62,10 @@ static int split(const char *s, size_t n, char **key, char **line, uint64_t *hei
     size_t lens[8];
     int nt = 0;
     size_t i = 0;
+    /* Control characters (a CR inside a line, above all) would not read back the same. */
+    for (size_t c = 0; c < n; c++)
+        if (((unsigned char)s[c] < 0x20 && s[c] != '\t') || s[c] == 0x7f)
+            return CORIO_ERR_MALFORMED;
     const char *rest = NULL;
     size_t rest_len = 0;
     while (i < n) {

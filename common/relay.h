@@ -32,11 +32,12 @@
 
 struct corio_reglines;
 
-/* Parses registry text into its entries (comments and blank lines dropped) and its
- * height (0 when the text has no "height" line). Lines are checked only for a known
- * kind and a key; corio_reg_parse (corio_registry.h) checks the rest. Returns CORIO_OK,
- * CORIO_ERR_MALFORMED (an unknown kind, a missing key, a key twice) with the line in
- * why, or CORIO_ERR_NOSPACE. */
+/* Parses registry text (LF or CRLF lines) into its entries (comments and blank lines
+ * dropped) and its height (0 when the text has no "height" line). Lines are checked only
+ * for a known kind, a key and no control characters but tabs; corio_reg_parse
+ * (corio_registry.h) checks the rest. Returns CORIO_OK, CORIO_ERR_MALFORMED (an unknown
+ * kind, a missing key, a key twice, a control character) with the line in why, or
+ * CORIO_ERR_NOSPACE. */
 int corio_reglines_parse(const char *text, size_t len, struct corio_reglines **out,
                          uint64_t *height, char *why, size_t whylen);
 void corio_reglines_free(struct corio_reglines *r);
