@@ -180,9 +180,10 @@ static json_t *cmd_json(const struct corio_dl_cmd *c)
     json_object_set_new(o, "last_sent", ms_or_null(c->last_sent_ms));
     json_object_set_new(o, "delivered", ms_or_null(c->delivered_ms));
     json_object_set_new(o, "answered", ms_or_null(c->answered_ms));
-    json_object_set_new(o, "status", c->has_answer ? json_string(status_name(c->status)) : json_null());
-    json_object_set_new(o, "error", c->has_answer && c->err ? json_string(corio_strerror(c->err))
-                                                            : json_null());
+    json_object_set_new(o, "status",
+                        c->has_answer ? json_string(status_name(c->status)) : json_null());
+    json_object_set_new(
+        o, "error", c->has_answer && c->err ? json_string(corio_strerror(c->err)) : json_null());
     json_object_set_new(o, "result", cbor_or_null(c->result, c->result_len));
     return o;
 }
@@ -297,8 +298,7 @@ static int h_post_command(struct corio_http_req *r, void *arg)
             why = "no randomness for the correlation id";
         } else if (corio_dl_cmd_add(d->o.dl, d->org, id, json_string_value(name), args, args_len,
                                     now, expires, cid, &seq) != CORIO_OK ||
-                   corio_dl_cmd_get(d->o.dl, d->org, id, seq, keep_cmd, &out) != CORIO_OK ||
-                   !out) {
+                   corio_dl_cmd_get(d->o.dl, d->org, id, seq, keep_cmd, &out) != CORIO_OK || !out) {
             status = 500;
             why = "storage failed";
         } else {
@@ -388,8 +388,8 @@ static int h_put_config(struct corio_http_req *r, void *arg)
         return corio_http_reply_error(r, 500, "storage failed");
     corio_logkv(CORIO_LOG_INFO, "configuration set", "device=%s version=%" PRIu64, id, version);
     wake(d);
-    return corio_http_reply_json(r, 200,
-                                 json_pack("{s:s, s:I}", "device", id, "version", (json_int_t)version));
+    return corio_http_reply_json(
+        r, 200, json_pack("{s:s, s:I}", "device", id, "version", (json_int_t)version));
 }
 
 static int keep_cfg(const struct corio_dl_cfg *c, void *arg)
@@ -400,24 +400,25 @@ static int keep_cfg(const struct corio_dl_cfg *c, void *arg)
     bool in_sync = c->version > 0 && c->has_reported && c->reported_version == c->version &&
                    c->reported_status == CORIO_CFG_APPLIED;
     json_object_set_new(o, "device", json_string(c->device));
-    json_object_set_new(o, "desired", c->version ? cbor_or_null(c->desired, c->desired_len)
-                                                 : json_null());
+    json_object_set_new(o, "desired",
+                        c->version ? cbor_or_null(c->desired, c->desired_len) : json_null());
     json_object_set_new(o, "version", json_integer((json_int_t)c->version));
     json_object_set_new(o, "set", ms_or_null(c->set_ms));
     json_object_set_new(o, "sends", json_integer(c->sends));
-    json_object_set_new(o, "reported", c->has_reported ? cbor_or_null(c->reported, c->reported_len)
-                                                       : json_null());
+    json_object_set_new(o, "reported",
+                        c->has_reported ? cbor_or_null(c->reported, c->reported_len) : json_null());
     json_object_set_new(o, "reported_version",
                         c->has_reported ? json_integer((json_int_t)c->reported_version)
                                         : json_null());
-    json_object_set_new(o, "reported_status",
-                        c->has_reported ? json_string(c->reported_status == CORIO_CFG_APPLIED
-                                                          ? "applied"
-                                                          : "refused")
-                                        : json_null());
-    json_object_set_new(o, "reported_error", c->has_reported && c->reported_err
-                                                 ? json_string(corio_strerror(c->reported_err))
-                                                 : json_null());
+    json_object_set_new(
+        o, "reported_status",
+        c->has_reported
+            ? json_string(c->reported_status == CORIO_CFG_APPLIED ? "applied" : "refused")
+            : json_null());
+    json_object_set_new(o, "reported_error",
+                        c->has_reported && c->reported_err
+                            ? json_string(corio_strerror(c->reported_err))
+                            : json_null());
     json_object_set_new(o, "reported_at", ms_or_null(c->reported_ms));
     json_object_set_new(o, "in_sync", json_boolean(in_sync));
     *(json_t **)arg = o;
@@ -448,8 +449,8 @@ static int h_get_config(struct corio_http_req *r, void *arg)
 static int append_boot(const struct corio_dl_boot *b, void *arg)
 {
     json_t *j = json_pack("{s:I, s:I, s:I, s:b}", "boot", (json_int_t)b->boot, "base",
-                          (json_int_t)b->base_ms, "heartbeats", (json_int_t)b->heartbeats,
-                          "dates", b->heartbeats > 0);
+                          (json_int_t)b->base_ms, "heartbeats", (json_int_t)b->heartbeats, "dates",
+                          b->heartbeats > 0);
     return j && json_array_append_new(arg, j) == 0 ? 0 : CORIO_ERR_NOSPACE;
 }
 
@@ -466,8 +467,9 @@ static int h_get_time(struct corio_http_req *r, void *arg)
         json_decref(boots);
         return corio_http_reply_error(r, 500, "storage failed");
     }
-    return corio_http_reply_json(r, 200, json_pack("{s:s, s:o, s:I}", "device", id, "boots", boots,
-                                                   "untimed", (json_int_t)untimed));
+    return corio_http_reply_json(
+        r, 200,
+        json_pack("{s:s, s:o, s:I}", "device", id, "boots", boots, "untimed", (json_int_t)untimed));
 }
 
 struct gw_list {
@@ -480,13 +482,13 @@ static int append_gw(const struct corio_dl_gw *g, void *arg)
     struct gw_list *l = arg;
     if (strcmp(g->org, l->org) != 0)
         return 0;
-    json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:I}", "id", g->id, "registry_height",
-                          g->has_state ? json_integer((json_int_t)g->height) : json_null(),
-                          "want", g->want ? json_integer((json_int_t)g->want) : json_null(),
-                          "state_at", ms_or_null(g->state_ms), "relay_height",
-                          (json_int_t)g->relay_height, "relay_sent", ms_or_null(g->relay_sent_ms),
-                          "queued", g->has_state ? json_integer(g->queued) : json_null(), "relays",
-                          (json_int_t)g->relays);
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:I}", "id", g->id, "registry_height",
+        g->has_state ? json_integer((json_int_t)g->height) : json_null(), "want",
+        g->want ? json_integer((json_int_t)g->want) : json_null(), "state_at",
+        ms_or_null(g->state_ms), "relay_height", (json_int_t)g->relay_height, "relay_sent",
+        ms_or_null(g->relay_sent_ms), "queued",
+        g->has_state ? json_integer(g->queued) : json_null(), "relays", (json_int_t)g->relays);
     if (j && g->has_state)
         json_object_set_new(j, "online", json_integer(g->online));
     return j && json_array_append_new(l->arr, j) == 0 ? 0 : CORIO_ERR_NOSPACE;
@@ -507,7 +509,8 @@ static int h_gateways(struct corio_http_req *r, void *arg)
         r, 200,
         json_pack("{s:o, s:o, s:o}", "gateways", l.arr, "registry_height",
                   v.ready ? json_integer((json_int_t)v.export_height) : json_null(),
-                  "ledger_height", v.ready ? json_integer((json_int_t)v.head_height) : json_null()));
+                  "ledger_height",
+                  v.ready ? json_integer((json_int_t)v.head_height) : json_null()));
 }
 
 int corio_cloud_downlink_routes(struct corio_cloud_downlink *d, struct corio_http *http)
@@ -567,7 +570,8 @@ static bool pack_ext(const struct corio_batch_msg *m, struct corio_senml_ext *x)
     return true;
 }
 
-static struct resolved *resolved_find(struct corio_cloud_downlink *d, const char *device, uint64_t boot)
+static struct resolved *resolved_find(struct corio_cloud_downlink *d, const char *device,
+                                      uint64_t boot)
 {
     for (size_t i = 0; i < d->nres; i++)
         if (d->res[i].boot == boot && strcmp(d->res[i].device, device) == 0)
@@ -637,9 +641,12 @@ static int prepare(void *ctx, const char *org, const struct corio_batch *b, int6
         }
         if (r->ok)
             continue;
-        struct corio_msg_row row = {.device = dev, .has_seq = x.has_seq && x.seq > 0,
-                                    .epoch = (int64_t)x.ep, .seq = (int64_t)x.seq,
-                                    .gateway = b->gateway, .gw_epoch = (int64_t)b->epoch,
+        struct corio_msg_row row = {.device = dev,
+                                    .has_seq = x.has_seq && x.seq > 0,
+                                    .epoch = (int64_t)x.ep,
+                                    .seq = (int64_t)x.seq,
+                                    .gateway = b->gateway,
+                                    .gw_epoch = (int64_t)b->epoch,
                                     .gw_id = (int64_t)m->id};
         char mid[CORIO_MID_MAX + 1];
         corio_store_message_id(&row, mid, sizeof mid);
@@ -694,8 +701,8 @@ static void committed(void *ctx, const char *org, const struct corio_batch *b, i
                 pthread_mutex_unlock(&d->lock);
                 char cid[2 * CORIO_CMD_CID_MAX + 1];
                 hex(r.cid, r.cid_len, cid);
-                corio_logkv(CORIO_LOG_INFO, "command answered", "device=%s cid=%s status=%s",
-                            dev, cid, status_name(r.status));
+                corio_logkv(CORIO_LOG_INFO, "command answered", "device=%s cid=%s status=%s", dev,
+                            cid, status_name(r.status));
             }
         } else {
             struct corio_cfg_reported r;
@@ -714,8 +721,8 @@ static void committed(void *ctx, const char *org, const struct corio_batch *b, i
 
 struct corio_ingest_hooks corio_cloud_downlink_hooks(struct corio_cloud_downlink *d)
 {
-    return (struct corio_ingest_hooks){.prepare = prepare, .resolve = resolve,
-                                       .committed = committed, .ctx = d};
+    return (struct corio_ingest_hooks){
+        .prepare = prepare, .resolve = resolve, .committed = committed, .ctx = d};
 }
 
 /* ---- the sender ---------------------------------------------------------------------- */
@@ -852,10 +859,14 @@ static int due_cmd(const struct corio_dl_cmd *c, void *arg)
     struct outgoing *o = out_for(r, di.gateway);
     if (!o || o->ncmds >= ITEMS_PER_CONT)
         return 0;
-    struct corio_cmd cmd = {.cid = c->cid, .cid_len = CORIO_DL_CID_LEN,
-                            .exp_ms = (uint64_t)c->expires_ms, .seq = (uint64_t)c->seq,
-                            .name = c->name, .name_len = strlen(c->name),
-                            .args = c->args_len ? c->args : NULL, .args_len = c->args_len};
+    struct corio_cmd cmd = {.cid = c->cid,
+                            .cid_len = CORIO_DL_CID_LEN,
+                            .exp_ms = (uint64_t)c->expires_ms,
+                            .seq = (uint64_t)c->seq,
+                            .name = c->name,
+                            .name_len = strlen(c->name),
+                            .args = c->args_len ? c->args : NULL,
+                            .args_len = c->args_len};
     int64_t *seqs = realloc(o->cmd_seqs, (o->ncmds + 1) * sizeof *seqs);
     if (seqs)
         o->cmd_seqs = seqs;
@@ -1092,7 +1103,8 @@ static void send_round(struct corio_cloud_downlink *d, int64_t now)
             corio_dl_cmd_sent(d->o.dl, o->cmd_seqs[k], o->gateway, now,
                               now + backoff(d, o->cmd_sends[k] + 1));
         for (size_t k = 0; k < o->ncfgs; k++)
-            corio_dl_cfg_sent(d->o.dl, o->cfg_devices[k], now, now + backoff(d, o->cfg_sends[k] + 1));
+            corio_dl_cfg_sent(d->o.dl, o->cfg_devices[k], now,
+                              now + backoff(d, o->cfg_sends[k] + 1));
         if (o->relay)
             corio_dl_gw_relayed(d->o.dl, o->gateway, o->relay_height, now);
         corio_logkv(CORIO_LOG_DEBUG, "downlink container sent",
@@ -1130,11 +1142,11 @@ static void take_state(struct corio_cloud_downlink *d, struct statemsg *m, int64
                     m->gateway, corio_strerror(rc), why);
         return;
     }
-    corio_dl_gw_state(d->o.dl, gw.org, m->gateway, s.registry_height > INT64_MAX ? 0 : s.registry_height,
-                      s.want > INT64_MAX ? 0 : s.want,
-                      s.queued > INT64_MAX ? INT64_MAX : (int64_t)s.queued,
-                      s.online > INT64_MAX ? INT64_MAX : (int64_t)s.online,
-                      s.made_ms > INT64_MAX ? INT64_MAX : (int64_t)s.made_ms);
+    corio_dl_gw_state(
+        d->o.dl, gw.org, m->gateway, s.registry_height > INT64_MAX ? 0 : s.registry_height,
+        s.want > INT64_MAX ? 0 : s.want, s.queued > INT64_MAX ? INT64_MAX : (int64_t)s.queued,
+        s.online > INT64_MAX ? INT64_MAX : (int64_t)s.online,
+        s.made_ms > INT64_MAX ? INT64_MAX : (int64_t)s.made_ms);
     for (size_t i = 0; i < s.ndelivered; i++)
         corio_dl_cmd_delivered(d->o.dl, s.delivered[i].device, s.delivered[i].cid,
                                s.delivered[i].cid_len, now);
@@ -1184,8 +1196,8 @@ static void *sender_main(void *arg)
 
 /* ---- life ------------------------------------------------------------------------------- */
 
-int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o, struct corio_cloud_downlink **out,
-                       char *err, size_t errlen)
+int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o,
+                             struct corio_cloud_downlink **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!o || !o->org || !corio_store_valid_id(o->org, strlen(o->org)) || !o->dl || !o->reader ||
@@ -1224,14 +1236,21 @@ int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o, struct c
 int corio_cloud_downlink_start(struct corio_cloud_downlink *d, char *err, size_t errlen)
 {
     if (!d->o.key)
-        corio_logkv(CORIO_LOG_WARN, "no downlink_key: commands and configuration are stored "
-                                    "but not sent", "key=downlink_key");
+        corio_logkv(CORIO_LOG_WARN,
+                    "no downlink_key: commands and configuration are stored "
+                    "but not sent",
+                    "key=downlink_key");
     if (d->o.ledger_url) {
         struct corio__ledger_follow_opts fo = {
-            .url = d->o.ledger_url, .poll_ms = d->o.ledger_poll_ms > 0 ? d->o.ledger_poll_ms : 2000,
-            .max_blocks = d->o.relay_max_blocks, .refresh_ms = d->o.relay_refresh_ms,
-            .dl = d->o.dl, .writer = d->o.writer,
-            .org = d->org, .changed = wake_cb, .ctx = d};
+            .url = d->o.ledger_url,
+            .poll_ms = d->o.ledger_poll_ms > 0 ? d->o.ledger_poll_ms : 2000,
+            .max_blocks = d->o.relay_max_blocks,
+            .refresh_ms = d->o.relay_refresh_ms,
+            .dl = d->o.dl,
+            .writer = d->o.writer,
+            .org = d->org,
+            .changed = wake_cb,
+            .ctx = d};
         int rc = corio__ledger_follow_start(&fo, &d->follow, err, errlen);
         if (rc != CORIO_OK)
             return rc;
@@ -1277,8 +1296,8 @@ void corio_cloud_downlink_connected(struct corio_cloud_downlink *d, bool up)
     pthread_mutex_unlock(&d->lock);
 }
 
-void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic, const uint8_t *payload,
-                             size_t len)
+void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic,
+                                   const uint8_t *payload, size_t len)
 {
     char gw[CORIO_ID_LEN + 1];
     if (!corio_ingest_topic_gateway(topic, "state", gw) || len > (1u << 20))
@@ -1310,7 +1329,8 @@ void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *t
     pthread_mutex_unlock(&d->lock);
 }
 
-void corio_cloud_downlink_stats(struct corio_cloud_downlink *d, struct corio_cloud_downlink_stats *st)
+void corio_cloud_downlink_stats(struct corio_cloud_downlink *d,
+                                struct corio_cloud_downlink_stats *st)
 {
     pthread_mutex_lock(&d->lock);
     *st = d->st;

@@ -44,11 +44,11 @@ struct corio_cloud_downlink_opts {
     /* Publishes QoS 1; 0 when the client took it. Called from the sender thread. */
     int (*publish)(void *ctx, const char *topic, const uint8_t *payload, size_t len);
     void *ctx;
-    int64_t resend_min_ms, resend_max_ms;  /* resend interval: doubling from min to max */
+    int64_t resend_min_ms, resend_max_ms;       /* resend interval: doubling from min to max */
     int64_t command_ttl_ms, command_ttl_max_ms; /* a command's default and longest life */
-    const char *ledger_url; /* NULL: no registry relays */
+    const char *ledger_url;                     /* NULL: no registry relays */
     int64_t ledger_poll_ms;
-    int64_t relay_refresh_ms; /* an unchanged registry is relayed at a newer height this often */
+    int64_t relay_refresh_ms;  /* an unchanged registry is relayed at a newer height this often */
     uint64_t relay_max_blocks; /* further behind: a whole registry instead of an update */
     int64_t (*now_ms)(void);   /* NULL: the wall clock */
 };
@@ -61,8 +61,8 @@ struct corio_cloud_downlink_stats {
 
 struct corio_cloud_downlink;
 
-int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o, struct corio_cloud_downlink **out,
-                       char *err, size_t errlen);
+int corio_cloud_downlink_new(const struct corio_cloud_downlink_opts *o,
+                             struct corio_cloud_downlink **out, char *err, size_t errlen);
 /* Registers the API's routes (before the server starts). */
 int corio_cloud_downlink_routes(struct corio_cloud_downlink *d, struct corio_http *http);
 /* Starts the sender (and the follower); CORIO_ERR_IO with a reason. */
@@ -73,11 +73,12 @@ void corio_cloud_downlink_free(struct corio_cloud_downlink *d);
 /* The broker connection came up or went down (sends wait while it is down). */
 void corio_cloud_downlink_connected(struct corio_cloud_downlink *d, bool up);
 /* A message on corio/v1/g/{gw}/state (any thread; copied and handled by the sender). */
-void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic, const uint8_t *payload,
-                             size_t len);
+void corio_cloud_downlink_on_state(struct corio_cloud_downlink *d, const char *topic,
+                                   const uint8_t *payload, size_t len);
 /* The ingest's hooks. */
 struct corio_ingest_hooks corio_cloud_downlink_hooks(struct corio_cloud_downlink *d);
 
-void corio_cloud_downlink_stats(struct corio_cloud_downlink *d, struct corio_cloud_downlink_stats *st);
+void corio_cloud_downlink_stats(struct corio_cloud_downlink *d,
+                                struct corio_cloud_downlink_stats *st);
 
 #endif /* CORIO_CLOUD_CLOUD_DOWNLINK_H */

@@ -100,13 +100,13 @@ enum q {
 };
 
 #define CMD_COLS                                                                                   \
-    "seq, org, device, cid, name, args, created_ms, expires_ms, state, gateway, sends, "         \
+    "seq, org, device, cid, name, args, created_ms, expires_ms, state, gateway, sends, "           \
     "last_sent_ms, next_send_ms, delivered_ms, answered_ms, status, err, result"
 #define CFG_COLS                                                                                   \
-    "org, device, version, desired, set_ms, sends, last_sent_ms, next_send_ms, "                 \
+    "org, device, version, desired, set_ms, sends, last_sent_ms, next_send_ms, "                   \
     "reported_version, reported_status, reported_err, reported, reported_ms"
 #define GW_COLS                                                                                    \
-    "gateway, org, has_state, height, want, state_ms, queued, online, relay_height, "            \
+    "gateway, org, has_state, height, want, state_ms, queued, online, relay_height, "              \
     "relay_sent_ms, relays"
 
 static const char *const sql[Q_N] = {
@@ -180,8 +180,7 @@ struct corio_dl_store {
 
 const char *corio_dl_state_name(int state)
 {
-    static const char *const names[] = {"queued", "sent", "delivered", "done", "failed",
-                                        "expired"};
+    static const char *const names[] = {"queued", "sent", "delivered", "done", "failed", "expired"};
     return state >= 0 && state <= 5 ? names[state] : "unknown";
 }
 
@@ -249,8 +248,9 @@ int corio_dl_open(const char *path, struct corio_dl_store **out, char *err, size
     }
     /* The schema version, in dl_meta under the same transaction as each step. */
     char *e = NULL;
-    if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS dl_meta(key TEXT PRIMARY KEY, value ANY) "
-                            "STRICT",
+    if (sqlite3_exec(s->db,
+                     "CREATE TABLE IF NOT EXISTS dl_meta(key TEXT PRIMARY KEY, value ANY) "
+                     "STRICT",
                      NULL, NULL, &e) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, e ? e : "cannot create dl_meta");
         sqlite3_free(e);
@@ -603,8 +603,7 @@ int corio_dl_cfg_due(struct corio_dl_store *s, int64_t now_ms, int limit, corio_
     return rc;
 }
 
-int corio_dl_cfg_sent(struct corio_dl_store *s, const char *device, int64_t now_ms,
-                      int64_t next_ms)
+int corio_dl_cfg_sent(struct corio_dl_store *s, const char *device, int64_t now_ms, int64_t next_ms)
 {
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = q(s, Q_CFG_SENT);
@@ -640,8 +639,8 @@ int corio_dl_cfg_reported(struct corio_dl_store *s, const char *org, const char 
 
 /* ---- time ------------------------------------------------------------------------------ */
 
-int corio_dl_boot_note(struct corio_dl_store *s, const char *org, const char *device,
-                       uint64_t boot, int64_t bound_ms, bool from_heartbeat)
+int corio_dl_boot_note(struct corio_dl_store *s, const char *org, const char *device, uint64_t boot,
+                       int64_t bound_ms, bool from_heartbeat)
 {
     if (!ok_id(org) || !ok_id(device) || boot > INT64_MAX)
         return CORIO_ERR_INVAL;
@@ -773,7 +772,7 @@ int corio_dl_export_get(struct corio_dl_store *s, uint64_t height, uint64_t *got
         }
     }
     sqlite3_reset(st);
-    rc = rc == SQLITE_ROW ? (*t ? CORIO_OK : CORIO_ERR_NOSPACE)
+    rc = rc == SQLITE_ROW    ? (*t ? CORIO_OK : CORIO_ERR_NOSPACE)
          : rc == SQLITE_DONE ? CORIO_ERR_NOTFOUND
                              : fail(s, "export");
     pthread_mutex_unlock(&s->lock);
@@ -819,7 +818,7 @@ int corio_dl_block_get(struct corio_dl_store *s, uint64_t height, uint8_t **data
             memcpy(*data, sqlite3_column_blob(st, 0), *len);
     }
     sqlite3_reset(st);
-    rc = rc == SQLITE_ROW ? (*data ? CORIO_OK : CORIO_ERR_NOSPACE)
+    rc = rc == SQLITE_ROW    ? (*data ? CORIO_OK : CORIO_ERR_NOSPACE)
          : rc == SQLITE_DONE ? CORIO_ERR_NOTFOUND
                              : fail(s, "block");
     pthread_mutex_unlock(&s->lock);

@@ -59,7 +59,7 @@ struct corio_dl_cmd {
 /* Desired and reported configuration of one device. */
 struct corio_dl_cfg {
     char org[CORIO_ID_LEN + 1], device[CORIO_ID_LEN + 1];
-    uint64_t version; /* of the desired configuration; 0: none set */
+    uint64_t version;       /* of the desired configuration; 0: none set */
     const uint8_t *desired; /* CBOR map */
     size_t desired_len;
     int64_t set_ms, sends, last_sent_ms, next_send_ms;
@@ -150,8 +150,8 @@ int corio_dl_cfg_reported(struct corio_dl_store *s, const char *org, const char 
 
 /* Evidence about a boot's clock: its uptime 0 was at or before bound_ms (the receive time
  * of a message minus the uptime it carries); from_heartbeat counts it as a heartbeat. */
-int corio_dl_boot_note(struct corio_dl_store *s, const char *org, const char *device,
-                       uint64_t boot, int64_t bound_ms, bool from_heartbeat);
+int corio_dl_boot_note(struct corio_dl_store *s, const char *org, const char *device, uint64_t boot,
+                       int64_t bound_ms, bool from_heartbeat);
 int corio_dl_boot_get(struct corio_dl_store *s, const char *device, uint64_t boot,
                       struct corio_dl_boot *b);
 int corio_dl_boots(struct corio_dl_store *s, const char *org, const char *device,

@@ -228,8 +228,8 @@ static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
         free(diff);
     }
     bool stored = false;
-    bool refresh = !changed && f->o.refresh_ms > 0 && now_ms - f->last_stored_ms >= f->o.refresh_ms &&
-                   eh > f->view.export_height;
+    bool refresh = !changed && f->o.refresh_ms > 0 &&
+                   now_ms - f->last_stored_ms >= f->o.refresh_ms && eh > f->view.export_height;
     if (refresh && corio_dl_export_put(f->o.dl, eh, text, len, now_ms) == CORIO_OK) {
         /* The same entries at a newer height: gateways move on with the ledger. */
         stored = true;
@@ -238,9 +238,8 @@ static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
     }
     if (changed) {
         char err[256];
-        if (f->o.writer &&
-            corio_cloud_registry_load_buf(f->o.writer, "ledger registry", text, len, err,
-                                          sizeof err) != CORIO_OK)
+        if (f->o.writer && corio_cloud_registry_load_buf(f->o.writer, "ledger registry", text, len,
+                                                         err, sizeof err) != CORIO_OK)
             corio_logkv(CORIO_LOG_ERROR, "the ledger's registry does not load", "error=%s", err);
         if (corio_dl_export_put(f->o.dl, eh, text, len, now_ms) == CORIO_OK) {
             stored = true;
@@ -250,8 +249,9 @@ static void poll_once(struct corio__ledger_follow *f, int64_t now_ms)
             corio_reglines_free(f->last);
             f->last = lines;
             lines = NULL;
-            corio_logkv(CORIO_LOG_INFO, "registry export from the ledger", "height=%" PRIu64
-                        " entries=%zu head=%" PRIu64, eh, corio_reglines_count(f->last), th);
+            corio_logkv(CORIO_LOG_INFO, "registry export from the ledger",
+                        "height=%" PRIu64 " entries=%zu head=%" PRIu64, eh,
+                        corio_reglines_count(f->last), th);
         }
         /* The organisation's gateways get relays once they report their height. */
         struct corio_reg *reg;

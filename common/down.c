@@ -115,9 +115,9 @@ static bool item_ok(const struct corio_down_item *it)
     case CORIO_DOWN_REGISTRY:
         return it->height > it->base && it->update.n <= CORIO_DOWN_MAX_UPDATE &&
                it->nblocks <= CORIO_DOWN_MAX_BLOCKS &&
-               it->nblocks >= (it->base ? it->height - it->base : 1) &&
-               it->sth.n >= 1 && it->sth.n <= CORIO_DOWN_MAX_STH &&
-               (it->update.n == 0 || it->update.p) && (it->nblocks == 0 || it->blocks);
+               it->nblocks >= (it->base ? it->height - it->base : 1) && it->sth.n >= 1 &&
+               it->sth.n <= CORIO_DOWN_MAX_STH && (it->update.n == 0 || it->update.p) &&
+               (it->nblocks == 0 || it->blocks);
     case CORIO_DOWN_TIME:
         return true;
     }
@@ -437,8 +437,7 @@ int corio_state_seal(const struct corio_key *key, const char *gateway, unsigned 
     if (!gateway || corio_did_id_parse(gateway, strlen(gateway), did.id) != CORIO_OK ||
         corio_did_format(&did, kid, sizeof kid) < 0)
         return CORIO_ERR_INVAL;
-    return seal(key, (const uint8_t *)kid, strlen(kid), CORIO_STATE_AAD, payload, len, out,
-                outlen);
+    return seal(key, (const uint8_t *)kid, strlen(kid), CORIO_STATE_AAD, payload, len, out, outlen);
 }
 
 int corio_state_open(const struct corio_crypto_ops *ops, const uint8_t *wire, size_t len,

@@ -40,12 +40,12 @@
 
 /* Bounds of one container. */
 #define CORIO_DOWN_MAX_ITEMS   4096
-#define CORIO_DOWN_MAX_PAYLOAD (64u << 10)  /* a command's or configuration's bytes */
-#define CORIO_DOWN_MAX_UPDATE  (16u << 20)  /* registry lines of one update */
-#define CORIO_DOWN_MAX_BLOCKS  4096         /* ledger blocks of one update */
-#define CORIO_DOWN_MAX_BLOCK   (8u << 20)   /* bytes of one block */
-#define CORIO_DOWN_MAX_STH     512          /* bytes of a signed tree head */
-#define CORIO_STATE_MAX_CIDS   4096         /* delivered commands in one state message */
+#define CORIO_DOWN_MAX_PAYLOAD (64u << 10) /* a command's or configuration's bytes */
+#define CORIO_DOWN_MAX_UPDATE  (16u << 20) /* registry lines of one update */
+#define CORIO_DOWN_MAX_BLOCKS  4096        /* ledger blocks of one update */
+#define CORIO_DOWN_MAX_BLOCK   (8u << 20)  /* bytes of one block */
+#define CORIO_DOWN_MAX_STH     512         /* bytes of a signed tree head */
+#define CORIO_STATE_MAX_CIDS   4096        /* delivered commands in one state message */
 
 enum corio_down_kind {
     CORIO_DOWN_COMMAND = 1,
@@ -118,10 +118,10 @@ struct corio_state_cid {
 struct corio_gw_state {
     char gateway[25];
     uint64_t made_ms;
-    uint64_t registry_height; /* the height of the registry file it runs */
-    uint64_t want;            /* 0, or: send registry updates from this base height */
-    uint64_t queued;          /* downlink items waiting in its queue */
-    uint64_t online;          /* devices it counts as online */
+    uint64_t registry_height;          /* the height of the registry file it runs */
+    uint64_t want;                     /* 0, or: send registry updates from this base height */
+    uint64_t queued;                   /* downlink items waiting in its queue */
+    uint64_t online;                   /* devices it counts as online */
     struct corio_state_cid *delivered; /* ndelivered, allocated by decode */
     size_t ndelivered;
 };

@@ -315,8 +315,7 @@ static int apply_one(void *arg, const char *s, size_t n, size_t line)
     char *key = NULL, *text = NULL;
     uint64_t h;
     if (memchr(s, '\0', n))
-        return refuse(c->why, c->whylen, CORIO_ERR_MALFORMED, "update line %zu: a NUL byte",
-                      line);
+        return refuse(c->why, c->whylen, CORIO_ERR_MALFORMED, "update line %zu: a NUL byte", line);
     int rc = split(s + i, n - i, &key, &text, &h, removal);
     if (rc == 0 && !removal)
         return CORIO_OK;
@@ -473,7 +472,7 @@ static int hash32(struct corio_cbor_dec *d, uint64_t k, uint8_t out[32])
 static int uintk(struct corio_cbor_dec *d, uint64_t k, uint64_t *v)
 {
     return key(d, k) == CORIO_OK && corio_cbor_expect_uint(d, v) == CORIO_OK ? CORIO_OK
-                                                                              : CORIO_ERR_MALFORMED;
+                                                                             : CORIO_ERR_MALFORMED;
 }
 
 int corio_relay_sth_verify(const struct corio_crypto_ops *ops, const uint8_t *sth, size_t len,
@@ -560,8 +559,8 @@ enum { TX_ROTATE = 20, TX_REGISTER = 30, TX_TRANSFER = 31, TX_REVOKE = 32 };
 /* What one accepted registry transaction says. */
 struct fact {
     unsigned type;
-    char subject[25]; /* the device or gateway (or, for a rotation, any identity) */
-    char org[25];     /* register: the owner; transfer: the new owner */
+    char subject[25];                /* the device or gateway (or, for a rotation, any identity) */
+    char org[25];                    /* register: the owner; transfer: the new owner */
     uint8_t key[CORIO_P256_PUB_LEN]; /* register: key 0; rotate: the new key */
     uint32_t key_number;
     uint64_t kind; /* register: 1 device, 2 gateway */
@@ -673,8 +672,7 @@ static int tx_fact(const struct corio_crypto_ops *ops, const uint8_t *tx, size_t
     } else {
         struct corio_rotation_statement st;
         if (!a.b[1] || corio_rotation_link_decode(a.b[1], a.n[1], &st) != CORIO_OK ||
-            corio_did_id_format(st.subject, f->subject, sizeof f->subject) !=
-                CORIO_DID_ID_CHARS ||
+            corio_did_id_format(st.subject, f->subject, sizeof f->subject) != CORIO_DID_ID_CHARS ||
             corio_p256_point_parse(st.new_key, sizeof st.new_key, f->key) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
         f->key_number = st.key_number;
@@ -846,9 +844,9 @@ static int check(const struct corio_reg *old, const struct corio_reg *neu, const
 }
 
 int corio_relay_verify(const struct corio_crypto_ops *ops, const uint8_t (*keys)[33], size_t nkeys,
-                       const char *cur, size_t cur_len, uint64_t cur_height,
-                       const uint8_t *anchor, const struct corio_down_item *it,
-                       struct corio_relay_result *res, char *why, size_t whylen)
+                       const char *cur, size_t cur_len, uint64_t cur_height, const uint8_t *anchor,
+                       const struct corio_down_item *it, struct corio_relay_result *res, char *why,
+                       size_t whylen)
 {
     memset(res, 0, sizeof *res);
     if (!ops || !it || it->kind != CORIO_DOWN_REGISTRY)
@@ -866,7 +864,8 @@ int corio_relay_verify(const struct corio_crypto_ops *ops, const uint8_t (*keys)
                                              : "the tree head does not verify");
     /* The chain: first .. top, hashing up to the signed head. */
     uint64_t first = it->base ? it->base + 1 : it->height;
-    if (it->nblocks == 0 || res->sth.height != first + it->nblocks - 1 || res->sth.height < it->height)
+    if (it->nblocks == 0 || res->sth.height != first + it->nblocks - 1 ||
+        res->sth.height < it->height)
         return refuse(why, whylen, CORIO_ERR_POLICY,
                       "blocks %llu.. (%zu) do not end at the tree head's height %llu",
                       (unsigned long long)first, it->nblocks, (unsigned long long)res->sth.height);
@@ -884,8 +883,9 @@ int corio_relay_verify(const struct corio_crypto_ops *ops, const uint8_t (*keys)
         if (b.height != first + i || !linked) {
             free(fs.f);
             return refuse(why, whylen, CORIO_ERR_POLICY,
-                          b.height != first + i ? "block %llu is out of order"
-                                                : "block %llu does not follow the last block applied",
+                          b.height != first + i
+                              ? "block %llu is out of order"
+                              : "block %llu does not follow the last block applied",
                           (unsigned long long)b.height);
         }
         memcpy(prev_hash, b.hash, 32);

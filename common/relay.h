@@ -5,8 +5,8 @@
  * blocks and signed tree head.
  *
  * The registry file is a set of entries, each one line, keyed by its kind and id
- * ("org <id>", "orgkey <id>", "gateway <id>", "device <id>", "firmware <class> <sha256>"). An update
- * is a text of lines: a registry line sets its entry, "- <key>" removes one. The cloud
+ * ("org <id>", "orgkey <id>", "gateway <id>", "device <id>", "firmware <class> <sha256>"). An
+ * update is a text of lines: a registry line sets its entry, "- <key>" removes one. The cloud
  * computes it between two exports of the ledger's registry; the gateway applies it to
  * the file it holds, at the base height the update names.
  *
@@ -15,8 +15,9 @@
  * it applied; and that the update agrees with the registry transactions in those blocks
  * (no device appears without its claim, no revocation is left out or undone, no key
  * changes without its rotation, no device changes owner without its transfer, no
- * organisation's key changes without its rotation). What it cannot check: entries that votes change rather than transactions (organisations,
- * approved firmware) and, in a whole-registry update (base 0), anything but the height.
+ * organisation's key changes without its rotation). What it cannot check: entries that votes change
+ * rather than transactions (organisations, approved firmware) and, in a whole-registry update (base
+ * 0), anything but the height.
  */
 #ifndef CORIO_COMMON_RELAY_H
 #define CORIO_COMMON_RELAY_H
@@ -102,9 +103,9 @@ struct corio_relay_result {
  * with the reason in why.
  */
 int corio_relay_verify(const struct corio_crypto_ops *ops, const uint8_t (*keys)[33], size_t nkeys,
-                       const char *cur, size_t cur_len, uint64_t cur_height,
-                       const uint8_t *anchor, const struct corio_down_item *it,
-                       struct corio_relay_result *res, char *why, size_t whylen);
+                       const char *cur, size_t cur_len, uint64_t cur_height, const uint8_t *anchor,
+                       const struct corio_down_item *it, struct corio_relay_result *res, char *why,
+                       size_t whylen);
 
 /* Decodes a ledger block's height, previous hash and hash (SHA-256 of its bytes).
  * Returns CORIO_OK or CORIO_ERR_MALFORMED. */

@@ -37,14 +37,14 @@
 #include "outbox.h"
 #include "relay.h"
 
-#define SCAN_MS          200   /* how often online devices are checked for due items */
-#define PURGE_MS         1000  /* expiry and counts */
-#define REOPEN_MS        1000  /* the outbox file replaced? */
-#define STATE_MIN_MS     1000  /* state messages at most this often */
-#define OUTBOX_SLICE     512   /* outbox rows read per loop */
-#define MAX_PENDING      4096  /* publishes awaiting the broker's PUBACK */
-#define PLAUSIBLE_MS     1577836800000LL /* 2020-01-01: an earlier clock is not set */
-#define CONFIG_LIFE_MS   (7LL * 24 * 3600 * 1000) /* a configuration waits at most a week */
+#define SCAN_MS        200             /* how often online devices are checked for due items */
+#define PURGE_MS       1000            /* expiry and counts */
+#define REOPEN_MS      1000            /* the outbox file replaced? */
+#define STATE_MIN_MS   1000            /* state messages at most this often */
+#define OUTBOX_SLICE   512             /* outbox rows read per loop */
+#define MAX_PENDING    4096            /* publishes awaiting the broker's PUBACK */
+#define PLAUSIBLE_MS   1577836800000LL /* 2020-01-01: an earlier clock is not set */
+#define CONFIG_LIFE_MS (7LL * 24 * 3600 * 1000) /* a configuration waits at most a week */
 
 /* ---- the queue's schema ------------------------------------------------------------ */
 
@@ -54,11 +54,11 @@ static const char *const schema[] = {
     "CREATE TABLE items("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  device TEXT NOT NULL,"
-    "  kind INTEGER NOT NULL,"           /* 1 command, 2 configuration */
-    "  cid BLOB,"                        /* command: its correlation id */
+    "  kind INTEGER NOT NULL,"              /* 1 command, 2 configuration */
+    "  cid BLOB,"                           /* command: its correlation id */
     "  version INTEGER NOT NULL DEFAULT 0," /* configuration: its version */
-    "  expires_ms INTEGER NOT NULL,"     /* command: its expiry; configuration: a week */
-    "  payload BLOB NOT NULL,"           /* the dn/cmd or dn/cfg payload */
+    "  expires_ms INTEGER NOT NULL,"        /* command: its expiry; configuration: a week */
+    "  payload BLOB NOT NULL,"              /* the dn/cmd or dn/cfg payload */
     "  received_ms INTEGER NOT NULL,"
     "  deliveries INTEGER NOT NULL DEFAULT 0,"
     "  last_ms INTEGER NOT NULL DEFAULT 0) STRICT;"
@@ -345,8 +345,8 @@ static void deliver_device(corio_downlink *dl, struct dev *d, int64_t now_ms)
         bool cmd = it->kind == 1;
         int mid = 0;
         if ((!cmd || it->expires >= now_ms) && dl->npend < MAX_PENDING)
-            mid = publish_dn(dl, cmd ? CORIO_TOPIC_DN_CMD : CORIO_TOPIC_DN_CFG, d->id,
-                             it->payload, it->len);
+            mid = publish_dn(dl, cmd ? CORIO_TOPIC_DN_CMD : CORIO_TOPIC_DN_CFG, d->id, it->payload,
+                             it->len);
         else if (dl->npend >= MAX_PENDING)
             mid = -1;
         if (mid > 0) {
@@ -517,7 +517,8 @@ static void read_outbox(corio_downlink *dl, int64_t now_ms)
         struct corio_outbox_options oo = {.path = dl->outbox_path, .read_only = true};
         char err[256];
         struct stat sb;
-        if (stat(dl->outbox_path, &sb) != 0 || corio_outbox_open(&oo, &dl->ob, err, sizeof err) != CORIO_OK)
+        if (stat(dl->outbox_path, &sb) != 0 ||
+            corio_outbox_open(&oo, &dl->ob, err, sizeof err) != CORIO_OK)
             return; /* the plugin has not made it yet */
         dl->ob_dev = sb.st_dev;
         dl->ob_ino = sb.st_ino;
@@ -767,10 +768,10 @@ void corio_downlink_on_down(corio_downlink *dl, const uint8_t *wire, size_t len,
 {
     char why[256] = "";
     struct corio_down d;
-    int rc = dl->has_cloud_key ? corio_down_open(&corio_crypto_openssl_ops, wire, len,
-                                                 dl->cloud_key, sizeof dl->cloud_key, &d, why,
-                                                 sizeof why)
-                               : CORIO_ERR_STATE;
+    int rc = dl->has_cloud_key
+                 ? corio_down_open(&corio_crypto_openssl_ops, wire, len, dl->cloud_key,
+                                   sizeof dl->cloud_key, &d, why, sizeof why)
+                 : CORIO_ERR_STATE;
     if (rc == CORIO_OK && strcmp(d.gateway, dl->gateway) != 0) {
         snprintf(why, sizeof why, "addressed to %s", d.gateway);
         corio_down_free(&d);
@@ -862,7 +863,8 @@ void corio_downlink_run(corio_downlink *dl, int64_t now_ms)
     if (now_ms - dl->last_purge >= PURGE_MS)
         purge(dl, now_ms);
     bool up = corio_local_client_connected(dl->local);
-    if (up && dl->o.time_interval_ms > 0 && now_ms - dl->last_time_round >= dl->o.time_interval_ms) {
+    if (up && dl->o.time_interval_ms > 0 &&
+        now_ms - dl->last_time_round >= dl->o.time_interval_ms) {
         dl->last_time_round = now_ms;
         for (size_t i = 0; i < dl->cap; i++)
             if (dl->devs[i].id[0] && dl->devs[i].online)

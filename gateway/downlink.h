@@ -4,11 +4,11 @@
  *
  *   - Commands and desired configuration go to their device on corio/v1/d/{id}/dn/cmd
  *     and dn/cfg through the gateway's own authenticated client to its broker
- *     (local_client.h, the service login it shares with CoAP ingress). They wait in a small SQLite queue of their own
- *     (bounded, expiry respected) until the device's answer passes through the outbox
- *     (up/res with the command's correlation id, up/cfg with the configuration's
- *     version): a device that is offline gets them when it comes online, one that is
- *     online gets them again every retry interval until it answers.
+ *     (local_client.h, the service login it shares with CoAP ingress). They wait in a small SQLite
+ * queue of their own (bounded, expiry respected) until the device's answer passes through the
+ * outbox (up/res with the command's correlation id, up/cfg with the configuration's version): a
+ * device that is offline gets them when it comes online, one that is online gets them again every
+ * retry interval until it answers.
  *   - Presence comes from the outbox too: the plugin's presence records, and any message
  *     of a device (it was online to send it).
  *   - Time: dn/time to every device that comes online, and to all online devices on an
@@ -61,17 +61,17 @@ struct corio_downlink_options {
 
 struct corio_downlink_stats {
     bool local_up;
-    int64_t queued;         /* items in the queue now */
-    int64_t online;         /* devices online now */
-    uint64_t containers;    /* down containers accepted */
-    uint64_t refused;       /* down containers refused (signature, format, addressee) */
-    uint64_t items_queued;  /* commands and configurations taken into the queue */
-    uint64_t duplicates;    /* items already queued or already answered */
-    uint64_t full;          /* items not queued: the queue was full (the cloud resends) */
-    uint64_t expired;       /* commands dropped from the queue at their expiry */
-    uint64_t delivered;     /* publishes to devices acknowledged by the broker */
-    uint64_t answered;      /* items closed by the device's answer */
-    uint64_t times;         /* dn/time messages published */
+    int64_t queued;        /* items in the queue now */
+    int64_t online;        /* devices online now */
+    uint64_t containers;   /* down containers accepted */
+    uint64_t refused;      /* down containers refused (signature, format, addressee) */
+    uint64_t items_queued; /* commands and configurations taken into the queue */
+    uint64_t duplicates;   /* items already queued or already answered */
+    uint64_t full;         /* items not queued: the queue was full (the cloud resends) */
+    uint64_t expired;      /* commands dropped from the queue at their expiry */
+    uint64_t delivered;    /* publishes to devices acknowledged by the broker */
+    uint64_t answered;     /* items closed by the device's answer */
+    uint64_t times;        /* dn/time messages published */
     uint64_t registry_applied, registry_refused, registry_wanted;
     uint64_t registry_height;
     int64_t clock_skew_ms; /* the cloud's clock minus ours, at the last time item */

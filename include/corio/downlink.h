@@ -48,8 +48,8 @@ extern "C" {
 struct corio_cmd {
     const uint8_t *cid; /* correlation id, cid_len bytes: names the command end to end */
     size_t cid_len;
-    uint64_t exp_ms; /* expiry, ms since 1970: not to be run after it */
-    uint64_t seq;    /* the sender's sequence number, >= 1 */
+    uint64_t exp_ms;  /* expiry, ms since 1970: not to be run after it */
+    uint64_t seq;     /* the sender's sequence number, >= 1 */
     const char *name; /* name_len bytes, not NUL-terminated */
     size_t name_len;
     const uint8_t *args; /* the arguments: one CBOR item, or NULL (args_len 0): none */
@@ -78,8 +78,8 @@ struct corio_cmd_result {
     uint64_t seq;
     const uint8_t *cid; /* the command's correlation id */
     size_t cid_len;
-    uint8_t status; /* enum corio_cmd_status */
-    int32_t err;    /* CORIO_OK, or the handler's negative corio_err */
+    uint8_t status;     /* enum corio_cmd_status */
+    int32_t err;        /* CORIO_OK, or the handler's negative corio_err */
     const uint8_t *res; /* the handler's result: one CBOR item, or NULL (res_len 0) */
     size_t res_len;
 };
@@ -90,7 +90,7 @@ int corio_cmd_result_decode(const uint8_t *buf, size_t len, struct corio_cmd_res
 /* The desired configuration (dn/cfg): a version the sender raises with every change,
  * and the configuration itself, a CBOR map. */
 struct corio_cfg_desired {
-    uint64_t version; /* >= 1 */
+    uint64_t version;   /* >= 1 */
     const uint8_t *cfg; /* one CBOR map */
     size_t cfg_len;
 };
@@ -108,9 +108,9 @@ enum corio_cfg_status {
 struct corio_cfg_reported {
     bool has_id; /* "ep" and "seq", as in struct corio_cmd_result */
     uint64_t epoch, seq;
-    uint64_t version; /* the desired version this answers; 0: none (a report of its own) */
-    uint8_t status;   /* enum corio_cfg_status */
-    int32_t err;      /* CORIO_OK, or why it refused */
+    uint64_t version;   /* the desired version this answers; 0: none (a report of its own) */
+    uint8_t status;     /* enum corio_cfg_status */
+    int32_t err;        /* CORIO_OK, or why it refused */
     const uint8_t *cfg; /* the configuration the device runs: one CBOR map, or NULL */
     size_t cfg_len;
 };

@@ -98,8 +98,7 @@ static int answer_command(struct corio_device *d, const struct corio_device_cmd_
     return append_answer(d, CORIO_TOPIC_UP_RES, (size_t)n, seq_out);
 }
 
-static struct corio_device_cmd_slot *ring_find(struct corio_device *d, const uint8_t *cid,
-                                               size_t n)
+static struct corio_device_cmd_slot *ring_find(struct corio_device *d, const uint8_t *cid, size_t n)
 {
     for (size_t i = 0; i < CORIO_DEVICE_CMD_RING; i++) {
         struct corio_device_cmd_slot *s = &d->ring[i];
@@ -159,8 +158,7 @@ static bool execute(struct corio_device *d, const struct corio_cmd *c,
                (n && corio_cbor_wellformed(s->res, n) != CORIO_OK)) {
         /* A result that does not fit, or is not one item, is not sent half. */
         s->status = CORIO_CMD_FAILED;
-        s->err = corio_cbor_enc_error(&e) != CORIO_OK ? corio_cbor_enc_error(&e)
-                                                      : CORIO_ERR_INVAL;
+        s->err = corio_cbor_enc_error(&e) != CORIO_OK ? corio_cbor_enc_error(&e) : CORIO_ERR_INVAL;
     } else {
         s->res_len = (uint8_t)n;
     }

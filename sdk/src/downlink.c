@@ -178,8 +178,8 @@ bool corio_cmd_name_ok(const char *s, size_t n)
 
 int corio_cmd_encode(const struct corio_cmd *c, uint8_t *buf, size_t cap)
 {
-    if (!c || !cid_ok(c->cid, c->cid_len) || c->seq == 0 || !corio_cmd_name_ok(c->name, c->name_len) ||
-        (c->args_len && !item_ok(c->args, c->args_len)))
+    if (!c || !cid_ok(c->cid, c->cid_len) || c->seq == 0 ||
+        !corio_cmd_name_ok(c->name, c->name_len) || (c->args_len && !item_ok(c->args, c->args_len)))
         return CORIO_ERR_INVAL;
     struct corio_cbor_enc e;
     corio_cbor_enc_init(&e, buf, cap);

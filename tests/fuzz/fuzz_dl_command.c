@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rc == CORIO_ERR_MALFORMED || rc == CORIO_ERR_VERSION);
         return 0;
     }
-    CHECK(inside(c.cid, c.cid_len, data, size) && c.cid_len >= 1 &&
-          c.cid_len <= CORIO_CMD_CID_MAX);
+    CHECK(inside(c.cid, c.cid_len, data, size) && c.cid_len >= 1 && c.cid_len <= CORIO_CMD_CID_MAX);
     CHECK(inside(c.name, c.name_len, data, size) && corio_cmd_name_ok(c.name, c.name_len));
     CHECK(inside(c.args, c.args_len, data, size));
     CHECK(c.seq >= 1);
@@ -45,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(corio_cmd_decode(out, (size_t)n, &back) == CORIO_OK);
     CHECK(back.cid_len == c.cid_len && memcmp(back.cid, c.cid, c.cid_len) == 0);
     CHECK(back.name_len == c.name_len && memcmp(back.name, c.name, c.name_len) == 0);
-    CHECK(back.args_len == c.args_len && (!c.args_len || memcmp(back.args, c.args, c.args_len) == 0));
+    CHECK(back.args_len == c.args_len &&
+          (!c.args_len || memcmp(back.args, c.args, c.args_len) == 0));
     CHECK(back.exp_ms == c.exp_ms && back.seq == c.seq);
     free(out);
     return 0;

@@ -28,7 +28,7 @@
 #include "crypto_openssl.h"
 #include "harness.h"
 
-#define ORG "oooooooooooooooooooooooo"
+#define ORG     "oooooooooooooooooooooooo"
 #define MAX_DEV 4
 
 struct world {
@@ -123,8 +123,9 @@ static void world_up(int ndev, const char *gw_extra)
     W.simdir = h_strf("%s/sim", dir);
     W.summary = h_strf("%s/summary.json", dir);
     const char *lines = h_strf("%s/devices.registry", dir);
-    const char *prov[] = {h_bin("corio"), "sim", "provision", "--devices", h_strf("%d", ndev),
-                          "--dir", W.simdir, "--org", ORG, "--registry-out", lines, NULL};
+    const char *prov[] = {h_bin("corio"), "sim",    "provision", "--devices", h_strf("%d", ndev),
+                          "--dir",        W.simdir, "--org",     ORG,         "--registry-out",
+                          lines,          NULL};
     assert_int_equal(h_run("corio-provision", prov, NULL, 20000, NULL), 0);
     const char *devices = h_read_file(lines, NULL);
     assert_non_null(devices);
@@ -143,8 +144,8 @@ static void world_up(int ndev, const char *gw_extra)
                               "http_port %d\nbroker_port %d\nweb_root %s\n"
                               "downlink_key %s/downlink.pem\nresend_min 1s\nresend_max 2s\n",
                               ORG, dir, dir, W.http_port, W.mosq->port, dir, dir);
-    struct h_daemon_opts co = {.config = conf, .ready_url = api("/healthz"),
-                               .ready_log = "connected to the broker"};
+    struct h_daemon_opts co = {
+        .config = conf, .ready_url = api("/healthz"), .ready_log = "connected to the broker"};
     W.cloud = h_daemon_start("corio-cloud", &co);
     assert_non_null(W.cloud);
 
@@ -155,11 +156,27 @@ static void world_up(int ndev, const char *gw_extra)
 
 static struct h_proc *sim_start(const char *const *extra)
 {
-    const char *argv[40] = {h_bin("corio"), "sim",      "run",     "--dir",    W.simdir,
-                            "--gateway",    h_strf("127.0.0.1:%d", W.device_port),
-                            "--gateway-id", W.gw_id,    "--rate",  "2",        "--duration",
-                            "600",          "--summary", W.summary, "--status", "1",
-                            "--heartbeat",  "1",        "--drain-timeout", "5"};
+    const char *argv[40] = {h_bin("corio"),
+                            "sim",
+                            "run",
+                            "--dir",
+                            W.simdir,
+                            "--gateway",
+                            h_strf("127.0.0.1:%d", W.device_port),
+                            "--gateway-id",
+                            W.gw_id,
+                            "--rate",
+                            "2",
+                            "--duration",
+                            "600",
+                            "--summary",
+                            W.summary,
+                            "--status",
+                            "1",
+                            "--heartbeat",
+                            "1",
+                            "--drain-timeout",
+                            "5"};
     int n = 21;
     for (; extra && *extra; extra++)
         argv[n++] = *extra;
@@ -212,8 +229,8 @@ static json_t *send_json(const char *method, const char *url, const char *body, 
 {
     struct h_http_resp r;
     static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct h_http_req q = {.method = method, .url = url, .headers = headers, .body = body,
-                           .len = strlen(body)};
+    struct h_http_req q = {
+        .method = method, .url = url, .headers = headers, .body = body, .len = strlen(body)};
     assert_int_equal(h_http(&q, &r), CORIO_OK);
     if (r.status != want)
         fail_msg("%s %s: %ld (wanted %ld) %s", method, url, r.status, want, r.body);

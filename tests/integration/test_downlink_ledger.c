@@ -125,8 +125,8 @@ static void claim(const char *url, const struct ident *org, const struct ident *
                   const char *kind, const char *secret, const char *ledger, const char *exp,
                   const char *gateway)
 {
-    const char *nonce = h_strf(
-        "%.64s", CLI_OK("device", "claim-nonce", "--org", org->id, secret).out);
+    const char *nonce =
+        h_strf("%.64s", CLI_OK("device", "claim-nonce", "--org", org->id, secret).out);
     struct run r = CLI_OK("eat", "make", "--key", dev->key, "--aud", org->id, "--nonce", nonce);
     const char *eat = h_strf("%.*s", (int)strcspn(r.out, "\n"), r.out);
     const char *out = h_strf("claim-%s.cbor", dev->id);
@@ -171,7 +171,8 @@ static bool gateway_caught_up(const char *api)
 {
     json_t *j = get_json(api);
     json_t *g = json_array_get(json_object_get(j, "gateways"), 0);
-    json_t *h = json_object_get(g, "registry_height"), *want = json_object_get(j, "registry_height");
+    json_t *h = json_object_get(g, "registry_height"),
+           *want = json_object_get(j, "registry_height");
     bool ok = json_is_integer(h) && json_is_integer(want) &&
               json_integer_value(h) == json_integer_value(want);
     json_decref(j);
@@ -209,16 +210,16 @@ static void a_revocation_on_the_ledger_disconnects_the_device_at_the_gateway(voi
 
     /* The gateway and a sim device, claimed on the ledger by the organisation. */
     struct corio_key gwk;
-    assert_int_equal(
-        corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &gwk), CORIO_OK);
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &gwk),
+                     CORIO_OK);
     const char *gw_pem = h_strf("%s/gateway.pem", dir);
     assert_int_equal(corio_openssl_key_write_pem(&gwk, gw_pem), CORIO_OK);
     corio_key_close(&gwk);
     struct ident gw = ident_of(gw_pem);
     claim(url, &org, &gw, "gateway", "gw-secret", ledger, exp, NULL);
     const char *simdir = h_strf("%s/sim", dir);
-    const char *prov[] = {h_bin("corio"), "sim", "provision", "--devices", "1", "--dir", simdir,
-                          "--org", org.id, NULL};
+    const char *prov[] = {h_bin("corio"), "sim",  "provision", "--devices", "1",
+                          "--dir",        simdir, "--org",     org.id,      NULL};
     char *pout = NULL;
     assert_int_equal(h_run("corio-provision", prov, NULL, 20000, &pout), 0);
     const char *p = strstr(pout, "device ");
@@ -290,9 +291,24 @@ static void a_revocation_on_the_ledger_disconnects_the_device_at_the_gateway(voi
 
     /* The device connects and its messages reach the cloud (which knows it from the
      * ledger); the gateway catches up with the registry the cloud holds. */
-    const char *argv[] = {h_bin("corio"), "sim", "run", "--dir", simdir, "--gateway",
-                          h_strf("127.0.0.1:%d", device_port), "--gateway-id", gw.id, "--rate",
-                          "2", "--duration", "600", "--status", "1", "--heartbeat", "1", NULL};
+    const char *argv[] = {h_bin("corio"),
+                          "sim",
+                          "run",
+                          "--dir",
+                          simdir,
+                          "--gateway",
+                          h_strf("127.0.0.1:%d", device_port),
+                          "--gateway-id",
+                          gw.id,
+                          "--rate",
+                          "2",
+                          "--duration",
+                          "600",
+                          "--status",
+                          "1",
+                          "--heartbeat",
+                          "1",
+                          NULL};
     struct h_proc *sim = h_proc_start("corio-sim", argv, NULL);
     assert_non_null(sim);
     const char *dev_url = h_strf("http://127.0.0.1:%d/api/v1/devices/%s", cloud_http, dev.id);
@@ -308,9 +324,9 @@ static void a_revocation_on_the_ledger_disconnects_the_device_at_the_gateway(voi
            "--expires", exp, "--out", "revoke.cbor", "--node", url);
     /* The relay reaches the gateway, checked against the revocation in its block, and
      * the plugin disconnects the device. */
-    assert_int_equal(h_proc_wait_log(gateway, h_strf("corio: %s revoked: disconnected", dev.id),
-                                     h_ms(30000)),
-                     CORIO_OK);
+    assert_int_equal(
+        h_proc_wait_log(gateway, h_strf("corio: %s revoked: disconnected", dev.id), h_ms(30000)),
+        CORIO_OK);
     assert_true(h_proc_log_contains(gateway, "msg=\"registry updated from the ledger\""));
     assert_true(h_proc_log_contains(gateway, "transactions=1"));
     const char *file = h_read_file(registry, NULL);

@@ -111,13 +111,19 @@ static int setup(void **state)
     assert_int_equal(corio_store_put_device(F.writer, &d), CORIO_OK);
     struct corio_device_rec d2 = {.id = DV2, .org = ORG, .gateway = GW};
     assert_int_equal(corio_store_put_device(F.writer, &d2), CORIO_OK);
-    struct corio_cloud_downlink_opts o = {.org = ORG, .dl = F.dl, .reader = F.reader,
-                                    .key = &F.cloud_key, .publish = capture,
-                                    .resend_min_ms = 100, .resend_max_ms = 200,
-                                    .command_ttl_ms = 60000, .command_ttl_max_ms = 600000,
-                                    .now_ms = now_fn};
+    struct corio_cloud_downlink_opts o = {.org = ORG,
+                                          .dl = F.dl,
+                                          .reader = F.reader,
+                                          .key = &F.cloud_key,
+                                          .publish = capture,
+                                          .resend_min_ms = 100,
+                                          .resend_max_ms = 200,
+                                          .command_ttl_ms = 60000,
+                                          .command_ttl_max_ms = 600000,
+                                          .now_ms = now_fn};
     assert_int_equal(corio_cloud_downlink_new(&o, &F.svc, err, sizeof err), CORIO_OK);
-    struct corio_ingest_opts io = {.store = F.writer, .verifier = corio_cloud_cose_verifier,
+    struct corio_ingest_opts io = {.store = F.writer,
+                                   .verifier = corio_cloud_cose_verifier,
                                    .hooks = corio_cloud_downlink_hooks(F.svc)};
     assert_int_equal(corio_ingest_new(&io, &F.ig), CORIO_OK);
     return 0;
@@ -164,14 +170,18 @@ static void bb_init(struct bb *x, uint64_t first)
     x->b.msgs = x->m;
 }
 
-static void bb_add(struct bb *x, const char *dev, const char *suffix, int64_t recv,
-                   const void *p, size_t n)
+static void bb_add(struct bb *x, const char *dev, const char *suffix, int64_t recv, const void *p,
+                   size_t n)
 {
     size_t i = x->b.count++;
     memcpy(x->payloads[i], p, n);
-    x->m[i] = (struct corio_batch_msg){.id = x->b.first + i, .device = dev, .device_len = 24,
-                                       .suffix = suffix, .suffix_len = strlen(suffix),
-                                       .recv_ms = recv, .payload = x->payloads[i],
+    x->m[i] = (struct corio_batch_msg){.id = x->b.first + i,
+                                       .device = dev,
+                                       .device_len = 24,
+                                       .suffix = suffix,
+                                       .suffix_len = strlen(suffix),
+                                       .recv_ms = recv,
+                                       .payload = x->payloads[i],
                                        .payload_len = n};
 }
 
@@ -253,15 +263,15 @@ static void packs_without_time_are_dated_or_flagged(void **state)
     fake_now = T0 + 62000;
     assert_int_equal(ingest(&x), CORIO_OK);
     struct pts p = {0};
-    assert_int_equal(corio_store_series(F.writer, ORG, DEV, "temp", 0, T0 + 3600000, 0, 100,
-                                        keep_point, &p),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(F.writer, ORG, DEV, "temp", 0, T0 + 3600000, 0, 100, keep_point, &p),
+        CORIO_OK);
     assert_int_equal(p.n, 1);
     assert_int_equal(p.t[0], T0 - 100000 + 50000);
     struct pts q = {0};
-    assert_int_equal(corio_store_series(F.writer, ORG, DV2, "temp", 0, T0 + 3600000, 0, 100,
-                                        keep_point, &q),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_store_series(F.writer, ORG, DV2, "temp", 0, T0 + 3600000, 0, 100, keep_point, &q),
+        CORIO_OK);
     assert_int_equal(q.n, 1);
     assert_int_equal(q.t[0], T0 + 61000);
     int64_t n;
@@ -376,9 +386,9 @@ static void open_cap(int i, struct corio_down *d)
     struct cap c = F.caps[i];
     pthread_mutex_unlock(&F.lock);
     assert_string_equal(c.topic, "corio/v1/g/" GW "/down");
-    assert_int_equal(corio_down_open(&corio_crypto_openssl_ops, c.p, c.n, pub, sizeof pub, d, why,
-                                     sizeof why),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_down_open(&corio_crypto_openssl_ops, c.p, c.n, pub, sizeof pub, d, why, sizeof why),
+        CORIO_OK);
 }
 
 static bool caps_at_least(void *arg)
@@ -391,8 +401,10 @@ static void state_message(const struct corio_key *k, const uint8_t *cid, uint64_
     struct corio_state_cid del = {.cid_len = CORIO_DL_CID_LEN};
     memcpy(del.cid, cid, CORIO_DL_CID_LEN);
     snprintf(del.device, sizeof del.device, "%s", DEV);
-    struct corio_gw_state s = {.made_ms = (uint64_t)fake_now, .registry_height = height,
-                               .delivered = &del, .ndelivered = 1};
+    struct corio_gw_state s = {.made_ms = (uint64_t)fake_now,
+                               .registry_height = height,
+                               .delivered = &del,
+                               .ndelivered = 1};
     snprintf(s.gateway, sizeof s.gateway, "%s", GW);
     uint8_t buf[256], *wire;
     size_t wlen;

@@ -27,7 +27,6 @@
 #include "corio/senml.h"
 #include "device_int.h"
 
-
 #define GW_ID "ab2cd3ef4gh5ij6kl7mn2op3"
 
 /* ---------------------------------------------------------------------------------
@@ -232,10 +231,10 @@ struct fx {
     uint64_t time_seen;
     /* What the handlers saw and are told to do. */
     int runs, fails, configs, decommissions;
-    int run_rc;                 /* what the "set_rate" handler returns */
-    double rate;                /* the "hz" argument it read */
-    int config_rc;              /* what on_config returns */
-    bool config_writes;         /* on_config writes its own reported map */
+    int run_rc;         /* what the "set_rate" handler returns */
+    double rate;        /* the "hz" argument it read */
+    int config_rc;      /* what on_config returns */
+    bool config_writes; /* on_config writes its own reported map */
     uint64_t config_version;
 };
 
@@ -945,8 +944,7 @@ static struct corio_cfg_reported reported_at(int i)
 {
     assert_true(i >= 0 && i < F.b.npubs);
     struct corio_cfg_reported r;
-    assert_int_equal(corio_cfg_reported_decode(F.b.pubs[i].payload, F.b.pubs[i].len, &r),
-                     CORIO_OK);
+    assert_int_equal(corio_cfg_reported_decode(F.b.pubs[i].payload, F.b.pubs[i].len, &r), CORIO_OK);
     return r;
 }
 
@@ -1017,8 +1015,7 @@ static void desired_configuration_is_applied_and_reported(void **state)
     r = reported_at(last_pub("/up/cfg"));
     assert_int_equal(r.version, 6);
     assert_int_equal(r.status, CORIO_CFG_APPLIED);
-    assert_int_equal(corio_device_report_config(&F.d, (const uint8_t *)"\x01", 1),
-                     CORIO_ERR_INVAL);
+    assert_int_equal(corio_device_report_config(&F.d, (const uint8_t *)"\x01", 1), CORIO_ERR_INVAL);
     run();
     assert_int_equal(stats().pending, 0);
 }
@@ -1106,10 +1103,10 @@ static void command_bytes_match_the_rules_engine(void **state)
     (void)state;
     /* {"cid": h'0102', "exp": 1000, "seq": 5, "args": {"x": true}, "name": "fan"}: the
      * key order of docs/edge-rules.md, deterministic. */
-    static const uint8_t want[] = {0xA5, 0x63, 'c', 'i', 'd', 0x42, 1, 2, 0x63, 'e', 'x', 'p',
-                                   0x19, 0x03, 0xE8, 0x63, 's', 'e', 'q', 0x05, 0x64, 'a', 'r',
-                                   'g', 's', 0xA1, 0x61, 'x', 0xF5, 0x64, 'n', 'a', 'm', 'e',
-                                   0x63, 'f', 'a', 'n'};
+    static const uint8_t want[] = {0xA5, 0x63, 'c',  'i',  'd',  0x42, 1,    2,   0x63, 'e',
+                                   'x',  'p',  0x19, 0x03, 0xE8, 0x63, 's',  'e', 'q',  0x05,
+                                   0x64, 'a',  'r',  'g',  's',  0xA1, 0x61, 'x', 0xF5, 0x64,
+                                   'n',  'a',  'm',  'e',  0x63, 'f',  'a',  'n'};
     static const uint8_t cid[] = {1, 2}, args[] = {0xA1, 0x61, 'x', 0xF5};
     struct corio_cmd c = {cid, 2, 1000, 5, "fan", 3, args, sizeof args};
     uint8_t buf[64];
@@ -1185,8 +1182,8 @@ static void codec_refusals(void **state)
     res.err = 3;
     assert_int_equal(corio_cmd_result_encode(&res, buf, sizeof buf), CORIO_ERR_INVAL);
     /* Reported configuration round trip, deterministic, unknown keys ignored. */
-    struct corio_cfg_reported rep = {true, 7, 9, 3, CORIO_CFG_REFUSED, CORIO_ERR_POLICY,
-                                     (const uint8_t *)"\xA1\x61x\x01", 4};
+    struct corio_cfg_reported rep = {
+        true, 7, 9, 3, CORIO_CFG_REFUSED, CORIO_ERR_POLICY, (const uint8_t *)"\xA1\x61x\x01", 4};
     n = corio_cfg_reported_encode(&rep, buf, sizeof buf);
     assert_true(n > 0);
     assert_int_equal(corio_cbor_deterministic(buf, (size_t)n), CORIO_OK);
@@ -1197,8 +1194,8 @@ static void codec_refusals(void **state)
     assert_int_equal(rc.status, CORIO_CFG_REFUSED);
     assert_int_equal(rc.err, CORIO_ERR_POLICY);
     assert_int_equal(rc.cfg_len, 4);
-    static const uint8_t extra[] = {0xA4, 0x61, 'v', 0x01, 0x62, 's', 't', 0x00,
-                                    0x63, 'v', 'e', 'r', 0x01, 0x01, 0x02};
+    static const uint8_t extra[] = {0xA4, 0x61, 'v', 0x01, 0x62, 's',  't', 0x00,
+                                    0x63, 'v',  'e', 'r',  0x01, 0x01, 0x02};
     assert_int_equal(corio_cfg_reported_decode(extra, sizeof extra, &rc), CORIO_OK);
     assert_false(rc.has_id);
 }

@@ -90,8 +90,12 @@ struct blob {
 static struct blob tx(unsigned type, const uint8_t *args, size_t args_len)
 {
     static uint8_t nonce = 0;
-    struct corio_tx_body b = {.version = CORIO_TX_VERSION, .type = type, .expires = 1000,
-                              .has_ledger = true, .args = args, .args_len = args_len};
+    struct corio_tx_body b = {.version = CORIO_TX_VERSION,
+                              .type = type,
+                              .expires = 1000,
+                              .has_ledger = true,
+                              .args = args,
+                              .args_len = args_len};
     memset(b.nonce, ++nonce, sizeof b.nonce);
     memcpy(b.ledger, W.ledger, sizeof b.ledger);
     uint8_t body[2048];
@@ -119,9 +123,16 @@ static struct blob revoke_tx(const char *device)
 static struct blob register_tx(const struct corio_key *k)
 {
     static const uint8_t eat[] = {1, 2, 3};
-    struct corio_tx_device_register r = {.kind = 1, .auth = 1, .assurance = 1,
-                                         .class_ = "sensor", .class_len = 6, .model = "m",
-                                         .model_len = 1, .hw = "a", .hw_len = 1, .eat = eat,
+    struct corio_tx_device_register r = {.kind = 1,
+                                         .auth = 1,
+                                         .assurance = 1,
+                                         .class_ = "sensor",
+                                         .class_len = 6,
+                                         .model = "m",
+                                         .model_len = 1,
+                                         .hw = "a",
+                                         .hw_len = 1,
+                                         .eat = eat,
                                          .eat_len = sizeof eat};
     memcpy(r.org, W.org_raw, 15);
     assert_int_equal(corio_key_public_compressed(k, r.key), CORIO_OK);
@@ -163,11 +174,15 @@ static void block(struct chain *c, const uint8_t *prev, const struct blob *txs, 
 {
     struct corio_block_tx bt[4];
     for (size_t i = 0; i < ntx; i++)
-        bt[i] = (struct corio_block_tx){txs[i].b, txs[i].n,
-                                        refused && refused[i] ? CORIO_TX_REFUSED : CORIO_TX_ACCEPTED,
-                                        refused && refused[i] ? "no" : "", refused && refused[i] ? 2u : 0u};
-    struct corio_block b = {.version = 1, .height = c->first + c->n, .timestamp_ms = 1000,
-                            .proposer = 1, .txs = bt, .ntxs = ntx};
+        bt[i] = (struct corio_block_tx){
+            txs[i].b, txs[i].n, refused && refused[i] ? CORIO_TX_REFUSED : CORIO_TX_ACCEPTED,
+            refused && refused[i] ? "no" : "", refused && refused[i] ? 2u : 0u};
+    struct corio_block b = {.version = 1,
+                            .height = c->first + c->n,
+                            .timestamp_ms = 1000,
+                            .proposer = 1,
+                            .txs = bt,
+                            .ntxs = ntx};
     if (c->n)
         memcpy(b.prev_hash, c->hash[c->n - 1], 32);
     else if (prev)
@@ -182,8 +197,8 @@ static void block(struct chain *c, const uint8_t *prev, const struct blob *txs, 
 
 static void sign_head(struct chain *c, const struct corio_key *k)
 {
-    struct corio_sth s = {.tree_size = 10, .height = c->first + c->n - 1, .timestamp_ms = 1000,
-                          .node = 1};
+    struct corio_sth s = {
+        .tree_size = 10, .height = c->first + c->n - 1, .timestamp_ms = 1000, .node = 1};
     memcpy(s.block_hash, c->hash[c->n - 1], 32);
     int n = corio_sth_sign(&s, k, c->sth, sizeof c->sth);
     assert_true(n > 0);
@@ -526,8 +541,13 @@ static void the_container_and_state_round_trip_signed(void **state)
     struct corio_state_cid del = {.cid_len = 16};
     memcpy(del.cid, cid, 16);
     snprintf(del.device, 25, "%s", W.dev1_id);
-    struct corio_gw_state s = {.made_ms = 5, .registry_height = 12, .want = 12, .queued = 3,
-                               .online = 2, .delivered = &del, .ndelivered = 1};
+    struct corio_gw_state s = {.made_ms = 5,
+                               .registry_height = 12,
+                               .want = 12,
+                               .queued = 3,
+                               .online = 2,
+                               .delivered = &del,
+                               .ndelivered = 1};
     snprintf(s.gateway, 25, "%s", W.dev2_id);
     n = corio_state_encode(&s, buf, sizeof buf);
     assert_true(n > 0);
