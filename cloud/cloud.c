@@ -547,12 +547,12 @@ static int metrics_init(struct metrics *m)
     return CORIO_OK;
 }
 
-#define DL_GAUGE(fn_name, field)                                                               \
-    static double fn_name(void *arg)                                                           \
-    {                                                                                          \
-        struct corio_cloud_downlink_stats st;                                                        \
-        corio_cloud_downlink_stats(arg, &st);                                                        \
-        return (double)st.field;                                                               \
+#define DL_GAUGE(fn_name, field)                                                                   \
+    static double fn_name(void *arg)                                                               \
+    {                                                                                              \
+        struct corio_cloud_downlink_stats st;                                                      \
+        corio_cloud_downlink_stats(arg, &st);                                                      \
+        return (double)st.field;                                                                   \
     }
 DL_GAUGE(m_dl_containers, containers)
 DL_GAUGE(m_dl_publish_failed, publish_failed)
@@ -593,8 +593,7 @@ static int register_downlink_metrics(struct cloud *c)
          m_dl_states_refused},
         {"corio_cloud_untimed_messages_total", "Packs stored without a time of their own.",
          m_dl_untimed},
-        {"corio_cloud_commands_expired_total", "Commands that expired unanswered.",
-         m_dl_expired},
+        {"corio_cloud_commands_expired_total", "Commands that expired unanswered.", m_dl_expired},
         {"corio_cloud_ledger_polls_total", "Polls of the ledger.", m_dl_ledger_polls},
         {"corio_cloud_ledger_failures_total", "Polls of the ledger that failed.",
          m_dl_ledger_failures},
@@ -668,8 +667,13 @@ static int start_downlink(struct cloud *c, const char *db, char *err, size_t err
         c->has_downlink_key = true;
     }
     struct corio_cloud_downlink_opts o = {
-        .org = c->org, .dl = c->dl, .reader = c->dl_reader, .writer = c->dl_writer,
-        .key = c->has_downlink_key ? &c->downlink_key : NULL, .publish = publish_down, .ctx = c,
+        .org = c->org,
+        .dl = c->dl,
+        .reader = c->dl_reader,
+        .writer = c->dl_writer,
+        .key = c->has_downlink_key ? &c->downlink_key : NULL,
+        .publish = publish_down,
+        .ctx = c,
         .resend_min_ms = corio_conf_int(conf, "resend_min"),
         .resend_max_ms = corio_conf_int(conf, "resend_max"),
         .command_ttl_ms = corio_conf_int(conf, "command_ttl"),

@@ -57,8 +57,8 @@ struct corio_batch_verifier {
  */
 struct corio_ingest_hooks {
     int (*prepare)(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms);
-    int (*resolve)(void *ctx, const char *device, uint64_t boot, uint64_t upt_ms,
-                   int64_t recv_ms, int64_t *t_ms);
+    int (*resolve)(void *ctx, const char *device, uint64_t boot, uint64_t upt_ms, int64_t recv_ms,
+                   int64_t *t_ms);
     void (*committed)(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms);
     void *ctx;
 };

@@ -460,9 +460,9 @@ int corio_device_set_key(struct corio_device *d, const struct corio_key *key, ui
 
 /* Starts connecting, with a fresh token; from then on the client reconnects by itself
  * (with a fresh token each time) until corio_device_stop(). Returns CORIO_OK, or
- * CORIO_ERR_STATE when already started or decommissioned. A token that cannot be made (flash or crypto
- * failure) is counted in stats.login_errors and the attempt goes without a password
- * (the gateway refuses it) and is retried. */
+ * CORIO_ERR_STATE when already started or decommissioned. A token that cannot be made (flash or
+ * crypto failure) is counted in stats.login_errors and the attempt goes without a password (the
+ * gateway refuses it) and is retried. */
 int corio_device_start(struct corio_device *d);
 
 /* Does what is due: the MQTT client's work (connect, read, PUBACKs, resends,

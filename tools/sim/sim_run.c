@@ -77,9 +77,9 @@ struct simdev {
     struct sim_model model;
     struct sim_rng events;
     bool no_time;
-    bool decommissioned;   /* its keys were wiped on command */
+    bool decommissioned; /* its keys were wiped on command */
     char key_path[4096];
-    double period;         /* ms between samples (the rate, changed by set_rate) */
+    double period; /* ms between samples (the rate, changed by set_rate) */
     uint64_t blinks;
     uint64_t commands_run;
     bool up;               /* connected now */
@@ -679,10 +679,9 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
                 ", \"rotations\": %" PRIu32 ", \"quarantined\": %s, \"claims\": %" PRIu32 "}%s\n",
                 s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
                 st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
-                s->no_time ? "true" : "false", st.has_time ? "true" : "false", s->period,
-                s->blinks, st.commands, st.duplicates, s->decommissioned ? "true" : "false",
-                s->key_no, s->rotations, st.quarantined ? "true" : "false",
-                s->claims_before + st.claims,
+                s->no_time ? "true" : "false", st.has_time ? "true" : "false", s->period, s->blinks,
+                st.commands, st.duplicates, s->decommissioned ? "true" : "false", s->key_no,
+                s->rotations, st.quarantined ? "true" : "false", s->claims_before + st.claims,
                 i + 1 < n ? "," : "");
     }
     fprintf(f,
