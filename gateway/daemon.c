@@ -31,6 +31,7 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "corio_sig.h"
+#include "corio_x509.h"
 #include "downlink.h"
 #include "forwarder.h"
 #include "local_client.h"
@@ -40,261 +41,126 @@
 static const char *const time_sources[] = {"local", "cloud", NULL};
 
 static const struct corio_conf_key gateway_keys[] = {
-    {.name = "gateway_id",
-     .type = CORIO_CONF_STRING,
-     .flags = CORIO_CONF_REQUIRED,
+    {.name = "gateway_id", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_REQUIRED,
      .help = "This gateway's short id (the 24 characters of its did:corio)."},
-    {.name = "key",
-     .type = CORIO_CONF_PATH,
-     .flags = CORIO_CONF_REQUIRED,
+    {.name = "key", .type = CORIO_CONF_PATH, .flags = CORIO_CONF_REQUIRED,
      .help = "The gateway's private key (PEM) that signs batches."},
-    {.name = "key_number",
-     .type = CORIO_CONF_INT,
-     .def = "0",
-     .min = 0,
-     .max = 1000000,
+    {.name = "key_number", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 1000000,
      .help = "Which key of the gateway's DID the key file holds (0: the inception key)."},
-    {.name = "outbox",
-     .type = CORIO_CONF_PATH,
-     .flags = CORIO_CONF_REQUIRED,
+    {.name = "outbox", .type = CORIO_CONF_PATH, .flags = CORIO_CONF_REQUIRED,
      .help = "The outbox file the Mosquitto plugin writes."},
-    {.name = "watermark",
-     .type = CORIO_CONF_PATH,
+    {.name = "watermark", .type = CORIO_CONF_PATH,
      .help = "The watermark file; default: <outbox>.watermark."},
-    {.name = "cloud_host",
-     .type = CORIO_CONF_STRING,
-     .def = "127.0.0.1",
+    {.name = "cloud_host", .type = CORIO_CONF_STRING, .def = "127.0.0.1",
      .help = "The cloud broker's host."},
-    {.name = "cloud_port",
-     .type = CORIO_CONF_INT,
-     .def = "1883",
-     .min = 1,
-     .max = 65535,
+    {.name = "cloud_port", .type = CORIO_CONF_INT, .def = "1883", .min = 1, .max = 65535,
      .help = "The cloud broker's port."},
-    {.name = "cloud_keepalive",
-     .type = CORIO_CONF_DURATION,
-     .def = "30s",
-     .min = 5000,
-     .max = 3600000,
-     .help = "MQTT keepalive with the cloud broker (libmosquitto needs 5 s or "
-             "more)."},
-    {.name = "cloud_tls_ca",
-     .type = CORIO_CONF_PATH,
-     .help = "CA of the cloud broker; setting it turns on TLS."},
-    {.name = "cloud_tls_cert",
-     .type = CORIO_CONF_PATH,
-     .help = "This gateway's certificate for mutual TLS."},
-    {.name = "cloud_tls_key", .type = CORIO_CONF_PATH, .help = "The key of cloud_tls_cert."},
-    {.name = "window",
-     .type = CORIO_CONF_INT,
-     .def = "8",
-     .min = 1,
-     .max = 1024,
+    {.name = "cloud_keepalive", .type = CORIO_CONF_DURATION, .def = "30s", .min = 5000,
+     .max = 3600000, .help = "MQTT keepalive with the cloud broker (libmosquitto needs 5 s or "
+                             "more)."},
+    {.name = "cloud_tls_ca", .type = CORIO_CONF_PATH,
+     .help = "CA of the cloud broker's certificate; setting it turns on TLS."},
+    {.name = "cloud_tls_cert", .type = CORIO_CONF_PATH,
+     .help = "This gateway's certificate for mutual TLS, issued by its organisation's CA "
+             "(corio ca sign --role gateway); needs cloud_tls_ca."},
+    {.name = "cloud_tls_key", .type = CORIO_CONF_PATH,
+     .help = "The key of cloud_tls_cert; default: the gateway's key."},
+    {.name = "window", .type = CORIO_CONF_INT, .def = "8", .min = 1, .max = 1024,
      .help = "Batches in flight before the cloud acknowledges."},
-    {.name = "batch_messages",
-     .type = CORIO_CONF_INT,
-     .def = "500",
-     .min = 1,
-     .max = 100000,
+    {.name = "batch_messages", .type = CORIO_CONF_INT, .def = "500", .min = 1, .max = 100000,
      .help = "Messages per batch at most."},
-    {.name = "batch_bytes",
-     .type = CORIO_CONF_SIZE,
-     .def = "256k",
-     .min = 1024,
-     .max = 64 << 20,
-     .help = "Payload bytes per batch at most."},
-    {.name = "ack_timeout",
-     .type = CORIO_CONF_DURATION,
-     .def = "10s",
-     .min = 100,
-     .max = 3600000,
-     .help = "Resend a batch not acknowledged after this (then doubling)."},
-    {.name = "run_broker",
-     .type = CORIO_CONF_BOOL,
-     .def = "true",
+    {.name = "batch_bytes", .type = CORIO_CONF_SIZE, .def = "256k", .min = 1024,
+     .max = 64 << 20, .help = "Payload bytes per batch at most."},
+    {.name = "ack_timeout", .type = CORIO_CONF_DURATION, .def = "10s", .min = 100,
+     .max = 3600000, .help = "Resend a batch not acknowledged after this (then doubling)."},
+    {.name = "run_broker", .type = CORIO_CONF_BOOL, .def = "true",
      .help = "Run the gateway's Mosquitto with the corio plugin (and restart it if it dies)."},
-    {.name = "broker_bin",
-     .type = CORIO_CONF_PATH,
-     .def = "/usr/sbin/mosquitto",
+    {.name = "broker_bin", .type = CORIO_CONF_PATH, .def = "/usr/sbin/mosquitto",
      .help = "The Mosquitto executable."},
-    {.name = "broker_dir",
-     .type = CORIO_CONF_PATH,
-     .def = "broker",
+    {.name = "broker_dir", .type = CORIO_CONF_PATH, .def = "broker",
      .help = "Where the broker's generated configuration is written."},
-    {.name = "plugin",
-     .type = CORIO_CONF_PATH,
+    {.name = "plugin", .type = CORIO_CONF_PATH,
      .help = "corio_mosquitto.so; default: ../lib/corio_mosquitto.so next to this program."},
-    {.name = "registry",
-     .type = CORIO_CONF_PATH,
+    {.name = "registry", .type = CORIO_CONF_PATH,
      .help = "The registry file the plugin authenticates devices with (docs/registry.md)."},
-    {.name = "outbox_max_bytes",
-     .type = CORIO_CONF_SIZE,
-     .def = "1G",
-     .min = 4096,
+    {.name = "outbox_max_bytes", .type = CORIO_CONF_SIZE, .def = "1G", .min = 4096,
      .max = INT64_MAX,
      .help = "Cap of the outbox; past it, devices are refused and keep their messages."},
-    {.name = "outbox_sync",
-     .type = CORIO_CONF_DURATION,
-     .def = "200ms",
-     .min = 1,
-     .max = 60000,
-     .help = "How often the outbox's WAL is fsynced: the power-cut window."},
-    {.name = "loopback_port",
-     .type = CORIO_CONF_INT,
-     .def = "1883",
-     .min = 0,
-     .max = 65535,
+    {.name = "outbox_sync", .type = CORIO_CONF_DURATION, .def = "200ms", .min = 1,
+     .max = 60000, .help = "How often the outbox's WAL is fsynced: the power-cut window."},
+    {.name = "loopback_port", .type = CORIO_CONF_INT, .def = "1883", .min = 0, .max = 65535,
      .help = "The authenticated listener on 127.0.0.1 for local services; 0: none."},
-    {.name = "mqtt_address",
-     .type = CORIO_CONF_STRING,
-     .def = "0.0.0.0",
+    {.name = "mqtt_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
      .help = "Address of the device listeners."},
-    {.name = "mqtt_port",
-     .type = CORIO_CONF_INT,
-     .def = "0",
-     .min = 0,
-     .max = 65535,
+    {.name = "mqtt_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
      .help = "Plain MQTT for devices (for closed networks only); 0: none."},
-    {.name = "mqtts_port",
-     .type = CORIO_CONF_INT,
-     .def = "8883",
-     .min = 0,
-     .max = 65535,
+    {.name = "mqtts_port", .type = CORIO_CONF_INT, .def = "8883", .min = 0, .max = 65535,
      .help = "MQTT over TLS for devices; 0: none."},
-    {.name = "ws_port",
-     .type = CORIO_CONF_INT,
-     .def = "0",
-     .min = 0,
-     .max = 65535,
+    {.name = "ws_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
      .help = "MQTT over WebSockets; 0: none."},
-    {.name = "tls_cert", .type = CORIO_CONF_PATH, .help = "The gateway's TLS certificate."},
-    {.name = "tls_key", .type = CORIO_CONF_PATH, .help = "The key of tls_cert."},
+    {.name = "tls_cert", .type = CORIO_CONF_PATH,
+     .help = "The gateway's certificate for its device listeners (mqtts_port, coaps_port), "
+             "issued by its organisation's CA (corio ca sign --role gateway --dns NAME)."},
+    {.name = "tls_key", .type = CORIO_CONF_PATH,
+     .help = "The key of tls_cert; default: the gateway's key."},
     {.name = "tls_ca", .type = CORIO_CONF_PATH, .help = "CA for device certificates, if any."},
-    {.name = "coap_address",
-     .type = CORIO_CONF_STRING,
-     .def = "0.0.0.0",
+    {.name = "coap_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
      .help = "Numeric address of the CoAP listeners."},
-    {.name = "coap_port",
-     .type = CORIO_CONF_INT,
-     .def = "0",
-     .min = 0,
-     .max = 65535,
+    {.name = "coap_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
      .help = "Plain CoAP over UDP for devices (for closed networks only); 0: none."},
-    {.name = "coaps_port",
-     .type = CORIO_CONF_INT,
-     .def = "5684",
-     .min = 0,
-     .max = 65535,
+    {.name = "coaps_port", .type = CORIO_CONF_INT, .def = "5684", .min = 0, .max = 65535,
      .help = "CoAP over DTLS for devices, with tls_cert and tls_key (without them and left at "
              "its default, it stays off); 0: none."},
-    {.name = "coap_max_body",
-     .type = CORIO_CONF_SIZE,
-     .def = "64k",
-     .min = 1024,
-     .max = 16 << 20,
-     .help = "Largest CoAP POST body (Block1); larger is refused with 4.13."},
-    {.name = "coap_session_timeout",
-     .type = CORIO_CONF_DURATION,
-     .def = "300s",
-     .min = 1000,
+    {.name = "coap_max_body", .type = CORIO_CONF_SIZE, .def = "64k", .min = 1024,
+     .max = 16 << 20, .help = "Largest CoAP POST body (Block1); larger is refused with 4.13."},
+    {.name = "coap_session_timeout", .type = CORIO_CONF_DURATION, .def = "300s", .min = 1000,
      .max = 86400000,
      .help = "A CoAP session silent this long ends: its device is recorded offline."},
-    {.name = "coap_observe_max_age",
-     .type = CORIO_CONF_DURATION,
-     .def = "60s",
-     .min = 1000,
+    {.name = "coap_observe_max_age", .type = CORIO_CONF_DURATION, .def = "60s", .min = 1000,
      .max = 86400000,
      .help = "Max-Age of downlink notifications: how often devices refresh their observation."},
-    {.name = "coap_retry_after",
-     .type = CORIO_CONF_DURATION,
-     .def = "5s",
-     .min = 1000,
-     .max = 3600000,
-     .help = "Max-Age of a 5.03 (the broker is down or refused a message)."},
-    {.name = "coap_piggyback_wait",
-     .type = CORIO_CONF_DURATION,
-     .def = "50ms",
-     .min = 0,
+    {.name = "coap_retry_after", .type = CORIO_CONF_DURATION, .def = "5s", .min = 1000,
+     .max = 3600000, .help = "Max-Age of a 5.03 (the broker is down or refused a message)."},
+    {.name = "coap_piggyback_wait", .type = CORIO_CONF_DURATION, .def = "50ms", .min = 0,
      .max = 1000,
      .help = "How long a POST waits for the broker's PUBACK before it gets an Empty ACK and a "
              "separate 2.04."},
-    {.name = "service_counter",
-     .type = CORIO_CONF_PATH,
+    {.name = "service_counter", .type = CORIO_CONF_PATH,
      .help = "The counter of the gateway's service login to its broker; default: "
              "<outbox>.service-counter."},
-    {.name = "downlink",
-     .type = CORIO_CONF_BOOL,
-     .def = "true",
+    {.name = "downlink", .type = CORIO_CONF_BOOL, .def = "true",
      .help = "Route the cloud's commands and configuration to devices, publish dn/time and "
              "apply relayed registry updates (needs loopback_port; docs/downlink.md)."},
-    {.name = "downlink_db",
-     .type = CORIO_CONF_PATH,
+    {.name = "downlink_db", .type = CORIO_CONF_PATH,
      .help = "The downlink queue (SQLite); default: <outbox>.downlink."},
-    {.name = "cloud_key",
-     .type = CORIO_CONF_STRING,
+    {.name = "cloud_key", .type = CORIO_CONF_STRING,
      .help = "The cloud's downlink key (did:key:zDn...); without it every down container is "
              "refused."},
-    {.name = "ledger_key",
-     .type = CORIO_CONF_STRING,
-     .flags = CORIO_CONF_LIST,
+    {.name = "ledger_key", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "A ledger node whose signed tree heads are trusted (did:key:zDn...; repeatable)."},
-    {.name = "downlink_retry",
-     .type = CORIO_CONF_DURATION,
-     .def = "30s",
-     .min = 1000,
+    {.name = "downlink_retry", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
      .max = 86400000,
      .help = "An item delivered to an online device and not answered goes again after this."},
-    {.name = "downlink_max_items",
-     .type = CORIO_CONF_INT,
-     .def = "10000",
-     .min = 1,
-     .max = 10000000,
-     .help = "Queued commands and configurations at most."},
-    {.name = "downlink_max_per_device",
-     .type = CORIO_CONF_INT,
-     .def = "100",
-     .min = 1,
-     .max = 100000,
-     .help = "Queued commands and configurations per device at most."},
-    {.name = "device_time",
-     .type = CORIO_CONF_BOOL,
-     .def = "true",
+    {.name = "downlink_max_items", .type = CORIO_CONF_INT, .def = "10000", .min = 1,
+     .max = 10000000, .help = "Queued commands and configurations at most."},
+    {.name = "downlink_max_per_device", .type = CORIO_CONF_INT, .def = "100", .min = 1,
+     .max = 100000, .help = "Queued commands and configurations per device at most."},
+    {.name = "device_time", .type = CORIO_CONF_BOOL, .def = "true",
      .help = "Publish dn/time to devices when they come online and every time_interval."},
-    {.name = "time_interval",
-     .type = CORIO_CONF_DURATION,
-     .def = "10m",
-     .min = 0,
-     .max = 86400000,
-     .help = "dn/time to every online device this often; 0: on connect only."},
-    {.name = "time_source",
-     .type = CORIO_CONF_STRING,
-     .def = "local",
-     .choices = time_sources,
+    {.name = "time_interval", .type = CORIO_CONF_DURATION, .def = "10m", .min = 0,
+     .max = 86400000, .help = "dn/time to every online device this often; 0: on connect only."},
+    {.name = "time_source", .type = CORIO_CONF_STRING, .def = "local", .choices = time_sources,
      .help = "The clock dn/time tells: local (this host's) or cloud (the cloud's, from its "
              "time items; for a gateway without a real-time clock)."},
-    {.name = "state_interval",
-     .type = CORIO_CONF_DURATION,
-     .def = "30s",
-     .min = 1000,
-     .max = 3600000,
-     .help = "The state message to the cloud at least this often."},
-    {.name = "broker_env",
-     .type = CORIO_CONF_STRING,
-     .flags = CORIO_CONF_LIST,
+    {.name = "state_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 3600000, .help = "The state message to the cloud at least this often."},
+    {.name = "broker_env", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "NAME=VALUE for the broker's environment (repeatable)."},
-    {.name = "broker_line",
-     .type = CORIO_CONF_STRING,
-     .flags = CORIO_CONF_LIST,
+    {.name = "broker_line", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "A line appended to the broker's configuration (repeatable)."},
-    {.name = "http_address",
-     .type = CORIO_CONF_STRING,
-     .def = "127.0.0.1",
+    {.name = "http_address", .type = CORIO_CONF_STRING, .def = "127.0.0.1",
      .help = "Address of the metrics endpoint."},
-    {.name = "http_port",
-     .type = CORIO_CONF_INT,
-     .def = "0",
-     .min = 0,
-     .max = 65535,
+    {.name = "http_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
      .help = "Port of /metrics and /healthz; 0 picks a free one (logged)."},
     CORIO_LOG_CONF_KEY,
     {0},
@@ -542,6 +408,46 @@ static char *default_plugin(void)
     return asprintf(&path, "%s/../lib/corio_mosquitto.so", exe) < 0 ? NULL : path;
 }
 
+/* The key file of a certificate key (tls_key, cloud_tls_key): the one configured, else the
+ * gateway's own key. */
+static const char *cert_key(const struct corio_conf *c, const char *key_name)
+{
+    const char *k = corio_conf_str(c, key_name);
+    return k ? k : corio_conf_str(c, "key");
+}
+
+/* A certificate this gateway presents must be for the key it is used with and, when it
+ * names did:corio identities, name this gateway: said at start rather than as a failed
+ * handshake later. */
+static int check_cert(struct gateway *g, const char *cert_name, const char *key_name)
+{
+    const struct corio_conf *c = g->conf;
+    const char *cert = corio_conf_str(c, cert_name);
+    if (!cert)
+        return CORIO_OK;
+    const char *keyfile = cert_key(c, key_name);
+    struct corio_key other = {0};
+    const struct corio_key *key = &g->key;
+    int rc = CORIO_OK;
+    if (corio_conf_str(c, key_name)) {
+        rc = corio_openssl_key_read_pem(keyfile, &other);
+        if (rc != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "cannot load a TLS key", "key=%s file=%s error=%s",
+                        key_name, keyfile, corio_strerror(rc));
+            return CORIO_ERR_INVAL;
+        }
+        key = &other;
+    }
+    char why[512];
+    rc = corio_x509_check_own(cert, key, g->gateway_id, why, sizeof why);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "unusable TLS certificate", "key=%s error=\"%s\"", cert_name,
+                    why);
+    if (other.ops)
+        corio_key_close(&other);
+    return rc == CORIO_OK ? CORIO_OK : CORIO_ERR_INVAL;
+}
+
 static int start_broker(struct gateway *g)
 {
     struct corio_conf *c = g->conf;
@@ -560,26 +466,20 @@ static int start_broker(struct gateway *g)
     int rc = CORIO_ERR_NOSPACE;
     char err[512] = "out of memory";
     if (plugin && env && extra) {
-        struct corio_broker_options bo = {.bin = corio_conf_str(c, "broker_bin"),
-                                          .dir = corio_conf_str(c, "broker_dir"),
-                                          .plugin = plugin,
-                                          .gateway = g->gateway_id,
-                                          .outbox = corio_conf_str(c, "outbox"),
-                                          .registry = corio_conf_str(c, "registry"),
-                                          .outbox_max_bytes = corio_conf_int(c, "outbox_max_bytes"),
-                                          .sync_ms = corio_conf_int(c, "outbox_sync"),
-                                          .loopback_port = (int)corio_conf_int(c, "loopback_port"),
-                                          .mqtt_address = corio_conf_str(c, "mqtt_address"),
-                                          .mqtt_port = (int)corio_conf_int(c, "mqtt_port"),
-                                          .mqtts_port = (int)corio_conf_int(c, "mqtts_port"),
-                                          .ws_port = (int)corio_conf_int(c, "ws_port"),
-                                          .tls_cert = corio_conf_str(c, "tls_cert"),
-                                          .tls_key = corio_conf_str(c, "tls_key"),
-                                          .tls_ca = corio_conf_str(c, "tls_ca"),
-                                          .env = env,
-                                          .nenv = nenv,
-                                          .extra = extra,
-                                          .nextra = nextra};
+        struct corio_broker_options bo = {
+            .bin = corio_conf_str(c, "broker_bin"), .dir = corio_conf_str(c, "broker_dir"),
+            .plugin = plugin, .gateway = g->gateway_id, .outbox = corio_conf_str(c, "outbox"),
+            .registry = corio_conf_str(c, "registry"),
+            .outbox_max_bytes = corio_conf_int(c, "outbox_max_bytes"),
+            .sync_ms = corio_conf_int(c, "outbox_sync"),
+            .loopback_port = (int)corio_conf_int(c, "loopback_port"),
+            .mqtt_address = corio_conf_str(c, "mqtt_address"),
+            .mqtt_port = (int)corio_conf_int(c, "mqtt_port"),
+            .mqtts_port = (int)corio_conf_int(c, "mqtts_port"),
+            .ws_port = (int)corio_conf_int(c, "ws_port"),
+            .tls_cert = corio_conf_str(c, "tls_cert"), .tls_key = cert_key(c, "tls_key"),
+            .tls_ca = corio_conf_str(c, "tls_ca"),
+            .env = env, .nenv = nenv, .extra = extra, .nextra = nextra};
         rc = corio_broker_start(&bo, &g->broker, err, sizeof err);
     }
     if (rc != CORIO_OK)
@@ -700,19 +600,15 @@ static int start_coap(struct gateway *g)
     char err[512];
     int rc;
     struct corio_coap_ingress_options co = {
-        .gateway = g->gateway_id,
-        .registry = corio_conf_str(c, "registry"),
-        .address = corio_conf_str(c, "coap_address"),
-        .coap_port = coap_port,
-        .coaps_port = coaps_port,
-        .tls_cert = corio_conf_str(c, "tls_cert"),
-        .tls_key = corio_conf_str(c, "tls_key"),
+        .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
+        .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
+        .coaps_port = coaps_port, .tls_cert = corio_conf_str(c, "tls_cert"),
+        .tls_key = cert_key(c, "tls_key"),
         .max_body = (size_t)corio_conf_int(c, "coap_max_body"),
         .session_timeout_ms = session_timeout,
         .retry_after_s = (uint32_t)(corio_conf_int(c, "coap_retry_after") / 1000),
         .observe_max_age_s = (uint32_t)(max_age / 1000),
-        .piggyback_ms = (int)corio_conf_int(c, "coap_piggyback_wait"),
-        .local = g->local};
+        .piggyback_ms = (int)corio_conf_int(c, "coap_piggyback_wait"), .local = g->local};
     rc = corio_coap_ingress_new(&co, &g->coap, err, sizeof err);
     if (rc != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot start CoAP ingress", "error=%s", err);
@@ -813,22 +709,25 @@ static int start(struct gateway *g)
                     corio_conf_str(c, "key"), corio_strerror(rc));
         return CORIO_ERR_INVAL;
     }
+    if (corio_conf_str(c, "cloud_tls_cert") && !corio_conf_str(c, "cloud_tls_ca")) {
+        corio_logkv(CORIO_LOG_ERROR, "cloud_tls_cert needs cloud_tls_ca", "key=cloud_tls_ca");
+        return CORIO_ERR_INVAL;
+    }
+    if (check_cert(g, "cloud_tls_cert", "cloud_tls_key") != CORIO_OK ||
+        check_cert(g, "tls_cert", "tls_key") != CORIO_OK)
+        return CORIO_ERR_INVAL;
     if (corio_conf_bool(c, "run_broker") && start_broker(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
     if (start_coap(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
-    struct corio_uplink_options uo = {.gateway = id,
-                                      .host = corio_conf_str(c, "cloud_host"),
-                                      .port = (int)corio_conf_int(c, "cloud_port"),
-                                      .keepalive_s =
-                                          (int)(corio_conf_int(c, "cloud_keepalive") / 1000),
-                                      .tls_ca = corio_conf_str(c, "cloud_tls_ca"),
-                                      .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
-                                      .tls_key = corio_conf_str(c, "cloud_tls_key"),
-                                      .max_inflight = (int)corio_conf_int(c, "window") * 2,
-                                      .on_connect = on_connect,
-                                      .on_message = on_message,
-                                      .arg = g};
+    struct corio_uplink_options uo = {
+        .gateway = id, .host = corio_conf_str(c, "cloud_host"),
+        .port = (int)corio_conf_int(c, "cloud_port"),
+        .keepalive_s = (int)(corio_conf_int(c, "cloud_keepalive") / 1000),
+        .tls_ca = corio_conf_str(c, "cloud_tls_ca"), .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
+        .tls_key = corio_conf_str(c, "cloud_tls_cert") ? cert_key(c, "cloud_tls_key") : NULL,
+        .max_inflight = (int)corio_conf_int(c, "window") * 2,
+        .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
         return CORIO_ERR_INVAL;

@@ -5,6 +5,7 @@
  * engine is tools/sim/sim_run.c.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@ enum {
     OPT_ROTATE_EVERY,
     OPT_ORG_KEY,
     OPT_ORG_KEY_NO,
+    OPT_CA,
+    OPT_TLS,
+    OPT_SERVER_NAME,
     OPT_HELP,
 };
 
@@ -185,9 +189,14 @@ static int sim_run_cmd(int argc, char **argv)
         {"rotate-every", required_argument, NULL, OPT_ROTATE_EVERY},
         {"org-key", required_argument, NULL, OPT_ORG_KEY},
         {"org-key-no", required_argument, NULL, OPT_ORG_KEY_NO},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    const char *ca = NULL;
+    bool tls = false;
     struct sim_opts o;
     memset(&o, 0, sizeof o);
     o.rate = 1;
@@ -280,6 +289,17 @@ static int sim_run_cmd(int argc, char **argv)
             else
                 return cli_usage_error("--mqtt: expected 5 or 3.1.1");
             break;
+        case OPT_CA:
+            ca = optarg;
+            break;
+        case OPT_TLS:
+            tls = true;
+            break;
+        case OPT_SERVER_NAME:
+            if (!*optarg || strlen(optarg) > 255)
+                return cli_usage_error("--server-name: 1 to 255 characters");
+            o.server_name = optarg;
+            break;
         case OPT_AUTH:
             if (strcmp(optarg, "eat") != 0 && strcmp(optarg, "single") != 0)
                 return cli_usage_error("--auth: expected eat or single");
@@ -318,7 +338,27 @@ static int sim_run_cmd(int argc, char **argv)
     if (o.rotate_every > 0 && !o.org_key)
         return cli_usage_error("--rotate-every needs --org-key (the organisation endorses "
                                "every rotation)");
-    return sim_run(&o);
+    if (o.server_name && !ca && !tls)
+        return cli_usage_error("--server-name goes with --ca or --tls");
+    if (!ca && !tls)
+        return sim_run(&o);
+
+    /* TLS: with the trust anchor named, or each device's own (sim_run.c). */
+    o.tls = true;
+    if (!o.server_name)
+        o.server_name = o.host;
+    uint8_t *pem = NULL;
+    if (ca) {
+        size_t len = 0;
+        int rc = cli_read_file(ca, 1 << 20, &pem, &len);
+        if (rc != CLI_OK)
+            return rc;
+        pem[len] = '\0'; /* cli_read_file leaves room for it */
+        o.ca_pem = (const char *)pem;
+    }
+    int rc = sim_run(&o);
+    free(pem);
+    return rc;
 }
 
 static const struct cli_command commands[] = {
@@ -343,7 +383,8 @@ static const struct cli_command commands[] = {
      sim_provision_cmd},
     {"run",
      "--dir DIR --gateway HOST:PORT --gateway-id GW [--devices N] [--rate R] [--count C]\n"
-     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE] ...",
+     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE]\n"
+     "      [--ca FILE | --tls] [--server-name NAME] ...",
      "run the provisioned devices against a gateway, in one process",
      "  --dir DIR               the state directory made by corio sim provision\n"
      "  --gateway HOST:PORT     the gateway's MQTT listener\n"
@@ -370,6 +411,14 @@ static const struct cli_command commands[] = {
      "  --status S              a status line on stderr every S seconds (default 10; 0:\n"
      "                          none)\n"
      "  --mqtt 5|3.1.1          MQTT version (default 5)\n"
+     "  --tls                   connect with TLS; the gateway's certificate must chain to\n"
+     "                          each device's trust anchor, DIR/<id>" SIM_GATEWAY_CA_SUFFIX " as\n"
+     "                          provisioning wrote it (its organisation's CA)\n"
+     "  --ca FILE               connect with TLS, every device trusting FILE (PEM) instead\n"
+     "  --server-name NAME      the DNS name the gateway's certificate must carry (default:\n"
+     "                          the host of --gateway; the devices' TLS (mbedTLS 2.28)\n"
+     "                          matches DNS names only, so give one when --gateway is an\n"
+     "                          address)\n"
      "  --auth eat|single       MQTT 5 enhanced authentication corio-eat-v1 (the default\n"
      "                          under MQTT 5; a device the gateway does not know waits in\n"
      "                          quarantine and answers claims with its secret) or\n"

@@ -77,7 +77,19 @@ struct sim_opts {
     const char *org_key;     /* the owner organisation's PEM key: endorses rotations */
     uint32_t org_key_number; /* its key number */
     const char *summary; /* the summary JSON file, or NULL */
+    /* TLS to the gateway when tls is set: the gateway's certificate must chain to ca_pem
+     * (PEM text, NUL-terminated) or, when that is NULL, to each device's own trust
+     * anchor, the file provisioning wrote beside its key (SIM_GATEWAY_CA_SUFFIX); and
+     * it must carry server_name (a DNS name: mbedTLS 2.28 matches no IP addresses). */
+    bool tls;
+    const char *ca_pem;
+    const char *server_name;
 };
+
+/* A device's trust anchor for the gateway's TLS certificate (its organisation's CA,
+ * PEM) in the state directory: <id> followed by this, as provisioning writes it
+ * (docs/onboarding.md). */
+#define SIM_GATEWAY_CA_SUFFIX ".ca.pem"
 
 /* Runs the devices until sampling ends (count, duration, or SIGINT/SIGTERM), then
  * until every outbox is acknowledged or the drain timeout passes (a second signal

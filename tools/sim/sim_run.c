@@ -70,6 +70,9 @@ struct simdev {
     struct corio_posix_flash pf;
     struct corio_flash flash;
     struct sim_tcp tcp;
+    struct corio_posix_tls tls; /* over tcp, when the gateway is reached with TLS */
+    bool tls_on;
+    bool tls_failed; /* a handshake failed (said once) */
     struct corio_transport tp;
     struct corio_device_config cfg;
     struct corio_device dev;
@@ -139,6 +142,14 @@ static void on_link(void *app, bool up, int err)
     s->up = up;
     if (!up && err == CORIO_OK)
         s->stopped = true;
+    /* A gateway whose certificate does not verify will not start to: say so once. */
+    if (!up && (err == CORIO_ERR_BADSIG || err == CORIO_ERR_CRYPTO) && !s->tls_failed) {
+        s->tls_failed = true;
+        fprintf(stderr, "corio: device %s: TLS with the gateway failed: %s\n", s->id,
+                err == CORIO_ERR_BADSIG
+                    ? "its certificate does not verify (trust anchor, dates or name)"
+                    : "handshake refused");
+    }
 }
 
 /* Reads {"<key>": number} (one pair) from a CBOR map; CORIO_OK with *v, or an error. */
@@ -348,6 +359,38 @@ static int reboot(struct simdev *s)
     return boot(s);
 }
 
+/* TLS over the non-blocking TCP transport (the handshake runs inside open(), a step at a
+ * time, as the connect does), with the trust anchor given, or the device's own. */
+static int setup_tls(struct simdev *s, const char *dir, const struct sim_opts *o)
+{
+    uint8_t *own = NULL;
+    const char *anchor = o->ca_pem;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s" SIM_GATEWAY_CA_SUFFIX, dir, s->id);
+    if (!anchor) {
+        size_t len;
+        if (cli_read_file(path, 1 << 20, &own, &len) != CLI_OK) {
+            cli_error("device %s: no trust anchor for the gateway (provision it with one, or "
+                      "give --ca)",
+                      s->id);
+            return CLI_INPUT;
+        }
+        own[len] = '\0'; /* cli_read_file leaves room for it */
+        anchor = (const char *)own;
+    }
+    struct corio_transport raw = s->tp;
+    int rc = corio_posix_tls_init_transport(&s->tls, &raw, anchor, o->server_name);
+    free(own);
+    if (rc != CORIO_OK) {
+        cli_error("device %s: cannot set up TLS: %s", s->id,
+                  rc == CORIO_ERR_INVAL ? "no certificate in the trust anchor" : corio_strerror(rc));
+        return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
+    }
+    s->tls_on = true;
+    corio_posix_tls_transport(&s->tls, &s->tp);
+    return CLI_OK;
+}
+
 /* The number of links of a chain: its array holds the version, key 0 and the links. */
 static int chain_links(const uint8_t *chain, size_t len)
 {
@@ -417,7 +460,8 @@ static int load_rotation(struct simdev *s, const char *dir, const struct sim_org
 static int replace_file(const char *path, const uint8_t *data, size_t len)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -1;
     FILE *f = fopen(tmp, "we");
     if (!f)
         return -1;
@@ -554,6 +598,8 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     corio_posix_flash_port(&s->pf, &s->flash);
     sim_tcp_init(&s->tcp, addr, addr_len);
     sim_tcp_transport(&s->tcp, &s->tp);
+    if (o->tls && (rc = setup_tls(s, dir, o)) != CLI_OK)
+        return rc;
     sim_model_init(&s->model, o->seed, (uint64_t)index);
     sim_rng_seed(&s->events, o->seed ^ 0x5eed5eedull, (uint64_t)index);
     s->no_time = sim_rng_unit(&s->events) < o->no_time_fraction;
@@ -965,6 +1011,8 @@ out:
         for (int i = 0; i < n; i++) {
             if (devs[i].tp.close)
                 devs[i].tp.close(devs[i].tp.ctx);
+            if (devs[i].tls_on)
+                corio_posix_tls_free(&devs[i].tls);
             corio_posix_flash_close(&devs[i].pf);
             corio_key_close(&devs[i].keys[0]);
             corio_key_close(&devs[i].keys[1]);
