@@ -995,9 +995,12 @@ static int start(struct cloud *c)
             .arg = c,
         };
         c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");
-        /* The downlink publishes and subscribes through the MQTT client, which this bus
-         * does not have: commands and configuration are stored, not sent. */
-        corio_logkv(CORIO_LOG_WARN, "the downlink needs bus mqtt: commands are stored, not sent",
+        /* The downlink's sender publishes and takes gateways' state messages through the
+         * MQTT client, which this bus does not have: it is not started, and neither is
+         * the ledger follower. The ingest hooks still run, into this instance's tables. */
+        corio_logkv(CORIO_LOG_WARN,
+                    "the downlink needs bus mosquitto: commands and configuration are stored, "
+                    "not sent; the ledger is not followed",
                     "bus=nats");
         if (corio_bus_nats_new(&no, &c->nats, err, sizeof err) != CORIO_OK) {
             corio_logkv(CORIO_LOG_ERROR, "cannot use NATS", "error=%s", err);
