@@ -70,6 +70,8 @@ struct corio_cloud_downlink {
     struct corio_cloud_downlink_stats st;
     struct resolved *res;
     size_t nres, capres;
+    struct corio_dl_boot_note *notes; /* prepare's, kept for the next batch */
+    size_t capnotes;
 };
 
 static int64_t wall_ms(void)
@@ -592,32 +594,52 @@ static int prepare(void *ctx, const char *org, const struct corio_batch *b, int6
     d->nres = 0;
     char dev[CORIO_ID_LEN + 1];
     int rc;
+    if (b->count > d->capnotes) {
+        struct corio_dl_boot_note *p = realloc(d->notes, b->count * sizeof *p);
+        if (!p)
+            return CORIO_ERR_NOSPACE;
+        d->notes = p;
+        d->capnotes = b->count;
+    }
+    size_t nnotes = 0;
+    bool any_boot = false; /* most batches have none: their packs are read once here */
     for (size_t i = 0; i < b->count; i++) {
         const struct corio_batch_msg *m = &b->msgs[i];
         if (!dev_id(m, dev))
             continue;
+        struct corio_dl_boot_note *note = &d->notes[nnotes];
+        memcpy(note->device, dev, sizeof note->device);
         if (suffix_is(m, "up/hb")) {
             struct corio__cloud_heartbeat hb;
             char why[64];
             if (corio__cloud_heartbeat_decode(m->payload, m->payload_len, &hb, why, sizeof why) ==
                     CORIO_OK &&
-                hb.uptime_s <= INT64_MAX / 1000 && hb.boot >= 0 &&
-                (rc = corio_dl_boot_note(d->o.dl, org, dev, (uint64_t)hb.boot,
-                                         m->recv_ms - hb.uptime_s * 1000, true)) != CORIO_OK)
-                return rc;
+                hb.uptime_s <= INT64_MAX / 1000 && hb.boot >= 0) {
+                note->boot = (uint64_t)hb.boot;
+                note->bound_ms = m->recv_ms - hb.uptime_s * 1000;
+                note->from_heartbeat = true;
+                nnotes++;
+            }
             continue;
         }
         struct corio_senml_ext x;
-        if (pack_ext(m, &x) && x.has_boot && x.upt <= (uint64_t)INT64_MAX &&
-            (rc = corio_dl_boot_note(d->o.dl, org, dev, x.boot, m->recv_ms - (int64_t)x.upt,
-                                     false)) != CORIO_OK)
-            return rc;
+        if (!pack_ext(m, &x) || !x.has_boot || x.upt > (uint64_t)INT64_MAX ||
+            x.boot > (uint64_t)INT64_MAX)
+            continue; /* out of range: the ingest rejects it */
+        any_boot = true;
+        note->boot = x.boot;
+        note->bound_ms = m->recv_ms - (int64_t)x.upt;
+        note->from_heartbeat = false;
+        nnotes++;
     }
-    for (size_t i = 0; i < b->count; i++) {
+    if ((rc = corio_dl_boot_notes(d->o.dl, org, d->notes, nnotes)) != CORIO_OK)
+        return rc;
+    for (size_t i = 0; any_boot && i < b->count; i++) {
         const struct corio_batch_msg *m = &b->msgs[i];
         struct corio_senml_ext x;
-        if (!dev_id(m, dev) || !pack_ext(m, &x) || !x.has_boot || x.upt > (uint64_t)INT64_MAX)
-            continue;
+        if (!dev_id(m, dev) || !pack_ext(m, &x) || !x.has_boot || x.upt > (uint64_t)INT64_MAX ||
+            x.boot > (uint64_t)INT64_MAX)
+            continue; /* out of range: the ingest rejects it */
         struct resolved *r = resolved_find(d, dev, x.boot);
         if (!r) {
             if (d->nres == d->capres) {
@@ -1282,6 +1304,7 @@ void corio_cloud_downlink_free(struct corio_cloud_downlink *d)
         free(m);
     }
     free(d->res);
+    free(d->notes);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     free(d);

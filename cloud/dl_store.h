@@ -150,8 +150,16 @@ int corio_dl_cfg_reported(struct corio_dl_store *s, const char *org, const char 
 
 /* Evidence about a boot's clock: its uptime 0 was at or before bound_ms (the receive time
  * of a message minus the uptime it carries); from_heartbeat counts it as a heartbeat. */
-int corio_dl_boot_note(struct corio_dl_store *s, const char *org, const char *device, uint64_t boot,
-                       int64_t bound_ms, bool from_heartbeat);
+struct corio_dl_boot_note {
+    char device[CORIO_ID_LEN + 1];
+    uint64_t boot; /* at most INT64_MAX */
+    int64_t bound_ms;
+    bool from_heartbeat;
+};
+/* Records the n notes of one batch in one transaction: all or none. Returns CORIO_OK,
+ * CORIO_ERR_INVAL (a bad org, device or boot: nothing written) or CORIO_ERR_IO. */
+int corio_dl_boot_notes(struct corio_dl_store *s, const char *org,
+                        const struct corio_dl_boot_note *notes, size_t n);
 int corio_dl_boot_get(struct corio_dl_store *s, const char *device, uint64_t boot,
                       struct corio_dl_boot *b);
 int corio_dl_boots(struct corio_dl_store *s, const char *org, const char *device,

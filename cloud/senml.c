@@ -195,6 +195,9 @@ int corio__cloud_senml_decode(enum corio__cloud_senml_format fmt, const uint8_t 
         if (x->has_seq && (x->ep > INT64_MAX || x->seq > INT64_MAX)) {
             snprintf(why, whylen, "ep or seq beyond 2^63 - 1");
             rc = CORIO_ERR_MALFORMED;
+        } else if (x->has_boot && (x->boot > INT64_MAX || x->upt > INT64_MAX)) {
+            snprintf(why, whylen, "boot or upt beyond 2^63 - 1");
+            rc = CORIO_ERR_MALFORMED;
         } else {
             p->has_seq = x->has_seq;
             p->epoch = (int64_t)x->ep;

@@ -260,8 +260,13 @@ static void packs_without_time_are_dated_or_flagged(void **state)
     bb_text(&x, DV2, "up/json", T0 + 61000,
             "[{\"bn\":\"urn:corio:" DV2 ":\",\"ep\":1,\"seq\":1,\"boot\":4,\"upt\":10,"
             "\"n\":\"temp\",\"v\":2}]");
+    /* A boot count beyond 2^63 - 1: the pack is rejected, the batch is not held up. */
+    bb_text(&x, DEV, "up/json", T0 + 61500,
+            "[{\"bn\":\"urn:corio:" DEV ":\",\"ep\":1,\"seq\":2,\"boot\":9223372036854775808,"
+            "\"upt\":10,\"n\":\"temp\",\"v\":3}]");
     fake_now = T0 + 62000;
     assert_int_equal(ingest(&x), CORIO_OK);
+    assert_int_equal(F.res.rejected, 1);
     struct pts p = {0};
     assert_int_equal(
         corio_store_series(F.writer, ORG, DEV, "temp", 0, T0 + 3600000, 0, 100, keep_point, &p),
