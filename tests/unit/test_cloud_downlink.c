@@ -1,6 +1,6 @@
 /*
- * test_cloud_cloud_downlink.c - corio-cloud's downlink service without a broker: JSON <-> CBOR
- * of arguments; the ingest hooks fed batches directly (packs of a clockless device dated
+ * test_cloud_downlink.c - corio-cloud's downlink service without a broker: JSON <-> CBOR of
+ * arguments; the ingest hooks fed batches directly (packs of a clockless device dated
  * from the heartbeat of their boot, or flagged; a result closing its command under the
  * device's sequence; a result of another device closing nothing; a reported
  * configuration); the sender's signed containers (captured instead of published) and
