@@ -41,8 +41,12 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "corio_sig.h"
+#include "crypto_openssl.h"
+#include "dl_store.h"
+#include "cloud_downlink.h"
 
 #define BATCH_TOPIC "corio/v1/g/+/batch"
+#define STATE_TOPIC "corio/v1/g/+/state"
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -215,6 +219,59 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
      .def = "30d",
      .help = "How long message identities are kept for deduplication (0: for ever); at "
              "least retain_raw."},
+    {.name = "downlink_key",
+     .type = CORIO_CONF_PATH,
+     .help = "The key (PEM) that signs downlink containers to gateways; gateways trust its "
+             "did:key as cloud_key. Without it commands and configuration are stored but "
+             "not sent."},
+    {.name = "command_ttl",
+     .type = CORIO_CONF_DURATION,
+     .def = "5m",
+     .min = 1000,
+     .max = 604800000,
+     .help = "A command's life when the API request gives no expiry."},
+    {.name = "command_ttl_max",
+     .type = CORIO_CONF_DURATION,
+     .def = "7d",
+     .min = 1000,
+     .max = 31536000000LL,
+     .help = "The longest life a command may be given."},
+    {.name = "resend_min",
+     .type = CORIO_CONF_DURATION,
+     .def = "5s",
+     .min = 100,
+     .max = 3600000,
+     .help = "A command or configuration not answered is sent again after this, doubling."},
+    {.name = "resend_max",
+     .type = CORIO_CONF_DURATION,
+     .def = "5m",
+     .min = 100,
+     .max = 86400000,
+     .help = "The longest interval between two sends of the same command or configuration."},
+    {.name = "ledger_url",
+     .type = CORIO_CONF_STRING,
+     .help = "A corio-ledger node (http://host:port) whose registry is followed and relayed "
+             "to gateways (docs/downlink.md)."},
+    {.name = "ledger_poll",
+     .type = CORIO_CONF_DURATION,
+     .def = "2s",
+     .min = 100,
+     .max = 3600000,
+     .help = "How often the ledger is polled."},
+    {.name = "relay_refresh",
+     .type = CORIO_CONF_DURATION,
+     .def = "10m",
+     .min = 0,
+     .max = 86400000,
+     .help = "An unchanged registry is relayed to gateways at the ledger's newer height this "
+             "often, so that their registry files stay young (0: only on changes)."},
+    {.name = "relay_max_blocks",
+     .type = CORIO_CONF_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 4096,
+     .help = "Ledger blocks kept and relayed at most; a gateway further behind gets a whole "
+             "registry, which it cannot check against blocks."},
     {.name = "retention_interval",
      .type = CORIO_CONF_DURATION,
      .def = "1h",
@@ -255,7 +312,11 @@ struct cloud {
     struct corio_conf *conf;
     char org[CORIO_ID_LEN + 1];
     char client_id[128];
-    struct corio_store *writer, *reader;
+    struct corio_store *writer, *reader, *dl_reader, *dl_writer;
+    struct corio_dl_store *dl;
+    struct corio_cloud_downlink *downlink;
+    struct corio_key downlink_key;
+    bool has_downlink_key;
     struct corio_ingest *ingest;
     struct corio_api *api;
     struct corio_http *http;
@@ -312,6 +373,10 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     }
     corio_gauge_set(c->m.connected, 1);
     int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
+    if (s == MOSQ_ERR_SUCCESS)
+        s = mosquitto_subscribe(m, NULL, STATE_TOPIC, 1);
+    if (c->downlink)
+        corio_cloud_downlink_connected(c->downlink, true);
     if (s != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
                     mosquitto_strerror(s));
@@ -325,6 +390,8 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     (void)m;
     struct cloud *c = arg;
     corio_gauge_set(c->m.connected, 0);
+    if (c->downlink)
+        corio_cloud_downlink_connected(c->downlink, false);
     if (rc != 0)
         corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=%s",
                     mosquitto_strerror(rc));
@@ -334,8 +401,14 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 {
     (void)m;
     struct cloud *c = arg;
-    corio_counter_inc(c->m.received);
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    size_t tl = strlen(msg->topic);
+    if (tl > 6 && strcmp(msg->topic + tl - 6, "/state") == 0) {
+        if (c->downlink)
+            corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
+        return;
+    }
+    corio_counter_inc(c->m.received);
     struct qitem *q = calloc(1, sizeof *q);
     if (q) {
         q->topic = strdup(msg->topic);
@@ -724,6 +797,66 @@ static int metrics_init(struct metrics *m)
     return CORIO_OK;
 }
 
+#define DL_GAUGE(fn_name, field)                                                                   \
+    static double fn_name(void *arg)                                                               \
+    {                                                                                              \
+        struct corio_cloud_downlink_stats st;                                                      \
+        corio_cloud_downlink_stats(arg, &st);                                                      \
+        return (double)st.field;                                                                   \
+    }
+DL_GAUGE(m_dl_containers, containers)
+DL_GAUGE(m_dl_publish_failed, publish_failed)
+DL_GAUGE(m_dl_commands_sent, commands_sent)
+DL_GAUGE(m_dl_configs_sent, configs_sent)
+DL_GAUGE(m_dl_relays_sent, relays_sent)
+DL_GAUGE(m_dl_results, results)
+DL_GAUGE(m_dl_reports, reports)
+DL_GAUGE(m_dl_states, states)
+DL_GAUGE(m_dl_states_refused, states_refused)
+DL_GAUGE(m_dl_untimed, untimed)
+DL_GAUGE(m_dl_expired, expired)
+DL_GAUGE(m_dl_ledger_polls, ledger_polls)
+DL_GAUGE(m_dl_ledger_failures, ledger_failures)
+DL_GAUGE(m_dl_ledger_exports, ledger_exports)
+DL_GAUGE(m_dl_ledger_height, ledger_height)
+
+static int register_downlink_metrics(struct cloud *c)
+{
+    static const struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } g[] = {
+        {"corio_cloud_downlink_containers_total", "Down containers published.", m_dl_containers},
+        {"corio_cloud_downlink_publish_failed_total", "Down containers the client refused.",
+         m_dl_publish_failed},
+        {"corio_cloud_commands_sent_total", "Command sends (resends included).",
+         m_dl_commands_sent},
+        {"corio_cloud_configs_sent_total", "Configuration sends (resends included).",
+         m_dl_configs_sent},
+        {"corio_cloud_registry_relays_total", "Registry updates relayed to gateways.",
+         m_dl_relays_sent},
+        {"corio_cloud_command_results_total", "Commands closed by their device's answer.",
+         m_dl_results},
+        {"corio_cloud_config_reports_total", "Reported configurations kept.", m_dl_reports},
+        {"corio_cloud_gateway_states_total", "Gateway state messages accepted.", m_dl_states},
+        {"corio_cloud_gateway_states_refused_total", "Gateway state messages refused.",
+         m_dl_states_refused},
+        {"corio_cloud_untimed_messages_total", "Packs stored without a time of their own.",
+         m_dl_untimed},
+        {"corio_cloud_commands_expired_total", "Commands that expired unanswered.", m_dl_expired},
+        {"corio_cloud_ledger_polls_total", "Polls of the ledger.", m_dl_ledger_polls},
+        {"corio_cloud_ledger_failures_total", "Polls of the ledger that failed.",
+         m_dl_ledger_failures},
+        {"corio_cloud_ledger_exports_total", "Registry exports stored (changes).",
+         m_dl_ledger_exports},
+        {"corio_cloud_ledger_height", "The ledger's height at the last poll.", m_dl_ledger_height},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        if (!corio_gauge_new_fn(c->m.reg, g[i].name, g[i].help, g[i].fn, c->downlink))
+            return CORIO_ERR_NOSPACE;
+    return CORIO_OK;
+}
+
 /* Checks what the schema cannot; prints "corio-cloud: <file>:<line>: <what>" as the
  * config parser does (docs/operations.md). */
 static bool conf_bad(const struct corio_conf *conf, const char *key, const char *what)
@@ -763,6 +896,56 @@ static bool check_conf(const struct corio_conf *conf)
         !corio_conf_str(conf, "pg_conninfo"))
         return conf_bad(conf, "store", "'store postgres' needs 'pg_conninfo'");
     return true;
+}
+
+static int publish_down(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+    struct cloud *c = ctx;
+    return mosquitto_publish(c->mosq, NULL, topic, (int)len, payload, 1, false) == MOSQ_ERR_SUCCESS
+               ? 0
+               : -1;
+}
+
+/* The downlink service (cloud_downlink.h): its own connections to the telemetry store
+ * (db, whichever backend) and its tables, which are SQLite so far: in the SQLite
+ * database, or with store postgres in the file named by 'database'. */
+static int start_downlink(struct cloud *c, bool pg, const char *db, char *err, size_t errlen)
+{
+    const struct corio_conf *conf = c->conf;
+    int rc = corio_dl_open(corio_conf_str(conf, "database"), &c->dl, err, errlen);
+    if (rc == CORIO_OK)
+        rc = pg ? corio_store_open_pg(db, &c->dl_reader, err, errlen)
+                : corio_store_open_sqlite(db, &c->dl_reader, err, errlen);
+    if (rc == CORIO_OK && corio_conf_str(conf, "ledger_url"))
+        rc = pg ? corio_store_open_pg(db, &c->dl_writer, err, errlen)
+                : corio_store_open_sqlite(db, &c->dl_writer, err, errlen);
+    if (rc != CORIO_OK)
+        return rc;
+    const char *kp = corio_conf_str(conf, "downlink_key");
+    if (kp) {
+        if (corio_openssl_key_read_pem(kp, &c->downlink_key) != CORIO_OK) {
+            snprintf(err, errlen, "%s: not a P-256 private key in PEM", kp);
+            return CORIO_ERR_INVAL;
+        }
+        c->has_downlink_key = true;
+    }
+    struct corio_cloud_downlink_opts o = {
+        .org = c->org,
+        .dl = c->dl,
+        .reader = c->dl_reader,
+        .writer = c->dl_writer,
+        .key = c->has_downlink_key ? &c->downlink_key : NULL,
+        .publish = publish_down,
+        .ctx = c,
+        .resend_min_ms = corio_conf_int(conf, "resend_min"),
+        .resend_max_ms = corio_conf_int(conf, "resend_max"),
+        .command_ttl_ms = corio_conf_int(conf, "command_ttl"),
+        .command_ttl_max_ms = corio_conf_int(conf, "command_ttl_max"),
+        .ledger_url = corio_conf_str(conf, "ledger_url"),
+        .ledger_poll_ms = corio_conf_int(conf, "ledger_poll"),
+        .relay_refresh_ms = corio_conf_int(conf, "relay_refresh"),
+        .relay_max_blocks = (uint64_t)corio_conf_int(conf, "relay_max_blocks")};
+    return corio_cloud_downlink_new(&o, &c->downlink, err, errlen);
 }
 
 static int start(struct cloud *c)
@@ -810,10 +993,15 @@ static int start(struct cloud *c)
         }
         corio_logkv(CORIO_LOG_INFO, "registry loaded", "path=%s", registry);
     }
+    if (start_downlink(c, pg, db, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the downlink", "error=%s", err);
+        return 1;
+    }
     struct corio_ingest_opts io = {.store = c->writer,
                                    .verifier = corio_cloud_cose_verifier,
                                    .accept_unregistered =
-                                       corio_conf_bool(conf, "accept_unregistered")};
+                                       corio_conf_bool(conf, "accept_unregistered"),
+                                   .hooks = corio_cloud_downlink_hooks(c->downlink)};
     const char *web = corio_conf_str(conf, "web_root");
     struct corio_api_opts ao = {.store = c->reader, .org = c->org, .web_root = web};
     if (corio_ingest_new(&io, &c->ingest) != CORIO_OK || corio_api_new(&ao, &c->api) != CORIO_OK) {
@@ -840,7 +1028,9 @@ static int start(struct cloud *c)
         .metrics = c->m.reg,
     };
     if (corio_http_new(&c->http, &ho) != CORIO_OK ||
-        corio_api_routes(c->api, c->http) != CORIO_OK) {
+        corio_api_routes(c->api, c->http) != CORIO_OK ||
+        corio_cloud_downlink_routes(c->downlink, c->http) != CORIO_OK ||
+        register_downlink_metrics(c) != CORIO_OK) {
         corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
         return 1;
     }
@@ -873,6 +1063,13 @@ static int start(struct cloud *c)
             .arg = c,
         };
         c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");
+        /* The downlink's sender publishes and takes gateways' state messages through the
+         * MQTT client, which this bus does not have: it is not started, and neither is
+         * the ledger follower. The ingest hooks still run, into this instance's tables. */
+        corio_logkv(CORIO_LOG_WARN,
+                    "the downlink needs bus mosquitto: commands and configuration are stored, "
+                    "not sent; the ledger is not followed",
+                    "bus=nats");
         if (corio_bus_nats_new(&no, &c->nats, err, sizeof err) != CORIO_OK) {
             corio_logkv(CORIO_LOG_ERROR, "cannot use NATS", "error=%s", err);
             return 1;
@@ -927,6 +1124,10 @@ static int start(struct cloud *c)
         return 1;
     }
     c->mosq_started = true;
+    if (corio_cloud_downlink_start(c->downlink, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the downlink", "error=%s", err);
+        return 1;
+    }
     rc = mosquitto_connect_async(c->mosq, host, port, keepalive);
     if (rc != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_WARN, "broker not reachable yet; retrying",
@@ -951,6 +1152,13 @@ static void stop(struct cloud *c)
         pthread_mutex_unlock(&c->qlock);
         pthread_join(c->worker, NULL);
     }
+    /* The downlink is used by the worker (the ingest's hooks) and the HTTP handlers (its
+     * routes and metrics), and publishes through the client: it goes after them and
+     * before the client. */
+    if (c->http)
+        corio_http_stop(c->http);
+    corio_cloud_downlink_free(c->downlink);
+    c->downlink = NULL;
     if (c->mosq)
         mosquitto_destroy(c->mosq);
     if (c->mosq_lib)
@@ -966,6 +1174,11 @@ static void stop(struct cloud *c)
     corio_ingest_free(c->ingest);
     corio_store_close(c->reader);
     corio_store_close(c->writer);
+    corio_store_close(c->dl_reader);
+    corio_store_close(c->dl_writer);
+    corio_dl_close(c->dl);
+    if (c->has_downlink_key)
+        corio_key_close(&c->downlink_key);
     corio_registry_free(c->m.reg);
 }
 
