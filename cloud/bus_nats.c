@@ -326,12 +326,13 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
     else
         corio_logkv(CORIO_LOG_WARN, "NATS not reachable yet; retrying", "url=%s", o->url);
     /* Made now even when not yet connected: libnats sends it once it is. */
-    if (b->live && (s = natsConnection_Subscribe(&b->lsub, b->nc, b->live, on_live_msg, b)) !=
-                       NATS_OK) {
+    if (b->live &&
+        (s = natsConnection_Subscribe(&b->lsub, b->nc, b->live, on_live_msg, b)) != NATS_OK) {
         snprintf(err, errlen, "NATS: cannot subscribe to %s: %s", b->live, natsStatus_GetText(s));
         goto fail;
     }
-    if (b->lsub && (s = natsSubscription_SetOnCompleteCB(b->lsub, on_live_complete, b)) != NATS_OK) {
+    if (b->lsub &&
+        (s = natsSubscription_SetOnCompleteCB(b->lsub, on_live_complete, b)) != NATS_OK) {
         snprintf(err, errlen, "NATS: %s", natsStatus_GetText(s));
         goto fail;
     }
@@ -355,7 +356,8 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
         return;
     forget_sub(b);
     /* The live callback uses what the caller frees after this: wait until it is over. */
-    if (b->lsub && (natsSubscription_Unsubscribe(b->lsub) != NATS_OK || !wait_flag(b, &b->live_done))) {
+    if (b->lsub &&
+        (natsSubscription_Unsubscribe(b->lsub) != NATS_OK || !wait_flag(b, &b->live_done))) {
         corio_log(CORIO_LOG_ERROR, "NATS live subscription did not end; not freeing it");
         return;
     }

@@ -509,8 +509,8 @@ static void share_live(struct cloud *c, const struct corio_ingest_result *res)
     corio_counter_add(c->m.live_unshared, res->nevents - shared);
     if (n < 0 || skipped)
         corio_logkv(CORIO_LOG_WARN, "live events not shared with the other instances",
-                    "gateway=%s events=%zu shared=%zu error=%s", res->gateway, res->nevents,
-                    shared, n < 0 ? corio_strerror(n) : "outside the shared format");
+                    "gateway=%s events=%zu shared=%zu error=%s", res->gateway, res->nevents, shared,
+                    n < 0 ? corio_strerror(n) : "outside the shared format");
 }
 
 static void broadcast_live(void *arg, const char *event, const char *data)

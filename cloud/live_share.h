@@ -24,12 +24,12 @@
 
 #include "ingest.h"
 
-#define CORIO_LIVE_MAGIC         "corio-live-1"
-#define CORIO_LIVE_INSTANCE_LEN  16
-#define CORIO_LIVE_EVENT_MAX     31
-#define CORIO_LIVE_DATA_MAX      65536
+#define CORIO_LIVE_MAGIC        "corio-live-1"
+#define CORIO_LIVE_INSTANCE_LEN 16
+#define CORIO_LIVE_EVENT_MAX    31
+#define CORIO_LIVE_DATA_MAX     65536
 /* Below nats-server's default max_payload (1 MiB) with room for the headers. */
-#define CORIO_LIVE_MSG_MAX       (512 * 1024)
+#define CORIO_LIVE_MSG_MAX (512 * 1024)
 
 /* Writes a new random instance name (CORIO_LIVE_INSTANCE_LEN hex digits and a NUL). */
 void corio_live_instance_new(char out[CORIO_LIVE_INSTANCE_LEN + 1]);

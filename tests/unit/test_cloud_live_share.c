@@ -74,7 +74,8 @@ static void events_go_round_between_instances(void **state)
     assert_int_equal(s.n, 1);
     char *msg = calloc(1, s.lens[0] + 1);
     memcpy(msg, s.msgs[0], s.lens[0]);
-    assert_string_equal(msg, "corio-live-1 " ME "\nsample\n" "{\"device\":\"d\",\"metric\":\"temp\","
+    assert_string_equal(msg, "corio-live-1 " ME "\nsample\n"
+                             "{\"device\":\"d\",\"metric\":\"temp\","
                              "\"t\":1,\"v\":21.5}\npresence\n{\"device\":\"d\",\"online\":true,"
                              "\"t\":2}\n");
     struct got g;
@@ -98,7 +99,8 @@ static void a_large_batch_goes_in_several_bounded_messages(void **state)
     struct corio_event ev[N];
     char data[N][64];
     for (int i = 0; i < N; i++) {
-        snprintf(data[i], sizeof data[i], "{\"device\":\"d\",\"metric\":\"m\",\"t\":%d,\"v\":1}", i);
+        snprintf(data[i], sizeof data[i], "{\"device\":\"d\",\"metric\":\"m\",\"t\":%d,\"v\":1}",
+                 i);
         ev[i] = (struct corio_event){"sample", data[i]};
     }
     struct sink s = {0};
@@ -128,8 +130,8 @@ static void events_outside_the_format_are_left_out_and_counted(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
     struct corio_event ev[] = {
-        {"sample", "{\"ok\":1}"}, {"Sample", "{}"},          {"sample", "{\"a\":\"\n\"}"},
-        {"gap", ""},              {"sample", big},           {"gap", "{\"ok\":2}"},
+        {"sample", "{\"ok\":1}"}, {"Sample", "{}"},      {"sample", "{\"a\":\"\n\"}"}, {"gap", ""},
+        {"sample", big},          {"gap", "{\"ok\":2}"},
     };
     struct sink s = {0};
     size_t skipped = 0;
@@ -150,13 +152,13 @@ static void malformed_messages_are_refused_whole(void **state)
     static const char *const bad[] = {
         "",
         "corio-live-1 " OTHER,                          /* no line end */
-        "corio-live-2 " OTHER "\nsample\n{}\n",          /* another format */
-        "corio-live-1 0123\nsample\n{}\n",               /* short instance */
-        "corio-live-1 " OTHER "\nsample\n{}\nsample\n",  /* an event without data */
+        "corio-live-2 " OTHER "\nsample\n{}\n",         /* another format */
+        "corio-live-1 0123\nsample\n{}\n",              /* short instance */
+        "corio-live-1 " OTHER "\nsample\n{}\nsample\n", /* an event without data */
         "corio-live-1 " OTHER "\nsample\n{}\nSAMPLE\n{}\n",
         "corio-live-1 " OTHER "\nsample\n{}\nsample\n\n", /* empty data */
         "corio-live-1 " OTHER "\nsample\n{\"a\":\"\t\"}\n",
-        "corio-live-1 " OTHER "\nsample\n{}",             /* data without its end */
+        "corio-live-1 " OTHER "\nsample\n{}", /* data without its end */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct got g;
@@ -169,9 +171,9 @@ static void malformed_messages_are_refused_whole(void **state)
     static const char nul[] = "corio-live-1 " OTHER "\nsample\n{\0}\n";
     struct got g = {0};
     char why[128];
-    assert_int_equal(corio_live_unpack(ME, (const uint8_t *)nul, sizeof nul - 1, got_event, &g,
-                                       why, sizeof why),
-                     CORIO_ERR_MALFORMED);
+    assert_int_equal(
+        corio_live_unpack(ME, (const uint8_t *)nul, sizeof nul - 1, got_event, &g, why, sizeof why),
+        CORIO_ERR_MALFORMED);
     /* A header alone is a valid, empty message. */
     assert_int_equal(unpack(ME, "corio-live-1 " OTHER "\n", &g, why), 0);
 }
@@ -191,9 +193,8 @@ static void instance_names_differ(void **state)
     assert_int_equal(corio_live_pack(a, &ev, 1, 0, sink_send, &s, &skipped), 1);
     struct got g = {0};
     char why[128];
-    assert_int_equal(corio_live_unpack(b, (uint8_t *)s.msgs[0], s.lens[0], got_event, &g, why,
-                                       sizeof why),
-                     1);
+    assert_int_equal(
+        corio_live_unpack(b, (uint8_t *)s.msgs[0], s.lens[0], got_event, &g, why, sizeof why), 1);
     sink_free(&s);
 }
 
