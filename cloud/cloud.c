@@ -33,6 +33,7 @@
 
 #include "api.h"
 #include "bus_nats.h"
+#include "live_share.h"
 #include "cloud.h"
 #include "corio/error.h"
 #include "corio_cli.h"
@@ -296,6 +297,7 @@ struct metrics {
     struct corio_counter *rejected[5];
     struct corio_counter *msgs[3];
     struct corio_counter *samples, *events_dropped, *retention_deleted;
+    struct corio_counter *live_shared, *live_unshared, *live_received, *live_refused;
     struct corio_histogram *latency;
     struct corio_gauge *queue, *connected;
 };
@@ -322,6 +324,7 @@ struct cloud {
     bool mosq_lib, mosq_started;
     struct corio_bus_nats *nats; /* bus nats */
     int nats_fetch;
+    char instance[CORIO_LIVE_INSTANCE_LEN + 1]; /* names this process to the others */
     struct metrics m;
     struct corio_retention retention;
     int64_t retention_interval_ms;
@@ -488,6 +491,51 @@ static int publish_ack(struct cloud *c, const char *gateway, const uint8_t *ack,
     return CORIO_OK;
 }
 
+static int publish_live(void *arg, const char *msg, size_t len)
+{
+    struct cloud *c = arg;
+    return corio_bus_nats_publish_live(c->nats, msg, len);
+}
+
+/* The other instances' dashboards see this batch too (live_share.h). */
+static void share_live(struct cloud *c, const struct corio_ingest_result *res)
+{
+    if (res->nevents == 0)
+        return;
+    size_t skipped = 0;
+    int n = corio_live_pack(c->instance, res->events, res->nevents, 0, publish_live, c, &skipped);
+    size_t shared = n > 0 ? (size_t)n : 0;
+    corio_counter_add(c->m.live_shared, shared);
+    corio_counter_add(c->m.live_unshared, res->nevents - shared);
+    if (n < 0 || skipped)
+        corio_logkv(CORIO_LOG_WARN, "live events not shared with the other instances",
+                    "gateway=%s events=%zu shared=%zu error=%s", res->gateway, res->nevents, shared,
+                    n < 0 ? corio_strerror(n) : "outside the shared format");
+}
+
+static void broadcast_live(void *arg, const char *event, const char *data)
+{
+    struct cloud *c = arg;
+    corio_http_sse_broadcast(c->http, event, data);
+    corio_counter_inc(c->m.live_received);
+}
+
+/* libnats's thread: another instance's events, for the streams open here. */
+static void on_live(void *arg, const uint8_t *data, size_t len)
+{
+    struct cloud *c = arg;
+    char why[128];
+    int n = corio_live_unpack(c->instance, data, len, broadcast_live, c, why, sizeof why);
+    if (n == CORIO_ERR_MALFORMED) {
+        corio_counter_inc(c->m.live_refused);
+        corio_logkv(CORIO_LOG_WARN, "shared live message refused", "bytes=%zu why=%s", len, why);
+    } else if (n < 0) {
+        corio_counter_inc(c->m.live_refused);
+        corio_logkv(CORIO_LOG_WARN, "shared live message not broadcast", "error=%s",
+                    corio_strerror(n));
+    }
+}
+
 static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *payload, size_t len,
                            int64_t arrived_mono_ms)
 {
@@ -537,6 +585,8 @@ static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *pa
     for (size_t i = 0; i < res.nevents; i++)
         corio_http_sse_broadcast(c->http, res.events[i].type, res.events[i].data);
     corio_counter_add(c->m.events_dropped, res.events_dropped);
+    if (c->nats)
+        share_live(c, &res);
 out:
     corio_ingest_result_free(&res);
     return out;
@@ -719,6 +769,17 @@ static int metrics_init(struct metrics *m)
     m->samples = corio_counter_new(m->reg, "corio_cloud_samples_total", "Samples stored.");
     m->events_dropped = corio_counter_new(m->reg, "corio_cloud_live_events_dropped_total",
                                           "Live events not broadcast (over the per-batch cap).");
+    m->live_shared = corio_counter_new(m->reg, "corio_cloud_live_shared_total",
+                                       "Live events published for the other instances (bus nats).");
+    m->live_unshared = corio_counter_new(
+        m->reg, "corio_cloud_live_unshared_total",
+        "Live events not published for the other instances (NATS unreachable, or an event "
+        "outside the shared format); broadcast here only.");
+    m->live_received = corio_counter_new(m->reg, "corio_cloud_live_received_total",
+                                         "Live events of other instances broadcast here.");
+    m->live_refused = corio_counter_new(m->reg, "corio_cloud_live_refused_total",
+                                        "Shared live messages refused as malformed (none of "
+                                        "their events broadcast).");
     m->retention_deleted = corio_counter_new(m->reg, "corio_cloud_retention_deleted_total",
                                              "Rows deleted by retention.");
     m->latency = corio_histogram_new(
@@ -730,7 +791,8 @@ static int metrics_init(struct metrics *m)
                                    "1 while connected to the broker (or to NATS).");
     if (rc != CORIO_OK || !m->received || !m->acked || !m->failed || !m->dropped ||
         !m->ack_failed || !m->redelivered || !m->samples || !m->events_dropped ||
-        !m->retention_deleted || !m->latency || !m->queue || !m->connected)
+        !m->retention_deleted || !m->live_shared || !m->live_unshared || !m->live_received ||
+        !m->live_refused || !m->latency || !m->queue || !m->connected)
         return CORIO_ERR_NOSPACE;
     return CORIO_OK;
 }
@@ -981,6 +1043,10 @@ static int start(struct cloud *c)
                 corio_http_port(c->http));
 
     if (strcmp(corio_conf_str(conf, "bus"), "nats") == 0) {
+        /* The organisation's instances share their live events here (docs/scale-out.md). */
+        char live_subject[64];
+        snprintf(live_subject, sizeof live_subject, "corio.v1.o.%s.live", c->org);
+        corio_live_instance_new(c->instance);
         struct corio_bus_nats_opts no = {
             .url = corio_conf_str(conf, "nats_url"),
             .tls_ca = corio_conf_str(conf, "nats_tls_ca"),
@@ -992,6 +1058,8 @@ static int start(struct cloud *c)
             .ack_wait_ms = corio_conf_int(conf, "nats_ack_wait"),
             .max_bytes = corio_conf_int(conf, "nats_stream_max_bytes"),
             .on_connection = on_nats_connection,
+            .live_subject = live_subject,
+            .on_live = on_live,
             .arg = c,
         };
         c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");
