@@ -1,5 +1,5 @@
 /*
- * gwstate.c - the gateways' latest states (gwstate.h).
+ * gwstate.c - the gateways' latest status documents (gwstate.h).
  */
 #include "gwstate.h"
 
@@ -80,33 +80,33 @@ int corio_gwstate_put(struct corio_gwstate *g, const char *gateway, const uint8_
     if (!gateway || !corio_store_valid_id(gateway, strlen(gateway)) || (!payload && len))
         return bad(why, whylen, CORIO_ERR_INVAL, "not a gateway id");
     if (len > CORIO_GWSTATE_MAX_BYTES)
-        return bad(why, whylen, CORIO_ERR_MALFORMED, "state larger than 16 KiB");
+        return bad(why, whylen, CORIO_ERR_MALFORMED, "status larger than 16 KiB");
     json_error_t jerr;
     json_t *j = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
-        return bad(why, whylen, CORIO_ERR_MALFORMED, "state is not JSON");
+        return bad(why, whylen, CORIO_ERR_MALFORMED, "status is not JSON");
     int rc = CORIO_ERR_MALFORMED;
-    const char *what = "state is not a JSON object";
+    const char *what = "status is not a JSON object";
     if (!json_is_object(j))
         goto fail;
     json_t *v = json_object_get(j, "v"), *gw = json_object_get(j, "gateway"),
            *status = json_object_get(j, "status"), *t = json_object_get(j, "t");
-    what = "state without an integer 'v'";
+    what = "status without an integer 'v'";
     if (!json_is_integer(v))
         goto fail;
     if (json_integer_value(v) != 1) {
         rc = CORIO_ERR_VERSION;
-        what = "state of another version";
+        what = "status of another version";
         goto fail;
     }
-    what = "state of another gateway";
+    what = "status of another gateway";
     if (!json_is_string(gw) || strcmp(json_string_value(gw), gateway) != 0)
         goto fail;
-    what = "state without a short string 'status'";
+    what = "status without a short string 'status'";
     if (!json_is_string(status) || json_string_length(status) > 32 ||
         json_string_length(status) == 0)
         goto fail;
-    what = "state with a 't' that is not a time";
+    what = "status with a 't' that is not a time";
     if (t && (!json_is_integer(t) || json_integer_value(t) < 0))
         goto fail;
     int64_t t_ms = t ? (int64_t)json_integer_value(t) : 0;
@@ -116,7 +116,7 @@ int corio_gwstate_put(struct corio_gwstate *g, const char *gateway, const uint8_
     size_t i = find(g, gateway, &found);
     if (found) {
         /* A retained document redelivered after a newer one (or a will after a
-         * reconnect's state) must not win: the newer "t" stays. A will has no "t". */
+         * reconnect's status) must not win: the newer "t" stays. A will has no "t". */
         if (t_ms && g->e[i].t_ms > t_ms) {
             pthread_mutex_unlock(&g->lock);
             json_decref(j);
@@ -171,7 +171,7 @@ static int h_gateways(struct corio_http_req *r, void *arg)
     pthread_mutex_lock(&g->lock);
     for (size_t i = 0; i < g->n; i++) {
         json_t *e = json_pack("{s:s, s:I, s:O}", "id", g->e[i].id, "received_ms",
-                              (json_int_t)g->e[i].received_ms, "state", g->e[i].state);
+                              (json_int_t)g->e[i].received_ms, "status", g->e[i].state);
         if (!e || json_array_append_new(list, e) != 0) {
             pthread_mutex_unlock(&g->lock);
             json_decref(list);
@@ -187,5 +187,5 @@ static int h_gateways(struct corio_http_req *r, void *arg)
 
 int corio_gwstate_route(struct corio_gwstate *g, struct corio_http *http)
 {
-    return corio_http_route(http, "GET", "/api/v1/gateways", h_gateways, g);
+    return corio_http_route(http, "GET", "/api/v1/gateways/status", h_gateways, g);
 }

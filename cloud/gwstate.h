@@ -1,8 +1,9 @@
 /*
- * gwstate.h - the latest state of each gateway (corio/v1/g/{gw}/state, docs/formats.md
- * "Gateway state"), kept by corio-cloud and served on GET /api/v1/gateways.
+ * gwstate.h - the latest status of each gateway (corio/v1/g/{gw}/status, docs/formats.md
+ * "Gateway status"), kept by corio-cloud and served on GET /api/v1/gateways/status. (The
+ * downlink's signed state messages, corio/v1/g/{gw}/state, are cloud_downlink.h's.)
  *
- * Gateways publish their state retained, every state interval, and leave a retained last
+ * Gateways publish their status retained, every status interval, and leave a retained last
  * will ("lost") on the same topic; so the cloud broker always holds each gateway's
  * latest word, and a corio-cloud that (re)subscribes gets it at once. corio-cloud keeps
  * it in memory (one entry per gateway of its organisation, bounded), which is also right
@@ -18,7 +19,7 @@
 
 #include "corio_http.h"
 
-/* The largest state document taken, and how many gateways are kept. */
+/* The largest status document taken, and how many gateways are kept. */
 #define CORIO_GWSTATE_MAX_BYTES 16384
 #define CORIO_GWSTATE_MAX_GATEWAYS 100000
 
@@ -29,7 +30,7 @@ int corio_gwstate_new(struct corio_gwstate **out);
 void corio_gwstate_free(struct corio_gwstate *g);
 
 /*
- * Takes a state document (hostile input) of gateway (a short id, from the topic; the
+ * Takes a status document (hostile input) of gateway (a short id, from the topic; the
  * caller has checked it is a registered gateway of this cloud's organisation), received
  * at now_ms. It must be a JSON object of at most CORIO_GWSTATE_MAX_BYTES with "v": 1,
  * "gateway" equal to the topic's, a string "status" of at most 32 bytes, and, when
@@ -43,8 +44,8 @@ int corio_gwstate_put(struct corio_gwstate *g, const char *gateway, const uint8_
 /* How many gateways are held. */
 size_t corio_gwstate_count(struct corio_gwstate *g);
 
-/* Adds GET /api/v1/gateways: {"gateways": [{"id", "received_ms", "state": {...}}, ...]}
- * sorted by id. Returns as corio_http_route. */
+/* Adds GET /api/v1/gateways/status: {"gateways": [{"id", "received_ms", "status": {...}},
+ * ...]} sorted by id. Returns as corio_http_route. */
 int corio_gwstate_route(struct corio_gwstate *g, struct corio_http *http);
 
 #endif /* CORIO_CLOUD_GWSTATE_H */

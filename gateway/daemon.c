@@ -4,9 +4,9 @@
  *
  * One thread runs the loop: the broker's supervision, the uplink's network, the
  * forwarder's step, CoAP ingress and its service client to the local broker
- * (coap_ingress.c, local_client.c), the local rules (edge.c), the plugin's counters
- * (read from its stats file) and the gateway's state (status.c, published on
- * corio/v1/g/{gw}/state), the signals.
+ * (coap_ingress.c, local_client.c), the downlink to devices (downlink.c), the local rules
+ * (edge.c), the plugin's counters (read from its stats file) and the gateway's status
+ * (status.c, published retained on corio/v1/g/{gw}/status), the signals.
  * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
  * that the loop publishes under a mutex.
  */
@@ -16,13 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "broker.h"
 #include "coap_ingress.h"
+#include "corio/did.h"
 #include "corio/error.h"
+#include "corio/p256.h"
 #include "crypto_openssl.h"
 #include "edge.h"
 #include "corio_cli.h"
@@ -32,6 +35,7 @@
 #include "corio_metrics.h"
 #include "corio_sig.h"
 #include "corio_x509.h"
+#include "downlink.h"
 #include "forwarder.h"
 #include "local_client.h"
 #include "outbox.h"
@@ -39,6 +43,8 @@
 #include "powercut_vfs.h"
 #include "status.h"
 #include "uplink.h"
+
+static const char *const time_sources[] = {"local", "cloud", NULL};
 
 static const struct corio_conf_key gateway_keys[] = {
     {.name = "gateway_id", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_REQUIRED,
@@ -96,9 +102,10 @@ static const struct corio_conf_key gateway_keys[] = {
     {.name = "rules", .type = CORIO_CONF_PATH,
      .help = "A rules file (docs/edge-rules.md): local rules and anomaly detection; needs "
              "loopback_port."},
-    {.name = "state_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 0,
+    {.name = "status_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 0,
      .max = 86400000,
-     .help = "How often the gateway's state goes to corio/v1/g/{gw}/state (retained); 0: never."},
+     .help = "How often the gateway's status goes to corio/v1/g/{gw}/status (retained); 0: "
+             "never."},
     {.name = "loopback_port", .type = CORIO_CONF_INT, .def = "1883", .min = 0, .max = 65535,
      .help = "The authenticated listener on 127.0.0.1 for local services; 0: none."},
     {.name = "mqtt_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
@@ -139,6 +146,32 @@ static const struct corio_conf_key gateway_keys[] = {
     {.name = "service_counter", .type = CORIO_CONF_PATH,
      .help = "The counter of the gateway's service login to its broker; default: "
              "<outbox>.service-counter."},
+    {.name = "downlink", .type = CORIO_CONF_BOOL, .def = "true",
+     .help = "Route the cloud's commands and configuration to devices, publish dn/time and "
+             "apply relayed registry updates (needs loopback_port; docs/downlink.md)."},
+    {.name = "downlink_db", .type = CORIO_CONF_PATH,
+     .help = "The downlink queue (SQLite); default: <outbox>.downlink."},
+    {.name = "cloud_key", .type = CORIO_CONF_STRING,
+     .help = "The cloud's downlink key (did:key:zDn...); without it every down container is "
+             "refused."},
+    {.name = "ledger_key", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
+     .help = "A ledger node whose signed tree heads are trusted (did:key:zDn...; repeatable)."},
+    {.name = "downlink_retry", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 86400000,
+     .help = "An item delivered to an online device and not answered goes again after this."},
+    {.name = "downlink_max_items", .type = CORIO_CONF_INT, .def = "10000", .min = 1,
+     .max = 10000000, .help = "Queued commands and configurations at most."},
+    {.name = "downlink_max_per_device", .type = CORIO_CONF_INT, .def = "100", .min = 1,
+     .max = 100000, .help = "Queued commands and configurations per device at most."},
+    {.name = "device_time", .type = CORIO_CONF_BOOL, .def = "true",
+     .help = "Publish dn/time to devices when they come online and every time_interval."},
+    {.name = "time_interval", .type = CORIO_CONF_DURATION, .def = "10m", .min = 0,
+     .max = 86400000, .help = "dn/time to every online device this often; 0: on connect only."},
+    {.name = "time_source", .type = CORIO_CONF_STRING, .def = "local", .choices = time_sources,
+     .help = "The clock dn/time tells: local (this host's) or cloud (the cloud's, from its "
+             "time items; for a gateway without a real-time clock)."},
+    {.name = "state_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 3600000, .help = "The state message to the cloud at least this often."},
     {.name = "broker_env", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "NAME=VALUE for the broker's environment (repeatable)."},
     {.name = "broker_line", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
@@ -170,8 +203,11 @@ struct gateway {
     int64_t last_ckpt_ms;
     int64_t started_ms;        /* monotonic */
     int64_t last_stats_read_ms;
-    int64_t last_state_ms;
-    uint64_t refused_at_last_state;
+    int64_t last_status_ms;
+    uint64_t refused_at_last_status;
+    corio_downlink *dl;
+    uint8_t cloud_key[65];
+    uint8_t (*ledger_keys)[33];
 
     pthread_mutex_t lock; /* guards the snapshots below, read by the HTTP threads */
     struct corio_forwarder_stats fw_st;
@@ -180,8 +216,16 @@ struct gateway {
     struct corio_local_client_stats local_st;
     struct corio_edge_stats edge_st;
     struct corio_plugin_totals plugin;
-    uint64_t states_published;
+    uint64_t statuses_published;
+    struct corio_downlink_stats dl_st;
 };
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 static int64_t mono_ms(void)
 {
@@ -210,6 +254,8 @@ static void on_connect(void *arg)
 {
     struct gateway *g = arg;
     corio_forwarder_uplink_up(g->fw);
+    if (g->dl)
+        corio_downlink_uplink_up(g->dl);
 }
 
 static void on_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
@@ -219,6 +265,8 @@ static void on_message(void *arg, const char *topic, const uint8_t *payload, siz
     if (n > 4 && strcmp(topic + n - 4, "/ack") == 0) {
         if (corio_forwarder_on_ack(g->fw, payload, len, mono_ms()) != CORIO_OK)
             corio_logkv(CORIO_LOG_WARN, "malformed application ack ignored", "bytes=%zu", len);
+    } else if (n > 5 && strcmp(topic + n - 5, "/down") == 0 && g->dl) {
+        corio_downlink_on_down(g->dl, payload, len, wall_ms());
     }
 }
 
@@ -275,7 +323,7 @@ SNAPSHOT_GAUGE(m_resend_pending, g->plugin.now.resend_pending)
 SNAPSHOT_GAUGE(m_auth_accepted, CORIO_PLUGIN_TOTAL(&g->plugin, auth_accepted))
 SNAPSHOT_GAUGE(m_auth_refused, CORIO_PLUGIN_TOTAL(&g->plugin, auth_refused))
 SNAPSHOT_GAUGE(m_acl_denied, CORIO_PLUGIN_TOTAL(&g->plugin, acl_denied))
-SNAPSHOT_GAUGE(m_states, g->states_published)
+SNAPSHOT_GAUGE(m_statuses, g->statuses_published)
 SNAPSHOT_GAUGE(m_rules_samples, g->edge_st.rules.samples)
 SNAPSHOT_GAUGE(m_rules_refused, g->edge_st.rules.samples_refused + g->edge_st.rules.packs_refused)
 SNAPSHOT_GAUGE(m_rules_raised, g->edge_st.rules.raised)
@@ -327,6 +375,24 @@ static double m_stats_age(void *arg)
     double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
     return have && wrote ? now - (double)wrote / 1000.0 : -1;
 }
+
+SNAPSHOT_GAUGE(m_dl_local_up, g->dl_st.local_up)
+SNAPSHOT_GAUGE(m_dl_queued, g->dl_st.queued)
+SNAPSHOT_GAUGE(m_dl_online, g->dl_st.online)
+SNAPSHOT_GAUGE(m_dl_containers, g->dl_st.containers)
+SNAPSHOT_GAUGE(m_dl_refused, g->dl_st.refused)
+SNAPSHOT_GAUGE(m_dl_items, g->dl_st.items_queued)
+SNAPSHOT_GAUGE(m_dl_duplicates, g->dl_st.duplicates)
+SNAPSHOT_GAUGE(m_dl_full, g->dl_st.full)
+SNAPSHOT_GAUGE(m_dl_expired, g->dl_st.expired)
+SNAPSHOT_GAUGE(m_dl_delivered, g->dl_st.delivered)
+SNAPSHOT_GAUGE(m_dl_answered, g->dl_st.answered)
+SNAPSHOT_GAUGE(m_dl_times, g->dl_st.times)
+SNAPSHOT_GAUGE(m_dl_reg_applied, g->dl_st.registry_applied)
+SNAPSHOT_GAUGE(m_dl_reg_refused, g->dl_st.registry_refused)
+SNAPSHOT_GAUGE(m_dl_reg_wanted, g->dl_st.registry_wanted)
+SNAPSHOT_GAUGE(m_dl_reg_height, g->dl_st.registry_height)
+SNAPSHOT_GAUGE(m_dl_skew, g->dl_st.clock_skew_ms)
 
 static int register_metrics(struct gateway *g)
 {
@@ -384,7 +450,7 @@ static int register_metrics(struct gateway *g)
         {"corio_gateway_resend_requests_total", "Devices asked to resend after an unclean start.",
          m_resend_requests},
         {"corio_gateway_resend_pending", "Devices still to be asked to resend.", m_resend_pending},
-        {"corio_gateway_devices_online", "MQTT devices connected now.", m_online},
+        {"corio_gateway_mqtt_devices_connected", "MQTT devices connected now.", m_online},
         {"corio_gateway_auth_accepted_total", "Logins the plugin accepted.", m_auth_accepted},
         {"corio_gateway_auth_refused_total", "Logins the plugin refused.", m_auth_refused},
         {"corio_gateway_acl_denied_total", "Publishes and subscriptions the plugin denied.",
@@ -393,7 +459,7 @@ static int register_metrics(struct gateway *g)
                                                   "first.", m_reconnects},
         {"corio_gateway_plugin_stats_age_seconds", "Age of the plugin's counters (-1: none yet).",
          m_stats_age},
-        {"corio_gateway_states_published_total", "State documents published.", m_states},
+        {"corio_gateway_status_published_total", "Status documents published.", m_statuses},
     };
     for (size_t i = 0; i < sizeof plugin / sizeof plugin[0]; i++)
         if (!corio_gauge_new_fn(g->reg, plugin[i].name, plugin[i].help, plugin[i].fn, g))
@@ -426,6 +492,40 @@ static int register_metrics(struct gateway *g)
             if (!corio_gauge_new_fn(g->reg, rules[i].name, rules[i].help, rules[i].fn, g))
                 return CORIO_ERR_NOSPACE;
     }
+    struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } dl[] = {
+        {"corio_gateway_downlink_local_up", "1 while the downlink's client is logged in.",
+         m_dl_local_up},
+        {"corio_gateway_downlink_queued", "Commands and configurations queued for devices.",
+         m_dl_queued},
+        {"corio_gateway_devices_online", "Devices online (presence).", m_dl_online},
+        {"corio_gateway_downlink_containers_total", "Down containers accepted.", m_dl_containers},
+        {"corio_gateway_downlink_refused_total", "Down containers refused.", m_dl_refused},
+        {"corio_gateway_downlink_items_total", "Items taken into the queue.", m_dl_items},
+        {"corio_gateway_downlink_duplicates_total", "Items already queued or answered.",
+         m_dl_duplicates},
+        {"corio_gateway_downlink_full_total", "Items not queued: the queue was full.", m_dl_full},
+        {"corio_gateway_downlink_expired_total", "Commands that expired before an answer.",
+         m_dl_expired},
+        {"corio_gateway_downlink_delivered_total", "Deliveries acknowledged by the broker.",
+         m_dl_delivered},
+        {"corio_gateway_downlink_answered_total", "Items closed by the device's answer.",
+         m_dl_answered},
+        {"corio_gateway_time_published_total", "dn/time messages published.", m_dl_times},
+        {"corio_gateway_registry_applied_total", "Relayed registry updates applied.",
+         m_dl_reg_applied},
+        {"corio_gateway_registry_refused_total", "Relayed registry updates refused.",
+         m_dl_reg_refused},
+        {"corio_gateway_registry_wanted_total", "Times missing registry heights were asked for.",
+         m_dl_reg_wanted},
+        {"corio_gateway_registry_height", "The height of the registry file.", m_dl_reg_height},
+        {"corio_gateway_cloud_clock_skew_ms", "The cloud's clock minus this one, ms.", m_dl_skew},
+    };
+    for (size_t i = 0; g->dl && i < sizeof dl / sizeof dl[0]; i++)
+        if (!corio_gauge_new_fn(g->reg, dl[i].name, dl[i].help, dl[i].fn, g))
+            return CORIO_ERR_NOSPACE;
     if (!g->coap)
         return CORIO_OK;
     struct {
@@ -563,6 +663,8 @@ static int start_broker(struct gateway *g)
     return rc;
 }
 
+/* The service client serves CoAP ingress and the downlink; each ignores the message
+ * ids it did not publish. */
 static void local_up(void *arg)
 {
     struct gateway *g = arg;
@@ -570,6 +672,8 @@ static void local_up(void *arg)
         corio_coap_ingress_local_up(g->coap);
     if (g->edge)
         corio_edge_local_up(g->edge);
+    if (g->dl)
+        corio_downlink_local_up(g->dl);
 }
 
 static void local_down(void *arg)
@@ -579,6 +683,8 @@ static void local_down(void *arg)
         corio_coap_ingress_local_down(g->coap);
     if (g->edge)
         corio_edge_local_down(g->edge);
+    if (g->dl)
+        corio_downlink_local_down(g->dl);
 }
 
 static void local_puback(void *arg, int mid)
@@ -588,6 +694,8 @@ static void local_puback(void *arg, int mid)
         return;
     if (g->coap)
         corio_coap_ingress_puback(g->coap, mid);
+    if (g->dl)
+        corio_downlink_puback(g->dl, mid);
 }
 
 static void local_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
@@ -611,18 +719,12 @@ static bool coap_wanted(struct gateway *g, int *coap_port, int *coaps_port)
     return *coap_port || *coaps_port;
 }
 
-/* The service client to the gateway's own broker (docs/gateway-coap.md), which CoAP
- * ingress and the local rules publish through. */
-static int start_local(struct gateway *g, bool coap, const char *who)
+/* The gateway's one service login to its broker (local_client.h), which CoAP ingress
+ * and the downlink publish through: one client, so that two logins never race for the
+ * gateway's counter. */
+static int start_local(struct gateway *g)
 {
     struct corio_conf *c = g->conf;
-    int loopback = (int)corio_conf_int(c, "loopback_port");
-    if (!loopback) {
-        corio_logkv(CORIO_LOG_ERROR,
-                    "the service client needs the broker's loopback listener: set loopback_port",
-                    "key=%s for=%s", "loopback_port", who);
-        return CORIO_ERR_INVAL;
-    }
     char *counter = NULL;
     if (corio_conf_str(c, "service_counter"))
         counter = strdup(corio_conf_str(c, "service_counter"));
@@ -631,11 +733,19 @@ static int start_local(struct gateway *g, bool coap, const char *who)
     if (!counter)
         return CORIO_ERR_NOSPACE;
     static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
-    struct corio_local_client_options lo = {
-        .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
-        .host = "127.0.0.1", .port = loopback, .keepalive_s = 10, .counter_path = counter,
-        .subscribe = coap ? subscriptions : NULL, .on_up = local_up, .on_down = local_down,
-        .on_puback = local_puback, .on_message = local_message, .arg = g};
+    struct corio_local_client_options lo = {.gateway = g->gateway_id,
+                                            .key = &g->key,
+                                            .key_number = g->key_number,
+                                            .host = "127.0.0.1",
+                                            .port = (int)corio_conf_int(c, "loopback_port"),
+                                            .keepalive_s = 10,
+                                            .counter_path = counter,
+                                            .subscribe = subscriptions,
+                                            .on_up = local_up,
+                                            .on_down = local_down,
+                                            .on_puback = local_puback,
+                                            .on_message = local_message,
+                                            .arg = g};
     char err[512];
     int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
     free(counter);
@@ -644,7 +754,9 @@ static int start_local(struct gateway *g, bool coap, const char *who)
     return rc;
 }
 
-/* CoAP ingress, over the service client (docs/gateway-coap.md). */
+/* CoAP ingress and the service client it publishes through (docs/gateway-coap.md). On
+ * when coap_port is set, or coaps_port with the TLS certificate (an explicit coaps_port
+ * without one is an error, as mqtts_port's). */
 static int start_coap(struct gateway *g)
 {
     struct corio_conf *c = g->conf;
@@ -670,9 +782,10 @@ static int start_coap(struct gateway *g)
                     (long long)session_timeout, (long long)max_age);
         return CORIO_ERR_INVAL;
     }
-    int rc = g->local ? CORIO_OK : start_local(g, true, "coap");
-    if (rc != CORIO_OK)
-        return rc;
+    if (!g->local && start_local(g) != CORIO_OK)
+        return CORIO_ERR_NOSPACE;
+    char err[512];
+    int rc;
     struct corio_coap_ingress_options co = {
         .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
         .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
@@ -683,20 +796,12 @@ static int start_coap(struct gateway *g)
         .retry_after_s = (uint32_t)(corio_conf_int(c, "coap_retry_after") / 1000),
         .observe_max_age_s = (uint32_t)(max_age / 1000),
         .piggyback_ms = (int)corio_conf_int(c, "coap_piggyback_wait"), .local = g->local};
-    char err[512];
     rc = corio_coap_ingress_new(&co, &g->coap, err, sizeof err);
     if (rc != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot start CoAP ingress", "error=%s", err);
         return rc;
     }
     return CORIO_OK;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The local rules (docs/edge-rules.md), when a rules file is set. */
@@ -706,7 +811,13 @@ static int start_edge(struct gateway *g)
     const char *rules = corio_conf_str(c, "rules");
     if (!rules)
         return CORIO_OK;
-    int rc = g->local ? CORIO_OK : start_local(g, false, "rules");
+    if (!corio_conf_int(c, "loopback_port")) {
+        corio_logkv(CORIO_LOG_ERROR,
+                    "the rules publish through the broker's loopback listener: set loopback_port",
+                    "key=%s", "loopback_port");
+        return CORIO_ERR_INVAL;
+    }
+    int rc = g->local ? CORIO_OK : start_local(g);
     if (rc != CORIO_OK)
         return rc;
     struct corio_edge_options eo = {
@@ -760,21 +871,21 @@ static void read_plugin_stats(struct gateway *g, int64_t now)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* Publishes the gateway's state (status.h), retained, when due or when stopping. */
-static void publish_state(struct gateway *g, int64_t now, bool stopping)
+/* Publishes the gateway's status (status.h), retained, when due or when stopping. */
+static void publish_status(struct gateway *g, int64_t now, bool stopping)
 {
-    int64_t interval = corio_conf_int(g->conf, "state_interval");
-    if (!interval || (!stopping && now - g->last_state_ms < interval))
+    int64_t interval = corio_conf_int(g->conf, "status_interval");
+    if (!interval || (!stopping && now - g->last_status_ms < interval))
         return;
     struct corio_uplink_stats up;
     corio_uplink_stats(g->up, &up);
     if (!up.connected)
         return;
-    g->last_state_ms = now;
+    g->last_status_ms = now;
     int64_t wall = wall_ms();
     pthread_mutex_lock(&g->lock);
     uint64_t refused = CORIO_PLUGIN_TOTAL(&g->plugin, refused);
-    struct corio_gw_state_in in = {
+    struct corio_gw_status_in in = {
         .gateway = g->gateway_id, .now_ms = wall, .uptime_ms = now - g->started_ms,
         .stopping = stopping, .broker_up = !corio_conf_bool(g->conf, "run_broker") ||
                                             g->broker_st.pid > 0,
@@ -786,17 +897,90 @@ static void publish_state(struct gateway *g, int64_t now, bool stopping)
         .coap_devices = g->coap_st.bound, .rules_on = g->edge != NULL,
         .rules_active = g->edge_st.rules.active, .rules_raised = g->edge_st.rules.raised,
         .anomalies_open = g->edge_st.rules.anomalies_open,
-        .refused_since_last = refused - g->refused_at_last_state};
-    char *json = corio_gw_state_json(&in);
+        .refused_since_last = refused - g->refused_at_last_status};
+    char *json = corio_gw_status_json(&in);
     pthread_mutex_unlock(&g->lock);
-    g->refused_at_last_state = refused;
-    if (json && corio_uplink_publish_retained(g->up, "state", (const uint8_t *)json,
+    g->refused_at_last_status = refused;
+    if (json && corio_uplink_publish_retained(g->up, "status", (const uint8_t *)json,
                                               strlen(json)) == 0) {
         pthread_mutex_lock(&g->lock);
-        g->states_published++;
+        g->statuses_published++;
         pthread_mutex_unlock(&g->lock);
     }
     free(json);
+}
+
+static int uplink_publish_up(void *ctx, const char *suffix, const uint8_t *payload, size_t len)
+{
+    struct gateway *g = ctx;
+    return corio_uplink_publish(g->up, suffix, payload, len);
+}
+
+/* The downlink (downlink.h): on unless turned off or without the loopback listener. */
+static int start_downlink(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    int loopback = (int)corio_conf_int(c, "loopback_port");
+    if (!corio_conf_bool(c, "downlink") || !loopback)
+        return CORIO_OK;
+    const char *ck = corio_conf_str(c, "cloud_key");
+    if (ck && corio_didkey_parse(ck, strlen(ck), g->cloud_key) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cloud_key is not a P-256 did:key", "cloud_key=%s", ck);
+        return CORIO_ERR_INVAL;
+    }
+    size_t nk = corio_conf_count(c, "ledger_key");
+    g->ledger_keys = calloc(nk ? nk : 1, sizeof *g->ledger_keys);
+    if (!g->ledger_keys)
+        return CORIO_ERR_NOSPACE;
+    for (size_t i = 0; i < nk; i++) {
+        const char *s = corio_conf_str_at(c, "ledger_key", i);
+        uint8_t pub[65];
+        if (corio_didkey_parse(s, strlen(s), pub) != CORIO_OK ||
+            corio_p256_compress(pub, g->ledger_keys[i]) != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "ledger_key is not a P-256 did:key", "ledger_key=%s", s);
+            return CORIO_ERR_INVAL;
+        }
+    }
+    if (!g->local && start_local(g) != CORIO_OK)
+        return CORIO_ERR_NOSPACE;
+    char *db = NULL;
+    const char *outbox = corio_conf_str(c, "outbox");
+    if (corio_conf_str(c, "downlink_db"))
+        db = strdup(corio_conf_str(c, "downlink_db"));
+    else if (asprintf(&db, "%s.downlink", outbox) < 0)
+        db = NULL;
+    int rc = CORIO_ERR_NOSPACE;
+    char err[512] = "out of memory";
+    if (db) {
+        struct corio_downlink_options o = {
+            .gateway = g->gateway_id,
+            .key = &g->key,
+            .key_number = g->key_number,
+            .db_path = db,
+            .outbox_path = outbox,
+            .registry_path = corio_conf_str(c, "registry"),
+            .local = g->local,
+            .cloud_key = ck ? g->cloud_key : NULL,
+            .ledger_keys = (const uint8_t(*)[33])g->ledger_keys,
+            .nledger_keys = nk,
+            .retry_ms = corio_conf_int(c, "downlink_retry"),
+            .time_interval_ms = corio_conf_int(c, "time_interval"),
+            .state_interval_ms = corio_conf_int(c, "state_interval"),
+            .device_time = corio_conf_bool(c, "device_time"),
+            .time_from_cloud = strcmp(corio_conf_str(c, "time_source"), "cloud") == 0,
+            .max_items = corio_conf_int(c, "downlink_max_items"),
+            .max_per_device = corio_conf_int(c, "downlink_max_per_device"),
+            .publish_up = uplink_publish_up,
+            .ctx = g};
+        rc = corio_downlink_new(&o, &g->dl, err, sizeof err);
+    }
+    free(db);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the downlink", "error=%s", err);
+    else if (!ck)
+        corio_logkv(CORIO_LOG_WARN, "no cloud_key: down containers will be refused",
+                    "key=cloud_key");
+    return rc;
 }
 
 static int start(struct gateway *g)
@@ -842,7 +1026,7 @@ static int start(struct gateway *g)
     if (start_coap(g) != CORIO_OK || start_edge(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
     char will[128];
-    if (corio_gw_state_will(id, will, sizeof will) < 0)
+    if (corio_gw_status_will(id, will, sizeof will) < 0)
         return CORIO_ERR_INVAL;
     struct corio_uplink_options uo = {
         .gateway = id, .host = corio_conf_str(c, "cloud_host"),
@@ -851,12 +1035,15 @@ static int start(struct gateway *g)
         .tls_ca = corio_conf_str(c, "cloud_tls_ca"), .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
         .tls_key = corio_conf_str(c, "cloud_tls_cert") ? cert_key(c, "cloud_tls_key") : NULL,
         .max_inflight = (int)corio_conf_int(c, "window") * 2,
-        .will_suffix = corio_conf_int(c, "state_interval") ? "state" : NULL, .will_payload = will,
+        .will_suffix = corio_conf_int(c, "status_interval") ? "status" : NULL,
+        .will_payload = will,
         .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
+    if (start_downlink(g) != CORIO_OK)
+        return CORIO_ERR_INVAL;
     struct corio_forwarder_options fo = {
         .outbox_path = corio_conf_str(c, "outbox"),
         .watermark_path = corio_conf_str(c, "watermark"),
@@ -896,15 +1083,19 @@ static void stop(struct gateway *g)
         corio_http_free(g->http);
     }
     if (g->up && g->fw) {
-        /* The last state says the gateway stopped on purpose (not "lost", its will). */
-        publish_state(g, mono_ms(), true);
+        /* The last status says the gateway stopped on purpose (not "lost", its will). */
+        publish_status(g, mono_ms(), true);
         corio_uplink_run_once(g->up, 100, mono_ms());
     }
     corio_edge_free(g->edge);
     g->edge = NULL;
     /* CoAP devices are recorded offline while the broker still takes the records. */
+    corio_downlink_free(g->dl);
+    g->dl = NULL;
     corio_coap_ingress_free(g->coap, 2000);
     g->coap = NULL;
+    free(g->ledger_keys);
+    g->ledger_keys = NULL;
     corio_local_client_free(g->local);
     g->local = NULL;
     corio_broker_stop(g->broker, 10000);
@@ -953,12 +1144,14 @@ int corio_gateway_main(int argc, char **argv)
         } else {
             corio_uplink_run_once(g.up, 20, now);
             if (g.local)
-                corio_local_client_run(g.local, 0, mono_ms());
+                corio_local_client_run(g.local, 0, now);
         }
+        if (g.dl)
+            corio_downlink_run(g.dl, wall_ms());
         if (g.edge)
             corio_edge_step(g.edge, wall_ms());
         read_plugin_stats(&g, now);
-        publish_state(&g, now, false);
+        publish_status(&g, now, false);
         checkpoint(&g, now);
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
@@ -971,6 +1164,8 @@ int corio_gateway_main(int argc, char **argv)
         corio_uplink_stats(g.up, &g.up_st);
         if (g.broker)
             corio_broker_stats(g.broker, &g.broker_st);
+        if (g.dl)
+            corio_downlink_stats(g.dl, &g.dl_st);
         if (g.coap)
             corio_coap_ingress_stats(g.coap, &g.coap_st);
         if (g.local)

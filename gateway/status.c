@@ -1,5 +1,5 @@
 /*
- * status.c - the plugin's totals and the gateway's state document (status.h).
+ * status.c - the plugin's totals and the gateway's status document (status.h).
  */
 #include "status.h"
 
@@ -60,7 +60,7 @@ uint64_t corio_plugin_total(const struct corio_plugin_totals *t, size_t offset)
     return get(&t->now, offset);
 }
 
-char *corio_gw_state_json(const struct corio_gw_state_in *in)
+char *corio_gw_status_json(const struct corio_gw_status_in *in)
 {
     const struct corio_plugin_totals *t = in->plugin;
     const struct corio_plugin_stats *p = &t->now;
@@ -91,7 +91,7 @@ char *corio_gw_state_json(const struct corio_gw_state_in *in)
         " s:{s:b, s:I},"
         " s:{s:I, s:I},"
         " s:{s:b, s:I, s:I, s:I, s:I}}",
-        "v", CORIO_GW_STATE_VERSION, "gateway", in->gateway, "t", (json_int_t)in->now_ms,
+        "v", CORIO_GW_STATUS_VERSION, "gateway", in->gateway, "t", (json_int_t)in->now_ms,
         "status", status, "reasons", reasons, "uptime_s", (json_int_t)(in->uptime_ms / 1000),
         "outbox", "rows", (json_int_t)p->rows, "bytes", (json_int_t)p->bytes, "max_bytes",
         (json_int_t)p->max_bytes, "oldest_age_ms", (json_int_t)oldest_age, "epoch",
@@ -127,9 +127,9 @@ char *corio_gw_state_json(const struct corio_gw_state_in *in)
     return s;
 }
 
-int corio_gw_state_will(const char *gateway, char *buf, size_t cap)
+int corio_gw_status_will(const char *gateway, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "{\"v\":%d,\"gateway\":\"%s\",\"status\":\"lost\"}",
-                     CORIO_GW_STATE_VERSION, gateway);
+                     CORIO_GW_STATUS_VERSION, gateway);
     return n < 0 || (size_t)n >= cap ? CORIO_ERR_NOSPACE : n;
 }

@@ -1,7 +1,8 @@
 /*
  * status.h - what corio-gateway says about itself: the plugin's counters carried across
- * broker restarts, and the gateway's state (docs/formats.md, "Gateway state") that it
- * publishes on corio/v1/g/{gw}/state and serves on /metrics.
+ * broker restarts, and the gateway's status (docs/formats.md, "Gateway status") that it
+ * publishes retained on corio/v1/g/{gw}/status and serves on /metrics. (The signed state
+ * message of the downlink, corio/v1/g/{gw}/state, is another document: downlink.h.)
  */
 #ifndef CORIO_GATEWAY_STATUS_H
 #define CORIO_GATEWAY_STATUS_H
@@ -12,7 +13,7 @@
 
 #include "plugin_stats.h"
 
-#define CORIO_GW_STATE_VERSION 1
+#define CORIO_GW_STATUS_VERSION 1
 
 /*
  * The plugin's counters as totals over the daemon's life: each broker start begins its
@@ -35,12 +36,12 @@ uint64_t corio_plugin_total(const struct corio_plugin_totals *t, size_t offset);
 #define CORIO_PLUGIN_TOTAL(t, field) \
     corio_plugin_total((t), offsetof(struct corio_plugin_stats, field))
 
-/* What the gateway's state is made of. */
-struct corio_gw_state_in {
+/* What the gateway's status is made of. */
+struct corio_gw_status_in {
     const char *gateway;
     int64_t now_ms;     /* wall clock */
     int64_t uptime_ms;  /* the daemon's */
-    bool stopping;      /* the last state before a clean shutdown */
+    bool stopping;      /* the last status before a clean shutdown */
     bool broker_up;
     bool uplink_up;
     bool plugin_fresh;  /* the stats file is recent (the plugin is alive and ticking) */
@@ -53,19 +54,19 @@ struct corio_gw_state_in {
     uint64_t coap_devices;      /* CoAP sessions with an authenticated device */
     bool rules_on;
     uint64_t rules_active, rules_raised, anomalies_open;
-    uint64_t refused_since_last; /* refusals since the previous state: "degraded" */
+    uint64_t refused_since_last; /* refusals since the previous status: "degraded" */
 };
 
 /*
- * The state as JSON (format version 1): a malloc'd NUL-terminated string the caller
+ * The status as JSON (format version 1): a malloc'd NUL-terminated string the caller
  * frees, or NULL when memory ran out. Status: "stopped" when stopping; "degraded" when
  * the broker or the plugin is not running, the outbox is 90 % full, the last sync failed,
- * or messages were refused since the previous state (each reason listed); else "ok".
+ * or messages were refused since the previous status (each reason listed); else "ok".
  */
-char *corio_gw_state_json(const struct corio_gw_state_in *in);
+char *corio_gw_status_json(const struct corio_gw_status_in *in);
 
-/* The last will the uplink leaves on the state topic: {"v":1,"gateway":..,"status":"lost"}.
+/* The last will the uplink leaves on the status topic: {"v":1,"gateway":..,"status":"lost"}.
  * Writes it into buf and returns its length, or a negative corio_err. */
-int corio_gw_state_will(const char *gateway, char *buf, size_t cap);
+int corio_gw_status_will(const char *gateway, char *buf, size_t cap);
 
 #endif /* CORIO_GATEWAY_STATUS_H */

@@ -86,8 +86,8 @@ static void a_long_outage_drains_and_nothing_is_lost(void **state)
                   "dropped %lld\n",
                   (long long)a.devices, (long long)a.sent, (long long)a.stored,
                   (long long)a.dropped);
-    /* The state the gateway published reached the cloud. */
-    json_t *s = world_cloud_state(w);
+    /* The status the gateway published reached the cloud. */
+    json_t *s = world_cloud_status(w);
     assert_non_null(s);
     assert_string_equal(json_string_value(json_object_get(s, "status")), "ok");
     json_decref(s);

@@ -107,7 +107,7 @@ static __attribute__((unused)) struct world *world_start(const struct world_opts
         .config = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\ncloud_port %d\n"
                          "cloud_keepalive 5s\nack_timeout 2s\nloopback_port 0\n"
                          "mqtt_address 127.0.0.1\nmqtt_port %d\nmqtts_port 0\nhttp_port %d\n"
-                         "broker_dir %s/gateway/broker\nstate_interval 1s\nlog_level info\n%s%s",
+                         "broker_dir %s/gateway/broker\nstatus_interval 1s\nlog_level info\n%s%s",
                          w->gw, gw_pem, w->outbox, registry, h_proxy_port(w->link),
                          w->device_port, w->gw_http_port, w->dir, env_lines,
                          o->gateway ? o->gateway : ""),
@@ -220,12 +220,12 @@ static __attribute__((unused)) int64_t world_api_number(struct world *w, const c
     return v;
 }
 
-/* This gateway's latest state as corio-cloud serves it (GET /api/v1/gateways), or NULL;
+/* This gateway's latest status as corio-cloud serves it (GET /api/v1/gateways/status), or NULL;
  * the caller decrefs. */
-static __attribute__((unused)) json_t *world_cloud_state(struct world *w)
+static __attribute__((unused)) json_t *world_cloud_status(struct world *w)
 {
     struct h_http_resp r;
-    if (h_http_get(h_strf("http://127.0.0.1:%d/api/v1/gateways", w->http_port), &r) != CORIO_OK ||
+    if (h_http_get(h_strf("http://127.0.0.1:%d/api/v1/gateways/status", w->http_port), &r) != CORIO_OK ||
         r.status != 200)
         return NULL;
     json_t *j = json_loads(r.body, 0, NULL), *found = NULL;
@@ -234,7 +234,7 @@ static __attribute__((unused)) json_t *world_cloud_state(struct world *w)
     json_array_foreach(json_object_get(j, "gateways"), i, g)
     {
         if (strcmp(json_string_value(json_object_get(g, "id")), w->gw) == 0)
-            found = json_incref(json_object_get(g, "state"));
+            found = json_incref(json_object_get(g, "status"));
     }
     json_decref(j);
     return found;

@@ -1,11 +1,11 @@
 /*
- * test_gateway_edge.c - corio-gateway's local rules, /metrics and state, against its own
+ * test_gateway_edge.c - corio-gateway's local rules, /metrics and status, against its own
  * broker and a real cloud broker: a device's sample above a threshold makes the rule
  * send the device a command through the gateway's service client and record an event
  * as the gateway's own record (device '', suffix edge/rule), which goes upstream in a
  * signed batch; a device that never speaks raises an absence rule; the plugin's
- * counters (messages in, refusals) reach /metrics; the gateway's state arrives retained
- * on corio/v1/g/{gw}/state, says "degraded" when messages were refused, "stopped" after
+ * counters (messages in, refusals) reach /metrics; the gateway's status arrives retained
+ * on corio/v1/g/{gw}/status, says "degraded" when messages were refused, "stopped" after
  * a clean stop, and the last will says "lost" when the gateway dies.
  */
 #include <setjmp.h>
@@ -133,7 +133,7 @@ static struct env *start(const char *extra)
     for (const char *const *v = h_sanitizer_env(); v && *v; v++)
         env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
     char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\nrules %s\n"
-                        "cloud_port %d\ncloud_keepalive 5s\nack_timeout 60s\nstate_interval 1s\n"
+                        "cloud_port %d\ncloud_keepalive 5s\nack_timeout 60s\nstatus_interval 1s\n"
                         "loopback_port %d\nmqtt_address 127.0.0.1\nmqtt_port %d\nmqtts_port 0\n"
                         "http_port %d\nbroker_dir %s/broker\nlog_level debug\n%s%s",
                         e->gateway.id, key, e->outbox, registry, rules, e->cloud->port,
@@ -191,10 +191,10 @@ static double metric(struct env *e, const char *name)
     return -1;
 }
 
-/* The latest state on the tap, parsed (NULL when none yet); the caller decrefs. */
-static json_t *latest_state(struct h_mqtt *tap, const char *gw)
+/* The latest status on the tap, parsed (NULL when none yet); the caller decrefs. */
+static json_t *latest_status(struct h_mqtt *tap, const char *gw)
 {
-    char *topic = h_strf("corio/v1/g/%s/state", gw);
+    char *topic = h_strf("corio/v1/g/%s/status", gw);
     json_t *j = NULL;
     for (int i = h_mqtt_count(tap, NULL) - 1; i >= 0 && !j; i--) {
         const struct h_mqtt_msg *m = h_mqtt_msg(tap, i);
@@ -204,9 +204,9 @@ static json_t *latest_state(struct h_mqtt *tap, const char *gw)
     return j;
 }
 
-static bool state_is(struct env *e, const char *status)
+static bool status_is(struct env *e, const char *status)
 {
-    json_t *j = latest_state(e->tap, e->gateway.id);
+    json_t *j = latest_status(e->tap, e->gateway.id);
     bool yes = j && strcmp(json_string_value(json_object_get(j, "status")), status) == 0;
     json_decref(j);
     return yes;
@@ -291,14 +291,14 @@ static void rules_act_locally_and_their_events_go_upstream(void **state)
     assert_true(counted);
     assert_true(metric(e, "corio_gateway_outbox_rows") >= 6);
     assert_true(metric(e, "corio_gateway_refused_total") == 0);
-    assert_true(metric(e, "corio_gateway_devices_online") == 1);
+    assert_true(metric(e, "corio_gateway_mqtt_devices_connected") == 1);
     assert_true(metric(e, "corio_gateway_outbox_clean_start") == 1);
 
-    /* The state, retained on the cloud broker. */
+    /* The status, retained on the cloud broker. */
     bool ok;
-    H_POLL(ok, state_is(e, "ok"), 10000);
+    H_POLL(ok, status_is(e, "ok"), 10000);
     assert_true(ok);
-    json_t *j = latest_state(e->tap, e->gateway.id);
+    json_t *j = latest_status(e->tap, e->gateway.id);
     assert_true(json_integer_value(json_object_get(json_object_get(j, "in"), "messages")) >= 3);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "devices"), "mqtt")), 1);
     assert_true(json_integer_value(json_object_get(json_object_get(j, "rules"), "raised")) >= 1);
@@ -309,15 +309,15 @@ static void rules_act_locally_and_their_events_go_upstream(void **state)
     h_mqtt_close(dev);
     assert_int_equal(h_proc_stop(e->gw), 0);
     struct h_mqtt *late = h_mqtt_connect(e->cloud->port, NULL);
-    assert_int_equal(h_mqtt_subscribe(late, h_strf("corio/v1/g/%s/state", e->gateway.id), 1),
+    assert_int_equal(h_mqtt_subscribe(late, h_strf("corio/v1/g/%s/status", e->gateway.id), 1),
                      CORIO_OK);
     assert_int_equal(h_mqtt_wait_count(late, NULL, 1, 5000), 1);
-    j = latest_state(late, e->gateway.id);
+    j = latest_status(late, e->gateway.id);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "stopped");
     json_decref(j);
 }
 
-static void refusals_reach_metrics_and_state_and_death_leaves_lost(void **state)
+static void refusals_reach_metrics_and_status_and_death_leaves_lost(void **state)
 {
     (void)state;
     struct env *e = start("outbox_max_bytes 4096\n");
@@ -334,9 +334,9 @@ static void refusals_reach_metrics_and_state_and_death_leaves_lost(void **state)
     assert_true(refused);
     assert_true(h_mqtt_disconnects(dev) >= 1);
     bool degraded;
-    H_POLL(degraded, state_is(e, "degraded"), 10000);
+    H_POLL(degraded, status_is(e, "degraded"), 10000);
     assert_true(degraded);
-    json_t *j = latest_state(e->tap, e->gateway.id);
+    json_t *j = latest_status(e->tap, e->gateway.id);
     assert_true(json_integer_value(json_object_get(json_object_get(j, "in"), "refused")) >= 1);
     json_decref(j);
 
@@ -344,7 +344,7 @@ static void refusals_reach_metrics_and_state_and_death_leaves_lost(void **state)
     h_mqtt_close(dev);
     h_proc_kill(e->gw);
     bool lost;
-    H_POLL(lost, state_is(e, "lost"), 15000);
+    H_POLL(lost, status_is(e, "lost"), 15000);
     assert_true(lost);
 }
 
@@ -352,7 +352,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(rules_act_locally_and_their_events_go_upstream),
-        H_TEST(refusals_reach_metrics_and_state_and_death_leaves_lost),
+        H_TEST(refusals_reach_metrics_and_status_and_death_leaves_lost),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

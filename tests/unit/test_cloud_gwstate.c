@@ -1,6 +1,6 @@
 /* test_cloud_gwstate.c - corio-cloud's latest state per gateway (cloud/gwstate.h): what
  * is taken, what is refused and why, a newer document wins over a redelivered older one,
- * and GET /api/v1/gateways lists them sorted. */
+ * and GET /api/v1/gateways/status lists them sorted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,7 +72,7 @@ static void takes_checks_and_orders(void **state)
     char err[256];
     assert_int_equal(corio_http_start(http, err, sizeof err), CORIO_OK);
     struct h_http_resp r;
-    assert_int_equal(h_http_get(h_strf("http://127.0.0.1:%d/api/v1/gateways", port), &r),
+    assert_int_equal(h_http_get(h_strf("http://127.0.0.1:%d/api/v1/gateways/status", port), &r),
                      CORIO_OK);
     assert_int_equal(r.status, 200);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -80,7 +80,7 @@ static void takes_checks_and_orders(void **state)
     json_t *list = json_object_get(j, "gateways");
     assert_int_equal(json_array_size(list), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), GW2);
-    json_t *s1 = json_object_get(json_array_get(list, 1), "state");
+    json_t *s1 = json_object_get(json_array_get(list, 1), "status");
     assert_string_equal(json_string_value(json_object_get(s1, "status")), "ok");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(s1, "outbox"), "rows")), 3);
     json_decref(j);
