@@ -351,7 +351,7 @@ static struct gateway start_gateway(const struct gw_ident *g, const char *regist
         .config = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\ncloud_port %d\n"
                          "cloud_keepalive 5s\nloopback_port 0\nmqtt_address 127.0.0.1\n"
                          "mqtt_port %d\nmqtts_port 0\nhttp_port %d\nbroker_dir %s/broker\n"
-                         "state_interval 0\nlog_level warn\n%s",
+                         "status_interval 0\nlog_level warn\n%s",
                          g->id, g->pem, gw.outbox, registry, cloud_port, gw.device_port,
                          gw.http_port, dir, extra ? extra : ""),
         .ready_port = gw.device_port,
