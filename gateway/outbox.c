@@ -72,9 +72,7 @@ struct corio_outbox {
     sqlite3_stmt *read;
     sqlite3_stmt *sum_through;
     sqlite3_stmt *delete_through;
-    sqlite3_stmt *fold_through;
     sqlite3_stmt *put_seq;
-    sqlite3_stmt *set_seq;
     sqlite3_stmt *put_last;
     sqlite3_stmt *oldest;
 };
@@ -97,9 +95,9 @@ static const char *const schema =
 
 /* Forward migrations: step i takes user_version i + 1 to i + 2, in one transaction. */
 static const char *const migrations[] = {
-    /* 2: the device identity of each row; the highest one of each device that left the
-     * outbox (the cloud has it), for asking devices to resend after a power cut; ids
-     * assigned by the writer (meta 'id_last', 'id_reserved') instead of AUTOINCREMENT. */
+    /* 2: the device identity of each row; each device's durable prefix (seqs), for
+     * asking devices to resend after a power cut; ids assigned by the writer (meta
+     * 'id_last', 'id_reserved') instead of AUTOINCREMENT. */
     "CREATE TABLE outbox2("
     "  id        INTEGER PRIMARY KEY,"
     "  device    TEXT NOT NULL,"
@@ -356,16 +354,7 @@ static int prepare(corio_outbox *ob, char *err, size_t errlen)
         {&ob->sum_through,
          "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE id <= ?1", true},
         {&ob->delete_through, "DELETE FROM outbox WHERE id <= ?1", true},
-        {&ob->fold_through,
-         "SELECT device, dev_epoch, dev_seq FROM outbox WHERE id <= ?1 AND dev_seq IS NOT NULL "
-         "ORDER BY id",
-         true},
         {&ob->put_seq,
-         "INSERT INTO seqs(device, epoch, seq) VALUES (?1, ?2, ?3) ON CONFLICT(device) DO "
-         "UPDATE SET seq = CASE WHEN epoch = excluded.epoch THEN max(seq, excluded.seq) "
-         "ELSE excluded.seq END, epoch = excluded.epoch",
-         true},
-        {&ob->set_seq,
          "INSERT INTO seqs(device, epoch, seq) VALUES (?1, ?2, ?3) ON CONFLICT(device) DO "
          "UPDATE SET epoch = excluded.epoch, seq = excluded.seq",
          true},
@@ -700,9 +689,7 @@ void corio_outbox_close(corio_outbox *ob)
     sqlite3_finalize(ob->read);
     sqlite3_finalize(ob->sum_through);
     sqlite3_finalize(ob->delete_through);
-    sqlite3_finalize(ob->fold_through);
     sqlite3_finalize(ob->put_seq);
-    sqlite3_finalize(ob->set_seq);
     sqlite3_finalize(ob->put_last);
     sqlite3_finalize(ob->oldest);
     sqlite3_close(ob->db);
@@ -784,113 +771,6 @@ int corio_outbox_append_seq(corio_outbox *ob, const char *device, const char *su
     return CORIO_OK;
 }
 
-/* One device's identity over the rows about to be deleted. */
-struct fold {
-    char *device;
-    int64_t epoch, seq;
-    bool changed; /* its epoch changed among these rows: they alone decide */
-};
-
-struct folds {
-    struct fold *f;
-    size_t n, cap;
-    size_t *slot; /* open addressing over f, index + 1 (0: free); 2 * cap entries */
-};
-
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* The fold of device, added when new; NULL when out of memory. */
-static struct fold *fold_of(struct folds *fs, const char *device)
-{
-    if (fs->n == fs->cap) {
-        size_t cap = fs->cap ? fs->cap * 2 : 64;
-        struct fold *f = realloc(fs->f, cap * sizeof *f);
-        size_t *slot = calloc(2 * cap, sizeof *slot);
-        if (!f || !slot) {
-            if (f)
-                fs->f = f;
-            free(slot);
-            return NULL;
-        }
-        fs->f = f;
-        fs->cap = cap;
-        free(fs->slot);
-        fs->slot = slot;
-        for (size_t i = 0; i < fs->n; i++) {
-            size_t j = name_hash(fs->f[i].device) & (2 * cap - 1);
-            while (slot[j])
-                j = (j + 1) & (2 * cap - 1);
-            slot[j] = i + 1;
-        }
-    }
-    size_t mask = 2 * fs->cap - 1, j = name_hash(device) & mask;
-    for (; fs->slot[j]; j = (j + 1) & mask)
-        if (strcmp(fs->f[fs->slot[j] - 1].device, device) == 0)
-            return &fs->f[fs->slot[j] - 1];
-    struct fold *f = &fs->f[fs->n];
-    if (!(f->device = strdup(device)))
-        return NULL;
-    f->epoch = -1;
-    f->seq = 0;
-    f->changed = false;
-    fs->slot[j] = ++fs->n;
-    return f;
-}
-
-/*
- * Records in seqs the highest device identity of each device among the rows about to be
- * deleted (in the caller's transaction): the rows are in the cloud, and this is what the
- * outbox still knows of them. Rows are taken in id order: a device's newer epoch
- * replaces its older one, the same epoch keeps the highest seq. Folded in memory first,
- * one write per device (a drain deletes many rows of few devices).
- */
-static int fold_seqs(corio_outbox *ob, int64_t through)
-{
-    struct folds fs = {0};
-    sqlite3_stmt *q = ob->fold_through;
-    sqlite3_bind_int64(q, 1, through);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *device = (const char *)sqlite3_column_text(q, 0);
-        struct fold *f = device ? fold_of(&fs, device) : NULL;
-        if (!f) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        int64_t epoch = sqlite3_column_int64(q, 1), seq = sqlite3_column_int64(q, 2);
-        if (f->epoch >= 0 && epoch != f->epoch) {
-            f->changed = true;
-            f->seq = seq;
-        } else if (seq > f->seq || f->epoch < 0) {
-            f->seq = seq;
-        }
-        f->epoch = epoch;
-    }
-    sqlite3_reset(q);
-    for (size_t i = 0; rc == SQLITE_DONE && i < fs.n; i++) {
-        /* Without a change of epoch here, seqs' own row takes part (the same epoch keeps
-         * the highest); with one, these rows alone decide. */
-        sqlite3_stmt *u = fs.f[i].changed ? ob->set_seq : ob->put_seq;
-        sqlite3_bind_text(u, 1, fs.f[i].device, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(u, 2, fs.f[i].epoch);
-        sqlite3_bind_int64(u, 3, fs.f[i].seq);
-        if (sqlite3_step(u) != SQLITE_DONE)
-            rc = SQLITE_ERROR;
-        sqlite3_reset(u);
-    }
-    for (size_t i = 0; i < fs.n; i++)
-        free(fs.f[i].device);
-    free(fs.f);
-    free(fs.slot);
-    return rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
-}
-
 int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t through)
 {
     if (ob->read_only)
@@ -909,8 +789,6 @@ int64_t corio_outbox_delete_through(corio_outbox *ob, uint64_t epoch, int64_t th
     }
     sqlite3_reset(ob->sum_through);
     if (rc != SQLITE_ROW)
-        goto error;
-    if (rows > 0 && fold_seqs(ob, through) != CORIO_OK)
         goto error;
     if (rows > 0) {
         /* Deleting the newest rows must not let their ids come back. Not past what is in
@@ -1232,35 +1110,52 @@ int corio_outbox_oldest(corio_outbox *ob, int64_t *recv_ms)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CORIO_OK : CORIO_ERR_IO;
 }
 
+int corio_outbox_put_seqs(corio_outbox *ob, const struct corio_outbox_seq *v, size_t n)
+{
+    if (ob->read_only)
+        return CORIO_ERR_INVAL;
+    if (n == 0)
+        return CORIO_OK;
+    if (exec(ob->db, "BEGIN IMMEDIATE") != CORIO_OK)
+        return CORIO_ERR_IO;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].device || v[i].epoch > INT64_MAX || v[i].seq > INT64_MAX) {
+            exec(ob->db, "ROLLBACK");
+            return CORIO_ERR_INVAL;
+        }
+        sqlite3_bind_text(ob->put_seq, 1, v[i].device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ob->put_seq, 2, (sqlite3_int64)v[i].epoch);
+        sqlite3_bind_int64(ob->put_seq, 3, (sqlite3_int64)v[i].seq);
+        int rc = sqlite3_step(ob->put_seq);
+        sqlite3_reset(ob->put_seq);
+        if (rc != SQLITE_DONE) {
+            exec(ob->db, "ROLLBACK");
+            return CORIO_ERR_IO;
+        }
+    }
+    return exec(ob->db, "COMMIT") == CORIO_OK ? CORIO_OK : (exec(ob->db, "ROLLBACK"), CORIO_ERR_IO);
+}
+
 int corio_outbox_device_seqs(corio_outbox *ob,
                              void (*fn)(void *arg, const char *device, uint64_t epoch,
                                         uint64_t seq),
                              void *arg)
 {
-    static const char *const queries[] = {
-        "SELECT device, epoch, seq FROM seqs",
-        "SELECT device, dev_epoch, dev_seq FROM outbox WHERE dev_seq IS NOT NULL ORDER BY id",
-    };
-    int n = 0;
-    corio_outbox_flush(ob);
-    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(ob->db, queries[i], -1, &st, NULL) != SQLITE_OK)
-            return CORIO_ERR_IO;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *device = (const char *)sqlite3_column_text(st, 0);
-            int64_t epoch = sqlite3_column_int64(st, 1), seq = sqlite3_column_int64(st, 2);
-            if (!device || epoch < 0 || seq <= 0)
-                continue;
-            fn(arg, device, (uint64_t)epoch, (uint64_t)seq);
-            n++;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
-            return CORIO_ERR_IO;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ob->db, "SELECT device, epoch, seq FROM seqs", -1, &st, NULL) !=
+        SQLITE_OK)
+        return CORIO_ERR_IO;
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *device = (const char *)sqlite3_column_text(st, 0);
+        int64_t epoch = sqlite3_column_int64(st, 1), seq = sqlite3_column_int64(st, 2);
+        if (!device || epoch < 0 || seq < 0)
+            continue;
+        fn(arg, device, (uint64_t)epoch, (uint64_t)seq);
+        n++;
     }
-    return n;
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : CORIO_ERR_IO;
 }
 
 int corio_watermark_write(const char *path, uint64_t epoch, int64_t id)

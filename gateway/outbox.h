@@ -10,9 +10,10 @@
  * Durability: the writer runs WAL with synchronous=NORMAL, so a commit survives the
  * death of any process; corio_outbox_sync() fsyncs the WAL, and the writer calls it on
  * a timer, which bounds what a power cut can take to one sync interval. What a cut took
- * is found again from what stayed: each row keeps its device's (epoch, seq), the
- * highest of each device that left the outbox is kept in a table, and ids are reserved
- * durably ahead of use, so they are never handed out twice (docs/telemetry.md).
+ * is found again from what stayed: the writer records with every sync, per device, the
+ * seq up to which every message of the device reached the outbox (corio_outbox_put_seqs),
+ * so that a device can be asked to resend from there; and ids are reserved durably
+ * ahead of use, so they are never handed out twice (docs/telemetry.md).
  *
  * With an intake log (opts.intake, the plugin's default) an append is one write to a
  * file beside the database, "<path>-intake" (outbox_intake.h), which survives the death
@@ -106,7 +107,7 @@ int corio_outbox_append(corio_outbox *ob, const char *device, const char *suffix
 
 /*
  * The same, with the device's identity of the message (its outbox epoch and seq, from
- * the SenML pack; dev_seq 0: none), kept with the row for corio_outbox_device_seqs().
+ * the SenML pack; dev_seq 0: none), kept with the row.
  * Every block of ids starts with a WAL fsync that reserves it (docs/formats.md), so
  * once in a few thousand appends this call also syncs.
  */
@@ -174,13 +175,25 @@ void corio_outbox_counts(const corio_outbox *ob, int64_t *rows, int64_t *bytes, 
  * step). Returns CORIO_OK or CORIO_ERR_IO. */
 int corio_outbox_oldest(corio_outbox *ob, int64_t *recv_ms);
 
+/* One device's durable prefix: every message of it in that epoch with a seq up to here
+ * reached the outbox. */
+struct corio_outbox_seq {
+    const char *device;
+    uint64_t epoch, seq;
+};
+
 /*
- * What the outbox holds durably of each device's messages: calls fn for each device's
- * highest identity among the rows that left the outbox, then for every row that carries
- * one, oldest first (so a later call for a device is newer: a new epoch replaces the
- * old, the same epoch keeps the highest seq). After a power cut, the messages of a
- * device above what this yields were lost here. Returns the number of calls, or
- * CORIO_ERR_IO. Reads the whole outbox: meant for a start after an unclean end.
+ * A writer: records the durable prefixes of n devices (each replaces what was recorded
+ * for its device), in one transaction. The plugin calls it right before each sync with
+ * what it tracked since the last one (seqtrack.h), so what a power cut leaves of the
+ * table never claims more than what it left of the rows. Returns CORIO_OK,
+ * CORIO_ERR_INVAL, or CORIO_ERR_IO (nothing recorded).
+ */
+int corio_outbox_put_seqs(corio_outbox *ob, const struct corio_outbox_seq *v, size_t n);
+
+/*
+ * Calls fn with each device's recorded prefix (corio_outbox_put_seqs), in no order.
+ * Returns the number of calls, or CORIO_ERR_IO.
  */
 int corio_outbox_device_seqs(corio_outbox *ob,
                              void (*fn)(void *arg, const char *device, uint64_t epoch,

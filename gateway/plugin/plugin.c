@@ -47,6 +47,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "corio/downlink.h"
 #include "corio/error.h"
 #include "corio/senml.h"
 #include "outbox.h"
@@ -128,6 +129,12 @@ static void sync_outbox(struct corio_plugin *p, int64_t now)
     p->last_sync_ms = now;
     if (!p->unsynced)
         return;
+    /* The devices' prefixes first: this sync makes them durable with the rows they
+     * count, never ahead of them. A failure leaves them lower: later requests ask more. */
+    if (corio__resend_record(p) != CORIO_OK && !p->record_warned) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: cannot record the devices' durable seqs");
+        p->record_warned = true;
+    }
     if (corio_outbox_sync(p->outbox) != CORIO_OK) {
         p->sync_failures++;
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: fsync of the outbox WAL failed: %s",
@@ -176,19 +183,38 @@ int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
     return rc;
 }
 
-/* The device's identity of a SenML pack: its (ep, seq), read from the first record only.
- * A pack that does not decode is stored all the same (the cloud judges it). */
+/* The device's identity of a message: a SenML pack's (ep, seq), read from the first
+ * record only, or a result's or reported configuration's "ep" and "seq". What does not
+ * decode is stored all the same (the cloud judges it). */
 static void pack_identity(const char *suffix, const void *payload, size_t len, uint64_t *epoch,
                           uint64_t *seq)
 {
     *epoch = *seq = 0;
     enum corio_format fmt;
-    if (strcmp(suffix, "up/json") == 0)
+    if (strcmp(suffix, "up/json") == 0) {
         fmt = CORIO_FORMAT_JSON;
-    else if (strcmp(suffix, "up/cbor") == 0)
+    } else if (strcmp(suffix, "up/cbor") == 0) {
         fmt = CORIO_FORMAT_CBOR;
-    else
+    } else if (strcmp(suffix, "up/res") == 0) {
+        /* Results and reports take seqs of the device's outbox too (downlink.h). */
+        struct corio_cmd_result r;
+        if (corio_cmd_result_decode(payload, len, &r) == CORIO_OK && r.has_id && r.seq > 0 &&
+            r.epoch <= INT64_MAX && r.seq <= INT64_MAX) {
+            *epoch = r.epoch;
+            *seq = r.seq;
+        }
         return;
+    } else if (strcmp(suffix, "up/cfg") == 0) {
+        struct corio_cfg_reported c;
+        if (corio_cfg_reported_decode(payload, len, &c) == CORIO_OK && c.has_id && c.seq > 0 &&
+            c.epoch <= INT64_MAX && c.seq <= INT64_MAX) {
+            *epoch = c.epoch;
+            *seq = c.seq;
+        }
+        return;
+    } else {
+        return;
+    }
     struct corio_senml_dec dec;
     char name[CORIO_SENML_MAX_NAME + 1];
     if (corio_senml_dec_init(&dec, fmt, payload, len, name, sizeof name) != CORIO_OK)
@@ -231,8 +257,10 @@ static int on_message(int event, void *event_data, void *userdata)
         uint64_t epoch, seq;
         pack_identity(suffix, ev->payload, (size_t)ev->payloadlen, &epoch, &seq);
         rc = corio__store(p, device, suffix, epoch, seq, ev->payload, (size_t)ev->payloadlen);
-        if (rc == CORIO_OK)
+        if (rc == CORIO_OK) {
+            corio__resend_note(p, device, epoch, seq);
             corio__resend_check(p, device);
+        }
     } else if ((suffix = gateway_record(p, ev->topic)) && corio__is_service(p, ev->client)) {
         /* Stored; no client may read the gateway's records, so the broker routes it
          * to nobody. */
@@ -519,6 +547,7 @@ EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, 
     mosquitto_callback_unregister(p->id, MOSQ_EVT_TICK, on_tick, NULL);
     corio__presence_unregister(p);
     corio__auth_unregister(p);
+    corio__resend_record(p);
     corio_outbox_sync(p->outbox);
     write_stats(p);
     corio_outbox_close(p->outbox);

@@ -19,6 +19,7 @@
 
 struct corio_presence_table;
 struct corio_resend_table;
+struct corio_seqtrack;
 struct corio_reg;
 struct corio_eat_pending;
 
@@ -68,10 +69,12 @@ struct corio_plugin {
     bool watermark_warned;
     bool stats_warned;
     bool flush_warned;        /* the last flush of the intake log failed */
+    bool record_warned;       /* recording the devices' prefixes failed */
     int64_t pending_since_ms; /* when the oldest append not yet flushed came */
     struct corio_presence_table *presence;
     struct corio_auth *auth;
     struct corio_resend_table *resend;
+    struct corio_seqtrack *track; /* each device's durable prefix (seqtrack.h) */
 
     /* Counters, since the broker started. */
     uint64_t stored;
@@ -108,11 +111,16 @@ void corio__presence_connected(struct corio_plugin *p, const struct mosquitto *c
 /* Devices with at least one connection now. */
 uint64_t corio__presence_online(const struct corio_plugin *p);
 
-/* resend.c: after an unclean start (a crash or a power cut), the highest (epoch, seq)
- * the outbox holds durably of each device; each device is asked once, at its next
- * message, to publish again from the seq after it (dn/resend, docs/telemetry.md). */
+/* resend.c: each device's durable prefix (seqtrack.h), noted for every stored message
+ * with a seq and recorded in the outbox before each sync (corio__resend_record); after
+ * an unclean start (a crash or a power cut), each device is asked once, at its next
+ * message, to publish again from the seq after its recorded prefix (dn/resend,
+ * docs/telemetry.md). */
 int corio__resend_init(struct corio_plugin *p);
 void corio__resend_check(struct corio_plugin *p, const char *device);
+void corio__resend_note(struct corio_plugin *p, const char *device, uint64_t epoch,
+                        uint64_t seq);
+int corio__resend_record(struct corio_plugin *p);
 uint64_t corio__resend_pending(const struct corio_plugin *p);
 void corio__resend_cleanup(struct corio_plugin *p);
 

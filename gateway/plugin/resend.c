@@ -1,18 +1,20 @@
 /*
- * resend.c - after an unclean start, ask devices for what a power cut may have taken.
+ * resend.c - each device's durable prefix, and after an unclean start, asking devices
+ * for what a power cut may have taken.
  *
  * The outbox fsyncs its WAL every sync interval; a power cut takes the commits since
  * the last fsync, and those messages were PUBACKed, so the devices consider them
- * delivered. When the plugin starts on an outbox its previous writer did not close (a
- * crash or a power cut: the two look alike), it reads what the outbox holds durably of
- * each device - the highest (epoch, seq) among its rows and among the rows already
- * forwarded - and at each such device's next message publishes a resend request
- * (corio/v1/d/<id>/dn/resend, {1: 1, 2: epoch, 3: seq + 1}) to that client. The device
- * publishes again what it holds from that seq on; the cloud deduplicates by
- * (device, epoch, seq). A device of which nothing is durable here (its first messages
- * to this gateway fell in the lost interval) is asked with epoch 0, {1: 1, 2: 0, 3: 1}:
- * everything it holds. After a crash without a power cut nothing was lost, and a device
- * has nothing above that seq but what it was sending anyway.
+ * delivered. The plugin tracks, per device, the seq up to which every message of it has
+ * been stored (seqtrack.h: a prefix, not the highest seq, because replays interleave old
+ * seqs with new ones), and records it in the outbox right before each fsync. When the
+ * plugin starts on an outbox its previous writer did not close (a crash or a power cut:
+ * the two look alike), it reads the recorded prefixes and at each such device's next
+ * message publishes a resend request (corio/v1/d/<id>/dn/resend, {1: 1, 2: epoch, 3:
+ * prefix + 1}) to that client. The device publishes again what it holds from that seq
+ * on; the cloud deduplicates by (device, epoch, seq). A device of which nothing is
+ * recorded here (its first messages to this gateway fell in the lost interval) is asked
+ * with epoch 0, {1: 1, 2: 0, 3: 1}: everything it holds. After a crash without a power
+ * cut nothing was lost, and a device sends again little more than the last interval.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "corio/device.h"
 #include "corio/error.h"
 #include "plugin_int.h"
+#include "seqtrack.h"
 
 struct entry {
     char device[CORIO_SHORT_ID_LEN + 1]; /* "" when empty */
@@ -80,15 +83,20 @@ static bool grow(struct corio_resend_table *t)
 }
 
 struct fold {
-    struct corio_resend_table *t;
+    struct corio_resend_table *t; /* NULL: only the tracker takes it */
+    corio_seqtrack *track;
     bool failed;
 };
 
-/* A later call for a device is newer (outbox.h): a new epoch replaces, else the max. */
+/* One recorded prefix: the tracker's start, and after an unclean start, a request. */
 static void fold(void *arg, const char *device, uint64_t epoch, uint64_t seq)
 {
     struct fold *f = arg;
+    if (f->track && corio_seqtrack_load(f->track, device, epoch, seq) != CORIO_OK)
+        f->failed = true;
     struct corio_resend_table *t = f->t;
+    if (!t)
+        return;
     if (strlen(device) != CORIO_SHORT_ID_LEN)
         return;
     struct entry *e = find(t, device);
@@ -117,20 +125,24 @@ static void fold(void *arg, const char *device, uint64_t epoch, uint64_t seq)
 
 int corio__resend_init(struct corio_plugin *p)
 {
-    if (corio_outbox_was_clean(p->outbox))
-        return CORIO_OK;
-    struct corio_resend_table *t = calloc(1, sizeof *t);
-    if (!t)
+    p->track = corio_seqtrack_new();
+    if (!p->track)
         return CORIO_ERR_NOSPACE;
-    struct fold f = {t, false};
+    struct corio_resend_table *t = NULL;
+    if (!corio_outbox_was_clean(p->outbox) && !(t = calloc(1, sizeof *t)))
+        return CORIO_ERR_NOSPACE;
+    struct fold f = {t, p->track, false};
     int n = corio_outbox_device_seqs(p->outbox, fold, &f);
     if (n < 0 || f.failed) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: cannot read what the outbox holds of each "
                                            "device; no device will be asked to resend");
-        free(t->slots);
+        if (t)
+            free(t->slots);
         free(t);
         return n < 0 ? n : CORIO_ERR_NOSPACE;
     }
+    if (!t)
+        return CORIO_OK;
     t->pending = t->count;
     p->resend = t;
     mosquitto_log_printf(MOSQ_LOG_WARNING,
@@ -152,7 +164,7 @@ void corio__resend_check(struct corio_plugin *p, const char *device)
     if (!e) {
         /* Nothing of it is durable here: the cut may have taken all it sent. Ask for all
          * it holds (epoch 0 is nobody's: the device sends every acknowledged entry). */
-        struct fold f = {t, false};
+        struct fold f = {t, NULL, false};
         fold(&f, device, 0, 0);
         if (f.failed || !(e = find(t, device)))
             return;
@@ -181,8 +193,22 @@ uint64_t corio__resend_pending(const struct corio_plugin *p)
     return p->resend ? p->resend->pending : 0;
 }
 
+void corio__resend_note(struct corio_plugin *p, const char *device, uint64_t epoch,
+                        uint64_t seq)
+{
+    if (p->track && seq)
+        corio_seqtrack_note(p->track, device, epoch, seq); /* a failure only asks more later */
+}
+
+int corio__resend_record(struct corio_plugin *p)
+{
+    return p->track ? corio_seqtrack_write(p->track, p->outbox) : CORIO_OK;
+}
+
 void corio__resend_cleanup(struct corio_plugin *p)
 {
+    corio_seqtrack_free(p->track);
+    p->track = NULL;
     if (!p->resend)
         return;
     free(p->resend->slots);

@@ -271,62 +271,62 @@ static void watermark_round_trip_and_garbage(void **state)
     }
 }
 
-/* What device_seqs() ends with for one device: its last call wins (outbox.h). */
-struct last_seq {
-    const char *device;
-    uint64_t epoch, seq;
-    int calls;
+struct recorded {
+    char device[4][32];
+    uint64_t epoch[4], seq[4];
+    int n;
 };
 
 static void take_seq(void *arg, const char *device, uint64_t epoch, uint64_t seq)
 {
-    struct last_seq *l = arg;
-    if (strcmp(device, l->device) != 0)
-        return;
-    l->epoch = epoch;
-    l->seq = seq;
-    l->calls++;
+    struct recorded *r = arg;
+    assert_true(r->n < 4);
+    snprintf(r->device[r->n], sizeof r->device[0], "%s", device);
+    r->epoch[r->n] = epoch;
+    r->seq[r->n++] = seq;
 }
 
-/* Appends (epoch, seq) pairs for DEV, deletes everything, returns what the outbox keeps. */
-static struct last_seq forward_all(corio_outbox *ob, const uint64_t (*pairs)[2], int n)
+static struct recorded recorded(corio_outbox *ob)
 {
-    int64_t id = 0;
-    for (int i = 0; i < n; i++)
-        assert_int_equal(corio_outbox_append_seq(ob, DEV, "up/json", 1, 0, pairs[i][0],
-                                                 pairs[i][1], "x", 1, &id),
-                         CORIO_OK);
-    assert_int_equal(corio_outbox_delete_through(ob, corio_outbox_epoch(ob), id), n);
-    struct last_seq l = {.device = DEV};
-    assert_true(corio_outbox_device_seqs(ob, take_seq, &l) >= 1);
-    assert_int_equal(l.calls, 1); /* nothing left in the outbox: the seqs row only */
-    return l;
+    struct recorded r = {0};
+    int n = corio_outbox_device_seqs(ob, take_seq, &r);
+    assert_int_equal(n, r.n);
+    return r;
 }
 
-/* Deleted rows leave each device's newest identity, as if taken one by one in id order:
- * the same epoch keeps the highest seq (also across deletes), a new epoch replaces. */
-static void deleted_rows_leave_each_devices_newest_identity(void **state)
+static int find_recorded(const struct recorded *r, const char *device)
+{
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->device[i], device) == 0)
+            return i;
+    return -1;
+}
+
+/* Devices' durable prefixes: recorded in one go, each replacing its device's, kept across
+ * deletes and reopening; a bad one records nothing. */
+static void recorded_prefixes_replace_and_stay(void **state)
 {
     struct fixture *f = *state;
     corio_outbox *ob = open_writer(f->path, 1 << 20);
-    const uint64_t a[][2] = {{7, 1}, {7, 2}, {7, 5}, {7, 3}};
-    struct last_seq l = forward_all(ob, a, 4);
-    assert_true(l.epoch == 7 && l.seq == 5);
-    const uint64_t b[][2] = {{7, 4}}; /* below what is kept: kept */
-    l = forward_all(ob, b, 1);
-    assert_true(l.epoch == 7 && l.seq == 5);
-    const uint64_t c[][2] = {{9, 2}, {9, 1}}; /* a new epoch replaces */
-    l = forward_all(ob, c, 2);
-    assert_true(l.epoch == 9 && l.seq == 2);
-    const uint64_t d[][2] = {{9, 8}, {7, 1}, {9, 3}}; /* 9 -> 7 -> 9: the last run decides */
-    l = forward_all(ob, d, 3);
-    assert_true(l.epoch == 9 && l.seq == 3);
-    const uint64_t e[][2] = {{9, 6}, {9, 4}}; /* no change here: the kept 9/3 takes part */
-    l = forward_all(ob, e, 2);
-    assert_true(l.epoch == 9 && l.seq == 6);
-    const uint64_t g[][2] = {{7, 1}, {9, 3}}; /* away and back: the kept 9/6 is not kept */
-    l = forward_all(ob, g, 2);
-    assert_true(l.epoch == 9 && l.seq == 3);
+    assert_int_equal(recorded(ob).n, 0);
+    const struct corio_outbox_seq a[] = {{DEV, 7, 5}, {"cccccccccccccccccccccccc", 7, 3}};
+    assert_int_equal(corio_outbox_put_seqs(ob, a, 2), CORIO_OK);
+    const struct corio_outbox_seq b[] = {{DEV, 9, 2}};
+    assert_int_equal(corio_outbox_put_seqs(ob, b, 1), CORIO_OK);
+    append_n(ob, 1, 3);
+    assert_int_equal(corio_outbox_delete_through(ob, corio_outbox_epoch(ob), 3), 3);
+    corio_outbox_close(ob);
+    ob = open_writer(f->path, 1 << 20);
+    struct recorded r = recorded(ob);
+    assert_int_equal(r.n, 2);
+    int i = find_recorded(&r, DEV), j = find_recorded(&r, "cccccccccccccccccccccccc");
+    assert_true(i >= 0 && j >= 0);
+    assert_true(r.epoch[i] == 9 && r.seq[i] == 2);
+    assert_true(r.epoch[j] == 7 && r.seq[j] == 3);
+    const struct corio_outbox_seq bad[] = {{DEV, 10, 1}, {DEV, (uint64_t)INT64_MAX + 1, 1}};
+    assert_int_equal(corio_outbox_put_seqs(ob, bad, 2), CORIO_ERR_INVAL);
+    r = recorded(ob);
+    assert_true(r.epoch[find_recorded(&r, DEV)] == 9); /* the first was rolled back */
     corio_outbox_close(ob);
 }
 
@@ -347,8 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_checkpointer_moves_the_wal_into_the_database, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(watermark_round_trip_and_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(deleted_rows_leave_each_devices_newest_identity, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(recorded_prefixes_replace_and_stay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

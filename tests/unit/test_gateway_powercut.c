@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "outbox.h"
 #include "powercut_vfs.h"
+#include "seqtrack.h"
 
 #define DEV "bbbbbbbbbbbbbbbbbbbbbbbb"
 #define DEV2 "cccccccccccccccccccccccc"
@@ -78,10 +79,18 @@ static int append_seqs(corio_outbox *ob, const char *dev, int from, int to)
     return 0;
 }
 
+/* Records DEV's durable prefix (epoch 7), as the plugin does before each sync. */
+static int record(corio_outbox *ob, int seq)
+{
+    const struct corio_outbox_seq v = {DEV, 7, (uint64_t)seq};
+    return corio_outbox_put_seqs(ob, &v, 1);
+}
+
 /*
- * In a child: opens the outbox on the power-cut VFS, appends seqs 1..synced, syncs,
- * appends synced+1..total, and is gone without closing anything (_exit). Returns the
- * child's exit status (0 when every step worked).
+ * In a child: opens the outbox on the power-cut VFS, appends seqs 1..synced, records
+ * the prefix and syncs, appends synced+1..total and records again (not synced), and is
+ * gone without closing anything (_exit). Returns the child's exit status (0 when every
+ * step worked).
  */
 static int run_and_cut(const char *path, int synced, int total)
 {
@@ -89,8 +98,9 @@ static int run_and_cut(const char *path, int synced, int total)
     assert_true(pid >= 0);
     if (pid == 0) {
         corio_outbox *ob = open_outbox(path, CORIO_POWERCUT_VFS, false);
-        if (!ob || append_seqs(ob, DEV, 1, synced) != 0 || corio_outbox_sync(ob) != CORIO_OK ||
-            append_seqs(ob, DEV, synced + 1, total) != 0)
+        if (!ob || append_seqs(ob, DEV, 1, synced) != 0 || record(ob, synced) != CORIO_OK ||
+            corio_outbox_sync(ob) != CORIO_OK || append_seqs(ob, DEV, synced + 1, total) != 0 ||
+            record(ob, total) != CORIO_OK)
             _exit(1);
         _exit(0); /* the power goes: no close, no sync */
     }
@@ -194,8 +204,9 @@ static void what_was_not_synced_is_gone_and_ids_move_past_it(void **state)
     assert_int_equal(c.first, 1);
     assert_int_equal(c.seq_last, 50);
 
-    /* The writer sees the unclean end, knows seq 50 is the last it holds of DEV, and
-     * never hands out ids 51..80 again (the forwarder may have sent them). */
+    /* The writer sees the unclean end, knows DEV's durable prefix is seq 50 (the 80
+     * recorded after the sync went with the cut), and never hands out ids 51..80 again
+     * (the forwarder may have sent them). */
     corio_outbox *ob = open_outbox(f->path, NULL, false);
     assert_non_null(ob);
     assert_false(corio_outbox_was_clean(ob));
@@ -273,28 +284,45 @@ static void a_torn_journal_header_means_no_change(void **state)
     assert_int_equal(corio_powercut_apply(f->path), CORIO_ERR_MALFORMED);
 }
 
-/* Rows the cloud acknowledged leave the outbox, and what they said of each device stays:
- * the highest seq of the newest epoch. */
-static void forwarded_rows_leave_their_seqs_behind(void **state)
+/* A replay interleaves old seqs with new ones; a cut in the middle leaves newer seqs
+ * durable above a hole. The recorded prefix stays below the hole, so the device is asked
+ * for it (the highest durable seq would skip it for ever). */
+static void a_cut_inside_a_replay_leaves_the_prefix_below_the_hole(void **state)
 {
     struct fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        corio_outbox *ob = open_outbox(f->path, CORIO_POWERCUT_VFS, false);
+        corio_seqtrack *t = corio_seqtrack_new();
+        if (!ob || !t)
+            _exit(1);
+        /* Seqs 1..30 arrive, 31..40 are lost on the way, 41..60 arrive: the device is
+         * asked from 31 and replays while it goes on with 61.. */
+        for (int i = 1; i <= 60; i++) {
+            if (i > 30 && i <= 40)
+                continue;
+            if (append_seqs(ob, DEV, i, i) != 0 || corio_seqtrack_note(t, DEV, 7, (uint64_t)i))
+                _exit(1);
+        }
+        if (corio_seqtrack_write(t, ob) != CORIO_OK || corio_outbox_sync(ob) != CORIO_OK)
+            _exit(1);
+        /* The replay of 31..40 arrives, then the power goes before the next sync. */
+        for (int i = 31; i <= 40; i++)
+            if (append_seqs(ob, DEV, i, i) != 0 || corio_seqtrack_note(t, DEV, 7, (uint64_t)i))
+                _exit(1);
+        if (corio_seqtrack_write(t, ob) != CORIO_OK)
+            _exit(1);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(corio_powercut_apply(f->path) > 0);
     corio_outbox *ob = open_outbox(f->path, NULL, false);
-    uint64_t epoch = corio_outbox_epoch(ob);
-    assert_int_equal(append_seqs(ob, DEV, 1, 10), 0);     /* ids 1..10 */
-    assert_int_equal(append_seqs(ob, DEV2, 1, 5), 0);     /* ids 11..15 */
-    assert_int_equal(corio_outbox_append_seq(ob, DEV, "up/json", 1, 0, 9, 3, "x", 1, NULL),
-                     CORIO_OK); /* id 16: DEV's outbox was recreated, epoch 9 */
-    assert_int_equal(corio_outbox_delete_through(ob, epoch, 12), 12);
     struct seen s[4] = {0};
-    assert_int_equal(corio_outbox_device_seqs(ob, fold, s), 2 + 3 + 1);
-    assert_true(lookup(s, DEV)->epoch == 9 && lookup(s, DEV)->seq == 3);
-    assert_true(lookup(s, DEV2)->epoch == 7 && lookup(s, DEV2)->seq == 5);
-    /* Everything forwarded: the table alone remembers. */
-    assert_int_equal(corio_outbox_delete_through(ob, epoch, 16), 4);
-    memset(s, 0, sizeof s);
-    assert_int_equal(corio_outbox_device_seqs(ob, fold, s), 2);
-    assert_true(lookup(s, DEV)->epoch == 9 && lookup(s, DEV)->seq == 3);
-    assert_true(lookup(s, DEV2)->epoch == 7 && lookup(s, DEV2)->seq == 5);
+    assert_int_equal(corio_outbox_device_seqs(ob, fold, s), 1);
+    assert_true(lookup(s, DEV)->epoch == 7 && lookup(s, DEV)->seq == 30);
     corio_outbox_close(ob);
 }
 
@@ -352,7 +380,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_journal_outlives_its_process_until_the_next_sync, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_torn_journal_header_means_no_change, setup, teardown),
-        cmocka_unit_test_setup_teardown(forwarded_rows_leave_their_seqs_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_cut_inside_a_replay_leaves_the_prefix_below_the_hole,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(a_format_1_outbox_is_migrated, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
