@@ -390,13 +390,19 @@ static const char *const stmt_sql[S_COUNT] = {
         "n_rejected = b.n_rejected + excluded.n_rejected RETURNING deliveries",
 };
 
-/* The samples of new messages, straight into the partitioned table; the savepoint is
- * what lets a duplicate key (see pg_samples_insert) cost this COPY only. */
-static const char sql_samples_direct[] =
-    "SAVEPOINT corio_samples;\n"
-    "COPY samples(device, metric, t_ms, msg, org, v_num, v_str, v_bool, v_data) "
-    "FROM STDIN (FORMAT binary);\n"
-    "RELEASE SAVEPOINT corio_samples";
+/* The samples, straight into the partitioned table (see pg_samples_insert): with the
+ * numeric column only when every value is a number, and under a savepoint when a row
+ * might meet a key that exists (so that the duplicate costs this COPY only). */
+#define COPY_NUM "COPY samples(device, metric, t_ms, msg, org, v_num) FROM STDIN (FORMAT binary)"
+#define COPY_ALL                                                                                   \
+    "COPY samples(device, metric, t_ms, msg, org, v_num, v_str, v_bool, v_data) "                  \
+    "FROM STDIN (FORMAT binary)"
+#define UNDER_SAVEPOINT(copy) "SAVEPOINT corio_samples;\n" copy ";\nRELEASE SAVEPOINT corio_samples"
+
+static const char *const sql_samples_copy[2][2] = {
+    {COPY_NUM, COPY_ALL},
+    {UNDER_SAVEPOINT(COPY_NUM), UNDER_SAVEPOINT(COPY_ALL)},
+};
 
 /* ---- the handle ------------------------------------------------------------------------ */
 
@@ -432,16 +438,29 @@ struct queue {
     struct cbuf arena;
 };
 
+/* The message ids that this transaction made (the RETURNING of messages_insert), and
+ * whether a COPY of samples used them already. */
+enum { ID_EMPTY, ID_FRESH, ID_USED };
+
+struct idset {
+    int64_t *id;
+    uint8_t *state;
+    size_t cap, n; /* cap: 0 or a power of two */
+};
+
 struct pg_store {
     struct corio_store base;
     PGconn *conn;
     bool prepared[S_COUNT];
-    bool tx;       /* a transaction is open (its BEGIN may still be queued) */
-    bool tx_fresh; /* nothing of it reached the server yet: safe to send again */
+    bool tx;           /* a transaction is open (its BEGIN may still be queued) */
+    bool tx_fresh;     /* nothing of it reached the server yet: safe to send again */
+    bool copy_pending; /* a COPY of samples went out and its result is still to read */
+    bool dup_expected; /* that COPY's duplicate key is the caller's to handle: no log */
     int shard;
     char sqlstate[6]; /* of the last failure */
     struct cbuf cb;   /* the COPY of samples */
     struct queue queue;
+    struct idset fresh;
 };
 
 static struct pg_store *PG(struct corio_store *s)
@@ -476,8 +495,13 @@ static int result_fail(struct pg_store *q, PGresult *r, const char *what)
 }
 
 /* Runs SQL text without parameters (several statements allowed); CORIO_OK or IO. */
+static int settle(struct pg_store *q);
+
 static int exec_simple(struct pg_store *q, const char *sql, const char *what)
 {
+    int rc = settle(q);
+    if (rc != CORIO_OK)
+        return rc;
     PGresult *r = PQexec(q->conn, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
@@ -500,9 +524,10 @@ static int pipe_send(struct pg_store *q, PGresult **rows, char *status, size_t s
 static int ensure(struct pg_store *q)
 {
     if (PQstatus(q->conn) == CONNECTION_OK)
-        return CORIO_OK;
+        return settle(q);
     PQreset(q->conn);
     memset(q->prepared, 0, sizeof q->prepared);
+    q->copy_pending = false;
     if (PQstatus(q->conn) != CONNECTION_OK)
         return db_fail(q, "connect", NULL);
     corio_log(CORIO_LOG_INFO, "database connection re-established");
@@ -583,7 +608,7 @@ static PGresult *run_once(struct pg_store *q, enum stmt_id id, const struct pp *
  * once more: nothing of it can have happened. */
 static PGresult *run(struct pg_store *q, enum stmt_id id, const struct pp *p, const char *what)
 {
-    if (q->queue.n && pipe_send(q, NULL, NULL, 0, what) != CORIO_OK)
+    if ((q->queue.n || q->copy_pending) && pipe_send(q, NULL, NULL, 0, what) != CORIO_OK)
         return NULL;
     bool was_idle = !q->tx;
     PGresult *r = run_once(q, id, p, what);
@@ -682,11 +707,6 @@ static void cb_start(struct cbuf *b)
 static void cb_end(struct cbuf *b)
 {
     cb_u16(b, 0xffff);
-}
-
-static void cb_tuple(struct cbuf *b, uint16_t nfields)
-{
-    cb_u16(b, nfields);
 }
 
 static void cb_null(struct cbuf *b)
@@ -907,15 +927,15 @@ static void ae_opt_bool(struct pg_store *q, struct arr *a, bool has, bool v)
     }
 }
 
-/* The first failure of a pipeline's results is logged and kept (a unique violation,
- * the caller's to handle, without a log); what follows it was not run. */
+/* The first failure among a query's results is logged (but for the duplicate key that
+ * pg_samples_insert waits for and handles) and kept; what follows it was not run. */
 static int pipe_result(struct pg_store *q, PGresult *r, int rc, const char *what)
 {
     if (rc != CORIO_OK)
         return rc;
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     snprintf(q->sqlstate, sizeof q->sqlstate, "%s", st ? st : "");
-    if (strcmp(q->sqlstate, "23505") != 0)
+    if (!q->dup_expected || strcmp(q->sqlstate, "23505") != 0)
         db_fail(q, what, PQresultErrorMessage(r));
     return CORIO_ERR_IO;
 }
@@ -1021,9 +1041,12 @@ static int pipe_send(struct pg_store *q, PGresult **rows, char *status, size_t s
         *rows = NULL;
     if (status && statuslen)
         status[0] = 0;
-    if (q->queue.n == 0)
-        return CORIO_OK;
-    int rc = CORIO_ERR_NOSPACE;
+    int rc = settle(q);
+    if (rc != CORIO_OK || q->queue.n == 0) {
+        queue_clear(q);
+        return rc;
+    }
+    rc = CORIO_ERR_NOSPACE;
     if (!q->queue.arena.oom) {
         rc = pipe_once(q, rows, status, statuslen, what);
         if (rc != CORIO_OK && q->tx_fresh && PQstatus(q->conn) != CONNECTION_OK &&
@@ -1040,43 +1063,130 @@ static int pipe_send(struct pg_store *q, PGresult **rows, char *status, size_t s
     return rc;
 }
 
-/* Runs sql, a simple query with one COPY ... FROM STDIN that reads b, after what is
- * queued; CORIO_OK, or CORIO_ERR_IO (q->sqlstate says why). */
-static int copy_send(struct pg_store *q, const char *sql, const struct cbuf *b, const char *what)
+/* Sends sql, a simple query with one COPY ... FROM STDIN, after what is queued; the
+ * client may build the COPY's first rows while the server gets there (copy_ready). */
+static int copy_open(struct pg_store *q, const char *sql, const char *what)
 {
     int rc = pipe_send(q, NULL, NULL, 0, what);
     if (rc != CORIO_OK)
         return rc;
-    if (b->oom)
-        return CORIO_ERR_NOSPACE;
-    if (!PQsendQuery(q->conn, sql))
-        return db_fail(q, what, NULL);
-    bool fed = false;
+    return PQsendQuery(q->conn, sql) ? CORIO_OK : db_fail(q, what, NULL);
+}
+
+/* Waits until the COPY that copy_open sent takes data; from then on its results are
+ * settle's to read. CORIO_OK, or the failure (q->sqlstate says why) of the statements
+ * before it. */
+static int copy_ready(struct pg_store *q, const char *what)
+{
+    int rc = CORIO_OK;
     PGresult *r;
     while ((r = PQgetResult(q->conn))) {
-        switch (PQresultStatus(r)) {
-        case PGRES_COPY_IN:
-            if (fed) {
-                PQputCopyEnd(q->conn, "one COPY only");
-            } else if ((PQputCopyData(q->conn, (const char *)b->d, (int)b->n) != 1 ||
-                        PQputCopyEnd(q->conn, NULL) != 1) &&
-                       rc == CORIO_OK) {
-                rc = db_fail(q, what, NULL);
-            }
-            fed = true;
-            break;
-        case PGRES_COMMAND_OK:
-        case PGRES_TUPLES_OK:
-            break;
-        default:
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_COPY_IN)
             rc = pipe_result(q, r, rc, what);
-            break;
+        PQclear(r);
+        if (st == PGRES_COPY_IN) {
+            q->copy_pending = true;
+            return rc;
         }
+    }
+    return rc == CORIO_OK ? db_fail(q, what, "the query took no COPY data") : rc;
+}
+
+/* Sends what b holds of the COPY, and empties it. */
+static int copy_put(struct pg_store *q, struct cbuf *b, const char *what)
+{
+    if (b->oom)
+        return CORIO_ERR_NOSPACE;
+    if (b->n > INT32_MAX || PQputCopyData(q->conn, (const char *)b->d, (int)b->n) != 1)
+        return db_fail(q, what, NULL);
+    b->n = 0;
+    return CORIO_OK;
+}
+
+/* Reads the results of a COPY that copy_ready opened, if any: CORIO_OK, or its failure
+ * (q->sqlstate says why), which is then the failure of whatever needed the connection. */
+static int settle(struct pg_store *q)
+{
+    if (!q->copy_pending)
+        return CORIO_OK;
+    q->copy_pending = false;
+    int rc = CORIO_OK;
+    PGresult *r;
+    while ((r = PQgetResult(q->conn))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_IN)
+            PQputCopyEnd(q->conn, "one COPY only");
+        else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            rc = pipe_result(q, r, rc, "samples_insert");
         PQclear(r);
         if (PQstatus(q->conn) == CONNECTION_BAD && rc == CORIO_OK)
-            rc = db_fail(q, what, NULL);
+            rc = db_fail(q, "samples_insert", NULL);
     }
     return rc;
+}
+
+/* ---- message ids of the transaction ------------------------------------------------------ */
+
+static size_t idset_slot(const struct idset *t, int64_t id)
+{
+    size_t i = (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15u) >> 20) & (t->cap - 1);
+    while (t->state[i] != ID_EMPTY && t->id[i] != id)
+        i = (i + 1) & (t->cap - 1);
+    return i;
+}
+
+static void idset_clear(struct idset *t)
+{
+    if (t->n)
+        memset(t->state, ID_EMPTY, t->cap);
+    t->n = 0;
+}
+
+/* Adds id as fresh; CORIO_OK or CORIO_ERR_NOSPACE. */
+static int idset_add(struct idset *t, int64_t id)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        struct idset g = {.cap = t->cap ? 2 * t->cap : 1024};
+        g.id = malloc(g.cap * sizeof *g.id);
+        g.state = calloc(g.cap, 1);
+        if (!g.id || !g.state) {
+            free(g.id);
+            free(g.state);
+            return CORIO_ERR_NOSPACE;
+        }
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->state[i] != ID_EMPTY) {
+                size_t k = idset_slot(&g, t->id[i]);
+                g.id[k] = t->id[i];
+                g.state[k] = t->state[i];
+                g.n++;
+            }
+        free(t->id);
+        free(t->state);
+        *t = g;
+    }
+    size_t k = idset_slot(t, id);
+    if (t->state[k] == ID_EMPTY) {
+        t->id[k] = id;
+        t->state[k] = ID_FRESH;
+        t->n++;
+    }
+    return CORIO_OK;
+}
+
+static uint8_t idset_state(const struct idset *t, int64_t id)
+{
+    return t->cap ? t->state[idset_slot(t, id)] : ID_EMPTY;
+}
+
+static void idset_use(struct idset *t, int64_t id)
+{
+    if (t->cap) {
+        size_t k = idset_slot(t, id);
+        if (t->state[k] == ID_FRESH)
+            t->state[k] = ID_USED;
+    }
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
@@ -1085,12 +1195,15 @@ static void pg_close(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
     if (q->conn) {
+        settle(q);
         if (PQstatus(q->conn) == CONNECTION_OK && server_in_tx(q))
             exec_simple(q, "ROLLBACK", "rollback");
         PQfinish(q->conn);
     }
     free(q->cb.d);
     free(q->queue.arena.d);
+    free(q->fresh.id);
+    free(q->fresh.state);
     free(q);
 }
 
@@ -1112,6 +1225,7 @@ static int pg_begin(struct corio_store *s)
     if (q->tx)
         return CORIO_ERR_STATE;
     queue_clear(q);
+    idset_clear(&q->fresh);
     int rc = ensure(q);
     if (rc != CORIO_OK)
         return rc;
@@ -1125,6 +1239,7 @@ static int pg_commit(struct corio_store *s)
     if (!q->tx)
         return CORIO_ERR_STATE;
     q->tx = false;
+    idset_clear(&q->fresh);
     char status[32];
     int rc = q_stmt(q, S_COMMIT);
     if (rc == CORIO_OK)
@@ -1139,7 +1254,9 @@ static int pg_rollback(struct corio_store *s)
 {
     struct pg_store *q = PG(s);
     queue_clear(q);
+    idset_clear(&q->fresh);
     q->tx = false;
+    settle(q); /* a failure of the COPY is what is being rolled back */
     if (PQstatus(q->conn) != CONNECTION_OK || !server_in_tx(q))
         return CORIO_OK; /* nothing reached the server, or it has rolled back already */
     return exec_simple(q, "ROLLBACK", "rollback");
@@ -1361,48 +1478,281 @@ static int pg_messages_insert(struct corio_store *s, const struct corio_msg_row 
         is_new[k] = 1;
         ref[k] = get_i64(r, i, 0);
         at = k + 1;
+        if (q->tx && (rc = idset_add(&q->fresh, ref[k])) != CORIO_OK)
+            break;
     }
     PQclear(r);
+    return rc;
+}
+
+/* ---- samples ------------------------------------------------------------------------------ */
+
+/* Big-endian stores at p, for the COPY rows written in place. */
+static uint8_t *put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+    be32_at(p, v);
+    return p + 4;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    be32_at(p, (uint32_t)(v >> 32));
+    be32_at(p + 4, (uint32_t)v);
+    return p + 8;
+}
+
+static uint8_t *put_field(uint8_t *p, const void *d, size_t len)
+{
+    p = put_u32(p, (uint32_t)len);
+    if (len)
+        memcpy(p, d, len);
+    return p + len;
+}
+
+/* One COPY row of samples(device, metric, t_ms, msg, org, v_num), and when all is true
+ * v_str, v_bool, v_data too; written in place after one check of room (this runs for
+ * every sample). */
+static void cb_sample(struct cbuf *b, const struct corio_sample_row *r, bool all)
+{
+    const struct corio_value *v = &r->value;
+    size_t ld = strlen(r->device), lm = strlen(r->metric), lo = strlen(r->org);
+    size_t lv = v->kind == CORIO_VALUE_STR || v->kind == CORIO_VALUE_DATA ? v->len : 0;
+    cb_need(b, 2 + 9 * 4 + ld + lm + lo + 3 * 8 + lv + 1);
+    if (b->oom)
+        return;
+    uint8_t *p = put_u16(b->d + b->n, all ? 9 : 6);
+    p = put_field(p, r->device, ld);
+    p = put_field(p, r->metric, lm);
+    p = put_u64(put_u32(p, 8), (uint64_t)r->t_ms);
+    p = put_u64(put_u32(p, 8), (uint64_t)r->msg);
+    p = put_field(p, r->org, lo);
+    if (v->kind == CORIO_VALUE_NUM) {
+        uint64_t bits;
+        memcpy(&bits, &v->num, sizeof bits);
+        p = put_u64(put_u32(p, 8), bits);
+    } else {
+        p = put_u32(p, 0xffffffffu);
+    }
+    if (!all) {
+        b->n = (size_t)(p - b->d);
+        return;
+    }
+    p = v->kind == CORIO_VALUE_STR ? put_field(p, v->str, lv) : put_u32(p, 0xffffffffu);
+    if (v->kind == CORIO_VALUE_BOOL) {
+        p = put_u32(p, 1);
+        *p++ = v->b ? 1 : 0;
+    } else {
+        p = put_u32(p, 0xffffffffu);
+    }
+    p = v->kind == CORIO_VALUE_DATA ? put_field(p, v->data, lv) : put_u32(p, 0xffffffffu);
+    b->n = (size_t)(p - b->d);
+}
+
+/* A series (device, metric) of the rows, and where its rows go in the order. */
+struct series {
+    const char *device, *metric;
+    uint32_t id, start, fill;
+};
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct series *x = a, *y = b;
+    int c = strcmp(x->device, y->device);
+    return c ? c : strcmp(x->metric, y->metric);
+}
+
+struct timed {
+    int64_t t, msg;
+    uint32_t i;
+};
+
+static int cmp_timed(const void *a, const void *b)
+{
+    const struct timed *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->msg != y->msg)
+        return x->msg < y->msg ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static uint64_t series_hash(const char *device, const char *metric)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (const char *c = device; *c; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3u;
+    h = (h ^ 0xff) * 0x100000001b3u;
+    for (const char *c = metric; *c; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3u;
+    return h;
+}
+
+/* Orders a series' rows by time and message, which they usually are already. */
+static int order_series(const struct corio_sample_row *rows, uint32_t *o, size_t n)
+{
+    size_t k = 1;
+    while (k < n &&
+           (rows[o[k - 1]].t_ms < rows[o[k]].t_ms ||
+            (rows[o[k - 1]].t_ms == rows[o[k]].t_ms && rows[o[k - 1]].msg <= rows[o[k]].msg)))
+        k++;
+    if (k >= n)
+        return CORIO_OK;
+    struct timed *t = malloc(n * sizeof *t);
+    if (!t)
+        return CORIO_ERR_NOSPACE;
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct timed){rows[o[i]].t_ms, rows[o[i]].msg, o[i]};
+    qsort(t, n, sizeof *t, cmp_timed);
+    for (size_t i = 0; i < n; i++)
+        o[i] = t[i].i;
+    free(t);
     return CORIO_OK;
 }
 
-static void cb_sample(struct cbuf *b, const struct corio_sample_row *r)
+/*
+ * The order in which the rows go into the COPY: the order of the samples' key (device,
+ * metric, t_ms, msg), so that consecutive rows land on the same leaf of its index
+ * instead of visiting every series' leaf once per message - about a fifth less work for
+ * the server. The series are found with a hash table and only they are sorted. *out
+ * (n entries) is malloc'd; CORIO_OK or CORIO_ERR_NOSPACE.
+ */
+static int key_order(const struct corio_sample_row *rows, size_t n, uint32_t **out)
 {
-    cb_tuple(b, 9);
-    cb_str(b, r->device);
-    cb_str(b, r->metric);
-    cb_i64(b, r->t_ms);
-    cb_i64(b, r->msg);
-    cb_str(b, r->org);
-    const struct corio_value *v = &r->value;
-    if (v->kind == CORIO_VALUE_NUM)
-        cb_f64(b, v->num);
+    *out = NULL;
+    if (n > UINT32_MAX / 4)
+        return CORIO_ERR_NOSPACE;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *slot = malloc(cap * sizeof *slot), *of = malloc(n * sizeof *of),
+             *o = malloc(n * sizeof *o), *rank = NULL;
+    struct series *sr = malloc(n * sizeof *sr);
+    int rc = CORIO_ERR_NOSPACE;
+    if (!slot || !of || !o || !sr)
+        goto out;
+    memset(slot, 0xff, cap * sizeof *slot);
+    uint32_t ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *d = rows[i].device, *m = rows[i].metric;
+        size_t h = (size_t)series_hash(d, m) & (cap - 1);
+        while (slot[h] != UINT32_MAX &&
+               (strcmp(sr[slot[h]].device, d) != 0 || strcmp(sr[slot[h]].metric, m) != 0))
+            h = (h + 1) & (cap - 1);
+        if (slot[h] == UINT32_MAX) {
+            sr[ns] = (struct series){.device = d, .metric = m, .id = ns};
+            slot[h] = ns++;
+        }
+        of[i] = slot[h];
+        sr[slot[h]].fill++;
+    }
+    qsort(sr, ns, sizeof *sr, cmp_series);
+    if (!(rank = malloc(ns * sizeof *rank)))
+        goto out;
+    uint32_t at = 0;
+    for (uint32_t k = 0; k < ns; k++) {
+        rank[sr[k].id] = k;
+        sr[k].start = at;
+        at += sr[k].fill;
+        sr[k].fill = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct series *x = &sr[rank[of[i]]];
+        o[x->start + x->fill++] = (uint32_t)i;
+    }
+    rc = CORIO_OK;
+    for (uint32_t k = 0; rc == CORIO_OK && k < ns; k++)
+        rc = order_series(rows, o + sr[k].start, sr[k].fill);
+out:
+    free(slot);
+    free(of);
+    free(sr);
+    free(rank);
+    if (rc == CORIO_OK)
+        *out = o;
     else
-        cb_null(b);
-    if (v->kind == CORIO_VALUE_STR)
-        cb_bytes(b, v->str, v->len);
-    else
-        cb_null(b);
-    if (v->kind == CORIO_VALUE_BOOL)
-        cb_bool(b, v->b);
-    else
-        cb_null(b);
-    if (v->kind == CORIO_VALUE_DATA)
-        cb_bytes(b, v->data, v->len);
-    else
-        cb_null(b);
+        free(o);
+    return rc;
 }
 
+#define COPY_CHUNK (64 * 1024)
+
+/* Sends the COPY of the rows in the order o, the first rows built while the COPY's
+ * query reaches the server and the rest as the server takes them. */
+static int copy_rows(struct pg_store *q, const char *sql, const struct corio_sample_row *rows,
+                     const uint32_t *o, size_t n, bool all)
+{
+    int rc = copy_open(q, sql, "samples_insert");
+    if (rc != CORIO_OK)
+        return rc;
+    struct cbuf *b = &q->cb;
+    cb_start(b);
+    bool ready = false;
+    for (size_t i = 0; rc == CORIO_OK && i <= n; i++) {
+        if (i < n)
+            cb_sample(b, &rows[o[i]], all);
+        else
+            cb_end(b);
+        if (b->n < COPY_CHUNK && i < n)
+            continue;
+        if (!ready && (rc = copy_ready(q, "samples_insert")) != CORIO_OK)
+            return rc; /* the query ended before its COPY */
+        ready = true;
+        rc = copy_put(q, b, "samples_insert");
+    }
+    if (rc == CORIO_OK && PQputCopyEnd(q->conn, NULL) != 1)
+        rc = db_fail(q, "samples_insert", NULL);
+    if (rc != CORIO_OK)
+        PQputCopyEnd(q->conn, "the client stopped"); /* settle reads the end */
+    return rc;
+}
+
+/*
+ * Samples go straight into the partitioned table with one COPY. When each row's message
+ * was made by this transaction and no COPY has used it yet, no row can meet a key that
+ * exists (message ids come from a sequence): the COPY goes out and its result is read
+ * by the next call that needs the connection (settle), so that the server stores the
+ * samples while store.c works out rollups and sequence states - a failure then fails
+ * that next call, and the transaction. Otherwise the COPY runs under a savepoint and
+ * a duplicate key (the same sample added twice) sends the rows through INSERT ... ON
+ * CONFLICT instead.
+ */
 static int pg_samples_insert(struct corio_store *s, const struct corio_sample_row *rows, size_t n,
                              uint8_t *inserted)
 {
     struct pg_store *q = PG(s);
-    struct cbuf *b = &q->cb;
-    cb_start(b);
-    for (size_t i = 0; i < n; i++)
-        cb_sample(b, &rows[i]);
-    cb_end(b);
-    int rc = copy_send(q, sql_samples_direct, b, "samples_insert");
+    if (n == 0)
+        return CORIO_OK;
+    uint32_t *o;
+    int rc = key_order(rows, n, &o);
+    if (rc != CORIO_OK)
+        return rc;
+    bool fresh = q->tx, all = false;
+    for (size_t i = 0; i < n; i++) {
+        fresh = fresh && idset_state(&q->fresh, rows[i].msg) == ID_FRESH;
+        all = all || rows[i].value.kind != CORIO_VALUE_NUM;
+    }
+    if (fresh)
+        for (size_t i = 0; i < n; i++)
+            idset_use(&q->fresh, rows[i].msg);
+    rc = copy_rows(q, sql_samples_copy[!fresh][all], rows, o, n, all);
+    free(o);
+    if (fresh) {
+        if (rc == CORIO_OK)
+            memset(inserted, 1, n);
+        return rc;
+    }
+    q->dup_expected = true;
+    int end = settle(q);
+    q->dup_expected = false;
+    if (rc == CORIO_OK)
+        rc = end;
     if (rc == CORIO_OK) {
         memset(inserted, 1, n);
         return CORIO_OK;
