@@ -87,8 +87,8 @@ static void real_gateway_over_mqtt_with_mutual_tls(void **state)
                               "cloud_tls_ca %s\ncloud_tls_cert %s\ncloud_tls_key %s\n"
                               "batch_messages 7\nwindow 3\nack_timeout 1s\nhttp_port %d\n"
                               "run_broker false\n",
-                              GW, pem, outbox, mqtt_port, h_strf("%s/ca.crt", W.ca),
-                              W.gw_tls.cert, W.gw_tls.key, gw_http);
+                              GW, pem, outbox, mqtt_port, h_strf("%s/ca.crt", W.ca), W.gw_tls.cert,
+                              W.gw_tls.key, gw_http);
     struct h_daemon_opts go = {.config = conf, .ready_log = "connected to the cloud broker"};
     struct h_proc *gw = h_daemon_start("corio-gateway", &go);
     assert_non_null(gw);
@@ -139,9 +139,9 @@ static void invalid_batches_are_refused_for_good(void **state)
     assert_int_equal(natsConnection_Publish(nc, "corio.v1.g.zzzzzzzzzzzzzzzzzzzzzzzz.batch",
                                             x[1].wire, (int)x[1].wire_len),
                      NATS_OK);
-    assert_int_equal(natsConnection_Publish(nc, "corio.v1.g.NOT-A-GATEWAY.batch", x[1].wire,
-                                            (int)x[1].wire_len),
-                     NATS_OK);
+    assert_int_equal(
+        natsConnection_Publish(nc, "corio.v1.g.NOT-A-GATEWAY.batch", x[1].wire, (int)x[1].wire_len),
+        NATS_OK);
     assert_int_equal(natsConnection_FlushTimeout(nc, h_ms(5000)), NATS_OK);
 
     /* A valid batch with one message that is not SenML, one that names another device,

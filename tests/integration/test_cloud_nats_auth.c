@@ -12,8 +12,7 @@
  * "Subscription"), waiting a while: the proof that it was refused, not lost. */
 static bool refused(const char *what, const char *user, const char *subject)
 {
-    const char *line =
-        h_strf("%s Violation - User \"%s\", Subject \"%s\"", what, user, subject);
+    const char *line = h_strf("%s Violation - User \"%s\", Subject \"%s\"", what, user, subject);
     bool seen;
     H_POLL(seen, h_proc_log_contains(W.nats->node[0].proc, line), 10000);
     if (!seen)
@@ -62,8 +61,8 @@ static void a_gateway_cannot_speak_for_another(void **state)
     assert_int_equal(h_mqtt_publish(b, "corio/v1/g/" GW "/ack", fake, (int)n, 0), CORIO_OK);
     assert_int_equal(h_mqtt_publish(b, "$MQTT/msgs/corio/v1/g/" GW "/ack", fake, (int)n, 1),
                      CORIO_OK);
-    assert_int_equal(
-        h_mqtt_publish(b, "corio/v1/g/" GW "/batch", x[0].wire, (int)x[0].wire_len, 1), CORIO_OK);
+    assert_int_equal(h_mqtt_publish(b, "corio/v1/g/" GW "/batch", x[0].wire, (int)x[0].wire_len, 1),
+                     CORIO_OK);
     /* And an event for the organisation's dashboards, in the form instances share. */
     static const char live[] = "corio-live-1 0123456789abcdef\ngap\n{\"from\":\"gateway B\"}\n";
     assert_int_equal(h_mqtt_publish(b, "corio/v1/o/" ORG "/live", live, (int)strlen(live), 1),

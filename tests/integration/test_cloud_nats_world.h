@@ -129,9 +129,11 @@ static inline const char *key_file(const char *name)
 static inline const char *make_ca(const char *org)
 {
     const char *dir = h_strf("%s/ca-%s", h_dir(), org);
-    const char *args[] = {"ca",     "new",  "--org-key", key_file(h_strf("org-%s", org)),
-                          "--org-id", h_strf("did:corio:%s", org),   "--out",
-                          dir,      NULL};
+    const char *args[] = {"ca",        "new",
+                          "--org-key", key_file(h_strf("org-%s", org)),
+                          "--org-id",  h_strf("did:corio:%s", org),
+                          "--out",     dir,
+                          NULL};
     corio_cliv(args);
     return dir;
 }
@@ -141,8 +143,8 @@ static inline const char *make_ca(const char *org)
 static inline struct tls_id issue(const char *dir, const char *name, const char *role, ...)
 {
     struct tls_id id = {h_strf("%s/%s.crt", h_dir(), name), key_file(name)};
-    const char *args[20] = {"ca", "sign", "--ca", dir, "--role", role, "--key", id.key, "--out",
-                            id.cert};
+    const char *args[20] = {"ca", "sign",  "--ca", dir,     "--role",
+                            role, "--key", id.key, "--out", id.cert};
     int n = 10;
     va_list ap;
     va_start(ap, role);
@@ -164,17 +166,17 @@ static inline void world_pki(void)
     W.server = issue(W.ca, "nats-server", "cloud", "--cn", "nats", "--dns", "localhost", "--ip",
                      "127.0.0.1", NULL);
     W.cloud = issue(W.ca, "corio-cloud", "cloud", NULL);
-    W.gw_tls = issue(W.ca, "gw-tls", "gateway", "--did", "did:corio:" GW, "--dns", "gateway.local",
-                     NULL);
+    W.gw_tls =
+        issue(W.ca, "gw-tls", "gateway", "--did", "did:corio:" GW, "--dns", "gateway.local", NULL);
     W.gw2_tls = issue(W.ca2, "gw2-tls", "gateway", "--did", "did:corio:" GW2, NULL);
     W.ca_bundle = h_strf("%s/ca-bundle.pem", h_dir());
-    assert_int_equal(h_write_file(W.ca_bundle,
-                                  h_strf("%s%s", h_read_file(h_strf("%s/ca.crt", W.ca), NULL),
+    assert_int_equal(
+        h_write_file(W.ca_bundle, h_strf("%s%s", h_read_file(h_strf("%s/ca.crt", W.ca), NULL),
                                          h_read_file(h_strf("%s/ca.crt", W.ca2), NULL))),
-                     CORIO_OK);
+        CORIO_OK);
     const char *auth = h_strf("%s/nats-auth.conf", h_dir());
-    const char *args[] = {"nats", "auth", "--org", ORG, "--registry", W.registry, "--out", auth,
-                          NULL};
+    const char *args[] = {"nats",     "auth",  "--org", ORG, "--registry",
+                          W.registry, "--out", auth,    NULL};
     corio_cliv(args);
     const char *text = h_read_file(auth, NULL);
     assert_non_null(text);
@@ -209,13 +211,13 @@ static inline void world_up(const struct h_nats_opts *nopts, int replicas)
     const char *dir = h_dir();
     W.registry = h_strf("%s/registry.conf", dir);
     assert_int_equal(
-        h_write_file(W.registry, h_strf("org %s Test Org\norg %s Other Org\n"
-                                        "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
-                                        "device %s org=%s gateway=%s\ndevice %s org=%s\n"
-                                        "device %s org=%s gateway=%s\n",
-                                        ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2,
-                                        didkey(&W.other_key), DEV, ORG, GW, DEV2, ORG, DEV3,
-                                        ORG2, GW2)),
+        h_write_file(W.registry,
+                     h_strf("org %s Test Org\norg %s Other Org\n"
+                            "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
+                            "device %s org=%s gateway=%s\ndevice %s org=%s\n"
+                            "device %s org=%s gateway=%s\n",
+                            ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2, didkey(&W.other_key),
+                            DEV, ORG, GW, DEV2, ORG, DEV3, ORG2, GW2)),
         CORIO_OK);
     world_pki();
     struct h_nats_opts no = *nopts;

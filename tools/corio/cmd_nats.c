@@ -27,11 +27,11 @@
 #include "corio_registry.h"
 #include "corio_x509.h"
 
-#define MAX_CLOUDS    16
-#define NAME_MAX_LEN  64 /* a stream's or consumer's name */
-#define DN_MAX_LEN    512
-#define DEF_STREAM    "CORIO_BATCHES"
-#define DEF_CONSUMER  "corio-ingest"
+#define MAX_CLOUDS   16
+#define NAME_MAX_LEN 64 /* a stream's or consumer's name */
+#define DN_MAX_LEN   512
+#define DEF_STREAM   "CORIO_BATCHES"
+#define DEF_CONSUMER "corio-ingest"
 
 enum {
     OPT_ORG = 256,
@@ -282,8 +282,7 @@ static int nats_auth(int argc, char **argv)
         case OPT_CONSUMER:
             if (!name_valid(optarg))
                 rc = cli_usage_error("--%s: '%s' is not a name (1 to %d of A-Z a-z 0-9 - _)",
-                                     c == OPT_STREAM ? "stream" : "consumer", optarg,
-                                     NAME_MAX_LEN);
+                                     c == OPT_STREAM ? "stream" : "consumer", optarg, NAME_MAX_LEN);
             else if (c == OPT_STREAM)
                 stream = optarg;
             else
