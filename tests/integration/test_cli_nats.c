@@ -2,9 +2,9 @@
  * test_cli_nats.c - `corio nats auth` as operators run it: nats-server's users written
  * from a registry, extra gateways and corio-cloud's certificate, which nats-server 2.9
  * itself reads as valid configuration; the default corio-cloud user is the subject that
- * `corio ca sign --role cloud` gives; the output file is replaced whole; every refusal
- * with its exit code. What the permissions allow and refuse on a running server is
- * test_cloud_nats_auth.c.
+ * `corio ca sign --role cloud` gives; corio-cloud on bus mosquitto is an MQTT user; the
+ * output file is replaced whole; every refusal with its exit code. What the permissions allow and
+ * refuse on a running server is test_cloud_nats_auth.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,6 +186,17 @@ static void users_from_the_registry_and_certificates(void **state)
     assert_null(strstr(text, "CORIO_BATCHES\""));
     assert_null(strstr(text, GA));
     assert_int_equal(nats_server_accepts(text, &out), 0);
+    /* corio-cloud on bus mosquitto, nats-server its MQTT broker: an MQTT user with what
+     * the cloud broker's Mosquitto ACL gives it. */
+    assert_int_equal(
+        corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "--bus", "mosquitto", NULL), 0);
+    contains(out, h_strf("user: \"%s\"\n      allowed_connection_types: [\"MQTT\"]", dn));
+    contains(out, "publish: { allow: [\"corio.v1.g.*.ack\", \"corio.v1.g.*.down\"] }\n"
+                  "        subscribe: { allow: [\"corio.v1.g.*.batch\", \"corio.v1.g.*.state\", "
+                  "\"$MQTT.sub.>\"] }");
+    assert_null(strstr(out, "$JS."));
+    assert_null(strstr(out, "STANDARD"));
+    assert_int_equal(nats_server_accepts(out, &out), 0);
     DIR *d = opendir(h_dir());
     assert_non_null(d);
     for (struct dirent *e; (e = readdir(d));)
@@ -216,6 +227,11 @@ static void bad_input_is_refused(void **state)
         corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "--consumer", "in\"gest", NULL),
         2);
     assert_int_equal(corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "extra", NULL), 2);
+    assert_int_equal(
+        corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "--bus", "mqtt", NULL), 2);
+    assert_int_equal(corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "--bus",
+                           "mosquitto", "--stream", "S", NULL),
+                     2);
     assert_int_equal(corio(&out, "nats", "auth", "--org", org, "--gateway", GA, "--bogus", NULL),
                      2);
     /* Bad input: a registry that does not parse, a missing or non-certificate file, a

@@ -40,6 +40,7 @@ enum {
     OPT_CLOUD_CERT,
     OPT_STREAM,
     OPT_CONSUMER,
+    OPT_BUS,
     OPT_OUT,
     OPT_HELP,
 };
@@ -113,6 +114,15 @@ static int cert_dn(const char *path, char *dn, size_t cap)
     return rc;
 }
 
+/* What the users are written from. */
+struct auth {
+    const char *org;
+    bool mqtt_cloud; /* corio-cloud's bus mosquitto: it reaches the broker over MQTT */
+    const char *stream, *consumer;
+    const char (*dns)[DN_MAX_LEN]; /* corio-cloud's users */
+    size_t ndns;
+};
+
 struct ids {
     char (*id)[CORIO_REG_ID_CHARS + 1];
     size_t n, cap;
@@ -142,9 +152,11 @@ static int cmp_id(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-static void write_cloud(FILE *f, const char *dn, const char *org, const char *stream,
-                        const char *consumer)
+/* corio-cloud with bus nats: the stream and its consumer, acks (also into $MQTT_msgs,
+ * as nats-server stores an MQTT QoS 1 publish), live events; over NATS. */
+static void write_cloud_nats(FILE *f, const struct auth *a, const char *dn)
 {
+    const char *s = a->stream, *c = a->consumer;
     fprintf(f,
             "    {\n"
             "      user: \"%s\"\n"
@@ -161,8 +173,24 @@ static void write_cloud(FILE *f, const char *dn, const char *org, const char *st
             "        subscribe: { allow: [\"_INBOX.>\", \"corio.v1.o.%s.live\"] }\n"
             "      }\n"
             "    }\n",
-            dn, stream, stream, stream, consumer, stream, consumer, stream, consumer, stream,
-            consumer, org, org);
+            dn, s, s, s, c, s, c, s, c, s, c, a->org, a->org);
+}
+
+/* corio-cloud with bus mosquitto, nats-server its MQTT broker: what the cloud broker's
+ * Mosquitto ACL gives it (batches and state in, acks and downlink out); over MQTT. */
+static void write_cloud_mqtt(FILE *f, const char *dn)
+{
+    fprintf(f,
+            "    {\n"
+            "      user: \"%s\"\n"
+            "      allowed_connection_types: [\"MQTT\"]\n"
+            "      permissions: {\n"
+            "        publish: { allow: [\"corio.v1.g.*.ack\", \"corio.v1.g.*.down\"] }\n"
+            "        subscribe: { allow: [\"corio.v1.g.*.batch\", \"corio.v1.g.*.state\", "
+            "\"$MQTT.sub.>\"] }\n"
+            "      }\n"
+            "    }\n",
+            dn);
 }
 
 static void write_gateway(FILE *f, const char *id)
@@ -181,8 +209,7 @@ static void write_gateway(FILE *f, const char *id)
 }
 
 /* The whole configuration, in memory: nothing is written unless all of it is made. */
-static char *auth_text(const char *org, char dns[][DN_MAX_LEN], size_t ndns, const struct ids *gw,
-                       const char *stream, const char *consumer, size_t *len)
+static char *auth_text(const struct auth *a, const struct ids *gw, size_t *len)
 {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -195,14 +222,27 @@ static char *auth_text(const char *org, char dns[][DN_MAX_LEN], size_t ndns, con
             "# by its URI SAN did:corio:<id>, corio-cloud by its subject. A gateway may publish\n"
             "# its own batch and state and read its own ack and down subjects, over MQTT only;\n"
             "# $MQTT.sub.> is where nats-server 2.9 delivers an MQTT QoS 1 subscription (the\n"
-            "# MQTT listener refuses clients' own subscriptions there). corio-cloud may use the\n"
-            "# stream and its consumer, publish acks (also into $MQTT_msgs, as MQTT QoS 1) and\n"
-            "# share its organisation's live events, over NATS only.\n"
-            "#   organisation %s, stream %s, consumer %s\n"
-            "authorization {\n  users = [\n",
-            org, stream, consumer);
-    for (size_t i = 0; i < ndns; i++)
-        write_cloud(f, dns[i], org, stream, consumer);
+            "# MQTT listener refuses clients' own subscriptions there).\n");
+    if (a->mqtt_cloud)
+        fprintf(f,
+                "# corio-cloud (bus mosquitto) may read batches and state and write acks and\n"
+                "# downlink, over MQTT only.\n"
+                "#   organisation %s\n",
+                a->org);
+    else
+        fprintf(f,
+                "# corio-cloud (bus nats) may use the stream and its consumer, publish acks (also\n"
+                "# into $MQTT_msgs, as MQTT QoS 1) and share its organisation's live events,\n"
+                "# over NATS only.\n"
+                "#   organisation %s, stream %s, consumer %s\n",
+                a->org, a->stream, a->consumer);
+    fprintf(f, "authorization {\n  users = [\n");
+    for (size_t i = 0; i < a->ndns; i++) {
+        if (a->mqtt_cloud)
+            write_cloud_mqtt(f, a->dns[i]);
+        else
+            write_cloud_nats(f, a, a->dns[i]);
+    }
     for (size_t i = 0; i < gw->n; i++)
         write_gateway(f, gw->id[i]);
     fprintf(f, "  ]\n}\n");
@@ -244,12 +284,14 @@ static int nats_auth(int argc, char **argv)
         {"cloud-cert", required_argument, NULL, OPT_CLOUD_CERT},
         {"stream", required_argument, NULL, OPT_STREAM},
         {"consumer", required_argument, NULL, OPT_CONSUMER},
+        {"bus", required_argument, NULL, OPT_BUS},
         {"out", required_argument, NULL, OPT_OUT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *org = NULL, *registry = NULL, *out = NULL;
     const char *stream = DEF_STREAM, *consumer = DEF_CONSUMER;
+    bool mqtt_cloud = false, named = false;
     const char *certs[MAX_CLOUDS];
     size_t ncerts = 0;
     struct ids gw = {0};
@@ -287,6 +329,13 @@ static int nats_auth(int argc, char **argv)
                 stream = optarg;
             else
                 consumer = optarg;
+            named = true;
+            break;
+        case OPT_BUS:
+            if (strcmp(optarg, "nats") == 0 || strcmp(optarg, "mosquitto") == 0)
+                mqtt_cloud = strcmp(optarg, "mosquitto") == 0;
+            else
+                rc = cli_usage_error("--bus: expected nats or mosquitto (corio-cloud's bus)");
             break;
         case OPT_OUT:
             out = optarg;
@@ -303,6 +352,8 @@ static int nats_auth(int argc, char **argv)
         rc = cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (rc == CLI_OK && !org)
         rc = cli_usage_error("--org is required (corio-cloud's org)");
+    if (rc == CLI_OK && mqtt_cloud && named)
+        rc = cli_usage_error("--stream and --consumer go with --bus nats");
     if (rc == CLI_OK && registry) {
         struct corio_reg *r = NULL;
         char err[256];
@@ -330,7 +381,13 @@ static int nats_auth(int argc, char **argv)
     if (rc == CLI_OK) {
         qsort(gw.id, gw.n, sizeof gw.id[0], cmp_id);
         size_t len = 0;
-        char *text = auth_text(org, dns, ndns, &gw, stream, consumer, &len);
+        struct auth a = {.org = org,
+                         .mqtt_cloud = mqtt_cloud,
+                         .stream = stream,
+                         .consumer = consumer,
+                         .dns = (const char(*)[DN_MAX_LEN])dns,
+                         .ndns = ndns};
+        char *text = auth_text(&a, &gw, &len);
         if (!text) {
             cli_error("out of memory");
             rc = CLI_FAIL;
@@ -351,7 +408,7 @@ static int nats_auth(int argc, char **argv)
 static const struct cli_command commands[] = {
     {"auth",
      "--org ID (--registry FILE | --gateway ID...) [--cloud-cert FILE]...\n"
-     "      [--stream NAME] [--consumer NAME] [--out FILE]",
+     "      [--bus nats|mosquitto] [--stream NAME] [--consumer NAME] [--out FILE]",
      "write nats-server's users and permissions: each gateway held to its own subjects",
      "  --org ID          the organisation of the corio-cloud instances (their org key)\n"
      "  --registry FILE   a user for every gateway of this registry file\n"
@@ -359,6 +416,8 @@ static const struct cli_command commands[] = {
      "  --cloud-cert FILE corio-cloud's client certificate: its subject names the user\n"
      "                    (repeatable); default CN=corio-cloud-<org>,OU=cloud,\n"
      "                    O=did:corio:<org>, what corio ca sign --role cloud makes\n"
+     "  --bus BUS         corio-cloud's bus: nats (default; the scale-out path) or\n"
+     "                    mosquitto (nats-server as its MQTT broker)\n"
      "  --stream NAME     corio-cloud's nats_stream (default " DEF_STREAM ")\n"
      "  --consumer NAME   corio-cloud's nats_consumer (default " DEF_CONSUMER ")\n"
      "  --out FILE        write here (replaced atomically) instead of stdout\n"
@@ -366,8 +425,10 @@ static const struct cli_command commands[] = {
      "configuration whose tls and mqtt.tls blocks say verify_and_map: true. A gateway's\n"
      "user is did:corio:<id>, which its certificate's URI SAN names (corio ca sign --role\n"
      "gateway): it may publish corio.v1.g.<id>.batch and .state and subscribe to\n"
-     "corio.v1.g.<id>.ack and .down, over MQTT only. corio-cloud's user may use the stream\n"
-     "and consumer, publish acks and share live events, over NATS only.\n",
+     "corio.v1.g.<id>.ack and .down, over MQTT only. corio-cloud's user (bus nats) may use\n"
+     "the stream and consumer, publish acks and share live events, over NATS only; with bus\n"
+     "mosquitto it may read every gateway's batch and state and write acks and downlink,\n"
+     "over MQTT only.\n",
      nats_auth},
 };
 
