@@ -1,8 +1,9 @@
 /*
- * cmd_nats.c - `corio nats auth`: nats-server's users and permissions for the scale-out
- * path (docs/scale-out.md, "Permissions"), written from the registry, so that each
- * gateway's certificate holds it to its own subjects as the cloud broker's Mosquitto ACL
- * does, and corio-cloud's certificate to what ingest needs.
+ * cmd_nats.c - `corio nats auth`: nats-server's users and permissions when it is the
+ * gateways' cloud broker (docs/scale-out.md, "Permissions"), written from the registry,
+ * so that each gateway's certificate holds it to its own subjects as the cloud broker's
+ * Mosquitto ACL does, and corio-cloud's certificate to what ingest needs (over NATS on
+ * the scale-out path, or over MQTT with its bus mosquitto).
  *
  * nats-server 2.9 has no per-user templates in its configuration file: every gateway
  * gets its own users entry, named by its certificate's URI SAN (did:corio:<id>, which
@@ -361,8 +362,15 @@ static int nats_auth(int argc, char **argv)
             cli_error("%s", err);
             rc = CLI_INPUT;
         }
-        for (size_t i = 0; rc == CLI_OK && r && i < r->ngateways; i++)
-            rc = add_id(&gw, r->gateways[i].id);
+        for (size_t i = 0; rc == CLI_OK && r && i < r->ngateways; i++) {
+            const char *id = r->gateways[i].id;
+            if (corio_short_id_valid(id, strlen(id))) {
+                rc = add_id(&gw, id);
+            } else {
+                cli_error("%s: gateway '%s' is not a short id", registry, id);
+                rc = CLI_INPUT;
+            }
+        }
         corio_reg_free(r);
     }
     if (rc == CLI_OK && !registry && gw.n == 0)
