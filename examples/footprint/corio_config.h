@@ -9,6 +9,17 @@
 /* MQTT: the QoS 1 window and the filters kept across reconnects (the defaults). */
 #define CORIO_MQTT_MAX_INFLIGHT      8
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
+/* MQTT features the device does not use: it never unsubscribes (its one filter is its
+ * dn/cmd), authenticates with corio-eat-v1 at CONNECT only (each connection gets a
+ * fresh nonce, so re-authentication adds nothing), and sets no will (the gateway
+ * reports presence itself, DESIGN.md §1). */
+#define CORIO_MQTT_WITH_UNSUBSCRIBE 0
+#define CORIO_MQTT_WITH_REAUTH      0
+#define CORIO_MQTT_WITH_WILL        0
+
+/* SenML: values go as decimals (CORIO_SENML_HAS_VDEC); the encoder's double path,
+ * and with it soft-float arithmetic and shortest-double formatting, stays out. */
+#define CORIO_SENML_FLOAT 0
 
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT

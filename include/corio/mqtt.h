@@ -62,6 +62,20 @@ extern "C" {
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
 #endif
 
+/* Features a device may leave out of its image (1, the default: built in; 0: out).
+ * CORIO_MQTT_WITH_UNSUBSCRIBE: corio_mqtt_unsubscribe() (0: it returns
+ * CORIO_ERR_UNSUPPORTED; registered filters stay for the client's life).
+ * CORIO_MQTT_WITH_REAUTH: MQTT 5 re-authentication, corio_mqtt_reauthenticate() (0: it
+ * returns CORIO_ERR_UNSUPPORTED, and an AUTH from the broker after CONNACK is a
+ * protocol error). Enhanced authentication during CONNECT stays either way.
+ * CORIO_MQTT_WITH_WILL (mqtt_codec.h) likewise leaves out the will message. */
+#ifndef CORIO_MQTT_WITH_UNSUBSCRIBE
+#define CORIO_MQTT_WITH_UNSUBSCRIBE 1
+#endif
+#ifndef CORIO_MQTT_WITH_REAUTH
+#define CORIO_MQTT_WITH_REAUTH 1
+#endif
+
 /* How often corio_mqtt_poll_ms() asks to be called while a transport open is in
  * progress (the transport gives no readiness signal for it). */
 #ifndef CORIO_MQTT_OPEN_POLL_MS
@@ -324,13 +338,15 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
 
 /* Unsubscribes a registered filter (now, or on the next connection that kept the
  * session). Returns CORIO_OK (on_unsubscribe follows), CORIO_ERR_NOTFOUND when the
- * filter is not registered, CORIO_ERR_INVAL for NULL arguments. */
+ * filter is not registered, CORIO_ERR_INVAL for NULL arguments, CORIO_ERR_UNSUPPORTED
+ * when built with CORIO_MQTT_WITH_UNSUBSCRIBE 0. */
 int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len);
 
 /* MQTT 5 re-authentication: asks the auth callback for START data and sends AUTH 0x19;
  * the exchange then runs in corio_mqtt_process() (CONTINUE, then SUCCESS). Returns
  * CORIO_OK; CORIO_ERR_STATE (not CONNECTED, no auth method, or one is in progress);
- * CORIO_ERR_AGAIN (tx has no room now); CORIO_ERR_NOSPACE; or the auth callback's error. */
+ * CORIO_ERR_AGAIN (tx has no room now); CORIO_ERR_NOSPACE; the auth callback's error;
+ * CORIO_ERR_UNSUPPORTED when built with CORIO_MQTT_WITH_REAUTH 0. */
 int corio_mqtt_reauthenticate(struct corio_mqtt *c);
 
 /* Replaces the username and password that the next CONNECT carries; the memory they

@@ -32,6 +32,13 @@
 extern "C" {
 #endif
 
+/* 1 (default): CONNECT may carry a will message. 0: a device that never sets one
+ * leaves that code out; corio_mqtt_encode_connect() then refuses a will with
+ * CORIO_ERR_UNSUPPORTED. */
+#ifndef CORIO_MQTT_WITH_WILL
+#define CORIO_MQTT_WITH_WILL 1
+#endif
+
 /* Protocol levels, as they appear in CONNECT. */
 #define CORIO_MQTT_V311 4
 #define CORIO_MQTT_V5   5
@@ -219,6 +226,7 @@ struct corio_mqtt_connect {
     size_t props_len;
 };
 
+/* Also CORIO_ERR_UNSUPPORTED for a will when built with CORIO_MQTT_WITH_WILL 0. */
 int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_connect *c);
 
 /* A PUBLISH, for encoding and as decoded. topic_len may be 0 only under MQTT 5 with a

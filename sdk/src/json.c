@@ -685,6 +685,37 @@ int corio_json_w_int64(struct corio_json_w *w, int64_t v)
     return corio_json_w_raw(w, tmp, (size_t)n);
 }
 
+int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
+{
+    /* At most 33 bytes: "-", 20 digits, "e" and "-2147483648" (and its NUL). */
+    char tmp[40], digits[CORIO_JSON_INT_MAX];
+    size_t n = 0;
+    if (m < 0)
+        tmp[n++] = '-';
+    int nd = corio_json_fmt_uint64(m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m, digits);
+    if (e < 0 && e >= -CORIO_JSON_DECIMAL_POINT_MAX) {
+        /* Plain digits with a point: 21.5, 0.0042. */
+        int k = -e, lead = nd > k ? nd - k : 0;
+        memcpy(tmp + n, digits, (size_t)lead);
+        n += (size_t)lead;
+        if (lead == 0)
+            tmp[n++] = '0';
+        tmp[n++] = '.';
+        for (int z = nd; z < k; z++)
+            tmp[n++] = '0';
+        memcpy(tmp + n, digits + lead, (size_t)(nd - lead));
+        n += (size_t)(nd - lead);
+    } else {
+        memcpy(tmp + n, digits, (size_t)nd);
+        n += (size_t)nd;
+        if (e != 0) {
+            tmp[n++] = 'e';
+            n += (size_t)corio_json_fmt_int64(e, tmp + n);
+        }
+    }
+    return corio_json_w_raw(w, tmp, n);
+}
+
 int corio_json_w_bool(struct corio_json_w *w, bool v)
 {
     return v ? corio_json_w_raw(w, "true", 4) : corio_json_w_raw(w, "false", 5);

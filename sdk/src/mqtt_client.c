@@ -53,18 +53,24 @@ static bool is_v5(const struct corio_mqtt *c)
  * Backoff and configuration
  */
 
+/* 32-bit arithmetic only: 64-bit division would pull libgcc's __udivdi3 and
+ * __umoddi3 into a 32-bit device's image. */
 uint32_t corio_mqtt_backoff_delay(const struct corio_mqtt_backoff *b, uint32_t failures,
                                   uint32_t random)
 {
     if (!b || failures == 0)
         return 0;
-    uint64_t d = b->initial_ms;
-    for (uint32_t i = 1; i < failures && d < b->max_ms; i++)
-        d *= 2;
-    if (d > b->max_ms)
-        d = b->max_ms;
-    uint64_t j = d * (b->jitter_pct > 100 ? 100u : b->jitter_pct) / 100u;
-    return (uint32_t)(d - j + (j ? random % (j + 1) : 0));
+    uint32_t d = b->initial_ms, max = b->max_ms;
+    for (uint32_t i = 1; i < failures && d < max; i++)
+        d = d > max / 2u ? max : d * 2u;
+    if (d > max)
+        d = max;
+    uint32_t pct = b->jitter_pct > 100 ? 100u : b->jitter_pct;
+    /* floor(d * pct / 100) without overflow: d = 100a + r. */
+    uint32_t j = d / 100u * pct + d % 100u * pct / 100u;
+    if (j == 0)
+        return d;
+    return d - j + (j == UINT32_MAX ? random : random % (j + 1u));
 }
 
 void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
@@ -102,6 +108,15 @@ static void connect_packet(const struct corio_mqtt_config *cfg, bool clean,
     m->props_len = cfg->connect_props_len;
 }
 
+/* Every CONNECT the configuration yields must encode. The clean flag matters only for
+ * an empty 3.1.1 client id, which needs it: check the attempt that may lack it. */
+static bool connect_ok(const struct corio_mqtt_config *cfg)
+{
+    struct corio_mqtt_connect m;
+    connect_packet(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
+    return corio_mqtt_encode_connect(NULL, 0, &m) >= 0;
+}
+
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
                     const struct corio_transport *tp, const struct corio_clock *clk,
                     const struct corio_random *rnd, uint8_t *tx, size_t tx_cap, uint8_t *rx,
@@ -120,26 +135,21 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
          !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
     if (cfg->connect_props_len) {
-        static const uint8_t own[] = {CORIO_MQTT_PROP_SESSION_EXPIRY,
-                                      CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
-                                      CORIO_MQTT_PROP_AUTH_METHOD, CORIO_MQTT_PROP_AUTH_DATA};
+        struct corio_mqtt_prop_iter it;
         struct corio_mqtt_prop pr;
         if (cfg->version != CORIO_MQTT_V5 || !cfg->connect_props ||
             corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
                                     CORIO_MQTT_CONNECT) != CORIO_OK)
             return CORIO_ERR_INVAL;
-        for (size_t i = 0; i < sizeof own; i++)
-            if (corio_mqtt_prop_find(cfg->connect_props, cfg->connect_props_len, own[i], &pr) ==
-                CORIO_OK)
+        /* None of those the client sets itself. */
+        corio_mqtt_prop_iter_init(&it, cfg->connect_props, cfg->connect_props_len);
+        while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK)
+            if (pr.id == CORIO_MQTT_PROP_SESSION_EXPIRY ||
+                pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE ||
+                pr.id == CORIO_MQTT_PROP_AUTH_METHOD || pr.id == CORIO_MQTT_PROP_AUTH_DATA)
                 return CORIO_ERR_INVAL;
     }
-    /* Every CONNECT this configuration yields must encode; check both clean flags. */
-    struct corio_mqtt_connect m;
-    connect_packet(cfg, cfg->clean != CORIO_MQTT_CLEAN_NEVER, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
-        return CORIO_ERR_INVAL;
-    connect_packet(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+    if (!connect_ok(cfg))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -198,6 +208,28 @@ static uint8_t *tx_reserve(struct corio_mqtt *c, size_t n)
         tx_compact(c);
     }
     return c->tx_cap - c->tx_len < n ? NULL : c->tx + c->tx_len;
+}
+
+/* Queues a packet of at most 5 bytes that the client writes itself (PUBACK, PINGREQ,
+ * DISCONNECT) from values it has checked already; the codec's encoders validate what
+ * an application gives them, which these need not. false: no room in tx now. */
+static bool queue(struct corio_mqtt *c, const uint8_t *pkt, size_t n)
+{
+    uint8_t *w = tx_reserve(c, n);
+    if (!w)
+        return false;
+    memcpy(w, pkt, n);
+    c->tx_len += n;
+    return true;
+}
+
+/* DISCONNECT: MQTT 5 carries a reason code unless it is 0 (3.1.1 has none). */
+static bool queue_disconnect(struct corio_mqtt *c, uint8_t reason)
+{
+    uint8_t d[3] = {CORIO_MQTT_DISCONNECT << 4, 0, reason};
+    if (is_v5(c) && reason)
+        d[1] = 1;
+    return queue(c, d, 2u + d[1]);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -280,7 +312,7 @@ static void reset_connection(struct corio_mqtt *c)
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         if (c->subs[i].state == SUB_WAIT)
             c->subs[i].state = SUB_SEND;
-        else if (c->subs[i].state == SUB_WAIT_UNSUB)
+        else if (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_WAIT_UNSUB)
             c->subs[i].state = SUB_UNSUB;
     }
 }
@@ -332,16 +364,8 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
  * connection with err. */
 static void leave(struct corio_mqtt *c, int err, uint8_t reason)
 {
-    if (is_v5(c) && !c->pending_err) {
-        uint8_t *w = tx_reserve(c, 3);
-        if (w) {
-            int n = corio_mqtt_encode_disconnect(w, 3, CORIO_MQTT_V5, reason, NULL, 0);
-            if (n > 0) {
-                c->tx_len += (size_t)n;
-                flush(c);
-            }
-        }
-    }
+    if (is_v5(c) && !c->pending_err && queue_disconnect(c, reason))
+        flush(c);
     lose(c, err, reason);
 }
 
@@ -472,12 +496,13 @@ static bool emit_ack(struct corio_mqtt *c)
 {
     if (!c->ack_pending)
         return true;
-    uint8_t *w = tx_reserve(c, 5);
-    if (!w)
+    /* The reason (0 under 3.1.1) is one on_publish() checked; 0 goes unsaid. */
+    uint8_t a[5] = {CORIO_MQTT_PUBACK << 4, 2, (uint8_t)(c->ack_id >> 8), (uint8_t)c->ack_id,
+                    c->ack_reason};
+    if (c->ack_reason)
+        a[1] = 3;
+    if (!queue(c, a, 2u + a[1]))
         return false;
-    int n = corio_mqtt_encode_puback(w, 5, c->cfg.version, c->ack_id, c->ack_reason, NULL, 0);
-    if (n > 0)
-        c->tx_len += (size_t)n;
     c->ack_pending = false;
     return true;
 }
@@ -529,9 +554,9 @@ static void send_subscriptions(struct corio_mqtt *c)
 {
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && c->state == CORIO_MQTT_CONNECTED; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
-        if (s->state != SUB_SEND && s->state != SUB_UNSUB)
+        if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
-        bool sub = s->state == SUB_SEND;
+        bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
         struct corio_mqtt_sub f = {s->filter, s->filter_len, s->options};
         uint16_t id = alloc_id(c);
         int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0)
@@ -565,14 +590,13 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
     }
     if (!elapsed(t, c->t_last_tx, ka))
         return;
-    uint8_t *w = tx_reserve(c, 2);
-    if (!w) {
+    static const uint8_t ping[2] = {CORIO_MQTT_PINGREQ << 4, 0};
+    if (!queue(c, ping, sizeof ping)) {
         /* Nothing has left tx for a keepalive period and a ping timeout: the link is dead. */
         if (elapsed(t, c->t_last_tx, ka + c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
         return;
     }
-    c->tx_len += (size_t)corio_mqtt_encode_pingreq(w, 2);
     c->ping_outstanding = true;
     c->t_ping = t;
     flush(c);
@@ -671,7 +695,7 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
             struct corio_mqtt_subscription *s = &c->subs[i];
             if (s->state == SUB_ACTIVE)
                 s->state = SUB_SEND;
-            else if (s->state == SUB_UNSUB)
+            else if (CORIO_MQTT_WITH_UNSUBSCRIBE && s->state == SUB_UNSUB)
                 sub_gone(c, s, CORIO_MQTT_RC_SUCCESS, false);
         }
     }
@@ -684,12 +708,13 @@ static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *
     size_t len, out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
     if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, &data, &len) != CORIO_OK ||
-        a->reason == CORIO_MQTT_RC_REAUTHENTICATE || (!during_connect && !c->reauth) ||
+        a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
+        (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
         (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
         leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
         return -1;
     }
-    if (a->reason == CORIO_MQTT_RC_SUCCESS) {
+    if (CORIO_MQTT_WITH_REAUTH && a->reason == CORIO_MQTT_RC_SUCCESS) {
         c->reauth = false;
         int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
         if (rc != CORIO_OK && c->state == CORIO_MQTT_CONNECTED) {
@@ -759,18 +784,21 @@ static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
 
 static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt_suback *a)
 {
-    uint8_t want = type == CORIO_MQTT_SUBACK ? SUB_WAIT : SUB_WAIT_UNSUB;
+    bool unsub = type == CORIO_MQTT_UNSUBACK;
+    if (!CORIO_MQTT_WITH_UNSUBSCRIBE && unsub)
+        return 1; /* never asked for: as an id we do not hold */
+    uint8_t want = unsub ? SUB_WAIT_UNSUB : SUB_WAIT;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state != want || s->packet_id != a->packet_id)
             continue;
         /* One filter per request, so one reason code (none for a 3.1.1 UNSUBACK). */
-        if (a->count != (type == CORIO_MQTT_UNSUBACK && !is_v5(c) ? 0u : 1u)) {
+        if (a->count != (unsub && !is_v5(c) ? 0u : 1u)) {
             leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
             return -1;
         }
         uint8_t reason = a->count ? a->reasons[0] : 0;
-        if (type == CORIO_MQTT_UNSUBACK) {
+        if (CORIO_MQTT_WITH_UNSUBSCRIBE && unsub) {
             sub_gone(c, s, reason, false);
         } else if (reason >= 0x80) {
             sub_gone(c, s, reason, true);
@@ -887,16 +915,9 @@ int corio_mqtt_connect(struct corio_mqtt *c)
 static void disconnecting(struct corio_mqtt *c, uint32_t t)
 {
     /* A PUBACK still owed goes out before the DISCONNECT. */
-    if (c->disc_pending && !c->pending_err && emit_ack(c)) {
-        uint8_t *w = tx_reserve(c, 3);
-        if (w) {
-            int n = corio_mqtt_encode_disconnect(w, 3, c->cfg.version,
-                                                 is_v5(c) ? c->disc_reason : 0, NULL, 0);
-            if (n > 0)
-                c->tx_len += (size_t)n;
-            c->disc_pending = false;
-        }
-    }
+    if (c->disc_pending && !c->pending_err && emit_ack(c) &&
+        queue_disconnect(c, c->disc_reason))
+        c->disc_pending = false;
     flush(c);
     if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
         elapsed(t, c->t_state, c->cfg.ping_timeout_ms))
@@ -995,7 +1016,8 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
             if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
                 return 0;
             for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
-                if (c->subs[i].state == SUB_SEND || c->subs[i].state == SUB_UNSUB)
+                if (c->subs[i].state == SUB_SEND ||
+                    (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_UNSUB))
                     return 0;
         }
         if (c->keepalive_s == 0)
@@ -1084,7 +1106,7 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
             if (!free_slot)
                 free_slot = x;
         } else if (x->filter_len == filter_len && memcmp(x->filter, filter, filter_len) == 0) {
-            if (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB)
+            if (CORIO_MQTT_WITH_UNSUBSCRIBE && (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB))
                 return CORIO_ERR_AGAIN;
             s = x;
         }
@@ -1104,6 +1126,8 @@ int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t fi
 {
     if (!c || !filter)
         return CORIO_ERR_INVAL;
+    if (!CORIO_MQTT_WITH_UNSUBSCRIBE)
+        return CORIO_ERR_UNSUPPORTED;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state == SUB_FREE || s->filter_len != filter_len ||
@@ -1120,6 +1144,8 @@ int corio_mqtt_reauthenticate(struct corio_mqtt *c)
 {
     if (!c)
         return CORIO_ERR_INVAL;
+    if (!CORIO_MQTT_WITH_REAUTH)
+        return CORIO_ERR_UNSUPPORTED;
     if (c->state != CORIO_MQTT_CONNECTED || !c->cfg.auth_method || c->reauth || c->pending_err)
         return CORIO_ERR_STATE;
     const uint8_t *data = NULL;
@@ -1160,13 +1186,7 @@ int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t us
     cfg.username_len = username_len;
     cfg.password = password;
     cfg.password_len = password_len;
-    /* Every CONNECT the configuration yields must still encode (as in init). */
-    struct corio_mqtt_connect m;
-    connect_packet(&cfg, cfg.clean != CORIO_MQTT_CLEAN_NEVER, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
-        return CORIO_ERR_INVAL;
-    connect_packet(&cfg, cfg.clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+    if (!connect_ok(&cfg))
         return CORIO_ERR_INVAL;
     c->cfg = cfg;
     return CORIO_OK;

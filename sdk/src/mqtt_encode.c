@@ -99,7 +99,10 @@ int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_
     if (v5 && has_prop(c->props, c->props_len, CORIO_MQTT_PROP_AUTH_DATA) &&
         !has_prop(c->props, c->props_len, CORIO_MQTT_PROP_AUTH_METHOD))
         return CORIO_ERR_INVAL;
-    const struct corio_mqtt_will *wl = c->will;
+    /* With CORIO_MQTT_WITH_WILL 0, wl is NULL for the compiler and the will code goes. */
+    const struct corio_mqtt_will *wl = CORIO_MQTT_WITH_WILL ? c->will : NULL;
+    if (!CORIO_MQTT_WITH_WILL && c->will)
+        return CORIO_ERR_UNSUPPORTED;
     if (wl && (wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
                !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len) ||
                (wl->payload_len && !wl->payload) ||

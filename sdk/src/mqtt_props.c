@@ -146,43 +146,78 @@ enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
 
 #define PROP_TABLE_SIZE 0x2B
 
-static const struct {
-    uint8_t type;
-    uint16_t where; /* contexts the property may appear in */
-} prop_table[PROP_TABLE_SIZE] = {
-    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = {T_BYTE, WILL | PUB},
-    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = {T_U32, WILL | PUB},
-    [CORIO_MQTT_PROP_CONTENT_TYPE] = {T_STR, WILL | PUB},
-    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = {T_STR, WILL | PUB},
-    [CORIO_MQTT_PROP_CORRELATION_DATA] = {T_BIN, WILL | PUB},
-    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = {T_VARINT, PUB | SUB},
-    [CORIO_MQTT_PROP_SESSION_EXPIRY] = {T_U32, CONN | CACK | DISC},
-    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = {T_STR, CACK},
-    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = {T_U16, CACK},
-    [CORIO_MQTT_PROP_AUTH_METHOD] = {T_STR, CONN | CACK | AUTH},
-    [CORIO_MQTT_PROP_AUTH_DATA] = {T_BIN, CONN | CACK | AUTH},
-    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = {T_BYTE, CONN},
-    [CORIO_MQTT_PROP_WILL_DELAY] = {T_U32, WILL},
-    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = {T_BYTE, CONN},
-    [CORIO_MQTT_PROP_RESPONSE_INFO] = {T_STR, CACK},
-    [CORIO_MQTT_PROP_SERVER_REFERENCE] = {T_STR, CACK | DISC},
-    [CORIO_MQTT_PROP_REASON_STRING] = {T_STR, CACK | ACKS | SACK | UACK | DISC | AUTH},
-    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = {T_U16, CONN | CACK},
-    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = {T_U16, CONN | CACK},
-    [CORIO_MQTT_PROP_TOPIC_ALIAS] = {T_U16, PUB},
-    [CORIO_MQTT_PROP_MAXIMUM_QOS] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_USER_PROPERTY] = {T_PAIR, WILL | CONN | CACK | PUB | ACKS | SUB | SACK |
-                                                   UNSUB | UACK | DISC | AUTH},
-    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = {T_U32, CONN | CACK},
-    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = {T_BYTE, CACK},
+/* Two arrays rather than an array of structs: no padding, a quarter less rodata. */
+static const uint8_t prop_types[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = T_BYTE,
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = T_U32,
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = T_STR,
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = T_STR,
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = T_BIN,
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = T_VARINT,
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = T_U32,
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = T_STR,
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = T_U16,
+    [CORIO_MQTT_PROP_AUTH_METHOD] = T_STR,
+    [CORIO_MQTT_PROP_AUTH_DATA] = T_BIN,
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = T_BYTE,
+    [CORIO_MQTT_PROP_WILL_DELAY] = T_U32,
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = T_BYTE,
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = T_STR,
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = T_STR,
+    [CORIO_MQTT_PROP_REASON_STRING] = T_STR,
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = T_U16,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = T_U16,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = T_U16,
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = T_BYTE,
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_USER_PROPERTY] = T_PAIR,
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = T_U32,
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = T_BYTE,
+};
+
+/* The contexts each property may appear in (a bit per packet type, bit 0 the will). */
+static const uint16_t prop_where[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = WILL | PUB,
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = WILL | PUB,
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = WILL | PUB,
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = WILL | PUB,
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = WILL | PUB,
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = PUB | SUB,
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = CONN | CACK | DISC,
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = CACK,
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = CACK,
+    [CORIO_MQTT_PROP_AUTH_METHOD] = CONN | CACK | AUTH,
+    [CORIO_MQTT_PROP_AUTH_DATA] = CONN | CACK | AUTH,
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = CONN,
+    [CORIO_MQTT_PROP_WILL_DELAY] = WILL,
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = CONN,
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = CACK,
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = CACK | DISC,
+    [CORIO_MQTT_PROP_REASON_STRING] = CACK | ACKS | SACK | UACK | DISC | AUTH,
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = CONN | CACK,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = CONN | CACK,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = PUB,
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = CACK,
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_USER_PROPERTY] = WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK |
+                                      DISC | AUTH,
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = CONN | CACK,
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = CACK,
 };
 
 static uint8_t prop_type(uint32_t id)
 {
-    return id < PROP_TABLE_SIZE ? prop_table[id].type : (uint8_t)T_NONE;
+    return id < PROP_TABLE_SIZE ? prop_types[id] : (uint8_t)T_NONE;
+}
+
+/* Bytes of a fixed-size integer property's value (T_BYTE, T_U16, T_U32), else 0. */
+static size_t int_width(uint8_t t)
+{
+    return t == T_BYTE ? 1u : t == T_U16 ? 2u : t == T_U32 ? 4u : 0u;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -200,51 +235,25 @@ int corio_mqtt_props_add_int(struct corio_mqtt_props *p, uint8_t id, uint32_t va
 {
     if (!p)
         return CORIO_ERR_INVAL;
-    size_t need;
-    switch (prop_type(id)) {
-    case T_BYTE:
-        if (value > 0xFFu)
-            return CORIO_ERR_INVAL;
-        need = 2;
-        break;
-    case T_U16:
-        if (value > 0xFFFFu)
-            return CORIO_ERR_INVAL;
-        need = 3;
-        break;
-    case T_U32:
-        need = 5;
-        break;
-    case T_VARINT:
-        if (value > CORIO_MQTT_MAX_REMAINING)
-            return CORIO_ERR_INVAL;
+    uint8_t t = prop_type(id);
+    size_t w = int_width(t), need;
+    if (w)
+        need = 1 + w;
+    else if (t == T_VARINT && value <= CORIO_MQTT_MAX_REMAINING)
         need = 1 + corio__mqtt_varint_len(value);
-        break;
-    default:
+    else
         return CORIO_ERR_INVAL;
-    }
+    if (w < 4 && w && value >> (8 * w))
+        return CORIO_ERR_INVAL; /* does not fit its type */
     if (p->cap - p->len < need)
         return CORIO_ERR_NOSPACE;
-    uint8_t *w = p->buf + p->len;
-    w[0] = id;
-    switch (prop_type(id)) {
-    case T_BYTE:
-        w[1] = (uint8_t)value;
-        break;
-    case T_U16:
-        w[1] = (uint8_t)(value >> 8);
-        w[2] = (uint8_t)value;
-        break;
-    case T_U32:
-        w[1] = (uint8_t)(value >> 24);
-        w[2] = (uint8_t)(value >> 16);
-        w[3] = (uint8_t)(value >> 8);
-        w[4] = (uint8_t)value;
-        break;
-    default:
-        corio__mqtt_varint_put(w + 1, value);
-        break;
-    }
+    uint8_t *o = p->buf + p->len;
+    o[0] = id;
+    if (w)
+        for (size_t i = 0; i < w; i++)
+            o[1 + i] = (uint8_t)(value >> (8 * (w - 1 - i)));
+    else
+        corio__mqtt_varint_put(o + 1, value);
     p->len += need;
     return CORIO_OK;
 }
@@ -325,7 +334,7 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
     if (it->off >= it->len)
         return CORIO_ERR_NOTFOUND;
     const uint8_t *p = it->block + it->off;
-    size_t avail = it->len - it->off, used, n;
+    size_t avail = it->len - it->off, used, n = 0;
     uint32_t id;
     if (corio__mqtt_varint_get(p, avail, &id, &used) != CORIO_OK)
         return CORIO_ERR_MALFORMED;
@@ -336,42 +345,22 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
     out->id = (uint8_t)id;
     p += used;
     avail -= used;
-    switch (t) {
-    case T_BYTE:
-        if (avail < 1)
+    size_t w = int_width(t);
+    if (w) {
+        if (avail < w)
             return CORIO_ERR_MALFORMED;
-        out->value = p[0];
-        n = 1;
-        break;
-    case T_U16:
-        if (avail < 2)
-            return CORIO_ERR_MALFORMED;
-        out->value = (uint32_t)p[0] << 8 | p[1];
-        n = 2;
-        break;
-    case T_U32:
-        if (avail < 4)
-            return CORIO_ERR_MALFORMED;
-        out->value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        n = 4;
-        break;
-    case T_VARINT:
+        for (n = 0; n < w; n++)
+            out->value = out->value << 8 | p[n];
+    } else if (t == T_VARINT) {
         if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
-        break;
-    case T_STR:
-    case T_BIN:
-        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-        break;
-    default: { /* T_PAIR */
-        size_t n2;
+    } else {
+        /* T_STR, T_BIN; T_PAIR has a second string */
+        size_t n2 = 0;
         if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK ||
-            get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
+            (t == T_PAIR && get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK))
             return CORIO_ERR_MALFORMED;
         n += n2;
-        break;
-    }
     }
     it->off += used + n;
     return CORIO_OK;
@@ -398,7 +387,7 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
     int rc;
     corio_mqtt_prop_iter_init(&it, block, len);
     while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
-        if (!(prop_table[pr.id].where & (1u << ctx)))
+        if (!(prop_where[pr.id] & (1u << ctx)))
             return CORIO_ERR_MALFORMED;
         uint64_t bit = (uint64_t)1 << pr.id;
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
@@ -408,7 +397,7 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
         if ((seen & bit) && !may_repeat)
             return CORIO_ERR_MALFORMED;
         seen |= bit;
-        switch (prop_table[pr.id].type) {
+        switch (prop_types[pr.id]) {
         case T_BYTE:
             /* Every byte property is a 0/1 flag. */
             if (pr.value > 1)

@@ -63,10 +63,12 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
 /* Checks                                                                         */
 /* ------------------------------------------------------------------------------ */
 
+#if CORIO_SENML_FLOAT
 static bool is_finite(double v)
 {
     return v - v == 0.0; /* false for NaN and infinities, without libm */
 }
+#endif
 
 static bool utf8_ok(const char *s, size_t n)
 {
@@ -100,18 +102,22 @@ static bool alnum(char c)
 
 static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
+#if CORIO_SENML_FLOAT
     const unsigned nums[] = {CORIO_SENML_HAS_BT, CORIO_SENML_HAS_BV, CORIO_SENML_HAS_BS,
                              CORIO_SENML_HAS_S, CORIO_SENML_HAS_T, CORIO_SENML_HAS_UT};
     const double vals[] = {r->bt, r->bv, r->bs, r->s, r->t, r->ut};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if ((r->has & nums[i]) && !is_finite(vals[i]))
             return false;
+#endif
     switch (r->type) {
     case CORIO_SENML_NONE:
         break;
     case CORIO_SENML_NUMBER:
-        if (!is_finite(r->v))
+#if CORIO_SENML_FLOAT
+        if (!(r->has & CORIO_SENML_HAS_VDEC) && !is_finite(r->v))
             return false;
+#endif
         break;
     case CORIO_SENML_STRING:
         if ((!r->vs && r->vs_len) || (r->vs && !utf8_ok(r->vs, r->vs_len)))
@@ -180,6 +186,7 @@ static void jstr(struct corio_json_w *w, bool *first, enum senml_label l, const 
     corio_json_w_string(w, s, strlen(s));
 }
 
+#if CORIO_SENML_FLOAT
 static void jnum(struct corio_json_w *w, bool *first, enum senml_label l, bool present,
                  double v)
 {
@@ -188,6 +195,10 @@ static void jnum(struct corio_json_w *w, bool *first, enum senml_label l, bool p
     jkey(w, first, l);
     corio_json_w_double(w, v);
 }
+#else
+/* Never called with present set: enc_add refuses numeric fields first. */
+#define jnum(w, first, l, present, v) ((void)0)
+#endif
 
 static void juint(struct corio_json_w *w, bool *first, enum senml_label l, uint64_t v)
 {
@@ -223,7 +234,12 @@ static void json_record(struct corio_senml_enc *e, const struct corio_senml_fiel
     jstr(w, &first, L_U, r->u);
     switch (r->type) {
     case CORIO_SENML_NUMBER:
-        jnum(w, &first, L_V, true, r->v);
+        if (r->has & CORIO_SENML_HAS_VDEC) {
+            jkey(w, &first, L_V);
+            corio_json_w_decimal(w, r->vdec.m, r->vdec.e);
+        } else {
+            jnum(w, &first, L_V, true, r->v);
+        }
         break;
     case CORIO_SENML_STRING:
         jkey(w, &first, L_VS);
@@ -252,6 +268,7 @@ static void json_record(struct corio_senml_enc *e, const struct corio_senml_fiel
 
 /* Integral numbers as CBOR integers (as RFC 8428's own CBOR example does), others as
  * the shortest exact float; -0 stays a float, or it would lose its sign. */
+#if CORIO_SENML_FLOAT
 static void cnum(struct corio_cbor_enc *c, double v)
 {
     if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
@@ -264,6 +281,20 @@ static void cnum(struct corio_cbor_enc *c, double v)
         }
     }
     corio_cbor_put_double(c, v);
+}
+#else
+#define cnum(c, v) ((void)0) /* never reached: enc_add refuses numbers first */
+#endif
+
+/* m * 10^e exactly: an integer, or a decimal fraction (RFC 8949 §3.4.4). */
+static void cdec(struct corio_cbor_enc *c, const struct corio_senml_decimal *d)
+{
+    if (d->e != 0) {
+        corio_cbor_put_tag(c, 4);
+        corio_cbor_put_array(c, 2);
+        corio_cbor_put_int(c, d->e);
+    }
+    corio_cbor_put_int(c, d->m);
 }
 
 static void ckey(struct corio_cbor_enc *c, enum senml_label l)
@@ -298,7 +329,10 @@ static void cbor_record(struct corio_senml_enc *e, const struct corio_senml_fiel
     }
     if (r->type == CORIO_SENML_NUMBER) {
         ckey(c, L_V);
-        cnum(c, r->v);
+        if (r->has & CORIO_SENML_HAS_VDEC)
+            cdec(c, &r->vdec);
+        else
+            cnum(c, r->v);
     } else if (r->type == CORIO_SENML_STRING) {
         ckey(c, L_VS);
         corio_cbor_put_text(c, r->vs, r->vs_len);
@@ -367,6 +401,12 @@ int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fiel
         return rc;
     if (e->records >= CORIO_SENML_MAX_RECORDS)
         return enc_fail(e, CORIO_ERR_UNSUPPORTED);
+#if !CORIO_SENML_FLOAT
+    if ((r->type == CORIO_SENML_NUMBER && !(r->has & CORIO_SENML_HAS_VDEC)) ||
+        (r->has & (CORIO_SENML_HAS_BT | CORIO_SENML_HAS_BV | CORIO_SENML_HAS_BS |
+                   CORIO_SENML_HAS_S | CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
+        return enc_fail(e, CORIO_ERR_UNSUPPORTED);
+#endif
     if (!record_ok(e, r))
         return enc_fail(e, CORIO_ERR_INVAL);
     if (e->fmt == CORIO_FORMAT_JSON)
