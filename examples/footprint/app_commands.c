@@ -68,7 +68,7 @@ static int parse(const uint8_t *p, size_t len, struct command *c)
 /* args: {"digest": bstr .size 32, "sig": bstr .size 64} */
 static int ota_offer(struct command *c)
 {
-    uint8_t anchor[CORIO_P256_PUB_COMPRESSED];
+    uint8_t anchor[CORIO_P256_PUB_LEN];
     const uint8_t *digest = NULL, *sig = NULL;
     size_t dn = 0, sn = 0;
     uint64_t pairs;

@@ -107,16 +107,6 @@ static void on_publish_done(void *user, uint64_t token, int result, uint8_t reas
 #endif
 }
 
-static int resend(void *user, uint64_t token, struct corio_mqtt_publish *msg)
-{
-    (void)user;
-    (void)token;
-    (void)msg;
-    /* Without a session the client never asks (drop_inflight_on_disconnect); without
-     * the outbox nothing keeps the message, and it is lost. */
-    return CORIO_ERR_NOTFOUND;
-}
-
 #if FP_HAVE_EAT
 static int auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, size_t in_len,
                 const uint8_t **out, size_t *out_len)
@@ -136,7 +126,6 @@ int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *cl
         .on_disconnect = on_disconnect,
         .on_message = on_message,
         .on_publish_done = on_publish_done,
-        .resend = resend,
 #if FP_HAVE_EAT
         .auth = auth,
 #endif
@@ -147,11 +136,11 @@ int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *cl
     corio_mqtt_config_init(&cfg);
     cfg.client_id = fp_short_id();
     cfg.client_id_len = (uint16_t)strlen(cfg.client_id);
-    cfg.session_expiry_s = 3600; /* so that DUP resends meet a kept session */
-#if FP_HAVE_OUTBOX
-    /* Unacknowledged messages come back at once; the outbox sends them again. */
+    cfg.session_expiry_s = 3600; /* commands queued while offline meet the device */
+    /* Unacknowledged messages come back at once; the outbox sends them again (without
+     * the outbox they are lost). The client keeps no resend queue of its own
+     * (CORIO_MQTT_WITH_RESEND 0). */
     cfg.drop_inflight_on_disconnect = true;
-#endif
 #if FP_HAVE_EAT
     cfg.auth_method = "corio-eat-v1";
     cfg.auth_method_len = 12;

@@ -11,15 +11,22 @@
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
 /* MQTT features the device does not use: it never unsubscribes (its one filter is its
  * dn/cmd), authenticates with corio-eat-v1 at CONNECT only (each connection gets a
- * fresh nonce, so re-authentication adds nothing), and sets no will (the gateway
- * reports presence itself, DESIGN.md §1). */
+ * fresh nonce, so re-authentication adds nothing), sets no will (the gateway reports
+ * presence itself, DESIGN.md §1), and resends from its outbox, not from the client
+ * (drop_inflight_on_disconnect). */
 #define CORIO_MQTT_WITH_UNSUBSCRIBE 0
 #define CORIO_MQTT_WITH_REAUTH      0
 #define CORIO_MQTT_WITH_WILL        0
+#define CORIO_MQTT_WITH_RESEND      0
 
 /* SenML: values go as decimals (CORIO_SENML_HAS_VDEC); the encoder's double path,
  * and with it soft-float arithmetic and shortest-double formatting, stays out. */
 #define CORIO_SENML_FLOAT 0
+
+/* Crypto: PSA validates every public point it imports, so the SDK's own P-256 field
+ * arithmetic (point checks, decompression) stays out; the OTA anchor is kept
+ * uncompressed (board.h). */
+#define CORIO_CRYPTO_POINT_CHECK 0
 
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT

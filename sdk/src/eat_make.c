@@ -153,34 +153,34 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
     if (rc != CORIO_OK)
         return rc;
     struct corio_cbor_enc *e = corio_cose_sign1_payload(&w);
-    size_t map_start = corio_cbor_enc_len(e);
     uint64_t pairs = 4u + (c->nonce ? 1u : 0u) + (c->has_counter ? 1u : 0u) +
                      (c->has_iat ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
                      (c->has_firmware ? 2u : 0u) + (c->fw_name ? 1u : 0u);
+    /* The claims in deterministic order (RFC 8949 §4.2.1, keys by their encoded bytes):
+     * 1, 3, 6, 10, then 265..273 (0x19 heads), then the private negative keys (0x3a
+     * heads). Writing them in that order spares a device the map sorter. */
     corio_cbor_put_map(e, pairs);
     corio_cbor_put_int(e, CORIO_EAT_ISS);
     corio_cbor_put_text(e, iss, (size_t)iss_len);
     corio_cbor_put_int(e, CORIO_EAT_AUD);
     corio_cbor_put_text(e, c->aud, c->aud_len);
-    corio_cbor_put_int(e, CORIO_EAT_EAT_PROFILE);
-    corio_cbor_put_textz(e, CORIO_EAT_PROFILE);
-    corio_cbor_put_int(e, CORIO_EAT_ASSURANCE);
-    corio_cbor_put_uint(e, c->assurance);
-    if (c->nonce) {
-        corio_cbor_put_int(e, CORIO_EAT_NONCE);
-        corio_cbor_put_bytes(e, c->nonce, c->nonce_len);
-    }
-    if (c->has_counter) {
-        corio_cbor_put_int(e, CORIO_EAT_COUNTER);
-        corio_cbor_put_uint(e, c->counter);
-    }
     if (c->has_iat) {
         corio_cbor_put_int(e, CORIO_EAT_IAT);
         corio_cbor_put_uint(e, c->iat);
     }
+    if (c->nonce) {
+        corio_cbor_put_int(e, CORIO_EAT_NONCE);
+        corio_cbor_put_bytes(e, c->nonce, c->nonce_len);
+    }
+    corio_cbor_put_int(e, CORIO_EAT_EAT_PROFILE);
+    corio_cbor_put_textz(e, CORIO_EAT_PROFILE);
     if (c->has_bootcount) {
         corio_cbor_put_int(e, CORIO_EAT_BOOTCOUNT);
         corio_cbor_put_uint(e, c->bootcount);
+    }
+    if (c->fw_name) {
+        corio_cbor_put_int(e, CORIO_EAT_SWNAME);
+        corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
     }
     if (c->has_firmware) {
         corio_cbor_put_int(e, CORIO_EAT_SWVERSION);
@@ -192,10 +192,11 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
         corio_cbor_put_uint(e, CORIO_EAT_COSWID_FORMAT);
         corio_cbor_put_bytes(e, coswid, (size_t)coswid_len);
     }
-    if (c->fw_name) {
-        corio_cbor_put_int(e, CORIO_EAT_SWNAME);
-        corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
+    if (c->has_counter) {
+        corio_cbor_put_int(e, CORIO_EAT_COUNTER);
+        corio_cbor_put_uint(e, c->counter);
     }
-    corio_cbor_sort_map(e, map_start);
+    corio_cbor_put_int(e, CORIO_EAT_ASSURANCE);
+    corio_cbor_put_uint(e, c->assurance);
     return corio_cose_sign1_end(&w, key, NULL, 0);
 }

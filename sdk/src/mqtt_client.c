@@ -128,7 +128,8 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         return CORIO_ERR_INVAL;
     if (cfg->version != CORIO_MQTT_V311 && cfg->version != CORIO_MQTT_V5)
         return CORIO_ERR_INVAL;
-    if (cfg->clean > CORIO_MQTT_CLEAN_NEVER)
+    if (cfg->clean > CORIO_MQTT_CLEAN_NEVER ||
+        (!CORIO_MQTT_WITH_RESEND && !cfg->drop_inflight_on_disconnect))
         return CORIO_ERR_INVAL;
     if (cfg->auth_method &&
         (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
@@ -352,7 +353,7 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
     uint32_t random = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
     c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
     c->state = CORIO_MQTT_WAITING;
-    if (c->cfg.drop_inflight_on_disconnect)
+    if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
             if (c->inflight[i].state != IF_FREE)
                 publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
@@ -373,13 +374,48 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * Sending
  */
 
+/* The client's own properties, written straight into a block it sized: what goes in
+ * was checked before (the method at init, lengths by the caller), so the codec's
+ * validating builders are not needed here. Each returns the next write position. */
+static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
+{
+    w[0] = id;
+    w[1] = (uint8_t)(v >> 24);
+    w[2] = (uint8_t)(v >> 16);
+    w[3] = (uint8_t)(v >> 8);
+    w[4] = (uint8_t)v;
+    return w + 5;
+}
+
+static uint8_t *put_prop_bin(uint8_t *w, uint8_t id, const void *data, size_t len)
+{
+    w[0] = id;
+    w[1] = (uint8_t)(len >> 8);
+    w[2] = (uint8_t)len;
+    if (len)
+        memcpy(w + 3, data, len);
+    return w + 3 + len;
+}
+
+/* Authentication Method and, when there is any, Authentication Data. */
+static size_t auth_props_len(const struct corio_mqtt *c, size_t data_len)
+{
+    return 3u + c->cfg.auth_method_len + (data_len ? 3u + data_len : 0u);
+}
+
+static uint8_t *put_auth_props(const struct corio_mqtt *c, uint8_t *w, const uint8_t *data,
+                               size_t len)
+{
+    w = put_prop_bin(w, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method, c->cfg.auth_method_len);
+    return len ? put_prop_bin(w, CORIO_MQTT_PROP_AUTH_DATA, data, len) : w;
+}
+
 /* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
 static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
 {
-    size_t mlen = c->cfg.auth_method_len;
     if (len > 0xFFFFu)
         return CORIO_ERR_INVAL;
-    size_t plen = 3 + mlen + (len ? 3 + len : 0);
+    size_t plen = auth_props_len(c, len);
     size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
     size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
     if (total > c->tx_cap)
@@ -388,15 +424,9 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
         return CORIO_ERR_AGAIN;
     /* Build the properties in the tail of the free space, then encode in front of them
      * (the encoder moves them into place). */
-    struct corio_mqtt_props pb;
     uint8_t *block = c->tx + c->tx_cap - plen;
-    corio_mqtt_props_init(&pb, block, plen);
-    int rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method, mlen);
-    if (rc == CORIO_OK && len)
-        rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
-    if (rc != CORIO_OK)
-        return rc;
-    int n = corio_mqtt_encode_auth(c->tx + c->tx_len, c->tx_cap - c->tx_len, reason, block, pb.len);
+    put_auth_props(c, block, data, len);
+    int n = corio_mqtt_encode_auth(c->tx + c->tx_len, c->tx_cap - c->tx_len, reason, block, plen);
     if (n < 0)
         return n;
     c->tx_len += (size_t)n;
@@ -413,44 +443,37 @@ static void send_connect(struct corio_mqtt *c)
                          (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
     connect_packet(&c->cfg, c->clean_this_time, &m);
     if (is_v5(c)) {
-        /* Build our properties at the front of tx, move the block to the tail, and
-         * let the encoder move it into place. */
-        struct corio_mqtt_props pb;
+        /* Our properties go into the tail of tx; the encoder moves them into place. */
+        const uint8_t *data = NULL;
+        size_t len = 0;
         int rc = CORIO_OK;
-        corio_mqtt_props_init(&pb, c->tx, c->tx_cap);
-        if (c->cfg.session_expiry_s)
-            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_SESSION_EXPIRY,
-                                          c->cfg.session_expiry_s);
-        /* The broker must never send more than rx holds. */
-        uint32_t maxp = c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap;
-        if (rc == CORIO_OK)
-            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, maxp);
-        if (rc == CORIO_OK && c->cfg.auth_method) {
-            const uint8_t *data = NULL;
-            size_t len = 0;
+        if (c->cfg.auth_method) {
             rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
             if (c->state != CORIO_MQTT_OPENING)
                 return; /* the callback called corio_mqtt_disconnect() */
-            if (rc == CORIO_OK)
-                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD,
-                                                c->cfg.auth_method, c->cfg.auth_method_len);
-            if (rc == CORIO_OK && len)
-                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
+            if (rc == CORIO_OK && len > 0xFFFFu)
+                rc = CORIO_ERR_INVAL;
         }
-        if (rc == CORIO_OK && c->cfg.connect_props_len) {
-            if (pb.cap - pb.len < c->cfg.connect_props_len)
-                rc = CORIO_ERR_NOSPACE;
-            else
-                memcpy(pb.buf + pb.len, c->cfg.connect_props, c->cfg.connect_props_len);
-            pb.len += c->cfg.connect_props_len;
-        }
+        size_t plen = (c->cfg.session_expiry_s ? 5u : 0u) + 5u + c->cfg.connect_props_len +
+                      (c->cfg.auth_method ? auth_props_len(c, len) : 0u);
+        if (rc == CORIO_OK && plen > c->tx_cap)
+            rc = CORIO_ERR_NOSPACE;
         if (rc != CORIO_OK) {
             lose(c, rc, 0);
             return;
         }
-        memmove(c->tx + c->tx_cap - pb.len, c->tx, pb.len);
-        m.props = c->tx + c->tx_cap - pb.len;
-        m.props_len = pb.len;
+        uint8_t *w = c->tx + c->tx_cap - plen;
+        m.props = w;
+        m.props_len = plen;
+        if (c->cfg.session_expiry_s)
+            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
+        /* The broker must never send more than rx holds. */
+        w = put_prop_u32(w, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                         c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap);
+        if (c->cfg.auth_method)
+            w = put_auth_props(c, w, data, len);
+        if (c->cfg.connect_props_len)
+            memcpy(w, c->cfg.connect_props, c->cfg.connect_props_len);
     }
     int n = corio_mqtt_encode_connect(c->tx, c->tx_cap, &m);
     if (n < 0) {
@@ -511,7 +534,7 @@ static bool emit_ack(struct corio_mqtt *c)
  * through an empty tx so that whatever fits the buffer also fits now. */
 static void resend_pending(struct corio_mqtt *c)
 {
-    while (c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
+    while (CORIO_MQTT_WITH_RESEND && c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
         struct corio_mqtt_inflight *e = NULL;
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
             if (c->inflight[i].state == IF_RESEND &&
@@ -1013,7 +1036,8 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
         if (c->tx_len == 0) {
             if (c->ack_pending)
                 return 0;
-            if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+            if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND) &&
+                count_inflight(c, IF_WAIT_ACK) < c->send_quota)
                 return 0;
             for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
                 if (c->subs[i].state == SUB_SEND ||
@@ -1054,7 +1078,7 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         return CORIO_ERR_STATE;
     struct corio_mqtt_inflight *e = NULL;
     if (msg->qos == 1) {
-        if (count_inflight(c, IF_RESEND))
+        if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND))
             return CORIO_ERR_AGAIN;
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
             if (c->inflight[i].state == IF_FREE)

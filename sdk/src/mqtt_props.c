@@ -128,7 +128,10 @@ int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len)
  * The property table
  */
 
-enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
+/* Value types; the fixed-size integers' codes are their widths in bytes. */
+enum { T_NONE, T_BYTE = 1, T_U16 = 2, T_VARINT = 3, T_U32 = 4, T_STR, T_BIN, T_PAIR };
+#define T_MASK 7u
+#define NZ     8u /* flag: the value must not be 0 (MQTT 5.0 §3.1.2.11, §3.3.2.3) */
 
 #define IN(t) (1u << (t))
 #define WILL  IN(CORIO__MQTT_CTX_WILL)
@@ -153,7 +156,7 @@ static const uint8_t prop_types[PROP_TABLE_SIZE] = {
     [CORIO_MQTT_PROP_CONTENT_TYPE] = T_STR,
     [CORIO_MQTT_PROP_RESPONSE_TOPIC] = T_STR,
     [CORIO_MQTT_PROP_CORRELATION_DATA] = T_BIN,
-    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = T_VARINT,
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = T_VARINT | NZ,
     [CORIO_MQTT_PROP_SESSION_EXPIRY] = T_U32,
     [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = T_STR,
     [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = T_U16,
@@ -165,13 +168,13 @@ static const uint8_t prop_types[PROP_TABLE_SIZE] = {
     [CORIO_MQTT_PROP_RESPONSE_INFO] = T_STR,
     [CORIO_MQTT_PROP_SERVER_REFERENCE] = T_STR,
     [CORIO_MQTT_PROP_REASON_STRING] = T_STR,
-    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = T_U16,
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = T_U16 | NZ,
     [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = T_U16,
-    [CORIO_MQTT_PROP_TOPIC_ALIAS] = T_U16,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = T_U16 | NZ,
     [CORIO_MQTT_PROP_MAXIMUM_QOS] = T_BYTE,
     [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = T_BYTE,
     [CORIO_MQTT_PROP_USER_PROPERTY] = T_PAIR,
-    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = T_U32,
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = T_U32 | NZ,
     [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = T_BYTE,
     [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = T_BYTE,
     [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = T_BYTE,
@@ -211,13 +214,13 @@ static const uint16_t prop_where[PROP_TABLE_SIZE] = {
 
 static uint8_t prop_type(uint32_t id)
 {
-    return id < PROP_TABLE_SIZE ? prop_types[id] : (uint8_t)T_NONE;
+    return id < PROP_TABLE_SIZE ? (uint8_t)(prop_types[id] & T_MASK) : (uint8_t)T_NONE;
 }
 
 /* Bytes of a fixed-size integer property's value (T_BYTE, T_U16, T_U32), else 0. */
 static size_t int_width(uint8_t t)
 {
-    return t == T_BYTE ? 1u : t == T_U16 ? 2u : t == T_U32 ? 4u : 0u;
+    return t <= T_U32 && t != T_VARINT ? t : 0u;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -354,11 +357,11 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
     } else if (t == T_VARINT) {
         if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
-    } else {
-        /* T_STR, T_BIN; T_PAIR has a second string */
-        size_t n2 = 0;
-        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK ||
-            (t == T_PAIR && get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK))
+    } else if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK) {
+        return CORIO_ERR_MALFORMED; /* T_STR, T_BIN */
+    } else if (t == T_PAIR) {
+        size_t n2;
+        if (get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
         n += n2;
     }
@@ -383,51 +386,28 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
 {
     struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
-    uint64_t seen = 0;
+    /* A bit per identifier, in bytes: a 64-bit mask would cost 32-bit parts a libgcc
+     * shift per property. */
+    uint8_t seen[(PROP_TABLE_SIZE + 7) / 8] = {0};
     int rc;
     corio_mqtt_prop_iter_init(&it, block, len);
     while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
-        if (!(prop_where[pr.id] & (1u << ctx)))
-            return CORIO_ERR_MALFORMED;
-        uint64_t bit = (uint64_t)1 << pr.id;
+        uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
          * (one per matching subscription). */
         int may_repeat = pr.id == CORIO_MQTT_PROP_USER_PROPERTY ||
                          (pr.id == CORIO_MQTT_PROP_SUBSCRIPTION_ID && ctx == CORIO_MQTT_PUBLISH);
-        if ((seen & bit) && !may_repeat)
-            return CORIO_ERR_MALFORMED;
-        seen |= bit;
-        switch (prop_types[pr.id]) {
-        case T_BYTE:
+        if (!(prop_where[pr.id] & (1u << ctx)) || ((seen[pr.id >> 3] & bit) && !may_repeat) ||
+            ((t & NZ) && pr.value == 0) ||
             /* Every byte property is a 0/1 flag. */
-            if (pr.value > 1)
-                return CORIO_ERR_MALFORMED;
-            break;
-        case T_STR:
-            if (!corio__mqtt_utf8_ok(pr.data, pr.len))
-                return CORIO_ERR_MALFORMED;
-            if (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
-                (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len)))
-                return CORIO_ERR_MALFORMED;
-            break;
-        case T_PAIR:
-            if (!corio__mqtt_utf8_ok(pr.data, pr.len) || !corio__mqtt_utf8_ok(pr.data2, pr.len2))
-                return CORIO_ERR_MALFORMED;
-            break;
-        default:
-            break;
-        }
-        switch (pr.id) {
-        case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
-        case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
-        case CORIO_MQTT_PROP_TOPIC_ALIAS:
-        case CORIO_MQTT_PROP_SUBSCRIPTION_ID:
-            if (pr.value == 0)
-                return CORIO_ERR_MALFORMED;
-            break;
-        default:
-            break;
-        }
+            ((t & T_MASK) == T_BYTE && pr.value > 1) ||
+            (((t & T_MASK) == T_STR || (t & T_MASK) == T_PAIR) &&
+             !corio__mqtt_utf8_ok(pr.data, pr.len)) ||
+            ((t & T_MASK) == T_PAIR && !corio__mqtt_utf8_ok(pr.data2, pr.len2)) ||
+            (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
+             (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
+            return CORIO_ERR_MALFORMED;
+        seen[pr.id >> 3] |= bit;
     }
     return rc == CORIO_ERR_NOTFOUND ? CORIO_OK : CORIO_ERR_MALFORMED;
 }
