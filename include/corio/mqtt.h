@@ -259,6 +259,7 @@ struct corio_mqtt {
     uint8_t ack_reason;
     uint8_t server_max_qos;
     bool retain_available;
+    uint8_t version; /* cfg.version, where the code reaches it cheaply */
     uint16_t ack_id;
     uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
     uint16_t send_quota;  /* the broker's Receive Maximum */

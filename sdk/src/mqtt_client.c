@@ -46,7 +46,7 @@ static uint32_t remaining(uint32_t t, uint32_t since, uint32_t ms)
 
 static bool is_v5(const struct corio_mqtt *c)
 {
-    return c->cfg.version == CORIO_MQTT_V5;
+    return c->version == CORIO_MQTT_V5;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -89,32 +89,35 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
     cfg->backoff.reset_after_ms = 60000;
 }
 
-/* The CONNECT the configuration describes, without the properties the client adds. */
-static void connect_packet(const struct corio_mqtt_config *cfg, bool clean,
-                           struct corio_mqtt_connect *m)
+/* Encodes the CONNECT the configuration describes, with the property block props
+ * (the application's alone, or the client's whole block), into buf (NULL: size only,
+ * as corio_mqtt_encode_connect). One function for init's check and the real packet. */
+static int encode_connect(const struct corio_mqtt_config *cfg, bool clean, const uint8_t *props,
+                          size_t props_len, uint8_t *buf, size_t cap)
 {
-    memset(m, 0, sizeof *m);
-    m->version = cfg->version;
-    m->clean_start = clean;
-    m->keepalive_s = cfg->keepalive_s;
-    m->client_id = cfg->client_id;
-    m->client_id_len = cfg->client_id_len;
-    m->will = cfg->will;
-    m->username = cfg->username;
-    m->username_len = cfg->username_len;
-    m->password = cfg->password;
-    m->password_len = cfg->password_len;
-    m->props = cfg->connect_props;
-    m->props_len = cfg->connect_props_len;
+    struct corio_mqtt_connect m;
+    memset(&m, 0, sizeof m);
+    m.version = cfg->version;
+    m.clean_start = clean;
+    m.keepalive_s = cfg->keepalive_s;
+    m.client_id = cfg->client_id;
+    m.client_id_len = cfg->client_id_len;
+    m.will = cfg->will;
+    m.username = cfg->username;
+    m.username_len = cfg->username_len;
+    m.password = cfg->password;
+    m.password_len = cfg->password_len;
+    m.props = props;
+    m.props_len = props_len;
+    return corio_mqtt_encode_connect(buf, cap, &m);
 }
 
 /* Every CONNECT the configuration yields must encode. The clean flag matters only for
  * an empty 3.1.1 client id, which needs it: check the attempt that may lack it. */
 static bool connect_ok(const struct corio_mqtt_config *cfg)
 {
-    struct corio_mqtt_connect m;
-    connect_packet(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
-    return corio_mqtt_encode_connect(NULL, 0, &m) >= 0;
+    return encode_connect(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, cfg->connect_props,
+                          cfg->connect_props_len, NULL, 0) >= 0;
 }
 
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
@@ -126,8 +129,6 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         !clk->now_ms || !rnd || !rnd->fill || !tx || !rx || tx_cap < MIN_BUFFER ||
         rx_cap < MIN_BUFFER || !cb)
         return CORIO_ERR_INVAL;
-    if (cfg->version != CORIO_MQTT_V311 && cfg->version != CORIO_MQTT_V5)
-        return CORIO_ERR_INVAL;
     if (cfg->clean > CORIO_MQTT_CLEAN_NEVER ||
         (!CORIO_MQTT_WITH_RESEND && !cfg->drop_inflight_on_disconnect))
         return CORIO_ERR_INVAL;
@@ -135,26 +136,21 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
          !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
-    if (cfg->connect_props_len) {
-        struct corio_mqtt_prop_iter it;
-        struct corio_mqtt_prop pr;
-        if (cfg->version != CORIO_MQTT_V5 || !cfg->connect_props ||
-            corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
-                                    CORIO_MQTT_CONNECT) != CORIO_OK)
+    /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
+     * CONNECT); they must not hold what the client sets itself. */
+    struct corio_mqtt_prop_iter it;
+    struct corio_mqtt_prop pr;
+    corio_mqtt_prop_iter_init(&it, cfg->connect_props, cfg->connect_props_len);
+    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK)
+        if (pr.id == CORIO_MQTT_PROP_SESSION_EXPIRY || pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE ||
+            pr.id == CORIO_MQTT_PROP_AUTH_METHOD || pr.id == CORIO_MQTT_PROP_AUTH_DATA)
             return CORIO_ERR_INVAL;
-        /* None of those the client sets itself. */
-        corio_mqtt_prop_iter_init(&it, cfg->connect_props, cfg->connect_props_len);
-        while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK)
-            if (pr.id == CORIO_MQTT_PROP_SESSION_EXPIRY ||
-                pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE ||
-                pr.id == CORIO_MQTT_PROP_AUTH_METHOD || pr.id == CORIO_MQTT_PROP_AUTH_DATA)
-                return CORIO_ERR_INVAL;
-    }
     if (!connect_ok(cfg))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
+    c->version = cfg->version;
     c->tp = *tp;
     c->clk = *clk;
     c->rnd = *rnd;
@@ -347,10 +343,9 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
         c->failures = 0;
     if (c->failures < 32)
         c->failures++;
-    uint8_t r[4] = {0, 0, 0, 0};
-    if (c->rnd.fill(c->rnd.ctx, r, sizeof r) != CORIO_OK)
-        memset(r, 0, sizeof r);
-    uint32_t random = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+    uint32_t random = 0; /* jitter: any byte order will do */
+    if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
+        random = 0;
     c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
     c->state = CORIO_MQTT_WAITING;
     if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
@@ -437,11 +432,11 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
 /* The transport is open: queue CONNECT. */
 static void send_connect(struct corio_mqtt *c)
 {
-    struct corio_mqtt_connect m;
+    const uint8_t *props = NULL; /* 3.1.1 has none */
+    size_t props_len = 0;
     c->tx_head = c->tx_len = c->rx_len = 0;
     c->clean_this_time = c->cfg.clean == CORIO_MQTT_CLEAN_ALWAYS ||
                          (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
-    connect_packet(&c->cfg, c->clean_this_time, &m);
     if (is_v5(c)) {
         /* Our properties go into the tail of tx; the encoder moves them into place. */
         const uint8_t *data = NULL;
@@ -463,8 +458,8 @@ static void send_connect(struct corio_mqtt *c)
             return;
         }
         uint8_t *w = c->tx + c->tx_cap - plen;
-        m.props = w;
-        m.props_len = plen;
+        props = w;
+        props_len = plen;
         if (c->cfg.session_expiry_s)
             w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
         /* The broker must never send more than rx holds. */
@@ -475,7 +470,7 @@ static void send_connect(struct corio_mqtt *c)
         if (c->cfg.connect_props_len)
             memcpy(w, c->cfg.connect_props, c->cfg.connect_props_len);
     }
-    int n = corio_mqtt_encode_connect(c->tx, c->tx_cap, &m);
+    int n = encode_connect(&c->cfg, c->clean_this_time, props, props_len, c->tx, c->tx_cap);
     if (n < 0) {
         lose(c, n, 0);
         return;
@@ -498,7 +493,7 @@ static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publ
 {
     if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
         return CORIO_ERR_UNSUPPORTED;
-    int n = corio_mqtt_encode_publish(NULL, 0, c->cfg.version, m);
+    int n = corio_mqtt_encode_publish(NULL, 0, c->version, m);
     if (n < 0)
         return n;
     if ((size_t)n > c->tx_cap)
@@ -562,7 +557,7 @@ static void resend_pending(struct corio_mqtt *c)
             publish_done(c, e, n, 0);
             continue;
         }
-        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->cfg.version, &m);
+        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->version, &m);
         if (n < 0) {
             publish_done(c, e, n, 0);
             continue;
@@ -582,17 +577,17 @@ static void send_subscriptions(struct corio_mqtt *c)
         bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
         struct corio_mqtt_sub f = {s->filter, s->filter_len, s->options};
         uint16_t id = alloc_id(c);
-        int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0)
-                    : corio_mqtt_encode_unsubscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0);
+        int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->version, id, &f, 1, NULL, 0)
+                    : corio_mqtt_encode_unsubscribe(NULL, 0, c->version, id, &f, 1, NULL, 0);
         if (n < 0)
             return;
         uint8_t *w = tx_reserve(c, (size_t)n);
         if (!w)
             return;
         if (sub)
-            n = corio_mqtt_encode_subscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
+            n = corio_mqtt_encode_subscribe(w, (size_t)n, c->version, id, &f, 1, NULL, 0);
         else
-            n = corio_mqtt_encode_unsubscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
+            n = corio_mqtt_encode_unsubscribe(w, (size_t)n, c->version, id, &f, 1, NULL, 0);
         if (n < 0)
             return;
         c->tx_len += (size_t)n;
@@ -634,16 +629,21 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
 static int auth_props(const struct corio_mqtt *c, const uint8_t *props, size_t len,
                       const uint8_t **data, size_t *data_len)
 {
+    struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
     *data = NULL;
     *data_len = 0;
-    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_METHOD, &pr) == CORIO_OK &&
-        (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
-         memcmp(pr.data, c->cfg.auth_method, pr.len) != 0))
-        return CORIO_ERR_MALFORMED;
-    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_DATA, &pr) == CORIO_OK) {
-        *data = pr.data;
-        *data_len = pr.len;
+    /* The block passed the decoder's checks: each property appears at most once. */
+    corio_mqtt_prop_iter_init(&it, props, len);
+    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
+        if (pr.id == CORIO_MQTT_PROP_AUTH_METHOD &&
+            (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
+             memcmp(pr.data, c->cfg.auth_method, pr.len) != 0))
+            return CORIO_ERR_MALFORMED;
+        if (pr.id == CORIO_MQTT_PROP_AUTH_DATA) {
+            *data = pr.data;
+            *data_len = pr.len;
+        }
     }
     return CORIO_OK;
 }
@@ -838,7 +838,7 @@ static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt
 static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
 {
     struct corio_mqtt_packet p;
-    if (corio_mqtt_decode(c->cfg.version, pkt, len, &p) != CORIO_OK) {
+    if (corio_mqtt_decode(c->version, pkt, len, &p) != CORIO_OK) {
         leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
         return -1;
     }
@@ -1097,14 +1097,15 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         return CORIO_ERR_AGAIN;
     if (e)
         m.packet_id = alloc_id(c);
-    n = corio_mqtt_encode_publish(w, (size_t)n, c->cfg.version, &m);
+    n = corio_mqtt_encode_publish(w, (size_t)n, c->version, &m);
     if (n < 0)
         return n;
     c->tx_len += (size_t)n;
     if (e) {
         e->token = token;
         e->packet_id = m.packet_id;
-        e->order = c->next_order++;
+        if (CORIO_MQTT_WITH_RESEND)
+            e->order = c->next_order++; /* resends go in this order */
         e->state = IF_WAIT_ACK;
     }
     flush(c);
@@ -1118,7 +1119,7 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
         return CORIO_ERR_INVAL;
     struct corio_mqtt_sub f = {filter, filter_len, options};
     /* Encoding validates the filter and options; the size must fit tx. */
-    int n = corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, 1, &f, 1, NULL, 0);
+    int n = corio_mqtt_encode_subscribe(NULL, 0, c->version, 1, &f, 1, NULL, 0);
     if (n < 0)
         return n;
     if ((size_t)n > c->tx_cap)
