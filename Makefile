@@ -7,13 +7,14 @@
 #   make fuzz [FUZZ_SECONDS=s] [F=name]  libFuzzer on every parser
 #   make soak [SOAK_SECONDS=s]           the chaos tests, long
 #   make footprint                       SDK flash and RAM on Cortex-M4 and RV32IMC
+#   make images | deploy-check | compose containers and deployment files (docs/deploy.md)
 #   make clean
 
 JOBS        ?= $(shell nproc)
 BUILD       := build
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build build-asan web demo test bench fuzz soak footprint clean
+.PHONY: all setup build build-asan web demo test bench fuzz soak footprint clean images deploy-check compose
 
 all: build
 
@@ -52,6 +53,18 @@ soak: build-asan
 
 footprint: setup
 	@scripts/footprint.sh $(BUILD)/footprint
+
+# Container images (deploy/images; podman, or CONTAINER_ENGINE=docker) [IMAGES="cloud gateway"]
+images: web
+	@deploy/images/build.sh $(IMAGES)
+
+# The deployment files checked offline against the built programs (also ctest e2e.deploy_manifests)
+deploy-check: build
+	node deploy/check/check.mjs --bin $(BUILD)/release/bin
+
+# The platform on this machine in containers (deploy/compose)
+compose: images
+	podman-compose -f deploy/compose/compose.yaml up -d
 
 clean:
 	rm -rf $(BUILD) web/dist

@@ -1,16 +1,23 @@
 /*
- * cloud.c - the corio-cloud daemon (cloud.h): configuration, the MQTT client, the ingest
- * worker, the HTTP API, metrics, and an orderly stop on SIGTERM.
+ * cloud.c - the corio-cloud daemon (cloud.h): configuration, the bus the batches come
+ * from (an MQTT broker, or NATS JetStream), the ingest worker, the HTTP API, metrics,
+ * and an orderly stop on SIGTERM.
  *
  * Where each step runs, and why:
- *   - libmosquitto's thread receives a batch and copies it into a bounded queue, nothing
- *     more: a slow database must never stall the MQTT connection (keepalives, PUBACKs).
- *     When the queue is full the batch is dropped and counted; the broker has already
- *     PUBACKed it, but only our application ack moves the gateway's watermark, so the
- *     gateway sends it again after its ack timeout.
- *   - the ingest worker is the only writer: verify, decode, one transaction, then the
- *     ack (QoS 1) and only then the live events, so a dashboard never shows what a crash
- *     could still take away. Retention runs in the same thread between batches.
+ *   - bus mosquitto: libmosquitto's thread receives a batch and copies it into a bounded
+ *     queue, nothing more: a slow database must never stall the MQTT connection
+ *     (keepalives, PUBACKs). When the queue is full the batch is dropped and counted;
+ *     the broker has already PUBACKed it, but only our application ack moves the
+ *     gateway's watermark, so the gateway sends it again after its ack timeout.
+ *   - bus nats: the worker pulls batches from the JetStream stream itself, and
+ *     acknowledges each to JetStream only after its commit and its application ack; a
+ *     batch it fails to store goes back to the stream (delivered again later, to any
+ *     instance), and the worker backs off while the database is away. Several
+ *     instances share the stream's consumer (docs/scale-out.md).
+ *   - the ingest worker is the only writer of its process: verify, decode, one
+ *     transaction, then the ack and only then the live events, so a dashboard never
+ *     shows what a crash could still take away. Retention and partition upkeep run in
+ *     the same thread between batches.
  *   - an ack that cannot be published (the broker is away) is not retried here: the
  *     gateway resends the batch, we find every message a duplicate and ack again.
  */
@@ -25,6 +32,7 @@
 #include <mosquitto.h>
 
 #include "api.h"
+#include "bus_nats.h"
 #include "cloud.h"
 #include "corio/error.h"
 #include "corio_cli.h"
@@ -37,6 +45,9 @@
 
 /* ---- configuration ----------------------------------------------------------------- */
 
+static const char *const store_choices[] = {"sqlite", "postgres", NULL};
+static const char *const bus_choices[] = {"mosquitto", "nats", NULL};
+
 const struct corio_conf_key corio_cloud_conf_keys[] = {
     {.name = "log_level",
      .type = CORIO_CONF_STRING,
@@ -47,10 +58,70 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
      .type = CORIO_CONF_STRING,
      .flags = CORIO_CONF_REQUIRED,
      .help = "Short id of the organisation this cloud serves; the API shows its data only."},
+    {.name = "store",
+     .type = CORIO_CONF_STRING,
+     .def = "sqlite",
+     .choices = store_choices,
+     .help = "Storage backend: sqlite (the file 'database') or postgres ('pg_conninfo')."},
     {.name = "database",
      .type = CORIO_CONF_PATH,
      .def = "corio-cloud.db",
      .help = "SQLite database (created and migrated on start)."},
+    {.name = "pg_conninfo",
+     .type = CORIO_CONF_STRING,
+     .help = "PostgreSQL connection string for store postgres, e.g. 'host=db dbname=corio "
+             "user=corio' (schema created and migrated on start)."},
+    {.name = "bus",
+     .type = CORIO_CONF_STRING,
+     .def = "mosquitto",
+     .choices = bus_choices,
+     .help = "Where batches come from: mosquitto (an MQTT broker, broker_*) or nats (a "
+             "JetStream stream fed by nats-server's MQTT listener, nats_*)."},
+    {.name = "nats_url",
+     .type = CORIO_CONF_STRING,
+     .def = "nats://127.0.0.1:4222",
+     .help = "NATS server URLs, comma-separated."},
+    {.name = "nats_tls_ca",
+     .type = CORIO_CONF_PATH,
+     .help = "CA file of the NATS servers' certificates; set to use TLS."},
+    {.name = "nats_tls_cert",
+     .type = CORIO_CONF_PATH,
+     .help = "Client certificate for NATS (mutual TLS)."},
+    {.name = "nats_tls_key", .type = CORIO_CONF_PATH, .help = "Key of nats_tls_cert."},
+    {.name = "nats_stream",
+     .type = CORIO_CONF_STRING,
+     .def = "CORIO_BATCHES",
+     .help = "JetStream stream of batches (subjects corio.v1.g.*.batch); made when missing."},
+    {.name = "nats_consumer",
+     .type = CORIO_CONF_STRING,
+     .def = "corio-ingest",
+     .help = "Durable pull consumer that every ingest instance shares; made when missing."},
+    {.name = "nats_replicas",
+     .type = CORIO_CONF_INT,
+     .def = "1",
+     .min = 1,
+     .max = 5,
+     .help = "Replicas of the stream when this instance makes it (3 in a 3-node cluster)."},
+    {.name = "nats_ack_wait",
+     .type = CORIO_CONF_DURATION,
+     .def = "30s",
+     .min = 500,
+     .max = 3600000,
+     .help = "A batch not acknowledged by then (its instance died) is delivered again."},
+    {.name = "nats_fetch",
+     .type = CORIO_CONF_INT,
+     .def = "16",
+     .min = 1,
+     .max = 1024,
+     .help = "Batches pulled from the stream at a time."},
+    {.name = "nats_stream_max_bytes",
+     .type = CORIO_CONF_SIZE,
+     .def = "0",
+     .min = 0,
+     .max = 1LL << 42,
+     .help = "Size limit of the stream when this instance makes it (JetStream reserves it "
+             "in the servers' store); beyond it new batches are refused and their gateways "
+             "resend them. 0: only the servers' own limits."},
     {.name = "registry",
      .type = CORIO_CONF_PATH,
      .help = "Registry file of organisations, gateways (with keys) and devices, loaded on "
@@ -148,7 +219,7 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
      .def = "1h",
      .min = 1000,
      .max = 86400000,
-     .help = "How often retention runs."},
+     .help = "How often retention and partition upkeep run."},
     {0},
 };
 
@@ -164,7 +235,7 @@ struct qitem {
 
 struct metrics {
     struct corio_registry *reg;
-    struct corio_counter *received, *acked, *failed, *dropped, *ack_failed;
+    struct corio_counter *received, *acked, *failed, *dropped, *ack_failed, *redelivered;
     struct corio_counter *rejected[5];
     struct corio_counter *msgs[3];
     struct corio_counter *samples, *events_dropped, *retention_deleted;
@@ -188,6 +259,8 @@ struct cloud {
     struct corio_http *http;
     struct mosquitto *mosq;
     bool mosq_lib, mosq_started;
+    struct corio_bus_nats *nats; /* bus nats */
+    int nats_fetch;
     struct metrics m;
     struct corio_retention retention;
     int64_t retention_interval_ms;
@@ -321,21 +394,46 @@ static void count_refusal(struct cloud *c, int rc)
     corio_counter_inc(c->m.rejected[reason]);
 }
 
-static void handle(struct cloud *c, struct qitem *q)
+/* What became of a batch. */
+enum outcome {
+    OUT_ACKED,   /* committed (its ack may still have been lost on the way) */
+    OUT_REFUSED, /* not a valid batch of a registered gateway: never acknowledged */
+    OUT_FAILED,  /* not stored (the database failed): to be tried again */
+};
+
+static int publish_ack(struct cloud *c, const char *gateway, const uint8_t *ack, size_t len)
+{
+    if (c->nats)
+        return corio_bus_nats_publish_ack(c->nats, gateway, ack, len);
+    char topic[64];
+    snprintf(topic, sizeof topic, "corio/v1/g/%s/ack", gateway);
+    int rc = mosquitto_publish(c->mosq, NULL, topic, (int)len, ack, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        corio_logkv(CORIO_LOG_DEBUG, "ack not published", "error=%s", mosquitto_strerror(rc));
+        return CORIO_ERR_CLOSED;
+    }
+    return CORIO_OK;
+}
+
+static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *payload, size_t len,
+                           int64_t arrived_mono_ms)
 {
     struct corio_ingest_result res;
-    int rc = corio_ingest_batch(c->ingest, q->topic, q->payload, q->len, wall_ms(), &res);
+    enum outcome out = OUT_ACKED;
+    int rc = corio_ingest_batch(c->ingest, topic, payload, len, wall_ms(), &res);
     if (rc == CORIO_ERR_IO || rc == CORIO_ERR_NOSPACE) {
         /* Not the batch's fault: not acknowledged, the gateway sends it again. */
         corio_counter_inc(c->m.failed);
         corio_logkv(CORIO_LOG_ERROR, "batch not stored", "gateway=%s why=%s", res.gateway, res.why);
+        out = OUT_FAILED;
         goto out;
     }
     if (rc != CORIO_OK) {
         count_refusal(c, rc);
         corio_logkv(CORIO_LOG_WARN, "batch refused, not acknowledged",
-                    "topic=%s gateway=%s error=%s why=%s", q->topic, res.gateway,
-                    corio_strerror(rc), res.why);
+                    "topic=%s gateway=%s error=%s why=%s", topic, res.gateway, corio_strerror(rc),
+                    res.why);
+        out = OUT_REFUSED;
         goto out;
     }
     corio_counter_add(c->m.msgs[MSG_NEW], (uint64_t)res.stored);
@@ -348,17 +446,15 @@ static void handle(struct cloud *c, struct qitem *q)
                     " rejected=%" PRId64,
                     res.gateway, res.epoch, res.first, res.last, res.rejected);
 
-    char topic[64];
-    snprintf(topic, sizeof topic, "corio/v1/g/%s/ack", res.gateway);
-    int prc = mosquitto_publish(c->mosq, NULL, topic, (int)res.ack_len, res.ack, 1, false);
-    if (prc != MOSQ_ERR_SUCCESS) {
+    int prc = publish_ack(c, res.gateway, res.ack, res.ack_len);
+    if (prc != CORIO_OK) {
         corio_counter_inc(c->m.ack_failed);
         corio_logkv(CORIO_LOG_WARN, "ack not published; the gateway will resend the batch",
                     "gateway=%s epoch=%" PRIu64 " last=%" PRIu64 " error=%s", res.gateway,
-                    res.epoch, res.last, mosquitto_strerror(prc));
+                    res.epoch, res.last, corio_strerror(prc));
     } else {
         corio_counter_inc(c->m.acked);
-        corio_histogram_observe(c->m.latency, (double)(mono_ms() - q->arrived_mono_ms) / 1000.0);
+        corio_histogram_observe(c->m.latency, (double)(mono_ms() - arrived_mono_ms) / 1000.0);
         corio_logkv(CORIO_LOG_DEBUG, "batch acknowledged",
                     "gateway=%s epoch=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64 " new=%" PRId64
                     " duplicate=%" PRId64,
@@ -370,12 +466,16 @@ static void handle(struct cloud *c, struct qitem *q)
     corio_counter_add(c->m.events_dropped, res.events_dropped);
 out:
     corio_ingest_result_free(&res);
+    return out;
 }
 
 static void run_retention(struct cloud *c)
 {
+    int rc = corio_store_maintain(c->writer, &c->retention, wall_ms());
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "partition upkeep failed", "error=%s", corio_strerror(rc));
     int64_t deleted = 0;
-    int rc = corio_store_retain(c->writer, &c->retention, wall_ms(), &deleted);
+    rc = corio_store_retain(c->writer, &c->retention, wall_ms(), &deleted);
     corio_counter_add(c->m.retention_deleted, (uint64_t)deleted);
     if (rc != CORIO_OK)
         corio_logkv(CORIO_LOG_ERROR, "retention failed", "error=%s", corio_strerror(rc));
@@ -414,7 +514,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&c->qlock);
         if (q) {
-            handle(c, q);
+            handle(c, q->topic, q->payload, q->len, q->arrived_mono_ms);
             qitem_free(q);
         }
         if (mono_ms() >= next_retention) {
@@ -425,6 +525,91 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&c->qlock);
     return NULL;
+}
+
+static bool stopping(struct cloud *c)
+{
+    pthread_mutex_lock(&c->qlock);
+    bool st = c->stopping;
+    pthread_mutex_unlock(&c->qlock);
+    return st;
+}
+
+/* Waits up to ms, or less when the daemon is stopping. */
+static void pause_ms(struct cloud *c, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&c->qlock);
+    if (!c->stopping)
+        pthread_cond_timedwait(&c->qcond, &c->qlock, &ts);
+    pthread_mutex_unlock(&c->qlock);
+}
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 8000
+
+/* bus nats: pull, ingest, settle. While the database fails, every batch goes back to
+ * the stream and the worker waits longer and longer (up to 8 s) before it pulls again:
+ * the stream keeps the data meanwhile. */
+static void *nats_worker_main(void *arg)
+{
+    struct cloud *c = arg;
+    int64_t next_retention = mono_ms();
+    int64_t backoff = 0;
+    struct corio_bus_msg *msgs = calloc((size_t)c->nats_fetch, sizeof *msgs);
+    if (!msgs) {
+        corio_log(CORIO_LOG_ERROR, "out of memory: the ingest worker stops");
+        return NULL;
+    }
+    while (!stopping(c)) {
+        int n = corio_bus_nats_fetch(c->nats, msgs, c->nats_fetch, 1000);
+        corio_gauge_set(c->m.connected, corio_bus_nats_connected(c->nats));
+        bool failed = false;
+        for (int i = 0; i < n; i++) {
+            struct corio_bus_msg *m = &msgs[i];
+            corio_counter_inc(c->m.received);
+            if (m->deliveries > 1)
+                corio_counter_inc(c->m.redelivered);
+            enum outcome o = failed ? OUT_FAILED : handle(c, m->topic, m->data, m->len, mono_ms());
+            if (o == OUT_FAILED && !failed) {
+                failed = true;
+                backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
+                                  : BACKOFF_MIN_MS;
+            }
+            /* The rest of a pull that met a failing database goes back untried. */
+            corio_bus_nats_settle(c->nats, m,
+                                  o == OUT_ACKED     ? CORIO_BUS_DONE
+                                  : o == OUT_REFUSED ? CORIO_BUS_NEVER
+                                                     : CORIO_BUS_LATER,
+                                  backoff);
+        }
+        if (failed) {
+            corio_logkv(CORIO_LOG_WARN, "database failing: batches returned to the stream",
+                        "retry_in_ms=%" PRId64, backoff);
+            pause_ms(c, backoff);
+        } else if (n > 0) {
+            backoff = 0;
+        }
+        if (mono_ms() >= next_retention) {
+            run_retention(c);
+            next_retention = mono_ms() + c->retention_interval_ms;
+        }
+    }
+    free(msgs);
+    return NULL;
+}
+
+static void on_nats_connection(void *arg, bool up)
+{
+    struct cloud *c = arg;
+    corio_gauge_set(c->m.connected, up);
 }
 
 /* ---- start and stop ---------------------------------------------------------------- */
@@ -447,6 +632,9 @@ static int metrics_init(struct metrics *m)
                                    "acknowledged; their gateway resends them).");
     m->ack_failed = corio_counter_new(m->reg, "corio_cloud_acks_failed_total",
                                       "Acks that could not be published after a commit.");
+    m->redelivered = corio_counter_new(m->reg, "corio_cloud_batches_redelivered_total",
+                                       "Batches the NATS stream delivered again (an instance "
+                                       "died or failed before acknowledging them).");
     int rc = corio_counter_new_labeled(m->reg, "corio_cloud_batches_rejected_total",
                                        "Batches refused and not acknowledged, by reason.", "reason",
                                        rejected_reasons, m->rejected);
@@ -465,11 +653,11 @@ static int metrics_init(struct metrics *m)
         latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0]);
     m->queue = corio_gauge_new(m->reg, "corio_cloud_ingest_queue_batches",
                                "Batches waiting for the ingest worker.");
-    m->connected =
-        corio_gauge_new(m->reg, "corio_cloud_broker_connected", "1 while connected to the broker.");
+    m->connected = corio_gauge_new(m->reg, "corio_cloud_broker_connected",
+                                   "1 while connected to the broker (or to NATS).");
     if (rc != CORIO_OK || !m->received || !m->acked || !m->failed || !m->dropped ||
-        !m->ack_failed || !m->samples || !m->events_dropped || !m->retention_deleted ||
-        !m->latency || !m->queue || !m->connected)
+        !m->ack_failed || !m->redelivered || !m->samples || !m->events_dropped ||
+        !m->retention_deleted || !m->latency || !m->queue || !m->connected)
         return CORIO_ERR_NOSPACE;
     return CORIO_OK;
 }
@@ -497,12 +685,21 @@ static bool check_conf(const struct corio_conf *conf)
         return conf_bad(conf, "retain_messages",
                         "'retain_messages' must be 0 or at least 'retain_raw': a redelivered "
                         "message whose identity was forgotten would store its samples twice");
-    bool cert = corio_conf_str(conf, "broker_tls_cert") != NULL,
-         key = corio_conf_str(conf, "broker_tls_key") != NULL;
-    if (cert != key || ((cert || key) && !corio_conf_str(conf, "broker_tls_ca")))
-        return conf_bad(conf, cert ? "broker_tls_cert" : "broker_tls_key",
-                        "'broker_tls_cert' and 'broker_tls_key' go together, and need "
-                        "'broker_tls_ca'");
+    static const char *const tls[][3] = {{"broker_tls_cert", "broker_tls_key", "broker_tls_ca"},
+                                         {"nats_tls_cert", "nats_tls_key", "nats_tls_ca"}};
+    for (size_t i = 0; i < 2; i++) {
+        bool cert = corio_conf_str(conf, tls[i][0]) != NULL,
+             key = corio_conf_str(conf, tls[i][1]) != NULL;
+        if (cert != key || ((cert || key) && !corio_conf_str(conf, tls[i][2]))) {
+            char what[160];
+            snprintf(what, sizeof what, "'%s' and '%s' go together, and need '%s'", tls[i][0],
+                     tls[i][1], tls[i][2]);
+            return conf_bad(conf, cert ? tls[i][0] : tls[i][1], what);
+        }
+    }
+    if (strcmp(corio_conf_str(conf, "store"), "postgres") == 0 &&
+        !corio_conf_str(conf, "pg_conninfo"))
+        return conf_bad(conf, "store", "'store postgres' needs 'pg_conninfo'");
     return true;
 }
 
@@ -529,14 +726,20 @@ static int start(struct cloud *c)
         corio_log(CORIO_LOG_ERROR, "out of memory");
         return 1;
     }
-    const char *db = corio_conf_str(conf, "database");
-    int rc = corio_store_open_sqlite(db, &c->writer, err, sizeof err);
+    bool pg = strcmp(corio_conf_str(conf, "store"), "postgres") == 0;
+    const char *db = pg ? corio_conf_str(conf, "pg_conninfo") : corio_conf_str(conf, "database");
+    int rc = pg ? corio_store_open_pg(db, &c->writer, err, sizeof err)
+                : corio_store_open_sqlite(db, &c->writer, err, sizeof err);
     if (rc == CORIO_OK)
-        rc = corio_store_open_sqlite(db, &c->reader, err, sizeof err);
+        rc = pg ? corio_store_open_pg(db, &c->reader, err, sizeof err)
+                : corio_store_open_sqlite(db, &c->reader, err, sizeof err);
     if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot open the database", "path=%s error=%s", db, err);
+        /* The connection string may hold a password: name the backend, not the string. */
+        corio_logkv(CORIO_LOG_ERROR, "cannot open the database", "store=%s path=%s error=%s",
+                    pg ? "postgres" : "sqlite", pg ? "(pg_conninfo)" : db, err);
         return 1;
     }
+    corio_logkv(CORIO_LOG_INFO, "database open", "store=%s", corio_store_backend(c->writer));
     const char *registry = corio_conf_str(conf, "registry");
     if (registry) {
         if (corio_cloud_registry_load(c->writer, registry, err, sizeof err) != CORIO_OK) {
@@ -586,6 +789,33 @@ static int start(struct cloud *c)
     }
     corio_logkv(CORIO_LOG_INFO, "serving the API and dashboard", "address=%s port=%u", ho.address,
                 corio_http_port(c->http));
+
+    if (strcmp(corio_conf_str(conf, "bus"), "nats") == 0) {
+        struct corio_bus_nats_opts no = {
+            .url = corio_conf_str(conf, "nats_url"),
+            .tls_ca = corio_conf_str(conf, "nats_tls_ca"),
+            .tls_cert = corio_conf_str(conf, "nats_tls_cert"),
+            .tls_key = corio_conf_str(conf, "nats_tls_key"),
+            .stream = corio_conf_str(conf, "nats_stream"),
+            .consumer = corio_conf_str(conf, "nats_consumer"),
+            .replicas = (int)corio_conf_int(conf, "nats_replicas"),
+            .ack_wait_ms = corio_conf_int(conf, "nats_ack_wait"),
+            .max_bytes = corio_conf_int(conf, "nats_stream_max_bytes"),
+            .on_connection = on_nats_connection,
+            .arg = c,
+        };
+        c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");
+        if (corio_bus_nats_new(&no, &c->nats, err, sizeof err) != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "cannot use NATS", "error=%s", err);
+            return 1;
+        }
+        if (pthread_create(&c->worker, NULL, nats_worker_main, c) != 0) {
+            corio_log(CORIO_LOG_ERROR, "cannot start the ingest worker");
+            return 1;
+        }
+        c->worker_started = true;
+        return 0;
+    }
 
     if (pthread_create(&c->worker, NULL, worker_main, c) != 0) {
         corio_log(CORIO_LOG_ERROR, "cannot start the ingest worker");
@@ -657,6 +887,7 @@ static void stop(struct cloud *c)
         mosquitto_destroy(c->mosq);
     if (c->mosq_lib)
         mosquitto_lib_cleanup();
+    corio_bus_nats_free(c->nats);
     while (c->head) {
         struct qitem *q = c->head;
         c->head = q->next;

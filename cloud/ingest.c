@@ -4,7 +4,9 @@
  * Each message is decoded completely before anything of it is written, so a message is
  * either stored whole (message row, samples, rollups, sequence accounting) or recorded
  * as rejected with its reason. A database error aborts the whole batch: it is rolled
- * back and not acknowledged, and the gateway's resend finds a clean slate.
+ * back and not acknowledged, and the gateway's resend finds a clean slate. The devices
+ * of a batch are locked first (corio_store_lock_devices), so several ingest processes
+ * on one PostgreSQL database never interleave one device's sequence accounting.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -121,166 +123,62 @@ static int gap_event(const struct corio_gap *g, void *arg)
     return 0;
 }
 
-/* ---- one message ------------------------------------------------------------------- */
+/* ---- one batch, in phases -----------------------------------------------------------
+ *
+ * 1. every message is checked and decoded (nothing written yet), after the devices of
+ *    the batch are locked: a message is either stored whole or recorded as rejected;
+ * 2. all message rows go to the store at once, which says which are new;
+ * 3. the samples of the new SenML messages go at once, with their rollups;
+ * 4. in batch order, per new message: its live events, sequence accounting, heartbeat
+ *    or presence;
+ * 5. the batch's record, the commit.
+ * Phases 2 and 3 let PostgreSQL take a batch in a few round trips; the order of what
+ * each message changes is the same as storing the messages one after the other.
+ */
 
-struct msg_ctx {
+enum msg_kind { K_OTHER, K_SENML, K_HB, K_PRESENCE };
+
+struct pmsg {
+    const struct corio_batch_msg *m;
+    char device[CORIO_ID_LEN + 1]; /* "" for the gateway's own records */
+    char suffix[SUFFIX_MAX + 1];
+    enum msg_kind kind;
+    bool rejected;
+    char why[CORIO_REASON_MAX];
+    struct corio__cloud_senml_pack pack;
+    struct corio__cloud_heartbeat hb;
+    bool online;
+    size_t first; /* a new SenML message: its first sample in the batch's arrays */
+};
+
+/* What the batch's devices may do: looked up once per batch. */
+struct devstate {
+    char id[CORIO_ID_LEN + 1];
+    int allowed; /* 1, or 0 with why */
+    char why[CORIO_REASON_MAX];
+};
+
+struct bctx {
     struct corio_ingest *ig;
     struct corio_ingest_result *res;
     const char *org;
     const char *gateway;
     int64_t gw_epoch;
     int64_t now_ms;
+    struct pmsg *p;
+    size_t n;
+    struct devstate *dev;
+    size_t ndev;
 };
 
-/* Records m as rejected for why; returns the store's answer (>= 0) or an error. */
-static int reject(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                  const char *suffix, const char *why)
+static int cmp_devstate(const void *a, const void *b)
 {
-    struct corio_msg_row row = {
-        .org = c->org,
-        .device = device,
-        .gateway = c->gateway,
-        .gw_epoch = c->gw_epoch,
-        .gw_id = (int64_t)m->id,
-        .suffix = suffix,
-        .recv_ms = m->recv_ms,
-        .stored_ms = c->now_ms,
-        .status = CORIO_MSG_REJECTED,
-        .reason = why,
-    };
-    int64_t ref;
-    int rc = corio_store_add_message(c->ig->o.store, &row, &ref);
-    if (rc == 1)
-        c->res->rejected++;
-    else if (rc == 0)
-        c->res->duplicates++;
-    return rc;
-}
-
-/* Inserts the message row; 1 new, 0 duplicate, or an error. */
-static int insert(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                  const char *suffix, bool has_seq, int64_t epoch, int64_t seq, int64_t *ref)
-{
-    struct corio_msg_row row = {
-        .org = c->org,
-        .device = device,
-        .has_seq = has_seq,
-        .epoch = epoch,
-        .seq = seq,
-        .gateway = c->gateway,
-        .gw_epoch = c->gw_epoch,
-        .gw_id = (int64_t)m->id,
-        .suffix = suffix,
-        .recv_ms = m->recv_ms,
-        .stored_ms = c->now_ms,
-        .status = CORIO_MSG_STORED,
-    };
-    int rc = corio_store_add_message(c->ig->o.store, &row, ref);
-    if (rc == 1)
-        c->res->stored++;
-    else if (rc == 0)
-        c->res->duplicates++;
-    return rc;
-}
-
-static int ingest_senml(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                        const char *suffix, enum corio__cloud_senml_format fmt)
-{
-    struct corio__cloud_senml_pack pack;
-    char why[CORIO_REASON_MAX];
-    int rc = corio__cloud_senml_decode(fmt, m->payload, m->payload_len, device, m->recv_ms, &pack,
-                                       why, sizeof why);
-    if (rc == CORIO_ERR_NOSPACE)
-        return rc;
-    if (rc != CORIO_OK)
-        return reject(c, m, device, suffix, why);
-    int64_t ref;
-    rc = insert(c, m, device, suffix, pack.has_seq, pack.epoch, pack.seq, &ref);
-    if (rc != 1)
-        goto out;
-    struct corio_store *s = c->ig->o.store;
-    for (size_t i = 0; i < pack.n; i++) {
-        const struct corio__cloud_senml_rec *r = &pack.recs[i];
-        struct corio_sample_row row = {.org = c->org,
-                                       .device = device,
-                                       .metric = r->name,
-                                       .t_ms = r->t_ms,
-                                       .msg = ref,
-                                       .value = r->value};
-        int n = corio_store_add_sample(s, &row, r->unit);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        if (n == 1) {
-            c->res->samples++;
-            json_t *v = corio__cloud_value_json(&r->value);
-            add_event(c->ig, c->res, "sample",
-                      v ? json_pack("{s:s, s:s, s:I, s:o}", "device", device, "metric", r->name,
-                                    "t", (json_int_t)r->t_ms, "v", v)
-                        : NULL);
-        }
-    }
-    if (pack.has_seq) {
-        struct gap_ctx g = {c->ig, c->res};
-        int g_rc = corio_store_seq_stored(s, c->org, device, pack.epoch, pack.seq, m->recv_ms,
-                                          c->now_ms, gap_event, &g);
-        if (g_rc < 0)
-            rc = g_rc;
-    }
-out:
-    corio__cloud_senml_pack_free(&pack);
-    return rc;
-}
-
-static int ingest_heartbeat(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                            const char *suffix)
-{
-    struct corio__cloud_heartbeat hb;
-    char why[CORIO_REASON_MAX];
-    if (corio__cloud_heartbeat_decode(m->payload, m->payload_len, &hb, why, sizeof why) != CORIO_OK)
-        return reject(c, m, device, suffix, why);
-    int64_t ref;
-    int rc = insert(c, m, device, suffix, false, 0, 0, &ref);
-    if (rc != 1)
-        return rc;
-    struct corio_gap tail;
-    int t = corio_store_heartbeat(c->ig->o.store, c->org, device, hb.epoch, hb.last, hb.pending,
-                                  hb.drops, m->recv_ms, &tail);
-    if (t < 0)
-        return t;
-    if (t == 1) {
-        struct gap_ctx g = {c->ig, c->res};
-        gap_event(&tail, &g);
-    }
-    return rc;
-}
-
-static int ingest_presence(struct msg_ctx *c, const struct corio_batch_msg *m, const char *device,
-                           const char *suffix)
-{
-    bool online;
-    char why[CORIO_REASON_MAX];
-    if (corio__cloud_presence_decode(m->payload, m->payload_len, &online, why, sizeof why) !=
-        CORIO_OK)
-        return reject(c, m, device, suffix, why);
-    int64_t ref;
-    int rc = insert(c, m, device, suffix, false, 0, 0, &ref);
-    if (rc != 1)
-        return rc;
-    int p = corio_store_presence(c->ig->o.store, c->org, device, c->gateway, online, m->recv_ms);
-    if (p < 0)
-        return p;
-    if (p == 1)
-        add_event(c->ig, c->res, "presence",
-                  json_pack("{s:s, s:b, s:I}", "device", device, "online", online, "t",
-                            (json_int_t)m->recv_ms));
-    return rc;
+    return strcmp(((const struct devstate *)a)->id, ((const struct devstate *)b)->id);
 }
 
 /* Whether device may send through this gateway; registers it when so configured.
  * Returns 1 yes, 0 no (why set), or an error. */
-static int device_allowed(struct msg_ctx *c, const char *device, char *why, size_t whylen)
+static int device_allowed(struct bctx *c, const char *device, char *why, size_t whylen)
 {
     char org[CORIO_ID_LEN + 1];
     int rc = corio_store_device_org(c->ig->o.store, device, org);
@@ -302,51 +200,284 @@ static int device_allowed(struct msg_ctx *c, const char *device, char *why, size
     return 1;
 }
 
-static int ingest_msg(struct msg_ctx *c, const struct corio_batch_msg *m)
+static struct devstate *devstate_of(struct bctx *c, const char *device)
 {
-    c->res->messages++;
-    char suffix[SUFFIX_MAX + 1];
-    char device[CORIO_ID_LEN + 1] = "";
-    char why[CORIO_REASON_MAX];
-    /* The batch decoder checked ids and the device's form; the suffix is free text. */
-    if (m->suffix_len == 0 || m->suffix_len > SUFFIX_MAX || memchr(m->suffix, 0, m->suffix_len))
-        return reject(c, m, NULL, "?", "bad topic suffix");
-    memcpy(suffix, m->suffix, m->suffix_len);
-    suffix[m->suffix_len] = 0;
-    if (m->device_len == 0) {
-        /* The gateway's own record: kept as a message, nothing in it is a sample. */
-        int64_t ref;
-        int rc = insert(c, m, NULL, suffix, false, 0, 0, &ref);
-        return rc < 0 ? rc : CORIO_OK;
-    }
-    if (!corio_store_valid_id(m->device, m->device_len))
-        return reject(c, m, NULL, suffix, "bad device id");
-    memcpy(device, m->device, CORIO_ID_LEN);
-    int ok = device_allowed(c, device, why, sizeof why);
-    if (ok < 0)
-        return ok;
-    if (ok == 0)
-        return reject(c, m, device, suffix, why);
+    struct devstate key;
+    snprintf(key.id, sizeof key.id, "%s", device);
+    return bsearch(&key, c->dev, c->ndev, sizeof *c->dev, cmp_devstate);
+}
 
-    int rc;
-    if (strcmp(suffix, "up/json") == 0)
-        rc = ingest_senml(c, m, device, suffix, CORIO__CLOUD_SENML_JSON);
-    else if (strcmp(suffix, "up/cbor") == 0)
-        rc = ingest_senml(c, m, device, suffix, CORIO__CLOUD_SENML_CBOR);
-    else if (strcmp(suffix, "up/hb") == 0)
-        rc = ingest_heartbeat(c, m, device, suffix);
-    else if (strcmp(suffix, "presence") == 0)
-        rc = ingest_presence(c, m, device, suffix);
-    else if (strncmp(suffix, "up/", 3) == 0) {
-        /* Events, command results, reported configuration, OTA reports: kept as
-         * messages for the services that read them; they carry no samples. */
-        int64_t ref;
-        rc = insert(c, m, device, suffix, false, 0, 0, &ref);
-    } else {
-        snprintf(why, sizeof why, "unknown topic suffix '%s'", suffix);
-        rc = reject(c, m, device, suffix, why);
+static void reject_as(struct pmsg *p, const char *why)
+{
+    p->rejected = true;
+    snprintf(p->why, sizeof p->why, "%s", why);
+}
+
+/* Phase 1a: names. The batch decoder checked ids and the device's form; the suffix is
+ * free text. */
+static void parse_names(struct pmsg *p)
+{
+    const struct corio_batch_msg *m = p->m;
+    if (m->suffix_len == 0 || m->suffix_len > SUFFIX_MAX ||
+        !corio_store_text_ok(m->suffix, m->suffix_len)) {
+        snprintf(p->suffix, sizeof p->suffix, "?");
+        reject_as(p, "bad topic suffix");
+        return;
     }
-    return rc < 0 ? rc : CORIO_OK;
+    memcpy(p->suffix, m->suffix, m->suffix_len);
+    p->suffix[m->suffix_len] = 0;
+    if (m->device_len == 0)
+        return; /* the gateway's own record: kept as a message, nothing in it is a sample */
+    if (!corio_store_valid_id(m->device, m->device_len)) {
+        reject_as(p, "bad device id");
+        return;
+    }
+    memcpy(p->device, m->device, CORIO_ID_LEN);
+    p->device[CORIO_ID_LEN] = 0;
+}
+
+/* Phase 1b: the devices. Locks them all, then decides each once, in id order. */
+static int check_devices(struct bctx *c)
+{
+    if (!(c->dev = calloc(c->n ? c->n : 1, sizeof *c->dev)))
+        return CORIO_ERR_NOSPACE;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->p[i].device[0] && !c->p[i].rejected)
+            snprintf(c->dev[c->ndev++].id, sizeof c->dev->id, "%s", c->p[i].device);
+    qsort(c->dev, c->ndev, sizeof *c->dev, cmp_devstate);
+    size_t k = 0;
+    for (size_t i = 0; i < c->ndev; i++)
+        if (k == 0 || strcmp(c->dev[k - 1].id, c->dev[i].id) != 0)
+            c->dev[k++] = c->dev[i];
+    c->ndev = k;
+    if (k) {
+        const char **ids = malloc(k * sizeof *ids);
+        if (!ids)
+            return CORIO_ERR_NOSPACE;
+        for (size_t i = 0; i < k; i++)
+            ids[i] = c->dev[i].id;
+        int rc = corio_store_lock_devices(c->ig->o.store, ids, k);
+        free(ids);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < k; i++) {
+        int ok = device_allowed(c, c->dev[i].id, c->dev[i].why, sizeof c->dev[i].why);
+        if (ok < 0)
+            return ok;
+        c->dev[i].allowed = ok;
+    }
+    return CORIO_OK;
+}
+
+/* Phase 1c: the payload, decoded completely before anything of it is written. Returns
+ * CORIO_OK (p->rejected tells) or CORIO_ERR_NOSPACE. */
+static int decode(struct bctx *c, struct pmsg *p)
+{
+    const struct corio_batch_msg *m = p->m;
+    if (p->rejected || !p->device[0])
+        return CORIO_OK;
+    struct devstate *d = devstate_of(c, p->device);
+    if (!d || !d->allowed) {
+        reject_as(p, d ? d->why : "device not checked");
+        return CORIO_OK;
+    }
+    const char *suffix = p->suffix;
+    if (strcmp(suffix, "up/json") == 0 || strcmp(suffix, "up/cbor") == 0) {
+        enum corio__cloud_senml_format fmt =
+            suffix[3] == 'j' ? CORIO__CLOUD_SENML_JSON : CORIO__CLOUD_SENML_CBOR;
+        int rc = corio__cloud_senml_decode(fmt, m->payload, m->payload_len, p->device, m->recv_ms,
+                                           &p->pack, p->why, sizeof p->why);
+        if (rc == CORIO_ERR_NOSPACE)
+            return rc;
+        if (rc != CORIO_OK) {
+            p->rejected = true;
+            return CORIO_OK;
+        }
+        /* Text is what every backend stores: UTF-8 without NUL (a JSON "\u0000" or a
+         * CBOR text string may carry one). */
+        for (size_t i = 0; i < p->pack.n; i++) {
+            const struct corio_value *v = &p->pack.recs[i].value;
+            if (v->kind == CORIO_VALUE_STR && !corio_store_text_ok(v->str, v->len)) {
+                snprintf(p->why, sizeof p->why, "record %zu: string value holds a NUL", i);
+                corio__cloud_senml_pack_free(&p->pack);
+                p->rejected = true;
+                return CORIO_OK;
+            }
+        }
+        p->kind = K_SENML;
+    } else if (strcmp(suffix, "up/hb") == 0) {
+        if (corio__cloud_heartbeat_decode(m->payload, m->payload_len, &p->hb, p->why,
+                                          sizeof p->why) != CORIO_OK)
+            p->rejected = true;
+        else
+            p->kind = K_HB;
+    } else if (strcmp(suffix, "presence") == 0) {
+        if (corio__cloud_presence_decode(m->payload, m->payload_len, &p->online, p->why,
+                                         sizeof p->why) != CORIO_OK)
+            p->rejected = true;
+        else
+            p->kind = K_PRESENCE;
+    } else if (strncmp(suffix, "up/", 3) != 0) {
+        /* Events, command results, reported configuration, OTA reports (other up/...)
+         * are kept as messages for the services that read them; anything else is not
+         * ours. */
+        char why[CORIO_REASON_MAX];
+        snprintf(why, sizeof why, "unknown topic suffix '%s'", suffix);
+        reject_as(p, why);
+    }
+    return CORIO_OK;
+}
+
+/* Phase 4: what a new message changes beyond its rows, and its live events. */
+static int apply(struct bctx *c, struct pmsg *p, const struct corio_sample_row *rows,
+                 const uint8_t *inserted)
+{
+    struct corio_store *s = c->ig->o.store;
+    const struct corio_batch_msg *m = p->m;
+    struct gap_ctx g = {c->ig, c->res};
+    switch (p->kind) {
+    case K_SENML:
+        for (size_t i = 0; i < p->pack.n; i++) {
+            if (!inserted[p->first + i])
+                continue;
+            const struct corio_sample_row *r = &rows[p->first + i];
+            json_t *v = corio__cloud_value_json(&r->value);
+            add_event(c->ig, c->res, "sample",
+                      v ? json_pack("{s:s, s:s, s:I, s:o}", "device", p->device, "metric",
+                                    r->metric, "t", (json_int_t)r->t_ms, "v", v)
+                        : NULL);
+        }
+        if (p->pack.has_seq)
+            return corio_store_seq_stored(s, c->org, p->device, p->pack.epoch, p->pack.seq,
+                                          m->recv_ms, c->now_ms, gap_event, &g);
+        return CORIO_OK;
+    case K_HB: {
+        struct corio_gap tail;
+        int t = corio_store_heartbeat(s, c->org, p->device, p->hb.epoch, p->hb.last, p->hb.pending,
+                                      p->hb.drops, m->recv_ms, &tail);
+        if (t == 1)
+            gap_event(&tail, &g);
+        return t < 0 ? t : CORIO_OK;
+    }
+    case K_PRESENCE: {
+        int r = corio_store_presence(s, c->org, p->device, c->gateway, p->online, m->recv_ms);
+        if (r == 1)
+            add_event(c->ig, c->res, "presence",
+                      json_pack("{s:s, s:b, s:I}", "device", p->device, "online", p->online, "t",
+                                (json_int_t)m->recv_ms));
+        return r < 0 ? r : CORIO_OK;
+    }
+    case K_OTHER:
+        break;
+    }
+    return CORIO_OK;
+}
+
+/* Phases 1 to 4; the caller opened the transaction and commits or rolls back. */
+static int ingest_messages(struct bctx *c)
+{
+    struct corio_store *s = c->ig->o.store;
+    struct corio_msg_row *rows = NULL;
+    int64_t *ref = NULL;
+    uint8_t *is_new = NULL, *inserted = NULL;
+    struct corio_sample_row *srows = NULL;
+    const char **units = NULL;
+    int rc = CORIO_ERR_NOSPACE;
+
+    for (size_t i = 0; i < c->n; i++)
+        parse_names(&c->p[i]);
+    if ((rc = check_devices(c)) < 0)
+        goto out;
+    size_t nsamples = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if ((rc = decode(c, &c->p[i])) < 0)
+            goto out;
+        if (c->p[i].kind == K_SENML)
+            nsamples += c->p[i].pack.n;
+    }
+
+    rc = CORIO_ERR_NOSPACE;
+    size_t n = c->n;
+    if (!(rows = calloc(n ? n : 1, sizeof *rows)) || !(ref = calloc(n ? n : 1, sizeof *ref)) ||
+        !(is_new = calloc(n ? n : 1, 1)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct pmsg *p = &c->p[i];
+        rows[i] = (struct corio_msg_row){
+            .org = c->org,
+            .device = p->device[0] ? p->device : NULL,
+            .gateway = c->gateway,
+            .gw_epoch = c->gw_epoch,
+            .gw_id = (int64_t)p->m->id,
+            .suffix = p->suffix,
+            .recv_ms = p->m->recv_ms,
+            .stored_ms = c->now_ms,
+            .status = p->rejected ? CORIO_MSG_REJECTED : CORIO_MSG_STORED,
+            .reason = p->rejected ? p->why : NULL,
+        };
+        /* A rejected message's own fields are not trusted: it keeps the gateway
+         * identity, and its seq (if any) stays in a gap. */
+        if (!p->rejected && p->kind == K_SENML && p->pack.has_seq) {
+            rows[i].has_seq = true;
+            rows[i].epoch = p->pack.epoch;
+            rows[i].seq = p->pack.seq;
+        }
+    }
+    if ((rc = corio_store_add_messages(s, rows, n, ref, is_new)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_new[i])
+            c->res->duplicates++;
+        else if (c->p[i].rejected)
+            c->res->rejected++;
+        else
+            c->res->stored++;
+    }
+
+    /* Only the samples of new messages: a duplicate's were stored with it. */
+    rc = CORIO_ERR_NOSPACE;
+    if (!(srows = calloc(nsamples ? nsamples : 1, sizeof *srows)) ||
+        !(units = calloc(nsamples ? nsamples : 1, sizeof *units)) ||
+        !(inserted = calloc(nsamples ? nsamples : 1, 1)))
+        goto out;
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pmsg *p = &c->p[i];
+        if (p->kind != K_SENML || !is_new[i])
+            continue;
+        p->first = ns;
+        for (size_t k = 0; k < p->pack.n; k++) {
+            const struct corio__cloud_senml_rec *r = &p->pack.recs[k];
+            srows[ns] = (struct corio_sample_row){.org = c->org,
+                                                  .device = p->device,
+                                                  .metric = r->name,
+                                                  .t_ms = r->t_ms,
+                                                  .msg = ref[i],
+                                                  .value = r->value};
+            units[ns++] = r->unit;
+        }
+    }
+    rc = ns ? corio_store_add_samples(s, srows, units, ns, inserted) : 0;
+    if (rc < 0)
+        goto out;
+    c->res->samples += rc;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!is_new[i] || c->p[i].rejected)
+            continue;
+        if ((rc = apply(c, &c->p[i], srows, inserted)) < 0)
+            goto out;
+    }
+    rc = CORIO_OK;
+out:
+    free(rows);
+    free(ref);
+    free(is_new);
+    free(srows);
+    free(units);
+    free(inserted);
+    return rc;
 }
 
 /* ---- batches ----------------------------------------------------------------------- */
@@ -373,20 +504,26 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
                  rc == CORIO_ERR_NOTFOUND ? "not registered" : "not readable");
         return rc == CORIO_ERR_INVAL ? CORIO_ERR_POLICY : rc;
     }
-    struct msg_ctx c = {.ig = ig,
-                        .res = res,
-                        .org = gw.org,
-                        .gateway = b->gateway,
-                        .gw_epoch = (int64_t)b->epoch,
-                        .now_ms = now_ms};
+    struct bctx c = {.ig = ig,
+                     .res = res,
+                     .org = gw.org,
+                     .gateway = b->gateway,
+                     .gw_epoch = (int64_t)b->epoch,
+                     .now_ms = now_ms,
+                     .n = b->count};
+    if (!(c.p = calloc(b->count ? b->count : 1, sizeof *c.p))) {
+        snprintf(res->why, sizeof res->why, "out of memory");
+        return CORIO_ERR_NOSPACE;
+    }
+    for (size_t i = 0; i < b->count; i++)
+        c.p[i].m = &b->msgs[i];
+    res->messages = (int64_t)b->count;
     if ((rc = corio_store_begin(s)) != CORIO_OK) {
         snprintf(res->why, sizeof res->why, "database: cannot begin");
-        return rc;
+        goto done;
     }
-    for (size_t i = 0; i < b->count; i++) {
-        if ((rc = ingest_msg(&c, &b->msgs[i])) < 0)
-            goto fail;
-    }
+    if ((rc = ingest_messages(&c)) < 0)
+        goto fail;
     struct corio_batch_rec br = {.org = gw.org,
                                  .gateway = b->gateway,
                                  .gw_epoch = (int64_t)b->epoch,
@@ -404,13 +541,15 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
 
     /* Every message of the range is now stored, known or recorded as rejected. */
     struct corio_ack_range range = {b->first, b->last};
-    int64_t n = corio_ack_encode(b->epoch, &range, 1, res->ack, sizeof res->ack);
-    if (n < 0) {
+    int64_t alen = corio_ack_encode(b->epoch, &range, 1, res->ack, sizeof res->ack);
+    if (alen < 0) {
         snprintf(res->why, sizeof res->why, "cannot encode the ack");
-        return (int)n;
+        rc = (int)alen;
+        goto done;
     }
-    res->ack_len = (size_t)n;
-    return CORIO_OK;
+    res->ack_len = (size_t)alen;
+    rc = CORIO_OK;
+    goto done;
 fail:
     corio_store_rollback(s);
     corio_ingest_result_free(res);
@@ -418,6 +557,11 @@ fail:
     res->events_dropped = 0;
     snprintf(res->why, sizeof res->why, "%s; rolled back",
              rc == CORIO_ERR_NOSPACE ? "out of memory" : "database failed");
+done:
+    for (size_t i = 0; i < c.n; i++)
+        corio__cloud_senml_pack_free(&c.p[i].pack);
+    free(c.p);
+    free(c.dev);
     return rc;
 }
 

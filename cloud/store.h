@@ -2,16 +2,25 @@
  * store.h - the storage interface of corio-cloud (docs/storage.md).
  *
  * One interface, several backends: a backend is a table of primitive operations
- * (struct corio_store_ops: single-row inserts and updates, and the queries the API
- * needs), and everything with rules in it - message identity, "samples and rollups only
- * for new messages", gap accounting, the tail gap of a heartbeat - lives once, in
- * store.c, above the table. So a second backend (PostgreSQL) only has to implement the
- * primitives, and the same tests (tests/unit/test_cloud_store.c) run against it.
+ * (struct corio_store_ops: inserts of rows it is handed, single-row reads and updates,
+ * and the queries the API needs), and everything with rules in it - message identity,
+ * "samples and rollups only for new messages", gap accounting, the tail gap of a
+ * heartbeat - lives once, in store.c, above the table. The insert primitives take many
+ * rows at once, so that PostgreSQL can COPY them (one round trip for a whole batch); the
+ * SQLite backend simply loops. The same tests (tests/unit/test_cloud_store_suite.h) run
+ * against both backends.
  *
  * Threads: a struct corio_store is one database connection and is used by one thread
- * at a time. corio-cloud gives the ingest worker its own store (the only writer) and
- * the HTTP handlers another (readers; SQLite in WAL mode lets them read while the
- * writer commits).
+ * at a time. corio-cloud gives the ingest worker its own store (the only writer of its
+ * process) and the HTTP handlers another (readers). Several processes may write the
+ * same PostgreSQL database at once: each batch's transaction first locks the rows of
+ * the devices it touches (corio_store_lock_devices), in id order, so their sequence
+ * state is read and written by one transaction at a time.
+ *
+ * Inside a transaction store.c keeps what many messages of a batch update again and
+ * again - each (device, epoch)'s sequence state, each device's last-seen time and
+ * counts, the organisation's counters - in memory, and writes it once, before the
+ * commit (and before any query, so reads see their own writes).
  *
  * Every row carries its owner organisation, and every query takes the organisation it
  * answers for: a query never crosses organisations.
@@ -20,7 +29,8 @@
  * negative corio_err (include/corio/error.h): CORIO_ERR_INVAL for a bad argument,
  * CORIO_ERR_NOTFOUND for a missing row, CORIO_ERR_IO for a database failure (the
  * backend logs the database's own message), CORIO_ERR_VERSION for a database written
- * by a newer program, CORIO_ERR_NOSPACE for memory.
+ * by a newer program, CORIO_ERR_NOSPACE for memory, CORIO_ERR_STATE for a call out of
+ * order (a transaction inside a transaction, a commit without one).
  */
 #ifndef CORIO_CLOUD_STORE_H
 #define CORIO_CLOUD_STORE_H
@@ -41,6 +51,10 @@
 
 /* True when s[0..len) is a short id. */
 bool corio_store_valid_id(const char *s, size_t len);
+
+/* True when s[0..len) is UTF-8 (RFC 3629: no overlong forms, no surrogates) without a
+ * NUL byte: what every backend can store as text. */
+bool corio_store_text_ok(const char *s, size_t len);
 
 /* ---- values and rows ------------------------------------------------------------- */
 
@@ -81,7 +95,8 @@ struct corio_msg_row {
     int64_t recv_ms;         /* gateway receive time */
     int64_t stored_ms;       /* cloud time of the commit */
     enum corio_msg_status status;
-    const char *reason; /* REJECTED: why (cut to CORIO_REASON_MAX) */
+    const char *reason; /* REJECTED: why (cut to CORIO_REASON_MAX, at a character) */
+    size_t reason_len;  /* set by store.c for the backend; callers leave it 0 */
 };
 
 /* One sample of a stored message. */
@@ -92,6 +107,12 @@ struct corio_sample_row {
     int64_t t_ms;
     int64_t msg; /* the message's reference (corio_store_add_message) */
     struct corio_value value;
+};
+
+/* A metric descriptor as ingest last saw it: an empty unit leaves the stored one. */
+struct corio_metric_row {
+    const char *org, *device, *name, *unit;
+    enum corio_value_kind kind;
 };
 
 /* Registry records (loaded from the registry file until the ledger exists). */
@@ -116,6 +137,13 @@ struct corio_epoch_state {
     int64_t stored;  /* messages stored with a seq of this epoch */
     bool has_hb;     /* a heartbeat of this epoch was seen */
     int64_t hb_last, hb_pending, hb_drops, hb_ms;
+};
+
+/* One (device, epoch)'s sequence state, with its owner. */
+struct corio_epoch_row {
+    const char *org, *device;
+    int64_t epoch;
+    struct corio_epoch_state st;
 };
 
 enum corio_gap_kind {
@@ -195,6 +223,16 @@ enum corio_tier {
 #define CORIO_TIER_1M_MS 60000
 #define CORIO_TIER_1H_MS 3600000
 
+/* A change to a rollup bucket (tier 1M or 1H): the aggregate of the numeric samples
+ * just inserted into it, to merge into the stored bucket. */
+struct corio_rollup_row {
+    enum corio_tier tier;
+    const char *org, *device, *metric;
+    int64_t bucket_ms;
+    double min, max, sum;
+    int64_t count;
+};
+
 struct corio_store_stats {
     int64_t devices, online, missing;
     struct corio_store_counts counts;
@@ -216,8 +254,9 @@ struct corio_store;
 
 /*
  * The primitives a backend implements. Each returns what the corio_store_ function of
- * the same meaning documents below. The ingest primitives are called only between
- * begin and commit/rollback. Arguments have been checked by store.c.
+ * the same meaning documents below. Arguments have been checked by store.c. The ingest
+ * primitives (from lock_devices to batch_record) are called only between begin and
+ * commit/rollback; the row arrays they take are never empty.
  */
 struct corio_store_ops {
     const char *name;
@@ -233,19 +272,31 @@ struct corio_store_ops {
     int (*device_put)(struct corio_store *s, const struct corio_device_rec *d);
     int (*device_org)(struct corio_store *s, const char *id, char org[CORIO_ID_LEN + 1]);
 
-    /* 1 when inserted (*ref set), 0 when the identity exists. */
-    int (*message_insert)(struct corio_store *s, const char *mid, const struct corio_msg_row *m,
-                          int64_t *ref);
-    /* 1 when inserted, 0 when the key exists. */
-    int (*sample_insert)(struct corio_store *s, const struct corio_sample_row *r);
-    int (*rollup_add)(struct corio_store *s, enum corio_tier tier, const char *org,
-                      const char *device, const char *metric, int64_t bucket_ms, double v);
-    int (*metric_put)(struct corio_store *s, const char *org, const char *device, const char *name,
-                      const char *unit, enum corio_value_kind kind);
+    /* Locks the rows of these devices (sorted, distinct; unknown ids are skipped) until
+     * the transaction ends. A single-writer backend may do nothing. */
+    int (*lock_devices)(struct corio_store *s, const char *const *ids, size_t n);
+    /* Inserts each message whose identity mids[i] is not stored yet (the identities are
+     * distinct): is_new[i] = 1 and ref[i] its reference, else is_new[i] = 0. In order,
+     * so references grow with i. */
+    int (*messages_insert)(struct corio_store *s, const struct corio_msg_row *m,
+                           const char *const *mids, size_t n, int64_t *ref, uint8_t *is_new);
+    /* Inserts samples (distinct keys); inserted[i] = 0 for one whose key exists. */
+    int (*samples_insert)(struct corio_store *s, const struct corio_sample_row *r, size_t n,
+                          uint8_t *inserted);
+    /* Merges aggregates into their buckets (distinct (tier, device, metric, bucket)):
+     * min of mins, max of maxes, sums and counts added; a missing bucket is created. */
+    int (*rollups_merge)(struct corio_store *s, const struct corio_rollup_row *r, size_t n);
+    /* Creates or updates descriptors (distinct (device, name)): the type always, the
+     * unit when not empty. */
+    int (*metrics_put)(struct corio_store *s, const struct corio_metric_row *m, size_t n);
     int (*epoch_get)(struct corio_store *s, const char *device, int64_t epoch,
                      struct corio_epoch_state *st); /* CORIO_ERR_NOTFOUND */
-    int (*epoch_put)(struct corio_store *s, const char *org, const char *device, int64_t epoch,
-                     const struct corio_epoch_state *st);
+    /* Every epoch's state of these devices (sorted, distinct): fn(arg, row) for each;
+     * fn's non-zero return stops and is returned. */
+    int (*epochs_load)(struct corio_store *s, const char *const *ids, size_t n,
+                       int (*fn)(void *arg, const struct corio_epoch_row *row), void *arg);
+    /* Creates or replaces states (distinct (device, epoch)). */
+    int (*epochs_put)(struct corio_store *s, const struct corio_epoch_row *rows, size_t n);
     /* The gap of (device, epoch) that holds seq; CORIO_ERR_NOTFOUND. */
     int (*gap_find)(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
                     struct corio_gap *g);
@@ -253,6 +304,8 @@ struct corio_store_ops {
     int (*gap_insert)(struct corio_store *s, const char *org, const struct corio_gap *g);
     /* 1 when u->has_presence and the presence was applied, else 0. */
     int (*device_update)(struct corio_store *s, const struct corio_device_update *u);
+    /* Applies updates without presence (distinct (org, id)), as device_update does. */
+    int (*devices_update)(struct corio_store *s, const struct corio_device_update *u, size_t n);
     int (*counts_add)(struct corio_store *s, const char *org, const struct corio_store_counts *d);
     /* 1 when the batch is new, 0 when it was recorded before (its delivery is counted). */
     int (*batch_record)(struct corio_store *s, const struct corio_batch_rec *b);
@@ -273,11 +326,16 @@ struct corio_store_ops {
     int (*stats)(struct corio_store *s, const char *org, struct corio_store_stats *st);
     int (*retain)(struct corio_store *s, const struct corio_retention *r, int64_t now_ms,
                   int64_t *deleted);
+    /* Housekeeping outside any transaction (PostgreSQL: time partitions); may be NULL. */
+    int (*maintain)(struct corio_store *s, const struct corio_retention *r, int64_t now_ms);
 };
 
-/* Every backend's handle starts with this. */
+struct corio__store_tx; /* store.c's state of the open transaction */
+
+/* Every backend's handle starts with this; backends set ops and leave tx alone. */
 struct corio_store {
     const struct corio_store_ops *ops;
+    struct corio__store_tx *tx;
 };
 
 /* ---- backends --------------------------------------------------------------------- */
@@ -292,15 +350,33 @@ int corio_store_open_sqlite(const char *path, struct corio_store **out, char *er
 /* The schema version the SQLite backend writes (PRAGMA user_version). */
 int corio_store_sqlite_schema_version(void);
 
+/*
+ * Connects to PostgreSQL with a libpq connection string ("host=... dbname=..." or a
+ * postgresql:// URI), creates or migrates the schema (docs/storage.md), and makes the
+ * time partitions around now. A lost connection is re-established by the next call
+ * (which fails until the server answers again). Returns CORIO_OK and *out;
+ * CORIO_ERR_IO (cannot connect, or a migration failed) or CORIO_ERR_VERSION (a newer
+ * program's schema) with a one-line reason in err.
+ */
+int corio_store_open_pg(const char *conninfo, struct corio_store **out, char *err, size_t errlen);
+
+/* The schema version the PostgreSQL backend writes (its schema_version table). */
+int corio_store_pg_schema_version(void);
+
 /* Closes the store (rolling back an open transaction). NULL is fine. */
 void corio_store_close(struct corio_store *s);
+
+/* The backend's name: "sqlite" or "postgres". */
+const char *corio_store_backend(const struct corio_store *s);
 
 /* CORIO_OK when the database answers a trivial query, else CORIO_ERR_IO. */
 int corio_store_ping(struct corio_store *s);
 
 /* ---- transactions ----------------------------------------------------------------- */
 
-/* One batch is one transaction: begin, the ingest calls, commit (or rollback). */
+/* One batch is one transaction: begin, the ingest calls, commit (or rollback). The
+ * ingest calls below open and commit a transaction of their own when none is open.
+ * commit first writes what store.c kept in memory; when it fails, call rollback. */
 int corio_store_begin(struct corio_store *s);
 int corio_store_commit(struct corio_store *s);
 int corio_store_rollback(struct corio_store *s);
@@ -327,19 +403,45 @@ int corio_store_device_org(struct corio_store *s, const char *id, char org[CORIO
 void corio_store_message_id(const struct corio_msg_row *m, char *mid, size_t len);
 
 /*
- * Inserts a message by its identity. Returns 1 when it is new (*ref is then its
- * reference, for its samples), 0 when a message with that identity exists (nothing
- * changed), or an error. Counts the message (stored, rejected or duplicate) in its
- * organisation's counters and, for a new message of a device, the device's message
- * count and last-seen time.
+ * Locks the devices ids[0..n) (any order, repeats allowed; unknown ids are ignored)
+ * until the transaction ends, so that no other writer changes their sequence state
+ * meanwhile, and reads the sequence state of all their epochs in one go (store.c then
+ * needs no read per message). Call it first in a batch's transaction, with every device
+ * of the batch: locks taken in one go, in id order, cannot deadlock with another
+ * writer's. CORIO_ERR_STATE outside a transaction; CORIO_ERR_INVAL for a bad id.
  */
+int corio_store_lock_devices(struct corio_store *s, const char *const *ids, size_t n);
+
+/*
+ * Inserts messages m[0..n) by identity. For each, is_new[i] = 1 when it was new
+ * (ref[i] is then its reference, for its samples), 0 when a message with that identity
+ * exists - stored before, or earlier in m. Counts each message (stored, rejected or
+ * duplicate) in its organisation's counters and, for a new stored message of a
+ * device, the device's message count (when it has a seq), gateway and last-seen time.
+ * Every row is checked first: one bad row (CORIO_ERR_INVAL) inserts nothing. Returns
+ * the number of new messages, or an error.
+ */
+int corio_store_add_messages(struct corio_store *s, const struct corio_msg_row *m, size_t n,
+                             int64_t *ref, uint8_t *is_new);
+
+/* One message: 1 when new (*ref set), 0 when its identity exists, or an error. */
 int corio_store_add_message(struct corio_store *s, const struct corio_msg_row *m, int64_t *ref);
 
 /*
- * Inserts one sample of a new message and updates the metric's descriptor; for a
- * numeric sample that was new also its 1-minute and 1-hour rollups. Returns 1 when
- * the sample was new, 0 when the same (device, metric, time, message) exists.
+ * Inserts samples r[0..n) of messages just inserted (r[i].msg a reference that
+ * corio_store_add_messages gave), with units[i] (NULL or "": none) for their metrics'
+ * descriptors; units may be NULL. inserted[i] = 1 for a sample that was new, 0 for one
+ * whose (device, metric, time, message) exists - stored before, or earlier in r. For
+ * the new ones: the descriptors (the last unit given wins; an empty one keeps the
+ * stored unit; the type follows the latest value), the counters, and for numeric ones
+ * their 1-minute and 1-hour rollups, so rollups always equal an aggregate of the raw
+ * samples. Strings must be UTF-8 without NUL (corio_store_text_ok). Every row is
+ * checked first (CORIO_ERR_INVAL: nothing inserted). Returns the number inserted.
  */
+int corio_store_add_samples(struct corio_store *s, const struct corio_sample_row *r,
+                            const char *const *units, size_t n, uint8_t *inserted);
+
+/* One sample: 1 when new, 0 when the same (device, metric, time, message) exists. */
 int corio_store_add_sample(struct corio_store *s, const struct corio_sample_row *r,
                            const char *unit);
 
@@ -421,9 +523,20 @@ int corio_store_stats(struct corio_store *s, const char *org, struct corio_store
 /*
  * Deletes what is older than each tier's retention (relative to now_ms): raw samples,
  * 1-minute and 1-hour rollups, and messages and batch records. Runs in its own
- * transactions. *deleted (may be NULL) gets the number of rows deleted.
+ * transactions (CORIO_ERR_STATE inside one). *deleted (may be NULL) gets the number of
+ * rows deleted.
  */
 int corio_store_retain(struct corio_store *s, const struct corio_retention *r, int64_t now_ms,
                        int64_t *deleted);
+
+/*
+ * Housekeeping that keeps the database fast as time advances; run it at start and
+ * periodically (corio-cloud does, with retention). PostgreSQL: creates the daily
+ * partitions of samples from the retention horizon (a day back when raw samples are
+ * kept for ever) to a week ahead, and moves rows that landed in the default partition
+ * into partitions of their own. SQLite: nothing. Runs in its own transactions
+ * (CORIO_ERR_STATE inside one); several processes may run it at once.
+ */
+int corio_store_maintain(struct corio_store *s, const struct corio_retention *r, int64_t now_ms);
 
 #endif /* CORIO_CLOUD_STORE_H */

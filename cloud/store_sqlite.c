@@ -4,7 +4,8 @@
  * One connection per struct corio_store, WAL journal, synchronous=NORMAL (a commit
  * survives the crash of any process; docs/storage.md). The schema (docs/storage.md)
  * migrates forward with PRAGMA user_version. Every statement is prepared once, on
- * first use, and kept for the life of the connection.
+ * first use, and kept for the life of the connection. SQLite runs in our process, so
+ * the many-row primitives simply loop over one prepared statement.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ enum stmt_id {
     S_ROLLUP_1H,
     S_METRIC_PUT,
     S_EPOCH_GET,
+    S_EPOCHS_OF,
     S_EPOCH_PUT,
     S_GAP_FIND,
     S_GAP_DELETE,
@@ -217,15 +219,15 @@ static const char *const stmt_sql[S_COUNT] = {
                         "v_bool, v_data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                         "ON CONFLICT DO NOTHING",
     [S_ROLLUP_1M] = "INSERT INTO rollup_1m(device, metric, bucket_ms, org, min, max, sum, count) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?5, 1) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT(device, metric, bucket_ms) DO UPDATE SET "
                     "min = min(min, excluded.min), max = max(max, excluded.max), "
-                    "sum = sum + excluded.sum, count = count + 1",
+                    "sum = sum + excluded.sum, count = count + excluded.count",
     [S_ROLLUP_1H] = "INSERT INTO rollup_1h(device, metric, bucket_ms, org, min, max, sum, count) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?5, 1) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT(device, metric, bucket_ms) DO UPDATE SET "
                     "min = min(min, excluded.min), max = max(max, excluded.max), "
-                    "sum = sum + excluded.sum, count = count + 1",
+                    "sum = sum + excluded.sum, count = count + excluded.count",
     [S_METRIC_PUT] = "INSERT INTO metrics(device, name, org, unit, type) "
                      "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(device, name) DO UPDATE SET "
                      "unit = CASE WHEN excluded.unit <> '' THEN excluded.unit ELSE unit END, "
@@ -234,6 +236,8 @@ static const char *const stmt_sql[S_COUNT] = {
                      "OR excluded.type <> type",
     [S_EPOCH_GET] = "SELECT max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
                     "FROM device_epochs WHERE device = ?1 AND epoch = ?2",
+    [S_EPOCHS_OF] = "SELECT epoch, org, max_seq, stored, hb_last, hb_pending, hb_drops, hb_ms "
+                    "FROM device_epochs WHERE device = ?1",
     [S_EPOCH_PUT] = "INSERT INTO device_epochs(device, epoch, org, max_seq, stored, hb_last, "
                     "hb_pending, hb_drops, hb_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                     "ON CONFLICT(device, epoch) DO UPDATE SET max_seq = excluded.max_seq, "
@@ -529,99 +533,129 @@ static int sq_device_org(struct corio_store *s, const char *id, char org[CORIO_I
 
 /* ---- ingest primitives --------------------------------------------------------------- */
 
-static int sq_message_insert(struct corio_store *s, const char *mid, const struct corio_msg_row *m,
-                             int64_t *ref)
+static int sq_messages_insert(struct corio_store *s, const struct corio_msg_row *rows,
+                              const char *const *mids, size_t n, int64_t *ref, uint8_t *is_new)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, S_MSG_INSERT);
-    if (!p)
-        return CORIO_ERR_IO;
-    bind_text(p, 1, mid);
-    bind_text(p, 2, m->org);
-    bind_text(p, 3, m->device);
-    if (m->has_seq) {
-        sqlite3_bind_int64(p, 4, m->epoch);
-        sqlite3_bind_int64(p, 5, m->seq);
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_msg_row *m = &rows[i];
+        sqlite3_stmt *p = st(q, S_MSG_INSERT);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, mids[i]);
+        bind_text(p, 2, m->org);
+        bind_text(p, 3, m->device);
+        if (m->has_seq) {
+            sqlite3_bind_int64(p, 4, m->epoch);
+            sqlite3_bind_int64(p, 5, m->seq);
+        }
+        bind_text(p, 6, m->gateway);
+        sqlite3_bind_int64(p, 7, m->gw_epoch);
+        sqlite3_bind_int64(p, 8, m->gw_id);
+        bind_text(p, 9, m->suffix);
+        sqlite3_bind_int64(p, 10, m->recv_ms);
+        sqlite3_bind_int64(p, 11, m->stored_ms);
+        sqlite3_bind_int(p, 12, (int)m->status);
+        if (m->reason)
+            sqlite3_bind_text(p, 13, m->reason, (int)m->reason_len, SQLITE_STATIC);
+        int rc = run(q, p, "message_insert");
+        if (rc < 0)
+            return rc;
+        is_new[i] = rc > 0;
+        ref[i] = rc > 0 ? sqlite3_last_insert_rowid(q->db) : 0;
     }
-    bind_text(p, 6, m->gateway);
-    sqlite3_bind_int64(p, 7, m->gw_epoch);
-    sqlite3_bind_int64(p, 8, m->gw_id);
-    bind_text(p, 9, m->suffix);
-    sqlite3_bind_int64(p, 10, m->recv_ms);
-    sqlite3_bind_int64(p, 11, m->stored_ms);
-    sqlite3_bind_int(p, 12, (int)m->status);
-    if (m->reason)
-        sqlite3_bind_text(p, 13, m->reason, (int)strnlen(m->reason, CORIO_REASON_MAX),
-                          SQLITE_STATIC);
-    int rc = run(q, p, "message_insert");
-    if (rc < 0)
-        return rc;
-    if (rc == 0)
-        return 0;
-    *ref = sqlite3_last_insert_rowid(q->db);
-    return 1;
+    return CORIO_OK;
 }
 
-static int sq_sample_insert(struct corio_store *s, const struct corio_sample_row *r)
+static int sq_samples_insert(struct corio_store *s, const struct corio_sample_row *rows, size_t n,
+                             uint8_t *inserted)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, S_SAMPLE_INSERT);
-    if (!p)
-        return CORIO_ERR_IO;
-    bind_text(p, 1, r->device);
-    bind_text(p, 2, r->metric);
-    sqlite3_bind_int64(p, 3, r->t_ms);
-    sqlite3_bind_int64(p, 4, r->msg);
-    bind_text(p, 5, r->org);
-    switch (r->value.kind) {
-    case CORIO_VALUE_NUM:
-        sqlite3_bind_double(p, 6, r->value.num);
-        break;
-    case CORIO_VALUE_STR:
-        sqlite3_bind_text(p, 7, r->value.len ? r->value.str : "", (int)r->value.len, SQLITE_STATIC);
-        break;
-    case CORIO_VALUE_BOOL:
-        sqlite3_bind_int(p, 8, r->value.b ? 1 : 0);
-        break;
-    case CORIO_VALUE_DATA:
-        sqlite3_bind_blob(p, 9, r->value.len ? (const void *)r->value.data : "", (int)r->value.len,
-                          SQLITE_STATIC);
-        break;
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_sample_row *r = &rows[i];
+        sqlite3_stmt *p = st(q, S_SAMPLE_INSERT);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, r->device);
+        bind_text(p, 2, r->metric);
+        sqlite3_bind_int64(p, 3, r->t_ms);
+        sqlite3_bind_int64(p, 4, r->msg);
+        bind_text(p, 5, r->org);
+        switch (r->value.kind) {
+        case CORIO_VALUE_NUM:
+            sqlite3_bind_double(p, 6, r->value.num);
+            break;
+        case CORIO_VALUE_STR:
+            sqlite3_bind_text(p, 7, r->value.len ? r->value.str : "", (int)r->value.len,
+                              SQLITE_STATIC);
+            break;
+        case CORIO_VALUE_BOOL:
+            sqlite3_bind_int(p, 8, r->value.b ? 1 : 0);
+            break;
+        case CORIO_VALUE_DATA:
+            sqlite3_bind_blob(p, 9, r->value.len ? (const void *)r->value.data : "",
+                              (int)r->value.len, SQLITE_STATIC);
+            break;
+        }
+        int rc = run(q, p, "sample_insert");
+        if (rc < 0)
+            return rc;
+        inserted[i] = rc > 0;
     }
-    return run(q, p, "sample_insert");
+    return CORIO_OK;
 }
 
-static int sq_rollup_add(struct corio_store *s, enum corio_tier tier, const char *org,
-                         const char *device, const char *metric, int64_t bucket_ms, double v)
+static int sq_rollups_merge(struct corio_store *s, const struct corio_rollup_row *rows, size_t n)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, tier == CORIO_TIER_1M ? S_ROLLUP_1M : S_ROLLUP_1H);
-    if (!p)
-        return CORIO_ERR_IO;
-    bind_text(p, 1, device);
-    bind_text(p, 2, metric);
-    sqlite3_bind_int64(p, 3, bucket_ms);
-    bind_text(p, 4, org);
-    sqlite3_bind_double(p, 5, v);
-    int rc = run(q, p, "rollup_add");
-    return rc < 0 ? rc : CORIO_OK;
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_rollup_row *r = &rows[i];
+        sqlite3_stmt *p = st(q, r->tier == CORIO_TIER_1M ? S_ROLLUP_1M : S_ROLLUP_1H);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, r->device);
+        bind_text(p, 2, r->metric);
+        sqlite3_bind_int64(p, 3, r->bucket_ms);
+        bind_text(p, 4, r->org);
+        sqlite3_bind_double(p, 5, r->min);
+        sqlite3_bind_double(p, 6, r->max);
+        sqlite3_bind_double(p, 7, r->sum);
+        sqlite3_bind_int64(p, 8, r->count);
+        int rc = run(q, p, "rollup_merge");
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
 }
 
-static int sq_metric_put(struct corio_store *s, const char *org, const char *device,
-                         const char *name, const char *unit, enum corio_value_kind kind)
+static int sq_metrics_put(struct corio_store *s, const struct corio_metric_row *rows, size_t n)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, S_METRIC_PUT);
-    if (!p)
-        return CORIO_ERR_IO;
-    char type[2] = {(char)kind, 0};
-    bind_text(p, 1, device);
-    bind_text(p, 2, name);
-    bind_text(p, 3, org);
-    bind_text(p, 4, unit);
-    sqlite3_bind_text(p, 5, type, 1, SQLITE_TRANSIENT);
-    int rc = run(q, p, "metric_put");
-    return rc < 0 ? rc : CORIO_OK;
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_metric_row *m = &rows[i];
+        sqlite3_stmt *p = st(q, S_METRIC_PUT);
+        if (!p)
+            return CORIO_ERR_IO;
+        char type[2] = {(char)m->kind, 0};
+        bind_text(p, 1, m->device);
+        bind_text(p, 2, m->name);
+        bind_text(p, 3, m->org);
+        bind_text(p, 4, m->unit ? m->unit : "");
+        sqlite3_bind_text(p, 5, type, 1, SQLITE_TRANSIENT);
+        int rc = run(q, p, "metric_put");
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
+}
+
+/* One writer at a time already: BEGIN IMMEDIATE takes the database's write lock. */
+static int sq_lock_devices(struct corio_store *s, const char *const *ids, size_t n)
+{
+    (void)s;
+    (void)ids;
+    (void)n;
+    return CORIO_OK;
 }
 
 static void read_epoch(sqlite3_stmt *p, int col, struct corio_epoch_state *e)
@@ -654,26 +688,57 @@ static int sq_epoch_get(struct corio_store *s, const char *device, int64_t epoch
     return rc == SQLITE_ROW ? CORIO_OK : db_fail(q, "epoch_get");
 }
 
-static int sq_epoch_put(struct corio_store *s, const char *org, const char *device, int64_t epoch,
-                        const struct corio_epoch_state *e)
+static int sq_epochs_load(struct corio_store *s, const char *const *ids, size_t n,
+                          int (*fn)(void *arg, const struct corio_epoch_row *row), void *arg)
 {
     struct sq_store *q = SQ(s);
-    sqlite3_stmt *p = st(q, S_EPOCH_PUT);
-    if (!p)
-        return CORIO_ERR_IO;
-    bind_text(p, 1, device);
-    sqlite3_bind_int64(p, 2, epoch);
-    bind_text(p, 3, org);
-    sqlite3_bind_int64(p, 4, e->max_seq);
-    sqlite3_bind_int64(p, 5, e->stored);
-    if (e->has_hb) {
-        sqlite3_bind_int64(p, 6, e->hb_last);
-        sqlite3_bind_int64(p, 7, e->hb_pending);
-        sqlite3_bind_int64(p, 8, e->hb_drops);
-        sqlite3_bind_int64(p, 9, e->hb_ms);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *p = st(q, S_EPOCHS_OF);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, ids[i]);
+        int rc, out = CORIO_OK;
+        while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
+            struct corio_epoch_row row = {
+                .org = col_text(p, 1), .device = ids[i], .epoch = sqlite3_column_int64(p, 0)};
+            read_epoch(p, 2, &row.st);
+            if ((out = fn(arg, &row)) != 0)
+                break;
+        }
+        if (out == CORIO_OK && rc != SQLITE_DONE)
+            out = db_fail(q, "epochs_load");
+        sqlite3_reset(p);
+        if (out != CORIO_OK)
+            return out;
     }
-    int rc = run(q, p, "epoch_put");
-    return rc < 0 ? rc : CORIO_OK;
+    return CORIO_OK;
+}
+
+static int sq_epochs_put(struct corio_store *s, const struct corio_epoch_row *rows, size_t n)
+{
+    struct sq_store *q = SQ(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct corio_epoch_row *r = &rows[i];
+        const struct corio_epoch_state *e = &r->st;
+        sqlite3_stmt *p = st(q, S_EPOCH_PUT);
+        if (!p)
+            return CORIO_ERR_IO;
+        bind_text(p, 1, r->device);
+        sqlite3_bind_int64(p, 2, r->epoch);
+        bind_text(p, 3, r->org);
+        sqlite3_bind_int64(p, 4, e->max_seq);
+        sqlite3_bind_int64(p, 5, e->stored);
+        if (e->has_hb) {
+            sqlite3_bind_int64(p, 6, e->hb_last);
+            sqlite3_bind_int64(p, 7, e->hb_pending);
+            sqlite3_bind_int64(p, 8, e->hb_drops);
+            sqlite3_bind_int64(p, 9, e->hb_ms);
+        }
+        int rc = run(q, p, "epoch_put");
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
 }
 
 static int sq_gap_find(struct corio_store *s, const char *device, int64_t epoch, int64_t seq,
@@ -757,6 +822,16 @@ static int sq_device_update(struct corio_store *s, const struct corio_device_upd
     sqlite3_bind_int64(p, 4, u->presence_ms);
     rc = run(q, p, "device_presence");
     return rc < 0 ? rc : (rc > 0);
+}
+
+static int sq_devices_update(struct corio_store *s, const struct corio_device_update *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = sq_device_update(s, &u[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return CORIO_OK;
 }
 
 static int sq_counts_add(struct corio_store *s, const char *org, const struct corio_store_counts *d)
@@ -1122,16 +1197,19 @@ static const struct corio_store_ops sqlite_ops = {
     .gateway_get = sq_gateway_get,
     .device_put = sq_device_put,
     .device_org = sq_device_org,
-    .message_insert = sq_message_insert,
-    .sample_insert = sq_sample_insert,
-    .rollup_add = sq_rollup_add,
-    .metric_put = sq_metric_put,
+    .lock_devices = sq_lock_devices,
+    .messages_insert = sq_messages_insert,
+    .samples_insert = sq_samples_insert,
+    .rollups_merge = sq_rollups_merge,
+    .metrics_put = sq_metrics_put,
     .epoch_get = sq_epoch_get,
-    .epoch_put = sq_epoch_put,
+    .epochs_load = sq_epochs_load,
+    .epochs_put = sq_epochs_put,
     .gap_find = sq_gap_find,
     .gap_delete = sq_gap_delete,
     .gap_insert = sq_gap_insert,
     .device_update = sq_device_update,
+    .devices_update = sq_devices_update,
     .counts_add = sq_counts_add,
     .batch_record = sq_batch_record,
     .devices = sq_devices,

@@ -144,6 +144,43 @@ static int parse_org(struct parser *p, char *id, char *rest)
     return rc;
 }
 
+/* "orgkey <org id> key=<did:key> [key_no=<n>]": the current key of an organisation
+ * listed above, which endorses its devices' key rotations. */
+static int parse_orgkey(struct parser *p, char *id, char **toks, int ntoks)
+{
+    struct corio_reg *r = p->r;
+    struct corio_reg_org *o = NULL;
+    for (size_t i = 0; i < r->norgs && !o; i++)
+        if (!strcmp(r->orgs[i].id, id))
+            o = &r->orgs[i];
+    if (!o)
+        return bad(p, "orgkey for '%.40s', which no org line above names", id);
+    if (o->has_key)
+        return bad(p, "a second orgkey for %s", id);
+    bool has_key = false;
+    int rc = CORIO_OK;
+    for (int i = 0; rc == CORIO_OK && i < ntoks; i++) {
+        char *k, *v;
+        uint64_t n;
+        if (!split_kv(toks[i], &k, &v))
+            return bad(p, "'%.40s' is not key=value", toks[i]);
+        if (repeated(toks, i, k))
+            return bad(p, "'%.40s' given twice", k);
+        if (!strcmp(k, "key"))
+            rc = key_value(p, v, o->key), has_key = true;
+        else if (!strcmp(k, "key_no")) {
+            rc = uint_value(p, k, v, UINT32_MAX, &n);
+            o->key_number = (uint32_t)n;
+        } else
+            return bad(p, "unknown field '%.40s' of an orgkey", k);
+    }
+    if (rc == CORIO_OK && !has_key)
+        return bad(p, "an orgkey needs key=did:key:...");
+    if (rc == CORIO_OK)
+        o->has_key = true;
+    return rc;
+}
+
 static int parse_gateway(struct parser *p, char *id, char **toks, int ntoks)
 {
     struct corio_reg *r = p->r;
@@ -316,13 +353,16 @@ static int parse_line(struct parser *p, char *line)
         return bad(p, "'%.40s' needs an id", toks[0]);
     if (!strcmp(toks[0], "org"))
         return parse_org(p, toks[1], org_name);
+    if (!strcmp(toks[0], "orgkey"))
+        return parse_orgkey(p, toks[1], toks + 2, n - 2);
     if (!strcmp(toks[0], "gateway"))
         return parse_gateway(p, toks[1], toks + 2, n - 2);
     if (!strcmp(toks[0], "device"))
         return parse_device(p, toks[1], toks + 2, n - 2);
     if (!strcmp(toks[0], "firmware"))
         return parse_firmware(p, toks[1], toks + 2, n - 2);
-    return bad(p, "unknown entry '%.40s' (org, gateway, device, firmware, height)", toks[0]);
+    return bad(p, "unknown entry '%.40s' (org, orgkey, gateway, device, firmware, height)",
+               toks[0]);
 }
 
 static int cmp_device(const void *a, const void *b)
@@ -449,6 +489,14 @@ const struct corio_reg_gateway *corio_reg_gateway(const struct corio_reg *r,
     for (size_t i = 0; i < r->ngateways; i++)
         if (!strcmp(r->gateways[i].id, id))
             return &r->gateways[i];
+    return NULL;
+}
+
+const struct corio_reg_org *corio_reg_org(const struct corio_reg *r, const char *id)
+{
+    for (size_t i = 0; i < r->norgs; i++)
+        if (!strcmp(r->orgs[i].id, id))
+            return &r->orgs[i];
     return NULL;
 }
 

@@ -27,6 +27,9 @@ enum corio_reg_auth {
 struct corio_reg_org {
     char id[CORIO_REG_ID_CHARS + 1];
     char name[CORIO_REG_TEXT_MAX + 1];
+    bool has_key;                    /* an `orgkey` line gave its current key */
+    uint8_t key[CORIO_P256_PUB_LEN]; /* uncompressed: the endorser of its devices' rotations */
+    uint32_t key_number;
 };
 
 struct corio_reg_gateway {
@@ -87,6 +90,7 @@ void corio_reg_free(struct corio_reg *r);
 /* Lookups; NULL when absent. */
 const struct corio_reg_device *corio_reg_device(const struct corio_reg *r,
                                                      const char *id);
+const struct corio_reg_org *corio_reg_org(const struct corio_reg *r, const char *id);
 const struct corio_reg_gateway *corio_reg_gateway(const struct corio_reg *r,
                                                        const char *id);
 

@@ -28,6 +28,7 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "corio_sig.h"
+#include "corio_x509.h"
 #include "forwarder.h"
 #include "local_client.h"
 #include "outbox.h"
@@ -52,11 +53,12 @@ static const struct corio_conf_key gateway_keys[] = {
      .max = 3600000, .help = "MQTT keepalive with the cloud broker (libmosquitto needs 5 s or "
                              "more)."},
     {.name = "cloud_tls_ca", .type = CORIO_CONF_PATH,
-     .help = "CA of the cloud broker; setting it turns on TLS."},
+     .help = "CA of the cloud broker's certificate; setting it turns on TLS."},
     {.name = "cloud_tls_cert", .type = CORIO_CONF_PATH,
-     .help = "This gateway's certificate for mutual TLS."},
+     .help = "This gateway's certificate for mutual TLS, issued by its organisation's CA "
+             "(corio ca sign --role gateway); needs cloud_tls_ca."},
     {.name = "cloud_tls_key", .type = CORIO_CONF_PATH,
-     .help = "The key of cloud_tls_cert."},
+     .help = "The key of cloud_tls_cert; default: the gateway's key."},
     {.name = "window", .type = CORIO_CONF_INT, .def = "8", .min = 1, .max = 1024,
      .help = "Batches in flight before the cloud acknowledges."},
     {.name = "batch_messages", .type = CORIO_CONF_INT, .def = "500", .min = 1, .max = 100000,
@@ -90,8 +92,11 @@ static const struct corio_conf_key gateway_keys[] = {
      .help = "MQTT over TLS for devices; 0: none."},
     {.name = "ws_port", .type = CORIO_CONF_INT, .def = "0", .min = 0, .max = 65535,
      .help = "MQTT over WebSockets; 0: none."},
-    {.name = "tls_cert", .type = CORIO_CONF_PATH, .help = "The gateway's TLS certificate."},
-    {.name = "tls_key", .type = CORIO_CONF_PATH, .help = "The key of tls_cert."},
+    {.name = "tls_cert", .type = CORIO_CONF_PATH,
+     .help = "The gateway's certificate for its device listeners (mqtts_port, coaps_port), "
+             "issued by its organisation's CA (corio ca sign --role gateway --dns NAME)."},
+    {.name = "tls_key", .type = CORIO_CONF_PATH,
+     .help = "The key of tls_cert; default: the gateway's key."},
     {.name = "tls_ca", .type = CORIO_CONF_PATH, .help = "CA for device certificates, if any."},
     {.name = "coap_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
      .help = "Numeric address of the CoAP listeners."},
@@ -305,6 +310,46 @@ static char *default_plugin(void)
     return asprintf(&path, "%s/../lib/corio_mosquitto.so", exe) < 0 ? NULL : path;
 }
 
+/* The key file of a certificate key (tls_key, cloud_tls_key): the one configured, else the
+ * gateway's own key. */
+static const char *cert_key(const struct corio_conf *c, const char *key_name)
+{
+    const char *k = corio_conf_str(c, key_name);
+    return k ? k : corio_conf_str(c, "key");
+}
+
+/* A certificate this gateway presents must be for the key it is used with and, when it
+ * names did:corio identities, name this gateway: said at start rather than as a failed
+ * handshake later. */
+static int check_cert(struct gateway *g, const char *cert_name, const char *key_name)
+{
+    const struct corio_conf *c = g->conf;
+    const char *cert = corio_conf_str(c, cert_name);
+    if (!cert)
+        return CORIO_OK;
+    const char *keyfile = cert_key(c, key_name);
+    struct corio_key other = {0};
+    const struct corio_key *key = &g->key;
+    int rc = CORIO_OK;
+    if (corio_conf_str(c, key_name)) {
+        rc = corio_openssl_key_read_pem(keyfile, &other);
+        if (rc != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "cannot load a TLS key", "key=%s file=%s error=%s",
+                        key_name, keyfile, corio_strerror(rc));
+            return CORIO_ERR_INVAL;
+        }
+        key = &other;
+    }
+    char why[512];
+    rc = corio_x509_check_own(cert, key, g->gateway_id, why, sizeof why);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "unusable TLS certificate", "key=%s error=\"%s\"", cert_name,
+                    why);
+    if (other.ops)
+        corio_key_close(&other);
+    return rc == CORIO_OK ? CORIO_OK : CORIO_ERR_INVAL;
+}
+
 static int start_broker(struct gateway *g)
 {
     struct corio_conf *c = g->conf;
@@ -334,7 +379,7 @@ static int start_broker(struct gateway *g)
             .mqtt_port = (int)corio_conf_int(c, "mqtt_port"),
             .mqtts_port = (int)corio_conf_int(c, "mqtts_port"),
             .ws_port = (int)corio_conf_int(c, "ws_port"),
-            .tls_cert = corio_conf_str(c, "tls_cert"), .tls_key = corio_conf_str(c, "tls_key"),
+            .tls_cert = corio_conf_str(c, "tls_cert"), .tls_key = cert_key(c, "tls_key"),
             .tls_ca = corio_conf_str(c, "tls_ca"),
             .env = env, .nenv = nenv, .extra = extra, .nextra = nextra};
         rc = corio_broker_start(&bo, &g->broker, err, sizeof err);
@@ -433,7 +478,7 @@ static int start_coap(struct gateway *g)
         .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
         .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
         .coaps_port = coaps_port, .tls_cert = corio_conf_str(c, "tls_cert"),
-        .tls_key = corio_conf_str(c, "tls_key"),
+        .tls_key = cert_key(c, "tls_key"),
         .max_body = (size_t)corio_conf_int(c, "coap_max_body"),
         .session_timeout_ms = session_timeout,
         .retry_after_s = (uint32_t)(corio_conf_int(c, "coap_retry_after") / 1000),
@@ -466,6 +511,13 @@ static int start(struct gateway *g)
                     corio_conf_str(c, "key"), corio_strerror(rc));
         return CORIO_ERR_INVAL;
     }
+    if (corio_conf_str(c, "cloud_tls_cert") && !corio_conf_str(c, "cloud_tls_ca")) {
+        corio_logkv(CORIO_LOG_ERROR, "cloud_tls_cert needs cloud_tls_ca", "key=cloud_tls_ca");
+        return CORIO_ERR_INVAL;
+    }
+    if (check_cert(g, "cloud_tls_cert", "cloud_tls_key") != CORIO_OK ||
+        check_cert(g, "tls_cert", "tls_key") != CORIO_OK)
+        return CORIO_ERR_INVAL;
     if (corio_conf_bool(c, "run_broker") && start_broker(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
     if (start_coap(g) != CORIO_OK)
@@ -475,7 +527,7 @@ static int start(struct gateway *g)
         .port = (int)corio_conf_int(c, "cloud_port"),
         .keepalive_s = (int)(corio_conf_int(c, "cloud_keepalive") / 1000),
         .tls_ca = corio_conf_str(c, "cloud_tls_ca"), .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
-        .tls_key = corio_conf_str(c, "cloud_tls_key"),
+        .tls_key = corio_conf_str(c, "cloud_tls_cert") ? cert_key(c, "cloud_tls_key") : NULL,
         .max_inflight = (int)corio_conf_int(c, "window") * 2,
         .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {

@@ -28,6 +28,7 @@ struct corio_uplink {
     char topic_prefix[64];
     bool connected;
     bool connecting;
+    bool tls_failed; /* the last attempt's TLS handshake failed (logged once until a connect) */
     int64_t next_attempt_ms;
     int64_t backoff_ms;
     struct corio_uplink_stats st;
@@ -43,6 +44,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
         return;
     }
     u->connected = true;
+    u->tls_failed = false;
     u->backoff_ms = BACKOFF_MIN_MS;
     u->st.connects++;
     char topic[96];
@@ -67,6 +69,22 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     }
     u->connected = false;
     u->connecting = false;
+}
+
+/* libmosquitto reports a failed TLS handshake only through its log: a certificate the
+ * broker does not trust, or a broker we do not, will not heal by retrying, so an
+ * operator must hear of it (once, until a connection succeeds). */
+static void on_log(struct mosquitto *m, void *arg, int level, const char *text)
+{
+    (void)m;
+    corio_uplink *u = arg;
+    if (!(level & MOSQ_LOG_ERR) || !text || u->tls_failed || !u->o.tls_ca)
+        return;
+    if (strncmp(text, "OpenSSL Error", 13) != 0)
+        return;
+    u->tls_failed = true;
+    corio_logkv(CORIO_LOG_WARN, "TLS with the cloud broker failed; retrying",
+                "host=%s port=%d error=\"%s\"", u->host, u->o.port, text);
 }
 
 static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
@@ -110,6 +128,7 @@ int corio_uplink_new(const struct corio_uplink_options *o, corio_uplink **out, c
     mosquitto_connect_callback_set(u->mosq, on_connect);
     mosquitto_disconnect_callback_set(u->mosq, on_disconnect);
     mosquitto_message_callback_set(u->mosq, on_message);
+    mosquitto_log_callback_set(u->mosq, on_log);
     if (o->tls_ca) {
         int rc = mosquitto_tls_set(u->mosq, o->tls_ca, NULL, o->tls_cert, o->tls_key, NULL);
         if (rc != MOSQ_ERR_SUCCESS) {

@@ -413,12 +413,25 @@ static int export_rows(sqlite3 *db, struct corio_buf *b)
     char id[CORIO_DID_ID_CHARS + 1], org[CORIO_DID_ID_CHARS + 1], gw[CORIO_DID_ID_CHARS + 1];
     char dk[CORIO_DIDKEY_BUF];
     int rc = CORIO_OK;
-    if (sqlite3_prepare_v2(db, "SELECT id, name FROM ctr_org WHERE active = 1 ORDER BY node", -1,
-                           &s, NULL) != SQLITE_OK)
+    /* Each organisation with its current key (orgkey), which gateways trust to endorse
+     * its devices' key rotations offline (docs/registry.md). */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT o.id, o.name, k.key, i.key_number FROM ctr_org o"
+                           " JOIN ctr_identity i ON i.id = o.id"
+                           " JOIN ctr_key k ON k.id = o.id AND k.number = i.key_number"
+                           " WHERE o.active = 1 ORDER BY o.node",
+                           -1, &s, NULL) != SQLITE_OK)
         return CORIO_ERR_IO;
     while (rc == CORIO_OK && sqlite3_step(s) == SQLITE_ROW) {
         corio_did_id_format(sqlite3_column_blob(s, 0), id, sizeof id);
         rc = corio_buf_printf(b, "org %s %s\n", id, (const char *)sqlite3_column_text(s, 1));
+        if (rc == CORIO_OK &&
+            corio_didkey_format(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), dk,
+                                sizeof dk) < 0)
+            rc = CORIO_ERR_IO;
+        if (rc == CORIO_OK)
+            rc = corio_buf_printf(b, "orgkey %s key=%s key_no=%lld\n", id, dk,
+                                  (long long)sqlite3_column_int64(s, 3));
     }
     sqlite3_finalize(s);
     if (rc != CORIO_OK)

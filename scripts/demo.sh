@@ -2,6 +2,10 @@
 # The whole platform on one machine: simulated devices → gateway (Mosquitto + corio
 # plugin, corio-gateway) → cloud broker → corio-cloud → dashboard. Everything runs in
 # run/demo/ with generated identities and configurations, and stops cleanly on Ctrl-C.
+# TLS everywhere: the organisation's CA (corio ca, its own key) certifies the gateway,
+# the cloud broker and corio-cloud; devices verify the gateway with the trust anchor
+# they were provisioned with; the cloud broker takes only clients with a certificate
+# from the organisations' CAs, and holds each gateway to its own topics.
 #
 #   scripts/demo.sh <build-dir> [--duration SECONDS] [--devices N]
 #
@@ -60,30 +64,71 @@ trap cleanup EXIT
 rm -rf "$run"
 mkdir -p "$run/logs"
 
-# Identities: an organisation, its gateway, and the devices, each a did:corio.
+# Identities: an organisation, its gateway, and the devices, each a did:corio; keys
+# for the cloud broker and corio-cloud.
 field() { sed -n "s/^$1 //p" "$2"; }
-"$bin/corio" key new --out "$run/org.pem" >"$run/org.txt"
-"$bin/corio" key new --out "$run/gateway.pem" >"$run/gateway.txt"
+for k in org gateway broker cloud; do
+    "$bin/corio" key new --out "$run/$k.pem" >"$run/$k.txt"
+done
 org=$(field id "$run/org.txt")
 gw=$(field id "$run/gateway.txt")
 gw_key=$(field didkey "$run/gateway.txt")
+
+# Certificates: the organisation's CA, signed by its own key; one certificate for the
+# gateway's key, which serves its devices (as localhost) and identifies it to the cloud
+# broker; the cloud broker's server certificate; corio-cloud's client certificate.
+{
+    "$bin/corio" ca new --org-key "$run/org.pem" --out "$run/ca" --name "Demo Organisation"
+    "$bin/corio" ca sign --ca "$run/ca" --key "$run/gateway.pem" --role gateway \
+        --dns localhost --ip 127.0.0.1 --out "$run/gateway.crt"
+    "$bin/corio" ca sign --ca "$run/ca" --key "$run/broker.pem" --role cloud --cn cloud-broker \
+        --dns localhost --ip 127.0.0.1 --out "$run/broker.crt"
+    "$bin/corio" ca sign --ca "$run/ca" --key "$run/cloud.pem" --role cloud \
+        --out "$run/corio-cloud.crt"
+} >"$run/logs/ca.log"
+ca=$run/ca/ca.crt
+# The devices, each provisioned with the organisation's CA as its trust anchor for the
+# gateway (<id>.ca.pem beside its key, docs/onboarding.md).
 "$bin/corio" sim provision --devices "$devices" --dir "$run/devices" --org "$org" \
-    --registry-out "$run/devices.reg" >"$run/logs/provision.log"
+    --gateway-ca "$ca" --registry-out "$run/devices.reg" >"$run/logs/provision.log"
+# The CA certificates of the organisations the cloud broker accepts clients from: one.
+cp "$ca" "$run/ca-bundle.pem"
 {
     echo "height 1"
     echo "org $org Demo Organisation"
     echo "gateway $gw org=$org key=$gw_key key_no=0"
     cat "$run/devices.reg"
 } >"$run/registry"
-say "organisation $org, gateway $gw, $devices devices"
+say "organisation $org, gateway $gw, $devices devices; certificates from the CA in $run/ca"
 
-# The cloud broker.
+# The cloud broker: mutual TLS only; a client's name is its certificate's CN (a gateway's
+# short id, corio-cloud-<org>), which is also its client id, and the ACL holds each
+# gateway to its own topics. Signed batches do the rest (DESIGN.md §3).
+cat >"$run/cloud-acl" <<EOF
+pattern write corio/v1/g/%u/batch
+pattern write corio/v1/g/%u/state
+pattern read corio/v1/g/%u/ack
+pattern read corio/v1/g/%u/down
+user corio-cloud-$org
+topic read corio/v1/g/+/batch
+topic read corio/v1/g/+/state
+topic write corio/v1/g/+/ack
+topic write corio/v1/g/+/down
+EOF
 cat >"$run/cloud-mosquitto.conf" <<EOF
-listener $cloud_broker_port 127.0.0.1
-allow_anonymous true
+per_listener_settings false
+allow_anonymous false
+acl_file $run/cloud-acl
 max_queued_messages 0
 persistence false
 log_dest stderr
+listener $cloud_broker_port 127.0.0.1
+certfile $run/broker.crt
+keyfile $run/broker.pem
+cafile $run/ca-bundle.pem
+require_certificate true
+use_identity_as_username true
+use_username_as_clientid true
 EOF
 [ "$(id -u)" -ne 0 ] || echo "user root" >>"$run/cloud-mosquitto.conf"
 mosquitto -c "$run/cloud-mosquitto.conf" >"$run/logs/cloud-mosquitto.log" 2>&1 &
@@ -96,6 +141,9 @@ registry $run/registry
 http_port $http_port
 web_root $top/web/dist
 broker_port $cloud_broker_port
+broker_tls_ca $ca
+broker_tls_cert $run/corio-cloud.crt
+broker_tls_key $run/cloud.pem
 EOF
 "$bin/corio-cloud" -c "$run/corio-cloud.conf" >"$run/logs/corio-cloud.log" 2>&1 &
 pids+=($!)
@@ -106,10 +154,14 @@ key $run/gateway.pem
 outbox $run/gateway/outbox.db
 registry $run/registry
 cloud_port $cloud_broker_port
+cloud_tls_ca $ca
+cloud_tls_cert $run/gateway.crt
 broker_dir $run/gateway/broker
 mqtt_address 127.0.0.1
-mqtt_port $device_port
-mqtts_port 0
+mqtt_port 0
+mqtts_port $device_port
+tls_cert $run/gateway.crt
+coaps_port 0
 loopback_port $loopback_port
 http_port $gateway_http_port
 EOF
@@ -128,7 +180,7 @@ wait_port $http_port corio-cloud
 wait_port $device_port "the gateway's broker"
 
 sim_args=(--dir "$run/devices" --gateway "127.0.0.1:$device_port" --gateway-id "$gw"
-    --summary "$run/sim.json")
+    --tls --server-name localhost --summary "$run/sim.json")
 [ -z "$duration" ] || sim_args+=(--duration "$duration")
 "$bin/corio" sim run "${sim_args[@]}" >"$run/logs/sim.log" 2>&1 &
 sim=$!

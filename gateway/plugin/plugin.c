@@ -19,6 +19,9 @@
  *   plugin_opt_sync_ms <n>            WAL fsync interval, default 200
  *   plugin_opt_registry <path>        the registry file (required; docs/registry.md)
  *   plugin_opt_state <path>           authentication state, default: <outbox>-auth.db
+ *   plugin_opt_registry_max_age <s>   key 0 of a device the registry does not list
+ *                                     (quarantine, docs/onboarding.md) is accepted only
+ *                                     while the applied registry is younger; default 3600
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -242,6 +245,8 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     const char *sync_ms = option(opts, option_count, "sync_ms");
     const char *registry = option(opts, option_count, "registry");
     const char *state = option(opts, option_count, "state");
+    const char *max_age = option(opts, option_count, "registry_max_age");
+    int64_t registry_max_age = 3600;
     if (!outbox || !gateway || !registry) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_outbox, plugin_opt_gateway and "
                                            "plugin_opt_registry are required");
@@ -262,6 +267,13 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
                                            ">= 1", sync_ms);
         return MOSQ_ERR_INVAL;
     }
+    if (max_age && !parse_i64(max_age, 0, &registry_max_age)) {
+        mosquitto_log_printf(MOSQ_LOG_ERR,
+                             "corio: plugin_opt_registry_max_age '%s' is not a "
+                             "number of seconds",
+                             max_age);
+        return MOSQ_ERR_INVAL;
+    }
     snprintf(p->gateway, sizeof p->gateway, "%s", gateway);
     if (watermark)
         snprintf(p->watermark_path, sizeof p->watermark_path, "%s", watermark);
@@ -280,7 +292,8 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         snprintf(state_path, sizeof state_path, "%s", state);
     else
         snprintf(state_path, sizeof state_path, "%s-auth.db", outbox);
-    if (corio__presence_init(p) != CORIO_OK || corio__auth_init(p, registry, state_path) != CORIO_OK) {
+    if (corio__presence_init(p) != CORIO_OK ||
+        corio__auth_init(p, registry, state_path, registry_max_age) != CORIO_OK) {
         corio__auth_cleanup(p);
         corio__presence_cleanup(p);
         corio_outbox_close(p->outbox);

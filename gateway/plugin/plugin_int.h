@@ -8,14 +8,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include <mosquitto_broker.h>
+#include <sqlite3.h>
 
 #include "outbox.h"
 
 #define CORIO_SHORT_ID_LEN 24
 
 struct corio_presence_table;
-struct corio_auth;
+struct corio_reg;
+struct corio_eat_pending;
+
+/* Authentication state (auth.c, eat_auth.c). */
+struct corio_auth {
+    char *registry_path;
+    struct corio_reg *reg;
+    struct timespec registry_mtime;
+    /* When the applied height was written (the file's mtime, wall-clock seconds, never in
+     * the future): the registry's age, which bounds key 0 without the registry. */
+    int64_t registry_applied_s;
+    int64_t registry_max_age_s;
+    char *state_path;
+    sqlite3 *state;
+    sqlite3_stmt *get_counter;
+    sqlite3_stmt *put_counter;
+    sqlite3_stmt *put_eat;
+    /* Nonces issued and not yet answered, one per connection (eat_auth.c). */
+    struct corio_eat_pending *pending;
+    size_t npending, cap_pending;
+};
+
+/* What the state file remembers of a DID. */
+struct corio_seen {
+    uint64_t counter; /* the highest single-step counter accepted */
+    uint32_t key_no;  /* the highest key number accepted */
+    bool eat;         /* it has logged in with corio-eat-v1: single-step is refused */
+};
 
 struct corio_plugin {
     mosquitto_plugin_id_t *id;
@@ -61,11 +91,28 @@ void corio__presence_connected(struct corio_plugin *p, const struct mosquitto *c
                                const char *device);
 
 /* auth.c: single-step EAT authentication, topic rights, the registry. */
-int corio__auth_init(struct corio_plugin *p, const char *registry, const char *state);
+int corio__auth_init(struct corio_plugin *p, const char *registry, const char *state,
+                     int64_t registry_max_age_s);
 int corio__auth_register(struct corio_plugin *p);
 void corio__auth_unregister(struct corio_plugin *p);
 void corio__auth_cleanup(struct corio_plugin *p);
 void corio__auth_tick(struct corio_plugin *p);
+void corio__auth_seen(struct corio_auth *a, const char *did, struct corio_seen *out);
+/* Records a corio-eat-v1 login: the key number (never lowered) and the flag. */
+int corio__auth_remember_eat(struct corio_auth *a, const char *did, uint32_t key_no);
+/* Seconds since the applied registry height was written; INT64_MAX without one. */
+int64_t corio__registry_age_s(const struct corio_auth *a);
+bool corio__service_client(const struct corio_plugin *p, const char *client);
+/* Logs a refused login: "corio: refused <client> (<how>): <why>", and counts it. */
+void corio__refused(struct corio_plugin *p, const char *client, const char *how, const char *why);
+
+/* eat_auth.c: MQTT 5 enhanced authentication corio-eat-v1 (MOSQ_EVT_EXT_AUTH_START and
+ * _CONTINUE); quarantine for devices the registry does not list. */
+int corio__eat_auth_register(struct corio_plugin *p);
+void corio__eat_auth_unregister(struct corio_plugin *p);
+/* Drops nonces that waited too long for their answer. */
+void corio__eat_auth_tick(struct corio_plugin *p);
+void corio__eat_auth_cleanup(struct corio_plugin *p);
 
 /* The suffix a device message is stored under: "presence" for the up/presence that the
  * gateway's service publishes for a CoAP device (its presence record), else suffix. */

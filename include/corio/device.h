@@ -6,8 +6,11 @@
  * flash, and only then published, QoS 1, on corio/v1/d/{id}/up/json or up/cbor; a
  * PUBACK marks it acknowledged, anything else leaves it for a later retry. The
  * connection authenticates in a single step (client id = short id, username = DID,
- * password = base64url of an EAT for the gateway carrying a counter kept in flash), a
- * heartbeat goes out on up/hb, and time comes from dn/time.
+ * password = base64url of an EAT for the gateway carrying a counter kept in flash) or,
+ * under MQTT 5, with enhanced authentication corio-eat-v1 (an EAT over the gateway's
+ * nonce and the device's rotation chain, eat_auth.h); a heartbeat goes out on up/hb,
+ * and time comes from dn/time. A device the gateway does not know yet is quarantined:
+ * it then publishes nothing of its own and only answers claims (docs/onboarding.md).
  *
  * Shape of use:
  *
@@ -48,10 +51,12 @@
 #include "corio/config.h"
 #include "corio/crypto.h"
 #include "corio/did.h"
+#include "corio/eat_auth.h"
 #include "corio/error.h"
 #include "corio/flash.h"
 #include "corio/mqtt.h"
 #include "corio/outbox.h"
+#include "corio/rotation.h"
 #include "corio/senml.h"
 #include "corio/topic.h"
 #include "corio/transport.h"
@@ -80,6 +85,21 @@ extern "C" {
 #ifndef CORIO_DEVICE_EAT_MAX
 #define CORIO_DEVICE_EAT_MAX 512
 #endif
+
+/* Bytes kept for an enhanced-authentication answer (eat_auth.h): the EAT and the
+ * rotation chain. The default holds a chain of two rotations with one endorsement each;
+ * a device that keeps a longer chain raises it. Shares its memory with the single-step
+ * password. */
+#ifndef CORIO_DEVICE_AUTH_MAX
+#define CORIO_DEVICE_AUTH_MAX                                                                      \
+    CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, CORIO_ROTATION_CHAIN_MAX(2u, 1u))
+#endif
+
+/* How the device logs in (corio_device_config.auth). */
+enum corio_device_auth {
+    CORIO_DEVICE_AUTH_SINGLE = 0, /* username = DID, password = EAT with a counter */
+    CORIO_DEVICE_AUTH_EAT = 1,    /* MQTT 5 enhanced authentication corio-eat-v1 */
+};
 
 /* Heartbeat interval by default (corio_device_config.heartbeat_ms). */
 #ifndef CORIO_DEVICE_HEARTBEAT_MS
@@ -121,6 +141,21 @@ struct corio_device_config {
     const uint8_t *fw_digest;
     const char *fw_version;
     const char *fw_name;
+    /* How to log in: CORIO_DEVICE_AUTH_SINGLE (the default) or CORIO_DEVICE_AUTH_EAT (MQTT
+     * 5 only), which the registry's auth=eat asks for and which an unregistered device
+     * needs to reach quarantine and be claimed. */
+    enum corio_device_auth auth;
+    /* Enhanced authentication presents the rotation chain (rotation.h) from key 0 to key
+     * key_number: borrowed, and required when key_number > 0; with key 0 leave it NULL
+     * (the device makes the one-key chain itself). At most CORIO_DEVICE_AUTH_MAX bytes
+     * together with a token. */
+    const uint8_t *chain;
+    size_t chain_len;
+    /* The claim secret printed with the device (its QR code): text of 1 to
+     * CORIO_CLAIM_SECRET_MAX bytes, NUL-terminated, borrowed; NULL: claims are never
+     * answered. While quarantined, the device signs a claim only for a nonce it
+     * recomputes from this secret (docs/onboarding.md). */
+    const char *claim_secret;
 
     /* Ports (transport.h, flash.h): required. */
     const struct corio_transport *transport;
@@ -191,6 +226,9 @@ struct corio_device_stats {
     uint32_t link_errors;  /* failed attempts and lost connections */
     uint32_t login_errors; /* tokens that could not be made (store or crypto failure) */
     uint32_t heartbeats;   /* heartbeats handed to the client */
+    bool quarantined;      /* the gateway admitted the device to quarantine only */
+    uint32_t claims;       /* claim requests answered with an EAT */
+    uint32_t claims_refused; /* claim requests refused (wrong nonce, no secret, not key 0) */
     uint8_t store;         /* enum corio_device_store_opened: what init found */
     uint8_t outbox;        /* enum corio_dev_outbox_opened */
 };
@@ -282,9 +320,25 @@ struct corio_device {
     uint64_t pack_time_ms;
     struct corio_senml_enc enc;
     struct corio_device_stats st;
-    /* The single-step token and its base64url text (the MQTT password). */
+    /* Enhanced authentication and claims. */
+    uint8_t auth_mode; /* enum corio_device_auth */
+    bool quarantined;
+    bool subs_due;   /* the subscriptions must follow the admission status */
+    bool reauth_due; /* a new key waits to be presented */
+    const uint8_t *chain;
+    size_t chain_len;
+    uint8_t chain0[40]; /* the one-key chain of key 0, when key_number is 0 */
+    size_t chain0_len;
+    const char *claim_secret;
+    size_t claim_secret_len;
+    char qsub[CORIO_QUARANTINE_TOPIC_MAX]; /* corio/v1/q/{id}/dn/claim */
+    /* The token, and what carries it: its base64url text (the MQTT password) or the
+     * enhanced-authentication answer (token and chain). */
     uint8_t eat[CORIO_DEVICE_EAT_MAX];
-    char password[(CORIO_DEVICE_EAT_MAX * 4 + 2) / 3 + 1];
+    union {
+        char password[(CORIO_DEVICE_EAT_MAX * 4 + 2) / 3 + 1];
+        uint8_t answer[CORIO_DEVICE_AUTH_MAX];
+    } cred;
 };
 
 /*
@@ -299,12 +353,27 @@ struct corio_device {
  * Returns CORIO_OK; CORIO_ERR_INVAL (a missing argument, port function or buffer, a
  * buffer under 64 bytes, an id that is not a short id, max_inflight out of range, a
  * flash region without room for the store and two outbox sectors, a sector under 128
- * bytes or not a multiple of 32, an unknown format or version); CORIO_ERR_IO (the
+ * bytes or not a multiple of 32, an unknown format or version, enhanced authentication
+ * under MQTT 3.1.1, a key above 0 without a chain, a chain or claim secret too large);
+ * CORIO_ERR_IO (the
  * flash failed); CORIO_ERR_FULL (the outbox's sequence numbers are exhausted); the
  * errors of corio_dev_outbox_open() and corio_mqtt_init(); or the key's backend's
  * errors while deriving the id.
  */
 int corio_device_init(struct corio_device *d, const struct corio_device_config *cfg);
+
+/*
+ * Switches the device to key key_number of its DID after a rotation: key (borrowed)
+ * signs every token from now on, and chain (borrowed; rotation.h) leads from key 0 to
+ * it. Under enhanced authentication a connected device re-authenticates at once (AUTH
+ * 0x19), so the gateway learns the new key and refuses the old one from then on; a
+ * single-step device uses it from its next connection. Returns CORIO_OK; CORIO_ERR_INVAL
+ * (d or key NULL, a key number below the current one, no chain for a key above 0 under
+ * enhanced authentication, a chain that does not fit CORIO_DEVICE_AUTH_MAX with a
+ * token).
+ */
+int corio_device_set_key(struct corio_device *d, const struct corio_key *key, uint32_t key_number,
+                         const uint8_t *chain, size_t chain_len);
 
 /* Starts connecting, with a fresh token; from then on the client reconnects by itself
  * (with a fresh token each time) until corio_device_stop(). Returns CORIO_OK, or

@@ -76,7 +76,17 @@ struct corio_posix_tls {
 int corio_posix_tls_init(struct corio_posix_tls *t, const char *host, uint16_t port,
                          uint32_t connect_timeout_ms, const char *ca_pem, const char *server_name);
 
-/* Closes and frees what corio_posix_tls_init() set up. */
+/* Configures TLS, as corio_posix_tls_init(), over another byte transport instead of the
+ * port's own TCP connection (an application's own non-blocking sockets, a proxy): raw's
+ * functions are copied and used as the transport underneath (raw->ctx must outlive t;
+ * its open may answer CORIO_ERR_AGAIN while connecting). The server's name must be given.
+ * corio_posix_tls_wait() does not know raw's socket: the application polls it. Returns
+ * CORIO_OK, CORIO_ERR_INVAL (arguments, or ca_pem holds no certificate) or
+ * CORIO_ERR_CRYPTO; release with corio_posix_tls_free(). */
+int corio_posix_tls_init_transport(struct corio_posix_tls *t, const struct corio_transport *raw,
+                                   const char *ca_pem, const char *server_name);
+
+/* Closes and frees what corio_posix_tls_init() or _init_transport() set up. */
 void corio_posix_tls_free(struct corio_posix_tls *t);
 
 /* Fills *out with t's transport functions. open returns, besides the TCP errors,

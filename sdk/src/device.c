@@ -1,8 +1,10 @@
 /*
  * device.c - the device layer (include/corio/device.h): a boot (counter store,
  * outbox, client), single-step authentication with a fresh token per connection
- * attempt, the publishing loop over the outbox, the heartbeat and time from dn/time.
- * Recording values is in device_sample.c, the counter store in device_store.c.
+ * attempt or MQTT 5 enhanced authentication (corio-eat-v1: a token over the gateway's
+ * nonce and the rotation chain), quarantine and claims, the publishing loop over the
+ * outbox, the heartbeat and time from dn/time. Recording values is in
+ * device_sample.c, the counter store in device_store.c.
  *
  * Publishing. The outbox owns messages; the client holds at most max_inflight of them
  * at once, each under token = seq. The loop walks the outbox's unacknowledged entries
@@ -13,11 +15,20 @@
  * stays unacknowledged, publishing pauses for the backoff, and the loop starts again
  * from the oldest unacknowledged entry. A full gateway refuses by disconnecting (DESIGN.md
  * §1); the client's reconnect backoff then spaces the attempts.
+ *
+ * Quarantine (docs/onboarding.md). A gateway that does not find the device in its
+ * registry admits it to corio/v1/q/{id}/ only and says so in the CONNACK's
+ * authentication data. The device then publishes nothing of its own (its packs wait in
+ * the outbox; the gateway would refuse them), subscribes to its claim topic instead of
+ * its downlink, and answers a claim request with a token over H(secret ‖ claimant)
+ * only when it computes the same nonce from its own secret. Once claimed, the gateway
+ * disconnects it, and the next connection is admitted.
  */
 #include <string.h>
 
 #include "corio/cbor.h"
 #include "corio/eat.h"
+#include "corio/eat_auth.h"
 #include "corio/encoding.h"
 #include "corio/heartbeat.h"
 #include "device_int.h"
@@ -111,6 +122,29 @@ int corio_device_time_decode(const uint8_t *msg, size_t len, uint64_t *unix_ms)
     return CORIO_OK;
 }
 
+/* ---- tokens ---- */
+
+/* The claims every token of this device carries; the caller adds aud and a nonce or a
+ * counter. */
+static void base_claims(const struct corio_device *d, struct corio_eat_claims *c)
+{
+    memset(c, 0, sizeof *c);
+    c->issuer = d->did;
+    c->issuer.has_key = false;
+    c->key_number = d->key_number;
+    c->has_bootcount = true;
+    c->bootcount = d->store.boot;
+    c->assurance = d->assurance;
+    if (d->fw_digest) {
+        c->has_firmware = true;
+        memcpy(c->fw_digest, d->fw_digest, CORIO_SHA256_LEN);
+        c->fw_version = d->fw_version;
+        c->fw_version_len = strlen(d->fw_version);
+        c->fw_name = d->fw_name;
+        c->fw_name_len = d->fw_name ? strlen(d->fw_name) : 0;
+    }
+}
+
 /* ---- single-step authentication ---- */
 
 /* Makes the token for the next connection attempt: a counter never handed out before,
@@ -123,36 +157,146 @@ static void make_login(struct corio_device *d)
     int n = corio__dev_store_take(&d->store, CORIO_DEVICE_COUNTER_BLOCK, &counter);
     if (n == CORIO_OK) {
         struct corio_eat_claims c;
-        memset(&c, 0, sizeof c);
-        c.issuer = d->did;
-        c.issuer.has_key = false;
-        c.key_number = d->key_number;
+        base_claims(d, &c);
         c.aud = d->gateway;
         c.aud_len = CORIO_SHORT_ID_LEN;
         c.has_counter = true;
         c.counter = counter;
-        c.has_bootcount = true;
-        c.bootcount = d->store.boot;
-        c.assurance = d->assurance;
-        if (d->fw_digest) {
-            c.has_firmware = true;
-            memcpy(c.fw_digest, d->fw_digest, CORIO_SHA256_LEN);
-            c.fw_version = d->fw_version;
-            c.fw_version_len = strlen(d->fw_version);
-            c.fw_name = d->fw_name;
-            c.fw_name_len = d->fw_name ? strlen(d->fw_name) : 0;
-        }
         n = corio_eat_make(d->key, &c, d->eat, sizeof d->eat);
         if (n > 0)
-            n = corio_base64url_encode(d->eat, (size_t)n, d->password, sizeof d->password);
-        if (n > 0 && corio_mqtt_set_login(&d->mqtt, d->did_text, ulen, (const uint8_t *)d->password,
-                                          (uint16_t)n) == CORIO_OK) {
+            n = corio_base64url_encode(d->eat, (size_t)n, d->cred.password,
+                                       sizeof d->cred.password);
+        if (n > 0 &&
+            corio_mqtt_set_login(&d->mqtt, d->did_text, ulen, (const uint8_t *)d->cred.password,
+                                 (uint16_t)n) == CORIO_OK) {
             d->st.counter = counter;
             return;
         }
     }
     d->st.login_errors++;
     (void)corio_mqtt_set_login(&d->mqtt, d->did_text, ulen, NULL, 0);
+}
+
+/* ---- enhanced authentication (corio-eat-v1) and claims ---- */
+
+/* Makes an answer [1, token, chain] in d->cred.answer: a token for aud over nonce, and
+ * the chain to the current key (chain0: the one-key chain of key 0, for claims).
+ * Returns its length or an error. */
+static int make_answer(struct corio_device *d, const char *aud, size_t aud_len,
+                       const uint8_t *nonce, size_t nonce_len, bool chain0)
+{
+    struct corio_eat_claims c;
+    base_claims(d, &c);
+    c.aud = aud;
+    c.aud_len = aud_len;
+    c.nonce = nonce;
+    c.nonce_len = nonce_len;
+    int n = corio_eat_make(d->key, &c, d->eat, sizeof d->eat);
+    if (n < 0)
+        return n;
+    const uint8_t *chain = chain0 || d->key_number == 0 ? d->chain0 : d->chain;
+    size_t chain_len = chain0 || d->key_number == 0 ? d->chain0_len : d->chain_len;
+    return corio_eat_auth_encode(d->eat, (size_t)n, chain, chain_len, d->cred.answer,
+                                 sizeof d->cred.answer);
+}
+
+/* The subscriptions follow the admission status: the downlink when admitted, the claim
+ * topic when quarantined. A change that the client cannot take now (an unsubscribe of
+ * the same filter still in flight) is tried again from corio_device_process(). */
+static void follow_status(struct corio_device *d)
+{
+    int rc = CORIO_OK;
+    uint16_t qlen = (uint16_t)strlen(d->qsub);
+    for (size_t i = 0; i < 3 && d->subs[i][0]; i++) {
+        uint16_t n = (uint16_t)strlen(d->subs[i]);
+        int r = d->quarantined
+                    ? corio_mqtt_unsubscribe(&d->mqtt, d->subs[i], n)
+                    : corio_mqtt_subscribe(&d->mqtt, d->subs[i], n, CORIO_MQTT_SUB_QOS(1));
+        if (r == CORIO_ERR_AGAIN)
+            rc = r;
+    }
+    int r = d->quarantined ? corio_mqtt_subscribe(&d->mqtt, d->qsub, qlen, CORIO_MQTT_SUB_QOS(1))
+                           : corio_mqtt_unsubscribe(&d->mqtt, d->qsub, qlen);
+    if (r == CORIO_ERR_AGAIN)
+        rc = r;
+    d->subs_due = rc == CORIO_ERR_AGAIN;
+}
+
+static int auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, size_t in_len,
+                const uint8_t **out, size_t *out_len)
+{
+    struct corio_device *d = user;
+    *out = NULL;
+    *out_len = 0;
+    if (step == CORIO_MQTT_AUTH_START)
+        return CORIO_OK; /* the gateway speaks first: its nonce */
+    if (step == CORIO_MQTT_AUTH_CONTINUE) {
+        int n = in_len == CORIO_EAT_AUTH_NONCE_LEN
+                    ? make_answer(d, d->gateway, CORIO_SHORT_ID_LEN, in, in_len, false)
+                    : CORIO_ERR_MALFORMED;
+        if (n < 0) {
+            d->st.login_errors++;
+            return n;
+        }
+        *out = d->cred.answer;
+        *out_len = (size_t)n;
+        return CORIO_OK;
+    }
+    /* Accepted: admitted, or quarantined when the gateway says so. */
+    enum corio_eat_auth_status status = CORIO_EAT_AUTH_ADMITTED;
+    if (in_len && corio_eat_auth_result_decode(in, in_len, &status) != CORIO_OK)
+        return CORIO_ERR_MALFORMED;
+    bool quarantined = status == CORIO_EAT_AUTH_QUARANTINED;
+    /* A re-authentication that changes nothing leaves the subscriptions alone: sending
+     * SUBSCRIBE again for a live filter is wasted, and Mosquitto 2.0.11 leaks the
+     * duplicate's entry. */
+    bool again = d->connected && quarantined == d->quarantined;
+    d->quarantined = quarantined;
+    if (!again)
+        follow_status(d);
+    return CORIO_OK;
+}
+
+/* A claim request on the claim topic: answered with a token over the nonce when the
+ * device computes the same nonce from its secret and still holds key 0 (the ledger
+ * registers a device by its key 0); anything else is refused without an answer. */
+static void on_claim(struct corio_device *d, const uint8_t *payload, size_t len)
+{
+    struct corio_claim_request r;
+    uint8_t expect[CORIO_SHA256_LEN];
+    char aud[CORIO_SHORT_ID_LEN + 1];
+    if (!d->claim_secret || d->key_number != 0 ||
+        corio_claim_request_decode(payload, len, &r) != CORIO_OK ||
+        corio_claim_nonce(d->key->ops, d->claim_secret, d->claim_secret_len, r.claimant, expect) !=
+            CORIO_OK ||
+        corio_did_id_format(r.claimant, aud, sizeof aud) < 0) {
+        d->st.claims_refused++;
+        return;
+    }
+    uint8_t diff = 0; /* constant time: the nonce is a secret's hash */
+    for (size_t i = 0; i < sizeof expect; i++)
+        diff = (uint8_t)(diff | (expect[i] ^ r.nonce[i]));
+    if (diff != 0) {
+        d->st.claims_refused++;
+        return;
+    }
+    int n = make_answer(d, aud, CORIO_SHORT_ID_LEN, r.nonce, sizeof r.nonce, true);
+    int t = corio_quarantine_topic(d->id, CORIO_QUARANTINE_CLAIM_UP, d->topic, sizeof d->topic);
+    if (n < 0 || t < 0) {
+        d->st.claims_refused++;
+        return;
+    }
+    struct corio_mqtt_publish m;
+    memset(&m, 0, sizeof m);
+    m.topic = d->topic;
+    m.topic_len = (uint16_t)t;
+    m.payload = d->cred.answer;
+    m.payload_len = (size_t)n;
+    /* QoS 0: the claimant asks again until an answer comes. */
+    if (corio_mqtt_publish(&d->mqtt, &m, 0) == CORIO_OK)
+        d->st.claims++;
+    else
+        d->st.claims_refused++;
 }
 
 /* ---- the in-flight set ---- */
@@ -186,7 +330,7 @@ static int entry_topic(struct corio_device *d, uint8_t type)
  * one; those still in flight are skipped, so nothing is in the client twice. */
 void corio__dev_pump(struct corio_device *d)
 {
-    if (!d->connected)
+    if (!d->connected || d->quarantined)
         return;
     if (d->holding) {
         if ((int32_t)(now32(d) - d->hold_until) < 0)
@@ -245,7 +389,7 @@ void corio__dev_pump(struct corio_device *d)
 
 static void heartbeat(struct corio_device *d)
 {
-    if (!d->connected || !d->heartbeat_ms)
+    if (!d->connected || !d->heartbeat_ms || d->quarantined)
         return;
     uint64_t up = corio__dev_tick(d);
     if (!d->hb_due && up < d->next_hb)
@@ -298,11 +442,13 @@ static void on_disconnect(void *user, int err, uint8_t reason)
     struct corio_device *d = user;
     (void)reason;
     d->connected = false;
+    d->reauth_due = false; /* the next connection presents the current key anyway */
     if (err == CORIO_OK) {
         d->started = false; /* corio_device_stop() completed */
     } else {
         d->st.link_errors++;
-        make_login(d); /* for the client's next attempt */
+        if (d->auth_mode == CORIO_DEVICE_AUTH_SINGLE)
+            make_login(d); /* for the client's next attempt */
     }
     if (d->cb.on_link)
         d->cb.on_link(d->app, false, err);
@@ -312,6 +458,11 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
 {
     struct corio_device *d = user;
     struct corio_topic t;
+    if (msg->topic_len == strlen(d->qsub) && memcmp(msg->topic, d->qsub, msg->topic_len) == 0) {
+        if (d->quarantined)
+            on_claim(d, msg->payload, msg->payload_len);
+        return 0;
+    }
     if (corio_topic_parse(msg->topic, msg->topic_len, &t) != CORIO_OK ||
         memcmp(t.id, d->id, CORIO_SHORT_ID_LEN) != 0 || !corio_topic_is_device(t.kind))
         return 0;
@@ -388,6 +539,7 @@ static const struct corio_mqtt_callbacks client_callbacks = {
     .on_message = on_message,
     .on_publish_done = on_publish_done,
     .resend = resend,
+    .auth = auth,
 };
 
 /* ---- setup ---- */
@@ -430,6 +582,18 @@ static bool config_ok(const struct corio_device_config *c)
         return false;
     if (c->assurance > 2 || (!c->fw_digest != !c->fw_version))
         return false;
+    if (c->auth != CORIO_DEVICE_AUTH_SINGLE && c->auth != CORIO_DEVICE_AUTH_EAT)
+        return false;
+    if (c->auth == CORIO_DEVICE_AUTH_EAT) {
+        if (c->mqtt_version != CORIO_MQTT_V5 || (c->key_number > 0 && !c->chain) ||
+            (c->chain &&
+             (c->chain_len == 0 ||
+              CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, c->chain_len) > CORIO_DEVICE_AUTH_MAX)))
+            return false;
+    }
+    if (c->claim_secret &&
+        (strlen(c->claim_secret) < 1 || strlen(c->claim_secret) > CORIO_CLAIM_SECRET_MAX))
+        return false;
     if (c->fw_version && (strlen(c->fw_version) < 1 || strlen(c->fw_version) > 32))
         return false;
     const struct corio_flash *f = c->flash;
@@ -456,6 +620,16 @@ static int identity(struct corio_device *d, const struct corio_device_config *cf
             return rc;
     }
     d->did.has_key = false;
+    if (cfg->key_number == 0) {
+        /* The one-key chain: the gateway learns key 0 from it, and with it the DID. */
+        uint8_t pub[CORIO_P256_PUB_LEN];
+        int rc = corio_key_public(cfg->key, pub);
+        if (rc == CORIO_OK)
+            rc = corio_rotation_chain_start(pub, sizeof pub, d->chain0, sizeof d->chain0);
+        if (rc < 0)
+            return rc;
+        d->chain0_len = (size_t)rc;
+    }
     if (corio_did_id_format(d->did.id, d->id, sizeof d->id) < 0 ||
         corio_did_format(&d->did, d->did_text, sizeof d->did_text) < 0)
         return CORIO_ERR_INVAL;
@@ -508,6 +682,11 @@ int corio_device_init(struct corio_device *d, const struct corio_device_config *
     d->fw_digest = cfg->fw_digest;
     d->fw_version = cfg->fw_version;
     d->fw_name = cfg->fw_name;
+    d->auth_mode = (uint8_t)cfg->auth;
+    d->chain = cfg->chain;
+    d->chain_len = cfg->chain ? cfg->chain_len : 0;
+    d->claim_secret = cfg->claim_secret;
+    d->claim_secret_len = cfg->claim_secret ? strlen(cfg->claim_secret) : 0;
     d->pack = cfg->pack;
     d->pack_len = cfg->pack_len;
     d->msg = cfg->msg;
@@ -561,11 +740,41 @@ int corio_device_init(struct corio_device *d, const struct corio_device_config *
     mc.keepalive_s = cfg->keepalive_s;
     mc.connect_timeout_ms = cfg->connect_timeout_ms;
     mc.backoff = cfg->backoff;
+    if (cfg->auth == CORIO_DEVICE_AUTH_EAT) {
+        mc.auth_method = CORIO_EAT_AUTH_METHOD;
+        mc.auth_method_len = (uint16_t)(sizeof CORIO_EAT_AUTH_METHOD - 1);
+    }
     rc = corio_mqtt_init(&d->mqtt, &mc, cfg->transport, cfg->clock, cfg->random, cfg->tx,
                          cfg->tx_len, cfg->rx, cfg->rx_len, &client_callbacks, d);
     if (rc != CORIO_OK)
         return rc;
+    rc = corio_quarantine_topic(d->id, CORIO_QUARANTINE_CLAIM_DN, d->qsub, sizeof d->qsub);
+    if (rc < 0)
+        return rc;
     return subscriptions(d);
+}
+
+int corio_device_set_key(struct corio_device *d, const struct corio_key *key, uint32_t key_number,
+                         const uint8_t *chain, size_t chain_len)
+{
+    if (!d || !key || !key->ops || key_number < d->key_number)
+        return CORIO_ERR_INVAL;
+    if (d->auth_mode == CORIO_DEVICE_AUTH_EAT &&
+        ((key_number > 0 && (!chain || chain_len == 0)) ||
+         (chain && CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, chain_len) > CORIO_DEVICE_AUTH_MAX)))
+        return CORIO_ERR_INVAL;
+    d->key = key;
+    d->key_number = key_number;
+    d->chain = chain;
+    d->chain_len = chain ? chain_len : 0;
+    if (d->auth_mode == CORIO_DEVICE_AUTH_SINGLE) {
+        if (d->started && !d->connected)
+            make_login(d); /* the attempt under way or next uses the new key */
+        return CORIO_OK;
+    }
+    if (d->connected && corio_mqtt_reauthenticate(&d->mqtt) != CORIO_OK)
+        d->reauth_due = true; /* one is in flight, or tx is full: again from process */
+    return CORIO_OK;
 }
 
 int corio_device_start(struct corio_device *d)
@@ -574,7 +783,8 @@ int corio_device_start(struct corio_device *d)
         return CORIO_ERR_INVAL;
     if (d->started || corio_mqtt_state(&d->mqtt) != CORIO_MQTT_STOPPED)
         return CORIO_ERR_STATE;
-    make_login(d);
+    if (d->auth_mode == CORIO_DEVICE_AUTH_SINGLE)
+        make_login(d);
     int rc = corio_mqtt_connect(&d->mqtt);
     if (rc == CORIO_OK)
         d->started = true;
@@ -596,6 +806,10 @@ int corio_device_process(struct corio_device *d)
         return CORIO_ERR_INVAL;
     corio__dev_tick(d);
     (void)corio_mqtt_process(&d->mqtt);
+    if (d->connected && d->subs_due)
+        follow_status(d);
+    if (d->connected && d->reauth_due && corio_mqtt_reauthenticate(&d->mqtt) == CORIO_OK)
+        d->reauth_due = false;
     heartbeat(d);
     corio__dev_pump(d);
     return CORIO_OK;
@@ -638,6 +852,7 @@ int corio_device_stats(struct corio_device *d, struct corio_device_stats *st)
         return rc;
     *st = d->st;
     st->connected = d->connected;
+    st->quarantined = d->connected && d->quarantined;
     st->has_time = d->has_time;
     st->boot_count = d->store.boot;
     st->uptime_ms = corio__dev_tick(d);

@@ -1213,6 +1213,37 @@ static void init_refuses_bad_configurations(void **state)
     c.fw_version = "1.0";
     assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
     assert_int_equal(corio_device_init(NULL, &F.cfg), CORIO_ERR_INVAL);
+    /* Enhanced authentication: MQTT 5 only; a key above 0 needs its chain, which must
+     * fit the answer buffer; a claim secret within the profile's length. */
+    c = F.cfg;
+    c.auth = CORIO_DEVICE_AUTH_EAT;
+    c.mqtt_version = CORIO_MQTT_V311;
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
+    c = F.cfg;
+    c.auth = CORIO_DEVICE_AUTH_EAT;
+    c.key_number = 1;
+    c.device_id = "uruaok7yhitqgcc26jlq3bd4";
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
+    static uint8_t chain[CORIO_DEVICE_AUTH_MAX];
+    c.chain = chain;
+    c.chain_len = sizeof chain;
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
+    c.chain_len = CORIO_DEVICE_AUTH_MAX - CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, 0);
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_OK);
+    assert_int_equal(corio_device_set_key(&F.d, &F.key, 0, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_device_set_key(&F.d, &F.key, 2, NULL, 0), CORIO_ERR_INVAL);
+    assert_int_equal(corio_device_set_key(&F.d, &F.key, 2, chain, 40), CORIO_OK);
+    c = F.cfg;
+    c.auth = (enum corio_device_auth)5;
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
+    c = F.cfg;
+    char secret[CORIO_CLAIM_SECRET_MAX + 2];
+    memset(secret, 'a', sizeof secret - 1);
+    secret[sizeof secret - 1] = '\0';
+    c.claim_secret = secret;
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
+    c.claim_secret = "";
+    assert_int_equal(corio_device_init(&F.d, &c), CORIO_ERR_INVAL);
     /* A given device id is used as is. */
     c = F.cfg;
     c.device_id = "uruaok7yhitqgcc26jlq3bd4";

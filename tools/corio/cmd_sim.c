@@ -5,6 +5,7 @@
  * engine is tools/sim/sim_run.c.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,16 @@ enum {
     OPT_NO_TIME_FRACTION,
     OPT_STATUS,
     OPT_MQTT,
+    OPT_CLAIMS,
+    OPT_GATEWAY_CA,
+    OPT_OTA_ANCHOR,
+    OPT_AUTH,
+    OPT_ROTATE_EVERY,
+    OPT_ORG_KEY,
+    OPT_ORG_KEY_NO,
+    OPT_CA,
+    OPT_TLS,
+    OPT_SERVER_NAME,
     OPT_HELP,
 };
 
@@ -55,10 +66,14 @@ static int sim_provision_cmd(int argc, char **argv)
         {"dir", required_argument, NULL, OPT_DIR},
         {"org", required_argument, NULL, OPT_ORG},
         {"registry-out", required_argument, NULL, OPT_REGISTRY_OUT},
+        {"claims", required_argument, NULL, OPT_CLAIMS},
+        {"gateway-ca", required_argument, NULL, OPT_GATEWAY_CA},
+        {"ota-anchor", required_argument, NULL, OPT_OTA_ANCHOR},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *org = NULL, *registry = NULL;
+    const char *dir = NULL, *org = NULL, *registry = NULL, *claims = NULL;
+    struct sim_prov_opts po = {0};
     uint64_t devices = 20;
     int opt;
     optind = 0;
@@ -78,6 +93,19 @@ static int sim_provision_cmd(int argc, char **argv)
         case OPT_REGISTRY_OUT:
             registry = optarg;
             break;
+        case OPT_CLAIMS:
+            claims = optarg;
+            break;
+        case OPT_GATEWAY_CA:
+            po.gateway_ca = optarg;
+            break;
+        case OPT_OTA_ANCHOR: {
+            uint8_t pub[65];
+            if (strncmp(optarg, "did:key:", 8) != 0 || cli_load_public(optarg, pub) != CLI_OK)
+                return cli_usage_error("--ota-anchor: expected a P-256 did:key");
+            po.ota_anchor = optarg;
+            break;
+        }
         case OPT_HELP:
             cli_command_help(stdout);
             return CLI_OK;
@@ -99,9 +127,22 @@ static int sim_provision_cmd(int argc, char **argv)
             return CLI_FAIL;
         }
     }
-    int rc = sim_provision(dir, (int)devices, org, out);
+    if (claims) {
+        po.claims = fopen(claims, "w");
+        if (!po.claims) {
+            cli_error("%s: cannot write", claims);
+            if (registry)
+                fclose(out);
+            return CLI_FAIL;
+        }
+    }
+    int rc = sim_provision(dir, (int)devices, org, out, &po);
     if (registry && fclose(out) != 0 && rc == CLI_OK) {
         cli_error("%s: cannot write", registry);
+        rc = CLI_FAIL;
+    }
+    if (po.claims && fclose(po.claims) != 0 && rc == CLI_OK) {
+        cli_error("%s: cannot write", claims);
         rc = CLI_FAIL;
     }
     return rc;
@@ -144,9 +185,18 @@ static int sim_run_cmd(int argc, char **argv)
         {"no-time-fraction", required_argument, NULL, OPT_NO_TIME_FRACTION},
         {"status", required_argument, NULL, OPT_STATUS},
         {"mqtt", required_argument, NULL, OPT_MQTT},
+        {"auth", required_argument, NULL, OPT_AUTH},
+        {"rotate-every", required_argument, NULL, OPT_ROTATE_EVERY},
+        {"org-key", required_argument, NULL, OPT_ORG_KEY},
+        {"org-key-no", required_argument, NULL, OPT_ORG_KEY_NO},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"server-name", required_argument, NULL, OPT_SERVER_NAME},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    const char *ca = NULL;
+    bool tls = false;
     struct sim_opts o;
     memset(&o, 0, sizeof o);
     o.rate = 1;
@@ -156,6 +206,7 @@ static int sim_run_cmd(int argc, char **argv)
     o.heartbeat = 60;
     o.status_every = 10;
     o.mqtt_version = CORIO_MQTT_V5;
+    const char *auth = NULL;
     uint64_t u;
     int opt;
     optind = 0;
@@ -238,6 +289,34 @@ static int sim_run_cmd(int argc, char **argv)
             else
                 return cli_usage_error("--mqtt: expected 5 or 3.1.1");
             break;
+        case OPT_CA:
+            ca = optarg;
+            break;
+        case OPT_TLS:
+            tls = true;
+            break;
+        case OPT_SERVER_NAME:
+            if (!*optarg || strlen(optarg) > 255)
+                return cli_usage_error("--server-name: 1 to 255 characters");
+            o.server_name = optarg;
+            break;
+        case OPT_AUTH:
+            if (strcmp(optarg, "eat") != 0 && strcmp(optarg, "single") != 0)
+                return cli_usage_error("--auth: expected eat or single");
+            auth = optarg;
+            break;
+        case OPT_ROTATE_EVERY:
+            if (parse_seconds(optarg, &o.rotate_every) != 0)
+                return cli_usage_error("--rotate-every: expected seconds");
+            break;
+        case OPT_ORG_KEY:
+            o.org_key = optarg;
+            break;
+        case OPT_ORG_KEY_NO:
+            if (cli_parse_u64(optarg, &u) != 0 || u > UINT32_MAX)
+                return cli_usage_error("--org-key-no: expected a key number");
+            o.org_key_number = (uint32_t)u;
+            break;
         case OPT_HELP:
             cli_command_help(stdout);
             return CLI_OK;
@@ -249,23 +328,63 @@ static int sim_run_cmd(int argc, char **argv)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o.dir || !o.host || !o.gateway_id)
         return cli_usage_error("--dir, --gateway and --gateway-id are required");
-    return sim_run(&o);
+    /* Enhanced authentication needs MQTT 5: the default there, single-step otherwise. */
+    o.auth_eat = auth ? strcmp(auth, "eat") == 0 : o.mqtt_version == CORIO_MQTT_V5;
+    if (o.auth_eat && o.mqtt_version != CORIO_MQTT_V5)
+        return cli_usage_error("--auth eat needs --mqtt 5");
+    if (o.rotate_every > 0 && !o.auth_eat)
+        return cli_usage_error("--rotate-every needs --auth eat (single-step logins take the "
+                               "registry's key only)");
+    if (o.rotate_every > 0 && !o.org_key)
+        return cli_usage_error("--rotate-every needs --org-key (the organisation endorses "
+                               "every rotation)");
+    if (o.server_name && !ca && !tls)
+        return cli_usage_error("--server-name goes with --ca or --tls");
+    if (!ca && !tls)
+        return sim_run(&o);
+
+    /* TLS: with the trust anchor named, or each device's own (sim_run.c). */
+    o.tls = true;
+    if (!o.server_name)
+        o.server_name = o.host;
+    uint8_t *pem = NULL;
+    if (ca) {
+        size_t len = 0;
+        int rc = cli_read_file(ca, 1 << 20, &pem, &len);
+        if (rc != CLI_OK)
+            return rc;
+        pem[len] = '\0'; /* cli_read_file leaves room for it */
+        o.ca_pem = (const char *)pem;
+    }
+    int rc = sim_run(&o);
+    free(pem);
+    return rc;
 }
 
 static const struct cli_command commands[] = {
-    {"provision", "--dir DIR --org ORG_ID [--devices N] [--registry-out FILE]",
-     "make N simulated devices (keys, flash files) and print their registry lines",
+    {"provision",
+     "--dir DIR --org ORG_ID [--devices N] [--registry-out FILE] [--claims FILE]\n"
+     "      [--gateway-ca FILE] [--ota-anchor DIDKEY]",
+     "make N simulated devices (keys, flash files, claim secrets, trust anchors) and print "
+     "their registry lines",
      "  --dir DIR            the state directory (created if missing); each device gets\n"
-     "                       <id>.pem (its P-256 key, mode 0600) and <id>.flash (its\n"
-     "                       flash, erased); devices already there are kept\n"
+     "                       <id>.pem (its P-256 key, mode 0600), <id>.flash (its\n"
+     "                       flash, erased) and <id>.prov (its claim secret and trust\n"
+     "                       anchors, mode 0600); devices already there are kept\n"
      "  --org ORG_ID         the owner organisation's short id, for the registry lines\n"
      "  --devices N          how many to make (default 20)\n"
      "  --registry-out FILE  write the registry lines to FILE instead of standard output:\n"
-     "                       device <id> org=<org> key=<did:key> class=sim-sensor model=sim-1\n",
+     "                       device <id> org=<org> key=<did:key> class=sim-sensor model=sim-1\n"
+     "  --claims FILE        write each device's claim line to FILE: \"did:corio:<id>\n"
+     "                       <secret>\", the text of the QR code printed with it, which\n"
+     "                       `corio device claim` takes (docs/onboarding.md)\n"
+     "  --gateway-ca FILE    the gateway's TLS trust anchor (PEM), copied to <id>.ca.pem\n"
+     "  --ota-anchor DIDKEY  the OTA trust anchor, recorded in <id>.prov\n",
      sim_provision_cmd},
     {"run",
      "--dir DIR --gateway HOST:PORT --gateway-id GW [--devices N] [--rate R] [--count C]\n"
-     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE] ...",
+     "      [--duration S] [--format json|cbor] [--seed N] [--summary FILE]\n"
+     "      [--ca FILE | --tls] [--server-name NAME] ...",
      "run the provisioned devices against a gateway, in one process",
      "  --dir DIR               the state directory made by corio sim provision\n"
      "  --gateway HOST:PORT     the gateway's MQTT listener\n"
@@ -292,6 +411,24 @@ static const struct cli_command commands[] = {
      "  --status S              a status line on stderr every S seconds (default 10; 0:\n"
      "                          none)\n"
      "  --mqtt 5|3.1.1          MQTT version (default 5)\n"
+     "  --tls                   connect with TLS; the gateway's certificate must chain to\n"
+     "                          each device's trust anchor, DIR/<id>" SIM_GATEWAY_CA_SUFFIX " as\n"
+     "                          provisioning wrote it (its organisation's CA)\n"
+     "  --ca FILE               connect with TLS, every device trusting FILE (PEM) instead\n"
+     "  --server-name NAME      the DNS name the gateway's certificate must carry (default:\n"
+     "                          the host of --gateway; the devices' TLS (mbedTLS 2.28)\n"
+     "                          matches DNS names only, so give one when --gateway is an\n"
+     "                          address)\n"
+     "  --auth eat|single       MQTT 5 enhanced authentication corio-eat-v1 (the default\n"
+     "                          under MQTT 5; a device the gateway does not know waits in\n"
+     "                          quarantine and answers claims with its secret) or\n"
+     "                          single-step (the default under 3.1.1)\n"
+     "  --rotate-every S        each device rotates to a new key every S seconds on\n"
+     "                          average: key k+1, its link signed by key k and endorsed by\n"
+     "                          --org-key, kept in <id>.key<k+1>.pem and <id>.chain; a\n"
+     "                          connected device re-authenticates with it at once\n"
+     "  --org-key FILE          the owner organisation's key (PEM), which endorses\n"
+     "                          rotations; --org-key-no N its key number (default 0)\n"
      "Sampling ends at --count, --duration, or SIGINT/SIGTERM; the last line on stdout is\n"
      "  sim devices=<n> sent=<packs made> acked=<acknowledged> pending=<n> drops=<n>\n"
      "Exit status: 0 when every pack was acknowledged, 1 when some were still pending.\n",

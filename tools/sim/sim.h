@@ -4,10 +4,13 @@
  * flash file, all driven by one poll() loop; and what they share: a non-blocking TCP
  * transport and the sensor models. cmd_sim.c parses the command line into these.
  *
- * A state directory holds, per device, <id>.pem (its key, PKCS#8, mode 0600) and
+ * A state directory holds, per device, <id>.pem (its key 0, PKCS#8, mode 0600),
  * <id>.flash (its flash: SIM_SECTORS sectors of SIM_SECTOR_SIZE bytes programmed in
- * SIM_PROG_SIZE-byte units, each once per erase, as on ECC flash), so a second run
- * continues where the first stopped: same ids, same outboxes, same counters.
+ * SIM_PROG_SIZE-byte units, each once per erase, as on ECC flash) and <id>.prov (what
+ * provisioning writes into a real device: its claim secret and trust anchors,
+ * docs/onboarding.md), so a second run continues where the first stopped: same ids,
+ * same outboxes, same counters. A device whose key rotated also has <id>.key<n>.pem
+ * (key n) and <id>.chain (its rotation chain to the latest key).
  */
 #ifndef CORIO_TOOLS_SIM_H
 #define CORIO_TOOLS_SIM_H
@@ -28,11 +31,26 @@
 
 /* ---- provisioning ---- */
 
-/* Makes n devices in dir (created if missing): a key and an erased flash file each,
- * and writes their registry lines (docs/registry.md) to out, one per device:
- * "device <id> org=<org> key=<did:key> class=sim-sensor model=sim-1". Returns a
- * cli_exit code (after printing why on failure). */
-int sim_provision(const char *dir, int n, const char *org, FILE *out);
+/* What provisioning writes besides keys and flash (docs/onboarding.md). */
+struct sim_prov_opts {
+    const char *gateway_ca; /* PEM file: the gateway's TLS trust anchor, copied to
+                               <id>.ca.pem; NULL: none */
+    const char *ota_anchor; /* the OTA trust anchor, a did:key; NULL: none */
+    FILE *claims;           /* one line per device, "did:corio:<id> <secret>" (the text
+                               of its QR code); NULL: none */
+};
+
+/* Makes n devices in dir (created if missing): a key, an erased flash file and a
+ * provisioning record (a fresh claim secret, the trust anchors of po) each, and writes
+ * their registry lines (docs/registry.md) to out, one per device:
+ * "device <id> org=<org> key=<did:key> class=sim-sensor model=sim-1", and their claim
+ * lines to po->claims. Returns a cli_exit code (after printing why on failure). */
+int sim_provision(const char *dir, int n, const char *org, FILE *out,
+                  const struct sim_prov_opts *po);
+
+/* Reads the claim secret from <dir>/<id>.prov into secret (NUL-terminated). Returns
+ * CORIO_OK, CORIO_ERR_NOTFOUND (no record or no secret in it) or CORIO_ERR_MALFORMED. */
+int sim_prov_secret(const char *dir, const char *id, char *secret, size_t cap);
 
 /* ---- running ---- */
 
@@ -54,8 +72,24 @@ struct sim_opts {
     double no_time_fraction; /* devices with neither clock nor dn/time */
     double status_every;     /* seconds between status lines on stderr; 0: none */
     uint8_t mqtt_version;
+    bool auth_eat;           /* corio-eat-v1 (MQTT 5) rather than single-step */
+    double rotate_every;     /* mean seconds between a device's key rotations; 0: none */
+    const char *org_key;     /* the owner organisation's PEM key: endorses rotations */
+    uint32_t org_key_number; /* its key number */
     const char *summary; /* the summary JSON file, or NULL */
+    /* TLS to the gateway when tls is set: the gateway's certificate must chain to ca_pem
+     * (PEM text, NUL-terminated) or, when that is NULL, to each device's own trust
+     * anchor, the file provisioning wrote beside its key (SIM_GATEWAY_CA_SUFFIX); and
+     * it must carry server_name (a DNS name: mbedTLS 2.28 matches no IP addresses). */
+    bool tls;
+    const char *ca_pem;
+    const char *server_name;
 };
+
+/* A device's trust anchor for the gateway's TLS certificate (its organisation's CA,
+ * PEM) in the state directory: <id> followed by this, as provisioning writes it
+ * (docs/onboarding.md). */
+#define SIM_GATEWAY_CA_SUFFIX ".ca.pem"
 
 /* Runs the devices until sampling ends (count, duration, or SIGINT/SIGTERM), then
  * until every outbox is acknowledged or the drain timeout passes (a second signal

@@ -12,6 +12,16 @@
  *
  * Only devices whose socket is ready or whose timer is due are processed in a round,
  * so the cost of a round is the poll() over all sockets plus the work that arrived.
+ *
+ * Identity. Under MQTT 5 the devices authenticate with corio-eat-v1 by default: one the
+ * gateway does not know waits in quarantine and answers claims with the secret of its
+ * provisioning record. With --rotate-every a device rotates its key: key k+1 is made,
+ * its rotation link signed by key k and endorsed by the organisation's key, written to
+ * <id>.key<k+1>.pem and then the chain to <id>.chain (the commit point), and the device
+ * re-authenticates with it. Only a device admitted at that moment rotates (not one in
+ * quarantine or offline; its turn comes again later). A chain that would not fit the
+ * device's buffer (CORIO_DEVICE_AUTH_MAX) ends the device's rotations; they are counted
+ * as skipped.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,8 +37,11 @@
 #include <time.h>
 
 #include "cli.h"
+#include "corio/cbor.h"
 #include "corio/device.h"
 #include "corio/did.h"
+#include "corio/p256.h"
+#include "corio/rotation.h"
 #include "corio/port_posix.h"
 #include "corio/port_posix_flash.h"
 #include "crypto_openssl.h"
@@ -37,10 +50,22 @@
 struct simdev {
     int index;
     char id[CORIO_SHORT_ID_LEN + 1];
-    struct corio_key key;
+    /* The current key is keys[cur] with chain[cur]; the other slot takes the next one,
+     * since the device borrows both until it has switched. */
+    struct corio_key keys[2];
+    uint8_t chain[2][CORIO_DEVICE_AUTH_MAX];
+    size_t chain_len[2];
+    int cur;
+    uint32_t key_no;
+    uint32_t rotations, rotations_skipped;
+    double next_rotate;
+    char secret[CORIO_CLAIM_SECRET_MAX + 1];
     struct corio_posix_flash pf;
     struct corio_flash flash;
     struct sim_tcp tcp;
+    struct corio_posix_tls tls; /* over tcp, when the gateway is reached with TLS */
+    bool tls_on;
+    bool tls_failed; /* a handshake failed (said once) */
     struct corio_transport tp;
     struct corio_device_config cfg;
     struct corio_device dev;
@@ -56,6 +81,7 @@ struct simdev {
     uint64_t connects_before;
     uint64_t commit_errors;
     uint32_t boots, netlosses;
+    uint32_t claims_before;
     double next_sample, next_reboot, next_netloss; /* ms, monotonic */
     int64_t next_due;
 };
@@ -104,9 +130,24 @@ static void on_link(void *app, bool up, int err)
     s->up = up;
     if (!up && err == CORIO_OK)
         s->stopped = true;
+    /* A gateway whose certificate does not verify will not start to: say so once. */
+    if (!up && (err == CORIO_ERR_BADSIG || err == CORIO_ERR_CRYPTO) && !s->tls_failed) {
+        s->tls_failed = true;
+        fprintf(stderr, "corio: device %s: TLS with the gateway failed: %s\n", s->id,
+                err == CORIO_ERR_BADSIG
+                    ? "its certificate does not verify (trust anchor, dates or name)"
+                    : "handshake refused");
+    }
 }
 
 static const struct corio_device_callbacks sim_callbacks = {.on_link = on_link};
+
+/* The organisation that endorses rotations (--org-key). */
+struct sim_org {
+    struct corio_key key;
+    struct corio_did did; /* with its key number */
+    bool loaded;
+};
 
 /* A time `mean` seconds ahead on average (uniform in half to one and a half). */
 static double next_event(struct simdev *s, double now, double mean)
@@ -185,32 +226,236 @@ static int reboot(struct simdev *s)
     if (corio_device_stats(&s->dev, &st) == CORIO_OK) {
         s->acked_before += st.acked;
         s->connects_before += st.connects;
+        s->claims_before += st.claims;
     }
     s->tp.close(s->tp.ctx);
     return boot(s);
 }
 
+/* TLS over the non-blocking TCP transport (the handshake runs inside open(), a step at a
+ * time, as the connect does), with the trust anchor given, or the device's own. */
+static int setup_tls(struct simdev *s, const char *dir, const struct sim_opts *o)
+{
+    uint8_t *own = NULL;
+    const char *anchor = o->ca_pem;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s" SIM_GATEWAY_CA_SUFFIX, dir, s->id);
+    if (!anchor) {
+        size_t len;
+        if (cli_read_file(path, 1 << 20, &own, &len) != CLI_OK) {
+            cli_error("device %s: no trust anchor for the gateway (provision it with one, or "
+                      "give --ca)",
+                      s->id);
+            return CLI_INPUT;
+        }
+        own[len] = '\0'; /* cli_read_file leaves room for it */
+        anchor = (const char *)own;
+    }
+    struct corio_transport raw = s->tp;
+    int rc = corio_posix_tls_init_transport(&s->tls, &raw, anchor, o->server_name);
+    free(own);
+    if (rc != CORIO_OK) {
+        cli_error("device %s: cannot set up TLS: %s", s->id,
+                  rc == CORIO_ERR_INVAL ? "no certificate in the trust anchor" : corio_strerror(rc));
+        return rc == CORIO_ERR_INVAL ? CLI_INPUT : CLI_FAIL;
+    }
+    s->tls_on = true;
+    corio_posix_tls_transport(&s->tls, &s->tp);
+    return CLI_OK;
+}
+
+/* The number of links of a chain: its array holds the version, key 0 and the links. */
+static int chain_links(const uint8_t *chain, size_t len)
+{
+    struct corio_cbor_dec d;
+    uint64_t n;
+    corio_cbor_dec_init(&d, chain, len);
+    if (corio_cbor_expect_array(&d, &n) != CORIO_OK || n < 2 || n > 2 + CORIO_ROTATION_MAX_LINKS)
+        return -1;
+    return (int)(n - 2);
+}
+
+/* A rotated device's current key and chain: <id>.chain and <id>.key<n>.pem. */
+static int load_rotation(struct simdev *s, const char *dir, const struct sim_org *org)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.chain", dir, s->id);
+    uint8_t *buf;
+    size_t len;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return CLI_OK; /* never rotated: key 0 */
+    int rc = cli_read_file(path, sizeof s->chain[0], &buf, &len);
+    if (rc != CLI_OK)
+        return rc;
+    int links = chain_links(buf, len);
+    if (links < 1) {
+        free(buf);
+        cli_error("%s: not a rotation chain", path);
+        return CLI_INPUT;
+    }
+    memcpy(s->chain[0], buf, len);
+    s->chain_len[0] = len;
+    free(buf);
+    snprintf(path, sizeof path, "%s/%s.key%d.pem", dir, s->id, links);
+    corio_key_close(&s->keys[0]);
+    rc = cli_load_key(path, &s->keys[0]);
+    if (rc != CLI_OK)
+        return rc;
+    s->key_no = (uint32_t)links;
+    if (org->loaded) {
+        /* The chain must lead, under the organisation, to the key in the file. */
+        uint8_t pub[CORIO_P256_PUB_LEN];
+        struct corio_did subject;
+        struct corio_rotation_signer signer = {.did = org->did, .pub = pub, .pub_len = sizeof pub};
+        struct corio_rotation_trust t = {.signers = &signer, .count = 1, .threshold = 1};
+        struct corio_rotation_result r;
+        uint8_t mine[CORIO_P256_PUB_LEN];
+        memcpy(t.org, org->did.id, sizeof t.org);
+        if (corio_key_public(&org->key, pub) != CORIO_OK ||
+            corio_did_id_parse(s->id, CORIO_SHORT_ID_LEN, subject.id) != CORIO_OK ||
+            corio_key_public(&s->keys[0], mine) != CORIO_OK)
+            return CLI_FAIL;
+        subject.has_key = false;
+        const char *why = NULL;
+        if (corio_rotation_chain_verify(&corio_crypto_openssl_ops, &subject, s->chain[0],
+                                        s->chain_len[0], &t, &r, &why) != CORIO_OK ||
+            r.key_number != s->key_no || memcmp(r.pub, mine, sizeof mine) != 0) {
+            cli_error("%s/%s.chain: does not lead to key %u in %s (%s)", dir, s->id, s->key_no,
+                      path, why ? why : "another key");
+            return CLI_INPUT;
+        }
+    }
+    return CLI_OK;
+}
+
+/* Writes data to path through a temporary file, synced, then renamed over it. */
+static int replace_file(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -1;
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    bool ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rotates s to key k+1 (see the top). Returns a cli_exit code; a chain that would not fit
+ * is not an error: the rotation is skipped. */
+static int rotate(struct simdev *s, const char *dir, const struct sim_org *org)
+{
+    /* Only an admitted device rotates: in quarantine (not registered yet) a gateway takes
+     * key 0 only, and the ledger registers a device by its key 0. */
+    struct corio_device_stats ds;
+    if (corio_device_stats(&s->dev, &ds) != CORIO_OK || !ds.connected || ds.quarantined)
+        return CLI_OK;
+    int next = 1 - s->cur;
+    uint32_t k = s->key_no;
+    uint8_t pub[CORIO_P256_PUB_LEN], link[1024], endorsed[1024];
+    struct corio_rotation_statement st;
+    memset(&st, 0, sizeof st);
+    st.key_number = k + 1;
+    memcpy(st.org, org->did.id, sizeof st.org);
+    /* The chain so far: key 0 alone has none on file yet. */
+    const uint8_t *chain = s->chain[s->cur];
+    size_t chain_len = s->chain_len[s->cur];
+    uint8_t start[64];
+    if (k == 0) {
+        int n = corio_key_public(&s->keys[s->cur], pub) == CORIO_OK
+                    ? corio_rotation_chain_start(pub, sizeof pub, start, sizeof start)
+                    : CORIO_ERR_CRYPTO;
+        if (n < 0)
+            return CLI_FAIL;
+        chain = start;
+        chain_len = (size_t)n;
+    }
+    if (CORIO_EAT_AUTH_SIZE(CORIO_DEVICE_EAT_MAX, chain_len + CORIO_ROTATION_LINK_MAX(1)) >
+        CORIO_DEVICE_AUTH_MAX) {
+        s->rotations_skipped++;
+        return CLI_OK;
+    }
+    corio_key_close(&s->keys[next]);
+    if (corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &s->keys[next]) !=
+            CORIO_OK ||
+        corio_key_public(&s->keys[next], pub) != CORIO_OK ||
+        corio_p256_compress(pub, st.new_key) != CORIO_OK ||
+        corio_did_id_parse(s->id, CORIO_SHORT_ID_LEN, st.subject) != CORIO_OK) {
+        cli_error("device %s: cannot make its next key", s->id);
+        return CLI_FAIL;
+    }
+    int n = corio_rotation_link_make(&s->keys[s->cur], &st, link, sizeof link);
+    if (n > 0)
+        n = corio_rotation_link_endorse(&org->key, &org->did, link, (size_t)n, endorsed,
+                                        sizeof endorsed);
+    if (n > 0)
+        n = corio_rotation_chain_append(chain, chain_len, endorsed, (size_t)n, s->chain[next],
+                                        sizeof s->chain[next]);
+    if (n < 0) {
+        cli_error("device %s: cannot make its rotation link: %s", s->id, corio_strerror(n));
+        return CLI_FAIL;
+    }
+    s->chain_len[next] = (size_t)n;
+    /* The key first, then the chain, which commits the rotation. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.key%u.pem", dir, s->id, k + 1);
+    unlink(path); /* left by a rotation that never committed */
+    if (corio_openssl_key_write_pem(&s->keys[next], path) != CORIO_OK) {
+        cli_error("%s: cannot write the key", path);
+        return CLI_FAIL;
+    }
+    snprintf(path, sizeof path, "%s/%s.chain", dir, s->id);
+    if (replace_file(path, s->chain[next], s->chain_len[next]) != 0) {
+        cli_error("%s: cannot write the chain: %s", path, strerror(errno));
+        return CLI_FAIL;
+    }
+    if (corio_device_set_key(&s->dev, &s->keys[next], k + 1, s->chain[next], s->chain_len[next]) !=
+        CORIO_OK) {
+        cli_error("device %s: the device refused its new key", s->id);
+        return CLI_FAIL;
+    }
+    s->cur = next;
+    s->key_no = k + 1;
+    s->cfg.key = &s->keys[next];
+    s->cfg.key_number = k + 1;
+    s->cfg.chain = s->chain[next];
+    s->cfg.chain_len = s->chain_len[next];
+    s->rotations++;
+    return CLI_OK;
+}
+
 static int setup(struct simdev *s, int index, const char *dir, const char *id,
                  const struct sim_opts *o, const struct sockaddr_storage *addr, socklen_t addr_len,
-                 const struct corio_clock *clk, const struct corio_random *rnd)
+                 const struct corio_clock *clk, const struct corio_random *rnd,
+                 const struct sim_org *org)
 {
     char path[4096];
     s->index = index;
     s->pf.fd = -1;
     memcpy(s->id, id, CORIO_SHORT_ID_LEN);
     snprintf(path, sizeof path, "%s/%s.pem", dir, id);
-    int rc = cli_load_key(path, &s->key);
+    int rc = cli_load_key(path, &s->keys[0]);
     if (rc != CLI_OK)
         return rc;
     uint8_t pub[CORIO_P256_PUB_LEN];
     struct corio_did did;
     char derived[CORIO_SHORT_ID_LEN + 1];
-    if (corio_key_public(&s->key, pub) != CORIO_OK ||
+    if (corio_key_public(&s->keys[0], pub) != CORIO_OK ||
         corio_did_from_key(&corio_crypto_openssl_ops, pub, sizeof pub, &did) != CORIO_OK ||
         corio_did_id_format(did.id, derived, sizeof derived) < 0 || strcmp(derived, id) != 0) {
         cli_error("%s: the key is not the one of device %s", path, id);
         return CLI_INPUT;
     }
+    if ((rc = load_rotation(s, dir, org)) != CLI_OK)
+        return rc;
+    if (sim_prov_secret(dir, id, s->secret, sizeof s->secret) != CORIO_OK)
+        s->secret[0] = '\0'; /* provisioned before claim secrets: answers no claim */
     snprintf(path, sizeof path, "%s/%s.flash", dir, id);
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -225,14 +470,23 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     corio_posix_flash_port(&s->pf, &s->flash);
     sim_tcp_init(&s->tcp, addr, addr_len);
     sim_tcp_transport(&s->tcp, &s->tp);
+    if (o->tls && (rc = setup_tls(s, dir, o)) != CLI_OK)
+        return rc;
     sim_model_init(&s->model, o->seed, (uint64_t)index);
     sim_rng_seed(&s->events, o->seed ^ 0x5eed5eedull, (uint64_t)index);
     s->no_time = sim_rng_unit(&s->events) < o->no_time_fraction;
 
     struct corio_device_config *c = &s->cfg;
     corio_device_config_init(c);
-    c->key = &s->key;
+    c->key = &s->keys[0];
+    c->key_number = s->key_no;
     c->device_id = s->id;
+    c->auth = o->auth_eat ? CORIO_DEVICE_AUTH_EAT : CORIO_DEVICE_AUTH_SINGLE;
+    if (s->key_no > 0) {
+        c->chain = s->chain[0];
+        c->chain_len = s->chain_len[0];
+    }
+    c->claim_secret = s->secret[0] ? s->secret : NULL;
     c->gateway_id = o->gateway_id;
     c->transport = &s->tp;
     c->clock = clk;
@@ -282,8 +536,9 @@ static void sample(struct simdev *s, double dt)
 /* ---- figures ---- */
 
 struct totals {
-    int connected;
+    int connected, quarantined;
     uint64_t produced, acked, pending, drops, boots, netlosses, commit_errors;
+    uint64_t rotations, rotations_skipped, claims;
 };
 
 static void device_figures(struct simdev *s, struct corio_device_stats *st)
@@ -306,6 +561,10 @@ static void totals(struct simdev *devs, int n, struct totals *t)
         t->boots += devs[i].boots;
         t->netlosses += devs[i].netlosses;
         t->commit_errors += devs[i].commit_errors;
+        t->quarantined += st.quarantined;
+        t->rotations += devs[i].rotations;
+        t->rotations_skipped += devs[i].rotations_skipped;
+        t->claims += devs[i].claims_before + st.claims;
     }
 }
 
@@ -328,17 +587,21 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
                 "    {\"id\": \"%s\", \"epoch\": %" PRIu32 ", \"last_seq\": %" PRIu32
                 ", \"produced\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"pending\": %" PRIu32
                 ", \"drops\": %" PRIu32 ", \"boots\": %" PRIu32 ", \"connects\": %" PRIu64
-                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s}%s\n",
+                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s, \"key_no\": %" PRIu32
+                ", \"rotations\": %" PRIu32 ", \"quarantined\": %s, \"claims\": %" PRIu32 "}%s\n",
                 s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
                 st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
-                s->no_time ? "true" : "false", i + 1 < n ? "," : "");
+                s->no_time ? "true" : "false", s->key_no, s->rotations,
+                st.quarantined ? "true" : "false", s->claims_before + st.claims,
+                i + 1 < n ? "," : "");
     }
     fprintf(f,
             "  ],\n  \"devices_count\": %d, \"sent\": %" PRIu64 ", \"acked\": %" PRIu64
             ", \"pending\": %" PRIu64 ", \"drops\": %" PRIu64 ", \"boots\": %" PRIu64
-            ", \"netlosses\": %" PRIu64 ", \"commit_errors\": %" PRIu64 ", \"seconds\": %.3f\n}\n",
+            ", \"netlosses\": %" PRIu64 ", \"commit_errors\": %" PRIu64 ", \"rotations\": %" PRIu64
+            ", \"rotations_skipped\": %" PRIu64 ", \"claims\": %" PRIu64 ", \"seconds\": %.3f\n}\n",
             n, t->produced, t->acked, t->pending, t->drops, t->boots, t->netlosses,
-            t->commit_errors, seconds);
+            t->commit_errors, t->rotations, t->rotations_skipped, t->claims, seconds);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         cli_error("%s: cannot write the summary: %s", path, strerror(errno));
         return CLI_FAIL;
@@ -376,6 +639,8 @@ int sim_run(const struct sim_opts *o)
         return rc;
     int n = o->devices > 0 && o->devices < count ? o->devices : count;
     struct simdev *devs = NULL;
+    struct sim_org org;
+    memset(&org, 0, sizeof org);
     struct pollfd *pfd = NULL;
     int *pfd_dev = NULL;
     if (count == 0) {
@@ -406,11 +671,24 @@ int sim_run(const struct sim_opts *o)
     }
     for (int i = 0; i < n; i++)
         devs[i].pf.fd = -1;
+    if (o->org_key) {
+        uint8_t pub[CORIO_P256_PUB_LEN];
+        if ((rc = cli_load_key(o->org_key, &org.key)) != CLI_OK)
+            goto out;
+        org.loaded = true;
+        if (corio_key_public(&org.key, pub) != CORIO_OK ||
+            corio_did_from_key(&corio_crypto_openssl_ops, pub, sizeof pub, &org.did) != CORIO_OK) {
+            rc = CLI_FAIL;
+            goto out;
+        }
+        org.did.has_key = true;
+        org.did.key = o->org_key_number;
+    }
     struct corio_clock clk;
     struct corio_random rnd = {NULL, random_fill};
     corio_posix_clock(&clk);
     for (int i = 0; i < n; i++) {
-        rc = setup(&devs[i], i, o->dir, ids[i], o, &addr, addr_len, &clk, &rnd);
+        rc = setup(&devs[i], i, o->dir, ids[i], o, &addr, addr_len, &clk, &rnd, &org);
         if (rc != CLI_OK)
             goto out;
     }
@@ -430,6 +708,7 @@ int sim_run(const struct sim_opts *o)
         s->next_sample = (double)t0 + period * i / n;
         s->next_reboot = o->reboot_every > 0 ? next_event(s, (double)t0, o->reboot_every) : 0;
         s->next_netloss = o->netloss_every > 0 ? next_event(s, (double)t0, o->netloss_every) : 0;
+        s->next_rotate = o->rotate_every > 0 ? next_event(s, (double)t0, o->rotate_every) : 0;
     }
     enum phase phase = SAMPLING;
     int64_t phase_deadline = 0, next_check = 0,
@@ -496,6 +775,12 @@ int sim_run(const struct sim_opts *o)
                         goto out;
                     s->next_reboot = next_event(s, dnow, o->reboot_every);
                 }
+                if (s->next_rotate > 0 && dnow >= s->next_rotate) {
+                    if ((rc = rotate(s, o->dir, &org)) != CLI_OK)
+                        goto out;
+                    s->next_rotate = next_event(s, dnow, o->rotate_every);
+                    s->next_due = 0;
+                }
                 if (s->next_netloss > 0 && dnow >= s->next_netloss) {
                     if (s->up) {
                         sim_tcp_cut(&s->tcp);
@@ -518,6 +803,8 @@ int sim_run(const struct sim_opts *o)
                     wake = s->next_reboot;
                 if (s->next_netloss > 0 && s->next_netloss < wake)
                     wake = s->next_netloss;
+                if (s->next_rotate > 0 && s->next_rotate < wake)
+                    wake = s->next_rotate;
             }
         }
 
@@ -565,10 +852,11 @@ int sim_run(const struct sim_opts *o)
             struct totals t;
             totals(devs, n, &t);
             fprintf(stderr,
-                    "sim t=%.0fs connected=%d/%d sent=%" PRIu64 " acked=%" PRIu64
-                    " pending=%" PRIu64 " boots=%" PRIu64 " netlosses=%" PRIu64 "\n",
-                    (double)(now - t0) / 1000.0, t.connected, n, t.produced, t.acked, t.pending,
-                    t.boots, t.netlosses);
+                    "sim t=%.0fs connected=%d/%d quarantined=%d sent=%" PRIu64 " acked=%" PRIu64
+                    " pending=%" PRIu64 " boots=%" PRIu64 " netlosses=%" PRIu64
+                    " rotations=%" PRIu64 " claims=%" PRIu64 "\n",
+                    (double)(now - t0) / 1000.0, t.connected, n, t.quarantined, t.produced, t.acked,
+                    t.pending, t.boots, t.netlosses, t.rotations, t.claims);
             next_status = now + (int64_t)(o->status_every * 1000);
         }
     }
@@ -589,10 +877,15 @@ out:
         for (int i = 0; i < n; i++) {
             if (devs[i].tp.close)
                 devs[i].tp.close(devs[i].tp.ctx);
+            if (devs[i].tls_on)
+                corio_posix_tls_free(&devs[i].tls);
             corio_posix_flash_close(&devs[i].pf);
-            corio_key_close(&devs[i].key);
+            corio_key_close(&devs[i].keys[0]);
+            corio_key_close(&devs[i].keys[1]);
         }
     }
+    if (org.loaded)
+        corio_key_close(&org.key);
     free(devs);
     free(pfd);
     free(pfd_dev);

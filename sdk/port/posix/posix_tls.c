@@ -34,22 +34,11 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
     return n == CORIO_ERR_CLOSED ? 0 : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
-int corio_posix_tls_init(struct corio_posix_tls *t, const char *host, uint16_t port,
-                         uint32_t connect_timeout_ms, const char *ca_pem, const char *server_name)
+/* The mbedTLS part of both set-ups, once t->raw and t->server_name are in place. */
+static int tls_setup(struct corio_posix_tls *t, const char *ca_pem)
 {
     static const char pers[] = "corio-posix-tls";
-    if (!t || !ca_pem)
-        return CORIO_ERR_INVAL;
-    memset(t, 0, sizeof *t);
-    int rc = corio_posix_tcp_init(&t->tcp, host, port, connect_timeout_ms);
-    if (rc != CORIO_OK)
-        return rc;
-    const char *name = server_name ? server_name : host;
-    if (strlen(name) >= sizeof t->server_name)
-        return CORIO_ERR_INVAL;
-    strcpy(t->server_name, name);
-    corio_posix_tcp_transport(&t->tcp, &t->raw);
-
+    int rc;
     mbedtls_ssl_init(&t->ssl);
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->ca);
@@ -78,6 +67,38 @@ int corio_posix_tls_init(struct corio_posix_tls *t, const char *host, uint16_t p
 error:
     corio_posix_tls_free(t);
     return rc;
+}
+
+int corio_posix_tls_init(struct corio_posix_tls *t, const char *host, uint16_t port,
+                         uint32_t connect_timeout_ms, const char *ca_pem, const char *server_name)
+{
+    if (!t || !ca_pem)
+        return CORIO_ERR_INVAL;
+    memset(t, 0, sizeof *t);
+    int rc = corio_posix_tcp_init(&t->tcp, host, port, connect_timeout_ms);
+    if (rc != CORIO_OK)
+        return rc;
+    const char *name = server_name ? server_name : host;
+    if (strlen(name) >= sizeof t->server_name)
+        return CORIO_ERR_INVAL;
+    strcpy(t->server_name, name);
+    corio_posix_tcp_transport(&t->tcp, &t->raw);
+    return tls_setup(t, ca_pem);
+}
+
+int corio_posix_tls_init_transport(struct corio_posix_tls *t, const struct corio_transport *raw,
+                                   const char *ca_pem, const char *server_name)
+{
+    if (!t || !raw || !raw->open || !raw->send || !raw->recv || !raw->close || !ca_pem ||
+        !server_name || !*server_name)
+        return CORIO_ERR_INVAL;
+    memset(t, 0, sizeof *t);
+    t->tcp.fd = -1; /* the port's own socket stays unused */
+    if (strlen(server_name) >= sizeof t->server_name)
+        return CORIO_ERR_INVAL;
+    strcpy(t->server_name, server_name);
+    t->raw = *raw;
+    return tls_setup(t, ca_pem);
 }
 
 void corio_posix_tls_free(struct corio_posix_tls *t)

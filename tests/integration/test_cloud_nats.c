@@ -1,0 +1,179 @@
+/* test_cloud_nats.c - corio-cloud ingesting from NATS JetStream into PostgreSQL, on one
+ * nats-server with its MQTT listener: the application ack reaches the gateway as MQTT
+ * QoS 1 out of JetStream, even when the gateway was away while it was published; the
+ * real corio-gateway publishing over MQTT with mutual TLS gets every row stored once and
+ * its watermark moved by the acks; batches that are not valid are refused for good
+ * (terminated in the stream, counted by reason, never acknowledged) and rejected
+ * messages stored and acknowledged, without the instance minding. The cluster and
+ * failure cases are in test_cloud_nats_chaos.c. */
+#include "test_cloud_nats_world.h"
+
+#include "outbox.h"
+
+static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
+{
+    (void)state;
+    world_up(&(struct h_nats_opts){.mqtt = true}, 1);
+    instance_up(0, 16);
+    W.gw = gateway_connect(0);
+    struct bb *x = batches_new();
+    make_stream(x, 3, 4);
+    assert_true(send_until_acked(x, 1, 30000));
+
+    /* The gateway goes away; its session stays (clean session false). Its next batch
+     * reaches the stream through another connection and is committed meanwhile. */
+    h_mqtt_close(W.gw);
+    struct h_mqtt *relay =
+        h_mqtt_connect(W.nats->node[0].mqtt_port, &(struct h_mqtt_opts){.client_id = "relay"});
+    assert_non_null(relay);
+    publish_raw(relay, "corio/v1/g/" GW "/batch", x[1].wire, x[1].wire_len);
+    bool ok;
+    H_POLL(ok, stat_of(0, "batches") == 2, 15000);
+    assert_true(ok);
+
+    /* Back, without subscribing again: the ack waited in JetStream for its session and
+     * comes as QoS 1 (scan_acks checks every ack's QoS). */
+    W.gw = h_mqtt_connect(W.nats->node[0].mqtt_port,
+                          &(struct h_mqtt_opts){.client_id = GW, .persistent = true});
+    assert_non_null(W.gw);
+    H_POLL(ok, (scan_acks(W.gw, x, 3), x[1].acked), 15000);
+    assert_true(ok);
+    assert_false(x[2].acked);
+
+    assert_true(send_until_acked(x, 3, 30000));
+    expect_stored_once(0, 3, 4);
+    /* Acknowledged batches leave the work queue. */
+    H_POLL(ok, stream_messages(0) == 0, 10000);
+    assert_true(ok);
+    assert_true(metric_of(0, "corio_cloud_batches_acked_total") >= 3);
+}
+
+static void real_gateway_over_mqtt_with_mutual_tls(void **state)
+{
+    (void)state;
+    struct h_pki *pki = h_pki_create(GW);
+    assert_non_null(pki);
+    /* nats-server's MQTT listener with TLS that requires a client certificate. */
+    int mqtt_port = h_free_port();
+    const char *extra = h_strf("mqtt {\n  listen: 127.0.0.1:%d\n  tls {\n    cert_file: \"%s\"\n"
+                               "    key_file: \"%s\"\n    ca_file: \"%s\"\n    verify: true\n"
+                               "  }\n}\n",
+                               mqtt_port, pki->server_cert, pki->server_key, pki->ca_cert);
+    world_up(&(struct h_nats_opts){.extra = extra}, 1);
+    assert_int_equal(h_wait_port(mqtt_port, 10000), CORIO_OK);
+    instance_up(0, 16);
+
+    /* A client without a certificate is turned away. */
+    struct h_mqtt_opts anon = {.client_id = "anon", .cafile = pki->ca_cert, .timeout_ms = 2000};
+    assert_null(h_mqtt_connect(mqtt_port, &anon));
+
+    /* The gateway's outbox, written here as its plugin would. */
+    const char *dir = h_dir();
+    const char *pem = h_strf("%s/gateway-key.pem", dir);
+    assert_int_equal(corio_openssl_key_write_pem(&W.gw_key, pem), CORIO_OK);
+    const char *outbox = h_strf("%s/outbox.db", dir);
+    corio_outbox *ob;
+    char err[256];
+    struct corio_outbox_options oo = {.path = outbox, .gateway = GW, .max_bytes = 64 << 20};
+    assert_int_equal(corio_outbox_open(&oo, &ob, err, sizeof err), CORIO_OK);
+    int64_t last = 0, now = wall_ms();
+    for (int seq = 1; seq <= 40; seq++) {
+        const char *p = h_strf("[{\"bn\":\"urn:corio:%s:\",\"bt\":%lld,\"ep\":1,\"seq\":%d,"
+                               "\"n\":\"temp\",\"u\":\"Cel\",\"v\":%d}]",
+                               DEV, (long long)(now / 1000 - 40 + seq), seq, seq);
+        assert_int_equal(corio_outbox_append(ob, DEV, "up/json", now, 0, p, strlen(p), &last),
+                         CORIO_OK);
+    }
+    corio_outbox_close(ob);
+
+    int gw_http = h_free_port();
+    const char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s\ncloud_port %d\n"
+                              "cloud_tls_ca %s\ncloud_tls_cert %s\ncloud_tls_key %s\n"
+                              "batch_messages 7\nwindow 3\nack_timeout 1s\nhttp_port %d\n"
+                              "run_broker false\n",
+                              GW, pem, outbox, mqtt_port, pki->ca_cert, pki->client_cert,
+                              pki->client_key, gw_http);
+    struct h_daemon_opts go = {.config = conf, .ready_log = "connected to the cloud broker"};
+    struct h_proc *gw = h_daemon_start("corio-gateway", &go);
+    assert_non_null(gw);
+
+    /* Only the cloud's acks move the watermark: once it reaches the last row, every row
+     * is committed, and each exactly once. */
+    const char *wm = h_strf("%s.watermark", outbox);
+    uint64_t epoch;
+    int64_t at = -1;
+    bool ok;
+    H_POLL(ok, corio_watermark_read(wm, &epoch, &at) == CORIO_OK && at >= last, 40000);
+    assert_true(ok);
+    json_t *d = get_json(0, "/api/v1/devices/" DEV);
+    assert_int_equal(json_integer_value(json_object_get(d, "messages")), 40);
+    assert_int_equal(json_integer_value(json_object_get(d, "last_seq")), 40);
+    assert_int_equal(json_integer_value(json_object_get(d, "missing")), 0);
+    json_decref(d);
+    assert_int_equal(stat_of(0, "samples"), 40);
+    assert_int_equal(stat_of(0, "rejected"), 0);
+    assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"signature\"}") == 0);
+}
+
+static void invalid_batches_are_refused_for_good(void **state)
+{
+    (void)state;
+    world_up(&(struct h_nats_opts){.mqtt = true}, 1);
+    instance_up(0, 16);
+    W.gw = gateway_connect(0);
+    struct bb *x = batches_new();
+
+    /* Not a batch; signed by a key that is not the gateway's; a gateway nobody
+     * registered; not a gateway id at all. */
+    static const char junk[] = "\xd2\x84\x43\xa1\x01\x26\xa0\x44junk";
+    publish_raw(W.gw, "corio/v1/g/" GW "/batch", junk, sizeof junk - 1);
+    bb_init(&x[0], GW, 1, 1);
+    bb_senml(&x[0], 1, DEV, 1);
+    bb_seal(&x[0], &W.other_key);
+    publish(&x[0]);
+    bb_init(&x[1], "zzzzzzzzzzzzzzzzzzzzzzzz", 1, 1);
+    bb_senml(&x[1], 1, DEV, 1);
+    bb_seal(&x[1], &W.gw_key);
+    publish_raw(W.gw, "corio/v1/g/zzzzzzzzzzzzzzzzzzzzzzzz/batch", x[1].wire, x[1].wire_len);
+    publish_raw(W.gw, "corio/v1/g/NOT-A-GATEWAY/batch", x[1].wire, x[1].wire_len);
+
+    /* A valid batch with one message that is not SenML, one that names another device,
+     * and a good one: the bad ones are recorded as rejected, the batch acknowledged. */
+    bb_init(&x[2], GW, 10, 12);
+    bb_add(&x[2], 10, DEV, "up/json", W.t0, "{\"not\":\"a pack\"}");
+    bb_add(&x[2], 11, DEV, "up/json", W.t0,
+           "[{\"bn\":\"urn:corio:" DEV2 ":\",\"n\":\"t\",\"v\":1}]");
+    bb_senml(&x[2], 12, DEV, 1);
+    bb_seal(&x[2], &W.gw_key);
+    assert_true(send_until_acked(&x[2], 1, 30000));
+
+    bool ok;
+    H_POLL(ok, metric_of(0, "corio_cloud_batches_received_total") >= 5, 15000);
+    assert_true(ok);
+    assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"malformed\"}") == 1);
+    assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"signature\"}") == 1);
+    assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"gateway\"}") == 1);
+    assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"topic\"}") == 1);
+    assert_true(metric_of(0, "corio_cloud_messages_total{result=\"rejected\"}") == 2);
+    assert_int_equal(stat_of(0, "rejected"), 2);
+    assert_int_equal(stat_of(0, "messages"), 1);
+    /* Refused ones are terminated, not left to come back: the stream empties and
+     * nothing was delivered twice. Only the valid batch was acknowledged. */
+    H_POLL(ok, stream_messages(0) == 0, 10000);
+    assert_true(ok);
+    assert_true(metric_of(0, "corio_cloud_batches_redelivered_total") == 0);
+    scan_acks(W.gw, x, 3);
+    assert_false(x[0].acked);
+    assert_true(x[2].acked);
+    assert_true(h_proc_alive(W.inst[0].p));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        H_TEST(acks_come_out_of_jetstream_even_to_an_away_gateway),
+        H_TEST(real_gateway_over_mqtt_with_mutual_tls),
+        H_TEST(invalid_batches_are_refused_for_good),
+    };
+    return h_done(cmocka_run_group_tests_name("integration.cloud_nats", tests, NULL, NULL));
+}
