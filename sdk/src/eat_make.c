@@ -6,45 +6,12 @@
 #include <string.h>
 
 #include "corio/eat.h"
+#include "corio_int.h"
 #include "eat_int.h"
-
-bool corio__utf8_valid(const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = p[i];
-        size_t more;
-        uint32_t cp, min;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xe0) == 0xc0) {
-            more = 1, cp = b & 0x1fu, min = 0x80;
-        } else if ((b & 0xf0) == 0xe0) {
-            more = 2, cp = b & 0x0fu, min = 0x800;
-        } else if ((b & 0xf8) == 0xf0) {
-            more = 3, cp = b & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= more)
-            return false;
-        for (size_t k = 1; k <= more; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += more + 1;
-    }
-    return true;
-}
 
 static bool text_ok(const char *s, size_t n, size_t max)
 {
-    return s && n >= 1 && n <= max && corio__utf8_valid(s, n);
+    return s && n >= 1 && n <= max && corio__utf8_ok(s, n);
 }
 
 static int check_claims(const struct corio_eat_claims *c)

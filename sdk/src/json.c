@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "corio/json.h"
-#include "json_int.h"
+#include "corio_int.h"
 
 enum {
     ST_VALUE,        /* a value: at the top, after ':' or after ',' in an array */
@@ -52,39 +52,6 @@ static bool top_is_object(const struct corio_json *j)
 {
     unsigned i = j->depth - 1;
     return (j->stack[i / 8] >> (i % 8)) & 1u;
-}
-
-size_t corio__utf8_seq(const uint8_t *p, size_t avail)
-{
-    uint8_t b = p[0];
-    uint8_t lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xc2 && b <= 0xdf)
-        n = 2;
-    else if (b >= 0xe0 && b <= 0xef) {
-        n = 3;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates are not characters */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f; /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
 }
 
 static int hexval(char c)

@@ -625,8 +625,9 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
  * for room in tx, -1 when the connection ended.
  */
 
-/* Finds the block's Authentication Data and checks its Authentication Method is ours. */
-static int auth_props(const struct corio_mqtt *c, const uint8_t *props, size_t len,
+/* Finds the block's Authentication Data and checks its Authentication Method is ours;
+ * with connack, also takes the broker's limits from the block (one walk for both). */
+static int auth_props(struct corio_mqtt *c, const uint8_t *props, size_t len, bool connack,
                       const uint8_t **data, size_t *data_len)
 {
     struct corio_mqtt_prop_iter it;
@@ -636,34 +637,20 @@ static int auth_props(const struct corio_mqtt *c, const uint8_t *props, size_t l
     /* The block passed the decoder's checks: each property appears at most once. */
     corio_mqtt_prop_iter_init(&it, props, len);
     while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
-        if (pr.id == CORIO_MQTT_PROP_AUTH_METHOD &&
-            (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
-             memcmp(pr.data, c->cfg.auth_method, pr.len) != 0))
-            return CORIO_ERR_MALFORMED;
-        if (pr.id == CORIO_MQTT_PROP_AUTH_DATA) {
+        switch (pr.id) {
+        case CORIO_MQTT_PROP_AUTH_METHOD:
+            if (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
+                memcmp(pr.data, c->cfg.auth_method, pr.len) != 0)
+                return CORIO_ERR_MALFORMED;
+            break;
+        case CORIO_MQTT_PROP_AUTH_DATA:
             *data = pr.data;
             *data_len = pr.len;
-        }
-    }
-    return CORIO_OK;
-}
-
-static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack)
-{
-    if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
-        lose(c, CORIO_ERR_REFUSED, ack->reason);
-        return -1;
-    }
-    /* A broker that claims a session we asked it to discard is broken. */
-    if (c->clean_this_time && ack->session_present) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
-    if (is_v5(c)) {
-        struct corio_mqtt_prop_iter it;
-        struct corio_mqtt_prop pr;
-        corio_mqtt_prop_iter_init(&it, ack->props, ack->props_len);
-        while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
+            break;
+        default:
+            if (!connack)
+                break;
+            /* CONNACK's limits; the decoder allowed these ids in CONNACK only. */
             switch (pr.id) {
             case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
                 c->keepalive_s = (uint16_t)pr.value;
@@ -687,9 +674,25 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
                 break;
             }
         }
+    }
+    return CORIO_OK;
+}
+
+static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack)
+{
+    if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
+        lose(c, CORIO_ERR_REFUSED, ack->reason);
+        return -1;
+    }
+    /* A broker that claims a session we asked it to discard is broken. */
+    if (c->clean_this_time && ack->session_present) {
+        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
+        return -1;
+    }
+    if (is_v5(c)) {
         const uint8_t *data;
         size_t len;
-        if (auth_props(c, ack->props, ack->props_len, &data, &len) != CORIO_OK) {
+        if (auth_props(c, ack->props, ack->props_len, true, &data, &len) != CORIO_OK) {
             leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
             return -1;
         }
@@ -730,7 +733,7 @@ static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *
     const uint8_t *data, *out = NULL;
     size_t len, out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
-    if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, &data, &len) != CORIO_OK ||
+    if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
         a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
         (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
         (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {

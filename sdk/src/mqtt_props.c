@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "corio/mqtt_codec.h"
+#include "corio_int.h"
 #include "mqtt_int.h"
 
 /* ---------------------------------------------------------------------------------
@@ -59,45 +60,8 @@ int corio__mqtt_varint_get(const uint8_t *p, size_t len, uint32_t *v, size_t *us
 
 int corio__mqtt_utf8_ok(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c == 0)
-            return 0;
-        if (c < 0x80u) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0u) == 0xC0u) {
-            n = 1;
-            cp = c & 0x1Fu;
-            min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 2;
-            cp = c & 0x0Fu;
-            min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 3;
-            cp = c & 0x07u;
-            min = 0x10000u;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            uint8_t b = s[i + k];
-            if ((b & 0xC0u) != 0x80u)
-                return 0;
-            cp = (cp << 6) | (b & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    /* MQTT also forbids U+0000 (MQTT 5.0 §1.5.4). */
+    return corio__utf8_ok(s, len) && (len == 0 || !memchr(s, 0, len));
 }
 
 int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len)
@@ -416,56 +380,54 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
  * Reason codes allowed per packet (MQTT 5.0 table 2-6)
  */
 
-static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
-                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
-                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
-static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
-static const uint8_t rc_pubrel[] = {0x00, 0x92};
-static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
-                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
-static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
-static const uint8_t rc_disc_server[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
-                                         0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
-                                         0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
-static const uint8_t rc_disc_client[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90,
-                                         0x93, 0x94, 0x95, 0x96, 0x98, 0x99};
-static const uint8_t rc_auth[] = {0x00, 0x18, 0x19};
+/* Each reason code as a set of the contexts allowing it, a bit per context: so one
+ * byte per code instead of a list per packet. */
+enum {
+    RC_CONNACK = 1u << 0,
+    RC_PUBACK = 1u << 1, /* and PUBREC */
+    RC_PUBREL = 1u << 2, /* and PUBCOMP */
+    RC_SUBACK = 1u << 3,
+    RC_UNSUBACK = 1u << 4,
+    RC_DISC_SERVER = 1u << 5,
+    RC_DISC_CLIENT = 1u << 6,
+    RC_AUTH = 1u << 7,
+};
+
+/* The codes below 0x80 that MQTT 5 defines, and their contexts. */
+static const uint8_t rc_low[] = {0x00, 0x01, 0x02, 0x04, 0x10, 0x11, 0x18, 0x19};
+static const uint8_t rc_low_ctx[] = {0xFF,           RC_SUBACK,   RC_SUBACK, RC_DISC_CLIENT,
+                                     RC_PUBACK,      RC_UNSUBACK, RC_AUTH,   RC_AUTH};
+/* 0x80 .. 0xA2 (generated from table 2-6). */
+static const uint8_t rc_high_ctx[] = {
+    0x7B, 0x61, 0x61, 0x7B, 0x01, 0x01, 0x01, 0x3B, 0x01, 0x21, 0x01, 0x20,
+    0x01, 0x20, 0x20, 0x38, 0x63, 0x1A, 0x04, 0x60, 0x60, 0x61, 0x60, 0x2B,
+    0x60, 0x63, 0x21, 0x21, 0x21, 0x21, 0x28, 0x21, 0x20, 0x28, 0x28};
+
+/* The context bit of each packet type (0: no reason codes); DISCONNECT's depends on
+ * the sender. */
+static const uint8_t rc_type_ctx[16] = {
+    [CORIO_MQTT_CONNACK] = RC_CONNACK,   [CORIO_MQTT_PUBACK] = RC_PUBACK,
+    [CORIO_MQTT_PUBREC] = RC_PUBACK,     [CORIO_MQTT_PUBREL] = RC_PUBREL,
+    [CORIO_MQTT_PUBCOMP] = RC_PUBREL,    [CORIO_MQTT_SUBACK] = RC_SUBACK,
+    [CORIO_MQTT_UNSUBACK] = RC_UNSUBACK, [CORIO_MQTT_DISCONNECT] = RC_DISC_SERVER,
+    [CORIO_MQTT_AUTH] = RC_AUTH,
+};
 
 int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
 {
-    const uint8_t *set;
-    size_t n;
-#define SET(a) (set = (a), n = sizeof(a))
-    switch (type) {
-    case CORIO_MQTT_CONNACK:
-        SET(rc_connack);
-        break;
-    case CORIO_MQTT_PUBACK:
-    case CORIO_MQTT_PUBREC:
-        SET(rc_puback);
-        break;
-    case CORIO_MQTT_PUBREL:
-    case CORIO_MQTT_PUBCOMP:
-        SET(rc_pubrel);
-        break;
-    case CORIO_MQTT_SUBACK:
-        SET(rc_suback);
-        break;
-    case CORIO_MQTT_UNSUBACK:
-        SET(rc_unsuback);
-        break;
-    case CORIO_MQTT_DISCONNECT:
-        if (by_client)
-            SET(rc_disc_client);
-        else
-            SET(rc_disc_server);
-        break;
-    case CORIO_MQTT_AUTH:
-        SET(rc_auth);
-        break;
-    default:
+    uint8_t want, ctx = 0;
+    if (type > 15)
         return 0;
+    want = rc_type_ctx[type];
+    if (type == CORIO_MQTT_DISCONNECT && by_client)
+        want = RC_DISC_CLIENT;
+    if (rc >= 0x80) {
+        if (rc - 0x80u < sizeof rc_high_ctx)
+            ctx = rc_high_ctx[rc - 0x80u];
+    } else {
+        const uint8_t *p = memchr(rc_low, rc, sizeof rc_low);
+        if (p)
+            ctx = rc_low_ctx[p - rc_low];
     }
-#undef SET
-    return memchr(set, rc, n) != NULL;
+    return (ctx & want) != 0;
 }
