@@ -9,6 +9,7 @@
  * And any callback may call back into the client, so after each callback the code
  * re-reads the state instead of trusting what it knew before.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "corio/mqtt.h"
@@ -138,14 +139,15 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         return CORIO_ERR_INVAL;
     /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
      * CONNECT); they must not hold what the client sets itself. */
-    struct corio_mqtt_prop_iter it;
-    struct corio_mqtt_prop pr;
-    corio_mqtt_prop_iter_init(&it, cfg->connect_props, cfg->connect_props_len);
-    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK)
-        if (pr.id == CORIO_MQTT_PROP_SESSION_EXPIRY || pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE ||
-            pr.id == CORIO_MQTT_PROP_AUTH_METHOD || pr.id == CORIO_MQTT_PROP_AUTH_DATA)
-            return CORIO_ERR_INVAL;
-    if (!connect_ok(cfg))
+    uint8_t seen[CORIO__MQTT_PROP_SET];
+    if (!connect_ok(cfg) ||
+        (cfg->connect_props_len &&
+         (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
+                                  seen) != CORIO_OK ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -303,7 +305,8 @@ static void reset_connection(struct corio_mqtt *c)
     c->ping_outstanding = false;
     c->reauth = false;
     c->ack_pending = false;
-    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+    /* Without the client's own resends every token leaves at once (lose, stop). */
+    for (size_t i = 0; CORIO_MQTT_WITH_RESEND && i < CORIO_MQTT_MAX_INFLIGHT; i++)
         if (c->inflight[i].state == IF_WAIT_ACK)
             c->inflight[i].state = IF_RESEND;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
@@ -314,6 +317,14 @@ static void reset_connection(struct corio_mqtt *c)
     }
 }
 
+/* Every token still held leaves the client, unsent. */
+static void drop_inflight(struct corio_mqtt *c)
+{
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state != IF_FREE)
+            publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+}
+
 /* The end of corio_mqtt_disconnect(). */
 static void stop(struct corio_mqtt *c)
 {
@@ -322,9 +333,7 @@ static void stop(struct corio_mqtt *c)
     c->failures = 0;
     c->disc_pending = false;
     uint8_t reason = c->disc_reason;
-    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
-        if (c->inflight[i].state != IF_FREE)
-            publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+    drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, CORIO_OK, reason);
 }
@@ -349,9 +358,7 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
     c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
     c->state = CORIO_MQTT_WAITING;
     if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
-        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
-            if (c->inflight[i].state != IF_FREE)
-                publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+        drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, err, reason);
 }
@@ -375,10 +382,8 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
 static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
 {
     w[0] = id;
-    w[1] = (uint8_t)(v >> 24);
-    w[2] = (uint8_t)(v >> 16);
-    w[3] = (uint8_t)(v >> 8);
-    w[4] = (uint8_t)v;
+    for (size_t i = 4; i > 0; i--, v >>= 8)
+        w[i] = (uint8_t)v;
     return w + 5;
 }
 
@@ -651,28 +656,18 @@ static int auth_props(struct corio_mqtt *c, const uint8_t *props, size_t len, bo
             if (!connack)
                 break;
             /* CONNACK's limits; the decoder allowed these ids in CONNACK only. */
-            switch (pr.id) {
-            case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
+            if (pr.id == CORIO_MQTT_PROP_SERVER_KEEP_ALIVE)
                 c->keepalive_s = (uint16_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
+            else if (pr.id == CORIO_MQTT_PROP_RECEIVE_MAXIMUM)
                 c->send_quota = (uint16_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_MAXIMUM_QOS:
+            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_QOS)
                 c->server_max_qos = (uint8_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
+            else if (pr.id == CORIO_MQTT_PROP_RETAIN_AVAILABLE)
                 c->retain_available = pr.value != 0;
-                break;
-            case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
+            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE)
                 c->server_max_packet = pr.value;
-                break;
-            case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+            else if (pr.id == CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM)
                 c->topic_alias_max = (uint16_t)pr.value;
-                break;
-            default:
-                break;
-            }
         }
     }
     return CORIO_OK;
@@ -884,16 +879,20 @@ static void receive(struct corio_mqtt *c)
 {
     for (int round = 0; round < RECV_ROUNDS; round++) {
         for (;;) {
-            size_t plen;
+            uint32_t rem;
+            size_t used;
             if (!emit_ack(c))
                 return;
-            int rc = corio_mqtt_frame(c->rx, c->rx_len, &plen);
+            /* The frame: a type byte and the Remaining Length (corio_mqtt_frame()). */
+            int rc = c->rx_len < 2 ? CORIO_ERR_AGAIN
+                                   : corio__mqtt_varint_get(c->rx + 1, c->rx_len - 1, &rem, &used);
             if (rc == CORIO_ERR_AGAIN)
                 break;
             if (rc != CORIO_OK) {
                 leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
                 return;
             }
+            size_t plen = 1 + used + (size_t)rem;
             if (plen > c->rx_cap) {
                 leave(c, CORIO_ERR_NOSPACE, CORIO_MQTT_RC_PACKET_TOO_LARGE);
                 return;

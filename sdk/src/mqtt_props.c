@@ -346,14 +346,17 @@ int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct co
     return rc;
 }
 
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen)
 {
     struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
     /* A bit per identifier, in bytes: a 64-bit mask would cost 32-bit parts a libgcc
      * shift per property. */
-    uint8_t seen[(PROP_TABLE_SIZE + 7) / 8] = {0};
+    uint8_t own[CORIO__MQTT_PROP_SET];
     int rc;
+    if (!seen)
+        seen = own;
+    memset(seen, 0, CORIO__MQTT_PROP_SET);
     corio_mqtt_prop_iter_init(&it, block, len);
     while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
         uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
@@ -373,7 +376,14 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
             return CORIO_ERR_MALFORMED;
         seen[pr.id >> 3] |= bit;
     }
-    return rc == CORIO_ERR_NOTFOUND ? CORIO_OK : CORIO_ERR_MALFORMED;
+    if (rc != CORIO_ERR_NOTFOUND)
+        return CORIO_ERR_MALFORMED;
+    /* MQTT 5.0 §3.1.2.11.10, §3.2.2.3.18, §3.15.2.2.3: Authentication Data only with
+     * its Method; §3.15.2.2.2: an AUTH's properties always name the Method. */
+    if (!CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) &&
+        (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA) || ctx == CORIO_MQTT_AUTH))
+        return CORIO_ERR_MALFORMED;
+    return CORIO_OK;
 }
 
 /* ---------------------------------------------------------------------------------
