@@ -18,6 +18,7 @@
 #endif
 
 static struct corio_key key;
+static uint8_t id[15]; /* the first 15 bytes of the SHA-256 (CORIO_DID_ID_LEN) */
 static char short_id[25];
 
 int fp_identity_init(void)
@@ -39,16 +40,19 @@ int fp_identity_init(void)
         struct corio_did did;
 
         err = corio_did_from_key(&corio_crypto_psa_ops, pub, sizeof pub, &did);
-        if (err == CORIO_OK)
+        if (err == CORIO_OK) {
+            memcpy(id, did.id, sizeof id);
             err = corio_did_id_format(did.id, short_id, sizeof short_id);
+        }
     }
 #else
     {
         uint8_t hash[CORIO_SHA256_LEN];
 
         err = corio_sha256(&corio_crypto_psa_ops, pub, sizeof pub, hash);
+        memcpy(id, hash, sizeof id);
         if (err == CORIO_OK)
-            err = corio_base32_encode(hash, 15, short_id, sizeof short_id);
+            err = corio_base32_encode(id, sizeof id, short_id, sizeof short_id);
     }
 #endif
     return err < 0 ? err : CORIO_OK;
@@ -62,4 +66,9 @@ const struct corio_key *fp_identity_key(void)
 const char *fp_short_id(void)
 {
     return short_id;
+}
+
+const uint8_t *fp_identity_id(void)
+{
+    return id;
 }

@@ -27,6 +27,9 @@
  * arithmetic (point checks, decompression) stays out; the OTA anchor is kept
  * uncompressed (board.h). */
 #define CORIO_CRYPTO_POINT_CHECK 0
+/* The device key is provisioned and imported at every boot (app_identity.c): no keys
+ * kept in PSA storage, so the code that opens them stays out. */
+#define CORIO_CRYPTO_PSA_PERSISTENT 0
 
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT

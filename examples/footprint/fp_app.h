@@ -25,6 +25,8 @@ extern unsigned char fp_mbedtls_heap[FP_MBEDTLS_HEAP];
 int fp_identity_init(void);
 const struct corio_key *fp_identity_key(void);
 const char *fp_short_id(void); /* CORIO's 24-character short id, NUL-terminated */
+/* The id bytes the short id spells (base32), for the EAT's issuer. */
+const uint8_t *fp_identity_id(void);
 
 /* app_mqtt.c: the client, its buffers and the main loop's step. */
 int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *clk,
