@@ -410,7 +410,9 @@ static uint8_t *put_auth_props(const struct corio_mqtt *c, uint8_t *w, const uin
     return len ? put_prop_bin(w, CORIO_MQTT_PROP_AUTH_DATA, data, len) : w;
 }
 
-/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
+/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. The
+ * client writes it itself, as PUBACK and DISCONNECT: the method was checked at init and
+ * the data is length-checked here, so the codec's validating encoder is not needed. */
 static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
 {
     if (len > 0xFFFFu)
@@ -420,16 +422,15 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
     size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
     if (total > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    if (!tx_reserve(c, total))
+    uint8_t *w = tx_reserve(c, total);
+    if (!w)
         return CORIO_ERR_AGAIN;
-    /* Build the properties in the tail of the free space, then encode in front of them
-     * (the encoder moves them into place). */
-    uint8_t *block = c->tx + c->tx_cap - plen;
-    put_auth_props(c, block, data, len);
-    int n = corio_mqtt_encode_auth(c->tx + c->tx_len, c->tx_cap - c->tx_len, reason, block, plen);
-    if (n < 0)
-        return n;
-    c->tx_len += (size_t)n;
+    *w++ = CORIO_MQTT_AUTH << 4;
+    w += corio__mqtt_varint_put(w, (uint32_t)rem);
+    *w++ = reason;
+    w += corio__mqtt_varint_put(w, (uint32_t)plen);
+    put_auth_props(c, w, data, len);
+    c->tx_len += total;
     flush(c);
     return CORIO_OK;
 }
@@ -573,6 +574,16 @@ static void resend_pending(struct corio_mqtt *c)
     }
 }
 
+/* Bytes of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter, and its Remaining Length:
+ * packet id, an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
+static size_t sub_size(const struct corio_mqtt *c, uint16_t filter_len, bool sub, size_t *rem)
+{
+    *rem = 4u + is_v5(c) + filter_len + sub;
+    return 1 + corio__mqtt_varint_len((uint32_t)*rem) + *rem;
+}
+
+/* Queues the (UN)SUBSCRIBEs due: one filter each, written by the client itself, as
+ * PUBACK and DISCONNECT: the filter and options were checked by corio_mqtt_subscribe(). */
 static void send_subscriptions(struct corio_mqtt *c)
 {
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && c->state == CORIO_MQTT_CONNECTED; i++) {
@@ -580,22 +591,23 @@ static void send_subscriptions(struct corio_mqtt *c)
         if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
         bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
-        struct corio_mqtt_sub f = {s->filter, s->filter_len, s->options};
-        uint16_t id = alloc_id(c);
-        int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->version, id, &f, 1, NULL, 0)
-                    : corio_mqtt_encode_unsubscribe(NULL, 0, c->version, id, &f, 1, NULL, 0);
-        if (n < 0)
-            return;
-        uint8_t *w = tx_reserve(c, (size_t)n);
+        size_t rem, n = sub_size(c, s->filter_len, sub, &rem);
+        uint8_t *w = tx_reserve(c, n);
         if (!w)
             return;
+        uint16_t id = alloc_id(c);
+        *w++ = sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u;
+        w += corio__mqtt_varint_put(w, (uint32_t)rem);
+        *w++ = (uint8_t)(id >> 8);
+        *w++ = (uint8_t)id;
+        if (is_v5(c))
+            *w++ = 0; /* no properties */
+        *w++ = (uint8_t)(s->filter_len >> 8);
+        *w++ = (uint8_t)s->filter_len;
+        memcpy(w, s->filter, s->filter_len);
         if (sub)
-            n = corio_mqtt_encode_subscribe(w, (size_t)n, c->version, id, &f, 1, NULL, 0);
-        else
-            n = corio_mqtt_encode_unsubscribe(w, (size_t)n, c->version, id, &f, 1, NULL, 0);
-        if (n < 0)
-            return;
-        c->tx_len += (size_t)n;
+            w[s->filter_len] = s->options;
+        c->tx_len += n;
         s->packet_id = id;
         s->state = sub ? SUB_WAIT : SUB_WAIT_UNSUB;
     }
@@ -1117,14 +1129,14 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
 int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len,
                          uint8_t options)
 {
-    if (!c || !filter || (options & 3u) > 1)
+    /* The rules corio_mqtt_encode_subscribe() applies, with QoS 2 left out: options
+     * bits 6-7 reserved, Retain Handling 0..2, nothing but QoS under 3.1.1. */
+    if (!c || !filter || (options & 3u) > 1 || (options & 0xC0u) || ((options >> 4) & 3u) > 2 ||
+        (!is_v5(c) && (options & 0xFCu)) ||
+        !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len))
         return CORIO_ERR_INVAL;
-    struct corio_mqtt_sub f = {filter, filter_len, options};
-    /* Encoding validates the filter and options; the size must fit tx. */
-    int n = corio_mqtt_encode_subscribe(NULL, 0, c->version, 1, &f, 1, NULL, 0);
-    if (n < 0)
-        return n;
-    if ((size_t)n > c->tx_cap)
+    size_t rem;
+    if (sub_size(c, filter_len, true, &rem) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
     struct corio_mqtt_subscription *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && !s; i++) {
