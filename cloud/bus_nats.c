@@ -26,18 +26,20 @@
 
 struct corio_bus_nats {
     struct corio_bus_nats_opts o;
-    char *url, *tls_ca, *tls_cert, *tls_key, *stream, *consumer; /* owned copies */
+    char *url, *tls_ca, *tls_cert, *tls_key, *stream, *consumer, *live; /* owned copies */
     char *servers[MAX_SERVERS];
     int nservers;
     natsOptions *nopts;
     natsConnection *nc;
     jsCtx *js;
-    natsSubscription *sub; /* NULL until the stream and consumer are set up */
+    natsSubscription *sub;  /* NULL until the stream and consumer are set up */
+    natsSubscription *lsub; /* the live subject's, when there is one */
     /* libnats calls back from its own thread, also after natsConnection_Close; the
      * closed callback is its last, and free waits for it. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool closed;
+    bool live_done; /* the live subscription's last callback has returned */
 };
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -95,6 +97,38 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
     (void)sub;
     (void)arg;
     corio_logkv(CORIO_LOG_WARN, "NATS error", "error=%s", natsStatus_GetText(err));
+}
+
+static void on_live_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
+{
+    (void)nc;
+    (void)sub;
+    struct corio_bus_nats *b = arg;
+    b->o.on_live(b->o.arg, (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    natsMsg_Destroy(m);
+}
+
+static void on_live_complete(void *arg)
+{
+    struct corio_bus_nats *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->live_done = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Waits up to 10 s for *flag under b->lock; returns it. */
+static bool wait_flag(struct corio_bus_nats *b, const bool *flag)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&b->lock);
+    while (!*flag && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0) {
+    }
+    bool v = *flag;
+    pthread_mutex_unlock(&b->lock);
+    return v;
 }
 
 /* ---- setup --------------------------------------------------------------------------- */
@@ -227,6 +261,7 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
     b->tls_key = dup_or_null(o->tls_key, &oom);
     b->stream = dup_or_null(o->stream, &oom);
     b->consumer = dup_or_null(o->consumer, &oom);
+    b->live = o->on_live ? dup_or_null(o->live_subject, &oom) : NULL;
     int rc = CORIO_ERR_NOSPACE;
     if (oom) {
         snprintf(err, errlen, "out of memory");
@@ -290,6 +325,17 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
         on_connected(b->nc, b);
     else
         corio_logkv(CORIO_LOG_WARN, "NATS not reachable yet; retrying", "url=%s", o->url);
+    /* Made now even when not yet connected: libnats sends it once it is. */
+    if (b->live &&
+        (s = natsConnection_Subscribe(&b->lsub, b->nc, b->live, on_live_msg, b)) != NATS_OK) {
+        snprintf(err, errlen, "NATS: cannot subscribe to %s: %s", b->live, natsStatus_GetText(s));
+        goto fail;
+    }
+    if (b->lsub &&
+        (s = natsSubscription_SetOnCompleteCB(b->lsub, on_live_complete, b)) != NATS_OK) {
+        snprintf(err, errlen, "NATS: %s", natsStatus_GetText(s));
+        goto fail;
+    }
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = JS_WAIT_MS;
@@ -309,25 +355,24 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
     if (!b)
         return;
     forget_sub(b);
+    /* The live callback uses what the caller frees after this: wait until it is over. */
+    if (b->lsub &&
+        (natsSubscription_Unsubscribe(b->lsub) != NATS_OK || !wait_flag(b, &b->live_done))) {
+        corio_log(CORIO_LOG_ERROR, "NATS live subscription did not end; not freeing it");
+        return;
+    }
     if (b->nc) {
         /* Acks are sent without waiting for the server: let them go out first (a lost
          * one means a redelivery, which deduplication absorbs). */
         natsConnection_FlushTimeout(b->nc, 1000);
         natsConnection_Close(b->nc);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += 10;
-        pthread_mutex_lock(&b->lock);
-        while (!b->closed && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0) {
-        }
-        bool closed = b->closed;
-        pthread_mutex_unlock(&b->lock);
-        if (!closed) {
+        if (!wait_flag(b, &b->closed)) {
             /* Callbacks may still come: leak rather than free what they use. */
             corio_log(CORIO_LOG_ERROR, "NATS connection did not close; not freeing it");
             return;
         }
     }
+    natsSubscription_Destroy(b->lsub);
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
     natsOptions_Destroy(b->nopts);
@@ -337,9 +382,22 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
     free(b->tls_key);
     free(b->stream);
     free(b->consumer);
+    free(b->live);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->lock);
     free(b);
+}
+
+int corio_bus_nats_publish_live(struct corio_bus_nats *b, const char *msg, size_t len)
+{
+    if (!b || !msg || len > INT32_MAX)
+        return CORIO_ERR_INVAL;
+    if (!b->live)
+        return CORIO_ERR_STATE;
+    if (!corio_bus_nats_connected(b))
+        return CORIO_ERR_CLOSED;
+    natsStatus s = natsConnection_Publish(b->nc, b->live, msg, (int)len);
+    return s == NATS_OK ? CORIO_OK : CORIO_ERR_CLOSED;
 }
 
 bool corio_bus_nats_connected(struct corio_bus_nats *b)

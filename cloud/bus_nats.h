@@ -42,6 +42,11 @@ struct corio_bus_nats_opts {
     int64_t max_bytes;    /* the stream's size limit; beyond it new batches are refused */
     /* Called on the library's thread when the connection comes and goes; may be NULL. */
     void (*on_connection)(void *arg, bool up);
+    /* A core NATS subject the instances share live events on (live_share.h), and what to
+     * call, on the library's thread, with each message that arrives there (its own
+     * included); NULL: none. */
+    const char *live_subject;
+    void (*on_live)(void *arg, const uint8_t *data, size_t len);
     void *arg;
 };
 
@@ -101,6 +106,10 @@ int corio_bus_nats_settle(struct corio_bus_nats *b, struct corio_bus_msg *m,
  */
 int corio_bus_nats_publish_ack(struct corio_bus_nats *b, const char *gateway, const uint8_t *ack,
                                size_t len);
+
+/* Publishes one message on the live subject (at most once: core NATS, no stream).
+ * Returns CORIO_OK; CORIO_ERR_STATE (no live subject); CORIO_ERR_CLOSED (not connected). */
+int corio_bus_nats_publish_live(struct corio_bus_nats *b, const char *msg, size_t len);
 
 bool corio_bus_nats_connected(struct corio_bus_nats *b);
 

@@ -33,6 +33,7 @@
 
 #include "api.h"
 #include "bus_nats.h"
+#include "live_share.h"
 #include "cloud.h"
 #include "corio/error.h"
 #include "corio_cli.h"
@@ -40,8 +41,12 @@
 #include "corio_log.h"
 #include "corio_metrics.h"
 #include "corio_sig.h"
+#include "crypto_openssl.h"
+#include "dl_store.h"
+#include "cloud_downlink.h"
 
 #define BATCH_TOPIC "corio/v1/g/+/batch"
+#define STATE_TOPIC "corio/v1/g/+/state"
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -214,6 +219,59 @@ const struct corio_conf_key corio_cloud_conf_keys[] = {
      .def = "30d",
      .help = "How long message identities are kept for deduplication (0: for ever); at "
              "least retain_raw."},
+    {.name = "downlink_key",
+     .type = CORIO_CONF_PATH,
+     .help = "The key (PEM) that signs downlink containers to gateways; gateways trust its "
+             "did:key as cloud_key. Without it commands and configuration are stored but "
+             "not sent."},
+    {.name = "command_ttl",
+     .type = CORIO_CONF_DURATION,
+     .def = "5m",
+     .min = 1000,
+     .max = 604800000,
+     .help = "A command's life when the API request gives no expiry."},
+    {.name = "command_ttl_max",
+     .type = CORIO_CONF_DURATION,
+     .def = "7d",
+     .min = 1000,
+     .max = 31536000000LL,
+     .help = "The longest life a command may be given."},
+    {.name = "resend_min",
+     .type = CORIO_CONF_DURATION,
+     .def = "5s",
+     .min = 100,
+     .max = 3600000,
+     .help = "A command or configuration not answered is sent again after this, doubling."},
+    {.name = "resend_max",
+     .type = CORIO_CONF_DURATION,
+     .def = "5m",
+     .min = 100,
+     .max = 86400000,
+     .help = "The longest interval between two sends of the same command or configuration."},
+    {.name = "ledger_url",
+     .type = CORIO_CONF_STRING,
+     .help = "A corio-ledger node (http://host:port) whose registry is followed and relayed "
+             "to gateways (docs/downlink.md)."},
+    {.name = "ledger_poll",
+     .type = CORIO_CONF_DURATION,
+     .def = "2s",
+     .min = 100,
+     .max = 3600000,
+     .help = "How often the ledger is polled."},
+    {.name = "relay_refresh",
+     .type = CORIO_CONF_DURATION,
+     .def = "10m",
+     .min = 0,
+     .max = 86400000,
+     .help = "An unchanged registry is relayed to gateways at the ledger's newer height this "
+             "often, so that their registry files stay young (0: only on changes)."},
+    {.name = "relay_max_blocks",
+     .type = CORIO_CONF_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 4096,
+     .help = "Ledger blocks kept and relayed at most; a gateway further behind gets a whole "
+             "registry, which it cannot check against blocks."},
     {.name = "retention_interval",
      .type = CORIO_CONF_DURATION,
      .def = "1h",
@@ -239,6 +297,7 @@ struct metrics {
     struct corio_counter *rejected[5];
     struct corio_counter *msgs[3];
     struct corio_counter *samples, *events_dropped, *retention_deleted;
+    struct corio_counter *live_shared, *live_unshared, *live_received, *live_refused;
     struct corio_histogram *latency;
     struct corio_gauge *queue, *connected;
 };
@@ -253,7 +312,11 @@ struct cloud {
     struct corio_conf *conf;
     char org[CORIO_ID_LEN + 1];
     char client_id[128];
-    struct corio_store *writer, *reader;
+    struct corio_store *writer, *reader, *dl_reader, *dl_writer;
+    struct corio_dl_store *dl;
+    struct corio_cloud_downlink *downlink;
+    struct corio_key downlink_key;
+    bool has_downlink_key;
     struct corio_ingest *ingest;
     struct corio_api *api;
     struct corio_http *http;
@@ -261,6 +324,7 @@ struct cloud {
     bool mosq_lib, mosq_started;
     struct corio_bus_nats *nats; /* bus nats */
     int nats_fetch;
+    char instance[CORIO_LIVE_INSTANCE_LEN + 1]; /* names this process to the others */
     struct metrics m;
     struct corio_retention retention;
     int64_t retention_interval_ms;
@@ -309,6 +373,10 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     }
     corio_gauge_set(c->m.connected, 1);
     int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
+    if (s == MOSQ_ERR_SUCCESS)
+        s = mosquitto_subscribe(m, NULL, STATE_TOPIC, 1);
+    if (c->downlink)
+        corio_cloud_downlink_connected(c->downlink, true);
     if (s != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_ERROR, "cannot subscribe", "topic=%s error=%s", BATCH_TOPIC,
                     mosquitto_strerror(s));
@@ -322,6 +390,8 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
     (void)m;
     struct cloud *c = arg;
     corio_gauge_set(c->m.connected, 0);
+    if (c->downlink)
+        corio_cloud_downlink_connected(c->downlink, false);
     if (rc != 0)
         corio_logkv(CORIO_LOG_WARN, "lost the broker; reconnecting", "error=%s",
                     mosquitto_strerror(rc));
@@ -331,8 +401,14 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 {
     (void)m;
     struct cloud *c = arg;
-    corio_counter_inc(c->m.received);
     size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    size_t tl = strlen(msg->topic);
+    if (tl > 6 && strcmp(msg->topic + tl - 6, "/state") == 0) {
+        if (c->downlink)
+            corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
+        return;
+    }
+    corio_counter_inc(c->m.received);
     struct qitem *q = calloc(1, sizeof *q);
     if (q) {
         q->topic = strdup(msg->topic);
@@ -415,6 +491,51 @@ static int publish_ack(struct cloud *c, const char *gateway, const uint8_t *ack,
     return CORIO_OK;
 }
 
+static int publish_live(void *arg, const char *msg, size_t len)
+{
+    struct cloud *c = arg;
+    return corio_bus_nats_publish_live(c->nats, msg, len);
+}
+
+/* The other instances' dashboards see this batch too (live_share.h). */
+static void share_live(struct cloud *c, const struct corio_ingest_result *res)
+{
+    if (res->nevents == 0)
+        return;
+    size_t skipped = 0;
+    int n = corio_live_pack(c->instance, res->events, res->nevents, 0, publish_live, c, &skipped);
+    size_t shared = n > 0 ? (size_t)n : 0;
+    corio_counter_add(c->m.live_shared, shared);
+    corio_counter_add(c->m.live_unshared, res->nevents - shared);
+    if (n < 0 || skipped)
+        corio_logkv(CORIO_LOG_WARN, "live events not shared with the other instances",
+                    "gateway=%s events=%zu shared=%zu error=%s", res->gateway, res->nevents, shared,
+                    n < 0 ? corio_strerror(n) : "outside the shared format");
+}
+
+static void broadcast_live(void *arg, const char *event, const char *data)
+{
+    struct cloud *c = arg;
+    corio_http_sse_broadcast(c->http, event, data);
+    corio_counter_inc(c->m.live_received);
+}
+
+/* libnats's thread: another instance's events, for the streams open here. */
+static void on_live(void *arg, const uint8_t *data, size_t len)
+{
+    struct cloud *c = arg;
+    char why[128];
+    int n = corio_live_unpack(c->instance, data, len, broadcast_live, c, why, sizeof why);
+    if (n == CORIO_ERR_MALFORMED) {
+        corio_counter_inc(c->m.live_refused);
+        corio_logkv(CORIO_LOG_WARN, "shared live message refused", "bytes=%zu why=%s", len, why);
+    } else if (n < 0) {
+        corio_counter_inc(c->m.live_refused);
+        corio_logkv(CORIO_LOG_WARN, "shared live message not broadcast", "error=%s",
+                    corio_strerror(n));
+    }
+}
+
 static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *payload, size_t len,
                            int64_t arrived_mono_ms)
 {
@@ -464,6 +585,8 @@ static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *pa
     for (size_t i = 0; i < res.nevents; i++)
         corio_http_sse_broadcast(c->http, res.events[i].type, res.events[i].data);
     corio_counter_add(c->m.events_dropped, res.events_dropped);
+    if (c->nats)
+        share_live(c, &res);
 out:
     corio_ingest_result_free(&res);
     return out;
@@ -646,6 +769,17 @@ static int metrics_init(struct metrics *m)
     m->samples = corio_counter_new(m->reg, "corio_cloud_samples_total", "Samples stored.");
     m->events_dropped = corio_counter_new(m->reg, "corio_cloud_live_events_dropped_total",
                                           "Live events not broadcast (over the per-batch cap).");
+    m->live_shared = corio_counter_new(m->reg, "corio_cloud_live_shared_total",
+                                       "Live events published for the other instances (bus nats).");
+    m->live_unshared = corio_counter_new(
+        m->reg, "corio_cloud_live_unshared_total",
+        "Live events not published for the other instances (NATS unreachable, or an event "
+        "outside the shared format); broadcast here only.");
+    m->live_received = corio_counter_new(m->reg, "corio_cloud_live_received_total",
+                                         "Live events of other instances broadcast here.");
+    m->live_refused = corio_counter_new(m->reg, "corio_cloud_live_refused_total",
+                                        "Shared live messages refused as malformed (none of "
+                                        "their events broadcast).");
     m->retention_deleted = corio_counter_new(m->reg, "corio_cloud_retention_deleted_total",
                                              "Rows deleted by retention.");
     m->latency = corio_histogram_new(
@@ -657,8 +791,69 @@ static int metrics_init(struct metrics *m)
                                    "1 while connected to the broker (or to NATS).");
     if (rc != CORIO_OK || !m->received || !m->acked || !m->failed || !m->dropped ||
         !m->ack_failed || !m->redelivered || !m->samples || !m->events_dropped ||
-        !m->retention_deleted || !m->latency || !m->queue || !m->connected)
+        !m->retention_deleted || !m->live_shared || !m->live_unshared || !m->live_received ||
+        !m->live_refused || !m->latency || !m->queue || !m->connected)
         return CORIO_ERR_NOSPACE;
+    return CORIO_OK;
+}
+
+#define DL_GAUGE(fn_name, field)                                                                   \
+    static double fn_name(void *arg)                                                               \
+    {                                                                                              \
+        struct corio_cloud_downlink_stats st;                                                      \
+        corio_cloud_downlink_stats(arg, &st);                                                      \
+        return (double)st.field;                                                                   \
+    }
+DL_GAUGE(m_dl_containers, containers)
+DL_GAUGE(m_dl_publish_failed, publish_failed)
+DL_GAUGE(m_dl_commands_sent, commands_sent)
+DL_GAUGE(m_dl_configs_sent, configs_sent)
+DL_GAUGE(m_dl_relays_sent, relays_sent)
+DL_GAUGE(m_dl_results, results)
+DL_GAUGE(m_dl_reports, reports)
+DL_GAUGE(m_dl_states, states)
+DL_GAUGE(m_dl_states_refused, states_refused)
+DL_GAUGE(m_dl_untimed, untimed)
+DL_GAUGE(m_dl_expired, expired)
+DL_GAUGE(m_dl_ledger_polls, ledger_polls)
+DL_GAUGE(m_dl_ledger_failures, ledger_failures)
+DL_GAUGE(m_dl_ledger_exports, ledger_exports)
+DL_GAUGE(m_dl_ledger_height, ledger_height)
+
+static int register_downlink_metrics(struct cloud *c)
+{
+    static const struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } g[] = {
+        {"corio_cloud_downlink_containers_total", "Down containers published.", m_dl_containers},
+        {"corio_cloud_downlink_publish_failed_total", "Down containers the client refused.",
+         m_dl_publish_failed},
+        {"corio_cloud_commands_sent_total", "Command sends (resends included).",
+         m_dl_commands_sent},
+        {"corio_cloud_configs_sent_total", "Configuration sends (resends included).",
+         m_dl_configs_sent},
+        {"corio_cloud_registry_relays_total", "Registry updates relayed to gateways.",
+         m_dl_relays_sent},
+        {"corio_cloud_command_results_total", "Commands closed by their device's answer.",
+         m_dl_results},
+        {"corio_cloud_config_reports_total", "Reported configurations kept.", m_dl_reports},
+        {"corio_cloud_gateway_states_total", "Gateway state messages accepted.", m_dl_states},
+        {"corio_cloud_gateway_states_refused_total", "Gateway state messages refused.",
+         m_dl_states_refused},
+        {"corio_cloud_untimed_messages_total", "Packs stored without a time of their own.",
+         m_dl_untimed},
+        {"corio_cloud_commands_expired_total", "Commands that expired unanswered.", m_dl_expired},
+        {"corio_cloud_ledger_polls_total", "Polls of the ledger.", m_dl_ledger_polls},
+        {"corio_cloud_ledger_failures_total", "Polls of the ledger that failed.",
+         m_dl_ledger_failures},
+        {"corio_cloud_ledger_exports_total", "Registry exports stored (changes).",
+         m_dl_ledger_exports},
+        {"corio_cloud_ledger_height", "The ledger's height at the last poll.", m_dl_ledger_height},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        if (!corio_gauge_new_fn(c->m.reg, g[i].name, g[i].help, g[i].fn, c->downlink))
+            return CORIO_ERR_NOSPACE;
     return CORIO_OK;
 }
 
@@ -701,6 +896,56 @@ static bool check_conf(const struct corio_conf *conf)
         !corio_conf_str(conf, "pg_conninfo"))
         return conf_bad(conf, "store", "'store postgres' needs 'pg_conninfo'");
     return true;
+}
+
+static int publish_down(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+    struct cloud *c = ctx;
+    return mosquitto_publish(c->mosq, NULL, topic, (int)len, payload, 1, false) == MOSQ_ERR_SUCCESS
+               ? 0
+               : -1;
+}
+
+/* The downlink service (cloud_downlink.h): its own connections to the telemetry store
+ * (db, whichever backend) and its tables, which are SQLite so far: in the SQLite
+ * database, or with store postgres in the file named by 'database'. */
+static int start_downlink(struct cloud *c, bool pg, const char *db, char *err, size_t errlen)
+{
+    const struct corio_conf *conf = c->conf;
+    int rc = corio_dl_open(corio_conf_str(conf, "database"), &c->dl, err, errlen);
+    if (rc == CORIO_OK)
+        rc = pg ? corio_store_open_pg(db, &c->dl_reader, err, errlen)
+                : corio_store_open_sqlite(db, &c->dl_reader, err, errlen);
+    if (rc == CORIO_OK && corio_conf_str(conf, "ledger_url"))
+        rc = pg ? corio_store_open_pg(db, &c->dl_writer, err, errlen)
+                : corio_store_open_sqlite(db, &c->dl_writer, err, errlen);
+    if (rc != CORIO_OK)
+        return rc;
+    const char *kp = corio_conf_str(conf, "downlink_key");
+    if (kp) {
+        if (corio_openssl_key_read_pem(kp, &c->downlink_key) != CORIO_OK) {
+            snprintf(err, errlen, "%s: not a P-256 private key in PEM", kp);
+            return CORIO_ERR_INVAL;
+        }
+        c->has_downlink_key = true;
+    }
+    struct corio_cloud_downlink_opts o = {
+        .org = c->org,
+        .dl = c->dl,
+        .reader = c->dl_reader,
+        .writer = c->dl_writer,
+        .key = c->has_downlink_key ? &c->downlink_key : NULL,
+        .publish = publish_down,
+        .ctx = c,
+        .resend_min_ms = corio_conf_int(conf, "resend_min"),
+        .resend_max_ms = corio_conf_int(conf, "resend_max"),
+        .command_ttl_ms = corio_conf_int(conf, "command_ttl"),
+        .command_ttl_max_ms = corio_conf_int(conf, "command_ttl_max"),
+        .ledger_url = corio_conf_str(conf, "ledger_url"),
+        .ledger_poll_ms = corio_conf_int(conf, "ledger_poll"),
+        .relay_refresh_ms = corio_conf_int(conf, "relay_refresh"),
+        .relay_max_blocks = (uint64_t)corio_conf_int(conf, "relay_max_blocks")};
+    return corio_cloud_downlink_new(&o, &c->downlink, err, errlen);
 }
 
 static int start(struct cloud *c)
@@ -748,10 +993,15 @@ static int start(struct cloud *c)
         }
         corio_logkv(CORIO_LOG_INFO, "registry loaded", "path=%s", registry);
     }
+    if (start_downlink(c, pg, db, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the downlink", "error=%s", err);
+        return 1;
+    }
     struct corio_ingest_opts io = {.store = c->writer,
                                    .verifier = corio_cloud_cose_verifier,
                                    .accept_unregistered =
-                                       corio_conf_bool(conf, "accept_unregistered")};
+                                       corio_conf_bool(conf, "accept_unregistered"),
+                                   .hooks = corio_cloud_downlink_hooks(c->downlink)};
     const char *web = corio_conf_str(conf, "web_root");
     struct corio_api_opts ao = {.store = c->reader, .org = c->org, .web_root = web};
     if (corio_ingest_new(&io, &c->ingest) != CORIO_OK || corio_api_new(&ao, &c->api) != CORIO_OK) {
@@ -778,7 +1028,9 @@ static int start(struct cloud *c)
         .metrics = c->m.reg,
     };
     if (corio_http_new(&c->http, &ho) != CORIO_OK ||
-        corio_api_routes(c->api, c->http) != CORIO_OK) {
+        corio_api_routes(c->api, c->http) != CORIO_OK ||
+        corio_cloud_downlink_routes(c->downlink, c->http) != CORIO_OK ||
+        register_downlink_metrics(c) != CORIO_OK) {
         corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
         return 1;
     }
@@ -791,6 +1043,10 @@ static int start(struct cloud *c)
                 corio_http_port(c->http));
 
     if (strcmp(corio_conf_str(conf, "bus"), "nats") == 0) {
+        /* The organisation's instances share their live events here (docs/scale-out.md). */
+        char live_subject[64];
+        snprintf(live_subject, sizeof live_subject, "corio.v1.o.%s.live", c->org);
+        corio_live_instance_new(c->instance);
         struct corio_bus_nats_opts no = {
             .url = corio_conf_str(conf, "nats_url"),
             .tls_ca = corio_conf_str(conf, "nats_tls_ca"),
@@ -802,9 +1058,18 @@ static int start(struct cloud *c)
             .ack_wait_ms = corio_conf_int(conf, "nats_ack_wait"),
             .max_bytes = corio_conf_int(conf, "nats_stream_max_bytes"),
             .on_connection = on_nats_connection,
+            .live_subject = live_subject,
+            .on_live = on_live,
             .arg = c,
         };
         c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");
+        /* The downlink's sender publishes and takes gateways' state messages through the
+         * MQTT client, which this bus does not have: it is not started, and neither is
+         * the ledger follower. The ingest hooks still run, into this instance's tables. */
+        corio_logkv(CORIO_LOG_WARN,
+                    "the downlink needs bus mosquitto: commands and configuration are stored, "
+                    "not sent; the ledger is not followed",
+                    "bus=nats");
         if (corio_bus_nats_new(&no, &c->nats, err, sizeof err) != CORIO_OK) {
             corio_logkv(CORIO_LOG_ERROR, "cannot use NATS", "error=%s", err);
             return 1;
@@ -859,6 +1124,10 @@ static int start(struct cloud *c)
         return 1;
     }
     c->mosq_started = true;
+    if (corio_cloud_downlink_start(c->downlink, err, sizeof err) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the downlink", "error=%s", err);
+        return 1;
+    }
     rc = mosquitto_connect_async(c->mosq, host, port, keepalive);
     if (rc != MOSQ_ERR_SUCCESS)
         corio_logkv(CORIO_LOG_WARN, "broker not reachable yet; retrying",
@@ -883,6 +1152,13 @@ static void stop(struct cloud *c)
         pthread_mutex_unlock(&c->qlock);
         pthread_join(c->worker, NULL);
     }
+    /* The downlink is used by the worker (the ingest's hooks) and the HTTP handlers (its
+     * routes and metrics), and publishes through the client: it goes after them and
+     * before the client. */
+    if (c->http)
+        corio_http_stop(c->http);
+    corio_cloud_downlink_free(c->downlink);
+    c->downlink = NULL;
     if (c->mosq)
         mosquitto_destroy(c->mosq);
     if (c->mosq_lib)
@@ -898,6 +1174,11 @@ static void stop(struct cloud *c)
     corio_ingest_free(c->ingest);
     corio_store_close(c->reader);
     corio_store_close(c->writer);
+    corio_store_close(c->dl_reader);
+    corio_store_close(c->dl_writer);
+    corio_dl_close(c->dl);
+    if (c->has_downlink_key)
+        corio_key_close(&c->downlink_key);
     corio_registry_free(c->m.reg);
 }
 

@@ -29,12 +29,15 @@ struct corio__cloud_senml_rec {
     int64_t t_ms;
     struct corio_value value; /* str / data point to own */
     uint8_t *own;             /* malloc'd string or data bytes, or NULL */
+    bool rel;                 /* the time came from the receive time (relative or none) */
 };
 
 /* A decoded SenML pack (RFC 8428) with Corio's extension fields (docs/formats.md). */
 struct corio__cloud_senml_pack {
     bool has_seq; /* the first record carried ep and seq */
     int64_t epoch, seq;
+    bool has_boot; /* the first record carried boot and upt: a device without time */
+    uint64_t boot, upt_ms;
     size_t n;
     struct corio__cloud_senml_rec *recs; /* n records, malloc'd */
 };

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cloud_int.h"
+#include "corio/downlink.h"
 #include "corio/error.h"
 #include "ingest.h"
 
@@ -136,7 +137,7 @@ static int gap_event(const struct corio_gap *g, void *arg)
  * each message changes is the same as storing the messages one after the other.
  */
 
-enum msg_kind { K_OTHER, K_SENML, K_HB, K_PRESENCE };
+enum msg_kind { K_OTHER, K_SENML, K_HB, K_PRESENCE, K_ANSWER };
 
 struct pmsg {
     const struct corio_batch_msg *m;
@@ -148,6 +149,8 @@ struct pmsg {
     struct corio__cloud_senml_pack pack;
     struct corio__cloud_heartbeat hb;
     bool online;
+    bool has_id; /* K_ANSWER: the device's (epoch, seq) of the result or report */
+    int64_t ans_epoch, ans_seq;
     size_t first; /* a new SenML message: its first sample in the batch's arrays */
 };
 
@@ -306,6 +309,43 @@ static int decode(struct bctx *c, struct pmsg *p)
             }
         }
         p->kind = K_SENML;
+        /* A pack of a device without time: dated from its boot's clock when the
+         * downlink service knows it (docs/storage.md, "Time"). */
+        const struct corio_ingest_hooks *h = &c->ig->o.hooks;
+        int64_t t_ms;
+        if (p->pack.has_boot && h->resolve &&
+            h->resolve(h->ctx, p->device, p->pack.boot, p->pack.upt_ms, m->recv_ms, &t_ms) == 1) {
+            for (size_t i = 0; i < p->pack.n; i++) {
+                struct corio__cloud_senml_rec *r = &p->pack.recs[i];
+                int64_t t = r->t_ms + (t_ms - m->recv_ms);
+                if (r->rel && t >= 0)
+                    r->t_ms = t;
+            }
+        }
+    } else if (strcmp(suffix, "up/res") == 0 || strcmp(suffix, "up/cfg") == 0) {
+        /* A command result or reported configuration: through the device's outbox, so
+         * stored under its (epoch, seq) and counted in its sequence like a pack. What it
+         * says is the downlink service's (the committed hook). One that does not decode
+         * is kept as a message all the same. */
+        uint64_t ep = 0, seq = 0;
+        bool has = false;
+        struct corio_cmd_result r;
+        struct corio_cfg_reported cr;
+        if (suffix[3] == 'r' &&
+            corio_cmd_result_decode(m->payload, m->payload_len, &r) == CORIO_OK) {
+            has = r.has_id;
+            ep = r.epoch;
+            seq = r.seq;
+        } else if (suffix[3] == 'c' &&
+                   corio_cfg_reported_decode(m->payload, m->payload_len, &cr) == CORIO_OK) {
+            has = cr.has_id;
+            ep = cr.epoch;
+            seq = cr.seq;
+        }
+        p->kind = K_ANSWER;
+        p->has_id = has && ep <= INT64_MAX && seq <= INT64_MAX;
+        p->ans_epoch = (int64_t)ep;
+        p->ans_seq = (int64_t)seq;
     } else if (strcmp(suffix, "up/hb") == 0) {
         if (corio__cloud_heartbeat_decode(m->payload, m->payload_len, &p->hb, p->why,
                                           sizeof p->why) != CORIO_OK)
@@ -319,9 +359,8 @@ static int decode(struct bctx *c, struct pmsg *p)
         else
             p->kind = K_PRESENCE;
     } else if (strncmp(suffix, "up/", 3) != 0) {
-        /* Events, command results, reported configuration, OTA reports (other up/...)
-         * are kept as messages for the services that read them; anything else is not
-         * ours. */
+        /* Events, OTA reports (other up/...) are kept as messages for the services that
+         * read them; anything else is not ours. */
         char why[CORIO_REASON_MAX];
         snprintf(why, sizeof why, "unknown topic suffix '%s'", suffix);
         reject_as(p, why);
@@ -368,6 +407,11 @@ static int apply(struct bctx *c, struct pmsg *p, const struct corio_sample_row *
                                 (json_int_t)m->recv_ms));
         return r < 0 ? r : CORIO_OK;
     }
+    case K_ANSWER:
+        if (p->has_id)
+            return corio_store_seq_stored(s, c->org, p->device, p->ans_epoch, p->ans_seq,
+                                          m->recv_ms, c->now_ms, gap_event, &g);
+        return CORIO_OK;
     case K_OTHER:
         break;
     }
@@ -422,6 +466,10 @@ static int ingest_messages(struct bctx *c)
             rows[i].has_seq = true;
             rows[i].epoch = p->pack.epoch;
             rows[i].seq = p->pack.seq;
+        } else if (!p->rejected && p->kind == K_ANSWER && p->has_id) {
+            rows[i].has_seq = true;
+            rows[i].epoch = p->ans_epoch;
+            rows[i].seq = p->ans_seq;
         }
     }
     if ((rc = corio_store_add_messages(s, rows, n, ref, is_new)) < 0)
@@ -518,6 +566,12 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
     for (size_t i = 0; i < b->count; i++)
         c.p[i].m = &b->msgs[i];
     res->messages = (int64_t)b->count;
+    const struct corio_ingest_hooks *h = &ig->o.hooks;
+    if (h->prepare && (rc = h->prepare(h->ctx, gw.org, b, now_ms)) < 0) {
+        snprintf(res->why, sizeof res->why, "the downlink service could not prepare the batch");
+        rc = rc == CORIO_ERR_NOSPACE ? rc : CORIO_ERR_IO;
+        goto done;
+    }
     if ((rc = corio_store_begin(s)) != CORIO_OK) {
         snprintf(res->why, sizeof res->why, "database: cannot begin");
         goto done;
@@ -538,6 +592,8 @@ int corio_ingest_decoded(struct corio_ingest *ig, const struct corio_batch *b, i
     res->new_batch = rc == 1;
     if ((rc = corio_store_commit(s)) != CORIO_OK)
         goto fail;
+    if (h->committed)
+        h->committed(h->ctx, gw.org, b, now_ms);
 
     /* Every message of the range is now stored, known or recorded as rejected. */
     struct corio_ack_range range = {b->first, b->last};

@@ -43,6 +43,26 @@ struct corio_batch_verifier {
     void *ctx;
 };
 
+/*
+ * Optional hooks for the downlink service (cloud/downlink.h); each may be NULL. All run
+ * in the ingest's thread.
+ *   prepare    the verified batch, before its transaction: the service records what it
+ *              learns (heartbeats' clocks) and decides which packs cannot be dated; a
+ *              negative return fails the batch like a database error (rolled back, not
+ *              acknowledged, sent again).
+ *   resolve    a SenML pack stamped with (boot count, uptime) instead of a time: return
+ *              1 with *t_ms the time of that uptime in that boot, or 0 when the boot's
+ *              clock is not known (the pack keeps its receive time; docs/storage.md).
+ *   committed  the batch after its commit (command results, reported configuration).
+ */
+struct corio_ingest_hooks {
+    int (*prepare)(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms);
+    int (*resolve)(void *ctx, const char *device, uint64_t boot, uint64_t upt_ms, int64_t recv_ms,
+                   int64_t *t_ms);
+    void (*committed)(void *ctx, const char *org, const struct corio_batch *b, int64_t now_ms);
+    void *ctx;
+};
+
 struct corio_ingest_opts {
     struct corio_store *store; /* the writer; used only by the ingest's thread */
     struct corio_batch_verifier verifier;
@@ -51,6 +71,7 @@ struct corio_ingest_opts {
      * registry (and later the ledger) says which devices exist. */
     bool accept_unregistered;
     size_t max_events; /* events kept per batch; 0: 20000 */
+    struct corio_ingest_hooks hooks;
 };
 
 /* A live event for GET /api/v1/stream: its name and its JSON data. */

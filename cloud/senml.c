@@ -94,6 +94,7 @@ static int take_record(const struct corio_senml_record *r, const char *device, i
         return CORIO_ERR_MALFORMED;
     }
     out->t_ms = llround(ms);
+    out->rel = r->time_relative;
 
     const void *bytes = NULL;
     size_t n = 0;
@@ -194,10 +195,16 @@ int corio__cloud_senml_decode(enum corio__cloud_senml_format fmt, const uint8_t 
         if (x->has_seq && (x->ep > INT64_MAX || x->seq > INT64_MAX)) {
             snprintf(why, whylen, "ep or seq beyond 2^63 - 1");
             rc = CORIO_ERR_MALFORMED;
+        } else if (x->has_boot && (x->boot > INT64_MAX || x->upt > INT64_MAX)) {
+            snprintf(why, whylen, "boot or upt beyond 2^63 - 1");
+            rc = CORIO_ERR_MALFORMED;
         } else {
             p->has_seq = x->has_seq;
             p->epoch = (int64_t)x->ep;
             p->seq = (int64_t)x->seq;
+            p->has_boot = x->has_boot;
+            p->boot = x->boot;
+            p->upt_ms = x->upt;
             rc = CORIO_OK;
         }
     }

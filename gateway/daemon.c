@@ -4,7 +4,7 @@
  *
  * One thread runs the loop: the broker's supervision, the uplink's network, the
  * forwarder's step, CoAP ingress and its service client to the local broker
- * (coap_ingress.c, local_client.c), the signals.
+ * (coap_ingress.c, local_client.c), the downlink to devices (downlink.c), the signals.
  * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
  * that the loop publishes under a mutex.
  */
@@ -14,13 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "broker.h"
 #include "coap_ingress.h"
+#include "corio/did.h"
 #include "corio/error.h"
+#include "corio/p256.h"
 #include "crypto_openssl.h"
 #include "corio_cli.h"
 #include "corio_conf.h"
@@ -29,10 +32,13 @@
 #include "corio_metrics.h"
 #include "corio_sig.h"
 #include "corio_x509.h"
+#include "downlink.h"
 #include "forwarder.h"
 #include "local_client.h"
 #include "outbox.h"
 #include "uplink.h"
+
+static const char *const time_sources[] = {"local", "cloud", NULL};
 
 static const struct corio_conf_key gateway_keys[] = {
     {.name = "gateway_id", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_REQUIRED,
@@ -122,6 +128,32 @@ static const struct corio_conf_key gateway_keys[] = {
     {.name = "service_counter", .type = CORIO_CONF_PATH,
      .help = "The counter of the gateway's service login to its broker; default: "
              "<outbox>.service-counter."},
+    {.name = "downlink", .type = CORIO_CONF_BOOL, .def = "true",
+     .help = "Route the cloud's commands and configuration to devices, publish dn/time and "
+             "apply relayed registry updates (needs loopback_port; docs/downlink.md)."},
+    {.name = "downlink_db", .type = CORIO_CONF_PATH,
+     .help = "The downlink queue (SQLite); default: <outbox>.downlink."},
+    {.name = "cloud_key", .type = CORIO_CONF_STRING,
+     .help = "The cloud's downlink key (did:key:zDn...); without it every down container is "
+             "refused."},
+    {.name = "ledger_key", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
+     .help = "A ledger node whose signed tree heads are trusted (did:key:zDn...; repeatable)."},
+    {.name = "downlink_retry", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 86400000,
+     .help = "An item delivered to an online device and not answered goes again after this."},
+    {.name = "downlink_max_items", .type = CORIO_CONF_INT, .def = "10000", .min = 1,
+     .max = 10000000, .help = "Queued commands and configurations at most."},
+    {.name = "downlink_max_per_device", .type = CORIO_CONF_INT, .def = "100", .min = 1,
+     .max = 100000, .help = "Queued commands and configurations per device at most."},
+    {.name = "device_time", .type = CORIO_CONF_BOOL, .def = "true",
+     .help = "Publish dn/time to devices when they come online and every time_interval."},
+    {.name = "time_interval", .type = CORIO_CONF_DURATION, .def = "10m", .min = 0,
+     .max = 86400000, .help = "dn/time to every online device this often; 0: on connect only."},
+    {.name = "time_source", .type = CORIO_CONF_STRING, .def = "local", .choices = time_sources,
+     .help = "The clock dn/time tells: local (this host's) or cloud (the cloud's, from its "
+             "time items; for a gateway without a real-time clock)."},
+    {.name = "state_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 1000,
+     .max = 3600000, .help = "The state message to the cloud at least this often."},
     {.name = "broker_env", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
      .help = "NAME=VALUE for the broker's environment (repeatable)."},
     {.name = "broker_line", .type = CORIO_CONF_STRING, .flags = CORIO_CONF_LIST,
@@ -147,13 +179,24 @@ struct gateway {
     struct corio_broker_stats broker_st;
     corio_local_client *local; /* service client to the broker, for CoAP ingress */
     corio_coap_ingress *coap;
+    corio_downlink *dl;
+    uint8_t cloud_key[65];
+    uint8_t (*ledger_keys)[33];
 
     pthread_mutex_t lock; /* guards the snapshots below, read by the HTTP threads */
     struct corio_forwarder_stats fw_st;
     struct corio_uplink_stats up_st;
     struct corio_coap_ingress_stats coap_st;
     struct corio_local_client_stats local_st;
+    struct corio_downlink_stats dl_st;
 };
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 static int64_t mono_ms(void)
 {
@@ -182,6 +225,8 @@ static void on_connect(void *arg)
 {
     struct gateway *g = arg;
     corio_forwarder_uplink_up(g->fw);
+    if (g->dl)
+        corio_downlink_uplink_up(g->dl);
 }
 
 static void on_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
@@ -191,6 +236,8 @@ static void on_message(void *arg, const char *topic, const uint8_t *payload, siz
     if (n > 4 && strcmp(topic + n - 4, "/ack") == 0) {
         if (corio_forwarder_on_ack(g->fw, payload, len, mono_ms()) != CORIO_OK)
             corio_logkv(CORIO_LOG_WARN, "malformed application ack ignored", "bytes=%zu", len);
+    } else if (n > 5 && strcmp(topic + n - 5, "/down") == 0 && g->dl) {
+        corio_downlink_on_down(g->dl, payload, len, wall_ms());
     }
 }
 
@@ -228,6 +275,23 @@ SNAPSHOT_GAUGE(m_coap_denied, g->coap_st.denied)
 SNAPSHOT_GAUGE(m_coap_separate, g->coap_st.separate)
 SNAPSHOT_GAUGE(m_coap_relayed, g->coap_st.relayed)
 SNAPSHOT_GAUGE(m_coap_presence_dropped, g->coap_st.presence_dropped)
+SNAPSHOT_GAUGE(m_dl_local_up, g->dl_st.local_up)
+SNAPSHOT_GAUGE(m_dl_queued, g->dl_st.queued)
+SNAPSHOT_GAUGE(m_dl_online, g->dl_st.online)
+SNAPSHOT_GAUGE(m_dl_containers, g->dl_st.containers)
+SNAPSHOT_GAUGE(m_dl_refused, g->dl_st.refused)
+SNAPSHOT_GAUGE(m_dl_items, g->dl_st.items_queued)
+SNAPSHOT_GAUGE(m_dl_duplicates, g->dl_st.duplicates)
+SNAPSHOT_GAUGE(m_dl_full, g->dl_st.full)
+SNAPSHOT_GAUGE(m_dl_expired, g->dl_st.expired)
+SNAPSHOT_GAUGE(m_dl_delivered, g->dl_st.delivered)
+SNAPSHOT_GAUGE(m_dl_answered, g->dl_st.answered)
+SNAPSHOT_GAUGE(m_dl_times, g->dl_st.times)
+SNAPSHOT_GAUGE(m_dl_reg_applied, g->dl_st.registry_applied)
+SNAPSHOT_GAUGE(m_dl_reg_refused, g->dl_st.registry_refused)
+SNAPSHOT_GAUGE(m_dl_reg_wanted, g->dl_st.registry_wanted)
+SNAPSHOT_GAUGE(m_dl_reg_height, g->dl_st.registry_height)
+SNAPSHOT_GAUGE(m_dl_skew, g->dl_st.clock_skew_ms)
 
 static int register_metrics(struct gateway *g)
 {
@@ -255,6 +319,40 @@ static int register_metrics(struct gateway *g)
     };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!corio_gauge_new_fn(g->reg, gauges[i].name, gauges[i].help, gauges[i].fn, g))
+            return CORIO_ERR_NOSPACE;
+    struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } dl[] = {
+        {"corio_gateway_downlink_local_up", "1 while the downlink's client is logged in.",
+         m_dl_local_up},
+        {"corio_gateway_downlink_queued", "Commands and configurations queued for devices.",
+         m_dl_queued},
+        {"corio_gateway_devices_online", "Devices online (presence).", m_dl_online},
+        {"corio_gateway_downlink_containers_total", "Down containers accepted.", m_dl_containers},
+        {"corio_gateway_downlink_refused_total", "Down containers refused.", m_dl_refused},
+        {"corio_gateway_downlink_items_total", "Items taken into the queue.", m_dl_items},
+        {"corio_gateway_downlink_duplicates_total", "Items already queued or answered.",
+         m_dl_duplicates},
+        {"corio_gateway_downlink_full_total", "Items not queued: the queue was full.", m_dl_full},
+        {"corio_gateway_downlink_expired_total", "Commands that expired before an answer.",
+         m_dl_expired},
+        {"corio_gateway_downlink_delivered_total", "Deliveries acknowledged by the broker.",
+         m_dl_delivered},
+        {"corio_gateway_downlink_answered_total", "Items closed by the device's answer.",
+         m_dl_answered},
+        {"corio_gateway_time_published_total", "dn/time messages published.", m_dl_times},
+        {"corio_gateway_registry_applied_total", "Relayed registry updates applied.",
+         m_dl_reg_applied},
+        {"corio_gateway_registry_refused_total", "Relayed registry updates refused.",
+         m_dl_reg_refused},
+        {"corio_gateway_registry_wanted_total", "Times missing registry heights were asked for.",
+         m_dl_reg_wanted},
+        {"corio_gateway_registry_height", "The height of the registry file.", m_dl_reg_height},
+        {"corio_gateway_cloud_clock_skew_ms", "The cloud's clock minus this one, ms.", m_dl_skew},
+    };
+    for (size_t i = 0; g->dl && i < sizeof dl / sizeof dl[0]; i++)
+        if (!corio_gauge_new_fn(g->reg, dl[i].name, dl[i].help, dl[i].fn, g))
             return CORIO_ERR_NOSPACE;
     if (!g->coap)
         return CORIO_OK;
@@ -392,11 +490,15 @@ static int start_broker(struct gateway *g)
     return rc;
 }
 
+/* The service client serves CoAP ingress and the downlink; each ignores the message
+ * ids it did not publish. */
 static void local_up(void *arg)
 {
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_up(g->coap);
+    if (g->dl)
+        corio_downlink_local_up(g->dl);
 }
 
 static void local_down(void *arg)
@@ -404,6 +506,8 @@ static void local_down(void *arg)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_down(g->coap);
+    if (g->dl)
+        corio_downlink_local_down(g->dl);
 }
 
 static void local_puback(void *arg, int mid)
@@ -411,6 +515,8 @@ static void local_puback(void *arg, int mid)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_puback(g->coap, mid);
+    if (g->dl)
+        corio_downlink_puback(g->dl, mid);
 }
 
 static void local_message(void *arg, const char *topic, const uint8_t *payload, size_t len)
@@ -418,6 +524,41 @@ static void local_message(void *arg, const char *topic, const uint8_t *payload, 
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_message(g->coap, topic, payload, len);
+}
+
+/* The gateway's one service login to its broker (local_client.h), which CoAP ingress
+ * and the downlink publish through: one client, so that two logins never race for the
+ * gateway's counter. */
+static int start_local(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    char *counter = NULL;
+    if (corio_conf_str(c, "service_counter"))
+        counter = strdup(corio_conf_str(c, "service_counter"));
+    else if (asprintf(&counter, "%s.service-counter", corio_conf_str(c, "outbox")) < 0)
+        counter = NULL;
+    if (!counter)
+        return CORIO_ERR_NOSPACE;
+    static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
+    struct corio_local_client_options lo = {.gateway = g->gateway_id,
+                                            .key = &g->key,
+                                            .key_number = g->key_number,
+                                            .host = "127.0.0.1",
+                                            .port = (int)corio_conf_int(c, "loopback_port"),
+                                            .keepalive_s = 10,
+                                            .counter_path = counter,
+                                            .subscribe = subscriptions,
+                                            .on_up = local_up,
+                                            .on_down = local_down,
+                                            .on_puback = local_puback,
+                                            .on_message = local_message,
+                                            .arg = g};
+    char err[512];
+    int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
+    free(counter);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the service client", "error=%s", err);
+    return rc;
 }
 
 /* CoAP ingress and the service client it publishes through (docs/gateway-coap.md). On
@@ -454,26 +595,10 @@ static int start_coap(struct gateway *g)
                     (long long)session_timeout, (long long)max_age);
         return CORIO_ERR_INVAL;
     }
-    char *counter = NULL;
-    if (corio_conf_str(c, "service_counter"))
-        counter = strdup(corio_conf_str(c, "service_counter"));
-    else if (asprintf(&counter, "%s.service-counter", corio_conf_str(c, "outbox")) < 0)
-        counter = NULL;
-    if (!counter)
+    if (!g->local && start_local(g) != CORIO_OK)
         return CORIO_ERR_NOSPACE;
-    static const char *const subscriptions[] = {"corio/v1/d/+/dn/#", NULL};
-    struct corio_local_client_options lo = {
-        .gateway = g->gateway_id, .key = &g->key, .key_number = g->key_number,
-        .host = "127.0.0.1", .port = loopback, .keepalive_s = 10, .counter_path = counter,
-        .subscribe = subscriptions, .on_up = local_up, .on_down = local_down,
-        .on_puback = local_puback, .on_message = local_message, .arg = g};
     char err[512];
-    int rc = corio_local_client_new(&lo, &g->local, err, sizeof err);
-    free(counter);
-    if (rc != CORIO_OK) {
-        corio_logkv(CORIO_LOG_ERROR, "cannot set up the service client", "error=%s", err);
-        return rc;
-    }
+    int rc;
     struct corio_coap_ingress_options co = {
         .gateway = g->gateway_id, .registry = corio_conf_str(c, "registry"),
         .address = corio_conf_str(c, "coap_address"), .coap_port = coap_port,
@@ -490,6 +615,79 @@ static int start_coap(struct gateway *g)
         return rc;
     }
     return CORIO_OK;
+}
+
+static int uplink_publish_up(void *ctx, const char *suffix, const uint8_t *payload, size_t len)
+{
+    struct gateway *g = ctx;
+    return corio_uplink_publish(g->up, suffix, payload, len);
+}
+
+/* The downlink (downlink.h): on unless turned off or without the loopback listener. */
+static int start_downlink(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    int loopback = (int)corio_conf_int(c, "loopback_port");
+    if (!corio_conf_bool(c, "downlink") || !loopback)
+        return CORIO_OK;
+    const char *ck = corio_conf_str(c, "cloud_key");
+    if (ck && corio_didkey_parse(ck, strlen(ck), g->cloud_key) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cloud_key is not a P-256 did:key", "cloud_key=%s", ck);
+        return CORIO_ERR_INVAL;
+    }
+    size_t nk = corio_conf_count(c, "ledger_key");
+    g->ledger_keys = calloc(nk ? nk : 1, sizeof *g->ledger_keys);
+    if (!g->ledger_keys)
+        return CORIO_ERR_NOSPACE;
+    for (size_t i = 0; i < nk; i++) {
+        const char *s = corio_conf_str_at(c, "ledger_key", i);
+        uint8_t pub[65];
+        if (corio_didkey_parse(s, strlen(s), pub) != CORIO_OK ||
+            corio_p256_compress(pub, g->ledger_keys[i]) != CORIO_OK) {
+            corio_logkv(CORIO_LOG_ERROR, "ledger_key is not a P-256 did:key", "ledger_key=%s", s);
+            return CORIO_ERR_INVAL;
+        }
+    }
+    if (!g->local && start_local(g) != CORIO_OK)
+        return CORIO_ERR_NOSPACE;
+    char *db = NULL;
+    const char *outbox = corio_conf_str(c, "outbox");
+    if (corio_conf_str(c, "downlink_db"))
+        db = strdup(corio_conf_str(c, "downlink_db"));
+    else if (asprintf(&db, "%s.downlink", outbox) < 0)
+        db = NULL;
+    int rc = CORIO_ERR_NOSPACE;
+    char err[512] = "out of memory";
+    if (db) {
+        struct corio_downlink_options o = {
+            .gateway = g->gateway_id,
+            .key = &g->key,
+            .key_number = g->key_number,
+            .db_path = db,
+            .outbox_path = outbox,
+            .registry_path = corio_conf_str(c, "registry"),
+            .local = g->local,
+            .cloud_key = ck ? g->cloud_key : NULL,
+            .ledger_keys = (const uint8_t(*)[33])g->ledger_keys,
+            .nledger_keys = nk,
+            .retry_ms = corio_conf_int(c, "downlink_retry"),
+            .time_interval_ms = corio_conf_int(c, "time_interval"),
+            .state_interval_ms = corio_conf_int(c, "state_interval"),
+            .device_time = corio_conf_bool(c, "device_time"),
+            .time_from_cloud = strcmp(corio_conf_str(c, "time_source"), "cloud") == 0,
+            .max_items = corio_conf_int(c, "downlink_max_items"),
+            .max_per_device = corio_conf_int(c, "downlink_max_per_device"),
+            .publish_up = uplink_publish_up,
+            .ctx = g};
+        rc = corio_downlink_new(&o, &g->dl, err, sizeof err);
+    }
+    free(db);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_ERROR, "cannot set up the downlink", "error=%s", err);
+    else if (!ck)
+        corio_logkv(CORIO_LOG_WARN, "no cloud_key: down containers will be refused",
+                    "key=cloud_key");
+    return rc;
 }
 
 static int start(struct gateway *g)
@@ -534,6 +732,8 @@ static int start(struct gateway *g)
         corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
         return CORIO_ERR_INVAL;
     }
+    if (start_downlink(g) != CORIO_OK)
+        return CORIO_ERR_INVAL;
     struct corio_forwarder_options fo = {
         .outbox_path = corio_conf_str(c, "outbox"),
         .watermark_path = corio_conf_str(c, "watermark"),
@@ -573,8 +773,12 @@ static void stop(struct gateway *g)
         corio_http_free(g->http);
     }
     /* CoAP devices are recorded offline while the broker still takes the records. */
+    corio_downlink_free(g->dl);
+    g->dl = NULL;
     corio_coap_ingress_free(g->coap, 2000);
     g->coap = NULL;
+    free(g->ledger_keys);
+    g->ledger_keys = NULL;
     corio_local_client_free(g->local);
     g->local = NULL;
     corio_broker_stop(g->broker, 10000);
@@ -619,7 +823,11 @@ int corio_gateway_main(int argc, char **argv)
             corio_uplink_run_once(g.up, 0, now);
         } else {
             corio_uplink_run_once(g.up, 20, now);
+            if (g.local)
+                corio_local_client_run(g.local, 0, now);
         }
+        if (g.dl)
+            corio_downlink_run(g.dl, wall_ms());
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
             corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=%s",
@@ -631,10 +839,12 @@ int corio_gateway_main(int argc, char **argv)
         corio_uplink_stats(g.up, &g.up_st);
         if (g.broker)
             corio_broker_stats(g.broker, &g.broker_st);
-        if (g.coap) {
+        if (g.dl)
+            corio_downlink_stats(g.dl, &g.dl_st);
+        if (g.coap)
             corio_coap_ingress_stats(g.coap, &g.coap_st);
+        if (g.local)
             corio_local_client_stats(g.local, &g.local_st);
-        }
         pthread_mutex_unlock(&g.lock);
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());

@@ -11,6 +11,9 @@
  * nonce and the device's rotation chain, eat_auth.h); a heartbeat goes out on up/hb,
  * and time comes from dn/time. A device the gateway does not know yet is quarantined:
  * it then publishes nothing of its own and only answers claims (docs/onboarding.md).
+ * Commands (dn/cmd) go to the application's handlers by name and their results, like
+ * reported configuration (dn/cfg, up/cfg), go through the outbox to up/res and up/cfg
+ * (device_cmd.c).
  *
  * Shape of use:
  *
@@ -48,9 +51,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/cbor.h"
 #include "corio/config.h"
 #include "corio/crypto.h"
 #include "corio/did.h"
+#include "corio/downlink.h"
 #include "corio/eat_auth.h"
 #include "corio/error.h"
 #include "corio/flash.h"
@@ -86,6 +91,23 @@ extern "C" {
 #define CORIO_DEVICE_EAT_MAX 512
 #endif
 
+/* Recent commands remembered (in RAM) with their answers, so that a command delivered
+ * again (same correlation id) is answered the same without running twice. */
+#ifndef CORIO_DEVICE_CMD_RING
+#define CORIO_DEVICE_CMD_RING 8
+#endif
+#if CORIO_DEVICE_CMD_RING < 1 || CORIO_DEVICE_CMD_RING > 255
+#error "CORIO_DEVICE_CMD_RING must be between 1 and 255"
+#endif
+
+/* Bytes a command handler may write as its result (one CBOR item). */
+#ifndef CORIO_DEVICE_RESULT_MAX
+#define CORIO_DEVICE_RESULT_MAX 32
+#endif
+#if CORIO_DEVICE_RESULT_MAX < 1 || CORIO_DEVICE_RESULT_MAX > 255
+#error "CORIO_DEVICE_RESULT_MAX must be between 1 and 255"
+#endif
+
 /* Bytes kept for an enhanced-authentication answer (eat_auth.h): the EAT and the
  * rotation chain. The default holds a chain of two rotations with one endorsement each;
  * a device that keeps a longer chain raises it. Shares its memory with the single-step
@@ -112,12 +134,40 @@ struct corio_device_callbacks {
      * attempt failed or the connection ended (up = false; err says why, as
      * on_disconnect in mqtt.h; CORIO_OK after corio_device_stop() completed). */
     void (*on_link)(void *app, bool up, int err);
-    /* A message arrived on dn/cmd, dn/cfg or dn/ota (kind says which); the payload is
-     * valid during the call only. dn/time is handled by the device itself. The
+    /* A message arrived on dn/ota (kind says which); the payload is valid during the
+     * call only. dn/time, dn/cmd and dn/cfg are handled by the device itself (commands
+     * through corio_device_config.commands, configuration through on_config). The
      * application may record and commit a pack from here. */
     void (*on_downlink)(void *app, enum corio_topic_kind kind, const uint8_t *payload, size_t len);
     /* The device learnt the time from dn/time (milliseconds since 1970). */
     void (*on_time)(void *app, uint64_t unix_ms);
+    /* A desired configuration arrived on dn/cfg: its version and the configuration, a
+     * CBOR map (valid during the call). Apply it and return CORIO_OK, or refuse it with
+     * a negative corio_err. The device then reports on up/cfg what it runs: what the
+     * handler wrote into `reported` (one CBOR map; the encoder writes into the device's
+     * pack buffer), or when it wrote nothing, the desired map if applied and no map if
+     * refused. A version below the last one taken in this boot is ignored. Without this
+     * callback every desired configuration is refused with CORIO_ERR_UNSUPPORTED. */
+    int (*on_config)(void *app, uint64_t version, const uint8_t *cfg, size_t len,
+                     struct corio_cbor_enc *reported);
+    /* The "decommission" command: erase the device's keys and credentials now. Called
+     * once its answer ("done") is on flash; the device then publishes the answer on the
+     * connection it still has, disconnects when the gateway acknowledges it (or the
+     * connection ends) and never connects again (corio_device_start() answers
+     * CORIO_ERR_STATE). Without this callback "decommission" is an unknown command. */
+    void (*on_decommission)(void *app);
+};
+
+/* A command the application handles (docs/sdk-device.md, "Commands"). */
+struct corio_device_command {
+    const char *name; /* NUL-terminated; corio_cmd_name_ok() */
+    /* Runs cmd (its arguments are cmd->args, one CBOR item, or none). The handler may
+     * write one CBOR item into result (an encoder over CORIO_DEVICE_RESULT_MAX bytes):
+     * the command's result. Returns CORIO_OK (done) or a negative corio_err (failed,
+     * reported as "err"). Called at most once per correlation id among the last
+     * CORIO_DEVICE_CMD_RING commands of this boot, never after the command's expiry when
+     * the device has time, and never while the application holds a pack open. */
+    int (*run)(void *app, const struct corio_cmd *cmd, struct corio_cbor_enc *result);
 };
 
 /* What corio_device_init() needs. Start from corio_device_config_init(). Everything
@@ -197,6 +247,11 @@ struct corio_device_config {
 
     const struct corio_device_callbacks *callbacks; /* NULL: none */
     void *app;                                      /* passed to every callback */
+
+    /* Commands by name (names distinct), borrowed; NULL with ncommands 0: none, and
+     * every command but "decommission" (see on_decommission) is answered "unknown". */
+    const struct corio_device_command *commands;
+    size_t ncommands;
 };
 
 /* Fills *cfg with the defaults above: no identity, ports or buffers. */
@@ -226,6 +281,15 @@ struct corio_device_stats {
     uint32_t link_errors;  /* failed attempts and lost connections */
     uint32_t login_errors; /* tokens that could not be made (store or crypto failure) */
     uint32_t heartbeats;   /* heartbeats handed to the client */
+    uint32_t commands;     /* commands answered (run, expired, unknown), duplicates not
+                              included */
+    uint32_t duplicates;   /* commands delivered again and answered from the ring */
+    uint32_t configs;      /* desired configurations answered */
+    uint32_t malformed;    /* dn/cmd or dn/cfg payloads that did not decode (PUBACK 0x99) */
+    uint32_t deferred;     /* dn/cmd or dn/cfg refused because a pack was open (PUBACK
+                              0x80 under MQTT 5; the gateway delivers them again) */
+    uint32_t unanswered;   /* answers that could not be appended to the outbox (the
+                              command stays in the ring; a redelivery is answered) */
     bool quarantined;      /* the gateway admitted the device to quarantine only */
     uint32_t claims;       /* claim requests answered with an EAT */
     uint32_t claims_refused; /* claim requests refused (wrong nonce, no secret, not key 0) */
@@ -259,6 +323,16 @@ struct corio_device_flash_view {
     const struct corio_flash *base; /* the device's copy of the application's region */
     uint32_t offset;                /* byte offset of the window in base */
     uint32_t size;                  /* bytes in the window */
+};
+
+/* A command remembered with its answer (internal). */
+struct corio_device_cmd_slot {
+    uint8_t cid[CORIO_CMD_CID_MAX];
+    uint8_t cid_len; /* 0: an empty slot */
+    uint8_t status;  /* enum corio_cmd_status */
+    uint8_t res_len;
+    int32_t err;
+    uint8_t res[CORIO_DEVICE_RESULT_MAX];
 };
 
 /* The device. Caller-owned (any storage class) and must not move after init: the
@@ -320,6 +394,15 @@ struct corio_device {
     uint64_t pack_time_ms;
     struct corio_senml_enc enc;
     struct corio_device_stats st;
+    /* Commands and configuration (device_cmd.c). */
+    const struct corio_device_command *commands;
+    size_t ncommands;
+    struct corio_device_cmd_slot ring[CORIO_DEVICE_CMD_RING];
+    uint8_t ring_next;
+    bool cfg_taken;       /* a desired configuration was taken in this boot */
+    uint64_t cfg_version; /* its version */
+    bool decommissioned;  /* the keys are gone: never connect again */
+    uint32_t decom_seq;   /* the seq of the decommission answer */
     /* Enhanced authentication and claims. */
     uint8_t auth_mode; /* enum corio_device_auth */
     bool quarantined;
@@ -377,9 +460,9 @@ int corio_device_set_key(struct corio_device *d, const struct corio_key *key, ui
 
 /* Starts connecting, with a fresh token; from then on the client reconnects by itself
  * (with a fresh token each time) until corio_device_stop(). Returns CORIO_OK, or
- * CORIO_ERR_STATE when already started. A token that cannot be made (flash or crypto
- * failure) is counted in stats.login_errors and the attempt goes without a password
- * (the gateway refuses it) and is retried. */
+ * CORIO_ERR_STATE when already started or decommissioned. A token that cannot be made (flash or
+ * crypto failure) is counted in stats.login_errors and the attempt goes without a password (the
+ * gateway refuses it) and is retried. */
 int corio_device_start(struct corio_device *d);
 
 /* Does what is due: the MQTT client's work (connect, read, PUBACKs, resends,
@@ -448,6 +531,16 @@ void corio_device_abort(struct corio_device *d);
  * Returns CORIO_OK, or CORIO_ERR_INVAL for a time before 1978 (below 2^28 seconds,
  * which SenML reads as relative). */
 int corio_device_set_time(struct corio_device *d, uint64_t unix_ms);
+
+/*
+ * Reports the configuration the device runs on up/cfg, unasked (at boot, or after a
+ * local change): cfg[0..len) is one CBOR map (copied), answering the last desired
+ * version taken in this boot (0 before any). Appended to the outbox like a pack, so it
+ * is published as soon as it can be. Returns CORIO_OK; CORIO_ERR_INVAL (not one map);
+ * CORIO_ERR_STATE (a pack is open); CORIO_ERR_NOSPACE (larger than the msg buffer or
+ * the outbox's largest payload); the outbox's append errors.
+ */
+int corio_device_report_config(struct corio_device *d, const uint8_t *cfg, size_t len);
 
 /* Fills *st. Reads the outbox's sector headers (outbox.h). Returns CORIO_OK or
  * CORIO_ERR_INVAL. */

@@ -4,7 +4,8 @@
  * attempt or MQTT 5 enhanced authentication (corio-eat-v1: a token over the gateway's
  * nonce and the rotation chain), quarantine and claims, the publishing loop over the
  * outbox, the heartbeat and time from dn/time. Recording values is in
- * device_sample.c, the counter store in device_store.c.
+ * device_sample.c, the counter store in device_store.c, commands and configuration in
+ * device_cmd.c.
  *
  * Publishing. The outbox owns messages; the client holds at most max_inflight of them
  * at once, each under token = seq. The loop walks the outbox's unacknowledged entries
@@ -321,7 +322,8 @@ static void inflight_remove(struct corio_device *d, uint32_t seq)
 /* The topic of an outbox entry, by the topic kind stored as its type. */
 static int entry_topic(struct corio_device *d, uint8_t type)
 {
-    if (type != CORIO_TOPIC_UP_JSON && type != CORIO_TOPIC_UP_CBOR && type != CORIO_TOPIC_UP_EVT)
+    if (type != CORIO_TOPIC_UP_JSON && type != CORIO_TOPIC_UP_CBOR && type != CORIO_TOPIC_UP_EVT &&
+        type != CORIO_TOPIC_UP_RES && type != CORIO_TOPIC_UP_CFG)
         return CORIO_ERR_UNSUPPORTED;
     return corio_topic_build((enum corio_topic_kind)type, d->id, d->topic, sizeof d->topic);
 }
@@ -445,6 +447,10 @@ static void on_disconnect(void *user, int err, uint8_t reason)
     d->reauth_due = false; /* the next connection presents the current key anyway */
     if (err == CORIO_OK) {
         d->started = false; /* corio_device_stop() completed */
+    } else if (d->decommissioned) {
+        /* No key to log in with any more: stop here rather than retry for ever. */
+        (void)corio_mqtt_disconnect(&d->mqtt, 0);
+        d->started = false;
     } else {
         d->st.link_errors++;
         if (d->auth_mode == CORIO_DEVICE_AUTH_SINGLE)
@@ -477,9 +483,11 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
             d->cb.on_time(d->app, ms);
         return 0;
     }
-    if ((t.kind == CORIO_TOPIC_DN_CMD || t.kind == CORIO_TOPIC_DN_CFG ||
-         t.kind == CORIO_TOPIC_DN_OTA) &&
-        d->cb.on_downlink)
+    if (t.kind == CORIO_TOPIC_DN_CMD)
+        return corio__dev_command(d, msg->payload, msg->payload_len);
+    if (t.kind == CORIO_TOPIC_DN_CFG)
+        return corio__dev_config(d, msg->payload, msg->payload_len);
+    if (t.kind == CORIO_TOPIC_DN_OTA && d->cb.on_downlink)
         d->cb.on_downlink(d->app, t.kind, msg->payload, msg->payload_len);
     return 0;
 }
@@ -494,6 +502,7 @@ static void on_publish_done(void *user, uint64_t token, int result, uint8_t reas
         if (corio_dev_outbox_ack(&d->ob, seq) == CORIO_OK)
             d->st.acked++;
         d->refusals = 0;
+        corio__dev_answer_acked(d, seq);
         return;
     }
     if (result == CORIO_ERR_NOTFOUND)
@@ -596,6 +605,12 @@ static bool config_ok(const struct corio_device_config *c)
         return false;
     if (c->fw_version && (strlen(c->fw_version) < 1 || strlen(c->fw_version) > 32))
         return false;
+    if (c->ncommands && !c->commands)
+        return false;
+    for (size_t i = 0; i < c->ncommands; i++)
+        if (!c->commands[i].name || !c->commands[i].run ||
+            !corio_cmd_name_ok(c->commands[i].name, strlen(c->commands[i].name)))
+            return false;
     const struct corio_flash *f = c->flash;
     /* The store's two sectors, and at least two for the outbox. */
     if (f->sector_count < CORIO_DEVICE_STORE_SECTORS + 2 || f->sector_size < 4 * DEV_STORE_SLOT ||
@@ -696,6 +711,8 @@ int corio_device_init(struct corio_device *d, const struct corio_device_config *
     d->max_inflight = cfg->max_inflight;
     d->heartbeat_ms = cfg->heartbeat_ms;
     d->backoff = cfg->backoff;
+    d->commands = cfg->commands;
+    d->ncommands = cfg->ncommands;
     d->last_clock = d->clk.now_ms(d->clk.ctx);
 
     int rc = identity(d, cfg);
@@ -781,7 +798,7 @@ int corio_device_start(struct corio_device *d)
 {
     if (!d)
         return CORIO_ERR_INVAL;
-    if (d->started || corio_mqtt_state(&d->mqtt) != CORIO_MQTT_STOPPED)
+    if (d->started || d->decommissioned || corio_mqtt_state(&d->mqtt) != CORIO_MQTT_STOPPED)
         return CORIO_ERR_STATE;
     if (d->auth_mode == CORIO_DEVICE_AUTH_SINGLE)
         make_login(d);

@@ -6,6 +6,7 @@
 #ifndef CORIO_DEVICE_INT_H
 #define CORIO_DEVICE_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "corio/device.h"
@@ -39,5 +40,15 @@ uint64_t corio__dev_tick(struct corio_device *d);
 /* Publishes unacknowledged entries, in seq order, while the window has room and no
  * refusal's backoff runs (device.c). */
 void corio__dev_pump(struct corio_device *d);
+
+/* dn/cmd and dn/cfg (device_cmd.c): take the payload and answer it through the outbox.
+ * Return the PUBACK reason code for the message: 0, 0x80 (not taken now: a pack is
+ * open, or the answer could not be stored) or 0x99 (malformed). */
+uint8_t corio__dev_command(struct corio_device *d, const uint8_t *payload, size_t len);
+uint8_t corio__dev_config(struct corio_device *d, const uint8_t *payload, size_t len);
+
+/* The gateway acknowledged the entry seq: ends the connection after a decommission's
+ * answer (device_cmd.c). */
+void corio__dev_answer_acked(struct corio_device *d, uint32_t seq);
 
 #endif /* CORIO_DEVICE_INT_H */

@@ -4,10 +4,12 @@
  * real corio-gateway publishing over MQTT with mutual TLS gets every row stored once and
  * its watermark moved by the acks; batches that are not valid are refused for good
  * (terminated in the stream, counted by reason, never acknowledged) and rejected
- * messages stored and acknowledged, without the instance minding. The cluster and
+ * messages stored and acknowledged, without the instance minding; a dashboard's live
+ * stream on one instance shows what every instance stores. The cluster and
  * failure cases are in test_cloud_nats_chaos.c. */
 #include "test_cloud_nats_world.h"
 
+#include "../unit/test_common_http_client.h"
 #include "outbox.h"
 
 static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
@@ -168,12 +170,108 @@ static void invalid_batches_are_refused_for_good(void **state)
     assert_true(h_proc_alive(W.inst[0].p));
 }
 
+static void live_close(void *arg)
+{
+    hc_free(arg);
+}
+
+/* Opens instance i's live stream (closed at the test's end); it is open once the server
+ * says so. */
+static void live_open(struct hc_conn *sse, int i)
+{
+    hc_init(sse, hc_connect((uint16_t)W.inst[i].http, 0));
+    h_defer(live_close, sse);
+    const char *req = "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_true(hc_send(sse->fd, req, strlen(req)));
+    assert_true(hc_wait_for(sse, ": connected", h_ms(10000)));
+}
+
+static int live_count(struct hc_conn *sse, const char *needle, int want)
+{
+    int n = 0;
+    while (n < want && hc_wait_for(sse, needle, h_ms(15000)))
+        n++;
+    return n;
+}
+
+static void every_instance_streams_what_any_instance_stores(void **state)
+{
+    (void)state;
+    enum { BATCHES = 8, PER = 4, SAMPLES = BATCHES * PER * 2 };
+    world_up(&(struct h_nats_opts){.mqtt = true}, 1);
+    /* One batch a fetch, so that both instances take some. */
+    instance_up(0, 1);
+    instance_up(1, 1);
+    static struct hc_conn sse[2];
+    live_open(&sse[0], 0);
+    live_open(&sse[1], 1);
+    W.gw = gateway_connect(0);
+    struct bb *x = batches_new();
+    make_stream(x, BATCHES, PER);
+    assert_true(send_until_acked(x, BATCHES, 60000));
+    expect_stored_once(0, BATCHES, PER);
+
+    /* Each stream shows every sample once, whichever instance stored it: without the
+     * sharing, the two streams would split them. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(live_count(&sse[i], "event: sample\n", SAMPLES), SAMPLES);
+        assert_false(hc_wait_for(&sse[i], "event: sample\n", 500));
+    }
+    /* Every event an instance shared (the samples, and gaps that open when batches are
+     * stored out of order) reached the other. An instance counts what it shared once
+     * its message is out, which may be just after the other has broadcast it. */
+    double shared = 0, received = 0;
+    bool ok;
+    H_POLL(ok,
+           (shared = metric_of(0, "corio_cloud_live_shared_total") +
+                     metric_of(1, "corio_cloud_live_shared_total"),
+            received = metric_of(0, "corio_cloud_live_received_total") +
+                       metric_of(1, "corio_cloud_live_received_total"),
+            shared == received && shared >= SAMPLES),
+           10000);
+    assert_true(ok);
+    assert_true(metric_of(0, "corio_cloud_live_unshared_total") == 0);
+    assert_true(metric_of(1, "corio_cloud_live_refused_total") == 0);
+}
+
+/* Whatever arrives on the organisation's live subject is checked before a dashboard
+ * sees it: a malformed message is refused whole and counted, the instance carries on. */
+static void malformed_live_messages_are_refused(void **state)
+{
+    (void)state;
+    world_up(&(struct h_nats_opts){.mqtt = true}, 1);
+    instance_up(0, 16);
+    static struct hc_conn sse;
+    live_open(&sse, 0);
+    struct h_mqtt *c =
+        h_mqtt_connect(W.nats->node[0].mqtt_port, &(struct h_mqtt_opts){.client_id = "intruder"});
+    assert_non_null(c);
+    /* MQTT topics reach the same NATS subjects ('/' becomes '.'). */
+    static const char bad[] = "corio-live-1 0123456789abcdef\nsample\n{\"fake\":1}\nsample\n";
+    static const char good[] = "corio-live-1 0123456789abcdef\ngap\n{\"from\":\"peer\"}\n";
+    const char *topic = "corio/v1/o/" ORG "/live";
+    assert_int_equal(h_mqtt_publish_nowait(c, topic, bad, (int)strlen(bad), 0, false, NULL),
+                     CORIO_OK);
+    assert_int_equal(h_mqtt_publish_nowait(c, topic, good, (int)strlen(good), 0, false, NULL),
+                     CORIO_OK);
+    assert_true(hc_wait_for(&sse, "event: gap\ndata: {\"from\":\"peer\"}", h_ms(15000)));
+    bool ok;
+    H_POLL(ok, metric_of(0, "corio_cloud_live_refused_total") == 1, 10000);
+    assert_true(ok);
+    assert_null(memmem(sse.body ? sse.body : "", sse.bodylen, "fake", 4));
+    assert_true(metric_of(0, "corio_cloud_live_received_total") == 1);
+    h_mqtt_close(c);
+    assert_true(h_proc_alive(W.inst[0].p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(acks_come_out_of_jetstream_even_to_an_away_gateway),
         H_TEST(real_gateway_over_mqtt_with_mutual_tls),
         H_TEST(invalid_batches_are_refused_for_good),
+        H_TEST(every_instance_streams_what_any_instance_stores),
+        H_TEST(malformed_live_messages_are_refused),
     };
     return h_done(cmocka_run_group_tests_name("integration.cloud_nats", tests, NULL, NULL));
 }

@@ -69,7 +69,7 @@ struct sim_opts {
     double heartbeat;        /* seconds between heartbeats; 0: none */
     double reboot_every;     /* mean seconds between a device's reboots; 0: none */
     double netloss_every;    /* mean seconds between a device's lost connections; 0: none */
-    double no_time_fraction; /* devices with neither clock nor dn/time */
+    double no_time_fraction; /* devices without a clock (until dn/time) */
     double status_every;     /* seconds between status lines on stderr; 0: none */
     uint8_t mqtt_version;
     bool auth_eat;           /* corio-eat-v1 (MQTT 5) rather than single-step */

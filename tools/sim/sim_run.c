@@ -13,6 +13,12 @@
  * Only devices whose socket is ready or whose timer is due are processed in a round,
  * so the cost of a round is the poll() over all sockets plus the work that arrived.
  *
+ * The devices answer the downlink (docs/downlink.md): the commands "set_rate"
+ * ({"hz": n} changes the device's sampling rate; the result is the new period in ms) and
+ * "blink" ({"times": n}, the result is the blinks so far), a desired configuration
+ * {"rate": hz} (applied and reported), and "decommission" (the device's key file is
+ * wiped and it stops for good).
+ *
  * Identity. Under MQTT 5 the devices authenticate with corio-eat-v1 by default: one the
  * gateway does not know waits in quarantine and answers claims with the secret of its
  * provisioning record. With --rotate-every a device rotates its key: key k+1 is made,
@@ -35,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "corio/cbor.h"
@@ -73,6 +80,11 @@ struct simdev {
     struct sim_model model;
     struct sim_rng events;
     bool no_time;
+    bool decommissioned; /* its keys were wiped on command */
+    char key_path[4096];
+    double period; /* ms between samples (the rate, changed by set_rate) */
+    uint64_t blinks;
+    uint64_t commands_run;
     bool up;               /* connected now */
     bool stopped;          /* corio_device_stop() completed */
     bool drained;          /* nothing left unacknowledged after sampling ended */
@@ -140,7 +152,120 @@ static void on_link(void *app, bool up, int err)
     }
 }
 
-static const struct corio_device_callbacks sim_callbacks = {.on_link = on_link};
+/* Reads {"<key>": number} (one pair) from a CBOR map; CORIO_OK with *v, or an error. */
+static int one_number(const uint8_t *p, size_t n, const char *key, double *v)
+{
+    struct corio_cbor_dec d;
+    uint64_t pairs;
+    const char *k;
+    size_t kn;
+    if (!p)
+        return CORIO_ERR_INVAL;
+    corio_cbor_dec_init(&d, p, n);
+    if (corio_cbor_expect_map(&d, &pairs) != CORIO_OK || pairs == CORIO_CBOR_INDEFINITE)
+        return CORIO_ERR_INVAL;
+    for (uint64_t i = 0; i < pairs; i++) {
+        if (corio_cbor_expect_text(&d, &k, &kn) != CORIO_OK)
+            return CORIO_ERR_INVAL;
+        if (kn == strlen(key) && memcmp(k, key, kn) == 0)
+            return corio_cbor_expect_number(&d, v) == CORIO_OK ? CORIO_OK : CORIO_ERR_INVAL;
+        if (corio_cbor_skip(&d) != CORIO_OK)
+            return CORIO_ERR_INVAL;
+    }
+    return CORIO_ERR_NOTFOUND;
+}
+
+static int apply_rate(struct simdev *s, double hz)
+{
+    if (!(hz > 0 && hz <= 100))
+        return CORIO_ERR_INVAL;
+    s->period = 1000.0 / hz;
+    return CORIO_OK;
+}
+
+static int cmd_set_rate(void *app, const struct corio_cmd *cmd, struct corio_cbor_enc *result)
+{
+    struct simdev *s = app;
+    double hz;
+    int rc = one_number(cmd->args, cmd->args_len, "hz", &hz);
+    if (rc == CORIO_OK)
+        rc = apply_rate(s, hz);
+    if (rc != CORIO_OK)
+        return CORIO_ERR_INVAL;
+    s->commands_run++;
+    return corio_cbor_put_uint(result, (uint64_t)(s->period + 0.5));
+}
+
+static int cmd_blink(void *app, const struct corio_cmd *cmd, struct corio_cbor_enc *result)
+{
+    struct simdev *s = app;
+    double times = 1;
+    if (cmd->args && one_number(cmd->args, cmd->args_len, "times", &times) == CORIO_ERR_INVAL)
+        return CORIO_ERR_INVAL;
+    if (!(times >= 1 && times <= 1000))
+        return CORIO_ERR_INVAL;
+    s->blinks += (uint64_t)times;
+    s->commands_run++;
+    return corio_cbor_put_uint(result, s->blinks);
+}
+
+static const struct corio_device_command sim_commands[] = {
+    {"set_rate", cmd_set_rate},
+    {"blink", cmd_blink},
+};
+
+/* A desired configuration: {"rate": hz} is applied; other keys are refused. */
+static int on_config(void *app, uint64_t version, const uint8_t *cfg, size_t len,
+                     struct corio_cbor_enc *reported)
+{
+    struct simdev *s = app;
+    (void)version;
+    double hz;
+    int rc = one_number(cfg, len, "rate", &hz);
+    if (rc == CORIO_OK)
+        rc = apply_rate(s, hz);
+    corio_cbor_put_map(reported, 1);
+    corio_cbor_put_textz(reported, "rate");
+    corio_cbor_put_double(reported, 1000.0 / s->period);
+    return rc == CORIO_ERR_NOTFOUND ? CORIO_ERR_INVAL : rc;
+}
+
+/* Decommissioned: the key is wiped (its file overwritten and removed). */
+/* Overwrites a file with zeros and removes it. */
+static void wipe(const char *path)
+{
+    FILE *f = fopen(path, "r+");
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        rewind(f);
+        for (long i = 0; i < n; i++)
+            fputc(0, f);
+        fflush(f);
+        fsync(fileno(f));
+        fclose(f);
+    }
+    unlink(path);
+}
+
+/* Decommissioned: every key of the device is wiped (key 0, the rotated keys, the chain). */
+static void on_decommission(void *app)
+{
+    struct simdev *s = app;
+    char path[4200];
+    wipe(s->key_path);
+    for (uint32_t k = 1; k <= s->key_no + 1; k++) {
+        snprintf(path, sizeof path, "%.*s.key%u.pem", (int)(strlen(s->key_path) - 4), s->key_path,
+                 k);
+        wipe(path);
+    }
+    snprintf(path, sizeof path, "%.*s.chain", (int)(strlen(s->key_path) - 4), s->key_path);
+    wipe(path);
+    s->decommissioned = true;
+}
+
+static const struct corio_device_callbacks sim_callbacks = {
+    .on_link = on_link, .on_config = on_config, .on_decommission = on_decommission};
 
 /* The organisation that endorses rotations (--org-key). */
 struct sim_org {
@@ -222,6 +347,8 @@ static int boot(struct simdev *s)
 /* A reboot: what the device had in RAM is gone, its connection dies with it. */
 static int reboot(struct simdev *s)
 {
+    if (s->decommissioned)
+        return CLI_OK; /* no key to boot with */
     struct corio_device_stats st;
     if (corio_device_stats(&s->dev, &st) == CORIO_OK) {
         s->acked_before += st.acked;
@@ -440,6 +567,7 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     s->pf.fd = -1;
     memcpy(s->id, id, CORIO_SHORT_ID_LEN);
     snprintf(path, sizeof path, "%s/%s.pem", dir, id);
+    snprintf(s->key_path, sizeof s->key_path, "%s", path);
     int rc = cli_load_key(path, &s->keys[0]);
     if (rc != CLI_OK)
         return rc;
@@ -501,7 +629,11 @@ static int setup(struct simdev *s, int index, const char *dir, const char *id,
     c->msg = s->msg;
     c->msg_len = sizeof s->msg;
     c->format = o->format;
-    c->no_time = s->no_time;
+    /* Without a clock it stamps boot count and uptime until dn/time gives it the time. */
+    c->no_time = false;
+    c->commands = sim_commands;
+    c->ncommands = sizeof sim_commands / sizeof sim_commands[0];
+    s->period = 1000.0 / o->rate;
     c->heartbeat_ms = (uint32_t)(o->heartbeat * 1000.0);
     c->mqtt_version = o->mqtt_version;
     c->callbacks = &sim_callbacks;
@@ -587,12 +719,15 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
                 "    {\"id\": \"%s\", \"epoch\": %" PRIu32 ", \"last_seq\": %" PRIu32
                 ", \"produced\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"pending\": %" PRIu32
                 ", \"drops\": %" PRIu32 ", \"boots\": %" PRIu32 ", \"connects\": %" PRIu64
-                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s, \"key_no\": %" PRIu32
+                ", \"netlosses\": %" PRIu32 ", \"no_time\": %s, \"has_time\": %s"
+                ", \"period_ms\": %.1f, \"blinks\": %" PRIu64 ", \"commands\": %" PRIu32
+                ", \"duplicates\": %" PRIu32 ", \"decommissioned\": %s, \"key_no\": %" PRIu32
                 ", \"rotations\": %" PRIu32 ", \"quarantined\": %s, \"claims\": %" PRIu32 "}%s\n",
                 s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
                 st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
-                s->no_time ? "true" : "false", s->key_no, s->rotations,
-                st.quarantined ? "true" : "false", s->claims_before + st.claims,
+                s->no_time ? "true" : "false", st.has_time ? "true" : "false", s->period, s->blinks,
+                st.commands, st.duplicates, s->decommissioned ? "true" : "false", s->key_no,
+                s->rotations, st.quarantined ? "true" : "false", s->claims_before + st.claims,
                 i + 1 < n ? "," : "");
     }
     fprintf(f,
@@ -702,10 +837,9 @@ int sim_run(const struct sim_opts *o)
     signal(SIGPIPE, SIG_IGN);
 
     int64_t t0 = mono_ms();
-    double period = 1000.0 / o->rate;
     for (int i = 0; i < n; i++) {
         struct simdev *s = &devs[i];
-        s->next_sample = (double)t0 + period * i / n;
+        s->next_sample = (double)t0 + s->period * i / n;
         s->next_reboot = o->reboot_every > 0 ? next_event(s, (double)t0, o->reboot_every) : 0;
         s->next_netloss = o->netloss_every > 0 ? next_event(s, (double)t0, o->netloss_every) : 0;
         s->next_rotate = o->rotate_every > 0 ? next_event(s, (double)t0, o->rotate_every) : 0;
@@ -788,11 +922,11 @@ int sim_run(const struct sim_opts *o)
                     }
                     s->next_netloss = next_event(s, dnow, o->netloss_every);
                 }
-                if (o->count == 0 || s->produced < o->count) {
+                if ((o->count == 0 || s->produced < o->count) && !s->decommissioned) {
                     if (dnow >= s->next_sample) {
-                        sample(s, period / 1000.0);
-                        s->next_sample += period;
-                        if (s->next_sample < dnow - 10 * period)
+                        sample(s, s->period / 1000.0);
+                        s->next_sample += s->period;
+                        if (s->next_sample < dnow - 10 * s->period)
                             s->next_sample = dnow; /* fell behind: skip, do not burst */
                         s->next_due = 0;
                     }

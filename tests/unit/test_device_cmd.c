@@ -1,0 +1,1225 @@
+/*
+ * test_device_cmd.c - the device's side of the downlink (device.h, device_cmd.c, and the
+ * codecs of downlink.h), against the scripted in-memory broker of test_device.c: a
+ * command runs its handler once and its result goes through the outbox to up/res with
+ * the outbox's (epoch, seq); a duplicate (same correlation id) is answered from the ring
+ * without running again; expired, unknown, failing and malformed commands; a command
+ * while a pack is open is deferred; the answer survives a lost connection; desired
+ * configuration applied, refused, stale, reported; decommissioning wipes (the hook) and
+ * stops; the codecs' exact bytes and refusals.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "corio/cbor.h"
+#include "corio/crypto_psa.h"
+#include "corio/device.h"
+#include "corio/downlink.h"
+#include "corio/eat.h"
+#include "corio/encoding.h"
+#include "corio/heartbeat.h"
+#include "corio/senml.h"
+#include "device_int.h"
+
+#define GW_ID "ab2cd3ef4gh5ij6kl7mn2op3"
+
+/* ---------------------------------------------------------------------------------
+ * RAM flash: 8 sectors of 2 KiB, 8-byte program units, each programmed once per erase
+ * (a second program fails the test). Power cuts are the store test's business, with
+ * the outbox tests' simulator.
+ */
+
+#define SECTOR  2048u
+#define SECTORS 8u
+#define UNIT    8u
+
+struct ram {
+    uint8_t data[SECTOR * SECTORS];
+    uint8_t written[SECTOR * SECTORS / UNIT];
+    int fail_program; /* programs fail with CORIO_ERR_IO while set */
+};
+
+static int ram_read(void *ctx, uint32_t addr, uint8_t *buf, size_t len)
+{
+    struct ram *r = ctx;
+    if (addr > sizeof r->data || len > sizeof r->data - addr)
+        return CORIO_ERR_INVAL;
+    memcpy(buf, r->data + addr, len);
+    return CORIO_OK;
+}
+
+static int ram_program(void *ctx, uint32_t addr, const uint8_t *buf, size_t len)
+{
+    struct ram *r = ctx;
+    assert_int_equal(addr % UNIT, 0);
+    assert_int_equal(len % UNIT, 0);
+    assert_true(addr + len <= sizeof r->data);
+    if (r->fail_program)
+        return CORIO_ERR_IO;
+    for (size_t u = addr / UNIT; u < (addr + len) / UNIT; u++) {
+        if (r->written[u])
+            fail_msg("unit at %zu programmed twice", u * UNIT);
+        r->written[u] = 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((r->data[addr + i] & buf[i]) != buf[i])
+            fail_msg("program sets a bit at %zu", (size_t)addr + i);
+        r->data[addr + i] &= buf[i];
+    }
+    return CORIO_OK;
+}
+
+static int ram_erase(void *ctx, uint32_t sector)
+{
+    struct ram *r = ctx;
+    if (sector >= SECTORS)
+        return CORIO_ERR_INVAL;
+    memset(r->data + sector * SECTOR, 0xFF, SECTOR);
+    memset(r->written + sector * SECTOR / UNIT, 0, SECTOR / UNIT);
+    return CORIO_OK;
+}
+
+static void ram_init(struct ram *r)
+{
+    memset(r, 0, sizeof *r);
+    memset(r->data, 0xFF, sizeof r->data);
+}
+
+static struct corio_flash ram_port(struct ram *r, uint32_t sectors)
+{
+    struct corio_flash f = {r, SECTOR, sectors, UNIT, 0, ram_read, ram_program, ram_erase};
+    return f;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The in-memory transport, clock and random source
+ */
+
+struct mem {
+    uint8_t in[8192]; /* broker -> device */
+    size_t in_len, in_off;
+    uint8_t out[16384]; /* device -> broker */
+    size_t out_len, out_off;
+    int open_rc;
+    int opens;
+    bool is_open;
+    bool peer_closed;
+};
+
+static uint32_t clock_ms;
+
+static int mem_open(void *ctx)
+{
+    struct mem *m = ctx;
+    m->opens++;
+    if (m->open_rc != CORIO_OK)
+        return m->open_rc;
+    m->is_open = true;
+    m->in_len = m->in_off = m->out_len = m->out_off = 0;
+    m->peer_closed = false;
+    return CORIO_OK;
+}
+
+static int mem_send(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct mem *m = ctx;
+    assert_true(m->is_open);
+    if (m->peer_closed)
+        return CORIO_ERR_CLOSED;
+    assert_true(m->out_len + len <= sizeof m->out);
+    memcpy(m->out + m->out_len, buf, len);
+    m->out_len += len;
+    return (int)len;
+}
+
+static int mem_recv(void *ctx, uint8_t *buf, size_t len)
+{
+    struct mem *m = ctx;
+    assert_true(m->is_open);
+    size_t avail = m->in_len - m->in_off;
+    if (avail == 0)
+        return m->peer_closed ? CORIO_ERR_CLOSED : 0;
+    size_t n = avail < len ? avail : len;
+    memcpy(buf, m->in + m->in_off, n);
+    m->in_off += n;
+    return (int)n;
+}
+
+static void mem_close(void *ctx)
+{
+    struct mem *m = ctx;
+    m->is_open = false;
+}
+
+static uint32_t fake_now(void *ctx)
+{
+    (void)ctx;
+    return clock_ms;
+}
+
+static int fake_random(void *ctx, uint8_t *buf, size_t len)
+{
+    static uint32_t x = 12345;
+    (void)ctx;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    return CORIO_OK;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The scripted broker: answers CONNECT, SUBSCRIBE, PINGREQ and QoS 1 PUBLISH as the
+ * test's policy says, and records what the device sent.
+ */
+
+enum puback_policy { ACK, HOLD, REFUSE, CLOSE_ON_PUBLISH };
+
+#define MAX_PUBS 256
+
+struct pub {
+    char topic[64];
+    uint8_t payload[512];
+    size_t len;
+    uint8_t qos;
+    bool dup;
+    uint16_t id;
+};
+
+struct broker {
+    enum puback_policy policy;
+    uint8_t connack_reason; /* 0 accepts */
+    int connects;
+    uint64_t counters[512]; /* each CONNECT's token counter, in order */
+    uint32_t bootcounts[512];
+    char username[64];
+    char client_id[32];
+    int subscribes;
+    char filters[4][64];
+    struct pub pubs[MAX_PUBS];
+    int npubs;
+    uint16_t held[64]; /* packet ids of PUBLISHes not yet acknowledged */
+    int nheld;
+    struct {
+        uint16_t id;
+        uint8_t reason;
+    } acks[64]; /* the device's PUBACKs of downlink messages */
+    int nacks;
+    int disconnects;
+};
+
+struct fx {
+    struct ram flash;
+    struct mem m;
+    struct broker b;
+    struct corio_key key;
+    uint8_t pub[CORIO_P256_PUB_LEN];
+    struct corio_device d;
+    struct corio_device_config cfg;
+    struct corio_transport tp;
+    struct corio_clock clk;
+    struct corio_random rnd;
+    struct corio_flash port;
+    uint8_t tx[2048], rx[512], pack[256], msg[256];
+    int links_up, links_down;
+    uint64_t time_seen;
+    /* What the handlers saw and are told to do. */
+    int runs, fails, configs, decommissions;
+    int run_rc;         /* what the "set_rate" handler returns */
+    double rate;        /* the "hz" argument it read */
+    int config_rc;      /* what on_config returns */
+    bool config_writes; /* on_config writes its own reported map */
+    uint64_t config_version;
+};
+
+static struct fx F;
+
+static void feed(const uint8_t *b, size_t n)
+{
+    assert_true(F.m.in_len + n <= sizeof F.m.in);
+    memcpy(F.m.in + F.m.in_len, b, n);
+    F.m.in_len += n;
+}
+#define FEED(...) feed((const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__}))
+
+static size_t varint(const uint8_t *p, size_t n, uint32_t *v)
+{
+    *v = 0;
+    for (size_t i = 0; i < 4 && i < n; i++) {
+        *v |= (uint32_t)(p[i] & 0x7F) << (7 * i);
+        if (!(p[i] & 0x80))
+            return i + 1;
+    }
+    fail_msg("bad variable byte integer");
+    return 0;
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Reads a CONNECT (MQTT 5): client id, username, and the password's EAT counter. */
+static void on_connect_packet(const uint8_t *pkt, size_t n)
+{
+    uint32_t rem;
+    size_t p = 1 + varint(pkt + 1, n - 1, &rem);
+    assert_int_equal(be16(pkt + p), 4);
+    assert_memory_equal(pkt + p + 2, "MQTT", 4);
+    p += 6;
+    assert_int_equal(pkt[p], 5);
+    uint8_t flags = pkt[p + 1];
+    p += 4;
+    uint32_t plen;
+    p += varint(pkt + p, n - p, &plen);
+    p += plen;
+    uint16_t l = be16(pkt + p);
+    snprintf(F.b.client_id, sizeof F.b.client_id, "%.*s", l, (const char *)pkt + p + 2);
+    p += 2u + l;
+    assert_false(flags & 0x04); /* no will */
+    assert_true(flags & 0x80);
+    l = be16(pkt + p);
+    snprintf(F.b.username, sizeof F.b.username, "%.*s", l, (const char *)pkt + p + 2);
+    p += 2u + l;
+    uint64_t counter = 0;
+    uint32_t boot = 0;
+    if (flags & 0x40) {
+        l = be16(pkt + p);
+        uint8_t tok[CORIO_EAT_MAX_SIZE];
+        int t = corio_base64url_decode((const char *)pkt + p + 2, l, tok, sizeof tok);
+        assert_true(t > 0);
+        struct corio_eat_claims c;
+        struct corio_eat_expect e = {.aud = GW_ID, .aud_len = 24, .last_counter = 0};
+        const char *why = NULL;
+        int rc = corio_eat_verify(&corio_crypto_psa_ops, tok, (size_t)t, F.pub, sizeof F.pub, &e,
+                                  &c, &why);
+        if (rc != CORIO_OK)
+            fail_msg("the token does not verify: %s", why ? why : "?");
+        assert_true(c.has_counter);
+        counter = c.counter;
+        boot = (uint32_t)c.bootcount;
+    }
+    assert_true(F.b.connects < 512);
+    F.b.subscribes = 0; /* counted per connection */
+    F.b.counters[F.b.connects] = counter;
+    F.b.bootcounts[F.b.connects] = boot;
+    F.b.connects++;
+    if (!(flags & 0x40))
+        FEED(0x20, 3, 0, 0x86, 0); /* no token: bad user name or password, as a gateway */
+    else if (F.b.connack_reason)
+        FEED(0x20, 3, 0, F.b.connack_reason, 0);
+    else
+        FEED(0x20, 3, 0, 0, 0);
+}
+
+static void puback(uint16_t id, uint8_t reason)
+{
+    if (reason)
+        FEED(0x40, 3, (uint8_t)(id >> 8), (uint8_t)id, reason);
+    else
+        FEED(0x40, 2, (uint8_t)(id >> 8), (uint8_t)id);
+}
+
+/* Handles every whole packet the device sent since the last call. */
+static void broker_step(void)
+{
+    for (;;) {
+        size_t len;
+        const uint8_t *pkt = F.m.out + F.m.out_off;
+        size_t avail = F.m.out_len - F.m.out_off;
+        if (!F.m.is_open || corio_mqtt_frame(pkt, avail, &len) != CORIO_OK || len > avail)
+            return;
+        F.m.out_off += len;
+        switch (pkt[0] >> 4) {
+        case 1:
+            on_connect_packet(pkt, len);
+            break;
+        case 8: { /* SUBSCRIBE: id, props, one filter */
+            uint32_t rem, plen;
+            size_t p = 1 + varint(pkt + 1, len - 1, &rem);
+            uint16_t id = be16(pkt + p);
+            p += 2;
+            p += varint(pkt + p, len - p, &plen) + plen;
+            uint16_t fl = be16(pkt + p);
+            assert_true(F.b.subscribes < 4);
+            snprintf(F.b.filters[F.b.subscribes++], 64, "%.*s", fl, (const char *)pkt + p + 2);
+            FEED(0x90, 4, (uint8_t)(id >> 8), (uint8_t)id, 0, 1);
+            break;
+        }
+        case 12: /* PINGREQ */
+            FEED(0xD0, 0);
+            break;
+        case 4: /* PUBACK of a downlink message: its id and reason code */
+            assert_true(F.b.nacks < 64);
+            F.b.acks[F.b.nacks].id = be16(pkt + 2);
+            F.b.acks[F.b.nacks].reason = len > 4 ? pkt[4] : 0;
+            F.b.nacks++;
+            break;
+        case 14: /* DISCONNECT */
+            F.b.disconnects++;
+            break;
+        case 3: {
+            struct corio_mqtt_packet p;
+            assert_int_equal(corio_mqtt_decode(CORIO_MQTT_V5, pkt, len, &p), CORIO_OK);
+            struct corio_mqtt_publish *m = &p.u.publish;
+            assert_true(F.b.npubs < MAX_PUBS);
+            struct pub *r = &F.b.pubs[F.b.npubs++];
+            snprintf(r->topic, sizeof r->topic, "%.*s", m->topic_len, m->topic);
+            assert_true(m->payload_len <= sizeof r->payload);
+            memcpy(r->payload, m->payload, m->payload_len);
+            r->len = m->payload_len;
+            r->qos = m->qos;
+            r->dup = m->dup;
+            r->id = m->packet_id;
+            if (m->qos == 0)
+                break;
+            if (F.b.policy == ACK)
+                puback(m->packet_id, 0);
+            else if (F.b.policy == REFUSE)
+                puback(m->packet_id, 0x97);
+            else if (F.b.policy == HOLD)
+                F.b.held[F.b.nheld++] = m->packet_id;
+            else
+                F.m.peer_closed = true; /* a full gateway: no PUBACK, the connection ends */
+            break;
+        }
+        default:
+            fail_msg("unexpected packet 0x%02X", pkt[0]);
+        }
+    }
+}
+
+/* Runs device and broker until neither has anything more to say. */
+static void run(void)
+{
+    for (int i = 0; i < 50; i++) {
+        size_t before_out = F.m.out_len, before_in = F.m.in_len;
+        assert_int_equal(corio_device_process(&F.d), CORIO_OK);
+        broker_step();
+        if (F.m.out_len == before_out && F.m.in_len == before_in && F.m.in_off == F.m.in_len)
+            return;
+    }
+}
+
+static void advance(uint32_t ms)
+{
+    clock_ms += ms;
+}
+
+/* Lets every timer that is due within ms fire, stepping the clock. */
+static void run_for(uint32_t ms)
+{
+    while (ms) {
+        uint32_t w = corio_device_poll_ms(&F.d);
+        if (w == 0)
+            w = 1;
+        if (w > ms)
+            w = ms;
+        advance(w);
+        ms -= w;
+        run();
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * Fixture
+ */
+
+static void on_link(void *app, bool up, int err)
+{
+    (void)app;
+    (void)err;
+    if (up)
+        F.links_up++;
+    else
+        F.links_down++;
+}
+
+static void on_time(void *app, uint64_t ms)
+{
+    (void)app;
+    F.time_seen = ms;
+}
+
+static int on_config(void *app, uint64_t version, const uint8_t *cfg, size_t len,
+                     struct corio_cbor_enc *reported);
+static void on_decommission(void *app);
+static const struct corio_device_callbacks callbacks = {.on_link = on_link,
+                                                        .on_time = on_time,
+                                                        .on_config = on_config,
+                                                        .on_decommission = on_decommission};
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return corio_crypto_psa_init() == CORIO_OK ? 0 : -1;
+}
+
+/* A device on blank flash, not started. */
+static void fixture(void)
+{
+    memset(&F, 0, sizeof F);
+    clock_ms = UINT32_MAX - 5000;
+    ram_init(&F.flash);
+    assert_int_equal(corio_key_generate(&corio_crypto_psa_ops, 0, 0, &F.key), CORIO_OK);
+    assert_int_equal(corio_key_public(&F.key, F.pub), CORIO_OK);
+    F.tp = (struct corio_transport){&F.m, mem_open, mem_send, mem_recv, mem_close};
+    F.clk = (struct corio_clock){NULL, fake_now};
+    F.rnd = (struct corio_random){NULL, fake_random};
+    F.port = ram_port(&F.flash, SECTORS);
+    corio_device_config_init(&F.cfg);
+    F.cfg.key = &F.key;
+    F.cfg.gateway_id = GW_ID;
+    F.cfg.transport = &F.tp;
+    F.cfg.clock = &F.clk;
+    F.cfg.random = &F.rnd;
+    F.cfg.flash = &F.port;
+    F.cfg.tx = F.tx;
+    F.cfg.tx_len = sizeof F.tx;
+    F.cfg.rx = F.rx;
+    F.cfg.rx_len = sizeof F.rx;
+    F.cfg.pack = F.pack;
+    F.cfg.pack_len = sizeof F.pack;
+    F.cfg.msg = F.msg;
+    F.cfg.msg_len = sizeof F.msg;
+    F.cfg.heartbeat_ms = 0;
+    F.cfg.backoff.initial_ms = 1000;
+    F.cfg.backoff.max_ms = 8000;
+    F.cfg.callbacks = &callbacks;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corio_key_close(&F.key);
+    return 0;
+}
+
+static void boot(void)
+{
+    assert_int_equal(corio_device_init(&F.d, &F.cfg), CORIO_OK);
+}
+
+/* Boots and connects. */
+static void online(void)
+{
+    boot();
+    assert_int_equal(corio_device_start(&F.d), CORIO_OK);
+    run();
+    assert_true(F.d.connected);
+}
+
+/* A reboot: the device's RAM is gone, the flash stays; the old connection dies. */
+static void reboot(void)
+{
+    F.m.is_open = false;
+    F.m.in_len = F.m.in_off = F.m.out_len = F.m.out_off = 0;
+    memset(&F.d, 0xA5, sizeof F.d);
+}
+
+static uint32_t sample(double v)
+{
+    uint32_t seq = 0;
+    assert_int_equal(corio_device_begin(&F.d), CORIO_OK);
+    assert_int_equal(corio_device_add_number(&F.d, "temp", "Cel", v), CORIO_OK);
+    assert_int_equal(corio_device_add_bool(&F.d, "door", NULL, v > 20), CORIO_OK);
+    assert_int_equal(corio_device_commit(&F.d, &seq), CORIO_OK);
+    broker_step(); /* the broker reads what was published; the device hears nothing yet */
+    return seq;
+}
+
+static struct corio_device_stats stats(void)
+{
+    struct corio_device_stats st;
+    assert_int_equal(corio_device_stats(&F.d, &st), CORIO_OK);
+    return st;
+}
+
+/* The extension fields and first value of a published pack. */
+static struct corio_senml_ext pack_ext(const struct pub *p, double *first)
+{
+    char names[256];
+    struct corio_senml_dec dec;
+    struct corio_senml_record r;
+    enum corio_format fmt = strstr(p->topic, "/up/json") ? CORIO_FORMAT_JSON : CORIO_FORMAT_CBOR;
+    assert_int_equal(corio_senml_dec_init(&dec, fmt, p->payload, p->len, names, sizeof names),
+                     CORIO_OK);
+    struct corio_senml_ext x = *corio_senml_dec_ext(&dec);
+    assert_int_equal(corio_senml_dec_next(&dec, &r), 1);
+    char want[64];
+    snprintf(want, sizeof want, "urn:corio:%s:temp", corio_device_id(&F.d));
+    assert_string_equal(r.name, want);
+    if (first)
+        *first = r.v;
+    assert_int_equal(corio_senml_dec_next(&dec, &r), 1);
+    assert_int_equal(corio_senml_dec_next(&dec, &r), 0);
+    return x;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Handlers, and delivering downlink messages
+ */
+
+static int set_rate(void *app, const struct corio_cmd *cmd, struct corio_cbor_enc *result)
+{
+    (void)app;
+    F.runs++;
+    /* args: {"hz": number} */
+    struct corio_cbor_dec d;
+    uint64_t pairs;
+    const char *k;
+    size_t kn;
+    double hz;
+    if (!cmd->args)
+        return CORIO_ERR_INVAL;
+    corio_cbor_dec_init(&d, cmd->args, cmd->args_len);
+    if (corio_cbor_expect_map(&d, &pairs) != CORIO_OK || pairs != 1 ||
+        corio_cbor_expect_text(&d, &k, &kn) != CORIO_OK || kn != 2 || memcmp(k, "hz", 2) != 0 ||
+        corio_cbor_expect_number(&d, &hz) != CORIO_OK)
+        return CORIO_ERR_INVAL;
+    F.rate = hz;
+    if (F.run_rc != CORIO_OK)
+        return F.run_rc;
+    /* The result: the period now in effect, in ms. */
+    return corio_cbor_put_uint(result, (uint64_t)(1000.0 / hz));
+}
+
+static int too_chatty(void *app, const struct corio_cmd *cmd, struct corio_cbor_enc *result)
+{
+    (void)app;
+    (void)cmd;
+    F.runs++;
+    uint8_t big[CORIO_DEVICE_RESULT_MAX + 8];
+    memset(big, 7, sizeof big);
+    (void)corio_cbor_put_bytes(result, big, sizeof big); /* too large: the encoder says so */
+    return CORIO_OK;
+}
+
+static const struct corio_device_command commands[] = {
+    {"set_rate", set_rate},
+    {"chatty", too_chatty},
+};
+
+static int on_config(void *app, uint64_t version, const uint8_t *cfg, size_t len,
+                     struct corio_cbor_enc *reported)
+{
+    (void)app;
+    (void)cfg;
+    (void)len;
+    F.configs++;
+    F.config_version = version;
+    if (F.config_writes) {
+        corio_cbor_put_map(reported, 1);
+        corio_cbor_put_textz(reported, "hz");
+        corio_cbor_put_uint(reported, 5);
+    }
+    return F.config_rc;
+}
+
+static void on_decommission(void *app)
+{
+    (void)app;
+    F.decommissions++;
+}
+
+/* Sends a downlink message (QoS 1, packet id id) on dn/<suffix> to the device. */
+static void deliver(const char *suffix, const uint8_t *payload, size_t n, uint16_t id)
+{
+    uint8_t pkt[1024];
+    char topic[64];
+    snprintf(topic, sizeof topic, "corio/v1/d/%s/dn/%s", corio_device_id(&F.d), suffix);
+    struct corio_mqtt_publish m = {.topic = topic,
+                                   .topic_len = (uint16_t)strlen(topic),
+                                   .qos = 1,
+                                   .packet_id = id,
+                                   .payload = payload,
+                                   .payload_len = n};
+    int len = corio_mqtt_encode_publish(pkt, sizeof pkt, CORIO_MQTT_V5, &m);
+    assert_true(len > 0);
+    feed(pkt, (size_t)len);
+}
+
+static const uint8_t CID1[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t CID2[16] = {0xC0, 0xFF, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+
+/* A command named name with args {"hz": hz} (hz 0: no args). */
+static size_t command(uint8_t *buf, size_t cap, const uint8_t *cid, const char *name, uint64_t hz,
+                      uint64_t exp)
+{
+    uint8_t args[16];
+    struct corio_cbor_enc e;
+    corio_cbor_enc_init(&e, args, sizeof args);
+    corio_cbor_put_map(&e, 1);
+    corio_cbor_put_textz(&e, "hz");
+    corio_cbor_put_uint(&e, hz);
+    struct corio_cmd c = {.cid = cid,
+                          .cid_len = 16,
+                          .exp_ms = exp,
+                          .seq = 7,
+                          .name = name,
+                          .name_len = strlen(name),
+                          .args = hz ? args : NULL,
+                          .args_len = hz ? corio_cbor_enc_len(&e) : 0};
+    int n = corio_cmd_encode(&c, buf, cap);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+static void send_command(const uint8_t *cid, const char *name, uint64_t hz, uint64_t exp,
+                         uint16_t id)
+{
+    uint8_t buf[128];
+    size_t n = command(buf, sizeof buf, cid, name, hz, exp);
+    deliver("cmd", buf, n, id);
+    run();
+}
+
+#define FAR_FUTURE 4102444800000ull /* 2100 */
+
+/* The i-th publish as a result, decoded; it must be on up/res, QoS 1. */
+static struct corio_cmd_result result_at(int i)
+{
+    assert_true(i < F.b.npubs);
+    const struct pub *p = &F.b.pubs[i];
+    assert_non_null(strstr(p->topic, "/up/res"));
+    assert_int_equal(p->qos, 1);
+    struct corio_cmd_result r;
+    assert_int_equal(corio_cmd_result_decode(p->payload, p->len, &r), CORIO_OK);
+    return r;
+}
+
+/* The index of the last publish on a topic ending in suffix, or -1. */
+static int last_pub(const char *suffix)
+{
+    for (int i = F.b.npubs - 1; i >= 0; i--) {
+        size_t n = strlen(F.b.pubs[i].topic), k = strlen(suffix);
+        if (n >= k && strcmp(F.b.pubs[i].topic + n - k, suffix) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int count_pubs(const char *suffix)
+{
+    int c = 0;
+    for (int i = 0; i < F.b.npubs; i++) {
+        size_t n = strlen(F.b.pubs[i].topic), k = strlen(suffix);
+        if (n >= k && strcmp(F.b.pubs[i].topic + n - k, suffix) == 0)
+            c++;
+    }
+    return c;
+}
+
+static uint8_t ack_reason(uint16_t id)
+{
+    for (int i = F.b.nacks - 1; i >= 0; i--)
+        if (F.b.acks[i].id == id)
+            return F.b.acks[i].reason;
+    fail_msg("the device sent no PUBACK for %u", id);
+    return 0xFF;
+}
+
+static void cmd_fixture(void)
+{
+    fixture();
+    F.cfg.commands = commands;
+    F.cfg.ncommands = sizeof commands / sizeof commands[0];
+}
+
+/* ---------------------------------------------------------------------------------
+ * Tests
+ */
+
+static void command_runs_once_and_its_result_goes_through_the_outbox(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    uint32_t s1 = sample(1);
+    send_command(CID1, "set_rate", 4, FAR_FUTURE, 11);
+    assert_int_equal(ack_reason(11), 0);
+    assert_int_equal(F.runs, 1);
+    assert_true(F.rate == 4.0);
+    int i = last_pub("/up/res");
+    assert_true(i >= 0);
+    struct corio_cmd_result r = result_at(i);
+    struct corio_device_stats st = stats();
+    /* The outbox's identity: the seq after the pack's, in the same epoch. */
+    assert_true(r.has_id);
+    assert_int_equal(r.epoch, st.epoch);
+    assert_int_equal(r.seq, s1 + 1);
+    assert_int_equal(st.last_seq, s1 + 1);
+    assert_memory_equal(r.cid, CID1, 16);
+    assert_int_equal(r.status, CORIO_CMD_DONE);
+    assert_int_equal(r.err, 0);
+    uint8_t want[] = {0x18, 0xFA}; /* 250 ms */
+    assert_int_equal(r.res_len, sizeof want);
+    assert_memory_equal(r.res, want, sizeof want);
+    /* Acknowledged like a pack, and the next pack takes the next seq. */
+    run();
+    assert_int_equal(stats().pending, 0);
+    assert_int_equal(sample(2), s1 + 2);
+    assert_int_equal(pack_ext(&F.b.pubs[F.b.npubs - 1], NULL).seq, s1 + 2);
+    assert_int_equal(stats().commands, 1);
+}
+
+static void a_duplicate_is_answered_from_the_ring_without_running_again(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    send_command(CID1, "set_rate", 2, FAR_FUTURE, 11);
+    send_command(CID1, "set_rate", 2, FAR_FUTURE, 12);
+    assert_int_equal(ack_reason(12), 0);
+    assert_int_equal(F.runs, 1);
+    assert_int_equal(count_pubs("/up/res"), 2);
+    struct corio_cmd_result a = result_at(0), b = result_at(1);
+    assert_int_equal(a.status, b.status);
+    assert_int_equal(a.res_len, b.res_len);
+    assert_memory_equal(a.res, b.res, a.res_len);
+    assert_int_equal(b.seq, a.seq + 1); /* a new message, the same answer */
+    assert_int_equal(stats().duplicates, 1);
+    assert_int_equal(stats().commands, 1);
+    /* Another command does run. */
+    send_command(CID2, "set_rate", 8, FAR_FUTURE, 13);
+    assert_int_equal(F.runs, 2);
+}
+
+static void the_ring_holds_the_last_commands_only(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    uint8_t cid[16];
+    for (int i = 0; i <= CORIO_DEVICE_CMD_RING; i++) {
+        memset(cid, 0, sizeof cid);
+        cid[15] = (uint8_t)(i + 1);
+        send_command(cid, "set_rate", 1, FAR_FUTURE, (uint16_t)(20 + i));
+    }
+    assert_int_equal(F.runs, CORIO_DEVICE_CMD_RING + 1);
+    /* The first one was pushed out: delivered again, it runs again; the latest does not. */
+    memset(cid, 0, sizeof cid);
+    cid[15] = CORIO_DEVICE_CMD_RING + 1;
+    send_command(cid, "set_rate", 1, FAR_FUTURE, 40);
+    assert_int_equal(F.runs, CORIO_DEVICE_CMD_RING + 1);
+    cid[15] = 1;
+    send_command(cid, "set_rate", 1, FAR_FUTURE, 41);
+    assert_int_equal(F.runs, CORIO_DEVICE_CMD_RING + 2);
+}
+
+static void expired_unknown_and_failing_commands(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    uint64_t now = 1764500000000ull;
+    assert_int_equal(corio_device_set_time(&F.d, now), CORIO_OK);
+    /* Expired: refused without running. */
+    send_command(CID1, "set_rate", 2, now - 1, 11);
+    assert_int_equal(F.runs, 0);
+    assert_int_equal(result_at(last_pub("/up/res")).status, CORIO_CMD_EXPIRED);
+    /* Its expiry is judged by the device's clock: just in time still runs. */
+    send_command(CID2, "set_rate", 2, now + 10, 12);
+    assert_int_equal(F.runs, 1);
+    /* Unknown name. */
+    uint8_t cid[16] = {9};
+    send_command(cid, "reboot", 0, FAR_FUTURE, 13);
+    struct corio_cmd_result r = result_at(last_pub("/up/res"));
+    assert_int_equal(r.status, CORIO_CMD_UNKNOWN);
+    assert_int_equal(r.res_len, 0);
+    /* A handler that fails: its error is the answer, with no result. */
+    cid[0] = 10;
+    F.run_rc = CORIO_ERR_IO;
+    send_command(cid, "set_rate", 3, FAR_FUTURE, 14);
+    r = result_at(last_pub("/up/res"));
+    assert_int_equal(r.status, CORIO_CMD_FAILED);
+    assert_int_equal(r.err, CORIO_ERR_IO);
+    assert_int_equal(r.res_len, 0);
+    /* Bad arguments are the handler's to refuse. */
+    cid[0] = 11;
+    F.run_rc = CORIO_OK;
+    send_command(cid, "set_rate", 0, FAR_FUTURE, 15);
+    r = result_at(last_pub("/up/res"));
+    assert_int_equal(r.status, CORIO_CMD_FAILED);
+    assert_int_equal(r.err, CORIO_ERR_INVAL);
+    /* A result larger than CORIO_DEVICE_RESULT_MAX is not sent half. */
+    cid[0] = 12;
+    send_command(cid, "chatty", 0, FAR_FUTURE, 16);
+    r = result_at(last_pub("/up/res"));
+    assert_int_equal(r.status, CORIO_CMD_FAILED);
+    assert_int_equal(r.err, CORIO_ERR_NOSPACE);
+    assert_int_equal(stats().commands, 6);
+}
+
+static void a_device_without_time_runs_what_it_cannot_date(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    /* No clock: an expiry long past cannot be judged, so the gateway's filter is all. */
+    send_command(CID1, "set_rate", 2, 1, 11);
+    assert_int_equal(F.runs, 1);
+    assert_int_equal(result_at(last_pub("/up/res")).status, CORIO_CMD_DONE);
+}
+
+static void malformed_commands_are_refused_with_0x99(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    static const uint8_t bad[][12] = {
+        {0xA0},                         /* empty map: nothing required */
+        {0x80},                         /* not a map */
+        {0xA1, 0x63, 'c', 'i', 'd', 1}, /* cid not bytes */
+    };
+    static const size_t lens[] = {1, 1, 6};
+    for (size_t i = 0; i < 3; i++)
+        deliver("cmd", bad[i], lens[i], (uint16_t)(30 + i));
+    run();
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(ack_reason((uint16_t)(30 + i)), 0x99);
+    assert_int_equal(count_pubs("/up/res"), 0);
+    assert_int_equal(stats().malformed, 3);
+    assert_int_equal(stats().last_seq, 0);
+}
+
+static void a_command_waits_while_a_pack_is_open(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    assert_int_equal(corio_device_begin(&F.d), CORIO_OK);
+    assert_int_equal(corio_device_add_number(&F.d, "temp", "Cel", 1), CORIO_OK);
+    send_command(CID1, "set_rate", 2, FAR_FUTURE, 11);
+    assert_int_equal(ack_reason(11), 0x80);
+    assert_int_equal(F.runs, 0);
+    assert_int_equal(stats().deferred, 1);
+    uint32_t seq;
+    assert_int_equal(corio_device_commit(&F.d, &seq), CORIO_OK);
+    assert_int_equal(seq, 1);
+    /* Delivered again (as the gateway does), it runs and takes the next seq. */
+    send_command(CID1, "set_rate", 2, FAR_FUTURE, 12);
+    assert_int_equal(F.runs, 1);
+    assert_int_equal(result_at(last_pub("/up/res")).seq, 2);
+}
+
+static void the_answer_survives_a_lost_connection(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    F.b.policy = HOLD;
+    send_command(CID1, "set_rate", 2, FAR_FUTURE, 11);
+    int i = last_pub("/up/res");
+    assert_true(i >= 0);
+    struct pub first = F.b.pubs[i];
+    /* The connection dies before the PUBACK; after the reconnect the same bytes again. */
+    F.b.policy = ACK;
+    F.m.peer_closed = true;
+    run();
+    run_for(20000);
+    assert_true(F.d.connected);
+    int j = last_pub("/up/res");
+    assert_true(j > i);
+    assert_int_equal(F.b.pubs[j].len, first.len);
+    assert_memory_equal(F.b.pubs[j].payload, first.payload, first.len);
+    run();
+    assert_int_equal(stats().pending, 0);
+    assert_int_equal(F.runs, 1);
+    /* And after a reboot nothing is pending or sent again. */
+    int before = count_pubs("/up/res");
+    reboot();
+    online();
+    run();
+    assert_int_equal(count_pubs("/up/res"), before);
+}
+
+static struct corio_cfg_reported reported_at(int i)
+{
+    assert_true(i >= 0 && i < F.b.npubs);
+    struct corio_cfg_reported r;
+    assert_int_equal(corio_cfg_reported_decode(F.b.pubs[i].payload, F.b.pubs[i].len, &r), CORIO_OK);
+    return r;
+}
+
+static void send_config(uint64_t version, uint64_t hz, uint16_t id)
+{
+    uint8_t cfg[16], buf[64];
+    struct corio_cbor_enc e;
+    corio_cbor_enc_init(&e, cfg, sizeof cfg);
+    corio_cbor_put_map(&e, 1);
+    corio_cbor_put_textz(&e, "hz");
+    corio_cbor_put_uint(&e, hz);
+    struct corio_cfg_desired c = {version, cfg, corio_cbor_enc_len(&e)};
+    int n = corio_cfg_desired_encode(&c, buf, sizeof buf);
+    assert_true(n > 0);
+    deliver("cfg", buf, (size_t)n, id);
+    run();
+}
+
+static void desired_configuration_is_applied_and_reported(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    send_config(3, 2, 11);
+    assert_int_equal(ack_reason(11), 0);
+    assert_int_equal(F.configs, 1);
+    assert_int_equal(F.config_version, 3);
+    struct corio_cfg_reported r = reported_at(last_pub("/up/cfg"));
+    assert_true(r.has_id);
+    assert_int_equal(r.seq, 1);
+    assert_int_equal(r.version, 3);
+    assert_int_equal(r.status, CORIO_CFG_APPLIED);
+    static const uint8_t echo[] = {0xA1, 0x62, 'h', 'z', 0x02};
+    assert_int_equal(r.cfg_len, sizeof echo);
+    assert_memory_equal(r.cfg, echo, sizeof echo);
+    /* The handler may say what it runs instead. */
+    F.config_writes = true;
+    send_config(4, 9, 12);
+    r = reported_at(last_pub("/up/cfg"));
+    static const uint8_t own[] = {0xA1, 0x62, 'h', 'z', 0x05};
+    assert_int_equal(r.cfg_len, sizeof own);
+    assert_memory_equal(r.cfg, own, sizeof own);
+    /* A stale version is ignored. */
+    int n = count_pubs("/up/cfg");
+    send_config(2, 1, 13);
+    assert_int_equal(ack_reason(13), 0);
+    assert_int_equal(count_pubs("/up/cfg"), n);
+    assert_int_equal(F.configs, 2);
+    /* The same version again is answered again (the gateway delivers until it sees it). */
+    send_config(4, 9, 14);
+    assert_int_equal(count_pubs("/up/cfg"), n + 1);
+    /* Refused: the error, and the map the handler wrote. */
+    F.config_rc = CORIO_ERR_POLICY;
+    send_config(5, 100, 15);
+    r = reported_at(last_pub("/up/cfg"));
+    assert_int_equal(r.status, CORIO_CFG_REFUSED);
+    assert_int_equal(r.err, CORIO_ERR_POLICY);
+    assert_int_equal(r.version, 5);
+    assert_int_equal(r.cfg_len, sizeof own);
+    F.config_writes = false;
+    send_config(6, 100, 16);
+    r = reported_at(last_pub("/up/cfg"));
+    assert_int_equal(r.status, CORIO_CFG_REFUSED);
+    assert_null(r.cfg);
+    /* A report of its own answers the last version taken. */
+    assert_int_equal(corio_device_report_config(&F.d, own, sizeof own), CORIO_OK);
+    run();
+    r = reported_at(last_pub("/up/cfg"));
+    assert_int_equal(r.version, 6);
+    assert_int_equal(r.status, CORIO_CFG_APPLIED);
+    assert_int_equal(corio_device_report_config(&F.d, (const uint8_t *)"\x01", 1), CORIO_ERR_INVAL);
+    run();
+    assert_int_equal(stats().pending, 0);
+}
+
+static void without_on_config_configuration_is_refused(void **state)
+{
+    (void)state;
+    static const struct corio_device_callbacks none = {.on_link = on_link};
+    cmd_fixture();
+    F.cfg.callbacks = &none;
+    online();
+    send_config(1, 2, 11);
+    struct corio_cfg_reported r = reported_at(last_pub("/up/cfg"));
+    assert_int_equal(r.status, CORIO_CFG_REFUSED);
+    assert_int_equal(r.err, CORIO_ERR_UNSUPPORTED);
+    /* and "decommission" is an unknown command. */
+    send_command(CID1, "decommission", 0, FAR_FUTURE, 12);
+    assert_int_equal(result_at(last_pub("/up/res")).status, CORIO_CMD_UNKNOWN);
+}
+
+static void decommission_wipes_answers_and_stops(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    F.b.policy = HOLD;
+    send_command(CID1, "decommission", 0, FAR_FUTURE, 11);
+    /* The answer is on flash before the keys go. */
+    assert_int_equal(F.decommissions, 1);
+    int i = last_pub("/up/res");
+    assert_true(i >= 0);
+    assert_int_equal(result_at(i).status, CORIO_CMD_DONE);
+    assert_true(F.d.connected);
+    /* The gateway acknowledges the answer: the device disconnects for good. */
+    puback(F.b.pubs[i].id, 0);
+    run();
+    run_for(60000);
+    assert_false(F.d.connected);
+    assert_int_equal(F.links_down, 1);
+    assert_int_equal(F.m.opens, 1);
+    int connects = F.b.connects;
+    run_for(120000);
+    assert_int_equal(F.b.connects, connects);
+    assert_int_equal(corio_device_start(&F.d), CORIO_ERR_STATE);
+    assert_int_equal(F.decommissions, 1);
+}
+
+static void decommission_on_a_lost_connection_never_reconnects(void **state)
+{
+    (void)state;
+    cmd_fixture();
+    online();
+    F.b.policy = HOLD;
+    send_command(CID1, "decommission", 0, FAR_FUTURE, 11);
+    assert_int_equal(F.decommissions, 1);
+    int connects = F.b.connects;
+    F.m.peer_closed = true;
+    run();
+    run_for(120000);
+    assert_int_equal(F.b.connects, connects);
+    assert_false(F.d.connected);
+}
+
+static void init_refuses_bad_command_tables(void **state)
+{
+    (void)state;
+    static const struct corio_device_command bad_name[] = {{"no spaces", set_rate}};
+    static const struct corio_device_command no_fn[] = {{"ok", NULL}};
+    cmd_fixture();
+    F.cfg.commands = bad_name;
+    F.cfg.ncommands = 1;
+    assert_int_equal(corio_device_init(&F.d, &F.cfg), CORIO_ERR_INVAL);
+    F.cfg.commands = no_fn;
+    assert_int_equal(corio_device_init(&F.d, &F.cfg), CORIO_ERR_INVAL);
+    F.cfg.commands = NULL;
+    assert_int_equal(corio_device_init(&F.d, &F.cfg), CORIO_ERR_INVAL);
+}
+
+/* ---------------------------------------------------------------------------------
+ * The codecs
+ */
+
+static void command_bytes_match_the_rules_engine(void **state)
+{
+    (void)state;
+    /* {"cid": h'0102', "exp": 1000, "seq": 5, "args": {"x": true}, "name": "fan"}: the
+     * key order of docs/edge-rules.md, deterministic. */
+    static const uint8_t want[] = {0xA5, 0x63, 'c',  'i',  'd',  0x42, 1,    2,   0x63, 'e',
+                                   'x',  'p',  0x19, 0x03, 0xE8, 0x63, 's',  'e', 'q',  0x05,
+                                   0x64, 'a',  'r',  'g',  's',  0xA1, 0x61, 'x', 0xF5, 0x64,
+                                   'n',  'a',  'm',  'e',  0x63, 'f',  'a',  'n'};
+    static const uint8_t cid[] = {1, 2}, args[] = {0xA1, 0x61, 'x', 0xF5};
+    struct corio_cmd c = {cid, 2, 1000, 5, "fan", 3, args, sizeof args};
+    uint8_t buf[64];
+    assert_int_equal(corio_cmd_encode(&c, buf, sizeof buf), sizeof want);
+    assert_memory_equal(buf, want, sizeof want);
+    assert_int_equal(corio_cmd_encode(&c, NULL, 0), sizeof want);
+    assert_int_equal(corio_cbor_deterministic(buf, sizeof want), CORIO_OK);
+    struct corio_cmd d;
+    assert_int_equal(corio_cmd_decode(want, sizeof want, &d), CORIO_OK);
+    assert_int_equal(d.exp_ms, 1000);
+    assert_int_equal(d.seq, 5);
+    assert_int_equal(d.name_len, 3);
+    assert_memory_equal(d.name, "fan", 3);
+    assert_int_equal(d.args_len, sizeof args);
+    assert_memory_equal(d.args, args, sizeof args);
+    assert_int_equal(corio_cmd_encode(&c, buf, 10), CORIO_ERR_NOSPACE);
+    c.name = "bad name";
+    c.name_len = 8;
+    assert_int_equal(corio_cmd_encode(&c, buf, sizeof buf), CORIO_ERR_INVAL);
+}
+
+static void codec_refusals(void **state)
+{
+    (void)state;
+    struct corio_cmd c;
+    struct corio_cmd_result r;
+    struct corio_cfg_desired dc;
+    struct corio_cfg_reported rc;
+    /* A "v" of another version, in any payload. */
+    static const uint8_t v2[] = {0xA1, 0x61, 'v', 0x02};
+    assert_int_equal(corio_cmd_decode(v2, sizeof v2, &c), CORIO_ERR_VERSION);
+    assert_int_equal(corio_cmd_result_decode(v2, sizeof v2, &r), CORIO_ERR_VERSION);
+    assert_int_equal(corio_cfg_desired_decode(v2, sizeof v2, &dc), CORIO_ERR_VERSION);
+    assert_int_equal(corio_cfg_reported_decode(v2, sizeof v2, &rc), CORIO_ERR_VERSION);
+    /* A key twice. */
+    static const uint8_t twice[] = {0xA2, 0x61, 'v', 0x01, 0x61, 'v', 0x01};
+    assert_int_equal(corio_cfg_desired_decode(twice, sizeof twice, &dc), CORIO_ERR_MALFORMED);
+    /* Trailing bytes, indefinite maps, too many pairs. */
+    uint8_t buf[128];
+    struct corio_cfg_desired d = {1, (const uint8_t *)"\xA0", 1};
+    int n = corio_cfg_desired_encode(&d, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(corio_cfg_desired_decode(buf, (size_t)n, &dc), CORIO_OK);
+    assert_int_equal(dc.version, 1);
+    buf[n] = 0;
+    assert_int_equal(corio_cfg_desired_decode(buf, (size_t)n + 1, &dc), CORIO_ERR_MALFORMED);
+    static const uint8_t indef[] = {0xBF, 0xFF};
+    assert_int_equal(corio_cmd_decode(indef, sizeof indef, &c), CORIO_ERR_MALFORMED);
+    uint8_t many[1 + 17 * 2];
+    many[0] = 0xB1; /* 17 pairs of small ints */
+    for (int i = 0; i < 34; i++)
+        many[1 + i] = (uint8_t)(i % 24);
+    assert_int_equal(corio_cmd_decode(many, sizeof many, &c), CORIO_ERR_MALFORMED);
+    /* The desired configuration must be a map, its version at least 1. */
+    d.cfg = (const uint8_t *)"\x01";
+    assert_int_equal(corio_cfg_desired_encode(&d, buf, sizeof buf), CORIO_ERR_INVAL);
+    d.cfg = (const uint8_t *)"\xA0";
+    d.version = 0;
+    assert_int_equal(corio_cfg_desired_encode(&d, buf, sizeof buf), CORIO_ERR_INVAL);
+    /* Results: ep without seq, seq 0, a status out of range, a positive error. */
+    struct corio_cmd_result res = {true, 1, 0, CID1, 16, 0, 0, NULL, 0};
+    n = corio_cmd_result_encode(&res, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(corio_cmd_result_decode(buf, (size_t)n, &r), CORIO_ERR_MALFORMED);
+    res.seq = 4;
+    n = corio_cmd_result_encode(&res, buf, sizeof buf);
+    assert_int_equal(corio_cmd_result_decode(buf, (size_t)n, &r), CORIO_OK);
+    assert_int_equal(r.seq, 4);
+    assert_int_equal(corio_cbor_deterministic(buf, (size_t)n), CORIO_OK);
+    res.status = 9;
+    assert_int_equal(corio_cmd_result_encode(&res, buf, sizeof buf), CORIO_ERR_INVAL);
+    res.status = 0;
+    res.err = 3;
+    assert_int_equal(corio_cmd_result_encode(&res, buf, sizeof buf), CORIO_ERR_INVAL);
+    /* Reported configuration round trip, deterministic, unknown keys ignored. */
+    struct corio_cfg_reported rep = {
+        true, 7, 9, 3, CORIO_CFG_REFUSED, CORIO_ERR_POLICY, (const uint8_t *)"\xA1\x61x\x01", 4};
+    n = corio_cfg_reported_encode(&rep, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(corio_cbor_deterministic(buf, (size_t)n), CORIO_OK);
+    assert_int_equal(corio_cfg_reported_decode(buf, (size_t)n, &rc), CORIO_OK);
+    assert_int_equal(rc.epoch, 7);
+    assert_int_equal(rc.seq, 9);
+    assert_int_equal(rc.version, 3);
+    assert_int_equal(rc.status, CORIO_CFG_REFUSED);
+    assert_int_equal(rc.err, CORIO_ERR_POLICY);
+    assert_int_equal(rc.cfg_len, 4);
+    static const uint8_t extra[] = {0xA4, 0x61, 'v', 0x01, 0x62, 's',  't', 0x00,
+                                    0x63, 'v',  'e', 'r',  0x01, 0x01, 0x02};
+    assert_int_equal(corio_cfg_reported_decode(extra, sizeof extra, &rc), CORIO_OK);
+    assert_false(rc.has_id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(command_runs_once_and_its_result_goes_through_the_outbox,
+                                  teardown),
+        cmocka_unit_test_teardown(a_duplicate_is_answered_from_the_ring_without_running_again,
+                                  teardown),
+        cmocka_unit_test_teardown(the_ring_holds_the_last_commands_only, teardown),
+        cmocka_unit_test_teardown(expired_unknown_and_failing_commands, teardown),
+        cmocka_unit_test_teardown(a_device_without_time_runs_what_it_cannot_date, teardown),
+        cmocka_unit_test_teardown(malformed_commands_are_refused_with_0x99, teardown),
+        cmocka_unit_test_teardown(a_command_waits_while_a_pack_is_open, teardown),
+        cmocka_unit_test_teardown(the_answer_survives_a_lost_connection, teardown),
+        cmocka_unit_test_teardown(desired_configuration_is_applied_and_reported, teardown),
+        cmocka_unit_test_teardown(without_on_config_configuration_is_refused, teardown),
+        cmocka_unit_test_teardown(decommission_wipes_answers_and_stops, teardown),
+        cmocka_unit_test_teardown(decommission_on_a_lost_connection_never_reconnects, teardown),
+        cmocka_unit_test_teardown(init_refuses_bad_command_tables, teardown),
+        cmocka_unit_test(command_bytes_match_the_rules_engine),
+        cmocka_unit_test(codec_refusals),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
