@@ -171,8 +171,9 @@ uint32_t corio_ota_rollback(const struct corio_ota_store *s);
  * Raises the counter to value: an image whose security version is below the counter
  * must not run (the bootloader's and the OTA client's check). Returns CORIO_OK (also
  * when value equals the counter: nothing is written); CORIO_ERR_POLICY when value is
- * below it; CORIO_ERR_INVAL; CORIO_ERR_IO (the flash failed: raised or not, and a
- * later open shows the old value or value, never less than the old one).
+ * below it; CORIO_ERR_INVAL; CORIO_ERR_NOSPACE (only on a region whose anchors fill a
+ * half: remove one); CORIO_ERR_IO (the flash failed: raised or not, and a later open
+ * shows the old value or value, never less than the old one).
  */
 int corio_ota_rollback_raise(struct corio_ota_store *s, uint32_t value);
 
@@ -185,15 +186,16 @@ int corio_ota_boot_get(const struct corio_ota_store *s, struct corio_ota_boot *b
  * The application installed a verified image into slot: the bootloader is to boot it
  * at most tries (1..255) times until it is confirmed. Returns CORIO_OK;
  * CORIO_ERR_INVAL (slot is the active one, tries 0, arguments); CORIO_ERR_STATE (a
- * trial is already running); CORIO_ERR_IO.
+ * trial is already running); CORIO_ERR_NOSPACE (as corio_ota_rollback_raise());
+ * CORIO_ERR_IO.
  */
 int corio_ota_boot_try(struct corio_ota_store *s, uint8_t slot, uint8_t tries);
 
 /*
  * The running trial image works: TRYING(trial) becomes CONFIRMED(trial). Returns
  * CORIO_OK (also when already CONFIRMED: nothing changes); CORIO_ERR_INVAL;
- * CORIO_ERR_IO (confirmed or not: the bootloader may boot the trial again while it
- * has tries left).
+ * CORIO_ERR_NOSPACE (as corio_ota_rollback_raise()); CORIO_ERR_IO (confirmed or not:
+ * the bootloader may boot the trial again while it has tries left).
  */
 int corio_ota_boot_confirm(struct corio_ota_store *s);
 
@@ -201,8 +203,9 @@ int corio_ota_boot_confirm(struct corio_ota_store *s);
  * The bootloader's decision at reset: *slot is the slot to boot. For TRYING with
  * tries left it first records one try fewer; without tries left it falls back to the
  * active slot (CONFIRMED, reverted). If that record cannot be written it boots the
- * active slot (a trial it cannot count is not a trial) and returns CORIO_ERR_IO with
- * *slot set. Returns CORIO_OK; CORIO_ERR_INVAL; CORIO_ERR_IO.
+ * active slot (a trial it cannot count is not a trial) and returns that error
+ * (CORIO_ERR_IO, or CORIO_ERR_NOSPACE as corio_ota_rollback_raise()) with *slot set.
+ * Returns CORIO_OK; CORIO_ERR_INVAL; CORIO_ERR_IO; CORIO_ERR_NOSPACE.
  */
 int corio_ota_boot_select(struct corio_ota_store *s, uint8_t *slot);
 

@@ -407,6 +407,10 @@ static uint32_t state_size(const struct corio_ota_store *s, const struct change 
 /* Writes the whole state with c folded in into the other half, and makes it active. */
 static int compact(struct corio_ota_store *s, const struct change *c)
 {
+    /* A half read from a damaged or foreign region may hold anchors that leave no room
+     * for the counter and boot records a new half starts with. */
+    if (state_size(s, c) > s->half)
+        return CORIO_ERR_NOSPACE;
     unsigned t = s->valid ? 1u - s->active : 0u;
     uint32_t b = base(s, t), pos = s->unit, seq = s->next_seq;
     uint32_t addr[CORIO_OTA_MAX_ANCHORS];

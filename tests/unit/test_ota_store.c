@@ -24,6 +24,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "corio/crc32.h"
 #include "corio/crypto_psa.h"
 #include "corio/ota_store.h"
 
@@ -327,6 +328,55 @@ static void failing_writes(void **state)
     rig_free(&r);
 }
 
+static void put32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A half written by someone else (damage, or a foreign writer) holding only an anchor
+ * that fills it: a new half could not take it with the counter and boot records, so
+ * changes are refused with CORIO_ERR_NOSPACE instead of overrunning the half, and
+ * removing the anchor makes room. */
+static void a_full_foreign_half(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, 256, 2, 8); /* halves of 256 bytes, units of 16 */
+    uint8_t *h = r.meta.mem;
+    memset(h, 0, 256);
+    put32le(h, 0x41544F43u); /* "COTA" */
+    h[4] = 1;
+    put32le(h + 8, 1);
+    put32le(h + 12, corio_crc32(0, h, 12));
+    uint8_t *rec = h + 16; /* one anchor record of 232 bytes, 240 with its padding */
+    rec[0] = 0xA5;
+    rec[1] = 1;
+    rec[2] = 8 + 212;
+    put32le(rec + 4, 1);
+    rec[8] = 0;                     /* id */
+    rec[9] = CORIO_OTA_ANCHOR_RAW; /* kind */
+    put32le(rec + 12, 5);          /* version */
+    fill(rec + 16, 212, 9);
+    put32le(rec + 16 + 212, corio_crc32(0, rec, 16 + 212));
+    sim_mark_written(&r.meta);
+    rig_open(&r);
+    assert_int_equal(r.s.opened, CORIO_OTA_OPENED);
+    struct corio_ota_anchor_info info;
+    assert_int_equal(corio_ota_anchor_get(&r.s, 0, &info, NULL, 0), CORIO_ERR_NOSPACE);
+    assert_int_equal(info.len, 212);
+    assert_int_equal(corio_ota_rollback_raise(&r.s, 1), CORIO_ERR_NOSPACE);
+    assert_int_equal(corio_ota_boot_try(&r.s, CORIO_OTA_SLOT_B, 1), CORIO_ERR_NOSPACE);
+    assert_int_equal(r.meta.programmed, 0);
+    /* Removing the anchor fits; then the rest does. */
+    assert_int_equal(corio_ota_anchor_put(&r.s, 0, CORIO_OTA_ANCHOR_RAW, 6, NULL, 0), CORIO_OK);
+    assert_int_equal(corio_ota_rollback_raise(&r.s, 1), CORIO_OK);
+    rig_open(&r);
+    assert_int_equal(corio_ota_rollback(&r.s), 1);
+    assert_int_equal(corio_ota_anchor_get(&r.s, 0, NULL, NULL, 0), CORIO_ERR_NOTFOUND);
+    rig_free(&r);
+}
+
 static int psa_setup(void **state)
 {
     (void)state;
@@ -627,6 +677,7 @@ int main(void)
         cmocka_unit_test(boot_state_machine),
         cmocka_unit_test(many_changes),
         cmocka_unit_test(failing_writes),
+        cmocka_unit_test(a_full_foreign_half),
         cmocka_unit_test(image_slots),
         cmocka_unit_test(power_cut_every_byte),
     };
