@@ -319,6 +319,7 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c);
 /* True when queued bytes wait for the transport to accept them (poll for writability). */
 bool corio_mqtt_want_write(const struct corio_mqtt *c);
 
+/* The client's state (CORIO_MQTT_STOPPED for c == NULL). */
 enum corio_mqtt_state corio_mqtt_state(const struct corio_mqtt *c);
 
 /* Unacknowledged QoS 1 publishes held now (sent, or waiting to be resent). */

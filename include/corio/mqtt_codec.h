@@ -244,6 +244,8 @@ struct corio_mqtt_publish {
     size_t payload_len;
 };
 
+/* PUBLISH of p (qos 0 or 1; dup only with qos 1; a packet id with qos 1). MQTT 5: the
+ * props may not hold a Subscription Identifier (a client never sends one). */
 int corio_mqtt_encode_publish(uint8_t *buf, size_t cap, uint8_t version,
                               const struct corio_mqtt_publish *p);
 
@@ -266,10 +268,13 @@ int corio_mqtt_encode_subscribe(uint8_t *buf, size_t cap, uint8_t version, uint1
                                 const struct corio_mqtt_sub *subs, size_t count,
                                 const uint8_t *props, size_t props_len);
 
+/* UNSUBSCRIBE with count >= 1 filters (their options are ignored); props as SUBSCRIBE's
+ * but for the Subscription Identifier. */
 int corio_mqtt_encode_unsubscribe(uint8_t *buf, size_t cap, uint8_t version, uint16_t packet_id,
                                   const struct corio_mqtt_sub *subs, size_t count,
                                   const uint8_t *props, size_t props_len);
 
+/* PINGREQ (two bytes). */
 int corio_mqtt_encode_pingreq(uint8_t *buf, size_t cap);
 
 /* DISCONNECT; reason and props are MQTT 5 only. */
