@@ -268,7 +268,7 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
     uint64_t u;
 
     if (json) {
-        corio_json_w_raw(w, ",\"" + first, 2u - first);
+        corio_json_w_raw(w, &",\""[first], 2u - first);
         corio_json_w_raw(w, text, strlen(text));
         corio_json_w_raw(w, "\":", 2);
     } else if (corio__senml_labels[l].cbor != INT8_MIN) {
@@ -352,7 +352,7 @@ static void put_record(struct corio_senml_enc *e, const struct corio_senml_field
     const uint8_t *order = json ? json_order : cbor_order;
     bool first = true;
     if (json) {
-        corio_json_w_raw(&e->json, ",{" + (e->records == 0), 2u - (e->records == 0));
+        corio_json_w_raw(&e->json, &",{"[e->records == 0], 2u - (e->records == 0));
     } else {
         uint64_t pairs = 0;
         for (unsigned l = 0; l < L_COUNT; l++)
