@@ -23,7 +23,8 @@ static int dn_filter_len;
 static uint64_t next_token = 1; /* QoS 1 tokens of our own */
 #endif
 
-static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt", "up/hb", "up/res"};
+static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt", "up/hb",
+                                                  "up/res"};
 
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {

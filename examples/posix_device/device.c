@@ -15,9 +15,9 @@
  * there) and flash.bin its flash (counter store and outbox). -g names the gateway the
  * tokens are for (its 24-character short id), -n stops once that many outbox entries
  * (packs, command answers) are acknowledged and none is pending (0: run until SIGINT or
- * SIGTERM), -3 speaks MQTT 3.1.1 instead of 5, -j sends JSON packs instead of CBOR. The device logs in with a single-step token
- * (username = its DID, password = an EAT), which a Corio gateway checks and a bare
- * Mosquitto that allows anonymous clients ignores.
+ * SIGTERM), -3 speaks MQTT 3.1.1 instead of 5, -j sends JSON packs instead of CBOR. The device logs
+ * in with a single-step token (username = its DID, password = an EAT), which a Corio gateway checks
+ * and a bare Mosquitto that allows anonymous clients ignores.
  *
  * Commands (dn/cmd): "interval" with a number of milliseconds (1000..3600000) sets the
  * sampling interval and answers the new one; "uptime" answers the seconds since boot.
@@ -79,7 +79,8 @@ static int board_key(struct board *b, const char *path)
             err = corio_random(&corio_crypto_psa_ops, scalar, sizeof scalar);
         } while (err == CORIO_OK && !corio_p256_scalar_check(scalar));
         fd = err == CORIO_OK ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
-        if (err == CORIO_OK && (fd < 0 || write(fd, scalar, sizeof scalar) != (ssize_t)sizeof scalar))
+        if (err == CORIO_OK &&
+            (fd < 0 || write(fd, scalar, sizeof scalar) != (ssize_t)sizeof scalar))
             err = CORIO_ERR_IO;
         if (fd >= 0 && close(fd) != 0)
             err = CORIO_ERR_IO;
@@ -221,8 +222,7 @@ int main(int argc, char **argv)
 {
     static const struct corio_device_command commands[] = {{"interval", cmd_interval},
                                                            {"uptime", cmd_uptime}};
-    static const struct corio_device_callbacks callbacks = {
-        .on_link = on_link, .on_time = on_time};
+    static const struct corio_device_callbacks callbacks = {.on_link = on_link, .on_time = on_time};
     static struct board b;
     const char *host = "127.0.0.1", *dir = ".";
     const char *gateway = "aaaaaaaaaaaaaaaaaaaaaaaa"; /* any gateway, for a bare broker */

@@ -78,10 +78,10 @@ struct corio_ota_layout {
 
 /* What corio_ota_open() found (corio_ota_store.opened). */
 enum corio_ota_opened {
-    CORIO_OTA_OPENED = 0,  /* a valid state */
-    CORIO_OTA_BLANK,       /* erased: a first boot; the state is the default */
-    CORIO_OTA_CORRUPT,     /* written, but no valid state: the default (counter 0!);
-                              never the result of a power cut, only of damage */
+    CORIO_OTA_OPENED = 0, /* a valid state */
+    CORIO_OTA_BLANK,      /* erased: a first boot; the state is the default */
+    CORIO_OTA_CORRUPT,    /* written, but no valid state: the default (counter 0!);
+                             never the result of a power cut, only of damage */
 };
 
 /* The boot state. */
@@ -108,19 +108,19 @@ struct corio_ota_anchor_info {
 /* The store. Caller-owned; fields private. */
 struct corio_ota_store {
     struct corio_ota_layout lay;
-    uint32_t unit;      /* record alignment: max(prog_size, 16) */
-    uint32_t half;      /* bytes per half of the metadata region */
-    uint32_t gen;       /* the active half's generation */
-    uint32_t pos;       /* next append offset in the active half */
-    uint32_t next_seq;  /* sequence number of the next record */
-    uint32_t rollback;  /* the anti-rollback counter */
-    uint8_t active;     /* the half holding the state (0 or 1) */
-    uint8_t opened;     /* enum corio_ota_opened */
-    bool valid;         /* the active half holds a valid state */
-    bool fresh;         /* this session wrote the active half: appends may go there */
+    uint32_t unit;     /* record alignment: max(prog_size, 16) */
+    uint32_t half;     /* bytes per half of the metadata region */
+    uint32_t gen;      /* the active half's generation */
+    uint32_t pos;      /* next append offset in the active half */
+    uint32_t next_seq; /* sequence number of the next record */
+    uint32_t rollback; /* the anti-rollback counter */
+    uint8_t active;    /* the half holding the state (0 or 1) */
+    uint8_t opened;    /* enum corio_ota_opened */
+    bool valid;        /* the active half holds a valid state */
+    bool fresh;        /* this session wrote the active half: appends may go there */
     struct corio_ota_boot boot;
     struct {
-        uint32_t addr;    /* offset of its record in the active half; 0: absent */
+        uint32_t addr; /* offset of its record in the active half; 0: absent */
         uint32_t version;
         uint16_t len;
         uint8_t kind;
@@ -216,9 +216,9 @@ int corio_ota_boot_select(struct corio_ota_store *s, uint8_t *slot);
 struct corio_ota_writer {
     struct corio_ota_store *s;
     uint8_t slot;
-    uint32_t off;      /* bytes programmed */
-    uint32_t fill;     /* bytes waiting in buf */
-    uint8_t buf[32];   /* a partial program unit */
+    uint32_t off;    /* bytes programmed */
+    uint32_t fill;   /* bytes waiting in buf */
+    uint8_t buf[32]; /* a partial program unit */
 };
 
 /* Erases slot (every sector of its region) and starts writing at its offset 0.

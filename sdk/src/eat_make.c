@@ -78,7 +78,11 @@ static int put_coswid(const struct corio_key *key, const struct corio_eat_claims
     /* 33: 1}, 3: {17: {7: [1, bstr .size 32 */
     corio_cbor_put_raw(&e, "\x18\x21\x01\x03\xa1\x11\xa2\x07\x82\x01\x58\x20", 12);
     corio_cbor_put_raw(&e, c->fw_digest, sizeof c->fw_digest);
-    corio_cbor_put_raw(&e, "\x18\x18\x68" "firmware" "\x0c\x00", 13); /* 24: "firmware"}}, 12: 0} */
+    corio_cbor_put_raw(&e,
+                       "\x18\x18\x68"
+                       "firmware"
+                       "\x0c\x00",
+                       13); /* 24: "firmware"}}, 12: 0} */
     return corio_cbor_enc_finish(&e);
 }
 

@@ -140,14 +140,13 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
     /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
      * CONNECT); they must not hold what the client sets itself. */
     uint8_t seen[CORIO__MQTT_PROP_SET];
-    if (!connect_ok(cfg) ||
-        (cfg->connect_props_len &&
-         (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
-                                  seen) != CORIO_OK ||
-          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
-          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
-          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
-          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
+    if (!connect_ok(cfg) || (cfg->connect_props_len &&
+                             (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
+                                                      CORIO_MQTT_CONNECT, seen) != CORIO_OK ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -740,7 +739,8 @@ static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *
     const uint8_t *data, *out = NULL;
     size_t len, out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
-    if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
+    if (!c->cfg.auth_method ||
+        auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
         a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
         (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
         (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
@@ -952,8 +952,7 @@ int corio_mqtt_connect(struct corio_mqtt *c)
 static void disconnecting(struct corio_mqtt *c, uint32_t t)
 {
     /* A PUBACK still owed goes out before the DISCONNECT. */
-    if (c->disc_pending && !c->pending_err && emit_ack(c) &&
-        queue_disconnect(c, c->disc_reason))
+    if (c->disc_pending && !c->pending_err && emit_ack(c) && queue_disconnect(c, c->disc_reason))
         c->disc_pending = false;
     flush(c);
     if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
@@ -1145,7 +1144,8 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
             if (!free_slot)
                 free_slot = x;
         } else if (x->filter_len == filter_len && memcmp(x->filter, filter, filter_len) == 0) {
-            if (CORIO_MQTT_WITH_UNSUBSCRIBE && (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB))
+            if (CORIO_MQTT_WITH_UNSUBSCRIBE &&
+                (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB))
                 return CORIO_ERR_AGAIN;
             s = x;
         }

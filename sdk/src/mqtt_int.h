@@ -34,8 +34,8 @@ int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len);
 int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len);
 
 /* Bytes of a bit set over property identifiers (bit id of byte id / 8). */
-#define CORIO__MQTT_PROP_SET 6u
-#define CORIO__MQTT_HAS(set, id) (((set)[(id) >> 3] >> ((id) & 7u)) & 1u)
+#define CORIO__MQTT_PROP_SET     6u
+#define CORIO__MQTT_HAS(set, id) (((set)[(id) >> 3] >> ((id)&7u)) & 1u)
 
 /* Checks that a property block is well formed and fits context ctx (a packet type or
  * CORIO__MQTT_CTX_WILL): every identifier allowed there, no duplicate the specification

@@ -168,8 +168,8 @@ static const uint16_t prop_where[PROP_TABLE_SIZE] = {
     [CORIO_MQTT_PROP_TOPIC_ALIAS] = PUB,
     [CORIO_MQTT_PROP_MAXIMUM_QOS] = CACK,
     [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = CACK,
-    [CORIO_MQTT_PROP_USER_PROPERTY] = WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK |
-                                      DISC | AUTH,
+    [CORIO_MQTT_PROP_USER_PROPERTY] =
+        WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK | DISC | AUTH,
     [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = CONN | CACK,
     [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = CACK,
     [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = CACK,
@@ -405,13 +405,13 @@ enum {
 
 /* The codes below 0x80 that MQTT 5 defines, and their contexts. */
 static const uint8_t rc_low[] = {0x00, 0x01, 0x02, 0x04, 0x10, 0x11, 0x18, 0x19};
-static const uint8_t rc_low_ctx[] = {0xFF,           RC_SUBACK,   RC_SUBACK, RC_DISC_CLIENT,
-                                     RC_PUBACK,      RC_UNSUBACK, RC_AUTH,   RC_AUTH};
+static const uint8_t rc_low_ctx[] = {0xFF,      RC_SUBACK,   RC_SUBACK, RC_DISC_CLIENT,
+                                     RC_PUBACK, RC_UNSUBACK, RC_AUTH,   RC_AUTH};
 /* 0x80 .. 0xA2 (generated from table 2-6). */
-static const uint8_t rc_high_ctx[] = {
-    0x7B, 0x61, 0x61, 0x7B, 0x01, 0x01, 0x01, 0x3B, 0x01, 0x21, 0x01, 0x20,
-    0x01, 0x20, 0x20, 0x38, 0x63, 0x1A, 0x04, 0x60, 0x60, 0x61, 0x60, 0x2B,
-    0x60, 0x63, 0x21, 0x21, 0x21, 0x21, 0x28, 0x21, 0x20, 0x28, 0x28};
+static const uint8_t rc_high_ctx[] = {0x7B, 0x61, 0x61, 0x7B, 0x01, 0x01, 0x01, 0x3B, 0x01,
+                                      0x21, 0x01, 0x20, 0x01, 0x20, 0x20, 0x38, 0x63, 0x1A,
+                                      0x04, 0x60, 0x60, 0x61, 0x60, 0x2B, 0x60, 0x63, 0x21,
+                                      0x21, 0x21, 0x21, 0x28, 0x21, 0x20, 0x28, 0x28};
 
 /* The context bit of each packet type (0: no reason codes); DISCONNECT's depends on
  * the sender. */

@@ -40,7 +40,7 @@ struct change {
     uint32_t version;
     const uint8_t *data;
     size_t len;
-    uint32_t value;            /* K_ROLLBACK */
+    uint32_t value;             /* K_ROLLBACK */
     struct corio_ota_boot boot; /* K_BOOT */
 };
 
@@ -477,8 +477,9 @@ static int compact(struct corio_ota_store *s, const struct change *c)
  * has room, else folded into a new half. */
 static int commit(struct corio_ota_store *s, const struct change *c)
 {
-    size_t len = c->kind == K_ANCHOR ? ANCHOR_HEAD + c->len
-                                     : c->kind == K_ROLLBACK ? ROLLBACK_LEN : BOOT_LEN;
+    size_t len = c->kind == K_ANCHOR     ? ANCHOR_HEAD + c->len
+                 : c->kind == K_ROLLBACK ? ROLLBACK_LEN
+                                         : BOOT_LEN;
     uint32_t size = rec_size(s, len);
     if (s->fresh && size <= s->half - s->pos) {
         uint32_t at = s->pos;

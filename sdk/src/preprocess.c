@@ -131,7 +131,8 @@ static uint8_t due(const struct corio_pp *m, int32_t v, uint32_t now)
         return CORIO_PP_WHY_FIRST;
     int64_t diff = (int64_t)v - m->last_value;
     uint64_t d = diff < 0 ? (uint64_t)(-diff) : (uint64_t)diff;
-    uint64_t last = m->last_value < 0 ? (uint64_t)(-(int64_t)m->last_value) : (uint64_t)m->last_value;
+    uint64_t last =
+        m->last_value < 0 ? (uint64_t)(-(int64_t)m->last_value) : (uint64_t)m->last_value;
     if (d > 0 && (!m->cfg.deadband_abs || d >= m->cfg.deadband_abs) &&
         (!m->cfg.deadband_rel || d * 1000u >= last * m->cfg.deadband_rel))
         return CORIO_PP_WHY_CHANGE;

@@ -94,7 +94,7 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
 {
 #if CORIO_SENML_FLOAT
     const unsigned nums[] = {CORIO_SENML_HAS_BT, CORIO_SENML_HAS_BV, CORIO_SENML_HAS_BS,
-                             CORIO_SENML_HAS_S, CORIO_SENML_HAS_T, CORIO_SENML_HAS_UT};
+                             CORIO_SENML_HAS_S,  CORIO_SENML_HAS_T,  CORIO_SENML_HAS_UT};
     const double vals[] = {r->bt, r->bv, r->bs, r->s, r->t, r->ut};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if ((r->has & nums[i]) && !is_finite(vals[i]))
@@ -128,7 +128,8 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
         if (e->records > 0 && r->bver != e->version)
             return false;
     }
-    if ((r->bu && !corio__utf8_ok(r->bu, strlen(r->bu))) || (r->u && !corio__utf8_ok(r->u, strlen(r->u))))
+    if ((r->bu && !corio__utf8_ok(r->bu, strlen(r->bu))) ||
+        (r->u && !corio__utf8_ok(r->u, strlen(r->u))))
         return false;
     size_t bn_len = r->bn ? strlen(r->bn) : e->bn_len;
     char first = r->bn ? r->bn[0] : e->bn_first;
@@ -201,15 +202,14 @@ static const struct slot slots[L_COUNT] = {
 /* The order labels are written in. CBOR: the bytewise order of the keys' encodings
  * (RFC 8949 §4.2.1): 0..8, then -1..-6, then the text labels, shorter first. JSON:
  * base fields, the extension, then the record's own, as the cloud's examples read. */
-static const uint8_t cbor_order[L_COUNT] = {L_N,  L_U,  L_V,  L_VS, L_VB,  L_S,   L_T,
-                                            L_UT, L_VD, L_BVER, L_BN, L_BT, L_BU, L_BV,
-                                            L_BS, L_EP, L_SEQ, L_UPT, L_BOOT};
-static const uint8_t json_order[L_COUNT] = {L_BN, L_BT, L_BU, L_BV,  L_BS, L_BVER, L_EP,
-                                            L_SEQ, L_BOOT, L_UPT, L_N, L_U, L_V, L_VS,
-                                            L_VB, L_VD, L_S, L_T, L_UT};
+static const uint8_t cbor_order[L_COUNT] = {L_N,  L_U,  L_V,    L_VS,  L_VB,  L_S,  L_T,
+                                            L_UT, L_VD, L_BVER, L_BN,  L_BT,  L_BU, L_BV,
+                                            L_BS, L_EP, L_SEQ,  L_UPT, L_BOOT};
+static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_BVER, L_EP,
+                                            L_SEQ, L_BOOT, L_UPT, L_N,  L_U,  L_V,    L_VS,
+                                            L_VB,  L_VD,   L_S,   L_T,  L_UT};
 
-static bool present(const struct corio_senml_enc *e, const struct corio_senml_fields *r,
-                    unsigned l)
+static bool present(const struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l)
 {
     const struct slot *sl = &slots[l];
     const char *base = (const char *)r;

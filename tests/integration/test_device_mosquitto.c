@@ -82,9 +82,9 @@ static void device_start(uint8_t mqtt_version)
     memset(&E.tcp, 0, sizeof E.tcp);
     assert_int_equal(corio_crypto_psa_init(), CORIO_OK);
     assert_int_equal(corio_key_generate(&corio_crypto_psa_ops, 0, 0, &E.key), CORIO_OK);
-    assert_int_equal(corio_posix_flash_open(&E.flash_file, h_strf("%s/flash.bin", h_dir()), 2048,
-                                            16, 8, 0),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_posix_flash_open(&E.flash_file, h_strf("%s/flash.bin", h_dir()), 2048, 16, 8, 0),
+        CORIO_OK);
     h_defer(env_free, &E);
     corio_posix_flash_port(&E.flash_file, &E.flash);
     assert_int_equal(corio_posix_tcp_init(&E.tcp, "127.0.0.1", (uint16_t)E.m->port, 2000),

@@ -46,8 +46,8 @@ static void subscribe_all(struct run *r)
 /* Starts the example; its log's first line names the device. */
 static void device_start(struct run *r, const char *const *extra)
 {
-    const char *argv[16] = {h_bin("corio-example-device"), "-p", h_strf("%d", r->m->port), "-d",
-                            r->dir, "-i", "700"};
+    const char *argv[16] = {
+        h_bin("corio-example-device"), "-p", h_strf("%d", r->m->port), "-d", r->dir, "-i", "700"};
     int n = 7;
     while (extra && *extra)
         argv[n++] = *extra++;
@@ -94,8 +94,7 @@ static struct corio_senml_ext check_pack(struct run *r, const struct h_mqtt_msg 
     struct corio_senml_dec dec;
     struct corio_senml_record rec;
     assert_int_equal(
-        corio_senml_dec_init(&dec, fmt, m->payload, (size_t)m->len, names, sizeof names),
-        CORIO_OK);
+        corio_senml_dec_init(&dec, fmt, m->payload, (size_t)m->len, names, sizeof names), CORIO_OK);
     struct corio_senml_ext x = *corio_senml_dec_ext(&dec);
     assert_true(x.has_seq);
     assert_int_equal(corio_senml_dec_next(&dec, &rec), 1);
@@ -121,8 +120,8 @@ static struct corio_cmd_result command(struct run *r, const char *cid, const cha
                           .args_len = args_len};
     int n = corio_cmd_encode(&c, buf, sizeof buf);
     assert_true(n > 0);
-    assert_int_equal(
-        h_mqtt_publish(r->s, h_strf("corio/v1/d/%s/dn/cmd", r->id), buf, n, 1), CORIO_OK);
+    assert_int_equal(h_mqtt_publish(r->s, h_strf("corio/v1/d/%s/dn/cmd", r->id), buf, n, 1),
+                     CORIO_OK);
     const struct h_mqtt_msg *m = next_on(r, "up/res");
     struct corio_cmd_result res;
     memcpy(copy, m->payload, (size_t)m->len);

@@ -28,7 +28,8 @@ static void volatile_keys_work(void **state)
     assert_int_equal(key.flags & CORIO_KEY_PERSISTENT, 0);
     assert_int_equal(corio_key_public(&key, pub), CORIO_OK);
     assert_int_equal(corio_sign_hash(&key, hash, sig), CORIO_OK);
-    assert_int_equal(corio_verify_hash(&corio_crypto_psa_ops, pub, sizeof pub, hash, sig), CORIO_OK);
+    assert_int_equal(corio_verify_hash(&corio_crypto_psa_ops, pub, sizeof pub, hash, sig),
+                     CORIO_OK);
     sig[5] ^= 1;
     assert_int_equal(corio_verify_hash(&corio_crypto_psa_ops, pub, sizeof pub, hash, sig),
                      CORIO_ERR_BADSIG);

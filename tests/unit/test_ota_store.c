@@ -177,7 +177,8 @@ static void anchors(void **state)
                      CORIO_ERR_NOSPACE);
     assert_int_equal(corio_ota_anchor_put(&r.s, 2, CORIO_OTA_ANCHOR_RAW, 1, big, 700), CORIO_OK);
     /* argument checks */
-    assert_int_equal(corio_ota_anchor_put(&r.s, CORIO_OTA_MAX_ANCHORS, 1, 1, key, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_ota_anchor_put(&r.s, CORIO_OTA_MAX_ANCHORS, 1, 1, key, 1),
+                     CORIO_ERR_INVAL);
     assert_int_equal(corio_ota_anchor_put(&r.s, 0, 0, 9, key, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_ota_anchor_put(&r.s, 0, 4, 9, key, 1), CORIO_ERR_INVAL);
     assert_int_equal(corio_ota_anchor_put(&r.s, 0, 1, 9, NULL, 1), CORIO_ERR_INVAL);
@@ -280,9 +281,9 @@ static void many_changes(void **state)
     for (uint32_t i = 1; i <= 400; i++) {
         if (i % 3 == 0) {
             key[i % sizeof key] ^= 0x5A;
-            assert_int_equal(corio_ota_anchor_put(&r.s, 3, CORIO_OTA_ANCHOR_ES256, ++version, key,
-                                                  sizeof key),
-                             CORIO_OK);
+            assert_int_equal(
+                corio_ota_anchor_put(&r.s, 3, CORIO_OTA_ANCHOR_ES256, ++version, key, sizeof key),
+                CORIO_OK);
         }
         assert_int_equal(corio_ota_rollback_raise(&r.s, i), CORIO_OK);
         if (i % 7 == 0) {
@@ -354,7 +355,7 @@ static void a_full_foreign_half(void **state)
     rec[1] = 1;
     rec[2] = 8 + 212;
     put32le(rec + 4, 1);
-    rec[8] = 0;                     /* id */
+    rec[8] = 0;                    /* id */
     rec[9] = CORIO_OTA_ANCHOR_RAW; /* kind */
     put32le(rec + 12, 5);          /* version */
     fill(rec + 16, 212, 9);
@@ -406,8 +407,9 @@ static void image_slots(void **state)
     assert_int_equal(corio_ota_write_end(&w), (int)sizeof img);
     assert_int_equal(corio_ota_slot_read(&r.s, CORIO_OTA_SLOT_B, 0, back, sizeof back), CORIO_OK);
     assert_memory_equal(back, img, sizeof img);
-    assert_int_equal(corio_ota_slot_hash(&r.s, CORIO_OTA_SLOT_B, sizeof img, &corio_crypto_psa_ops, d1),
-                     CORIO_OK);
+    assert_int_equal(
+        corio_ota_slot_hash(&r.s, CORIO_OTA_SLOT_B, sizeof img, &corio_crypto_psa_ops, d1),
+        CORIO_OK);
     assert_int_equal(corio_sha256(&corio_crypto_psa_ops, img, sizeof img, d2), CORIO_OK);
     assert_memory_equal(d1, d2, 32);
     /* past the slot's end */
@@ -456,14 +458,14 @@ struct op {
 
 /* Every kind of change, with trials that fall back and trials that confirm. */
 static const struct op workload[] = {
-    {OP_RAISE, 1, 0, 0},     {OP_PUT, 1, 0, 40},     {OP_RAISE, 2, 0, 0},  {OP_TRY, 1, 2, 0},
-    {OP_SELECT, 0, 0, 0},    {OP_SELECT, 0, 0, 0},   {OP_SELECT, 0, 0, 0}, {OP_PUT, 1, 1, 60},
-    {OP_TRY, 1, 1, 0},       {OP_SELECT, 0, 0, 0},   {OP_CONFIRM, 0, 0, 0}, {OP_RAISE, 7, 0, 0},
-    {OP_PUT, 2, 0, 40},      {OP_TRY, 0, 3, 0},      {OP_SELECT, 0, 0, 0}, {OP_CONFIRM, 0, 0, 0},
-    {OP_REMOVE, 2, 1, 0},    {OP_RAISE, 8, 0, 0},    {OP_RAISE, 20, 0, 0}, {OP_TRY, 1, 2, 0},
-    {OP_SELECT, 0, 0, 0},    {OP_CONFIRM, 0, 0, 0},  {OP_PUT, 3, 1, 50},   {OP_RAISE, 21, 0, 0},
-    {OP_PUT, 3, 0, 30},      {OP_RAISE, 0x10000, 0, 0}, {OP_TRY, 0, 1, 0},  {OP_SELECT, 0, 0, 0},
-    {OP_SELECT, 0, 0, 0},    {OP_RAISE, 0x10001, 0, 0},
+    {OP_RAISE, 1, 0, 0},  {OP_PUT, 1, 0, 40},        {OP_RAISE, 2, 0, 0},   {OP_TRY, 1, 2, 0},
+    {OP_SELECT, 0, 0, 0}, {OP_SELECT, 0, 0, 0},      {OP_SELECT, 0, 0, 0},  {OP_PUT, 1, 1, 60},
+    {OP_TRY, 1, 1, 0},    {OP_SELECT, 0, 0, 0},      {OP_CONFIRM, 0, 0, 0}, {OP_RAISE, 7, 0, 0},
+    {OP_PUT, 2, 0, 40},   {OP_TRY, 0, 3, 0},         {OP_SELECT, 0, 0, 0},  {OP_CONFIRM, 0, 0, 0},
+    {OP_REMOVE, 2, 1, 0}, {OP_RAISE, 8, 0, 0},       {OP_RAISE, 20, 0, 0},  {OP_TRY, 1, 2, 0},
+    {OP_SELECT, 0, 0, 0}, {OP_CONFIRM, 0, 0, 0},     {OP_PUT, 3, 1, 50},    {OP_RAISE, 21, 0, 0},
+    {OP_PUT, 3, 0, 30},   {OP_RAISE, 0x10000, 0, 0}, {OP_TRY, 0, 1, 0},     {OP_SELECT, 0, 0, 0},
+    {OP_SELECT, 0, 0, 0}, {OP_RAISE, 0x10001, 0, 0},
 };
 #define NOPS (sizeof workload / sizeof workload[0])
 
@@ -475,7 +477,8 @@ static void model_apply(struct model *m, const struct op *o)
         m->rollback = o->v;
         break;
     case OP_TRY:
-        m->boot = (struct corio_ota_boot){CORIO_OTA_TRYING, m->boot.active, (uint8_t)o->v, o->n, false};
+        m->boot =
+            (struct corio_ota_boot){CORIO_OTA_TRYING, m->boot.active, (uint8_t)o->v, o->n, false};
         break;
     case OP_SELECT:
         if (m->boot.state == CORIO_OTA_TRYING && m->boot.tries_left)
@@ -550,9 +553,9 @@ static bool shows(const struct corio_ota_store *s, const struct model *m)
 }
 
 struct cut_result {
-    bool cut;          /* the power went off */
+    bool cut;                   /* the power went off */
     struct model before, after; /* the state before the cut op and after it */
-    uint32_t raised;   /* the last counter value a raise returned OK for */
+    uint32_t raised;            /* the last counter value a raise returned OK for */
 };
 
 /* Runs the workload on a fresh flash with the given cut; returns what was expected. */
@@ -605,8 +608,8 @@ static void check_cut(struct rig *r, const struct cut_result *res)
     if (rc != CORIO_OK)
         fail_msg("%s: a confirm after the cut fails: %d", g_when, rc);
     struct corio_ota_anchor_info info;
-    uint32_t v = corio_ota_anchor_get(&r->s, 0, &info, NULL, 0) == CORIO_ERR_NOSPACE ? info.version
-                                                                                     : 0;
+    uint32_t v =
+        corio_ota_anchor_get(&r->s, 0, &info, NULL, 0) == CORIO_ERR_NOSPACE ? info.version : 0;
     uint8_t d[10] = {1, 2, 3};
     /* a removed anchor's version is not known here: go far above any the workload used */
     assert_int_equal(corio_ota_anchor_put(&r->s, 0, CORIO_OTA_ANCHOR_RAW, v + 100, d, sizeof d),

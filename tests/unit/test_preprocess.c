@@ -284,7 +284,7 @@ static void max_silence_on_sample_and_poll(void **state)
     assert_int_equal(corio_pp_poll_ms(&m, 120999), 1);
     assert_int_equal(poll_at(&m, 121000, &o), 503);
     assert_int_equal(o.why, CORIO_PP_WHY_SILENCE);
-    assert_int_equal(o.t_ms, 70000); /* when it was sampled */
+    assert_int_equal(o.t_ms, 70000);                 /* when it was sampled */
     assert_int_equal(poll_at(&m, 300000, &o), NONE); /* nothing held any more */
     struct corio_pp_stats st;
     corio_pp_stats(&m, &st);

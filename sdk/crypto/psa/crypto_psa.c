@@ -158,8 +158,8 @@ static void psa_sha256_abort(void *state)
 
 static int id_ok(uint32_t id)
 {
-    return id == 0 || (CORIO_CRYPTO_PSA_PERSISTENT && id >= PSA_KEY_ID_USER_MIN &&
-                       id <= PSA_KEY_ID_USER_MAX);
+    return id == 0 ||
+           (CORIO_CRYPTO_PSA_PERSISTENT && id >= PSA_KEY_ID_USER_MIN && id <= PSA_KEY_ID_USER_MAX);
 }
 
 static void key_attributes(psa_key_attributes_t *a, uint32_t id, unsigned flags)
