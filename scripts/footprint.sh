@@ -117,14 +117,19 @@ mb_version=$(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || true)
 mb_src=$mb/src
 if ! [ -f "$mb/src.stamp" ] || [ "$(cat "$mb/src.stamp")" != "${mb_version:-any}" ]; then
     rm -rf "$mb_src" "$mb/apt" "$mb/dl" "$mb/src.stamp"
-    # The mirror apt already uses, read from the system's sources (deb822 or one-line).
+    # The mirror and release apt already use, read from the system's sources (deb822 or
+    # one-line): the first entry's URI and suite.
     mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    suite=$(awk '/^Suites:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-        mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list)
+        set -- $(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i < NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i, $(i + 1); exit } }' /etc/apt/sources.list)
+        mirror=${1:-} suite=${2:-}
     fi
     [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+    [ -n "$suite" ] || suite=$( (. /etc/os-release && echo "${VERSION_CODENAME:-}") 2>/dev/null)
+    [ -n "$suite" ] || die "cannot tell which Debian release the system's sources name"
     mkdir -p "$mb/apt/lists/partial" "$mb/apt/cache/archives/partial" "$mb/dl"
-    echo "deb-src $mirror bookworm main" >"$mb/apt/sources.list"
+    echo "deb-src $mirror $suite main" >"$mb/apt/sources.list"
     aptq() {
         apt-get -q -o Dir::Etc::sourcelist="$mb/apt/sources.list" -o Dir::Etc::sourceparts=- \
             -o Dir::State::Lists="$mb/apt/lists" -o Dir::Cache="$mb/apt/cache" \
