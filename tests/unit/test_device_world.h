@@ -172,5 +172,4 @@ struct pub {
     uint16_t id;
 };
 
-
 #endif /* CORIO_TEST_DEVICE_WORLD_H */
