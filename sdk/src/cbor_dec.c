@@ -454,7 +454,9 @@ int corio_cbor_expect_number(struct corio_cbor_dec *d, double *v)
     else if (it.type == CORIO_CBOR_UINT)
         *v = (double)it.u;
     else if (it.type == CORIO_CBOR_NEGINT)
-        *v = -1.0 - (double)it.u;
+        /* -(u + 1) rounded once: -1.0 - (double)u would round twice (u's conversion,
+         * then the sum), which for |v| above 2^53 can miss the nearest double. */
+        *v = it.u == UINT64_MAX ? -18446744073709551616.0 : -(double)(it.u + 1);
     else
         return CORIO_ERR_MALFORMED;
     *d = t;
