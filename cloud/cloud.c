@@ -20,6 +20,9 @@
  *     the same thread between batches.
  *   - an ack that cannot be published (the broker is away) is not retried here: the
  *     gateway resends the batch, we find every message a duplicate and ack again.
+ *   - gateways' status documents (corio/v1/g/+/status) take the same queue and worker,
+ *     which checks the gateway is one of this organisation's and keeps the latest
+ *     (gwstate.c); their signed state messages (corio/v1/g/+/state) go to the downlink.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -44,9 +47,11 @@
 #include "crypto_openssl.h"
 #include "dl_store.h"
 #include "cloud_downlink.h"
+#include "gwstate.h"
 
 #define BATCH_TOPIC "corio/v1/g/+/batch"
 #define STATE_TOPIC "corio/v1/g/+/state"
+#define STATUS_TOPIC "corio/v1/g/+/status"
 
 /* ---- configuration ----------------------------------------------------------------- */
 
@@ -319,6 +324,7 @@ struct cloud {
     bool has_downlink_key;
     struct corio_ingest *ingest;
     struct corio_api *api;
+    struct corio_gwstate *gwstate;
     struct corio_http *http;
     struct mosquitto *mosq;
     bool mosq_lib, mosq_started;
@@ -375,6 +381,8 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     int s = mosquitto_subscribe(m, NULL, BATCH_TOPIC, 1);
     if (s == MOSQ_ERR_SUCCESS)
         s = mosquitto_subscribe(m, NULL, STATE_TOPIC, 1);
+    if (s == MOSQ_ERR_SUCCESS)
+        s = mosquitto_subscribe(m, NULL, STATUS_TOPIC, 1);
     if (c->downlink)
         corio_cloud_downlink_connected(c->downlink, true);
     if (s != MOSQ_ERR_SUCCESS)
@@ -408,7 +416,9 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
             corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
         return;
     }
-    corio_counter_inc(c->m.received);
+    bool status = tl > 7 && strcmp(msg->topic + tl - 7, "/status") == 0;
+    if (!status)
+        corio_counter_inc(c->m.received);
     struct qitem *q = calloc(1, sizeof *q);
     if (q) {
         q->topic = strdup(msg->topic);
@@ -468,6 +478,24 @@ static void count_refusal(struct cloud *c, int rc)
         reason = REJ_MALFORMED;
     }
     corio_counter_inc(c->m.rejected[reason]);
+}
+
+/* A gateway's status: kept when the gateway is one of this organisation's. */
+static void handle_status(struct cloud *c, const char *topic, const uint8_t *payload, size_t len)
+{
+    static const char prefix[] = "corio/v1/g/";
+    char gw[CORIO_ID_LEN + 1] = "";
+    const char *id = topic + sizeof prefix - 1;
+    if (strlen(topic) == sizeof prefix - 1 + CORIO_ID_LEN + sizeof "/status" - 1)
+        snprintf(gw, sizeof gw, "%.*s", CORIO_ID_LEN, id);
+    struct corio_gateway_rec rec;
+    char why[128] = "not a gateway of this organisation";
+    int rc = CORIO_ERR_POLICY;
+    if (corio_store_valid_id(gw, strlen(gw)) &&
+        corio_store_get_gateway(c->writer, gw, &rec) == CORIO_OK && strcmp(rec.org, c->org) == 0)
+        rc = corio_gwstate_put(c->gwstate, gw, payload, len, wall_ms(), why, sizeof why);
+    if (rc != CORIO_OK)
+        corio_logkv(CORIO_LOG_WARN, "gateway status ignored", "topic=%s why=%s", topic, why);
 }
 
 /* What became of a batch. */
@@ -539,6 +567,11 @@ static void on_live(void *arg, const uint8_t *data, size_t len)
 static enum outcome handle(struct cloud *c, const char *topic, const uint8_t *payload, size_t len,
                            int64_t arrived_mono_ms)
 {
+    size_t tl = strlen(topic);
+    if (tl > 7 && strcmp(topic + tl - 7, "/status") == 0) {
+        handle_status(c, topic, payload, len);
+        return OUT_ACKED; /* not a batch: nothing to acknowledge, nothing to try again */
+    }
     struct corio_ingest_result res;
     enum outcome out = OUT_ACKED;
     int rc = corio_ingest_batch(c->ingest, topic, payload, len, wall_ms(), &res);
@@ -1027,9 +1060,10 @@ static int start(struct cloud *c)
         .max_body = 64 << 10,
         .metrics = c->m.reg,
     };
-    if (corio_http_new(&c->http, &ho) != CORIO_OK ||
+    if (corio_gwstate_new(&c->gwstate) != CORIO_OK || corio_http_new(&c->http, &ho) != CORIO_OK ||
         corio_api_routes(c->api, c->http) != CORIO_OK ||
         corio_cloud_downlink_routes(c->downlink, c->http) != CORIO_OK ||
+        corio_gwstate_route(c->gwstate, c->http) != CORIO_OK ||
         register_downlink_metrics(c) != CORIO_OK) {
         corio_log(CORIO_LOG_ERROR, "cannot set up the HTTP server");
         return 1;
@@ -1170,6 +1204,7 @@ static void stop(struct cloud *c)
         qitem_free(q);
     }
     corio_http_free(c->http);
+    corio_gwstate_free(c->gwstate);
     corio_api_free(c->api);
     corio_ingest_free(c->ingest);
     corio_store_close(c->reader);

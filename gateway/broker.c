@@ -74,6 +74,10 @@ static int write_conf(const struct corio_broker_options *o, const char *path, ch
         fprintf(f, "plugin_opt_max_bytes %lld\n", (long long)o->outbox_max_bytes);
     if (o->sync_ms > 0)
         fprintf(f, "plugin_opt_sync_ms %lld\n", (long long)o->sync_ms);
+    if (o->vfs)
+        fprintf(f, "plugin_opt_vfs %s\n", o->vfs);
+    if (o->stats)
+        fprintf(f, "plugin_opt_stats %s\n", o->stats);
     if (o->loopback_port)
         fprintf(f, "listener %d 127.0.0.1\n", o->loopback_port);
     if (o->mqtt_port)

@@ -19,6 +19,8 @@ struct corio_broker_options {
     const char *registry;   /* plugin_opt_registry */
     int64_t outbox_max_bytes;
     int64_t sync_ms;
+    const char *vfs;        /* plugin_opt_vfs, or NULL */
+    const char *stats;      /* plugin_opt_stats, or NULL (the plugin's default) */
     int loopback_port;      /* 127.0.0.1, authenticated like every listener; 0: none */
     const char *mqtt_address;
     int mqtt_port;          /* plain MQTT for devices; 0: none */

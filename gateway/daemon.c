@@ -4,7 +4,9 @@
  *
  * One thread runs the loop: the broker's supervision, the uplink's network, the
  * forwarder's step, CoAP ingress and its service client to the local broker
- * (coap_ingress.c, local_client.c), the downlink to devices (downlink.c), the signals.
+ * (coap_ingress.c, local_client.c), the downlink to devices (downlink.c), the local rules
+ * (edge.c), the plugin's counters (read from its stats file) and the gateway's status
+ * (status.c, published retained on corio/v1/g/{gw}/status), the signals.
  * The HTTP server (metrics) has its own threads and reads a snapshot of the counters
  * that the loop publishes under a mutex.
  */
@@ -25,6 +27,7 @@
 #include "corio/error.h"
 #include "corio/p256.h"
 #include "crypto_openssl.h"
+#include "edge.h"
 #include "corio_cli.h"
 #include "corio_conf.h"
 #include "corio_http.h"
@@ -36,6 +39,9 @@
 #include "forwarder.h"
 #include "local_client.h"
 #include "outbox.h"
+#include "plugin_stats.h"
+#include "powercut_vfs.h"
+#include "status.h"
 #include "uplink.h"
 
 static const char *const time_sources[] = {"local", "cloud", NULL};
@@ -88,6 +94,18 @@ static const struct corio_conf_key gateway_keys[] = {
      .help = "Cap of the outbox; past it, devices are refused and keep their messages."},
     {.name = "outbox_sync", .type = CORIO_CONF_DURATION, .def = "200ms", .min = 1,
      .max = 60000, .help = "How often the outbox's WAL is fsynced: the power-cut window."},
+    {.name = "outbox_vfs", .type = CORIO_CONF_STRING,
+     .help = "SQLite VFS of the outbox in the plugin; corio-powercut journals unsynced writes "
+             "for power-cut tests (docs/telemetry.md). Default: SQLite's."},
+    {.name = "stats_file", .type = CORIO_CONF_PATH,
+     .help = "Where the plugin writes its counters for /metrics; default: <outbox>.stats."},
+    {.name = "rules", .type = CORIO_CONF_PATH,
+     .help = "A rules file (docs/edge-rules.md): local rules and anomaly detection; needs "
+             "loopback_port."},
+    {.name = "status_interval", .type = CORIO_CONF_DURATION, .def = "30s", .min = 0,
+     .max = 86400000,
+     .help = "How often the gateway's status goes to corio/v1/g/{gw}/status (retained); 0: "
+             "never."},
     {.name = "loopback_port", .type = CORIO_CONF_INT, .def = "1883", .min = 0, .max = 65535,
      .help = "The authenticated listener on 127.0.0.1 for local services; 0: none."},
     {.name = "mqtt_address", .type = CORIO_CONF_STRING, .def = "0.0.0.0",
@@ -177,8 +195,16 @@ struct gateway {
     struct corio_http *http;
     corio_broker *broker;
     struct corio_broker_stats broker_st;
-    corio_local_client *local; /* service client to the broker, for CoAP ingress */
+    corio_local_client *local; /* service client to the broker, for CoAP ingress and rules */
     corio_coap_ingress *coap;
+    corio_edge *edge;          /* local rules, when a rules file is set */
+    char *stats_path;          /* the plugin's counters */
+    corio_outbox *ckpt;        /* checkpoints the outbox's WAL off the broker's thread */
+    int64_t last_ckpt_ms;
+    int64_t started_ms;        /* monotonic */
+    int64_t last_stats_read_ms;
+    int64_t last_status_ms;
+    uint64_t refused_at_last_status;
     corio_downlink *dl;
     uint8_t cloud_key[65];
     uint8_t (*ledger_keys)[33];
@@ -188,6 +214,9 @@ struct gateway {
     struct corio_uplink_stats up_st;
     struct corio_coap_ingress_stats coap_st;
     struct corio_local_client_stats local_st;
+    struct corio_edge_stats edge_st;
+    struct corio_plugin_totals plugin;
+    uint64_t statuses_published;
     struct corio_downlink_stats dl_st;
 };
 
@@ -275,6 +304,78 @@ SNAPSHOT_GAUGE(m_coap_denied, g->coap_st.denied)
 SNAPSHOT_GAUGE(m_coap_separate, g->coap_st.separate)
 SNAPSHOT_GAUGE(m_coap_relayed, g->coap_st.relayed)
 SNAPSHOT_GAUGE(m_coap_presence_dropped, g->coap_st.presence_dropped)
+SNAPSHOT_GAUGE(m_in, CORIO_PLUGIN_TOTAL(&g->plugin, stored))
+SNAPSHOT_GAUGE(m_in_bytes, CORIO_PLUGIN_TOTAL(&g->plugin, stored_bytes))
+SNAPSHOT_GAUGE(m_refused, CORIO_PLUGIN_TOTAL(&g->plugin, refused))
+SNAPSHOT_GAUGE(m_dropped, CORIO_PLUGIN_TOTAL(&g->plugin, dropped))
+SNAPSHOT_GAUGE(m_out_bytes, g->up_st.bytes)
+SNAPSHOT_GAUGE(m_rows, g->plugin.now.rows)
+SNAPSHOT_GAUGE(m_bytes, g->plugin.now.bytes)
+SNAPSHOT_GAUGE(m_max_bytes, g->plugin.now.max_bytes)
+SNAPSHOT_GAUGE(m_reconnects, g->up_st.connects > 0 ? g->up_st.connects - 1 : 0)
+SNAPSHOT_GAUGE(m_online, g->plugin.now.devices_online)
+SNAPSHOT_GAUGE(m_syncs, CORIO_PLUGIN_TOTAL(&g->plugin, syncs))
+SNAPSHOT_GAUGE(m_sync_failures, CORIO_PLUGIN_TOTAL(&g->plugin, sync_failures))
+SNAPSHOT_GAUGE(m_sync_ms, g->plugin.now.sync_ms / 1000.0)
+SNAPSHOT_GAUGE(m_clean_start, g->plugin.now.clean_start)
+SNAPSHOT_GAUGE(m_resend_requests, CORIO_PLUGIN_TOTAL(&g->plugin, resend_requests))
+SNAPSHOT_GAUGE(m_resend_pending, g->plugin.now.resend_pending)
+SNAPSHOT_GAUGE(m_auth_accepted, CORIO_PLUGIN_TOTAL(&g->plugin, auth_accepted))
+SNAPSHOT_GAUGE(m_auth_refused, CORIO_PLUGIN_TOTAL(&g->plugin, auth_refused))
+SNAPSHOT_GAUGE(m_acl_denied, CORIO_PLUGIN_TOTAL(&g->plugin, acl_denied))
+SNAPSHOT_GAUGE(m_statuses, g->statuses_published)
+SNAPSHOT_GAUGE(m_rules_samples, g->edge_st.rules.samples)
+SNAPSHOT_GAUGE(m_rules_refused, g->edge_st.rules.samples_refused + g->edge_st.rules.packs_refused)
+SNAPSHOT_GAUGE(m_rules_raised, g->edge_st.rules.raised)
+SNAPSHOT_GAUGE(m_rules_cleared, g->edge_st.rules.cleared)
+SNAPSHOT_GAUGE(m_rules_active, g->edge_st.rules.active)
+SNAPSHOT_GAUGE(m_rules_commands, g->edge_st.rules.commands_sent)
+SNAPSHOT_GAUGE(m_rules_commands_failed, g->edge_st.rules.commands_failed)
+SNAPSHOT_GAUGE(m_rules_events, g->edge_st.events_stored)
+SNAPSHOT_GAUGE(m_rules_events_queued, g->edge_st.events_queued)
+SNAPSHOT_GAUGE(m_rules_events_dropped, g->edge_st.events_dropped)
+SNAPSHOT_GAUGE(m_anomalies_started, g->edge_st.rules.anomalies_started)
+SNAPSHOT_GAUGE(m_anomalies_open, g->edge_st.rules.anomalies_open)
+
+/* Ages are computed at render time from the snapshot's wall-clock stamps. */
+static double m_oldest_age(void *arg)
+{
+    struct gateway *g = arg;
+    pthread_mutex_lock(&g->lock);
+    uint64_t oldest = g->plugin.now.oldest_ms;
+    pthread_mutex_unlock(&g->lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return oldest && now * 1000 > (double)oldest ? now - (double)oldest / 1000.0 : 0;
+}
+
+static double m_sync_age(void *arg)
+{
+    struct gateway *g = arg;
+    pthread_mutex_lock(&g->lock);
+    uint64_t last = g->plugin.now.last_sync_ms;
+    pthread_mutex_unlock(&g->lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return last && now * 1000 > (double)last ? now - (double)last / 1000.0 : 0;
+}
+
+static double m_stats_age(void *arg)
+{
+    struct gateway *g = arg;
+    pthread_mutex_lock(&g->lock);
+    bool have = g->plugin.have;
+    int64_t at = g->plugin.read_mono_ms, wrote = (int64_t)g->plugin.now.wall_ms;
+    pthread_mutex_unlock(&g->lock);
+    (void)at;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return have && wrote ? now - (double)wrote / 1000.0 : -1;
+}
+
 SNAPSHOT_GAUGE(m_dl_local_up, g->dl_st.local_up)
 SNAPSHOT_GAUGE(m_dl_queued, g->dl_st.queued)
 SNAPSHOT_GAUGE(m_dl_online, g->dl_st.online)
@@ -320,6 +421,77 @@ static int register_metrics(struct gateway *g)
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!corio_gauge_new_fn(g->reg, gauges[i].name, gauges[i].help, gauges[i].fn, g))
             return CORIO_ERR_NOSPACE;
+    struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } plugin[] = {
+        {"corio_gateway_messages_in_total", "Messages the plugin committed to the outbox "
+                                            "(devices' and the gateway's own).", m_in},
+        {"corio_gateway_message_bytes_in_total", "Payload bytes of those messages.", m_in_bytes},
+        {"corio_gateway_messages_out_total", "Messages the cloud acknowledged (committed).",
+         m_messages_acked},
+        {"corio_gateway_batch_bytes_out_total", "Bytes of batches handed to the uplink.",
+         m_out_bytes},
+        {"corio_gateway_refused_total", "Messages refused (outbox full or a write failed): not "
+                                        "acknowledged, the device keeps them.", m_refused},
+        {"corio_gateway_dropped_total", "Droppable-class messages dropped when the outbox was "
+                                        "near full.", m_dropped},
+        {"corio_gateway_outbox_rows", "Messages in the outbox.", m_rows},
+        {"corio_gateway_outbox_bytes", "Accounted bytes in the outbox.", m_bytes},
+        {"corio_gateway_outbox_max_bytes", "The outbox's cap.", m_max_bytes},
+        {"corio_gateway_outbox_oldest_age_seconds", "Age of the oldest message in the outbox.",
+         m_oldest_age},
+        {"corio_gateway_outbox_syncs_total", "WAL fsyncs of the outbox.", m_syncs},
+        {"corio_gateway_outbox_sync_failures_total", "Failed WAL fsyncs.", m_sync_failures},
+        {"corio_gateway_outbox_last_sync_age_seconds", "Since the last WAL fsync.", m_sync_age},
+        {"corio_gateway_outbox_sync_interval_seconds", "The power-cut window.", m_sync_ms},
+        {"corio_gateway_outbox_clean_start", "0 when the broker started on an outbox not closed "
+                                             "cleanly (a crash or a power cut).", m_clean_start},
+        {"corio_gateway_resend_requests_total", "Devices asked to resend after an unclean start.",
+         m_resend_requests},
+        {"corio_gateway_resend_pending", "Devices still to be asked to resend.", m_resend_pending},
+        {"corio_gateway_mqtt_devices_connected", "MQTT devices connected now.", m_online},
+        {"corio_gateway_auth_accepted_total", "Logins the plugin accepted.", m_auth_accepted},
+        {"corio_gateway_auth_refused_total", "Logins the plugin refused.", m_auth_refused},
+        {"corio_gateway_acl_denied_total", "Publishes and subscriptions the plugin denied.",
+         m_acl_denied},
+        {"corio_gateway_uplink_reconnects_total", "Connections to the cloud broker after the "
+                                                  "first.", m_reconnects},
+        {"corio_gateway_plugin_stats_age_seconds", "Age of the plugin's counters (-1: none yet).",
+         m_stats_age},
+        {"corio_gateway_status_published_total", "Status documents published.", m_statuses},
+    };
+    for (size_t i = 0; i < sizeof plugin / sizeof plugin[0]; i++)
+        if (!corio_gauge_new_fn(g->reg, plugin[i].name, plugin[i].help, plugin[i].fn, g))
+            return CORIO_ERR_NOSPACE;
+    if (g->edge) {
+        struct {
+            const char *name, *help;
+            double (*fn)(void *);
+        } rules[] = {
+            {"corio_gateway_rules_samples_total", "Samples fed to the rules.", m_rules_samples},
+            {"corio_gateway_rules_refused_total", "Samples and packs the rules refused.",
+             m_rules_refused},
+            {"corio_gateway_rules_raised_total", "Rule raises.", m_rules_raised},
+            {"corio_gateway_rules_cleared_total", "Rule clears.", m_rules_cleared},
+            {"corio_gateway_rules_active", "Rules raised now.", m_rules_active},
+            {"corio_gateway_rules_commands_total", "Commands the rules sent.", m_rules_commands},
+            {"corio_gateway_rules_commands_failed_total", "Commands not handed over.",
+             m_rules_commands_failed},
+            {"corio_gateway_rules_events_stored_total", "Rule and anomaly events stored.",
+             m_rules_events},
+            {"corio_gateway_rules_events_queued", "Events waiting for the broker.",
+             m_rules_events_queued},
+            {"corio_gateway_rules_events_dropped_total", "Events dropped from a full queue.",
+             m_rules_events_dropped},
+            {"corio_gateway_anomalies_started_total", "Anomaly episodes started.",
+             m_anomalies_started},
+            {"corio_gateway_anomalies_open", "Anomaly episodes open now.", m_anomalies_open},
+        };
+        for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+            if (!corio_gauge_new_fn(g->reg, rules[i].name, rules[i].help, rules[i].fn, g))
+                return CORIO_ERR_NOSPACE;
+    }
     struct {
         const char *name, *help;
         double (*fn)(void *);
@@ -472,6 +644,7 @@ static int start_broker(struct gateway *g)
             .registry = corio_conf_str(c, "registry"),
             .outbox_max_bytes = corio_conf_int(c, "outbox_max_bytes"),
             .sync_ms = corio_conf_int(c, "outbox_sync"),
+            .vfs = corio_conf_str(c, "outbox_vfs"), .stats = g->stats_path,
             .loopback_port = (int)corio_conf_int(c, "loopback_port"),
             .mqtt_address = corio_conf_str(c, "mqtt_address"),
             .mqtt_port = (int)corio_conf_int(c, "mqtt_port"),
@@ -497,6 +670,8 @@ static void local_up(void *arg)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_up(g->coap);
+    if (g->edge)
+        corio_edge_local_up(g->edge);
     if (g->dl)
         corio_downlink_local_up(g->dl);
 }
@@ -506,6 +681,8 @@ static void local_down(void *arg)
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_local_down(g->coap);
+    if (g->edge)
+        corio_edge_local_down(g->edge);
     if (g->dl)
         corio_downlink_local_down(g->dl);
 }
@@ -513,6 +690,8 @@ static void local_down(void *arg)
 static void local_puback(void *arg, int mid)
 {
     struct gateway *g = arg;
+    if (g->edge && corio_edge_puback(g->edge, mid))
+        return;
     if (g->coap)
         corio_coap_ingress_puback(g->coap, mid);
     if (g->dl)
@@ -524,6 +703,20 @@ static void local_message(void *arg, const char *topic, const uint8_t *payload, 
     struct gateway *g = arg;
     if (g->coap)
         corio_coap_ingress_message(g->coap, topic, payload, len);
+}
+
+/* Whether CoAP ingress is on: coap_port is set, or coaps_port with the TLS certificate
+ * (an explicit coaps_port without one is an error, as mqtts_port's). */
+static bool coap_wanted(struct gateway *g, int *coap_port, int *coaps_port)
+{
+    struct corio_conf *c = g->conf;
+    *coap_port = (int)corio_conf_int(c, "coap_port");
+    *coaps_port = (int)corio_conf_int(c, "coaps_port");
+    if (*coaps_port && !corio_conf_str(c, "tls_cert") && !corio_conf_isset(c, "coaps_port")) {
+        corio_logkv(CORIO_LOG_INFO, "coaps off: no tls_cert", "coaps_port=%d", *coaps_port);
+        *coaps_port = 0;
+    }
+    return *coap_port || *coaps_port;
 }
 
 /* The gateway's one service login to its broker (local_client.h), which CoAP ingress
@@ -567,16 +760,10 @@ static int start_local(struct gateway *g)
 static int start_coap(struct gateway *g)
 {
     struct corio_conf *c = g->conf;
-    int coap_port = (int)corio_conf_int(c, "coap_port");
-    int coaps_port = (int)corio_conf_int(c, "coaps_port");
-    if (coaps_port && !corio_conf_str(c, "tls_cert") && !corio_conf_isset(c, "coaps_port")) {
-        corio_logkv(CORIO_LOG_INFO, "coaps off: no tls_cert", "coaps_port=%d", coaps_port);
-        coaps_port = 0;
-    }
-    if (!coap_port && !coaps_port)
+    int coap_port, coaps_port;
+    if (!coap_wanted(g, &coap_port, &coaps_port))
         return CORIO_OK;
-    int loopback = (int)corio_conf_int(c, "loopback_port");
-    if (!loopback) {
+    if (!corio_conf_int(c, "loopback_port")) {
         corio_logkv(CORIO_LOG_ERROR,
                     "CoAP ingress needs the broker's loopback listener: set loopback_port, "
                     "or coap_port 0 and coaps_port 0",
@@ -615,6 +802,112 @@ static int start_coap(struct gateway *g)
         return rc;
     }
     return CORIO_OK;
+}
+
+/* The local rules (docs/edge-rules.md), when a rules file is set. */
+static int start_edge(struct gateway *g)
+{
+    struct corio_conf *c = g->conf;
+    const char *rules = corio_conf_str(c, "rules");
+    if (!rules)
+        return CORIO_OK;
+    if (!corio_conf_int(c, "loopback_port")) {
+        corio_logkv(CORIO_LOG_ERROR,
+                    "the rules publish through the broker's loopback listener: set loopback_port",
+                    "key=%s", "loopback_port");
+        return CORIO_ERR_INVAL;
+    }
+    int rc = g->local ? CORIO_OK : start_local(g);
+    if (rc != CORIO_OK)
+        return rc;
+    struct corio_edge_options eo = {
+        .rules_path = rules, .outbox_path = corio_conf_str(c, "outbox"),
+        .registry_path = corio_conf_str(c, "registry"), .gateway = g->gateway_id,
+        .local = g->local, .now_ms = wall_ms()};
+    char err[512];
+    rc = corio_edge_new(&eo, &g->edge, err, sizeof err);
+    if (rc != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot start the rules", "error=%s", err);
+        return rc;
+    }
+    corio_logkv(CORIO_LOG_INFO, "rules loaded", "file=%s", rules);
+    return CORIO_OK;
+}
+
+/* Checkpoints the outbox's WAL every second (outbox.h: the plugin leaves it to us, so
+ * that its commits, which devices wait for, never carry a checkpoint's fsyncs). */
+static void checkpoint(struct gateway *g, int64_t now)
+{
+    if (now - g->last_ckpt_ms < 1000)
+        return;
+    g->last_ckpt_ms = now;
+    if (!g->ckpt) {
+        struct corio_outbox_options o = {.path = corio_conf_str(g->conf, "outbox"),
+                                         .checkpointer = true,
+                                         .vfs = corio_conf_str(g->conf, "outbox_vfs")};
+        char err[256];
+        if (access(o.path, F_OK) != 0 || corio_outbox_open(&o, &g->ckpt, err, sizeof err) != CORIO_OK)
+            return; /* not created yet */
+    }
+    if (corio_outbox_checkpoint(g->ckpt, NULL, NULL) != CORIO_OK) {
+        corio_logkv(CORIO_LOG_WARN, "outbox checkpoint failed; reopening", "outbox=%s",
+                    corio_conf_str(g->conf, "outbox"));
+        corio_outbox_close(g->ckpt);
+        g->ckpt = NULL;
+    }
+}
+
+/* Reads the plugin's stats file (plugin_stats.h) into the totals; every half second. */
+static void read_plugin_stats(struct gateway *g, int64_t now)
+{
+    if (now - g->last_stats_read_ms < 500)
+        return;
+    g->last_stats_read_ms = now;
+    struct corio_plugin_stats st;
+    if (corio_plugin_stats_read(g->stats_path, &st) != CORIO_OK)
+        return;
+    pthread_mutex_lock(&g->lock);
+    corio_plugin_totals_update(&g->plugin, &st, now);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Publishes the gateway's status (status.h), retained, when due or when stopping. */
+static void publish_status(struct gateway *g, int64_t now, bool stopping)
+{
+    int64_t interval = corio_conf_int(g->conf, "status_interval");
+    if (!interval || (!stopping && now - g->last_status_ms < interval))
+        return;
+    struct corio_uplink_stats up;
+    corio_uplink_stats(g->up, &up);
+    if (!up.connected)
+        return;
+    g->last_status_ms = now;
+    int64_t wall = wall_ms();
+    pthread_mutex_lock(&g->lock);
+    uint64_t refused = CORIO_PLUGIN_TOTAL(&g->plugin, refused);
+    struct corio_gw_status_in in = {
+        .gateway = g->gateway_id, .now_ms = wall, .uptime_ms = now - g->started_ms,
+        .stopping = stopping, .broker_up = !corio_conf_bool(g->conf, "run_broker") ||
+                                            g->broker_st.pid > 0,
+        .uplink_up = true,
+        .plugin_fresh = g->plugin.have && (int64_t)g->plugin.now.wall_ms > wall - 5000,
+        .plugin = &g->plugin, .messages_out = g->fw_st.messages_acked,
+        .batches_out = g->fw_st.batches_acked, .inflight = g->fw_st.inflight,
+        .watermark = g->fw_st.watermark, .uplink_connects = up.connects,
+        .coap_devices = g->coap_st.bound, .rules_on = g->edge != NULL,
+        .rules_active = g->edge_st.rules.active, .rules_raised = g->edge_st.rules.raised,
+        .anomalies_open = g->edge_st.rules.anomalies_open,
+        .refused_since_last = refused - g->refused_at_last_status};
+    char *json = corio_gw_status_json(&in);
+    pthread_mutex_unlock(&g->lock);
+    g->refused_at_last_status = refused;
+    if (json && corio_uplink_publish_retained(g->up, "status", (const uint8_t *)json,
+                                              strlen(json)) == 0) {
+        pthread_mutex_lock(&g->lock);
+        g->statuses_published++;
+        pthread_mutex_unlock(&g->lock);
+    }
+    free(json);
 }
 
 static int uplink_publish_up(void *ctx, const char *suffix, const uint8_t *payload, size_t len)
@@ -716,9 +1009,24 @@ static int start(struct gateway *g)
     if (check_cert(g, "cloud_tls_cert", "cloud_tls_key") != CORIO_OK ||
         check_cert(g, "tls_cert", "tls_key") != CORIO_OK)
         return CORIO_ERR_INVAL;
+    if (corio_conf_str(c, "stats_file"))
+        g->stats_path = strdup(corio_conf_str(c, "stats_file"));
+    else if (asprintf(&g->stats_path, "%s.stats", corio_conf_str(c, "outbox")) < 0)
+        g->stats_path = NULL;
+    if (!g->stats_path)
+        return CORIO_ERR_NOSPACE;
+    g->started_ms = mono_ms();
+    const char *vfs = corio_conf_str(c, "outbox_vfs");
+    if (vfs && strcmp(vfs, CORIO_POWERCUT_VFS) == 0 && corio_powercut_vfs_register() != CORIO_OK) {
+        corio_logkv(CORIO_LOG_ERROR, "cannot register the VFS", "outbox_vfs=%s", vfs);
+        return CORIO_ERR_IO;
+    }
     if (corio_conf_bool(c, "run_broker") && start_broker(g) != CORIO_OK)
         return CORIO_ERR_INVAL;
-    if (start_coap(g) != CORIO_OK)
+    if (start_coap(g) != CORIO_OK || start_edge(g) != CORIO_OK)
+        return CORIO_ERR_INVAL;
+    char will[128];
+    if (corio_gw_status_will(id, will, sizeof will) < 0)
         return CORIO_ERR_INVAL;
     struct corio_uplink_options uo = {
         .gateway = id, .host = corio_conf_str(c, "cloud_host"),
@@ -727,6 +1035,8 @@ static int start(struct gateway *g)
         .tls_ca = corio_conf_str(c, "cloud_tls_ca"), .tls_cert = corio_conf_str(c, "cloud_tls_cert"),
         .tls_key = corio_conf_str(c, "cloud_tls_cert") ? cert_key(c, "cloud_tls_key") : NULL,
         .max_inflight = (int)corio_conf_int(c, "window") * 2,
+        .will_suffix = corio_conf_int(c, "status_interval") ? "status" : NULL,
+        .will_payload = will,
         .on_connect = on_connect, .on_message = on_message, .arg = g};
     if (corio_uplink_new(&uo, &g->up, err, sizeof err) != CORIO_OK) {
         corio_logkv(CORIO_LOG_ERROR, "cannot set up the uplink", "error=%s", err);
@@ -772,6 +1082,13 @@ static void stop(struct gateway *g)
         corio_http_stop(g->http);
         corio_http_free(g->http);
     }
+    if (g->up && g->fw) {
+        /* The last status says the gateway stopped on purpose (not "lost", its will). */
+        publish_status(g, mono_ms(), true);
+        corio_uplink_run_once(g->up, 100, mono_ms());
+    }
+    corio_edge_free(g->edge);
+    g->edge = NULL;
     /* CoAP devices are recorded offline while the broker still takes the records. */
     corio_downlink_free(g->dl);
     g->dl = NULL;
@@ -784,10 +1101,13 @@ static void stop(struct gateway *g)
     corio_broker_stop(g->broker, 10000);
     g->broker = NULL;
     corio_forwarder_free(g->fw); /* writes the last watermark */
+    corio_outbox_close(g->ckpt);
+    g->ckpt = NULL;
     corio_uplink_free(g->up);
     if (g->key.ops)
         corio_key_close(&g->key);
     corio_registry_free(g->reg);
+    free(g->stats_path);
 }
 
 int corio_gateway_main(int argc, char **argv)
@@ -828,6 +1148,11 @@ int corio_gateway_main(int argc, char **argv)
         }
         if (g.dl)
             corio_downlink_run(g.dl, wall_ms());
+        if (g.edge)
+            corio_edge_step(g.edge, wall_ms());
+        read_plugin_stats(&g, now);
+        publish_status(&g, now, false);
+        checkpoint(&g, now);
         int sent = corio_forwarder_step(g.fw, mono_ms());
         if (sent < 0 && now - last_error_log > 5000) {
             corio_logkv(CORIO_LOG_ERROR, "cannot read the outbox", "error=%s",
@@ -845,6 +1170,8 @@ int corio_gateway_main(int argc, char **argv)
             corio_coap_ingress_stats(g.coap, &g.coap_st);
         if (g.local)
             corio_local_client_stats(g.local, &g.local_st);
+        if (g.edge)
+            corio_edge_stats(g.edge, &g.edge_st);
         pthread_mutex_unlock(&g.lock);
     }
     corio_logkv(CORIO_LOG_INFO, "corio-gateway stopping", "signal=%d", corio_sig_last());

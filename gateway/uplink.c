@@ -128,6 +128,17 @@ int corio_uplink_new(const struct corio_uplink_options *o, corio_uplink **out, c
     mosquitto_connect_callback_set(u->mosq, on_connect);
     mosquitto_disconnect_callback_set(u->mosq, on_disconnect);
     mosquitto_message_callback_set(u->mosq, on_message);
+    if (o->will_suffix && o->will_payload) {
+        char topic[128];
+        snprintf(topic, sizeof topic, "%s/%s", u->topic_prefix, o->will_suffix);
+        int rc = mosquitto_will_set(u->mosq, topic, (int)strlen(o->will_payload), o->will_payload,
+                                    1, true);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            snprintf(err, errlen, "last will refused: %s", mosquitto_strerror(rc));
+            corio_uplink_free(u);
+            return CORIO_ERR_INVAL;
+        }
+    }
     mosquitto_log_callback_set(u->mosq, on_log);
     if (o->tls_ca) {
         int rc = mosquitto_tls_set(u->mosq, o->tls_ca, NULL, o->tls_cert, o->tls_key, NULL);
@@ -196,7 +207,8 @@ void corio_uplink_run_once(corio_uplink *u, int timeout_ms, int64_t now_ms)
     }
 }
 
-int corio_uplink_publish(corio_uplink *u, const char *suffix, const uint8_t *payload, size_t len)
+static int publish(corio_uplink *u, const char *suffix, const uint8_t *payload, size_t len,
+                   bool retain)
 {
     if (!u->connected) {
         u->st.publish_refused++;
@@ -204,13 +216,25 @@ int corio_uplink_publish(corio_uplink *u, const char *suffix, const uint8_t *pay
     }
     char topic[128];
     snprintf(topic, sizeof topic, "%s/%s", u->topic_prefix, suffix);
-    int rc = mosquitto_publish(u->mosq, NULL, topic, (int)len, payload, 1, false);
+    int rc = mosquitto_publish(u->mosq, NULL, topic, (int)len, payload, 1, retain);
     if (rc != MOSQ_ERR_SUCCESS) {
         u->st.publish_refused++;
         return -1;
     }
     u->st.published++;
+    u->st.bytes += len;
     return 0;
+}
+
+int corio_uplink_publish(corio_uplink *u, const char *suffix, const uint8_t *payload, size_t len)
+{
+    return publish(u, suffix, payload, len, false);
+}
+
+int corio_uplink_publish_retained(corio_uplink *u, const char *suffix, const uint8_t *payload,
+                                  size_t len)
+{
+    return publish(u, suffix, payload, len, true);
 }
 
 void corio_uplink_stats(const corio_uplink *u, struct corio_uplink_stats *st)

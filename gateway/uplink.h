@@ -22,6 +22,9 @@ struct corio_uplink_options {
     /* Mutual TLS when ca is set: the cloud's CA, and this gateway's certificate and key. */
     const char *tls_ca, *tls_cert, *tls_key;
     int max_inflight; /* QoS 1 messages in flight at the MQTT layer */
+    /* A last will, retained QoS 1 on corio/v1/g/{gw}/<will_suffix>, when set. */
+    const char *will_suffix;
+    const char *will_payload;
     void (*on_connect)(void *arg);
     void (*on_message)(void *arg, const char *topic, const uint8_t *payload, size_t len);
     void *arg;
@@ -33,6 +36,7 @@ struct corio_uplink_stats {
     uint64_t disconnects;
     uint64_t published;
     uint64_t publish_refused;
+    uint64_t bytes; /* payload bytes handed to the client */
 };
 
 typedef struct corio_uplink corio_uplink;
@@ -49,6 +53,10 @@ void corio_uplink_run_once(corio_uplink *u, int timeout_ms, int64_t now_ms);
  * the client refused (counted). */
 int corio_uplink_publish(corio_uplink *u, const char *suffix, const uint8_t *payload,
                          size_t len);
+
+/* The same, retained: the broker keeps the latest for whoever subscribes later. */
+int corio_uplink_publish_retained(corio_uplink *u, const char *suffix, const uint8_t *payload,
+                                  size_t len);
 
 void corio_uplink_stats(const corio_uplink *u, struct corio_uplink_stats *st);
 

@@ -107,11 +107,13 @@ say "organisation $org, gateway $gw, $devices devices; certificates from the CA 
 cat >"$run/cloud-acl" <<EOF
 pattern write corio/v1/g/%u/batch
 pattern write corio/v1/g/%u/state
+pattern write corio/v1/g/%u/status
 pattern read corio/v1/g/%u/ack
 pattern read corio/v1/g/%u/down
 user corio-cloud-$org
 topic read corio/v1/g/+/batch
 topic read corio/v1/g/+/state
+topic read corio/v1/g/+/status
 topic write corio/v1/g/+/ack
 topic write corio/v1/g/+/down
 EOF

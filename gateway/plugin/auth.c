@@ -22,16 +22,18 @@
  * height (revoked, newly registered, removed, a newer key) is disconnected at once,
  * so that its next login is judged by the new registry.
  *
- * The service login: the gateway's own programs (corio-gateway's CoAP ingress, later
+ * The service login: the gateway's own programs (corio-gateway's CoAP ingress and
  * local rules) log in on the loopback listener as the gateway itself. Client id = the
  * gateway's short id, or "<short id>.<role>" for a second local program; username = the
  * gateway's DID; password = an EAT signed by the gateway's current key (its registry
  * entry `gateway <id> ... key= key_no=`) with aud = the gateway's id and a counter above
  * the last one accepted for that DID. The service may publish under corio/v1/d/+/up/ (on
  * behalf of CoAP devices: the message is stored as the device's, and its up/presence as
- * the device's presence record) and corio/v1/d/+/dn/, and subscribe to both; in the
- * quarantine space it may publish under corio/v1/q/+/dn/ and read corio/v1/q/+/up/
- * (claims, docs/onboarding.md). No device
+ * the device's presence record) and corio/v1/d/+/dn/, and subscribe to both; it may also
+ * publish the gateway's own records on corio/v1/g/<gateway>/up/<suffix>, which the
+ * plugin stores with device '' and that suffix (local rules' events); in the quarantine
+ * space it may publish under corio/v1/q/+/dn/ and read corio/v1/q/+/up/ (claims,
+ * docs/onboarding.md). No device
  * can hold those rights: the gateway's id is never a device's, and the service client
  * ids are accepted only with the gateway's key from a loopback address.
  */
@@ -412,13 +414,23 @@ static bool device_space(const char *topic, char space, const char *dir, bool fi
     return slash[4] != '\0';
 }
 
-/* The service's rights: every device's up/ and dn/; in quarantine, publishing claims to
- * dn/ and reading answers from up/. Nothing else. */
-static bool service_may(int access, const char *topic)
+/* True when topic is corio/v1/g/<this gateway>/up/<suffix>: the gateway's own records. */
+static bool gateway_up(const struct corio_plugin *p, const char *topic)
+{
+    char prefix[64];
+    int n = snprintf(prefix, sizeof prefix, "corio/v1/g/%s/up/", p->gateway);
+    return strncmp(topic, prefix, (size_t)n) == 0 && topic[n] != '\0';
+}
+
+/* The service's rights: every device's up/ and dn/; publishing the gateway's own
+ * records; in quarantine, publishing claims to dn/ and reading answers from up/.
+ * Nothing else. */
+static bool service_may(const struct corio_plugin *p, int access, const char *topic)
 {
     switch (access) {
     case MOSQ_ACL_WRITE:
-        return device_space(topic, 'd', NULL, false) || device_space(topic, 'q', "dn", false);
+        return device_space(topic, 'd', NULL, false) || device_space(topic, 'q', "dn", false) ||
+               gateway_up(p, topic);
     case MOSQ_ACL_READ:
         return device_space(topic, 'd', NULL, false) || device_space(topic, 'q', "up", false);
     case MOSQ_ACL_SUBSCRIBE:
@@ -437,6 +449,11 @@ const char *corio__service_suffix(struct corio_plugin *p, const struct mosquitto
     return suffix;
 }
 
+bool corio__is_service(const struct corio_plugin *p, const struct mosquitto *client)
+{
+    return corio__service_client(p, mosquitto_client_id(client));
+}
+
 static int on_acl_check(int event, void *event_data, void *userdata)
 {
     (void)event;
@@ -444,7 +461,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     struct mosquitto_evt_acl_check *ev = event_data;
     const char *client = mosquitto_client_id(ev->client);
     if (corio__service_client(p, client)) {
-        if (service_may(ev->access, ev->topic))
+        if (service_may(p, ev->access, ev->topic))
             return MOSQ_ERR_SUCCESS;
         p->acl_denied++;
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "corio: denied the service %s %s on %s", client,

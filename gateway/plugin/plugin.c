@@ -6,10 +6,15 @@
  * the outbox; when that fails or the outbox is full the plugin returns an error, and
  * Mosquitto disconnects the device without a PUBACK, so the device keeps the message.
  * (MOSQ_ERR_ACL_DENIED would still be PUBACKed with 0x87, which an MQTT 3.1.1 client
- * takes as success: a silent loss.) On MOSQ_EVT_TICK the plugin fsyncs the WAL on its
- * timer and deletes the ranges the cloud acknowledged, read from the forwarder's
- * watermark file. Presence comes from authentication and disconnect events
- * (presence.c).
+ * takes as success: a silent loss.) The WAL is fsynced every sync interval (on the
+ * tick, or at a commit when the interval has passed), which bounds what a power cut can
+ * take; after a start on an outbox that was not closed cleanly, devices are asked to
+ * resend what may have been lost (resend.c). On MOSQ_EVT_TICK the plugin also deletes
+ * the ranges the cloud acknowledged, read from the forwarder's watermark file, and
+ * writes its counters to the stats file (plugin_stats.h). Presence comes from
+ * authentication and disconnect events (presence.c). The gateway's service client may
+ * publish the gateway's own records on corio/v1/g/<gateway>/up/<suffix>: stored with
+ * device '' and that suffix.
  *
  * Options (mosquitto.conf):
  *   plugin_opt_outbox <path>          the outbox file (required)
@@ -19,6 +24,11 @@
  *   plugin_opt_sync_ms <n>            WAL fsync interval, default 200
  *   plugin_opt_registry <path>        the registry file (required; docs/registry.md)
  *   plugin_opt_state <path>           authentication state, default: <outbox>-auth.db
+ *   plugin_opt_stats <path>           counters for corio-gateway, default: <outbox>.stats
+ *   plugin_opt_vfs <name>             SQLite VFS of the outbox; "corio-powercut" is the
+ *                                     power-cut VFS of the tests (powercut_vfs.h)
+ *   plugin_opt_intake true|false      appends through the outbox's intake log (outbox.h),
+ *                                     moved into the table on every tick; default true
  *   plugin_opt_registry_max_age <s>   key 0 of a device the registry does not list
  *                                     (quarantine, docs/onboarding.md) is accepted only
  *                                     while the applied registry is younger; default 3600
@@ -31,18 +41,29 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
 #include "corio/error.h"
+#include "corio/senml.h"
 #include "outbox.h"
 #include "plugin_int.h"
+#include "plugin_stats.h"
+#include "powercut_vfs.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
 static struct corio_plugin plugin;
+
+/* When the tick moves the intake log into the outbox table (on_tick). */
+#define FLUSH_ROWS 64
+#define FLUSH_MS   5
+/* How often the tick reads the forwarder's watermark file (a small read; the sooner
+ * acknowledged rows go, the sooner a drained outbox is empty). */
+#define WATERMARK_POLL_MS 20
 
 int64_t corio__wall_ms(void)
 {
@@ -101,15 +122,40 @@ static int class_of(const char *suffix)
     return CORIO_OUTBOX_CLASS_TELEMETRY;
 }
 
+/* Fsyncs the WAL: the power-cut window ends here. */
+static void sync_outbox(struct corio_plugin *p, int64_t now)
+{
+    p->last_sync_ms = now;
+    if (!p->unsynced)
+        return;
+    if (corio_outbox_sync(p->outbox) != CORIO_OK) {
+        p->sync_failures++;
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: fsync of the outbox WAL failed: %s",
+                             strerror(errno));
+        return;
+    }
+    p->unsynced = false;
+    p->syncs++;
+    p->last_sync_wall_ms = corio__wall_ms();
+}
+
 int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
-                 const void *payload, size_t len)
+                 uint64_t dev_epoch, uint64_t dev_seq, const void *payload, size_t len)
 {
     int cls = class_of(suffix);
     int64_t id;
-    int rc = corio_outbox_append(p->outbox, device, suffix, corio__wall_ms(), cls, payload, len,
-                                 &id);
+    int rc = corio_outbox_append_seq(p->outbox, device, suffix, corio__wall_ms(), cls, dev_epoch,
+                                     dev_seq, payload, len, &id);
     if (rc == CORIO_OK) {
         p->stored++;
+        p->stored_bytes += len;
+        p->unsynced = true;
+        /* Under load the tick may come late: keep the window at the interval. */
+        int64_t now = mono_ms();
+        if (corio_outbox_pending(p->outbox) == 1)
+            p->pending_since_ms = now;
+        if (now - p->last_sync_ms >= p->sync_ms)
+            sync_outbox(p, now);
         return CORIO_OK;
     }
     if (rc == CORIO_ERR_FULL && cls >= CORIO_OUTBOX_CLASS_DROPPABLE) {
@@ -124,9 +170,49 @@ int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
     p->refused++;
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "corio: refused a message from %s (%s): %s; %" PRIu64 " refused so far",
-                         device, suffix, rc == CORIO_ERR_FULL ? "outbox full" : "outbox write failed",
+                         device[0] ? device : "the gateway", suffix,
+                         rc == CORIO_ERR_FULL ? "outbox full" : "outbox write failed",
                          p->refused);
     return rc;
+}
+
+/* The device's identity of a SenML pack: its (ep, seq), read from the first record only.
+ * A pack that does not decode is stored all the same (the cloud judges it). */
+static void pack_identity(const char *suffix, const void *payload, size_t len, uint64_t *epoch,
+                          uint64_t *seq)
+{
+    *epoch = *seq = 0;
+    enum corio_format fmt;
+    if (strcmp(suffix, "up/json") == 0)
+        fmt = CORIO_FORMAT_JSON;
+    else if (strcmp(suffix, "up/cbor") == 0)
+        fmt = CORIO_FORMAT_CBOR;
+    else
+        return;
+    struct corio_senml_dec dec;
+    char name[CORIO_SENML_MAX_NAME + 1];
+    if (corio_senml_dec_init(&dec, fmt, payload, len, name, sizeof name) != CORIO_OK)
+        return;
+    const struct corio_senml_ext *x = corio_senml_dec_ext(&dec);
+    if (x->has_seq && x->seq > 0 && x->ep <= INT64_MAX && x->seq <= INT64_MAX) {
+        *epoch = x->ep;
+        *seq = x->seq;
+    }
+}
+
+/* "corio/v1/g/<this gateway>/up/<suffix>": the suffix, else NULL. */
+static const char *gateway_record(const struct corio_plugin *p, const char *topic)
+{
+    static const char prefix[] = "corio/v1/g/";
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    const char *id = topic + sizeof prefix - 1;
+    if (strncmp(id, p->gateway, CORIO_SHORT_ID_LEN) != 0 ||
+        strncmp(id + CORIO_SHORT_ID_LEN, "/up/", 4) != 0)
+        return NULL;
+    const char *suffix = id + CORIO_SHORT_ID_LEN + 4;
+    size_t n = strlen(suffix);
+    return n > 0 && n <= 64 ? suffix : NULL;
 }
 
 static int on_message(int event, void *event_data, void *userdata)
@@ -136,17 +222,69 @@ static int on_message(int event, void *event_data, void *userdata)
     struct mosquitto_evt_message *ev = event_data;
     char device[CORIO_SHORT_ID_LEN + 1];
     const char *suffix;
+    int rc;
 
-    if (!ev->client || !corio__parse_up_topic(ev->topic, device, &suffix))
-        return MOSQ_ERR_SUCCESS; /* not device telemetry: the broker routes it as usual */
-    suffix = corio__service_suffix(p, ev->client, suffix);
-    int rc = corio__store(p, device, suffix, ev->payload, ev->payloadlen);
+    if (!ev->client)
+        return MOSQ_ERR_SUCCESS;
+    if (corio__parse_up_topic(ev->topic, device, &suffix)) {
+        suffix = corio__service_suffix(p, ev->client, suffix);
+        uint64_t epoch, seq;
+        pack_identity(suffix, ev->payload, (size_t)ev->payloadlen, &epoch, &seq);
+        rc = corio__store(p, device, suffix, epoch, seq, ev->payload, (size_t)ev->payloadlen);
+        if (rc == CORIO_OK)
+            corio__resend_check(p, device);
+    } else if ((suffix = gateway_record(p, ev->topic)) && corio__is_service(p, ev->client)) {
+        /* Stored; no client may read the gateway's records, so the broker routes it
+         * to nobody. */
+        rc = corio__store(p, "", suffix, 0, 0, ev->payload, (size_t)ev->payloadlen);
+    } else {
+        return MOSQ_ERR_SUCCESS; /* not telemetry: the broker routes it as usual */
+    }
     if (rc == CORIO_OK)
         return MOSQ_ERR_SUCCESS;
     if (rc == CORIO_ERR_FULL && class_of(suffix) >= CORIO_OUTBOX_CLASS_DROPPABLE)
         return MOSQ_ERR_ACL_DENIED; /* an accounted drop: acknowledge, do not route */
     /* Not stored: disconnect the device without a PUBACK, so it keeps the message. */
     return MOSQ_ERR_NOMEM;
+}
+
+/* The counters for corio-gateway (plugin_stats.h). */
+static void write_stats(struct corio_plugin *p)
+{
+    int64_t rows, bytes, last_id, oldest = 0;
+    corio_outbox_counts(p->outbox, &rows, &bytes, &last_id);
+    corio_outbox_oldest(p->outbox, &oldest);
+    struct corio_plugin_stats st = {
+        .pid = (uint64_t)getpid(),
+        .wall_ms = (uint64_t)corio__wall_ms(),
+        .started_ms = (uint64_t)p->started_wall_ms,
+        .epoch = corio_outbox_epoch(p->outbox),
+        .clean_start = corio_outbox_was_clean(p->outbox),
+        .stored = p->stored,
+        .stored_bytes = p->stored_bytes,
+        .refused = p->refused,
+        .dropped = p->dropped,
+        .rows = (uint64_t)rows,
+        .bytes = (uint64_t)bytes,
+        .max_bytes = (uint64_t)p->max_bytes,
+        .oldest_ms = (uint64_t)oldest,
+        .last_id = (uint64_t)last_id,
+        .deleted = p->deleted,
+        .syncs = p->syncs,
+        .sync_failures = p->sync_failures,
+        .last_sync_ms = (uint64_t)p->last_sync_wall_ms,
+        .sync_ms = (uint64_t)p->sync_ms,
+        .auth_accepted = p->auth_accepted,
+        .auth_refused = p->auth_refused,
+        .acl_denied = p->acl_denied,
+        .devices_online = corio__presence_online(p),
+        .resend_pending = corio__resend_pending(p),
+        .resend_requests = p->resend_requests,
+    };
+    if (corio_plugin_stats_write(p->stats_path, &st) != CORIO_OK && !p->stats_warned) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: cannot write %s", p->stats_path);
+        p->stats_warned = true;
+    }
 }
 
 /* Applies the forwarder's watermark: deletes what the cloud has committed. */
@@ -168,6 +306,10 @@ static void apply_watermark(struct corio_plugin *p)
     if (epoch == p->applied_epoch && id <= p->applied_id)
         return;
     int64_t deleted = corio_outbox_delete_through(p->outbox, epoch, id);
+    if (deleted > 0) {
+        p->deleted += (uint64_t)deleted;
+        p->unsynced = true;
+    }
     if (deleted == CORIO_ERR_POLICY)
         return; /* a watermark of an earlier epoch: nothing of ours */
     if (deleted < 0) {
@@ -185,19 +327,33 @@ static int on_tick(int event, void *event_data, void *userdata)
     (void)event_data;
     struct corio_plugin *p = userdata;
     int64_t now = mono_ms();
-    if (now - p->last_sync_ms >= p->sync_ms) {
-        if (corio_outbox_sync(p->outbox) != CORIO_OK)
-            mosquitto_log_printf(MOSQ_LOG_ERR, "corio: fsync of the outbox WAL failed: %s",
-                                 strerror(errno));
-        p->last_sync_ms = now;
+    /* What the broker's loop stored, into the table in one transaction: once enough is
+     * pending, or the oldest has waited FLUSH_MS (a pass of the loop often handles one
+     * message; the forwarder reads every 20 ms). A sync flushes in any case. */
+    int pending = corio_outbox_pending(p->outbox);
+    if (pending > 0 && (pending >= FLUSH_ROWS || now - p->pending_since_ms >= FLUSH_MS)) {
+        if (corio_outbox_flush(p->outbox) == CORIO_OK) {
+            p->flush_warned = false;
+        } else {
+            if (!p->flush_warned)
+                mosquitto_log_printf(MOSQ_LOG_ERR, "corio: cannot move the intake log into the "
+                                                   "outbox table; the messages stay in the log");
+            p->flush_warned = true;
+        }
     }
-    if (now - p->last_watermark_ms >= 100) {
+    if (now - p->last_sync_ms >= p->sync_ms)
+        sync_outbox(p, now);
+    if (now - p->last_watermark_ms >= WATERMARK_POLL_MS) {
         apply_watermark(p);
         p->last_watermark_ms = now;
     }
     if (now - p->last_registry_ms >= 1000) {
         corio__auth_tick(p);
         p->last_registry_ms = now;
+    }
+    if (now - p->last_stats_ms >= 1000) {
+        write_stats(p);
+        p->last_stats_ms = now;
     }
     return MOSQ_ERR_SUCCESS;
 }
@@ -245,6 +401,9 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     const char *sync_ms = option(opts, option_count, "sync_ms");
     const char *registry = option(opts, option_count, "registry");
     const char *state = option(opts, option_count, "state");
+    const char *stats = option(opts, option_count, "stats");
+    const char *vfs = option(opts, option_count, "vfs");
+    const char *intake = option(opts, option_count, "intake");
     const char *max_age = option(opts, option_count, "registry_max_age");
     int64_t registry_max_age = 3600;
     if (!outbox || !gateway || !registry) {
@@ -267,6 +426,11 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
                                            ">= 1", sync_ms);
         return MOSQ_ERR_INVAL;
     }
+    if (intake && strcmp(intake, "true") != 0 && strcmp(intake, "false") != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "corio: plugin_opt_intake '%s' is not true or false",
+                             intake);
+        return MOSQ_ERR_INVAL;
+    }
     if (max_age && !parse_i64(max_age, 0, &registry_max_age)) {
         mosquitto_log_printf(MOSQ_LOG_ERR,
                              "corio: plugin_opt_registry_max_age '%s' is not a "
@@ -279,10 +443,25 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         snprintf(p->watermark_path, sizeof p->watermark_path, "%s", watermark);
     else
         snprintf(p->watermark_path, sizeof p->watermark_path, "%s.watermark", outbox);
+    if (stats)
+        snprintf(p->stats_path, sizeof p->stats_path, "%s", stats);
+    else
+        snprintf(p->stats_path, sizeof p->stats_path, "%s.stats", outbox);
+    if (vfs && strcmp(vfs, CORIO_POWERCUT_VFS) == 0) {
+        if (corio_powercut_vfs_register() != CORIO_OK) {
+            mosquitto_log_printf(MOSQ_LOG_ERR, "corio: cannot register the %s VFS", vfs);
+            return MOSQ_ERR_UNKNOWN;
+        }
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: the outbox runs on the %s VFS, which "
+                             "journals every unsynced write: for tests only", vfs);
+    }
 
     char err[256];
-    struct corio_outbox_options oo = {.path = outbox, .gateway = gateway,
-                                      .max_bytes = p->max_bytes};
+    struct corio_outbox_options oo = {.path = outbox,
+                                      .gateway = gateway,
+                                      .max_bytes = p->max_bytes,
+                                      .vfs = vfs,
+                                      .intake = !intake || strcmp(intake, "true") == 0};
     if (corio_outbox_open(&oo, &p->outbox, err, sizeof err) != CORIO_OK) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: %s: %s", outbox, err);
         return MOSQ_ERR_UNKNOWN;
@@ -299,7 +478,15 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         corio_outbox_close(p->outbox);
         return MOSQ_ERR_UNKNOWN;
     }
+    if (corio_outbox_recovered(p->outbox) > 0)
+        mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                             "corio: %" PRId64 " acknowledged messages the last run had not moved "
+                             "into the outbox table were moved now (from its intake log)",
+                             corio_outbox_recovered(p->outbox));
+    corio__resend_init(p); /* a failure is logged; storing goes on */
+    p->started_wall_ms = p->last_sync_wall_ms = corio__wall_ms();
     p->last_sync_ms = p->last_watermark_ms = p->last_registry_ms = mono_ms();
+    p->last_stats_ms = 0; /* the first tick writes the stats */
 
     int rc = mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, on_message, NULL, p);
     if (rc == MOSQ_ERR_SUCCESS)
@@ -311,6 +498,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
     if (rc != MOSQ_ERR_SUCCESS) {
         corio__auth_cleanup(p);
         corio__presence_cleanup(p);
+        corio__resend_cleanup(p);
         corio_outbox_close(p->outbox);
         return rc;
     }
@@ -332,8 +520,10 @@ EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, 
     corio__presence_unregister(p);
     corio__auth_unregister(p);
     corio_outbox_sync(p->outbox);
+    write_stats(p);
     corio_outbox_close(p->outbox);
     corio__presence_cleanup(p);
     corio__auth_cleanup(p);
+    corio__resend_cleanup(p);
     return MOSQ_ERR_SUCCESS;
 }

@@ -18,6 +18,7 @@
 #define CORIO_SHORT_ID_LEN 24
 
 struct corio_presence_table;
+struct corio_resend_table;
 struct corio_reg;
 struct corio_eat_pending;
 
@@ -52,21 +53,35 @@ struct corio_plugin {
     char gateway[CORIO_SHORT_ID_LEN + 1];
     corio_outbox *outbox;
     char watermark_path[4096];
+    char stats_path[4096];
     int64_t max_bytes;
     int64_t sync_ms;
     int64_t last_sync_ms;
     int64_t last_watermark_ms;
     int64_t last_registry_ms;
+    int64_t last_stats_ms;
+    int64_t started_wall_ms;
+    int64_t last_sync_wall_ms;
+    bool unsynced; /* commits since the last WAL fsync */
     uint64_t applied_epoch;
     int64_t applied_id;
     bool watermark_warned;
+    bool stats_warned;
+    bool flush_warned;        /* the last flush of the intake log failed */
+    int64_t pending_since_ms; /* when the oldest append not yet flushed came */
     struct corio_presence_table *presence;
     struct corio_auth *auth;
+    struct corio_resend_table *resend;
 
     /* Counters, since the broker started. */
     uint64_t stored;
+    uint64_t stored_bytes;
     uint64_t refused;
     uint64_t dropped;
+    uint64_t deleted;
+    uint64_t syncs;
+    uint64_t sync_failures;
+    uint64_t resend_requests;
     uint64_t auth_accepted;
     uint64_t auth_refused;
     uint64_t acl_denied;
@@ -77,9 +92,10 @@ bool corio__valid_short_id(const char *id, size_t len);
 bool corio__parse_up_topic(const char *topic, char id[CORIO_SHORT_ID_LEN + 1],
                            const char **suffix);
 
-/* Commits a message of a device to the outbox; counts refusals and drops (plugin.c). */
+/* Commits a message of a device ("" for the gateway's own) to the outbox, with the
+ * device's (epoch, seq) when dev_seq > 0; counts refusals and drops (plugin.c). */
 int corio__store(struct corio_plugin *p, const char *device, const char *suffix,
-                 const void *payload, size_t len);
+                 uint64_t dev_epoch, uint64_t dev_seq, const void *payload, size_t len);
 
 /* presence.c: a per-device connection counter fed by successful authentications and
  * disconnects; each transition between offline and online is written to the outbox. */
@@ -89,6 +105,16 @@ void corio__presence_unregister(struct corio_plugin *p);
 void corio__presence_cleanup(struct corio_plugin *p);
 void corio__presence_connected(struct corio_plugin *p, const struct mosquitto *client,
                                const char *device);
+/* Devices with at least one connection now. */
+uint64_t corio__presence_online(const struct corio_plugin *p);
+
+/* resend.c: after an unclean start (a crash or a power cut), the highest (epoch, seq)
+ * the outbox holds durably of each device; each device is asked once, at its next
+ * message, to publish again from the seq after it (dn/resend, docs/telemetry.md). */
+int corio__resend_init(struct corio_plugin *p);
+void corio__resend_check(struct corio_plugin *p, const char *device);
+uint64_t corio__resend_pending(const struct corio_plugin *p);
+void corio__resend_cleanup(struct corio_plugin *p);
 
 /* auth.c: single-step EAT authentication, topic rights, the registry. */
 int corio__auth_init(struct corio_plugin *p, const char *registry, const char *state,
@@ -118,5 +144,8 @@ void corio__eat_auth_cleanup(struct corio_plugin *p);
  * gateway's service publishes for a CoAP device (its presence record), else suffix. */
 const char *corio__service_suffix(struct corio_plugin *p, const struct mosquitto *client,
                                   const char *suffix);
+
+/* Whether client is one of the gateway's own service clients (auth.c). */
+bool corio__is_service(const struct corio_plugin *p, const struct mosquitto *client);
 
 #endif

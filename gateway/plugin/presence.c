@@ -35,6 +35,7 @@ struct corio_presence_table {
     size_t conn_cap, conn_used; /* used counts tombstones too */
     struct device_slot *devices;
     size_t device_cap, device_count;
+    uint64_t online; /* devices with connections > 0 */
 };
 
 static const struct mosquitto *const TOMBSTONE = (const struct mosquitto *)1;
@@ -120,7 +121,7 @@ static void record(struct corio_plugin *p, const char *device, bool online, uint
     char payload[96];
     int n = snprintf(payload, sizeof payload, "{\"online\":%s,\"connections\":%" PRIu32 "}",
                      online ? "true" : "false", count);
-    if (corio__store(p, device, "presence", payload, (size_t)n) != CORIO_OK)
+    if (corio__store(p, device, "presence", 0, 0, payload, (size_t)n) != CORIO_OK)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "corio: presence of %s (%s) not recorded",
                              device, online ? "online" : "offline");
 }
@@ -149,8 +150,10 @@ void corio__presence_connected(struct corio_plugin *p, const struct mosquitto *c
     }
     t->conns[free_slot].client = client;
     snprintf(t->conns[free_slot].device, sizeof t->conns[free_slot].device, "%s", device);
-    if (d->connections++ == 0)
+    if (d->connections++ == 0) {
+        t->online++;
         record(p, device, true, d->connections);
+    }
     return;
 nomem:
     mosquitto_log_printf(MOSQ_LOG_ERR, "corio: out of memory tracking presence of %s", device);
@@ -171,9 +174,16 @@ static int on_disconnect(int event, void *event_data, void *userdata)
         return MOSQ_ERR_SUCCESS; /* never authenticated: not counted */
     struct device_slot *d = device_slot(t, t->conns[j].device);
     t->conns[j].client = TOMBSTONE;
-    if (d && d->connections > 0 && --d->connections == 0)
+    if (d && d->connections > 0 && --d->connections == 0) {
+        t->online--;
         record(p, d->device, false, 0);
+    }
     return MOSQ_ERR_SUCCESS;
+}
+
+uint64_t corio__presence_online(const struct corio_plugin *p)
+{
+    return p->presence ? p->presence->online : 0;
 }
 
 int corio__presence_init(struct corio_plugin *p)

@@ -281,6 +281,8 @@ struct corio_device_stats {
     uint32_t link_errors;  /* failed attempts and lost connections */
     uint32_t login_errors; /* tokens that could not be made (store or crypto failure) */
     uint32_t heartbeats;   /* heartbeats handed to the client */
+    uint32_t resend_requests; /* dn/resend requests taken */
+    uint32_t replayed;     /* acknowledged entries published again for such a request */
     uint32_t commands;     /* commands answered (run, expired, unknown), duplicates not
                               included */
     uint32_t duplicates;   /* commands delivered again and answered from the ring */
@@ -375,6 +377,9 @@ struct corio_device {
     uint8_t max_inflight;
     uint8_t n_inflight;
     uint32_t inflight[CORIO_MQTT_MAX_INFLIGHT]; /* seqs awaiting a PUBACK */
+    uint32_t inflight_replay;                   /* bit i: inflight[i] is a replay */
+    bool replaying;                             /* a gateway's resend request runs */
+    struct corio_dev_outbox_iter replay_it;     /* its position */
     uint32_t heartbeat_ms;
     struct corio_mqtt_backoff backoff;
     uint32_t refusals; /* consecutive refused PUBLISHes */
@@ -554,6 +559,24 @@ const char *corio_device_did(const struct corio_device *d);
  * 1970}. Writes it into buf[0..cap) and returns its length, CORIO_ERR_NOSPACE or
  * CORIO_ERR_INVAL; for gateways and tests. */
 int corio_device_time_encode(uint64_t unix_ms, uint8_t *buf, size_t cap);
+
+/* The payload of dn/resend, version 1 (docs/formats.md): the CBOR map {1: 1, 2: the
+ * device's outbox epoch, 3: the first seq to send again}, in deterministic encoding.
+ * A gateway that may have lost messages it had acknowledged (a power cut inside its
+ * sync interval) sends it; the device then publishes again every acknowledged entry it
+ * still holds of that epoch from that seq on (unacknowledged ones go out anyway), or,
+ * when the epoch is not its own (the gateway holds nothing of the current one; 0 when it
+ * knows none), every acknowledged entry it holds. Writes it into buf[0..cap) and returns
+ * its length, CORIO_ERR_NOSPACE or CORIO_ERR_INVAL (NULL buf, from 0). */
+int corio_device_resend_encode(uint64_t epoch, uint64_t from_seq, uint8_t *buf, size_t cap);
+
+/* Reads a dn/resend payload (hostile input): CORIO_OK with *epoch and *from_seq;
+ * CORIO_ERR_MALFORMED (not one definite-length map of at most 16 pairs in which keys
+ * 1, 2 and 3 appear once each with unsigned values, from_seq at least 1, nothing after
+ * it; other keys are ignored); CORIO_ERR_VERSION (key 1 is not 1); CORIO_ERR_INVAL
+ * (NULL arguments). The outputs are unchanged on error. */
+int corio_device_resend_decode(const uint8_t *msg, size_t len, uint64_t *epoch,
+                               uint64_t *from_seq);
 
 /* Reads a dn/time payload (hostile input): CORIO_OK with *unix_ms; CORIO_ERR_MALFORMED
  * (not one definite-length map of at most 16 pairs whose keys 1 and 2 appear once each

@@ -47,6 +47,8 @@ enum corio_topic_kind {
     CORIO_TOPIC_G_ACK,   /* ack: application ack, cloud to gateway */
     CORIO_TOPIC_G_DOWN,  /* down: downlink, cloud to gateway */
     CORIO_TOPIC_G_STATE, /* state: gateway status */
+    CORIO_TOPIC_DN_RESEND, /* dn/resend: the gateway asks for messages again (after the
+                              device kinds in meaning, last in number so none moved) */
     CORIO_TOPIC_COUNT
 };
 
@@ -59,7 +61,8 @@ struct corio_topic {
 /* Whether s[0..n) is a short id: exactly 24 characters of a-z and 2-7. */
 bool corio_short_id_valid(const char *s, size_t n);
 
-/* Whether kind names a topic under d/{id} (else under g/{gw}). */
+/* Whether kind names a topic under d/{id} (else under g/{gw}): the kinds up to
+ * CORIO_TOPIC_DN_TIME, and CORIO_TOPIC_DN_RESEND. */
 bool corio_topic_is_device(enum corio_topic_kind kind);
 
 /* The suffix after the id ("up/json", "batch", ...), as the gateway outbox and the

@@ -310,11 +310,22 @@ static int inflight_find(const struct corio_device *d, uint32_t seq)
     return -1;
 }
 
-static void inflight_remove(struct corio_device *d, uint32_t seq)
+/* Removes seq from the in-flight set; returns whether it was a replay. The last entry
+ * moves into its place, with its replay bit. */
+static bool inflight_remove(struct corio_device *d, uint32_t seq)
 {
     int i = inflight_find(d, seq);
-    if (i >= 0)
-        d->inflight[i] = d->inflight[--d->n_inflight];
+    if (i < 0)
+        return false;
+    unsigned last = --d->n_inflight;
+    uint32_t bit = (uint32_t)1u << (unsigned)i, last_bit = (uint32_t)1u << last;
+    bool replay = (d->inflight_replay & bit) != 0;
+    bool last_replay = (d->inflight_replay & last_bit) != 0;
+    d->inflight[i] = d->inflight[last];
+    d->inflight_replay &= ~(bit | last_bit);
+    if (last_replay && (unsigned)i != last)
+        d->inflight_replay |= bit;
+    return replay;
 }
 
 /* ---- publishing ---- */
@@ -326,6 +337,57 @@ static int entry_topic(struct corio_device *d, uint8_t type)
         type != CORIO_TOPIC_UP_RES && type != CORIO_TOPIC_UP_CFG)
         return CORIO_ERR_UNSUPPORTED;
     return corio_topic_build((enum corio_topic_kind)type, d->id, d->topic, sizeof d->topic);
+}
+
+/* Publishes an outbox entry (token = seq) on its topic. Returns the client's answer, or
+ * CORIO_ERR_UNSUPPORTED for an entry of no known topic. */
+static int publish_entry(struct corio_device *d, const struct corio_dev_outbox_entry *e)
+{
+    int n = entry_topic(d, e->meta.type);
+    if (n < 0)
+        return CORIO_ERR_UNSUPPORTED;
+    struct corio_mqtt_publish m;
+    memset(&m, 0, sizeof m);
+    m.topic = d->topic;
+    m.topic_len = (uint16_t)n;
+    m.qos = 1;
+    m.payload = d->msg;
+    m.payload_len = e->len;
+    return corio_mqtt_publish(&d->mqtt, &m, e->seq);
+}
+
+/* A gateway's resend request (dn/resend): acknowledged entries from its seq on are
+ * published again (unacknowledged ones are the normal loop's). Returns false while the
+ * client cannot take more, true when the request is done or the window is full. */
+static bool replay(struct corio_device *d)
+{
+    while (d->replaying && d->n_inflight < d->max_inflight) {
+        struct corio_dev_outbox_iter at = d->replay_it;
+        struct corio_dev_outbox_entry e;
+        int rc = corio_dev_outbox_iter_next(&d->ob, &d->replay_it, 0, &e, d->msg, d->msg_len);
+        if (rc == CORIO_ERR_NOSPACE) {
+            corio_dev_outbox_iter_init(&d->replay_it, e.seq);
+            continue;
+        }
+        if (rc == CORIO_ERR_IO)
+            continue; /* damaged on flash; the iterator moved past it */
+        if (rc != CORIO_OK) {
+            d->replaying = false; /* the end of the outbox (or it failed): done */
+            break;
+        }
+        if (!e.acked || inflight_find(d, e.seq) >= 0)
+            continue;
+        rc = publish_entry(d, &e);
+        if (rc == CORIO_OK) {
+            d->inflight_replay |= (uint32_t)1u << d->n_inflight;
+            d->inflight[d->n_inflight++] = e.seq;
+            d->st.replayed++;
+        } else if (rc == CORIO_ERR_AGAIN || rc == CORIO_ERR_FULL || rc == CORIO_ERR_STATE) {
+            d->replay_it = at;
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Entries a refusal left behind are reached by rewinding to the oldest unacknowledged
@@ -343,6 +405,8 @@ void corio__dev_pump(struct corio_device *d)
         corio_dev_outbox_iter_init(&d->it, 0);
         d->rewind = false;
     }
+    if (d->replaying && !replay(d))
+        return;
     while (d->n_inflight < d->max_inflight) {
         struct corio_dev_outbox_iter at = d->it;
         struct corio_dev_outbox_entry e;
@@ -364,19 +428,11 @@ void corio__dev_pump(struct corio_device *d)
             return;
         if (inflight_find(d, e.seq) >= 0)
             continue;
-        int n = entry_topic(d, e.meta.type);
-        if (n < 0) {
+        rc = publish_entry(d, &e);
+        if (rc == CORIO_ERR_UNSUPPORTED) {
             d->st.skipped++;
             continue;
         }
-        struct corio_mqtt_publish m;
-        memset(&m, 0, sizeof m);
-        m.topic = d->topic;
-        m.topic_len = (uint16_t)n;
-        m.qos = 1;
-        m.payload = d->msg;
-        m.payload_len = e.len;
-        rc = corio_mqtt_publish(&d->mqtt, &m, e.seq);
         if (rc == CORIO_OK) {
             d->inflight[d->n_inflight++] = e.seq;
             d->st.published++;
@@ -472,6 +528,19 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
     if (corio_topic_parse(msg->topic, msg->topic_len, &t) != CORIO_OK ||
         memcmp(t.id, d->id, CORIO_SHORT_ID_LEN) != 0 || !corio_topic_is_device(t.kind))
         return 0;
+    if (t.kind == CORIO_TOPIC_DN_RESEND) {
+        uint64_t epoch, from;
+        if (corio_device_resend_decode(msg->payload, msg->payload_len, &epoch, &from) != CORIO_OK)
+            return 0x99; /* Payload format invalid */
+        /* Another epoch than ours: the gateway holds nothing of this one, so all of it. */
+        uint32_t after = epoch == d->epoch && from <= CORIO_DEV_OUTBOX_SEQ_MAX
+                             ? (uint32_t)(from - 1u)
+                             : 0u;
+        corio_dev_outbox_iter_init(&d->replay_it, after);
+        d->replaying = true;
+        d->st.resend_requests++;
+        return 0;
+    }
     if (t.kind == CORIO_TOPIC_DN_TIME) {
         uint64_t ms;
         if (d->no_time)
@@ -497,9 +566,9 @@ static void on_publish_done(void *user, uint64_t token, int result, uint8_t reas
     struct corio_device *d = user;
     uint32_t seq = (uint32_t)token;
     (void)reason;
-    inflight_remove(d, seq);
+    bool replayed = inflight_remove(d, seq);
     if (result == CORIO_OK) {
-        if (corio_dev_outbox_ack(&d->ob, seq) == CORIO_OK)
+        if (corio_dev_outbox_ack(&d->ob, seq) == CORIO_OK && !replayed)
             d->st.acked++;
         d->refusals = 0;
         corio__dev_answer_acked(d, seq);

@@ -16,7 +16,7 @@ static const char *const suffixes[CORIO_TOPIC_COUNT] = {
     [CORIO_TOPIC_DN_CFG] = "dn/cfg",   [CORIO_TOPIC_DN_OTA] = "dn/ota",
     [CORIO_TOPIC_DN_TIME] = "dn/time", [CORIO_TOPIC_G_BATCH] = "batch",
     [CORIO_TOPIC_G_ACK] = "ack",       [CORIO_TOPIC_G_DOWN] = "down",
-    [CORIO_TOPIC_G_STATE] = "state",
+    [CORIO_TOPIC_G_STATE] = "state",   [CORIO_TOPIC_DN_RESEND] = "dn/resend",
 };
 
 bool corio_short_id_valid(const char *s, size_t n)
@@ -31,7 +31,7 @@ bool corio_short_id_valid(const char *s, size_t n)
 
 bool corio_topic_is_device(enum corio_topic_kind kind)
 {
-    return kind <= CORIO_TOPIC_DN_TIME;
+    return kind <= CORIO_TOPIC_DN_TIME || kind == CORIO_TOPIC_DN_RESEND;
 }
 
 const char *corio_topic_suffix(enum corio_topic_kind kind)

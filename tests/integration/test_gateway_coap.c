@@ -162,7 +162,7 @@ static int count_row(const struct corio_outbox_row *row, void *arg)
 
 static int rows(struct env *e, const char *device, const char *suffix)
 {
-    struct corio_outbox_options o = {.path = e->outbox, .read_only = true};
+    struct corio_outbox_options o = {.path = e->outbox, .read_only = true, .intake = true};
     corio_outbox *ob;
     char err[256];
     if (corio_outbox_open(&o, &ob, err, sizeof err) != CORIO_OK)
@@ -255,7 +255,8 @@ static void on_response(void *user, uint64_t token, int result, const struct cor
             memcpy(d->body + d->body_len, r->payload, r->payload_len);
         d->body_len += r->payload_len;
         /* The gateway answers 2.04 only after the broker's PUBACK, which the plugin sends
-         * only after its commit: the row must be there now. */
+         * only once the message is stored (the outbox's table or its intake log, which
+         * rows() reads too): the row must be there now. */
         if (r->code == CORIO_COAP_CHANGED && !r->more)
             d->rows_at_changed = rows(d->e, d->id, "up/json");
     }

@@ -157,7 +157,7 @@ static int64_t watermark(struct env *e)
 
 static int outbox_rows(struct env *e)
 {
-    struct corio_outbox_options o = {.path = e->outbox, .read_only = true};
+    struct corio_outbox_options o = {.path = e->outbox, .read_only = true, .intake = true};
     corio_outbox *ob;
     char err[256];
     if (corio_outbox_open(&o, &ob, err, sizeof err) != CORIO_OK)

@@ -176,7 +176,7 @@ static int count_row(const struct corio_outbox_row *row, void *arg)
 
 static int rows(const char *outbox, const char *device, const char *suffix)
 {
-    struct corio_outbox_options o = {.path = outbox, .read_only = true};
+    struct corio_outbox_options o = {.path = outbox, .read_only = true, .intake = true};
     corio_outbox *ob;
     char err[256];
     assert_int_equal(corio_outbox_open(&o, &ob, err, sizeof err), CORIO_OK);

@@ -175,11 +175,13 @@ static void broker_up(enum broker_kind kind, const char *bundle)
         const char *acl = h_strf("%s/acl", h_dir());
         assert_int_equal(h_write_file(acl, h_strf("pattern write corio/v1/g/%%u/batch\n"
                                                   "pattern write corio/v1/g/%%u/state\n"
+                                                  "pattern write corio/v1/g/%%u/status\n"
                                                   "pattern read corio/v1/g/%%u/ack\n"
                                                   "pattern read corio/v1/g/%%u/down\n"
                                                   "user corio-cloud-%s\n"
                                                   "topic read corio/v1/g/+/batch\n"
                                                   "topic read corio/v1/g/+/state\n"
+                                                  "topic read corio/v1/g/+/status\n"
                                                   "topic write corio/v1/g/+/ack\n"
                                                   "topic write corio/v1/g/+/down\n",
                                                   W.a.id)),

@@ -221,6 +221,34 @@ static void a_reader_does_not_create(void **state)
     assert_int_equal(access(f->path, F_OK), -1);
 }
 
+/* corio-gateway's checkpointer copies the WAL into the database file while the writer
+ * goes on; it never creates a file, and needs one to exist. */
+static void a_checkpointer_moves_the_wal_into_the_database(void **state)
+{
+    struct fixture *f = *state;
+    struct corio_outbox_options co = {.path = f->path, .checkpointer = true};
+    corio_outbox *ck;
+    char err[256];
+    assert_true(corio_outbox_open(&co, &ck, err, sizeof err) < 0);
+    assert_int_equal(access(f->path, F_OK), -1);
+    corio_outbox *ob = open_writer(f->path, 0);
+    append_n(ob, 1, 50);
+    assert_int_equal(corio_outbox_open(&co, &ck, err, sizeof err), CORIO_OK);
+    int frames = 0, copied = 0;
+    assert_int_equal(corio_outbox_checkpoint(ck, &frames, &copied), CORIO_OK);
+    assert_true(frames > 0);
+    assert_int_equal(copied, frames);
+    append_n(ob, 51, 60); /* the writer carries on */
+    assert_int_equal(corio_outbox_checkpoint(ck, &frames, &copied), CORIO_OK);
+    corio_outbox_close(ck);
+    struct collected c = {0};
+    corio_outbox_close(ob);
+    struct corio_outbox_options ro = {.path = f->path, .read_only = true};
+    assert_int_equal(corio_outbox_open(&ro, &ob, err, sizeof err), CORIO_OK);
+    assert_int_equal(corio_outbox_read(ob, 55, 64, 1 << 20, collect, &c), 5);
+    corio_outbox_close(ob);
+}
+
 static void watermark_round_trip_and_garbage(void **state)
 {
     struct fixture *f = *state;
@@ -243,6 +271,65 @@ static void watermark_round_trip_and_garbage(void **state)
     }
 }
 
+/* What device_seqs() ends with for one device: its last call wins (outbox.h). */
+struct last_seq {
+    const char *device;
+    uint64_t epoch, seq;
+    int calls;
+};
+
+static void take_seq(void *arg, const char *device, uint64_t epoch, uint64_t seq)
+{
+    struct last_seq *l = arg;
+    if (strcmp(device, l->device) != 0)
+        return;
+    l->epoch = epoch;
+    l->seq = seq;
+    l->calls++;
+}
+
+/* Appends (epoch, seq) pairs for DEV, deletes everything, returns what the outbox keeps. */
+static struct last_seq forward_all(corio_outbox *ob, const uint64_t (*pairs)[2], int n)
+{
+    int64_t id = 0;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(corio_outbox_append_seq(ob, DEV, "up/json", 1, 0, pairs[i][0],
+                                                 pairs[i][1], "x", 1, &id),
+                         CORIO_OK);
+    assert_int_equal(corio_outbox_delete_through(ob, corio_outbox_epoch(ob), id), n);
+    struct last_seq l = {.device = DEV};
+    assert_true(corio_outbox_device_seqs(ob, take_seq, &l) >= 1);
+    assert_int_equal(l.calls, 1); /* nothing left in the outbox: the seqs row only */
+    return l;
+}
+
+/* Deleted rows leave each device's newest identity, as if taken one by one in id order:
+ * the same epoch keeps the highest seq (also across deletes), a new epoch replaces. */
+static void deleted_rows_leave_each_devices_newest_identity(void **state)
+{
+    struct fixture *f = *state;
+    corio_outbox *ob = open_writer(f->path, 1 << 20);
+    const uint64_t a[][2] = {{7, 1}, {7, 2}, {7, 5}, {7, 3}};
+    struct last_seq l = forward_all(ob, a, 4);
+    assert_true(l.epoch == 7 && l.seq == 5);
+    const uint64_t b[][2] = {{7, 4}}; /* below what is kept: kept */
+    l = forward_all(ob, b, 1);
+    assert_true(l.epoch == 7 && l.seq == 5);
+    const uint64_t c[][2] = {{9, 2}, {9, 1}}; /* a new epoch replaces */
+    l = forward_all(ob, c, 2);
+    assert_true(l.epoch == 9 && l.seq == 2);
+    const uint64_t d[][2] = {{9, 8}, {7, 1}, {9, 3}}; /* 9 -> 7 -> 9: the last run decides */
+    l = forward_all(ob, d, 3);
+    assert_true(l.epoch == 9 && l.seq == 3);
+    const uint64_t e[][2] = {{9, 6}, {9, 4}}; /* no change here: the kept 9/3 takes part */
+    l = forward_all(ob, e, 2);
+    assert_true(l.epoch == 9 && l.seq == 6);
+    const uint64_t g[][2] = {{7, 1}, {9, 3}}; /* away and back: the kept 9/6 is not kept */
+    l = forward_all(ob, g, 2);
+    assert_true(l.epoch == 9 && l.seq == 3);
+    corio_outbox_close(ob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,7 +344,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_newer_format_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(a_reader_does_not_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_checkpointer_moves_the_wal_into_the_database, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(watermark_round_trip_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_rows_leave_each_devices_newest_identity, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,11 +47,12 @@ static void build_and_parse_every_topic(void **state)
         "corio/v1/g/234567abcdefghijklmnopqr/ack",
         "corio/v1/g/234567abcdefghijklmnopqr/down",
         "corio/v1/g/234567abcdefghijklmnopqr/state",
+        "corio/v1/d/abcdefghijklmnopqrstuvwx/dn/resend",
     };
     for (int k = 0; k < CORIO_TOPIC_COUNT; k++) {
         char out[CORIO_TOPIC_MAX];
         bool device = corio_topic_is_device((enum corio_topic_kind)k);
-        assert_int_equal(device, k <= CORIO_TOPIC_DN_TIME);
+        assert_int_equal(device, k <= CORIO_TOPIC_DN_TIME || k == CORIO_TOPIC_DN_RESEND);
         int n = corio_topic_build((enum corio_topic_kind)k, device ? id : gw, out, sizeof out);
         assert_int_equal(n, strlen(want[k]));
         assert_string_equal(out, want[k]);

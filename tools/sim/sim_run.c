@@ -722,12 +722,15 @@ static int write_summary(const char *path, struct simdev *devs, int n, const str
                 ", \"netlosses\": %" PRIu32 ", \"no_time\": %s, \"has_time\": %s"
                 ", \"period_ms\": %.1f, \"blinks\": %" PRIu64 ", \"commands\": %" PRIu32
                 ", \"duplicates\": %" PRIu32 ", \"decommissioned\": %s, \"key_no\": %" PRIu32
-                ", \"rotations\": %" PRIu32 ", \"quarantined\": %s, \"claims\": %" PRIu32 "}%s\n",
+                ", \"rotations\": %" PRIu32 ", \"quarantined\": %s, \"claims\": %" PRIu32
+                ", \"link_errors\": %" PRIu32 ", \"resend_requests\": %" PRIu32
+                ", \"replayed\": %" PRIu32 "}%s\n",
                 s->id, st.epoch, st.last_seq, s->produced, s->acked_before + st.acked, st.pending,
                 st.drops, s->boots, s->connects_before + st.connects, s->netlosses,
                 s->no_time ? "true" : "false", st.has_time ? "true" : "false", s->period, s->blinks,
                 st.commands, st.duplicates, s->decommissioned ? "true" : "false", s->key_no,
                 s->rotations, st.quarantined ? "true" : "false", s->claims_before + st.claims,
+                st.link_errors, st.resend_requests, st.replayed,
                 i + 1 < n ? "," : "");
     }
     fprintf(f,
