@@ -161,7 +161,8 @@ static void users_from_the_registry_and_certificates(void **state)
                *c = strstr(text, "did:corio:" GC);
     assert_true(a && b && c && a < b && b < c);
     contains(text,
-             "publish: { allow: [\"corio.v1.g." GB ".batch\", \"corio.v1.g." GB ".state\"] }\n"
+             "publish: { allow: [\"corio.v1.g." GB ".batch\", \"corio.v1.g." GB ".state\", "
+             "\"corio.v1.g." GB ".status\"] }\n"
              "        subscribe: { allow: [\"corio.v1.g." GB ".ack\", \"corio.v1.g." GB
              ".down\", \"$MQTT.sub.>\"] }");
     /* nats-server reads it. */
@@ -193,6 +194,7 @@ static void users_from_the_registry_and_certificates(void **state)
     contains(out, h_strf("user: \"%s\"\n      allowed_connection_types: [\"MQTT\"]", dn));
     contains(out, "publish: { allow: [\"corio.v1.g.*.ack\", \"corio.v1.g.*.down\"] }\n"
                   "        subscribe: { allow: [\"corio.v1.g.*.batch\", \"corio.v1.g.*.state\", "
+                  "\"corio.v1.g.*.status\", "
                   "\"$MQTT.sub.>\"] }");
     assert_null(strstr(out, "$JS."));
     assert_null(strstr(out, "STANDARD"));

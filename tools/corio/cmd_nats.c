@@ -188,7 +188,7 @@ static void write_cloud_mqtt(FILE *f, const char *dn)
             "      permissions: {\n"
             "        publish: { allow: [\"corio.v1.g.*.ack\", \"corio.v1.g.*.down\"] }\n"
             "        subscribe: { allow: [\"corio.v1.g.*.batch\", \"corio.v1.g.*.state\", "
-            "\"$MQTT.sub.>\"] }\n"
+            "\"corio.v1.g.*.status\", \"$MQTT.sub.>\"] }\n"
             "      }\n"
             "    }\n",
             dn);
@@ -201,12 +201,13 @@ static void write_gateway(FILE *f, const char *id)
             "      user: \"did:corio:%s\"\n"
             "      allowed_connection_types: [\"MQTT\"]\n"
             "      permissions: {\n"
-            "        publish: { allow: [\"corio.v1.g.%s.batch\", \"corio.v1.g.%s.state\"] }\n"
+            "        publish: { allow: [\"corio.v1.g.%s.batch\", \"corio.v1.g.%s.state\", "
+            "\"corio.v1.g.%s.status\"] }\n"
             "        subscribe: { allow: [\"corio.v1.g.%s.ack\", \"corio.v1.g.%s.down\", "
             "\"$MQTT.sub.>\"] }\n"
             "      }\n"
             "    }\n",
-            id, id, id, id, id);
+            id, id, id, id, id, id);
 }
 
 /* The whole configuration, in memory: nothing is written unless all of it is made. */
@@ -432,7 +433,7 @@ static const struct cli_command commands[] = {
      "The output is an authorization block for nats-server 2.9: include it from the\n"
      "configuration whose tls and mqtt.tls blocks say verify_and_map: true. A gateway's\n"
      "user is did:corio:<id>, which its certificate's URI SAN names (corio ca sign --role\n"
-     "gateway): it may publish corio.v1.g.<id>.batch and .state and subscribe to\n"
+     "gateway): it may publish corio.v1.g.<id>.batch, .state and .status and subscribe to\n"
      "corio.v1.g.<id>.ack and .down, over MQTT only. corio-cloud's user (bus nats) may use\n"
      "the stream and consumer, publish acks and share live events, over NATS only; with bus\n"
      "mosquitto it may read every gateway's batch and state and write acks and downlink,\n"
