@@ -120,6 +120,25 @@ for (const f of deployFiles.filter((f) => /\.ya?ml$/.test(f))) {
   }
 }
 
+/** The top-level blocks of a nats-server configuration (comments removed), by name: their
+ * text between the braces. Enough for Corio's files (no braces inside strings). */
+function natsBlocks(text) {
+  const out = new Map();
+  let depth = 0;
+  let start = -1;
+  let name = null;
+  for (const m of text.matchAll(/[{}]/g)) {
+    if (m[0] === '{') {
+      if (depth === 0) {
+        name = /([A-Za-z_]\w*)\s*[:=]?\s*$/.exec(text.slice(0, m.index))?.[1] ?? null;
+        start = m.index + 1;
+      }
+      depth++;
+    } else if (depth > 0 && --depth === 0 && name) out.set(name, text.slice(start, m.index));
+  }
+  return out;
+}
+
 // ---- operator-made objects ------------------------------------------------------------
 const external = new Map();
 for (const line of fs.readFileSync(path.join(top, 'deploy/k8s/EXTERNAL'), 'utf8').split('\n')) {
@@ -413,6 +432,16 @@ function checkOverlay(dir) {
             const e = dial(m[1], Number(m[2]));
             expect(!e, `${cat}: route ${m[0]}: ${e}`);
           }
+          // Authorization (docs/scale-out.md, "Permissions"): certificates name users on
+          // the client port and the MQTT listener, and there are users; without them every
+          // client with a trusted certificate may publish and subscribe anywhere.
+          const text = r.content.replace(/#.*$/gm, '');
+          const included = [...text.matchAll(/^\s*include\s+["']?([^"'\s]+)["']?/gm)].map((m) => needFile(path.posix.resolve(path.posix.dirname(conf), m[1]), `include ${m[1]}`));
+          const blocks = natsBlocks(text);
+          const maps = (tls) => /\bverify_and_map\s*[:=]\s*true\b/.test(tls ?? '');
+          expect(maps(blocks.get('tls')), `${cat}: the client port's tls does not map certificates to users (verify_and_map: true): corio-cloud's permissions would not apply`);
+          if (blocks.has('mqtt')) expect(maps(natsBlocks(blocks.get('mqtt')).get('tls')), `${cat}: the MQTT listener's tls does not map certificates to users (verify_and_map: true): any gateway could publish another's acks`);
+          expect(blocks.has('authorization') || included.some((f) => f && (f.content === undefined || /^\s*authorization\s*\{/m.test(f.content))), `${cat}: nats-server names no users (an authorization block, as corio nats auth writes it)`);
         }
       }
     }

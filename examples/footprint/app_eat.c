@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "board.h"
-#include "corio/did.h"
 #include "corio/eat.h"
 
 static uint8_t token[512];
@@ -23,9 +22,7 @@ int fp_eat_answer(const uint8_t *nonce, size_t nonce_len, const uint8_t **out, s
     int n;
 
     memset(&c, 0, sizeof c);
-    n = corio_did_id_parse(fp_short_id(), strlen(fp_short_id()), c.issuer.id);
-    if (n < 0)
-        return n;
+    memcpy(c.issuer.id, fp_identity_id(), sizeof c.issuer.id);
     c.key_number = 0;
     c.aud = aud;
     c.aud_len = strlen(aud);

@@ -2,8 +2,9 @@
  * app_identity.c - the device's identity in the footprint example: its provisioned
  * P-256 key, imported into the PSA backend at boot, and the names made from it
  * (DESIGN.md §3): the short id, base32 of the first 15 bytes of SHA-256 over the
- * compressed public key, which is the MQTT client id; and did:key, which the device
- * announces in CONNECT. With the DID module (did.h) the SDK makes both names.
+ * compressed public key, which is the MQTT client id. With the DID module (did.h) the
+ * SDK makes it. The device makes no did:key: the gateway resolves its key from the
+ * registry (DESIGN.md §3), so base58 and the multicodec stay out of the image.
  */
 #include <string.h>
 
@@ -17,8 +18,8 @@
 #endif
 
 static struct corio_key key;
+static uint8_t id[15]; /* the first 15 bytes of the SHA-256 (CORIO_DID_ID_LEN) */
 static char short_id[25];
-static char did_key[64];
 
 int fp_identity_init(void)
 {
@@ -39,26 +40,19 @@ int fp_identity_init(void)
         struct corio_did did;
 
         err = corio_did_from_key(&corio_crypto_psa_ops, pub, sizeof pub, &did);
-        if (err == CORIO_OK)
+        if (err == CORIO_OK) {
+            memcpy(id, did.id, sizeof id);
             err = corio_did_id_format(did.id, short_id, sizeof short_id);
-        if (err >= 0)
-            err = corio_didkey_format(pub, sizeof pub, did_key, sizeof did_key);
+        }
     }
 #else
     {
         uint8_t hash[CORIO_SHA256_LEN];
-        uint8_t mc[2 + sizeof pub] = {0x80, 0x24}; /* multicodec p256-pub, 0x1200 */
-        const char prefix[] = "did:key:z";
 
         err = corio_sha256(&corio_crypto_psa_ops, pub, sizeof pub, hash);
+        memcpy(id, hash, sizeof id);
         if (err == CORIO_OK)
-            err = corio_base32_encode(hash, 15, short_id, sizeof short_id);
-        if (err >= 0) {
-            memcpy(mc + 2, pub, sizeof pub);
-            memcpy(did_key, prefix, sizeof prefix - 1);
-            err = corio_base58_encode(mc, sizeof mc, did_key + sizeof prefix - 1,
-                                      sizeof did_key - (sizeof prefix - 1));
-        }
+            err = corio_base32_encode(id, sizeof id, short_id, sizeof short_id);
     }
 #endif
     return err < 0 ? err : CORIO_OK;
@@ -74,7 +68,7 @@ const char *fp_short_id(void)
     return short_id;
 }
 
-const char *fp_did_key(void)
+const uint8_t *fp_identity_id(void)
 {
-    return did_key;
+    return id;
 }

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "corio/cbor.h"
 #include "corio/mqtt.h"
 #include "fp_app.h"
 
@@ -16,14 +17,14 @@
 
 static struct corio_mqtt mqtt;
 static uint8_t tx[FP_MQTT_TX], rx[FP_MQTT_RX];
-static uint8_t connect_props[80];
 static char dn_filter[48];
 static int dn_filter_len;
 #if !FP_HAVE_OUTBOX
 static uint64_t next_token = 1; /* QoS 1 tokens of our own */
 #endif
 
-static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt", "up/hb", "up/res"};
+static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt", "up/hb",
+                                                  "up/res"};
 
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {
@@ -56,23 +57,39 @@ static uint8_t on_message(void *user, const struct corio_mqtt_publish *msg)
     return fp_command(msg->payload, msg->payload_len, mqtt.clk.now_ms(mqtt.clk.ctx));
 }
 
-static const char *last_loss; /* why the last connection ended, for up/evt */
+static int last_loss; /* why the last connection ended (error.h), for up/evt */
+static uint8_t last_reason;
 
 static void on_disconnect(void *user, int err, uint8_t reason)
 {
     (void)user;
-    (void)reason;
-    last_loss = corio_strerror(err);
+    last_loss = err;
+    last_reason = reason;
 }
 
 static void on_connect(void *user, const struct corio_mqtt_connack *ack)
 {
     (void)user;
     (void)ack;
-    if (last_loss != NULL) {
-        (void)fp_send(FP_UP_EVT, (const uint8_t *)last_loss, strlen(last_loss),
-                      mqtt.clk.now_ms(mqtt.clk.ctx));
-        last_loss = NULL;
+    if (last_loss != CORIO_OK) {
+        /* {"ev": "lost", "err": <error.h code>, "rc": <MQTT reason>}: the code, not
+         * corio_strerror()'s text, whose table the device need not carry. */
+        uint8_t evt[24];
+        struct corio_cbor_enc e;
+        int n;
+
+        corio_cbor_enc_init(&e, evt, sizeof evt);
+        corio_cbor_put_map(&e, 3);
+        corio_cbor_put_textz(&e, "ev");
+        corio_cbor_put_textz(&e, "lost");
+        corio_cbor_put_textz(&e, "err");
+        corio_cbor_put_int(&e, last_loss);
+        corio_cbor_put_textz(&e, "rc");
+        corio_cbor_put_uint(&e, last_reason);
+        n = corio_cbor_enc_finish(&e);
+        if (n > 0)
+            (void)fp_send(FP_UP_EVT, evt, (size_t)n, mqtt.clk.now_ms(mqtt.clk.ctx));
+        last_loss = CORIO_OK;
     }
 #if FP_HAVE_OUTBOX
     fp_outbox_pump();
@@ -91,16 +108,6 @@ static void on_publish_done(void *user, uint64_t token, int result, uint8_t reas
 #endif
 }
 
-static int resend(void *user, uint64_t token, struct corio_mqtt_publish *msg)
-{
-    (void)user;
-    (void)token;
-    (void)msg;
-    /* Without a session the client never asks (drop_inflight_on_disconnect); without
-     * the outbox nothing keeps the message, and it is lost. */
-    return CORIO_ERR_NOTFOUND;
-}
-
 #if FP_HAVE_EAT
 static int auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, size_t in_len,
                 const uint8_t **out, size_t *out_len)
@@ -115,42 +122,30 @@ static int auth(void *user, enum corio_mqtt_auth_step step, const uint8_t *in, s
 int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *clk,
                   const struct corio_random *rnd)
 {
-    static const char did_key[] = "did";
     static const struct corio_mqtt_callbacks cb = {
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
         .on_publish_done = on_publish_done,
-        .resend = resend,
 #if FP_HAVE_EAT
         .auth = auth,
 #endif
     };
     struct corio_mqtt_config cfg;
-    struct corio_mqtt_props props;
     int err, n;
 
     corio_mqtt_config_init(&cfg);
     cfg.client_id = fp_short_id();
     cfg.client_id_len = (uint16_t)strlen(cfg.client_id);
-    cfg.session_expiry_s = 3600; /* so that DUP resends meet a kept session */
-#if FP_HAVE_OUTBOX
-    /* Unacknowledged messages come back at once; the outbox sends them again. */
+    cfg.session_expiry_s = 3600; /* commands queued while offline meet the device */
+    /* Unacknowledged messages come back at once; the outbox sends them again (without
+     * the outbox they are lost). The client keeps no resend queue of its own
+     * (CORIO_MQTT_WITH_RESEND 0). */
     cfg.drop_inflight_on_disconnect = true;
-#endif
 #if FP_HAVE_EAT
     cfg.auth_method = "corio-eat-v1";
     cfg.auth_method_len = 12;
 #endif
-    /* The device announces its key as a did:key in a user property. */
-    corio_mqtt_props_init(&props, connect_props, sizeof connect_props);
-    err = corio_mqtt_props_add_user(&props, did_key, sizeof did_key - 1, fp_did_key(),
-                                    strlen(fp_did_key()));
-    if (err < 0)
-        return err;
-    cfg.connect_props = connect_props;
-    cfg.connect_props_len = props.len;
-
     err = corio_mqtt_init(&mqtt, &cfg, tp, clk, rnd, tx, sizeof tx, rx, sizeof rx, &cb, NULL);
     if (err != CORIO_OK)
         return err;

@@ -1,7 +1,8 @@
 /*
  * app_telemetry.c - the footprint example's measurements and heartbeat: a temperature
  * as a SenML pack (RFC 8428) in JSON or CBOR, whichever the device is configured for
- * (a command switches it, so both encoders are in the image), stamped with the outbox's
+ * (a command switches it, so both encoders are in the image), its value the exact
+ * decimal the sensor gives (milli-degrees: no floating point), stamped with the outbox's
  * (epoch, seq) and the boot count and uptime (DESIGN.md §4); and the heartbeat on up/hb.
  * Before the SenML module lands the pack is written with the CBOR encoder directly.
  */
@@ -61,8 +62,11 @@ int fp_telemetry_sample(uint32_t now_ms)
         r.bn = bn;
         r.n = "temp";
         r.u = "Cel";
+        /* Milli-degrees as they are: the decimal milli_c * 10^-3, no floating point. */
         r.type = CORIO_SENML_NUMBER;
-        r.v = (double)milli_c / 1000.0;
+        r.has = CORIO_SENML_HAS_VDEC;
+        r.vdec.m = milli_c;
+        r.vdec.e = -3;
         (void)corio_senml_enc_add(&e, &r);
         n = corio_senml_enc_finish(&e);
     }
@@ -85,7 +89,10 @@ int fp_telemetry_sample(uint32_t now_ms)
         corio_cbor_put_int(&e, 1);
         corio_cbor_put_textz(&e, "Cel");
         corio_cbor_put_int(&e, 2);
-        corio_cbor_put_double(&e, (double)milli_c / 1000.0);
+        corio_cbor_put_tag(&e, 4); /* the decimal fraction milli_c * 10^-3 */
+        corio_cbor_put_array(&e, 2);
+        corio_cbor_put_int(&e, -3);
+        corio_cbor_put_int(&e, milli_c);
         corio_cbor_put_textz(&e, "seq");
         corio_cbor_put_uint(&e, last_seq + 1u);
         n = corio_cbor_enc_finish(&e);

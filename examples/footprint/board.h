@@ -33,9 +33,10 @@ int board_trng_read(void *ctx, uint32_t *word);
 /* The identity key's private scalar, written at provisioning. Returns 0 or < 0. */
 int board_identity_scalar(uint8_t priv[32]);
 
-/* The OTA trust anchor learnt at provisioning: a compressed P-256 public key.
+/* The OTA trust anchor learnt at provisioning: an uncompressed P-256 public key (the
+ * form the PSA backend verifies with, so the device needs no point decompression).
  * Returns 0 or < 0. */
-int board_ota_anchor(uint8_t pub[33]);
+int board_ota_anchor(uint8_t pub[65]);
 
 /* The TLS variant: the CA the gateway's certificate chains to (DER), and the
  * gateway's DNS name. */

@@ -9,6 +9,27 @@
 /* MQTT: the QoS 1 window and the filters kept across reconnects (the defaults). */
 #define CORIO_MQTT_MAX_INFLIGHT      8
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
+/* MQTT features the device does not use: it never unsubscribes (its one filter is its
+ * dn/cmd), authenticates with corio-eat-v1 at CONNECT only (each connection gets a
+ * fresh nonce, so re-authentication adds nothing), sets no will (the gateway reports
+ * presence itself, DESIGN.md §1), and resends from its outbox, not from the client
+ * (drop_inflight_on_disconnect). */
+#define CORIO_MQTT_WITH_UNSUBSCRIBE 0
+#define CORIO_MQTT_WITH_REAUTH      0
+#define CORIO_MQTT_WITH_WILL        0
+#define CORIO_MQTT_WITH_RESEND      0
+
+/* SenML: values go as decimals (CORIO_SENML_HAS_VDEC); the encoder's double path,
+ * and with it soft-float arithmetic and shortest-double formatting, stays out. */
+#define CORIO_SENML_FLOAT 0
+
+/* Crypto: PSA validates every public point it imports, so the SDK's own P-256 field
+ * arithmetic (point checks, decompression) stays out; the OTA anchor is kept
+ * uncompressed (board.h). */
+#define CORIO_CRYPTO_POINT_CHECK 0
+/* The device key is provisioned and imported at every boot (app_identity.c): no keys
+ * kept in PSA storage, so the code that opens them stays out. */
+#define CORIO_CRYPTO_PSA_PERSISTENT 0
 
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT

@@ -21,11 +21,12 @@ enum fp_kind { FP_UP_CBOR, FP_UP_JSON, FP_UP_EVT, FP_UP_HB, FP_UP_RES, FP_KIND_C
 /* mbedtls_heap.c: the pool mbedTLS allocates from. */
 extern unsigned char fp_mbedtls_heap[FP_MBEDTLS_HEAP];
 
-/* app_identity.c: the device key and the names made from it. */
+/* app_identity.c: the device key and the name made from it. */
 int fp_identity_init(void);
 const struct corio_key *fp_identity_key(void);
 const char *fp_short_id(void); /* CORIO's 24-character short id, NUL-terminated */
-const char *fp_did_key(void);  /* did:key:zDn..., NUL-terminated */
+/* The id bytes the short id spells (base32), for the EAT's issuer. */
+const uint8_t *fp_identity_id(void);
 
 /* app_mqtt.c: the client, its buffers and the main loop's step. */
 int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *clk,

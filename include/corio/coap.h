@@ -310,6 +310,7 @@ uint32_t corio_coap_poll_ms(const struct corio_coap *c);
 /* True when a datagram is waiting for the transport to accept it. */
 bool corio_coap_want_write(const struct corio_coap *c);
 
+/* The client's state (CORIO_COAP_STOPPED for c == NULL). */
 enum corio_coap_state corio_coap_state(const struct corio_coap *c);
 
 /* Requests and observations held now. */

@@ -56,6 +56,16 @@ extern "C" {
 #endif
 
 /* Capabilities a backend announces in corio_crypto_ops.caps. */
+/* 1 (default): the SDK checks every public point itself (on the curve) before a
+ * backend sees it, and decompresses 33-byte keys. 0: a device whose backend validates
+ * points on import leaves that field arithmetic (p256.c's) out of its image; PSA
+ * does (psa_import_key refuses a point off the curve, which the PSA backend reports
+ * as CORIO_ERR_MALFORMED). Then corio_verify_hash() takes uncompressed keys only and
+ * corio_key_public() trusts the backend's point. */
+#ifndef CORIO_CRYPTO_POINT_CHECK
+#define CORIO_CRYPTO_POINT_CHECK 1
+#endif
+
 #define CORIO_CRYPTO_CAP_DETERMINISTIC 0x1u /* ECDSA signatures follow RFC 6979 */
 #define CORIO_CRYPTO_CAP_PERSISTENT    0x2u /* keys can live under a non-zero id */
 
@@ -120,7 +130,9 @@ struct corio_crypto_ops {
     /* Raw r || s as the backend makes it, before low-S normalisation. */
     int (*sign_hash)(const struct corio_key *key, const uint8_t hash[CORIO_SHA256_LEN],
                      uint8_t sig[CORIO_P256_SIG_LEN]);
-    /* pub is a validated uncompressed point; sig has passed corio_p256_sig_check(). */
+    /* pub is an uncompressed point, validated unless CORIO_CRYPTO_POINT_CHECK is 0
+     * (then the backend must refuse a point off the curve with CORIO_ERR_MALFORMED);
+     * sig has passed corio_p256_sig_check(). */
     int (*verify_hash)(const uint8_t pub[CORIO_P256_PUB_LEN], const uint8_t hash[CORIO_SHA256_LEN],
                        const uint8_t sig[CORIO_P256_SIG_LEN]);
     void (*key_close)(struct corio_key *key);
@@ -253,7 +265,8 @@ int corio_sign_hash(const struct corio_key *key, const uint8_t hash[CORIO_SHA256
  * pub_len bytes, compressed (33) or uncompressed (65). Refuses r or s outside [1, n-1]
  * and high S before asking the backend. Returns CORIO_OK when the signature is valid,
  * CORIO_ERR_BADSIG when it is not, CORIO_ERR_MALFORMED when pub is not a valid P-256
- * point, CORIO_ERR_INVAL (NULL argument), CORIO_ERR_STATE or CORIO_ERR_CRYPTO. Only
+ * point, CORIO_ERR_INVAL (NULL argument), CORIO_ERR_STATE or CORIO_ERR_CRYPTO; with
+ * CORIO_CRYPTO_POINT_CHECK 0, CORIO_ERR_UNSUPPORTED for a compressed key. Only
  * CORIO_OK means valid.
  */
 int corio_verify_hash(const struct corio_crypto_ops *ops, const uint8_t *pub, size_t pub_len,

@@ -29,6 +29,15 @@
 extern "C" {
 #endif
 
+/* CORIO_CRYPTO_PSA_PERSISTENT (default 1): persistent keys (ids 1 to 0x3fffffff) and
+ * corio_key_open(). 0, for a device that imports its provisioned key or generates one
+ * at each boot: volatile keys only; the table then lacks CORIO_CRYPTO_CAP_PERSISTENT, so
+ * corio_key_open() and a non-zero id return CORIO_ERR_UNSUPPORTED, and the code reading
+ * stored keys' attributes stays out of the image. */
+#ifndef CORIO_CRYPTO_PSA_PERSISTENT
+#define CORIO_CRYPTO_PSA_PERSISTENT 1
+#endif
+
 /* The PSA backend's table; usable after corio_crypto_psa_init(). */
 extern const struct corio_crypto_ops corio_crypto_psa_ops;
 

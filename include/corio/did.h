@@ -64,7 +64,8 @@ struct corio_did {
 
 /*
  * Computes the DID of an identity whose inception key is pub (33 bytes compressed or 65
- * uncompressed; validated as a P-256 point), hashing with the backend ops. did->has_key
+ * uncompressed; validated as a P-256 point, unless built with CORIO_CRYPTO_POINT_CHECK
+ * 0, crypto.h, when only its form is), hashing with the backend ops. did->has_key
  * is false afterwards. Returns CORIO_OK, CORIO_ERR_MALFORMED (not a valid point or a
  * bad length), CORIO_ERR_INVAL (NULL argument), or the backend's hashing errors.
  */

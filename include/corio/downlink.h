@@ -56,6 +56,9 @@ struct corio_cmd {
     size_t args_len;
 };
 
+/* A command's payload, as the file comment says encoders and decoders behave: cid
+ * 1..CORIO_CMD_CID_MAX bytes, seq >= 1, a valid name, args one well-formed item or none;
+ * exp, cid, seq and name are required when decoding. */
 int corio_cmd_encode(const struct corio_cmd *c, uint8_t *buf, size_t cap);
 int corio_cmd_decode(const uint8_t *buf, size_t len, struct corio_cmd *c);
 
@@ -84,6 +87,8 @@ struct corio_cmd_result {
     size_t res_len;
 };
 
+/* A result's payload: "v" always written (and required when decoding), status up to
+ * CORIO_CMD_STATUS_MAX, err <= 0, res one well-formed item or none. */
 int corio_cmd_result_encode(const struct corio_cmd_result *r, uint8_t *buf, size_t cap);
 int corio_cmd_result_decode(const uint8_t *buf, size_t len, struct corio_cmd_result *r);
 
@@ -95,6 +100,7 @@ struct corio_cfg_desired {
     size_t cfg_len;
 };
 
+/* The desired configuration's payload: version >= 1, cfg one well-formed map. */
 int corio_cfg_desired_encode(const struct corio_cfg_desired *c, uint8_t *buf, size_t cap);
 int corio_cfg_desired_decode(const uint8_t *buf, size_t len, struct corio_cfg_desired *c);
 
@@ -115,6 +121,8 @@ struct corio_cfg_reported {
     size_t cfg_len;
 };
 
+/* The reported configuration's payload: status applied or refused, err <= 0, cfg one
+ * well-formed map or none. */
 int corio_cfg_reported_encode(const struct corio_cfg_reported *c, uint8_t *buf, size_t cap);
 int corio_cfg_reported_decode(const uint8_t *buf, size_t len, struct corio_cfg_reported *c);
 

@@ -66,6 +66,9 @@ extern "C" {
 #define CORIO_JSON_DOUBLE_MAX 26
 /* Bytes corio_json_fmt_uint64()/int64() may write, NUL included. */
 #define CORIO_JSON_INT_MAX 21
+/* The most fraction digits corio_json_w_decimal() writes after a point; a smaller
+ * exponent is written as one ("5e-30"). */
+#define CORIO_JSON_DECIMAL_POINT_MAX 20
 
 /* ------------------------------------------------------------------------------ */
 /* Tokenizer                                                                      */
@@ -258,6 +261,13 @@ int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n);
 int corio_json_w_double(struct corio_json_w *w, double v);
 int corio_json_w_uint64(struct corio_json_w *w, uint64_t v);
 int corio_json_w_int64(struct corio_json_w *w, int64_t v);
+/* The decimal number m * 10^e, exactly and without floating point (for devices that
+ * keep values as scaled integers): with a point when -CORIO_JSON_DECIMAL_POINT_MAX <=
+ * e < 0 ("21.5", "-0.0042", "0.50" for m 50, e -2), else the digits of m and, when e
+ * is not 0, an exponent ("215", "215e3", "215e-40"). The text reads back (by
+ * corio_json_number()) as the double nearest to m * 10^e. e may be any int; the
+ * text is at most 32 bytes. */
+int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e);
 /* true or false. */
 int corio_json_w_bool(struct corio_json_w *w, bool v);
 

@@ -62,6 +62,27 @@ extern "C" {
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
 #endif
 
+/* Features a device may leave out of its image (1, the default: built in; 0: out).
+ * CORIO_MQTT_WITH_UNSUBSCRIBE: corio_mqtt_unsubscribe() (0: it returns
+ * CORIO_ERR_UNSUPPORTED; registered filters stay for the client's life).
+ * CORIO_MQTT_WITH_REAUTH: MQTT 5 re-authentication, corio_mqtt_reauthenticate() (0: it
+ * returns CORIO_ERR_UNSUPPORTED, and an AUTH from the broker after CONNACK is a
+ * protocol error). Enhanced authentication during CONNECT stays either way.
+ * CORIO_MQTT_WITH_RESEND: the client's own resends after a reconnect (the resend
+ * provider, DUP). 0: for an application whose outbox resends, the client requires
+ * drop_inflight_on_disconnect (corio_mqtt_init() refuses false with CORIO_ERR_INVAL)
+ * and never asks resend().
+ * CORIO_MQTT_WITH_WILL (mqtt_codec.h) likewise leaves out the will message. */
+#ifndef CORIO_MQTT_WITH_UNSUBSCRIBE
+#define CORIO_MQTT_WITH_UNSUBSCRIBE 1
+#endif
+#ifndef CORIO_MQTT_WITH_REAUTH
+#define CORIO_MQTT_WITH_REAUTH 1
+#endif
+#ifndef CORIO_MQTT_WITH_RESEND
+#define CORIO_MQTT_WITH_RESEND 1
+#endif
+
 /* How often corio_mqtt_poll_ms() asks to be called while a transport open is in
  * progress (the transport gives no readiness signal for it). */
 #ifndef CORIO_MQTT_OPEN_POLL_MS
@@ -220,18 +241,11 @@ struct corio_mqtt_subscription {
     uint8_t state;
 };
 
-/* The client. Caller-allocated; every field is private: use the functions below. */
+/* The client. Caller-allocated; every field is private: use the functions below.
+ * The order is for code size: the fields the code touches most come first, bytes
+ * before words, so that 32-bit cores reach them with their short load and store
+ * forms (Thumb-2 and RV32C encode small offsets in 16-bit instructions). */
 struct corio_mqtt {
-    struct corio_mqtt_config cfg;
-    struct corio_transport tp;
-    struct corio_clock clk;
-    struct corio_random rnd;
-    struct corio_mqtt_callbacks cb;
-    void *user;
-    uint8_t *tx;
-    size_t tx_cap, tx_head, tx_len;
-    uint8_t *rx;
-    size_t rx_cap, rx_len;
     uint8_t state;
     uint8_t disc_reason;
     bool disc_pending; /* a DISCONNECT is still to be queued */
@@ -243,8 +257,20 @@ struct corio_mqtt {
     bool reauth;      /* a re-authentication is in progress */
     bool ack_pending; /* a PUBACK is owed but tx had no room */
     uint8_t ack_reason;
+    uint8_t server_max_qos;
+    bool retain_available;
+    uint8_t version; /* cfg.version, where the code reaches it cheaply */
     uint16_t ack_id;
-    int pending_err;  /* a transport error seen outside process(), handled there */
+    uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
+    uint16_t send_quota;  /* the broker's Receive Maximum */
+    uint16_t topic_alias_max;
+    uint16_t next_id;
+    int pending_err; /* a transport error seen outside process(), handled there */
+    uint8_t *tx;
+    size_t tx_cap, tx_head, tx_len;
+    uint8_t *rx;
+    size_t rx_cap, rx_len;
+    void *user;
     uint32_t t_state; /* when the current attempt or the disconnect began */
     uint32_t t_connected;
     uint32_t t_last_tx;
@@ -253,22 +279,22 @@ struct corio_mqtt {
     uint32_t failures;
     uint32_t next_order;
     uint32_t server_max_packet;
-    uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
-    uint16_t send_quota;  /* the broker's Receive Maximum */
-    uint16_t topic_alias_max;
-    uint16_t next_id;
-    uint8_t server_max_qos;
-    bool retain_available;
+    struct corio_mqtt_callbacks cb;
+    struct corio_transport tp;
+    struct corio_clock clk;
+    struct corio_random rnd;
     struct corio_mqtt_inflight inflight[CORIO_MQTT_MAX_INFLIGHT];
     struct corio_mqtt_subscription subs[CORIO_MQTT_MAX_SUBSCRIPTIONS];
+    struct corio_mqtt_config cfg;
 };
 
 /* Prepares c. cfg is copied (the memory it points to is borrowed); tp, clk, rnd and cb
  * are copied; tx (tx_cap bytes) and rx (rx_cap bytes, each >= 64) are borrowed for the
  * client's life; user is passed to every callback. Returns CORIO_OK, or CORIO_ERR_INVAL
  * for a missing argument or function, a bad version, a missing or invalid client id, an
- * auth method without an auth callback or under 3.1.1, or connect_props that are
- * invalid or hold a property the client sets itself. */
+ * auth method without an auth callback or under 3.1.1, connect_props that are
+ * invalid or hold a property the client sets itself, or drop_inflight_on_disconnect
+ * false when built with CORIO_MQTT_WITH_RESEND 0. */
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
                     const struct corio_transport *tp, const struct corio_clock *clk,
                     const struct corio_random *rnd, uint8_t *tx, size_t tx_cap, uint8_t *rx,
@@ -293,6 +319,7 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c);
 /* True when queued bytes wait for the transport to accept them (poll for writability). */
 bool corio_mqtt_want_write(const struct corio_mqtt *c);
 
+/* The client's state (CORIO_MQTT_STOPPED for c == NULL). */
 enum corio_mqtt_state corio_mqtt_state(const struct corio_mqtt *c);
 
 /* Unacknowledged QoS 1 publishes held now (sent, or waiting to be resent). */
@@ -324,13 +351,15 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
 
 /* Unsubscribes a registered filter (now, or on the next connection that kept the
  * session). Returns CORIO_OK (on_unsubscribe follows), CORIO_ERR_NOTFOUND when the
- * filter is not registered, CORIO_ERR_INVAL for NULL arguments. */
+ * filter is not registered, CORIO_ERR_INVAL for NULL arguments, CORIO_ERR_UNSUPPORTED
+ * when built with CORIO_MQTT_WITH_UNSUBSCRIBE 0. */
 int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len);
 
 /* MQTT 5 re-authentication: asks the auth callback for START data and sends AUTH 0x19;
  * the exchange then runs in corio_mqtt_process() (CONTINUE, then SUCCESS). Returns
  * CORIO_OK; CORIO_ERR_STATE (not CONNECTED, no auth method, or one is in progress);
- * CORIO_ERR_AGAIN (tx has no room now); CORIO_ERR_NOSPACE; or the auth callback's error. */
+ * CORIO_ERR_AGAIN (tx has no room now); CORIO_ERR_NOSPACE; the auth callback's error;
+ * CORIO_ERR_UNSUPPORTED when built with CORIO_MQTT_WITH_REAUTH 0. */
 int corio_mqtt_reauthenticate(struct corio_mqtt *c);
 
 /* Replaces the username and password that the next CONNECT carries; the memory they

@@ -32,6 +32,13 @@
 extern "C" {
 #endif
 
+/* 1 (default): CONNECT may carry a will message. 0: a device that never sets one
+ * leaves that code out; corio_mqtt_encode_connect() then refuses a will with
+ * CORIO_ERR_UNSUPPORTED. */
+#ifndef CORIO_MQTT_WITH_WILL
+#define CORIO_MQTT_WITH_WILL 1
+#endif
+
 /* Protocol levels, as they appear in CONNECT. */
 #define CORIO_MQTT_V311 4
 #define CORIO_MQTT_V5   5
@@ -219,6 +226,7 @@ struct corio_mqtt_connect {
     size_t props_len;
 };
 
+/* Also CORIO_ERR_UNSUPPORTED for a will when built with CORIO_MQTT_WITH_WILL 0. */
 int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_connect *c);
 
 /* A PUBLISH, for encoding and as decoded. topic_len may be 0 only under MQTT 5 with a
@@ -236,6 +244,8 @@ struct corio_mqtt_publish {
     size_t payload_len;
 };
 
+/* PUBLISH of p (qos 0 or 1; dup only with qos 1; a packet id with qos 1). MQTT 5: the
+ * props may not hold a Subscription Identifier (a client never sends one). */
 int corio_mqtt_encode_publish(uint8_t *buf, size_t cap, uint8_t version,
                               const struct corio_mqtt_publish *p);
 
@@ -258,10 +268,13 @@ int corio_mqtt_encode_subscribe(uint8_t *buf, size_t cap, uint8_t version, uint1
                                 const struct corio_mqtt_sub *subs, size_t count,
                                 const uint8_t *props, size_t props_len);
 
+/* UNSUBSCRIBE with count >= 1 filters (their options are ignored); props as SUBSCRIBE's
+ * but for the Subscription Identifier. */
 int corio_mqtt_encode_unsubscribe(uint8_t *buf, size_t cap, uint8_t version, uint16_t packet_id,
                                   const struct corio_mqtt_sub *subs, size_t count,
                                   const uint8_t *props, size_t props_len);
 
+/* PINGREQ (two bytes). */
 int corio_mqtt_encode_pingreq(uint8_t *buf, size_t cap);
 
 /* DISCONNECT; reason and props are MQTT 5 only. */

@@ -18,7 +18,8 @@
  * encoder refuses (CORIO_ERR_INVAL) any record the decoder would refuse, so what it
  * writes always decodes. JSON numbers are the shortest text that reads back as the
  * same double (corio_json_fmt_double); CBOR numbers that are integers are written as
- * CBOR integers, others as the shortest exact float; CBOR output is deterministic
+ * CBOR integers, others as the shortest exact float; decimals (CORIO_SENML_HAS_VDEC)
+ * are written exactly, without floating point; CBOR output is deterministic
  * (RFC 8949 §4.2.1).
  *
  * Decoder: corio_senml_dec_init() over the message, then corio_senml_dec_next() hands
@@ -81,6 +82,15 @@ extern "C" {
 #define CORIO_SENML_MAX_NAME 128
 #endif
 
+/* 1 (default): the encoder writes doubles (CORIO_SENML_NUMBER and the numeric fields
+ * bt, bv, bs, s, t, ut). 0: a device without floating point leaves that code out (no
+ * soft-float or shortest-double formatting in its image); the encoder then refuses
+ * the double v and the numeric fields with CORIO_ERR_UNSUPPORTED, and values go as
+ * decimals (CORIO_SENML_HAS_VDEC). The decoder always reads doubles. */
+#ifndef CORIO_SENML_FLOAT
+#define CORIO_SENML_FLOAT 1
+#endif
+
 /* The SenML version this code implements (RFC 8428); bver above it is refused. */
 #define CORIO_SENML_VERSION 10
 /* Times below this are relative to the time of receipt (RFC 8428 §4.5.3). */
@@ -108,6 +118,17 @@ enum corio_senml_type {
     CORIO_SENML_DATA,     /* vd */
 };
 
+/* A decimal number m * 10^e: a value as a device without floating point keeps it (a
+ * temperature of 21.5 degrees read as 215 tenths is {215, -1}). The encoder takes it
+ * for v with CORIO_SENML_HAS_VDEC and writes it exactly: in JSON as decimal text
+ * ("21.5"), in CBOR as an integer when e is 0, else as a decimal fraction (tag 4
+ * [e, m], which RFC 8428 §6 allows for numbers). The decoder hands it out as the
+ * nearest double, like any number. */
+struct corio_senml_decimal {
+    int64_t m;
+    int8_t e;
+};
+
 /* Corio's extension fields of a pack (its first record). */
 struct corio_senml_ext {
     bool has_seq;  /* ep and seq are present (they come together) */
@@ -130,6 +151,8 @@ struct corio_senml_ext {
 #define CORIO_SENML_HAS_S (1u << 4)
 #define CORIO_SENML_HAS_T (1u << 5)
 #define CORIO_SENML_HAS_UT (1u << 6)
+/* With type CORIO_SENML_NUMBER: the value is .vdec, not the double .v. */
+#define CORIO_SENML_HAS_VDEC (1u << 7)
 
 /*
  * The fields of one record as it is to be written. Zero-initialise it
@@ -148,6 +171,7 @@ struct corio_senml_fields {
     double s, t, ut;       /* sum, time, update time */
     enum corio_senml_type type;
     double v;              /* NUMBER */
+    struct corio_senml_decimal vdec; /* NUMBER with CORIO_SENML_HAS_VDEC */
     bool vb;               /* BOOL */
     const char *vs;        /* STRING: UTF-8, vs_len bytes (may hold NULs) */
     size_t vs_len;
@@ -193,7 +217,8 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
  * non-zero length; a resolved name that is empty, longer than CORIO_SENML_MAX_NAME,
  * or breaks RFC 8428 §4.5.1; a string that is not UTF-8; a NaN or infinite number; bver outside 1..10 or
  * differing from an earlier record's); CORIO_ERR_UNSUPPORTED after more than
- * CORIO_SENML_MAX_RECORDS records.
+ * CORIO_SENML_MAX_RECORDS records, and with CORIO_SENML_FLOAT 0 for a double v (a NUMBER
+ * without CORIO_SENML_HAS_VDEC) or a numeric field (bt, bv, bs, s, t, ut).
  */
 int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fields *r);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "corio/cbor.h"
+#include "corio_int.h"
 
 /* What an open container is (struct corio_cbor_dec.kind). Definite containers count
  * down the items they still need in .left; indefinite ones count up the items seen,
@@ -340,40 +341,6 @@ int corio_cbor_expect_bytes(struct corio_cbor_dec *d, const uint8_t **p, size_t 
     return CORIO_OK;
 }
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t more;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            more = 1, cp = c & 0x1fu, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            more = 2, cp = c & 0x0fu, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            more = 3, cp = c & 0x07u, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < more)
-            return 0;
-        for (size_t k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += more + 1;
-    }
-    return 1;
-}
-
 int corio_cbor_expect_text(struct corio_cbor_dec *d, const char **s, size_t *n)
 {
     struct corio_cbor_dec t;
@@ -381,7 +348,7 @@ int corio_cbor_expect_text(struct corio_cbor_dec *d, const char **s, size_t *n)
     int rc = take_string(d, CORIO_CBOR_TEXT, &it, &t);
     if (rc != CORIO_OK)
         return rc;
-    if (!utf8_valid(it.ptr, it.len))
+    if (!corio__utf8_ok(it.ptr, it.len))
         return CORIO_ERR_MALFORMED;
     *s = (const char *)it.ptr;
     *n = it.len;
@@ -487,7 +454,9 @@ int corio_cbor_expect_number(struct corio_cbor_dec *d, double *v)
     else if (it.type == CORIO_CBOR_UINT)
         *v = (double)it.u;
     else if (it.type == CORIO_CBOR_NEGINT)
-        *v = -1.0 - (double)it.u;
+        /* -(u + 1) rounded once: -1.0 - (double)u would round twice (u's conversion,
+         * then the sum), which for |v| above 2^53 can miss the nearest double. */
+        *v = it.u == UINT64_MAX ? -18446744073709551616.0 : -(double)(it.u + 1);
     else
         return CORIO_ERR_MALFORMED;
     *d = t;

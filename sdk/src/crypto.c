@@ -168,7 +168,7 @@ int corio_key_public(const struct corio_key *key, uint8_t pub[CORIO_P256_PUB_LEN
     int rc = key->ops->key_public(key, tmp);
     if (rc != CORIO_OK)
         return rc;
-    if (corio_p256_point_check(tmp) != CORIO_OK)
+    if (CORIO_CRYPTO_POINT_CHECK ? corio_p256_point_check(tmp) != CORIO_OK : tmp[0] != 0x04)
         return CORIO_ERR_CRYPTO;
     memcpy(pub, tmp, sizeof tmp);
     return CORIO_OK;
@@ -182,7 +182,13 @@ int corio_key_public_compressed(const struct corio_key *key, uint8_t pub[CORIO_P
     int rc = corio_key_public(key, full);
     if (rc != CORIO_OK)
         return rc;
+#if CORIO_CRYPTO_POINT_CHECK
     return corio_p256_compress(full, pub) == CORIO_OK ? CORIO_OK : CORIO_ERR_CRYPTO;
+#else
+    pub[0] = (uint8_t)(0x02 | (full[64] & 1u)); /* x, and the parity of y */
+    memcpy(pub + 1, full + 1, CORIO_P256_SCALAR_LEN);
+    return CORIO_OK;
+#endif
 }
 
 void corio_key_close(struct corio_key *key)
@@ -226,9 +232,18 @@ int corio_verify_hash(const struct corio_crypto_ops *ops, const uint8_t *pub, si
     int rc = corio_p256_sig_check(sig);
     if (rc != CORIO_OK)
         return rc;
+#if CORIO_CRYPTO_POINT_CHECK
     uint8_t point[CORIO_P256_PUB_LEN];
     rc = corio_p256_point_parse(pub, pub_len, point);
     if (rc != CORIO_OK)
         return rc;
     return ops->verify_hash(point, hash, sig);
+#else
+    /* The backend checks the point is on the curve (see crypto.h). */
+    if (pub_len == CORIO_P256_PUB_COMPRESSED)
+        return CORIO_ERR_UNSUPPORTED;
+    if (pub_len != CORIO_P256_PUB_LEN || pub[0] != 0x04)
+        return CORIO_ERR_MALFORMED;
+    return ops->verify_hash(pub, hash, sig);
+#endif
 }

@@ -15,7 +15,4 @@
 int corio__eat_decode(const uint8_t *tok, size_t len, struct corio_cose_sign1 *m,
                       struct corio_eat_claims *c, const char **why);
 
-/* Whether s[0..n) is UTF-8 (RFC 3629: shortest forms, no surrogates, <= U+10FFFF). */
-bool corio__utf8_valid(const char *s, size_t n);
-
 #endif /* CORIO_EAT_INT_H */

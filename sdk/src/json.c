@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "corio/json.h"
-#include "json_int.h"
+#include "corio_int.h"
 
 enum {
     ST_VALUE,        /* a value: at the top, after ':' or after ',' in an array */
@@ -52,39 +52,6 @@ static bool top_is_object(const struct corio_json *j)
 {
     unsigned i = j->depth - 1;
     return (j->stack[i / 8] >> (i % 8)) & 1u;
-}
-
-size_t corio__utf8_seq(const uint8_t *p, size_t avail)
-{
-    uint8_t b = p[0];
-    uint8_t lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xc2 && b <= 0xdf)
-        n = 2;
-    else if (b >= 0xe0 && b <= 0xef) {
-        n = 3;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates are not characters */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f; /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
 }
 
 static int hexval(char c)
@@ -683,6 +650,37 @@ int corio_json_w_int64(struct corio_json_w *w, int64_t v)
     char tmp[CORIO_JSON_INT_MAX];
     int n = corio_json_fmt_int64(v, tmp);
     return corio_json_w_raw(w, tmp, (size_t)n);
+}
+
+int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
+{
+    /* At most 33 bytes: "-", 20 digits, "e" and "-2147483648" (and its NUL). */
+    char tmp[40], digits[CORIO_JSON_INT_MAX];
+    size_t n = 0;
+    if (m < 0)
+        tmp[n++] = '-';
+    int nd = corio_json_fmt_uint64(m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m, digits);
+    if (e < 0 && e >= -CORIO_JSON_DECIMAL_POINT_MAX) {
+        /* Plain digits with a point: 21.5, 0.0042. */
+        int k = -e, lead = nd > k ? nd - k : 0;
+        memcpy(tmp + n, digits, (size_t)lead);
+        n += (size_t)lead;
+        if (lead == 0)
+            tmp[n++] = '0';
+        tmp[n++] = '.';
+        for (int z = nd; z < k; z++)
+            tmp[n++] = '0';
+        memcpy(tmp + n, digits + lead, (size_t)(nd - lead));
+        n += (size_t)(nd - lead);
+    } else {
+        memcpy(tmp + n, digits, (size_t)nd);
+        n += (size_t)nd;
+        if (e != 0) {
+            tmp[n++] = 'e';
+            n += (size_t)corio_json_fmt_int64(e, tmp + n);
+        }
+    }
+    return corio_json_w_raw(w, tmp, n);
 }
 
 int corio_json_w_bool(struct corio_json_w *w, bool v)

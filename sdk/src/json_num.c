@@ -450,14 +450,36 @@ int corio_json_int64(const struct corio_json_tok *t, int64_t *v)
     return CORIO_OK;
 }
 
+/* v / 10 and its remainder with 32-bit divisions only: a 64-bit division would pull
+ * libgcc's __udivdi3 and __umoddi3 into a 32-bit device's image. Long division in
+ * 16-bit digits, each step dividing a value below 10 * 2^16. */
+static uint64_t div10(uint64_t v, unsigned *rem)
+{
+    uint32_t w[2] = {(uint32_t)(v >> 32), (uint32_t)v}, r = 0;
+    for (int i = 0; i < 2; i++) {
+        uint32_t hi = r << 16 | w[i] >> 16, qh = hi / 10u;
+        uint32_t lo = (hi - qh * 10u) << 16 | (w[i] & 0xFFFFu), ql = lo / 10u;
+        r = lo - ql * 10u;
+        w[i] = qh << 16 | ql;
+    }
+    *rem = r;
+    return (uint64_t)w[0] << 32 | w[1];
+}
+
 int corio_json_fmt_uint64(uint64_t v, char *out)
 {
     char tmp[20];
     int n = 0;
+    while (v > UINT32_MAX) {
+        unsigned r;
+        v = div10(v, &r);
+        tmp[n++] = (char)('0' + r);
+    }
+    uint32_t s = (uint32_t)v;
     do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
+        tmp[n++] = (char)('0' + s % 10u);
+        s /= 10u;
+    } while (s > 0);
     for (int i = 0; i < n; i++)
         out[i] = tmp[n - 1 - i];
     out[n] = '\0';

@@ -9,6 +9,7 @@
  * And any callback may call back into the client, so after each callback the code
  * re-reads the state instead of trusting what it knew before.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "corio/mqtt.h"
@@ -46,25 +47,31 @@ static uint32_t remaining(uint32_t t, uint32_t since, uint32_t ms)
 
 static bool is_v5(const struct corio_mqtt *c)
 {
-    return c->cfg.version == CORIO_MQTT_V5;
+    return c->version == CORIO_MQTT_V5;
 }
 
 /* ---------------------------------------------------------------------------------
  * Backoff and configuration
  */
 
+/* 32-bit arithmetic only: 64-bit division would pull libgcc's __udivdi3 and
+ * __umoddi3 into a 32-bit device's image. */
 uint32_t corio_mqtt_backoff_delay(const struct corio_mqtt_backoff *b, uint32_t failures,
                                   uint32_t random)
 {
     if (!b || failures == 0)
         return 0;
-    uint64_t d = b->initial_ms;
-    for (uint32_t i = 1; i < failures && d < b->max_ms; i++)
-        d *= 2;
-    if (d > b->max_ms)
-        d = b->max_ms;
-    uint64_t j = d * (b->jitter_pct > 100 ? 100u : b->jitter_pct) / 100u;
-    return (uint32_t)(d - j + (j ? random % (j + 1) : 0));
+    uint32_t d = b->initial_ms, max = b->max_ms;
+    for (uint32_t i = 1; i < failures && d < max; i++)
+        d = d > max / 2u ? max : d * 2u;
+    if (d > max)
+        d = max;
+    uint32_t pct = b->jitter_pct > 100 ? 100u : b->jitter_pct;
+    /* floor(d * pct / 100) without overflow: d = 100a + r. */
+    uint32_t j = d / 100u * pct + d % 100u * pct / 100u;
+    if (j == 0)
+        return d;
+    return d - j + (j == UINT32_MAX ? random : random % (j + 1u));
 }
 
 void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
@@ -83,23 +90,35 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
     cfg->backoff.reset_after_ms = 60000;
 }
 
-/* The CONNECT the configuration describes, without the properties the client adds. */
-static void connect_packet(const struct corio_mqtt_config *cfg, bool clean,
-                           struct corio_mqtt_connect *m)
+/* Encodes the CONNECT the configuration describes, with the property block props
+ * (the application's alone, or the client's whole block), into buf (NULL: size only,
+ * as corio_mqtt_encode_connect). One function for init's check and the real packet. */
+static int encode_connect(const struct corio_mqtt_config *cfg, bool clean, const uint8_t *props,
+                          size_t props_len, uint8_t *buf, size_t cap)
 {
-    memset(m, 0, sizeof *m);
-    m->version = cfg->version;
-    m->clean_start = clean;
-    m->keepalive_s = cfg->keepalive_s;
-    m->client_id = cfg->client_id;
-    m->client_id_len = cfg->client_id_len;
-    m->will = cfg->will;
-    m->username = cfg->username;
-    m->username_len = cfg->username_len;
-    m->password = cfg->password;
-    m->password_len = cfg->password_len;
-    m->props = cfg->connect_props;
-    m->props_len = cfg->connect_props_len;
+    struct corio_mqtt_connect m;
+    memset(&m, 0, sizeof m);
+    m.version = cfg->version;
+    m.clean_start = clean;
+    m.keepalive_s = cfg->keepalive_s;
+    m.client_id = cfg->client_id;
+    m.client_id_len = cfg->client_id_len;
+    m.will = cfg->will;
+    m.username = cfg->username;
+    m.username_len = cfg->username_len;
+    m.password = cfg->password;
+    m.password_len = cfg->password_len;
+    m.props = props;
+    m.props_len = props_len;
+    return corio_mqtt_encode_connect(buf, cap, &m);
+}
+
+/* Every CONNECT the configuration yields must encode. The clean flag matters only for
+ * an empty 3.1.1 client id, which needs it: check the attempt that may lack it. */
+static bool connect_ok(const struct corio_mqtt_config *cfg)
+{
+    return encode_connect(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, cfg->connect_props,
+                          cfg->connect_props_len, NULL, 0) >= 0;
 }
 
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
@@ -111,39 +130,28 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         !clk->now_ms || !rnd || !rnd->fill || !tx || !rx || tx_cap < MIN_BUFFER ||
         rx_cap < MIN_BUFFER || !cb)
         return CORIO_ERR_INVAL;
-    if (cfg->version != CORIO_MQTT_V311 && cfg->version != CORIO_MQTT_V5)
-        return CORIO_ERR_INVAL;
-    if (cfg->clean > CORIO_MQTT_CLEAN_NEVER)
+    if (cfg->clean > CORIO_MQTT_CLEAN_NEVER ||
+        (!CORIO_MQTT_WITH_RESEND && !cfg->drop_inflight_on_disconnect))
         return CORIO_ERR_INVAL;
     if (cfg->auth_method &&
         (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
          !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
-    if (cfg->connect_props_len) {
-        static const uint8_t own[] = {CORIO_MQTT_PROP_SESSION_EXPIRY,
-                                      CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
-                                      CORIO_MQTT_PROP_AUTH_METHOD, CORIO_MQTT_PROP_AUTH_DATA};
-        struct corio_mqtt_prop pr;
-        if (cfg->version != CORIO_MQTT_V5 || !cfg->connect_props ||
-            corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
-                                    CORIO_MQTT_CONNECT) != CORIO_OK)
-            return CORIO_ERR_INVAL;
-        for (size_t i = 0; i < sizeof own; i++)
-            if (corio_mqtt_prop_find(cfg->connect_props, cfg->connect_props_len, own[i], &pr) ==
-                CORIO_OK)
-                return CORIO_ERR_INVAL;
-    }
-    /* Every CONNECT this configuration yields must encode; check both clean flags. */
-    struct corio_mqtt_connect m;
-    connect_packet(cfg, cfg->clean != CORIO_MQTT_CLEAN_NEVER, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
-        return CORIO_ERR_INVAL;
-    connect_packet(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+    /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
+     * CONNECT); they must not hold what the client sets itself. */
+    uint8_t seen[CORIO__MQTT_PROP_SET];
+    if (!connect_ok(cfg) || (cfg->connect_props_len &&
+                             (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
+                                                      CORIO_MQTT_CONNECT, seen) != CORIO_OK ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
+    c->version = cfg->version;
     c->tp = *tp;
     c->clk = *clk;
     c->rnd = *rnd;
@@ -198,6 +206,28 @@ static uint8_t *tx_reserve(struct corio_mqtt *c, size_t n)
         tx_compact(c);
     }
     return c->tx_cap - c->tx_len < n ? NULL : c->tx + c->tx_len;
+}
+
+/* Queues a packet of at most 5 bytes that the client writes itself (PUBACK, PINGREQ,
+ * DISCONNECT) from values it has checked already; the codec's encoders validate what
+ * an application gives them, which these need not. false: no room in tx now. */
+static bool queue(struct corio_mqtt *c, const uint8_t *pkt, size_t n)
+{
+    uint8_t *w = tx_reserve(c, n);
+    if (!w)
+        return false;
+    memcpy(w, pkt, n);
+    c->tx_len += n;
+    return true;
+}
+
+/* DISCONNECT: MQTT 5 carries a reason code unless it is 0 (3.1.1 has none). */
+static bool queue_disconnect(struct corio_mqtt *c, uint8_t reason)
+{
+    uint8_t d[3] = {CORIO_MQTT_DISCONNECT << 4, 0, reason};
+    if (is_v5(c) && reason)
+        d[1] = 1;
+    return queue(c, d, 2u + d[1]);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -274,15 +304,24 @@ static void reset_connection(struct corio_mqtt *c)
     c->ping_outstanding = false;
     c->reauth = false;
     c->ack_pending = false;
-    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+    /* Without the client's own resends every token leaves at once (lose, stop). */
+    for (size_t i = 0; CORIO_MQTT_WITH_RESEND && i < CORIO_MQTT_MAX_INFLIGHT; i++)
         if (c->inflight[i].state == IF_WAIT_ACK)
             c->inflight[i].state = IF_RESEND;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         if (c->subs[i].state == SUB_WAIT)
             c->subs[i].state = SUB_SEND;
-        else if (c->subs[i].state == SUB_WAIT_UNSUB)
+        else if (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_WAIT_UNSUB)
             c->subs[i].state = SUB_UNSUB;
     }
+}
+
+/* Every token still held leaves the client, unsent. */
+static void drop_inflight(struct corio_mqtt *c)
+{
+    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
+        if (c->inflight[i].state != IF_FREE)
+            publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
 }
 
 /* The end of corio_mqtt_disconnect(). */
@@ -293,9 +332,7 @@ static void stop(struct corio_mqtt *c)
     c->failures = 0;
     c->disc_pending = false;
     uint8_t reason = c->disc_reason;
-    for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
-        if (c->inflight[i].state != IF_FREE)
-            publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+    drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, CORIO_OK, reason);
 }
@@ -314,16 +351,13 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
         c->failures = 0;
     if (c->failures < 32)
         c->failures++;
-    uint8_t r[4] = {0, 0, 0, 0};
-    if (c->rnd.fill(c->rnd.ctx, r, sizeof r) != CORIO_OK)
-        memset(r, 0, sizeof r);
-    uint32_t random = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+    uint32_t random = 0; /* jitter: any byte order will do */
+    if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
+        random = 0;
     c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
     c->state = CORIO_MQTT_WAITING;
-    if (c->cfg.drop_inflight_on_disconnect)
-        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
-            if (c->inflight[i].state != IF_FREE)
-                publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
+    if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
+        drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, err, reason);
 }
@@ -332,16 +366,8 @@ static void lose(struct corio_mqtt *c, int err, uint8_t reason)
  * connection with err. */
 static void leave(struct corio_mqtt *c, int err, uint8_t reason)
 {
-    if (is_v5(c) && !c->pending_err) {
-        uint8_t *w = tx_reserve(c, 3);
-        if (w) {
-            int n = corio_mqtt_encode_disconnect(w, 3, CORIO_MQTT_V5, reason, NULL, 0);
-            if (n > 0) {
-                c->tx_len += (size_t)n;
-                flush(c);
-            }
-        }
-    }
+    if (is_v5(c) && !c->pending_err && queue_disconnect(c, reason))
+        flush(c);
     lose(c, err, reason);
 }
 
@@ -349,33 +375,61 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * Sending
  */
 
-/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
+/* The client's own properties, written straight into a block it sized: what goes in
+ * was checked before (the method at init, lengths by the caller), so the codec's
+ * validating builders are not needed here. Each returns the next write position. */
+static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
+{
+    w[0] = id;
+    for (size_t i = 4; i > 0; i--, v >>= 8)
+        w[i] = (uint8_t)v;
+    return w + 5;
+}
+
+static uint8_t *put_prop_bin(uint8_t *w, uint8_t id, const void *data, size_t len)
+{
+    w[0] = id;
+    w[1] = (uint8_t)(len >> 8);
+    w[2] = (uint8_t)len;
+    if (len)
+        memcpy(w + 3, data, len);
+    return w + 3 + len;
+}
+
+/* Authentication Method and, when there is any, Authentication Data. */
+static size_t auth_props_len(const struct corio_mqtt *c, size_t data_len)
+{
+    return 3u + c->cfg.auth_method_len + (data_len ? 3u + data_len : 0u);
+}
+
+static uint8_t *put_auth_props(const struct corio_mqtt *c, uint8_t *w, const uint8_t *data,
+                               size_t len)
+{
+    w = put_prop_bin(w, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method, c->cfg.auth_method_len);
+    return len ? put_prop_bin(w, CORIO_MQTT_PROP_AUTH_DATA, data, len) : w;
+}
+
+/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. The
+ * client writes it itself, as PUBACK and DISCONNECT: the method was checked at init and
+ * the data is length-checked here, so the codec's validating encoder is not needed. */
 static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
 {
-    size_t mlen = c->cfg.auth_method_len;
     if (len > 0xFFFFu)
         return CORIO_ERR_INVAL;
-    size_t plen = 3 + mlen + (len ? 3 + len : 0);
+    size_t plen = auth_props_len(c, len);
     size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
     size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
     if (total > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    if (!tx_reserve(c, total))
+    uint8_t *w = tx_reserve(c, total);
+    if (!w)
         return CORIO_ERR_AGAIN;
-    /* Build the properties in the tail of the free space, then encode in front of them
-     * (the encoder moves them into place). */
-    struct corio_mqtt_props pb;
-    uint8_t *block = c->tx + c->tx_cap - plen;
-    corio_mqtt_props_init(&pb, block, plen);
-    int rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD, c->cfg.auth_method, mlen);
-    if (rc == CORIO_OK && len)
-        rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
-    if (rc != CORIO_OK)
-        return rc;
-    int n = corio_mqtt_encode_auth(c->tx + c->tx_len, c->tx_cap - c->tx_len, reason, block, pb.len);
-    if (n < 0)
-        return n;
-    c->tx_len += (size_t)n;
+    *w++ = CORIO_MQTT_AUTH << 4;
+    w += corio__mqtt_varint_put(w, (uint32_t)rem);
+    *w++ = reason;
+    w += corio__mqtt_varint_put(w, (uint32_t)plen);
+    put_auth_props(c, w, data, len);
+    c->tx_len += total;
     flush(c);
     return CORIO_OK;
 }
@@ -383,52 +437,45 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
 /* The transport is open: queue CONNECT. */
 static void send_connect(struct corio_mqtt *c)
 {
-    struct corio_mqtt_connect m;
+    const uint8_t *props = NULL; /* 3.1.1 has none */
+    size_t props_len = 0;
     c->tx_head = c->tx_len = c->rx_len = 0;
     c->clean_this_time = c->cfg.clean == CORIO_MQTT_CLEAN_ALWAYS ||
                          (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
-    connect_packet(&c->cfg, c->clean_this_time, &m);
     if (is_v5(c)) {
-        /* Build our properties at the front of tx, move the block to the tail, and
-         * let the encoder move it into place. */
-        struct corio_mqtt_props pb;
+        /* Our properties go into the tail of tx; the encoder moves them into place. */
+        const uint8_t *data = NULL;
+        size_t len = 0;
         int rc = CORIO_OK;
-        corio_mqtt_props_init(&pb, c->tx, c->tx_cap);
-        if (c->cfg.session_expiry_s)
-            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_SESSION_EXPIRY,
-                                          c->cfg.session_expiry_s);
-        /* The broker must never send more than rx holds. */
-        uint32_t maxp = c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap;
-        if (rc == CORIO_OK)
-            rc = corio_mqtt_props_add_int(&pb, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, maxp);
-        if (rc == CORIO_OK && c->cfg.auth_method) {
-            const uint8_t *data = NULL;
-            size_t len = 0;
+        if (c->cfg.auth_method) {
             rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
             if (c->state != CORIO_MQTT_OPENING)
                 return; /* the callback called corio_mqtt_disconnect() */
-            if (rc == CORIO_OK)
-                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_METHOD,
-                                                c->cfg.auth_method, c->cfg.auth_method_len);
-            if (rc == CORIO_OK && len)
-                rc = corio_mqtt_props_add_bytes(&pb, CORIO_MQTT_PROP_AUTH_DATA, data, len);
+            if (rc == CORIO_OK && len > 0xFFFFu)
+                rc = CORIO_ERR_INVAL;
         }
-        if (rc == CORIO_OK && c->cfg.connect_props_len) {
-            if (pb.cap - pb.len < c->cfg.connect_props_len)
-                rc = CORIO_ERR_NOSPACE;
-            else
-                memcpy(pb.buf + pb.len, c->cfg.connect_props, c->cfg.connect_props_len);
-            pb.len += c->cfg.connect_props_len;
-        }
+        size_t plen = (c->cfg.session_expiry_s ? 5u : 0u) + 5u + c->cfg.connect_props_len +
+                      (c->cfg.auth_method ? auth_props_len(c, len) : 0u);
+        if (rc == CORIO_OK && plen > c->tx_cap)
+            rc = CORIO_ERR_NOSPACE;
         if (rc != CORIO_OK) {
             lose(c, rc, 0);
             return;
         }
-        memmove(c->tx + c->tx_cap - pb.len, c->tx, pb.len);
-        m.props = c->tx + c->tx_cap - pb.len;
-        m.props_len = pb.len;
+        uint8_t *w = c->tx + c->tx_cap - plen;
+        props = w;
+        props_len = plen;
+        if (c->cfg.session_expiry_s)
+            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
+        /* The broker must never send more than rx holds. */
+        w = put_prop_u32(w, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                         c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap);
+        if (c->cfg.auth_method)
+            w = put_auth_props(c, w, data, len);
+        if (c->cfg.connect_props_len)
+            memcpy(w, c->cfg.connect_props, c->cfg.connect_props_len);
     }
-    int n = corio_mqtt_encode_connect(c->tx, c->tx_cap, &m);
+    int n = encode_connect(&c->cfg, c->clean_this_time, props, props_len, c->tx, c->tx_cap);
     if (n < 0) {
         lose(c, n, 0);
         return;
@@ -451,7 +498,7 @@ static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publ
 {
     if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
         return CORIO_ERR_UNSUPPORTED;
-    int n = corio_mqtt_encode_publish(NULL, 0, c->cfg.version, m);
+    int n = corio_mqtt_encode_publish(NULL, 0, c->version, m);
     if (n < 0)
         return n;
     if ((size_t)n > c->tx_cap)
@@ -472,12 +519,13 @@ static bool emit_ack(struct corio_mqtt *c)
 {
     if (!c->ack_pending)
         return true;
-    uint8_t *w = tx_reserve(c, 5);
-    if (!w)
+    /* The reason (0 under 3.1.1) is one on_publish() checked; 0 goes unsaid. */
+    uint8_t a[5] = {CORIO_MQTT_PUBACK << 4, 2, (uint8_t)(c->ack_id >> 8), (uint8_t)c->ack_id,
+                    c->ack_reason};
+    if (c->ack_reason)
+        a[1] = 3;
+    if (!queue(c, a, 2u + a[1]))
         return false;
-    int n = corio_mqtt_encode_puback(w, 5, c->cfg.version, c->ack_id, c->ack_reason, NULL, 0);
-    if (n > 0)
-        c->tx_len += (size_t)n;
     c->ack_pending = false;
     return true;
 }
@@ -486,7 +534,7 @@ static bool emit_ack(struct corio_mqtt *c)
  * through an empty tx so that whatever fits the buffer also fits now. */
 static void resend_pending(struct corio_mqtt *c)
 {
-    while (c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
+    while (CORIO_MQTT_WITH_RESEND && c->state == CORIO_MQTT_CONNECTED && !c->pending_err) {
         struct corio_mqtt_inflight *e = NULL;
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++)
             if (c->inflight[i].state == IF_RESEND &&
@@ -514,7 +562,7 @@ static void resend_pending(struct corio_mqtt *c)
             publish_done(c, e, n, 0);
             continue;
         }
-        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->cfg.version, &m);
+        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->version, &m);
         if (n < 0) {
             publish_done(c, e, n, 0);
             continue;
@@ -525,29 +573,40 @@ static void resend_pending(struct corio_mqtt *c)
     }
 }
 
+/* Bytes of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter, and its Remaining Length:
+ * packet id, an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
+static size_t sub_size(const struct corio_mqtt *c, uint16_t filter_len, bool sub, size_t *rem)
+{
+    *rem = 4u + is_v5(c) + filter_len + sub;
+    return 1 + corio__mqtt_varint_len((uint32_t)*rem) + *rem;
+}
+
+/* Queues the (UN)SUBSCRIBEs due: one filter each, written by the client itself, as
+ * PUBACK and DISCONNECT: the filter and options were checked by corio_mqtt_subscribe(). */
 static void send_subscriptions(struct corio_mqtt *c)
 {
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && c->state == CORIO_MQTT_CONNECTED; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
-        if (s->state != SUB_SEND && s->state != SUB_UNSUB)
+        if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
-        bool sub = s->state == SUB_SEND;
-        struct corio_mqtt_sub f = {s->filter, s->filter_len, s->options};
-        uint16_t id = alloc_id(c);
-        int n = sub ? corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0)
-                    : corio_mqtt_encode_unsubscribe(NULL, 0, c->cfg.version, id, &f, 1, NULL, 0);
-        if (n < 0)
-            return;
-        uint8_t *w = tx_reserve(c, (size_t)n);
+        bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
+        size_t rem, n = sub_size(c, s->filter_len, sub, &rem);
+        uint8_t *w = tx_reserve(c, n);
         if (!w)
             return;
+        uint16_t id = alloc_id(c);
+        *w++ = sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u;
+        w += corio__mqtt_varint_put(w, (uint32_t)rem);
+        *w++ = (uint8_t)(id >> 8);
+        *w++ = (uint8_t)id;
+        if (is_v5(c))
+            *w++ = 0; /* no properties */
+        *w++ = (uint8_t)(s->filter_len >> 8);
+        *w++ = (uint8_t)s->filter_len;
+        memcpy(w, s->filter, s->filter_len);
         if (sub)
-            n = corio_mqtt_encode_subscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
-        else
-            n = corio_mqtt_encode_unsubscribe(w, (size_t)n, c->cfg.version, id, &f, 1, NULL, 0);
-        if (n < 0)
-            return;
-        c->tx_len += (size_t)n;
+            w[s->filter_len] = s->options;
+        c->tx_len += n;
         s->packet_id = id;
         s->state = sub ? SUB_WAIT : SUB_WAIT_UNSUB;
     }
@@ -565,14 +624,13 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
     }
     if (!elapsed(t, c->t_last_tx, ka))
         return;
-    uint8_t *w = tx_reserve(c, 2);
-    if (!w) {
+    static const uint8_t ping[2] = {CORIO_MQTT_PINGREQ << 4, 0};
+    if (!queue(c, ping, sizeof ping)) {
         /* Nothing has left tx for a keepalive period and a ping timeout: the link is dead. */
         if (elapsed(t, c->t_last_tx, ka + c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
         return;
     }
-    c->tx_len += (size_t)corio_mqtt_encode_pingreq(w, 2);
     c->ping_outstanding = true;
     c->t_ping = t;
     flush(c);
@@ -583,20 +641,45 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
  * for room in tx, -1 when the connection ended.
  */
 
-/* Finds the block's Authentication Data and checks its Authentication Method is ours. */
-static int auth_props(const struct corio_mqtt *c, const uint8_t *props, size_t len,
+/* Finds the block's Authentication Data and checks its Authentication Method is ours;
+ * with connack, also takes the broker's limits from the block (one walk for both). */
+static int auth_props(struct corio_mqtt *c, const uint8_t *props, size_t len, bool connack,
                       const uint8_t **data, size_t *data_len)
 {
+    struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
     *data = NULL;
     *data_len = 0;
-    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_METHOD, &pr) == CORIO_OK &&
-        (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
-         memcmp(pr.data, c->cfg.auth_method, pr.len) != 0))
-        return CORIO_ERR_MALFORMED;
-    if (corio_mqtt_prop_find(props, len, CORIO_MQTT_PROP_AUTH_DATA, &pr) == CORIO_OK) {
-        *data = pr.data;
-        *data_len = pr.len;
+    /* The block passed the decoder's checks: each property appears at most once. */
+    corio_mqtt_prop_iter_init(&it, props, len);
+    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
+        switch (pr.id) {
+        case CORIO_MQTT_PROP_AUTH_METHOD:
+            if (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
+                memcmp(pr.data, c->cfg.auth_method, pr.len) != 0)
+                return CORIO_ERR_MALFORMED;
+            break;
+        case CORIO_MQTT_PROP_AUTH_DATA:
+            *data = pr.data;
+            *data_len = pr.len;
+            break;
+        default:
+            if (!connack)
+                break;
+            /* CONNACK's limits; the decoder allowed these ids in CONNACK only. */
+            if (pr.id == CORIO_MQTT_PROP_SERVER_KEEP_ALIVE)
+                c->keepalive_s = (uint16_t)pr.value;
+            else if (pr.id == CORIO_MQTT_PROP_RECEIVE_MAXIMUM)
+                c->send_quota = (uint16_t)pr.value;
+            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_QOS)
+                c->server_max_qos = (uint8_t)pr.value;
+            else if (pr.id == CORIO_MQTT_PROP_RETAIN_AVAILABLE)
+                c->retain_available = pr.value != 0;
+            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE)
+                c->server_max_packet = pr.value;
+            else if (pr.id == CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM)
+                c->topic_alias_max = (uint16_t)pr.value;
+        }
     }
     return CORIO_OK;
 }
@@ -613,36 +696,9 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
         return -1;
     }
     if (is_v5(c)) {
-        struct corio_mqtt_prop_iter it;
-        struct corio_mqtt_prop pr;
-        corio_mqtt_prop_iter_init(&it, ack->props, ack->props_len);
-        while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
-            switch (pr.id) {
-            case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
-                c->keepalive_s = (uint16_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
-                c->send_quota = (uint16_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_MAXIMUM_QOS:
-                c->server_max_qos = (uint8_t)pr.value;
-                break;
-            case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
-                c->retain_available = pr.value != 0;
-                break;
-            case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
-                c->server_max_packet = pr.value;
-                break;
-            case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
-                c->topic_alias_max = (uint16_t)pr.value;
-                break;
-            default:
-                break;
-            }
-        }
         const uint8_t *data;
         size_t len;
-        if (auth_props(c, ack->props, ack->props_len, &data, &len) != CORIO_OK) {
+        if (auth_props(c, ack->props, ack->props_len, true, &data, &len) != CORIO_OK) {
             leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
             return -1;
         }
@@ -671,7 +727,7 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
             struct corio_mqtt_subscription *s = &c->subs[i];
             if (s->state == SUB_ACTIVE)
                 s->state = SUB_SEND;
-            else if (s->state == SUB_UNSUB)
+            else if (CORIO_MQTT_WITH_UNSUBSCRIBE && s->state == SUB_UNSUB)
                 sub_gone(c, s, CORIO_MQTT_RC_SUCCESS, false);
         }
     }
@@ -683,13 +739,15 @@ static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *
     const uint8_t *data, *out = NULL;
     size_t len, out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
-    if (!c->cfg.auth_method || auth_props(c, a->props, a->props_len, &data, &len) != CORIO_OK ||
-        a->reason == CORIO_MQTT_RC_REAUTHENTICATE || (!during_connect && !c->reauth) ||
+    if (!c->cfg.auth_method ||
+        auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
+        a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
+        (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
         (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
         leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
         return -1;
     }
-    if (a->reason == CORIO_MQTT_RC_SUCCESS) {
+    if (CORIO_MQTT_WITH_REAUTH && a->reason == CORIO_MQTT_RC_SUCCESS) {
         c->reauth = false;
         int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
         if (rc != CORIO_OK && c->state == CORIO_MQTT_CONNECTED) {
@@ -759,18 +817,21 @@ static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
 
 static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt_suback *a)
 {
-    uint8_t want = type == CORIO_MQTT_SUBACK ? SUB_WAIT : SUB_WAIT_UNSUB;
+    bool unsub = type == CORIO_MQTT_UNSUBACK;
+    if (!CORIO_MQTT_WITH_UNSUBSCRIBE && unsub)
+        return 1; /* never asked for: as an id we do not hold */
+    uint8_t want = unsub ? SUB_WAIT_UNSUB : SUB_WAIT;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state != want || s->packet_id != a->packet_id)
             continue;
         /* One filter per request, so one reason code (none for a 3.1.1 UNSUBACK). */
-        if (a->count != (type == CORIO_MQTT_UNSUBACK && !is_v5(c) ? 0u : 1u)) {
+        if (a->count != (unsub && !is_v5(c) ? 0u : 1u)) {
             leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
             return -1;
         }
         uint8_t reason = a->count ? a->reasons[0] : 0;
-        if (type == CORIO_MQTT_UNSUBACK) {
+        if (CORIO_MQTT_WITH_UNSUBSCRIBE && unsub) {
             sub_gone(c, s, reason, false);
         } else if (reason >= 0x80) {
             sub_gone(c, s, reason, true);
@@ -787,7 +848,7 @@ static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt
 static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
 {
     struct corio_mqtt_packet p;
-    if (corio_mqtt_decode(c->cfg.version, pkt, len, &p) != CORIO_OK) {
+    if (corio_mqtt_decode(c->version, pkt, len, &p) != CORIO_OK) {
         leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
         return -1;
     }
@@ -830,16 +891,20 @@ static void receive(struct corio_mqtt *c)
 {
     for (int round = 0; round < RECV_ROUNDS; round++) {
         for (;;) {
-            size_t plen;
+            uint32_t rem;
+            size_t used;
             if (!emit_ack(c))
                 return;
-            int rc = corio_mqtt_frame(c->rx, c->rx_len, &plen);
+            /* The frame: a type byte and the Remaining Length (corio_mqtt_frame()). */
+            int rc = c->rx_len < 2 ? CORIO_ERR_AGAIN
+                                   : corio__mqtt_varint_get(c->rx + 1, c->rx_len - 1, &rem, &used);
             if (rc == CORIO_ERR_AGAIN)
                 break;
             if (rc != CORIO_OK) {
                 leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
                 return;
             }
+            size_t plen = 1 + used + (size_t)rem;
             if (plen > c->rx_cap) {
                 leave(c, CORIO_ERR_NOSPACE, CORIO_MQTT_RC_PACKET_TOO_LARGE);
                 return;
@@ -887,16 +952,8 @@ int corio_mqtt_connect(struct corio_mqtt *c)
 static void disconnecting(struct corio_mqtt *c, uint32_t t)
 {
     /* A PUBACK still owed goes out before the DISCONNECT. */
-    if (c->disc_pending && !c->pending_err && emit_ack(c)) {
-        uint8_t *w = tx_reserve(c, 3);
-        if (w) {
-            int n = corio_mqtt_encode_disconnect(w, 3, c->cfg.version,
-                                                 is_v5(c) ? c->disc_reason : 0, NULL, 0);
-            if (n > 0)
-                c->tx_len += (size_t)n;
-            c->disc_pending = false;
-        }
-    }
+    if (c->disc_pending && !c->pending_err && emit_ack(c) && queue_disconnect(c, c->disc_reason))
+        c->disc_pending = false;
     flush(c);
     if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
         elapsed(t, c->t_state, c->cfg.ping_timeout_ms))
@@ -992,10 +1049,12 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
         if (c->tx_len == 0) {
             if (c->ack_pending)
                 return 0;
-            if (count_inflight(c, IF_RESEND) && count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+            if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND) &&
+                count_inflight(c, IF_WAIT_ACK) < c->send_quota)
                 return 0;
             for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
-                if (c->subs[i].state == SUB_SEND || c->subs[i].state == SUB_UNSUB)
+                if (c->subs[i].state == SUB_SEND ||
+                    (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_UNSUB))
                     return 0;
         }
         if (c->keepalive_s == 0)
@@ -1032,7 +1091,7 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         return CORIO_ERR_STATE;
     struct corio_mqtt_inflight *e = NULL;
     if (msg->qos == 1) {
-        if (count_inflight(c, IF_RESEND))
+        if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND))
             return CORIO_ERR_AGAIN;
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
             if (c->inflight[i].state == IF_FREE)
@@ -1051,14 +1110,15 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         return CORIO_ERR_AGAIN;
     if (e)
         m.packet_id = alloc_id(c);
-    n = corio_mqtt_encode_publish(w, (size_t)n, c->cfg.version, &m);
+    n = corio_mqtt_encode_publish(w, (size_t)n, c->version, &m);
     if (n < 0)
         return n;
     c->tx_len += (size_t)n;
     if (e) {
         e->token = token;
         e->packet_id = m.packet_id;
-        e->order = c->next_order++;
+        if (CORIO_MQTT_WITH_RESEND)
+            e->order = c->next_order++; /* resends go in this order */
         e->state = IF_WAIT_ACK;
     }
     flush(c);
@@ -1068,14 +1128,14 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
 int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filter_len,
                          uint8_t options)
 {
-    if (!c || !filter || (options & 3u) > 1)
+    /* The rules corio_mqtt_encode_subscribe() applies, with QoS 2 left out: options
+     * bits 6-7 reserved, Retain Handling 0..2, nothing but QoS under 3.1.1. */
+    if (!c || !filter || (options & 3u) > 1 || (options & 0xC0u) || ((options >> 4) & 3u) > 2 ||
+        (!is_v5(c) && (options & 0xFCu)) ||
+        !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len))
         return CORIO_ERR_INVAL;
-    struct corio_mqtt_sub f = {filter, filter_len, options};
-    /* Encoding validates the filter and options; the size must fit tx. */
-    int n = corio_mqtt_encode_subscribe(NULL, 0, c->cfg.version, 1, &f, 1, NULL, 0);
-    if (n < 0)
-        return n;
-    if ((size_t)n > c->tx_cap)
+    size_t rem;
+    if (sub_size(c, filter_len, true, &rem) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
     struct corio_mqtt_subscription *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && !s; i++) {
@@ -1084,7 +1144,8 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
             if (!free_slot)
                 free_slot = x;
         } else if (x->filter_len == filter_len && memcmp(x->filter, filter, filter_len) == 0) {
-            if (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB)
+            if (CORIO_MQTT_WITH_UNSUBSCRIBE &&
+                (x->state == SUB_UNSUB || x->state == SUB_WAIT_UNSUB))
                 return CORIO_ERR_AGAIN;
             s = x;
         }
@@ -1104,6 +1165,8 @@ int corio_mqtt_unsubscribe(struct corio_mqtt *c, const char *filter, uint16_t fi
 {
     if (!c || !filter)
         return CORIO_ERR_INVAL;
+    if (!CORIO_MQTT_WITH_UNSUBSCRIBE)
+        return CORIO_ERR_UNSUPPORTED;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state == SUB_FREE || s->filter_len != filter_len ||
@@ -1120,6 +1183,8 @@ int corio_mqtt_reauthenticate(struct corio_mqtt *c)
 {
     if (!c)
         return CORIO_ERR_INVAL;
+    if (!CORIO_MQTT_WITH_REAUTH)
+        return CORIO_ERR_UNSUPPORTED;
     if (c->state != CORIO_MQTT_CONNECTED || !c->cfg.auth_method || c->reauth || c->pending_err)
         return CORIO_ERR_STATE;
     const uint8_t *data = NULL;
@@ -1160,13 +1225,7 @@ int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t us
     cfg.username_len = username_len;
     cfg.password = password;
     cfg.password_len = password_len;
-    /* Every CONNECT the configuration yields must still encode (as in init). */
-    struct corio_mqtt_connect m;
-    connect_packet(&cfg, cfg.clean != CORIO_MQTT_CLEAN_NEVER, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
-        return CORIO_ERR_INVAL;
-    connect_packet(&cfg, cfg.clean == CORIO_MQTT_CLEAN_ALWAYS, &m);
-    if (corio_mqtt_encode_connect(NULL, 0, &m) < 0)
+    if (!connect_ok(&cfg))
         return CORIO_ERR_INVAL;
     c->cfg = cfg;
     return CORIO_OK;

@@ -36,13 +36,13 @@ static uint16_t get_u16(const uint8_t *p)
 
 /* Reads a Property Length and its block, which must fit in n bytes and suit ctx. */
 static int get_props(const uint8_t *p, size_t n, unsigned ctx, const uint8_t **props,
-                     size_t *props_len, size_t *used)
+                     size_t *props_len, size_t *used, uint8_t *seen)
 {
     uint32_t len;
     size_t vl;
     if (corio__mqtt_varint_get(p, n, &len, &vl) != CORIO_OK || n - vl < len)
         return MALFORMED;
-    if (corio__mqtt_props_check(p + vl, len, ctx) != CORIO_OK)
+    if (corio__mqtt_props_check(p + vl, len, ctx, seen) != CORIO_OK)
         return MALFORMED;
     *props = p + vl;
     *props_len = len;
@@ -70,8 +70,8 @@ static int decode_connack(uint8_t version, const uint8_t *p, size_t n,
         return MALFORMED;
     if (version == CORIO_MQTT_V5) {
         size_t used;
-        if (get_props(p + 2, n - 2, CORIO_MQTT_CONNACK, &out->props, &out->props_len, &used) !=
-                CORIO_OK ||
+        if (get_props(p + 2, n - 2, CORIO_MQTT_CONNACK, &out->props, &out->props_len, &used,
+                      NULL) != CORIO_OK ||
             used != n - 2)
             return MALFORMED;
     }
@@ -103,21 +103,17 @@ static int decode_publish(uint8_t version, uint8_t flags, const uint8_t *p, size
             return MALFORMED;
         off += 2;
     }
+    uint8_t seen[CORIO__MQTT_PROP_SET] = {0};
     if (version == CORIO_MQTT_V5) {
         size_t used;
-        if (get_props(p + off, n - off, CORIO_MQTT_PUBLISH, &out->props, &out->props_len, &used) !=
-            CORIO_OK)
+        if (get_props(p + off, n - off, CORIO_MQTT_PUBLISH, &out->props, &out->props_len, &used,
+                      seen) != CORIO_OK)
             return MALFORMED;
         off += used;
     }
     /* A topic may be empty only when a Topic Alias stands for it (MQTT 5.0 §3.3.2.1). */
-    if (tl == 0) {
-        struct corio_mqtt_prop pr;
-        if (version == CORIO_MQTT_V311 ||
-            corio_mqtt_prop_find(out->props, out->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) !=
-                CORIO_OK)
-            return MALFORMED;
-    }
+    if (tl == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS))
+        return MALFORMED;
     out->payload = p + off;
     out->payload_len = n - off;
     return CORIO_OK;
@@ -140,7 +136,7 @@ static int decode_ack(uint8_t version, uint8_t type, const uint8_t *p, size_t n,
     if (n == 3)
         return CORIO_OK;
     size_t used;
-    if (get_props(p + 3, n - 3, type, &out->props, &out->props_len, &used) != CORIO_OK ||
+    if (get_props(p + 3, n - 3, type, &out->props, &out->props_len, &used, NULL) != CORIO_OK ||
         used != n - 3)
         return MALFORMED;
     return CORIO_OK;
@@ -161,7 +157,8 @@ static int decode_suback(uint8_t version, uint8_t type, const uint8_t *p, size_t
             return n == 2 ? CORIO_OK : MALFORMED;
     } else {
         size_t used;
-        if (get_props(p + off, n - off, type, &out->props, &out->props_len, &used) != CORIO_OK)
+        if (get_props(p + off, n - off, type, &out->props, &out->props_len, &used, NULL) !=
+            CORIO_OK)
             return MALFORMED;
         off += used;
     }
@@ -194,15 +191,10 @@ static int decode_reason(uint8_t type, const uint8_t *p, size_t n,
     if (n == 1)
         return CORIO_OK;
     size_t used;
-    if (get_props(p + 1, n - 1, type, &out->props, &out->props_len, &used) != CORIO_OK ||
+    /* An AUTH's properties must name the method: props_check's rule. */
+    if (get_props(p + 1, n - 1, type, &out->props, &out->props_len, &used, NULL) != CORIO_OK ||
         used != n - 1)
         return MALFORMED;
-    if (type == CORIO_MQTT_AUTH) {
-        struct corio_mqtt_prop pr;
-        if (corio_mqtt_prop_find(out->props, out->props_len, CORIO_MQTT_PROP_AUTH_METHOD, &pr) !=
-            CORIO_OK)
-            return MALFORMED;
-    }
     return CORIO_OK;
 }
 

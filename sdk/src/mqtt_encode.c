@@ -46,9 +46,7 @@ static int begin(uint8_t *buf, size_t cap, uint8_t first, size_t rem, uint8_t **
 {
     if (rem > CORIO_MQTT_MAX_REMAINING)
         return CORIO_ERR_INVAL;
-    size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
-    if (total > 0x7FFFFFFFu)
-        return CORIO_ERR_INVAL;
+    size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem; /* < 2^31 */
     if (!buf)
         return (int)total;
     if (cap < total)
@@ -58,8 +56,10 @@ static int begin(uint8_t *buf, size_t cap, uint8_t first, size_t rem, uint8_t **
     return (int)total;
 }
 
-/* Validates a property block for a packet: none at all under 3.1.1. */
-static int props_valid(uint8_t version, const uint8_t *props, size_t len, unsigned ctx)
+/* Validates a property block for a packet: none at all under 3.1.1. seen as in
+ * corio__mqtt_props_check (NULL: not wanted; untouched under 3.1.1). */
+static int props_valid(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
+                       uint8_t *seen)
 {
     if (len && !props)
         return 0;
@@ -67,13 +67,7 @@ static int props_valid(uint8_t version, const uint8_t *props, size_t len, unsign
         return 0;
     if (version == CORIO_MQTT_V311)
         return len == 0;
-    return corio__mqtt_props_check(props, len, ctx) == CORIO_OK;
-}
-
-static int has_prop(const uint8_t *props, size_t len, uint8_t id)
-{
-    struct corio_mqtt_prop pr;
-    return corio_mqtt_prop_find(props, len, id, &pr) == CORIO_OK;
+    return corio__mqtt_props_check(props, len, ctx, seen) == CORIO_OK;
 }
 
 static int str_ok(const char *s, uint16_t len)
@@ -94,16 +88,17 @@ int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_
     /* 3.1.1 §3.1.3.1: a zero-length client id needs a clean session. */
     if (!v5 && c->client_id_len == 0 && !c->clean_start)
         return CORIO_ERR_INVAL;
-    if (!props_valid(c->version, c->props, c->props_len, CORIO_MQTT_CONNECT))
+    /* (Authentication Data without its Method is props_check's to refuse.) */
+    if (!props_valid(c->version, c->props, c->props_len, CORIO_MQTT_CONNECT, NULL))
         return CORIO_ERR_INVAL;
-    if (v5 && has_prop(c->props, c->props_len, CORIO_MQTT_PROP_AUTH_DATA) &&
-        !has_prop(c->props, c->props_len, CORIO_MQTT_PROP_AUTH_METHOD))
-        return CORIO_ERR_INVAL;
-    const struct corio_mqtt_will *wl = c->will;
+    /* With CORIO_MQTT_WITH_WILL 0, wl is NULL for the compiler and the will code goes. */
+    const struct corio_mqtt_will *wl = CORIO_MQTT_WITH_WILL ? c->will : NULL;
+    if (!CORIO_MQTT_WITH_WILL && c->will)
+        return CORIO_ERR_UNSUPPORTED;
     if (wl && (wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
                !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len) ||
                (wl->payload_len && !wl->payload) ||
-               !props_valid(c->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL)))
+               !props_valid(c->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL)))
         return CORIO_ERR_INVAL;
     if (c->username && !str_ok(c->username, c->username_len))
         return CORIO_ERR_INVAL;
@@ -167,15 +162,13 @@ int corio_mqtt_encode_publish(uint8_t *buf, size_t cap, uint8_t version,
         (p->topic_len && !p->topic) ||
         !corio__mqtt_topic_name_ok((const uint8_t *)p->topic, p->topic_len))
         return CORIO_ERR_INVAL;
-    if (!props_valid(version, p->props, p->props_len, CORIO_MQTT_PUBLISH))
+    uint8_t seen[CORIO__MQTT_PROP_SET] = {0};
+    if (!props_valid(version, p->props, p->props_len, CORIO_MQTT_PUBLISH, seen))
         return CORIO_ERR_INVAL;
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
-    if (version == CORIO_MQTT_V5 &&
-        has_prop(p->props, p->props_len, CORIO_MQTT_PROP_SUBSCRIPTION_ID))
-        return CORIO_ERR_INVAL;
-    if (p->topic_len == 0 && (version == CORIO_MQTT_V311 ||
-                              !has_prop(p->props, p->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS)))
+    if (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
+        (p->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))
         return CORIO_ERR_INVAL;
     if (p->payload_len > CORIO_MQTT_MAX_REMAINING)
         return CORIO_ERR_INVAL;
@@ -203,7 +196,7 @@ int corio_mqtt_encode_puback(uint8_t *buf, size_t cap, uint8_t version, uint16_t
                              uint8_t reason, const uint8_t *props, size_t props_len)
 {
     if (!version_ok(version) || packet_id == 0 ||
-        !props_valid(version, props, props_len, CORIO_MQTT_PUBACK))
+        !props_valid(version, props, props_len, CORIO_MQTT_PUBACK, NULL))
         return CORIO_ERR_INVAL;
     if (version == CORIO_MQTT_V311 ? reason != 0
                                    : !corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
@@ -231,7 +224,7 @@ static int encode_sub(uint8_t *buf, size_t cap, uint8_t version, uint8_t type, u
                       size_t props_len)
 {
     if (!version_ok(version) || packet_id == 0 || !subs || count == 0 ||
-        !props_valid(version, props, props_len, type))
+        !props_valid(version, props, props_len, type, NULL))
         return CORIO_ERR_INVAL;
     size_t rem = 2;
     if (version == CORIO_MQTT_V5)
@@ -310,7 +303,8 @@ static int encode_reason(uint8_t *buf, size_t cap, uint8_t type, uint8_t reason,
 int corio_mqtt_encode_disconnect(uint8_t *buf, size_t cap, uint8_t version, uint8_t reason,
                                  const uint8_t *props, size_t props_len)
 {
-    if (!version_ok(version) || !props_valid(version, props, props_len, CORIO_MQTT_DISCONNECT))
+    if (!version_ok(version) ||
+        !props_valid(version, props, props_len, CORIO_MQTT_DISCONNECT, NULL))
         return CORIO_ERR_INVAL;
     if (version == CORIO_MQTT_V311 ? reason != 0
                                    : !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
@@ -321,12 +315,11 @@ int corio_mqtt_encode_disconnect(uint8_t *buf, size_t cap, uint8_t version, uint
 int corio_mqtt_encode_auth(uint8_t *buf, size_t cap, uint8_t reason, const uint8_t *props,
                            size_t props_len)
 {
+    /* MQTT 5.0 §3.15.2.2.2: an AUTH with properties names its method (props_check's
+     * rule for AUTH); only a bare success may omit both. */
     if (!corio__mqtt_reason_ok(CORIO_MQTT_AUTH, reason, 1) ||
-        !props_valid(CORIO_MQTT_V5, props, props_len, CORIO_MQTT_AUTH))
-        return CORIO_ERR_INVAL;
-    /* MQTT 5.0 §3.15.2.2.2: an AUTH with properties names its method; only a bare
-     * success may omit both. */
-    if ((reason != 0 || props_len) && !has_prop(props, props_len, CORIO_MQTT_PROP_AUTH_METHOD))
+        ((reason != 0 || props_len) &&
+         !props_valid(CORIO_MQTT_V5, props, props_len, CORIO_MQTT_AUTH, NULL)))
         return CORIO_ERR_INVAL;
     return encode_reason(buf, cap, CORIO_MQTT_AUTH, reason, props, props_len);
 }

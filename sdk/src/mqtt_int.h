@@ -33,10 +33,17 @@ int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len);
  * level, '+' alone in its level), else 0. */
 int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len);
 
+/* Bytes of a bit set over property identifiers (bit id of byte id / 8). */
+#define CORIO__MQTT_PROP_SET     6u
+#define CORIO__MQTT_HAS(set, id) (((set)[(id) >> 3] >> ((id)&7u)) & 1u)
+
 /* Checks that a property block is well formed and fits context ctx (a packet type or
  * CORIO__MQTT_CTX_WILL): every identifier allowed there, no duplicate the specification
- * forbids, values in range, strings valid UTF-8. Returns CORIO_OK or CORIO_ERR_MALFORMED. */
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx);
+ * forbids, values in range, strings valid UTF-8, no Authentication Data without its
+ * Method, and in AUTH the Method present. seen (CORIO__MQTT_PROP_SET bytes, or NULL)
+ * gets the identifiers present, so callers need not walk the block again. Returns
+ * CORIO_OK or CORIO_ERR_MALFORMED. */
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen);
 
 /* 1 when MQTT 5 allows reason code rc in a packet of the given type sent by a client
  * (by_client != 0) or by a server, else 0. */

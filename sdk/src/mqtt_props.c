@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "corio/mqtt_codec.h"
+#include "corio_int.h"
 #include "mqtt_int.h"
 
 /* ---------------------------------------------------------------------------------
@@ -59,45 +60,8 @@ int corio__mqtt_varint_get(const uint8_t *p, size_t len, uint32_t *v, size_t *us
 
 int corio__mqtt_utf8_ok(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint32_t cp, min;
-        if (c == 0)
-            return 0;
-        if (c < 0x80u) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0u) == 0xC0u) {
-            n = 1;
-            cp = c & 0x1Fu;
-            min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            n = 2;
-            cp = c & 0x0Fu;
-            min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            n = 3;
-            cp = c & 0x07u;
-            min = 0x10000u;
-        } else {
-            return 0;
-        }
-        if (len - i - 1 < n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            uint8_t b = s[i + k];
-            if ((b & 0xC0u) != 0x80u)
-                return 0;
-            cp = (cp << 6) | (b & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    /* MQTT also forbids U+0000 (MQTT 5.0 §1.5.4). */
+    return corio__utf8_ok(s, len) && (len == 0 || !memchr(s, 0, len));
 }
 
 int corio__mqtt_topic_name_ok(const uint8_t *s, size_t len)
@@ -128,7 +92,10 @@ int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len)
  * The property table
  */
 
-enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
+/* Value types; the fixed-size integers' codes are their widths in bytes. */
+enum { T_NONE, T_BYTE = 1, T_U16 = 2, T_VARINT = 3, T_U32 = 4, T_STR, T_BIN, T_PAIR };
+#define T_MASK 7u
+#define NZ     8u /* flag: the value must not be 0 (MQTT 5.0 §3.1.2.11, §3.3.2.3) */
 
 #define IN(t) (1u << (t))
 #define WILL  IN(CORIO__MQTT_CTX_WILL)
@@ -146,43 +113,78 @@ enum { T_NONE, T_BYTE, T_U16, T_U32, T_VARINT, T_STR, T_BIN, T_PAIR };
 
 #define PROP_TABLE_SIZE 0x2B
 
-static const struct {
-    uint8_t type;
-    uint16_t where; /* contexts the property may appear in */
-} prop_table[PROP_TABLE_SIZE] = {
-    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = {T_BYTE, WILL | PUB},
-    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = {T_U32, WILL | PUB},
-    [CORIO_MQTT_PROP_CONTENT_TYPE] = {T_STR, WILL | PUB},
-    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = {T_STR, WILL | PUB},
-    [CORIO_MQTT_PROP_CORRELATION_DATA] = {T_BIN, WILL | PUB},
-    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = {T_VARINT, PUB | SUB},
-    [CORIO_MQTT_PROP_SESSION_EXPIRY] = {T_U32, CONN | CACK | DISC},
-    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = {T_STR, CACK},
-    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = {T_U16, CACK},
-    [CORIO_MQTT_PROP_AUTH_METHOD] = {T_STR, CONN | CACK | AUTH},
-    [CORIO_MQTT_PROP_AUTH_DATA] = {T_BIN, CONN | CACK | AUTH},
-    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = {T_BYTE, CONN},
-    [CORIO_MQTT_PROP_WILL_DELAY] = {T_U32, WILL},
-    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = {T_BYTE, CONN},
-    [CORIO_MQTT_PROP_RESPONSE_INFO] = {T_STR, CACK},
-    [CORIO_MQTT_PROP_SERVER_REFERENCE] = {T_STR, CACK | DISC},
-    [CORIO_MQTT_PROP_REASON_STRING] = {T_STR, CACK | ACKS | SACK | UACK | DISC | AUTH},
-    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = {T_U16, CONN | CACK},
-    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = {T_U16, CONN | CACK},
-    [CORIO_MQTT_PROP_TOPIC_ALIAS] = {T_U16, PUB},
-    [CORIO_MQTT_PROP_MAXIMUM_QOS] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_USER_PROPERTY] = {T_PAIR, WILL | CONN | CACK | PUB | ACKS | SUB | SACK |
-                                                   UNSUB | UACK | DISC | AUTH},
-    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = {T_U32, CONN | CACK},
-    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = {T_BYTE, CACK},
-    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = {T_BYTE, CACK},
+/* Two arrays rather than an array of structs: no padding, a quarter less rodata. */
+static const uint8_t prop_types[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = T_BYTE,
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = T_U32,
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = T_STR,
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = T_STR,
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = T_BIN,
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = T_VARINT | NZ,
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = T_U32,
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = T_STR,
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = T_U16,
+    [CORIO_MQTT_PROP_AUTH_METHOD] = T_STR,
+    [CORIO_MQTT_PROP_AUTH_DATA] = T_BIN,
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = T_BYTE,
+    [CORIO_MQTT_PROP_WILL_DELAY] = T_U32,
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = T_BYTE,
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = T_STR,
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = T_STR,
+    [CORIO_MQTT_PROP_REASON_STRING] = T_STR,
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = T_U16 | NZ,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = T_U16,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = T_U16 | NZ,
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = T_BYTE,
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_USER_PROPERTY] = T_PAIR,
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = T_U32 | NZ,
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = T_BYTE,
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = T_BYTE,
+};
+
+/* The contexts each property may appear in (a bit per packet type, bit 0 the will). */
+static const uint16_t prop_where[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = WILL | PUB,
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = WILL | PUB,
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = WILL | PUB,
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = WILL | PUB,
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = WILL | PUB,
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = PUB | SUB,
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = CONN | CACK | DISC,
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = CACK,
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = CACK,
+    [CORIO_MQTT_PROP_AUTH_METHOD] = CONN | CACK | AUTH,
+    [CORIO_MQTT_PROP_AUTH_DATA] = CONN | CACK | AUTH,
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = CONN,
+    [CORIO_MQTT_PROP_WILL_DELAY] = WILL,
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = CONN,
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = CACK,
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = CACK | DISC,
+    [CORIO_MQTT_PROP_REASON_STRING] = CACK | ACKS | SACK | UACK | DISC | AUTH,
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = CONN | CACK,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = CONN | CACK,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = PUB,
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = CACK,
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_USER_PROPERTY] =
+        WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK | DISC | AUTH,
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = CONN | CACK,
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = CACK,
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = CACK,
 };
 
 static uint8_t prop_type(uint32_t id)
 {
-    return id < PROP_TABLE_SIZE ? prop_table[id].type : (uint8_t)T_NONE;
+    return id < PROP_TABLE_SIZE ? (uint8_t)(prop_types[id] & T_MASK) : (uint8_t)T_NONE;
+}
+
+/* Bytes of a fixed-size integer property's value (T_BYTE, T_U16, T_U32), else 0. */
+static size_t int_width(uint8_t t)
+{
+    return t <= T_U32 && t != T_VARINT ? t : 0u;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -200,51 +202,25 @@ int corio_mqtt_props_add_int(struct corio_mqtt_props *p, uint8_t id, uint32_t va
 {
     if (!p)
         return CORIO_ERR_INVAL;
-    size_t need;
-    switch (prop_type(id)) {
-    case T_BYTE:
-        if (value > 0xFFu)
-            return CORIO_ERR_INVAL;
-        need = 2;
-        break;
-    case T_U16:
-        if (value > 0xFFFFu)
-            return CORIO_ERR_INVAL;
-        need = 3;
-        break;
-    case T_U32:
-        need = 5;
-        break;
-    case T_VARINT:
-        if (value > CORIO_MQTT_MAX_REMAINING)
-            return CORIO_ERR_INVAL;
+    uint8_t t = prop_type(id);
+    size_t w = int_width(t), need;
+    if (w)
+        need = 1 + w;
+    else if (t == T_VARINT && value <= CORIO_MQTT_MAX_REMAINING)
         need = 1 + corio__mqtt_varint_len(value);
-        break;
-    default:
+    else
         return CORIO_ERR_INVAL;
-    }
+    if (w < 4 && w && value >> (8 * w))
+        return CORIO_ERR_INVAL; /* does not fit its type */
     if (p->cap - p->len < need)
         return CORIO_ERR_NOSPACE;
-    uint8_t *w = p->buf + p->len;
-    w[0] = id;
-    switch (prop_type(id)) {
-    case T_BYTE:
-        w[1] = (uint8_t)value;
-        break;
-    case T_U16:
-        w[1] = (uint8_t)(value >> 8);
-        w[2] = (uint8_t)value;
-        break;
-    case T_U32:
-        w[1] = (uint8_t)(value >> 24);
-        w[2] = (uint8_t)(value >> 16);
-        w[3] = (uint8_t)(value >> 8);
-        w[4] = (uint8_t)value;
-        break;
-    default:
-        corio__mqtt_varint_put(w + 1, value);
-        break;
-    }
+    uint8_t *o = p->buf + p->len;
+    o[0] = id;
+    if (w)
+        for (size_t i = 0; i < w; i++)
+            o[1 + i] = (uint8_t)(value >> (8 * (w - 1 - i)));
+    else
+        corio__mqtt_varint_put(o + 1, value);
     p->len += need;
     return CORIO_OK;
 }
@@ -325,7 +301,7 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
     if (it->off >= it->len)
         return CORIO_ERR_NOTFOUND;
     const uint8_t *p = it->block + it->off;
-    size_t avail = it->len - it->off, used, n;
+    size_t avail = it->len - it->off, used, n = 0;
     uint32_t id;
     if (corio__mqtt_varint_get(p, avail, &id, &used) != CORIO_OK)
         return CORIO_ERR_MALFORMED;
@@ -336,42 +312,22 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
     out->id = (uint8_t)id;
     p += used;
     avail -= used;
-    switch (t) {
-    case T_BYTE:
-        if (avail < 1)
+    size_t w = int_width(t);
+    if (w) {
+        if (avail < w)
             return CORIO_ERR_MALFORMED;
-        out->value = p[0];
-        n = 1;
-        break;
-    case T_U16:
-        if (avail < 2)
-            return CORIO_ERR_MALFORMED;
-        out->value = (uint32_t)p[0] << 8 | p[1];
-        n = 2;
-        break;
-    case T_U32:
-        if (avail < 4)
-            return CORIO_ERR_MALFORMED;
-        out->value = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        n = 4;
-        break;
-    case T_VARINT:
+        for (n = 0; n < w; n++)
+            out->value = out->value << 8 | p[n];
+    } else if (t == T_VARINT) {
         if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
-        break;
-    case T_STR:
-    case T_BIN:
-        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-        break;
-    default: { /* T_PAIR */
+    } else if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK) {
+        return CORIO_ERR_MALFORMED; /* T_STR, T_BIN */
+    } else if (t == T_PAIR) {
         size_t n2;
-        if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK ||
-            get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
+        if (get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
         n += n2;
-        break;
-    }
     }
     it->off += used + n;
     return CORIO_OK;
@@ -390,113 +346,98 @@ int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct co
     return rc;
 }
 
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx)
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen)
 {
     struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
-    uint64_t seen = 0;
+    /* A bit per identifier, in bytes: a 64-bit mask would cost 32-bit parts a libgcc
+     * shift per property. */
+    uint8_t own[CORIO__MQTT_PROP_SET];
     int rc;
+    if (!seen)
+        seen = own;
+    memset(seen, 0, CORIO__MQTT_PROP_SET);
     corio_mqtt_prop_iter_init(&it, block, len);
     while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
-        if (!(prop_table[pr.id].where & (1u << ctx)))
-            return CORIO_ERR_MALFORMED;
-        uint64_t bit = (uint64_t)1 << pr.id;
+        uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
          * (one per matching subscription). */
         int may_repeat = pr.id == CORIO_MQTT_PROP_USER_PROPERTY ||
                          (pr.id == CORIO_MQTT_PROP_SUBSCRIPTION_ID && ctx == CORIO_MQTT_PUBLISH);
-        if ((seen & bit) && !may_repeat)
-            return CORIO_ERR_MALFORMED;
-        seen |= bit;
-        switch (prop_table[pr.id].type) {
-        case T_BYTE:
+        if (!(prop_where[pr.id] & (1u << ctx)) || ((seen[pr.id >> 3] & bit) && !may_repeat) ||
+            ((t & NZ) && pr.value == 0) ||
             /* Every byte property is a 0/1 flag. */
-            if (pr.value > 1)
-                return CORIO_ERR_MALFORMED;
-            break;
-        case T_STR:
-            if (!corio__mqtt_utf8_ok(pr.data, pr.len))
-                return CORIO_ERR_MALFORMED;
-            if (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
-                (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len)))
-                return CORIO_ERR_MALFORMED;
-            break;
-        case T_PAIR:
-            if (!corio__mqtt_utf8_ok(pr.data, pr.len) || !corio__mqtt_utf8_ok(pr.data2, pr.len2))
-                return CORIO_ERR_MALFORMED;
-            break;
-        default:
-            break;
-        }
-        switch (pr.id) {
-        case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
-        case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
-        case CORIO_MQTT_PROP_TOPIC_ALIAS:
-        case CORIO_MQTT_PROP_SUBSCRIPTION_ID:
-            if (pr.value == 0)
-                return CORIO_ERR_MALFORMED;
-            break;
-        default:
-            break;
-        }
+            ((t & T_MASK) == T_BYTE && pr.value > 1) ||
+            (((t & T_MASK) == T_STR || (t & T_MASK) == T_PAIR) &&
+             !corio__mqtt_utf8_ok(pr.data, pr.len)) ||
+            ((t & T_MASK) == T_PAIR && !corio__mqtt_utf8_ok(pr.data2, pr.len2)) ||
+            (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
+             (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
+            return CORIO_ERR_MALFORMED;
+        seen[pr.id >> 3] |= bit;
     }
-    return rc == CORIO_ERR_NOTFOUND ? CORIO_OK : CORIO_ERR_MALFORMED;
+    if (rc != CORIO_ERR_NOTFOUND)
+        return CORIO_ERR_MALFORMED;
+    /* MQTT 5.0 §3.1.2.11.10, §3.2.2.3.18, §3.15.2.2.3: Authentication Data only with
+     * its Method; §3.15.2.2.2: an AUTH's properties always name the Method. */
+    if (!CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) &&
+        (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA) || ctx == CORIO_MQTT_AUTH))
+        return CORIO_ERR_MALFORMED;
+    return CORIO_OK;
 }
 
 /* ---------------------------------------------------------------------------------
  * Reason codes allowed per packet (MQTT 5.0 table 2-6)
  */
 
-static const uint8_t rc_connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
-                                     0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
-                                     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
-static const uint8_t rc_puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
-static const uint8_t rc_pubrel[] = {0x00, 0x92};
-static const uint8_t rc_suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
-                                    0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
-static const uint8_t rc_unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
-static const uint8_t rc_disc_server[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
-                                         0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
-                                         0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
-static const uint8_t rc_disc_client[] = {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90,
-                                         0x93, 0x94, 0x95, 0x96, 0x98, 0x99};
-static const uint8_t rc_auth[] = {0x00, 0x18, 0x19};
+/* Each reason code as a set of the contexts allowing it, a bit per context: so one
+ * byte per code instead of a list per packet. */
+enum {
+    RC_CONNACK = 1u << 0,
+    RC_PUBACK = 1u << 1, /* and PUBREC */
+    RC_PUBREL = 1u << 2, /* and PUBCOMP */
+    RC_SUBACK = 1u << 3,
+    RC_UNSUBACK = 1u << 4,
+    RC_DISC_SERVER = 1u << 5,
+    RC_DISC_CLIENT = 1u << 6,
+    RC_AUTH = 1u << 7,
+};
+
+/* The codes below 0x80 that MQTT 5 defines, and their contexts. */
+static const uint8_t rc_low[] = {0x00, 0x01, 0x02, 0x04, 0x10, 0x11, 0x18, 0x19};
+static const uint8_t rc_low_ctx[] = {0xFF,      RC_SUBACK,   RC_SUBACK, RC_DISC_CLIENT,
+                                     RC_PUBACK, RC_UNSUBACK, RC_AUTH,   RC_AUTH};
+/* 0x80 .. 0xA2 (generated from table 2-6). */
+static const uint8_t rc_high_ctx[] = {0x7B, 0x61, 0x61, 0x7B, 0x01, 0x01, 0x01, 0x3B, 0x01,
+                                      0x21, 0x01, 0x20, 0x01, 0x20, 0x20, 0x38, 0x63, 0x1A,
+                                      0x04, 0x60, 0x60, 0x61, 0x60, 0x2B, 0x60, 0x63, 0x21,
+                                      0x21, 0x21, 0x21, 0x28, 0x21, 0x20, 0x28, 0x28};
+
+/* The context bit of each packet type (0: no reason codes); DISCONNECT's depends on
+ * the sender. */
+static const uint8_t rc_type_ctx[16] = {
+    [CORIO_MQTT_CONNACK] = RC_CONNACK,   [CORIO_MQTT_PUBACK] = RC_PUBACK,
+    [CORIO_MQTT_PUBREC] = RC_PUBACK,     [CORIO_MQTT_PUBREL] = RC_PUBREL,
+    [CORIO_MQTT_PUBCOMP] = RC_PUBREL,    [CORIO_MQTT_SUBACK] = RC_SUBACK,
+    [CORIO_MQTT_UNSUBACK] = RC_UNSUBACK, [CORIO_MQTT_DISCONNECT] = RC_DISC_SERVER,
+    [CORIO_MQTT_AUTH] = RC_AUTH,
+};
 
 int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
 {
-    const uint8_t *set;
-    size_t n;
-#define SET(a) (set = (a), n = sizeof(a))
-    switch (type) {
-    case CORIO_MQTT_CONNACK:
-        SET(rc_connack);
-        break;
-    case CORIO_MQTT_PUBACK:
-    case CORIO_MQTT_PUBREC:
-        SET(rc_puback);
-        break;
-    case CORIO_MQTT_PUBREL:
-    case CORIO_MQTT_PUBCOMP:
-        SET(rc_pubrel);
-        break;
-    case CORIO_MQTT_SUBACK:
-        SET(rc_suback);
-        break;
-    case CORIO_MQTT_UNSUBACK:
-        SET(rc_unsuback);
-        break;
-    case CORIO_MQTT_DISCONNECT:
-        if (by_client)
-            SET(rc_disc_client);
-        else
-            SET(rc_disc_server);
-        break;
-    case CORIO_MQTT_AUTH:
-        SET(rc_auth);
-        break;
-    default:
+    uint8_t want, ctx = 0;
+    if (type > 15)
         return 0;
+    want = rc_type_ctx[type];
+    if (type == CORIO_MQTT_DISCONNECT && by_client)
+        want = RC_DISC_CLIENT;
+    if (rc >= 0x80) {
+        if (rc - 0x80u < sizeof rc_high_ctx)
+            ctx = rc_high_ctx[rc - 0x80u];
+    } else {
+        const uint8_t *p = memchr(rc_low, rc, sizeof rc_low);
+        if (p)
+            ctx = rc_low_ctx[p - rc_low];
     }
-#undef SET
-    return memchr(set, rc, n) != NULL;
+    return (ctx & want) != 0;
 }

@@ -9,9 +9,10 @@
  * never needs more room than the final pack.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
-#include "json_int.h"
+#include "corio_int.h"
 #include "senml_int.h"
 
 static int enc_error(const struct corio_senml_enc *e)
@@ -63,21 +64,12 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
 /* Checks                                                                         */
 /* ------------------------------------------------------------------------------ */
 
+#if CORIO_SENML_FLOAT
 static bool is_finite(double v)
 {
     return v - v == 0.0; /* false for NaN and infinities, without libm */
 }
-
-static bool utf8_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = corio__utf8_seq((const uint8_t *)s + i, n - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
-}
+#endif
 
 /* Every character of s[0..n) may appear in a name (RFC 8428 §4.5.1). */
 static bool name_chars_ok(const char *s, size_t n)
@@ -100,21 +92,25 @@ static bool alnum(char c)
 
 static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
+#if CORIO_SENML_FLOAT
     const unsigned nums[] = {CORIO_SENML_HAS_BT, CORIO_SENML_HAS_BV, CORIO_SENML_HAS_BS,
-                             CORIO_SENML_HAS_S, CORIO_SENML_HAS_T, CORIO_SENML_HAS_UT};
+                             CORIO_SENML_HAS_S,  CORIO_SENML_HAS_T,  CORIO_SENML_HAS_UT};
     const double vals[] = {r->bt, r->bv, r->bs, r->s, r->t, r->ut};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if ((r->has & nums[i]) && !is_finite(vals[i]))
             return false;
+#endif
     switch (r->type) {
     case CORIO_SENML_NONE:
         break;
     case CORIO_SENML_NUMBER:
-        if (!is_finite(r->v))
+#if CORIO_SENML_FLOAT
+        if (!(r->has & CORIO_SENML_HAS_VDEC) && !is_finite(r->v))
             return false;
+#endif
         break;
     case CORIO_SENML_STRING:
-        if ((!r->vs && r->vs_len) || (r->vs && !utf8_ok(r->vs, r->vs_len)))
+        if ((!r->vs && r->vs_len) || (r->vs && !corio__utf8_ok(r->vs, r->vs_len)))
             return false;
         break;
     case CORIO_SENML_BOOL:
@@ -132,7 +128,8 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
         if (e->records > 0 && r->bver != e->version)
             return false;
     }
-    if ((r->bu && !utf8_ok(r->bu, strlen(r->bu))) || (r->u && !utf8_ok(r->u, strlen(r->u))))
+    if ((r->bu && !corio__utf8_ok(r->bu, strlen(r->bu))) ||
+        (r->u && !corio__utf8_ok(r->u, strlen(r->u))))
         return false;
     size_t bn_len = r->bn ? strlen(r->bn) : e->bn_len;
     char first = r->bn ? r->bn[0] : e->bn_first;
@@ -158,98 +155,82 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
 }
 
 /* ------------------------------------------------------------------------------ */
-/* JSON                                                                           */
+/* Writing a record: one table-driven walk for JSON and CBOR                      */
 /* ------------------------------------------------------------------------------ */
 
-static void jkey(struct corio_json_w *w, bool *first, enum senml_label l)
-{
-    const char *label = corio__senml_labels[l].text;
-    if (!*first)
-        corio_json_w_raw(w, ",", 1);
-    *first = false;
-    corio_json_w_raw(w, "\"", 1);
-    corio_json_w_raw(w, label, strlen(label));
-    corio_json_w_raw(w, "\":", 2);
-}
+/* Where each label's value comes from. */
+enum src {
+    S_STRZ, /* a NUL-terminated string of the fields, at off; absent when NULL */
+    S_NUM,  /* a double of the fields, at off; present with its CORIO_SENML_HAS_ bit */
+    S_BVER, /* the base version (CORIO_SENML_HAS_BVER) */
+    S_EXT,  /* a number of the extension, at off; first record only, with its pair */
+    S_VAL,  /* the value; present for the record's type */
+};
 
-static void jstr(struct corio_json_w *w, bool *first, enum senml_label l, const char *s)
-{
-    if (!s)
-        return;
-    jkey(w, first, l);
-    corio_json_w_string(w, s, strlen(s));
-}
+struct slot {
+    uint8_t src;
+    uint8_t off;  /* offsetof in corio_senml_fields (S_STRZ, S_NUM) or corio_senml_ext */
+    uint8_t what; /* S_NUM: the CORIO_SENML_HAS_ bit; S_VAL: the type; S_EXT: 0 seq, 1 boot */
+};
 
-static void jnum(struct corio_json_w *w, bool *first, enum senml_label l, bool present,
-                 double v)
-{
-    if (!present)
-        return;
-    jkey(w, first, l);
-    corio_json_w_double(w, v);
-}
+#define F(m) ((uint8_t)offsetof(struct corio_senml_fields, m))
+#define X(m) ((uint8_t)offsetof(struct corio_senml_ext, m))
+static const struct slot slots[L_COUNT] = {
+    [L_BN] = {S_STRZ, F(bn), 0},
+    [L_BT] = {S_NUM, F(bt), CORIO_SENML_HAS_BT},
+    [L_BU] = {S_STRZ, F(bu), 0},
+    [L_BV] = {S_NUM, F(bv), CORIO_SENML_HAS_BV},
+    [L_BS] = {S_NUM, F(bs), CORIO_SENML_HAS_BS},
+    [L_BVER] = {S_BVER, 0, 0},
+    [L_N] = {S_STRZ, F(n), 0},
+    [L_U] = {S_STRZ, F(u), 0},
+    [L_V] = {S_VAL, 0, CORIO_SENML_NUMBER},
+    [L_VS] = {S_VAL, 0, CORIO_SENML_STRING},
+    [L_VB] = {S_VAL, 0, CORIO_SENML_BOOL},
+    [L_VD] = {S_VAL, 0, CORIO_SENML_DATA},
+    [L_S] = {S_NUM, F(s), CORIO_SENML_HAS_S},
+    [L_T] = {S_NUM, F(t), CORIO_SENML_HAS_T},
+    [L_UT] = {S_NUM, F(ut), CORIO_SENML_HAS_UT},
+    [L_EP] = {S_EXT, X(ep), 0},
+    [L_SEQ] = {S_EXT, X(seq), 0},
+    [L_BOOT] = {S_EXT, X(boot), 1},
+    [L_UPT] = {S_EXT, X(upt), 1},
+};
+#undef F
+#undef X
 
-static void juint(struct corio_json_w *w, bool *first, enum senml_label l, uint64_t v)
-{
-    jkey(w, first, l);
-    corio_json_w_uint64(w, v);
-}
+/* The order labels are written in. CBOR: the bytewise order of the keys' encodings
+ * (RFC 8949 §4.2.1): 0..8, then -1..-6, then the text labels, shorter first. JSON:
+ * base fields, the extension, then the record's own, as the cloud's examples read. */
+static const uint8_t cbor_order[L_COUNT] = {L_N,  L_U,  L_V,    L_VS,  L_VB,  L_S,  L_T,
+                                            L_UT, L_VD, L_BVER, L_BN,  L_BT,  L_BU, L_BV,
+                                            L_BS, L_EP, L_SEQ,  L_UPT, L_BOOT};
+static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_BVER, L_EP,
+                                            L_SEQ, L_BOOT, L_UPT, L_N,  L_U,  L_V,    L_VS,
+                                            L_VB,  L_VD,   L_S,   L_T,  L_UT};
 
-static void json_record(struct corio_senml_enc *e, const struct corio_senml_fields *r)
+static bool present(const struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l)
 {
-    struct corio_json_w *w = &e->json;
-    bool first = true;
-    if (e->records > 0)
-        corio_json_w_raw(w, ",", 1);
-    corio_json_w_raw(w, "{", 1);
-    jstr(w, &first, L_BN, r->bn);
-    jnum(w, &first, L_BT, r->has & CORIO_SENML_HAS_BT, r->bt);
-    jstr(w, &first, L_BU, r->bu);
-    jnum(w, &first, L_BV, r->has & CORIO_SENML_HAS_BV, r->bv);
-    jnum(w, &first, L_BS, r->has & CORIO_SENML_HAS_BS, r->bs);
-    if (r->has & CORIO_SENML_HAS_BVER)
-        juint(w, &first, L_BVER, r->bver);
-    if (e->records == 0) {
-        if (e->ext.has_seq) {
-            juint(w, &first, L_EP, e->ext.ep);
-            juint(w, &first, L_SEQ, e->ext.seq);
-        }
-        if (e->ext.has_boot) {
-            juint(w, &first, L_BOOT, e->ext.boot);
-            juint(w, &first, L_UPT, e->ext.upt);
-        }
+    const struct slot *sl = &slots[l];
+    const char *base = (const char *)r;
+    switch (sl->src) {
+    case S_STRZ: {
+        const char *p;
+        memcpy(&p, base + sl->off, sizeof p);
+        return p != NULL;
     }
-    jstr(w, &first, L_N, r->n);
-    jstr(w, &first, L_U, r->u);
-    switch (r->type) {
-    case CORIO_SENML_NUMBER:
-        jnum(w, &first, L_V, true, r->v);
-        break;
-    case CORIO_SENML_STRING:
-        jkey(w, &first, L_VS);
-        corio_json_w_string(w, r->vs, r->vs_len);
-        break;
-    case CORIO_SENML_BOOL:
-        jkey(w, &first, L_VB);
-        corio_json_w_bool(w, r->vb);
-        break;
-    case CORIO_SENML_DATA:
-        jkey(w, &first, L_VD);
-        corio__b64url_put(w, r->vd, r->vd_len);
-        break;
+    case S_NUM:
+        return (r->has & sl->what) != 0;
+    case S_BVER:
+        return (r->has & CORIO_SENML_HAS_BVER) != 0;
+    case S_EXT:
+        return e->records == 0 && (sl->what ? e->ext.has_boot : e->ext.has_seq);
     default:
-        break;
+        return r->type == sl->what;
     }
-    jnum(w, &first, L_S, r->has & CORIO_SENML_HAS_S, r->s);
-    jnum(w, &first, L_T, r->has & CORIO_SENML_HAS_T, r->t);
-    jnum(w, &first, L_UT, r->has & CORIO_SENML_HAS_UT, r->ut);
-    corio_json_w_raw(w, "}", 1);
 }
 
-/* ------------------------------------------------------------------------------ */
-/* CBOR                                                                           */
-/* ------------------------------------------------------------------------------ */
-
+#if CORIO_SENML_FLOAT
 /* Integral numbers as CBOR integers (as RFC 8428's own CBOR example does), others as
  * the shortest exact float; -0 stays a float, or it would lose its sign. */
 static void cnum(struct corio_cbor_enc *c, double v)
@@ -266,98 +247,126 @@ static void cnum(struct corio_cbor_enc *c, double v)
     corio_cbor_put_double(c, v);
 }
 
-static void ckey(struct corio_cbor_enc *c, enum senml_label l)
+static void put_num(struct corio_senml_enc *e, double v)
 {
-    if (corio__senml_labels[l].cbor != INT8_MIN)
-        corio_cbor_put_int(c, corio__senml_labels[l].cbor);
+    if (e->fmt == CORIO_FORMAT_JSON)
+        corio_json_w_double(&e->json, v);
     else
-        corio_cbor_put_textz(c, corio__senml_labels[l].text);
+        cnum(&e->cbor, v);
+}
+#endif
+
+/* Writes label l's key and value. */
+static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l,
+                      bool first)
+{
+    const struct slot *sl = &slots[l];
+    const char *text = corio__senml_labels[l].text;
+    bool json = e->fmt == CORIO_FORMAT_JSON;
+    struct corio_json_w *w = &e->json;
+    struct corio_cbor_enc *c = &e->cbor;
+    uint64_t u;
+
+    if (json) {
+        corio_json_w_raw(w, &",\""[first], 2u - first);
+        corio_json_w_raw(w, text, strlen(text));
+        corio_json_w_raw(w, "\":", 2);
+    } else if (corio__senml_labels[l].cbor != INT8_MIN) {
+        corio_cbor_put_int(c, corio__senml_labels[l].cbor);
+    } else {
+        corio_cbor_put_textz(c, text);
+    }
+    switch (sl->src) {
+    case S_STRZ: {
+        const char *p;
+        memcpy(&p, (const char *)r + sl->off, sizeof p);
+        if (json)
+            corio_json_w_string(w, p, strlen(p));
+        else
+            corio_cbor_put_textz(c, p);
+        return;
+    }
+    case S_NUM:
+#if CORIO_SENML_FLOAT
+    {
+        double v;
+        memcpy(&v, (const char *)r + sl->off, sizeof v);
+        put_num(e, v);
+    }
+#endif
+        return; /* without CORIO_SENML_FLOAT enc_add refused the record first */
+    case S_BVER:
+        u = r->bver;
+        break;
+    case S_EXT:
+        memcpy(&u, (const char *)&e->ext + sl->off, sizeof u);
+        break;
+    default:
+        switch (r->type) {
+        case CORIO_SENML_NUMBER:
+            if (!(r->has & CORIO_SENML_HAS_VDEC)) {
+#if CORIO_SENML_FLOAT
+                put_num(e, r->v);
+#endif
+            } else if (json) {
+                corio_json_w_decimal(w, r->vdec.m, r->vdec.e);
+            } else {
+                /* m * 10^e exactly: an integer, or a decimal fraction (RFC 8949 §3.4.4). */
+                if (r->vdec.e != 0) {
+                    corio_cbor_put_tag(c, 4);
+                    corio_cbor_put_array(c, 2);
+                    corio_cbor_put_int(c, r->vdec.e);
+                }
+                corio_cbor_put_int(c, r->vdec.m);
+            }
+            return;
+        case CORIO_SENML_STRING:
+            if (json)
+                corio_json_w_string(w, r->vs, r->vs_len);
+            else
+                corio_cbor_put_text(c, r->vs, r->vs_len);
+            return;
+        case CORIO_SENML_BOOL:
+            if (json)
+                corio_json_w_bool(w, r->vb);
+            else
+                corio_cbor_put_bool(c, r->vb);
+            return;
+        default: /* CORIO_SENML_DATA */
+            if (json)
+                corio__b64url_put(w, r->vd, r->vd_len);
+            else
+                corio_cbor_put_bytes(c, r->vd, r->vd_len);
+            return;
+        }
+    }
+    if (json)
+        corio_json_w_uint64(w, u);
+    else
+        corio_cbor_put_uint(c, u);
 }
 
-static void cbor_record(struct corio_senml_enc *e, const struct corio_senml_fields *r)
+static void put_record(struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
-    struct corio_cbor_enc *c = &e->cbor;
-    bool ext_seq = e->records == 0 && e->ext.has_seq;
-    bool ext_boot = e->records == 0 && e->ext.has_boot;
-    uint64_t pairs = 0;
-    pairs += (r->bn != NULL) + (r->bu != NULL) + (r->n != NULL) + (r->u != NULL);
-    for (unsigned bit = 0; bit < 7; bit++)
-        pairs += (r->has >> bit) & 1u;
-    pairs += r->type != CORIO_SENML_NONE;
-    pairs += 2u * ext_seq + 2u * ext_boot;
-    corio_cbor_put_map(c, pairs);
-    /* Keys in the bytewise order of their encodings (RFC 8949 §4.2.1): 0..8, then
-     * -1..-6, then the text labels, shorter first. */
-    if (r->n) {
-        ckey(c, L_N);
-        corio_cbor_put_textz(c, r->n);
+    bool json = e->fmt == CORIO_FORMAT_JSON;
+    const uint8_t *order = json ? json_order : cbor_order;
+    bool first = true;
+    if (json) {
+        corio_json_w_raw(&e->json, &",{"[e->records == 0], 2u - (e->records == 0));
+    } else {
+        uint64_t pairs = 0;
+        for (unsigned l = 0; l < L_COUNT; l++)
+            pairs += present(e, r, l);
+        corio_cbor_put_map(&e->cbor, pairs);
     }
-    if (r->u) {
-        ckey(c, L_U);
-        corio_cbor_put_textz(c, r->u);
+    for (unsigned i = 0; i < L_COUNT; i++) {
+        if (!present(e, r, order[i]))
+            continue;
+        put_field(e, r, order[i], first);
+        first = false;
     }
-    if (r->type == CORIO_SENML_NUMBER) {
-        ckey(c, L_V);
-        cnum(c, r->v);
-    } else if (r->type == CORIO_SENML_STRING) {
-        ckey(c, L_VS);
-        corio_cbor_put_text(c, r->vs, r->vs_len);
-    } else if (r->type == CORIO_SENML_BOOL) {
-        ckey(c, L_VB);
-        corio_cbor_put_bool(c, r->vb);
-    }
-    if (r->has & CORIO_SENML_HAS_S) {
-        ckey(c, L_S);
-        cnum(c, r->s);
-    }
-    if (r->has & CORIO_SENML_HAS_T) {
-        ckey(c, L_T);
-        cnum(c, r->t);
-    }
-    if (r->has & CORIO_SENML_HAS_UT) {
-        ckey(c, L_UT);
-        cnum(c, r->ut);
-    }
-    if (r->type == CORIO_SENML_DATA) {
-        ckey(c, L_VD);
-        corio_cbor_put_bytes(c, r->vd, r->vd_len);
-    }
-    if (r->has & CORIO_SENML_HAS_BVER) {
-        ckey(c, L_BVER);
-        corio_cbor_put_uint(c, r->bver);
-    }
-    if (r->bn) {
-        ckey(c, L_BN);
-        corio_cbor_put_textz(c, r->bn);
-    }
-    if (r->has & CORIO_SENML_HAS_BT) {
-        ckey(c, L_BT);
-        cnum(c, r->bt);
-    }
-    if (r->bu) {
-        ckey(c, L_BU);
-        corio_cbor_put_textz(c, r->bu);
-    }
-    if (r->has & CORIO_SENML_HAS_BV) {
-        ckey(c, L_BV);
-        cnum(c, r->bv);
-    }
-    if (r->has & CORIO_SENML_HAS_BS) {
-        ckey(c, L_BS);
-        cnum(c, r->bs);
-    }
-    if (ext_seq) {
-        ckey(c, L_EP);
-        corio_cbor_put_uint(c, e->ext.ep);
-        ckey(c, L_SEQ);
-        corio_cbor_put_uint(c, e->ext.seq);
-    }
-    if (ext_boot) {
-        ckey(c, L_UPT);
-        corio_cbor_put_uint(c, e->ext.upt);
-        ckey(c, L_BOOT);
-        corio_cbor_put_uint(c, e->ext.boot);
-    }
+    if (json)
+        corio_json_w_raw(&e->json, "}", 1);
 }
 
 int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fields *r)
@@ -367,12 +376,15 @@ int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fiel
         return rc;
     if (e->records >= CORIO_SENML_MAX_RECORDS)
         return enc_fail(e, CORIO_ERR_UNSUPPORTED);
+#if !CORIO_SENML_FLOAT
+    if ((r->type == CORIO_SENML_NUMBER && !(r->has & CORIO_SENML_HAS_VDEC)) ||
+        (r->has & (CORIO_SENML_HAS_BT | CORIO_SENML_HAS_BV | CORIO_SENML_HAS_BS |
+                   CORIO_SENML_HAS_S | CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
+        return enc_fail(e, CORIO_ERR_UNSUPPORTED);
+#endif
     if (!record_ok(e, r))
         return enc_fail(e, CORIO_ERR_INVAL);
-    if (e->fmt == CORIO_FORMAT_JSON)
-        json_record(e, r);
-    else
-        cbor_record(e, r);
+    put_record(e, r);
     rc = enc_error(e);
     if (rc != CORIO_OK)
         return rc;

@@ -42,8 +42,8 @@ enum senml_label {
 /* JSON text label and CBOR integer label of each label (extension labels have no
  * integer label: they are text in CBOR too). */
 struct senml_label_info {
-    const char *text;
-    int cbor; /* INT8_MIN when the label is text in CBOR */
+    char text[5]; /* the longest label, "bver", in place: no pointer per label */
+    int8_t cbor;  /* INT8_MIN when the label is text in CBOR */
 };
 extern const struct senml_label_info corio__senml_labels[L_COUNT];
 

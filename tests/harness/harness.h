@@ -394,7 +394,13 @@ struct h_nats_opts {
     const char *certfile; /* with keyfile: TLS on the client port */
     const char *keyfile;
     const char *cafile;
-    bool verify;       /* require client certificates */
+    bool verify;   /* require client certificates */
+    bool mqtt_tls; /* with mqtt: the MQTT listener has the client port's TLS too */
+    /* nats-server configuration text naming users and their permissions (an
+     * authorization block, as `corio nats auth` writes it), written beside each node's
+     * configuration as auth.conf and included. With verify, the client certificate
+     * names the user (verify_and_map) on the client port and the MQTT listener. */
+    const char *auth;
     const char *extra; /* lines appended to every node's configuration */
 };
 

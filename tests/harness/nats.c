@@ -1,7 +1,8 @@
 /*
  * nats.c - nats-server 2.9 for a test (harness.h, "nats-server"): one node or a
  * cluster on loopback, JetStream on every node, optional MQTT and TLS; killing a
- * node and bringing it back, and knowing when the cluster is whole again.
+ * node and bringing it back, and knowing when the cluster is whole again. With auth,
+ * the client certificates name users whose permissions the configuration gives.
  *
  * "Whole" is read from each node's monitoring port: /routez must list a route to
  * every other running node and /healthz must answer 200, which nats-server 2.9
@@ -14,6 +15,18 @@
 #include <string.h>
 
 #define NATS_SERVER "/usr/sbin/nats-server"
+
+/* The client port's TLS, also the MQTT listener's with mqtt_tls. */
+static void tls_block(FILE *f, const struct h_nats_opts *o, const char *indent)
+{
+    fprintf(f, "%stls {\n%s  cert_file: \"%s\"\n%s  key_file: \"%s\"\n", indent, indent,
+            o->certfile, indent, o->keyfile);
+    if (o->cafile)
+        fprintf(f, "%s  ca_file: \"%s\"\n", indent, o->cafile);
+    if (o->verify)
+        fprintf(f, "%s  %s: true\n", indent, o->auth ? "verify_and_map" : "verify");
+    fprintf(f, "%s}\n", indent);
+}
 
 static char *config_text(const struct h_nats *n, const struct h_nats_opts *o, int i)
 {
@@ -39,16 +52,17 @@ static char *config_text(const struct h_nats *n, const struct h_nats_opts *o, in
                 fprintf(f, "    nats-route://127.0.0.1:%d\n", n->node[j].cluster_port);
         fprintf(f, "  ]\n}\n");
     }
-    if (o->mqtt)
-        fprintf(f, "mqtt {\n  listen: 127.0.0.1:%d\n}\n", nd->mqtt_port);
-    if (o->certfile && o->keyfile) {
-        fprintf(f, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n", o->certfile, o->keyfile);
-        if (o->cafile)
-            fprintf(f, "  ca_file: \"%s\"\n", o->cafile);
-        if (o->verify)
-            fprintf(f, "  verify: true\n");
+    bool tls = o->certfile && o->keyfile;
+    if (o->mqtt) {
+        fprintf(f, "mqtt {\n  listen: 127.0.0.1:%d\n", nd->mqtt_port);
+        if (tls && o->mqtt_tls)
+            tls_block(f, o, "  ");
         fprintf(f, "}\n");
     }
+    if (tls)
+        tls_block(f, o, "");
+    if (o->auth)
+        fprintf(f, "include auth.conf\n");
     if (o->extra)
         fprintf(f, "%s\n", o->extra);
     fclose(f);
@@ -80,6 +94,9 @@ static int write_configs(struct h_nats *n, const struct h_nats_opts *o)
         char *text = config_text(n, o, i);
         int rc = text ? h_write_file(n->node[i].conf, text) : CORIO_ERR_IO;
         free(text);
+        /* nats-server takes an include's path relative to the including file. */
+        if (rc == CORIO_OK && o->auth)
+            rc = h_write_file(h_strf("%s/auth.conf", n->node[i].dir), o->auth);
         if (rc != CORIO_OK)
             return rc;
     }

@@ -5,8 +5,10 @@
  * its watermark moved by the acks; batches that are not valid are refused for good
  * (terminated in the stream, counted by reason, never acknowledged) and rejected
  * messages stored and acknowledged, without the instance minding; a dashboard's live
- * stream on one instance shows what every instance stores. The cluster and
- * failure cases are in test_cloud_nats_chaos.c. */
+ * stream on one instance shows what every instance stores. nats-server holds every
+ * certificate to its user's permissions here (test_cloud_nats_world.h); what they
+ * refuse is test_cloud_nats_auth.c. The cluster and failure cases are in
+ * test_cloud_nats_chaos.c. */
 #include "test_cloud_nats_world.h"
 
 #include "../unit/test_common_http_client.h"
@@ -25,8 +27,8 @@ static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
     /* The gateway goes away; its session stays (clean session false). Its next batch
      * reaches the stream through another connection and is committed meanwhile. */
     h_mqtt_close(W.gw);
-    struct h_mqtt *relay =
-        h_mqtt_connect(W.nats->node[0].mqtt_port, &(struct h_mqtt_opts){.client_id = "relay"});
+    struct h_mqtt_opts ro = mqtt_as(&W.gw_tls, "relay", false);
+    struct h_mqtt *relay = h_mqtt_connect(W.nats->node[0].mqtt_port, &ro);
     assert_non_null(relay);
     publish_raw(relay, "corio/v1/g/" GW "/batch", x[1].wire, x[1].wire_len);
     bool ok;
@@ -35,9 +37,7 @@ static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
 
     /* Back, without subscribing again: the ack waited in JetStream for its session and
      * comes as QoS 1 (scan_acks checks every ack's QoS). */
-    W.gw = h_mqtt_connect(W.nats->node[0].mqtt_port,
-                          &(struct h_mqtt_opts){.client_id = GW, .persistent = true});
-    assert_non_null(W.gw);
+    W.gw = gateway_reconnect(0, false);
     H_POLL(ok, (scan_acks(W.gw, x, 3), x[1].acked), 15000);
     assert_true(ok);
     assert_false(x[2].acked);
@@ -53,20 +53,14 @@ static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
 static void real_gateway_over_mqtt_with_mutual_tls(void **state)
 {
     (void)state;
-    struct h_pki *pki = h_pki_create(GW);
-    assert_non_null(pki);
-    /* nats-server's MQTT listener with TLS that requires a client certificate. */
-    int mqtt_port = h_free_port();
-    const char *extra = h_strf("mqtt {\n  listen: 127.0.0.1:%d\n  tls {\n    cert_file: \"%s\"\n"
-                               "    key_file: \"%s\"\n    ca_file: \"%s\"\n    verify: true\n"
-                               "  }\n}\n",
-                               mqtt_port, pki->server_cert, pki->server_key, pki->ca_cert);
-    world_up(&(struct h_nats_opts){.extra = extra}, 1);
-    assert_int_equal(h_wait_port(mqtt_port, 10000), CORIO_OK);
+    /* nats-server's MQTT listener requires a client certificate that names a user. */
+    world_up(&(struct h_nats_opts){0}, 1);
+    int mqtt_port = W.nats->node[0].mqtt_port;
     instance_up(0, 16);
 
     /* A client without a certificate is turned away. */
-    struct h_mqtt_opts anon = {.client_id = "anon", .cafile = pki->ca_cert, .timeout_ms = 2000};
+    struct h_mqtt_opts anon = mqtt_as(NULL, "anon", false);
+    anon.timeout_ms = 2000;
     assert_null(h_mqtt_connect(mqtt_port, &anon));
 
     /* The gateway's outbox, written here as its plugin would. */
@@ -93,8 +87,8 @@ static void real_gateway_over_mqtt_with_mutual_tls(void **state)
                               "cloud_tls_ca %s\ncloud_tls_cert %s\ncloud_tls_key %s\n"
                               "batch_messages 7\nwindow 3\nack_timeout 1s\nhttp_port %d\n"
                               "run_broker false\n",
-                              GW, pem, outbox, mqtt_port, pki->ca_cert, pki->client_cert,
-                              pki->client_key, gw_http);
+                              GW, pem, outbox, mqtt_port, h_strf("%s/ca.crt", W.ca), W.gw_tls.cert,
+                              W.gw_tls.key, gw_http);
     struct h_daemon_opts go = {.config = conf, .ready_log = "connected to the cloud broker"};
     struct h_proc *gw = h_daemon_start("corio-gateway", &go);
     assert_non_null(gw);
@@ -125,19 +119,30 @@ static void invalid_batches_are_refused_for_good(void **state)
     W.gw = gateway_connect(0);
     struct bb *x = batches_new();
 
-    /* Not a batch; signed by a key that is not the gateway's; a gateway nobody
-     * registered; not a gateway id at all. */
+    /* Not a batch; signed by a key that is not the gateway's. */
     static const char junk[] = "\xd2\x84\x43\xa1\x01\x26\xa0\x44junk";
     publish_raw(W.gw, "corio/v1/g/" GW "/batch", junk, sizeof junk - 1);
     bb_init(&x[0], GW, 1, 1);
     bb_senml(&x[0], 1, DEV, 1);
     bb_seal(&x[0], &W.other_key);
     publish(&x[0]);
+    /* A gateway nobody registered; not a gateway id at all. No gateway's certificate may
+     * publish there; the operator's may, and corio-cloud refuses them all the same. */
+    struct tls_id op = issue(W.ca, "operator", "cloud", "--cn", OPERATOR_CN, NULL);
+    natsStatus st;
+    natsConnection *nc = nats_as(&op, &st);
+    if (!nc)
+        fail_msg("the operator's NATS connection: %s", natsStatus_GetText(st));
     bb_init(&x[1], "zzzzzzzzzzzzzzzzzzzzzzzz", 1, 1);
     bb_senml(&x[1], 1, DEV, 1);
     bb_seal(&x[1], &W.gw_key);
-    publish_raw(W.gw, "corio/v1/g/zzzzzzzzzzzzzzzzzzzzzzzz/batch", x[1].wire, x[1].wire_len);
-    publish_raw(W.gw, "corio/v1/g/NOT-A-GATEWAY/batch", x[1].wire, x[1].wire_len);
+    assert_int_equal(natsConnection_Publish(nc, "corio.v1.g.zzzzzzzzzzzzzzzzzzzzzzzz.batch",
+                                            x[1].wire, (int)x[1].wire_len),
+                     NATS_OK);
+    assert_int_equal(
+        natsConnection_Publish(nc, "corio.v1.g.NOT-A-GATEWAY.batch", x[1].wire, (int)x[1].wire_len),
+        NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(nc, h_ms(5000)), NATS_OK);
 
     /* A valid batch with one message that is not SenML, one that names another device,
      * and a good one: the bad ones are recorded as rejected, the batch acknowledged. */
@@ -243,24 +248,24 @@ static void malformed_live_messages_are_refused(void **state)
     instance_up(0, 16);
     static struct hc_conn sse;
     live_open(&sse, 0);
-    struct h_mqtt *c =
-        h_mqtt_connect(W.nats->node[0].mqtt_port, &(struct h_mqtt_opts){.client_id = "intruder"});
-    assert_non_null(c);
-    /* MQTT topics reach the same NATS subjects ('/' becomes '.'). */
+    /* Only corio-cloud's certificate may publish there (gateways may not: see
+     * test_cloud_nats_auth.c): an instance of another version, say. */
+    natsStatus st;
+    natsConnection *c = nats_as(&W.cloud, &st);
+    if (!c)
+        fail_msg("corio-cloud's NATS connection: %s", natsStatus_GetText(st));
     static const char bad[] = "corio-live-1 0123456789abcdef\nsample\n{\"fake\":1}\nsample\n";
     static const char good[] = "corio-live-1 0123456789abcdef\ngap\n{\"from\":\"peer\"}\n";
-    const char *topic = "corio/v1/o/" ORG "/live";
-    assert_int_equal(h_mqtt_publish_nowait(c, topic, bad, (int)strlen(bad), 0, false, NULL),
-                     CORIO_OK);
-    assert_int_equal(h_mqtt_publish_nowait(c, topic, good, (int)strlen(good), 0, false, NULL),
-                     CORIO_OK);
+    const char *subject = "corio.v1.o." ORG ".live";
+    assert_int_equal(natsConnection_Publish(c, subject, bad, (int)strlen(bad)), NATS_OK);
+    assert_int_equal(natsConnection_Publish(c, subject, good, (int)strlen(good)), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(c, h_ms(5000)), NATS_OK);
     assert_true(hc_wait_for(&sse, "event: gap\ndata: {\"from\":\"peer\"}", h_ms(15000)));
     bool ok;
     H_POLL(ok, metric_of(0, "corio_cloud_live_refused_total") == 1, 10000);
     assert_true(ok);
     assert_null(memmem(sse.body ? sse.body : "", sse.bodylen, "fake", 4));
     assert_true(metric_of(0, "corio_cloud_live_received_total") == 1);
-    h_mqtt_close(c);
     assert_true(h_proc_alive(W.inst[0].p));
 }
 

@@ -3,7 +3,12 @@
  * corio-cloud ingest instances with store postgres and bus nats, and the test playing a
  * gateway on the MQTT listener: signed batches on corio/v1/g/{gw}/batch, acks on
  * corio/v1/g/{gw}/ack, and, like corio-gateway, every batch sent again until its ack
- * comes. Included by test_cloud_nats*.c. */
+ * comes. Included by test_cloud_nats*.c.
+ *
+ * nats-server is configured as a deployment is (docs/scale-out.md, "Permissions"):
+ * mutual TLS on the client port and the MQTT listener with certificates made by
+ * `corio ca` (each organisation its own CA), and the users and permissions that
+ * `corio nats auth` writes from the registry, each certificate naming its user. */
 #ifndef CORIO_TEST_CLOUD_NATS_WORLD_H
 #define CORIO_TEST_CLOUD_NATS_WORLD_H
 
@@ -18,6 +23,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <nats/nats.h>
 
 #include "batch.h"
 #include "corio/crypto.h"
@@ -33,6 +39,7 @@
 #define GW2  "hhhhhhhhhhhhhhhhhhhhhhhh"
 #define DEV  "dddddddddddddddddddddddd"
 #define DEV2 "eeeeeeeeeeeeeeeeeeeeeeee"
+#define DEV3 "ffffffffffffffffffffffff" /* GW2's */
 
 #define MAX_INST    4
 #define MAX_BATCHES 256
@@ -42,8 +49,20 @@ struct inst {
     int http;
 };
 
+/* The subject of the tests' operator certificate (world_pki). */
+#define OPERATOR_CN "corio-test-operator"
+#define OPERATOR_DN "CN=" OPERATOR_CN ",OU=cloud,O=did:corio:" ORG
+
+/* A key and the certificate an organisation's CA issued for it. */
+struct tls_id {
+    const char *cert, *key;
+};
+
 struct world {
     struct corio_key gw_key, other_key;
+    /* The organisations' CAs (ORG's, ORG2's) and what nats-server trusts: both. */
+    const char *ca, *ca2, *ca_bundle, *auth;
+    struct tls_id server, cloud, gw_tls, gw2_tls;
     struct h_nats *nats;
     struct h_pg *pg;
     const char *registry, *web;
@@ -80,7 +99,101 @@ static inline const char *didkey(const struct corio_key *k)
     return h_strf("%s", out);
 }
 
-/* PostgreSQL, the registry and the gateway's key; nats-server as nopts says. */
+/* Runs `corio args...` (args NULL-terminated), which must succeed. */
+static inline void corio_cliv(const char *const *args)
+{
+    const char *argv[24] = {h_bin("corio")};
+    int n = 1;
+    for (int i = 0; args[i] && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char *out = NULL;
+    int st = h_run("corio", argv, NULL, 30000, &out);
+    if (st != 0)
+        fail_msg("corio %s %s: status %d: %s", argv[1], argv[2], st, out ? out : "");
+}
+
+/* A new P-256 key in <dir>/<name>.pem. */
+static inline const char *key_file(const char *name)
+{
+    struct corio_key k;
+    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &k),
+                     CORIO_OK);
+    const char *path = h_strf("%s/%s.pem", h_dir(), name);
+    assert_int_equal(corio_openssl_key_write_pem(&k, path), CORIO_OK);
+    corio_key_close(&k);
+    return path;
+}
+
+/* An organisation's CA (corio ca new), its directory named after the organisation. */
+static inline const char *make_ca(const char *org)
+{
+    const char *dir = h_strf("%s/ca-%s", h_dir(), org);
+    const char *args[] = {"ca",        "new",
+                          "--org-key", key_file(h_strf("org-%s", org)),
+                          "--org-id",  h_strf("did:corio:%s", org),
+                          "--out",     dir,
+                          NULL};
+    corio_cliv(args);
+    return dir;
+}
+
+/* A certificate from the CA in dir for a new key; more options of `corio ca sign`
+ * (NULL-terminated) after role. */
+static inline struct tls_id issue(const char *dir, const char *name, const char *role, ...)
+{
+    struct tls_id id = {h_strf("%s/%s.crt", h_dir(), name), key_file(name)};
+    const char *args[20] = {"ca", "sign",  "--ca", dir,     "--role",
+                            role, "--key", id.key, "--out", id.cert};
+    int n = 10;
+    va_list ap;
+    va_start(ap, role);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 19)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    corio_cliv(args);
+    return id;
+}
+
+/* The certificates of the world: ORG's CA issues nats-server's, corio-cloud's and
+ * GW's; ORG2's CA issues GW2's. Then nats-server's users, from the registry. */
+static inline void world_pki(void)
+{
+    W.ca = make_ca(ORG);
+    W.ca2 = make_ca(ORG2);
+    W.server = issue(W.ca, "nats-server", "cloud", "--cn", "nats", "--dns", "localhost", "--ip",
+                     "127.0.0.1", NULL);
+    W.cloud = issue(W.ca, "corio-cloud", "cloud", NULL);
+    W.gw_tls =
+        issue(W.ca, "gw-tls", "gateway", "--did", "did:corio:" GW, "--dns", "gateway.local", NULL);
+    W.gw2_tls = issue(W.ca2, "gw2-tls", "gateway", "--did", "did:corio:" GW2, NULL);
+    W.ca_bundle = h_strf("%s/ca-bundle.pem", h_dir());
+    assert_int_equal(
+        h_write_file(W.ca_bundle, h_strf("%s%s", h_read_file(h_strf("%s/ca.crt", W.ca), NULL),
+                                         h_read_file(h_strf("%s/ca.crt", W.ca2), NULL))),
+        CORIO_OK);
+    const char *auth = h_strf("%s/nats-auth.conf", h_dir());
+    const char *args[] = {"nats",     "auth",  "--org", ORG, "--registry",
+                          W.registry, "--out", auth,    NULL};
+    corio_cliv(args);
+    const char *text = h_read_file(auth, NULL);
+    assert_non_null(text);
+    /* One user more than a deployment has, named by OPERATOR's certificate (issued by the
+     * tests that use it): it may put anything on the stream, as no gateway may, to show
+     * that corio-cloud still refuses what should never come. */
+    const char *end = strstr(text, "\n  ]\n}\n");
+    assert_non_null(end);
+    W.auth = h_strf("%.*s\n    { user: \"%s\", allowed_connection_types: [\"STANDARD\"],\n"
+                    "      permissions: { publish: { allow: [\"corio.v1.g.*.batch\"] },\n"
+                    "                     subscribe: { deny: [\">\"] } } }%s",
+                    (int)(end - text), text, OPERATOR_DN, end);
+}
+
+/* PostgreSQL, the registry, the gateways' keys and certificates; nats-server as nopts
+ * says, with mutual TLS and the users of `corio nats auth` on its client port and MQTT
+ * listener. */
 static inline void world_up(const struct h_nats_opts *nopts, int replicas)
 {
     memset(&W, 0, sizeof W);
@@ -95,17 +208,28 @@ static inline void world_up(const struct h_nats_opts *nopts, int replicas)
     static const char *const conf[] = {"fsync = off", "full_page_writes = off", NULL};
     W.pg = h_pg_start(&(struct h_pg_opts){.dbname = "corio", .conf = conf});
     assert_non_null(W.pg);
-    W.nats = h_nats_start(nopts);
-    assert_non_null(W.nats);
     const char *dir = h_dir();
     W.registry = h_strf("%s/registry.conf", dir);
     assert_int_equal(
-        h_write_file(W.registry, h_strf("org %s Test Org\norg %s Other Org\n"
-                                        "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
-                                        "device %s org=%s gateway=%s\ndevice %s org=%s\n",
-                                        ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2,
-                                        didkey(&W.other_key), DEV, ORG, GW, DEV2, ORG)),
+        h_write_file(W.registry,
+                     h_strf("org %s Test Org\norg %s Other Org\n"
+                            "gateway %s org=%s key=%s\ngateway %s org=%s key=%s\n"
+                            "device %s org=%s gateway=%s\ndevice %s org=%s\n"
+                            "device %s org=%s gateway=%s\n",
+                            ORG, ORG2, GW, ORG, didkey(&W.gw_key), GW2, ORG2, didkey(&W.other_key),
+                            DEV, ORG, GW, DEV2, ORG, DEV3, ORG2, GW2)),
         CORIO_OK);
+    world_pki();
+    struct h_nats_opts no = *nopts;
+    no.mqtt = true;
+    no.mqtt_tls = true;
+    no.certfile = W.server.cert;
+    no.keyfile = W.server.key;
+    no.cafile = W.ca_bundle;
+    no.verify = true;
+    no.auth = W.auth;
+    W.nats = h_nats_start(&no);
+    assert_non_null(W.nats);
     W.web = h_mkdir("web");
     assert_int_equal(h_write_file(h_strf("%s/index.html", W.web), "<!doctype html>"), CORIO_OK);
 }
@@ -122,9 +246,10 @@ static inline void instance_up(int i, int fetch)
     const char *conf = h_strf("org %s\nstore postgres\npg_conninfo %s\nregistry %s\n"
                               "http_port %d\nweb_root %s\nlog_level debug\nbus nats\n"
                               "nats_url %s\nnats_replicas %d\nnats_ack_wait 2s\nnats_fetch %d\n"
-                              "client_id ingest-%d\nnats_stream_max_bytes 64MiB\n",
+                              "client_id ingest-%d\nnats_stream_max_bytes 64MiB\n"
+                              "nats_tls_ca %s/ca.crt\nnats_tls_cert %s\nnats_tls_key %s\n",
                               ORG, W.pg->conninfo, W.registry, W.inst[i].http, W.web, W.nats->url,
-                              W.replicas, fetch, i);
+                              W.replicas, fetch, i, W.ca, W.cloud.cert, W.cloud.key);
     struct h_daemon_opts o = {.config = conf,
                               .ready_url = inst_url(i, "/healthz"),
                               .ready_log = "consuming batches",
@@ -135,15 +260,80 @@ static inline void instance_up(int i, int fetch)
         W.ninst = i + 1;
 }
 
-/* The test's gateway on node's MQTT listener: client id = the gateway's id, a
- * persistent session, QoS 1 on its ack topic. */
-static inline struct h_mqtt *gateway_connect(int node)
+/* MQTT options for a client with the certificate id (NULL: none), trusting nats-server's
+ * certificate. */
+static inline struct h_mqtt_opts mqtt_as(const struct tls_id *id, const char *client_id,
+                                         bool persistent)
 {
-    struct h_mqtt_opts mo = {.client_id = GW, .persistent = true};
+    return (struct h_mqtt_opts){.client_id = client_id,
+                                .persistent = persistent,
+                                .cafile = h_strf("%s/ca.crt", W.ca),
+                                .certfile = id ? id->cert : NULL,
+                                .keyfile = id ? id->key : NULL};
+}
+
+/* The test's gateway on node's MQTT listener with its certificate: client id = the
+ * gateway's id, a persistent session; subscribe to its ack topic (QoS 1) or not. */
+static inline struct h_mqtt *gateway_reconnect(int node, bool subscribe)
+{
+    struct h_mqtt_opts mo = mqtt_as(&W.gw_tls, GW, true);
     struct h_mqtt *c = h_mqtt_connect(W.nats->node[node].mqtt_port, &mo);
     assert_non_null(c);
-    assert_int_equal(h_mqtt_subscribe(c, "corio/v1/g/" GW "/ack", 1), CORIO_OK);
+    if (subscribe)
+        assert_int_equal(h_mqtt_subscribe(c, "corio/v1/g/" GW "/ack", 1), CORIO_OK);
     return c;
+}
+
+static inline struct h_mqtt *gateway_connect(int node)
+{
+    return gateway_reconnect(node, true);
+}
+
+struct nats_client {
+    natsOptions *o;
+    natsConnection *c;
+};
+
+static inline void nats_client_close(void *arg)
+{
+    struct nats_client *n = arg;
+    if (n->c) {
+        natsConnection_Close(n->c);
+        natsConnection_Destroy(n->c);
+    }
+    natsOptions_Destroy(n->o);
+    free(n);
+}
+
+/* A NATS connection to the client port of node 0 with the certificate id (closed when
+ * the scope ends); NULL when nats-server refuses it, with the reason in *st. */
+static inline natsConnection *nats_as(const struct tls_id *id, natsStatus *st)
+{
+    struct nats_client *n = calloc(1, sizeof *n);
+    assert_non_null(n);
+    h_defer(nats_client_close, n);
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", W.nats->node[0].port);
+    natsStatus s = natsOptions_Create(&n->o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(n->o, url);
+    if (s == NATS_OK)
+        s = natsOptions_SetSecure(n->o, true);
+    if (s == NATS_OK)
+        s = natsOptions_LoadCATrustedCertificates(n->o, h_strf("%s/ca.crt", W.ca));
+    if (s == NATS_OK)
+        s = natsOptions_LoadCertificatesChain(n->o, id->cert, id->key);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(n->o, h_ms(5000));
+    assert_int_equal(s, NATS_OK);
+    s = natsConnection_Connect(&n->c, n->o);
+    if (st)
+        *st = s;
+    if (s != NATS_OK) {
+        n->c = NULL;
+        return NULL;
+    }
+    return n->c;
 }
 
 /* ---- batches ------------------------------------------------------------------------- */

@@ -3,7 +3,7 @@
  * MQTT listener answers MQTT and its monitoring port and stops leaving nothing; a
  * three-node JetStream cluster survives the SIGKILL of a node, the node restarts
  * on its store and rejoins, and traffic crosses it again; the client port can be
- * TLS.
+ * TLS; the MQTT listener too, with users that client certificates name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,12 +126,64 @@ static void client_port_can_be_tls(void **state)
     assert_non_null(strstr(buf, "\"tls_verify\":true"));
 }
 
+/* With auth, the client certificate names the user on the MQTT listener too, and the
+ * user's permissions hold; a certificate that names no user is turned away. */
+static void mqtt_listener_with_tls_and_users(void **state)
+{
+    (void)state;
+    struct h_pki *pki = h_pki_create("alice");
+    assert_non_null(pki);
+    const char *auth = "authorization {\n  users = [\n"
+                       "    { user: \"CN=alice\", permissions: {\n"
+                       "        publish: { allow: [\"a.b\"] }\n"
+                       "        subscribe: { allow: [\"a.b\", \"$MQTT.sub.>\"] } } }\n"
+                       "  ]\n}\n";
+    struct h_nats_opts o = {.mqtt = true,
+                            .mqtt_tls = true,
+                            .certfile = pki->server_cert,
+                            .keyfile = pki->server_key,
+                            .cafile = pki->ca_cert,
+                            .verify = true,
+                            .auth = auth};
+    struct h_nats *n = h_nats_start(&o);
+    assert_non_null(n);
+    const char *conf = h_read_file(n->node[0].conf, NULL);
+    assert_non_null(strstr(conf, "include auth.conf\n"));
+    assert_non_null(strstr(conf, "mqtt {\n"));
+    assert_non_null(strstr(strstr(conf, "mqtt {\n"), "    verify_and_map: true\n"));
+    assert_string_equal(h_read_file(h_strf("%s/auth.conf", n->node[0].dir), NULL), auth);
+
+    int port = n->node[0].mqtt_port;
+    struct h_mqtt_opts mo = {.client_id = "alice",
+                             .cafile = pki->ca_cert,
+                             .certfile = pki->client_cert,
+                             .keyfile = pki->client_key};
+    struct h_mqtt *alice = h_mqtt_connect(port, &mo);
+    assert_non_null(alice);
+    assert_int_equal(h_mqtt_subscribe(alice, "a/b", 1), CORIO_OK);
+    assert_int_equal(h_mqtt_subscribe(alice, "c/d", 1), CORIO_ERR_REFUSED);
+    assert_int_equal(h_mqtt_publish(alice, "a/b", "hi", 2, 1), CORIO_OK);
+    assert_int_equal(h_mqtt_wait_count(alice, "a/b", 1, 5000), 1);
+    h_mqtt_close(alice);
+
+    const char *cert, *key;
+    assert_int_equal(h_pki_issue(pki, "bob", &cert, &key), CORIO_OK);
+    struct h_mqtt_opts bo = {.client_id = "bob",
+                             .cafile = pki->ca_cert,
+                             .certfile = cert,
+                             .keyfile = key,
+                             .timeout_ms = 3000};
+    assert_null(h_mqtt_connect(port, &bo));
+    assert_int_equal(h_nats_stop(n), CORIO_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(one_node_with_mqtt_answers_and_stops),
         H_TEST(cluster_node_is_killed_restarts_and_rejoins),
         H_TEST(client_port_can_be_tls),
+        H_TEST(mqtt_listener_with_tls_and_users),
     };
     return h_done(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,9 +1,10 @@
 /*
  * test_mtls.c - mutual TLS from end to end with certificates made by `corio ca`
- * (DESIGN.md §3, docs/identity.md "Certificates"): the cloud broker - Mosquitto, or
- * nats-server's MQTT listener with TLS verify - accepts only clients with a certificate
- * from an organisation's CA it trusts; the real corio-gateway connects with its
- * certificate, the real corio-cloud with its own, and the batches are stored.
+ * (DESIGN.md §3, docs/identity.md "Certificates"): the cloud broker - Mosquitto with
+ * its ACL, or nats-server's MQTT listener with the users of `corio nats auth` - accepts
+ * only clients with a certificate from an organisation's CA it trusts; the real
+ * corio-gateway connects with its certificate, the real corio-cloud with its own, and
+ * the batches are stored.
  *
  * - A gateway certificate from another organisation's CA is refused at TLS when the
  *   broker does not trust that CA.
@@ -165,8 +166,9 @@ static void identities(void)
         CORIO_OK);
 }
 
-/* The cloud broker requiring a client certificate from a CA of the bundle. Mosquitto
- * also names each client by its certificate (CN) and holds it to its own topics. */
+/* The cloud broker requiring a client certificate from a CA of the bundle. Both name
+ * each client by its certificate and hold it to its own topics: Mosquitto by the CN and
+ * an ACL, nats-server by the URI SAN (or subject) and its users' permissions. */
 static void broker_up(enum broker_kind kind, const char *bundle)
 {
     if (kind == MOSQUITTO) {
@@ -198,15 +200,22 @@ static void broker_up(enum broker_kind kind, const char *bundle)
         W.broker = W.mosq->proc;
         W.broker_port = W.mosq->port;
     } else {
-        W.broker_port = h_free_port();
-        const char *extra = h_strf("mqtt {\n  listen: 127.0.0.1:%d\n  tls {\n"
-                                   "    cert_file: \"%s\"\n    key_file: \"%s\"\n"
-                                   "    ca_file: \"%s\"\n    verify: true\n  }\n}\n",
-                                   W.broker_port, W.broker_crt, W.svc.key, bundle);
-        W.nats = h_nats_start(&(struct h_nats_opts){.extra = extra});
+        /* The users `corio nats auth` writes from the registry: corio-cloud, on bus
+         * mosquitto, by its certificate's subject; each gateway by its URI SAN. */
+        const char *auth = h_strf("%s/nats-auth.conf", h_dir());
+        CORIO(0, "nats", "auth", "--org", W.a.id, "--registry", W.registry, "--cloud-cert",
+              W.cloud_crt, "--bus", "mosquitto", "--out", auth);
+        struct h_nats_opts no = {.mqtt = true,
+                                 .mqtt_tls = true,
+                                 .certfile = W.broker_crt,
+                                 .keyfile = W.svc.key,
+                                 .cafile = bundle,
+                                 .verify = true,
+                                 .auth = h_read_file(auth, NULL)};
+        W.nats = h_nats_start(&no);
         assert_non_null(W.nats);
         W.broker = W.nats->node[0].proc;
-        assert_int_equal(h_proc_wait_port(W.broker, W.broker_port, 10000), CORIO_OK);
+        W.broker_port = W.nats->node[0].mqtt_port;
     }
     /* No certificate, no connection. */
     struct h_mqtt_opts anon = {.client_id = "anon", .cafile = W.a.ca_crt, .timeout_ms = 2000};

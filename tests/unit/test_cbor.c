@@ -1224,6 +1224,14 @@ static void typed_getters(void **state)
     assert_int_equal(corio_cbor_expect_number(&d, &f), CORIO_ERR_MALFORMED);
     assert_int_equal(corio_cbor_expect_bool(&d, &flag), CORIO_OK);
     assert_true(flag);
+    /* Negative integers beyond 2^53 round once, to the double nearest -1 - u (the
+     * fuzzer found -1.0 - (double)u landing on the other neighbour); -2^64 is exact. */
+    n = unhex("3b002400020000a169 3bffffffffffffffff", b, sizeof b);
+    corio_cbor_dec_init(&d, b, n);
+    assert_int_equal(corio_cbor_expect_number(&d, &f), CORIO_OK);
+    assert_true(f == -10133107751559530.0);
+    assert_int_equal(corio_cbor_expect_number(&d, &f), CORIO_OK);
+    assert_true(f == -18446744073709551616.0);
 
     /* Invalid UTF-8 is refused by expect_text only. */
     static const char *bad_utf8[] = {"61 ff", "62 c0 80", "63 ed a0 80", "64 f4 90 80 80",

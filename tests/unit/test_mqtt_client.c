@@ -1114,6 +1114,10 @@ static void subscriptions_survive_reconnects(void **state)
     assert_int_equal(corio_mqtt_subscribe(&F.c, "d/+/dn/#", 8, CORIO_MQTT_SUB_QOS(1)), CORIO_OK);
     assert_int_equal(corio_mqtt_subscribe(&F.c, "x", 1, CORIO_MQTT_SUB_QOS(2)), CORIO_ERR_INVAL);
     assert_int_equal(corio_mqtt_subscribe(&F.c, "a/#/b", 5, 0), CORIO_ERR_INVAL);
+    /* Reserved option bits; MQTT 5's options under 3.1.1. */
+    assert_int_equal(corio_mqtt_subscribe(&F.c, "x", 1, 0x41), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_subscribe(&F.c, "x", 1, CORIO_MQTT_SUB_NO_LOCAL), CORIO_ERR_INVAL);
+    assert_int_equal(corio_mqtt_subscribe(&F.c, "x/\xff", 3, 0), CORIO_ERR_INVAL);
     expect_packet(0x10, pkt, sizeof pkt);
     connack(false);
     process();
@@ -1166,6 +1170,8 @@ static void subscription_refused_and_table_full(void **state)
     (void)state;
     uint8_t pkt[64];
     connected(V5);
+    /* Retain Handling 3 does not exist. */
+    assert_int_equal(corio_mqtt_subscribe(&F.c, "secret", 6, 0x30), CORIO_ERR_INVAL);
     assert_int_equal(
         corio_mqtt_subscribe(&F.c, "secret", 6, CORIO_MQTT_SUB_QOS(1) | CORIO_MQTT_SUB_NO_LOCAL),
         CORIO_OK);

@@ -47,6 +47,7 @@ extern const struct cli_group cli_group_eat;
 extern const struct cli_group cli_group_cose;
 extern const struct cli_group cli_group_sim;
 extern const struct cli_group cli_group_ca;
+extern const struct cli_group cli_group_nats;
 
 /* The group and command running now, for error and usage messages (set by main). */
 extern const struct cli_group *cli_current_group;

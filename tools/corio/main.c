@@ -18,6 +18,7 @@ static const struct cli_group *const groups[] = {
     &cli_group_eat,
     &cli_group_cose,
     &cli_group_ca,
+    &cli_group_nats,
     &cli_group_ledger,
     &cli_group_org,
     &cli_group_device,

@@ -158,7 +158,8 @@ static void psa_sha256_abort(void *state)
 
 static int id_ok(uint32_t id)
 {
-    return id == 0 || (id >= PSA_KEY_ID_USER_MIN && id <= PSA_KEY_ID_USER_MAX);
+    return id == 0 ||
+           (CORIO_CRYPTO_PSA_PERSISTENT && id >= PSA_KEY_ID_USER_MIN && id <= PSA_KEY_ID_USER_MAX);
 }
 
 static void key_attributes(psa_key_attributes_t *a, uint32_t id, unsigned flags)
@@ -170,7 +171,7 @@ static void key_attributes(psa_key_attributes_t *a, uint32_t id, unsigned flags)
     psa_set_key_bits(a, 256);
     psa_set_key_usage_flags(a, usage);
     psa_set_key_algorithm(a, SIGN_ALG);
-    if (id != 0)
+    if (CORIO_CRYPTO_PSA_PERSISTENT && id != 0)
         psa_set_key_id(a, KID(id)); /* makes the key persistent */
 }
 
@@ -219,6 +220,7 @@ static int psa_key_import(uint32_t id, unsigned flags, const uint8_t priv[CORIO_
     return CORIO_OK;
 }
 
+#if CORIO_CRYPTO_PSA_PERSISTENT
 static int psa_key_open(uint32_t id, struct corio_key *key)
 {
     if (!initialised)
@@ -249,6 +251,9 @@ static int psa_key_open(uint32_t id, struct corio_key *key)
                  (PSA_ALG_IS_DETERMINISTIC_ECDSA(alg) ? 0u : FLAG_RANDOMIZED);
     return CORIO_OK;
 }
+#else
+#define psa_key_open NULL /* corio_key_open() refuses without CORIO_CRYPTO_CAP_PERSISTENT */
+#endif
 
 static kid_t kid_of(const struct corio_key *key)
 {
@@ -317,7 +322,7 @@ static void psa_key_close(struct corio_key *key)
 {
     if (!initialised)
         return;
-    if (key->flags & CORIO_KEY_PERSISTENT)
+    if (CORIO_CRYPTO_PSA_PERSISTENT && (key->flags & CORIO_KEY_PERSISTENT))
         psa_purge_key(kid_of(key)); /* drops the copy in memory; storage keeps it */
     else
         psa_destroy_key(kid_of(key)); /* a volatile key cannot be reopened */
@@ -332,7 +337,7 @@ static int psa_key_destroy(struct corio_key *key)
 
 const struct corio_crypto_ops corio_crypto_psa_ops = {
     .name = "psa",
-    .caps = SIGN_CAPS | CORIO_CRYPTO_CAP_PERSISTENT,
+    .caps = SIGN_CAPS | (CORIO_CRYPTO_PSA_PERSISTENT ? CORIO_CRYPTO_CAP_PERSISTENT : 0u),
     .random = psa_random,
     .sha256 = psa_sha256,
     .sha256_start = psa_sha256_start,

@@ -5,7 +5,8 @@
  * the low one and the read repeats when a carry came between them. Milliseconds are
  * ticks * 1000 / hz in 64 bits (exact for any rate, and it cannot overflow for some
  * 580 000 years at 1 MHz), truncated to the 32 bits the SDK's clients compare by
- * unsigned difference.
+ * unsigned difference. The division is a shift-and-subtract loop: RV32's divider is
+ * 32-bit, and a C 64-bit division would link libgcc's __udivdi3 (a kilobyte).
  */
 #include "port_rv32.h"
 
@@ -21,11 +22,29 @@ static uint64_t read_mtime(const volatile uint32_t *lo)
     return (uint64_t)h << 32 | l;
 }
 
+/* n / d, one quotient bit per step; r < d < 2^32 keeps 2r + 1 within 64 bits. */
+static uint64_t div64(uint64_t n, uint32_t d)
+{
+    uint64_t q = 0, r = 0;
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        r = r << 1 | n >> 63;
+        n <<= 1;
+        q <<= 1;
+        if (r >= d) {
+            r -= d;
+            q |= 1u;
+        }
+    }
+    return q;
+}
+
 static uint32_t now_ms(void *ctx)
 {
     const struct corio_rv32_mtime *t = ctx;
 
-    return (uint32_t)(read_mtime(t->mtime) * 1000u / t->hz);
+    return (uint32_t)div64(read_mtime(t->mtime) * 1000u, t->hz);
 }
 
 int corio_rv32_clock_init(struct corio_clock *clk, const struct corio_rv32_mtime *t)
