@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "corio/crc32.h"
 #include "corio/error.h"
 #include "harness.h"
 #include "outbox.h"
@@ -394,6 +395,22 @@ static void records_encode_and_parse_back(void **state)
     assert_memory_equal(back.device, DEV, 24);
     assert_memory_equal(back.suffix, "up/evt", 6);
     assert_memory_equal(back.payload, "{\"a\":1}", 7);
+    /* The checksum is CRC-32 (IEEE) of the body, as corio_crc32 computes it; also over a
+     * body of odd length and many words. */
+    uint32_t stored = (uint32_t)buf[4] | (uint32_t)buf[5] << 8 | (uint32_t)buf[6] << 16 |
+                      (uint32_t)buf[7] << 24;
+    assert_true(stored == corio_crc32(0, buf + CORIO_INTAKE_REC_HEAD, n - CORIO_INTAKE_REC_HEAD));
+    uint8_t big[2048], pay[1001];
+    for (size_t i = 0; i < sizeof pay; i++)
+        pay[i] = (uint8_t)(i * 131 + 7);
+    struct corio_intake_rec rb = r;
+    rb.payload = pay;
+    rb.payload_len = sizeof pay;
+    size_t nb = corio__intake_encode(&rb, big, sizeof big);
+    assert_true(nb > 0);
+    stored = (uint32_t)big[4] | (uint32_t)big[5] << 8 | (uint32_t)big[6] << 16 |
+             (uint32_t)big[7] << 24;
+    assert_true(stored == corio_crc32(0, big + CORIO_INTAKE_REC_HEAD, nb - CORIO_INTAKE_REC_HEAD));
     /* One byte short of the record: nothing. */
     assert_int_equal(corio__intake_parse(buf, n - 1, true, count_rec, &back, &used), 0);
     assert_int_equal(used, 0);
