@@ -33,13 +33,17 @@ struct corio_bus_nats {
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;  /* NULL until the stream and consumer are set up */
-    natsSubscription *lsub; /* the live subject's, when there is one */
+    /* Core NATS subscriptions beside the stream's: live events and gateway status. */
+    struct core_sub {
+        struct corio_bus_nats *b;
+        natsSubscription *s;
+        bool done; /* its last callback has returned */
+    } live_sub, status_sub;
     /* libnats calls back from its own thread, also after natsConnection_Close; the
      * closed callback is its last, and free waits for it. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool closed;
-    bool live_done; /* the live subscription's last callback has returned */
 };
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -99,22 +103,44 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
     corio_logkv(CORIO_LOG_WARN, "NATS error", "error=%s", natsStatus_GetText(err));
 }
 
-static void on_live_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
+static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 {
     (void)nc;
     (void)sub;
-    struct corio_bus_nats *b = arg;
-    b->o.on_live(b->o.arg, (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    struct core_sub *cs = arg;
+    struct corio_bus_nats *b = cs->b;
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(m);
+    size_t len = (size_t)natsMsg_GetDataLength(m);
+    if (cs == &b->live_sub)
+        b->o.on_live(b->o.arg, data, len);
+    else
+        b->o.on_status(b->o.arg, natsMsg_GetSubject(m), data, len);
     natsMsg_Destroy(m);
 }
 
-static void on_live_complete(void *arg)
+static void on_core_complete(void *arg)
 {
-    struct corio_bus_nats *b = arg;
-    pthread_mutex_lock(&b->lock);
-    b->live_done = true;
-    pthread_cond_broadcast(&b->cond);
-    pthread_mutex_unlock(&b->lock);
+    struct core_sub *cs = arg;
+    pthread_mutex_lock(&cs->b->lock);
+    cs->done = true;
+    pthread_cond_broadcast(&cs->b->cond);
+    pthread_mutex_unlock(&cs->b->lock);
+}
+
+/* Subscribes cs to subject; made even when not yet connected: libnats sends it once it
+ * is. */
+static int core_subscribe(struct corio_bus_nats *b, struct core_sub *cs, const char *subject,
+                          char *err, size_t errlen)
+{
+    cs->b = b;
+    natsStatus s = natsConnection_Subscribe(&cs->s, b->nc, subject, on_core_msg, cs);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(cs->s, on_core_complete, cs);
+    if (s != NATS_OK) {
+        snprintf(err, errlen, "NATS: cannot subscribe to %s: %s", subject, natsStatus_GetText(s));
+        return CORIO_ERR_IO;
+    }
+    return CORIO_OK;
 }
 
 /* Waits up to 10 s for *flag under b->lock; returns it. */
@@ -325,17 +351,10 @@ int corio_bus_nats_new(const struct corio_bus_nats_opts *o, struct corio_bus_nat
         on_connected(b->nc, b);
     else
         corio_logkv(CORIO_LOG_WARN, "NATS not reachable yet; retrying", "url=%s", o->url);
-    /* Made now even when not yet connected: libnats sends it once it is. */
-    if (b->live &&
-        (s = natsConnection_Subscribe(&b->lsub, b->nc, b->live, on_live_msg, b)) != NATS_OK) {
-        snprintf(err, errlen, "NATS: cannot subscribe to %s: %s", b->live, natsStatus_GetText(s));
+    if ((b->live && core_subscribe(b, &b->live_sub, b->live, err, errlen) != CORIO_OK) ||
+        (o->on_status &&
+         core_subscribe(b, &b->status_sub, CORIO_BUS_STATUS_SUBJECTS, err, errlen) != CORIO_OK))
         goto fail;
-    }
-    if (b->lsub &&
-        (s = natsSubscription_SetOnCompleteCB(b->lsub, on_live_complete, b)) != NATS_OK) {
-        snprintf(err, errlen, "NATS: %s", natsStatus_GetText(s));
-        goto fail;
-    }
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = JS_WAIT_MS;
@@ -355,11 +374,14 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
     if (!b)
         return;
     forget_sub(b);
-    /* The live callback uses what the caller frees after this: wait until it is over. */
-    if (b->lsub &&
-        (natsSubscription_Unsubscribe(b->lsub) != NATS_OK || !wait_flag(b, &b->live_done))) {
-        corio_log(CORIO_LOG_ERROR, "NATS live subscription did not end; not freeing it");
-        return;
+    /* Their callbacks use what the caller frees after this: wait until they are over. */
+    struct core_sub *subs[] = {&b->live_sub, &b->status_sub};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (subs[i]->s &&
+            (natsSubscription_Unsubscribe(subs[i]->s) != NATS_OK || !wait_flag(b, &subs[i]->done))) {
+            corio_log(CORIO_LOG_ERROR, "NATS subscription did not end; not freeing it");
+            return;
+        }
     }
     if (b->nc) {
         /* Acks are sent without waiting for the server: let them go out first (a lost
@@ -372,7 +394,8 @@ void corio_bus_nats_free(struct corio_bus_nats *b)
             return;
         }
     }
-    natsSubscription_Destroy(b->lsub);
+    natsSubscription_Destroy(b->live_sub.s);
+    natsSubscription_Destroy(b->status_sub.s);
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
     natsOptions_Destroy(b->nopts);

@@ -27,6 +27,7 @@
 /* The subjects of batches and acks, and the prefix under which nats-server 2.9 keeps
  * MQTT QoS 1 messages in its $MQTT_msgs stream. */
 #define CORIO_BUS_BATCH_SUBJECTS   "corio.v1.g.*.batch"
+#define CORIO_BUS_STATUS_SUBJECTS  "corio.v1.g.*.status"
 #define CORIO_BUS_MQTT_QOS1_PREFIX "$MQTT.msgs."
 #define CORIO_BUS_MQTT_HEADER      "Nmqtt-Pub"
 
@@ -47,6 +48,10 @@ struct corio_bus_nats_opts {
      * included); NULL: none. */
     const char *live_subject;
     void (*on_live)(void *arg, const uint8_t *data, size_t len);
+    /* What to call, on the library's thread, with each gateway status document published
+     * on CORIO_BUS_STATUS_SUBJECTS (the gateways' corio/v1/g/{gw}/status, their wills
+     * included), with the subject it came on; NULL: not subscribed. */
+    void (*on_status)(void *arg, const char *subject, const uint8_t *data, size_t len);
     void *arg;
 };
 

@@ -405,23 +405,12 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
                     mosquitto_strerror(rc));
 }
 
-static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+/* Queues a copy of a message for the ingest worker; counts and logs what it cannot. */
+static void enqueue(struct cloud *c, const char *topic, const void *payload, size_t len)
 {
-    (void)m;
-    struct cloud *c = arg;
-    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-    size_t tl = strlen(msg->topic);
-    if (tl > 6 && strcmp(msg->topic + tl - 6, "/state") == 0) {
-        if (c->downlink)
-            corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
-        return;
-    }
-    bool status = tl > 7 && strcmp(msg->topic + tl - 7, "/status") == 0;
-    if (!status)
-        corio_counter_inc(c->m.received);
     struct qitem *q = calloc(1, sizeof *q);
     if (q) {
-        q->topic = strdup(msg->topic);
+        q->topic = strdup(topic);
         q->payload = malloc(len ? len : 1);
         q->len = len;
         q->arrived_mono_ms = mono_ms();
@@ -429,11 +418,11 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     if (!q || !q->topic || !q->payload) {
         qitem_free(q);
         corio_counter_inc(c->m.dropped);
-        corio_logkv(CORIO_LOG_ERROR, "out of memory: batch dropped", "topic=%s", msg->topic);
+        corio_logkv(CORIO_LOG_ERROR, "out of memory: batch dropped", "topic=%s", topic);
         return;
     }
     if (len)
-        memcpy(q->payload, msg->payload, len);
+        memcpy(q->payload, payload, len);
     pthread_mutex_lock(&c->qlock);
     bool full = c->qlen >= c->qmax || c->qbytes + len > c->qmax_bytes;
     if (!full) {
@@ -451,11 +440,42 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     if (full) {
         corio_counter_inc(c->m.dropped);
         corio_logkv(CORIO_LOG_WARN, "ingest queue full: batch dropped, its gateway will resend",
-                    "topic=%s bytes=%zu", msg->topic, len);
+                    "topic=%s bytes=%zu", topic, len);
         qitem_free(q);
     }
 }
 
+static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct cloud *c = arg;
+    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+    size_t tl = strlen(msg->topic);
+    if (tl > 6 && strcmp(msg->topic + tl - 6, "/state") == 0) {
+        if (c->downlink)
+            corio_cloud_downlink_on_state(c->downlink, msg->topic, msg->payload, len);
+        return;
+    }
+    bool status = tl > 7 && strcmp(msg->topic + tl - 7, "/status") == 0;
+    if (!status)
+        corio_counter_inc(c->m.received);
+    enqueue(c, msg->topic, msg->payload, len);
+}
+
+/* A gateway's status document from NATS (corio.v1.g.{gw}.status): queued for the worker
+ * as its MQTT topic, as on_message queues it. */
+static void on_nats_status(void *arg, const char *subject, const uint8_t *data, size_t len)
+{
+    static const char prefix[] = "corio.v1.g.";
+    size_t sl = strlen(subject);
+    char topic[96];
+    if (sl <= sizeof prefix - 1 + sizeof ".status" - 1 || sl >= sizeof topic ||
+        strncmp(subject, prefix, sizeof prefix - 1) != 0)
+        return; /* the subscription's wildcard admits nothing else */
+    snprintf(topic, sizeof topic, "corio/v1/g/%.*s/status",
+             (int)(sl - (sizeof prefix - 1) - (sizeof ".status" - 1)), subject + sizeof prefix - 1);
+    enqueue(arg, topic, data, len);
+}
 /* ---- the ingest worker ------------------------------------------------------------- */
 
 static void count_refusal(struct cloud *c, int rc)
@@ -708,6 +728,24 @@ static void pause_ms(struct cloud *c, int64_t ms)
     pthread_mutex_unlock(&c->qlock);
 }
 
+/* bus nats: the gateways' status documents arrive on the library's thread and wait in
+ * the queue on_message fills for bus mosquitto; the worker takes them between pulls. */
+static void handle_queued(struct cloud *c)
+{
+    pthread_mutex_lock(&c->qlock);
+    struct qitem *q = c->head;
+    c->head = c->tail = NULL;
+    c->qlen = 0;
+    c->qbytes = 0;
+    pthread_mutex_unlock(&c->qlock);
+    while (q) {
+        struct qitem *next = q->next;
+        handle(c, q->topic, q->payload, q->len, q->arrived_mono_ms);
+        qitem_free(q);
+        q = next;
+    }
+}
+
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
 
@@ -727,6 +765,7 @@ static void *nats_worker_main(void *arg)
     while (!stopping(c)) {
         int n = corio_bus_nats_fetch(c->nats, msgs, c->nats_fetch, 1000);
         corio_gauge_set(c->m.connected, corio_bus_nats_connected(c->nats));
+        handle_queued(c);
         bool failed = false;
         for (int i = 0; i < n; i++) {
             struct corio_bus_msg *m = &msgs[i];
@@ -1094,6 +1133,7 @@ static int start(struct cloud *c)
             .on_connection = on_nats_connection,
             .live_subject = live_subject,
             .on_live = on_live,
+            .on_status = on_nats_status,
             .arg = c,
         };
         c->nats_fetch = (int)corio_conf_int(conf, "nats_fetch");

@@ -153,7 +153,9 @@ static void users_from_the_registry_and_certificates(void **state)
     contains(text, "\"$JS.API.CONSUMER.MSG.NEXT.CORIO_BATCHES.corio-ingest\", "
                    "\"$JS.ACK.CORIO_BATCHES.corio-ingest.>\"");
     contains(text, "\"corio.v1.g.*.ack\", \"$MQTT.msgs.corio.v1.g.*.ack\"");
-    contains(text, h_strf("subscribe: { allow: [\"_INBOX.>\", \"corio.v1.o.%s.live\"] }", org));
+    contains(text, h_strf("subscribe: { allow: [\"_INBOX.>\", \"corio.v1.o.%s.live\", "
+                          "\"corio.v1.g.*.status\"] }",
+                          org));
     /* One user per gateway, once each, in id order, each held to its own subjects. */
     assert_int_equal(count(text, "allowed_connection_types: [\"MQTT\"]"), 3);
     assert_int_equal(count(text, "user: \"did:corio:" GA "\""), 1);

@@ -50,6 +50,23 @@ static void acks_come_out_of_jetstream_even_to_an_away_gateway(void **state)
     assert_true(metric_of(0, "corio_cloud_batches_acked_total") >= 3);
 }
 
+/* Whether instance 0 serves a status document of gateway gw. */
+static bool gateway_status_seen(const char *gw)
+{
+    json_t *j = get_json(0, "/api/v1/gateways/status");
+    bool seen = false;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(j, "gateways"), i, g)
+    {
+        const char *id = json_string_value(json_object_get(g, "id"));
+        if (id && strcmp(id, gw) == 0 && json_is_object(json_object_get(g, "status")))
+            seen = true;
+    }
+    json_decref(j);
+    return seen;
+}
+
 static void real_gateway_over_mqtt_with_mutual_tls(void **state)
 {
     (void)state;
@@ -109,6 +126,11 @@ static void real_gateway_over_mqtt_with_mutual_tls(void **state)
     assert_int_equal(stat_of(0, "samples"), 40);
     assert_int_equal(stat_of(0, "rejected"), 0);
     assert_true(metric_of(0, "corio_cloud_batches_rejected_total{reason=\"signature\"}") == 0);
+
+    /* The gateway's status document reaches corio-cloud over NATS too. */
+    bool seen;
+    H_POLL(seen, gateway_status_seen(GW), 40000);
+    assert_true(seen);
 }
 
 static void invalid_batches_are_refused_for_good(void **state)

@@ -154,7 +154,8 @@ static int cmp_id(const void *a, const void *b)
 }
 
 /* corio-cloud with bus nats: the stream and its consumer, acks (also into $MQTT_msgs,
- * as nats-server stores an MQTT QoS 1 publish), live events; over NATS. */
+ * as nats-server stores an MQTT QoS 1 publish), live events, gateways' status documents;
+ * over NATS. */
 static void write_cloud_nats(FILE *f, const struct auth *a, const char *dn)
 {
     const char *s = a->stream, *c = a->consumer;
@@ -171,7 +172,8 @@ static void write_cloud_nats(FILE *f, const struct auth *a, const char *dn)
             "          \"corio.v1.g.*.ack\", \"$MQTT.msgs.corio.v1.g.*.ack\",\n"
             "          \"corio.v1.o.%s.live\"\n"
             "        ] }\n"
-            "        subscribe: { allow: [\"_INBOX.>\", \"corio.v1.o.%s.live\"] }\n"
+            "        subscribe: { allow: [\"_INBOX.>\", \"corio.v1.o.%s.live\", "
+            "\"corio.v1.g.*.status\"] }\n"
             "      }\n"
             "    }\n",
             dn, s, s, s, c, s, c, s, c, s, c, a->org, a->org);
