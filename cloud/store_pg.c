@@ -876,12 +876,6 @@ static void ae_bytes(struct pg_store *q, struct arr *a, const void *d, size_t le
     }
 }
 
-static void ae_i64(struct pg_store *q, struct arr *a, int64_t v)
-{
-    a->n++;
-    cb_i64(&q->queue.arena, v);
-}
-
 static void ae_opt_i64(struct pg_store *q, struct arr *a, bool has, int64_t v)
 {
     a->n++;
@@ -926,6 +920,78 @@ static void ae_opt_bool(struct pg_store *q, struct arr *a, bool has, bool v)
         cb_null(&q->queue.arena);
     }
 }
+
+/*
+ * A column of an array of rows, for qa_columns: its type, where it is in the row, and
+ * for a nullable one where the bool saying whether it has a value is. The builders
+ * below name their columns in the order of their statement's parameters.
+ */
+enum col_type {
+    COL_TEXT,       /* const char *; NULL is NULL */
+    COL_TEXT_EMPTY, /* const char *; NULL is "" */
+    COL_I64,        /* int64_t */
+    COL_OPT_I64,    /* int64_t, NULL unless the bool at has is true */
+    COL_F64,        /* double */
+    COL_BOOL,       /* bool */
+};
+
+struct col {
+    enum col_type type;
+    size_t off, has;
+};
+
+#define COL(type, row, member)          {type, offsetof(row, member), 0}
+#define COL_OPT(type, row, member, has) {type, offsetof(row, member), offsetof(row, has)}
+
+/* Queues one array parameter per column over the n rows of size `size` at rows that
+ * keep(row, arg) accepts (all when keep is NULL). */
+static void qa_columns(struct pg_store *q, const void *rows, size_t size, size_t n,
+                       const struct col *cols, size_t ncols,
+                       bool (*keep)(const void *row, const void *arg), const void *arg)
+{
+    static const uint32_t oid[] = {[COL_TEXT] = OID_TEXT, [COL_TEXT_EMPTY] = OID_TEXT,
+                                   [COL_I64] = OID_INT8,  [COL_OPT_I64] = OID_INT8,
+                                   [COL_F64] = OID_FLOAT8, [COL_BOOL] = OID_BOOL};
+    for (size_t c = 0; c < ncols; c++) {
+        struct arr a = qa_begin(q, oid[cols[c].type]);
+        for (size_t i = 0; i < n; i++) {
+            const char *row = (const char *)rows + i * size, *at = row + cols[c].off;
+            if (keep && !keep(row, arg))
+                continue;
+            const char *str;
+            int64_t i64;
+            double f64;
+            bool b;
+            switch (cols[c].type) {
+            case COL_TEXT:
+            case COL_TEXT_EMPTY:
+                memcpy(&str, at, sizeof str);
+                ae_str(q, &a, str || cols[c].type == COL_TEXT ? str : "");
+                break;
+            case COL_I64:
+            case COL_OPT_I64:
+                memcpy(&i64, at, sizeof i64);
+                b = true;
+                if (cols[c].type == COL_OPT_I64)
+                    memcpy(&b, row + cols[c].has, sizeof b);
+                ae_opt_i64(q, &a, b, i64);
+                break;
+            case COL_F64:
+                memcpy(&f64, at, sizeof f64);
+                ae_f64(q, &a, f64);
+                break;
+            case COL_BOOL:
+                memcpy(&b, at, sizeof b);
+                ae_opt_bool(q, &a, true, b);
+                break;
+            }
+        }
+        qa_end(q, &a);
+    }
+}
+
+#define QA_COLUMNS(q, rows, n, cols, keep, arg)                                                    \
+    qa_columns(q, rows, sizeof *(rows), n, cols, sizeof(cols) / sizeof(cols)[0], keep, arg)
 
 /* The first failure among a query's results is logged (but for the duplicate key that
  * pg_samples_insert waits for and handles) and kept; what follows it was not run. */
@@ -1407,51 +1473,21 @@ static int pg_messages_insert(struct corio_store *s, const struct corio_msg_row 
     int rc = q_stmt(q, S_MESSAGES);
     if (rc != CORIO_OK)
         return rc;
-    struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, mids[i]);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].device);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].has_seq, rows[i].epoch);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].has_seq, rows[i].seq);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].gateway);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].gw_epoch);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].gw_id);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].suffix);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].recv_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].stored_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT2);
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_msg_row, org),
+        COL(COL_TEXT, struct corio_msg_row, device),
+        COL_OPT(COL_OPT_I64, struct corio_msg_row, epoch, has_seq),
+        COL_OPT(COL_OPT_I64, struct corio_msg_row, seq, has_seq),
+        COL(COL_TEXT, struct corio_msg_row, gateway),
+        COL(COL_I64, struct corio_msg_row, gw_epoch),
+        COL(COL_I64, struct corio_msg_row, gw_id),
+        COL(COL_TEXT, struct corio_msg_row, suffix),
+        COL(COL_I64, struct corio_msg_row, recv_ms),
+        COL(COL_I64, struct corio_msg_row, stored_ms),
+    };
+    qa_ids(q, mids, n);
+    QA_COLUMNS(q, rows, n, cols, NULL, NULL);
+    struct arr a = qa_begin(q, OID_INT2);
     for (size_t i = 0; i < n; i++)
         ae_i16(q, &a, (int16_t)rows[i].status);
     qa_end(q, &a);
@@ -1765,27 +1801,15 @@ static int pg_samples_insert(struct corio_store *s, const struct corio_sample_ro
         return rc;
     if ((rc = q_stmt(q, S_SAMPLES)) != CORIO_OK)
         return rc;
-    struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].device);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].metric);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].t_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].msg);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_FLOAT8);
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_sample_row, device),
+        COL(COL_TEXT, struct corio_sample_row, metric),
+        COL(COL_I64, struct corio_sample_row, t_ms),
+        COL(COL_I64, struct corio_sample_row, msg),
+        COL(COL_TEXT, struct corio_sample_row, org),
+    };
+    QA_COLUMNS(q, rows, n, cols, NULL, NULL);
+    struct arr a = qa_begin(q, OID_FLOAT8);
     for (size_t i = 0; i < n; i++)
         ae_opt_f64(q, &a, rows[i].value.kind == CORIO_VALUE_NUM, rows[i].value.num);
     qa_end(q, &a);
@@ -1820,6 +1844,11 @@ static int pg_samples_insert(struct corio_store *s, const struct corio_sample_ro
 }
 
 /* Queues the merge of one tier's rows. */
+static bool rollup_of_tier(const void *row, const void *tier)
+{
+    return ((const struct corio_rollup_row *)row)->tier == *(const enum corio_tier *)tier;
+}
+
 static int rollups_tier(struct pg_store *q, const struct corio_rollup_row *rows, size_t n,
                         enum corio_tier tier)
 {
@@ -1831,46 +1860,17 @@ static int rollups_tier(struct pg_store *q, const struct corio_rollup_row *rows,
     int rc = q_stmt(q, tier == CORIO_TIER_1M ? S_ROLLUP_1M : S_ROLLUP_1H);
     if (rc != CORIO_OK)
         return rc;
-    struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_str(q, &a, rows[i].device);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_str(q, &a, rows[i].metric);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_i64(q, &a, rows[i].bucket_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_str(q, &a, rows[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_FLOAT8);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_f64(q, &a, rows[i].min);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_FLOAT8);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_f64(q, &a, rows[i].max);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_FLOAT8);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_f64(q, &a, rows[i].sum);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tier == tier)
-            ae_i64(q, &a, rows[i].count);
-    qa_end(q, &a);
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_rollup_row, device),
+        COL(COL_TEXT, struct corio_rollup_row, metric),
+        COL(COL_I64, struct corio_rollup_row, bucket_ms),
+        COL(COL_TEXT, struct corio_rollup_row, org),
+        COL(COL_F64, struct corio_rollup_row, min),
+        COL(COL_F64, struct corio_rollup_row, max),
+        COL(COL_F64, struct corio_rollup_row, sum),
+        COL(COL_I64, struct corio_rollup_row, count),
+    };
+    QA_COLUMNS(q, rows, n, cols, rollup_of_tier, &tier);
     return CORIO_OK;
 }
 
@@ -1887,23 +1887,14 @@ static int pg_metrics_put(struct corio_store *s, const struct corio_metric_row *
     int rc = q_stmt(q, S_METRICS);
     if (rc != CORIO_OK)
         return rc;
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_metric_row, device),
+        COL(COL_TEXT, struct corio_metric_row, name),
+        COL(COL_TEXT, struct corio_metric_row, org),
+        COL(COL_TEXT_EMPTY, struct corio_metric_row, unit),
+    };
+    QA_COLUMNS(q, rows, n, cols, NULL, NULL);
     struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].device);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].name);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].unit ? rows[i].unit : "");
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
     for (size_t i = 0; i < n; i++) {
         char type[2] = {(char)rows[i].kind, 0};
         ae_str(q, &a, type);
@@ -1968,42 +1959,18 @@ static int pg_epochs_put(struct corio_store *s, const struct corio_epoch_row *ro
     int rc = q_stmt(q, S_EPOCHS_PUT);
     if (rc != CORIO_OK)
         return rc;
-    struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].device);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].epoch);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, rows[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].st.max_seq);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, rows[i].st.stored);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].st.has_hb, rows[i].st.hb_last);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].st.has_hb, rows[i].st.hb_pending);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].st.has_hb, rows[i].st.hb_drops);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_i64(q, &a, rows[i].st.has_hb, rows[i].st.hb_ms);
-    qa_end(q, &a);
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_epoch_row, device),
+        COL(COL_I64, struct corio_epoch_row, epoch),
+        COL(COL_TEXT, struct corio_epoch_row, org),
+        COL(COL_I64, struct corio_epoch_row, st.max_seq),
+        COL(COL_I64, struct corio_epoch_row, st.stored),
+        COL_OPT(COL_OPT_I64, struct corio_epoch_row, st.hb_last, st.has_hb),
+        COL_OPT(COL_OPT_I64, struct corio_epoch_row, st.hb_pending, st.has_hb),
+        COL_OPT(COL_OPT_I64, struct corio_epoch_row, st.hb_drops, st.has_hb),
+        COL_OPT(COL_OPT_I64, struct corio_epoch_row, st.hb_ms, st.has_hb),
+    };
+    QA_COLUMNS(q, rows, n, cols, NULL, NULL);
     return CORIO_OK;
 }
 
@@ -2090,38 +2057,17 @@ static int pg_devices_update(struct corio_store *s, const struct corio_device_up
     int rc = q_stmt(q, S_DEVICES_PUT);
     if (rc != CORIO_OK)
         return rc;
-    struct arr a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, u[i].id);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, u[i].org);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, u[i].seen_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_TEXT);
-    for (size_t i = 0; i < n; i++)
-        ae_str(q, &a, u[i].gateway);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_BOOL);
-    for (size_t i = 0; i < n; i++)
-        ae_opt_bool(q, &a, true, u[i].has_epoch);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, u[i].epoch);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, u[i].epoch_ms);
-    qa_end(q, &a);
-    a = qa_begin(q, OID_INT8);
-    for (size_t i = 0; i < n; i++)
-        ae_i64(q, &a, u[i].messages_delta);
-    qa_end(q, &a);
+    static const struct col cols[] = {
+        COL(COL_TEXT, struct corio_device_update, id),
+        COL(COL_TEXT, struct corio_device_update, org),
+        COL(COL_I64, struct corio_device_update, seen_ms),
+        COL(COL_TEXT, struct corio_device_update, gateway),
+        COL(COL_BOOL, struct corio_device_update, has_epoch),
+        COL(COL_I64, struct corio_device_update, epoch),
+        COL(COL_I64, struct corio_device_update, epoch_ms),
+        COL(COL_I64, struct corio_device_update, messages_delta),
+    };
+    QA_COLUMNS(q, u, n, cols, NULL, NULL);
     return CORIO_OK;
 }
 
