@@ -138,19 +138,25 @@ struct corio_dev_outbox_stats {
     uint8_t opened;          /* enum corio_dev_outbox_opened */
 };
 
+/* A sector header's fields; private to the outbox. */
+struct corio__ob_shdr {
+    uint32_t epoch;
+    uint32_t ord;   /* ordinal: sectors are numbered as they are used */
+    uint32_t erase; /* erase count */
+    uint32_t base;  /* lowest seq the sector may hold */
+    uint32_t drops; /* drops when the sector was started */
+};
+
 /* The outbox. Caller-owned (any storage class); its fields are private. */
 struct corio_dev_outbox {
     struct corio_flash flash; /* a copy of the port's description */
     uint32_t unit;            /* record alignment: max(prog_size, 4) */
     uint32_t shdr_size;       /* bytes a sector header occupies */
-    uint32_t epoch;
-    uint32_t next_seq;   /* seq the next append gets */
-    uint32_t head;       /* sector taking appends */
-    uint32_t head_ord;   /* its ordinal: sectors are numbered as they are used */
-    uint32_t head_base;  /* lowest seq it may hold */
-    uint32_t head_erase; /* its erase count */
-    uint32_t oldest_ord; /* ordinal of the oldest sector still in the ring */
-    uint32_t pos;        /* next write offset in the head */
+    struct corio__ob_shdr hd; /* the head's header; hd.epoch is the outbox's epoch */
+    uint32_t next_seq;        /* seq the next append gets */
+    uint32_t head;            /* sector taking appends */
+    uint32_t oldest_ord;      /* ordinal of the oldest sector still in the ring */
+    uint32_t pos;             /* next write offset in the head */
     uint32_t drops;
     uint32_t depth;
     uint32_t entries;

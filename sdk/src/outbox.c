@@ -14,16 +14,6 @@
 #include "corio/crc32.h"
 #include "outbox_int.h"
 
-static uint32_t rot_size(const struct corio_dev_outbox *ob)
-{
-    return corio__ob_rec_size(ob, OB_ROT_LEN);
-}
-
-static uint32_t reserve(const struct corio_dev_outbox *ob)
-{
-    return corio__ob_reserve(ob);
-}
-
 static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
 {
     uint32_t ssz = ob->flash.sector_size;
@@ -32,26 +22,41 @@ static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
             ob->cache[i].seq = 0;
 }
 
-/* Programs len bytes of the stream (hdr, then payload, then 0xFF) at addr, a chunk at
- * a time, and reads each chunk back. */
+/* Programs total bytes of the stream (hlen bytes of hdr, then plen of payload, then
+ * 0xFF) at addr, a chunk at a time, and reads each chunk back. */
 static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *hdr,
-                          const uint8_t *payload, uint32_t plen, uint32_t total)
+                          uint32_t hlen, const uint8_t *payload, uint32_t plen, uint32_t total)
 {
     uint8_t w[OB_CHUNK], r[OB_CHUNK];
-    for (uint32_t off = 0; off < total;) {
+    for (uint32_t off = 0; off < total; off += OB_CHUNK) {
         uint32_t n = total - off < OB_CHUNK ? total - off : OB_CHUNK;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t s = off + i;
-            w[i] = s < OB_RHDR_LEN          ? hdr[s]
-                   : s < OB_RHDR_LEN + plen ? payload[s - OB_RHDR_LEN]
-                                            : 0xFFu;
+            w[i] = s < hlen ? hdr[s] : s - hlen < plen ? payload[s - hlen] : 0xFFu;
         }
-        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK)
+        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK ||
+            !corio__ob_read(ob, addr + off, r, n) || memcmp(w, r, n) != 0)
             return CORIO_ERR_IO;
-        if (ob->flash.read(ob->flash.ctx, addr + off, r, n) != CORIO_OK || memcmp(w, r, n) != 0)
-            return CORIO_ERR_IO;
-        off += n;
     }
+    return CORIO_OK;
+}
+
+enum { UNIT_UNCHECKED, UNIT_EXACT, UNIT_ACKED };
+
+/* Programs the unit at addr with corio__ob_unit(first) and checks that it reads back
+ * as that (UNIT_EXACT) or as an ack (UNIT_ACKED). */
+static int put_unit(struct corio_dev_outbox *ob, uint32_t addr, uint32_t first, int check)
+{
+    uint8_t c[32], r[32];
+    uint32_t u = ob->unit;
+    corio__ob_unit(c, first);
+    if (ob->flash.program(ob->flash.ctx, addr, c, u) != CORIO_OK)
+        return CORIO_ERR_IO;
+    if (check == UNIT_UNCHECKED)
+        return CORIO_OK;
+    if (!corio__ob_read(ob, addr, r, u) ||
+        (check == UNIT_EXACT ? memcmp(c, r, u) != 0 : corio__ob_classify_ack(r, u) != OB_ACK_DONE))
+        return CORIO_ERR_IO;
     return CORIO_OK;
 }
 
@@ -61,67 +66,47 @@ static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint
 static int write_rec(struct corio_dev_outbox *ob, struct ob_rec *rec, const uint8_t *payload,
                      uint32_t *addr_out)
 {
-    uint32_t u = ob->unit;
+    uint32_t sa = corio__ob_sector_addr(ob, ob->head);
     if (ob->need_mark) {
         /* Always the same bytes: if a cut leaves this unit reading erased, the next
-         * boot programs the very same value into it again, which no part minds. */
-        uint8_t mk[32];
-        uint32_t maddr = corio__ob_sector_addr(ob, ob->head) + ob->pos;
-        memset(mk, 0, sizeof mk);
-        mk[0] = OB_MARK;
-        ob->pos += u;
+         * boot programs the very same value into it again, which no part minds.
+         * Not read back: a mark that did not take is only garbage the scan skips. */
+        uint32_t maddr = sa + ob->pos;
+        ob->pos += ob->unit;
         ob->need_mark = 0;
-        /* Not read back: a mark that did not take is only garbage the scan skips. */
-        if (ob->flash.program(ob->flash.ctx, maddr, mk, u) != CORIO_OK)
+        if (put_unit(ob, maddr, OB_MARK, UNIT_UNCHECKED) != CORIO_OK)
             return CORIO_ERR_IO;
     }
-    uint32_t at = ob->pos;
-    uint32_t addr = corio__ob_sector_addr(ob, ob->head) + at;
+    uint32_t addr = sa + ob->pos;
     uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, rec->len);
     uint8_t hdr[OB_RHDR_LEN];
 
-    ob->pos = at + corio__ob_rec_size(ob, rec->len);
+    *addr_out = addr;
+    ob->pos += corio__ob_rec_size(ob, rec->len);
     rec->pcrc = corio_crc32(0, payload, rec->len);
     corio__ob_encode_rec(rec, hdr);
-    uint32_t hcrc = corio__ob_get32(hdr + 28);
-
-    int ret = program_stream(ob, addr, hdr, payload, rec->len, body);
-    if (ret != CORIO_OK)
-        return ret;
-    uint8_t c[32], r[32];
-    memset(c, 0, sizeof c);
-    corio__ob_put32(c, ~hcrc);
-    if (ob->flash.program(ob->flash.ctx, addr + body, c, u) != CORIO_OK)
+    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, payload, rec->len, body) != CORIO_OK)
         return CORIO_ERR_IO;
-    if (ob->flash.read(ob->flash.ctx, addr + body, r, u) != CORIO_OK || memcmp(c, r, u) != 0)
-        return CORIO_ERR_IO;
-    if (addr_out)
-        *addr_out = addr;
-    return CORIO_OK;
+    return put_unit(ob, addr + body, ~corio__ob_get32(hdr + 28), UNIT_EXACT);
 }
 
-/* Erases sector and programs its header; verified. */
-static int start_sector(struct corio_dev_outbox *ob, uint32_t sector, const struct ob_shdr *h)
+/* Erases sector t and programs its header h (verified); t becomes the head. */
+static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob_shdr *h)
 {
-    uint8_t b[OB_SHDR_LEN], w[OB_CHUNK];
-    if (ob->flash.erase(ob->flash.ctx, sector) != CORIO_OK)
+    uint8_t b[OB_SHDR_LEN];
+    if (ob->flash.erase(ob->flash.ctx, t) != CORIO_OK)
         return CORIO_ERR_IO;
     corio__ob_encode_shdr(ob, h, b);
     /* The header's last unit may hold padding: program it from one stream. */
-    uint32_t addr = corio__ob_sector_addr(ob, sector);
-    for (uint32_t off = 0; off < ob->shdr_size;) {
-        uint32_t n = ob->shdr_size - off < OB_CHUNK ? ob->shdr_size - off : OB_CHUNK;
-        for (uint32_t i = 0; i < n; i++)
-            w[i] = off + i < OB_SHDR_LEN ? b[off + i] : 0xFFu;
-        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK)
-            return CORIO_ERR_IO;
-        off += n;
-    }
-    struct ob_shdr back;
-    if (corio__ob_read_shdr(ob, sector, &back) != OB_SHDR_VALID || back.epoch != h->epoch ||
-        back.ord != h->ord || back.base != h->base || back.drops != h->drops ||
-        back.erase != h->erase)
-        return CORIO_ERR_IO;
+    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, NULL, 0,
+                             ob->shdr_size);
+    if (ret != CORIO_OK)
+        return ret;
+    ob->head = t;
+    ob->hd = *h;
+    ob->pos = ob->shdr_size;
+    ob->need_mark = 0;
+    ob->sealed = 0;
     return CORIO_OK;
 }
 
@@ -141,92 +126,88 @@ static int note_visit(void *ctx, const struct ob_visit *v)
     return 0;
 }
 
+/* Scans the head from its start for its last rotation note; whether it is one for
+ * the next sector. */
+static bool head_note(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct note_ctx *note)
+{
+    sc->sector = ob->head;
+    sc->lo = ob->hd.base;
+    sc->hi = OB_NONE;
+    corio__ob_scan(ob, sc, note_visit, note);
+    return note->found && note->rot[0] == corio__ob_sector_at(ob, ob->flash.sector_count - 1u);
+}
+
 /* Visitor: counts readable and unacknowledged messages. */
 struct count_ctx {
-    uint32_t entries, unacked, oldest, min_unacked;
+    uint32_t entries, unacked, min_unacked;
 };
 
 static int count_visit(void *ctx, const struct ob_visit *v)
 {
     struct count_ctx *c = ctx;
-    if (v->rec.kind != OB_KIND_MSG)
-        return 0;
-    c->entries++;
-    if (c->oldest == 0)
-        c->oldest = v->rec.seq;
-    if (v->ack != OB_ACK_DONE) {
-        c->unacked++;
-        if (c->min_unacked == 0)
-            c->min_unacked = v->rec.seq;
+    if (v->rec.kind == OB_KIND_MSG) {
+        c->entries++;
+        if (v->ack != OB_ACK_DONE) {
+            c->unacked++;
+            if (c->min_unacked == 0)
+                c->min_unacked = v->rec.seq;
+        }
     }
     return 0;
 }
 
-/* Seals the head for a move to sector t and decides t's drop: unless the head holds
- * a note for t already, writes one with the drop count once t is gone. From the
- * note on, t's entries count as dropped, at open too, whether or not the erase that
- * follows completes. *drops gets the count; the head takes no more messages. */
-static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_after, uint32_t *drops,
-                     uint32_t *t_erase_noted)
+/* Seals the head for a move to sector t (the next one) and takes t out of the ring:
+ * if t was the ring's oldest sector, its unacknowledged entries become drops. Unless
+ * the head holds a note for t already, writes one with the drop count once t is
+ * gone. From the note on, t's entries count as dropped, at open too, whether or not
+ * the erase that follows completes. Returns t's erase count as noted, or OB_NONE. */
+static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
 {
-    struct ob_scan sc = {.sector = ob->head, .lo = ob->head_base, .hi = ob->next_seq};
+    uint32_t n = ob->flash.sector_count;
+    uint32_t t = corio__ob_sector_at(ob, n - 1u);
+    struct ob_shdr th;
+    struct count_ctx cnt = {0};
+    struct ob_scan sc = {0};
+    bool member = corio__ob_member(ob, n - 1u, &th);
+    if (member)
+        corio__ob_walk(ob, n - 1u, true, &sc, count_visit, &cnt);
+    uint32_t drops = ob->drops + cnt.unacked;
+    if (drops < ob->drops)
+        drops = UINT32_MAX;
+
     struct note_ctx note = {0};
-    corio__ob_scan(ob, &sc, note_visit, &note);
+    struct ob_scan hs = {0};
     *t_erase_noted = OB_NONE;
-    if (note.found && note.rot[0] == t) {
-        *drops = note.rot[3] > drops_after ? note.rot[3] : drops_after;
+    if (head_note(ob, &hs, &note)) {
+        if (note.rot[3] > drops)
+            drops = note.rot[3];
         *t_erase_noted = note.rot[2];
-        ob->sealed = 1;
-        return CORIO_OK;
-    }
-    *drops = drops_after;
-    if (ob->pos <= ob->flash.sector_size &&
-        ob->flash.sector_size - ob->pos >= rot_size(ob) + (ob->need_mark ? ob->unit : 0u)) {
-        struct ob_shdr th;
+    } else if (ob->pos <= ob->flash.sector_size &&
+               ob->flash.sector_size - ob->pos >=
+                   corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
         uint8_t p[OB_ROT_LEN];
+        uint32_t addr;
         bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
         corio__ob_put32(p, t);
         corio__ob_put32(p + 4, tv ? th.ord : OB_NONE);
-        corio__ob_put32(p + 8, tv ? th.erase : ob->head_erase);
-        corio__ob_put32(p + 12, drops_after);
+        corio__ob_put32(p + 8, tv ? th.erase : ob->hd.erase);
+        corio__ob_put32(p + 12, drops);
         struct ob_rec r = {.kind = OB_KIND_ROT, .len = OB_ROT_LEN};
         ob->sealed = 1; /* from its first byte on, whether or not it completes */
-        int ret = write_rec(ob, &r, p, NULL);
+        int ret = write_rec(ob, &r, p, &addr);
         if (ret != CORIO_OK)
             return ret; /* pos moved on: the next attempt writes further along */
     }
-    /* Without room for a note there is no room for a message either (reserve()), so
+    /* Without room for a note there is no room for a message either (reserve), so
      * the head is sealed all the same; only the drop count then rides on the new
      * header alone. */
     ob->sealed = 1;
-    return CORIO_OK;
-}
-
-/* Seals the head for a move to sector t (the next one) and takes t out of the ring:
- * if t was the ring's oldest sector, its unacknowledged entries become drops. */
-static int leave_ring(struct corio_dev_outbox *ob, uint32_t t, uint32_t *drops,
-                      uint32_t *t_erase_noted)
-{
-    uint32_t n = ob->flash.sector_count;
-    struct ob_shdr th;
-    struct count_ctx cnt = {0};
-    bool member = corio__ob_member(ob, n - 1u, &th);
-    if (member) {
-        struct ob_scan sc = {.sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
-        corio__ob_scan(ob, &sc, count_visit, &cnt);
-    }
-    uint32_t drops_after = ob->drops + cnt.unacked;
-    if (drops_after < ob->drops)
-        drops_after = UINT32_MAX;
-    int ret = seal_head(ob, t, drops_after, drops, t_erase_noted);
-    if (ret != CORIO_OK)
-        return ret;
     cache_clear(ob, t, false);
-    ob->drops = *drops;
+    ob->drops = drops;
     if (member) {
         ob->entries -= cnt.entries < ob->entries ? cnt.entries : ob->entries;
         ob->depth -= cnt.unacked < ob->depth ? cnt.unacked : ob->depth;
-        ob->oldest_ord = th.ord + 1u;
+        ob->oldest_ord = ob->hd.ord - n + 2u; /* t's ordinal + 1 */
     }
     return CORIO_OK;
 }
@@ -239,35 +220,22 @@ static int rotate(struct corio_dev_outbox *ob)
     uint32_t t = (ob->head + 1u) % n;
     struct ob_shdr th;
 
-    if (ob->head_ord >= OB_ORD_MAX)
+    if (ob->hd.ord >= OB_ORD_MAX)
         return CORIO_ERR_FULL;
-    uint32_t drops, t_erase_noted;
-    int ret = leave_ring(ob, t, &drops, &t_erase_noted);
+    uint32_t t_erase_noted;
+    int ret = leave_ring(ob, &t_erase_noted);
     if (ret != CORIO_OK)
         return ret;
 
-    enum ob_shdr_state st = corio__ob_read_shdr(ob, t, &th);
-    uint32_t erase = st == OB_SHDR_VALID        ? th.erase + 1u
-                     : t_erase_noted != OB_NONE ? t_erase_noted + 1u
-                                                : ob->head_erase;
-    struct ob_shdr h = {.epoch = ob->epoch,
-                        .ord = ob->head_ord + 1u,
-                        .erase = erase,
-                        .base = ob->next_seq,
-                        .drops = drops};
+    uint32_t erase = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID ? th.erase + 1u
+                     : t_erase_noted != OB_NONE                       ? t_erase_noted + 1u
+                                                                      : ob->hd.erase;
+    struct ob_shdr h = {ob->hd.epoch, ob->hd.ord + 1u, erase, ob->next_seq, ob->drops};
     ret = start_sector(ob, t, &h);
     if (ret != CORIO_OK)
         return ret;
-
-    ob->head = t;
-    ob->head_ord = h.ord;
-    ob->head_base = h.base;
-    ob->head_erase = h.erase;
-    ob->pos = ob->shdr_size;
-    ob->need_mark = 0;
-    ob->sealed = 0;
-    if (ob->head_ord - ob->oldest_ord >= n)
-        ob->oldest_ord = ob->head_ord - (n - 1u);
+    if (ob->hd.ord - ob->oldest_ord >= n)
+        ob->oldest_ord = ob->hd.ord - (n - 1u);
     return CORIO_OK;
 }
 
@@ -287,7 +255,7 @@ static uint32_t pick_epoch(const struct corio_dev_outbox *ob, uint32_t e)
     for (uint32_t pass = 0; pass <= ob->flash.sector_count; pass++) {
         if (e == 0 || e == OB_NONE)
             e = 1;
-        if (!(ob->ready && e == ob->epoch) && !epoch_in_use(ob, e))
+        if (!(ob->ready && e == ob->hd.epoch) && !epoch_in_use(ob, e))
             break;
         e++;
     }
@@ -301,24 +269,16 @@ static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint
     struct ob_shdr th;
     /* An unknown count is taken from the neighbour (round robin wears them alike). */
     uint32_t erase = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID ? th.erase + 1u
-                     : ob->ready                                      ? ob->head_erase
+                     : ob->ready                                      ? ob->hd.erase
                                                                       : 1u;
-    struct ob_shdr h = {.epoch = epoch, .ord = ord, .erase = erase, .base = 1, .drops = 0};
+    struct ob_shdr h = {epoch, ord, erase, 1, 0};
     ob->ready = 0;
     int ret = start_sector(ob, t, &h);
     if (ret != CORIO_OK)
         return ret;
     cache_clear(ob, 0, true);
-    ob->epoch = epoch;
-    ob->head = t;
-    ob->head_ord = ord;
     ob->oldest_ord = ord;
-    ob->head_base = 1;
-    ob->head_erase = erase;
     ob->next_seq = 1;
-    ob->pos = ob->shdr_size;
-    ob->need_mark = 0;
-    ob->sealed = 0;
     ob->drops = 0;
     ob->depth = 0;
     ob->entries = 0;
@@ -336,15 +296,15 @@ int corio_dev_outbox_format(struct corio_dev_outbox *ob, uint32_t fresh_epoch)
         return CORIO_ERR_STATE;
     uint32_t n = ob->flash.sector_count;
     uint32_t epoch = pick_epoch(ob, fresh_epoch);
-    uint32_t t = (ob->head + 1u) % n;
-    if (ob->head_ord < OB_ORD_MAX) {
+    if (ob->hd.ord < OB_ORD_MAX) {
         /* Seal the old head first: nothing more may join the old epoch even if the
          * new sector's header is torn and only appears later. */
-        uint32_t drops, noted;
-        int ret = leave_ring(ob, t, &drops, &noted);
+        uint32_t noted;
+        int ret = leave_ring(ob, &noted);
         if (ret != CORIO_OK)
             return ret;
-        return format_at(ob, t, ob->head_ord + 1u, epoch, CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
+        return format_at(ob, (ob->head + 1u) % n, ob->hd.ord + 1u, epoch,
+                         CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
     }
     /* Ordinals exhausted: wipe every sector, the head last, so that a cut part-way
      * leaves the newest sequence numbers readable until the very end. */
@@ -361,7 +321,7 @@ static bool region_erased(const struct corio_dev_outbox *ob)
     uint32_t total = ob->flash.sector_size * ob->flash.sector_count;
     for (uint32_t off = 0; off < total; off += OB_CHUNK) {
         uint32_t len = total - off < OB_CHUNK ? total - off : OB_CHUNK;
-        if (ob->flash.read(ob->flash.ctx, off, b, len) != CORIO_OK || !corio__ob_is_erased(b, len))
+        if (!corio__ob_read(ob, off, b, len) || !corio__ob_is_fill(b, len, 0xFFu))
             return false;
     }
     return true;
@@ -370,84 +330,63 @@ static bool region_erased(const struct corio_dev_outbox *ob)
 static bool geometry_ok(const struct corio_flash *f)
 {
     uint32_t p = f->prog_size;
-    if (!f->read || !f->program || !f->erase)
-        return false;
-    if (p == 0 || p > 32 || (p & (p - 1u)) != 0)
-        return false;
-    if (f->sector_count < 2 || f->sector_size == 0 || f->sector_size % (p < 4 ? 4 : p) != 0)
-        return false;
-    if ((uint64_t)f->sector_size * f->sector_count > UINT32_MAX)
-        return false;
-    return true;
+    return f->read && f->program && f->erase && p != 0 && p <= 32 && (p & (p - 1u)) == 0 &&
+           f->sector_count >= 2 && f->sector_size != 0 && f->sector_size % (p < 4 ? 4 : p) == 0 &&
+           f->sector_count <= UINT32_MAX / f->sector_size; /* the region under 4 GiB */
 }
 
 int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash *flash,
                           const struct corio_dev_outbox_config *cfg)
 {
+    static const struct corio_dev_outbox_config none = {1, 0};
     if (!ob || !flash)
         return CORIO_ERR_INVAL;
     memset(ob, 0, sizeof *ob);
     if (!geometry_ok(flash))
         return CORIO_ERR_INVAL;
+    if (!cfg)
+        cfg = &none;
     ob->flash = *flash;
     ob->unit = flash->prog_size < 4 ? 4 : flash->prog_size;
     ob->shdr_size = corio__ob_pad(ob, OB_SHDR_LEN);
     uint32_t ssz = flash->sector_size, n = flash->sector_count;
-    if (ssz < ob->shdr_size + reserve(ob) + corio__ob_rec_size(ob, 1))
+    if (ssz < ob->shdr_size + corio__ob_reserve(ob) + corio__ob_rec_size(ob, 1))
         return CORIO_ERR_INVAL;
-    uint32_t fresh = cfg ? cfg->fresh_epoch : 1;
-    uint32_t flags = cfg ? cfg->flags : 0;
 
     /* 1. The newest valid sector header is the head. */
-    struct ob_shdr h, best = {0};
+    struct ob_shdr h;
     bool found = false, foreign = false, blank = true;
     for (uint32_t i = 0; i < n; i++) {
-        switch (corio__ob_read_shdr(ob, i, &h)) {
-        case OB_SHDR_VALID:
-            if (!found || h.ord > best.ord) {
-                best = h;
-                ob->head = i;
-            }
+        enum ob_shdr_state st = corio__ob_read_shdr(ob, i, &h);
+        if (st == OB_SHDR_VALID && (!found || h.ord > ob->hd.ord)) {
+            ob->hd = h;
+            ob->head = i;
             found = true;
-            blank = false;
-            break;
-        case OB_SHDR_FOREIGN:
-            foreign = true;
-            blank = false;
-            break;
-        case OB_SHDR_BAD:
-            blank = false;
-            break;
-        case OB_SHDR_BLANK:
-            break;
         }
+        foreign |= st == OB_SHDR_FOREIGN;
+        blank &= st == OB_SHDR_BLANK;
     }
     if (!found) {
         uint8_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
-        if (flags & CORIO_DEV_OUTBOX_NO_FORMAT)
-            return why == CORIO_DEV_OUTBOX_FORMATTED_FOREIGN ? CORIO_ERR_VERSION
+        if (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT)
+            return foreign ? CORIO_ERR_VERSION
                    : why == CORIO_DEV_OUTBOX_FORMATTED_BLANK ? CORIO_ERR_NOTFOUND
                                                              : CORIO_ERR_MALFORMED;
-        return format_at(ob, 0, 0, pick_epoch(ob, fresh), why);
+        return format_at(ob, 0, 0, pick_epoch(ob, cfg->fresh_epoch), why);
     }
-    ob->epoch = best.epoch;
-    ob->head_ord = best.ord;
-    ob->head_base = best.base;
-    ob->head_erase = best.erase;
-    ob->drops = best.drops;
-    ob->oldest_ord = best.ord;
+    ob->drops = ob->hd.drops;
+    ob->oldest_ord = ob->hd.ord;
 
     /* 2. Walk back from the head while sectors continue the ring: same epoch, the
      * ordinal their position implies, no higher base than a newer sector. A sector
      * that is unreadable is skipped; one that contradicts ends the ring. */
-    uint32_t minbase = best.base;
+    uint32_t minbase = ob->hd.base;
     for (uint32_t d = 1; d < n; d++) {
-        enum ob_shdr_state st = corio__ob_read_shdr(ob, corio__ob_sector_at(ob, d), &h);
-        if (st != OB_SHDR_VALID)
+        if (corio__ob_read_shdr(ob, corio__ob_sector_at(ob, d), &h) != OB_SHDR_VALID)
             continue;
-        if (h.epoch != ob->epoch || h.ord != ob->head_ord - d || h.base > minbase)
+        if (h.epoch != ob->hd.epoch || h.ord != ob->hd.ord - d || h.base > minbase)
             break;
         ob->oldest_ord = h.ord;
         minbase = h.base;
@@ -455,13 +394,12 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
 
     /* 3. The head: where appends resume, the next seq, and whether a rotation
      * out of it had begun. */
-    struct ob_scan hs = {
-        .sector = ob->head, .lo = ob->head_base, .hi = CORIO_DEV_OUTBOX_SEQ_MAX + 1u};
+    struct ob_scan hs = {0};
     struct note_ctx note = {0};
-    corio__ob_scan(ob, &hs, note_visit, &note);
+    bool noted = head_note(ob, &hs, &note);
     /* Sequence numbers: past every intact message header in the head, committed or
      * torn, and never below the head's base. */
-    ob->next_seq = hs.max_seq >= ob->head_base ? hs.max_seq + 1u : ob->head_base;
+    ob->next_seq = hs.max_seq >= ob->hd.base ? hs.max_seq + 1u : ob->hd.base;
     /* Appends resume past anything written, and a guard: a cut may have left a unit
      * half-programmed though it reads erased; it must never be programmed with
      * other bytes. The first write of this boot starts with a boot mark. */
@@ -471,7 +409,7 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     if (ob->pos > ssz)
         ob->pos = ssz;
     /* A note in the head decided that the next sector is dropped, with its count. */
-    if (note.found && note.rot[0] == corio__ob_sector_at(ob, n - 1u)) {
+    if (noted) {
         if (note.rot[3] > ob->drops)
             ob->drops = note.rot[3];
         if (corio__ob_member(ob, n - 1u, &h))
@@ -480,14 +418,9 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
 
     /* 4. Count every readable entry, oldest first. */
     struct count_ctx cnt = {0};
-    for (uint32_t d = corio__ob_span(ob); d-- > 0;) {
-        if (!corio__ob_member(ob, d, &h))
-            continue;
-        struct ob_scan sc = {
-            .sector = corio__ob_sector_at(ob, d), .lo = h.base, .hi = corio__ob_window_hi(ob, d)};
-        corio__ob_scan(ob, &sc, count_visit, &cnt);
-        ob->corrupt += sc.corrupt;
-    }
+    struct ob_scan sc = {0};
+    corio__ob_walk(ob, corio__ob_span(ob) - 1u, false, &sc, count_visit, &cnt);
+    ob->corrupt = sc.corrupt;
     ob->entries = cnt.entries;
     ob->depth = cnt.unacked;
     ob->unacked_hint = cnt.min_unacked ? cnt.min_unacked : ob->next_seq;
@@ -500,29 +433,28 @@ size_t corio_dev_outbox_max_payload(const struct corio_dev_outbox *ob)
 {
     if (!ob || !ob->ready)
         return 0;
-    uint32_t room =
-        ob->flash.sector_size - ob->shdr_size - reserve(ob) - OB_RHDR_LEN - 2u * ob->unit;
+    uint32_t room = ob->flash.sector_size - ob->shdr_size - corio__ob_reserve(ob) - OB_RHDR_LEN -
+                    2u * ob->unit;
     return room > 0xFFFFu ? 0xFFFFu : room;
 }
 
 int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_outbox_meta *meta,
                             const uint8_t *payload, size_t len, uint32_t *seq)
 {
-    if (!ob || !meta || (!payload && len))
+    if (!ob || !meta || (!payload && len) || meta->time_kind > CORIO_DEV_OUTBOX_TIME_UPTIME_MS)
         return CORIO_ERR_INVAL;
     if (!ob->ready)
         return CORIO_ERR_STATE;
-    if (meta->time_kind > CORIO_DEV_OUTBOX_TIME_UPTIME_MS)
-        return CORIO_ERR_INVAL;
     if (len > corio_dev_outbox_max_payload(ob))
         return CORIO_ERR_NOSPACE;
     if (ob->next_seq > CORIO_DEV_OUTBOX_SEQ_MAX)
         return CORIO_ERR_FULL;
     uint32_t ssz = ob->flash.sector_size;
-    uint32_t need =
-        corio__ob_rec_size(ob, (uint32_t)len) + reserve(ob) + (ob->need_mark ? ob->unit : 0u);
+    uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + corio__ob_reserve(ob) +
+                    (ob->need_mark ? ob->unit : 0u);
+    int ret;
     if (ob->sealed || ob->pos > ssz || ssz - ob->pos < need) {
-        int ret = rotate(ob);
+        ret = rotate(ob);
         if (ret != CORIO_OK)
             return ret;
     }
@@ -534,7 +466,7 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
                        .boot = meta->boot_count,
                        .time_ms = meta->time_ms};
     uint32_t addr;
-    int ret = write_rec(ob, &r, payload, &addr);
+    ret = write_rec(ob, &r, payload, &addr);
     if (ret != CORIO_OK)
         return ret;
     corio__ob_cache_put(ob, r.seq, addr);
@@ -553,23 +485,15 @@ int corio_dev_outbox_ack(struct corio_dev_outbox *ob, uint32_t seq)
         return CORIO_ERR_STATE;
     struct ob_visit v;
     int ret = corio__ob_find(ob, seq, &v);
-    if (ret != CORIO_OK)
+    if (ret != CORIO_OK || v.ack == OB_ACK_DONE)
         return ret;
-    if (v.ack == OB_ACK_DONE)
-        return CORIO_OK;
     /* A unit a cut left half-programmed is written again only where the part allows
      * it; elsewhere the entry stays unacknowledged and is resent. */
     if (v.ack == OB_ACK_TORN && !(ob->flash.flags & CORIO_FLASH_F_REPROGRAM))
         return CORIO_ERR_IO;
-    uint32_t u = ob->unit;
-    uint32_t addr = corio__ob_sector_addr(ob, v.sector) + v.end - u;
-    uint8_t z[32], r[32];
-    memset(z, 0, sizeof z);
-    if (ob->flash.program(ob->flash.ctx, addr, z, u) != CORIO_OK)
-        return CORIO_ERR_IO;
-    if (ob->flash.read(ob->flash.ctx, addr, r, u) != CORIO_OK ||
-        corio__ob_classify_ack(r, u) != OB_ACK_DONE)
-        return CORIO_ERR_IO;
+    ret = put_unit(ob, corio__ob_sector_addr(ob, v.sector) + v.end - ob->unit, 0, UNIT_ACKED);
+    if (ret != CORIO_OK)
+        return ret;
     if (ob->depth)
         ob->depth--;
     if (seq == ob->unacked_hint)

@@ -40,10 +40,8 @@
 /* Bytes read or written through the stack at once; a multiple of every unit. */
 #define OB_CHUNK 64u
 
-/* A sector header as parsed. */
-struct ob_shdr {
-    uint32_t epoch, ord, erase, base, drops;
-};
+/* A sector header as parsed (outbox.h). */
+#define ob_shdr corio__ob_shdr
 
 enum ob_shdr_state {
     OB_SHDR_VALID,   /* ours, this version and geometry, CRC good */
@@ -72,7 +70,7 @@ struct ob_visit {
 };
 
 /* Returns 0 to go on, non-zero to stop the scan (sc->pos is then the visited
- * record's end). */
+ * record's end, and the scan returns true). */
 typedef int (*ob_visit_fn)(void *ctx, const struct ob_visit *v);
 
 /* One scan of one sector, from pos to the sector's end. A message is readable
@@ -87,34 +85,38 @@ struct ob_scan {
     uint32_t corrupt;   /* torn or damaged records and runs of garbage */
 };
 
-/* Layout helpers (outbox_layout.c). */
+/* Layout helpers and flash access (outbox_layout.c). */
 uint32_t corio__ob_pad(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_reserve(const struct corio_dev_outbox *ob);
 uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector);
 void corio__ob_put32(uint8_t *p, uint32_t v);
 uint32_t corio__ob_get32(const uint8_t *p);
+bool corio__ob_read(const struct corio_dev_outbox *ob, uint32_t addr, uint8_t *buf, uint32_t n);
 void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
                            uint8_t out[OB_SHDR_LEN]);
 enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
                                        struct ob_shdr *h);
 void corio__ob_encode_rec(const struct ob_rec *r, uint8_t out[OB_RHDR_LEN]);
 bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
-bool corio__ob_is_erased(const uint8_t *p, size_t n);
+void corio__ob_unit(uint8_t out[32], uint32_t first);
+bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
 enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
 
 /* Scanner and ring walking (outbox_scan.c). */
-void corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
+bool corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
                     void *ctx);
+/* Scans ring sector d, then (unless one) d - 1 down to the head, each member sector in
+ * its seq window (sector, lo and hi set here), the first from sc->pos after sc->last.
+ * Returns the d whose scan the visitor stopped, or OB_NONE. */
+uint32_t corio__ob_walk(const struct corio_dev_outbox *ob, uint32_t d, bool one,
+                        struct ob_scan *sc, ob_visit_fn fn, void *ctx);
 bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_shdr *h);
 uint32_t corio__ob_sector_at(const struct corio_dev_outbox *ob, uint32_t d);
 uint32_t corio__ob_span(const struct corio_dev_outbox *ob);
-uint32_t corio__ob_window_hi(const struct corio_dev_outbox *ob, uint32_t d);
-bool corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq, uint32_t *d,
-                      struct ob_shdr *h, uint32_t *hi);
+uint32_t corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq);
 int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v);
-int corio__ob_read_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v,
-                           uint8_t *buf);
+bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v, uint8_t *out);
 void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t addr);
 
 #endif /* CORIO_DEV_OUTBOX_INT_H */
