@@ -110,50 +110,41 @@ static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob
     return CORIO_OK;
 }
 
-/* Visitor: the last rotation note of a sector. */
-struct note_ctx {
-    bool found;
-    uint32_t rot[4];
-};
-
-static int note_visit(void *ctx, const struct ob_visit *v)
+/* Scans the head from its start; rot gets its last rotation note's words, if any.
+ * Returns whether there is one and it is for the next sector. */
+static bool head_note(const struct corio_dev_outbox *ob, struct ob_scan *sc, uint32_t rot[4])
 {
-    struct note_ctx *n = ctx;
-    if (v->rec.kind == OB_KIND_ROT) {
-        n->found = true;
-        memcpy(n->rot, v->rot, sizeof n->rot);
-    }
-    return 0;
-}
-
-/* Scans the head from its start for its last rotation note; whether it is one for
- * the next sector. */
-static bool head_note(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct note_ctx *note)
-{
+    struct ob_visit v;
+    bool found = false;
     sc->sector = ob->head;
     sc->lo = ob->hd.base;
     sc->hi = OB_NONE;
-    corio__ob_scan(ob, sc, note_visit, note);
-    return note->found && note->rot[0] == corio__ob_sector_at(ob, ob->flash.sector_count - 1u);
+    while (corio__ob_next(ob, sc, &v))
+        if (v.rec.kind == OB_KIND_ROT) {
+            found = true;
+            memcpy(rot, v.rot, sizeof v.rot);
+        }
+    return found && rot[0] == corio__ob_sector_at(ob, ob->flash.sector_count - 1u);
 }
 
-/* Visitor: counts readable and unacknowledged messages. */
-struct count_ctx {
+/* Readable and unacknowledged messages of a walk. */
+struct count {
     uint32_t entries, unacked, min_unacked;
 };
 
-static int count_visit(void *ctx, const struct ob_visit *v)
+static void count(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct count *c)
 {
-    struct count_ctx *c = ctx;
-    if (v->rec.kind == OB_KIND_MSG) {
+    struct ob_visit v;
+    while (corio__ob_walk(ob, sc, &v)) {
+        if (v.rec.kind != OB_KIND_MSG)
+            continue;
         c->entries++;
-        if (v->ack != OB_ACK_DONE) {
+        if (v.ack != OB_ACK_DONE) {
             c->unacked++;
             if (c->min_unacked == 0)
-                c->min_unacked = v->rec.seq;
+                c->min_unacked = v.rec.seq;
         }
     }
-    return 0;
 }
 
 /* Seals the head for a move to sector t (the next one) and takes t out of the ring:
@@ -166,22 +157,22 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
     uint32_t n = ob->flash.sector_count;
     uint32_t t = corio__ob_sector_at(ob, n - 1u);
     struct ob_shdr th;
-    struct count_ctx cnt = {0};
-    struct ob_scan sc = {0};
+    struct count cnt = {0};
+    struct ob_scan sc = {.d = n - 1u, .one = true};
     bool member = corio__ob_member(ob, n - 1u, &th);
     if (member)
-        corio__ob_walk(ob, n - 1u, true, &sc, count_visit, &cnt);
+        count(ob, &sc, &cnt);
     uint32_t drops = ob->drops + cnt.unacked;
     if (drops < ob->drops)
         drops = UINT32_MAX;
 
-    struct note_ctx note = {0};
+    uint32_t rot[4];
     struct ob_scan hs = {0};
     *t_erase_noted = OB_NONE;
-    if (head_note(ob, &hs, &note)) {
-        if (note.rot[3] > drops)
-            drops = note.rot[3];
-        *t_erase_noted = note.rot[2];
+    if (head_note(ob, &hs, rot)) {
+        if (rot[3] > drops)
+            drops = rot[3];
+        *t_erase_noted = rot[2];
     } else if (ob->pos <= ob->flash.sector_size &&
                ob->flash.sector_size - ob->pos >=
                    corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
@@ -395,8 +386,8 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     /* 3. The head: where appends resume, the next seq, and whether a rotation
      * out of it had begun. */
     struct ob_scan hs = {0};
-    struct note_ctx note = {0};
-    bool noted = head_note(ob, &hs, &note);
+    uint32_t rot[4];
+    bool noted = head_note(ob, &hs, rot);
     /* Sequence numbers: past every intact message header in the head, committed or
      * torn, and never below the head's base. */
     ob->next_seq = hs.max_seq >= ob->hd.base ? hs.max_seq + 1u : ob->hd.base;
@@ -410,16 +401,16 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
         ob->pos = ssz;
     /* A note in the head decided that the next sector is dropped, with its count. */
     if (noted) {
-        if (note.rot[3] > ob->drops)
-            ob->drops = note.rot[3];
+        if (rot[3] > ob->drops)
+            ob->drops = rot[3];
         if (corio__ob_member(ob, n - 1u, &h))
             ob->oldest_ord = h.ord + 1u;
     }
 
     /* 4. Count every readable entry, oldest first. */
-    struct count_ctx cnt = {0};
-    struct ob_scan sc = {0};
-    corio__ob_walk(ob, corio__ob_span(ob) - 1u, false, &sc, count_visit, &cnt);
+    struct count cnt = {0};
+    struct ob_scan sc = {.d = corio__ob_span(ob) - 1u};
+    count(ob, &sc, &cnt);
     ob->corrupt = sc.corrupt;
     ob->entries = cnt.entries;
     ob->depth = cnt.unacked;

@@ -69,19 +69,21 @@ struct ob_visit {
                         count, drops after the rotation */
 };
 
-/* Returns 0 to go on, non-zero to stop the scan (sc->pos is then the visited
- * record's end, and the scan returns true). */
-typedef int (*ob_visit_fn)(void *ctx, const struct ob_visit *v);
-
-/* One scan of one sector, from pos to the sector's end. A message is readable
- * (visited) when its header, commit mark and payload check, lo <= seq < hi, and seq
- * is greater than the previous readable one in the sector (last). */
+/* A scan of one sector, record by record, from pos to the sector's end. A message
+ * is readable (returned) when its header, commit mark and payload check, lo <= seq <
+ * hi, and seq is greater than the previous readable one in the sector (last).
+ * As a walk over the ring (corio__ob_walk) it scans ring sector d (0: the head), then
+ * unless one d - 1 down to the head, each member sector in its seq window. */
 struct ob_scan {
     uint32_t sector, pos, lo, hi, last;
+    uint32_t d;  /* walk: the ring sector scanned */
+    bool one;    /* walk: sector d only */
+    bool set;    /* walk: sector, lo and hi are d's */
+    bool in_bad; /* the unit before pos was garbage */
     /* outputs */
+    bool sealed;        /* an intact rotation note header was seen */
     uint32_t dirty_end; /* end of the last unit not erased, or of an intact header's record */
     uint32_t max_seq;   /* greatest seq >= lo in any intact message header, torn or not */
-    bool sealed;        /* an intact rotation note header was seen */
     uint32_t corrupt;   /* torn or damaged records and runs of garbage */
 };
 
@@ -104,13 +106,10 @@ bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
 enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
 
 /* Scanner and ring walking (outbox_scan.c). */
-bool corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
-                    void *ctx);
-/* Scans ring sector d, then (unless one) d - 1 down to the head, each member sector in
- * its seq window (sector, lo and hi set here), the first from sc->pos after sc->last.
- * Returns the d whose scan the visitor stopped, or OB_NONE. */
-uint32_t corio__ob_walk(const struct corio_dev_outbox *ob, uint32_t d, bool one,
-                        struct ob_scan *sc, ob_visit_fn fn, void *ctx);
+/* The next readable record (struct ob_scan): true with *v filled and sc->pos at its
+ * end; false at the end of the sector (of the walk). */
+bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v);
+bool corio__ob_walk(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v);
 bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_shdr *h);
 uint32_t corio__ob_sector_at(const struct corio_dev_outbox *ob, uint32_t d);
 uint32_t corio__ob_span(const struct corio_dev_outbox *ob);

@@ -51,23 +51,6 @@ void corio_dev_outbox_iter_init(struct corio_dev_outbox_iter *it, uint32_t after
     it->last = 0;
 }
 
-struct next_ctx {
-    uint32_t after;
-    bool unacked;
-    struct ob_visit v;
-};
-
-static int next_visit(void *ctx, const struct ob_visit *v)
-{
-    struct next_ctx *c = ctx;
-    if (v->rec.kind != OB_KIND_MSG || v->rec.seq <= c->after)
-        return 0;
-    if (c->unacked && v->ack == OB_ACK_DONE)
-        return 0;
-    c->v = *v;
-    return 1;
-}
-
 int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_outbox_iter *it,
                                unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
                                size_t cap)
@@ -76,42 +59,42 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
         return CORIO_ERR_INVAL;
     if (!ob->ready)
         return CORIO_ERR_STATE;
-    struct next_ctx c = {.unacked = flags & CORIO_DEV_OUTBOX_UNACKED};
+    bool unacked = flags & CORIO_DEV_OUTBOX_UNACKED;
     /* Nothing below the hint is unacknowledged: start there. */
     bool from_hint = false;
-    if (c.unacked && it->after < ob->unacked_hint) {
+    if (unacked && it->after < ob->unacked_hint) {
         if (it->after + 1u < ob->unacked_hint) {
             it->after = ob->unacked_hint - 1u;
             it->ord = OB_NONE;
         }
         from_hint = true;
     }
-    c.after = it->after;
     if (it->after < ob->next_seq - 1u && it->after <= CORIO_DEV_OUTBOX_SEQ_MAX) {
         /* Where to start: where the iterator stopped if that sector is still in the
          * ring, else the sector whose window holds after + 1 (below every base:
          * the oldest). */
-        uint32_t span = corio__ob_span(ob), d;
-        struct ob_scan sc = {0};
+        struct ob_scan sc = {.d = ob->hd.ord - it->ord};
         struct ob_shdr h;
-        if (it->ord - ob->oldest_ord < span && corio__ob_member(ob, ob->hd.ord - it->ord, &h)) {
-            d = ob->hd.ord - it->ord;
+        struct ob_visit v;
+        if (it->ord - ob->oldest_ord < corio__ob_span(ob) && corio__ob_member(ob, sc.d, &h)) {
             sc.pos = it->pos;
             sc.last = it->last;
-        } else if ((d = corio__ob_locate(ob, it->after + 1u)) == OB_NONE) {
-            d = span - 1u;
+        } else if ((sc.d = corio__ob_locate(ob, it->after + 1u)) == OB_NONE) {
+            sc.d = corio__ob_span(ob) - 1u;
         }
-        d = corio__ob_walk(ob, d, false, &sc, next_visit, &c);
-        if (d != OB_NONE) {
-            int ret = deliver(ob, &c.v, e, buf, cap);
+        while (corio__ob_walk(ob, &sc, &v)) {
+            if (v.rec.kind != OB_KIND_MSG || v.rec.seq <= it->after ||
+                (unacked && v.ack == OB_ACK_DONE))
+                continue;
+            int ret = deliver(ob, &v, e, buf, cap);
             if (ret == CORIO_ERR_NOSPACE)
                 return ret;
             if (from_hint)
-                ob->unacked_hint = c.v.rec.seq;
-            it->after = c.v.rec.seq;
-            it->ord = ob->hd.ord - d;
-            it->pos = c.v.end;
-            it->last = c.v.rec.seq;
+                ob->unacked_hint = v.rec.seq;
+            it->after = v.rec.seq;
+            it->ord = ob->hd.ord - sc.d;
+            it->pos = v.end;
+            it->last = v.rec.seq;
             return ret;
         }
     }

@@ -89,12 +89,10 @@ static void grow(uint32_t *x, uint32_t v)
         *x = v;
 }
 
-bool corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
-                    void *ctx)
+bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v)
 {
     uint32_t ssz = ob->flash.sector_size, u = ob->unit;
     uint32_t p = sc->pos;
-    bool in_bad = false;
 
     if (p < ob->shdr_size)
         p = ob->shdr_size;
@@ -103,47 +101,45 @@ bool corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_vi
 
     /* ssz is a multiple of u and p stays aligned: a unit always fits. */
     while (p < ssz) {
-        struct ob_visit v;
-        enum ob_at at = rec_at(ob, sc->sector, p, &v);
+        enum ob_at at = rec_at(ob, sc->sector, p, v);
         uint32_t next = p + u;
         bool bad = false;
         if (at != OB_AT_ERASED) {
             grow(&sc->dirty_end, next);
             if (at >= OB_AT_TORN) {
-                bool msg = v.rec.kind == OB_KIND_MSG;
-                if (msg && v.rec.seq >= sc->lo)
-                    grow(&sc->max_seq, v.rec.seq);
+                bool msg = v->rec.kind == OB_KIND_MSG;
+                if (msg && v->rec.seq >= sc->lo)
+                    grow(&sc->max_seq, v->rec.seq);
                 if (!msg)
                     sc->sealed = true;
                 /* Even uncommitted, the record claims its whole extent: its commit
                  * unit may have been in flight and read committed later, and then
                  * its ack unit must still be erased, not part of the next record. */
-                next = p + corio__ob_rec_size(ob, v.rec.len);
+                next = p + corio__ob_rec_size(ob, v->rec.len);
                 grow(&sc->dirty_end, next);
             }
             if (at >= OB_AT_DAMAGED) {
                 bool readable = at == OB_AT_OK;
-                if (readable && v.rec.kind == OB_KIND_MSG)
-                    readable = v.rec.seq >= sc->lo && v.rec.seq < sc->hi && v.rec.seq > sc->last;
-                if (!readable) {
-                    sc->corrupt++;
-                } else {
-                    if (v.rec.kind == OB_KIND_MSG)
-                        sc->last = v.rec.seq;
-                    if (fn(ctx, &v)) {
-                        sc->pos = next;
-                        return true;
-                    }
+                if (readable && v->rec.kind == OB_KIND_MSG)
+                    readable =
+                        v->rec.seq >= sc->lo && v->rec.seq < sc->hi && v->rec.seq > sc->last;
+                if (readable) {
+                    if (v->rec.kind == OB_KIND_MSG)
+                        sc->last = v->rec.seq;
+                    sc->pos = next;
+                    sc->in_bad = false;
+                    return true;
                 }
+                sc->corrupt++;
             } else if (at != OB_AT_MARK) {
                 /* garbage, or torn: the scan moves by one unit */
                 next = p + u;
                 bad = true;
-                if (!in_bad)
+                if (!sc->in_bad)
                     sc->corrupt++;
             }
         }
-        in_bad = bad;
+        sc->in_bad = bad;
         p = next;
     }
     sc->pos = ssz;
@@ -170,7 +166,7 @@ bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_s
     return h->epoch == ob->hd.epoch && h->ord == ob->hd.ord - d;
 }
 
-/* Ring sector d's header and the seq window it holds: from its base up to the base of
+/* Sets sc up for ring sector d: its seq window is from its base up to the base of
  * the next newer member (the next seq for the newest). False when d is no member. */
 static bool window(const struct corio_dev_outbox *ob, uint32_t d, struct ob_scan *sc)
 {
@@ -189,17 +185,20 @@ static bool window(const struct corio_dev_outbox *ob, uint32_t d, struct ob_scan
     return false;
 }
 
-uint32_t corio__ob_walk(const struct corio_dev_outbox *ob, uint32_t d, bool one,
-                        struct ob_scan *sc, ob_visit_fn fn, void *ctx)
+bool corio__ob_walk(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v)
 {
     for (;;) {
-        if (window(ob, d, sc) && corio__ob_scan(ob, sc, fn, ctx))
-            return d;
-        if (one || d == 0)
-            return OB_NONE;
-        d--;
+        if (!sc->set)
+            sc->set = window(ob, sc->d, sc);
+        if (sc->set && corio__ob_next(ob, sc, v))
+            return true;
+        if (sc->one || sc->d == 0)
+            return false;
+        sc->d--;
+        sc->set = false;
         sc->pos = 0;
         sc->last = 0;
+        sc->in_bad = false;
     }
 }
 
@@ -211,20 +210,6 @@ uint32_t corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq)
         if (corio__ob_member(ob, i, &h) && h.base <= seq)
             return i;
     return OB_NONE;
-}
-
-struct find_ctx {
-    uint32_t seq;
-    struct ob_visit *v;
-};
-
-static int find_visit(void *ctx, const struct ob_visit *v)
-{
-    struct find_ctx *f = ctx;
-    if (v->rec.kind != OB_KIND_MSG || v->rec.seq < f->seq)
-        return 0;
-    *f->v = *v;
-    return 1;
 }
 
 void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t addr)
@@ -255,11 +240,14 @@ int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v
         ob->cache[i].seq = 0;
     }
 
-    uint32_t d = corio__ob_locate(ob, seq);
-    struct ob_scan sc = {0};
-    struct find_ctx f = {seq, v};
-    if (d == OB_NONE || corio__ob_walk(ob, d, true, &sc, find_visit, &f) == OB_NONE ||
-        v->rec.seq != seq)
+    struct ob_scan sc = {.d = corio__ob_locate(ob, seq), .one = true};
+    if (sc.d == OB_NONE)
+        return CORIO_ERR_NOTFOUND;
+    do {
+        if (!corio__ob_walk(ob, &sc, v))
+            return CORIO_ERR_NOTFOUND;
+    } while (v->rec.kind != OB_KIND_MSG || v->rec.seq < seq);
+    if (v->rec.seq != seq)
         return CORIO_ERR_NOTFOUND;
     corio__ob_cache_put(ob, seq, corio__ob_sector_addr(ob, v->sector) + v->pos);
     return CORIO_OK;
