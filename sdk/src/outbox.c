@@ -60,13 +60,13 @@ static int put_unit(struct corio_dev_outbox *ob, uint32_t addr, uint32_t first, 
     return CORIO_OK;
 }
 
-/* Writes one record at the head's pos: header and payload, verify, commit unit,
- * verify. pos moves past the record first, so a failure never leaves pos on units
- * that were touched. */
-static int write_rec(struct corio_dev_outbox *ob, struct ob_rec *rec, const uint8_t *payload,
-                     uint32_t *addr_out)
+/* Writes one record at the head's pos: header (words 0..5 of w; the CRCs are filled
+ * in here) and payload, verify, commit unit, verify. pos moves past the record first,
+ * so a failure never leaves pos on units that were touched. */
+static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
+                     const uint8_t *payload, uint32_t *addr_out)
 {
-    uint32_t sa = corio__ob_sector_addr(ob, ob->head);
+    uint32_t sa = corio__ob_sector_addr(ob, ob->head), len = w[OB_W_HEAD] >> 16;
     if (ob->need_mark) {
         /* Always the same bytes: if a cut leaves this unit reading erased, the next
          * boot programs the very same value into it again, which no part minds.
@@ -78,16 +78,16 @@ static int write_rec(struct corio_dev_outbox *ob, struct ob_rec *rec, const uint
             return CORIO_ERR_IO;
     }
     uint32_t addr = sa + ob->pos;
-    uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, rec->len);
+    uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, len);
     uint8_t hdr[OB_RHDR_LEN];
 
     *addr_out = addr;
-    ob->pos += corio__ob_rec_size(ob, rec->len);
-    rec->pcrc = corio_crc32(0, payload, rec->len);
-    corio__ob_encode_rec(rec, hdr);
-    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, payload, rec->len, body) != CORIO_OK)
+    ob->pos += corio__ob_rec_size(ob, len);
+    w[OB_W_PCRC] = corio_crc32(0, payload, len);
+    corio__ob_encode_rec(w, hdr);
+    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, payload, len, body) != CORIO_OK)
         return CORIO_ERR_IO;
-    return put_unit(ob, addr + body, ~corio__ob_get32(hdr + 28), UNIT_EXACT);
+    return put_unit(ob, addr + body, ~w[OB_W_HCRC], UNIT_EXACT);
 }
 
 /* Erases sector t and programs its header h (verified); t becomes the head. */
@@ -142,7 +142,7 @@ static void count(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct 
         if (v.ack != OB_ACK_DONE) {
             c->unacked++;
             if (c->min_unacked == 0)
-                c->min_unacked = v.rec.seq;
+                c->min_unacked = v.rec.w[OB_W_SEQ];
         }
     }
 }
@@ -179,13 +179,14 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
         uint8_t p[OB_ROT_LEN];
         uint32_t addr;
         bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
-        corio__ob_put32(p, t);
-        corio__ob_put32(p + 4, tv ? th.ord : OB_NONE);
-        corio__ob_put32(p + 8, tv ? th.erase : ob->hd.erase);
-        corio__ob_put32(p + 12, drops);
-        struct ob_rec r = {.kind = OB_KIND_ROT, .len = OB_ROT_LEN};
+        uint32_t w[OB_RHDR_WORDS] = {OB_KIND_ROT | OB_ROT_LEN << 16};
+        rot[0] = t;
+        rot[1] = tv ? th.ord : OB_NONE;
+        rot[2] = tv ? th.erase : ob->hd.erase;
+        rot[3] = drops;
+        corio__ob_words_put(p, rot, 4);
         ob->sealed = 1; /* from its first byte on, whether or not it completes */
-        int ret = write_rec(ob, &r, p, &addr);
+        int ret = write_rec(ob, w, p, &addr);
         if (ret != CORIO_OK)
             return ret; /* pos moved on: the next attempt writes further along */
     }
@@ -449,22 +450,21 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
         if (ret != CORIO_OK)
             return ret;
     }
-    struct ob_rec r = {.kind = OB_KIND_MSG,
-                       .type = meta->type,
-                       .len = (uint16_t)len,
-                       .seq = ob->next_seq++,
-                       .time_kind = meta->time_kind,
-                       .boot = meta->boot_count,
-                       .time_ms = meta->time_ms};
-    uint32_t addr;
-    ret = write_rec(ob, &r, payload, &addr);
+    uint32_t s = ob->next_seq++, addr;
+    uint32_t w[OB_RHDR_WORDS] = {OB_KIND_MSG | (uint32_t)meta->type << 8 | (uint32_t)len << 16,
+                                 s,
+                                 meta->time_kind,
+                                 meta->boot_count,
+                                 (uint32_t)meta->time_ms,
+                                 (uint32_t)(meta->time_ms >> 32)};
+    ret = write_rec(ob, w, payload, &addr);
     if (ret != CORIO_OK)
         return ret;
-    corio__ob_cache_put(ob, r.seq, addr);
+    corio__ob_cache_put(ob, s, addr);
     ob->entries++;
     ob->depth++;
     if (seq)
-        *seq = r.seq;
+        *seq = s;
     return CORIO_OK;
 }
 

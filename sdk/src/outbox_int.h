@@ -50,12 +50,22 @@ enum ob_shdr_state {
     OB_SHDR_BAD,     /* anything else, or unreadable */
 };
 
-/* A record header as parsed. */
+/* A record header: its eight little-endian words as on flash (OB_W_*), and the two
+ * fields of word 0 every reader wants. */
+enum {
+    OB_W_HEAD,  /* kind, type (bytes 0, 1), payload length (bytes 2, 3) */
+    OB_W_SEQ,   /* seq (messages; 0 in a rotation note) */
+    OB_W_TKIND, /* time kind; bytes 9..11 reserved, zero */
+    OB_W_BOOT,  /* boot count */
+    OB_W_TLO,   /* time, low and high word */
+    OB_W_THI,
+    OB_W_PCRC, /* CRC of the payload */
+    OB_W_HCRC, /* CRC of bytes 0..27 */
+    OB_RHDR_WORDS
+};
 struct ob_rec {
-    uint8_t kind, type, time_kind;
-    uint16_t len;
-    uint32_t seq, boot, pcrc, hcrc;
-    uint64_t time_ms;
+    uint32_t w[OB_RHDR_WORDS];
+    uint32_t kind, len;
 };
 
 enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
@@ -99,9 +109,11 @@ void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_sh
                            uint8_t out[OB_SHDR_LEN]);
 enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
                                        struct ob_shdr *h);
-void corio__ob_encode_rec(const struct ob_rec *r, uint8_t out[OB_RHDR_LEN]);
+void corio__ob_encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN]);
 bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
 void corio__ob_unit(uint8_t out[32], uint32_t first);
+void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n);
+void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n);
 bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
 enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
 

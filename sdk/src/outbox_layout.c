@@ -51,13 +51,13 @@ bool corio__ob_read(const struct corio_dev_outbox *ob, uint32_t addr, uint8_t *b
 }
 
 /* Headers are little-endian 32-bit words: copied between bytes and words whole. */
-static void words_get(uint32_t *w, const uint8_t *b, unsigned n)
+void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         w[i] = corio__ob_get32(b + 4 * i);
 }
 
-static void words_put(uint8_t *b, const uint32_t *w, unsigned n)
+void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         corio__ob_put32(b + 4 * i, w[i]);
@@ -91,7 +91,7 @@ void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_sh
 {
     uint32_t w[SHDR_WORDS];
     corio__ob_shdr_words(ob, h, w);
-    words_put(out, w, SHDR_WORDS - 1u);
+    corio__ob_words_put(out, w, SHDR_WORDS - 1u);
     corio__ob_put32(out + 44, corio_crc32(0, out, 44));
 }
 
@@ -104,7 +104,7 @@ enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32
         return OB_SHDR_BAD;
     if (corio__ob_is_fill(b, sizeof b, 0xFFu))
         return OB_SHDR_BLANK;
-    words_get(w, b, SHDR_WORDS);
+    corio__ob_words_get(w, b, SHDR_WORDS);
     h->epoch = w[4];
     h->ord = w[5];
     h->erase = w[6];
@@ -127,45 +127,29 @@ enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32
     return OB_SHDR_VALID;
 }
 
-/* Record header words: 0 kind, type, len (16 bits); 1 seq; 2 time kind (the other
- * three bytes reserved, zero); 3 boot; 4, 5 time (low, high); 6 payload CRC; 7 the
- * CRC of bytes 0..27. */
-#define RHDR_WORDS 8u
-
-void corio__ob_encode_rec(const struct ob_rec *r, uint8_t out[OB_RHDR_LEN])
+/* Fills in word 7, the header's CRC, and writes the header. */
+void corio__ob_encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN])
 {
-    uint32_t w[RHDR_WORDS];
-    w[0] = r->kind | (uint32_t)r->type << 8 | (uint32_t)r->len << 16;
-    w[1] = r->seq;
-    w[2] = r->time_kind;
-    w[3] = r->boot;
-    w[4] = (uint32_t)r->time_ms;
-    w[5] = (uint32_t)(r->time_ms >> 32);
-    w[6] = r->pcrc;
-    words_put(out, w, RHDR_WORDS - 1u);
-    corio__ob_put32(out + 28, corio_crc32(0, out, 28));
+    corio__ob_words_put(out, w, OB_W_HCRC);
+    w[OB_W_HCRC] = corio_crc32(0, out, 28);
+    corio__ob_put32(out + 28, w[OB_W_HCRC]);
 }
 
 bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r)
 {
-    uint32_t w[RHDR_WORDS];
-    words_get(w, in, RHDR_WORDS);
-    if ((in[0] != OB_KIND_MSG && in[0] != OB_KIND_ROT) || w[7] != corio_crc32(0, in, 28) ||
-        w[2] > CORIO_DEV_OUTBOX_TIME_UPTIME_MS) /* also: the reserved bytes are zero */
-        return false;
+    uint32_t *w = r->w;
+    corio__ob_words_get(w, in, OB_RHDR_WORDS);
     r->kind = in[0];
-    r->type = in[1];
-    r->len = (uint16_t)(w[0] >> 16);
-    r->seq = w[1];
-    r->time_kind = in[8];
-    r->boot = w[3];
-    r->time_ms = (uint64_t)w[5] << 32 | w[4];
-    r->pcrc = w[6];
-    r->hcrc = w[7];
-    if (r->kind == OB_KIND_MSG)
-        return r->seq - 1u < CORIO_DEV_OUTBOX_SEQ_MAX; /* 1..CORIO_DEV_OUTBOX_SEQ_MAX */
+    r->len = w[OB_W_HEAD] >> 16;
+    if ((r->kind != OB_KIND_MSG && r->kind != OB_KIND_ROT) ||
+        w[OB_W_HCRC] != corio_crc32(0, in, 28) ||
+        w[OB_W_TKIND] > CORIO_DEV_OUTBOX_TIME_UPTIME_MS) /* also: the reserved bytes are zero */
+        return false;
+    if (r->kind == OB_KIND_MSG) /* seq 1..CORIO_DEV_OUTBOX_SEQ_MAX */
+        return w[OB_W_SEQ] - 1u < CORIO_DEV_OUTBOX_SEQ_MAX;
     /* a rotation note: length 16, every other field zero */
-    return w[0] == (OB_KIND_ROT | OB_ROT_LEN << 16) && (w[1] | w[2] | w[3] | w[4] | w[5]) == 0;
+    return w[OB_W_HEAD] == (OB_KIND_ROT | OB_ROT_LEN << 16) &&
+           (w[OB_W_SEQ] | w[OB_W_TKIND] | w[OB_W_BOOT] | w[OB_W_TLO] | w[OB_W_THI]) == 0;
 }
 
 /* A unit as the outbox programs it: four bytes (little-endian) then zeros. */

@@ -12,12 +12,12 @@ static int deliver(const struct corio_dev_outbox *ob, const struct ob_visit *v,
 {
     memset(e, 0, sizeof *e);
     e->epoch = ob->hd.epoch;
-    e->seq = v->rec.seq;
+    e->seq = v->rec.w[OB_W_SEQ];
     e->acked = v->ack == OB_ACK_DONE;
-    e->meta.type = v->rec.type;
-    e->meta.time_kind = v->rec.time_kind;
-    e->meta.boot_count = v->rec.boot;
-    e->meta.time_ms = v->rec.time_ms;
+    e->meta.type = (uint8_t)(v->rec.w[OB_W_HEAD] >> 8);
+    e->meta.time_kind = (uint8_t)v->rec.w[OB_W_TKIND];
+    e->meta.boot_count = v->rec.w[OB_W_BOOT];
+    e->meta.time_ms = (uint64_t)v->rec.w[OB_W_THI] << 32 | v->rec.w[OB_W_TLO];
     e->len = v->rec.len;
     if (!buf)
         return CORIO_OK;
@@ -83,18 +83,18 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
             sc.d = corio__ob_span(ob) - 1u;
         }
         while (corio__ob_walk(ob, &sc, &v)) {
-            if (v.rec.kind != OB_KIND_MSG || v.rec.seq <= it->after ||
+            if (v.rec.kind != OB_KIND_MSG || v.rec.w[OB_W_SEQ] <= it->after ||
                 (unacked && v.ack == OB_ACK_DONE))
                 continue;
             int ret = deliver(ob, &v, e, buf, cap);
             if (ret == CORIO_ERR_NOSPACE)
                 return ret;
             if (from_hint)
-                ob->unacked_hint = v.rec.seq;
-            it->after = v.rec.seq;
+                ob->unacked_hint = v.rec.w[OB_W_SEQ];
+            it->after = v.rec.w[OB_W_SEQ];
             it->ord = ob->hd.ord - sc.d;
             it->pos = v.end;
-            it->last = v.rec.seq;
+            it->last = v.rec.w[OB_W_SEQ];
             return ret;
         }
     }

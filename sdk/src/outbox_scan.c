@@ -37,7 +37,7 @@ bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit 
         crc = corio_crc32(crc, p, n);
         off += n;
     }
-    return crc == v->rec.pcrc;
+    return crc == v->rec.w[OB_W_PCRC];
 }
 
 /* Examines the unit at pos of sector; from OB_AT_TORN on v->rec is the header, for
@@ -65,7 +65,7 @@ static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uin
     v->pos = pos;
     v->end = pos + size;
     /* The commit unit is the only one of its value: ~hcrc, then zeros. */
-    corio__ob_unit(c, ~v->rec.hcrc);
+    corio__ob_unit(c, ~v->rec.w[OB_W_HCRC]);
     if (!corio__ob_read(ob, addr + size - 2u * u, hb, u) || memcmp(hb, c, u) != 0)
         return OB_AT_TORN;
     bool is_rot = v->rec.kind == OB_KIND_ROT;
@@ -73,8 +73,7 @@ static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uin
         return OB_AT_DAMAGED;
     v->ack = OB_ACK_NONE;
     if (is_rot) {
-        for (int i = 0; i < 4; i++)
-            v->rot[i] = corio__ob_get32(hb + 4 * i);
+        corio__ob_words_get(v->rot, hb, 4);
     } else if (!corio__ob_read(ob, addr + size - u, hb, u)) {
         v->ack = OB_ACK_TORN; /* unreadable: resend rather than lose */
     } else {
@@ -108,8 +107,8 @@ bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struc
             grow(&sc->dirty_end, next);
             if (at >= OB_AT_TORN) {
                 bool msg = v->rec.kind == OB_KIND_MSG;
-                if (msg && v->rec.seq >= sc->lo)
-                    grow(&sc->max_seq, v->rec.seq);
+                if (msg && v->rec.w[OB_W_SEQ] >= sc->lo)
+                    grow(&sc->max_seq, v->rec.w[OB_W_SEQ]);
                 if (!msg)
                     sc->sealed = true;
                 /* Even uncommitted, the record claims its whole extent: its commit
@@ -122,10 +121,10 @@ bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struc
                 bool readable = at == OB_AT_OK;
                 if (readable && v->rec.kind == OB_KIND_MSG)
                     readable =
-                        v->rec.seq >= sc->lo && v->rec.seq < sc->hi && v->rec.seq > sc->last;
+                        v->rec.w[OB_W_SEQ] >= sc->lo && v->rec.w[OB_W_SEQ] < sc->hi && v->rec.w[OB_W_SEQ] > sc->last;
                 if (readable) {
                     if (v->rec.kind == OB_KIND_MSG)
-                        sc->last = v->rec.seq;
+                        sc->last = v->rec.w[OB_W_SEQ];
                     sc->pos = next;
                     sc->in_bad = false;
                     return true;
@@ -235,7 +234,7 @@ int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v
             continue;
         uint32_t a = ob->cache[i].addr;
         if (rec_at(ob, a / ssz, a % ssz, v) == OB_AT_OK && v->rec.kind == OB_KIND_MSG &&
-            v->rec.seq == seq)
+            v->rec.w[OB_W_SEQ] == seq)
             return CORIO_OK;
         ob->cache[i].seq = 0;
     }
@@ -246,8 +245,8 @@ int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v
     do {
         if (!corio__ob_walk(ob, &sc, v))
             return CORIO_ERR_NOTFOUND;
-    } while (v->rec.kind != OB_KIND_MSG || v->rec.seq < seq);
-    if (v->rec.seq != seq)
+    } while (v->rec.kind != OB_KIND_MSG || v->rec.w[OB_W_SEQ] < seq);
+    if (v->rec.w[OB_W_SEQ] != seq)
         return CORIO_ERR_NOTFOUND;
     corio__ob_cache_put(ob, seq, corio__ob_sector_addr(ob, v->sector) + v->pos);
     return CORIO_OK;
