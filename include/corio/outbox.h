@@ -62,6 +62,13 @@ extern "C" {
 #error "CORIO_DEV_OUTBOX_CACHE must be between 1 and 255"
 #endif
 
+/* 1: corio_dev_outbox_stats() reads every sector header (erase_min, erase_max) and
+ * finds the oldest entry (oldest_seq); 0: it reports those three as 0 and reads no
+ * flash, for a device whose heartbeat needs only the figures kept in RAM. */
+#ifndef CORIO_DEV_OUTBOX_STATS_FLASH
+#define CORIO_DEV_OUTBOX_STATS_FLASH 1
+#endif
+
 /* The on-flash format this build writes and reads (docs/sdk-outbox.md). */
 #define CORIO_DEV_OUTBOX_FORMAT_VERSION 1
 
@@ -254,8 +261,9 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
                                unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
                                size_t cap);
 
-/* Fills *st. Reads every sector header (for the erase counts). Returns CORIO_OK,
- * CORIO_ERR_INVAL or CORIO_ERR_STATE. */
+/* Fills *st. Reads every sector header (for the erase counts) and the oldest entry,
+ * unless CORIO_DEV_OUTBOX_STATS_FLASH is 0. Returns CORIO_OK, CORIO_ERR_INVAL or
+ * CORIO_ERR_STATE. */
 int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_stats *st);
 
 #ifdef __cplusplus

@@ -22,20 +22,18 @@ static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
             ob->cache[i].seq = 0;
 }
 
-/* Programs total bytes of the stream (hlen bytes of hdr, then plen of payload, then
- * 0xFF) at addr, a chunk at a time, and reads each chunk back. */
-static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *hdr,
-                          uint32_t hlen, const uint8_t *payload, uint32_t plen, uint32_t total)
+/* Programs n bytes of src then 0xFF up to total at addr, a chunk at a time, and reads
+ * each chunk back. */
+static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *src,
+                          uint32_t n, uint32_t total)
 {
     uint8_t w[OB_CHUNK], r[OB_CHUNK];
     for (uint32_t off = 0; off < total; off += OB_CHUNK) {
-        uint32_t n = total - off < OB_CHUNK ? total - off : OB_CHUNK;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t s = off + i;
-            w[i] = s < hlen ? hdr[s] : s - hlen < plen ? payload[s - hlen] : 0xFFu;
-        }
-        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK ||
-            !corio__ob_read(ob, addr + off, r, n) || memcmp(w, r, n) != 0)
+        uint32_t k = total - off < OB_CHUNK ? total - off : OB_CHUNK;
+        for (uint32_t i = 0; i < k; i++)
+            w[i] = off + i < n ? src[off + i] : 0xFFu;
+        if (ob->flash.program(ob->flash.ctx, addr + off, w, k) != CORIO_OK ||
+            !corio__ob_read(ob, addr + off, r, k) || memcmp(w, r, k) != 0)
             return CORIO_ERR_IO;
     }
     return CORIO_OK;
@@ -85,7 +83,8 @@ static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
     ob->pos += corio__ob_rec_size(ob, len);
     w[OB_W_PCRC] = corio_crc32(0, payload, len);
     corio__ob_encode_rec(w, hdr);
-    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, payload, len, body) != CORIO_OK)
+    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN) != CORIO_OK ||
+        program_stream(ob, addr + OB_RHDR_LEN, payload, len, body - OB_RHDR_LEN) != CORIO_OK)
         return CORIO_ERR_IO;
     return put_unit(ob, addr + body, ~w[OB_W_HCRC], UNIT_EXACT);
 }
@@ -98,8 +97,7 @@ static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob
         return CORIO_ERR_IO;
     corio__ob_encode_shdr(ob, h, b);
     /* The header's last unit may hold padding: program it from one stream. */
-    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, NULL, 0,
-                             ob->shdr_size);
+    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, ob->shdr_size);
     if (ret != CORIO_OK)
         return ret;
     ob->head = t;

@@ -122,6 +122,7 @@ int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_
     st->capacity_bytes = usable * n;
     st->free_bytes = (ob->pos <= top ? top - ob->pos : 0) + (n - corio__ob_span(ob)) * usable;
 
+#if CORIO_DEV_OUTBOX_STATS_FLASH
     struct ob_shdr h;
     st->erase_min = UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
@@ -140,5 +141,6 @@ int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_
     corio_dev_outbox_iter_init(&it, 0);
     if (corio_dev_outbox_iter_next(ob, &it, 0, &e, NULL, 0) == CORIO_OK)
         st->oldest_seq = e.seq;
+#endif
     return CORIO_OK;
 }
