@@ -22,16 +22,16 @@ static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
             ob->cache[i].seq = 0;
 }
 
-/* Programs n bytes of src then 0xFF up to total at addr, a chunk at a time, and reads
- * each chunk back. */
+/* Programs n bytes of src then fill up to total at addr, a chunk at a time, and
+ * reads each chunk back. */
 static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *src,
-                          uint32_t n, uint32_t total)
+                          uint32_t n, uint32_t total, uint8_t fill)
 {
     uint8_t w[OB_CHUNK], r[OB_CHUNK];
     for (uint32_t off = 0; off < total; off += OB_CHUNK) {
         uint32_t k = total - off < OB_CHUNK ? total - off : OB_CHUNK;
         for (uint32_t i = 0; i < k; i++)
-            w[i] = off + i < n ? src[off + i] : 0xFFu;
+            w[i] = off + i < n ? src[off + i] : fill;
         if (ob->flash.program(ob->flash.ctx, addr + off, w, k) != CORIO_OK ||
             !corio__ob_read(ob, addr + off, r, k) || memcmp(w, r, k) != 0)
             return CORIO_ERR_IO;
@@ -39,54 +39,37 @@ static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint
     return CORIO_OK;
 }
 
-enum { UNIT_UNCHECKED, UNIT_EXACT, UNIT_ACKED };
-
-/* Programs the unit at addr with corio__ob_unit(first) and checks that it reads back
- * as that (UNIT_EXACT) or as an ack (UNIT_ACKED). */
-static int put_unit(struct corio_dev_outbox *ob, uint32_t addr, uint32_t first, int check)
-{
-    uint8_t c[32], r[32];
-    uint32_t u = ob->unit;
-    corio__ob_unit(c, first);
-    if (ob->flash.program(ob->flash.ctx, addr, c, u) != CORIO_OK)
-        return CORIO_ERR_IO;
-    if (check == UNIT_UNCHECKED)
-        return CORIO_OK;
-    if (!corio__ob_read(ob, addr, r, u) ||
-        (check == UNIT_EXACT ? memcmp(c, r, u) != 0 : corio__ob_classify_ack(r, u) != OB_ACK_DONE))
-        return CORIO_ERR_IO;
-    return CORIO_OK;
-}
-
 /* Writes one record at the head's pos: header (words 0..5 of w; the CRCs are filled
- * in here) and payload, verify, commit unit, verify. pos moves past the record first,
- * so a failure never leaves pos on units that were touched. */
+ * in here) and payload, verify, commit unit (~hcrc, then zeros), verify. pos moves
+ * past the record first, so a failure never leaves pos on units that were touched. */
 static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
                      const uint8_t *payload, uint32_t *addr_out)
 {
-    uint32_t sa = corio__ob_sector_addr(ob, ob->head), len = w[OB_W_HEAD] >> 16;
-    if (ob->need_mark) {
-        /* Always the same bytes: if a cut leaves this unit reading erased, the next
-         * boot programs the very same value into it again, which no part minds.
-         * Not read back: a mark that did not take is only garbage the scan skips. */
-        uint32_t maddr = sa + ob->pos;
-        ob->pos += ob->unit;
-        ob->need_mark = 0;
-        if (put_unit(ob, maddr, OB_MARK, UNIT_UNCHECKED) != CORIO_OK)
-            return CORIO_ERR_IO;
-    }
-    uint32_t addr = sa + ob->pos;
+    static const uint8_t mark = OB_MARK;
+    uint32_t u = ob->unit, len = w[OB_W_HEAD] >> 16;
+    uint32_t addr = corio__ob_sector_addr(ob, ob->head) + ob->pos;
     uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, len);
     uint8_t hdr[OB_RHDR_LEN];
 
+    if (ob->need_mark) {
+        /* Always the same bytes: if a cut leaves this unit reading erased, the next
+         * boot programs the very same value into it again, which no part minds. */
+        ob->pos += u;
+        ob->need_mark = 0;
+        if (program_stream(ob, addr, &mark, 1, u, 0) != CORIO_OK)
+            return CORIO_ERR_IO;
+        addr += u;
+    }
     *addr_out = addr;
     ob->pos += corio__ob_rec_size(ob, len);
     w[OB_W_PCRC] = corio_crc32(0, payload, len);
     corio__ob_encode_rec(w, hdr);
-    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN) != CORIO_OK ||
-        program_stream(ob, addr + OB_RHDR_LEN, payload, len, body - OB_RHDR_LEN) != CORIO_OK)
+    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN, 0xFFu) != CORIO_OK ||
+        program_stream(ob, addr + OB_RHDR_LEN, payload, len, body - OB_RHDR_LEN, 0xFFu) !=
+            CORIO_OK)
         return CORIO_ERR_IO;
-    return put_unit(ob, addr + body, ~w[OB_W_HCRC], UNIT_EXACT);
+    corio__ob_put32(hdr, ~w[OB_W_HCRC]);
+    return program_stream(ob, addr + body, hdr, 4, u, 0);
 }
 
 /* Erases sector t and programs its header h (verified); t becomes the head. */
@@ -97,7 +80,7 @@ static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob
         return CORIO_ERR_IO;
     corio__ob_encode_shdr(ob, h, b);
     /* The header's last unit may hold padding: program it from one stream. */
-    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, ob->shdr_size);
+    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, ob->shdr_size, 0xFFu);
     if (ret != CORIO_OK)
         return ret;
     ob->head = t;
@@ -320,7 +303,7 @@ static bool region_erased(const struct corio_dev_outbox *ob)
 static bool geometry_ok(const struct corio_flash *f)
 {
     uint32_t p = f->prog_size;
-    return f->read && f->program && f->erase && p != 0 && p <= 32 && (p & (p - 1u)) == 0 &&
+    return f->read && f->program && f->erase && p - 1u < 32u && (p & (p - 1u)) == 0 &&
            f->sector_count >= 2 && f->sector_size != 0 && f->sector_size % (p < 4 ? 4 : p) == 0 &&
            f->sector_count <= UINT32_MAX / f->sector_size; /* the region under 4 GiB */
 }
@@ -345,25 +328,26 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
 
     /* 1. The newest valid sector header is the head. */
     struct ob_shdr h;
-    bool found = false, foreign = false, blank = true;
+    bool foreign = false, blank = true;
     for (uint32_t i = 0; i < n; i++) {
         enum ob_shdr_state st = corio__ob_read_shdr(ob, i, &h);
-        if (st == OB_SHDR_VALID && (!found || h.ord > ob->hd.ord)) {
+        /* a valid header's epoch is not 0: hd.epoch 0 means none found yet */
+        if (st == OB_SHDR_VALID && (ob->hd.epoch == 0 || h.ord > ob->hd.ord)) {
             ob->hd = h;
             ob->head = i;
-            found = true;
         }
         foreign |= st == OB_SHDR_FOREIGN;
         blank &= st == OB_SHDR_BLANK;
     }
-    if (!found) {
+    if (ob->hd.epoch == 0) {
+        /* indexed by the reason less CORIO_DEV_OUTBOX_FORMATTED_BLANK */
+        static const int8_t refusal[] = {CORIO_ERR_NOTFOUND, CORIO_ERR_MALFORMED,
+                                         CORIO_ERR_VERSION};
         uint8_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
         if (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT)
-            return foreign ? CORIO_ERR_VERSION
-                   : why == CORIO_DEV_OUTBOX_FORMATTED_BLANK ? CORIO_ERR_NOTFOUND
-                                                             : CORIO_ERR_MALFORMED;
+            return refusal[why - CORIO_DEV_OUTBOX_FORMATTED_BLANK];
         return format_at(ob, 0, 0, pick_epoch(ob, cfg->fresh_epoch), why);
     }
     ob->drops = ob->hd.drops;
@@ -480,9 +464,12 @@ int corio_dev_outbox_ack(struct corio_dev_outbox *ob, uint32_t seq)
      * it; elsewhere the entry stays unacknowledged and is resent. */
     if (v.ack == OB_ACK_TORN && !(ob->flash.flags & CORIO_FLASH_F_REPROGRAM))
         return CORIO_ERR_IO;
-    ret = put_unit(ob, corio__ob_sector_addr(ob, v.sector) + v.end - ob->unit, 0, UNIT_ACKED);
-    if (ret != CORIO_OK)
-        return ret;
+    uint32_t u = ob->unit, addr = corio__ob_sector_addr(ob, v.sector) + v.end - u;
+    uint8_t z[32], r[32];
+    memset(z, 0, sizeof z);
+    if (ob->flash.program(ob->flash.ctx, addr, z, u) != CORIO_OK ||
+        !corio__ob_read(ob, addr, r, u) || corio__ob_classify_ack(r, u) != OB_ACK_DONE)
+        return CORIO_ERR_IO;
     if (ob->depth)
         ob->depth--;
     if (seq == ob->unacked_hint)
