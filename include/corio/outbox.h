@@ -169,11 +169,13 @@ struct corio_dev_outbox {
     uint32_t entries;
     uint32_t unacked_hint; /* no unacknowledged entry has a lower seq */
     uint32_t corrupt;
-    uint8_t opened;
-    uint8_t ready;
-    uint8_t need_mark; /* the next write in the head starts with a boot mark */
-    uint8_t sealed;    /* the head takes no more messages (a rotation began) */
-    uint8_t cache_next;
+    /* Words, not bytes: a word at a small offset is the shorter access on both the
+     * Cortex-M and RISC-V compressed instruction sets. */
+    uint32_t opened;
+    uint32_t ready;
+    uint32_t need_mark; /* the next write in the head starts with a boot mark */
+    uint32_t sealed;    /* the head takes no more messages (a rotation began) */
+    uint32_t cache_next;
     struct {
         uint32_t seq; /* 0: empty slot */
         uint32_t addr;

@@ -140,9 +140,8 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
     struct ob_shdr th;
     struct count cnt = {0};
     struct ob_scan sc = {.d = n - 1u, .one = true};
-    bool member = corio__ob_member(ob, n - 1u, &th);
-    if (member)
-        count(ob, &sc, &cnt);
+    count(ob, &sc, &cnt);
+    bool member = sc.set; /* t is in the ring */
     uint32_t drops = ob->drops + cnt.unacked;
     if (drops < ob->drops)
         drops = UINT32_MAX;
@@ -154,8 +153,7 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
         if (rot[3] > drops)
             drops = rot[3];
         *t_erase_noted = rot[2];
-    } else if (ob->pos <= ob->flash.sector_size &&
-               ob->flash.sector_size - ob->pos >=
+    } else if (ob->flash.sector_size - ob->pos >=
                    corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
         uint8_t p[OB_ROT_LEN];
         uint32_t addr;
@@ -237,7 +235,7 @@ static uint32_t pick_epoch(const struct corio_dev_outbox *ob, uint32_t e)
 
 /* A new epoch in sector t with ordinal ord. */
 static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint32_t epoch,
-                     uint8_t reason)
+                     uint32_t reason)
 {
     struct ob_shdr th;
     /* An unknown count is taken from the neighbour (round robin wears them alike). */
@@ -343,7 +341,7 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
         /* indexed by the reason less CORIO_DEV_OUTBOX_FORMATTED_BLANK */
         static const int8_t refusal[] = {CORIO_ERR_NOTFOUND, CORIO_ERR_MALFORMED,
                                          CORIO_ERR_VERSION};
-        uint8_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
+        uint32_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
         if (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT)
@@ -427,7 +425,9 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
     uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + corio__ob_reserve(ob) +
                     (ob->need_mark ? ob->unit : 0u);
     int ret;
-    if (ob->sealed || ob->pos > ssz || ssz - ob->pos < need) {
+    /* pos never passes the sector's end: open clamps it, and every write was first
+     * checked to fit */
+    if (ob->sealed || ssz - ob->pos < need) {
         ret = rotate(ob);
         if (ret != CORIO_OK)
             return ret;

@@ -74,7 +74,7 @@ enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
 struct ob_visit {
     uint32_t sector, pos, end; /* record at [pos, end) of sector */
     struct ob_rec rec;
-    uint8_t ack;     /* enum ob_ack (messages) */
+    uint32_t ack;    /* enum ob_ack (messages) */
     uint32_t rot[4]; /* rotation note: target, target ordinal, target erase
                         count, drops after the rotation */
 };
@@ -86,12 +86,12 @@ struct ob_visit {
  * unless one d - 1 down to the head, each member sector in its seq window. */
 struct ob_scan {
     uint32_t sector, pos, lo, hi, last;
-    uint32_t d;  /* walk: the ring sector scanned */
-    bool one;    /* walk: sector d only */
-    bool set;    /* walk: sector, lo and hi are d's */
-    bool in_bad; /* the unit before pos was garbage */
+    uint32_t d;      /* walk: the ring sector scanned */
+    uint32_t one;    /* walk: sector d only */
+    uint32_t set;    /* walk: sector, lo and hi are d's */
+    uint32_t in_bad; /* the unit before pos was garbage */
     /* outputs */
-    bool sealed;        /* an intact rotation note header was seen */
+    uint32_t sealed;    /* an intact rotation note header was seen */
     uint32_t dirty_end; /* end of the last unit not erased, or of an intact header's record */
     uint32_t max_seq;   /* greatest seq >= lo in any intact message header, torn or not */
     uint32_t corrupt;   /* torn or damaged records and runs of garbage */

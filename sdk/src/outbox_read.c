@@ -69,14 +69,15 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
         }
         from_hint = true;
     }
-    if (it->after < ob->next_seq - 1u && it->after <= CORIO_DEV_OUTBOX_SEQ_MAX) {
+    /* (next_seq is 1..CORIO_DEV_OUTBOX_SEQ_MAX + 1) */
+    if (it->after < ob->next_seq - 1u) {
         /* Where to start: where the iterator stopped if that sector is still in the
          * ring, else the sector whose window holds after + 1 (below every base:
          * the oldest). */
         struct ob_scan sc = {.d = ob->hd.ord - it->ord};
         struct ob_shdr h;
         struct ob_visit v;
-        if (it->ord - ob->oldest_ord < corio__ob_span(ob) && corio__ob_member(ob, sc.d, &h)) {
+        if (corio__ob_member(ob, sc.d, &h)) { /* (not when it->ord is OB_NONE) */
             sc.pos = it->pos;
             sc.last = it->last;
         } else if ((sc.d = corio__ob_locate(ob, it->after + 1u)) == OB_NONE) {
@@ -118,7 +119,7 @@ int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_
     st->entries = ob->entries;
     st->drops = ob->drops;
     st->corrupt = ob->corrupt;
-    st->opened = ob->opened;
+    st->opened = (uint8_t)ob->opened;
     st->capacity_bytes = usable * n;
     st->free_bytes = (ob->pos <= top ? top - ob->pos : 0) + (n - corio__ob_span(ob)) * usable;
 

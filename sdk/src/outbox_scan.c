@@ -220,7 +220,7 @@ void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t add
         }
     ob->cache[ob->cache_next].seq = seq;
     ob->cache[ob->cache_next].addr = addr;
-    ob->cache_next = (uint8_t)((ob->cache_next + 1u) % CORIO_DEV_OUTBOX_CACHE);
+    ob->cache_next = (ob->cache_next + 1u) % CORIO_DEV_OUTBOX_CACHE;
 }
 
 int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v)
