@@ -159,6 +159,7 @@ struct corio_dev_outbox {
     struct corio_flash flash; /* a copy of the port's description */
     uint32_t unit;            /* record alignment: max(prog_size, 4) */
     uint32_t shdr_size;       /* bytes a sector header occupies */
+    uint32_t reserve;         /* bytes the head keeps free beyond each message */
     struct corio__ob_shdr hd; /* the head's header; hd.epoch is the outbox's epoch */
     uint32_t next_seq;        /* seq the next append gets */
     uint32_t head;            /* sector taking appends */

@@ -321,7 +321,10 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     ob->unit = flash->prog_size < 4 ? 4 : flash->prog_size;
     ob->shdr_size = corio__ob_pad(ob, OB_SHDR_LEN);
     uint32_t ssz = flash->sector_size, n = flash->sector_count;
-    if (ssz < ob->shdr_size + corio__ob_reserve(ob) + corio__ob_rec_size(ob, 1))
+    /* Room for two rotation notes (a cut may tear the first), each after a reopen's
+     * guard and boot mark. */
+    ob->reserve = 2u * (corio__ob_rec_size(ob, OB_ROT_LEN) + ob->unit + OB_GUARD);
+    if (ssz < ob->shdr_size + ob->reserve + corio__ob_rec_size(ob, 1))
         return CORIO_ERR_INVAL;
 
     /* 1. The newest valid sector header is the head. */
@@ -401,13 +404,17 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     return CORIO_OK;
 }
 
+/* The largest payload: a record alone in a sector with the reserve. */
+static uint32_t max_len(const struct corio_dev_outbox *ob)
+{
+    uint32_t room =
+        ob->flash.sector_size - ob->shdr_size - ob->reserve - OB_RHDR_LEN - 2u * ob->unit;
+    return room > 0xFFFFu ? 0xFFFFu : room;
+}
+
 size_t corio_dev_outbox_max_payload(const struct corio_dev_outbox *ob)
 {
-    if (!ob || !ob->ready)
-        return 0;
-    uint32_t room = ob->flash.sector_size - ob->shdr_size - corio__ob_reserve(ob) - OB_RHDR_LEN -
-                    2u * ob->unit;
-    return room > 0xFFFFu ? 0xFFFFu : room;
+    return ob && ob->ready ? max_len(ob) : 0;
 }
 
 int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_outbox_meta *meta,
@@ -417,12 +424,12 @@ int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_
         return CORIO_ERR_INVAL;
     if (!ob->ready)
         return CORIO_ERR_STATE;
-    if (len > corio_dev_outbox_max_payload(ob))
+    if (len > max_len(ob))
         return CORIO_ERR_NOSPACE;
     if (ob->next_seq > CORIO_DEV_OUTBOX_SEQ_MAX)
         return CORIO_ERR_FULL;
     uint32_t ssz = ob->flash.sector_size;
-    uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + corio__ob_reserve(ob) +
+    uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + ob->reserve +
                     (ob->need_mark ? ob->unit : 0u);
     int ret;
     /* pos never passes the sector's end: open clamps it, and every write was first

@@ -100,7 +100,6 @@ struct ob_scan {
 /* Layout helpers and flash access (outbox_layout.c). */
 uint32_t corio__ob_pad(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len);
-uint32_t corio__ob_reserve(const struct corio_dev_outbox *ob);
 uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector);
 void corio__ob_put32(uint8_t *p, uint32_t v);
 uint32_t corio__ob_get32(const uint8_t *p);

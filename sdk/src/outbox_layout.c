@@ -20,13 +20,6 @@ uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len)
     return OB_RHDR_LEN + corio__ob_pad(ob, len) + 2u * ob->unit;
 }
 
-/* Bytes the head keeps free beyond each message: room for two rotation notes (a cut
- * may tear the first), each after a reopen's guard and boot mark. */
-uint32_t corio__ob_reserve(const struct corio_dev_outbox *ob)
-{
-    return 2u * (corio__ob_rec_size(ob, OB_ROT_LEN) + ob->unit + OB_GUARD);
-}
-
 uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector)
 {
     return sector * ob->flash.sector_size;

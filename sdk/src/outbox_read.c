@@ -112,7 +112,7 @@ int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_
         return CORIO_ERR_STATE;
     memset(st, 0, sizeof *st);
     uint32_t ssz = ob->flash.sector_size, n = ob->flash.sector_count;
-    uint32_t top = ssz - corio__ob_reserve(ob), usable = top - ob->shdr_size;
+    uint32_t top = ssz - ob->reserve, usable = top - ob->shdr_size;
     st->epoch = ob->hd.epoch;
     st->last_seq = ob->next_seq - 1u;
     st->depth = ob->depth;
