@@ -132,8 +132,8 @@ static void count(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct 
  * if t was the ring's oldest sector, its unacknowledged entries become drops. Unless
  * the head holds a note for t already, writes one with the drop count once t is
  * gone. From the note on, t's entries count as dropped, at open too, whether or not
- * the erase that follows completes. Returns t's erase count as noted, or OB_NONE. */
-static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
+ * the erase that follows completes. *t_erase gets t's erase count once erased. */
+static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase)
 {
     uint32_t n = ob->flash.sector_count;
     uint32_t t = corio__ob_sector_at(ob, n - 1u);
@@ -145,19 +145,22 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
     uint32_t drops = ob->drops + cnt.unacked;
     if (drops < ob->drops)
         drops = UINT32_MAX;
+    /* t's erase count: from its header, else from a note, else the head's (round
+     * robin wears them alike) */
+    bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
+    *t_erase = tv ? th.erase + 1u : ob->hd.erase;
 
     uint32_t rot[4];
     struct ob_scan hs = {0};
-    *t_erase_noted = OB_NONE;
     if (head_note(ob, &hs, rot)) {
         if (rot[3] > drops)
             drops = rot[3];
-        *t_erase_noted = rot[2];
+        if (!tv)
+            *t_erase = rot[2] + 1u;
     } else if (ob->flash.sector_size - ob->pos >=
-                   corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
+               corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
         uint8_t p[OB_ROT_LEN];
         uint32_t addr;
-        bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
         uint32_t w[OB_RHDR_WORDS] = {OB_KIND_ROT | OB_ROT_LEN << 16};
         rot[0] = t;
         rot[1] = tv ? th.ord : OB_NONE;
@@ -188,21 +191,15 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase_noted)
 static int rotate(struct corio_dev_outbox *ob)
 {
     uint32_t n = ob->flash.sector_count;
-    uint32_t t = (ob->head + 1u) % n;
-    struct ob_shdr th;
 
     if (ob->hd.ord >= OB_ORD_MAX)
         return CORIO_ERR_FULL;
-    uint32_t t_erase_noted;
-    int ret = leave_ring(ob, &t_erase_noted);
+    uint32_t erase;
+    int ret = leave_ring(ob, &erase);
     if (ret != CORIO_OK)
         return ret;
-
-    uint32_t erase = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID ? th.erase + 1u
-                     : t_erase_noted != OB_NONE                       ? t_erase_noted + 1u
-                                                                      : ob->hd.erase;
     struct ob_shdr h = {ob->hd.epoch, ob->hd.ord + 1u, erase, ob->next_seq, ob->drops};
-    ret = start_sector(ob, t, &h);
+    ret = start_sector(ob, (ob->head + 1u) % n, &h);
     if (ret != CORIO_OK)
         return ret;
     if (ob->hd.ord - ob->oldest_ord >= n)
@@ -270,8 +267,8 @@ int corio_dev_outbox_format(struct corio_dev_outbox *ob, uint32_t fresh_epoch)
     if (ob->hd.ord < OB_ORD_MAX) {
         /* Seal the old head first: nothing more may join the old epoch even if the
          * new sector's header is torn and only appears later. */
-        uint32_t noted;
-        int ret = leave_ring(ob, &noted);
+        uint32_t erase;
+        int ret = leave_ring(ob, &erase);
         if (ret != CORIO_OK)
             return ret;
         return format_at(ob, (ob->head + 1u) % n, ob->hd.ord + 1u, epoch,
@@ -399,8 +396,7 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     ob->entries = cnt.entries;
     ob->depth = cnt.unacked;
     ob->unacked_hint = cnt.min_unacked ? cnt.min_unacked : ob->next_seq;
-    ob->opened = CORIO_DEV_OUTBOX_RECOVERED;
-    ob->ready = 1;
+    ob->ready = 1; /* opened: CORIO_DEV_OUTBOX_RECOVERED (0) */
     return CORIO_OK;
 }
 
@@ -471,12 +467,11 @@ int corio_dev_outbox_ack(struct corio_dev_outbox *ob, uint32_t seq)
      * it; elsewhere the entry stays unacknowledged and is resent. */
     if (v.ack == OB_ACK_TORN && !(ob->flash.flags & CORIO_FLASH_F_REPROGRAM))
         return CORIO_ERR_IO;
-    uint32_t u = ob->unit, addr = corio__ob_sector_addr(ob, v.sector) + v.end - u;
-    uint8_t z[32], r[32];
-    memset(z, 0, sizeof z);
-    if (ob->flash.program(ob->flash.ctx, addr, z, u) != CORIO_OK ||
-        !corio__ob_read(ob, addr, r, u) || corio__ob_classify_ack(r, u) != OB_ACK_DONE)
-        return CORIO_ERR_IO;
+    /* The ack unit to zeros, read back exactly. */
+    ret = program_stream(ob, corio__ob_sector_addr(ob, v.sector) + v.end - ob->unit, NULL, 0,
+                         ob->unit, 0);
+    if (ret != CORIO_OK)
+        return ret;
     if (ob->depth)
         ob->depth--;
     if (seq == ob->unacked_hint)

@@ -40,8 +40,8 @@ bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit 
     return crc == v->rec.w[OB_W_PCRC];
 }
 
-/* Examines the unit at pos of sector; from OB_AT_TORN on v->rec is the header, for
- * OB_AT_DAMAGED and OB_AT_OK all of *v is filled. */
+/* Examines the unit at pos of sector; from OB_AT_TORN on v->rec is the header and
+ * v->sector, pos and end its place, for OB_AT_OK all of *v is filled. */
 static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uint32_t pos,
                          struct ob_visit *v)
 {
@@ -104,7 +104,6 @@ bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struc
         uint32_t next = p + u;
         bool bad = false;
         if (at != OB_AT_ERASED) {
-            grow(&sc->dirty_end, next);
             if (at >= OB_AT_TORN) {
                 bool msg = v->rec.kind == OB_KIND_MSG;
                 if (msg && v->rec.w[OB_W_SEQ] >= sc->lo)
@@ -114,9 +113,9 @@ bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struc
                 /* Even uncommitted, the record claims its whole extent: its commit
                  * unit may have been in flight and read committed later, and then
                  * its ack unit must still be erased, not part of the next record. */
-                next = p + corio__ob_rec_size(ob, v->rec.len);
-                grow(&sc->dirty_end, next);
+                next = v->end;
             }
+            grow(&sc->dirty_end, next);
             if (at >= OB_AT_DAMAGED) {
                 bool readable = at == OB_AT_OK;
                 if (readable && v->rec.kind == OB_KIND_MSG)
