@@ -14,13 +14,6 @@
 #include "corio/crc32.h"
 #include "outbox_int.h"
 
-static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
-{
-    uint32_t ssz = ob->flash.sector_size;
-    for (unsigned i = 0; i < CORIO_DEV_OUTBOX_CACHE; i++)
-        if (all || ob->cache[i].addr / ssz == sector)
-            ob->cache[i].seq = 0;
-}
 
 /* Programs n bytes of src then fill up to total at addr, a chunk at a time, and
  * reads each chunk back. */
@@ -61,7 +54,7 @@ static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
         addr += u;
     }
     *addr_out = addr;
-    ob->pos += corio__ob_rec_size(ob, len);
+    ob->pos += body + 2u * u; /* corio__ob_rec_size() */
     w[OB_W_PCRC] = corio_crc32(0, payload, len);
     corio__ob_encode_rec(w, hdr);
     if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN, 0xFFu) != CORIO_OK ||
@@ -176,7 +169,9 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase)
      * the head is sealed all the same; only the drop count then rides on the new
      * header alone. */
     ob->sealed = 1;
-    cache_clear(ob, t, false);
+    for (unsigned i = 0; i < CORIO_DEV_OUTBOX_CACHE; i++)
+        if (ob->cache[i].addr / ob->flash.sector_size == t)
+            ob->cache[i].seq = 0;
     ob->drops = drops;
     if (member) {
         ob->entries -= cnt.entries < ob->entries ? cnt.entries : ob->entries;
@@ -244,7 +239,7 @@ static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint
     int ret = start_sector(ob, t, &h);
     if (ret != CORIO_OK)
         return ret;
-    cache_clear(ob, 0, true);
+    memset(ob->cache, 0, sizeof ob->cache);
     ob->oldest_ord = ord;
     ob->next_seq = 1;
     ob->drops = 0;
@@ -306,14 +301,11 @@ static bool geometry_ok(const struct corio_flash *f)
 int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash *flash,
                           const struct corio_dev_outbox_config *cfg)
 {
-    static const struct corio_dev_outbox_config none = {1, 0};
     if (!ob || !flash)
         return CORIO_ERR_INVAL;
     memset(ob, 0, sizeof *ob);
     if (!geometry_ok(flash))
         return CORIO_ERR_INVAL;
-    if (!cfg)
-        cfg = &none;
     ob->flash = *flash;
     ob->unit = flash->prog_size < 4 ? 4 : flash->prog_size;
     ob->shdr_size = corio__ob_pad(ob, OB_SHDR_LEN);
@@ -344,9 +336,9 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
         uint32_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
-        if (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT)
+        if (cfg && (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT))
             return refusal[why - CORIO_DEV_OUTBOX_FORMATTED_BLANK];
-        return format_at(ob, 0, 0, pick_epoch(ob, cfg->fresh_epoch), why);
+        return format_at(ob, 0, 0, pick_epoch(ob, cfg ? cfg->fresh_epoch : 1u), why);
     }
     ob->drops = ob->hd.drops;
     ob->oldest_ord = ob->hd.ord;

@@ -124,6 +124,7 @@ bool corio__ob_walk(const struct corio_dev_outbox *ob, struct ob_scan *sc, struc
 bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_shdr *h);
 uint32_t corio__ob_sector_at(const struct corio_dev_outbox *ob, uint32_t d);
 uint32_t corio__ob_span(const struct corio_dev_outbox *ob);
+/* The newest ring sector whose base is seq or below; the oldest when there is none. */
 uint32_t corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq);
 int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v);
 bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v, uint8_t *out);

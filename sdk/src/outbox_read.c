@@ -72,16 +72,15 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
     /* (next_seq is 1..CORIO_DEV_OUTBOX_SEQ_MAX + 1) */
     if (it->after < ob->next_seq - 1u) {
         /* Where to start: where the iterator stopped if that sector is still in the
-         * ring, else the sector whose window holds after + 1 (below every base:
-         * the oldest). */
+         * ring, else the sector whose window holds after + 1. */
         struct ob_scan sc = {.d = ob->hd.ord - it->ord};
         struct ob_shdr h;
         struct ob_visit v;
         if (corio__ob_member(ob, sc.d, &h)) { /* (not when it->ord is OB_NONE) */
             sc.pos = it->pos;
             sc.last = it->last;
-        } else if ((sc.d = corio__ob_locate(ob, it->after + 1u)) == OB_NONE) {
-            sc.d = corio__ob_span(ob) - 1u;
+        } else {
+            sc.d = corio__ob_locate(ob, it->after + 1u);
         }
         while (corio__ob_walk(ob, &sc, &v)) {
             if (v.rec.kind != OB_KIND_MSG || v.rec.w[OB_W_SEQ] <= it->after ||

@@ -204,10 +204,10 @@ uint32_t corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq)
 {
     struct ob_shdr h;
     uint32_t span = corio__ob_span(ob);
-    for (uint32_t i = 0; i < span; i++)
-        if (corio__ob_member(ob, i, &h) && h.base <= seq)
-            return i;
-    return OB_NONE;
+    uint32_t i = 0;
+    while (i < span - 1u && !(corio__ob_member(ob, i, &h) && h.base <= seq))
+        i++;
+    return i;
 }
 
 void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t addr)
@@ -239,8 +239,6 @@ int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v
     }
 
     struct ob_scan sc = {.d = corio__ob_locate(ob, seq), .one = true};
-    if (sc.d == OB_NONE)
-        return CORIO_ERR_NOTFOUND;
     do {
         if (!corio__ob_walk(ob, &sc, v))
             return CORIO_ERR_NOTFOUND;
