@@ -113,6 +113,9 @@ bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
 void corio__ob_unit(uint8_t out[32], uint32_t first);
 void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n);
 void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n);
+/* Not static only so that the compiler keeps one copy for its two callers. */
+void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
+                          uint32_t w[12]);
 bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
 enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
 

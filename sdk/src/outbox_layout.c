@@ -59,9 +59,7 @@ void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n)
 /* Sector header words 0..10 for h; word 11 is the CRC of bytes 0..43. */
 #define SHDR_WORDS 12u
 void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
-                          uint32_t w[SHDR_WORDS]);
-void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
-                       uint32_t w[SHDR_WORDS])
+                          uint32_t w[SHDR_WORDS])
 {
     uint32_t l = 0;
     while ((1u << l) < ob->unit)
