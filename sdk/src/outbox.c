@@ -15,6 +15,21 @@
 #include "outbox_int.h"
 
 
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* Headers are little-endian 32-bit words, written whole. */
+static void words_put(uint8_t *b, const uint32_t *w, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        put32(b + 4 * i, w[i]);
+}
+
 /* Programs n bytes of src then fill up to total at addr, a chunk at a time, and
  * reads each chunk back. */
 static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *src,
@@ -30,6 +45,14 @@ static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint
             return CORIO_ERR_IO;
     }
     return CORIO_OK;
+}
+
+/* Fills in word 7, the header's CRC, and writes the header. */
+static void encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN])
+{
+    words_put(out, w, OB_W_HCRC);
+    w[OB_W_HCRC] = corio_crc32(0, out, 28);
+    put32(out + 28, w[OB_W_HCRC]);
 }
 
 /* Writes one record at the head's pos: header (words 0..5 of w; the CRCs are filled
@@ -56,13 +79,23 @@ static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
     *addr_out = addr;
     ob->pos += body + 2u * u; /* corio__ob_rec_size() */
     w[OB_W_PCRC] = corio_crc32(0, payload, len);
-    corio__ob_encode_rec(w, hdr);
+    encode_rec(w, hdr);
     if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN, 0xFFu) != CORIO_OK ||
         program_stream(ob, addr + OB_RHDR_LEN, payload, len, body - OB_RHDR_LEN, 0xFFu) !=
             CORIO_OK)
         return CORIO_ERR_IO;
-    corio__ob_put32(hdr, ~w[OB_W_HCRC]);
+    put32(hdr, ~w[OB_W_HCRC]);
     return program_stream(ob, addr + body, hdr, 4, u, 0);
+}
+
+/* Sector header h as bytes: words 0..10, then the CRC of bytes 0..43. */
+static void encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
+                        uint8_t out[OB_SHDR_LEN])
+{
+    uint32_t w[12];
+    corio__ob_shdr_words(ob, h, w);
+    words_put(out, w, 11u);
+    put32(out + 44, corio_crc32(0, out, 44));
 }
 
 /* Erases sector t and programs its header h (verified); t becomes the head. */
@@ -71,7 +104,7 @@ static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob
     uint8_t b[OB_SHDR_LEN];
     if (ob->flash.erase(ob->flash.ctx, t) != CORIO_OK)
         return CORIO_ERR_IO;
-    corio__ob_encode_shdr(ob, h, b);
+    encode_shdr(ob, h, b);
     /* The header's last unit may hold padding: program it from one stream. */
     int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, ob->shdr_size, 0xFFu);
     if (ret != CORIO_OK)
@@ -159,7 +192,7 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase)
         rot[1] = tv ? th.ord : OB_NONE;
         rot[2] = tv ? th.erase : ob->hd.erase;
         rot[3] = drops;
-        corio__ob_words_put(p, rot, 4);
+        words_put(p, rot, 4);
         ob->sealed = 1; /* from its first byte on, whether or not it completes */
         int ret = write_rec(ob, w, p, &addr);
         if (ret != CORIO_OK)

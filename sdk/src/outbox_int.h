@@ -101,23 +101,15 @@ struct ob_scan {
 uint32_t corio__ob_pad(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector);
-void corio__ob_put32(uint8_t *p, uint32_t v);
 uint32_t corio__ob_get32(const uint8_t *p);
 bool corio__ob_read(const struct corio_dev_outbox *ob, uint32_t addr, uint8_t *buf, uint32_t n);
-void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
-                           uint8_t out[OB_SHDR_LEN]);
 enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
                                        struct ob_shdr *h);
-void corio__ob_encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN]);
-bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
-void corio__ob_unit(uint8_t out[32], uint32_t first);
 void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n);
-void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n);
 /* Not static only so that the compiler keeps one copy for its two callers. */
 void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
                           uint32_t w[12]);
 bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
-enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
 
 /* Scanner and ring walking (outbox_scan.c). */
 /* The next readable record (struct ob_scan): true with *v filled and sc->pos at its

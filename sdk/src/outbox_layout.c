@@ -1,8 +1,10 @@
 /*
- * outbox_layout.c - encoding and checking the outbox's on-flash structures (format
- * version 1, docs/sdk-outbox.md): sector headers, record headers, ack units. All
- * integers are little-endian; every check here is a bounds or CRC check on bytes
- * that may be anything.
+ * outbox_layout.c - the outbox's on-flash layout (format version 1,
+ * docs/sdk-outbox.md) shared by its writers (outbox.c) and readers (outbox_scan.c,
+ * outbox_read.c): record sizes, little-endian words, and sector headers, built and
+ * checked from one description. Every check here is a bounds or CRC check on bytes
+ * that may be anything. Record headers are encoded where they are written and
+ * checked where they are scanned.
  */
 #include <string.h>
 
@@ -25,14 +27,6 @@ uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t secto
     return sector * ob->flash.sector_size;
 }
 
-void corio__ob_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 uint32_t corio__ob_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -43,17 +37,11 @@ bool corio__ob_read(const struct corio_dev_outbox *ob, uint32_t addr, uint8_t *b
     return ob->flash.read(ob->flash.ctx, addr, buf, n) == CORIO_OK;
 }
 
-/* Headers are little-endian 32-bit words: copied between bytes and words whole. */
+/* Headers are little-endian 32-bit words, read whole. */
 void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         w[i] = corio__ob_get32(b + 4 * i);
-}
-
-void corio__ob_words_put(uint8_t *b, const uint32_t *w, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        corio__ob_put32(b + 4 * i, w[i]);
 }
 
 /* Sector header words 0..10 for h; word 11 is the CRC of bytes 0..43. */
@@ -75,15 +63,6 @@ void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shd
     w[8] = h->drops;
     w[9] = 0; /* reserved */
     w[10] = 0;
-}
-
-void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
-                           uint8_t out[OB_SHDR_LEN])
-{
-    uint32_t w[SHDR_WORDS];
-    corio__ob_shdr_words(ob, h, w);
-    corio__ob_words_put(out, w, SHDR_WORDS - 1u);
-    corio__ob_put32(out + 44, corio_crc32(0, out, 44));
 }
 
 enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
@@ -118,55 +97,10 @@ enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32
     return OB_SHDR_VALID;
 }
 
-/* Fills in word 7, the header's CRC, and writes the header. */
-void corio__ob_encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN])
-{
-    corio__ob_words_put(out, w, OB_W_HCRC);
-    w[OB_W_HCRC] = corio_crc32(0, out, 28);
-    corio__ob_put32(out + 28, w[OB_W_HCRC]);
-}
-
-bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r)
-{
-    uint32_t *w = r->w;
-    corio__ob_words_get(w, in, OB_RHDR_WORDS);
-    r->kind = in[0];
-    r->len = w[OB_W_HEAD] >> 16;
-    if ((r->kind != OB_KIND_MSG && r->kind != OB_KIND_ROT) ||
-        w[OB_W_HCRC] != corio_crc32(0, in, 28) ||
-        w[OB_W_TKIND] > CORIO_DEV_OUTBOX_TIME_UPTIME_MS) /* also: the reserved bytes are zero */
-        return false;
-    if (r->kind == OB_KIND_MSG) /* seq 1..CORIO_DEV_OUTBOX_SEQ_MAX */
-        return w[OB_W_SEQ] - 1u < CORIO_DEV_OUTBOX_SEQ_MAX;
-    /* a rotation note: length 16, every other field zero */
-    return w[OB_W_HEAD] == (OB_KIND_ROT | OB_ROT_LEN << 16) &&
-           (w[OB_W_SEQ] | w[OB_W_TKIND] | w[OB_W_BOOT] | w[OB_W_TLO] | w[OB_W_THI]) == 0;
-}
-
-/* A unit as the outbox programs it: four bytes (little-endian) then zeros. */
-void corio__ob_unit(uint8_t out[32], uint32_t first)
-{
-    memset(out, 0, 32);
-    corio__ob_put32(out, first);
-}
-
 bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill)
 {
     for (uint32_t i = 0; i < n; i++)
         if (p[i] != fill)
             return false;
     return true;
-}
-
-/* An ack unit is programmed to all zeros. Fewer than half its bits at zero reads
- * as not acknowledged, so noise errs towards a resend, never towards a loss. */
-enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n)
-{
-    size_t zeros = 0;
-    for (size_t i = 0; i < n; i++)
-        for (uint8_t b = (uint8_t)~p[i]; b; b &= (uint8_t)(b - 1u))
-            zeros++;
-    if (zeros == 0)
-        return OB_ACK_NONE;
-    return 2u * zeros >= 8u * n ? OB_ACK_DONE : OB_ACK_TORN;
 }

@@ -40,6 +40,45 @@ bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit 
     return crc == v->rec.w[OB_W_PCRC];
 }
 
+/* An ack unit is programmed to all zeros. Fewer than half its bits at zero reads
+ * as not acknowledged, so noise errs towards a resend, never towards a loss. */
+static enum ob_ack classify_ack(const uint8_t *p, size_t n)
+{
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint8_t b = (uint8_t)~p[i]; b; b &= (uint8_t)(b - 1u))
+            zeros++;
+    if (zeros == 0)
+        return OB_ACK_NONE;
+    return 2u * zeros >= 8u * n ? OB_ACK_DONE : OB_ACK_TORN;
+}
+
+/* A record header: the kinds this version knows, CRC right, reserved bytes zero, and
+ * the fields each kind allows. */
+static bool parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r)
+{
+    uint32_t *w = r->w;
+    corio__ob_words_get(w, in, OB_RHDR_WORDS);
+    r->kind = in[0];
+    r->len = w[OB_W_HEAD] >> 16;
+    if ((r->kind != OB_KIND_MSG && r->kind != OB_KIND_ROT) ||
+        w[OB_W_HCRC] != corio_crc32(0, in, 28) ||
+        w[OB_W_TKIND] > CORIO_DEV_OUTBOX_TIME_UPTIME_MS) /* also: the reserved bytes are zero */
+        return false;
+    if (r->kind == OB_KIND_MSG) /* seq 1..CORIO_DEV_OUTBOX_SEQ_MAX */
+        return w[OB_W_SEQ] - 1u < CORIO_DEV_OUTBOX_SEQ_MAX;
+    /* a rotation note: length 16, every other field zero */
+    return w[OB_W_HEAD] == (OB_KIND_ROT | OB_ROT_LEN << 16) &&
+           (w[OB_W_SEQ] | w[OB_W_TKIND] | w[OB_W_BOOT] | w[OB_W_TLO] | w[OB_W_THI]) == 0;
+}
+
+/* Whether the unit at b is the four bytes of first (little-endian), then zeros: how
+ * boot marks and commit units are written. */
+static bool unit_is(const uint8_t *b, uint32_t u, uint32_t first)
+{
+    return corio__ob_get32(b) == first && corio__ob_is_fill(b + 4, u - 4u, 0);
+}
+
 /* Examines the unit at pos of sector; from OB_AT_TORN on v->rec is the header and
  * v->sector, pos and end its place, for OB_AT_OK all of *v is filled. */
 static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uint32_t pos,
@@ -47,16 +86,16 @@ static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uin
 {
     uint32_t ssz = ob->flash.sector_size, u = ob->unit;
     uint32_t addr = corio__ob_sector_addr(ob, sector) + pos;
-    uint8_t hb[OB_RHDR_LEN], c[32];
+    uint8_t hb[OB_RHDR_LEN];
     uint32_t n = ssz - pos < OB_RHDR_LEN ? ssz - pos : OB_RHDR_LEN;
 
     if (!corio__ob_read(ob, addr, hb, n))
         return OB_AT_GARBAGE;
     if (corio__ob_is_fill(hb, u, 0xFFu))
         return OB_AT_ERASED;
-    if (hb[0] == OB_MARK && corio__ob_is_fill(hb + 1, u - 1u, 0))
+    if (unit_is(hb, u, OB_MARK))
         return OB_AT_MARK;
-    if (n < OB_RHDR_LEN || !corio__ob_parse_rec(hb, &v->rec))
+    if (n < OB_RHDR_LEN || !parse_rec(hb, &v->rec))
         return OB_AT_GARBAGE;
     uint32_t size = corio__ob_rec_size(ob, v->rec.len);
     if (size > ssz - pos)
@@ -65,8 +104,7 @@ static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uin
     v->pos = pos;
     v->end = pos + size;
     /* The commit unit is the only one of its value: ~hcrc, then zeros. */
-    corio__ob_unit(c, ~v->rec.w[OB_W_HCRC]);
-    if (!corio__ob_read(ob, addr + size - 2u * u, hb, u) || memcmp(hb, c, u) != 0)
+    if (!corio__ob_read(ob, addr + size - 2u * u, hb, u) || !unit_is(hb, u, ~v->rec.w[OB_W_HCRC]))
         return OB_AT_TORN;
     bool is_rot = v->rec.kind == OB_KIND_ROT;
     if (!corio__ob_payload(ob, v, is_rot ? hb : NULL))
@@ -77,7 +115,7 @@ static enum ob_at rec_at(const struct corio_dev_outbox *ob, uint32_t sector, uin
     } else if (!corio__ob_read(ob, addr + size - u, hb, u)) {
         v->ack = OB_ACK_TORN; /* unreadable: resend rather than lose */
     } else {
-        v->ack = (uint8_t)corio__ob_classify_ack(hb, u);
+        v->ack = classify_ack(hb, u);
     }
     return OB_AT_OK;
 }
