@@ -5,7 +5,7 @@
  *
  * Shape of use (the device layer over the MQTT client):
  *
- *     struct corio_dev_outbox ob;                       // caller-owned, ~150 bytes
+ *     struct corio_dev_outbox ob;                       // caller-owned, ~190 bytes
  *     corio_dev_outbox_open(&ob, &flash, &cfg);          // recovers or formats
  *     corio_dev_outbox_append(&ob, &meta, buf, n, &seq); // durable when it returns OK
  *     publish (epoch, seq) with token = seq; on PUBACK: corio_dev_outbox_ack(&ob, seq)
