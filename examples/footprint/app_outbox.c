@@ -25,15 +25,13 @@ static const struct corio_flash flash = {NULL, 2048, 128, 8, 0, board_flash_read
 int fp_outbox_open(void)
 {
     struct corio_dev_outbox_config cfg = {0};
-    uint8_t epoch[4];
     int err;
 
-    /* A fresh epoch must differ from every earlier one: 32 random bits. */
-    err = corio_random(&corio_crypto_psa_ops, epoch, sizeof epoch);
+    /* A fresh epoch must differ from every earlier one: 32 random bits (in whatever
+     * byte order). */
+    err = corio_random(&corio_crypto_psa_ops, (uint8_t *)&cfg.fresh_epoch, sizeof cfg.fresh_epoch);
     if (err != CORIO_OK)
         return err;
-    cfg.fresh_epoch = (uint32_t)epoch[0] << 24 | (uint32_t)epoch[1] << 16 |
-                      (uint32_t)epoch[2] << 8 | epoch[3];
     err = corio_dev_outbox_open(&ob, &flash, &cfg);
     corio_dev_outbox_iter_init(&pump_it, 0);
     return err;
@@ -53,7 +51,6 @@ int fp_outbox_store(enum fp_kind kind, const uint8_t *payload, size_t len, uint3
 void fp_outbox_pump(void)
 {
     for (;;) {
-        struct corio_dev_outbox_iter at = pump_it;
         struct corio_dev_outbox_entry e;
         int err = corio_dev_outbox_iter_next(&ob, &pump_it, CORIO_DEV_OUTBOX_UNACKED, &e, pump_buf,
                                              sizeof pump_buf);
@@ -66,7 +63,8 @@ void fp_outbox_pump(void)
             continue;
         err = fp_publish((enum fp_kind)e.meta.type, pump_buf, e.len, e.seq);
         if (err == CORIO_ERR_AGAIN || err == CORIO_ERR_FULL || err == CORIO_ERR_STATE) {
-            pump_it = at; /* this one again, after the next process or CONNACK */
+            /* this one again, after the next process or CONNACK */
+            corio_dev_outbox_iter_init(&pump_it, e.seq - 1u);
             return;
         }
     }

@@ -34,6 +34,13 @@
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT
 
+/* fpoutbox: CRC-32 (the outbox's record checks) bit by bit, without its table: the
+ * same checks, slower per byte. */
+#define CORIO_CRC32_TABLE 0
+/* fpoutbox: the heartbeat takes epoch, last seq, depth and drops from the outbox's
+ * stats, all kept in RAM: no header reads for wear figures at every heartbeat. */
+#define CORIO_DEV_OUTBOX_STATS_FLASH 0
+
 /* The MQTT client's buffers. tx holds the largest packet the device sends: CONNECT
  * (or AUTH) with the EAT and key rotation chain of corio-eat-v1, or a telemetry
  * PUBLISH. rx holds one downlink packet (commands, configuration, OTA offers). */

@@ -11,6 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/config.h"
+
+/* 1: a 16-entry table (64 bytes of constants, two table steps per byte); 0: bit by
+ * bit, no table (about 80 bytes less flash, about four times the time per byte, which
+ * a device whose records are a few hundred bytes can afford). Same results. */
+#ifndef CORIO_CRC32_TABLE
+#define CORIO_CRC32_TABLE 1
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -5,7 +5,7 @@
  *
  * Shape of use (the device layer over the MQTT client):
  *
- *     struct corio_dev_outbox ob;                       // caller-owned, ~150 bytes
+ *     struct corio_dev_outbox ob;                       // caller-owned, ~190 bytes
  *     corio_dev_outbox_open(&ob, &flash, &cfg);          // recovers or formats
  *     corio_dev_outbox_append(&ob, &meta, buf, n, &seq); // durable when it returns OK
  *     publish (epoch, seq) with token = seq; on PUBACK: corio_dev_outbox_ack(&ob, seq)
@@ -60,6 +60,13 @@ extern "C" {
 #endif
 #if CORIO_DEV_OUTBOX_CACHE < 1 || CORIO_DEV_OUTBOX_CACHE > 255
 #error "CORIO_DEV_OUTBOX_CACHE must be between 1 and 255"
+#endif
+
+/* 1: corio_dev_outbox_stats() reads every sector header (erase_min, erase_max) and
+ * finds the oldest entry (oldest_seq); 0: it reports those three as 0 and reads no
+ * flash, for a device whose heartbeat needs only the figures kept in RAM. */
+#ifndef CORIO_DEV_OUTBOX_STATS_FLASH
+#define CORIO_DEV_OUTBOX_STATS_FLASH 1
 #endif
 
 /* The on-flash format this build writes and reads (docs/sdk-outbox.md). */
@@ -138,29 +145,38 @@ struct corio_dev_outbox_stats {
     uint8_t opened;          /* enum corio_dev_outbox_opened */
 };
 
+/* A sector header's fields; private to the outbox. */
+struct corio__ob_shdr {
+    uint32_t epoch;
+    uint32_t ord;   /* ordinal: sectors are numbered as they are used */
+    uint32_t erase; /* erase count */
+    uint32_t base;  /* lowest seq the sector may hold */
+    uint32_t drops; /* drops when the sector was started */
+};
+
 /* The outbox. Caller-owned (any storage class); its fields are private. */
 struct corio_dev_outbox {
     struct corio_flash flash; /* a copy of the port's description */
     uint32_t unit;            /* record alignment: max(prog_size, 4) */
     uint32_t shdr_size;       /* bytes a sector header occupies */
-    uint32_t epoch;
-    uint32_t next_seq;   /* seq the next append gets */
-    uint32_t head;       /* sector taking appends */
-    uint32_t head_ord;   /* its ordinal: sectors are numbered as they are used */
-    uint32_t head_base;  /* lowest seq it may hold */
-    uint32_t head_erase; /* its erase count */
-    uint32_t oldest_ord; /* ordinal of the oldest sector still in the ring */
-    uint32_t pos;        /* next write offset in the head */
+    uint32_t reserve;         /* bytes the head keeps free beyond each message */
+    struct corio__ob_shdr hd; /* the head's header; hd.epoch is the outbox's epoch */
+    uint32_t next_seq;        /* seq the next append gets */
+    uint32_t head;            /* sector taking appends */
+    uint32_t oldest_ord;      /* ordinal of the oldest sector still in the ring */
+    uint32_t pos;             /* next write offset in the head */
     uint32_t drops;
     uint32_t depth;
     uint32_t entries;
     uint32_t unacked_hint; /* no unacknowledged entry has a lower seq */
     uint32_t corrupt;
-    uint8_t opened;
-    uint8_t ready;
-    uint8_t need_mark; /* the next write in the head starts with a boot mark */
-    uint8_t sealed;    /* the head takes no more messages (a rotation began) */
-    uint8_t cache_next;
+    /* Words, not bytes: a word at a small offset is the shorter access on both the
+     * Cortex-M and RISC-V compressed instruction sets. */
+    uint32_t opened;
+    uint32_t ready;
+    uint32_t need_mark; /* the next write in the head starts with a boot mark */
+    uint32_t sealed;    /* the head takes no more messages (a rotation began) */
+    uint32_t cache_next;
     struct {
         uint32_t seq; /* 0: empty slot */
         uint32_t addr;
@@ -248,8 +264,9 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
                                unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
                                size_t cap);
 
-/* Fills *st. Reads every sector header (for the erase counts). Returns CORIO_OK,
- * CORIO_ERR_INVAL or CORIO_ERR_STATE. */
+/* Fills *st. Reads every sector header (for the erase counts) and the oldest entry,
+ * unless CORIO_DEV_OUTBOX_STATS_FLASH is 0. Returns CORIO_OK, CORIO_ERR_INVAL or
+ * CORIO_ERR_STATE. */
 int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_stats *st);
 
 #ifdef __cplusplus

@@ -14,219 +14,202 @@
 #include "corio/crc32.h"
 #include "outbox_int.h"
 
-static uint32_t rot_size(const struct corio_dev_outbox *ob)
+
+static void put32(uint8_t *p, uint32_t v)
 {
-    return corio__ob_rec_size(ob, OB_ROT_LEN);
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
 }
 
-static uint32_t reserve(const struct corio_dev_outbox *ob)
+/* Headers are little-endian 32-bit words, written whole. */
+static void words_put(uint8_t *b, const uint32_t *w, unsigned n)
 {
-    return corio__ob_reserve(ob);
+    for (unsigned i = 0; i < n; i++)
+        put32(b + 4 * i, w[i]);
 }
 
-static void cache_clear(struct corio_dev_outbox *ob, uint32_t sector, bool all)
-{
-    uint32_t ssz = ob->flash.sector_size;
-    for (unsigned i = 0; i < CORIO_DEV_OUTBOX_CACHE; i++)
-        if (all || ob->cache[i].addr / ssz == sector)
-            ob->cache[i].seq = 0;
-}
-
-/* Programs len bytes of the stream (hdr, then payload, then 0xFF) at addr, a chunk at
- * a time, and reads each chunk back. */
-static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *hdr,
-                          const uint8_t *payload, uint32_t plen, uint32_t total)
+/* Programs n bytes of src then fill up to total at addr, a chunk at a time, and
+ * reads each chunk back. */
+static int program_stream(struct corio_dev_outbox *ob, uint32_t addr, const uint8_t *src,
+                          uint32_t n, uint32_t total, uint8_t fill)
 {
     uint8_t w[OB_CHUNK], r[OB_CHUNK];
-    for (uint32_t off = 0; off < total;) {
-        uint32_t n = total - off < OB_CHUNK ? total - off : OB_CHUNK;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t s = off + i;
-            w[i] = s < OB_RHDR_LEN          ? hdr[s]
-                   : s < OB_RHDR_LEN + plen ? payload[s - OB_RHDR_LEN]
-                                            : 0xFFu;
-        }
-        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK)
+    for (uint32_t off = 0; off < total; off += OB_CHUNK) {
+        uint32_t k = total - off < OB_CHUNK ? total - off : OB_CHUNK;
+        for (uint32_t i = 0; i < k; i++)
+            w[i] = off + i < n ? src[off + i] : fill;
+        if (ob->flash.program(ob->flash.ctx, addr + off, w, k) != CORIO_OK ||
+            !corio__ob_read(ob, addr + off, r, k) || memcmp(w, r, k) != 0)
             return CORIO_ERR_IO;
-        if (ob->flash.read(ob->flash.ctx, addr + off, r, n) != CORIO_OK || memcmp(w, r, n) != 0)
-            return CORIO_ERR_IO;
-        off += n;
     }
     return CORIO_OK;
 }
 
-/* Writes one record at the head's pos: header and payload, verify, commit unit,
- * verify. pos moves past the record first, so a failure never leaves pos on units
- * that were touched. */
-static int write_rec(struct corio_dev_outbox *ob, struct ob_rec *rec, const uint8_t *payload,
-                     uint32_t *addr_out)
+/* Fills in word 7, the header's CRC, and writes the header. */
+static void encode_rec(uint32_t w[OB_RHDR_WORDS], uint8_t out[OB_RHDR_LEN])
 {
-    uint32_t u = ob->unit;
+    words_put(out, w, OB_W_HCRC);
+    w[OB_W_HCRC] = corio_crc32(0, out, 28);
+    put32(out + 28, w[OB_W_HCRC]);
+}
+
+/* Writes one record at the head's pos: header (words 0..5 of w; the CRCs are filled
+ * in here) and payload, verify, commit unit (~hcrc, then zeros), verify. pos moves
+ * past the record first, so a failure never leaves pos on units that were touched. */
+static int write_rec(struct corio_dev_outbox *ob, uint32_t w[OB_RHDR_WORDS],
+                     const uint8_t *payload, uint32_t *addr_out)
+{
+    static const uint8_t mark = OB_MARK;
+    uint32_t u = ob->unit, len = w[OB_W_HEAD] >> 16;
+    uint32_t addr = corio__ob_sector_addr(ob, ob->head) + ob->pos;
+    uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, len);
+    uint8_t hdr[OB_RHDR_LEN];
+
     if (ob->need_mark) {
         /* Always the same bytes: if a cut leaves this unit reading erased, the next
          * boot programs the very same value into it again, which no part minds. */
-        uint8_t mk[32];
-        uint32_t maddr = corio__ob_sector_addr(ob, ob->head) + ob->pos;
-        memset(mk, 0, sizeof mk);
-        mk[0] = OB_MARK;
         ob->pos += u;
         ob->need_mark = 0;
-        /* Not read back: a mark that did not take is only garbage the scan skips. */
-        if (ob->flash.program(ob->flash.ctx, maddr, mk, u) != CORIO_OK)
+        if (program_stream(ob, addr, &mark, 1, u, 0) != CORIO_OK)
             return CORIO_ERR_IO;
+        addr += u;
     }
-    uint32_t at = ob->pos;
-    uint32_t addr = corio__ob_sector_addr(ob, ob->head) + at;
-    uint32_t body = OB_RHDR_LEN + corio__ob_pad(ob, rec->len);
-    uint8_t hdr[OB_RHDR_LEN];
+    *addr_out = addr;
+    ob->pos += body + 2u * u; /* corio__ob_rec_size() */
+    w[OB_W_PCRC] = corio_crc32(0, payload, len);
+    encode_rec(w, hdr);
+    if (program_stream(ob, addr, hdr, OB_RHDR_LEN, OB_RHDR_LEN, 0xFFu) != CORIO_OK ||
+        program_stream(ob, addr + OB_RHDR_LEN, payload, len, body - OB_RHDR_LEN, 0xFFu) !=
+            CORIO_OK)
+        return CORIO_ERR_IO;
+    put32(hdr, ~w[OB_W_HCRC]);
+    return program_stream(ob, addr + body, hdr, 4, u, 0);
+}
 
-    ob->pos = at + corio__ob_rec_size(ob, rec->len);
-    rec->pcrc = corio_crc32(0, payload, rec->len);
-    corio__ob_encode_rec(rec, hdr);
-    uint32_t hcrc = corio__ob_get32(hdr + 28);
+/* Sector header h as bytes: words 0..10, then the CRC of bytes 0..43. */
+static void encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
+                        uint8_t out[OB_SHDR_LEN])
+{
+    uint32_t w[12];
+    corio__ob_shdr_words(ob, h, w);
+    words_put(out, w, 11u);
+    put32(out + 44, corio_crc32(0, out, 44));
+}
 
-    int ret = program_stream(ob, addr, hdr, payload, rec->len, body);
+/* Erases sector t and programs its header h (verified); t becomes the head. */
+static int start_sector(struct corio_dev_outbox *ob, uint32_t t, const struct ob_shdr *h)
+{
+    uint8_t b[OB_SHDR_LEN];
+    if (ob->flash.erase(ob->flash.ctx, t) != CORIO_OK)
+        return CORIO_ERR_IO;
+    encode_shdr(ob, h, b);
+    /* The header's last unit may hold padding: program it from one stream. */
+    int ret = program_stream(ob, corio__ob_sector_addr(ob, t), b, OB_SHDR_LEN, ob->shdr_size, 0xFFu);
     if (ret != CORIO_OK)
         return ret;
-    uint8_t c[32], r[32];
-    memset(c, 0, sizeof c);
-    corio__ob_put32(c, ~hcrc);
-    if (ob->flash.program(ob->flash.ctx, addr + body, c, u) != CORIO_OK)
-        return CORIO_ERR_IO;
-    if (ob->flash.read(ob->flash.ctx, addr + body, r, u) != CORIO_OK || memcmp(c, r, u) != 0)
-        return CORIO_ERR_IO;
-    if (addr_out)
-        *addr_out = addr;
+    ob->head = t;
+    ob->hd = *h;
+    ob->pos = ob->shdr_size;
+    ob->need_mark = 0;
+    ob->sealed = 0;
     return CORIO_OK;
 }
 
-/* Erases sector and programs its header; verified. */
-static int start_sector(struct corio_dev_outbox *ob, uint32_t sector, const struct ob_shdr *h)
+/* Scans the head from its start; rot gets its last rotation note's words, if any.
+ * Returns whether there is one and it is for the next sector. */
+static bool head_note(const struct corio_dev_outbox *ob, struct ob_scan *sc, uint32_t rot[4])
 {
-    uint8_t b[OB_SHDR_LEN], w[OB_CHUNK];
-    if (ob->flash.erase(ob->flash.ctx, sector) != CORIO_OK)
-        return CORIO_ERR_IO;
-    corio__ob_encode_shdr(ob, h, b);
-    /* The header's last unit may hold padding: program it from one stream. */
-    uint32_t addr = corio__ob_sector_addr(ob, sector);
-    for (uint32_t off = 0; off < ob->shdr_size;) {
-        uint32_t n = ob->shdr_size - off < OB_CHUNK ? ob->shdr_size - off : OB_CHUNK;
-        for (uint32_t i = 0; i < n; i++)
-            w[i] = off + i < OB_SHDR_LEN ? b[off + i] : 0xFFu;
-        if (ob->flash.program(ob->flash.ctx, addr + off, w, n) != CORIO_OK)
-            return CORIO_ERR_IO;
-        off += n;
-    }
-    struct ob_shdr back;
-    if (corio__ob_read_shdr(ob, sector, &back) != OB_SHDR_VALID || back.epoch != h->epoch ||
-        back.ord != h->ord || back.base != h->base || back.drops != h->drops ||
-        back.erase != h->erase)
-        return CORIO_ERR_IO;
-    return CORIO_OK;
+    struct ob_visit v;
+    bool found = false;
+    sc->sector = ob->head;
+    sc->lo = ob->hd.base;
+    sc->hi = OB_NONE;
+    while (corio__ob_next(ob, sc, &v))
+        if (v.rec.kind == OB_KIND_ROT) {
+            found = true;
+            memcpy(rot, v.rot, sizeof v.rot);
+        }
+    return found && rot[0] == corio__ob_sector_at(ob, ob->flash.sector_count - 1u);
 }
 
-/* Visitor: the last rotation note of a sector. */
-struct note_ctx {
-    bool found;
-    uint32_t rot[4];
+/* Readable and unacknowledged messages of a walk. */
+struct count {
+    uint32_t entries, unacked, min_unacked;
 };
 
-static int note_visit(void *ctx, const struct ob_visit *v)
+static void count(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct count *c)
 {
-    struct note_ctx *n = ctx;
-    if (v->rec.kind == OB_KIND_ROT) {
-        n->found = true;
-        memcpy(n->rot, v->rot, sizeof n->rot);
+    struct ob_visit v;
+    while (corio__ob_walk(ob, sc, &v)) {
+        if (v.rec.kind != OB_KIND_MSG)
+            continue;
+        c->entries++;
+        if (v.ack != OB_ACK_DONE) {
+            c->unacked++;
+            if (c->min_unacked == 0)
+                c->min_unacked = v.rec.w[OB_W_SEQ];
+        }
     }
-    return 0;
-}
-
-/* Visitor: counts readable and unacknowledged messages. */
-struct count_ctx {
-    uint32_t entries, unacked, oldest, min_unacked;
-};
-
-static int count_visit(void *ctx, const struct ob_visit *v)
-{
-    struct count_ctx *c = ctx;
-    if (v->rec.kind != OB_KIND_MSG)
-        return 0;
-    c->entries++;
-    if (c->oldest == 0)
-        c->oldest = v->rec.seq;
-    if (v->ack != OB_ACK_DONE) {
-        c->unacked++;
-        if (c->min_unacked == 0)
-            c->min_unacked = v->rec.seq;
-    }
-    return 0;
-}
-
-/* Seals the head for a move to sector t and decides t's drop: unless the head holds
- * a note for t already, writes one with the drop count once t is gone. From the
- * note on, t's entries count as dropped, at open too, whether or not the erase that
- * follows completes. *drops gets the count; the head takes no more messages. */
-static int seal_head(struct corio_dev_outbox *ob, uint32_t t, uint32_t drops_after, uint32_t *drops,
-                     uint32_t *t_erase_noted)
-{
-    struct ob_scan sc = {.sector = ob->head, .lo = ob->head_base, .hi = ob->next_seq};
-    struct note_ctx note = {0};
-    corio__ob_scan(ob, &sc, note_visit, &note);
-    *t_erase_noted = OB_NONE;
-    if (note.found && note.rot[0] == t) {
-        *drops = note.rot[3] > drops_after ? note.rot[3] : drops_after;
-        *t_erase_noted = note.rot[2];
-        ob->sealed = 1;
-        return CORIO_OK;
-    }
-    *drops = drops_after;
-    if (ob->pos <= ob->flash.sector_size &&
-        ob->flash.sector_size - ob->pos >= rot_size(ob) + (ob->need_mark ? ob->unit : 0u)) {
-        struct ob_shdr th;
-        uint8_t p[OB_ROT_LEN];
-        bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
-        corio__ob_put32(p, t);
-        corio__ob_put32(p + 4, tv ? th.ord : OB_NONE);
-        corio__ob_put32(p + 8, tv ? th.erase : ob->head_erase);
-        corio__ob_put32(p + 12, drops_after);
-        struct ob_rec r = {.kind = OB_KIND_ROT, .len = OB_ROT_LEN};
-        ob->sealed = 1; /* from its first byte on, whether or not it completes */
-        int ret = write_rec(ob, &r, p, NULL);
-        if (ret != CORIO_OK)
-            return ret; /* pos moved on: the next attempt writes further along */
-    }
-    /* Without room for a note there is no room for a message either (reserve()), so
-     * the head is sealed all the same; only the drop count then rides on the new
-     * header alone. */
-    ob->sealed = 1;
-    return CORIO_OK;
 }
 
 /* Seals the head for a move to sector t (the next one) and takes t out of the ring:
- * if t was the ring's oldest sector, its unacknowledged entries become drops. */
-static int leave_ring(struct corio_dev_outbox *ob, uint32_t t, uint32_t *drops,
-                      uint32_t *t_erase_noted)
+ * if t was the ring's oldest sector, its unacknowledged entries become drops. Unless
+ * the head holds a note for t already, writes one with the drop count once t is
+ * gone. From the note on, t's entries count as dropped, at open too, whether or not
+ * the erase that follows completes. *t_erase gets t's erase count once erased. */
+static int leave_ring(struct corio_dev_outbox *ob, uint32_t *t_erase)
 {
     uint32_t n = ob->flash.sector_count;
+    uint32_t t = corio__ob_sector_at(ob, n - 1u);
     struct ob_shdr th;
-    struct count_ctx cnt = {0};
-    bool member = corio__ob_member(ob, n - 1u, &th);
-    if (member) {
-        struct ob_scan sc = {.sector = t, .lo = th.base, .hi = corio__ob_window_hi(ob, n - 1u)};
-        corio__ob_scan(ob, &sc, count_visit, &cnt);
+    struct count cnt = {0};
+    struct ob_scan sc = {.d = n - 1u, .one = true};
+    count(ob, &sc, &cnt);
+    bool member = sc.set; /* t is in the ring */
+    uint32_t drops = ob->drops + cnt.unacked;
+    if (drops < ob->drops)
+        drops = UINT32_MAX;
+    /* t's erase count: from its header, else from a note, else the head's (round
+     * robin wears them alike) */
+    bool tv = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID;
+    *t_erase = tv ? th.erase + 1u : ob->hd.erase;
+
+    uint32_t rot[4];
+    struct ob_scan hs = {0};
+    if (head_note(ob, &hs, rot)) {
+        if (rot[3] > drops)
+            drops = rot[3];
+        if (!tv)
+            *t_erase = rot[2] + 1u;
+    } else if (ob->flash.sector_size - ob->pos >=
+               corio__ob_rec_size(ob, OB_ROT_LEN) + (ob->need_mark ? ob->unit : 0u)) {
+        uint8_t p[OB_ROT_LEN];
+        uint32_t addr;
+        uint32_t w[OB_RHDR_WORDS] = {OB_KIND_ROT | OB_ROT_LEN << 16};
+        rot[0] = t;
+        rot[1] = tv ? th.ord : OB_NONE;
+        rot[2] = tv ? th.erase : ob->hd.erase;
+        rot[3] = drops;
+        words_put(p, rot, 4);
+        ob->sealed = 1; /* from its first byte on, whether or not it completes */
+        int ret = write_rec(ob, w, p, &addr);
+        if (ret != CORIO_OK)
+            return ret; /* pos moved on: the next attempt writes further along */
     }
-    uint32_t drops_after = ob->drops + cnt.unacked;
-    if (drops_after < ob->drops)
-        drops_after = UINT32_MAX;
-    int ret = seal_head(ob, t, drops_after, drops, t_erase_noted);
-    if (ret != CORIO_OK)
-        return ret;
-    cache_clear(ob, t, false);
-    ob->drops = *drops;
+    /* Without room for a note there is no room for a message either (reserve), so
+     * the head is sealed all the same; only the drop count then rides on the new
+     * header alone. */
+    ob->sealed = 1;
+    for (unsigned i = 0; i < CORIO_DEV_OUTBOX_CACHE; i++)
+        if (ob->cache[i].addr / ob->flash.sector_size == t)
+            ob->cache[i].seq = 0;
+    ob->drops = drops;
     if (member) {
         ob->entries -= cnt.entries < ob->entries ? cnt.entries : ob->entries;
         ob->depth -= cnt.unacked < ob->depth ? cnt.unacked : ob->depth;
-        ob->oldest_ord = th.ord + 1u;
+        ob->oldest_ord = ob->hd.ord - n + 2u; /* t's ordinal + 1 */
     }
     return CORIO_OK;
 }
@@ -236,38 +219,19 @@ static int leave_ring(struct corio_dev_outbox *ob, uint32_t t, uint32_t *drops,
 static int rotate(struct corio_dev_outbox *ob)
 {
     uint32_t n = ob->flash.sector_count;
-    uint32_t t = (ob->head + 1u) % n;
-    struct ob_shdr th;
 
-    if (ob->head_ord >= OB_ORD_MAX)
+    if (ob->hd.ord >= OB_ORD_MAX)
         return CORIO_ERR_FULL;
-    uint32_t drops, t_erase_noted;
-    int ret = leave_ring(ob, t, &drops, &t_erase_noted);
+    uint32_t erase;
+    int ret = leave_ring(ob, &erase);
     if (ret != CORIO_OK)
         return ret;
-
-    enum ob_shdr_state st = corio__ob_read_shdr(ob, t, &th);
-    uint32_t erase = st == OB_SHDR_VALID        ? th.erase + 1u
-                     : t_erase_noted != OB_NONE ? t_erase_noted + 1u
-                                                : ob->head_erase;
-    struct ob_shdr h = {.epoch = ob->epoch,
-                        .ord = ob->head_ord + 1u,
-                        .erase = erase,
-                        .base = ob->next_seq,
-                        .drops = drops};
-    ret = start_sector(ob, t, &h);
+    struct ob_shdr h = {ob->hd.epoch, ob->hd.ord + 1u, erase, ob->next_seq, ob->drops};
+    ret = start_sector(ob, (ob->head + 1u) % n, &h);
     if (ret != CORIO_OK)
         return ret;
-
-    ob->head = t;
-    ob->head_ord = h.ord;
-    ob->head_base = h.base;
-    ob->head_erase = h.erase;
-    ob->pos = ob->shdr_size;
-    ob->need_mark = 0;
-    ob->sealed = 0;
-    if (ob->head_ord - ob->oldest_ord >= n)
-        ob->oldest_ord = ob->head_ord - (n - 1u);
+    if (ob->hd.ord - ob->oldest_ord >= n)
+        ob->oldest_ord = ob->hd.ord - (n - 1u);
     return CORIO_OK;
 }
 
@@ -287,7 +251,7 @@ static uint32_t pick_epoch(const struct corio_dev_outbox *ob, uint32_t e)
     for (uint32_t pass = 0; pass <= ob->flash.sector_count; pass++) {
         if (e == 0 || e == OB_NONE)
             e = 1;
-        if (!(ob->ready && e == ob->epoch) && !epoch_in_use(ob, e))
+        if (!(ob->ready && e == ob->hd.epoch) && !epoch_in_use(ob, e))
             break;
         e++;
     }
@@ -296,29 +260,21 @@ static uint32_t pick_epoch(const struct corio_dev_outbox *ob, uint32_t e)
 
 /* A new epoch in sector t with ordinal ord. */
 static int format_at(struct corio_dev_outbox *ob, uint32_t t, uint32_t ord, uint32_t epoch,
-                     uint8_t reason)
+                     uint32_t reason)
 {
     struct ob_shdr th;
     /* An unknown count is taken from the neighbour (round robin wears them alike). */
     uint32_t erase = corio__ob_read_shdr(ob, t, &th) == OB_SHDR_VALID ? th.erase + 1u
-                     : ob->ready                                      ? ob->head_erase
+                     : ob->ready                                      ? ob->hd.erase
                                                                       : 1u;
-    struct ob_shdr h = {.epoch = epoch, .ord = ord, .erase = erase, .base = 1, .drops = 0};
+    struct ob_shdr h = {epoch, ord, erase, 1, 0};
     ob->ready = 0;
     int ret = start_sector(ob, t, &h);
     if (ret != CORIO_OK)
         return ret;
-    cache_clear(ob, 0, true);
-    ob->epoch = epoch;
-    ob->head = t;
-    ob->head_ord = ord;
+    memset(ob->cache, 0, sizeof ob->cache);
     ob->oldest_ord = ord;
-    ob->head_base = 1;
-    ob->head_erase = erase;
     ob->next_seq = 1;
-    ob->pos = ob->shdr_size;
-    ob->need_mark = 0;
-    ob->sealed = 0;
     ob->drops = 0;
     ob->depth = 0;
     ob->entries = 0;
@@ -336,15 +292,15 @@ int corio_dev_outbox_format(struct corio_dev_outbox *ob, uint32_t fresh_epoch)
         return CORIO_ERR_STATE;
     uint32_t n = ob->flash.sector_count;
     uint32_t epoch = pick_epoch(ob, fresh_epoch);
-    uint32_t t = (ob->head + 1u) % n;
-    if (ob->head_ord < OB_ORD_MAX) {
+    if (ob->hd.ord < OB_ORD_MAX) {
         /* Seal the old head first: nothing more may join the old epoch even if the
          * new sector's header is torn and only appears later. */
-        uint32_t drops, noted;
-        int ret = leave_ring(ob, t, &drops, &noted);
+        uint32_t erase;
+        int ret = leave_ring(ob, &erase);
         if (ret != CORIO_OK)
             return ret;
-        return format_at(ob, t, ob->head_ord + 1u, epoch, CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
+        return format_at(ob, (ob->head + 1u) % n, ob->hd.ord + 1u, epoch,
+                         CORIO_DEV_OUTBOX_FORMATTED_REQUESTED);
     }
     /* Ordinals exhausted: wipe every sector, the head last, so that a cut part-way
      * leaves the newest sequence numbers readable until the very end. */
@@ -361,7 +317,7 @@ static bool region_erased(const struct corio_dev_outbox *ob)
     uint32_t total = ob->flash.sector_size * ob->flash.sector_count;
     for (uint32_t off = 0; off < total; off += OB_CHUNK) {
         uint32_t len = total - off < OB_CHUNK ? total - off : OB_CHUNK;
-        if (ob->flash.read(ob->flash.ctx, off, b, len) != CORIO_OK || !corio__ob_is_erased(b, len))
+        if (!corio__ob_read(ob, off, b, len) || !corio__ob_is_fill(b, len, 0xFFu))
             return false;
     }
     return true;
@@ -370,15 +326,9 @@ static bool region_erased(const struct corio_dev_outbox *ob)
 static bool geometry_ok(const struct corio_flash *f)
 {
     uint32_t p = f->prog_size;
-    if (!f->read || !f->program || !f->erase)
-        return false;
-    if (p == 0 || p > 32 || (p & (p - 1u)) != 0)
-        return false;
-    if (f->sector_count < 2 || f->sector_size == 0 || f->sector_size % (p < 4 ? 4 : p) != 0)
-        return false;
-    if ((uint64_t)f->sector_size * f->sector_count > UINT32_MAX)
-        return false;
-    return true;
+    return f->read && f->program && f->erase && p - 1u < 32u && (p & (p - 1u)) == 0 &&
+           f->sector_count >= 2 && f->sector_size != 0 && f->sector_size % (p < 4 ? 4 : p) == 0 &&
+           f->sector_count <= UINT32_MAX / f->sector_size; /* the region under 4 GiB */
 }
 
 int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash *flash,
@@ -393,61 +343,47 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     ob->unit = flash->prog_size < 4 ? 4 : flash->prog_size;
     ob->shdr_size = corio__ob_pad(ob, OB_SHDR_LEN);
     uint32_t ssz = flash->sector_size, n = flash->sector_count;
-    if (ssz < ob->shdr_size + reserve(ob) + corio__ob_rec_size(ob, 1))
+    /* Room for two rotation notes (a cut may tear the first), each after a reopen's
+     * guard and boot mark. */
+    ob->reserve = 2u * (corio__ob_rec_size(ob, OB_ROT_LEN) + ob->unit + OB_GUARD);
+    if (ssz < ob->shdr_size + ob->reserve + corio__ob_rec_size(ob, 1))
         return CORIO_ERR_INVAL;
-    uint32_t fresh = cfg ? cfg->fresh_epoch : 1;
-    uint32_t flags = cfg ? cfg->flags : 0;
 
     /* 1. The newest valid sector header is the head. */
-    struct ob_shdr h, best = {0};
-    bool found = false, foreign = false, blank = true;
+    struct ob_shdr h;
+    bool foreign = false, blank = true;
     for (uint32_t i = 0; i < n; i++) {
-        switch (corio__ob_read_shdr(ob, i, &h)) {
-        case OB_SHDR_VALID:
-            if (!found || h.ord > best.ord) {
-                best = h;
-                ob->head = i;
-            }
-            found = true;
-            blank = false;
-            break;
-        case OB_SHDR_FOREIGN:
-            foreign = true;
-            blank = false;
-            break;
-        case OB_SHDR_BAD:
-            blank = false;
-            break;
-        case OB_SHDR_BLANK:
-            break;
+        enum ob_shdr_state st = corio__ob_read_shdr(ob, i, &h);
+        /* a valid header's epoch is not 0: hd.epoch 0 means none found yet */
+        if (st == OB_SHDR_VALID && (ob->hd.epoch == 0 || h.ord > ob->hd.ord)) {
+            ob->hd = h;
+            ob->head = i;
         }
+        foreign |= st == OB_SHDR_FOREIGN;
+        blank &= st == OB_SHDR_BLANK;
     }
-    if (!found) {
-        uint8_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
+    if (ob->hd.epoch == 0) {
+        /* indexed by the reason less CORIO_DEV_OUTBOX_FORMATTED_BLANK */
+        static const int8_t refusal[] = {CORIO_ERR_NOTFOUND, CORIO_ERR_MALFORMED,
+                                         CORIO_ERR_VERSION};
+        uint32_t why = foreign                      ? CORIO_DEV_OUTBOX_FORMATTED_FOREIGN
                       : blank && region_erased(ob) ? CORIO_DEV_OUTBOX_FORMATTED_BLANK
                                                    : CORIO_DEV_OUTBOX_FORMATTED_CORRUPT;
-        if (flags & CORIO_DEV_OUTBOX_NO_FORMAT)
-            return why == CORIO_DEV_OUTBOX_FORMATTED_FOREIGN ? CORIO_ERR_VERSION
-                   : why == CORIO_DEV_OUTBOX_FORMATTED_BLANK ? CORIO_ERR_NOTFOUND
-                                                             : CORIO_ERR_MALFORMED;
-        return format_at(ob, 0, 0, pick_epoch(ob, fresh), why);
+        if (cfg && (cfg->flags & CORIO_DEV_OUTBOX_NO_FORMAT))
+            return refusal[why - CORIO_DEV_OUTBOX_FORMATTED_BLANK];
+        return format_at(ob, 0, 0, pick_epoch(ob, cfg ? cfg->fresh_epoch : 1u), why);
     }
-    ob->epoch = best.epoch;
-    ob->head_ord = best.ord;
-    ob->head_base = best.base;
-    ob->head_erase = best.erase;
-    ob->drops = best.drops;
-    ob->oldest_ord = best.ord;
+    ob->drops = ob->hd.drops;
+    ob->oldest_ord = ob->hd.ord;
 
     /* 2. Walk back from the head while sectors continue the ring: same epoch, the
      * ordinal their position implies, no higher base than a newer sector. A sector
      * that is unreadable is skipped; one that contradicts ends the ring. */
-    uint32_t minbase = best.base;
+    uint32_t minbase = ob->hd.base;
     for (uint32_t d = 1; d < n; d++) {
-        enum ob_shdr_state st = corio__ob_read_shdr(ob, corio__ob_sector_at(ob, d), &h);
-        if (st != OB_SHDR_VALID)
+        if (corio__ob_read_shdr(ob, corio__ob_sector_at(ob, d), &h) != OB_SHDR_VALID)
             continue;
-        if (h.epoch != ob->epoch || h.ord != ob->head_ord - d || h.base > minbase)
+        if (h.epoch != ob->hd.epoch || h.ord != ob->hd.ord - d || h.base > minbase)
             break;
         ob->oldest_ord = h.ord;
         minbase = h.base;
@@ -455,13 +391,12 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
 
     /* 3. The head: where appends resume, the next seq, and whether a rotation
      * out of it had begun. */
-    struct ob_scan hs = {
-        .sector = ob->head, .lo = ob->head_base, .hi = CORIO_DEV_OUTBOX_SEQ_MAX + 1u};
-    struct note_ctx note = {0};
-    corio__ob_scan(ob, &hs, note_visit, &note);
+    struct ob_scan hs = {0};
+    uint32_t rot[4];
+    bool noted = head_note(ob, &hs, rot);
     /* Sequence numbers: past every intact message header in the head, committed or
      * torn, and never below the head's base. */
-    ob->next_seq = hs.max_seq >= ob->head_base ? hs.max_seq + 1u : ob->head_base;
+    ob->next_seq = hs.max_seq >= ob->hd.base ? hs.max_seq + 1u : ob->hd.base;
     /* Appends resume past anything written, and a guard: a cut may have left a unit
      * half-programmed though it reads erased; it must never be programmed with
      * other bytes. The first write of this boot starts with a boot mark. */
@@ -471,77 +406,75 @@ int corio_dev_outbox_open(struct corio_dev_outbox *ob, const struct corio_flash 
     if (ob->pos > ssz)
         ob->pos = ssz;
     /* A note in the head decided that the next sector is dropped, with its count. */
-    if (note.found && note.rot[0] == corio__ob_sector_at(ob, n - 1u)) {
-        if (note.rot[3] > ob->drops)
-            ob->drops = note.rot[3];
+    if (noted) {
+        if (rot[3] > ob->drops)
+            ob->drops = rot[3];
         if (corio__ob_member(ob, n - 1u, &h))
             ob->oldest_ord = h.ord + 1u;
     }
 
     /* 4. Count every readable entry, oldest first. */
-    struct count_ctx cnt = {0};
-    for (uint32_t d = corio__ob_span(ob); d-- > 0;) {
-        if (!corio__ob_member(ob, d, &h))
-            continue;
-        struct ob_scan sc = {
-            .sector = corio__ob_sector_at(ob, d), .lo = h.base, .hi = corio__ob_window_hi(ob, d)};
-        corio__ob_scan(ob, &sc, count_visit, &cnt);
-        ob->corrupt += sc.corrupt;
-    }
+    struct count cnt = {0};
+    struct ob_scan sc = {.d = corio__ob_span(ob) - 1u};
+    count(ob, &sc, &cnt);
+    ob->corrupt = sc.corrupt;
     ob->entries = cnt.entries;
     ob->depth = cnt.unacked;
     ob->unacked_hint = cnt.min_unacked ? cnt.min_unacked : ob->next_seq;
-    ob->opened = CORIO_DEV_OUTBOX_RECOVERED;
-    ob->ready = 1;
+    ob->ready = 1; /* opened: CORIO_DEV_OUTBOX_RECOVERED (0) */
     return CORIO_OK;
+}
+
+/* The largest payload: a record alone in a sector with the reserve. */
+static uint32_t max_len(const struct corio_dev_outbox *ob)
+{
+    uint32_t room =
+        ob->flash.sector_size - ob->shdr_size - ob->reserve - OB_RHDR_LEN - 2u * ob->unit;
+    return room > 0xFFFFu ? 0xFFFFu : room;
 }
 
 size_t corio_dev_outbox_max_payload(const struct corio_dev_outbox *ob)
 {
-    if (!ob || !ob->ready)
-        return 0;
-    uint32_t room =
-        ob->flash.sector_size - ob->shdr_size - reserve(ob) - OB_RHDR_LEN - 2u * ob->unit;
-    return room > 0xFFFFu ? 0xFFFFu : room;
+    return ob && ob->ready ? max_len(ob) : 0;
 }
 
 int corio_dev_outbox_append(struct corio_dev_outbox *ob, const struct corio_dev_outbox_meta *meta,
                             const uint8_t *payload, size_t len, uint32_t *seq)
 {
-    if (!ob || !meta || (!payload && len))
+    if (!ob || !meta || (!payload && len) || meta->time_kind > CORIO_DEV_OUTBOX_TIME_UPTIME_MS)
         return CORIO_ERR_INVAL;
     if (!ob->ready)
         return CORIO_ERR_STATE;
-    if (meta->time_kind > CORIO_DEV_OUTBOX_TIME_UPTIME_MS)
-        return CORIO_ERR_INVAL;
-    if (len > corio_dev_outbox_max_payload(ob))
+    if (len > max_len(ob))
         return CORIO_ERR_NOSPACE;
     if (ob->next_seq > CORIO_DEV_OUTBOX_SEQ_MAX)
         return CORIO_ERR_FULL;
     uint32_t ssz = ob->flash.sector_size;
-    uint32_t need =
-        corio__ob_rec_size(ob, (uint32_t)len) + reserve(ob) + (ob->need_mark ? ob->unit : 0u);
-    if (ob->sealed || ob->pos > ssz || ssz - ob->pos < need) {
-        int ret = rotate(ob);
+    uint32_t need = corio__ob_rec_size(ob, (uint32_t)len) + ob->reserve +
+                    (ob->need_mark ? ob->unit : 0u);
+    int ret;
+    /* pos never passes the sector's end: open clamps it, and every write was first
+     * checked to fit */
+    if (ob->sealed || ssz - ob->pos < need) {
+        ret = rotate(ob);
         if (ret != CORIO_OK)
             return ret;
     }
-    struct ob_rec r = {.kind = OB_KIND_MSG,
-                       .type = meta->type,
-                       .len = (uint16_t)len,
-                       .seq = ob->next_seq++,
-                       .time_kind = meta->time_kind,
-                       .boot = meta->boot_count,
-                       .time_ms = meta->time_ms};
-    uint32_t addr;
-    int ret = write_rec(ob, &r, payload, &addr);
+    uint32_t s = ob->next_seq++, addr;
+    uint32_t w[OB_RHDR_WORDS] = {OB_KIND_MSG | (uint32_t)meta->type << 8 | (uint32_t)len << 16,
+                                 s,
+                                 meta->time_kind,
+                                 meta->boot_count,
+                                 (uint32_t)meta->time_ms,
+                                 (uint32_t)(meta->time_ms >> 32)};
+    ret = write_rec(ob, w, payload, &addr);
     if (ret != CORIO_OK)
         return ret;
-    corio__ob_cache_put(ob, r.seq, addr);
+    corio__ob_cache_put(ob, s, addr);
     ob->entries++;
     ob->depth++;
     if (seq)
-        *seq = r.seq;
+        *seq = s;
     return CORIO_OK;
 }
 
@@ -553,23 +486,17 @@ int corio_dev_outbox_ack(struct corio_dev_outbox *ob, uint32_t seq)
         return CORIO_ERR_STATE;
     struct ob_visit v;
     int ret = corio__ob_find(ob, seq, &v);
-    if (ret != CORIO_OK)
+    if (ret != CORIO_OK || v.ack == OB_ACK_DONE)
         return ret;
-    if (v.ack == OB_ACK_DONE)
-        return CORIO_OK;
     /* A unit a cut left half-programmed is written again only where the part allows
      * it; elsewhere the entry stays unacknowledged and is resent. */
     if (v.ack == OB_ACK_TORN && !(ob->flash.flags & CORIO_FLASH_F_REPROGRAM))
         return CORIO_ERR_IO;
-    uint32_t u = ob->unit;
-    uint32_t addr = corio__ob_sector_addr(ob, v.sector) + v.end - u;
-    uint8_t z[32], r[32];
-    memset(z, 0, sizeof z);
-    if (ob->flash.program(ob->flash.ctx, addr, z, u) != CORIO_OK)
-        return CORIO_ERR_IO;
-    if (ob->flash.read(ob->flash.ctx, addr, r, u) != CORIO_OK ||
-        corio__ob_classify_ack(r, u) != OB_ACK_DONE)
-        return CORIO_ERR_IO;
+    /* The ack unit to zeros, read back exactly. */
+    ret = program_stream(ob, corio__ob_sector_addr(ob, v.sector) + v.end - ob->unit, NULL, 0,
+                         ob->unit, 0);
+    if (ret != CORIO_OK)
+        return ret;
     if (ob->depth)
         ob->depth--;
     if (seq == ob->unacked_hint)

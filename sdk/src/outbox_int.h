@@ -40,10 +40,8 @@
 /* Bytes read or written through the stack at once; a multiple of every unit. */
 #define OB_CHUNK 64u
 
-/* A sector header as parsed. */
-struct ob_shdr {
-    uint32_t epoch, ord, erase, base, drops;
-};
+/* A sector header as parsed (outbox.h). */
+#define ob_shdr corio__ob_shdr
 
 enum ob_shdr_state {
     OB_SHDR_VALID,   /* ours, this version and geometry, CRC good */
@@ -52,12 +50,22 @@ enum ob_shdr_state {
     OB_SHDR_BAD,     /* anything else, or unreadable */
 };
 
-/* A record header as parsed. */
+/* A record header: its eight little-endian words as on flash (OB_W_*), and the two
+ * fields of word 0 every reader wants. */
+enum {
+    OB_W_HEAD,  /* kind, type (bytes 0, 1), payload length (bytes 2, 3) */
+    OB_W_SEQ,   /* seq (messages; 0 in a rotation note) */
+    OB_W_TKIND, /* time kind; bytes 9..11 reserved, zero */
+    OB_W_BOOT,  /* boot count */
+    OB_W_TLO,   /* time, low and high word */
+    OB_W_THI,
+    OB_W_PCRC, /* CRC of the payload */
+    OB_W_HCRC, /* CRC of bytes 0..27 */
+    OB_RHDR_WORDS
+};
 struct ob_rec {
-    uint8_t kind, type, time_kind;
-    uint16_t len;
-    uint32_t seq, boot, pcrc, hcrc;
-    uint64_t time_ms;
+    uint32_t w[OB_RHDR_WORDS];
+    uint32_t kind, len;
 };
 
 enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
@@ -66,55 +74,55 @@ enum ob_ack { OB_ACK_NONE, OB_ACK_DONE, OB_ACK_TORN };
 struct ob_visit {
     uint32_t sector, pos, end; /* record at [pos, end) of sector */
     struct ob_rec rec;
-    uint8_t ack;     /* enum ob_ack (messages) */
+    uint32_t ack;    /* enum ob_ack (messages) */
     uint32_t rot[4]; /* rotation note: target, target ordinal, target erase
                         count, drops after the rotation */
 };
 
-/* Returns 0 to go on, non-zero to stop the scan (sc->pos is then the visited
- * record's end). */
-typedef int (*ob_visit_fn)(void *ctx, const struct ob_visit *v);
-
-/* One scan of one sector, from pos to the sector's end. A message is readable
- * (visited) when its header, commit mark and payload check, lo <= seq < hi, and seq
- * is greater than the previous readable one in the sector (last). */
+/* A scan of one sector, record by record, from pos to the sector's end. A message
+ * is readable (returned) when its header, commit mark and payload check, lo <= seq <
+ * hi, and seq is greater than the previous readable one in the sector (last).
+ * As a walk over the ring (corio__ob_walk) it scans ring sector d (0: the head), then
+ * unless one d - 1 down to the head, each member sector in its seq window. */
 struct ob_scan {
     uint32_t sector, pos, lo, hi, last;
+    uint32_t d;      /* walk: the ring sector scanned */
+    uint32_t one;    /* walk: sector d only */
+    uint32_t set;    /* walk: sector, lo and hi are d's */
+    uint32_t in_bad; /* the unit before pos was garbage */
     /* outputs */
+    uint32_t sealed;    /* an intact rotation note header was seen */
     uint32_t dirty_end; /* end of the last unit not erased, or of an intact header's record */
     uint32_t max_seq;   /* greatest seq >= lo in any intact message header, torn or not */
-    bool sealed;        /* an intact rotation note header was seen */
     uint32_t corrupt;   /* torn or damaged records and runs of garbage */
 };
 
-/* Layout helpers (outbox_layout.c). */
+/* Layout helpers and flash access (outbox_layout.c). */
 uint32_t corio__ob_pad(const struct corio_dev_outbox *ob, uint32_t len);
 uint32_t corio__ob_rec_size(const struct corio_dev_outbox *ob, uint32_t len);
-uint32_t corio__ob_reserve(const struct corio_dev_outbox *ob);
 uint32_t corio__ob_sector_addr(const struct corio_dev_outbox *ob, uint32_t sector);
-void corio__ob_put32(uint8_t *p, uint32_t v);
 uint32_t corio__ob_get32(const uint8_t *p);
-void corio__ob_encode_shdr(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
-                           uint8_t out[OB_SHDR_LEN]);
+bool corio__ob_read(const struct corio_dev_outbox *ob, uint32_t addr, uint8_t *buf, uint32_t n);
 enum ob_shdr_state corio__ob_read_shdr(const struct corio_dev_outbox *ob, uint32_t sector,
                                        struct ob_shdr *h);
-void corio__ob_encode_rec(const struct ob_rec *r, uint8_t out[OB_RHDR_LEN]);
-bool corio__ob_parse_rec(const uint8_t in[OB_RHDR_LEN], struct ob_rec *r);
-bool corio__ob_is_erased(const uint8_t *p, size_t n);
-enum ob_ack corio__ob_classify_ack(const uint8_t *p, size_t n);
+void corio__ob_words_get(uint32_t *w, const uint8_t *b, unsigned n);
+/* Not static only so that the compiler keeps one copy for its two callers. */
+void corio__ob_shdr_words(const struct corio_dev_outbox *ob, const struct ob_shdr *h,
+                          uint32_t w[12]);
+bool corio__ob_is_fill(const uint8_t *p, uint32_t n, uint8_t fill);
 
 /* Scanner and ring walking (outbox_scan.c). */
-void corio__ob_scan(const struct corio_dev_outbox *ob, struct ob_scan *sc, ob_visit_fn fn,
-                    void *ctx);
+/* The next readable record (struct ob_scan): true with *v filled and sc->pos at its
+ * end; false at the end of the sector (of the walk). */
+bool corio__ob_next(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v);
+bool corio__ob_walk(const struct corio_dev_outbox *ob, struct ob_scan *sc, struct ob_visit *v);
 bool corio__ob_member(const struct corio_dev_outbox *ob, uint32_t d, struct ob_shdr *h);
 uint32_t corio__ob_sector_at(const struct corio_dev_outbox *ob, uint32_t d);
 uint32_t corio__ob_span(const struct corio_dev_outbox *ob);
-uint32_t corio__ob_window_hi(const struct corio_dev_outbox *ob, uint32_t d);
-bool corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq, uint32_t *d,
-                      struct ob_shdr *h, uint32_t *hi);
+/* The newest ring sector whose base is seq or below; the oldest when there is none. */
+uint32_t corio__ob_locate(const struct corio_dev_outbox *ob, uint32_t seq);
 int corio__ob_find(struct corio_dev_outbox *ob, uint32_t seq, struct ob_visit *v);
-int corio__ob_read_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v,
-                           uint8_t *buf);
+bool corio__ob_payload(const struct corio_dev_outbox *ob, const struct ob_visit *v, uint8_t *out);
 void corio__ob_cache_put(struct corio_dev_outbox *ob, uint32_t seq, uint32_t addr);
 
 #endif /* CORIO_DEV_OUTBOX_INT_H */

@@ -6,30 +6,25 @@
 
 #include "outbox_int.h"
 
-static void fill_entry(const struct corio_dev_outbox *ob, const struct ob_visit *v,
-                       struct corio_dev_outbox_entry *e)
-{
-    memset(e, 0, sizeof *e);
-    e->epoch = ob->epoch;
-    e->seq = v->rec.seq;
-    e->acked = v->ack == OB_ACK_DONE;
-    e->meta.type = v->rec.type;
-    e->meta.time_kind = v->rec.time_kind;
-    e->meta.boot_count = v->rec.boot;
-    e->meta.time_ms = v->rec.time_ms;
-    e->len = v->rec.len;
-}
-
-/* Copies the payload when asked for. */
+/* Fills *e from v and copies the payload when asked for. */
 static int deliver(const struct corio_dev_outbox *ob, const struct ob_visit *v,
                    struct corio_dev_outbox_entry *e, uint8_t *buf, size_t cap)
 {
-    fill_entry(ob, v, e);
+    memset(e, 0, sizeof *e);
+    e->epoch = ob->hd.epoch;
+    e->seq = v->rec.w[OB_W_SEQ];
+    e->acked = v->ack == OB_ACK_DONE;
+    e->meta.type = (uint8_t)(v->rec.w[OB_W_HEAD] >> 8);
+    e->meta.time_kind = (uint8_t)v->rec.w[OB_W_TKIND];
+    e->meta.boot_count = v->rec.w[OB_W_BOOT];
+    e->meta.time_ms = (uint64_t)v->rec.w[OB_W_THI] << 32 | v->rec.w[OB_W_TLO];
+    e->len = v->rec.len;
     if (!buf)
         return CORIO_OK;
     if (cap < e->len)
         return CORIO_ERR_NOSPACE;
-    return corio__ob_read_payload(ob, v, buf);
+    /* Read twice, checked twice: a weak cell may read differently this time. */
+    return corio__ob_payload(ob, v, buf) ? CORIO_OK : CORIO_ERR_IO;
 }
 
 int corio_dev_outbox_get(struct corio_dev_outbox *ob, uint32_t seq,
@@ -56,25 +51,6 @@ void corio_dev_outbox_iter_init(struct corio_dev_outbox_iter *it, uint32_t after
     it->last = 0;
 }
 
-struct next_ctx {
-    uint32_t after;
-    bool unacked;
-    bool found;
-    struct ob_visit v;
-};
-
-static int next_visit(void *ctx, const struct ob_visit *v)
-{
-    struct next_ctx *c = ctx;
-    if (v->rec.kind != OB_KIND_MSG || v->rec.seq <= c->after)
-        return 0;
-    if (c->unacked && v->ack == OB_ACK_DONE)
-        return 0;
-    c->v = *v;
-    c->found = true;
-    return 1;
-}
-
 int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_outbox_iter *it,
                                unsigned flags, struct corio_dev_outbox_entry *e, uint8_t *buf,
                                size_t cap)
@@ -93,57 +69,35 @@ int corio_dev_outbox_iter_next(struct corio_dev_outbox *ob, struct corio_dev_out
         }
         from_hint = true;
     }
-    if (it->after >= ob->next_seq - 1u || it->after > CORIO_DEV_OUTBOX_SEQ_MAX)
-        goto none;
-
-    /* Where to start: where the iterator stopped if that sector is still the same,
-     * else the sector whose window holds after + 1. */
-    struct ob_shdr h;
-    uint32_t span = corio__ob_span(ob), d, pos = 0, last = 0;
-    bool resume = false;
-    if (it->ord != OB_NONE && it->ord - ob->oldest_ord < span) {
-        d = ob->head_ord - it->ord;
-        if (corio__ob_member(ob, d, &h)) {
-            resume = true;
-            pos = it->pos;
-            last = it->last;
+    /* (next_seq is 1..CORIO_DEV_OUTBOX_SEQ_MAX + 1) */
+    if (it->after < ob->next_seq - 1u) {
+        /* Where to start: where the iterator stopped if that sector is still in the
+         * ring, else the sector whose window holds after + 1. */
+        struct ob_scan sc = {.d = ob->hd.ord - it->ord};
+        struct ob_shdr h;
+        struct ob_visit v;
+        if (corio__ob_member(ob, sc.d, &h)) { /* (not when it->ord is OB_NONE) */
+            sc.pos = it->pos;
+            sc.last = it->last;
+        } else {
+            sc.d = corio__ob_locate(ob, it->after + 1u);
         }
-    }
-    if (!resume) {
-        uint32_t hi;
-        if (!corio__ob_locate(ob, it->after + 1u, &d, &h, &hi))
-            d = span - 1u; /* below every base: from the oldest */
-    }
-
-    for (;;) {
-        if (corio__ob_member(ob, d, &h)) {
-            struct ob_scan sc = {.sector = corio__ob_sector_at(ob, d),
-                                 .pos = pos,
-                                 .lo = h.base,
-                                 .hi = corio__ob_window_hi(ob, d),
-                                 .last = last};
-            struct next_ctx c = {.after = it->after, .unacked = unacked};
-            corio__ob_scan(ob, &sc, next_visit, &c);
-            if (c.found) {
-                int ret = deliver(ob, &c.v, e, buf, cap);
-                if (ret == CORIO_ERR_NOSPACE)
-                    return ret;
-                if (from_hint)
-                    ob->unacked_hint = c.v.rec.seq;
-                it->after = c.v.rec.seq;
-                it->ord = h.ord;
-                it->pos = c.v.end;
-                it->last = c.v.rec.seq;
+        while (corio__ob_walk(ob, &sc, &v)) {
+            if (v.rec.kind != OB_KIND_MSG || v.rec.w[OB_W_SEQ] <= it->after ||
+                (unacked && v.ack == OB_ACK_DONE))
+                continue;
+            int ret = deliver(ob, &v, e, buf, cap);
+            if (ret == CORIO_ERR_NOSPACE)
                 return ret;
-            }
+            if (from_hint)
+                ob->unacked_hint = v.rec.w[OB_W_SEQ];
+            it->after = v.rec.w[OB_W_SEQ];
+            it->ord = ob->hd.ord - sc.d;
+            it->pos = v.end;
+            it->last = v.rec.w[OB_W_SEQ];
+            return ret;
         }
-        if (d == 0)
-            break;
-        d--;
-        pos = 0;
-        last = 0;
     }
-none:
     if (from_hint)
         ob->unacked_hint = ob->next_seq;
     return CORIO_ERR_NOTFOUND;
@@ -157,36 +111,36 @@ int corio_dev_outbox_stats(struct corio_dev_outbox *ob, struct corio_dev_outbox_
         return CORIO_ERR_STATE;
     memset(st, 0, sizeof *st);
     uint32_t ssz = ob->flash.sector_size, n = ob->flash.sector_count;
-    uint32_t usable = ssz - ob->shdr_size - corio__ob_reserve(ob);
-    st->epoch = ob->epoch;
+    uint32_t top = ssz - ob->reserve, usable = top - ob->shdr_size;
+    st->epoch = ob->hd.epoch;
     st->last_seq = ob->next_seq - 1u;
     st->depth = ob->depth;
     st->entries = ob->entries;
     st->drops = ob->drops;
     st->corrupt = ob->corrupt;
-    st->opened = ob->opened;
+    st->opened = (uint8_t)ob->opened;
     st->capacity_bytes = usable * n;
-    uint32_t head_free = 0;
-    if (ob->pos <= ssz - corio__ob_reserve(ob))
-        head_free = ssz - corio__ob_reserve(ob) - ob->pos;
-    st->free_bytes = head_free + (n - corio__ob_span(ob)) * usable;
+    st->free_bytes = (ob->pos <= top ? top - ob->pos : 0) + (n - corio__ob_span(ob)) * usable;
 
+#if CORIO_DEV_OUTBOX_STATS_FLASH
     struct ob_shdr h;
-    bool any = false;
+    st->erase_min = UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
         if (corio__ob_read_shdr(ob, i, &h) != OB_SHDR_VALID)
             continue;
-        if (!any || h.erase < st->erase_min)
+        if (h.erase < st->erase_min)
             st->erase_min = h.erase;
-        if (!any || h.erase > st->erase_max)
+        if (h.erase > st->erase_max)
             st->erase_max = h.erase;
-        any = true;
     }
+    if (st->erase_min > st->erase_max)
+        st->erase_min = 0; /* no readable header */
 
     struct corio_dev_outbox_iter it;
     struct corio_dev_outbox_entry e;
     corio_dev_outbox_iter_init(&it, 0);
     if (corio_dev_outbox_iter_next(ob, &it, 0, &e, NULL, 0) == CORIO_OK)
         st->oldest_seq = e.seq;
+#endif
     return CORIO_OK;
 }

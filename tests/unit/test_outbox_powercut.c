@@ -121,7 +121,7 @@ static int do_append(struct rig *r)
     if (ret == CORIO_OK) {
         assert_int_equal(seq, next);
         m->ok[i] = 1;
-        m->ord_of[i] = r->ob.head_ord;
+        m->ord_of[i] = r->ob.hd.ord;
         m->sector_of[i] = r->ob.head;
         m->erases_at[i] = r->sim.sector_erases[r->ob.head];
     }
@@ -305,7 +305,7 @@ static void rig_reset(struct rig *r, uint32_t seed)
     memset(r->m, 0, sizeof *r->m);
     r->rng = seed;
     assert_int_equal(rig_open(r), CORIO_OK);
-    r->m->epoch = r->ob.epoch;
+    r->m->epoch = r->ob.hd.epoch;
     g_maxlen = corio_dev_outbox_max_payload(&r->ob);
     assert_true(g_maxlen <= MAXLEN);
 }
@@ -520,7 +520,7 @@ static void cut_during_first_format(void **state)
             sim_power_on(&r.sim);
             sim_settle(&r.sim);
             assert_int_equal(rig_open(&r), CORIO_OK);
-            r.m->epoch = r.ob.epoch;
+            r.m->epoch = r.ob.hd.epoch;
             carry_on(&r, "first format");
             assert_int_equal(rig_open(&r), CORIO_OK);
             verify(&r, "first format");
