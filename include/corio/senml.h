@@ -179,13 +179,19 @@ struct corio_senml_fields {
     size_t vd_len;
 };
 
+/* What an encoder writes to: a JSON writer or a CBOR encoder over the caller's buffer,
+ * as json says. Private; the heartbeat writes through it too. */
+struct corio_senml_out {
+    union {
+        struct corio_json_w json;
+        struct corio_cbor_enc cbor;
+    } w;
+    bool json;
+};
+
 /* An encoder. Caller-owned; its fields are private. */
 struct corio_senml_enc {
-    enum corio_format fmt;
-    uint8_t *buf;
-    size_t cap;
-    struct corio_cbor_enc cbor;
-    struct corio_json_w json;
+    struct corio_senml_out out;
     struct corio_senml_ext ext;
     uint32_t records;
     size_t bn_len;     /* length of the base name in effect */

@@ -1,12 +1,13 @@
 /*
  * senml_enc.c - the SenML pack encoder (include/corio/senml.h), JSON and CBOR behind
- * one API.
+ * one API, and the output it and the heartbeat write both formats through
+ * (senml_int.h).
  *
  * Each record is checked whole before a byte of it is written, against the same rules
  * the decoder applies, so a device cannot emit a pack that the cloud will refuse. The
  * CBOR array's length is unknown until the end, so records are written from offset 0
- * and finish moves them up by the size of the array head it then knows; the buffer
- * never needs more room than the final pack.
+ * and finish appends the array head and rotates it to the front; the buffer never
+ * needs more room than the final pack.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -15,13 +16,76 @@
 #include "corio_int.h"
 #include "senml_int.h"
 
+/* ------------------------------------------------------------------------------ */
+/* Output: one call per item for both formats                                     */
+/* ------------------------------------------------------------------------------ */
+
+void corio__out_init(struct corio_senml_out *o, bool json, uint8_t *buf, size_t cap)
+{
+    o->json = json;
+    if (json)
+        corio_json_w_init(&o->w.json, buf, cap);
+    else
+        corio_cbor_enc_init(&o->w.cbor, buf, cap);
+}
+
+int corio__out_error(const struct corio_senml_out *o)
+{
+    return o->json ? o->w.json.err : o->w.cbor.err;
+}
+
+int corio__out_finish(const struct corio_senml_out *o)
+{
+    return o->json ? corio_json_w_finish(&o->w.json) : corio_cbor_enc_finish(&o->w.cbor);
+}
+
+void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n)
+{
+    if (o->json)
+        corio_json_w_raw(&o->w.json, p, n);
+    else
+        corio_cbor_put_raw(&o->w.cbor, p, n);
+}
+
+void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first)
+{
+    char k[16];
+    size_t n = strlen(text), i = 1;
+    k[0] = (char)(0x60 | n); /* CBOR: the head of a text string of n bytes */
+    if (o->json) {
+        k[0] = ',';
+        k[1] = '"';
+        i = 2;
+    }
+    memcpy(k + i, text, n);
+    i += n;
+    if (o->json) {
+        k[i++] = '"';
+        k[i++] = ':';
+    } else if (label != CORIO__TEXT_LABEL) {
+        /* SenML's integer labels, -6..8, are one-byte CBOR integers. */
+        k[0] = (char)(label >= 0 ? label : 0x20 | (-1 - label));
+        i = 1;
+    }
+    first = first && o->json;
+    corio__out_raw(o, k + first, i - first);
+}
+
+void corio__out_uint(struct corio_senml_out *o, uint64_t u)
+{
+    if (o->json)
+        corio_json_w_uint64(&o->w.json, u);
+    else
+        corio_cbor_put_uint(&o->w.cbor, u);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The encoder                                                                    */
+/* ------------------------------------------------------------------------------ */
+
 static int enc_error(const struct corio_senml_enc *e)
 {
-    if (e->err != CORIO_OK)
-        return e->err;
-    if (e->fmt == CORIO_FORMAT_JSON)
-        return e->json.err;
-    return corio_cbor_enc_error(&e->cbor);
+    return e->err != CORIO_OK ? e->err : corio__out_error(&e->out);
 }
 
 static int enc_fail(struct corio_senml_enc *e, int err)
@@ -35,14 +99,10 @@ void corio_senml_enc_init(struct corio_senml_enc *e, enum corio_format fmt, uint
                           size_t cap)
 {
     memset(e, 0, sizeof *e);
-    e->fmt = fmt;
-    e->buf = buf;
-    e->cap = buf ? cap : 0;
     e->version = CORIO_SENML_VERSION;
-    corio_json_w_init(&e->json, buf, cap);
-    corio_cbor_enc_init(&e->cbor, buf, cap);
+    corio__out_init(&e->out, fmt == CORIO_FORMAT_JSON, buf, cap);
     if (fmt == CORIO_FORMAT_JSON)
-        corio_json_w_raw(&e->json, "[", 1);
+        corio__out_raw(&e->out, "[", 1);
     else if (fmt != CORIO_FORMAT_CBOR)
         e->err = CORIO_ERR_INVAL;
 }
@@ -158,43 +218,14 @@ static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_
 /* Writing a record: one table-driven walk for JSON and CBOR                      */
 /* ------------------------------------------------------------------------------ */
 
-/* Where each label's value comes from. */
-enum src {
-    S_STRZ, /* a NUL-terminated string of the fields, at off; absent when NULL */
-    S_NUM,  /* a double of the fields, at off; present with its CORIO_SENML_HAS_ bit */
-    S_BVER, /* the base version (CORIO_SENML_HAS_BVER) */
-    S_EXT,  /* a number of the extension, at off; first record only, with its pair */
-    S_VAL,  /* the value; present for the record's type */
-};
-
-struct slot {
-    uint8_t src;
-    uint8_t off;  /* offsetof in corio_senml_fields (S_STRZ, S_NUM) or corio_senml_ext */
-    uint8_t what; /* S_NUM: the CORIO_SENML_HAS_ bit; S_VAL: the type; S_EXT: 0 seq, 1 boot */
-};
-
-#define F(m) ((uint8_t)offsetof(struct corio_senml_fields, m))
-#define X(m) ((uint8_t)offsetof(struct corio_senml_ext, m))
-static const struct slot slots[L_COUNT] = {
-    [L_BN] = {S_STRZ, F(bn), 0},
-    [L_BT] = {S_NUM, F(bt), CORIO_SENML_HAS_BT},
-    [L_BU] = {S_STRZ, F(bu), 0},
-    [L_BV] = {S_NUM, F(bv), CORIO_SENML_HAS_BV},
-    [L_BS] = {S_NUM, F(bs), CORIO_SENML_HAS_BS},
-    [L_BVER] = {S_BVER, 0, 0},
-    [L_N] = {S_STRZ, F(n), 0},
-    [L_U] = {S_STRZ, F(u), 0},
-    [L_V] = {S_VAL, 0, CORIO_SENML_NUMBER},
-    [L_VS] = {S_VAL, 0, CORIO_SENML_STRING},
-    [L_VB] = {S_VAL, 0, CORIO_SENML_BOOL},
-    [L_VD] = {S_VAL, 0, CORIO_SENML_DATA},
-    [L_S] = {S_NUM, F(s), CORIO_SENML_HAS_S},
-    [L_T] = {S_NUM, F(t), CORIO_SENML_HAS_T},
-    [L_UT] = {S_NUM, F(ut), CORIO_SENML_HAS_UT},
-    [L_EP] = {S_EXT, X(ep), 0},
-    [L_SEQ] = {S_EXT, X(seq), 0},
-    [L_BOOT] = {S_EXT, X(boot), 1},
-    [L_UPT] = {S_EXT, X(upt), 1},
+/* Where a label's value comes from, when it is a string of the fields (1 + its offset
+ * in corio_senml_fields) or a number of the extension (0x80 | its offset in
+ * corio_senml_ext); 0 for the others. */
+#define F(m) (1 + offsetof(struct corio_senml_fields, m))
+#define X(m) (0x80 | offsetof(struct corio_senml_ext, m))
+static const uint8_t src[L_COUNT] = {
+    [L_BN] = F(bn),   [L_BU] = F(bu),    [L_N] = F(n),      [L_U] = F(u),
+    [L_EP] = X(ep),   [L_SEQ] = X(seq),  [L_BOOT] = X(boot), [L_UPT] = X(upt),
 };
 #undef F
 #undef X
@@ -209,50 +240,53 @@ static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_
                                             L_SEQ, L_BOOT, L_UPT, L_N,  L_U,  L_V,    L_VS,
                                             L_VB,  L_VD,   L_S,   L_T,  L_UT};
 
-static bool present(const struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l)
+/* The labels record r carries, bit l for label l. */
+static uint32_t labels_of(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
-    const struct slot *sl = &slots[l];
-    const char *base = (const char *)r;
-    switch (sl->src) {
-    case S_STRZ: {
+    /* CORIO_SENML_HAS_BT .. CORIO_SENML_HAS_UT in bit order. */
+    static const uint8_t has_label[7] = {L_BT, L_BV, L_BS, L_BVER, L_S, L_T, L_UT};
+    uint32_t m = 0;
+    for (unsigned i = 0; i < 7; i++)
+        if ((r->has >> i) & 1u)
+            m |= 1u << has_label[i];
+    for (unsigned l = 0; l < L_COUNT; l++) {
         const char *p;
-        memcpy(&p, base + sl->off, sizeof p);
-        return p != NULL;
+        if (src[l] == 0 || src[l] >= 0x80)
+            continue;
+        memcpy(&p, (const char *)r + src[l] - 1, sizeof p);
+        if (p)
+            m |= 1u << l;
     }
-    case S_NUM:
-        return (r->has & sl->what) != 0;
-    case S_BVER:
-        return (r->has & CORIO_SENML_HAS_BVER) != 0;
-    case S_EXT:
-        return e->records == 0 && (sl->what ? e->ext.has_boot : e->ext.has_seq);
-    default:
-        return r->type == sl->what;
+    if (r->type != CORIO_SENML_NONE)
+        m |= 1u << (L_V - CORIO_SENML_NUMBER + r->type); /* L_V, L_VS, L_VB, L_VD */
+    if (e->records == 0) {
+        if (e->ext.has_seq)
+            m |= 1u << L_EP | 1u << L_SEQ;
+        if (e->ext.has_boot)
+            m |= 1u << L_BOOT | 1u << L_UPT;
     }
+    return m;
 }
 
 #if CORIO_SENML_FLOAT
 /* Integral numbers as CBOR integers (as RFC 8428's own CBOR example does), others as
  * the shortest exact float; -0 stays a float, or it would lose its sign. */
-static void cnum(struct corio_cbor_enc *c, double v)
+static void put_num(struct corio_senml_out *o, double v)
 {
+    if (o->json) {
+        corio_json_w_double(&o->w.json, v);
+        return;
+    }
     if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
         int64_t i = (int64_t)v;
         uint64_t bits;
         memcpy(&bits, &v, sizeof bits);
         if ((double)i == v && !(i == 0 && (bits >> 63))) {
-            corio_cbor_put_int(c, i);
+            corio_cbor_put_int(&o->w.cbor, i);
             return;
         }
     }
-    corio_cbor_put_double(c, v);
-}
-
-static void put_num(struct corio_senml_enc *e, double v)
-{
-    if (e->fmt == CORIO_FORMAT_JSON)
-        corio_json_w_double(&e->json, v);
-    else
-        cnum(&e->cbor, v);
+    corio_cbor_put_double(&o->w.cbor, v);
 }
 #endif
 
@@ -260,113 +294,94 @@ static void put_num(struct corio_senml_enc *e, double v)
 static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l,
                       bool first)
 {
-    const struct slot *sl = &slots[l];
-    const char *text = corio__senml_labels[l].text;
-    bool json = e->fmt == CORIO_FORMAT_JSON;
-    struct corio_json_w *w = &e->json;
-    struct corio_cbor_enc *c = &e->cbor;
+    struct corio_senml_out *o = &e->out;
+    unsigned s = src[l];
+    const char *p;
+    size_t n;
     uint64_t u;
 
-    if (json) {
-        corio_json_w_raw(w, &",\""[first], 2u - first);
-        corio_json_w_raw(w, text, strlen(text));
-        corio_json_w_raw(w, "\":", 2);
-    } else if (corio__senml_labels[l].cbor != INT8_MIN) {
-        corio_cbor_put_int(c, corio__senml_labels[l].cbor);
-    } else {
-        corio_cbor_put_textz(c, text);
-    }
-    switch (sl->src) {
-    case S_STRZ: {
-        const char *p;
-        memcpy(&p, (const char *)r + sl->off, sizeof p);
-        if (json)
-            corio_json_w_string(w, p, strlen(p));
-        else
-            corio_cbor_put_textz(c, p);
+    corio__out_key(o, corio__senml_labels[l].text, corio__senml_labels[l].cbor, first);
+    if (s >= 0x80) {
+        memcpy(&u, (const char *)&e->ext + (s & 0x7fu), sizeof u);
+        corio__out_uint(o, u);
         return;
     }
-    case S_NUM:
-#if CORIO_SENML_FLOAT
-    {
-        double v;
-        memcpy(&v, (const char *)r + sl->off, sizeof v);
-        put_num(e, v);
-    }
-#endif
-        return; /* without CORIO_SENML_FLOAT enc_add refused the record first */
-    case S_BVER:
-        u = r->bver;
-        break;
-    case S_EXT:
-        memcpy(&u, (const char *)&e->ext + sl->off, sizeof u);
-        break;
-    default:
-        switch (r->type) {
-        case CORIO_SENML_NUMBER:
-            if (!(r->has & CORIO_SENML_HAS_VDEC)) {
-#if CORIO_SENML_FLOAT
-                put_num(e, r->v);
-#endif
-            } else if (json) {
-                corio_json_w_decimal(w, r->vdec.m, r->vdec.e);
-            } else {
-                /* m * 10^e exactly: an integer, or a decimal fraction (RFC 8949 §3.4.4). */
-                if (r->vdec.e != 0) {
-                    corio_cbor_put_tag(c, 4);
-                    corio_cbor_put_array(c, 2);
-                    corio_cbor_put_int(c, r->vdec.e);
-                }
-                corio_cbor_put_int(c, r->vdec.m);
-            }
-            return;
-        case CORIO_SENML_STRING:
-            if (json)
-                corio_json_w_string(w, r->vs, r->vs_len);
-            else
-                corio_cbor_put_text(c, r->vs, r->vs_len);
-            return;
-        case CORIO_SENML_BOOL:
-            if (json)
-                corio_json_w_bool(w, r->vb);
-            else
-                corio_cbor_put_bool(c, r->vb);
-            return;
-        default: /* CORIO_SENML_DATA */
-            if (json)
-                corio__b64url_put(w, r->vd, r->vd_len);
-            else
-                corio_cbor_put_bytes(c, r->vd, r->vd_len);
+    if (s != 0) {
+        memcpy(&p, (const char *)r + s - 1, sizeof p);
+        n = strlen(p);
+    } else if (l == L_VS) {
+        p = r->vs;
+        n = r->vs_len;
+    } else if (l == L_BVER) {
+        corio__out_uint(o, r->bver);
+        return;
+    } else if (l == L_VB) {
+        if (o->json)
+            corio__out_raw(o, r->vb ? "true" : "false", r->vb ? 4u : 5u);
+        else
+            corio__out_raw(o, r->vb ? "\xf5" : "\xf4", 1);
+        return;
+    } else if (l == L_VD) {
+        if (o->json)
+            corio__b64url_put(&o->w.json, r->vd, r->vd_len);
+        else
+            corio_cbor_put_bytes(&o->w.cbor, r->vd, r->vd_len);
+        return;
+    } else if (l == L_V && (r->has & CORIO_SENML_HAS_VDEC)) {
+        if (o->json) {
+            corio_json_w_decimal(&o->w.json, r->vdec.m, r->vdec.e);
             return;
         }
+        /* m * 10^e exactly: an integer, or a decimal fraction (RFC 8949 §3.4.4). */
+        if (r->vdec.e != 0) {
+            corio__out_raw(o, "\xc4\x82", 2); /* tag 4, [e, m] */
+            corio_cbor_put_int(&o->w.cbor, r->vdec.e);
+        }
+        corio_cbor_put_int(&o->w.cbor, r->vdec.m);
+        return;
+    } else {
+#if CORIO_SENML_FLOAT
+        put_num(o, l == L_V    ? r->v
+                   : l == L_BT ? r->bt
+                   : l == L_BV ? r->bv
+                   : l == L_BS ? r->bs
+                   : l == L_S  ? r->s
+                   : l == L_T  ? r->t
+                               : r->ut);
+#endif
+        return; /* without CORIO_SENML_FLOAT enc_add refused the record first */
     }
-    if (json)
-        corio_json_w_uint64(w, u);
+    if (o->json)
+        corio_json_w_string(&o->w.json, p, n);
     else
-        corio_cbor_put_uint(c, u);
+        corio_cbor_put_text(&o->w.cbor, p, n);
 }
 
 static void put_record(struct corio_senml_enc *e, const struct corio_senml_fields *r)
 {
-    bool json = e->fmt == CORIO_FORMAT_JSON;
+    bool json = e->out.json;
     const uint8_t *order = json ? json_order : cbor_order;
+    uint32_t m = labels_of(e, r);
     bool first = true;
-    if (json) {
-        corio_json_w_raw(&e->json, &",{"[e->records == 0], 2u - (e->records == 0));
-    } else {
-        uint64_t pairs = 0;
-        for (unsigned l = 0; l < L_COUNT; l++)
-            pairs += present(e, r, l);
-        corio_cbor_put_map(&e->cbor, pairs);
+    /* JSON: ",{" ("{" first); CBOR: the map head, one byte for up to 23 pairs. */
+    uint8_t open[2] = {',', '{'};
+    size_t n = e->records == 0 ? 1 : 2;
+    if (!json) {
+        unsigned pairs = 0;
+        for (uint32_t b = m; b; b &= b - 1)
+            pairs++;
+        open[1] = (uint8_t)(0xa0 | pairs); /* L_COUNT < 24 */
+        n = 1;
     }
+    corio__out_raw(&e->out, open + 2 - n, n);
     for (unsigned i = 0; i < L_COUNT; i++) {
-        if (!present(e, r, order[i]))
-            continue;
-        put_field(e, r, order[i], first);
-        first = false;
+        if ((m >> order[i]) & 1u) {
+            put_field(e, r, order[i], first);
+            first = false;
+        }
     }
     if (json)
-        corio_json_w_raw(&e->json, "}", 1);
+        corio__out_raw(&e->out, "}", 1);
 }
 
 int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fields *r)
@@ -402,33 +417,29 @@ int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fiel
 
 int corio_senml_enc_finish(struct corio_senml_enc *e)
 {
+    struct corio_senml_out *o = &e->out;
     int rc = enc_error(e);
     if (rc != CORIO_OK)
         return rc;
     if (e->records == 0)
         return enc_fail(e, CORIO_ERR_INVAL);
-    if (e->fmt == CORIO_FORMAT_JSON) {
-        corio_json_w_raw(&e->json, "]", 1);
-        rc = corio_json_w_finish(&e->json);
-        if (rc >= 0)
-            e->err = CORIO_ERR_STATE; /* finished: later calls are refused */
-        return rc;
+    if (o->json) {
+        corio__out_raw(o, "]", 1);
+    } else {
+        /* Append the array head, then rotate it in front of the records. */
+        struct corio_cbor_enc *c = &o->w.cbor;
+        size_t len = c->len;
+        corio_cbor_put_array(c, e->records);
+        size_t hn = c->len - len; /* 0 when it did not fit */
+        if (c->buf && hn) {
+            uint8_t head[9];
+            memcpy(head, c->buf + len, hn);
+            memmove(c->buf + hn, c->buf, len);
+            memcpy(c->buf, head, hn);
+        }
     }
-    /* Move the records up by the array head's size and write the head in front. */
-    uint8_t head[9];
-    struct corio_cbor_enc h;
-    corio_cbor_enc_init(&h, head, sizeof head);
-    corio_cbor_put_array(&h, e->records);
-    size_t hn = corio_cbor_enc_len(&h);
-    size_t len = corio_cbor_enc_len(&e->cbor);
-    if (e->buf) {
-        if (hn > e->cap - len)
-            return enc_fail(e, CORIO_ERR_NOSPACE);
-        memmove(e->buf + hn, e->buf, len);
-        memcpy(e->buf, head, hn);
-    }
-    if (len > (size_t)INT_MAX - hn)
-        return enc_fail(e, CORIO_ERR_NOSPACE);
-    e->err = CORIO_ERR_STATE;
-    return (int)(hn + len);
+    rc = corio__out_finish(o);
+    if (rc >= 0)
+        e->err = CORIO_ERR_STATE; /* finished: later calls are refused */
+    return rc;
 }

@@ -66,6 +66,22 @@ int corio__senml_json_record(struct corio_json *j, struct senml_raw *raw);
 /* Reads one record map (the next item must be its head) into *raw. */
 int corio__senml_cbor_record(struct corio_cbor_dec *c, struct senml_raw *raw);
 
+/* The encoders' output (struct corio_senml_out in senml.h): the SenML encoder and the
+ * heartbeat write JSON and CBOR through these, so one walk serves both formats. Each
+ * call is a no-op after the first error, which corio__out_error() reports. */
+void corio__out_init(struct corio_senml_out *o, bool json, uint8_t *buf, size_t cap);
+int corio__out_error(const struct corio_senml_out *o);
+/* The length written, or the sticky error (as corio_cbor_enc_finish). */
+int corio__out_finish(const struct corio_senml_out *o);
+/* Appends p[0..n) as they are: punctuation, or CBOR the caller has encoded. */
+void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n);
+/* Appends a map key: in JSON ,"text": (without the comma when first); in CBOR the
+ * integer label, or the text when label is CORIO__TEXT_LABEL. text: at most 12 bytes. */
+#define CORIO__TEXT_LABEL INT8_MIN
+void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first);
+/* Appends an unsigned integer. */
+void corio__out_uint(struct corio_senml_out *o, uint64_t u);
+
 /* base64url (RFC 4648 §5) without padding. */
 #define CORIO__B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
 
