@@ -49,26 +49,24 @@ void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n)
 
 void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first)
 {
+    /* ,"text": for JSON; for CBOR its second byte becomes the text string's head. */
     char k[16];
-    size_t n = strlen(text), i = 1;
-    k[0] = (char)(0x60 | n); /* CBOR: the head of a text string of n bytes */
+    size_t n = strlen(text);
+    k[0] = ',';
+    k[1] = '"';
+    memcpy(k + 2, text, n);
+    k[n + 2] = '"';
+    k[n + 3] = ':';
     if (o->json) {
-        k[0] = ',';
-        k[1] = '"';
-        i = 2;
-    }
-    memcpy(k + i, text, n);
-    i += n;
-    if (o->json) {
-        k[i++] = '"';
-        k[i++] = ':';
-    } else if (label != CORIO__TEXT_LABEL) {
+        corio__out_raw(o, k + first, n + 4 - first);
+    } else if (label == CORIO__TEXT_LABEL) {
+        k[1] = (char)(0x60 | n);
+        corio__out_raw(o, k + 1, n + 1);
+    } else {
         /* SenML's integer labels, -6..8, are one-byte CBOR integers. */
         k[0] = (char)(label >= 0 ? label : 0x20 | (-1 - label));
-        i = 1;
+        corio__out_raw(o, k, 1);
     }
-    first = first && o->json;
-    corio__out_raw(o, k + first, i - first);
 }
 
 void corio__out_uint(struct corio_senml_out *o, uint64_t u)
@@ -148,86 +146,97 @@ static bool alnum(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-#define BASE_NUMBERS (CORIO_SENML_HAS_BT | CORIO_SENML_HAS_BV | CORIO_SENML_HAS_BVER)
+#define BIT(l) (1u << (l))
 
-static bool record_ok(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
+/* A record's strings as labels_of() found them: bn, bu, n, u and their lengths. */
+struct strs {
+    const char *p[4];
+    size_t n[4];
+    bool first; /* no field of the record written yet */
+};
+
+/* The labels record r carries, bit l for label l, after checking the record whole
+ * against the decoder's rules; -1 when the decoder would refuse it. Fills *v. */
+static int32_t labels_of(const struct corio_senml_enc *e, const struct corio_senml_fields *r,
+                         struct strs *v)
 {
+    /* CORIO_SENML_HAS_BT .. CORIO_SENML_HAS_UT in bit order, and the strings' labels. */
+    static const uint8_t has_label[7] = {L_BT, L_BV, L_BS, L_BVER, L_S, L_T, L_UT};
+    static const uint8_t str_label[4] = {L_BN, L_BU, L_N, L_U};
+    uint32_t m = 0;
 #if CORIO_SENML_FLOAT
-    const unsigned nums[] = {CORIO_SENML_HAS_BT, CORIO_SENML_HAS_BV, CORIO_SENML_HAS_BS,
-                             CORIO_SENML_HAS_S,  CORIO_SENML_HAS_T,  CORIO_SENML_HAS_UT};
-    const double vals[] = {r->bt, r->bv, r->bs, r->s, r->t, r->ut};
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        if ((r->has & nums[i]) && !is_finite(vals[i]))
-            return false;
+    const double vals[7] = {r->bt, r->bv, r->bs, 0, r->s, r->t, r->ut};
+    for (unsigned i = 0; i < 7; i++)
+        if (((r->has >> i) & 1u) && !is_finite(vals[i]))
+            return -1;
+    if (r->type == CORIO_SENML_NUMBER && !(r->has & CORIO_SENML_HAS_VDEC) && !is_finite(r->v))
+        return -1;
 #endif
-    switch (r->type) {
-    case CORIO_SENML_NONE:
-        break;
-    case CORIO_SENML_NUMBER:
-#if CORIO_SENML_FLOAT
-        if (!(r->has & CORIO_SENML_HAS_VDEC) && !is_finite(r->v))
-            return false;
-#endif
-        break;
-    case CORIO_SENML_STRING:
-        if ((!r->vs && r->vs_len) || (r->vs && !corio__utf8_ok(r->vs, r->vs_len)))
-            return false;
-        break;
-    case CORIO_SENML_BOOL:
-        break;
-    case CORIO_SENML_DATA:
-        if (!r->vd && r->vd_len)
-            return false;
-        break;
-    default:
-        return false;
+    for (unsigned i = 0; i < 7; i++)
+        if ((r->has >> i) & 1u)
+            m |= BIT(has_label[i]);
+    v->p[0] = r->bn;
+    v->p[1] = r->bu;
+    v->p[2] = r->n;
+    v->p[3] = r->u;
+    for (unsigned i = 0; i < 4; i++) {
+        const char *p = v->p[i];
+        v->n[i] = 0;
+        if (!p)
+            continue;
+        m |= BIT(str_label[i]);
+        v->n[i] = strlen(p);
+        /* Names by RFC 8428 §4.5.1, units as UTF-8. */
+        if (!((i & 1u) ? corio__utf8_ok(p, v->n[i]) : name_chars_ok(p, v->n[i])))
+            return -1;
     }
-    if (r->has & CORIO_SENML_HAS_BVER) {
-        if (r->bver < 1 || r->bver > CORIO_SENML_VERSION)
-            return false;
-        if (e->records > 0 && r->bver != e->version)
-            return false;
+    if (r->type == CORIO_SENML_STRING &&
+        (r->vs ? !corio__utf8_ok(r->vs, r->vs_len) : r->vs_len != 0))
+        return -1;
+    if (r->type == CORIO_SENML_DATA && !r->vd && r->vd_len)
+        return -1;
+    if ((unsigned)r->type > CORIO_SENML_DATA)
+        return -1;
+    if (r->type != CORIO_SENML_NONE)
+        m |= BIT(L_V - CORIO_SENML_NUMBER + r->type); /* L_V, L_VS, L_VB, L_VD */
+    if ((m & BIT(L_BVER)) &&
+        (r->bver < 1 || r->bver > CORIO_SENML_VERSION || (e->records > 0 && r->bver != e->version)))
+        return -1;
+    if (e->records == 0) {
+        if (e->ext.has_seq)
+            m |= BIT(L_EP) | BIT(L_SEQ);
+        if (e->ext.has_boot)
+            m |= BIT(L_BOOT) | BIT(L_UPT);
     }
-    if ((r->bu && !corio__utf8_ok(r->bu, strlen(r->bu))) ||
-        (r->u && !corio__utf8_ok(r->u, strlen(r->u))))
-        return false;
-    size_t bn_len = r->bn ? strlen(r->bn) : e->bn_len;
-    char first = r->bn ? r->bn[0] : e->bn_first;
-    size_t n_len = r->n ? strlen(r->n) : 0;
-    if (r->bn && !name_chars_ok(r->bn, bn_len))
-        return false;
-    if (r->n && !name_chars_ok(r->n, n_len))
-        return false;
-    if (r->type == CORIO_SENML_NONE && !(r->has & (CORIO_SENML_HAS_S | CORIO_SENML_HAS_BS)) &&
+    size_t bn_len = v->p[0] ? v->n[0] : e->bn_len;
+    char first = v->p[0] ? v->p[0][0] : e->bn_first;
+    if (!(m & (BIT(L_V) | BIT(L_VS) | BIT(L_VB) | BIT(L_VD) | BIT(L_S) | BIT(L_BS))) &&
         !e->bs_set) {
         /* Neither a value nor a sum: only a record of base (and, first, extension)
          * fields, which sets what follows, is allowed. */
-        bool ext = e->records == 0 && (e->ext.has_seq || e->ext.has_boot);
-        if (r->n || r->u || (r->has & (CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
-            return false;
-        if (!r->bn && !r->bu && !(r->has & BASE_NUMBERS) && !ext)
-            return false;
-        return !r->bn || bn_len == 0 || (bn_len <= CORIO_SENML_MAX_NAME && alnum(first));
+        if (m == 0 || (m & (BIT(L_N) | BIT(L_U) | BIT(L_T) | BIT(L_UT))))
+            return -1;
+        if (v->p[0] && bn_len > 0 && (bn_len > CORIO_SENML_MAX_NAME || !alnum(first)))
+            return -1;
+        return (int32_t)m;
     }
-    if (bn_len + n_len == 0 || bn_len + n_len > CORIO_SENML_MAX_NAME)
-        return false;
-    return alnum(bn_len > 0 ? first : r->n[0]);
+    if (bn_len + v->n[2] == 0 || bn_len + v->n[2] > CORIO_SENML_MAX_NAME)
+        return -1;
+    return alnum(bn_len > 0 ? first : v->p[2][0]) ? (int32_t)m : -1;
 }
 
 /* ------------------------------------------------------------------------------ */
 /* Writing a record: one table-driven walk for JSON and CBOR                      */
 /* ------------------------------------------------------------------------------ */
 
-/* Where a label's value comes from, when it is a string of the fields (1 + its offset
- * in corio_senml_fields) or a number of the extension (0x80 | its offset in
+/* Where a label's value comes from, when it is one of the record's strings (1 + its
+ * index in struct strs) or a number of the extension (0x80 | its offset in
  * corio_senml_ext); 0 for the others. */
-#define F(m) (1 + offsetof(struct corio_senml_fields, m))
 #define X(m) (0x80 | offsetof(struct corio_senml_ext, m))
 static const uint8_t src[L_COUNT] = {
-    [L_BN] = F(bn),   [L_BU] = F(bu),    [L_N] = F(n),      [L_U] = F(u),
-    [L_EP] = X(ep),   [L_SEQ] = X(seq),  [L_BOOT] = X(boot), [L_UPT] = X(upt),
+    [L_BN] = 1,     [L_BU] = 2,       [L_N] = 3,         [L_U] = 4,
+    [L_EP] = X(ep), [L_SEQ] = X(seq), [L_BOOT] = X(boot), [L_UPT] = X(upt),
 };
-#undef F
 #undef X
 
 /* The order labels are written in. CBOR: the bytewise order of the keys' encodings
@@ -239,34 +248,6 @@ static const uint8_t cbor_order[L_COUNT] = {L_N,  L_U,  L_V,    L_VS,  L_VB,  L_
 static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_BVER, L_EP,
                                             L_SEQ, L_BOOT, L_UPT, L_N,  L_U,  L_V,    L_VS,
                                             L_VB,  L_VD,   L_S,   L_T,  L_UT};
-
-/* The labels record r carries, bit l for label l. */
-static uint32_t labels_of(const struct corio_senml_enc *e, const struct corio_senml_fields *r)
-{
-    /* CORIO_SENML_HAS_BT .. CORIO_SENML_HAS_UT in bit order. */
-    static const uint8_t has_label[7] = {L_BT, L_BV, L_BS, L_BVER, L_S, L_T, L_UT};
-    uint32_t m = 0;
-    for (unsigned i = 0; i < 7; i++)
-        if ((r->has >> i) & 1u)
-            m |= 1u << has_label[i];
-    for (unsigned l = 0; l < L_COUNT; l++) {
-        const char *p;
-        if (src[l] == 0 || src[l] >= 0x80)
-            continue;
-        memcpy(&p, (const char *)r + src[l] - 1, sizeof p);
-        if (p)
-            m |= 1u << l;
-    }
-    if (r->type != CORIO_SENML_NONE)
-        m |= 1u << (L_V - CORIO_SENML_NUMBER + r->type); /* L_V, L_VS, L_VB, L_VD */
-    if (e->records == 0) {
-        if (e->ext.has_seq)
-            m |= 1u << L_EP | 1u << L_SEQ;
-        if (e->ext.has_boot)
-            m |= 1u << L_BOOT | 1u << L_UPT;
-    }
-    return m;
-}
 
 #if CORIO_SENML_FLOAT
 /* Integral numbers as CBOR integers (as RFC 8428's own CBOR example does), others as
@@ -291,8 +272,8 @@ static void put_num(struct corio_senml_out *o, double v)
 #endif
 
 /* Writes label l's key and value. */
-static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields *r, unsigned l,
-                      bool first)
+static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields *r,
+                      struct strs *v, unsigned l)
 {
     struct corio_senml_out *o = &e->out;
     unsigned s = src[l];
@@ -300,15 +281,16 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
     size_t n;
     uint64_t u;
 
-    corio__out_key(o, corio__senml_labels[l].text, corio__senml_labels[l].cbor, first);
+    corio__out_key(o, corio__senml_labels[l].text, corio__senml_labels[l].cbor, v->first);
+    v->first = false;
     if (s >= 0x80) {
         memcpy(&u, (const char *)&e->ext + (s & 0x7fu), sizeof u);
         corio__out_uint(o, u);
         return;
     }
     if (s != 0) {
-        memcpy(&p, (const char *)r + s - 1, sizeof p);
-        n = strlen(p);
+        p = v->p[s - 1];
+        n = v->n[s - 1];
     } else if (l == L_VS) {
         p = r->vs;
         n = r->vs_len;
@@ -357,12 +339,11 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
         corio_cbor_put_text(&o->w.cbor, p, n);
 }
 
-static void put_record(struct corio_senml_enc *e, const struct corio_senml_fields *r)
+static void put_record(struct corio_senml_enc *e, const struct corio_senml_fields *r,
+                       uint32_t m, struct strs *v)
 {
     bool json = e->out.json;
     const uint8_t *order = json ? json_order : cbor_order;
-    uint32_t m = labels_of(e, r);
-    bool first = true;
     /* JSON: ",{" ("{" first); CBOR: the map head, one byte for up to 23 pairs. */
     uint8_t open[2] = {',', '{'};
     size_t n = e->records == 0 ? 1 : 2;
@@ -374,12 +355,10 @@ static void put_record(struct corio_senml_enc *e, const struct corio_senml_field
         n = 1;
     }
     corio__out_raw(&e->out, open + 2 - n, n);
-    for (unsigned i = 0; i < L_COUNT; i++) {
-        if ((m >> order[i]) & 1u) {
-            put_field(e, r, order[i], first);
-            first = false;
-        }
-    }
+    v->first = true;
+    for (unsigned i = 0; i < L_COUNT; i++)
+        if ((m >> order[i]) & 1u)
+            put_field(e, r, v, order[i]);
     if (json)
         corio__out_raw(&e->out, "}", 1);
 }
@@ -397,14 +376,16 @@ int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fiel
                    CORIO_SENML_HAS_S | CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
         return enc_fail(e, CORIO_ERR_UNSUPPORTED);
 #endif
-    if (!record_ok(e, r))
+    struct strs v;
+    int32_t m = labels_of(e, r, &v);
+    if (m < 0)
         return enc_fail(e, CORIO_ERR_INVAL);
-    put_record(e, r);
+    put_record(e, r, (uint32_t)m, &v);
     rc = enc_error(e);
     if (rc != CORIO_OK)
         return rc;
     if (r->bn) {
-        e->bn_len = strlen(r->bn);
+        e->bn_len = v.n[0];
         e->bn_first = r->bn[0];
     }
     if (r->has & CORIO_SENML_HAS_BS)
