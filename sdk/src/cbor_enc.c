@@ -111,29 +111,27 @@ int corio_cbor_put_int(struct corio_cbor_enc *e, int64_t v)
     return put_head_body(e, 1, ~(uint64_t)v, NULL, 0);
 }
 
+/* A byte (major 2) or text (major 3) string copied from p[0..n). */
+static int put_string(struct corio_cbor_enc *e, unsigned major, const void *p, size_t n)
+{
+    if (n && !p)
+        return fail(e, CORIO_ERR_INVAL);
+    return put_head_body(e, major, n, p, n);
+}
+
 int corio_cbor_put_bytes(struct corio_cbor_enc *e, const void *p, size_t n)
 {
-    if (n && !p) {
-        return fail(e, CORIO_ERR_INVAL);
-    }
-    return put_head_body(e, 2, n, p, n);
+    return put_string(e, 2, p, n);
 }
 
 int corio_cbor_put_text(struct corio_cbor_enc *e, const char *s, size_t n)
 {
-    if (n && !s) {
-        return fail(e, CORIO_ERR_INVAL);
-    }
-    return put_head_body(e, 3, n, s, n);
+    return put_string(e, 3, s, n);
 }
 
 int corio_cbor_put_textz(struct corio_cbor_enc *e, const char *s)
 {
-    if (!s) {
-        return fail(e, CORIO_ERR_INVAL);
-    }
-    size_t n = strlen(s);
-    return put_head_body(e, 3, n, s, n);
+    return put_string(e, 3, s, s ? strlen(s) : 1); /* NULL: CORIO_ERR_INVAL */
 }
 
 int corio_cbor_put_array(struct corio_cbor_enc *e, uint64_t count)

@@ -638,7 +638,9 @@ int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
     }
     if (!k && e != 0) {
         *p++ = 'e';
-        p += corio_json_fmt_int64(e, p);
+        if (e < 0)
+            *p++ = '-';
+        p += corio_json_fmt_uint64(e < 0 ? 0u - (unsigned)e : (unsigned)e, p);
     }
     return corio_json_w_raw(w, tmp, (size_t)(p - tmp));
 }

@@ -198,7 +198,7 @@ static int32_t labels_of(const struct corio_senml_enc *e, const struct corio_sen
     if ((unsigned)r->type > CORIO_SENML_DATA)
         return -1;
     if (r->type != CORIO_SENML_NONE)
-        m |= BIT(L_V - CORIO_SENML_NUMBER + r->type); /* L_V, L_VS, L_VB, L_VD */
+        m |= BIT(r->type == CORIO_SENML_DATA ? L_VD : L_V - CORIO_SENML_NUMBER + r->type);
     if ((m & BIT(L_BVER)) &&
         (r->bver < 1 || r->bver > CORIO_SENML_VERSION || (e->records > 0 && r->bver != e->version)))
         return -1;
@@ -239,12 +239,8 @@ static const uint8_t src[L_COUNT] = {
 };
 #undef X
 
-/* The order labels are written in. CBOR: the bytewise order of the keys' encodings
- * (RFC 8949 §4.2.1): 0..8, then -1..-6, then the text labels, shorter first. JSON:
- * base fields, the extension, then the record's own, as the cloud's examples read. */
-static const uint8_t cbor_order[L_COUNT] = {L_N,  L_U,  L_V,    L_VS,  L_VB,  L_S,  L_T,
-                                            L_UT, L_VD, L_BVER, L_BN,  L_BT,  L_BU, L_BV,
-                                            L_BS, L_EP, L_SEQ,  L_UPT, L_BOOT};
+/* The order labels are written in: CBOR in label order (senml_int.h), JSON base
+ * fields, the extension, then the record's own, as the cloud's examples read. */
 static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_BVER, L_EP,
                                             L_SEQ, L_BOOT, L_UPT, L_N,  L_U,  L_V,    L_VS,
                                             L_VB,  L_VD,   L_S,   L_T,  L_UT};
@@ -343,7 +339,6 @@ static void put_record(struct corio_senml_enc *e, const struct corio_senml_field
                        uint32_t m, struct strs *v)
 {
     bool json = e->out.json;
-    const uint8_t *order = json ? json_order : cbor_order;
     /* JSON: ",{" ("{" first); CBOR: the map head, one byte for up to 23 pairs. */
     uint8_t open[2] = {',', '{'};
     size_t n = e->records == 0 ? 1 : 2;
@@ -356,9 +351,11 @@ static void put_record(struct corio_senml_enc *e, const struct corio_senml_field
     }
     corio__out_raw(&e->out, open + 2 - n, n);
     v->first = true;
-    for (unsigned i = 0; i < L_COUNT; i++)
-        if ((m >> order[i]) & 1u)
-            put_field(e, r, v, order[i]);
+    for (unsigned i = 0; i < L_COUNT; i++) {
+        unsigned l = json ? json_order[i] : i;
+        if ((m >> l) & 1u)
+            put_field(e, r, v, l);
+    }
     if (json)
         corio__out_raw(&e->out, "}", 1);
 }

@@ -13,27 +13,30 @@
 #include "corio/json.h"
 #include "corio/senml.h"
 
-/* The labels a record may carry; bit i of senml_raw.has is label i. */
+/* The labels a record may carry; bit i of senml_raw.has is label i. In the bytewise
+ * order of their CBOR keys (RFC 8949 §4.2.1): the integer labels 0..8, then -1..-6,
+ * then the text labels, shorter first; so the encoder writes CBOR maps in label
+ * order. */
 enum senml_label {
-    L_BN,
-    L_BT,
-    L_BU,
-    L_BV,
-    L_BS,
-    L_BVER,
-    L_N,
-    L_U,
-    L_V,
-    L_VS,
-    L_VB,
-    L_VD,
-    L_S,
-    L_T,
-    L_UT,
-    L_EP,
-    L_SEQ,
-    L_BOOT,
-    L_UPT,
+    L_N,    /* 0 */
+    L_U,    /* 1 */
+    L_V,    /* 2 */
+    L_VS,   /* 3 */
+    L_VB,   /* 4 */
+    L_S,    /* 5 */
+    L_T,    /* 6 */
+    L_UT,   /* 7 */
+    L_VD,   /* 8 */
+    L_BVER, /* -1 */
+    L_BN,   /* -2 */
+    L_BT,   /* -3 */
+    L_BU,   /* -4 */
+    L_BV,   /* -5 */
+    L_BS,   /* -6 */
+    L_EP,   /* "ep" */
+    L_SEQ,  /* "seq" */
+    L_UPT,  /* "upt" */
+    L_BOOT, /* "boot" */
     L_COUNT
 };
 
