@@ -299,12 +299,14 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
         else
             corio__out_raw(o, r->vb ? "\xf5" : "\xf4", 1);
         return;
+#if CORIO_SENML_VD
     } else if (l == L_VD) {
         if (o->json)
             corio__b64url_put(&o->w.json, r->vd, r->vd_len);
         else
             corio_cbor_put_bytes(&o->w.cbor, r->vd, r->vd_len);
         return;
+#endif
     } else if (l == L_V && (r->has & CORIO_SENML_HAS_VDEC)) {
         if (o->json) {
             corio_json_w_decimal(&o->w.json, r->vdec.m, r->vdec.e);
@@ -327,7 +329,7 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
                    : l == L_T  ? r->t
                                : r->ut);
 #endif
-        return; /* without CORIO_SENML_FLOAT enc_add refused the record first */
+        return; /* without CORIO_SENML_FLOAT (or CORIO_SENML_VD) enc_add refused it first */
     }
     if (o->json)
         corio_json_w_string(&o->w.json, p, n);
@@ -371,6 +373,10 @@ int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fiel
     if ((r->type == CORIO_SENML_NUMBER && !(r->has & CORIO_SENML_HAS_VDEC)) ||
         (r->has & (CORIO_SENML_HAS_BT | CORIO_SENML_HAS_BV | CORIO_SENML_HAS_BS |
                    CORIO_SENML_HAS_S | CORIO_SENML_HAS_T | CORIO_SENML_HAS_UT)))
+        return enc_fail(e, CORIO_ERR_UNSUPPORTED);
+#endif
+#if !CORIO_SENML_VD
+    if (r->type == CORIO_SENML_DATA)
         return enc_fail(e, CORIO_ERR_UNSUPPORTED);
 #endif
     struct strs v;
