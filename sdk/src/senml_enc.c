@@ -49,24 +49,21 @@ void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n)
 
 void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first)
 {
-    /* ,"text": for JSON; for CBOR its second byte becomes the text string's head. */
-    char k[16];
     size_t n = strlen(text);
-    k[0] = ',';
-    k[1] = '"';
-    memcpy(k + 2, text, n);
-    k[n + 2] = '"';
-    k[n + 3] = ':';
+    char h = (char)(0x60 | n); /* CBOR: the head of a text string of n bytes */
     if (o->json) {
-        corio__out_raw(o, k + first, n + 4 - first);
-    } else if (label == CORIO__TEXT_LABEL) {
-        k[1] = (char)(0x60 | n);
-        corio__out_raw(o, k + 1, n + 1);
+        corio__out_raw(o, &",\""[first], 2u - first);
     } else {
-        /* SenML's integer labels, -6..8, are one-byte CBOR integers. */
-        k[0] = (char)(label >= 0 ? label : 0x20 | (-1 - label));
-        corio__out_raw(o, k, 1);
+        if (label != CORIO__TEXT_LABEL) {
+            /* SenML's integer labels, -6..8, are one-byte CBOR integers. */
+            h = (char)(label >= 0 ? label : 0x20 | (-1 - label));
+            n = 0;
+        }
+        corio__out_raw(o, &h, 1);
     }
+    corio__out_raw(o, text, n);
+    if (o->json)
+        corio__out_raw(o, "\":", 2);
 }
 
 void corio__out_uint(struct corio_senml_out *o, uint64_t u)
@@ -160,10 +157,8 @@ struct strs {
 static int32_t labels_of(const struct corio_senml_enc *e, const struct corio_senml_fields *r,
                          struct strs *v)
 {
-    /* CORIO_SENML_HAS_BT .. CORIO_SENML_HAS_UT in bit order, and the strings' labels. */
-    static const uint8_t has_label[7] = {L_BT, L_BV, L_BS, L_BVER, L_S, L_T, L_UT};
     static const uint8_t str_label[4] = {L_BN, L_BU, L_N, L_U};
-    uint32_t m = 0;
+    uint32_t m;
 #if CORIO_SENML_FLOAT
     const double vals[7] = {r->bt, r->bv, r->bs, 0, r->s, r->t, r->ut};
     for (unsigned i = 0; i < 7; i++)
@@ -172,9 +167,11 @@ static int32_t labels_of(const struct corio_senml_enc *e, const struct corio_sen
     if (r->type == CORIO_SENML_NUMBER && !(r->has & CORIO_SENML_HAS_VDEC) && !is_finite(r->v))
         return -1;
 #endif
-    for (unsigned i = 0; i < 7; i++)
-        if ((r->has >> i) & 1u)
-            m |= BIT(has_label[i]);
+#define MOVE(flag, l) ((r->has & (flag)) ? BIT(l) : 0u)
+    m = MOVE(CORIO_SENML_HAS_BT, L_BT) | MOVE(CORIO_SENML_HAS_BV, L_BV) |
+        MOVE(CORIO_SENML_HAS_BS, L_BS) | MOVE(CORIO_SENML_HAS_BVER, L_BVER) |
+        MOVE(CORIO_SENML_HAS_S, L_S) | MOVE(CORIO_SENML_HAS_T, L_T) | MOVE(CORIO_SENML_HAS_UT, L_UT);
+#undef MOVE
     v->p[0] = r->bn;
     v->p[1] = r->bu;
     v->p[2] = r->n;
