@@ -261,17 +261,26 @@ static int get(struct corio_cbor_dec *d, struct corio_cbor_item *it, uint32_t wa
         return CORIO_ERR_UNSUPPORTED;
     if ((want & G_UTF8) && !corio__utf8_ok(it->ptr, it->len))
         return CORIO_ERR_MALFORMED;
+    if (it->indefinite)
+        it->u = CORIO_CBOR_INDEFINITE; /* the count of an indefinite container */
     *d = t;
     return CORIO_OK;
 }
 
-int corio_cbor_expect_uint(struct corio_cbor_dec *d, uint64_t *v)
+/* An item of one of want's types: its head's argument (CORIO_CBOR_INDEFINITE for an
+ * indefinite container). */
+static int get_u(struct corio_cbor_dec *d, uint64_t *v, uint32_t want)
 {
     struct corio_cbor_item it;
-    int rc = get(d, &it, T(CORIO_CBOR_UINT));
+    int rc = get(d, &it, want);
     if (rc == CORIO_OK)
         *v = it.u;
     return rc;
+}
+
+int corio_cbor_expect_uint(struct corio_cbor_dec *d, uint64_t *v)
+{
+    return get_u(d, v, T(CORIO_CBOR_UINT));
 }
 
 int corio_cbor_expect_int(struct corio_cbor_dec *d, int64_t *v)
@@ -305,30 +314,19 @@ int corio_cbor_expect_text(struct corio_cbor_dec *d, const char **s, size_t *n)
     return get_string(d, (const void **)s, n, T(CORIO_CBOR_TEXT) | G_UTF8);
 }
 
-/* The head of a container or tag of one of want's types: its argument, or
- * CORIO_CBOR_INDEFINITE. */
-static int get_head(struct corio_cbor_dec *d, uint64_t *v, uint32_t want)
-{
-    struct corio_cbor_item it;
-    int rc = get(d, &it, want);
-    if (rc == CORIO_OK)
-        *v = it.indefinite ? CORIO_CBOR_INDEFINITE : it.u;
-    return rc;
-}
-
 int corio_cbor_expect_array(struct corio_cbor_dec *d, uint64_t *count)
 {
-    return get_head(d, count, T(CORIO_CBOR_ARRAY));
+    return get_u(d, count, T(CORIO_CBOR_ARRAY));
 }
 
 int corio_cbor_expect_map(struct corio_cbor_dec *d, uint64_t *pairs)
 {
-    return get_head(d, pairs, T(CORIO_CBOR_MAP));
+    return get_u(d, pairs, T(CORIO_CBOR_MAP));
 }
 
 int corio_cbor_expect_tag(struct corio_cbor_dec *d, uint64_t *tag)
 {
-    return get_head(d, tag, T(CORIO_CBOR_TAG));
+    return get_u(d, tag, T(CORIO_CBOR_TAG));
 }
 
 int corio_cbor_expect_bool(struct corio_cbor_dec *d, bool *v)
