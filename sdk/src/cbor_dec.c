@@ -222,17 +222,15 @@ int corio_cbor_skip(struct corio_cbor_dec *d)
     struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
     unsigned base = t.depth;
-    int rc = corio_cbor_next(&t, &it);
-    if (rc != CORIO_OK)
-        return rc;
-    if (it.type == CORIO_CBOR_BREAK)
-        return CORIO_ERR_MALFORMED;
-    /* Frames above base belong to this item; it ends when the last of them closes. */
-    while (t.depth > base) {
-        rc = corio_cbor_next(&t, &it);
+    /* Frames above base belong to this item; it ends when the last of them closes. A
+     * break below base ends the container around it: no item to skip. */
+    do {
+        int rc = corio_cbor_next(&t, &it);
         if (rc != CORIO_OK)
             return rc;
-    }
+        if (it.type == CORIO_CBOR_BREAK && it.depth < base)
+            return CORIO_ERR_MALFORMED;
+    } while (t.depth > base);
     *d = t;
     return CORIO_OK;
 }
