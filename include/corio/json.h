@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/cbor.h"
 #include "corio/config.h"
 #include "corio/error.h"
 
@@ -231,10 +232,8 @@ int corio_json_fmt_int64(int64_t v, char *out);
 
 /* A writer over a caller buffer, with a sticky error. Caller-owned; fields private. */
 struct corio_json_w {
-    uint8_t *buf; /* the caller's buffer, or NULL when only counting */
-    size_t cap;
-    size_t len;
-    int err;
+    struct corio_cbor_enc out; /* the bytes, kept (and appended) as the CBOR encoder
+                                * keeps its own: one buffer writer for both formats */
 };
 
 /* Starts writing into buf[0..cap). buf == NULL only counts bytes (cap ignored). The

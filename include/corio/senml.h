@@ -187,13 +187,11 @@ struct corio_senml_fields {
     size_t vd_len;
 };
 
-/* What an encoder writes to: a JSON writer or a CBOR encoder over the caller's buffer,
- * as json says. Private; the heartbeat writes through it too. */
+/* What an encoder writes to: the JSON writer over the caller's buffer, whose bytes the
+ * CBOR calls append to as well (.w.out), and which format it writes. Private; the
+ * heartbeat writes through it too. */
 struct corio_senml_out {
-    union {
-        struct corio_json_w json;
-        struct corio_cbor_enc cbor;
-    } w;
+    struct corio_json_w w;
     bool json;
 };
 

@@ -501,43 +501,29 @@ bool corio_json_string_eq(const struct corio_json_tok *t, const char *s, size_t 
 
 void corio_json_w_init(struct corio_json_w *w, uint8_t *buf, size_t cap)
 {
-    w->buf = buf;
-    w->cap = buf ? cap : SIZE_MAX;
-    w->len = 0;
-    w->err = CORIO_OK;
+    corio_cbor_enc_init(&w->out, buf, cap);
 }
 
 size_t corio_json_w_len(const struct corio_json_w *w)
 {
-    return w->len;
+    return corio_cbor_enc_len(&w->out);
 }
 
 int corio_json_w_finish(const struct corio_json_w *w)
 {
-    if (w->err != CORIO_OK)
-        return w->err;
-    if (w->len > (size_t)INT_MAX)
-        return CORIO_ERR_NOSPACE;
-    return (int)w->len;
+    return corio_cbor_enc_finish(&w->out);
 }
 
 static int w_fail(struct corio_json_w *w, int err)
 {
-    if (w->err == CORIO_OK)
-        w->err = err;
-    return w->err;
+    if (w->out.err == CORIO_OK)
+        w->out.err = err;
+    return w->out.err;
 }
 
 int corio_json_w_raw(struct corio_json_w *w, const char *s, size_t n)
 {
-    if (w->err != CORIO_OK)
-        return w->err;
-    if (n > w->cap - w->len)
-        return w_fail(w, CORIO_ERR_NOSPACE);
-    if (w->buf && n)
-        memcpy(w->buf + w->len, s, n);
-    w->len += n;
-    return CORIO_OK;
+    return corio_cbor_put_raw(&w->out, s, n);
 }
 
 int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n)
@@ -545,13 +531,13 @@ int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n)
     /* The characters with a two-character escape, and the escapes' second bytes. */
     static const char esc[] = "\"\\\b\f\n\r\t", rep[] = "\"\\bfnrt";
     size_t out = 2;
-    if (w->err != CORIO_OK)
-        return w->err;
+    if (w->out.err != CORIO_OK)
+        return w->out.err;
     if (!s && n)
         return w_fail(w, CORIO_ERR_INVAL);
     /* Pass 0 validates and sizes, so that a string is written whole or not at all;
      * pass 1 writes. */
-    for (uint8_t *p = NULL;; p = w->buf + w->len + 1) {
+    for (uint8_t *p = NULL;; p = w->out.buf + w->out.len + 1) {
         for (size_t i = 0; i < n;) {
             uint8_t c = (uint8_t)s[i];
             char t[6];
@@ -582,40 +568,40 @@ int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n)
         }
         if (p)
             break;
-        if (out > w->cap - w->len)
+        if (out > w->out.cap - w->out.len)
             return w_fail(w, CORIO_ERR_NOSPACE);
-        if (!w->buf)
+        if (!w->out.buf)
             break;
-        w->buf[w->len] = '"';
-        w->buf[w->len + out - 1] = '"';
+        w->out.buf[w->out.len] = '"';
+        w->out.buf[w->out.len + out - 1] = '"';
     }
-    w->len += out;
+    w->out.len += out;
     return CORIO_OK;
 }
 
 int corio_json_w_double(struct corio_json_w *w, double v)
 {
     char tmp[CORIO_JSON_DOUBLE_MAX];
-    if (w->err != CORIO_OK)
-        return w->err;
+    if (w->out.err != CORIO_OK)
+        return w->out.err;
     int n = corio_json_fmt_double(v, tmp);
     if (n < 0)
         return w_fail(w, n);
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_uint64(struct corio_json_w *w, uint64_t v)
 {
     char tmp[CORIO_JSON_INT_MAX];
     int n = corio_json_fmt_uint64(v, tmp);
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_int64(struct corio_json_w *w, int64_t v)
 {
     char tmp[CORIO_JSON_INT_MAX];
     int n = corio_json_fmt_int64(v, tmp);
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
@@ -642,10 +628,10 @@ int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
             *p++ = '-';
         p += corio_json_fmt_uint64(e < 0 ? 0u - (unsigned)e : (unsigned)e, p);
     }
-    return corio_json_w_raw(w, tmp, (size_t)(p - tmp));
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)(p - tmp));
 }
 
 int corio_json_w_bool(struct corio_json_w *w, bool v)
 {
-    return v ? corio_json_w_raw(w, "true", 4) : corio_json_w_raw(w, "false", 5);
+    return v ? corio_cbor_put_raw(&w->out, "true", 4) : corio_cbor_put_raw(&w->out, "false", 5);
 }

@@ -47,7 +47,7 @@ bool corio_senml_name_valid(const char *s, size_t n)
 
 int corio__b64url_put(struct corio_json_w *w, const uint8_t *p, size_t n)
 {
-    int rc = w->err;
+    int rc = w->out.err;
     if (rc != CORIO_OK)
         return rc;
     if (n > 0 && !p)
@@ -56,14 +56,14 @@ int corio__b64url_put(struct corio_json_w *w, const uint8_t *p, size_t n)
         rc = CORIO_ERR_NOSPACE;
     size_t chars = CORIO__B64URL_LEN(n);
     /* Room for the whole string first, so that it is written whole or not. */
-    if (rc == CORIO_OK && chars + 2 > w->cap - w->len)
+    if (rc == CORIO_OK && chars + 2 > w->out.cap - w->out.len)
         rc = CORIO_ERR_NOSPACE;
     if (rc != CORIO_OK) {
-        w->err = rc;
+        w->out.err = rc;
         return rc;
     }
-    if (w->buf) {
-        uint8_t *o = w->buf + w->len;
+    if (w->out.buf) {
+        uint8_t *o = w->out.buf + w->out.len;
         *o++ = '"';
         for (size_t k = 0; k < chars; k++) {
             /* Character k holds bits 6k.. of the input: byte i from bit s of it. */
@@ -75,7 +75,7 @@ int corio__b64url_put(struct corio_json_w *w, const uint8_t *p, size_t n)
         }
         *o = '"';
     }
-    w->len += chars + 2;
+    w->out.len += chars + 2;
     return CORIO_OK;
 }
 

@@ -23,28 +23,22 @@
 void corio__out_init(struct corio_senml_out *o, bool json, uint8_t *buf, size_t cap)
 {
     o->json = json;
-    if (json)
-        corio_json_w_init(&o->w.json, buf, cap);
-    else
-        corio_cbor_enc_init(&o->w.cbor, buf, cap);
+    corio_cbor_enc_init(&o->w.out, buf, cap); /* what corio_json_w_init() does */
 }
 
 int corio__out_error(const struct corio_senml_out *o)
 {
-    return o->json ? o->w.json.err : o->w.cbor.err;
+    return corio_cbor_enc_error(&o->w.out);
 }
 
 int corio__out_finish(const struct corio_senml_out *o)
 {
-    return o->json ? corio_json_w_finish(&o->w.json) : corio_cbor_enc_finish(&o->w.cbor);
+    return corio_cbor_enc_finish(&o->w.out);
 }
 
 void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n)
 {
-    if (o->json)
-        corio_json_w_raw(&o->w.json, p, n);
-    else
-        corio_cbor_put_raw(&o->w.cbor, p, n);
+    corio_cbor_put_raw(&o->w.out, p, n);
 }
 
 void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first)
@@ -69,9 +63,9 @@ void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool
 void corio__out_uint(struct corio_senml_out *o, uint64_t u)
 {
     if (o->json)
-        corio_json_w_uint64(&o->w.json, u);
+        corio_json_w_uint64(&o->w, u);
     else
-        corio_cbor_put_uint(&o->w.cbor, u);
+        corio_cbor_put_uint(&o->w.out, u);
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -248,7 +242,7 @@ static const uint8_t json_order[L_COUNT] = {L_BN,  L_BT,   L_BU,  L_BV, L_BS, L_
 static void put_num(struct corio_senml_out *o, double v)
 {
     if (o->json) {
-        corio_json_w_double(&o->w.json, v);
+        corio_json_w_double(&o->w, v);
         return;
     }
     if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
@@ -256,11 +250,11 @@ static void put_num(struct corio_senml_out *o, double v)
         uint64_t bits;
         memcpy(&bits, &v, sizeof bits);
         if ((double)i == v && !(i == 0 && (bits >> 63))) {
-            corio_cbor_put_int(&o->w.cbor, i);
+            corio_cbor_put_int(&o->w.out, i);
             return;
         }
     }
-    corio_cbor_put_double(&o->w.cbor, v);
+    corio_cbor_put_double(&o->w.out, v);
 }
 #endif
 
@@ -299,22 +293,22 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
 #if CORIO_SENML_VD
     } else if (l == L_VD) {
         if (o->json)
-            corio__b64url_put(&o->w.json, r->vd, r->vd_len);
+            corio__b64url_put(&o->w, r->vd, r->vd_len);
         else
-            corio_cbor_put_bytes(&o->w.cbor, r->vd, r->vd_len);
+            corio_cbor_put_bytes(&o->w.out, r->vd, r->vd_len);
         return;
 #endif
     } else if (l == L_V && (r->has & CORIO_SENML_HAS_VDEC)) {
         if (o->json) {
-            corio_json_w_decimal(&o->w.json, r->vdec.m, r->vdec.e);
+            corio_json_w_decimal(&o->w, r->vdec.m, r->vdec.e);
             return;
         }
         /* m * 10^e exactly: an integer, or a decimal fraction (RFC 8949 §3.4.4). */
         if (r->vdec.e != 0) {
             corio__out_raw(o, "\xc4\x82", 2); /* tag 4, [e, m] */
-            corio_cbor_put_int(&o->w.cbor, r->vdec.e);
+            corio_cbor_put_int(&o->w.out, r->vdec.e);
         }
-        corio_cbor_put_int(&o->w.cbor, r->vdec.m);
+        corio_cbor_put_int(&o->w.out, r->vdec.m);
         return;
     } else {
 #if CORIO_SENML_FLOAT
@@ -329,9 +323,9 @@ static void put_field(struct corio_senml_enc *e, const struct corio_senml_fields
         return; /* without CORIO_SENML_FLOAT (or CORIO_SENML_VD) enc_add refused it first */
     }
     if (o->json)
-        corio_json_w_string(&o->w.json, p, n);
+        corio_json_w_string(&o->w, p, n);
     else
-        corio_cbor_put_text(&o->w.cbor, p, n);
+        corio_cbor_put_text(&o->w.out, p, n);
 }
 
 static void put_record(struct corio_senml_enc *e, const struct corio_senml_fields *r,
@@ -408,7 +402,7 @@ int corio_senml_enc_finish(struct corio_senml_enc *e)
         corio__out_raw(o, "]", 1);
     } else {
         /* Append the array head, then rotate it in front of the records. */
-        struct corio_cbor_enc *c = &o->w.cbor;
+        struct corio_cbor_enc *c = &o->w.out;
         size_t len = c->len;
         corio_cbor_put_array(c, e->records);
         size_t hn = c->len - len; /* 0 when it did not fit */
