@@ -9,7 +9,6 @@
  * and finish appends the array head and rotates it to the front; the buffer never
  * needs more room than the final pack.
  */
-#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 
