@@ -544,7 +544,7 @@ int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n)
             const char *from = t;
             size_t k = 2, used = 1;
             t[0] = '\\';
-            const char *e = c ? memchr(esc, c, sizeof esc - 1) : NULL;
+            const char *e = memchr(esc, c, sizeof esc - 1); /* esc holds no NUL */
             if (e) {
                 t[1] = rep[e - esc];
             } else if (c < 0x20) {
