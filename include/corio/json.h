@@ -250,7 +250,8 @@ int corio_json_w_finish(const struct corio_json_w *w);
 
 /* Each appends to the output and returns the sticky error after the call; an item
  * that does not fit is not written at all (CORIO_ERR_NOSPACE). */
-/* Raw bytes s[0..n), unchecked (punctuation, or text the caller vouches for). */
+/* Raw bytes s[0..n), unchecked (punctuation, or text the caller vouches for); s may be
+ * NULL when n == 0, else CORIO_ERR_INVAL (sticky). */
 int corio_json_w_raw(struct corio_json_w *w, const char *s, size_t n);
 /* A quoted string from s[0..n), escaping '"', '\\' and control characters (as \n, \t,
  * ... or \u00XX); CORIO_ERR_INVAL (sticky) if s is not valid UTF-8. s may be NULL when
