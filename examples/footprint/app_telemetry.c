@@ -44,7 +44,7 @@ int fp_telemetry_sample(uint32_t now_ms)
 #if FP_HAVE_SENML
     {
         struct corio_senml_enc e;
-        struct corio_senml_ext x = {0};
+        struct corio_senml_ext x; /* every field is set below */
         struct corio_senml_fields r = {0};
         char bn[32];
 

@@ -23,6 +23,10 @@
  * and with it soft-float arithmetic and shortest-double formatting, stays out. */
 #define CORIO_SENML_FLOAT 0
 
+/* fpsenml: the device sends no binary values (vd), so the encoder's base64url and
+ * byte-string paths stay out too; a data record would be refused. */
+#define CORIO_SENML_VD 0
+
 /* Crypto: PSA validates every public point it imports, so the SDK's own P-256 field
  * arithmetic (point checks, decompression) stays out; the OTA anchor is kept
  * uncompressed (board.h). */

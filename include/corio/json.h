@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/cbor.h"
 #include "corio/config.h"
 #include "corio/error.h"
 
@@ -231,10 +232,8 @@ int corio_json_fmt_int64(int64_t v, char *out);
 
 /* A writer over a caller buffer, with a sticky error. Caller-owned; fields private. */
 struct corio_json_w {
-    uint8_t *buf; /* the caller's buffer, or NULL when only counting */
-    size_t cap;
-    size_t len;
-    int err;
+    struct corio_cbor_enc out; /* the bytes, kept (and appended) as the CBOR encoder
+                                * keeps its own: one buffer writer for both formats */
 };
 
 /* Starts writing into buf[0..cap). buf == NULL only counts bytes (cap ignored). The
@@ -251,7 +250,8 @@ int corio_json_w_finish(const struct corio_json_w *w);
 
 /* Each appends to the output and returns the sticky error after the call; an item
  * that does not fit is not written at all (CORIO_ERR_NOSPACE). */
-/* Raw bytes s[0..n), unchecked (punctuation, or text the caller vouches for). */
+/* Raw bytes s[0..n), unchecked (punctuation, or text the caller vouches for); s may be
+ * NULL when n == 0, else CORIO_ERR_INVAL (sticky). */
 int corio_json_w_raw(struct corio_json_w *w, const char *s, size_t n);
 /* A quoted string from s[0..n), escaping '"', '\\' and control characters (as \n, \t,
  * ... or \u00XX); CORIO_ERR_INVAL (sticky) if s is not valid UTF-8. s may be NULL when

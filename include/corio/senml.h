@@ -91,6 +91,14 @@ extern "C" {
 #define CORIO_SENML_FLOAT 1
 #endif
 
+/* 1 (default): the encoder writes data values (CORIO_SENML_DATA, vd: base64url in
+ * JSON, a byte string in CBOR). 0: a device that sends no binary values leaves that
+ * code out; the encoder then refuses a CORIO_SENML_DATA record with
+ * CORIO_ERR_UNSUPPORTED. The decoder always reads data values. */
+#ifndef CORIO_SENML_VD
+#define CORIO_SENML_VD 1
+#endif
+
 /* The SenML version this code implements (RFC 8428); bver above it is refused. */
 #define CORIO_SENML_VERSION 10
 /* Times below this are relative to the time of receipt (RFC 8428 §4.5.3). */
@@ -179,13 +187,17 @@ struct corio_senml_fields {
     size_t vd_len;
 };
 
+/* What an encoder writes to: the JSON writer over the caller's buffer, whose bytes the
+ * CBOR calls append to as well (.w.out), and which format it writes. Private; the
+ * heartbeat writes through it too. */
+struct corio_senml_out {
+    struct corio_json_w w;
+    bool json;
+};
+
 /* An encoder. Caller-owned; its fields are private. */
 struct corio_senml_enc {
-    enum corio_format fmt;
-    uint8_t *buf;
-    size_t cap;
-    struct corio_cbor_enc cbor;
-    struct corio_json_w json;
+    struct corio_senml_out out;
     struct corio_senml_ext ext;
     uint32_t records;
     size_t bn_len;     /* length of the base name in effect */
@@ -217,8 +229,9 @@ int corio_senml_enc_ext(struct corio_senml_enc *e, const struct corio_senml_ext 
  * non-zero length; a resolved name that is empty, longer than CORIO_SENML_MAX_NAME,
  * or breaks RFC 8428 §4.5.1; a string that is not UTF-8; a NaN or infinite number; bver outside 1..10 or
  * differing from an earlier record's); CORIO_ERR_UNSUPPORTED after more than
- * CORIO_SENML_MAX_RECORDS records, and with CORIO_SENML_FLOAT 0 for a double v (a NUMBER
- * without CORIO_SENML_HAS_VDEC) or a numeric field (bt, bv, bs, s, t, ut).
+ * CORIO_SENML_MAX_RECORDS records, with CORIO_SENML_FLOAT 0 for a double v (a NUMBER
+ * without CORIO_SENML_HAS_VDEC) or a numeric field (bt, bv, bs, s, t, ut), and with
+ * CORIO_SENML_VD 0 for a CORIO_SENML_DATA record.
  */
 int corio_senml_enc_add(struct corio_senml_enc *e, const struct corio_senml_fields *r);
 

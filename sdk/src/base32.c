@@ -7,7 +7,12 @@
 
 #include "corio/error.h"
 
-static const char ALPHABET[32] = "abcdefghijklmnopqrstuvwxyz234567";
+/* The character of the 5-bit value v: the alphabet a-z 2-7, computed, not a table. */
+static char char_of(uint32_t v)
+{
+    v &= 31u;
+    return (char)(v < 26 ? 'a' + v : '2' - 26 + v);
+}
 
 /* The 5-bit value of c, or -1 when c is not in the alphabet. */
 static int value_of(char c)
@@ -26,21 +31,14 @@ int corio_base32_encode(const uint8_t *in, size_t in_len, char *out, size_t out_
     size_t need = CORIO_BASE32_ENCODED_LEN(in_len);
     if (out_cap < need + 1)
         return CORIO_ERR_NOSPACE;
-    uint32_t acc = 0; /* never holds more than 12 bits */
-    unsigned bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        acc = (acc << 8 | in[i]) & 0xfffu;
-        bits += 8;
-        while (bits >= 5) {
-            bits -= 5;
-            out[o++] = ALPHABET[(acc >> bits) & 31u];
-        }
+    /* Character k holds bits 5k..5k+4 of the input (in_len is small enough for 5k). */
+    for (size_t k = 0; k < need; k++) {
+        size_t i = k * 5 / 8;
+        uint32_t v = (uint32_t)in[i] << 8 | (i + 1 < in_len ? in[i + 1] : 0u);
+        out[k] = char_of(v >> (11 - k * 5 % 8));
     }
-    if (bits > 0)
-        out[o++] = ALPHABET[(acc << (5 - bits)) & 31u];
-    out[o] = '\0';
-    return (int)o;
+    out[need] = '\0';
+    return (int)need;
 }
 
 int corio_base32_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap)

@@ -73,33 +73,31 @@ static void complete(struct corio_cbor_dec *d)
 }
 
 /* Widens an IEEE binary16 or binary32 (ebits exponent and mbits mantissa bits) to a
- * double exactly, by moving bits: no float arithmetic, so no FPU and no rounding. */
-static double widen(uint64_t bits, unsigned ebits, unsigned mbits)
+ * double exactly, by moving bits: no float arithmetic, so no FPU and no rounding.
+ * 32-bit work until the last step, which keeps 64-bit shifts out of a 32-bit core. */
+static double widen(uint32_t bits, unsigned ebits, unsigned mbits)
 {
-    uint64_t sign = bits >> (ebits + mbits);
-    uint64_t emax = (1u << ebits) - 1u;
-    uint64_t exp = (bits >> mbits) & emax;
-    uint64_t m = bits & ((1ull << mbits) - 1u);
-    int bias = (int)(emax >> 1);
-    uint64_t dexp, out;
+    uint32_t emax = (1u << ebits) - 1u;
+    uint32_t exp = (bits >> mbits) & emax;
+    uint32_t m = bits & ((1u << mbits) - 1u);
+    uint32_t dexp = exp + 1023u - (emax >> 1); /* a normal number */
 
     if (exp == emax) {
         dexp = 0x7ff; /* infinity, or NaN with its payload kept non-zero */
-    } else if (exp == 0 && m == 0) {
-        dexp = 0;
     } else if (exp == 0) {
-        /* Subnormal here, normal as a double: shift the leading 1 into place. */
-        int e = 1 - bias;
-        while (!(m & (1ull << mbits))) {
-            m <<= 1;
-            e--;
+        dexp = 0;
+        if (m != 0) {
+            /* Subnormal here, normal as a double: shift the leading 1 into place. */
+            dexp = 1024u - (emax >> 1);
+            while (!(m & (1u << mbits))) {
+                m <<= 1;
+                dexp--;
+            }
+            m &= (1u << mbits) - 1u;
         }
-        m &= (1ull << mbits) - 1u;
-        dexp = (uint64_t)(e + 1023);
-    } else {
-        dexp = (uint64_t)((int)exp - bias + 1023);
     }
-    out = (sign << 63) | (dexp << 52) | (m << (52 - mbits));
+    uint32_t hi = (bits >> (ebits + mbits)) << 31 | dexp << 20;
+    uint64_t out = (uint64_t)hi << 32 | (uint64_t)m << (52 - mbits);
     double v;
     memcpy(&v, &out, sizeof v);
     return v;
@@ -111,11 +109,10 @@ int corio_cbor_next(struct corio_cbor_dec *d, struct corio_cbor_item *out)
     size_t pos = d->pos;
     unsigned push = 0;
     size_t push_left = 0;
-    int opens = 0;
 
-    memset(&it, 0, sizeof it);
     if (pos >= d->len)
         return CORIO_ERR_MALFORMED;
+    memset(&it, 0, sizeof it);
     uint8_t ib = d->buf[pos++];
     unsigned major = ib >> 5, ai = ib & 0x1fu;
     unsigned parent = d->depth ? d->kind[d->depth - 1] : 0;
@@ -125,25 +122,23 @@ int corio_cbor_next(struct corio_cbor_dec *d, struct corio_cbor_item *out)
     it.offset = d->pos;
     it.depth = d->depth;
 
-    if (ai >= 24 && ai <= 27) {
-        size_t n = (size_t)1 << (ai - 24);
-        if (d->len - pos < n)
-            return CORIO_ERR_MALFORMED;
-        arg = 0;
-        for (size_t i = 0; i < n; i++)
-            arg = (arg << 8) | d->buf[pos + i];
-        pos += n;
-    } else if (ai >= 28 && ai <= 30) {
-        return CORIO_ERR_MALFORMED; /* reserved */
-    } else if (ai == 31 && (major == 0 || major == 1 || major == 6)) {
-        return CORIO_ERR_MALFORMED; /* no indefinite form */
+    if (ai >= 24) {
+        if (ai <= 27) {
+            size_t n = (size_t)1 << (ai - 24);
+            if (d->len - pos < n)
+                return CORIO_ERR_MALFORMED;
+            arg = 0;
+            while (n--)
+                arg = (arg << 8) | d->buf[pos++];
+        } else if (ai < 31 || major < 2 || major == 6) {
+            return CORIO_ERR_MALFORMED; /* reserved, or no indefinite form */
+        }
     }
     it.u = arg;
 
     /* Inside an indefinite-length string only definite chunks of its type, or the
      * break, may appear. */
-    if ((parent == K_IBYTES || parent == K_ITEXT) && ib != 0xff &&
-        (major != (parent == K_IBYTES ? 2u : 3u) || ai == 31))
+    if (parent >= K_IBYTES && ib != 0xff && (major != parent - 4u || ai == 31))
         return CORIO_ERR_MALFORMED;
 
     if (ib == 0xff) {
@@ -161,82 +156,47 @@ int corio_cbor_next(struct corio_cbor_dec *d, struct corio_cbor_item *out)
         return CORIO_OK;
     }
 
-    switch (major) {
-    case 0:
-        it.type = CORIO_CBOR_UINT;
-        break;
-    case 1:
-        it.type = CORIO_CBOR_NEGINT;
-        break;
-    case 2:
-    case 3:
-        it.type = major == 2 ? CORIO_CBOR_BYTES : CORIO_CBOR_TEXT;
-        if (ai == 31) {
-            it.indefinite = true;
-            it.u = 0;
-            opens = 1;
-            push = major == 2 ? K_IBYTES : K_ITEXT;
-        } else {
-            if (arg > d->len - pos)
-                return CORIO_ERR_MALFORMED;
-            it.ptr = d->buf + pos;
-            it.len = (size_t)arg;
-            pos += (size_t)arg;
+    /* Major types 0..6 are CORIO_CBOR_UINT .. CORIO_CBOR_TAG in order. */
+    it.type = (enum corio_cbor_type)major;
+    if (ai == 31) {
+        /* An indefinite string, array or map (the others were refused above). */
+        it.indefinite = true;
+        it.u = 0;
+        push = major < 4 ? major + 4 : major; /* K_IBYTES, K_ITEXT, K_IARRAY, K_IMAP */
+    } else if (major == 2 || major == 3) {
+        if (arg > d->len - pos)
+            return CORIO_ERR_MALFORMED;
+        it.ptr = d->buf + pos;
+        it.len = (size_t)arg;
+        pos += (size_t)arg;
+    } else if (major == 4 || major == 5) {
+        /* Each item takes at least one byte: a larger count is truncated input. */
+        if (arg > (d->len - pos) >> (major - 4))
+            return CORIO_ERR_MALFORMED;
+        if (arg > 0) {
+            push = major - 3; /* K_ARRAY, K_MAP */
+            push_left = (size_t)arg << (major - 4);
         }
-        break;
-    case 4:
-    case 5:
-        it.type = major == 4 ? CORIO_CBOR_ARRAY : CORIO_CBOR_MAP;
-        opens = 1;
-        if (ai == 31) {
-            it.indefinite = true;
-            it.u = 0;
-            push = major == 4 ? K_IARRAY : K_IMAP;
-        } else {
-            /* Each item takes at least one byte: a larger count is truncated input. */
-            size_t room = d->len - pos;
-            if (major == 5)
-                room /= 2;
-            if (arg > room)
-                return CORIO_ERR_MALFORMED;
-            if (arg > 0) {
-                push = major == 4 ? K_ARRAY : K_MAP;
-                push_left = major == 4 ? (size_t)arg : 2 * (size_t)arg;
-            }
-        }
-        break;
-    case 6:
-        it.type = CORIO_CBOR_TAG;
-        opens = 1;
+    } else if (major == 6) {
         push = K_TAG;
         push_left = 1;
-        break;
-    default: /* 7 */
-        if (ai < 20) {
-            it.type = CORIO_CBOR_SIMPLE;
-        } else if (ai < 24) {
-            static const enum corio_cbor_type fixed[4] = {
-                CORIO_CBOR_FALSE, CORIO_CBOR_TRUE, CORIO_CBOR_NULL, CORIO_CBOR_UNDEFINED};
-            it.type = fixed[ai - 20];
-        } else if (ai == 24) {
-            if (arg < 32)
-                return CORIO_ERR_MALFORMED; /* reserved two-byte simple value */
-            it.type = CORIO_CBOR_SIMPLE;
-        } else {
+    } else if (major == 7) {
+        if (ai >= 20 && ai < 24) {
+            it.type = (enum corio_cbor_type)(CORIO_CBOR_FALSE + (ai - 20));
+        } else if (ai == 24 && arg < 32) {
+            return CORIO_ERR_MALFORMED; /* reserved two-byte simple value */
+        } else if (ai >= 25) {
             it.type = CORIO_CBOR_FLOAT;
             it.float_size = (uint8_t)(1u << (ai - 24));
-            if (ai == 25) {
-                it.f = widen(arg, 5, 10);
-            } else if (ai == 26) {
-                it.f = widen(arg, 8, 23);
-            } else {
+            if (ai == 27)
                 memcpy(&it.f, &arg, sizeof it.f);
-            }
+            else
+                it.f = ai == 25 ? widen((uint32_t)arg, 5, 10) : widen((uint32_t)arg, 8, 23);
         }
-        break;
     }
 
-    if (opens && d->depth >= CORIO_CBOR_MAX_DEPTH)
+    /* Every array, map or tag opens a level (an empty one closes it at once). */
+    if ((push || major == 4 || major == 5) && d->depth >= CORIO_CBOR_MAX_DEPTH)
         return CORIO_ERR_UNSUPPORTED;
 
     d->pos = pos;
@@ -262,17 +222,15 @@ int corio_cbor_skip(struct corio_cbor_dec *d)
     struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
     unsigned base = t.depth;
-    int rc = corio_cbor_next(&t, &it);
-    if (rc != CORIO_OK)
-        return rc;
-    if (it.type == CORIO_CBOR_BREAK)
-        return CORIO_ERR_MALFORMED;
-    /* Frames above base belong to this item; it ends when the last of them closes. */
-    while (t.depth > base) {
-        rc = corio_cbor_next(&t, &it);
+    /* Frames above base belong to this item; it ends when the last of them closes. A
+     * break below base ends the container around it: no item to skip. */
+    do {
+        int rc = corio_cbor_next(&t, &it);
         if (rc != CORIO_OK)
             return rc;
-    }
+        if (it.type == CORIO_CBOR_BREAK && it.depth < base)
+            return CORIO_ERR_MALFORMED;
+    } while (t.depth > base);
     *d = t;
     return CORIO_OK;
 }
@@ -281,197 +239,150 @@ int corio_cbor_skip(struct corio_cbor_dec *d)
 /* Typed getters                                                                  */
 /* ------------------------------------------------------------------------------ */
 
-/* Reads the next item on a copy and commits only if it is of the wanted type. */
-static int take(struct corio_cbor_dec *d, struct corio_cbor_item *it,
-                enum corio_cbor_type type, struct corio_cbor_dec *t)
+#define T(type) (1u << (type))
+/* Checks get() makes beyond the type, above the type bits. */
+#define G_DEFINITE (1u << 20) /* an indefinite string is CORIO_ERR_UNSUPPORTED */
+#define G_UTF8 (1u << 21)     /* the text must be UTF-8 */
+#define G_INT64 (1u << 22)    /* the argument must fit int64_t (as -1 - u for NEGINT) */
+
+/* The one reader behind every getter: reads the next item on a copy and commits only
+ * if its type is one of want's type bits and it passes want's checks. */
+static int get(struct corio_cbor_dec *d, struct corio_cbor_item *it, uint32_t want)
 {
-    *t = *d;
-    int rc = corio_cbor_next(t, it);
+    struct corio_cbor_dec t = *d;
+    int rc = corio_cbor_next(&t, it);
     if (rc != CORIO_OK)
         return rc;
-    return it->type == type ? CORIO_OK : CORIO_ERR_MALFORMED;
+    if (!(want & T(it->type)) || ((want & G_INT64) && it->u > (uint64_t)INT64_MAX))
+        return CORIO_ERR_MALFORMED;
+    if ((want & G_DEFINITE) && it->indefinite)
+        return CORIO_ERR_UNSUPPORTED;
+    if ((want & G_UTF8) && !corio__utf8_ok(it->ptr, it->len))
+        return CORIO_ERR_MALFORMED;
+    if (it->indefinite)
+        it->u = CORIO_CBOR_INDEFINITE; /* the count of an indefinite container */
+    *d = t;
+    return CORIO_OK;
+}
+
+/* An item of one of want's types: its head's argument (CORIO_CBOR_INDEFINITE for an
+ * indefinite container). */
+static int get_u(struct corio_cbor_dec *d, uint64_t *v, uint32_t want)
+{
+    struct corio_cbor_item it;
+    int rc = get(d, &it, want);
+    if (rc == CORIO_OK)
+        *v = it.u;
+    return rc;
 }
 
 int corio_cbor_expect_uint(struct corio_cbor_dec *d, uint64_t *v)
 {
-    struct corio_cbor_dec t;
-    struct corio_cbor_item it;
-    int rc = take(d, &it, CORIO_CBOR_UINT, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *v = it.u;
-    *d = t;
-    return CORIO_OK;
+    return get_u(d, v, T(CORIO_CBOR_UINT));
 }
 
 int corio_cbor_expect_int(struct corio_cbor_dec *d, int64_t *v)
 {
-    struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
-    int rc = corio_cbor_next(&t, &it);
-    if (rc != CORIO_OK)
-        return rc;
-    if ((it.type != CORIO_CBOR_UINT && it.type != CORIO_CBOR_NEGINT) ||
-        it.u > (uint64_t)INT64_MAX)
-        return CORIO_ERR_MALFORMED;
-    *v = it.type == CORIO_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
-    *d = t;
-    return CORIO_OK;
+    int rc = get(d, &it, T(CORIO_CBOR_UINT) | T(CORIO_CBOR_NEGINT) | G_INT64);
+    if (rc == CORIO_OK)
+        *v = it.type == CORIO_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
+    return rc;
 }
 
-static int take_string(struct corio_cbor_dec *d, enum corio_cbor_type type,
-                       struct corio_cbor_item *it, struct corio_cbor_dec *t)
+/* A definite string of type (with want's checks): its content. */
+static int get_string(struct corio_cbor_dec *d, const void **p, size_t *n, uint32_t want)
 {
-    int rc = take(d, it, type, t);
-    if (rc != CORIO_OK)
-        return rc;
-    return it->indefinite ? CORIO_ERR_UNSUPPORTED : CORIO_OK;
+    struct corio_cbor_item it;
+    int rc = get(d, &it, want | G_DEFINITE);
+    if (rc == CORIO_OK) {
+        *p = it.ptr;
+        *n = it.len;
+    }
+    return rc;
 }
 
 int corio_cbor_expect_bytes(struct corio_cbor_dec *d, const uint8_t **p, size_t *n)
 {
-    struct corio_cbor_dec t;
-    struct corio_cbor_item it;
-    int rc = take_string(d, CORIO_CBOR_BYTES, &it, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *p = it.ptr;
-    *n = it.len;
-    *d = t;
-    return CORIO_OK;
+    return get_string(d, (const void **)p, n, T(CORIO_CBOR_BYTES));
 }
 
 int corio_cbor_expect_text(struct corio_cbor_dec *d, const char **s, size_t *n)
 {
-    struct corio_cbor_dec t;
-    struct corio_cbor_item it;
-    int rc = take_string(d, CORIO_CBOR_TEXT, &it, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    if (!corio__utf8_ok(it.ptr, it.len))
-        return CORIO_ERR_MALFORMED;
-    *s = (const char *)it.ptr;
-    *n = it.len;
-    *d = t;
-    return CORIO_OK;
-}
-
-static int expect_container(struct corio_cbor_dec *d, enum corio_cbor_type type,
-                            uint64_t *count)
-{
-    struct corio_cbor_dec t;
-    struct corio_cbor_item it;
-    int rc = take(d, &it, type, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *count = it.indefinite ? CORIO_CBOR_INDEFINITE : it.u;
-    *d = t;
-    return CORIO_OK;
+    return get_string(d, (const void **)s, n, T(CORIO_CBOR_TEXT) | G_UTF8);
 }
 
 int corio_cbor_expect_array(struct corio_cbor_dec *d, uint64_t *count)
 {
-    return expect_container(d, CORIO_CBOR_ARRAY, count);
+    return get_u(d, count, T(CORIO_CBOR_ARRAY));
 }
 
 int corio_cbor_expect_map(struct corio_cbor_dec *d, uint64_t *pairs)
 {
-    return expect_container(d, CORIO_CBOR_MAP, pairs);
+    return get_u(d, pairs, T(CORIO_CBOR_MAP));
 }
 
 int corio_cbor_expect_tag(struct corio_cbor_dec *d, uint64_t *tag)
 {
-    struct corio_cbor_dec t;
-    struct corio_cbor_item it;
-    int rc = take(d, &it, CORIO_CBOR_TAG, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *tag = it.u;
-    *d = t;
-    return CORIO_OK;
+    return get_u(d, tag, T(CORIO_CBOR_TAG));
 }
 
 int corio_cbor_expect_bool(struct corio_cbor_dec *d, bool *v)
 {
-    struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
-    int rc = corio_cbor_next(&t, &it);
-    if (rc != CORIO_OK)
-        return rc;
-    if (it.type != CORIO_CBOR_FALSE && it.type != CORIO_CBOR_TRUE)
-        return CORIO_ERR_MALFORMED;
-    *v = it.type == CORIO_CBOR_TRUE;
-    *d = t;
-    return CORIO_OK;
+    int rc = get(d, &it, T(CORIO_CBOR_FALSE) | T(CORIO_CBOR_TRUE));
+    if (rc == CORIO_OK)
+        *v = it.type == CORIO_CBOR_TRUE;
+    return rc;
 }
 
 int corio_cbor_expect_null(struct corio_cbor_dec *d)
 {
-    struct corio_cbor_dec t;
     struct corio_cbor_item it;
-    int rc = take(d, &it, CORIO_CBOR_NULL, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *d = t;
-    return CORIO_OK;
+    return get(d, &it, T(CORIO_CBOR_NULL));
 }
 
 int corio_cbor_expect_simple(struct corio_cbor_dec *d, uint8_t *v)
 {
-    struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
-    int rc = corio_cbor_next(&t, &it);
-    if (rc != CORIO_OK)
-        return rc;
-    if (it.type < CORIO_CBOR_SIMPLE || it.type > CORIO_CBOR_UNDEFINED)
-        return CORIO_ERR_MALFORMED;
-    *v = (uint8_t)it.u;
-    *d = t;
-    return CORIO_OK;
+    int rc = get(d, &it,
+                 T(CORIO_CBOR_SIMPLE) | T(CORIO_CBOR_FALSE) | T(CORIO_CBOR_TRUE) |
+                     T(CORIO_CBOR_NULL) | T(CORIO_CBOR_UNDEFINED));
+    if (rc == CORIO_OK)
+        *v = (uint8_t)it.u;
+    return rc;
 }
 
 int corio_cbor_expect_float(struct corio_cbor_dec *d, double *v)
 {
-    struct corio_cbor_dec t;
     struct corio_cbor_item it;
-    int rc = take(d, &it, CORIO_CBOR_FLOAT, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *v = it.f;
-    *d = t;
-    return CORIO_OK;
+    int rc = get(d, &it, T(CORIO_CBOR_FLOAT));
+    if (rc == CORIO_OK)
+        *v = it.f;
+    return rc;
 }
 
 int corio_cbor_expect_number(struct corio_cbor_dec *d, double *v)
 {
-    struct corio_cbor_dec t = *d;
     struct corio_cbor_item it;
-    int rc = corio_cbor_next(&t, &it);
+    int rc = get(d, &it, T(CORIO_CBOR_FLOAT) | T(CORIO_CBOR_UINT) | T(CORIO_CBOR_NEGINT));
     if (rc != CORIO_OK)
         return rc;
     if (it.type == CORIO_CBOR_FLOAT)
         *v = it.f;
     else if (it.type == CORIO_CBOR_UINT)
         *v = (double)it.u;
-    else if (it.type == CORIO_CBOR_NEGINT)
+    else
         /* -(u + 1) rounded once: -1.0 - (double)u would round twice (u's conversion,
          * then the sum), which for |v| above 2^53 can miss the nearest double. */
         *v = it.u == UINT64_MAX ? -18446744073709551616.0 : -(double)(it.u + 1);
-    else
-        return CORIO_ERR_MALFORMED;
-    *d = t;
     return CORIO_OK;
 }
 
 int corio_cbor_expect_break(struct corio_cbor_dec *d)
 {
-    struct corio_cbor_dec t;
     struct corio_cbor_item it;
-    int rc = take(d, &it, CORIO_CBOR_BREAK, &t);
-    if (rc != CORIO_OK)
-        return rc;
-    *d = t;
-    return CORIO_OK;
+    return get(d, &it, T(CORIO_CBOR_BREAK));
 }
 
 /* ------------------------------------------------------------------------------ */

@@ -38,73 +38,59 @@ int corio_cbor_enc_finish(const struct corio_cbor_enc *e)
     return (int)e->len;
 }
 
-/* Room left; in size-only mode cap is SIZE_MAX, so counting stops only at overflow. */
-static int has_room(struct corio_cbor_enc *e, size_t n)
-{
-    if (e->err != CORIO_OK)
-        return 0;
-    if (n > e->cap - e->len) {
-        e->err = CORIO_ERR_NOSPACE;
-        return 0;
-    }
-    return 1;
-}
-
-static void fail(struct corio_cbor_enc *e, int err)
+static int fail(struct corio_cbor_enc *e, int err)
 {
     if (e->err == CORIO_OK)
         e->err = err;
+    return e->err;
 }
 
 /* Writes the head of major type major with argument arg into h; returns its size. */
 static size_t head(uint8_t h[9], unsigned major, uint64_t arg)
 {
-    uint8_t ib = (uint8_t)(major << 5);
-    size_t n;
-    if (arg < 24) {
-        h[0] = (uint8_t)(ib | arg);
-        return 1;
+    size_t n = 0;
+    unsigned ai = (unsigned)arg;
+    if (arg >= 24) {
+        /* 1, 2, 4 or 8 argument bytes: additional information 24..27. */
+        for (n = 1, ai = 24; n < 8 && arg >> (8 * n) != 0; n *= 2)
+            ai++;
+        for (size_t i = n; i > 0; i--) {
+            h[i] = (uint8_t)arg;
+            arg >>= 8;
+        }
     }
-    if (arg <= 0xffu) {
-        h[0] = (uint8_t)(ib | 24u);
-        n = 1;
-    } else if (arg <= 0xffffu) {
-        h[0] = (uint8_t)(ib | 25u);
-        n = 2;
-    } else if (arg <= 0xffffffffu) {
-        h[0] = (uint8_t)(ib | 26u);
-        n = 4;
-    } else {
-        h[0] = (uint8_t)(ib | 27u);
-        n = 8;
-    }
-    for (size_t i = 0; i < n; i++)
-        h[n - i] = (uint8_t)(arg >> (8 * i));
+    h[0] = (uint8_t)(major << 5 | ai);
     return n + 1;
 }
 
-/* Appends a head and then n bytes of body (body may be NULL: zero-filled), all or
- * nothing. */
+/* Appends h[0..hn) and then n bytes of body (body may be NULL: zero-filled), all or
+ * nothing. In size-only mode cap is SIZE_MAX, so counting stops only at overflow. */
+static int put(struct corio_cbor_enc *e, const uint8_t *h, size_t hn, const void *body,
+               size_t n)
+{
+    if (e->err != CORIO_OK)
+        return e->err;
+    if (n > e->cap - e->len || hn > e->cap - e->len - n)
+        return fail(e, CORIO_ERR_NOSPACE);
+    if (e->buf) {
+        uint8_t *p = e->buf + e->len;
+        if (hn)
+            memcpy(p, h, hn);
+        if (body)
+            memcpy(p + hn, body, n);
+        else
+            memset(p + hn, 0, n);
+    }
+    e->len += hn + n;
+    return CORIO_OK;
+}
+
+/* Appends a head and then n bytes of body, as put(). */
 static int put_head_body(struct corio_cbor_enc *e, unsigned major, uint64_t arg,
                          const void *body, size_t n)
 {
     uint8_t h[9];
-    size_t hn = head(h, major, arg);
-    if (n > SIZE_MAX - hn) {
-        fail(e, CORIO_ERR_NOSPACE);
-        return e->err;
-    }
-    if (!has_room(e, hn + n))
-        return e->err;
-    if (e->buf) {
-        memcpy(e->buf + e->len, h, hn);
-        if (n && body)
-            memcpy(e->buf + e->len + hn, body, n);
-        else if (n)
-            memset(e->buf + e->len + hn, 0, n);
-    }
-    e->len += hn + n;
-    return CORIO_OK;
+    return put(e, h, head(h, major, arg), body, n);
 }
 
 int corio_cbor_put_uint(struct corio_cbor_enc *e, uint64_t v)
@@ -125,32 +111,27 @@ int corio_cbor_put_int(struct corio_cbor_enc *e, int64_t v)
     return put_head_body(e, 1, ~(uint64_t)v, NULL, 0);
 }
 
+/* A byte (major 2) or text (major 3) string copied from p[0..n). */
+static int put_string(struct corio_cbor_enc *e, unsigned major, const void *p, size_t n)
+{
+    if (n && !p)
+        return fail(e, CORIO_ERR_INVAL);
+    return put_head_body(e, major, n, p, n);
+}
+
 int corio_cbor_put_bytes(struct corio_cbor_enc *e, const void *p, size_t n)
 {
-    if (n && !p) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
-    }
-    return put_head_body(e, 2, n, p, n);
+    return put_string(e, 2, p, n);
 }
 
 int corio_cbor_put_text(struct corio_cbor_enc *e, const char *s, size_t n)
 {
-    if (n && !s) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
-    }
-    return put_head_body(e, 3, n, s, n);
+    return put_string(e, 3, s, n);
 }
 
 int corio_cbor_put_textz(struct corio_cbor_enc *e, const char *s)
 {
-    if (!s) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
-    }
-    size_t n = strlen(s);
-    return put_head_body(e, 3, n, s, n);
+    return put_string(e, 3, s, s ? strlen(s) : 1); /* NULL: CORIO_ERR_INVAL */
 }
 
 int corio_cbor_put_array(struct corio_cbor_enc *e, uint64_t count)
@@ -171,8 +152,7 @@ int corio_cbor_put_tag(struct corio_cbor_enc *e, uint64_t tag)
 int corio_cbor_put_simple(struct corio_cbor_enc *e, uint8_t v)
 {
     if (v >= 24 && v < 32) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
+        return fail(e, CORIO_ERR_INVAL);
     }
     return put_head_body(e, 7, v, NULL, 0);
 }
@@ -266,7 +246,7 @@ static size_t float_item(uint8_t h[9], double v)
 int corio_cbor_put_double(struct corio_cbor_enc *e, double v)
 {
     uint8_t h[9];
-    return corio_cbor_put_raw(e, h, float_item(h, v));
+    return put(e, h, float_item(h, v), NULL, 0);
 }
 
 int corio_cbor_put_float(struct corio_cbor_enc *e, float v)
@@ -276,16 +256,9 @@ int corio_cbor_put_float(struct corio_cbor_enc *e, float v)
 
 int corio_cbor_put_raw(struct corio_cbor_enc *e, const void *p, size_t n)
 {
-    if (n && !p) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
-    }
-    if (!has_room(e, n))
-        return e->err;
-    if (e->buf && n)
-        memcpy(e->buf + e->len, p, n);
-    e->len += n;
-    return CORIO_OK;
+    if (n && !p)
+        return fail(e, CORIO_ERR_INVAL);
+    return put(e, p, n, NULL, 0);
 }
 
 int corio_cbor_put_bytes_reserve(struct corio_cbor_enc *e, size_t n, uint8_t **content)
@@ -310,19 +283,17 @@ int corio_cbor_put_bstr_end(struct corio_cbor_enc *e, const struct corio_cbor_wr
 {
     if (e->err != CORIO_OK)
         return e->err;
-    if (w->start >= e->len || (e->buf && e->buf[w->start] != 0x40)) {
-        fail(e, CORIO_ERR_INVAL);
-        return e->err;
-    }
+    if (w->start >= e->len || (e->buf && e->buf[w->start] != 0x40))
+        return fail(e, CORIO_ERR_INVAL);
     size_t content = e->len - w->start - 1;
     uint8_t h[9];
     size_t hn = head(h, 2, content);
-    if (!has_room(e, hn - 1))
+    /* Grow by the head's extra bytes, then move the content up behind the head. */
+    if (put(e, NULL, 0, NULL, hn - 1) != CORIO_OK)
         return e->err;
     if (e->buf) {
         memmove(e->buf + w->start + hn, e->buf + w->start + 1, content);
         memcpy(e->buf + w->start, h, hn);
     }
-    e->len += hn - 1;
     return CORIO_OK;
 }

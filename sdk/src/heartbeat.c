@@ -2,30 +2,24 @@
  * heartbeat.c - encode and decode a device heartbeat (include/corio/heartbeat.h,
  * docs/formats.md) in JSON or CBOR over caller buffers.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "corio/heartbeat.h"
+#include "senml_int.h"
 
-/* The keys, in the order JSON is written. */
-static const char *const keys[] = {"up", "bc", "ep", "last", "pending", "drops"};
+/* The keys, in the order JSON is written, and where each value is. */
 #define NKEYS 6
+static const char keys[NKEYS][8] = {"up", "bc", "ep", "last", "pending", "drops"};
+static const uint8_t offs[NKEYS] = {
+    offsetof(struct corio_heartbeat, uptime_s), offsetof(struct corio_heartbeat, boot),
+    offsetof(struct corio_heartbeat, epoch),    offsetof(struct corio_heartbeat, last_seq),
+    offsetof(struct corio_heartbeat, pending),  offsetof(struct corio_heartbeat, drops),
+};
 
 static uint64_t *slot(struct corio_heartbeat *hb, int i)
 {
-    switch (i) {
-    case 0:
-        return &hb->uptime_s;
-    case 1:
-        return &hb->boot;
-    case 2:
-        return &hb->epoch;
-    case 3:
-        return &hb->last_seq;
-    case 4:
-        return &hb->pending;
-    default:
-        return &hb->drops;
-    }
+    return (uint64_t *)(void *)((char *)hb + offs[i]);
 }
 
 static int key_index(const char *s, size_t n)
@@ -39,32 +33,26 @@ static int key_index(const char *s, size_t n)
 int corio_heartbeat_encode(enum corio_format fmt, const struct corio_heartbeat *hb,
                            uint8_t *buf, size_t cap)
 {
-    struct corio_heartbeat h = *hb;
-    if (fmt == CORIO_FORMAT_JSON) {
-        struct corio_json_w w;
-        corio_json_w_init(&w, buf, cap);
-        for (int i = 0; i < NKEYS; i++) {
-            corio_json_w_raw(&w, i == 0 ? "{\"" : ",\"", 2);
-            corio_json_w_raw(&w, keys[i], strlen(keys[i]));
-            corio_json_w_raw(&w, "\":", 2);
-            corio_json_w_uint64(&w, *slot(&h, i));
-        }
-        corio_json_w_raw(&w, "}", 1);
-        return corio_json_w_finish(&w);
-    }
-    if (fmt != CORIO_FORMAT_CBOR)
-        return CORIO_ERR_INVAL;
-    struct corio_cbor_enc e;
-    corio_cbor_enc_init(&e, buf, cap);
-    /* The keys in deterministic order (RFC 8949 §4.2.1: shorter first, then bytewise):
-     * bc, ep, up, last, drops, pending; written so, a device needs no map sorter. */
+    /* The keys in deterministic order for CBOR (RFC 8949 §4.2.1: shorter first, then
+     * bytewise): bc, ep, up, last, drops, pending; written so, a device needs no map
+     * sorter. */
     static const uint8_t cbor_order[NKEYS] = {1, 2, 0, 3, 5, 4};
-    corio_cbor_put_map(&e, NKEYS);
+    struct corio_senml_out o;
+    bool json = fmt == CORIO_FORMAT_JSON;
+    if (!json && fmt != CORIO_FORMAT_CBOR)
+        return CORIO_ERR_INVAL;
+    corio__out_init(&o, json, buf, cap);
+    corio__out_raw(&o, json ? "{" : "\xa6", 1); /* a map of 6 pairs */
     for (int i = 0; i < NKEYS; i++) {
-        corio_cbor_put_textz(&e, keys[cbor_order[i]]);
-        corio_cbor_put_uint(&e, *slot(&h, cbor_order[i]));
+        int k = json ? i : cbor_order[i];
+        uint64_t v;
+        memcpy(&v, (const char *)hb + offs[k], sizeof v);
+        corio__out_key(&o, keys[k], CORIO__TEXT_LABEL, i == 0);
+        corio__out_uint(&o, v);
     }
-    return corio_cbor_enc_finish(&e);
+    if (json)
+        corio__out_raw(&o, "}", 1);
+    return corio__out_finish(&o);
 }
 
 static int decode_json(const uint8_t *msg, size_t len, struct corio_heartbeat *out)

@@ -501,189 +501,137 @@ bool corio_json_string_eq(const struct corio_json_tok *t, const char *s, size_t 
 
 void corio_json_w_init(struct corio_json_w *w, uint8_t *buf, size_t cap)
 {
-    w->buf = buf;
-    w->cap = buf ? cap : SIZE_MAX;
-    w->len = 0;
-    w->err = CORIO_OK;
+    corio_cbor_enc_init(&w->out, buf, cap);
 }
 
 size_t corio_json_w_len(const struct corio_json_w *w)
 {
-    return w->len;
+    return corio_cbor_enc_len(&w->out);
 }
 
 int corio_json_w_finish(const struct corio_json_w *w)
 {
-    if (w->err != CORIO_OK)
-        return w->err;
-    if (w->len > (size_t)INT_MAX)
-        return CORIO_ERR_NOSPACE;
-    return (int)w->len;
+    return corio_cbor_enc_finish(&w->out);
 }
 
-static void w_fail(struct corio_json_w *w, int err)
+static int w_fail(struct corio_json_w *w, int err)
 {
-    if (w->err == CORIO_OK)
-        w->err = err;
+    if (w->out.err == CORIO_OK)
+        w->out.err = err;
+    return w->out.err;
 }
 
 int corio_json_w_raw(struct corio_json_w *w, const char *s, size_t n)
 {
-    if (w->err != CORIO_OK)
-        return w->err;
-    if (n > w->cap - w->len) {
-        w_fail(w, CORIO_ERR_NOSPACE);
-        return w->err;
-    }
-    if (w->buf && n)
-        memcpy(w->buf + w->len, s, n);
-    w->len += n;
-    return CORIO_OK;
+    return corio_cbor_put_raw(&w->out, s, n);
 }
 
 int corio_json_w_string(struct corio_json_w *w, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (w->err != CORIO_OK)
-        return w->err;
-    if (!s && n) {
-        w_fail(w, CORIO_ERR_INVAL);
-        return w->err;
-    }
-    /* Validate and size first, so that a string is written whole or not at all. */
+    /* The characters with a two-character escape, and the escapes' second bytes. */
+    static const char esc[] = "\"\\\b\f\n\r\t", rep[] = "\"\\bfnrt";
     size_t out = 2;
-    for (size_t i = 0; i < n;) {
-        uint8_t c = (uint8_t)s[i];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-            c == '\t') {
-            out += 2;
-            i++;
-        } else if (c < 0x20) {
-            out += 6;
-            i++;
-        } else {
-            size_t k = corio__utf8_seq((const uint8_t *)s + i, n - i);
-            if (k == 0) {
-                w_fail(w, CORIO_ERR_INVAL);
-                return w->err;
+    if (w->out.err != CORIO_OK)
+        return w->out.err;
+    if (!s && n)
+        return w_fail(w, CORIO_ERR_INVAL);
+    /* Pass 0 validates and sizes, so that a string is written whole or not at all;
+     * pass 1 writes. */
+    for (uint8_t *p = NULL;; p = w->out.buf + w->out.len + 1) {
+        for (size_t i = 0; i < n;) {
+            uint8_t c = (uint8_t)s[i];
+            char t[6];
+            const char *from = t;
+            size_t k = 2, used = 1;
+            t[0] = '\\';
+            const char *e = memchr(esc, c, sizeof esc - 1); /* esc holds no NUL */
+            if (e) {
+                t[1] = rep[e - esc];
+            } else if (c < 0x20) {
+                memcpy(t + 1, "u00", 3);
+                t[4] = (char)('0' + (c >> 4));
+                t[5] = (char)((c & 15) < 10 ? '0' + (c & 15) : 'a' - 10 + (c & 15));
+                k = 6;
+            } else {
+                k = used = corio__utf8_seq((const uint8_t *)s + i, n - i);
+                if (k == 0)
+                    return w_fail(w, CORIO_ERR_INVAL);
+                from = s + i;
             }
-            out += k;
-            i += k;
+            if (p) {
+                memcpy(p, from, k);
+                p += k;
+            } else {
+                out += k;
+            }
+            i += used;
         }
+        if (p)
+            break;
+        if (out > w->out.cap - w->out.len)
+            return w_fail(w, CORIO_ERR_NOSPACE);
+        if (!w->out.buf)
+            break;
+        w->out.buf[w->out.len] = '"';
+        w->out.buf[w->out.len + out - 1] = '"';
     }
-    if (out > w->cap - w->len) {
-        w_fail(w, CORIO_ERR_NOSPACE);
-        return w->err;
-    }
-    if (!w->buf) {
-        w->len += out;
-        return CORIO_OK;
-    }
-    uint8_t *p = w->buf + w->len;
-    *p++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)s[i];
-        char e = 0;
-        switch (c) {
-        case '"':
-            e = '"';
-            break;
-        case '\\':
-            e = '\\';
-            break;
-        case '\b':
-            e = 'b';
-            break;
-        case '\f':
-            e = 'f';
-            break;
-        case '\n':
-            e = 'n';
-            break;
-        case '\r':
-            e = 'r';
-            break;
-        case '\t':
-            e = 't';
-            break;
-        default:
-            break;
-        }
-        if (e) {
-            *p++ = '\\';
-            *p++ = (uint8_t)e;
-        } else if (c < 0x20) {
-            memcpy(p, "\\u00", 4);
-            p[4] = (uint8_t)hex[c >> 4];
-            p[5] = (uint8_t)hex[c & 15];
-            p += 6;
-        } else
-            *p++ = c;
-    }
-    *p = '"';
-    w->len += out;
+    w->out.len += out;
     return CORIO_OK;
 }
 
 int corio_json_w_double(struct corio_json_w *w, double v)
 {
     char tmp[CORIO_JSON_DOUBLE_MAX];
-    if (w->err != CORIO_OK)
-        return w->err;
+    if (w->out.err != CORIO_OK)
+        return w->out.err;
     int n = corio_json_fmt_double(v, tmp);
-    if (n < 0) {
-        w_fail(w, n);
-        return w->err;
-    }
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    if (n < 0)
+        return w_fail(w, n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_uint64(struct corio_json_w *w, uint64_t v)
 {
     char tmp[CORIO_JSON_INT_MAX];
     int n = corio_json_fmt_uint64(v, tmp);
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_int64(struct corio_json_w *w, int64_t v)
 {
     char tmp[CORIO_JSON_INT_MAX];
     int n = corio_json_fmt_int64(v, tmp);
-    return corio_json_w_raw(w, tmp, (size_t)n);
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)n);
 }
 
 int corio_json_w_decimal(struct corio_json_w *w, int64_t m, int e)
 {
     /* At most 33 bytes: "-", 20 digits, "e" and "-2147483648" (and its NUL). */
     char tmp[40], digits[CORIO_JSON_INT_MAX];
-    size_t n = 0;
-    if (m < 0)
-        tmp[n++] = '-';
+    char *p = tmp;
     int nd = corio_json_fmt_uint64(m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m, digits);
-    if (e < 0 && e >= -CORIO_JSON_DECIMAL_POINT_MAX) {
-        /* Plain digits with a point: 21.5, 0.0042. */
-        int k = -e, lead = nd > k ? nd - k : 0;
-        memcpy(tmp + n, digits, (size_t)lead);
-        n += (size_t)lead;
-        if (lead == 0)
-            tmp[n++] = '0';
-        tmp[n++] = '.';
-        for (int z = nd; z < k; z++)
-            tmp[n++] = '0';
-        memcpy(tmp + n, digits + lead, (size_t)(nd - lead));
-        n += (size_t)(nd - lead);
-    } else {
-        memcpy(tmp + n, digits, (size_t)nd);
-        n += (size_t)nd;
-        if (e != 0) {
-            tmp[n++] = 'e';
-            n += (size_t)corio_json_fmt_int64(e, tmp + n);
-        }
+    /* Fraction digits: with a point when -CORIO_JSON_DECIMAL_POINT_MAX <= e < 0, the
+     * digits padded with zeros in front to have one before the point (0.0042). */
+    int k = e < 0 && e >= -CORIO_JSON_DECIMAL_POINT_MAX ? -e : 0;
+    int width = nd > k ? nd : k + 1;
+    if (m < 0)
+        *p++ = '-';
+    for (int i = 0; i < width; i++) {
+        int j = i - (width - nd);
+        if (k && i == width - k)
+            *p++ = '.';
+        *p++ = j >= 0 ? digits[j] : '0';
     }
-    return corio_json_w_raw(w, tmp, n);
+    if (!k && e != 0) {
+        *p++ = 'e';
+        if (e < 0)
+            *p++ = '-';
+        p += corio_json_fmt_uint64(e < 0 ? 0u - (unsigned)e : (unsigned)e, p);
+    }
+    return corio_cbor_put_raw(&w->out, tmp, (size_t)(p - tmp));
 }
 
 int corio_json_w_bool(struct corio_json_w *w, bool v)
 {
-    return v ? corio_json_w_raw(w, "true", 4) : corio_json_w_raw(w, "false", 5);
+    return v ? corio_cbor_put_raw(&w->out, "true", 4) : corio_cbor_put_raw(&w->out, "false", 5);
 }

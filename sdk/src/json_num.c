@@ -468,21 +468,16 @@ static uint64_t div10(uint64_t v, unsigned *rem)
 
 int corio_json_fmt_uint64(uint64_t v, char *out)
 {
-    char tmp[20];
-    int n = 0;
-    while (v > UINT32_MAX) {
+    char tmp[CORIO_JSON_INT_MAX];
+    char *p = tmp + sizeof tmp - 1;
+    *p = '\0';
+    do {
         unsigned r;
         v = div10(v, &r);
-        tmp[n++] = (char)('0' + r);
-    }
-    uint32_t s = (uint32_t)v;
-    do {
-        tmp[n++] = (char)('0' + s % 10u);
-        s /= 10u;
-    } while (s > 0);
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
+        *--p = (char)('0' + r);
+    } while (v > 0);
+    int n = (int)(tmp + sizeof tmp - 1 - p);
+    memcpy(out, p, (size_t)n + 1);
     return n;
 }
 

@@ -45,49 +45,38 @@ bool corio_senml_name_valid(const char *s, size_t n)
     return true;
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 int corio__b64url_put(struct corio_json_w *w, const uint8_t *p, size_t n)
 {
-    char chunk[64];
-    size_t k = 0;
-    if (n > 0 && !p) {
-        if (w->err == CORIO_OK)
-            w->err = CORIO_ERR_INVAL;
-        return w->err;
+    int rc = w->out.err;
+    if (rc != CORIO_OK)
+        return rc;
+    if (n > 0 && !p)
+        rc = CORIO_ERR_INVAL;
+    else if (n / 3 > (SIZE_MAX - 6) / 4) /* the encoded length would overflow */
+        rc = CORIO_ERR_NOSPACE;
+    size_t chars = CORIO__B64URL_LEN(n);
+    /* Room for the whole string first, so that it is written whole or not. */
+    if (rc == CORIO_OK && chars + 2 > w->out.cap - w->out.len)
+        rc = CORIO_ERR_NOSPACE;
+    if (rc != CORIO_OK) {
+        w->out.err = rc;
+        return rc;
     }
-    if (n / 3 > (SIZE_MAX - 6) / 4) { /* the encoded length would overflow */
-        if (w->err == CORIO_OK)
-            w->err = CORIO_ERR_NOSPACE;
-        return w->err;
-    }
-    /* Check room for the whole string first, so that it is written whole or not. */
-    size_t total = CORIO__B64URL_LEN(n) + 2;
-    if (w->err == CORIO_OK && total > w->cap - w->len) {
-        w->err = CORIO_ERR_NOSPACE;
-        return w->err;
-    }
-    corio_json_w_raw(w, "\"", 1);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        size_t m = n - i < 3 ? n - i : 3;
-        if (m > 1)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (m > 2)
-            v |= p[i + 2];
-        chunk[k++] = b64url[(v >> 18) & 63];
-        chunk[k++] = b64url[(v >> 12) & 63];
-        if (m > 1)
-            chunk[k++] = b64url[(v >> 6) & 63];
-        if (m > 2)
-            chunk[k++] = b64url[v & 63];
-        if (k > sizeof chunk - 4) {
-            corio_json_w_raw(w, chunk, k);
-            k = 0;
+    if (w->out.buf) {
+        uint8_t *o = w->out.buf + w->out.len;
+        *o++ = '"';
+        for (size_t k = 0; k < chars; k++) {
+            /* Character k holds bits 6k.. of the input: byte i from bit s of it. */
+            size_t i = k / 4 * 3 + (k & 3) * 3 / 4;
+            unsigned s = (unsigned)(k & 3) * 6 & 7;
+            unsigned v = (unsigned)p[i] << 8 | (i + 1 < n ? p[i + 1] : 0u);
+            v = (v >> (10 - s)) & 63u;
+            *o++ = (uint8_t)(v < 26 ? 'A' + v : v < 52 ? 'a' - 26 + v : v < 62 ? '0' - 52 + v : v == 62 ? '-' : '_');
         }
+        *o = '"';
     }
-    corio_json_w_raw(w, chunk, k);
-    return corio_json_w_raw(w, "\"", 1);
+    w->out.len += chars + 2;
+    return CORIO_OK;
 }
 
 static int b64val(int c)

@@ -13,27 +13,30 @@
 #include "corio/json.h"
 #include "corio/senml.h"
 
-/* The labels a record may carry; bit i of senml_raw.has is label i. */
+/* The labels a record may carry; bit i of senml_raw.has is label i. In the bytewise
+ * order of their CBOR keys (RFC 8949 §4.2.1): the integer labels 0..8, then -1..-6,
+ * then the text labels, shorter first; so the encoder writes CBOR maps in label
+ * order. */
 enum senml_label {
-    L_BN,
-    L_BT,
-    L_BU,
-    L_BV,
-    L_BS,
-    L_BVER,
-    L_N,
-    L_U,
-    L_V,
-    L_VS,
-    L_VB,
-    L_VD,
-    L_S,
-    L_T,
-    L_UT,
-    L_EP,
-    L_SEQ,
-    L_BOOT,
-    L_UPT,
+    L_N,    /* 0 */
+    L_U,    /* 1 */
+    L_V,    /* 2 */
+    L_VS,   /* 3 */
+    L_VB,   /* 4 */
+    L_S,    /* 5 */
+    L_T,    /* 6 */
+    L_UT,   /* 7 */
+    L_VD,   /* 8 */
+    L_BVER, /* -1 */
+    L_BN,   /* -2 */
+    L_BT,   /* -3 */
+    L_BU,   /* -4 */
+    L_BV,   /* -5 */
+    L_BS,   /* -6 */
+    L_EP,   /* "ep" */
+    L_SEQ,  /* "seq" */
+    L_UPT,  /* "upt" */
+    L_BOOT, /* "boot" */
     L_COUNT
 };
 
@@ -65,6 +68,22 @@ int corio__senml_json_record(struct corio_json *j, struct senml_raw *raw);
 
 /* Reads one record map (the next item must be its head) into *raw. */
 int corio__senml_cbor_record(struct corio_cbor_dec *c, struct senml_raw *raw);
+
+/* The encoders' output (struct corio_senml_out in senml.h): the SenML encoder and the
+ * heartbeat write JSON and CBOR through these, so one walk serves both formats. Each
+ * call is a no-op after the first error, which corio__out_error() reports. */
+void corio__out_init(struct corio_senml_out *o, bool json, uint8_t *buf, size_t cap);
+int corio__out_error(const struct corio_senml_out *o);
+/* The length written, or the sticky error (as corio_cbor_enc_finish). */
+int corio__out_finish(const struct corio_senml_out *o);
+/* Appends p[0..n) as they are: punctuation, or CBOR the caller has encoded. */
+void corio__out_raw(struct corio_senml_out *o, const void *p, size_t n);
+/* Appends a map key: in JSON ,"text": (without the comma when first); in CBOR the
+ * integer label, or the text when label is CORIO__TEXT_LABEL. text: at most 12 bytes. */
+#define CORIO__TEXT_LABEL INT8_MIN
+void corio__out_key(struct corio_senml_out *o, const char *text, int label, bool first);
+/* Appends an unsigned integer. */
+void corio__out_uint(struct corio_senml_out *o, uint64_t u);
 
 /* base64url (RFC 4648 §5) without padding. */
 #define CORIO__B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))

@@ -8,16 +8,19 @@
 #define PREFIX "corio/v1/"
 #define PREFIX_LEN 9
 
-static const char *const suffixes[CORIO_TOPIC_COUNT] = {
-    [CORIO_TOPIC_UP_JSON] = "up/json", [CORIO_TOPIC_UP_CBOR] = "up/cbor",
-    [CORIO_TOPIC_UP_EVT] = "up/evt",   [CORIO_TOPIC_UP_HB] = "up/hb",
-    [CORIO_TOPIC_UP_RES] = "up/res",   [CORIO_TOPIC_UP_CFG] = "up/cfg",
-    [CORIO_TOPIC_UP_OTA] = "up/ota",   [CORIO_TOPIC_DN_CMD] = "dn/cmd",
-    [CORIO_TOPIC_DN_CFG] = "dn/cfg",   [CORIO_TOPIC_DN_OTA] = "dn/ota",
-    [CORIO_TOPIC_DN_TIME] = "dn/time", [CORIO_TOPIC_G_BATCH] = "batch",
-    [CORIO_TOPIC_G_ACK] = "ack",       [CORIO_TOPIC_G_DOWN] = "down",
-    [CORIO_TOPIC_G_STATE] = "state",   [CORIO_TOPIC_DN_RESEND] = "dn/resend",
-};
+/* The suffixes in the order of enum corio_topic_kind, one after the other: one string
+ * instead of a table of pointers. */
+static const char suffixes[] = "up/json\0up/cbor\0up/evt\0up/hb\0up/res\0up/cfg\0up/ota\0"
+                               "dn/cmd\0dn/cfg\0dn/ota\0dn/time\0batch\0ack\0down\0state\0"
+                               "dn/resend";
+
+static const char *suffix_of(int kind)
+{
+    const char *p = suffixes;
+    while (kind-- > 0)
+        p += strlen(p) + 1;
+    return p;
+}
 
 bool corio_short_id_valid(const char *s, size_t n)
 {
@@ -38,7 +41,7 @@ const char *corio_topic_suffix(enum corio_topic_kind kind)
 {
     if ((unsigned)kind >= CORIO_TOPIC_COUNT)
         return NULL;
-    return suffixes[kind];
+    return suffix_of(kind);
 }
 
 /* The kind whose suffix is s[0..n) among the device or the gateway kinds. */
@@ -47,7 +50,8 @@ static int find_suffix(const char *s, size_t n, bool device)
     for (int k = 0; k < CORIO_TOPIC_COUNT; k++) {
         if (corio_topic_is_device((enum corio_topic_kind)k) != device)
             continue;
-        if (strlen(suffixes[k]) == n && memcmp(suffixes[k], s, n) == 0)
+        const char *x = suffix_of(k);
+        if (strlen(x) == n && memcmp(x, s, n) == 0)
             return k;
     }
     return CORIO_ERR_NOTFOUND;
@@ -65,21 +69,18 @@ int corio_topic_build(enum corio_topic_kind kind, const char *id, char *out, siz
     size_t id_len = id ? strlen(id) : 1;
     if (id && !corio_short_id_valid(id, id_len))
         return CORIO_ERR_INVAL;
-    const char *suffix = suffixes[kind];
+    const char *suffix = suffix_of(kind);
     size_t sn = strlen(suffix);
+    /* PREFIX "d/" or "g/", the id or '+', '/', the suffix. */
     size_t total = PREFIX_LEN + 2 + id_len + 1 + sn;
     if (total >= cap)
         return CORIO_ERR_NOSPACE;
-    char *p = out;
-    memcpy(p, PREFIX, PREFIX_LEN);
-    p += PREFIX_LEN;
-    *p++ = corio_topic_is_device(kind) ? 'd' : 'g';
-    *p++ = '/';
-    memcpy(p, id ? id : "+", id_len);
-    p += id_len;
-    *p++ = '/';
-    memcpy(p, suffix, sn);
-    p[sn] = '\0';
+    memcpy(out, PREFIX "d/", PREFIX_LEN + 2);
+    if (!corio_topic_is_device(kind))
+        out[PREFIX_LEN] = 'g';
+    memcpy(out + PREFIX_LEN + 2, id ? id : "+", id_len);
+    out[PREFIX_LEN + 2 + id_len] = '/';
+    memcpy(out + PREFIX_LEN + 3 + id_len, suffix, sn + 1);
     return (int)total;
 }
 

@@ -7,33 +7,23 @@
 size_t corio__utf8_seq(const uint8_t *p, size_t avail)
 {
     uint8_t b = p[0];
-    uint8_t lo = 0x80, hi = 0xbf;
-    size_t n;
     if (b < 0x80)
         return 1;
-    if (b >= 0xc2 && b <= 0xdf) {
-        n = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        n = 3;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates are not characters */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f; /* nothing above U+10FFFF */
-    } else {
+    /* Continuation bytes after the lead: 1 from 0xc2, 2 from 0xe0, 3 from 0xf0. */
+    size_t n = (size_t)(b >= 0xc2) + (b >= 0xe0) + (b >= 0xf0);
+    if (n == 0 || b > 0xf4 || avail <= n)
         return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
+    /* The second byte's range is narrower after four lead bytes: no overlong forms,
+     * no UTF-16 surrogates (0xed), nothing above U+10FFFF (0xf4). */
+    unsigned lo = b == 0xe0 ? 0xa0 : b == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = b == 0xed ? 0x9f : b == 0xf4 ? 0x8f : 0xbf;
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] < lo || p[i] > hi)
             return 0;
-    return n;
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    return n + 1;
 }
 
 bool corio__utf8_ok(const void *s, size_t n)

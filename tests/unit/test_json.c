@@ -786,6 +786,10 @@ static void writer(void **state)
     corio_json_w_init(&w, buf, sizeof buf);
     assert_int_equal(corio_json_w_string(&w, NULL, 1), CORIO_ERR_INVAL);
     corio_json_w_init(&w, buf, sizeof buf);
+    assert_int_equal(corio_json_w_raw(&w, NULL, 1), CORIO_ERR_INVAL);
+    assert_int_equal(corio_json_w_finish(&w), CORIO_ERR_INVAL);
+    corio_json_w_init(&w, buf, sizeof buf);
+    assert_int_equal(corio_json_w_raw(&w, NULL, 0), CORIO_OK);
     assert_int_equal(corio_json_w_string(&w, NULL, 0), CORIO_OK);
     assert_int_equal(corio_json_w_finish(&w), 2);
     assert_memory_equal(buf, "\"\"", 2);

@@ -1011,6 +1011,47 @@ static void exact_output(void **state)
     assert_int_equal(corio_senml_enc_finish(&e), CORIO_ERR_STATE); /* once */
 }
 
+/* CBOR's array head is written last and moved in front: 1, 2 and 3 bytes long for
+ * 23, 24 and 300 records, and a buffer without room for it is NOSPACE. */
+static void cbor_array_head(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t records;
+        const char *head;
+    } cases[] = {{23, "\x97"}, {24, "\x98\x18"}, {300, "\x99\x01\x2c"}};
+    struct corio_senml_fields f = {0};
+    f.n = "t";
+    f.type = CORIO_SENML_BOOL;
+    f.vb = true;
+    for (size_t c = 0; c < COUNT(cases); c++) {
+        /* Each record is {0: "t", 4: true}: a2 00 61 74 04 f5. */
+        size_t hn = strlen(cases[c].head), len = hn + cases[c].records * 6u;
+        uint8_t *buf = malloc(len);
+        for (size_t cap = len - hn; cap <= len; cap++) {
+            struct corio_senml_enc e;
+            corio_senml_enc_init(&e, CORIO_FORMAT_CBOR, buf, cap);
+            for (uint32_t i = 0; i < cases[c].records; i++)
+                assert_int_equal(corio_senml_enc_add(&e, &f), CORIO_OK);
+            int n = corio_senml_enc_finish(&e);
+            if (cap < len) {
+                assert_int_equal(n, CORIO_ERR_NOSPACE);
+                continue;
+            }
+            assert_int_equal(n, (int)len);
+            assert_memory_equal(buf, cases[c].head, hn);
+            assert_memory_equal(buf + hn, "\xa2\x00\x61\x74\x04\xf5", 6);
+            assert_memory_equal(buf + len - 6, "\xa2\x00\x61\x74\x04\xf5", 6);
+            assert_int_equal(corio_cbor_deterministic(buf, len), CORIO_OK);
+            struct rec *r = malloc(cases[c].records * sizeof *r);
+            assert_int_equal(decode(CORIO_FORMAT_CBOR, buf, len, r, (int)cases[c].records, NULL),
+                             (int)cases[c].records);
+            free(r);
+        }
+        free(buf);
+    }
+}
+
 static int add_one(enum corio_format fmt, const struct corio_senml_fields *f,
                    const struct corio_senml_ext *x)
 {
@@ -1197,6 +1238,7 @@ int main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(round_trips),
         cmocka_unit_test(exact_output),
+        cmocka_unit_test(cbor_array_head),
         cmocka_unit_test(encoder_refusals),
         cmocka_unit_test(name_rule),
     };
