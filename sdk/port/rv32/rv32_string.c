@@ -18,19 +18,24 @@
 
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 
-/* Copies forwards or backwards so that overlapping regions come out right; memcpy is
- * the same routine (a copy of regions that do not overlap is a special case). */
+/* Copies forwards, or backwards from the end when dst lies above src, so that
+ * overlapping regions come out right; memcpy is the same routine (a copy of regions
+ * that do not overlap is a special case). */
 void *memmove(void *dst, const void *src, size_t n)
 {
     unsigned char *d = dst;
     const unsigned char *s = src;
+    int step = 1;
 
-    if ((uintptr_t)d <= (uintptr_t)s) {
-        while (n--)
-            *d++ = *s++;
-    } else {
-        while (n--)
-            d[n] = s[n];
+    if (n > 0 && (uintptr_t)d > (uintptr_t)s) {
+        d += n - 1;
+        s += n - 1;
+        step = -1;
+    }
+    while (n--) {
+        *d = *s;
+        d += step;
+        s += step;
     }
     return dst;
 }
