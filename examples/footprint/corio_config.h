@@ -31,6 +31,11 @@
  * kept in PSA storage, so the code that opens them stays out. */
 #define CORIO_CRYPTO_PSA_PERSISTENT 0
 
+/* fpcrypto: the device answers the broker's nonce (corio-eat-v1's challenge mode) and
+ * keeps no wall clock and no firmware name, so its tokens carry no iat, swname or
+ * single-step counter, and the code writing those stays out. */
+#define CORIO_EAT_MAKE_OPTIONAL 0
+
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT
 

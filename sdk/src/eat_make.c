@@ -17,6 +17,10 @@ typedef char key_values[CORIO_EAT_EAT_PROFILE == 265 && CORIO_EAT_SWVERSION == 2
 #include "corio_int.h"
 #include "eat_int.h"
 
+/* x, for a claim only a build with CORIO_EAT_MAKE_OPTIONAL writes: constant false
+ * otherwise, so the compiler leaves the code for it out. */
+#define OPTIONAL(x) (CORIO_EAT_MAKE_OPTIONAL && (x))
+
 static bool text_ok(const char *s, size_t n, size_t max)
 {
     return s && n >= 1 && n <= max && corio__utf8_ok(s, n);
@@ -24,15 +28,17 @@ static bool text_ok(const char *s, size_t n, size_t max)
 
 static int check_claims(const struct corio_eat_claims *c)
 {
+    if (!CORIO_EAT_MAKE_OPTIONAL && (c->has_iat || c->fw_name || c->has_counter))
+        return CORIO_ERR_UNSUPPORTED;
     if (!text_ok(c->aud, c->aud_len, CORIO_EAT_AUD_MAX))
         return CORIO_ERR_INVAL;
     if (c->nonce && (c->nonce_len < CORIO_EAT_NONCE_MIN || c->nonce_len > CORIO_EAT_NONCE_MAX))
         return CORIO_ERR_INVAL;
-    if (!c->nonce && !c->has_counter)
+    if (!c->nonce && !OPTIONAL(c->has_counter))
         return CORIO_ERR_INVAL; /* nothing would make the token fresh */
     if (c->has_firmware && !text_ok(c->fw_version, c->fw_version_len, CORIO_EAT_TEXT_MAX))
         return CORIO_ERR_INVAL;
-    if (c->fw_name && !text_ok(c->fw_name, c->fw_name_len, CORIO_EAT_TEXT_MAX))
+    if (OPTIONAL(c->fw_name) && !text_ok(c->fw_name, c->fw_name_len, CORIO_EAT_TEXT_MAX))
         return CORIO_ERR_INVAL;
     if (c->assurance != CORIO_EAT_REPORTED && c->assurance != CORIO_EAT_ATTESTED)
         return CORIO_ERR_INVAL;
@@ -56,7 +62,7 @@ static void put_coswid(struct corio_cbor_enc *e, const struct corio_eat_claims *
     corio_cbor_put_raw(e, "\xa5\x00\x50", 3); /* {0: bstr .size 16 */
     corio_cbor_put_raw(e, tag_id, 16);
     corio_cbor_put_raw(e, "\x01", 1); /* 1: software-name */
-    if (c->fw_name)
+    if (OPTIONAL(c->fw_name))
         corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
     else
         corio_cbor_put_textz(e, "firmware");
@@ -107,9 +113,9 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
             return rc;
     }
     struct corio_cbor_enc *e = corio_cose_sign1_payload(&w);
-    unsigned pairs = 4u + (c->nonce ? 1u : 0u) + (c->has_counter ? 1u : 0u) +
-                     (c->has_iat ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
-                     (c->has_firmware ? 2u : 0u) + (c->fw_name ? 1u : 0u);
+    unsigned pairs = 4u + (c->nonce ? 1u : 0u) + (OPTIONAL(c->has_counter) ? 1u : 0u) +
+                     (OPTIONAL(c->has_iat) ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
+                     (c->has_firmware ? 2u : 0u) + (OPTIONAL(c->fw_name) ? 1u : 0u);
     /* The claims in deterministic order (RFC 8949 §4.2.1, keys by their encoded bytes):
      * 1, 3, 6, 10, then 265..273 (0x19 heads), then the private negative keys (0x3a
      * heads). Writing them in that order spares a device the map sorter. At most 11
@@ -119,7 +125,7 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
     corio_cbor_put_text(e, kid, iss_len);
     corio_cbor_put_int(e, CORIO_EAT_AUD);
     corio_cbor_put_text(e, c->aud, c->aud_len);
-    if (c->has_iat) {
+    if (OPTIONAL(c->has_iat)) {
         corio_cbor_put_int(e, CORIO_EAT_IAT);
         corio_cbor_put_uint(e, c->iat);
     }
@@ -133,7 +139,7 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
         corio_cbor_put_int(e, CORIO_EAT_BOOTCOUNT);
         corio_cbor_put_uint(e, c->bootcount);
     }
-    if (c->fw_name) {
+    if (OPTIONAL(c->fw_name)) {
         corio_cbor_put_int(e, CORIO_EAT_SWNAME);
         corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
     }
@@ -144,7 +150,7 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
         corio_cbor_put_raw(e, "\x19\x01\x11\x81\x82\x19\x01\x02", 8);
         put_coswid(e, c, kid, iss_len, tag_id);
     }
-    if (c->has_counter) {
+    if (OPTIONAL(c->has_counter)) {
         corio_cbor_put_raw(e, "\x3a\x00\x01\x00\x00", 5); /* -65537 */
         corio_cbor_put_uint(e, c->counter);
     }
