@@ -80,7 +80,7 @@ int corio_crypto_psa_err(int32_t status)
 {
     if (status == PSA_SUCCESS)
         return CORIO_OK;
-    uint32_t at = (uint32_t)(ERR_FIRST - status);
+    uint32_t at = (uint32_t)ERR_FIRST - (uint32_t)status; /* wraps: no signed overflow */
     if (at < sizeof err_map && err_map[at])
         return -(int)err_map[at];
     return CORIO_ERR_CRYPTO;
@@ -166,7 +166,8 @@ static int id_ok(uint32_t id)
 }
 
 /* Makes a volatile key (id 0) or a persistent one of type with the ES256 policy and
- * usage: imports data[0..len) or, when data is NULL, generates it. */
+ * usage: imports data[0..len) or, when data is NULL (CORIO_CRYPTO_PSA_GENERATE only),
+ * generates it. */
 static psa_status_t new_key(psa_key_type_t type, psa_key_usage_t usage, uint32_t id,
                             const uint8_t *data, size_t len, kid_t *kid)
 {
@@ -178,7 +179,8 @@ static psa_status_t new_key(psa_key_type_t type, psa_key_usage_t usage, uint32_t
     if (CORIO_CRYPTO_PSA_PERSISTENT && id != 0)
         psa_set_key_id(&a, KID(id)); /* makes the key persistent */
     *kid = KID(0);
-    psa_status_t st = data ? psa_import_key(&a, data, len, kid) : psa_generate_key(&a, kid);
+    psa_status_t st = CORIO_CRYPTO_PSA_GENERATE && !data ? psa_generate_key(&a, kid)
+                                                         : psa_import_key(&a, data, len, kid);
     psa_reset_key_attributes(&a);
     return st;
 }
@@ -214,6 +216,8 @@ static int make_key(uint32_t id, unsigned flags, const uint8_t *priv, struct cor
 
 static int psa_key_generate(uint32_t id, unsigned flags, struct corio_key *key)
 {
+    if (!CORIO_CRYPTO_PSA_GENERATE)
+        return CORIO_ERR_UNSUPPORTED;
     return make_key(id, flags, NULL, key);
 }
 
@@ -286,6 +290,8 @@ static int export_key(const struct corio_key *key, export_fn fn, uint8_t *out, s
 
 static int psa_key_export(const struct corio_key *key, uint8_t priv[CORIO_P256_SCALAR_LEN])
 {
+    if (!CORIO_CRYPTO_PSA_GENERATE)
+        return CORIO_ERR_UNSUPPORTED;
     return export_key(key, psa_export_key, priv, CORIO_P256_SCALAR_LEN);
 }
 
