@@ -171,9 +171,9 @@ bool corio_cmd_name_ok(const char *s, size_t n)
     if (!s || n < 1 || n > CORIO_CMD_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
+        unsigned c = (unsigned char)s[i];
+        /* Letters of either case fold onto 'a'..'z' with bit 5 set; no other byte does. */
+        if (!((c | 0x20u) - 'a' < 26u || c - '0' < 10u || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
