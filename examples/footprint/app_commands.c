@@ -53,8 +53,8 @@ static const char names[][7] = {"reboot", "format", "ota"};
 static int run(const struct corio_cmd *c)
 {
     struct corio_cbor_dec args;
+    struct corio_cbor_item it;
     size_t i = 0;
-    bool json;
     int err;
 
     while (i < sizeof names / sizeof names[0] &&
@@ -66,9 +66,13 @@ static int run(const struct corio_cmd *c)
         board_reset();
         return CORIO_OK;
     case 1:
-        err = corio_cbor_expect_bool(&args, &json);
+        /* args: a bool, true for JSON. peek() tells it as well as expect_bool() and the
+         * image has it already; the rest of args was checked whole by the codec. */
+        err = corio_cbor_peek(&args, &it);
+        if (err == CORIO_OK && it.type != CORIO_CBOR_FALSE && it.type != CORIO_CBOR_TRUE)
+            err = CORIO_ERR_MALFORMED;
         if (err == CORIO_OK)
-            fp_format_json = json;
+            fp_format_json = it.type == CORIO_CBOR_TRUE;
         return err;
     case 2:
         return ota_offer(&args);
