@@ -94,13 +94,26 @@ static int walk(const uint8_t *buf, size_t len, const uint8_t want[NKEYS], struc
             return CORIO_ERR_MALFORMED; /* a key twice */
         *seen |= 1u << k;
         struct val *v = &vals[k];
+        /* The value's head, for the kinds read from it; a value that does not decode
+         * is malformed whatever the key wants. */
+        if (corio_cbor_peek(&d, &it) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
         int rc = CORIO_OK;
         switch (w) {
+        /* Integers as corio_cbor_expect_uint() and _int() read them, from the head
+         * already seen: a device's image then needs neither. */
         case W_UINT:
-            rc = corio_cbor_expect_uint(&d, &v->u);
+            if (it.type != CORIO_CBOR_UINT)
+                return CORIO_ERR_MALFORMED;
+            v->u = it.u;
+            rc = corio_cbor_skip(&d);
             break;
         case W_INT:
-            rc = corio_cbor_expect_int(&d, &v->i);
+            if ((it.type != CORIO_CBOR_UINT && it.type != CORIO_CBOR_NEGINT) ||
+                it.u > (uint64_t)INT64_MAX)
+                return CORIO_ERR_MALFORMED;
+            v->i = it.type == CORIO_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
+            rc = corio_cbor_skip(&d);
             break;
         case W_BYTES:
             rc = corio_cbor_expect_bytes(&d, &v->p, &v->n);
@@ -112,7 +125,7 @@ static int walk(const uint8_t *buf, size_t len, const uint8_t want[NKEYS], struc
             break;
         }
         case W_MAP:
-            if (corio_cbor_peek(&d, &it) != CORIO_OK || it.type != CORIO_CBOR_MAP)
+            if (it.type != CORIO_CBOR_MAP)
                 return CORIO_ERR_MALFORMED;
             rc = take_item(buf, &d, v);
             break;
