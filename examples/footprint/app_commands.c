@@ -16,11 +16,6 @@
 #include "corio/downlink.h"
 #include "fp_app.h"
 
-static int name_is(const struct corio_cmd *c, const char *lit)
-{
-    return c->name_len == strlen(lit) && memcmp(c->name, lit, c->name_len) == 0;
-}
-
 /* args: {"digest": bstr .size 32, "sig": bstr .size 64} */
 static int ota_offer(struct corio_cbor_dec *args)
 {
@@ -51,27 +46,39 @@ static int ota_offer(struct corio_cbor_dec *args)
     return corio_verify_hash(&corio_crypto_psa_ops, anchor, sizeof anchor, digest, sig);
 }
 
+/* The commands the device knows, in the order run() tells them apart. */
+static const char names[][7] = {"reboot", "format", "ota"};
+
 /* Runs c: CORIO_OK, a handler's error, or CORIO_ERR_NOTFOUND for a name it does not know. */
 static int run(const struct corio_cmd *c)
 {
     struct corio_cbor_dec args;
+    struct corio_cbor_item it;
+    size_t i = 0;
+    int err;
 
+    while (i < sizeof names / sizeof names[0] &&
+           !(c->name_len == strlen(names[i]) && memcmp(c->name, names[i], c->name_len) == 0))
+        i++;
     corio_cbor_dec_init(&args, c->args, c->args_len); /* none: every read fails */
-    if (name_is(c, "reboot")) {
+    switch (i) {
+    case 0:
         board_reset();
         return CORIO_OK;
-    }
-    if (name_is(c, "format")) {
-        bool json;
-        int err = corio_cbor_expect_bool(&args, &json);
-
+    case 1:
+        /* args: a bool, true for JSON. peek() tells it as well as expect_bool() and the
+         * image has it already; the rest of args was checked whole by the codec. */
+        err = corio_cbor_peek(&args, &it);
+        if (err == CORIO_OK && it.type != CORIO_CBOR_FALSE && it.type != CORIO_CBOR_TRUE)
+            err = CORIO_ERR_MALFORMED;
         if (err == CORIO_OK)
-            fp_format_json = json;
+            fp_format_json = it.type == CORIO_CBOR_TRUE;
         return err;
-    }
-    if (name_is(c, "ota"))
+    case 2:
         return ota_offer(&args);
-    return CORIO_ERR_NOTFOUND;
+    default:
+        return CORIO_ERR_NOTFOUND;
+    }
 }
 
 uint8_t fp_command(const uint8_t *payload, size_t len, uint32_t now_ms)
@@ -83,10 +90,9 @@ uint8_t fp_command(const uint8_t *payload, size_t len, uint32_t now_ms)
     int err, n;
 
     if (corio_cmd_decode(payload, len, &c) != CORIO_OK)
-        return 0x99; /* Payload format invalid: the cloud keeps it and sees why */
+        return 0x99;         /* Payload format invalid: the cloud keeps it and sees why */
+    memset(&r, 0, sizeof r); /* before run(): one call, not one per way out of it */
     err = run(&c);
-
-    memset(&r, 0, sizeof r);
     r.cid = c.cid;
     r.cid_len = c.cid_len;
     r.status = err == CORIO_ERR_NOTFOUND ? CORIO_CMD_UNKNOWN

@@ -24,22 +24,24 @@ static char short_id[25];
 int fp_identity_init(void)
 {
     uint8_t priv[CORIO_P256_SCALAR_LEN];
-    uint8_t pub[CORIO_P256_PUB_COMPRESSED];
     int err;
 
     err = board_identity_scalar(priv);
     if (err == 0)
         err = corio_key_import(&corio_crypto_psa_ops, 0, 0, priv, &key);
     memset(priv, 0, sizeof priv);
-    if (err == CORIO_OK)
-        err = corio_key_public_compressed(&key, pub);
     if (err != CORIO_OK)
         return err;
 #if FP_HAVE_DID
     {
+        /* did.h takes the key in either form and hashes the compressed one, so the
+         * uncompressed form PSA exports goes as it is. */
+        uint8_t pub[CORIO_P256_PUB_LEN];
         struct corio_did did;
 
-        err = corio_did_from_key(&corio_crypto_psa_ops, pub, sizeof pub, &did);
+        err = corio_key_public(&key, pub);
+        if (err == CORIO_OK)
+            err = corio_did_from_key(&corio_crypto_psa_ops, pub, sizeof pub, &did);
         if (err == CORIO_OK) {
             memcpy(id, did.id, sizeof id);
             err = corio_did_id_format(did.id, short_id, sizeof short_id);
@@ -47,9 +49,12 @@ int fp_identity_init(void)
     }
 #else
     {
+        uint8_t pub[CORIO_P256_PUB_COMPRESSED];
         uint8_t hash[CORIO_SHA256_LEN];
 
-        err = corio_sha256(&corio_crypto_psa_ops, pub, sizeof pub, hash);
+        err = corio_key_public_compressed(&key, pub);
+        if (err == CORIO_OK)
+            err = corio_sha256(&corio_crypto_psa_ops, pub, sizeof pub, hash);
         memcpy(id, hash, sizeof id);
         if (err == CORIO_OK)
             err = corio_base32_encode(id, sizeof id, short_id, sizeof short_id);

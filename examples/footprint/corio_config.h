@@ -34,6 +34,13 @@
 /* The device key is provisioned and imported at every boot (app_identity.c): no keys
  * kept in PSA storage, so the code that opens them stays out. */
 #define CORIO_CRYPTO_PSA_PERSISTENT 0
+/* fpcrypto: for the same reason it neither generates keys nor exports private ones. */
+#define CORIO_CRYPTO_PSA_GENERATE 0
+
+/* fpcrypto: the device answers the broker's nonce (corio-eat-v1's challenge mode) and
+ * keeps no wall clock and no firmware name, so its tokens carry no iat, swname or
+ * single-step counter, and the code writing those stays out. */
+#define CORIO_EAT_MAKE_OPTIONAL 0
 
 /* Outbox: remember where the messages of the whole MQTT window are. */
 #define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT

@@ -117,7 +117,7 @@ struct corio_crypto_ops {
     unsigned caps;    /* CORIO_CRYPTO_CAP_* */
     int (*random)(uint8_t *out, size_t len);
     int (*sha256)(const uint8_t *data, size_t len, uint8_t out[CORIO_SHA256_LEN]);
-    int (*sha256_start)(void *state);
+    int (*sha256_start)(void *state); /* state arrives zeroed */
     int (*sha256_update)(void *state, const uint8_t *data, size_t len);
     int (*sha256_finish)(void *state, uint8_t out[CORIO_SHA256_LEN]); /* releases state */
     void (*sha256_abort)(void *state);                                /* releases state */

@@ -38,6 +38,14 @@ extern "C" {
 #define CORIO_CRYPTO_PSA_PERSISTENT 1
 #endif
 
+/* CORIO_CRYPTO_PSA_GENERATE (default 1): key generation and the export of private keys.
+ * 0, for a device whose key is provisioned and imported at boot: corio_key_generate()
+ * and corio_key_export() return CORIO_ERR_UNSUPPORTED, and their code stays out of the
+ * image, with mbedTLS's key generation and private-key export behind it. */
+#ifndef CORIO_CRYPTO_PSA_GENERATE
+#define CORIO_CRYPTO_PSA_GENERATE 1
+#endif
+
 /* The PSA backend's table; usable after corio_crypto_psa_init(). */
 extern const struct corio_crypto_ops corio_crypto_psa_ops;
 

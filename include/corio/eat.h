@@ -68,6 +68,16 @@ extern "C" {
 #define CORIO_EAT_NONCE_MAX 64
 #define CORIO_EAT_AUD_MAX   64 /* bytes of aud */
 #define CORIO_EAT_TEXT_MAX  32 /* bytes of swname and of the swversion string */
+/* CORIO_EAT_MAKE_OPTIONAL (default 1): corio_eat_make() writes every claim of the
+ * profile. 0, for a device that only answers a verifier's nonce (challenge mode, as
+ * corio-eat-v1 does) and has no wall clock or firmware name to report: claims with iat,
+ * swname or the single-step counter set are refused with CORIO_ERR_UNSUPPORTED, and
+ * the code writing those three stays out of the image. Decoding and verifying are the
+ * same either way. */
+#ifndef CORIO_EAT_MAKE_OPTIONAL
+#define CORIO_EAT_MAKE_OPTIONAL 1
+#endif
+
 /* The largest token accepted or made. */
 #ifndef CORIO_EAT_MAX_SIZE
 #define CORIO_EAT_MAX_SIZE 1024

@@ -225,15 +225,22 @@ int corio__cose_put_protected(struct corio_cbor_enc *e, const uint8_t *kid, size
     return rc;
 }
 
-/* Writes the head of a byte string of length n into h; returns its size. */
-static size_t bstr_head(uint8_t h[9], uint64_t n)
+/* Writes the head of a byte string of length n into h; returns its size. The argument
+ * is 1, 2, 4 or 8 bytes wide, as wide as n needs (additional information 24..27); a
+ * size_t is the widest n can be, which keeps 64-bit arithmetic off 32-bit devices. */
+static size_t bstr_head(uint8_t h[9], size_t n)
 {
     if (n < 24) {
         h[0] = (uint8_t)(0x40u | n);
         return 1;
     }
-    size_t w = n <= 0xffu ? 1 : n <= 0xffffu ? 2 : n <= 0xffffffffu ? 4 : 8;
-    h[0] = (uint8_t)(0x40u | (w == 1 ? 24u : w == 2 ? 25u : w == 4 ? 26u : 27u));
+    size_t w = 1;
+    unsigned ai = 24;
+    while (w < sizeof n && (n >> (8u * w)) != 0) {
+        w <<= 1;
+        ai++;
+    }
+    h[0] = (uint8_t)(0x40u | ai);
     for (size_t i = 0; i < w; i++)
         h[1 + i] = (uint8_t)(n >> (8u * (w - 1 - i)));
     return 1 + w;

@@ -69,22 +69,26 @@ int corio_cose_sign1_end(struct corio_cose_sign1_writer *w, const struct corio_k
     size_t pstart = w->payload.start;
     corio_cbor_put_bstr_end(&w->enc, &w->payload);
     size_t sig_start = corio_cbor_enc_len(&w->enc);
-    uint8_t *sig = NULL;
-    corio_cbor_put_bytes_reserve(&w->enc, CORIO_P256_SIG_LEN, &sig);
-    int total = corio_cbor_enc_finish(&w->enc);
-    if (total < 0 || !w->buf)
-        return total;
-    /* The payload byte string now sits, shortest head and all, just before the
-     * signature: read it back to learn where its content starts. */
-    struct corio_cbor_dec d;
-    const uint8_t *payload;
-    size_t payload_len;
-    corio_cbor_dec_init(&d, w->buf + pstart, sig_start - pstart);
-    if (corio_cbor_expect_bytes(&d, &payload, &payload_len) != CORIO_OK)
-        return CORIO_ERR_INVAL;
-    int rc = sign_into(key, w->buf + w->protected_start, w->protected_len, aad, aad_len, payload,
+    /* Signed before it is written, so that the image needs no reserve-then-fill; when
+     * counting, the zeros only count. */
+    uint8_t sig[CORIO_P256_SIG_LEN] = {0};
+    int rc = corio_cbor_enc_error(&w->enc);
+    if (rc == CORIO_OK && w->buf) {
+        /* The payload byte string now sits, shortest head and all, at the end: read
+         * it back to learn where its content starts. */
+        struct corio_cbor_dec d;
+        const uint8_t *payload;
+        size_t payload_len;
+        corio_cbor_dec_init(&d, w->buf + pstart, sig_start - pstart);
+        if (corio_cbor_expect_bytes(&d, &payload, &payload_len) != CORIO_OK)
+            return CORIO_ERR_INVAL;
+        rc = sign_into(key, w->buf + w->protected_start, w->protected_len, aad, aad_len, payload,
                        payload_len, sig);
-    return rc == CORIO_OK ? total : rc;
+    }
+    if (rc != CORIO_OK)
+        return rc;
+    corio_cbor_put_bytes(&w->enc, sig, sizeof sig);
+    return corio_cbor_enc_finish(&w->enc);
 }
 
 int corio_cose_sign1_sign(const struct corio_key *key, const uint8_t *kid, size_t kid_len,

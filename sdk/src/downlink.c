@@ -30,7 +30,8 @@ struct val {
     size_t n;
 };
 
-/* What each key must hold in the payload at hand. */
+/* What each key must hold in the payload at hand; each decoder has a constant table of
+ * these, one byte per key. */
 enum want { W_NONE, W_UINT, W_INT, W_BYTES, W_TEXT, W_ITEM, W_MAP };
 
 static int lookup(const char *s, size_t n)
@@ -58,7 +59,7 @@ static int take_item(const uint8_t *base, struct corio_cbor_dec *d, struct val *
  * value into vals[k] and sets bit k of *seen. Returns CORIO_OK, CORIO_ERR_MALFORMED or
  * CORIO_ERR_VERSION ("v" other than 1; "v" is always understood).
  */
-static int walk(const uint8_t *buf, size_t len, const enum want want[NKEYS], struct val vals[NKEYS],
+static int walk(const uint8_t *buf, size_t len, const uint8_t want[NKEYS], struct val vals[NKEYS],
                 uint32_t *seen)
 {
     struct corio_cbor_dec d;
@@ -68,7 +69,7 @@ static int walk(const uint8_t *buf, size_t len, const enum want want[NKEYS], str
     if (corio_cbor_expect_map(&d, &pairs) != CORIO_OK || pairs == CORIO_CBOR_INDEFINITE ||
         pairs > CORIO_DL_MAX_PAIRS)
         return CORIO_ERR_MALFORMED;
-    for (uint64_t i = 0; i < pairs; i++) {
+    for (unsigned i = (unsigned)pairs; i > 0; i--) {
         const char *ks;
         size_t kn;
         struct corio_cbor_item it;
@@ -83,7 +84,7 @@ static int walk(const uint8_t *buf, size_t len, const enum want want[NKEYS], str
         if (corio_cbor_expect_text(&d, &ks, &kn) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
         int k = lookup(ks, kn);
-        enum want w = k < 0 ? W_NONE : (k == K_V ? W_UINT : want[k]);
+        enum want w = k < 0 ? W_NONE : k == K_V ? W_UINT : (enum want)want[k];
         if (w == W_NONE) {
             if (corio_cbor_skip(&d) != CORIO_OK)
                 return CORIO_ERR_MALFORMED;
@@ -93,13 +94,26 @@ static int walk(const uint8_t *buf, size_t len, const enum want want[NKEYS], str
             return CORIO_ERR_MALFORMED; /* a key twice */
         *seen |= 1u << k;
         struct val *v = &vals[k];
+        /* The value's head, for the kinds read from it; a value that does not decode
+         * is malformed whatever the key wants. */
+        if (corio_cbor_peek(&d, &it) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
         int rc = CORIO_OK;
         switch (w) {
+        /* Integers as corio_cbor_expect_uint() and _int() read them, from the head
+         * already seen: a device's image then needs neither. */
         case W_UINT:
-            rc = corio_cbor_expect_uint(&d, &v->u);
+            if (it.type != CORIO_CBOR_UINT)
+                return CORIO_ERR_MALFORMED;
+            v->u = it.u;
+            rc = corio_cbor_skip(&d);
             break;
         case W_INT:
-            rc = corio_cbor_expect_int(&d, &v->i);
+            if ((it.type != CORIO_CBOR_UINT && it.type != CORIO_CBOR_NEGINT) ||
+                it.u > (uint64_t)INT64_MAX)
+                return CORIO_ERR_MALFORMED;
+            v->i = it.type == CORIO_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
+            rc = corio_cbor_skip(&d);
             break;
         case W_BYTES:
             rc = corio_cbor_expect_bytes(&d, &v->p, &v->n);
@@ -111,7 +125,7 @@ static int walk(const uint8_t *buf, size_t len, const enum want want[NKEYS], str
             break;
         }
         case W_MAP:
-            if (corio_cbor_peek(&d, &it) != CORIO_OK || it.type != CORIO_CBOR_MAP)
+            if (it.type != CORIO_CBOR_MAP)
                 return CORIO_ERR_MALFORMED;
             rc = take_item(buf, &d, v);
             break;
@@ -138,6 +152,8 @@ static bool cid_ok(const uint8_t *cid, size_t n)
     return cid && n >= 1 && n <= CORIO_CMD_CID_MAX;
 }
 
+/* An "err" as decoded (any CBOR integer) fits a corio_err; encoders take an int32_t,
+ * which needs the sign check only. */
 static bool err_ok(int64_t e)
 {
     return e <= 0 && e >= INT32_MIN;
@@ -168,9 +184,9 @@ bool corio_cmd_name_ok(const char *s, size_t n)
     if (!s || n < 1 || n > CORIO_CMD_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
+        unsigned c = (unsigned char)s[i];
+        /* Letters of either case fold onto 'a'..'z' with bit 5 set; no other byte does. */
+        if (!((c | 0x20u) - 'a' < 26u || c - '0' < 10u || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -203,14 +219,13 @@ int corio_cmd_decode(const uint8_t *buf, size_t len, struct corio_cmd *c)
 {
     if ((!buf && len) || !c)
         return CORIO_ERR_INVAL;
-    enum want want[NKEYS] = {W_NONE};
+    static const uint8_t want[NKEYS] = {[K_CID] = W_BYTES,
+                                        [K_EXP] = W_UINT,
+                                        [K_SEQ] = W_UINT,
+                                        [K_ARGS] = W_ITEM,
+                                        [K_NAME] = W_TEXT};
     struct val v[NKEYS];
     uint32_t seen;
-    want[K_CID] = W_BYTES;
-    want[K_EXP] = W_UINT;
-    want[K_SEQ] = W_UINT;
-    want[K_ARGS] = W_ITEM;
-    want[K_NAME] = W_TEXT;
     memset(v, 0, sizeof v);
     int rc = walk(buf, len, want, v, &seen);
     if (rc != CORIO_OK)
@@ -237,11 +252,11 @@ int corio_cmd_decode(const uint8_t *buf, size_t len, struct corio_cmd *c)
 
 int corio_cmd_result_encode(const struct corio_cmd_result *r, uint8_t *buf, size_t cap)
 {
-    if (!r || !cid_ok(r->cid, r->cid_len) || r->status > CORIO_CMD_STATUS_MAX || !err_ok(r->err) ||
+    if (!r || !cid_ok(r->cid, r->cid_len) || r->status > CORIO_CMD_STATUS_MAX || r->err > 0 ||
         (r->res_len && !item_ok(r->res, r->res_len)))
         return CORIO_ERR_INVAL;
     struct corio_cbor_enc e;
-    uint64_t pairs = 4u + (r->has_id ? 2u : 0u) + (r->res_len ? 1u : 0u);
+    unsigned pairs = 4u + (r->has_id ? 2u : 0u) + (r->res_len ? 1u : 0u);
     corio_cbor_enc_init(&e, buf, cap);
     corio_cbor_put_map(&e, pairs);
     corio_cbor_put_textz(&e, "v");
@@ -282,15 +297,10 @@ int corio_cmd_result_decode(const uint8_t *buf, size_t len, struct corio_cmd_res
 {
     if ((!buf && len) || !r)
         return CORIO_ERR_INVAL;
-    enum want want[NKEYS] = {W_NONE};
+    static const uint8_t want[NKEYS] = {[K_EP] = W_UINT, [K_ST] = W_UINT,  [K_CID] = W_BYTES,
+                                        [K_ERR] = W_INT, [K_RES] = W_ITEM, [K_SEQ] = W_UINT};
     struct val v[NKEYS];
     uint32_t seen;
-    want[K_EP] = W_UINT;
-    want[K_ST] = W_UINT;
-    want[K_CID] = W_BYTES;
-    want[K_ERR] = W_INT;
-    want[K_RES] = W_ITEM;
-    want[K_SEQ] = W_UINT;
     memset(v, 0, sizeof v);
     int rc = walk(buf, len, want, v, &seen);
     if (rc != CORIO_OK)
@@ -335,11 +345,9 @@ int corio_cfg_desired_decode(const uint8_t *buf, size_t len, struct corio_cfg_de
 {
     if ((!buf && len) || !c)
         return CORIO_ERR_INVAL;
-    enum want want[NKEYS] = {W_NONE};
+    static const uint8_t want[NKEYS] = {[K_CFG] = W_MAP, [K_VER] = W_UINT};
     struct val v[NKEYS];
     uint32_t seen;
-    want[K_CFG] = W_MAP;
-    want[K_VER] = W_UINT;
     memset(v, 0, sizeof v);
     int rc = walk(buf, len, want, v, &seen);
     if (rc != CORIO_OK)
@@ -356,7 +364,7 @@ int corio_cfg_desired_decode(const uint8_t *buf, size_t len, struct corio_cfg_de
 
 int corio_cfg_reported_encode(const struct corio_cfg_reported *c, uint8_t *buf, size_t cap)
 {
-    if (!c || c->status > CORIO_CFG_REFUSED || !err_ok(c->err) ||
+    if (!c || c->status > CORIO_CFG_REFUSED || c->err > 0 ||
         (c->cfg_len && !map_ok(c->cfg, c->cfg_len)))
         return CORIO_ERR_INVAL;
     struct corio_cbor_enc e;
@@ -390,15 +398,10 @@ int corio_cfg_reported_decode(const uint8_t *buf, size_t len, struct corio_cfg_r
 {
     if ((!buf && len) || !c)
         return CORIO_ERR_INVAL;
-    enum want want[NKEYS] = {W_NONE};
+    static const uint8_t want[NKEYS] = {[K_EP] = W_UINT, [K_ST] = W_UINT,  [K_CFG] = W_MAP,
+                                        [K_ERR] = W_INT, [K_SEQ] = W_UINT, [K_VER] = W_UINT};
     struct val v[NKEYS];
     uint32_t seen;
-    want[K_EP] = W_UINT;
-    want[K_ST] = W_UINT;
-    want[K_CFG] = W_MAP;
-    want[K_ERR] = W_INT;
-    want[K_SEQ] = W_UINT;
-    want[K_VER] = W_UINT;
     memset(v, 0, sizeof v);
     int rc = walk(buf, len, want, v, &seen);
     if (rc != CORIO_OK)

@@ -17,6 +17,10 @@ typedef char key_values[CORIO_EAT_EAT_PROFILE == 265 && CORIO_EAT_SWVERSION == 2
 #include "corio_int.h"
 #include "eat_int.h"
 
+/* x, for a claim only a build with CORIO_EAT_MAKE_OPTIONAL writes: constant false
+ * otherwise, so the compiler leaves the code for it out. */
+#define OPTIONAL(x) (CORIO_EAT_MAKE_OPTIONAL && (x))
+
 static bool text_ok(const char *s, size_t n, size_t max)
 {
     return s && n >= 1 && n <= max && corio__utf8_ok(s, n);
@@ -24,15 +28,17 @@ static bool text_ok(const char *s, size_t n, size_t max)
 
 static int check_claims(const struct corio_eat_claims *c)
 {
+    if (!CORIO_EAT_MAKE_OPTIONAL && (c->has_iat || c->fw_name || c->has_counter))
+        return CORIO_ERR_UNSUPPORTED;
     if (!text_ok(c->aud, c->aud_len, CORIO_EAT_AUD_MAX))
         return CORIO_ERR_INVAL;
     if (c->nonce && (c->nonce_len < CORIO_EAT_NONCE_MIN || c->nonce_len > CORIO_EAT_NONCE_MAX))
         return CORIO_ERR_INVAL;
-    if (!c->nonce && !c->has_counter)
+    if (!c->nonce && !OPTIONAL(c->has_counter))
         return CORIO_ERR_INVAL; /* nothing would make the token fresh */
     if (c->has_firmware && !text_ok(c->fw_version, c->fw_version_len, CORIO_EAT_TEXT_MAX))
         return CORIO_ERR_INVAL;
-    if (c->fw_name && !text_ok(c->fw_name, c->fw_name_len, CORIO_EAT_TEXT_MAX))
+    if (OPTIONAL(c->fw_name) && !text_ok(c->fw_name, c->fw_name_len, CORIO_EAT_TEXT_MAX))
         return CORIO_ERR_INVAL;
     if (c->assurance != CORIO_EAT_REPORTED && c->assurance != CORIO_EAT_ATTESTED)
         return CORIO_ERR_INVAL;
@@ -40,50 +46,37 @@ static int check_claims(const struct corio_eat_claims *c)
 }
 
 /*
- * The minimal CoSWID evidence tag (RFC 9393) that carries the firmware digest; every
- * map is written in key order, so the result is deterministic:
+ * The minimal CoSWID evidence tag (RFC 9393) that carries the firmware digest, written
+ * in place as the content of a byte string; every map is written in key order, so the
+ * result is deterministic:
  *   {0: tag-id, 1: software-name, 2: {31: iss, 33: 1}, 3: {17: {7: [1, digest],
  *    24: "firmware"}}, 12: 0}
+ * tag_id: 16 bytes unique per (device, firmware image), as CoSWID asks of tag-ids.
  */
-static int put_coswid(const struct corio_key *key, const struct corio_eat_claims *c,
-                      const char *iss, size_t iss_len, uint8_t *buf, size_t cap)
+static void put_coswid(struct corio_cbor_enc *e, const struct corio_eat_claims *c, const char *iss,
+                       size_t iss_len, const uint8_t *tag_id)
 {
-    /* tag-id: unique per (device, firmware image), as CoSWID asks of tag-ids. */
-    uint8_t tag_id[CORIO_SHA256_LEN];
-    struct corio_sha256 h;
-    memset(&h, 0, sizeof h);
-    int rc = corio_sha256_start(&h, key->ops);
-    if (rc == CORIO_OK)
-        rc = corio_sha256_update(&h, (const uint8_t *)iss, iss_len);
-    if (rc == CORIO_OK)
-        rc = corio_sha256_update(&h, c->fw_digest, sizeof c->fw_digest);
-    if (rc == CORIO_OK)
-        rc = corio_sha256_finish(&h, tag_id);
-    if (rc != CORIO_OK) {
-        corio_sha256_abort(&h);
-        return rc;
-    }
+    struct corio_cbor_wrap w;
+    corio_cbor_put_bstr_begin(e, &w);
     /* The fixed parts pre-encoded: one copy instead of a call per item. */
-    struct corio_cbor_enc e;
-    corio_cbor_enc_init(&e, buf, cap);
-    corio_cbor_put_raw(&e, "\xa5\x00\x50", 3); /* {0: bstr .size 16 */
-    corio_cbor_put_raw(&e, tag_id, 16);
-    corio_cbor_put_raw(&e, "\x01", 1); /* 1: software-name */
-    if (c->fw_name)
-        corio_cbor_put_text(&e, c->fw_name, c->fw_name_len);
+    corio_cbor_put_raw(e, "\xa5\x00\x50", 3); /* {0: bstr .size 16 */
+    corio_cbor_put_raw(e, tag_id, 16);
+    corio_cbor_put_raw(e, "\x01", 1); /* 1: software-name */
+    if (OPTIONAL(c->fw_name))
+        corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
     else
-        corio_cbor_put_textz(&e, "firmware");
-    corio_cbor_put_raw(&e, "\x02\xa2\x18\x1f", 4); /* 2: {31: iss */
-    corio_cbor_put_text(&e, iss, iss_len);
+        corio_cbor_put_textz(e, "firmware");
+    corio_cbor_put_raw(e, "\x02\xa2\x18\x1f", 4); /* 2: {31: iss */
+    corio_cbor_put_text(e, iss, iss_len);
     /* 33: 1}, 3: {17: {7: [1, bstr .size 32 */
-    corio_cbor_put_raw(&e, "\x18\x21\x01\x03\xa1\x11\xa2\x07\x82\x01\x58\x20", 12);
-    corio_cbor_put_raw(&e, c->fw_digest, sizeof c->fw_digest);
-    corio_cbor_put_raw(&e,
+    corio_cbor_put_raw(e, "\x18\x21\x01\x03\xa1\x11\xa2\x07\x82\x01\x58\x20", 12);
+    corio_cbor_put_raw(e, c->fw_digest, sizeof c->fw_digest);
+    corio_cbor_put_raw(e,
                        "\x18\x18\x68"
                        "firmware"
                        "\x0c\x00",
                        13); /* 24: "firmware"}}, 12: 0} */
-    return corio_cbor_enc_finish(&e);
+    corio_cbor_put_bstr_end(e, &w);
 }
 
 int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c, uint8_t *out,
@@ -95,43 +88,44 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
     if (rc != CORIO_OK)
         return rc;
 
+    /* The kid is the issuer's DID with the key number as its fragment, so iss is its
+     * first iss_len bytes. The room after it takes the firmware digest for the tag-id
+     * hash once the kid is written. */
     struct corio_did did = c->issuer;
-    char iss[CORIO_DID_BUF], kid[CORIO_DID_BUF];
-    did.has_key = false;
-    int iss_len = corio_did_format(&did, iss, sizeof iss);
+    char kid[CORIO_DID_BUF + CORIO_SHA256_LEN];
+    const size_t iss_len = CORIO_DID_PREFIX_LEN + CORIO_DID_ID_CHARS;
     did.has_key = true;
     did.key = c->key_number;
-    int kid_len = corio_did_format(&did, kid, sizeof kid);
-    if (iss_len < 0 || kid_len < 0)
+    int kid_len = corio_did_format(&did, kid, CORIO_DID_BUF);
+    if (kid_len < 0)
         return CORIO_ERR_INVAL;
-
-    /* Name (up to 32 bytes), DID, digest and fixed items: 160 bytes cover the tag. */
-    uint8_t coswid[192];
-    int coswid_len = 0;
-    if (c->has_firmware) {
-        coswid_len = put_coswid(key, c, iss, (size_t)iss_len, coswid, sizeof coswid);
-        if (coswid_len < 0)
-            return coswid_len;
-    }
 
     struct corio_cose_sign1_writer w;
     rc = corio_cose_sign1_begin(&w, out, cap < CORIO_EAT_MAX_SIZE ? cap : CORIO_EAT_MAX_SIZE,
                                 (const uint8_t *)kid, (size_t)kid_len, 0);
     if (rc != CORIO_OK)
         return rc;
+    uint8_t tag_id[CORIO_SHA256_LEN];
+    if (c->has_firmware) {
+        memcpy(kid + iss_len, c->fw_digest, sizeof c->fw_digest);
+        rc = corio_sha256(key->ops, (const uint8_t *)kid, iss_len + sizeof c->fw_digest, tag_id);
+        if (rc != CORIO_OK)
+            return rc;
+    }
     struct corio_cbor_enc *e = corio_cose_sign1_payload(&w);
-    uint64_t pairs = 4u + (c->nonce ? 1u : 0u) + (c->has_counter ? 1u : 0u) +
-                     (c->has_iat ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
-                     (c->has_firmware ? 2u : 0u) + (c->fw_name ? 1u : 0u);
+    unsigned pairs = 4u + (c->nonce ? 1u : 0u) + (OPTIONAL(c->has_counter) ? 1u : 0u) +
+                     (OPTIONAL(c->has_iat) ? 1u : 0u) + (c->has_bootcount ? 1u : 0u) +
+                     (c->has_firmware ? 2u : 0u) + (OPTIONAL(c->fw_name) ? 1u : 0u);
     /* The claims in deterministic order (RFC 8949 §4.2.1, keys by their encoded bytes):
      * 1, 3, 6, 10, then 265..273 (0x19 heads), then the private negative keys (0x3a
-     * heads). Writing them in that order spares a device the map sorter. */
-    corio_cbor_put_map(e, pairs);
-    corio_cbor_put_int(e, CORIO_EAT_ISS);
-    corio_cbor_put_text(e, iss, (size_t)iss_len);
+     * heads). Writing them in that order spares a device the map sorter. At most 11
+     * pairs: the map's head is one byte, and it goes with the key of iss. */
+    const uint8_t head[2] = {(uint8_t)(0xa0u | pairs), CORIO_EAT_ISS};
+    corio_cbor_put_raw(e, head, 2);
+    corio_cbor_put_text(e, kid, iss_len);
     corio_cbor_put_int(e, CORIO_EAT_AUD);
     corio_cbor_put_text(e, c->aud, c->aud_len);
-    if (c->has_iat) {
+    if (OPTIONAL(c->has_iat)) {
         corio_cbor_put_int(e, CORIO_EAT_IAT);
         corio_cbor_put_uint(e, c->iat);
     }
@@ -145,7 +139,7 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
         corio_cbor_put_int(e, CORIO_EAT_BOOTCOUNT);
         corio_cbor_put_uint(e, c->bootcount);
     }
-    if (c->fw_name) {
+    if (OPTIONAL(c->fw_name)) {
         corio_cbor_put_int(e, CORIO_EAT_SWNAME);
         corio_cbor_put_text(e, c->fw_name, c->fw_name_len);
     }
@@ -154,9 +148,9 @@ int corio_eat_make(const struct corio_key *key, const struct corio_eat_claims *c
         corio_cbor_put_text(e, c->fw_version, c->fw_version_len);
         /* 273: [[258, */
         corio_cbor_put_raw(e, "\x19\x01\x11\x81\x82\x19\x01\x02", 8);
-        corio_cbor_put_bytes(e, coswid, (size_t)coswid_len);
+        put_coswid(e, c, kid, iss_len, tag_id);
     }
-    if (c->has_counter) {
+    if (OPTIONAL(c->has_counter)) {
         corio_cbor_put_raw(e, "\x3a\x00\x01\x00\x00", 5); /* -65537 */
         corio_cbor_put_uint(e, c->counter);
     }

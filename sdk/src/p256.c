@@ -46,15 +46,8 @@ static const uint8_t HALF_N_BYTES[32] = {
     0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
 
-/* -1, -0 or 1 as a is below, equal to or above b (big-endian, 32 bytes). */
-static int bytes_cmp(const uint8_t *a, const uint8_t *b)
-{
-    for (size_t i = 0; i < 32; i++) {
-        if (a[i] != b[i])
-            return a[i] < b[i] ? -1 : 1;
-    }
-    return 0;
-}
+/* Big-endian numbers of one length compare as memcmp() orders their bytes. */
+#define BYTES_CMP(a, b) memcmp((a), (b), 32)
 
 static int fe_cmp(const fe a, const fe b)
 {
@@ -285,12 +278,12 @@ int corio_p256_scalar_check(const uint8_t s[CORIO_P256_SCALAR_LEN])
     uint8_t any = 0;
     for (size_t i = 0; i < 32; i++)
         any |= s[i];
-    return any != 0 && bytes_cmp(s, N_BYTES) < 0;
+    return any != 0 && BYTES_CMP(s, N_BYTES) < 0;
 }
 
 int corio_p256_scalar_is_low(const uint8_t s[CORIO_P256_SCALAR_LEN])
 {
-    return s != NULL && bytes_cmp(s, HALF_N_BYTES) <= 0;
+    return s != NULL && BYTES_CMP(s, HALF_N_BYTES) <= 0;
 }
 
 int corio_p256_scalar_negate(uint8_t s[CORIO_P256_SCALAR_LEN])

@@ -9,7 +9,6 @@
 #include "corio/crypto_psa.h"
 
 #include <stddef.h>
-#include <string.h>
 
 #include <psa/crypto.h>
 
@@ -51,37 +50,39 @@ typedef char state_aligned[offsetof(struct align_probe, op) <= 8 ? 1 : -1];
 
 static int initialised;
 
+/*
+ * The PSA specification fixes its error codes, and those with a meaning of their own
+ * lie in -133 (PSA_ERROR_NOT_PERMITTED) down to -153: one byte per code, the negated
+ * corio_err, is smaller than a chain of compares. A code without an entry (0 here) and
+ * any code outside the range is CORIO_ERR_CRYPTO.
+ */
+#define ERR_FIRST  PSA_ERROR_NOT_PERMITTED
+#define ERR_AT(st) (ERR_FIRST - (st))
+static const uint8_t err_map[21] = {
+    [ERR_AT(PSA_ERROR_NOT_PERMITTED)] = -CORIO_ERR_POLICY,
+    [ERR_AT(PSA_ERROR_NOT_SUPPORTED)] = -CORIO_ERR_UNSUPPORTED,
+    [ERR_AT(PSA_ERROR_INVALID_ARGUMENT)] = -CORIO_ERR_INVAL,
+    [ERR_AT(PSA_ERROR_INVALID_HANDLE)] = -CORIO_ERR_NOTFOUND,
+    [ERR_AT(PSA_ERROR_BAD_STATE)] = -CORIO_ERR_STATE,
+    [ERR_AT(PSA_ERROR_BUFFER_TOO_SMALL)] = -CORIO_ERR_NOSPACE,
+    [ERR_AT(PSA_ERROR_ALREADY_EXISTS)] = -CORIO_ERR_STATE,
+    [ERR_AT(PSA_ERROR_DOES_NOT_EXIST)] = -CORIO_ERR_NOTFOUND,
+    [ERR_AT(PSA_ERROR_INSUFFICIENT_MEMORY)] = -CORIO_ERR_FULL,
+    [ERR_AT(PSA_ERROR_INSUFFICIENT_STORAGE)] = -CORIO_ERR_FULL,
+    [ERR_AT(PSA_ERROR_STORAGE_FAILURE)] = -CORIO_ERR_IO,
+    [ERR_AT(PSA_ERROR_INVALID_SIGNATURE)] = -CORIO_ERR_BADSIG,
+    [ERR_AT(PSA_ERROR_DATA_CORRUPT)] = -CORIO_ERR_IO,
+    [ERR_AT(PSA_ERROR_DATA_INVALID)] = -CORIO_ERR_IO,
+};
+
 int corio_crypto_psa_err(int32_t status)
 {
-    switch (status) {
-    case PSA_SUCCESS:
+    if (status == PSA_SUCCESS)
         return CORIO_OK;
-    case PSA_ERROR_INVALID_SIGNATURE:
-        return CORIO_ERR_BADSIG;
-    case PSA_ERROR_DOES_NOT_EXIST:
-    case PSA_ERROR_INVALID_HANDLE:
-        return CORIO_ERR_NOTFOUND;
-    case PSA_ERROR_ALREADY_EXISTS:
-    case PSA_ERROR_BAD_STATE:
-        return CORIO_ERR_STATE;
-    case PSA_ERROR_NOT_PERMITTED:
-        return CORIO_ERR_POLICY;
-    case PSA_ERROR_NOT_SUPPORTED:
-        return CORIO_ERR_UNSUPPORTED;
-    case PSA_ERROR_INVALID_ARGUMENT:
-        return CORIO_ERR_INVAL;
-    case PSA_ERROR_BUFFER_TOO_SMALL:
-        return CORIO_ERR_NOSPACE;
-    case PSA_ERROR_INSUFFICIENT_MEMORY:
-    case PSA_ERROR_INSUFFICIENT_STORAGE:
-        return CORIO_ERR_FULL;
-    case PSA_ERROR_STORAGE_FAILURE:
-    case PSA_ERROR_DATA_CORRUPT:
-    case PSA_ERROR_DATA_INVALID:
-        return CORIO_ERR_IO;
-    default:
-        return CORIO_ERR_CRYPTO;
-    }
+    uint32_t at = (uint32_t)ERR_FIRST - (uint32_t)status; /* wraps: no signed overflow */
+    if (at < sizeof err_map && err_map[at])
+        return -(int)err_map[at];
+    return CORIO_ERR_CRYPTO;
 }
 
 int corio_crypto_psa_init(void)
@@ -128,7 +129,8 @@ static int psa_sha256_start(void *state)
     if (!initialised)
         return CORIO_ERR_STATE;
     psa_hash_operation_t *op = state;
-    *op = psa_hash_operation_init();
+    /* corio_sha256_start() hands over the state zeroed, and all-bits-zero is one of the
+     * initial values the PSA specification allows. */
     psa_status_t st = psa_hash_setup(op, PSA_ALG_SHA_256);
     if (st != PSA_SUCCESS) {
         psa_hash_abort(op);
@@ -162,17 +164,24 @@ static int id_ok(uint32_t id)
            (CORIO_CRYPTO_PSA_PERSISTENT && id >= PSA_KEY_ID_USER_MIN && id <= PSA_KEY_ID_USER_MAX);
 }
 
-static void key_attributes(psa_key_attributes_t *a, uint32_t id, unsigned flags)
+/* Makes a volatile key (id 0) or a persistent one of type with the ES256 policy and
+ * usage: imports data[0..len) or, when data is NULL (CORIO_CRYPTO_PSA_GENERATE only),
+ * generates it. */
+static psa_status_t new_key(psa_key_type_t type, psa_key_usage_t usage, uint32_t id,
+                            const uint8_t *data, size_t len, kid_t *kid)
 {
-    psa_key_usage_t usage = PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH;
-    if (flags & CORIO_KEY_EXPORTABLE)
-        usage |= PSA_KEY_USAGE_EXPORT;
-    psa_set_key_type(a, KEY_TYPE);
-    psa_set_key_bits(a, 256);
-    psa_set_key_usage_flags(a, usage);
-    psa_set_key_algorithm(a, SIGN_ALG);
+    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
+    psa_set_key_type(&a, type);
+    psa_set_key_bits(&a, 256);
+    psa_set_key_usage_flags(&a, usage);
+    psa_set_key_algorithm(&a, SIGN_ALG);
     if (CORIO_CRYPTO_PSA_PERSISTENT && id != 0)
-        psa_set_key_id(a, KID(id)); /* makes the key persistent */
+        psa_set_key_id(&a, KID(id)); /* makes the key persistent */
+    *kid = KID(0);
+    psa_status_t st = CORIO_CRYPTO_PSA_GENERATE && !data ? psa_generate_key(&a, kid)
+                                                         : psa_import_key(&a, data, len, kid);
+    psa_reset_key_attributes(&a);
+    return st;
 }
 
 /* Fills key after the PSA key id was created. */
@@ -184,40 +193,37 @@ static void key_fill(struct corio_key *key, kid_t kid, uint32_t id, unsigned fla
         (flags & CORIO_KEY_EXPORTABLE) | (id != 0 ? CORIO_KEY_PERSISTENT : 0u) | NEW_KEY_FLAGS;
 }
 
-static int psa_key_generate(uint32_t id, unsigned flags, struct corio_key *key)
+/* Generates a key (priv NULL) or imports the scalar priv: the same attributes and the
+ * same bookkeeping either way. */
+static int make_key(uint32_t id, unsigned flags, const uint8_t *priv, struct corio_key *key)
 {
     if (!initialised)
         return CORIO_ERR_STATE;
     if (!id_ok(id))
         return CORIO_ERR_INVAL;
-    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
-    key_attributes(&a, id, flags);
-    kid_t kid = KID(0);
-    psa_status_t st = psa_generate_key(&a, &kid);
-    psa_reset_key_attributes(&a);
+    psa_key_usage_t usage = PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH;
+    if (flags & CORIO_KEY_EXPORTABLE)
+        usage |= PSA_KEY_USAGE_EXPORT;
+    kid_t kid;
+    /* PSA's import format of an ECC private key is exactly the big-endian scalar. */
+    psa_status_t st = new_key(KEY_TYPE, usage, id, priv, CORIO_P256_SCALAR_LEN, &kid);
     if (st != PSA_SUCCESS)
         return corio_crypto_psa_err(st);
     key_fill(key, kid, id, flags);
     return CORIO_OK;
 }
 
+static int psa_key_generate(uint32_t id, unsigned flags, struct corio_key *key)
+{
+    if (!CORIO_CRYPTO_PSA_GENERATE)
+        return CORIO_ERR_UNSUPPORTED;
+    return make_key(id, flags, NULL, key);
+}
+
 static int psa_key_import(uint32_t id, unsigned flags, const uint8_t priv[CORIO_P256_SCALAR_LEN],
                           struct corio_key *key)
 {
-    if (!initialised)
-        return CORIO_ERR_STATE;
-    if (!id_ok(id))
-        return CORIO_ERR_INVAL;
-    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
-    key_attributes(&a, id, flags);
-    kid_t kid = KID(0);
-    /* PSA's import format of an ECC private key is exactly the big-endian scalar. */
-    psa_status_t st = psa_import_key(&a, priv, CORIO_P256_SCALAR_LEN, &kid);
-    psa_reset_key_attributes(&a);
-    if (st != PSA_SUCCESS)
-        return corio_crypto_psa_err(st);
-    key_fill(key, kid, id, flags);
-    return CORIO_OK;
+    return make_key(id, flags, priv, key);
 }
 
 #if CORIO_CRYPTO_PSA_PERSISTENT
@@ -260,26 +266,37 @@ static kid_t kid_of(const struct corio_key *key)
     return KID(key->id);
 }
 
-static int psa_key_export(const struct corio_key *key, uint8_t priv[CORIO_P256_SCALAR_LEN])
+/* The result of a PSA call that writes exactly want bytes and said it wrote n. */
+static int sized(psa_status_t st, size_t n, size_t want)
+{
+    if (st != PSA_SUCCESS)
+        return corio_crypto_psa_err(st);
+    return n == want ? CORIO_OK : CORIO_ERR_CRYPTO;
+}
+
+/* psa_export_key() and psa_export_public_key() take the same arguments. */
+typedef psa_status_t (*export_fn)(kid_t kid, uint8_t *data, size_t size, size_t *len);
+
+/* Exports exactly len bytes of key with fn. */
+static int export_key(const struct corio_key *key, export_fn fn, uint8_t *out, size_t len)
 {
     if (!initialised)
         return CORIO_ERR_STATE;
     size_t n = 0;
-    psa_status_t st = psa_export_key(kid_of(key), priv, CORIO_P256_SCALAR_LEN, &n);
-    if (st != PSA_SUCCESS)
-        return corio_crypto_psa_err(st);
-    return n == CORIO_P256_SCALAR_LEN ? CORIO_OK : CORIO_ERR_CRYPTO;
+    psa_status_t st = fn(kid_of(key), out, len, &n);
+    return sized(st, n, len);
+}
+
+static int psa_key_export(const struct corio_key *key, uint8_t priv[CORIO_P256_SCALAR_LEN])
+{
+    if (!CORIO_CRYPTO_PSA_GENERATE)
+        return CORIO_ERR_UNSUPPORTED;
+    return export_key(key, psa_export_key, priv, CORIO_P256_SCALAR_LEN);
 }
 
 static int psa_key_public(const struct corio_key *key, uint8_t pub[CORIO_P256_PUB_LEN])
 {
-    if (!initialised)
-        return CORIO_ERR_STATE;
-    size_t n = 0;
-    psa_status_t st = psa_export_public_key(kid_of(key), pub, CORIO_P256_PUB_LEN, &n);
-    if (st != PSA_SUCCESS)
-        return corio_crypto_psa_err(st);
-    return n == CORIO_P256_PUB_LEN ? CORIO_OK : CORIO_ERR_CRYPTO;
+    return export_key(key, psa_export_public_key, pub, CORIO_P256_PUB_LEN);
 }
 
 static int psa_sign(const struct corio_key *key, const uint8_t hash[CORIO_SHA256_LEN],
@@ -293,9 +310,7 @@ static int psa_sign(const struct corio_key *key, const uint8_t hash[CORIO_SHA256
     size_t n = 0;
     psa_status_t st =
         psa_sign_hash(kid_of(key), alg, hash, CORIO_SHA256_LEN, sig, CORIO_P256_SIG_LEN, &n);
-    if (st != PSA_SUCCESS)
-        return corio_crypto_psa_err(st);
-    return n == CORIO_P256_SIG_LEN ? CORIO_OK : CORIO_ERR_CRYPTO;
+    return sized(st, n, CORIO_P256_SIG_LEN);
 }
 
 static int psa_verify(const uint8_t pub[CORIO_P256_PUB_LEN], const uint8_t hash[CORIO_SHA256_LEN],
@@ -303,14 +318,9 @@ static int psa_verify(const uint8_t pub[CORIO_P256_PUB_LEN], const uint8_t hash[
 {
     if (!initialised)
         return CORIO_ERR_STATE;
-    psa_key_attributes_t a = PSA_KEY_ATTRIBUTES_INIT;
-    psa_set_key_type(&a, PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1));
-    psa_set_key_bits(&a, 256);
-    psa_set_key_usage_flags(&a, PSA_KEY_USAGE_VERIFY_HASH);
-    psa_set_key_algorithm(&a, SIGN_ALG);
-    kid_t kid = KID(0);
-    psa_status_t st = psa_import_key(&a, pub, CORIO_P256_PUB_LEN, &kid);
-    psa_reset_key_attributes(&a);
+    kid_t kid;
+    psa_status_t st = new_key(PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1),
+                              PSA_KEY_USAGE_VERIFY_HASH, 0, pub, CORIO_P256_PUB_LEN, &kid);
     if (st != PSA_SUCCESS)
         return st == PSA_ERROR_INVALID_ARGUMENT ? CORIO_ERR_MALFORMED : corio_crypto_psa_err(st);
     st = psa_verify_hash(kid, SIGN_ALG, hash, CORIO_SHA256_LEN, sig, CORIO_P256_SIG_LEN);

@@ -9,6 +9,7 @@
  * parks the core, so a stray fault stops where a debugger can see it.
  */
 #include <stdint.h>
+#include <string.h>
 
 extern uint32_t _estack; /* top of RAM: the initial main stack pointer */
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss;
@@ -55,18 +56,14 @@ __attribute__((section(".isr_vector"), used)) static const vector_t vectors[16] 
 
 void Reset_Handler(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst;
-
 #if defined(__ARM_FP)
     /* Full access to the FPU before any floating-point instruction runs. */
     SCB_CPACR |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
-    for (dst = &_sdata; dst < &_edata;)
-        *dst++ = *src++;
-    for (dst = &_sbss; dst < &_ebss;)
-        *dst++ = 0;
+    /* The C library's routines need neither .data nor .bss, so they may fill them. */
+    memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
+    memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
     (void)main();
     for (;;)
         ;

@@ -22,22 +22,22 @@ static uint64_t read_mtime(const volatile uint32_t *lo)
     return (uint64_t)h << 32 | l;
 }
 
-/* n / d, one quotient bit per step; r < d < 2^32 keeps 2r + 1 within 64 bits. */
+/* n / d, one quotient bit per step; r < d < 2^32 keeps 2r + 1 within 64 bits. The
+ * quotient's bits enter n from the right as the dividend's leave it on the left. */
 static uint64_t div64(uint64_t n, uint32_t d)
 {
-    uint64_t q = 0, r = 0;
+    uint64_t r = 0;
     int i;
 
     for (i = 0; i < 64; i++) {
         r = r << 1 | n >> 63;
         n <<= 1;
-        q <<= 1;
         if (r >= d) {
             r -= d;
-            q |= 1u;
+            n |= 1u;
         }
     }
-    return q;
+    return n;
 }
 
 static uint32_t now_ms(void *ctx)

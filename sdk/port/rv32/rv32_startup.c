@@ -9,6 +9,7 @@
  * and needs none.
  */
 #include <stdint.h>
+#include <string.h>
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss;
 
@@ -41,13 +42,9 @@ __attribute__((aligned(4))) void corio_rv32_trap(void)
 
 void corio_rv32_reset(void)
 {
-    uint32_t *src = &_sidata;
-    uint32_t *dst;
-
-    for (dst = &_sdata; dst < &_edata;)
-        *dst++ = *src++;
-    for (dst = &_sbss; dst < &_ebss;)
-        *dst++ = 0;
+    /* The C library's routines need neither .data nor .bss, so they may fill them. */
+    memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
+    memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
     (void)main();
     for (;;)
         ;
