@@ -90,35 +90,28 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
     cfg->backoff.reset_after_ms = 60000;
 }
 
-/* Encodes the CONNECT the configuration describes, with the property block props
- * (the application's alone, or the client's whole block), into buf (NULL: size only,
- * as corio_mqtt_encode_connect). One function for init's check and the real packet. */
-static int encode_connect(const struct corio_mqtt_config *cfg, bool clean, const uint8_t *props,
-                          size_t props_len, uint8_t *buf, size_t cap)
+/* A string the client sends: present when it has a length, valid MQTT UTF-8. */
+static bool str_ok(const void *s, uint16_t len)
 {
-    struct corio_mqtt_connect m;
-    memset(&m, 0, sizeof m);
-    m.version = cfg->version;
-    m.clean_start = clean;
-    m.keepalive_s = cfg->keepalive_s;
-    m.client_id = cfg->client_id;
-    m.client_id_len = cfg->client_id_len;
-    m.will = cfg->will;
-    m.username = cfg->username;
-    m.username_len = cfg->username_len;
-    m.password = cfg->password;
-    m.password_len = cfg->password_len;
-    m.props = props;
-    m.props_len = props_len;
-    return corio_mqtt_encode_connect(buf, cap, &m);
+    return (len == 0 || s) && corio__mqtt_utf8_ok(s, len);
 }
 
-/* Every CONNECT the configuration yields must encode. The clean flag matters only for
- * an empty 3.1.1 client id, which needs it: check the attempt that may lack it. */
-static bool connect_ok(const struct corio_mqtt_config *cfg)
+/* A property block the client sends in a packet or will of context ctx: none under
+ * 3.1.1. seen as in corio__mqtt_props_check. */
+static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
+                     uint8_t *seen)
 {
-    return encode_connect(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, cfg->connect_props,
-                          cfg->connect_props_len, NULL, 0) >= 0;
+    if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
+        return false;
+    return corio__mqtt_props_check(props, len, ctx, seen) == CORIO_OK;
+}
+
+/* The login CONNECT carries: a valid username; under 3.1.1 a password only with one. */
+static bool login_ok(uint8_t version, const char *username, uint16_t username_len,
+                     const uint8_t *password)
+{
+    return (!username || str_ok(username, username_len)) &&
+           (!password || username || version == CORIO_MQTT_V5);
 }
 
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
@@ -137,16 +130,28 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
          !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
-    /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
-     * CONNECT); they must not hold what the client sets itself. */
+    /* Every CONNECT the configuration yields must be valid (MQTT 3.1.1 §3.1.3.1: an
+     * empty client id needs a clean session, so every attempt must ask for one);
+     * connect_props must not hold what the client sets itself. */
     uint8_t seen[CORIO__MQTT_PROP_SET];
-    if (!connect_ok(cfg) || (cfg->connect_props_len &&
-                             (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
-                                                      CORIO_MQTT_CONNECT, seen) != CORIO_OK ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
+    if ((cfg->version != CORIO_MQTT_V5 && cfg->version != CORIO_MQTT_V311) ||
+        !str_ok(cfg->client_id, cfg->client_id_len) ||
+        (cfg->version == CORIO_MQTT_V311 && cfg->client_id_len == 0 &&
+         cfg->clean != CORIO_MQTT_CLEAN_ALWAYS) ||
+        !login_ok(cfg->version, cfg->username, cfg->username_len, cfg->password) ||
+        !props_ok(cfg->version, cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
+                  seen) ||
+        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))
+        return CORIO_ERR_INVAL;
+    /* (Built with CORIO_MQTT_WITH_WILL 0, a will is refused.) */
+    const struct corio_mqtt_will *wl = cfg->will;
+    if (wl && (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
+               !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len) ||
+               (wl->payload_len && !wl->payload) ||
+               !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL)))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -375,25 +380,59 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * Sending
  */
 
-/* The client's own properties, written straight into a block it sized: what goes in
- * was checked before (the method at init, lengths by the caller), so the codec's
- * validating builders are not needed here. Each returns the next write position. */
+/* The client writes every packet itself, into tx: what goes in was checked before
+ * (the configuration at init, a PUBLISH or filter by the call that queues it), so the
+ * codec's validating encoders stay out of a device's image. */
+
+/* Bytes of a whole packet with Remaining Length rem. */
+static size_t pkt_size(size_t rem)
+{
+    return 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
+}
+
+/* Each put_ writes at w and returns the next write position. */
+static uint8_t *put_hdr(uint8_t *w, unsigned first, size_t rem)
+{
+    *w = (uint8_t)first;
+    return w + 1 + corio__mqtt_varint_put(w + 1, (uint32_t)rem);
+}
+
+static uint8_t *put_u16(uint8_t *w, size_t v)
+{
+    w[0] = (uint8_t)(v >> 8);
+    w[1] = (uint8_t)v;
+    return w + 2;
+}
+
+/* Two length bytes and the data (a string or binary data). */
+static uint8_t *put_str(uint8_t *w, const void *data, size_t len)
+{
+    w = put_u16(w, len);
+    if (len)
+        memcpy(w, data, len);
+    return w + len;
+}
+
+/* A Property Length and the block. */
+static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
+{
+    w += corio__mqtt_varint_put(w, (uint32_t)len);
+    if (len)
+        memcpy(w, props, len);
+    return w + len;
+}
+
 static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
 {
     w[0] = id;
-    for (size_t i = 4; i > 0; i--, v >>= 8)
-        w[i] = (uint8_t)v;
-    return w + 5;
+    w = put_u16(w + 1, v >> 16);
+    return put_u16(w, v & 0xFFFFu);
 }
 
 static uint8_t *put_prop_bin(uint8_t *w, uint8_t id, const void *data, size_t len)
 {
     w[0] = id;
-    w[1] = (uint8_t)(len >> 8);
-    w[2] = (uint8_t)len;
-    if (len)
-        memcpy(w + 3, data, len);
-    return w + 3 + len;
+    return put_str(w + 1, data, len);
 }
 
 /* Authentication Method and, when there is any, Authentication Data. */
@@ -409,23 +448,20 @@ static uint8_t *put_auth_props(const struct corio_mqtt *c, uint8_t *w, const uin
     return len ? put_prop_bin(w, CORIO_MQTT_PROP_AUTH_DATA, data, len) : w;
 }
 
-/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. The
- * client writes it itself, as PUBACK and DISCONNECT: the method was checked at init and
- * the data is length-checked here, so the codec's validating encoder is not needed. */
+/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
 static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
 {
     if (len > 0xFFFFu)
         return CORIO_ERR_INVAL;
     size_t plen = auth_props_len(c, len);
     size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
-    size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
+    size_t total = pkt_size(rem);
     if (total > c->tx_cap)
         return CORIO_ERR_NOSPACE;
     uint8_t *w = tx_reserve(c, total);
     if (!w)
         return CORIO_ERR_AGAIN;
-    *w++ = CORIO_MQTT_AUTH << 4;
-    w += corio__mqtt_varint_put(w, (uint32_t)rem);
+    w = put_hdr(w, CORIO_MQTT_AUTH << 4, rem);
     *w++ = reason;
     w += corio__mqtt_varint_put(w, (uint32_t)plen);
     put_auth_props(c, w, data, len);
@@ -437,53 +473,83 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
 /* The transport is open: queue CONNECT. */
 static void send_connect(struct corio_mqtt *c)
 {
-    const uint8_t *props = NULL; /* 3.1.1 has none */
-    size_t props_len = 0;
+    const struct corio_mqtt_config *cfg = &c->cfg;
+    bool v5 = is_v5(c);
+    const uint8_t *data = NULL;
+    size_t len = 0, plen = 0;
+    int rc = CORIO_OK;
     c->tx_head = c->tx_len = c->rx_len = 0;
-    c->clean_this_time = c->cfg.clean == CORIO_MQTT_CLEAN_ALWAYS ||
-                         (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
-    if (is_v5(c)) {
-        /* Our properties go into the tail of tx; the encoder moves them into place. */
-        const uint8_t *data = NULL;
-        size_t len = 0;
-        int rc = CORIO_OK;
-        if (c->cfg.auth_method) {
-            rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
-            if (c->state != CORIO_MQTT_OPENING)
-                return; /* the callback called corio_mqtt_disconnect() */
-            if (rc == CORIO_OK && len > 0xFFFFu)
-                rc = CORIO_ERR_INVAL;
-        }
-        size_t plen = (c->cfg.session_expiry_s ? 5u : 0u) + 5u + c->cfg.connect_props_len +
-                      (c->cfg.auth_method ? auth_props_len(c, len) : 0u);
-        if (rc == CORIO_OK && plen > c->tx_cap)
-            rc = CORIO_ERR_NOSPACE;
-        if (rc != CORIO_OK) {
-            lose(c, rc, 0);
-            return;
-        }
-        uint8_t *w = c->tx + c->tx_cap - plen;
-        props = w;
-        props_len = plen;
-        if (c->cfg.session_expiry_s)
-            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
+    c->clean_this_time = cfg->clean == CORIO_MQTT_CLEAN_ALWAYS ||
+                         (cfg->clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
+    if (cfg->auth_method) { /* MQTT 5 only (init's rule) */
+        rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
+        if (c->state != CORIO_MQTT_OPENING)
+            return; /* the callback called corio_mqtt_disconnect() */
+        if (rc == CORIO_OK && len > 0xFFFFu)
+            rc = CORIO_ERR_INVAL;
+        plen = auth_props_len(c, len);
+    }
+    /* Variable header, client id, login; MQTT 5: Session Expiry Interval (when not 0),
+     * Maximum Packet Size, authentication and the application's properties. */
+    size_t rem = 12u + cfg->client_id_len + (cfg->username ? 2u + cfg->username_len : 0u) +
+                 (cfg->password ? 2u + cfg->password_len : 0u);
+    if (v5) {
+        plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + cfg->connect_props_len;
+        rem += corio__mqtt_varint_len((uint32_t)plen) + plen;
+    }
+    uint8_t flags = (uint8_t)((cfg->username ? 0x80u : 0u) | (cfg->password ? 0x40u : 0u) |
+                              (c->clean_this_time ? 0x02u : 0u));
+#if CORIO_MQTT_WITH_WILL
+    const struct corio_mqtt_will *wl = cfg->will;
+    if (wl) {
+        flags |= (uint8_t)(0x04u | wl->qos << 3 | (wl->retain ? 0x20u : 0u));
+        rem += 4u + wl->topic_len + wl->payload_len;
+        if (v5)
+            rem += corio__mqtt_varint_len((uint32_t)wl->props_len) + wl->props_len;
+    }
+#endif
+    if (rc == CORIO_OK && (rem > CORIO_MQTT_MAX_REMAINING || pkt_size(rem) > c->tx_cap))
+        rc = CORIO_ERR_NOSPACE;
+    if (rc != CORIO_OK) {
+        lose(c, rc, 0);
+        return;
+    }
+    static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
+    uint8_t *w = put_hdr(c->tx, CORIO_MQTT_CONNECT << 4, rem);
+    memcpy(w, proto, sizeof proto);
+    w[6] = c->version;
+    w[7] = flags;
+    w = put_u16(w + 8, cfg->keepalive_s);
+    if (v5) {
+        w += corio__mqtt_varint_put(w, (uint32_t)plen);
+        if (cfg->session_expiry_s)
+            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, cfg->session_expiry_s);
         /* The broker must never send more than rx holds. */
         w = put_prop_u32(w, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
                          c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap);
-        if (c->cfg.auth_method)
+        if (cfg->auth_method)
             w = put_auth_props(c, w, data, len);
-        if (c->cfg.connect_props_len)
-            memcpy(w, c->cfg.connect_props, c->cfg.connect_props_len);
+        if (cfg->connect_props_len)
+            memcpy(w, cfg->connect_props, cfg->connect_props_len);
+        w += cfg->connect_props_len;
     }
-    int n = encode_connect(&c->cfg, c->clean_this_time, props, props_len, c->tx, c->tx_cap);
-    if (n < 0) {
-        lose(c, n, 0);
-        return;
+    w = put_str(w, cfg->client_id, cfg->client_id_len);
+#if CORIO_MQTT_WITH_WILL
+    if (wl) {
+        if (v5)
+            w = put_props(w, wl->props, wl->props_len);
+        w = put_str(w, wl->topic, wl->topic_len);
+        w = put_str(w, wl->payload, wl->payload_len);
     }
-    c->tx_len = (size_t)n;
+#endif
+    if (cfg->username)
+        w = put_str(w, cfg->username, cfg->username_len);
+    if (cfg->password)
+        put_str(w, cfg->password, cfg->password_len);
+    c->tx_len = pkt_size(rem);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
-    c->keepalive_s = c->cfg.keepalive_s;
+    c->keepalive_s = cfg->keepalive_s;
     c->send_quota = 0xFFFF;
     c->server_max_qos = 1;
     c->retain_available = true;
@@ -493,25 +559,55 @@ static void send_connect(struct corio_mqtt *c)
     flush(c);
 }
 
-/* Checks a PUBLISH against the broker's limits; returns its size or an error. */
-static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+/* Checks a PUBLISH the application gives (the rules of corio_mqtt_encode_publish()
+ * but for those on qos, dup and the packet id, which the client sets itself) and the
+ * broker's limits. Returns its Remaining Length, or an error. */
+static int publish_check(const struct corio_mqtt *c, const struct corio_mqtt_publish *m)
 {
+    uint8_t seen[CORIO__MQTT_PROP_SET];
+    struct corio_mqtt_prop pr;
     if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
         return CORIO_ERR_UNSUPPORTED;
-    int n = corio_mqtt_encode_publish(NULL, 0, c->version, m);
-    if (n < 0)
-        return n;
-    if ((size_t)n > c->tx_cap)
+    /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
+     * needs a Topic Alias. */
+    if ((m->payload_len && !m->payload) || (m->topic_len && !m->topic) ||
+        !corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
+        !props_ok(c->version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen) ||
+        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
+        (m->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))
+        return CORIO_ERR_INVAL;
+    size_t rem = 2u + m->topic_len + (m->qos ? 2u : 0u) + m->payload_len;
+    if (is_v5(c))
+        rem += corio__mqtt_varint_len((uint32_t)m->props_len) + m->props_len;
+    if (m->payload_len > CORIO_MQTT_MAX_REMAINING || rem > CORIO_MQTT_MAX_REMAINING)
+        return CORIO_ERR_INVAL;
+    size_t n = pkt_size(rem);
+    if (n > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    if ((uint32_t)n > c->server_max_packet)
+    if (n > c->server_max_packet)
         return CORIO_ERR_POLICY;
-    struct corio_mqtt_prop pr;
-    if (is_v5(c) &&
+    if (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS) &&
         corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
             CORIO_OK &&
         pr.value > c->topic_alias_max)
         return CORIO_ERR_POLICY;
-    return n;
+    return (int)rem;
+}
+
+/* Writes the PUBLISH publish_check() passed (Remaining Length rem) at w. */
+static void put_publish(const struct corio_mqtt *c, uint8_t *w, const struct corio_mqtt_publish *m,
+                        size_t rem)
+{
+    w = put_hdr(w, CORIO_MQTT_PUBLISH << 4 | (m->dup ? 0x08u : 0u) | (unsigned)m->qos << 1 |
+                       (m->retain ? 0x01u : 0u),
+                rem);
+    w = put_str(w, m->topic, m->topic_len);
+    if (m->qos)
+        w = put_u16(w, m->packet_id);
+    if (is_v5(c))
+        w = put_props(w, m->props, m->props_len);
+    if (m->payload_len)
+        memcpy(w, m->payload, m->payload_len);
 }
 
 /* Queues the PUBACK owed for an incoming QoS 1 PUBLISH, if tx has room. */
@@ -557,17 +653,13 @@ static void resend_pending(struct corio_mqtt *c)
         m.qos = 1;
         m.dup = c->session_present;
         m.packet_id = e->packet_id;
-        int n = publish_size(c, &m);
-        if (n < 0) {
-            publish_done(c, e, n, 0);
+        int rem = publish_check(c, &m);
+        if (rem < 0) {
+            publish_done(c, e, rem, 0);
             continue;
         }
-        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->version, &m);
-        if (n < 0) {
-            publish_done(c, e, n, 0);
-            continue;
-        }
-        c->tx_len = (size_t)n;
+        put_publish(c, c->tx, &m, (size_t)rem);
+        c->tx_len = pkt_size((size_t)rem);
         e->state = IF_WAIT_ACK;
         flush(c);
     }
@@ -1101,19 +1193,16 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
     }
     struct corio_mqtt_publish m = *msg;
     m.dup = false;
-    m.packet_id = msg->qos ? 1 : 0; /* a placeholder of the same size for the checks */
-    int n = publish_size(c, &m);
-    if (n < 0)
-        return n;
-    uint8_t *w = tx_reserve(c, (size_t)n);
+    int rem = publish_check(c, &m);
+    if (rem < 0)
+        return rem;
+    size_t n = pkt_size((size_t)rem);
+    uint8_t *w = tx_reserve(c, n);
     if (!w)
         return CORIO_ERR_AGAIN;
-    if (e)
-        m.packet_id = alloc_id(c);
-    n = corio_mqtt_encode_publish(w, (size_t)n, c->version, &m);
-    if (n < 0)
-        return n;
-    c->tx_len += (size_t)n;
+    m.packet_id = e ? alloc_id(c) : 0;
+    put_publish(c, w, &m, (size_t)rem);
+    c->tx_len += n;
     if (e) {
         e->token = token;
         e->packet_id = m.packet_id;
@@ -1218,15 +1307,12 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
 int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
                          const uint8_t *password, uint16_t password_len)
 {
-    if (!c || (!username && username_len) || (!password && password_len))
+    if (!c || (!username && username_len) || (!password && password_len) ||
+        !login_ok(c->version, username, username_len, password))
         return CORIO_ERR_INVAL;
-    struct corio_mqtt_config cfg = c->cfg;
-    cfg.username = username;
-    cfg.username_len = username_len;
-    cfg.password = password;
-    cfg.password_len = password_len;
-    if (!connect_ok(&cfg))
-        return CORIO_ERR_INVAL;
-    c->cfg = cfg;
+    c->cfg.username = username;
+    c->cfg.username_len = username_len;
+    c->cfg.password = password;
+    c->cfg.password_len = password_len;
     return CORIO_OK;
 }

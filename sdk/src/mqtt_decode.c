@@ -50,34 +50,6 @@ static int get_props(const uint8_t *p, size_t n, unsigned ctx, const uint8_t **p
     return CORIO_OK;
 }
 
-static int decode_connack(uint8_t version, const uint8_t *p, size_t n,
-                          struct corio_mqtt_connack *out)
-{
-    if (version == CORIO_MQTT_V311 ? n != 2 : n < 3)
-        return MALFORMED;
-    /* Bits 7-1 of the acknowledge flags are reserved; a refusal never has a session. */
-    if (p[0] & 0xFEu)
-        return MALFORMED;
-    out->session_present = p[0] & 1u;
-    out->reason = p[1];
-    if (version == CORIO_MQTT_V311) {
-        if (out->reason > 5)
-            return MALFORMED;
-    } else if (!corio__mqtt_reason_ok(CORIO_MQTT_CONNACK, out->reason, 0)) {
-        return MALFORMED;
-    }
-    if (out->reason && out->session_present)
-        return MALFORMED;
-    if (version == CORIO_MQTT_V5) {
-        size_t used;
-        if (get_props(p + 2, n - 2, CORIO_MQTT_CONNACK, &out->props, &out->props_len, &used,
-                      NULL) != CORIO_OK ||
-            used != n - 2)
-            return MALFORMED;
-    }
-    return CORIO_OK;
-}
-
 static int decode_publish(uint8_t version, uint8_t flags, const uint8_t *p, size_t n,
                           struct corio_mqtt_publish *out)
 {
@@ -119,83 +91,42 @@ static int decode_publish(uint8_t version, uint8_t flags, const uint8_t *p, size
     return CORIO_OK;
 }
 
-/* PUBACK, PUBREC, PUBREL, PUBCOMP. */
-static int decode_ack(uint8_t version, uint8_t type, const uint8_t *p, size_t n,
-                      struct corio_mqtt_ack *out)
-{
-    if (n < 2 || (version == CORIO_MQTT_V311 && n != 2))
-        return MALFORMED;
-    out->packet_id = get_u16(p);
-    if (out->packet_id == 0)
-        return MALFORMED;
-    if (n == 2)
-        return CORIO_OK;
-    out->reason = p[2];
-    if (!corio__mqtt_reason_ok(type, out->reason, 0))
-        return MALFORMED;
-    if (n == 3)
-        return CORIO_OK;
-    size_t used;
-    if (get_props(p + 3, n - 3, type, &out->props, &out->props_len, &used, NULL) != CORIO_OK ||
-        used != n - 3)
-        return MALFORMED;
-    return CORIO_OK;
-}
+/* What follows the fixed header in each packet a broker sends but PUBLISH, in order
+ * (0: a broker never sends it). Optional parts end the packet early where they are
+ * absent; everything else must be there, and the packet must end after the last. */
+enum {
+    S_ID = 1u << 0,     /* a non-zero packet id */
+    S_ACKF = 1u << 1,   /* CONNACK's acknowledge flags */
+    S_OPT = 1u << 2,    /* the packet may end before its reason code */
+    S_REASON = 1u << 3, /* one reason code */
+    S_PROPS = 1u << 4,  /* MQTT 5 properties (after a reason code: optional) */
+    S_LIST = 1u << 5,   /* one or more reason codes to the end */
+    S_V5 = 1u << 6,     /* MQTT 5 only */
+};
+#define S_ACK  (S_ID | S_OPT | S_REASON | S_PROPS)
+#define S_SACK (S_ID | S_PROPS | S_LIST)
+#define S_DISC (S_V5 | S_OPT | S_REASON | S_PROPS)
 
-/* SUBACK and UNSUBACK. */
-static int decode_suback(uint8_t version, uint8_t type, const uint8_t *p, size_t n,
-                         struct corio_mqtt_suback *out)
-{
-    if (n < 2)
-        return MALFORMED;
-    out->packet_id = get_u16(p);
-    if (out->packet_id == 0)
-        return MALFORMED;
-    size_t off = 2;
-    if (version == CORIO_MQTT_V311) {
-        if (type == CORIO_MQTT_UNSUBACK)
-            return n == 2 ? CORIO_OK : MALFORMED;
-    } else {
-        size_t used;
-        if (get_props(p + off, n - off, type, &out->props, &out->props_len, &used, NULL) !=
-            CORIO_OK)
-            return MALFORMED;
-        off += used;
-    }
-    if (n == off)
-        return MALFORMED;
-    out->reasons = p + off;
-    out->count = n - off;
-    for (size_t i = 0; i < out->count; i++) {
-        uint8_t rc = out->reasons[i];
-        int ok = version == CORIO_MQTT_V311 ? (rc <= 2 || rc == 0x80)
-                                            : corio__mqtt_reason_ok(type, rc, 0);
-        if (!ok)
-            return MALFORMED;
-    }
-    return CORIO_OK;
-}
+static const uint8_t shape[16] = {
+    [CORIO_MQTT_CONNACK] = S_ACKF | S_REASON | S_PROPS,
+    [CORIO_MQTT_PUBACK] = S_ACK,
+    [CORIO_MQTT_PUBREC] = S_ACK,
+    [CORIO_MQTT_PUBREL] = S_ACK,
+    [CORIO_MQTT_PUBCOMP] = S_ACK,
+    [CORIO_MQTT_SUBACK] = S_SACK,
+    [CORIO_MQTT_UNSUBACK] = S_SACK,
+    [CORIO_MQTT_PINGRESP] = S_OPT,
+    [CORIO_MQTT_DISCONNECT] = S_DISC,
+    [CORIO_MQTT_AUTH] = S_DISC,
+};
 
-/* DISCONNECT and AUTH, MQTT 5 only. */
-static int decode_reason(uint8_t type, const uint8_t *p, size_t n,
-                         struct corio_mqtt_reason_packet *out)
+/* A reason code from a broker: MQTT 5's table, or 3.1.1's CONNACK return codes and
+ * SUBACK's granted QoS or failure (the only 3.1.1 packets that carry one). */
+static int reason_ok(int v5, uint8_t type, uint8_t rc)
 {
-    if (n == 0)
-        return CORIO_OK;
-    /* DISCONNECT may omit only its properties; AUTH omits both or neither. */
-    if (n == 1 && type == CORIO_MQTT_AUTH)
-        return MALFORMED;
-    out->reason = p[0];
-    if (!corio__mqtt_reason_ok(type, out->reason, 0))
-        return MALFORMED;
-    if (n == 1)
-        return CORIO_OK;
-    size_t used;
-    /* An AUTH's properties must name the method: props_check's rule. */
-    if (get_props(p + 1, n - 1, type, &out->props, &out->props_len, &used, NULL) != CORIO_OK ||
-        used != n - 1)
-        return MALFORMED;
-    return CORIO_OK;
+    if (v5)
+        return corio__mqtt_reason_ok(type, rc, 0);
+    return type == CORIO_MQTT_CONNACK ? rc <= 5 : (rc <= 2 || rc == 0x80);
 }
 
 int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
@@ -214,30 +145,85 @@ int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
     const uint8_t *p = buf + hdr;
     size_t n = len - hdr;
     out->type = type;
-    /* Every packet but PUBLISH has fixed flags: 0010 for PUBREL, 0000 for the rest. */
-    if (type != CORIO_MQTT_PUBLISH && flags != (type == CORIO_MQTT_PUBREL ? 2u : 0u))
+    if (type == CORIO_MQTT_PUBLISH)
+        return decode_publish(version, flags, p, n, &out->u.publish);
+    /* Every other packet has fixed flags: 0010 for PUBREL, 0000 for the rest. */
+    uint8_t sh = shape[type];
+    int v5 = version == CORIO_MQTT_V5;
+    if (flags != (type == CORIO_MQTT_PUBREL ? 2u : 0u) || !sh || (!v5 && (sh & S_V5)))
         return MALFORMED;
+    /* Under 3.1.1 an acknowledgement is its packet id alone, an UNSUBACK too. */
+    if (!v5)
+        sh &= (uint8_t)(type == CORIO_MQTT_CONNACK ? S_ACKF | S_REASON
+                        : type == CORIO_MQTT_SUBACK ? S_ID | S_LIST
+                                                    : S_ID);
+    const uint8_t *end = p + n, *props = NULL, *list = NULL;
+    size_t props_len = 0;
+    uint16_t id = 0;
+    uint8_t rc = 0, ackf = 0;
+    if (sh & S_ID) {
+        if (n < 2 || (id = get_u16(p)) == 0)
+            return MALFORMED;
+        p += 2;
+    }
+    if (sh & S_ACKF) {
+        /* Bits 7-1 are reserved; a refusal never has a session. */
+        if (end - p < 2 || (ackf = p[0]) > 1u || (ackf && p[1]))
+            return MALFORMED;
+        p++;
+    }
+    if ((sh & S_OPT) && p == end)
+        goto done;
+    if (sh & S_REASON) {
+        /* AUTH omits both its reason code and properties or neither. */
+        if (p == end || (type == CORIO_MQTT_AUTH && end - p == 1) || !reason_ok(v5, type, *p))
+            return MALFORMED;
+        rc = *p++;
+        if ((sh & S_OPT) && p == end)
+            goto done;
+    }
+    if (sh & S_PROPS) {
+        if (get_props(p, (size_t)(end - p), type, &props, &props_len, &used, NULL) != CORIO_OK)
+            return MALFORMED;
+        p += used;
+    }
+    if (sh & S_LIST) {
+        list = p;
+        if (p == end)
+            return MALFORMED;
+        for (; p < end; p++)
+            if (!reason_ok(v5, type, *p))
+                return MALFORMED;
+    }
+    if (p != end)
+        return MALFORMED;
+done:
     switch (type) {
     case CORIO_MQTT_CONNACK:
-        return decode_connack(version, p, n, &out->u.connack);
-    case CORIO_MQTT_PUBLISH:
-        return decode_publish(version, flags, p, n, &out->u.publish);
-    case CORIO_MQTT_PUBACK:
-    case CORIO_MQTT_PUBREC:
-    case CORIO_MQTT_PUBREL:
-    case CORIO_MQTT_PUBCOMP:
-        return decode_ack(version, type, p, n, &out->u.ack);
+        out->u.connack.session_present = ackf;
+        out->u.connack.reason = rc;
+        out->u.connack.props = props;
+        out->u.connack.props_len = props_len;
+        break;
     case CORIO_MQTT_SUBACK:
     case CORIO_MQTT_UNSUBACK:
-        return decode_suback(version, type, p, n, &out->u.suback);
-    case CORIO_MQTT_PINGRESP:
-        return n == 0 ? CORIO_OK : MALFORMED;
+        out->u.suback.packet_id = id;
+        out->u.suback.reasons = list;
+        out->u.suback.count = list ? (size_t)(end - list) : 0u;
+        out->u.suback.props = props;
+        out->u.suback.props_len = props_len;
+        break;
     case CORIO_MQTT_DISCONNECT:
     case CORIO_MQTT_AUTH:
-        if (version == CORIO_MQTT_V311)
-            return MALFORMED;
-        return decode_reason(type, p, n, &out->u.reason);
-    default:
-        return MALFORMED;
+        out->u.reason.reason = rc;
+        out->u.reason.props = props;
+        out->u.reason.props_len = props_len;
+        break;
+    default: /* PUBACK .. PUBCOMP; PINGRESP has nothing */
+        out->u.ack.packet_id = id;
+        out->u.ack.reason = rc;
+        out->u.ack.props = props;
+        out->u.ack.props_len = props_len;
     }
+    return CORIO_OK;
 }
