@@ -279,19 +279,19 @@ void corio_mqtt_prop_iter_init(struct corio_mqtt_prop_iter *it, const uint8_t *b
     it->off = 0;
 }
 
-/* Reads a two-byte length and the bytes it counts. */
-static int get_str(const uint8_t *p, size_t avail, const uint8_t **data, uint16_t *len,
-                   size_t *used)
+/* Reads a two-byte length and the bytes it counts from p (up to end); returns what
+ * follows, or NULL when they do not fit. */
+static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, const uint8_t **data,
+                              uint16_t *len)
 {
-    if (avail < 2)
-        return CORIO_ERR_MALFORMED;
+    if (end - p < 2)
+        return NULL;
     uint16_t n = (uint16_t)((p[0] << 8) | p[1]);
-    if (avail - 2 < n)
-        return CORIO_ERR_MALFORMED;
+    if (end - p - 2 < n)
+        return NULL;
     *data = p + 2;
     *len = n;
-    *used = 2u + n;
-    return CORIO_OK;
+    return p + 2 + n;
 }
 
 int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop *out)
@@ -300,36 +300,33 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
         return CORIO_ERR_INVAL;
     if (it->off >= it->len)
         return CORIO_ERR_NOTFOUND;
-    const uint8_t *p = it->block + it->off;
-    size_t avail = it->len - it->off, used, n = 0;
-    uint32_t id;
-    if (corio__mqtt_varint_get(p, avail, &id, &used) != CORIO_OK)
-        return CORIO_ERR_MALFORMED;
-    uint8_t t = prop_type(id);
+    const uint8_t *p = it->block + it->off, *end = it->block + it->len;
+    /* Identifiers are variable byte integers, and every one MQTT 5 defines is below
+     * 0x80: a first byte with its top bit set starts an unknown identifier or one
+     * encoded longer than needed, both malformed. */
+    uint8_t id = *p++, t = prop_type(id);
     if (t == T_NONE)
         return CORIO_ERR_MALFORMED;
     memset(out, 0, sizeof *out);
-    out->id = (uint8_t)id;
-    p += used;
-    avail -= used;
-    size_t w = int_width(t);
-    if (w) {
-        if (avail < w)
+    out->id = id;
+    if (t == T_VARINT) {
+        size_t n;
+        if (corio__mqtt_varint_get(p, (size_t)(end - p), &out->value, &n) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
-        for (n = 0; n < w; n++)
-            out->value = out->value << 8 | p[n];
-    } else if (t == T_VARINT) {
-        if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
+        p += n;
+    } else if (t <= T_U32) { /* T_BYTE, T_U16, T_U32: the width in bytes */
+        if (end - p < t)
             return CORIO_ERR_MALFORMED;
-    } else if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK) {
-        return CORIO_ERR_MALFORMED; /* T_STR, T_BIN */
-    } else if (t == T_PAIR) {
-        size_t n2;
-        if (get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
+        for (; t; t--)
+            out->value = out->value << 8 | *p++;
+    } else { /* T_STR, T_BIN, T_PAIR */
+        p = get_str(p, end, &out->data, &out->len);
+        if (p && t == T_PAIR)
+            p = get_str(p, end, &out->data2, &out->len2);
+        if (!p)
             return CORIO_ERR_MALFORMED;
-        n += n2;
     }
-    it->off += used + n;
+    it->off = (size_t)(p - it->block);
     return CORIO_OK;
 }
 
@@ -359,6 +356,7 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint
     memset(seen, 0, CORIO__MQTT_PROP_SET);
     corio_mqtt_prop_iter_init(&it, block, len);
     while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
+        /* NZ marks integers only: strings, binary data and bytes compare plain. */
         uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
          * (one per matching subscription). */
@@ -367,10 +365,10 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint
         if (!(prop_where[pr.id] & (1u << ctx)) || ((seen[pr.id >> 3] & bit) && !may_repeat) ||
             ((t & NZ) && pr.value == 0) ||
             /* Every byte property is a 0/1 flag. */
-            ((t & T_MASK) == T_BYTE && pr.value > 1) ||
-            (((t & T_MASK) == T_STR || (t & T_MASK) == T_PAIR) &&
-             !corio__mqtt_utf8_ok(pr.data, pr.len)) ||
-            ((t & T_MASK) == T_PAIR && !corio__mqtt_utf8_ok(pr.data2, pr.len2)) ||
+            (t == T_BYTE && pr.value > 1) ||
+            /* A string, or both of a pair (data2 is empty for a string). */
+            ((t == T_STR || t == T_PAIR) && (!corio__mqtt_utf8_ok(pr.data, pr.len) ||
+                                             !corio__mqtt_utf8_ok(pr.data2, pr.len2))) ||
             (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
              (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
             return CORIO_ERR_MALFORMED;
