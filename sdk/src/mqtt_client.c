@@ -99,11 +99,11 @@ static bool str_ok(const void *s, uint16_t len)
 /* A property block the client sends in a packet or will of context ctx: none under
  * 3.1.1. seen as in corio__mqtt_props_check. */
 static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
-                     uint8_t *seen)
+                     uint8_t *seen, corio__mqtt_prop_fn fn, void *arg)
 {
     if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
         return false;
-    return corio__mqtt_props_check(props, len, ctx, seen) == CORIO_OK;
+    return corio__mqtt_props_check(props, len, ctx, seen, fn, arg) == CORIO_OK;
 }
 
 /* The login CONNECT carries: a valid username; under 3.1.1 a password only with one. */
@@ -140,7 +140,7 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
          cfg->clean != CORIO_MQTT_CLEAN_ALWAYS) ||
         !login_ok(cfg->version, cfg->username, cfg->username_len, cfg->password) ||
         !props_ok(cfg->version, cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
-                  seen) ||
+                  seen, NULL, NULL) ||
         CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
         CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
         CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
@@ -151,7 +151,8 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
     if (wl && (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
                !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len) ||
                (wl->payload_len && !wl->payload) ||
-               !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL)))
+               !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL, NULL,
+                         NULL)))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -380,6 +381,57 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * Sending
  */
 
+/* What the client takes from a property block while the codec checks it, so that no
+ * block is walked twice. The checks admit each identifier only where it may appear:
+ * the broker's limits in CONNACK alone, a Topic Alias in PUBLISH alone. */
+struct taken {
+    struct corio_mqtt *c;  /* the broker's CONNACK limits go straight into it */
+    const uint8_t *auth_data;
+    uint16_t auth_len;
+    uint16_t alias;         /* a Topic Alias (never 0) */
+    bool other_method;      /* an Authentication Method that is not ours */
+};
+
+static void take(void *arg, const struct corio_mqtt_prop *pr)
+{
+    struct taken *x = arg;
+    struct corio_mqtt *c = x->c;
+    uint16_t v16 = (uint16_t)pr->value;
+    switch (pr->id) {
+    case CORIO_MQTT_PROP_AUTH_METHOD:
+        x->other_method = !c->cfg.auth_method || pr->len != c->cfg.auth_method_len ||
+                          memcmp(pr->data, c->cfg.auth_method, pr->len) != 0;
+        break;
+    case CORIO_MQTT_PROP_AUTH_DATA:
+        x->auth_data = pr->data;
+        x->auth_len = pr->len;
+        break;
+    case CORIO_MQTT_PROP_TOPIC_ALIAS:
+        x->alias = v16;
+        break;
+    case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
+        c->keepalive_s = v16;
+        break;
+    case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
+        c->send_quota = v16;
+        break;
+    case CORIO_MQTT_PROP_MAXIMUM_QOS:
+        c->server_max_qos = (uint8_t)v16;
+        break;
+    case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
+        c->retain_available = v16 != 0;
+        break;
+    case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
+        c->server_max_packet = pr->value;
+        break;
+    case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
+        c->topic_alias_max = v16;
+        break;
+    default:
+        break;
+    }
+}
+
 /* The client writes every packet itself, into tx: what goes in was checked before
  * (the configuration at init, a PUBLISH or filter by the call that queues it), so the
  * codec's validating encoders stay out of a device's image. */
@@ -562,17 +614,17 @@ static void send_connect(struct corio_mqtt *c)
 /* Checks a PUBLISH the application gives (the rules of corio_mqtt_encode_publish()
  * but for those on qos, dup and the packet id, which the client sets itself) and the
  * broker's limits. Returns its Remaining Length, or an error. */
-static int publish_check(const struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
 {
     uint8_t seen[CORIO__MQTT_PROP_SET];
-    struct corio_mqtt_prop pr;
+    struct taken x = {c, NULL, 0, 0, false};
     if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
         return CORIO_ERR_UNSUPPORTED;
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
     if ((m->payload_len && !m->payload) || (m->topic_len && !m->topic) ||
         !corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
-        !props_ok(c->version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen) ||
+        !props_ok(c->version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen, take, &x) ||
         CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
         (m->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))
         return CORIO_ERR_INVAL;
@@ -586,10 +638,7 @@ static int publish_check(const struct corio_mqtt *c, const struct corio_mqtt_pub
         return CORIO_ERR_NOSPACE;
     if (n > c->server_max_packet)
         return CORIO_ERR_POLICY;
-    if (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS) &&
-        corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
-            CORIO_OK &&
-        pr.value > c->topic_alias_max)
+    if (x.alias > c->topic_alias_max)
         return CORIO_ERR_POLICY;
     return (int)rem;
 }
@@ -729,83 +778,43 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
 }
 
 /* ---------------------------------------------------------------------------------
- * Receiving. Each handler returns 1 when the packet is consumed, 0 when it must wait
- * for room in tx, -1 when the connection ended.
+ * Receiving. Each handler returns DONE when the packet is consumed, WAIT when it must
+ * wait for room in tx, ENDED when the connection ended, PROTO when the broker broke
+ * the protocol (handle() then leaves).
  */
 
-/* Finds the block's Authentication Data and checks its Authentication Method is ours;
- * with connack, also takes the broker's limits from the block (one walk for both). */
-static int auth_props(struct corio_mqtt *c, const uint8_t *props, size_t len, bool connack,
-                      const uint8_t **data, size_t *data_len)
+enum { ENDED = -1, WAIT = 0, DONE = 1, PROTO = 2 };
+
+/* Asks the auth callback for step; ENDED when the callback ended the connection or
+ * (leaving with its error) failed, else DONE. */
+static int ask_auth(struct corio_mqtt *c, enum corio_mqtt_auth_step step, const struct taken *x,
+                    const uint8_t **out, size_t *out_len)
 {
-    struct corio_mqtt_prop_iter it;
-    struct corio_mqtt_prop pr;
-    *data = NULL;
-    *data_len = 0;
-    /* The block passed the decoder's checks: each property appears at most once. */
-    corio_mqtt_prop_iter_init(&it, props, len);
-    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
-        switch (pr.id) {
-        case CORIO_MQTT_PROP_AUTH_METHOD:
-            if (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
-                memcmp(pr.data, c->cfg.auth_method, pr.len) != 0)
-                return CORIO_ERR_MALFORMED;
-            break;
-        case CORIO_MQTT_PROP_AUTH_DATA:
-            *data = pr.data;
-            *data_len = pr.len;
-            break;
-        default:
-            if (!connack)
-                break;
-            /* CONNACK's limits; the decoder allowed these ids in CONNACK only. */
-            if (pr.id == CORIO_MQTT_PROP_SERVER_KEEP_ALIVE)
-                c->keepalive_s = (uint16_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_RECEIVE_MAXIMUM)
-                c->send_quota = (uint16_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_QOS)
-                c->server_max_qos = (uint8_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_RETAIN_AVAILABLE)
-                c->retain_available = pr.value != 0;
-            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE)
-                c->server_max_packet = pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM)
-                c->topic_alias_max = (uint16_t)pr.value;
-        }
+    uint8_t state = c->state;
+    int rc = c->cb.auth(c->user, step, x->auth_data, x->auth_len, out, out_len);
+    if (c->state != state)
+        return ENDED;
+    if (rc != CORIO_OK) {
+        leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
+        return ENDED;
     }
-    return CORIO_OK;
+    return DONE;
 }
 
-static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack)
+static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack,
+                      const struct taken *x)
 {
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
     if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
         lose(c, CORIO_ERR_REFUSED, ack->reason);
-        return -1;
+        return ENDED;
     }
     /* A broker that claims a session we asked it to discard is broken. */
-    if (c->clean_this_time && ack->session_present) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
-    if (is_v5(c)) {
-        const uint8_t *data;
-        size_t len;
-        if (auth_props(c, ack->props, ack->props_len, true, &data, &len) != CORIO_OK) {
-            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-            return -1;
-        }
-        if (c->cfg.auth_method) {
-            const uint8_t *out = NULL;
-            size_t out_len = 0;
-            int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
-            if (c->state != CORIO_MQTT_CONNECTING)
-                return -1;
-            if (rc != CORIO_OK) {
-                leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-                return -1;
-            }
-        }
-    }
+    if ((c->clean_this_time && ack->session_present) || x->other_method)
+        return PROTO;
+    if (c->cfg.auth_method && ask_auth(c, CORIO_MQTT_AUTH_SUCCESS, x, &out, &out_len) != DONE)
+        return ENDED;
     c->state = CORIO_MQTT_CONNECTED;
     c->connected_once = true;
     c->session_present = ack->session_present;
@@ -823,63 +832,50 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
                 sub_gone(c, s, CORIO_MQTT_RC_SUCCESS, false);
         }
     }
-    return 1;
+    return DONE;
 }
 
-static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *a)
+static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *a,
+                   const struct taken *x)
 {
-    const uint8_t *data, *out = NULL;
-    size_t len, out_len = 0;
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
-    if (!c->cfg.auth_method ||
-        auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
-        a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
+    if (!c->cfg.auth_method || x->other_method || a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
         (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
-        (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
+        (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH))
+        return PROTO;
     if (CORIO_MQTT_WITH_REAUTH && a->reason == CORIO_MQTT_RC_SUCCESS) {
         c->reauth = false;
-        int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
-        if (rc != CORIO_OK && c->state == CORIO_MQTT_CONNECTED) {
-            leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-            return -1;
-        }
-        return 1;
+        ask_auth(c, CORIO_MQTT_AUTH_SUCCESS, x, &out, &out_len);
+        return c->state == CORIO_MQTT_CONNECTED ? DONE : ENDED;
     }
     /* The answer may be large: handle the challenge only once tx is empty, so that an
      * answer that fits the buffer at all fits now. */
     flush(c);
     if (c->tx_len)
-        return 0;
-    uint8_t state = c->state;
-    int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_CONTINUE, data, len, &out, &out_len);
-    if (c->state != state)
-        return -1;
-    if (rc == CORIO_OK)
-        rc = send_auth(c, CORIO_MQTT_RC_CONTINUE_AUTH, out, out_len);
+        return WAIT;
+    if (ask_auth(c, CORIO_MQTT_AUTH_CONTINUE, x, &out, &out_len) != DONE)
+        return ENDED;
+    int rc = send_auth(c, CORIO_MQTT_RC_CONTINUE_AUTH, out, out_len);
     if (rc == CORIO_ERR_AGAIN)
         rc = CORIO_ERR_NOSPACE; /* cannot happen with tx empty; be safe */
     if (rc != CORIO_OK) {
         leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-        return -1;
+        return ENDED;
     }
-    return 1;
+    return DONE;
 }
 
-static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m,
+                      const struct taken *x)
 {
-    struct corio_mqtt_prop pr;
     /* The client never subscribes with QoS 2 and announces no Topic Alias Maximum. */
-    if (m->qos > 1) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
-    if (corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
-        CORIO_OK) {
+    if (m->qos > 1)
+        return PROTO;
+    if (x->alias) {
         leave(c, CORIO_ERR_MALFORMED, 0x94);
-        return -1;
+        return ENDED;
     }
     uint8_t reason = c->cb.on_message ? c->cb.on_message(c->user, m) : 0;
     if (m->qos == 1 && (c->state == CORIO_MQTT_CONNECTED || c->state == CORIO_MQTT_DISCONNECTING)) {
@@ -892,7 +888,7 @@ static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
         c->ack_reason = reason;
         emit_ack(c);
     }
-    return 1;
+    return DONE;
 }
 
 static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
@@ -901,27 +897,25 @@ static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
         struct corio_mqtt_inflight *e = &c->inflight[i];
         if (e->state != IF_FREE && e->packet_id == a->packet_id) {
             publish_done(c, e, a->reason < 0x80 ? CORIO_OK : CORIO_ERR_REFUSED, a->reason);
-            return 1;
+            break;
         }
     }
-    return 1; /* an id we do not hold: nothing to do */
+    return DONE; /* (an id we do not hold: nothing to do) */
 }
 
 static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt_suback *a)
 {
     bool unsub = type == CORIO_MQTT_UNSUBACK;
     if (!CORIO_MQTT_WITH_UNSUBSCRIBE && unsub)
-        return 1; /* never asked for: as an id we do not hold */
+        return DONE; /* never asked for: as an id we do not hold */
     uint8_t want = unsub ? SUB_WAIT_UNSUB : SUB_WAIT;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state != want || s->packet_id != a->packet_id)
             continue;
         /* One filter per request, so one reason code (none for a 3.1.1 UNSUBACK). */
-        if (a->count != (unsub && !is_v5(c) ? 0u : 1u)) {
-            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-            return -1;
-        }
+        if (a->count != (unsub && !is_v5(c) ? 0u : 1u))
+            return PROTO;
         uint8_t reason = a->count ? a->reasons[0] : 0;
         if (CORIO_MQTT_WITH_UNSUBSCRIBE && unsub) {
             sub_gone(c, s, reason, false);
@@ -932,46 +926,54 @@ static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt
             if (c->cb.on_subscribe)
                 c->cb.on_subscribe(c->user, s->filter, s->filter_len, reason);
         }
-        return 1;
+        break;
     }
-    return 1;
+    return DONE;
 }
 
+/* The handler for the packet (PROTO for one the client's state does not expect:
+ * CONNACK twice, QoS 2 acknowledgements, anything before CONNACK). */
+static int dispatch(struct corio_mqtt *c, const struct corio_mqtt_packet *p,
+                    const struct taken *x)
+{
+    if (p->type == CORIO_MQTT_DISCONNECT) {
+        lose(c, CORIO_ERR_CLOSED, p->u.reason.reason);
+        return ENDED;
+    }
+    if (p->type == CORIO_MQTT_AUTH)
+        return on_auth(c, &p->u.reason, x);
+    if (c->state == CORIO_MQTT_CONNECTING)
+        return p->type == CORIO_MQTT_CONNACK ? on_connack(c, &p->u.connack, x) : PROTO;
+    switch (p->type) {
+    case CORIO_MQTT_PUBLISH:
+        return on_publish(c, &p->u.publish, x);
+    case CORIO_MQTT_PUBACK:
+        return on_puback(c, &p->u.ack);
+    case CORIO_MQTT_SUBACK:
+    case CORIO_MQTT_UNSUBACK:
+        return on_suback(c, p->type, &p->u.suback);
+    case CORIO_MQTT_PINGRESP:
+        c->ping_outstanding = false;
+        return DONE;
+    default:
+        return PROTO;
+    }
+}
+
+/* Returns DONE, WAIT or ENDED. */
 static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
 {
     struct corio_mqtt_packet p;
-    if (corio_mqtt_decode(c->version, pkt, len, &p) != CORIO_OK) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
-        return -1;
+    struct taken x = {c, NULL, 0, 0, false};
+    int h = CORIO_MQTT_RC_MALFORMED;
+    if (corio__mqtt_decode(c->version, pkt, len, &p, take, &x) == CORIO_OK) {
+        h = dispatch(c, &p, &x);
+        if (h != PROTO)
+            return h;
+        h = CORIO_MQTT_RC_PROTOCOL_ERROR;
     }
-    if (p.type == CORIO_MQTT_DISCONNECT) {
-        lose(c, CORIO_ERR_CLOSED, p.u.reason.reason);
-        return -1;
-    }
-    if (p.type == CORIO_MQTT_AUTH)
-        return on_auth(c, &p.u.reason);
-    if (c->state == CORIO_MQTT_CONNECTING) {
-        if (p.type == CORIO_MQTT_CONNACK)
-            return on_connack(c, &p.u.connack);
-    } else {
-        switch (p.type) {
-        case CORIO_MQTT_PUBLISH:
-            return on_publish(c, &p.u.publish);
-        case CORIO_MQTT_PUBACK:
-            return on_puback(c, &p.u.ack);
-        case CORIO_MQTT_SUBACK:
-        case CORIO_MQTT_UNSUBACK:
-            return on_suback(c, p.type, &p.u.suback);
-        case CORIO_MQTT_PINGRESP:
-            c->ping_outstanding = false;
-            return 1;
-        default:
-            break;
-        }
-    }
-    /* CONNACK twice, QoS 2 acknowledgements, anything before CONNACK. */
-    leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-    return -1;
+    leave(c, CORIO_ERR_MALFORMED, (uint8_t)h);
+    return ENDED;
 }
 
 static bool receiving(const struct corio_mqtt *c)

@@ -87,8 +87,8 @@ static int reason_ok(int v5, uint8_t type, uint8_t rc)
     return type == CORIO_MQTT_CONNACK ? rc <= 5 : (rc <= 2 || rc == 0x80);
 }
 
-int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
-                      struct corio_mqtt_packet *out)
+int corio__mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+                       struct corio_mqtt_packet *out, corio__mqtt_prop_fn fn, void *arg)
 {
     uint32_t rem;
     size_t used;
@@ -149,7 +149,7 @@ int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
         uint32_t pl;
         if (corio__mqtt_varint_get(p, (size_t)(end - p), &pl, &used) != CORIO_OK ||
             (size_t)(end - p) - used < pl ||
-            corio__mqtt_props_check(p + used, pl, type, seen) != CORIO_OK)
+            corio__mqtt_props_check(p + used, pl, type, seen, fn, arg) != CORIO_OK)
             return MALFORMED;
         props = p + used;
         props_len = pl;
@@ -212,4 +212,10 @@ done:
         out->u.ack.props_len = props_len;
     }
     return CORIO_OK;
+}
+
+int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+                      struct corio_mqtt_packet *out)
+{
+    return corio__mqtt_decode(version, buf, len, out, NULL, NULL);
 }

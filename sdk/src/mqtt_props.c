@@ -294,13 +294,13 @@ static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, const uint8_
     return p + 2 + n;
 }
 
-int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop *out)
+/* Reads the property at *off in block[0 .. len) into *out and moves *off past it: the
+ * walk under both corio_mqtt_prop_next() and corio__mqtt_props_check(). */
+static int prop_read(const uint8_t *block, size_t len, size_t *off, struct corio_mqtt_prop *out)
 {
-    if (!it || !out)
-        return CORIO_ERR_INVAL;
-    if (it->off >= it->len)
+    if (*off >= len)
         return CORIO_ERR_NOTFOUND;
-    const uint8_t *p = it->block + it->off, *end = it->block + it->len;
+    const uint8_t *p = block + *off, *end = block + len;
     /* Identifiers are variable byte integers, and every one MQTT 5 defines is below
      * 0x80: a first byte with its top bit set starts an unknown identifier or one
      * encoded longer than needed, both malformed. */
@@ -326,8 +326,15 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
         if (!p)
             return CORIO_ERR_MALFORMED;
     }
-    it->off = (size_t)(p - it->block);
+    *off = (size_t)(p - block);
     return CORIO_OK;
+}
+
+int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop *out)
+{
+    if (!it || !out)
+        return CORIO_ERR_INVAL;
+    return prop_read(it->block, it->len, &it->off, out);
 }
 
 int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct corio_mqtt_prop *out)
@@ -343,10 +350,11 @@ int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct co
     return rc;
 }
 
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen)
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen,
+                            corio__mqtt_prop_fn fn, void *arg)
 {
-    struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
+    size_t off = 0;
     /* A bit per identifier, in bytes: a 64-bit mask would cost 32-bit parts a libgcc
      * shift per property. */
     uint8_t own[CORIO__MQTT_PROP_SET];
@@ -354,8 +362,7 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint
     if (!seen)
         seen = own;
     memset(seen, 0, CORIO__MQTT_PROP_SET);
-    corio_mqtt_prop_iter_init(&it, block, len);
-    while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
+    while ((rc = prop_read(block, len, &off, &pr)) == CORIO_OK) {
         /* NZ marks integers only: strings, binary data and bytes compare plain. */
         uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
@@ -373,6 +380,8 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint
              (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
             return CORIO_ERR_MALFORMED;
         seen[pr.id >> 3] |= bit;
+        if (fn)
+            fn(arg, &pr);
     }
     if (rc != CORIO_ERR_NOTFOUND)
         return CORIO_ERR_MALFORMED;
