@@ -214,26 +214,68 @@ static uint8_t *tx_reserve(struct corio_mqtt *c, size_t n)
     return c->tx_cap - c->tx_len < n ? NULL : c->tx + c->tx_len;
 }
 
-/* Queues a packet of at most 5 bytes that the client writes itself (PUBACK, PINGREQ,
- * DISCONNECT) from values it has checked already; the codec's encoders validate what
- * an application gives them, which these need not. false: no room in tx now. */
-static bool queue(struct corio_mqtt *c, const uint8_t *pkt, size_t n)
+/* The client writes every packet itself: what goes in was checked before (the
+ * configuration at init, a PUBLISH or filter by the call that queues it), so the
+ * codec's validating encoders stay out of a device's image. */
+
+/* Bytes of a whole packet with Remaining Length rem. */
+static size_t pkt_size(size_t rem)
 {
+    return 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
+}
+
+/* Each put_ writes at w and returns the next write position. */
+static uint8_t *put_hdr(uint8_t *w, unsigned first, size_t rem)
+{
+    *w = (uint8_t)first;
+    return w + 1 + corio__mqtt_varint_put(w + 1, (uint32_t)rem);
+}
+
+static uint8_t *put_u16(uint8_t *w, size_t v)
+{
+    w[0] = (uint8_t)(v >> 8);
+    w[1] = (uint8_t)v;
+    return w + 2;
+}
+
+/* Two length bytes and the data (a string or binary data). */
+static uint8_t *put_str(uint8_t *w, const void *data, size_t len)
+{
+    w = put_u16(w, len);
+    if (len)
+        memcpy(w, data, len);
+    return w + len;
+}
+
+/* A Property Length and the block. */
+static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
+{
+    w += corio__mqtt_varint_put(w, (uint32_t)len);
+    if (len)
+        memcpy(w, props, len);
+    return w + len;
+}
+
+/* Queues a packet of Remaining Length rem: reserves it in tx and writes its fixed
+ * header; returns where the rest goes, or NULL when tx has no room now. */
+static uint8_t *begin(struct corio_mqtt *c, unsigned first, size_t rem)
+{
+    size_t n = pkt_size(rem);
     uint8_t *w = tx_reserve(c, n);
     if (!w)
-        return false;
-    memcpy(w, pkt, n);
+        return NULL;
     c->tx_len += n;
-    return true;
+    return put_hdr(w, first, rem);
 }
 
 /* DISCONNECT: MQTT 5 carries a reason code unless it is 0 (3.1.1 has none). */
 static bool queue_disconnect(struct corio_mqtt *c, uint8_t reason)
 {
-    uint8_t d[3] = {CORIO_MQTT_DISCONNECT << 4, 0, reason};
-    if (is_v5(c) && reason)
-        d[1] = 1;
-    return queue(c, d, 2u + d[1]);
+    bool with = is_v5(c) && reason;
+    uint8_t *w = begin(c, CORIO_MQTT_DISCONNECT << 4, with);
+    if (w && with)
+        *w = reason;
+    return w != NULL;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -432,48 +474,6 @@ static void take(void *arg, const struct corio_mqtt_prop *pr)
     }
 }
 
-/* The client writes every packet itself, into tx: what goes in was checked before
- * (the configuration at init, a PUBLISH or filter by the call that queues it), so the
- * codec's validating encoders stay out of a device's image. */
-
-/* Bytes of a whole packet with Remaining Length rem. */
-static size_t pkt_size(size_t rem)
-{
-    return 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
-}
-
-/* Each put_ writes at w and returns the next write position. */
-static uint8_t *put_hdr(uint8_t *w, unsigned first, size_t rem)
-{
-    *w = (uint8_t)first;
-    return w + 1 + corio__mqtt_varint_put(w + 1, (uint32_t)rem);
-}
-
-static uint8_t *put_u16(uint8_t *w, size_t v)
-{
-    w[0] = (uint8_t)(v >> 8);
-    w[1] = (uint8_t)v;
-    return w + 2;
-}
-
-/* Two length bytes and the data (a string or binary data). */
-static uint8_t *put_str(uint8_t *w, const void *data, size_t len)
-{
-    w = put_u16(w, len);
-    if (len)
-        memcpy(w, data, len);
-    return w + len;
-}
-
-/* A Property Length and the block. */
-static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
-{
-    w += corio__mqtt_varint_put(w, (uint32_t)len);
-    if (len)
-        memcpy(w, props, len);
-    return w + len;
-}
-
 static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
 {
     w[0] = id;
@@ -507,17 +507,14 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
         return CORIO_ERR_INVAL;
     size_t plen = auth_props_len(c, len);
     size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
-    size_t total = pkt_size(rem);
-    if (total > c->tx_cap)
+    if (pkt_size(rem) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    uint8_t *w = tx_reserve(c, total);
+    uint8_t *w = begin(c, CORIO_MQTT_AUTH << 4, rem);
     if (!w)
         return CORIO_ERR_AGAIN;
-    w = put_hdr(w, CORIO_MQTT_AUTH << 4, rem);
     *w++ = reason;
     w += corio__mqtt_varint_put(w, (uint32_t)plen);
     put_auth_props(c, w, data, len);
-    c->tx_len += total;
     flush(c);
     return CORIO_OK;
 }
@@ -567,7 +564,7 @@ static void send_connect(struct corio_mqtt *c)
         return;
     }
     static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
-    uint8_t *w = put_hdr(c->tx, CORIO_MQTT_CONNECT << 4, rem);
+    uint8_t *w = begin(c, CORIO_MQTT_CONNECT << 4, rem); /* tx is empty and large enough */
     memcpy(w, proto, sizeof proto);
     w[6] = c->version;
     w[7] = flags;
@@ -598,7 +595,6 @@ static void send_connect(struct corio_mqtt *c)
         w = put_str(w, cfg->username, cfg->username_len);
     if (cfg->password)
         put_str(w, cfg->password, cfg->password_len);
-    c->tx_len = pkt_size(rem);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
     c->keepalive_s = cfg->keepalive_s;
@@ -643,16 +639,18 @@ static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *
     return (int)rem;
 }
 
-/* Writes the PUBLISH publish_check() passed (Remaining Length rem) at w. */
-static void put_publish(const struct corio_mqtt *c, uint8_t *w, const struct corio_mqtt_publish *m,
-                        size_t rem)
+/* Queues the PUBLISH publish_check() passed (Remaining Length rem), with packet id
+ * and DUP flag, into tx, which the caller made room in. */
+static void put_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m, size_t rem,
+                        uint16_t id, bool dup)
 {
-    w = put_hdr(w, CORIO_MQTT_PUBLISH << 4 | (m->dup ? 0x08u : 0u) | (unsigned)m->qos << 1 |
-                       (m->retain ? 0x01u : 0u),
-                rem);
+    uint8_t *w = begin(c,
+                       CORIO_MQTT_PUBLISH << 4 | (dup ? 0x08u : 0u) | (unsigned)m->qos << 1 |
+                           (m->retain ? 0x01u : 0u),
+                       rem);
     w = put_str(w, m->topic, m->topic_len);
     if (m->qos)
-        w = put_u16(w, m->packet_id);
+        w = put_u16(w, id);
     if (is_v5(c))
         w = put_props(w, m->props, m->props_len);
     if (m->payload_len)
@@ -665,12 +663,12 @@ static bool emit_ack(struct corio_mqtt *c)
     if (!c->ack_pending)
         return true;
     /* The reason (0 under 3.1.1) is one on_publish() checked; 0 goes unsaid. */
-    uint8_t a[5] = {CORIO_MQTT_PUBACK << 4, 2, (uint8_t)(c->ack_id >> 8), (uint8_t)c->ack_id,
-                    c->ack_reason};
-    if (c->ack_reason)
-        a[1] = 3;
-    if (!queue(c, a, 2u + a[1]))
+    uint8_t *w = begin(c, CORIO_MQTT_PUBACK << 4, c->ack_reason ? 3u : 2u);
+    if (!w)
         return false;
+    w = put_u16(w, c->ack_id);
+    if (c->ack_reason)
+        *w = c->ack_reason;
     c->ack_pending = false;
     return true;
 }
@@ -700,26 +698,22 @@ static void resend_pending(struct corio_mqtt *c)
             continue;
         }
         m.qos = 1;
-        m.dup = c->session_present;
-        m.packet_id = e->packet_id;
         int rem = publish_check(c, &m);
         if (rem < 0) {
             publish_done(c, e, rem, 0);
             continue;
         }
-        put_publish(c, c->tx, &m, (size_t)rem);
-        c->tx_len = pkt_size((size_t)rem);
+        put_publish(c, &m, (size_t)rem, e->packet_id, c->session_present); /* tx is empty */
         e->state = IF_WAIT_ACK;
         flush(c);
     }
 }
 
-/* Bytes of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter, and its Remaining Length:
- * packet id, an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
-static size_t sub_size(const struct corio_mqtt *c, uint16_t filter_len, bool sub, size_t *rem)
+/* The Remaining Length of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter: packet id,
+ * an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
+static size_t sub_rem(const struct corio_mqtt *c, uint16_t filter_len, bool sub)
 {
-    *rem = 4u + is_v5(c) + filter_len + sub;
-    return 1 + corio__mqtt_varint_len((uint32_t)*rem) + *rem;
+    return 4u + is_v5(c) + filter_len + sub;
 }
 
 /* Queues the (UN)SUBSCRIBEs due: one filter each, written by the client itself, as
@@ -731,23 +725,17 @@ static void send_subscriptions(struct corio_mqtt *c)
         if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
         bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
-        size_t rem, n = sub_size(c, s->filter_len, sub, &rem);
-        uint8_t *w = tx_reserve(c, n);
+        uint8_t *w = begin(c, sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u,
+                           sub_rem(c, s->filter_len, sub));
         if (!w)
             return;
         uint16_t id = alloc_id(c);
-        *w++ = sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u;
-        w += corio__mqtt_varint_put(w, (uint32_t)rem);
-        *w++ = (uint8_t)(id >> 8);
-        *w++ = (uint8_t)id;
+        w = put_u16(w, id);
         if (is_v5(c))
             *w++ = 0; /* no properties */
-        *w++ = (uint8_t)(s->filter_len >> 8);
-        *w++ = (uint8_t)s->filter_len;
-        memcpy(w, s->filter, s->filter_len);
+        w = put_str(w, s->filter, s->filter_len);
         if (sub)
-            w[s->filter_len] = s->options;
-        c->tx_len += n;
+            *w = s->options;
         s->packet_id = id;
         s->state = sub ? SUB_WAIT : SUB_WAIT_UNSUB;
     }
@@ -765,8 +753,7 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
     }
     if (!elapsed(t, c->t_last_tx, ka))
         return;
-    static const uint8_t ping[2] = {CORIO_MQTT_PINGREQ << 4, 0};
-    if (!queue(c, ping, sizeof ping)) {
+    if (!begin(c, CORIO_MQTT_PINGREQ << 4, 0)) {
         /* Nothing has left tx for a keepalive period and a ping timeout: the link is dead. */
         if (elapsed(t, c->t_last_tx, ka + c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
@@ -1193,21 +1180,16 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
             return CORIO_ERR_FULL;
     }
-    struct corio_mqtt_publish m = *msg;
-    m.dup = false;
-    int rem = publish_check(c, &m);
+    int rem = publish_check(c, msg);
     if (rem < 0)
         return rem;
-    size_t n = pkt_size((size_t)rem);
-    uint8_t *w = tx_reserve(c, n);
-    if (!w)
+    if (!tx_reserve(c, pkt_size((size_t)rem)))
         return CORIO_ERR_AGAIN;
-    m.packet_id = e ? alloc_id(c) : 0;
-    put_publish(c, w, &m, (size_t)rem);
-    c->tx_len += n;
+    uint16_t id = e ? alloc_id(c) : 0;
+    put_publish(c, msg, (size_t)rem, id, false);
     if (e) {
         e->token = token;
-        e->packet_id = m.packet_id;
+        e->packet_id = id;
         if (CORIO_MQTT_WITH_RESEND)
             e->order = c->next_order++; /* resends go in this order */
         e->state = IF_WAIT_ACK;
@@ -1225,8 +1207,7 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
         (!is_v5(c) && (options & 0xFCu)) ||
         !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len))
         return CORIO_ERR_INVAL;
-    size_t rem;
-    if (sub_size(c, filter_len, true, &rem) > c->tx_cap)
+    if (pkt_size(sub_rem(c, filter_len, true)) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
     struct corio_mqtt_subscription *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && !s; i++) {
