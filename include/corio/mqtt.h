@@ -83,6 +83,19 @@ extern "C" {
 #define CORIO_MQTT_WITH_RESEND 1
 #endif
 
+/* 1 (default): the client checks what the application gives it against MQTT's rules
+ * and refuses what breaks them with CORIO_ERR_INVAL: the client id, username and
+ * authentication method as MQTT UTF-8, the CONNECT, will and PUBLISH properties (valid
+ * for their packet, none the client sets itself, no Subscription Identifier, a Topic
+ * Alias within the broker's maximum), topic names and topic filters. 0: a device whose
+ * strings and properties come from its own code leaves these checks out (one that
+ * breaks a rule reaches the broker, which closes the connection). Either way the
+ * client checks pointers against lengths, sizes, QoS and options bytes, and every
+ * packet from the broker. */
+#ifndef CORIO_MQTT_CHECK_OWN
+#define CORIO_MQTT_CHECK_OWN 1
+#endif
+
 /* How often corio_mqtt_poll_ms() asks to be called while a transport open is in
  * progress (the transport gives no readiness signal for it). */
 #ifndef CORIO_MQTT_OPEN_POLL_MS

@@ -90,19 +90,27 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
     cfg->backoff.reset_after_ms = 60000;
 }
 
-/* A string the client sends: present when it has a length, valid MQTT UTF-8. */
+/* A string the client sends: present when it has a length, valid MQTT UTF-8
+ * (CORIO_MQTT_CHECK_OWN). */
 static bool str_ok(const void *s, uint16_t len)
 {
-    return (len == 0 || s) && corio__mqtt_utf8_ok(s, len);
+    return (len == 0 || s) && (!CORIO_MQTT_CHECK_OWN || corio__mqtt_utf8_ok(s, len));
 }
 
-/* A property block the client sends in a packet or will of context ctx: none under
- * 3.1.1. seen as in corio__mqtt_props_check. */
+/* A property block the client sends in a packet or will of context ctx: present
+ * when it has a length, none under 3.1.1, and (CORIO_MQTT_CHECK_OWN) valid for ctx.
+ * seen, fn and arg as in corio__mqtt_props_check; seen is all clear when the block's
+ * rules go unchecked. */
 static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
                      uint8_t *seen, corio__mqtt_prop_fn fn, void *arg)
 {
     if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
         return false;
+    if (!CORIO_MQTT_CHECK_OWN) {
+        if (seen)
+            memset(seen, 0, CORIO__MQTT_PROP_SET);
+        return true;
+    }
     return corio__mqtt_props_check(props, len, ctx, seen, fn, arg) == CORIO_OK;
 }
 
@@ -128,7 +136,7 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         return CORIO_ERR_INVAL;
     if (cfg->auth_method &&
         (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
-         !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
+         !str_ok(cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
     /* Every CONNECT the configuration yields must be valid (MQTT 3.1.1 §3.1.3.1: an
      * empty client id needs a clean session, so every attempt must ask for one);
@@ -149,7 +157,8 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
     /* (Built with CORIO_MQTT_WITH_WILL 0, a will is refused.) */
     const struct corio_mqtt_will *wl = cfg->will;
     if (wl && (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
-               !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len) ||
+               (CORIO_MQTT_CHECK_OWN &&
+                !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len)) ||
                (wl->payload_len && !wl->payload) ||
                !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL, NULL,
                          NULL)))
@@ -619,10 +628,11 @@ static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
     if ((m->payload_len && !m->payload) || (m->topic_len && !m->topic) ||
-        !corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
         !props_ok(c->version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen, take, &x) ||
-        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
-        (m->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))
+        (CORIO_MQTT_CHECK_OWN &&
+         (!corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
+          (m->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))))
         return CORIO_ERR_INVAL;
     size_t rem = 2u + m->topic_len + (m->qos ? 2u : 0u) + m->payload_len;
     if (is_v5(c))
@@ -1203,9 +1213,9 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
 {
     /* The rules corio_mqtt_encode_subscribe() applies, with QoS 2 left out: options
      * bits 6-7 reserved, Retain Handling 0..2, nothing but QoS under 3.1.1. */
-    if (!c || !filter || (options & 3u) > 1 || (options & 0xC0u) || ((options >> 4) & 3u) > 2 ||
-        (!is_v5(c) && (options & 0xFCu)) ||
-        !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len))
+    if (!c || !filter || !filter_len || (options & 3u) > 1 || (options & 0xC0u) ||
+        ((options >> 4) & 3u) > 2 || (!is_v5(c) && (options & 0xFCu)) ||
+        (CORIO_MQTT_CHECK_OWN && !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len)))
         return CORIO_ERR_INVAL;
     if (pkt_size(sub_rem(c, filter_len, true)) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
