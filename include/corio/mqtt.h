@@ -270,13 +270,8 @@ struct corio_mqtt {
     bool reauth;      /* a re-authentication is in progress */
     bool ack_pending; /* a PUBACK is owed but tx had no room */
     uint8_t ack_reason;
-    uint8_t server_max_qos;
-    bool retain_available;
     uint8_t version; /* cfg.version, where the code reaches it cheaply */
     uint16_t ack_id;
-    uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
-    uint16_t send_quota;  /* the broker's Receive Maximum */
-    uint16_t topic_alias_max;
     uint16_t next_id;
     int pending_err; /* a transport error seen outside process(), handled there */
     uint8_t *tx;
@@ -291,7 +286,10 @@ struct corio_mqtt {
     uint32_t t_next_attempt;
     uint32_t failures;
     uint32_t next_order;
-    uint32_t server_max_packet;
+    /* The limits in force: our keepalive or the broker's Server Keep Alive, and the
+     * broker's Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size and
+     * Topic Alias Maximum (the specification's defaults until CONNACK sets them). */
+    uint32_t limits[6];
     struct corio_mqtt_callbacks cb;
     struct corio_transport tp;
     struct corio_clock clk;

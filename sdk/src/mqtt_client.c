@@ -443,43 +443,29 @@ struct taken {
     bool other_method;      /* an Authentication Method that is not ours */
 };
 
+/* c->limits[], in order of the CONNACK properties that set them. */
+enum { L_KEEPALIVE, L_QUOTA, L_MAX_QOS, L_RETAIN, L_MAX_PACKET, L_ALIAS_MAX };
+static const uint8_t limit_ids[] = {
+    CORIO_MQTT_PROP_SERVER_KEEP_ALIVE,   CORIO_MQTT_PROP_RECEIVE_MAXIMUM,
+    CORIO_MQTT_PROP_MAXIMUM_QOS,         CORIO_MQTT_PROP_RETAIN_AVAILABLE,
+    CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
+};
+
 static void take(void *arg, const struct corio_mqtt_prop *pr)
 {
     struct taken *x = arg;
     struct corio_mqtt *c = x->c;
-    uint16_t v16 = (uint16_t)pr->value;
-    switch (pr->id) {
-    case CORIO_MQTT_PROP_AUTH_METHOD:
+    const uint8_t *l = memchr(limit_ids, pr->id, sizeof limit_ids);
+    if (l) {
+        c->limits[l - limit_ids] = pr->value;
+    } else if (pr->id == CORIO_MQTT_PROP_AUTH_METHOD) {
         x->other_method = !c->cfg.auth_method || pr->len != c->cfg.auth_method_len ||
                           memcmp(pr->data, c->cfg.auth_method, pr->len) != 0;
-        break;
-    case CORIO_MQTT_PROP_AUTH_DATA:
+    } else if (pr->id == CORIO_MQTT_PROP_AUTH_DATA) {
         x->auth_data = pr->data;
         x->auth_len = pr->len;
-        break;
-    case CORIO_MQTT_PROP_TOPIC_ALIAS:
-        x->alias = v16;
-        break;
-    case CORIO_MQTT_PROP_SERVER_KEEP_ALIVE:
-        c->keepalive_s = v16;
-        break;
-    case CORIO_MQTT_PROP_RECEIVE_MAXIMUM:
-        c->send_quota = v16;
-        break;
-    case CORIO_MQTT_PROP_MAXIMUM_QOS:
-        c->server_max_qos = (uint8_t)v16;
-        break;
-    case CORIO_MQTT_PROP_RETAIN_AVAILABLE:
-        c->retain_available = v16 != 0;
-        break;
-    case CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE:
-        c->server_max_packet = pr->value;
-        break;
-    case CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM:
-        c->topic_alias_max = v16;
-        break;
-    default:
-        break;
+    } else if (pr->id == CORIO_MQTT_PROP_TOPIC_ALIAS) {
+        x->alias = (uint16_t)pr->value;
     }
 }
 
@@ -606,12 +592,12 @@ static void send_connect(struct corio_mqtt *c)
         put_str(w, cfg->password, cfg->password_len);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
-    c->keepalive_s = cfg->keepalive_s;
-    c->send_quota = 0xFFFF;
-    c->server_max_qos = 1;
-    c->retain_available = true;
-    c->server_max_packet = MAX_PACKET_SIZE;
-    c->topic_alias_max = 0;
+    c->limits[L_KEEPALIVE] = cfg->keepalive_s;
+    c->limits[L_QUOTA] = 0xFFFF;
+    c->limits[L_MAX_QOS] = 1;
+    c->limits[L_RETAIN] = 1;
+    c->limits[L_MAX_PACKET] = MAX_PACKET_SIZE;
+    c->limits[L_ALIAS_MAX] = 0;
     c->t_last_tx = now(c);
     flush(c);
 }
@@ -623,7 +609,7 @@ static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *
 {
     uint8_t seen[CORIO__MQTT_PROP_SET];
     struct taken x = {c, NULL, 0, 0, false};
-    if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
+    if (m->qos > c->limits[L_MAX_QOS] || (m->retain && !c->limits[L_RETAIN]))
         return CORIO_ERR_UNSUPPORTED;
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
@@ -642,9 +628,9 @@ static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *
     size_t n = pkt_size(rem);
     if (n > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    if (n > c->server_max_packet)
+    if (n > c->limits[L_MAX_PACKET])
         return CORIO_ERR_POLICY;
-    if (x.alias > c->topic_alias_max)
+    if (x.alias > c->limits[L_ALIAS_MAX])
         return CORIO_ERR_POLICY;
     return (int)rem;
 }
@@ -693,7 +679,7 @@ static void resend_pending(struct corio_mqtt *c)
             if (c->inflight[i].state == IF_RESEND &&
                 (!e || c->inflight[i].order - e->order > 0x7FFFFFFFu))
                 e = &c->inflight[i];
-        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->limits[L_QUOTA])
             return;
         flush(c);
         if (c->tx_len)
@@ -753,9 +739,9 @@ static void send_subscriptions(struct corio_mqtt *c)
 
 static void keepalive(struct corio_mqtt *c, uint32_t t)
 {
-    if (c->keepalive_s == 0)
+    if (c->limits[L_KEEPALIVE] == 0)
         return;
-    uint32_t ka = (uint32_t)c->keepalive_s * 1000u;
+    uint32_t ka = c->limits[L_KEEPALIVE] * 1000u;
     if (c->ping_outstanding) {
         if (elapsed(t, c->t_ping, c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
@@ -1141,18 +1127,18 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
             if (c->ack_pending)
                 return 0;
             if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND) &&
-                count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+                count_inflight(c, IF_WAIT_ACK) < c->limits[L_QUOTA])
                 return 0;
             for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
                 if (c->subs[i].state == SUB_SEND ||
                     (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_UNSUB))
                     return 0;
         }
-        if (c->keepalive_s == 0)
+        if (c->limits[L_KEEPALIVE] == 0)
             return UINT32_MAX;
         if (c->ping_outstanding)
             return remaining(t, c->t_ping, c->cfg.ping_timeout_ms);
-        return remaining(t, c->t_last_tx, (uint32_t)c->keepalive_s * 1000u);
+        return remaining(t, c->t_last_tx, c->limits[L_KEEPALIVE] * 1000u);
     }
     default:
         return UINT32_MAX;
@@ -1187,7 +1173,7 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
         for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
             if (c->inflight[i].state == IF_FREE)
                 e = &c->inflight[i];
-        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->limits[L_QUOTA])
             return CORIO_ERR_FULL;
     }
     int rem = publish_check(c, msg);
