@@ -73,18 +73,19 @@ static void on_connect(void *user, const struct corio_mqtt_connack *ack)
     (void)ack;
     if (last_loss != CORIO_OK) {
         /* {"ev": "lost", "err": <error.h code>, "rc": <MQTT reason>}: the code, not
-         * corio_strerror()'s text, whose table the device need not carry. */
+         * corio_strerror()'s text, whose table the device need not carry. The fixed
+         * parts are pre-encoded: the map head, "ev": "lost", the key "err"; the key "rc". */
+        static const uint8_t head[] = {0xA3, 0x62, 'e', 'v', 0x64, 'l', 'o',
+                                       's',  't',  0x63, 'e', 'r', 'r'};
+        static const uint8_t rc_key[] = {0x62, 'r', 'c'};
         uint8_t evt[24];
         struct corio_cbor_enc e;
         int n;
 
         corio_cbor_enc_init(&e, evt, sizeof evt);
-        corio_cbor_put_map(&e, 3);
-        corio_cbor_put_textz(&e, "ev");
-        corio_cbor_put_textz(&e, "lost");
-        corio_cbor_put_textz(&e, "err");
+        corio_cbor_put_raw(&e, head, sizeof head);
         corio_cbor_put_int(&e, last_loss);
-        corio_cbor_put_textz(&e, "rc");
+        corio_cbor_put_raw(&e, rc_key, sizeof rc_key);
         corio_cbor_put_uint(&e, last_reason);
         n = corio_cbor_enc_finish(&e);
         if (n > 0)
