@@ -381,39 +381,34 @@ static void drop_inflight(struct corio_mqtt *c)
             publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
 }
 
-/* The end of corio_mqtt_disconnect(). */
-static void stop(struct corio_mqtt *c)
-{
-    reset_connection(c);
-    c->state = CORIO_MQTT_STOPPED;
-    c->failures = 0;
-    c->disc_pending = false;
-    uint8_t reason = c->disc_reason;
-    drop_inflight(c);
-    if (c->cb.on_disconnect)
-        c->cb.on_disconnect(c->user, CORIO_OK, reason);
-}
-
-/* A connection or attempt ended (not by the application's wish): back off, report. */
+/* A connection or attempt ended. In DISCONNECTING that is the end of
+ * corio_mqtt_disconnect(): the client stops and reports CORIO_OK with the reason it
+ * sent (err and reason are ignored). Otherwise it backs off and reports err. */
 static void lose(struct corio_mqtt *c, int err, uint8_t reason)
 {
     uint32_t t = now(c);
     bool was_up = c->state == CORIO_MQTT_CONNECTED;
-    if (c->state == CORIO_MQTT_DISCONNECTING) {
-        stop(c);
-        return;
-    }
+    bool stopping = c->state == CORIO_MQTT_DISCONNECTING;
     reset_connection(c);
-    if (was_up && elapsed(t, c->t_connected, c->cfg.backoff.reset_after_ms))
-        c->failures = 0;
-    if (c->failures < 32)
-        c->failures++;
-    uint32_t random = 0; /* jitter: any byte order will do */
-    if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
-        random = 0;
-    c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
-    c->state = CORIO_MQTT_WAITING;
-    if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
+    if (stopping) {
+        /* (corio_mqtt_connect() starts the failure count and disconnect() the
+         * pending DISCONNECT afresh.) */
+        c->state = CORIO_MQTT_STOPPED;
+        err = CORIO_OK;
+        reason = c->disc_reason;
+    } else {
+        if (was_up && elapsed(t, c->t_connected, c->cfg.backoff.reset_after_ms))
+            c->failures = 0;
+        if (c->failures < 32)
+            c->failures++;
+        uint32_t random = 0; /* jitter: any byte order will do */
+        if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
+            random = 0;
+        c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
+        c->state = CORIO_MQTT_WAITING;
+    }
+    /* Tokens survive a lost connection only for the client's own resends. */
+    if (stopping || !CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
         drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, err, reason);
@@ -1034,7 +1029,7 @@ static void disconnecting(struct corio_mqtt *c, uint32_t t)
     flush(c);
     if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
         elapsed(t, c->t_state, c->cfg.ping_timeout_ms))
-        stop(c);
+        lose(c, CORIO_OK, 0);
 }
 
 int corio_mqtt_process(struct corio_mqtt *c)
