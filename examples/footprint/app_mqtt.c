@@ -18,7 +18,6 @@
 static struct corio_mqtt mqtt;
 static uint8_t tx[FP_MQTT_TX], rx[FP_MQTT_RX];
 static char dn_filter[48];
-static int dn_filter_len;
 #if !FP_HAVE_OUTBOX
 static uint64_t next_token = 1; /* QoS 1 tokens of our own */
 #endif
@@ -155,8 +154,7 @@ int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *cl
     if (n < 0)
         return n;
     memcpy(dn_filter + n - 6, "dn/cmd", 6);
-    dn_filter_len = n;
-    err = corio_mqtt_subscribe(&mqtt, dn_filter, (uint16_t)dn_filter_len, CORIO_MQTT_SUB_QOS(1));
+    err = corio_mqtt_subscribe(&mqtt, dn_filter, (uint16_t)n, CORIO_MQTT_SUB_QOS(1));
     if (err != CORIO_OK)
         return err;
     return corio_mqtt_connect(&mqtt);

@@ -784,7 +784,9 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
 {
     const uint8_t *out = NULL;
     size_t out_len = 0;
-    if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
+    /* The decoder let through only 0 (accepted) and refusals: 3.1.1's return codes
+     * 1..5 and MQTT 5's failure codes. */
+    if (ack->reason) {
         lose(c, CORIO_ERR_REFUSED, ack->reason);
         return ENDED;
     }
@@ -1194,8 +1196,8 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
 {
     /* The rules corio_mqtt_encode_subscribe() applies, with QoS 2 left out: options
      * bits 6-7 reserved, Retain Handling 0..2, nothing but QoS under 3.1.1. */
-    if (!c || !filter || !filter_len || (options & 3u) > 1 || (options & 0xC0u) ||
-        ((options >> 4) & 3u) > 2 || (!is_v5(c) && (options & 0xFCu)) ||
+    if (!c || !filter || !filter_len || (options & 0xC2u) || (options & 0x30u) == 0x30u ||
+        (!is_v5(c) && options > 1) ||
         (CORIO_MQTT_CHECK_OWN && !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len)))
         return CORIO_ERR_INVAL;
     if (pkt_size(sub_rem(c, filter_len, true)) > c->tx_cap)
