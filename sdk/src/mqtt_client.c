@@ -757,11 +757,11 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
 
 /* ---------------------------------------------------------------------------------
  * Receiving. Each handler returns DONE when the packet is consumed, WAIT when it must
- * wait for room in tx, ENDED when the connection ended, PROTO when the broker broke
- * the protocol (handle() then leaves).
+ * wait for room in tx, ENDED when the connection ended, or, when the broker broke the
+ * protocol, the reason code (>= 0x80) handle() leaves with.
  */
 
-enum { ENDED = -1, WAIT = 0, DONE = 1, PROTO = 2 };
+enum { ENDED = -1, WAIT = 0, DONE = 1, PROTO = CORIO_MQTT_RC_PROTOCOL_ERROR };
 
 /* Asks the auth callback for step; ENDED when the callback ended the connection or
  * (leaving with its error) failed, else DONE. */
@@ -853,10 +853,8 @@ static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m,
     /* The client never subscribes with QoS 2 and announces no Topic Alias Maximum. */
     if (m->qos > 1)
         return PROTO;
-    if (x->alias) {
-        leave(c, CORIO_ERR_MALFORMED, 0x94);
-        return ENDED;
-    }
+    if (x->alias)
+        return 0x94; /* Topic Alias invalid */
     uint8_t reason = c->cb.on_message ? c->cb.on_message(c->user, m) : 0;
     if (m->qos == 1 && (c->state == CORIO_MQTT_CONNECTED || c->state == CORIO_MQTT_DISCONNECTING)) {
         if (!is_v5(c))
@@ -945,13 +943,11 @@ static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
 {
     struct corio_mqtt_packet p;
     struct taken x = {c, NULL, 0, 0, false};
-    int h = CORIO_MQTT_RC_MALFORMED;
-    if (corio__mqtt_decode(c->version, pkt, len, &p, take, &x) == CORIO_OK) {
-        h = dispatch(c, &p, &x);
-        if (h != PROTO)
-            return h;
-        h = CORIO_MQTT_RC_PROTOCOL_ERROR;
-    }
+    int h = corio__mqtt_decode(c->version, pkt, len, &p, take, &x) == CORIO_OK
+                ? dispatch(c, &p, &x)
+                : CORIO_MQTT_RC_MALFORMED;
+    if (h < 0x80)
+        return h;
     leave(c, CORIO_ERR_MALFORMED, (uint8_t)h);
     return ENDED;
 }
@@ -1167,10 +1163,16 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
     if (msg->qos == 1) {
         if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND))
             return CORIO_ERR_AGAIN;
-        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
-            if (c->inflight[i].state == IF_FREE)
+        /* A free entry, and the sent ones (none waits for a resend here) against
+         * the broker's Receive Maximum. */
+        size_t sent = 0;
+        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++) {
+            if (c->inflight[i].state != IF_FREE)
+                sent++;
+            else if (!e)
                 e = &c->inflight[i];
-        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->limits[L_QUOTA])
+        }
+        if (!e || sent >= c->limits[L_QUOTA])
             return CORIO_ERR_FULL;
     }
     int rem = publish_check(c, msg);
