@@ -72,6 +72,10 @@ extern "C" {
  * provider, DUP). 0: for an application whose outbox resends, the client requires
  * drop_inflight_on_disconnect (corio_mqtt_init() refuses false with CORIO_ERR_INVAL)
  * and never asks resend().
+ * CORIO_MQTT_WITH_LOGIN: a username and password in CONNECT (single-step
+ * authentication). 0: for a device that authenticates otherwise (corio-eat-v1), the
+ * client refuses a configuration with either (corio_mqtt_init() returns
+ * CORIO_ERR_INVAL) and corio_mqtt_set_login() returns CORIO_ERR_UNSUPPORTED.
  * CORIO_MQTT_WITH_WILL (mqtt_codec.h) likewise leaves out the will message. */
 #ifndef CORIO_MQTT_WITH_UNSUBSCRIBE
 #define CORIO_MQTT_WITH_UNSUBSCRIBE 1
@@ -81,6 +85,9 @@ extern "C" {
 #endif
 #ifndef CORIO_MQTT_WITH_RESEND
 #define CORIO_MQTT_WITH_RESEND 1
+#endif
+#ifndef CORIO_MQTT_WITH_LOGIN
+#define CORIO_MQTT_WITH_LOGIN 1
 #endif
 
 /* 1 (default): the client checks what the application gives it against MQTT's rules
@@ -380,7 +387,8 @@ int corio_mqtt_reauthenticate(struct corio_mqtt *c);
  * the application makes a new one before corio_mqtt_connect() and in on_disconnect,
  * before the client's next attempt. Returns CORIO_OK, or CORIO_ERR_INVAL (c NULL, a
  * NULL pointer with a non-zero length, a username that is not valid UTF-8, or a
- * password under MQTT 3.1.1 without a username); on error nothing changes. */
+ * password under MQTT 3.1.1 without a username), or CORIO_ERR_UNSUPPORTED when built
+ * with CORIO_MQTT_WITH_LOGIN 0; on error nothing changes. */
 int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
                          const uint8_t *password, uint16_t password_len);
 

@@ -118,6 +118,8 @@ static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned
 static bool login_ok(uint8_t version, const char *username, uint16_t username_len,
                      const uint8_t *password)
 {
+    if (!CORIO_MQTT_WITH_LOGIN)
+        return !username && !password;
     return (!username || str_ok(username, username_len)) &&
            (!password || username || version == CORIO_MQTT_V5);
 }
@@ -517,6 +519,9 @@ static void send_connect(struct corio_mqtt *c)
     const uint8_t *data = NULL;
     size_t len = 0, plen = 0;
     int rc = CORIO_OK;
+    /* With CORIO_MQTT_WITH_LOGIN 0, NULL for the compiler: the login code goes. */
+    const char *user = CORIO_MQTT_WITH_LOGIN ? cfg->username : NULL;
+    const uint8_t *pass = CORIO_MQTT_WITH_LOGIN ? cfg->password : NULL;
     c->tx_head = c->tx_len = c->rx_len = 0;
     c->clean_this_time = cfg->clean == CORIO_MQTT_CLEAN_ALWAYS ||
                          (cfg->clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
@@ -530,13 +535,13 @@ static void send_connect(struct corio_mqtt *c)
     }
     /* Variable header, client id, login; MQTT 5: Session Expiry Interval (when not 0),
      * Maximum Packet Size, authentication and the application's properties. */
-    size_t rem = 12u + cfg->client_id_len + (cfg->username ? 2u + cfg->username_len : 0u) +
-                 (cfg->password ? 2u + cfg->password_len : 0u);
+    size_t rem = 12u + cfg->client_id_len + (user ? 2u + cfg->username_len : 0u) +
+                 (pass ? 2u + cfg->password_len : 0u);
     if (v5) {
         plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + cfg->connect_props_len;
         rem += corio__mqtt_varint_len((uint32_t)plen) + plen;
     }
-    uint8_t flags = (uint8_t)((cfg->username ? 0x80u : 0u) | (cfg->password ? 0x40u : 0u) |
+    uint8_t flags = (uint8_t)((user ? 0x80u : 0u) | (pass ? 0x40u : 0u) |
                               (c->clean_this_time ? 0x02u : 0u));
 #if CORIO_MQTT_WITH_WILL
     const struct corio_mqtt_will *wl = cfg->will;
@@ -581,10 +586,10 @@ static void send_connect(struct corio_mqtt *c)
         w = put_str(w, wl->payload, wl->payload_len);
     }
 #endif
-    if (cfg->username)
-        w = put_str(w, cfg->username, cfg->username_len);
-    if (cfg->password)
-        put_str(w, cfg->password, cfg->password_len);
+    if (user)
+        w = put_str(w, user, cfg->username_len);
+    if (pass)
+        put_str(w, pass, cfg->password_len);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
     c->limits[L_KEEPALIVE] = cfg->keepalive_s;
@@ -1285,8 +1290,11 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
 int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
                          const uint8_t *password, uint16_t password_len)
 {
-    if (!c || (!username && username_len) || (!password && password_len) ||
-        !login_ok(c->version, username, username_len, password))
+    if (!c || (!username && username_len) || (!password && password_len))
+        return CORIO_ERR_INVAL;
+    if (!CORIO_MQTT_WITH_LOGIN)
+        return CORIO_ERR_UNSUPPORTED;
+    if (!login_ok(c->version, username, username_len, password))
         return CORIO_ERR_INVAL;
     c->cfg.username = username;
     c->cfg.username_len = username_len;
