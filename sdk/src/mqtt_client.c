@@ -1102,25 +1102,28 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
 {
     if (!c)
         return UINT32_MAX;
-    uint32_t t = now(c);
+    /* Most states wait out a timeout: ms from since. */
+    uint32_t t = now(c), since = c->t_state, ms = c->cfg.connect_timeout_ms, cap = UINT32_MAX;
     if (c->pending_err)
         return 0;
     switch (c->state) {
     case CORIO_MQTT_WAITING:
-        return (int32_t)(t - c->t_next_attempt) >= 0 ? 0 : c->t_next_attempt - t;
-    case CORIO_MQTT_OPENING: {
-        uint32_t r = remaining(t, c->t_state, c->cfg.connect_timeout_ms);
-        return r < CORIO_MQTT_OPEN_POLL_MS ? r : CORIO_MQTT_OPEN_POLL_MS;
-    }
+        since = t;
+        ms = (int32_t)(t - c->t_next_attempt) >= 0 ? 0 : c->t_next_attempt - t;
+        break;
+    case CORIO_MQTT_OPENING:
+        cap = CORIO_MQTT_OPEN_POLL_MS;
+        break;
     case CORIO_MQTT_CONNECTING:
-        return remaining(t, c->t_state, c->cfg.connect_timeout_ms);
+        break;
     /* Work that waits for room in tx resumes when the transport becomes writable
      * (corio_mqtt_want_write()), not on a timer: asking for 0 then would spin. */
     case CORIO_MQTT_DISCONNECTING:
         if (c->tx_len == 0)
             return 0;
-        return remaining(t, c->t_state, c->cfg.ping_timeout_ms);
-    case CORIO_MQTT_CONNECTED: {
+        ms = c->cfg.ping_timeout_ms;
+        break;
+    case CORIO_MQTT_CONNECTED:
         if (c->tx_len == 0) {
             if (c->ack_pending)
                 return 0;
@@ -1134,13 +1137,14 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
         }
         if (c->limits[L_KEEPALIVE] == 0)
             return UINT32_MAX;
-        if (c->ping_outstanding)
-            return remaining(t, c->t_ping, c->cfg.ping_timeout_ms);
-        return remaining(t, c->t_last_tx, c->limits[L_KEEPALIVE] * 1000u);
-    }
+        since = c->ping_outstanding ? c->t_ping : c->t_last_tx;
+        ms = c->ping_outstanding ? c->cfg.ping_timeout_ms : c->limits[L_KEEPALIVE] * 1000u;
+        break;
     default:
         return UINT32_MAX;
     }
+    ms = remaining(t, since, ms);
+    return ms < cap ? ms : cap;
 }
 
 bool corio_mqtt_want_write(const struct corio_mqtt *c)
