@@ -90,15 +90,17 @@ extern "C" {
 #define CORIO_MQTT_WITH_LOGIN 1
 #endif
 
-/* 1 (default): the client checks what the application gives it against MQTT's rules
- * and refuses what breaks them with CORIO_ERR_INVAL: the client id, username and
- * authentication method as MQTT UTF-8, the CONNECT, will and PUBLISH properties (valid
- * for their packet, none the client sets itself, no Subscription Identifier, a Topic
- * Alias within the broker's maximum), topic names and topic filters. 0: a device whose
- * strings and properties come from its own code leaves these checks out (one that
- * breaks a rule reaches the broker, which closes the connection). Either way the
- * client checks pointers against lengths, sizes, QoS and options bytes, and every
- * packet from the broker. */
+/* 1 (default): the client checks what the application gives it against MQTT's rules:
+ * the client id, username and authentication method as MQTT UTF-8, the CONNECT, will
+ * and PUBLISH properties (valid for their packet, none the client sets itself, no
+ * Subscription Identifier, a Topic Alias within the broker's maximum), topic names,
+ * topic filters and corio_mqtt_disconnect()'s reason code are refused with
+ * CORIO_ERR_INVAL when they break one, and a PUBACK reason code on_message() returns
+ * that a PUBACK may not carry becomes 0x80. 0: a device whose strings, properties and
+ * reason codes come from its own code leaves these checks out (one that breaks a rule
+ * reaches the broker, which closes the connection). Either way the client checks
+ * pointers against lengths, sizes, QoS and options bytes, and every packet from the
+ * broker. */
 #ifndef CORIO_MQTT_CHECK_OWN
 #define CORIO_MQTT_CHECK_OWN 1
 #endif

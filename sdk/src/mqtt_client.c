@@ -864,7 +864,7 @@ static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m,
     if (m->qos == 1 && (c->state == CORIO_MQTT_CONNECTED || c->state == CORIO_MQTT_DISCONNECTING)) {
         if (!is_v5(c))
             reason = 0;
-        else if (!corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
+        else if (CORIO_MQTT_CHECK_OWN && !corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
             reason = CORIO_MQTT_RC_UNSPECIFIED;
         c->ack_pending = true;
         c->ack_id = m->packet_id;
@@ -1282,7 +1282,7 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
         return CORIO_ERR_INVAL;
     if (c->state == CORIO_MQTT_STOPPED || c->state == CORIO_MQTT_DISCONNECTING)
         return CORIO_ERR_STATE;
-    if (is_v5(c) && !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
+    if (CORIO_MQTT_CHECK_OWN && is_v5(c) && !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
         return CORIO_ERR_INVAL;
     c->disc_pending = c->state == CORIO_MQTT_CONNECTED;
     c->disc_reason = reason;
