@@ -943,12 +943,14 @@ static int dispatch(struct corio_mqtt *c, const struct corio_mqtt_packet *p,
     }
 }
 
-/* Returns DONE, WAIT or ENDED. */
-static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
+/* The packet at the start of rx, whose Remaining Length rem starts at rx[1] and
+ * takes used bytes. Returns DONE, WAIT or ENDED. */
+static int handle(struct corio_mqtt *c, size_t used, size_t rem)
 {
     struct corio_mqtt_packet p;
     struct taken x = {c, NULL, 0, 0, false};
-    int h = corio__mqtt_decode(c->version, pkt, len, &p, take, &x) == CORIO_OK
+    int h = corio__mqtt_decode(c->version, c->rx[0], c->rx + 1 + used, rem, &p, take, &x) ==
+                    CORIO_OK
                 ? dispatch(c, &p, &x)
                 : CORIO_MQTT_RC_MALFORMED;
     if (h < 0x80)
@@ -986,7 +988,7 @@ static void receive(struct corio_mqtt *c)
             }
             if (plen > c->rx_len)
                 break;
-            int h = handle(c, c->rx, plen);
+            int h = handle(c, used, rem);
             if (h <= 0 || !receiving(c))
                 return;
             memmove(c->rx, c->rx + plen, c->rx_len - plen);

@@ -87,21 +87,15 @@ static int reason_ok(int v5, uint8_t type, uint8_t rc)
     return type == CORIO_MQTT_CONNACK ? rc <= 5 : (rc <= 2 || rc == 0x80);
 }
 
-int corio__mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+int corio__mqtt_decode(uint8_t version, uint8_t first, const uint8_t *p, size_t n,
                        struct corio_mqtt_packet *out, corio__mqtt_prop_fn fn, void *arg)
 {
-    uint32_t rem;
-    size_t used;
-    if (!buf || !out || (version != CORIO_MQTT_V311 && version != CORIO_MQTT_V5))
-        return CORIO_ERR_INVAL;
     memset(out, 0, sizeof *out);
-    if (len < 2 || corio__mqtt_varint_get(buf + 1, len - 1, &rem, &used) != CORIO_OK ||
-        len - 1 - used != rem)
-        return MALFORMED;
     int v5 = version == CORIO_MQTT_V5;
-    uint8_t type = (uint8_t)(buf[0] >> 4), flags = buf[0] & 0x0Fu, qos = (flags >> 1) & 3u;
+    uint8_t type = (uint8_t)(first >> 4), flags = first & 0x0Fu, qos = (flags >> 1) & 3u;
     uint8_t sh = v5 ? shape_v5[type] : shape_v311[type];
-    const uint8_t *p = buf + 1 + used, *end = buf + len, *data = NULL, *props = NULL;
+    const uint8_t *end = p + n, *data = NULL, *props = NULL;
+    size_t used;
     size_t props_len = 0;
     uint16_t id = 0, tl = 0;
     uint8_t rc = 0, seen[CORIO__MQTT_PROP_SET] = {0};
@@ -217,5 +211,13 @@ done:
 int corio_mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
                       struct corio_mqtt_packet *out)
 {
-    return corio__mqtt_decode(version, buf, len, out, NULL, NULL);
+    uint32_t rem;
+    size_t used;
+    if (!buf || !out || (version != CORIO_MQTT_V311 && version != CORIO_MQTT_V5))
+        return CORIO_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    if (len < 2 || corio__mqtt_varint_get(buf + 1, len - 1, &rem, &used) != CORIO_OK ||
+        len - 1 - used != rem)
+        return MALFORMED;
+    return corio__mqtt_decode(version, buf[0], buf + 1 + used, rem, out, NULL, NULL);
 }

@@ -53,9 +53,10 @@ typedef void (*corio__mqtt_prop_fn)(void *arg, const struct corio_mqtt_prop *pr)
 int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen,
                             corio__mqtt_prop_fn fn, void *arg);
 
-/* corio_mqtt_decode(), with fn and arg given to corio__mqtt_props_check() for the
- * packet's property block. */
-int corio__mqtt_decode(uint8_t version, const uint8_t *buf, size_t len,
+/* corio_mqtt_decode() of a packet already framed: its first byte, and the n bytes
+ * after its Remaining Length at p; version must be CORIO_MQTT_V311 or CORIO_MQTT_V5.
+ * fn and arg go to corio__mqtt_props_check() for the packet's property block. */
+int corio__mqtt_decode(uint8_t version, uint8_t first, const uint8_t *p, size_t n,
                        struct corio_mqtt_packet *out, corio__mqtt_prop_fn fn, void *arg);
 
 /* 1 when MQTT 5 allows reason code rc in a packet of the given type sent by a client
