@@ -99,19 +99,15 @@ static bool str_ok(const void *s, uint16_t len)
 
 /* A property block the client sends in a packet or will of context ctx: present
  * when it has a length, none under 3.1.1, and (CORIO_MQTT_CHECK_OWN) valid for ctx.
- * seen, fn and arg as in corio__mqtt_props_check; seen is all clear when the block's
- * rules go unchecked. */
+ * seen, fn and arg as in corio__mqtt_props_check, which runs only with the check
+ * (seen is left as it was without). */
 static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
                      uint8_t *seen, corio__mqtt_prop_fn fn, void *arg)
 {
     if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
         return false;
-    if (!CORIO_MQTT_CHECK_OWN) {
-        if (seen)
-            memset(seen, 0, CORIO__MQTT_PROP_SET);
-        return true;
-    }
-    return corio__mqtt_props_check(props, len, ctx, seen, fn, arg) == CORIO_OK;
+    return !CORIO_MQTT_CHECK_OWN ||
+           corio__mqtt_props_check(props, len, ctx, seen, fn, arg) == CORIO_OK;
 }
 
 /* The login CONNECT carries: a valid username; under 3.1.1 a password only with one. */
@@ -151,10 +147,10 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         !login_ok(cfg->version, cfg->username, cfg->username_len, cfg->password) ||
         !props_ok(cfg->version, cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
                   seen, NULL, NULL) ||
-        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
-        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
-        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
-        CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))
+        (CORIO_MQTT_CHECK_OWN && (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
         return CORIO_ERR_INVAL;
     /* (Built with CORIO_MQTT_WITH_WILL 0, a will is refused.) */
     const struct corio_mqtt_will *wl = cfg->will;

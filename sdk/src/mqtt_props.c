@@ -432,10 +432,7 @@ static const uint8_t rc_type_ctx[16] = {
 
 int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
 {
-    uint8_t want, ctx = 0;
-    if (type > 15)
-        return 0;
-    want = rc_type_ctx[type];
+    uint8_t want = rc_type_ctx[type & 15u], ctx = 0; /* type is a packet type */
     if (type == CORIO_MQTT_DISCONNECT && by_client)
         want = RC_DISC_CLIENT;
     if (rc >= 0x80) {
