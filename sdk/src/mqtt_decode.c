@@ -129,11 +129,16 @@ int corio__mqtt_decode(uint8_t version, uint8_t first, const uint8_t *p, size_t 
             return MALFORMED;
         data = p++; /* the flags */
     }
-    if ((sh & S_OPT) && p == end)
-        goto done;
     if (sh & S_REASON) {
-        /* AUTH omits both its reason code and properties or neither. */
-        if (p == end || (type == CORIO_MQTT_AUTH && end - p == 1) || !reason_ok(v5, type, *p))
+        /* An acknowledgement, DISCONNECT or AUTH may end here (PINGRESP, S_OPT alone,
+         * must: the end's check below); AUTH omits both its reason code and
+         * properties or neither. */
+        if (p == end) {
+            if (sh & S_OPT)
+                goto done;
+            return MALFORMED;
+        }
+        if ((type == CORIO_MQTT_AUTH && end - p == 1) || !reason_ok(v5, type, *p))
             return MALFORMED;
         rc = *p++;
         if ((sh & S_OPT) && p == end)
