@@ -24,8 +24,9 @@
  * from the broker. */
 #define CORIO_MQTT_CHECK_OWN 0
 /* fpmqtt: the device authenticates with corio-eat-v1, never with a username and
- * password. */
-#define CORIO_MQTT_WITH_LOGIN 0
+ * password, and adds no CONNECT properties of its own. */
+#define CORIO_MQTT_WITH_LOGIN         0
+#define CORIO_MQTT_WITH_CONNECT_PROPS 0
 
 /* SenML: values go as decimals (CORIO_SENML_HAS_VDEC); the encoder's double path,
  * and with it soft-float arithmetic and shortest-double formatting, stays out. */

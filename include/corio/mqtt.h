@@ -76,6 +76,9 @@ extern "C" {
  * authentication). 0: for a device that authenticates otherwise (corio-eat-v1), the
  * client refuses a configuration with either (corio_mqtt_init() returns
  * CORIO_ERR_INVAL) and corio_mqtt_set_login() returns CORIO_ERR_UNSUPPORTED.
+ * CORIO_MQTT_WITH_CONNECT_PROPS: the application's own CONNECT properties
+ * (connect_props). 0: the client sends only those it sets itself, and
+ * corio_mqtt_init() refuses a non-empty connect_props with CORIO_ERR_INVAL.
  * CORIO_MQTT_WITH_WILL (mqtt_codec.h) likewise leaves out the will message. */
 #ifndef CORIO_MQTT_WITH_UNSUBSCRIBE
 #define CORIO_MQTT_WITH_UNSUBSCRIBE 1
@@ -88,6 +91,9 @@ extern "C" {
 #endif
 #ifndef CORIO_MQTT_WITH_LOGIN
 #define CORIO_MQTT_WITH_LOGIN 1
+#endif
+#ifndef CORIO_MQTT_WITH_CONNECT_PROPS
+#define CORIO_MQTT_WITH_CONNECT_PROPS 1
 #endif
 
 /* 1 (default): the client checks what the application gives it against MQTT's rules:
@@ -155,7 +161,8 @@ struct corio_mqtt_config {
     uint16_t auth_method_len;
     /* Further MQTT 5 CONNECT properties (built with corio_mqtt_props_*), e.g. User
      * Property. Must not hold those the client sets itself: Session Expiry Interval,
-     * Maximum Packet Size, Authentication Method and Data. */
+     * Maximum Packet Size, Authentication Method and Data. None when built with
+     * CORIO_MQTT_WITH_CONNECT_PROPS 0. */
     const uint8_t *connect_props;
     size_t connect_props_len;
     uint32_t

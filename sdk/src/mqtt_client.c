@@ -145,7 +145,9 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         (cfg->version == CORIO_MQTT_V311 && cfg->client_id_len == 0 &&
          cfg->clean != CORIO_MQTT_CLEAN_ALWAYS) ||
         !login_ok(cfg->version, cfg->username, cfg->username_len, cfg->password) ||
-        !props_ok(cfg->version, cfg->connect_props, cfg->connect_props_len, CORIO_MQTT_CONNECT,
+        (!CORIO_MQTT_WITH_CONNECT_PROPS && cfg->connect_props_len) ||
+        !props_ok(cfg->version, cfg->connect_props,
+                  CORIO_MQTT_WITH_CONNECT_PROPS ? cfg->connect_props_len : 0u, CORIO_MQTT_CONNECT,
                   seen, NULL, NULL) ||
         (CORIO_MQTT_CHECK_OWN && (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
                                   CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
@@ -515,9 +517,11 @@ static void send_connect(struct corio_mqtt *c)
     const uint8_t *data = NULL;
     size_t len = 0, plen = 0;
     int rc = CORIO_OK;
-    /* With CORIO_MQTT_WITH_LOGIN 0, NULL for the compiler: the login code goes. */
+    /* With CORIO_MQTT_WITH_LOGIN or _CONNECT_PROPS 0, NULL or 0 for the compiler: the
+     * code for them goes. */
     const char *user = CORIO_MQTT_WITH_LOGIN ? cfg->username : NULL;
     const uint8_t *pass = CORIO_MQTT_WITH_LOGIN ? cfg->password : NULL;
+    size_t app_props = CORIO_MQTT_WITH_CONNECT_PROPS ? cfg->connect_props_len : 0u;
     c->tx_head = c->tx_len = c->rx_len = 0;
     c->clean_this_time = cfg->clean == CORIO_MQTT_CLEAN_ALWAYS ||
                          (cfg->clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
@@ -534,7 +538,7 @@ static void send_connect(struct corio_mqtt *c)
     size_t rem = 12u + cfg->client_id_len + (user ? 2u + cfg->username_len : 0u) +
                  (pass ? 2u + cfg->password_len : 0u);
     if (v5) {
-        plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + cfg->connect_props_len;
+        plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + app_props;
         rem += corio__mqtt_varint_len((uint32_t)plen) + plen;
     }
     uint8_t flags = (uint8_t)((user ? 0x80u : 0u) | (pass ? 0x40u : 0u) |
@@ -569,9 +573,9 @@ static void send_connect(struct corio_mqtt *c)
                          c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap);
         if (cfg->auth_method)
             w = put_auth_props(c, w, data, len);
-        if (cfg->connect_props_len)
-            memcpy(w, cfg->connect_props, cfg->connect_props_len);
-        w += cfg->connect_props_len;
+        if (app_props)
+            memcpy(w, cfg->connect_props, app_props);
+        w += app_props;
     }
     w = put_str(w, cfg->client_id, cfg->client_id_len);
 #if CORIO_MQTT_WITH_WILL
