@@ -28,12 +28,12 @@ static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt"
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {
 #if FP_HAVE_TOPIC
-    static const enum corio_topic_kind map[FP_KIND_COUNT] = {
+    static const uint8_t map[FP_KIND_COUNT] = {
         CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON, CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
         CORIO_TOPIC_UP_RES};
 
     (void)suffix;
-    return corio_topic_build(map[kind], fp_short_id(), buf, cap);
+    return corio_topic_build((enum corio_topic_kind)map[kind], fp_short_id(), buf, cap);
 #else
     static const char prefix[] = "corio/v1/d/";
     size_t id_len = strlen(fp_short_id()), s_len = strlen(suffix[kind]);

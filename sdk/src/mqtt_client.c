@@ -802,7 +802,8 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
         return ENDED;
     c->state = CORIO_MQTT_CONNECTED;
     c->connected_once = true;
-    c->session_present = ack->session_present;
+    if (CORIO_MQTT_WITH_RESEND)
+        c->session_present = ack->session_present; /* DUP on resends */
     c->t_connected = now(c);
     if (c->cb.on_connect)
         c->cb.on_connect(c->user, ack);
