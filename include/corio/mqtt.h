@@ -286,7 +286,7 @@ struct corio_mqtt {
     bool reauth;      /* a re-authentication is in progress */
     bool ack_pending; /* a PUBACK is owed but tx had no room */
     uint8_t ack_reason;
-    uint8_t version; /* cfg.version, where the code reaches it cheaply */
+    bool v5; /* cfg.version is CORIO_MQTT_V5, where the code reaches it cheaply */
     uint16_t ack_id;
     uint16_t next_id;
     int pending_err; /* a transport error seen outside process(), handled there */

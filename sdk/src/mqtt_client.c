@@ -47,7 +47,7 @@ static uint32_t remaining(uint32_t t, uint32_t since, uint32_t ms)
 
 static bool is_v5(const struct corio_mqtt *c)
 {
-    return c->version == CORIO_MQTT_V5;
+    return c->v5;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
 
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
-    c->version = cfg->version;
+    c->v5 = cfg->version == CORIO_MQTT_V5;
     c->tp = *tp;
     c->clk = *clk;
     c->rnd = *rnd;
@@ -561,7 +561,7 @@ static void send_connect(struct corio_mqtt *c)
     static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
     uint8_t *w = begin(c, CORIO_MQTT_CONNECT << 4, rem); /* tx is empty and large enough */
     memcpy(w, proto, sizeof proto);
-    w[6] = c->version;
+    w[6] = cfg->version;
     w[7] = flags;
     w = put_u16(w + 8, cfg->keepalive_s);
     if (v5) {
@@ -614,7 +614,7 @@ static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *
     /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
      * needs a Topic Alias. */
     if ((m->payload_len && !m->payload) || (m->topic_len && !m->topic) ||
-        !props_ok(c->version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen, take, &x) ||
+        !props_ok(c->cfg.version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen, take, &x) ||
         (CORIO_MQTT_CHECK_OWN &&
          (!corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
           CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
@@ -950,7 +950,7 @@ static int handle(struct corio_mqtt *c, size_t used, size_t rem)
 {
     struct corio_mqtt_packet p;
     struct taken x = {c, NULL, 0, 0, false};
-    int h = corio__mqtt_decode(c->version, c->rx[0], c->rx + 1 + used, rem, &p, take, &x) ==
+    int h = corio__mqtt_decode(c->cfg.version, c->rx[0], c->rx + 1 + used, rem, &p, take, &x) ==
                     CORIO_OK
                 ? dispatch(c, &p, &x)
                 : CORIO_MQTT_RC_MALFORMED;
@@ -1301,7 +1301,7 @@ int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t us
         return CORIO_ERR_INVAL;
     if (!CORIO_MQTT_WITH_LOGIN)
         return CORIO_ERR_UNSUPPORTED;
-    if (!login_ok(c->version, username, username_len, password))
+    if (!login_ok(c->cfg.version, username, username_len, password))
         return CORIO_ERR_INVAL;
     c->cfg.username = username;
     c->cfg.username_len = username_len;
