@@ -28,9 +28,9 @@ static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt"
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {
 #if FP_HAVE_TOPIC
-    static const uint8_t map[FP_KIND_COUNT] = {
-        CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON, CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
-        CORIO_TOPIC_UP_RES};
+    static const uint8_t map[FP_KIND_COUNT] = {CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON,
+                                               CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
+                                               CORIO_TOPIC_UP_RES};
 
     (void)suffix;
     return corio_topic_build((enum corio_topic_kind)map[kind], fp_short_id(), buf, cap);
@@ -74,8 +74,8 @@ static void on_connect(void *user, const struct corio_mqtt_connack *ack)
         /* {"ev": "lost", "err": <error.h code>, "rc": <MQTT reason>}: the code, not
          * corio_strerror()'s text, whose table the device need not carry. The fixed
          * parts are pre-encoded: the map head, "ev": "lost", the key "err"; the key "rc". */
-        static const uint8_t head[] = {0xA3, 0x62, 'e', 'v', 0x64, 'l', 'o',
-                                       's',  't',  0x63, 'e', 'r', 'r'};
+        static const uint8_t head[] = {0xA3, 0x62, 'e',  'v', 0x64, 'l', 'o',
+                                       's',  't',  0x63, 'e', 'r',  'r'};
         static const uint8_t rc_key[] = {0x62, 'r', 'c'};
         uint8_t evt[24];
         struct corio_cbor_enc e;

@@ -101,8 +101,8 @@ static bool str_ok(const void *s, uint16_t len)
  * when it has a length, none under 3.1.1, and (CORIO_MQTT_CHECK_OWN) valid for ctx.
  * seen, fn and arg as in corio__mqtt_props_check, which runs only with the check
  * (seen is left as it was without). */
-static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx,
-                     uint8_t *seen, corio__mqtt_prop_fn fn, void *arg)
+static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx, uint8_t *seen,
+                     corio__mqtt_prop_fn fn, void *arg)
 {
     if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
         return false;
@@ -132,9 +132,8 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
     if (cfg->clean > CORIO_MQTT_CLEAN_NEVER ||
         (!CORIO_MQTT_WITH_RESEND && !cfg->drop_inflight_on_disconnect))
         return CORIO_ERR_INVAL;
-    if (cfg->auth_method &&
-        (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
-         !str_ok(cfg->auth_method, cfg->auth_method_len)))
+    if (cfg->auth_method && (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
+                             !str_ok(cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
     /* Every CONNECT the configuration yields must be valid (MQTT 3.1.1 §3.1.3.1: an
      * empty client id needs a clean session, so every attempt must ask for one);
@@ -156,12 +155,12 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
         return CORIO_ERR_INVAL;
     /* (Built with CORIO_MQTT_WITH_WILL 0, a will is refused.) */
     const struct corio_mqtt_will *wl = cfg->will;
-    if (wl && (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
-               (CORIO_MQTT_CHECK_OWN &&
-                !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len)) ||
-               (wl->payload_len && !wl->payload) ||
-               !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL, NULL,
-                         NULL)))
+    if (wl &&
+        (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
+         (CORIO_MQTT_CHECK_OWN &&
+          !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len)) ||
+         (wl->payload_len && !wl->payload) ||
+         !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL, NULL, NULL)))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
@@ -431,11 +430,11 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * block is walked twice. The checks admit each identifier only where it may appear:
  * the broker's limits in CONNACK alone, a Topic Alias in PUBLISH alone. */
 struct taken {
-    struct corio_mqtt *c;  /* the broker's CONNACK limits go straight into it */
+    struct corio_mqtt *c; /* the broker's CONNACK limits go straight into it */
     const uint8_t *auth_data;
     uint16_t auth_len;
-    uint16_t alias;         /* a Topic Alias (never 0) */
-    bool other_method;      /* an Authentication Method that is not ours */
+    uint16_t alias;    /* a Topic Alias (never 0) */
+    bool other_method; /* an Authentication Method that is not ours */
 };
 
 /* c->limits[], in order of the CONNACK properties that set them. */
@@ -541,8 +540,8 @@ static void send_connect(struct corio_mqtt *c)
         plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + app_props;
         rem += corio__mqtt_varint_len((uint32_t)plen) + plen;
     }
-    uint8_t flags = (uint8_t)((user ? 0x80u : 0u) | (pass ? 0x40u : 0u) |
-                              (c->clean_this_time ? 0x02u : 0u));
+    uint8_t flags =
+        (uint8_t)((user ? 0x80u : 0u) | (pass ? 0x40u : 0u) | (c->clean_this_time ? 0x02u : 0u));
 #if CORIO_MQTT_WITH_WILL
     const struct corio_mqtt_will *wl = cfg->will;
     if (wl) {
@@ -721,8 +720,9 @@ static void send_subscriptions(struct corio_mqtt *c)
         if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
         bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
-        uint8_t *w = begin(c, sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u,
-                           sub_rem(c, s->filter_len, sub));
+        uint8_t *w =
+            begin(c, sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u,
+                  sub_rem(c, s->filter_len, sub));
         if (!w)
             return;
         uint16_t id = alloc_id(c);
@@ -917,8 +917,7 @@ static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt
 
 /* The handler for the packet (PROTO for one the client's state does not expect:
  * CONNACK twice, QoS 2 acknowledgements, anything before CONNACK). */
-static int dispatch(struct corio_mqtt *c, const struct corio_mqtt_packet *p,
-                    const struct taken *x)
+static int dispatch(struct corio_mqtt *c, const struct corio_mqtt_packet *p, const struct taken *x)
 {
     if (p->type == CORIO_MQTT_DISCONNECT) {
         lose(c, CORIO_ERR_CLOSED, p->u.reason.reason);
@@ -1285,7 +1284,8 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
         return CORIO_ERR_INVAL;
     if (c->state == CORIO_MQTT_STOPPED || c->state == CORIO_MQTT_DISCONNECTING)
         return CORIO_ERR_STATE;
-    if (CORIO_MQTT_CHECK_OWN && is_v5(c) && !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
+    if (CORIO_MQTT_CHECK_OWN && is_v5(c) &&
+        !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
         return CORIO_ERR_INVAL;
     c->disc_pending = c->state == CORIO_MQTT_CONNECTED;
     c->disc_reason = reason;

@@ -352,8 +352,8 @@ int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint
             /* Every byte property is a 0/1 flag. */
             (t == T_BYTE && pr.value > 1) ||
             /* A string, or both of a pair (data2 is empty for a string). */
-            ((t == T_STR || t == T_PAIR) && (!corio__mqtt_utf8_ok(pr.data, pr.len) ||
-                                             !corio__mqtt_utf8_ok(pr.data2, pr.len2))) ||
+            ((t == T_STR || t == T_PAIR) &&
+             (!corio__mqtt_utf8_ok(pr.data, pr.len) || !corio__mqtt_utf8_ok(pr.data2, pr.len2))) ||
             (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
              (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
             return CORIO_ERR_MALFORMED;
