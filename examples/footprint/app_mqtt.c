@@ -18,7 +18,6 @@
 static struct corio_mqtt mqtt;
 static uint8_t tx[FP_MQTT_TX], rx[FP_MQTT_RX];
 static char dn_filter[48];
-static int dn_filter_len;
 #if !FP_HAVE_OUTBOX
 static uint64_t next_token = 1; /* QoS 1 tokens of our own */
 #endif
@@ -29,12 +28,12 @@ static const char *const suffix[FP_KIND_COUNT] = {"up/cbor", "up/json", "up/evt"
 int fp_topic(enum fp_kind kind, char *buf, size_t cap)
 {
 #if FP_HAVE_TOPIC
-    static const enum corio_topic_kind map[FP_KIND_COUNT] = {
-        CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON, CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
-        CORIO_TOPIC_UP_RES};
+    static const uint8_t map[FP_KIND_COUNT] = {CORIO_TOPIC_UP_CBOR, CORIO_TOPIC_UP_JSON,
+                                               CORIO_TOPIC_UP_EVT, CORIO_TOPIC_UP_HB,
+                                               CORIO_TOPIC_UP_RES};
 
     (void)suffix;
-    return corio_topic_build(map[kind], fp_short_id(), buf, cap);
+    return corio_topic_build((enum corio_topic_kind)map[kind], fp_short_id(), buf, cap);
 #else
     static const char prefix[] = "corio/v1/d/";
     size_t id_len = strlen(fp_short_id()), s_len = strlen(suffix[kind]);
@@ -73,18 +72,19 @@ static void on_connect(void *user, const struct corio_mqtt_connack *ack)
     (void)ack;
     if (last_loss != CORIO_OK) {
         /* {"ev": "lost", "err": <error.h code>, "rc": <MQTT reason>}: the code, not
-         * corio_strerror()'s text, whose table the device need not carry. */
+         * corio_strerror()'s text, whose table the device need not carry. The fixed
+         * parts are pre-encoded: the map head, "ev": "lost", the key "err"; the key "rc". */
+        static const uint8_t head[] = {0xA3, 0x62, 'e',  'v', 0x64, 'l', 'o',
+                                       's',  't',  0x63, 'e', 'r',  'r'};
+        static const uint8_t rc_key[] = {0x62, 'r', 'c'};
         uint8_t evt[24];
         struct corio_cbor_enc e;
         int n;
 
         corio_cbor_enc_init(&e, evt, sizeof evt);
-        corio_cbor_put_map(&e, 3);
-        corio_cbor_put_textz(&e, "ev");
-        corio_cbor_put_textz(&e, "lost");
-        corio_cbor_put_textz(&e, "err");
+        corio_cbor_put_raw(&e, head, sizeof head);
         corio_cbor_put_int(&e, last_loss);
-        corio_cbor_put_textz(&e, "rc");
+        corio_cbor_put_raw(&e, rc_key, sizeof rc_key);
         corio_cbor_put_uint(&e, last_reason);
         n = corio_cbor_enc_finish(&e);
         if (n > 0)
@@ -154,8 +154,7 @@ int fp_mqtt_start(const struct corio_transport *tp, const struct corio_clock *cl
     if (n < 0)
         return n;
     memcpy(dn_filter + n - 6, "dn/cmd", 6);
-    dn_filter_len = n;
-    err = corio_mqtt_subscribe(&mqtt, dn_filter, (uint16_t)dn_filter_len, CORIO_MQTT_SUB_QOS(1));
+    err = corio_mqtt_subscribe(&mqtt, dn_filter, (uint16_t)n, CORIO_MQTT_SUB_QOS(1));
     if (err != CORIO_OK)
         return err;
     return corio_mqtt_connect(&mqtt);

@@ -18,6 +18,15 @@
 #define CORIO_MQTT_WITH_REAUTH      0
 #define CORIO_MQTT_WITH_WILL        0
 #define CORIO_MQTT_WITH_RESEND      0
+/* fpmqtt: the client id (the short id), topics (the SDK's topic builder), the dn/cmd
+ * filter and the auth method are the device's own code and carry no properties, so
+ * the client need not check them against MQTT's rules; it still checks every packet
+ * from the broker. */
+#define CORIO_MQTT_CHECK_OWN 0
+/* fpmqtt: the device authenticates with corio-eat-v1, never with a username and
+ * password, and adds no CONNECT properties of its own. */
+#define CORIO_MQTT_WITH_LOGIN         0
+#define CORIO_MQTT_WITH_CONNECT_PROPS 0
 
 /* SenML: values go as decimals (CORIO_SENML_HAS_VDEC); the encoder's double path,
  * and with it soft-float arithmetic and shortest-double formatting, stays out. */

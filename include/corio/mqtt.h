@@ -72,6 +72,13 @@ extern "C" {
  * provider, DUP). 0: for an application whose outbox resends, the client requires
  * drop_inflight_on_disconnect (corio_mqtt_init() refuses false with CORIO_ERR_INVAL)
  * and never asks resend().
+ * CORIO_MQTT_WITH_LOGIN: a username and password in CONNECT (single-step
+ * authentication). 0: for a device that authenticates otherwise (corio-eat-v1), the
+ * client refuses a configuration with either (corio_mqtt_init() returns
+ * CORIO_ERR_INVAL) and corio_mqtt_set_login() returns CORIO_ERR_UNSUPPORTED.
+ * CORIO_MQTT_WITH_CONNECT_PROPS: the application's own CONNECT properties
+ * (connect_props). 0: the client sends only those it sets itself, and
+ * corio_mqtt_init() refuses a non-empty connect_props with CORIO_ERR_INVAL.
  * CORIO_MQTT_WITH_WILL (mqtt_codec.h) likewise leaves out the will message. */
 #ifndef CORIO_MQTT_WITH_UNSUBSCRIBE
 #define CORIO_MQTT_WITH_UNSUBSCRIBE 1
@@ -81,6 +88,27 @@ extern "C" {
 #endif
 #ifndef CORIO_MQTT_WITH_RESEND
 #define CORIO_MQTT_WITH_RESEND 1
+#endif
+#ifndef CORIO_MQTT_WITH_LOGIN
+#define CORIO_MQTT_WITH_LOGIN 1
+#endif
+#ifndef CORIO_MQTT_WITH_CONNECT_PROPS
+#define CORIO_MQTT_WITH_CONNECT_PROPS 1
+#endif
+
+/* 1 (default): the client checks what the application gives it against MQTT's rules:
+ * the client id, username and authentication method as MQTT UTF-8, the CONNECT, will
+ * and PUBLISH properties (valid for their packet, none the client sets itself, no
+ * Subscription Identifier, a Topic Alias within the broker's maximum), topic names,
+ * topic filters and corio_mqtt_disconnect()'s reason code are refused with
+ * CORIO_ERR_INVAL when they break one, and a PUBACK reason code on_message() returns
+ * that a PUBACK may not carry becomes 0x80. 0: a device whose strings, properties and
+ * reason codes come from its own code leaves these checks out (one that breaks a rule
+ * reaches the broker, which closes the connection). Either way the client checks
+ * pointers against lengths, sizes, QoS and options bytes, and every packet from the
+ * broker. */
+#ifndef CORIO_MQTT_CHECK_OWN
+#define CORIO_MQTT_CHECK_OWN 1
 #endif
 
 /* How often corio_mqtt_poll_ms() asks to be called while a transport open is in
@@ -133,7 +161,8 @@ struct corio_mqtt_config {
     uint16_t auth_method_len;
     /* Further MQTT 5 CONNECT properties (built with corio_mqtt_props_*), e.g. User
      * Property. Must not hold those the client sets itself: Session Expiry Interval,
-     * Maximum Packet Size, Authentication Method and Data. */
+     * Maximum Packet Size, Authentication Method and Data. None when built with
+     * CORIO_MQTT_WITH_CONNECT_PROPS 0. */
     const uint8_t *connect_props;
     size_t connect_props_len;
     uint32_t
@@ -257,13 +286,8 @@ struct corio_mqtt {
     bool reauth;      /* a re-authentication is in progress */
     bool ack_pending; /* a PUBACK is owed but tx had no room */
     uint8_t ack_reason;
-    uint8_t server_max_qos;
-    bool retain_available;
-    uint8_t version; /* cfg.version, where the code reaches it cheaply */
+    bool v5; /* cfg.version is CORIO_MQTT_V5, where the code reaches it cheaply */
     uint16_t ack_id;
-    uint16_t keepalive_s; /* in force: ours, or the broker's Server Keep Alive */
-    uint16_t send_quota;  /* the broker's Receive Maximum */
-    uint16_t topic_alias_max;
     uint16_t next_id;
     int pending_err; /* a transport error seen outside process(), handled there */
     uint8_t *tx;
@@ -278,7 +302,10 @@ struct corio_mqtt {
     uint32_t t_next_attempt;
     uint32_t failures;
     uint32_t next_order;
-    uint32_t server_max_packet;
+    /* The limits in force: our keepalive or the broker's Server Keep Alive, and the
+     * broker's Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size and
+     * Topic Alias Maximum (the specification's defaults until CONNACK sets them). */
+    uint32_t limits[6];
     struct corio_mqtt_callbacks cb;
     struct corio_transport tp;
     struct corio_clock clk;
@@ -369,7 +396,8 @@ int corio_mqtt_reauthenticate(struct corio_mqtt *c);
  * the application makes a new one before corio_mqtt_connect() and in on_disconnect,
  * before the client's next attempt. Returns CORIO_OK, or CORIO_ERR_INVAL (c NULL, a
  * NULL pointer with a non-zero length, a username that is not valid UTF-8, or a
- * password under MQTT 3.1.1 without a username); on error nothing changes. */
+ * password under MQTT 3.1.1 without a username), or CORIO_ERR_UNSUPPORTED when built
+ * with CORIO_MQTT_WITH_LOGIN 0; on error nothing changes. */
 int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t username_len,
                          const uint8_t *password, uint16_t password_len);
 

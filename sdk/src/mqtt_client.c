@@ -47,7 +47,7 @@ static uint32_t remaining(uint32_t t, uint32_t since, uint32_t ms)
 
 static bool is_v5(const struct corio_mqtt *c)
 {
-    return c->version == CORIO_MQTT_V5;
+    return c->v5;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -90,35 +90,34 @@ void corio_mqtt_config_init(struct corio_mqtt_config *cfg)
     cfg->backoff.reset_after_ms = 60000;
 }
 
-/* Encodes the CONNECT the configuration describes, with the property block props
- * (the application's alone, or the client's whole block), into buf (NULL: size only,
- * as corio_mqtt_encode_connect). One function for init's check and the real packet. */
-static int encode_connect(const struct corio_mqtt_config *cfg, bool clean, const uint8_t *props,
-                          size_t props_len, uint8_t *buf, size_t cap)
+/* A string the client sends: present when it has a length, valid MQTT UTF-8
+ * (CORIO_MQTT_CHECK_OWN). */
+static bool str_ok(const void *s, uint16_t len)
 {
-    struct corio_mqtt_connect m;
-    memset(&m, 0, sizeof m);
-    m.version = cfg->version;
-    m.clean_start = clean;
-    m.keepalive_s = cfg->keepalive_s;
-    m.client_id = cfg->client_id;
-    m.client_id_len = cfg->client_id_len;
-    m.will = cfg->will;
-    m.username = cfg->username;
-    m.username_len = cfg->username_len;
-    m.password = cfg->password;
-    m.password_len = cfg->password_len;
-    m.props = props;
-    m.props_len = props_len;
-    return corio_mqtt_encode_connect(buf, cap, &m);
+    return (len == 0 || s) && (!CORIO_MQTT_CHECK_OWN || corio__mqtt_utf8_ok(s, len));
 }
 
-/* Every CONNECT the configuration yields must encode. The clean flag matters only for
- * an empty 3.1.1 client id, which needs it: check the attempt that may lack it. */
-static bool connect_ok(const struct corio_mqtt_config *cfg)
+/* A property block the client sends in a packet or will of context ctx: present
+ * when it has a length, none under 3.1.1, and (CORIO_MQTT_CHECK_OWN) valid for ctx.
+ * seen, fn and arg as in corio__mqtt_props_check, which runs only with the check
+ * (seen is left as it was without). */
+static bool props_ok(uint8_t version, const uint8_t *props, size_t len, unsigned ctx, uint8_t *seen,
+                     corio__mqtt_prop_fn fn, void *arg)
 {
-    return encode_connect(cfg, cfg->clean == CORIO_MQTT_CLEAN_ALWAYS, cfg->connect_props,
-                          cfg->connect_props_len, NULL, 0) >= 0;
+    if (len && (!props || version != CORIO_MQTT_V5 || len > CORIO_MQTT_MAX_REMAINING))
+        return false;
+    return !CORIO_MQTT_CHECK_OWN ||
+           corio__mqtt_props_check(props, len, ctx, seen, fn, arg) == CORIO_OK;
+}
+
+/* The login CONNECT carries: a valid username; under 3.1.1 a password only with one. */
+static bool login_ok(uint8_t version, const char *username, uint16_t username_len,
+                     const uint8_t *password)
+{
+    if (!CORIO_MQTT_WITH_LOGIN)
+        return !username && !password;
+    return (!username || str_ok(username, username_len)) &&
+           (!password || username || version == CORIO_MQTT_V5);
 }
 
 int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
@@ -133,25 +132,40 @@ int corio_mqtt_init(struct corio_mqtt *c, const struct corio_mqtt_config *cfg,
     if (cfg->clean > CORIO_MQTT_CLEAN_NEVER ||
         (!CORIO_MQTT_WITH_RESEND && !cfg->drop_inflight_on_disconnect))
         return CORIO_ERR_INVAL;
-    if (cfg->auth_method &&
-        (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
-         !corio__mqtt_utf8_ok((const uint8_t *)cfg->auth_method, cfg->auth_method_len)))
+    if (cfg->auth_method && (cfg->version != CORIO_MQTT_V5 || !cb->auth ||
+                             !str_ok(cfg->auth_method, cfg->auth_method_len)))
         return CORIO_ERR_INVAL;
-    /* connect_ok() checks the version and connect_props (MQTT 5 only, valid for
-     * CONNECT); they must not hold what the client sets itself. */
+    /* Every CONNECT the configuration yields must be valid (MQTT 3.1.1 §3.1.3.1: an
+     * empty client id needs a clean session, so every attempt must ask for one);
+     * connect_props must not hold what the client sets itself. */
     uint8_t seen[CORIO__MQTT_PROP_SET];
-    if (!connect_ok(cfg) || (cfg->connect_props_len &&
-                             (corio__mqtt_props_check(cfg->connect_props, cfg->connect_props_len,
-                                                      CORIO_MQTT_CONNECT, seen) != CORIO_OK ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
-                              CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
+    if ((cfg->version != CORIO_MQTT_V5 && cfg->version != CORIO_MQTT_V311) ||
+        !str_ok(cfg->client_id, cfg->client_id_len) ||
+        (cfg->version == CORIO_MQTT_V311 && cfg->client_id_len == 0 &&
+         cfg->clean != CORIO_MQTT_CLEAN_ALWAYS) ||
+        !login_ok(cfg->version, cfg->username, cfg->username_len, cfg->password) ||
+        (!CORIO_MQTT_WITH_CONNECT_PROPS && cfg->connect_props_len) ||
+        !props_ok(cfg->version, cfg->connect_props,
+                  CORIO_MQTT_WITH_CONNECT_PROPS ? cfg->connect_props_len : 0u, CORIO_MQTT_CONNECT,
+                  seen, NULL, NULL) ||
+        (CORIO_MQTT_CHECK_OWN && (CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SESSION_EXPIRY) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_METHOD) ||
+                                  CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_AUTH_DATA))))
+        return CORIO_ERR_INVAL;
+    /* (Built with CORIO_MQTT_WITH_WILL 0, a will is refused.) */
+    const struct corio_mqtt_will *wl = cfg->will;
+    if (wl &&
+        (!CORIO_MQTT_WITH_WILL || wl->topic_len == 0 || !wl->topic || wl->qos > 2 ||
+         (CORIO_MQTT_CHECK_OWN &&
+          !corio__mqtt_topic_name_ok((const uint8_t *)wl->topic, wl->topic_len)) ||
+         (wl->payload_len && !wl->payload) ||
+         !props_ok(cfg->version, wl->props, wl->props_len, CORIO__MQTT_CTX_WILL, NULL, NULL, NULL)))
         return CORIO_ERR_INVAL;
 
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
-    c->version = cfg->version;
+    c->v5 = cfg->version == CORIO_MQTT_V5;
     c->tp = *tp;
     c->clk = *clk;
     c->rnd = *rnd;
@@ -208,26 +222,68 @@ static uint8_t *tx_reserve(struct corio_mqtt *c, size_t n)
     return c->tx_cap - c->tx_len < n ? NULL : c->tx + c->tx_len;
 }
 
-/* Queues a packet of at most 5 bytes that the client writes itself (PUBACK, PINGREQ,
- * DISCONNECT) from values it has checked already; the codec's encoders validate what
- * an application gives them, which these need not. false: no room in tx now. */
-static bool queue(struct corio_mqtt *c, const uint8_t *pkt, size_t n)
+/* The client writes every packet itself: what goes in was checked before (the
+ * configuration at init, a PUBLISH or filter by the call that queues it), so the
+ * codec's validating encoders stay out of a device's image. */
+
+/* Bytes of a whole packet with Remaining Length rem. */
+static size_t pkt_size(size_t rem)
 {
+    return 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
+}
+
+/* Each put_ writes at w and returns the next write position. */
+static uint8_t *put_hdr(uint8_t *w, unsigned first, size_t rem)
+{
+    *w = (uint8_t)first;
+    return w + 1 + corio__mqtt_varint_put(w + 1, (uint32_t)rem);
+}
+
+static uint8_t *put_u16(uint8_t *w, size_t v)
+{
+    w[0] = (uint8_t)(v >> 8);
+    w[1] = (uint8_t)v;
+    return w + 2;
+}
+
+/* Two length bytes and the data (a string or binary data). */
+static uint8_t *put_str(uint8_t *w, const void *data, size_t len)
+{
+    w = put_u16(w, len);
+    if (len)
+        memcpy(w, data, len);
+    return w + len;
+}
+
+/* A Property Length and the block. */
+static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
+{
+    w += corio__mqtt_varint_put(w, (uint32_t)len);
+    if (len)
+        memcpy(w, props, len);
+    return w + len;
+}
+
+/* Queues a packet of Remaining Length rem: reserves it in tx and writes its fixed
+ * header; returns where the rest goes, or NULL when tx has no room now. */
+static uint8_t *begin(struct corio_mqtt *c, unsigned first, size_t rem)
+{
+    size_t n = pkt_size(rem);
     uint8_t *w = tx_reserve(c, n);
     if (!w)
-        return false;
-    memcpy(w, pkt, n);
+        return NULL;
     c->tx_len += n;
-    return true;
+    return put_hdr(w, first, rem);
 }
 
 /* DISCONNECT: MQTT 5 carries a reason code unless it is 0 (3.1.1 has none). */
 static bool queue_disconnect(struct corio_mqtt *c, uint8_t reason)
 {
-    uint8_t d[3] = {CORIO_MQTT_DISCONNECT << 4, 0, reason};
-    if (is_v5(c) && reason)
-        d[1] = 1;
-    return queue(c, d, 2u + d[1]);
+    bool with = is_v5(c) && reason;
+    uint8_t *w = begin(c, CORIO_MQTT_DISCONNECT << 4, with);
+    if (w && with)
+        *w = reason;
+    return w != NULL;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -324,39 +380,34 @@ static void drop_inflight(struct corio_mqtt *c)
             publish_done(c, &c->inflight[i], CORIO_ERR_CLOSED, 0);
 }
 
-/* The end of corio_mqtt_disconnect(). */
-static void stop(struct corio_mqtt *c)
-{
-    reset_connection(c);
-    c->state = CORIO_MQTT_STOPPED;
-    c->failures = 0;
-    c->disc_pending = false;
-    uint8_t reason = c->disc_reason;
-    drop_inflight(c);
-    if (c->cb.on_disconnect)
-        c->cb.on_disconnect(c->user, CORIO_OK, reason);
-}
-
-/* A connection or attempt ended (not by the application's wish): back off, report. */
+/* A connection or attempt ended. In DISCONNECTING that is the end of
+ * corio_mqtt_disconnect(): the client stops and reports CORIO_OK with the reason it
+ * sent (err and reason are ignored). Otherwise it backs off and reports err. */
 static void lose(struct corio_mqtt *c, int err, uint8_t reason)
 {
     uint32_t t = now(c);
     bool was_up = c->state == CORIO_MQTT_CONNECTED;
-    if (c->state == CORIO_MQTT_DISCONNECTING) {
-        stop(c);
-        return;
-    }
+    bool stopping = c->state == CORIO_MQTT_DISCONNECTING;
     reset_connection(c);
-    if (was_up && elapsed(t, c->t_connected, c->cfg.backoff.reset_after_ms))
-        c->failures = 0;
-    if (c->failures < 32)
-        c->failures++;
-    uint32_t random = 0; /* jitter: any byte order will do */
-    if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
-        random = 0;
-    c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
-    c->state = CORIO_MQTT_WAITING;
-    if (!CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
+    if (stopping) {
+        /* (corio_mqtt_connect() starts the failure count and disconnect() the
+         * pending DISCONNECT afresh.) */
+        c->state = CORIO_MQTT_STOPPED;
+        err = CORIO_OK;
+        reason = c->disc_reason;
+    } else {
+        if (was_up && elapsed(t, c->t_connected, c->cfg.backoff.reset_after_ms))
+            c->failures = 0;
+        if (c->failures < 32)
+            c->failures++;
+        uint32_t random = 0; /* jitter: any byte order will do */
+        if (c->rnd.fill(c->rnd.ctx, (uint8_t *)&random, sizeof random) != CORIO_OK)
+            random = 0;
+        c->t_next_attempt = t + corio_mqtt_backoff_delay(&c->cfg.backoff, c->failures, random);
+        c->state = CORIO_MQTT_WAITING;
+    }
+    /* Tokens survive a lost connection only for the client's own resends. */
+    if (stopping || !CORIO_MQTT_WITH_RESEND || c->cfg.drop_inflight_on_disconnect)
         drop_inflight(c);
     if (c->cb.on_disconnect)
         c->cb.on_disconnect(c->user, err, reason);
@@ -375,25 +426,54 @@ static void leave(struct corio_mqtt *c, int err, uint8_t reason)
  * Sending
  */
 
-/* The client's own properties, written straight into a block it sized: what goes in
- * was checked before (the method at init, lengths by the caller), so the codec's
- * validating builders are not needed here. Each returns the next write position. */
+/* What the client takes from a property block while the codec checks it, so that no
+ * block is walked twice. The checks admit each identifier only where it may appear:
+ * the broker's limits in CONNACK alone, a Topic Alias in PUBLISH alone. */
+struct taken {
+    struct corio_mqtt *c; /* the broker's CONNACK limits go straight into it */
+    const uint8_t *auth_data;
+    uint16_t auth_len;
+    uint16_t alias;    /* a Topic Alias (never 0) */
+    bool other_method; /* an Authentication Method that is not ours */
+};
+
+/* c->limits[], in order of the CONNACK properties that set them. */
+enum { L_KEEPALIVE, L_QUOTA, L_MAX_QOS, L_RETAIN, L_MAX_PACKET, L_ALIAS_MAX };
+static const uint8_t limit_ids[] = {
+    CORIO_MQTT_PROP_SERVER_KEEP_ALIVE,   CORIO_MQTT_PROP_RECEIVE_MAXIMUM,
+    CORIO_MQTT_PROP_MAXIMUM_QOS,         CORIO_MQTT_PROP_RETAIN_AVAILABLE,
+    CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE, CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
+};
+
+static void take(void *arg, const struct corio_mqtt_prop *pr)
+{
+    struct taken *x = arg;
+    struct corio_mqtt *c = x->c;
+    const uint8_t *l = memchr(limit_ids, pr->id, sizeof limit_ids);
+    if (l) {
+        c->limits[l - limit_ids] = pr->value;
+    } else if (pr->id == CORIO_MQTT_PROP_AUTH_METHOD) {
+        x->other_method = !c->cfg.auth_method || pr->len != c->cfg.auth_method_len ||
+                          memcmp(pr->data, c->cfg.auth_method, pr->len) != 0;
+    } else if (pr->id == CORIO_MQTT_PROP_AUTH_DATA) {
+        x->auth_data = pr->data;
+        x->auth_len = pr->len;
+    } else if (pr->id == CORIO_MQTT_PROP_TOPIC_ALIAS) {
+        x->alias = (uint16_t)pr->value;
+    }
+}
+
 static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
 {
     w[0] = id;
-    for (size_t i = 4; i > 0; i--, v >>= 8)
-        w[i] = (uint8_t)v;
-    return w + 5;
+    w = put_u16(w + 1, v >> 16);
+    return put_u16(w, v & 0xFFFFu);
 }
 
 static uint8_t *put_prop_bin(uint8_t *w, uint8_t id, const void *data, size_t len)
 {
     w[0] = id;
-    w[1] = (uint8_t)(len >> 8);
-    w[2] = (uint8_t)len;
-    if (len)
-        memcpy(w + 3, data, len);
-    return w + 3 + len;
+    return put_str(w + 1, data, len);
 }
 
 /* Authentication Method and, when there is any, Authentication Data. */
@@ -409,27 +489,21 @@ static uint8_t *put_auth_props(const struct corio_mqtt *c, uint8_t *w, const uin
     return len ? put_prop_bin(w, CORIO_MQTT_PROP_AUTH_DATA, data, len) : w;
 }
 
-/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. The
- * client writes it itself, as PUBACK and DISCONNECT: the method was checked at init and
- * the data is length-checked here, so the codec's validating encoder is not needed. */
+/* Builds an AUTH (method + data) and queues it. CORIO_ERR_AGAIN: no room now. */
 static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, size_t len)
 {
     if (len > 0xFFFFu)
         return CORIO_ERR_INVAL;
     size_t plen = auth_props_len(c, len);
     size_t rem = 1 + corio__mqtt_varint_len((uint32_t)plen) + plen;
-    size_t total = 1 + corio__mqtt_varint_len((uint32_t)rem) + rem;
-    if (total > c->tx_cap)
+    if (pkt_size(rem) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    uint8_t *w = tx_reserve(c, total);
+    uint8_t *w = begin(c, CORIO_MQTT_AUTH << 4, rem);
     if (!w)
         return CORIO_ERR_AGAIN;
-    *w++ = CORIO_MQTT_AUTH << 4;
-    w += corio__mqtt_varint_put(w, (uint32_t)rem);
     *w++ = reason;
     w += corio__mqtt_varint_put(w, (uint32_t)plen);
     put_auth_props(c, w, data, len);
-    c->tx_len += total;
     flush(c);
     return CORIO_OK;
 }
@@ -437,81 +511,145 @@ static int send_auth(struct corio_mqtt *c, uint8_t reason, const uint8_t *data, 
 /* The transport is open: queue CONNECT. */
 static void send_connect(struct corio_mqtt *c)
 {
-    const uint8_t *props = NULL; /* 3.1.1 has none */
-    size_t props_len = 0;
+    const struct corio_mqtt_config *cfg = &c->cfg;
+    bool v5 = is_v5(c);
+    const uint8_t *data = NULL;
+    size_t len = 0, plen = 0;
+    int rc = CORIO_OK;
+    /* With CORIO_MQTT_WITH_LOGIN or _CONNECT_PROPS 0, NULL or 0 for the compiler: the
+     * code for them goes. */
+    const char *user = CORIO_MQTT_WITH_LOGIN ? cfg->username : NULL;
+    const uint8_t *pass = CORIO_MQTT_WITH_LOGIN ? cfg->password : NULL;
+    size_t app_props = CORIO_MQTT_WITH_CONNECT_PROPS ? cfg->connect_props_len : 0u;
     c->tx_head = c->tx_len = c->rx_len = 0;
-    c->clean_this_time = c->cfg.clean == CORIO_MQTT_CLEAN_ALWAYS ||
-                         (c->cfg.clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
-    if (is_v5(c)) {
-        /* Our properties go into the tail of tx; the encoder moves them into place. */
-        const uint8_t *data = NULL;
-        size_t len = 0;
-        int rc = CORIO_OK;
-        if (c->cfg.auth_method) {
-            rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
-            if (c->state != CORIO_MQTT_OPENING)
-                return; /* the callback called corio_mqtt_disconnect() */
-            if (rc == CORIO_OK && len > 0xFFFFu)
-                rc = CORIO_ERR_INVAL;
-        }
-        size_t plen = (c->cfg.session_expiry_s ? 5u : 0u) + 5u + c->cfg.connect_props_len +
-                      (c->cfg.auth_method ? auth_props_len(c, len) : 0u);
-        if (rc == CORIO_OK && plen > c->tx_cap)
-            rc = CORIO_ERR_NOSPACE;
-        if (rc != CORIO_OK) {
-            lose(c, rc, 0);
-            return;
-        }
-        uint8_t *w = c->tx + c->tx_cap - plen;
-        props = w;
-        props_len = plen;
-        if (c->cfg.session_expiry_s)
-            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, c->cfg.session_expiry_s);
+    c->clean_this_time = cfg->clean == CORIO_MQTT_CLEAN_ALWAYS ||
+                         (cfg->clean == CORIO_MQTT_CLEAN_FIRST && !c->connected_once);
+    if (cfg->auth_method) { /* MQTT 5 only (init's rule) */
+        rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_START, NULL, 0, &data, &len);
+        if (c->state != CORIO_MQTT_OPENING)
+            return; /* the callback called corio_mqtt_disconnect() */
+        if (rc == CORIO_OK && len > 0xFFFFu)
+            rc = CORIO_ERR_INVAL;
+        plen = auth_props_len(c, len);
+    }
+    /* Variable header, client id, login; MQTT 5: Session Expiry Interval (when not 0),
+     * Maximum Packet Size, authentication and the application's properties. */
+    size_t rem = 12u + cfg->client_id_len + (user ? 2u + cfg->username_len : 0u) +
+                 (pass ? 2u + cfg->password_len : 0u);
+    if (v5) {
+        plen += (cfg->session_expiry_s ? 5u : 0u) + 5u + app_props;
+        rem += corio__mqtt_varint_len((uint32_t)plen) + plen;
+    }
+    uint8_t flags =
+        (uint8_t)((user ? 0x80u : 0u) | (pass ? 0x40u : 0u) | (c->clean_this_time ? 0x02u : 0u));
+#if CORIO_MQTT_WITH_WILL
+    const struct corio_mqtt_will *wl = cfg->will;
+    if (wl) {
+        flags |= (uint8_t)(0x04u | wl->qos << 3 | (wl->retain ? 0x20u : 0u));
+        rem += 4u + wl->topic_len + wl->payload_len;
+        if (v5)
+            rem += corio__mqtt_varint_len((uint32_t)wl->props_len) + wl->props_len;
+    }
+#endif
+    if (rc == CORIO_OK && (rem > CORIO_MQTT_MAX_REMAINING || pkt_size(rem) > c->tx_cap))
+        rc = CORIO_ERR_NOSPACE;
+    if (rc != CORIO_OK) {
+        lose(c, rc, 0);
+        return;
+    }
+    static const uint8_t proto[6] = {0, 4, 'M', 'Q', 'T', 'T'};
+    uint8_t *w = begin(c, CORIO_MQTT_CONNECT << 4, rem); /* tx is empty and large enough */
+    memcpy(w, proto, sizeof proto);
+    w[6] = cfg->version;
+    w[7] = flags;
+    w = put_u16(w + 8, cfg->keepalive_s);
+    if (v5) {
+        w += corio__mqtt_varint_put(w, (uint32_t)plen);
+        if (cfg->session_expiry_s)
+            w = put_prop_u32(w, CORIO_MQTT_PROP_SESSION_EXPIRY, cfg->session_expiry_s);
         /* The broker must never send more than rx holds. */
         w = put_prop_u32(w, CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE,
                          c->rx_cap > MAX_PACKET_SIZE ? MAX_PACKET_SIZE : (uint32_t)c->rx_cap);
-        if (c->cfg.auth_method)
+        if (cfg->auth_method)
             w = put_auth_props(c, w, data, len);
-        if (c->cfg.connect_props_len)
-            memcpy(w, c->cfg.connect_props, c->cfg.connect_props_len);
+        if (app_props)
+            memcpy(w, cfg->connect_props, app_props);
+        w += app_props;
     }
-    int n = encode_connect(&c->cfg, c->clean_this_time, props, props_len, c->tx, c->tx_cap);
-    if (n < 0) {
-        lose(c, n, 0);
-        return;
+    w = put_str(w, cfg->client_id, cfg->client_id_len);
+#if CORIO_MQTT_WITH_WILL
+    if (wl) {
+        if (v5)
+            w = put_props(w, wl->props, wl->props_len);
+        w = put_str(w, wl->topic, wl->topic_len);
+        w = put_str(w, wl->payload, wl->payload_len);
     }
-    c->tx_len = (size_t)n;
+#endif
+    if (user)
+        w = put_str(w, user, cfg->username_len);
+    if (pass)
+        put_str(w, pass, cfg->password_len);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
-    c->keepalive_s = c->cfg.keepalive_s;
-    c->send_quota = 0xFFFF;
-    c->server_max_qos = 1;
-    c->retain_available = true;
-    c->server_max_packet = MAX_PACKET_SIZE;
-    c->topic_alias_max = 0;
+    c->limits[L_KEEPALIVE] = cfg->keepalive_s;
+    c->limits[L_QUOTA] = 0xFFFF;
+    c->limits[L_MAX_QOS] = 1;
+    c->limits[L_RETAIN] = 1;
+    c->limits[L_MAX_PACKET] = MAX_PACKET_SIZE;
+    c->limits[L_ALIAS_MAX] = 0;
     c->t_last_tx = now(c);
     flush(c);
 }
 
-/* Checks a PUBLISH against the broker's limits; returns its size or an error. */
-static int publish_size(const struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+/* Checks a PUBLISH the application gives (the rules of corio_mqtt_encode_publish()
+ * but for those on qos, dup and the packet id, which the client sets itself) and the
+ * broker's limits. Returns its Remaining Length, or an error. */
+static int publish_check(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
 {
-    if (m->qos > c->server_max_qos || (m->retain && !c->retain_available))
+    uint8_t seen[CORIO__MQTT_PROP_SET];
+    struct taken x = {c, NULL, 0, 0, false};
+    if (m->qos > c->limits[L_MAX_QOS] || (m->retain && !c->limits[L_RETAIN]))
         return CORIO_ERR_UNSUPPORTED;
-    int n = corio_mqtt_encode_publish(NULL, 0, c->version, m);
-    if (n < 0)
-        return n;
-    if ((size_t)n > c->tx_cap)
+    /* MQTT 5.0 §3.3.4: a client never sends a Subscription Identifier; an empty topic
+     * needs a Topic Alias. */
+    if ((m->payload_len && !m->payload) || (m->topic_len && !m->topic) ||
+        !props_ok(c->cfg.version, m->props, m->props_len, CORIO_MQTT_PUBLISH, seen, take, &x) ||
+        (CORIO_MQTT_CHECK_OWN &&
+         (!corio__mqtt_topic_name_ok((const uint8_t *)m->topic, m->topic_len) ||
+          CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_SUBSCRIPTION_ID) ||
+          (m->topic_len == 0 && !CORIO__MQTT_HAS(seen, CORIO_MQTT_PROP_TOPIC_ALIAS)))))
+        return CORIO_ERR_INVAL;
+    size_t rem = 2u + m->topic_len + (m->qos ? 2u : 0u) + m->payload_len;
+    if (is_v5(c))
+        rem += corio__mqtt_varint_len((uint32_t)m->props_len) + m->props_len;
+    if (m->payload_len > CORIO_MQTT_MAX_REMAINING || rem > CORIO_MQTT_MAX_REMAINING)
+        return CORIO_ERR_INVAL;
+    size_t n = pkt_size(rem);
+    if (n > c->tx_cap)
         return CORIO_ERR_NOSPACE;
-    if ((uint32_t)n > c->server_max_packet)
+    if (n > c->limits[L_MAX_PACKET])
         return CORIO_ERR_POLICY;
-    struct corio_mqtt_prop pr;
-    if (is_v5(c) &&
-        corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
-            CORIO_OK &&
-        pr.value > c->topic_alias_max)
+    if (x.alias > c->limits[L_ALIAS_MAX])
         return CORIO_ERR_POLICY;
-    return n;
+    return (int)rem;
+}
+
+/* Queues the PUBLISH publish_check() passed (Remaining Length rem), with packet id
+ * and DUP flag, into tx, which the caller made room in. */
+static void put_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m, size_t rem,
+                        uint16_t id, bool dup)
+{
+    uint8_t *w = begin(c,
+                       CORIO_MQTT_PUBLISH << 4 | (dup ? 0x08u : 0u) | (unsigned)m->qos << 1 |
+                           (m->retain ? 0x01u : 0u),
+                       rem);
+    w = put_str(w, m->topic, m->topic_len);
+    if (m->qos)
+        w = put_u16(w, id);
+    if (is_v5(c))
+        w = put_props(w, m->props, m->props_len);
+    if (m->payload_len)
+        memcpy(w, m->payload, m->payload_len);
 }
 
 /* Queues the PUBACK owed for an incoming QoS 1 PUBLISH, if tx has room. */
@@ -520,12 +658,12 @@ static bool emit_ack(struct corio_mqtt *c)
     if (!c->ack_pending)
         return true;
     /* The reason (0 under 3.1.1) is one on_publish() checked; 0 goes unsaid. */
-    uint8_t a[5] = {CORIO_MQTT_PUBACK << 4, 2, (uint8_t)(c->ack_id >> 8), (uint8_t)c->ack_id,
-                    c->ack_reason};
-    if (c->ack_reason)
-        a[1] = 3;
-    if (!queue(c, a, 2u + a[1]))
+    uint8_t *w = begin(c, CORIO_MQTT_PUBACK << 4, c->ack_reason ? 3u : 2u);
+    if (!w)
         return false;
+    w = put_u16(w, c->ack_id);
+    if (c->ack_reason)
+        *w = c->ack_reason;
     c->ack_pending = false;
     return true;
 }
@@ -540,7 +678,7 @@ static void resend_pending(struct corio_mqtt *c)
             if (c->inflight[i].state == IF_RESEND &&
                 (!e || c->inflight[i].order - e->order > 0x7FFFFFFFu))
                 e = &c->inflight[i];
-        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->limits[L_QUOTA])
             return;
         flush(c);
         if (c->tx_len)
@@ -555,30 +693,22 @@ static void resend_pending(struct corio_mqtt *c)
             continue;
         }
         m.qos = 1;
-        m.dup = c->session_present;
-        m.packet_id = e->packet_id;
-        int n = publish_size(c, &m);
-        if (n < 0) {
-            publish_done(c, e, n, 0);
+        int rem = publish_check(c, &m);
+        if (rem < 0) {
+            publish_done(c, e, rem, 0);
             continue;
         }
-        n = corio_mqtt_encode_publish(c->tx, c->tx_cap, c->version, &m);
-        if (n < 0) {
-            publish_done(c, e, n, 0);
-            continue;
-        }
-        c->tx_len = (size_t)n;
+        put_publish(c, &m, (size_t)rem, e->packet_id, c->session_present); /* tx is empty */
         e->state = IF_WAIT_ACK;
         flush(c);
     }
 }
 
-/* Bytes of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter, and its Remaining Length:
- * packet id, an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
-static size_t sub_size(const struct corio_mqtt *c, uint16_t filter_len, bool sub, size_t *rem)
+/* The Remaining Length of a SUBSCRIBE (sub) or UNSUBSCRIBE of one filter: packet id,
+ * an empty property block (MQTT 5), the filter, its options (SUBSCRIBE). */
+static size_t sub_rem(const struct corio_mqtt *c, uint16_t filter_len, bool sub)
 {
-    *rem = 4u + is_v5(c) + filter_len + sub;
-    return 1 + corio__mqtt_varint_len((uint32_t)*rem) + *rem;
+    return 4u + is_v5(c) + filter_len + sub;
 }
 
 /* Queues the (UN)SUBSCRIBEs due: one filter each, written by the client itself, as
@@ -590,23 +720,18 @@ static void send_subscriptions(struct corio_mqtt *c)
         if (s->state != SUB_SEND && (!CORIO_MQTT_WITH_UNSUBSCRIBE || s->state != SUB_UNSUB))
             continue;
         bool sub = !CORIO_MQTT_WITH_UNSUBSCRIBE || s->state == SUB_SEND;
-        size_t rem, n = sub_size(c, s->filter_len, sub, &rem);
-        uint8_t *w = tx_reserve(c, n);
+        uint8_t *w =
+            begin(c, sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u,
+                  sub_rem(c, s->filter_len, sub));
         if (!w)
             return;
         uint16_t id = alloc_id(c);
-        *w++ = sub ? CORIO_MQTT_SUBSCRIBE << 4 | 2u : CORIO_MQTT_UNSUBSCRIBE << 4 | 2u;
-        w += corio__mqtt_varint_put(w, (uint32_t)rem);
-        *w++ = (uint8_t)(id >> 8);
-        *w++ = (uint8_t)id;
+        w = put_u16(w, id);
         if (is_v5(c))
             *w++ = 0; /* no properties */
-        *w++ = (uint8_t)(s->filter_len >> 8);
-        *w++ = (uint8_t)s->filter_len;
-        memcpy(w, s->filter, s->filter_len);
+        w = put_str(w, s->filter, s->filter_len);
         if (sub)
-            w[s->filter_len] = s->options;
-        c->tx_len += n;
+            *w = s->options;
         s->packet_id = id;
         s->state = sub ? SUB_WAIT : SUB_WAIT_UNSUB;
     }
@@ -614,9 +739,9 @@ static void send_subscriptions(struct corio_mqtt *c)
 
 static void keepalive(struct corio_mqtt *c, uint32_t t)
 {
-    if (c->keepalive_s == 0)
+    if (c->limits[L_KEEPALIVE] == 0)
         return;
-    uint32_t ka = (uint32_t)c->keepalive_s * 1000u;
+    uint32_t ka = c->limits[L_KEEPALIVE] * 1000u;
     if (c->ping_outstanding) {
         if (elapsed(t, c->t_ping, c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
@@ -624,8 +749,7 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
     }
     if (!elapsed(t, c->t_last_tx, ka))
         return;
-    static const uint8_t ping[2] = {CORIO_MQTT_PINGREQ << 4, 0};
-    if (!queue(c, ping, sizeof ping)) {
+    if (!begin(c, CORIO_MQTT_PINGREQ << 4, 0)) {
         /* Nothing has left tx for a keepalive period and a ping timeout: the link is dead. */
         if (elapsed(t, c->t_last_tx, ka + c->cfg.ping_timeout_ms))
             lose(c, CORIO_ERR_TIMEOUT, 0);
@@ -637,86 +761,49 @@ static void keepalive(struct corio_mqtt *c, uint32_t t)
 }
 
 /* ---------------------------------------------------------------------------------
- * Receiving. Each handler returns 1 when the packet is consumed, 0 when it must wait
- * for room in tx, -1 when the connection ended.
+ * Receiving. Each handler returns DONE when the packet is consumed, WAIT when it must
+ * wait for room in tx, ENDED when the connection ended, or, when the broker broke the
+ * protocol, the reason code (>= 0x80) handle() leaves with.
  */
 
-/* Finds the block's Authentication Data and checks its Authentication Method is ours;
- * with connack, also takes the broker's limits from the block (one walk for both). */
-static int auth_props(struct corio_mqtt *c, const uint8_t *props, size_t len, bool connack,
-                      const uint8_t **data, size_t *data_len)
+enum { ENDED = -1, WAIT = 0, DONE = 1, PROTO = CORIO_MQTT_RC_PROTOCOL_ERROR };
+
+/* Asks the auth callback for step; ENDED when the callback ended the connection or
+ * (leaving with its error) failed, else DONE. */
+static int ask_auth(struct corio_mqtt *c, enum corio_mqtt_auth_step step, const struct taken *x,
+                    const uint8_t **out, size_t *out_len)
 {
-    struct corio_mqtt_prop_iter it;
-    struct corio_mqtt_prop pr;
-    *data = NULL;
-    *data_len = 0;
-    /* The block passed the decoder's checks: each property appears at most once. */
-    corio_mqtt_prop_iter_init(&it, props, len);
-    while (corio_mqtt_prop_next(&it, &pr) == CORIO_OK) {
-        switch (pr.id) {
-        case CORIO_MQTT_PROP_AUTH_METHOD:
-            if (!c->cfg.auth_method || pr.len != c->cfg.auth_method_len ||
-                memcmp(pr.data, c->cfg.auth_method, pr.len) != 0)
-                return CORIO_ERR_MALFORMED;
-            break;
-        case CORIO_MQTT_PROP_AUTH_DATA:
-            *data = pr.data;
-            *data_len = pr.len;
-            break;
-        default:
-            if (!connack)
-                break;
-            /* CONNACK's limits; the decoder allowed these ids in CONNACK only. */
-            if (pr.id == CORIO_MQTT_PROP_SERVER_KEEP_ALIVE)
-                c->keepalive_s = (uint16_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_RECEIVE_MAXIMUM)
-                c->send_quota = (uint16_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_QOS)
-                c->server_max_qos = (uint8_t)pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_RETAIN_AVAILABLE)
-                c->retain_available = pr.value != 0;
-            else if (pr.id == CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE)
-                c->server_max_packet = pr.value;
-            else if (pr.id == CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM)
-                c->topic_alias_max = (uint16_t)pr.value;
-        }
+    uint8_t state = c->state;
+    int rc = c->cb.auth(c->user, step, x->auth_data, x->auth_len, out, out_len);
+    if (c->state != state)
+        return ENDED;
+    if (rc != CORIO_OK) {
+        leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
+        return ENDED;
     }
-    return CORIO_OK;
+    return DONE;
 }
 
-static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack)
+static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack,
+                      const struct taken *x)
 {
-    if (is_v5(c) ? ack->reason >= 0x80 : ack->reason != 0) {
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
+    /* The decoder let through only 0 (accepted) and refusals: 3.1.1's return codes
+     * 1..5 and MQTT 5's failure codes. */
+    if (ack->reason) {
         lose(c, CORIO_ERR_REFUSED, ack->reason);
-        return -1;
+        return ENDED;
     }
     /* A broker that claims a session we asked it to discard is broken. */
-    if (c->clean_this_time && ack->session_present) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
-    if (is_v5(c)) {
-        const uint8_t *data;
-        size_t len;
-        if (auth_props(c, ack->props, ack->props_len, true, &data, &len) != CORIO_OK) {
-            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-            return -1;
-        }
-        if (c->cfg.auth_method) {
-            const uint8_t *out = NULL;
-            size_t out_len = 0;
-            int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
-            if (c->state != CORIO_MQTT_CONNECTING)
-                return -1;
-            if (rc != CORIO_OK) {
-                leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-                return -1;
-            }
-        }
-    }
+    if ((c->clean_this_time && ack->session_present) || x->other_method)
+        return PROTO;
+    if (c->cfg.auth_method && ask_auth(c, CORIO_MQTT_AUTH_SUCCESS, x, &out, &out_len) != DONE)
+        return ENDED;
     c->state = CORIO_MQTT_CONNECTED;
     c->connected_once = true;
-    c->session_present = ack->session_present;
+    if (CORIO_MQTT_WITH_RESEND)
+        c->session_present = ack->session_present; /* DUP on resends */
     c->t_connected = now(c);
     if (c->cb.on_connect)
         c->cb.on_connect(c->user, ack);
@@ -731,76 +818,61 @@ static int on_connack(struct corio_mqtt *c, const struct corio_mqtt_connack *ack
                 sub_gone(c, s, CORIO_MQTT_RC_SUCCESS, false);
         }
     }
-    return 1;
+    return DONE;
 }
 
-static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *a)
+static int on_auth(struct corio_mqtt *c, const struct corio_mqtt_reason_packet *a,
+                   const struct taken *x)
 {
-    const uint8_t *data, *out = NULL;
-    size_t len, out_len = 0;
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
     bool during_connect = c->state == CORIO_MQTT_CONNECTING;
-    if (!c->cfg.auth_method ||
-        auth_props(c, a->props, a->props_len, false, &data, &len) != CORIO_OK ||
-        a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
+    if (!c->cfg.auth_method || x->other_method || a->reason == CORIO_MQTT_RC_REAUTHENTICATE ||
         (!during_connect && !(CORIO_MQTT_WITH_REAUTH && c->reauth)) ||
-        (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH)) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
+        (during_connect && a->reason != CORIO_MQTT_RC_CONTINUE_AUTH))
+        return PROTO;
     if (CORIO_MQTT_WITH_REAUTH && a->reason == CORIO_MQTT_RC_SUCCESS) {
         c->reauth = false;
-        int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_SUCCESS, data, len, &out, &out_len);
-        if (rc != CORIO_OK && c->state == CORIO_MQTT_CONNECTED) {
-            leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-            return -1;
-        }
-        return 1;
+        ask_auth(c, CORIO_MQTT_AUTH_SUCCESS, x, &out, &out_len);
+        return c->state == CORIO_MQTT_CONNECTED ? DONE : ENDED;
     }
     /* The answer may be large: handle the challenge only once tx is empty, so that an
      * answer that fits the buffer at all fits now. */
     flush(c);
     if (c->tx_len)
-        return 0;
-    uint8_t state = c->state;
-    int rc = c->cb.auth(c->user, CORIO_MQTT_AUTH_CONTINUE, data, len, &out, &out_len);
-    if (c->state != state)
-        return -1;
-    if (rc == CORIO_OK)
-        rc = send_auth(c, CORIO_MQTT_RC_CONTINUE_AUTH, out, out_len);
+        return WAIT;
+    if (ask_auth(c, CORIO_MQTT_AUTH_CONTINUE, x, &out, &out_len) != DONE)
+        return ENDED;
+    int rc = send_auth(c, CORIO_MQTT_RC_CONTINUE_AUTH, out, out_len);
     if (rc == CORIO_ERR_AGAIN)
         rc = CORIO_ERR_NOSPACE; /* cannot happen with tx empty; be safe */
     if (rc != CORIO_OK) {
         leave(c, rc, CORIO_MQTT_RC_IMPLEMENTATION_SPECIFIC);
-        return -1;
+        return ENDED;
     }
-    return 1;
+    return DONE;
 }
 
-static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m)
+static int on_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m,
+                      const struct taken *x)
 {
-    struct corio_mqtt_prop pr;
     /* The client never subscribes with QoS 2 and announces no Topic Alias Maximum. */
-    if (m->qos > 1) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-        return -1;
-    }
-    if (corio_mqtt_prop_find(m->props, m->props_len, CORIO_MQTT_PROP_TOPIC_ALIAS, &pr) ==
-        CORIO_OK) {
-        leave(c, CORIO_ERR_MALFORMED, 0x94);
-        return -1;
-    }
+    if (m->qos > 1)
+        return PROTO;
+    if (x->alias)
+        return 0x94; /* Topic Alias invalid */
     uint8_t reason = c->cb.on_message ? c->cb.on_message(c->user, m) : 0;
     if (m->qos == 1 && (c->state == CORIO_MQTT_CONNECTED || c->state == CORIO_MQTT_DISCONNECTING)) {
         if (!is_v5(c))
             reason = 0;
-        else if (!corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
+        else if (CORIO_MQTT_CHECK_OWN && !corio__mqtt_reason_ok(CORIO_MQTT_PUBACK, reason, 1))
             reason = CORIO_MQTT_RC_UNSPECIFIED;
         c->ack_pending = true;
         c->ack_id = m->packet_id;
         c->ack_reason = reason;
         emit_ack(c);
     }
-    return 1;
+    return DONE;
 }
 
 static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
@@ -809,27 +881,25 @@ static int on_puback(struct corio_mqtt *c, const struct corio_mqtt_ack *a)
         struct corio_mqtt_inflight *e = &c->inflight[i];
         if (e->state != IF_FREE && e->packet_id == a->packet_id) {
             publish_done(c, e, a->reason < 0x80 ? CORIO_OK : CORIO_ERR_REFUSED, a->reason);
-            return 1;
+            break;
         }
     }
-    return 1; /* an id we do not hold: nothing to do */
+    return DONE; /* (an id we do not hold: nothing to do) */
 }
 
 static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt_suback *a)
 {
     bool unsub = type == CORIO_MQTT_UNSUBACK;
     if (!CORIO_MQTT_WITH_UNSUBSCRIBE && unsub)
-        return 1; /* never asked for: as an id we do not hold */
+        return DONE; /* never asked for: as an id we do not hold */
     uint8_t want = unsub ? SUB_WAIT_UNSUB : SUB_WAIT;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++) {
         struct corio_mqtt_subscription *s = &c->subs[i];
         if (s->state != want || s->packet_id != a->packet_id)
             continue;
         /* One filter per request, so one reason code (none for a 3.1.1 UNSUBACK). */
-        if (a->count != (unsub && !is_v5(c) ? 0u : 1u)) {
-            leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-            return -1;
-        }
+        if (a->count != (unsub && !is_v5(c) ? 0u : 1u))
+            return PROTO;
         uint8_t reason = a->count ? a->reasons[0] : 0;
         if (CORIO_MQTT_WITH_UNSUBSCRIBE && unsub) {
             sub_gone(c, s, reason, false);
@@ -840,46 +910,53 @@ static int on_suback(struct corio_mqtt *c, uint8_t type, const struct corio_mqtt
             if (c->cb.on_subscribe)
                 c->cb.on_subscribe(c->user, s->filter, s->filter_len, reason);
         }
-        return 1;
+        break;
     }
-    return 1;
+    return DONE;
 }
 
-static int handle(struct corio_mqtt *c, const uint8_t *pkt, size_t len)
+/* The handler for the packet (PROTO for one the client's state does not expect:
+ * CONNACK twice, QoS 2 acknowledgements, anything before CONNACK). */
+static int dispatch(struct corio_mqtt *c, const struct corio_mqtt_packet *p, const struct taken *x)
+{
+    if (p->type == CORIO_MQTT_DISCONNECT) {
+        lose(c, CORIO_ERR_CLOSED, p->u.reason.reason);
+        return ENDED;
+    }
+    if (p->type == CORIO_MQTT_AUTH)
+        return on_auth(c, &p->u.reason, x);
+    if (c->state == CORIO_MQTT_CONNECTING)
+        return p->type == CORIO_MQTT_CONNACK ? on_connack(c, &p->u.connack, x) : PROTO;
+    switch (p->type) {
+    case CORIO_MQTT_PUBLISH:
+        return on_publish(c, &p->u.publish, x);
+    case CORIO_MQTT_PUBACK:
+        return on_puback(c, &p->u.ack);
+    case CORIO_MQTT_SUBACK:
+    case CORIO_MQTT_UNSUBACK:
+        return on_suback(c, p->type, &p->u.suback);
+    case CORIO_MQTT_PINGRESP:
+        c->ping_outstanding = false;
+        return DONE;
+    default:
+        return PROTO;
+    }
+}
+
+/* The packet at the start of rx, whose Remaining Length rem starts at rx[1] and
+ * takes used bytes. Returns DONE, WAIT or ENDED. */
+static int handle(struct corio_mqtt *c, size_t used, size_t rem)
 {
     struct corio_mqtt_packet p;
-    if (corio_mqtt_decode(c->version, pkt, len, &p) != CORIO_OK) {
-        leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_MALFORMED);
-        return -1;
-    }
-    if (p.type == CORIO_MQTT_DISCONNECT) {
-        lose(c, CORIO_ERR_CLOSED, p.u.reason.reason);
-        return -1;
-    }
-    if (p.type == CORIO_MQTT_AUTH)
-        return on_auth(c, &p.u.reason);
-    if (c->state == CORIO_MQTT_CONNECTING) {
-        if (p.type == CORIO_MQTT_CONNACK)
-            return on_connack(c, &p.u.connack);
-    } else {
-        switch (p.type) {
-        case CORIO_MQTT_PUBLISH:
-            return on_publish(c, &p.u.publish);
-        case CORIO_MQTT_PUBACK:
-            return on_puback(c, &p.u.ack);
-        case CORIO_MQTT_SUBACK:
-        case CORIO_MQTT_UNSUBACK:
-            return on_suback(c, p.type, &p.u.suback);
-        case CORIO_MQTT_PINGRESP:
-            c->ping_outstanding = false;
-            return 1;
-        default:
-            break;
-        }
-    }
-    /* CONNACK twice, QoS 2 acknowledgements, anything before CONNACK. */
-    leave(c, CORIO_ERR_MALFORMED, CORIO_MQTT_RC_PROTOCOL_ERROR);
-    return -1;
+    struct taken x = {c, NULL, 0, 0, false};
+    int h = corio__mqtt_decode(c->cfg.version, c->rx[0], c->rx + 1 + used, rem, &p, take, &x) ==
+                    CORIO_OK
+                ? dispatch(c, &p, &x)
+                : CORIO_MQTT_RC_MALFORMED;
+    if (h < 0x80)
+        return h;
+    leave(c, CORIO_ERR_MALFORMED, (uint8_t)h);
+    return ENDED;
 }
 
 static bool receiving(const struct corio_mqtt *c)
@@ -911,7 +988,7 @@ static void receive(struct corio_mqtt *c)
             }
             if (plen > c->rx_len)
                 break;
-            int h = handle(c, c->rx, plen);
+            int h = handle(c, used, rem);
             if (h <= 0 || !receiving(c))
                 return;
             memmove(c->rx, c->rx + plen, c->rx_len - plen);
@@ -957,7 +1034,7 @@ static void disconnecting(struct corio_mqtt *c, uint32_t t)
     flush(c);
     if (!c->transport_open || c->pending_err || (!c->disc_pending && c->tx_len == 0) ||
         elapsed(t, c->t_state, c->cfg.ping_timeout_ms))
-        stop(c);
+        lose(c, CORIO_OK, 0);
 }
 
 int corio_mqtt_process(struct corio_mqtt *c)
@@ -1027,45 +1104,49 @@ uint32_t corio_mqtt_poll_ms(const struct corio_mqtt *c)
 {
     if (!c)
         return UINT32_MAX;
-    uint32_t t = now(c);
+    /* Most states wait out a timeout: ms from since. */
+    uint32_t t = now(c), since = c->t_state, ms = c->cfg.connect_timeout_ms, cap = UINT32_MAX;
     if (c->pending_err)
         return 0;
     switch (c->state) {
     case CORIO_MQTT_WAITING:
-        return (int32_t)(t - c->t_next_attempt) >= 0 ? 0 : c->t_next_attempt - t;
-    case CORIO_MQTT_OPENING: {
-        uint32_t r = remaining(t, c->t_state, c->cfg.connect_timeout_ms);
-        return r < CORIO_MQTT_OPEN_POLL_MS ? r : CORIO_MQTT_OPEN_POLL_MS;
-    }
+        since = t;
+        ms = (int32_t)(t - c->t_next_attempt) >= 0 ? 0 : c->t_next_attempt - t;
+        break;
+    case CORIO_MQTT_OPENING:
+        cap = CORIO_MQTT_OPEN_POLL_MS;
+        break;
     case CORIO_MQTT_CONNECTING:
-        return remaining(t, c->t_state, c->cfg.connect_timeout_ms);
+        break;
     /* Work that waits for room in tx resumes when the transport becomes writable
      * (corio_mqtt_want_write()), not on a timer: asking for 0 then would spin. */
     case CORIO_MQTT_DISCONNECTING:
         if (c->tx_len == 0)
             return 0;
-        return remaining(t, c->t_state, c->cfg.ping_timeout_ms);
-    case CORIO_MQTT_CONNECTED: {
+        ms = c->cfg.ping_timeout_ms;
+        break;
+    case CORIO_MQTT_CONNECTED:
         if (c->tx_len == 0) {
             if (c->ack_pending)
                 return 0;
             if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND) &&
-                count_inflight(c, IF_WAIT_ACK) < c->send_quota)
+                count_inflight(c, IF_WAIT_ACK) < c->limits[L_QUOTA])
                 return 0;
             for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS; i++)
                 if (c->subs[i].state == SUB_SEND ||
                     (CORIO_MQTT_WITH_UNSUBSCRIBE && c->subs[i].state == SUB_UNSUB))
                     return 0;
         }
-        if (c->keepalive_s == 0)
+        if (c->limits[L_KEEPALIVE] == 0)
             return UINT32_MAX;
-        if (c->ping_outstanding)
-            return remaining(t, c->t_ping, c->cfg.ping_timeout_ms);
-        return remaining(t, c->t_last_tx, (uint32_t)c->keepalive_s * 1000u);
-    }
+        since = c->ping_outstanding ? c->t_ping : c->t_last_tx;
+        ms = c->ping_outstanding ? c->cfg.ping_timeout_ms : c->limits[L_KEEPALIVE] * 1000u;
+        break;
     default:
         return UINT32_MAX;
     }
+    ms = remaining(t, since, ms);
+    return ms < cap ? ms : cap;
 }
 
 bool corio_mqtt_want_write(const struct corio_mqtt *c)
@@ -1093,30 +1174,28 @@ int corio_mqtt_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *ms
     if (msg->qos == 1) {
         if (CORIO_MQTT_WITH_RESEND && count_inflight(c, IF_RESEND))
             return CORIO_ERR_AGAIN;
-        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT && !e; i++)
-            if (c->inflight[i].state == IF_FREE)
+        /* A free entry, and the sent ones (none waits for a resend here) against
+         * the broker's Receive Maximum. */
+        size_t sent = 0;
+        for (size_t i = 0; i < CORIO_MQTT_MAX_INFLIGHT; i++) {
+            if (c->inflight[i].state != IF_FREE)
+                sent++;
+            else if (!e)
                 e = &c->inflight[i];
-        if (!e || count_inflight(c, IF_WAIT_ACK) >= c->send_quota)
+        }
+        if (!e || sent >= c->limits[L_QUOTA])
             return CORIO_ERR_FULL;
     }
-    struct corio_mqtt_publish m = *msg;
-    m.dup = false;
-    m.packet_id = msg->qos ? 1 : 0; /* a placeholder of the same size for the checks */
-    int n = publish_size(c, &m);
-    if (n < 0)
-        return n;
-    uint8_t *w = tx_reserve(c, (size_t)n);
-    if (!w)
+    int rem = publish_check(c, msg);
+    if (rem < 0)
+        return rem;
+    if (!tx_reserve(c, pkt_size((size_t)rem)))
         return CORIO_ERR_AGAIN;
-    if (e)
-        m.packet_id = alloc_id(c);
-    n = corio_mqtt_encode_publish(w, (size_t)n, c->version, &m);
-    if (n < 0)
-        return n;
-    c->tx_len += (size_t)n;
+    uint16_t id = e ? alloc_id(c) : 0;
+    put_publish(c, msg, (size_t)rem, id, false);
     if (e) {
         e->token = token;
-        e->packet_id = m.packet_id;
+        e->packet_id = id;
         if (CORIO_MQTT_WITH_RESEND)
             e->order = c->next_order++; /* resends go in this order */
         e->state = IF_WAIT_ACK;
@@ -1130,12 +1209,11 @@ int corio_mqtt_subscribe(struct corio_mqtt *c, const char *filter, uint16_t filt
 {
     /* The rules corio_mqtt_encode_subscribe() applies, with QoS 2 left out: options
      * bits 6-7 reserved, Retain Handling 0..2, nothing but QoS under 3.1.1. */
-    if (!c || !filter || (options & 3u) > 1 || (options & 0xC0u) || ((options >> 4) & 3u) > 2 ||
-        (!is_v5(c) && (options & 0xFCu)) ||
-        !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len))
+    if (!c || !filter || !filter_len || (options & 0xC2u) || (options & 0x30u) == 0x30u ||
+        (!is_v5(c) && options > 1) ||
+        (CORIO_MQTT_CHECK_OWN && !corio__mqtt_topic_filter_ok((const uint8_t *)filter, filter_len)))
         return CORIO_ERR_INVAL;
-    size_t rem;
-    if (sub_size(c, filter_len, true, &rem) > c->tx_cap)
+    if (pkt_size(sub_rem(c, filter_len, true)) > c->tx_cap)
         return CORIO_ERR_NOSPACE;
     struct corio_mqtt_subscription *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < CORIO_MQTT_MAX_SUBSCRIPTIONS && !s; i++) {
@@ -1206,7 +1284,8 @@ int corio_mqtt_disconnect(struct corio_mqtt *c, uint8_t reason)
         return CORIO_ERR_INVAL;
     if (c->state == CORIO_MQTT_STOPPED || c->state == CORIO_MQTT_DISCONNECTING)
         return CORIO_ERR_STATE;
-    if (is_v5(c) && !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
+    if (CORIO_MQTT_CHECK_OWN && is_v5(c) &&
+        !corio__mqtt_reason_ok(CORIO_MQTT_DISCONNECT, reason, 1))
         return CORIO_ERR_INVAL;
     c->disc_pending = c->state == CORIO_MQTT_CONNECTED;
     c->disc_reason = reason;
@@ -1220,13 +1299,13 @@ int corio_mqtt_set_login(struct corio_mqtt *c, const char *username, uint16_t us
 {
     if (!c || (!username && username_len) || (!password && password_len))
         return CORIO_ERR_INVAL;
-    struct corio_mqtt_config cfg = c->cfg;
-    cfg.username = username;
-    cfg.username_len = username_len;
-    cfg.password = password;
-    cfg.password_len = password_len;
-    if (!connect_ok(&cfg))
+    if (!CORIO_MQTT_WITH_LOGIN)
+        return CORIO_ERR_UNSUPPORTED;
+    if (!login_ok(c->cfg.version, username, username_len, password))
         return CORIO_ERR_INVAL;
-    c->cfg = cfg;
+    c->cfg.username = username;
+    c->cfg.username_len = username_len;
+    c->cfg.password = password;
+    c->cfg.password_len = password_len;
     return CORIO_OK;
 }

@@ -67,7 +67,7 @@ static int props_valid(uint8_t version, const uint8_t *props, size_t len, unsign
         return 0;
     if (version == CORIO_MQTT_V311)
         return len == 0;
-    return corio__mqtt_props_check(props, len, ctx, seen) == CORIO_OK;
+    return corio__mqtt_props_check(props, len, ctx, seen, NULL, NULL) == CORIO_OK;
 }
 
 static int str_ok(const char *s, uint16_t len)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corio/mqtt_codec.h"
+
 /* Property context for will properties; packet contexts are enum corio_mqtt_type. */
 #define CORIO__MQTT_CTX_WILL 0u
 
@@ -37,13 +39,25 @@ int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len);
 #define CORIO__MQTT_PROP_SET     6u
 #define CORIO__MQTT_HAS(set, id) (((set)[(id) >> 3] >> ((id)&7u)) & 1u)
 
+/* Called by corio__mqtt_props_check() with each property of a block, once it passed
+ * the property's own checks; arg is the caller's. */
+typedef void (*corio__mqtt_prop_fn)(void *arg, const struct corio_mqtt_prop *pr);
+
 /* Checks that a property block is well formed and fits context ctx (a packet type or
  * CORIO__MQTT_CTX_WILL): every identifier allowed there, no duplicate the specification
  * forbids, values in range, strings valid UTF-8, no Authentication Data without its
  * Method, and in AUTH the Method present. seen (CORIO__MQTT_PROP_SET bytes, or NULL)
- * gets the identifiers present, so callers need not walk the block again. Returns
- * CORIO_OK or CORIO_ERR_MALFORMED. */
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen);
+ * gets the identifiers present, and fn (unless NULL) each property, so that callers
+ * need not walk the block again; a block refused later may have been partly visited.
+ * Returns CORIO_OK or CORIO_ERR_MALFORMED. */
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen,
+                            corio__mqtt_prop_fn fn, void *arg);
+
+/* corio_mqtt_decode() of a packet already framed: its first byte, and the n bytes
+ * after its Remaining Length at p; version must be CORIO_MQTT_V311 or CORIO_MQTT_V5.
+ * fn and arg go to corio__mqtt_props_check() for the packet's property block. */
+int corio__mqtt_decode(uint8_t version, uint8_t first, const uint8_t *p, size_t n,
+                       struct corio_mqtt_packet *out, corio__mqtt_prop_fn fn, void *arg);
 
 /* 1 when MQTT 5 allows reason code rc in a packet of the given type sent by a client
  * (by_client != 0) or by a server, else 0. */

@@ -94,16 +94,21 @@ int corio__mqtt_topic_filter_ok(const uint8_t *s, size_t len)
 
 /* Value types; the fixed-size integers' codes are their widths in bytes. */
 enum { T_NONE, T_BYTE = 1, T_U16 = 2, T_VARINT = 3, T_U32 = 4, T_STR, T_BIN, T_PAIR };
-#define T_MASK 7u
-#define NZ     8u /* flag: the value must not be 0 (MQTT 5.0 §3.1.2.11, §3.3.2.3) */
+
+/* One word per identifier: the contexts it may appear in, a bit per packet type (bit 0
+ * the will), and its value type. PUBREC, PUBREL and PUBCOMP allow what PUBACK does
+ * and PINGREQ carries no properties, so their bits hold the type (bits 5-7) and NZ
+ * (bit 12): one table of words instead of a table of words and one of bytes. */
+#define TYPE(t)    ((unsigned)(t) << 5)
+#define TYPE_OF(w) (((w) >> 5) & 7u)
+#define NZ         (1u << 12) /* the value must not be 0 (MQTT 5.0 §3.1.2.11, §3.3.2.3) */
 
 #define IN(t) (1u << (t))
 #define WILL  IN(CORIO__MQTT_CTX_WILL)
 #define CONN  IN(CORIO_MQTT_CONNECT)
 #define CACK  IN(CORIO_MQTT_CONNACK)
 #define PUB   IN(CORIO_MQTT_PUBLISH)
-#define ACKS                                                                                       \
-    (IN(CORIO_MQTT_PUBACK) | IN(CORIO_MQTT_PUBREC) | IN(CORIO_MQTT_PUBREL) | IN(CORIO_MQTT_PUBCOMP))
+#define ACKS  IN(CORIO_MQTT_PUBACK) /* and PUBREC, PUBREL, PUBCOMP */
 #define SUB   IN(CORIO_MQTT_SUBSCRIBE)
 #define SACK  IN(CORIO_MQTT_SUBACK)
 #define UNSUB IN(CORIO_MQTT_UNSUBSCRIBE)
@@ -113,72 +118,40 @@ enum { T_NONE, T_BYTE = 1, T_U16 = 2, T_VARINT = 3, T_U32 = 4, T_STR, T_BIN, T_P
 
 #define PROP_TABLE_SIZE 0x2B
 
-/* Two arrays rather than an array of structs: no padding, a quarter less rodata. */
-static const uint8_t prop_types[PROP_TABLE_SIZE] = {
-    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = T_BYTE,
-    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = T_U32,
-    [CORIO_MQTT_PROP_CONTENT_TYPE] = T_STR,
-    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = T_STR,
-    [CORIO_MQTT_PROP_CORRELATION_DATA] = T_BIN,
-    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = T_VARINT | NZ,
-    [CORIO_MQTT_PROP_SESSION_EXPIRY] = T_U32,
-    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = T_STR,
-    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = T_U16,
-    [CORIO_MQTT_PROP_AUTH_METHOD] = T_STR,
-    [CORIO_MQTT_PROP_AUTH_DATA] = T_BIN,
-    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = T_BYTE,
-    [CORIO_MQTT_PROP_WILL_DELAY] = T_U32,
-    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = T_BYTE,
-    [CORIO_MQTT_PROP_RESPONSE_INFO] = T_STR,
-    [CORIO_MQTT_PROP_SERVER_REFERENCE] = T_STR,
-    [CORIO_MQTT_PROP_REASON_STRING] = T_STR,
-    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = T_U16 | NZ,
-    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = T_U16,
-    [CORIO_MQTT_PROP_TOPIC_ALIAS] = T_U16 | NZ,
-    [CORIO_MQTT_PROP_MAXIMUM_QOS] = T_BYTE,
-    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = T_BYTE,
-    [CORIO_MQTT_PROP_USER_PROPERTY] = T_PAIR,
-    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = T_U32 | NZ,
-    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = T_BYTE,
-    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = T_BYTE,
-    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = T_BYTE,
-};
-
-/* The contexts each property may appear in (a bit per packet type, bit 0 the will). */
-static const uint16_t prop_where[PROP_TABLE_SIZE] = {
-    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = WILL | PUB,
-    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = WILL | PUB,
-    [CORIO_MQTT_PROP_CONTENT_TYPE] = WILL | PUB,
-    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = WILL | PUB,
-    [CORIO_MQTT_PROP_CORRELATION_DATA] = WILL | PUB,
-    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = PUB | SUB,
-    [CORIO_MQTT_PROP_SESSION_EXPIRY] = CONN | CACK | DISC,
-    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = CACK,
-    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = CACK,
-    [CORIO_MQTT_PROP_AUTH_METHOD] = CONN | CACK | AUTH,
-    [CORIO_MQTT_PROP_AUTH_DATA] = CONN | CACK | AUTH,
-    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = CONN,
-    [CORIO_MQTT_PROP_WILL_DELAY] = WILL,
-    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = CONN,
-    [CORIO_MQTT_PROP_RESPONSE_INFO] = CACK,
-    [CORIO_MQTT_PROP_SERVER_REFERENCE] = CACK | DISC,
-    [CORIO_MQTT_PROP_REASON_STRING] = CACK | ACKS | SACK | UACK | DISC | AUTH,
-    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = CONN | CACK,
-    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = CONN | CACK,
-    [CORIO_MQTT_PROP_TOPIC_ALIAS] = PUB,
-    [CORIO_MQTT_PROP_MAXIMUM_QOS] = CACK,
-    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = CACK,
+static const uint16_t prop_info[PROP_TABLE_SIZE] = {
+    [CORIO_MQTT_PROP_PAYLOAD_FORMAT] = WILL | PUB | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_MESSAGE_EXPIRY] = WILL | PUB | TYPE(T_U32),
+    [CORIO_MQTT_PROP_CONTENT_TYPE] = WILL | PUB | TYPE(T_STR),
+    [CORIO_MQTT_PROP_RESPONSE_TOPIC] = WILL | PUB | TYPE(T_STR),
+    [CORIO_MQTT_PROP_CORRELATION_DATA] = WILL | PUB | TYPE(T_BIN),
+    [CORIO_MQTT_PROP_SUBSCRIPTION_ID] = PUB | SUB | TYPE(T_VARINT) | NZ,
+    [CORIO_MQTT_PROP_SESSION_EXPIRY] = CONN | CACK | DISC | TYPE(T_U32),
+    [CORIO_MQTT_PROP_ASSIGNED_CLIENT_ID] = CACK | TYPE(T_STR),
+    [CORIO_MQTT_PROP_SERVER_KEEP_ALIVE] = CACK | TYPE(T_U16),
+    [CORIO_MQTT_PROP_AUTH_METHOD] = CONN | CACK | AUTH | TYPE(T_STR),
+    [CORIO_MQTT_PROP_AUTH_DATA] = CONN | CACK | AUTH | TYPE(T_BIN),
+    [CORIO_MQTT_PROP_REQUEST_PROBLEM_INFO] = CONN | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_WILL_DELAY] = WILL | TYPE(T_U32),
+    [CORIO_MQTT_PROP_REQUEST_RESPONSE_INFO] = CONN | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_RESPONSE_INFO] = CACK | TYPE(T_STR),
+    [CORIO_MQTT_PROP_SERVER_REFERENCE] = CACK | DISC | TYPE(T_STR),
+    [CORIO_MQTT_PROP_REASON_STRING] = CACK | ACKS | SACK | UACK | DISC | AUTH | TYPE(T_STR),
+    [CORIO_MQTT_PROP_RECEIVE_MAXIMUM] = CONN | CACK | TYPE(T_U16) | NZ,
+    [CORIO_MQTT_PROP_TOPIC_ALIAS_MAXIMUM] = CONN | CACK | TYPE(T_U16),
+    [CORIO_MQTT_PROP_TOPIC_ALIAS] = PUB | TYPE(T_U16) | NZ,
+    [CORIO_MQTT_PROP_MAXIMUM_QOS] = CACK | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_RETAIN_AVAILABLE] = CACK | TYPE(T_BYTE),
     [CORIO_MQTT_PROP_USER_PROPERTY] =
-        WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK | DISC | AUTH,
-    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = CONN | CACK,
-    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = CACK,
-    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = CACK,
-    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = CACK,
+        WILL | CONN | CACK | PUB | ACKS | SUB | SACK | UNSUB | UACK | DISC | AUTH | TYPE(T_PAIR),
+    [CORIO_MQTT_PROP_MAXIMUM_PACKET_SIZE] = CONN | CACK | TYPE(T_U32) | NZ,
+    [CORIO_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = CACK | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_SUB_ID_AVAILABLE] = CACK | TYPE(T_BYTE),
+    [CORIO_MQTT_PROP_SHARED_SUB_AVAILABLE] = CACK | TYPE(T_BYTE),
 };
 
 static uint8_t prop_type(uint32_t id)
 {
-    return id < PROP_TABLE_SIZE ? (uint8_t)(prop_types[id] & T_MASK) : (uint8_t)T_NONE;
+    return id < PROP_TABLE_SIZE ? (uint8_t)TYPE_OF(prop_info[id]) : (uint8_t)T_NONE;
 }
 
 /* Bytes of a fixed-size integer property's value (T_BYTE, T_U16, T_U32), else 0. */
@@ -279,18 +252,54 @@ void corio_mqtt_prop_iter_init(struct corio_mqtt_prop_iter *it, const uint8_t *b
     it->off = 0;
 }
 
-/* Reads a two-byte length and the bytes it counts. */
-static int get_str(const uint8_t *p, size_t avail, const uint8_t **data, uint16_t *len,
-                   size_t *used)
+/* Reads a two-byte length and the bytes it counts from p (up to end); returns what
+ * follows, or NULL when they do not fit. */
+static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, const uint8_t **data,
+                              uint16_t *len)
 {
-    if (avail < 2)
-        return CORIO_ERR_MALFORMED;
+    if (end - p < 2)
+        return NULL;
     uint16_t n = (uint16_t)((p[0] << 8) | p[1]);
-    if (avail - 2 < n)
-        return CORIO_ERR_MALFORMED;
+    if (end - p - 2 < n)
+        return NULL;
     *data = p + 2;
     *len = n;
-    *used = 2u + n;
+    return p + 2 + n;
+}
+
+/* Reads the property at *off in block[0 .. len) into *out and moves *off past it: the
+ * walk under both corio_mqtt_prop_next() and corio__mqtt_props_check(). */
+static int prop_read(const uint8_t *block, size_t len, size_t *off, struct corio_mqtt_prop *out)
+{
+    if (*off >= len)
+        return CORIO_ERR_NOTFOUND;
+    const uint8_t *p = block + *off, *end = block + len;
+    /* Identifiers are variable byte integers, and every one MQTT 5 defines is below
+     * 0x80: a first byte with its top bit set starts an unknown identifier or one
+     * encoded longer than needed, both malformed. */
+    uint8_t id = *p++, t = prop_type(id);
+    if (t == T_NONE)
+        return CORIO_ERR_MALFORMED;
+    memset(out, 0, sizeof *out);
+    out->id = id;
+    if (t == T_VARINT) {
+        size_t n;
+        if (corio__mqtt_varint_get(p, (size_t)(end - p), &out->value, &n) != CORIO_OK)
+            return CORIO_ERR_MALFORMED;
+        p += n;
+    } else if (t <= T_U32) { /* T_BYTE, T_U16, T_U32: the width in bytes */
+        if (end - p < t)
+            return CORIO_ERR_MALFORMED;
+        for (; t; t--)
+            out->value = out->value << 8 | *p++;
+    } else { /* T_STR, T_BIN, T_PAIR */
+        p = get_str(p, end, &out->data, &out->len);
+        if (p && t == T_PAIR)
+            p = get_str(p, end, &out->data2, &out->len2);
+        if (!p)
+            return CORIO_ERR_MALFORMED;
+    }
+    *off = (size_t)(p - block);
     return CORIO_OK;
 }
 
@@ -298,39 +307,7 @@ int corio_mqtt_prop_next(struct corio_mqtt_prop_iter *it, struct corio_mqtt_prop
 {
     if (!it || !out)
         return CORIO_ERR_INVAL;
-    if (it->off >= it->len)
-        return CORIO_ERR_NOTFOUND;
-    const uint8_t *p = it->block + it->off;
-    size_t avail = it->len - it->off, used, n = 0;
-    uint32_t id;
-    if (corio__mqtt_varint_get(p, avail, &id, &used) != CORIO_OK)
-        return CORIO_ERR_MALFORMED;
-    uint8_t t = prop_type(id);
-    if (t == T_NONE)
-        return CORIO_ERR_MALFORMED;
-    memset(out, 0, sizeof *out);
-    out->id = (uint8_t)id;
-    p += used;
-    avail -= used;
-    size_t w = int_width(t);
-    if (w) {
-        if (avail < w)
-            return CORIO_ERR_MALFORMED;
-        for (n = 0; n < w; n++)
-            out->value = out->value << 8 | p[n];
-    } else if (t == T_VARINT) {
-        if (corio__mqtt_varint_get(p, avail, &out->value, &n) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-    } else if (get_str(p, avail, &out->data, &out->len, &n) != CORIO_OK) {
-        return CORIO_ERR_MALFORMED; /* T_STR, T_BIN */
-    } else if (t == T_PAIR) {
-        size_t n2;
-        if (get_str(p + n, avail - n, &out->data2, &out->len2, &n2) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-        n += n2;
-    }
-    it->off += used + n;
-    return CORIO_OK;
+    return prop_read(it->block, it->len, &it->off, out);
 }
 
 int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct corio_mqtt_prop *out)
@@ -346,35 +323,43 @@ int corio_mqtt_prop_find(const uint8_t *block, size_t len, uint8_t id, struct co
     return rc;
 }
 
-int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen)
+int corio__mqtt_props_check(const uint8_t *block, size_t len, unsigned ctx, uint8_t *seen,
+                            corio__mqtt_prop_fn fn, void *arg)
 {
-    struct corio_mqtt_prop_iter it;
     struct corio_mqtt_prop pr;
+    size_t off = 0;
     /* A bit per identifier, in bytes: a 64-bit mask would cost 32-bit parts a libgcc
      * shift per property. */
     uint8_t own[CORIO__MQTT_PROP_SET];
     int rc;
+    /* PUBREC, PUBREL and PUBCOMP allow what PUBACK does; PINGREQ and PINGRESP nothing
+     * (their bits in prop_info hold other things: bit 16 is none of them). */
+    unsigned where = ctx - CORIO_MQTT_PUBREC < 3u    ? (unsigned)CORIO_MQTT_PUBACK
+                     : ctx - CORIO_MQTT_PINGREQ < 2u ? 16u
+                                                     : ctx;
     if (!seen)
         seen = own;
     memset(seen, 0, CORIO__MQTT_PROP_SET);
-    corio_mqtt_prop_iter_init(&it, block, len);
-    while ((rc = corio_mqtt_prop_next(&it, &pr)) == CORIO_OK) {
-        uint8_t t = prop_types[pr.id], bit = (uint8_t)(1u << (pr.id & 7u));
+    while ((rc = prop_read(block, len, &off, &pr)) == CORIO_OK) {
+        unsigned w = prop_info[pr.id], t = TYPE_OF(w);
+        uint8_t bit = (uint8_t)(1u << (pr.id & 7u));
         /* Only User Property may repeat, and Subscription Identifier in a PUBLISH
          * (one per matching subscription). */
         int may_repeat = pr.id == CORIO_MQTT_PROP_USER_PROPERTY ||
                          (pr.id == CORIO_MQTT_PROP_SUBSCRIPTION_ID && ctx == CORIO_MQTT_PUBLISH);
-        if (!(prop_where[pr.id] & (1u << ctx)) || ((seen[pr.id >> 3] & bit) && !may_repeat) ||
-            ((t & NZ) && pr.value == 0) ||
+        if (!(w & (1u << where)) || ((seen[pr.id >> 3] & bit) && !may_repeat) ||
+            ((w & NZ) && pr.value == 0) ||
             /* Every byte property is a 0/1 flag. */
-            ((t & T_MASK) == T_BYTE && pr.value > 1) ||
-            (((t & T_MASK) == T_STR || (t & T_MASK) == T_PAIR) &&
-             !corio__mqtt_utf8_ok(pr.data, pr.len)) ||
-            ((t & T_MASK) == T_PAIR && !corio__mqtt_utf8_ok(pr.data2, pr.len2)) ||
+            (t == T_BYTE && pr.value > 1) ||
+            /* A string, or both of a pair (data2 is empty for a string). */
+            ((t == T_STR || t == T_PAIR) &&
+             (!corio__mqtt_utf8_ok(pr.data, pr.len) || !corio__mqtt_utf8_ok(pr.data2, pr.len2))) ||
             (pr.id == CORIO_MQTT_PROP_RESPONSE_TOPIC &&
              (pr.len == 0 || !corio__mqtt_topic_name_ok(pr.data, pr.len))))
             return CORIO_ERR_MALFORMED;
         seen[pr.id >> 3] |= bit;
+        if (fn)
+            fn(arg, &pr);
     }
     if (rc != CORIO_ERR_NOTFOUND)
         return CORIO_ERR_MALFORMED;
@@ -425,10 +410,7 @@ static const uint8_t rc_type_ctx[16] = {
 
 int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client)
 {
-    uint8_t want, ctx = 0;
-    if (type > 15)
-        return 0;
-    want = rc_type_ctx[type];
+    uint8_t want = rc_type_ctx[type & 15u], ctx = 0; /* type is a packet type */
     if (type == CORIO_MQTT_DISCONNECT && by_client)
         want = RC_DISC_CLIENT;
     if (rc >= 0x80) {

@@ -1457,6 +1457,94 @@ static void init_refuses_bad_configuration(void **state)
     assert_int_equal(corio_mqtt_process(NULL), CORIO_ERR_INVAL);
 }
 
+/* The client writes CONNECT and PUBLISH itself: byte for byte what the codec's
+ * validating encoders make of the same fields, will and login included. */
+static void client_packets_match_the_codec(void **state)
+{
+    (void)state;
+    uint8_t pkt[256], want[256], pb[16], wpb[16];
+    struct corio_mqtt_props props, wprops;
+    for (uint8_t v = V4; v <= V5; v++) {
+        struct corio_mqtt_will will = {.topic = "dev/gone",
+                                       .topic_len = 8,
+                                       .payload = (const uint8_t *)"bye",
+                                       .payload_len = 3,
+                                       .qos = 1,
+                                       .retain = true};
+        fixture(v);
+        /* (Each part the build leaves out stays out of the configuration.) */
+        bool app_props = v == V5 && CORIO_MQTT_WITH_CONNECT_PROPS;
+        if (v == V5) {
+            corio_mqtt_props_init(&props, pb, sizeof pb);
+            corio_mqtt_props_add_user(&props, "k", 1, "v", 1);
+            F.cfg.connect_props = app_props ? pb : NULL;
+            F.cfg.connect_props_len = app_props ? props.len : 0;
+            corio_mqtt_props_init(&wprops, wpb, sizeof wpb);
+            corio_mqtt_props_add_int(&wprops, CORIO_MQTT_PROP_WILL_DELAY, 30);
+            will.props = wpb;
+            will.props_len = wprops.len;
+        }
+        if (CORIO_MQTT_WITH_WILL)
+            F.cfg.will = &will;
+        if (CORIO_MQTT_WITH_LOGIN) {
+            F.cfg.username = "user";
+            F.cfg.username_len = 4;
+            F.cfg.password = (const uint8_t *)"pw";
+            F.cfg.password_len = 2;
+        }
+        start();
+        size_t n = expect_packet(0x10, pkt, sizeof pkt);
+
+        /* The codec's CONNECT: under MQTT 5 the client's Maximum Packet Size (rx) first. */
+        uint8_t all[32] = {0x27, 0, 0, 1, 0};
+        size_t all_len = 5;
+        if (app_props) {
+            memcpy(all + 5, pb, props.len);
+            all_len += props.len;
+        }
+        struct corio_mqtt_connect m = {.version = v,
+                                       .clean_start = true,
+                                       .keepalive_s = 60,
+                                       .client_id = "dev1",
+                                       .client_id_len = 4,
+                                       .will = CORIO_MQTT_WITH_WILL ? &will : NULL,
+                                       .username = F.cfg.username,
+                                       .username_len = F.cfg.username_len,
+                                       .password = F.cfg.password,
+                                       .password_len = F.cfg.password_len,
+                                       .props = v == V5 ? all : NULL,
+                                       .props_len = v == V5 ? all_len : 0};
+        int w = corio_mqtt_encode_connect(want, sizeof want, &m);
+        assert_true(w > 0);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(pkt, want, n);
+
+        connack(false);
+        process();
+        assert_int_equal(corio_mqtt_state(&F.c), CORIO_MQTT_CONNECTED);
+        expect_nothing_sent();
+        struct corio_mqtt_publish pub = {.topic = "a/b",
+                                         .topic_len = 3,
+                                         .qos = 1,
+                                         .retain = true,
+                                         .payload = (const uint8_t *)"hello",
+                                         .payload_len = 5};
+        if (v == V5) {
+            pub.props = pb;
+            pub.props_len = props.len;
+        }
+        assert_int_equal(corio_mqtt_publish(&F.c, &pub, 7), CORIO_OK);
+        n = pop(pkt, sizeof pkt);
+        assert_true(n > 0);
+        pub.packet_id = (uint16_t)(pkt[n - 5 - (v == V5 ? 1 + props.len : 0) - 2] << 8 |
+                                   pkt[n - 5 - (v == V5 ? 1 + props.len : 0) - 1]);
+        assert_true(pub.packet_id != 0);
+        w = corio_mqtt_encode_publish(want, sizeof want, v, &pub);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(pkt, want, n);
+    }
+}
+
 static void connect_props_from_the_application_are_sent(void **state)
 {
     (void)state;
@@ -1507,6 +1595,7 @@ int main(void)
         cmocka_unit_test(disconnect_while_waiting_from_the_callback),
         cmocka_unit_test(init_refuses_bad_configuration),
         cmocka_unit_test(connect_props_from_the_application_are_sent),
+        cmocka_unit_test(client_packets_match_the_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
