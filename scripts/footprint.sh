@@ -324,15 +324,15 @@ build_image() {
     while read -r f; do
         o=$dir/obj/$(echo "$f" | tr '/' '@' | sed 's/\.c$/.o/')
         case "$f" in
-        sdk/src/*) compile "$t" "$f" "$o" -DCORIO_SDK_CORE=1 ;;
-        *) compile "$t" "$f" "$o" $inc ;;
+        sdk/src/*) compile "$t" "$f" "$o" -DCORIO_SDK_CORE=1 "$@" ;;
+        *) compile "$t" "$f" "$o" $inc "$@" ;;
         esac
         objs="$objs $o"
     done <"$gen/sources"
     for f in "$(tv "$t" port)"/*.c; do
         f=${f#"$top"/}
         o=$dir/obj/$(echo "$f" | tr '/' '@' | sed 's/\.c$/.o/')
-        compile "$t" "$f" "$o" $inc
+        compile "$t" "$f" "$o" $inc "$@"
         objs="$objs $o"
     done
     while read -r f; do
@@ -350,6 +350,9 @@ build_image() {
 
 for t in $targets; do
     build_image "$t" full crypto
+    # The same application with every device-size option of its corio_config.h at the
+    # SDK's default: what those options save.
+    build_image "$t" defaults crypto -DFP_DEFAULT_OPTIONS=1
 done
 build_image cm4 tls tls -DFP_TLS=1
 
@@ -477,7 +480,7 @@ check_sizes() {
         }' || die "$t: the linker map does not add up to $elf"
 }
 
-for img in cm4-full rv32-full cm4-tls; do
+for img in cm4-full rv32-full cm4-tls cm4-defaults rv32-defaults; do
     mbed_libc "$out/$img/image.map" >"$out/$img/mbed_libc"
     parse_map "$out/$img/image.map" "$out/$img/mbed_libc" >"$out/$img/parsed"
     check_sizes "${img%%-*}" "$out/$img/image.elf" "$out/$img/parsed"
@@ -626,6 +629,16 @@ mqtt_flash=$1 core_flash=$2 core_ram=$3
 # shellcheck disable=SC2046
 set -- $(sed -n 's/^rv32 mqtt_flash=\([0-9]*\) core_flash=\([0-9]*\) core_ram=\([0-9]*\)$/\1 \2 \3/p' "$out/figures")
 rv_mqtt_flash=$1 rv_core_flash=$2 rv_core_ram=$3
+# core_flash_of <image>: its flash without mbedTLS (the total the table gives for the
+# full images: every row but mbedTLS, the C library members only it needs, its heap
+# pool and the TLS transport).
+core_flash_of() {
+    awk -v owners="$gen/owners" '
+        BEGIN { while ((getline l < owners) > 0) { split(l, f, " "); own[f[1]] = f[2] } }
+        $1 ~ /^mbedtls-/ || own[$1] == "mbedtls-heap" || own[$1] == "tls" { next }
+        $2 != "bss" { sum += $3 }
+        END { print sum + 0 }' "$out/$1/parsed"
+}
 verdict() { # name, value, limit
     if [ "$2" -le "$3" ]; then
         echo "target: $1 $2 B <= $3 B: met ($(($3 - $2)) B to spare)"
@@ -641,6 +654,7 @@ verdict() { # name, value, limit
     verdict "RV32IMC whole configuration flash" "$rv_core_flash" 24576
     verdict "RV32IMC whole configuration RAM" "$rv_core_ram" 8192
     [ -z "$missing" ] || echo "not landed yet, not measured:$missing"
+    echo "with every device-size option at the SDK's default (FP_DEFAULT_OPTIONS=1): Cortex-M4 $(core_flash_of cm4-defaults) B, RV32IMC $(core_flash_of rv32-defaults) B flash"
 } >"$out/verdicts"
 last="footprint mqtt_flash=$mqtt_flash core_flash=$core_flash core_ram=$core_ram"
 

@@ -9,6 +9,16 @@
 /* MQTT: the QoS 1 window and the filters kept across reconnects (the defaults). */
 #define CORIO_MQTT_MAX_INFLIGHT      8
 #define CORIO_MQTT_MAX_SUBSCRIPTIONS 4
+/*
+ * Device-size options: each leaves out what this device does not use (docs/footprint.md
+ * lists them). FP_DEFAULT_OPTIONS=1 builds the same application with every one of them
+ * at the SDK's default, which make footprint measures too, to show what they save.
+ */
+#ifndef FP_DEFAULT_OPTIONS
+#define FP_DEFAULT_OPTIONS 0
+#endif
+#if !FP_DEFAULT_OPTIONS
+
 /* MQTT features the device does not use: it never unsubscribes (its one filter is its
  * dn/cmd), authenticates with corio-eat-v1 at CONNECT only (each connection gets a
  * fresh nonce, so re-authentication adds nothing), sets no will (the gateway reports
@@ -18,12 +28,12 @@
 #define CORIO_MQTT_WITH_REAUTH      0
 #define CORIO_MQTT_WITH_WILL        0
 #define CORIO_MQTT_WITH_RESEND      0
-/* fpmqtt: the client id (the short id), topics (the SDK's topic builder), the dn/cmd
+/* The client id (the short id), topics (the SDK's topic builder), the dn/cmd
  * filter and the auth method are the device's own code and carry no properties, so
  * the client need not check them against MQTT's rules; it still checks every packet
  * from the broker. */
 #define CORIO_MQTT_CHECK_OWN 0
-/* fpmqtt: the device authenticates with corio-eat-v1, never with a username and
+/* The device authenticates with corio-eat-v1, never with a username and
  * password, and adds no CONNECT properties of its own. */
 #define CORIO_MQTT_WITH_LOGIN         0
 #define CORIO_MQTT_WITH_CONNECT_PROPS 0
@@ -32,7 +42,7 @@
  * and with it soft-float arithmetic and shortest-double formatting, stays out. */
 #define CORIO_SENML_FLOAT 0
 
-/* fpsenml: the device sends no binary values (vd), so the encoder's base64url and
+/* The device sends no binary values (vd), so the encoder's base64url and
  * byte-string paths stay out too; a data record would be refused. */
 #define CORIO_SENML_VD 0
 
@@ -43,23 +53,25 @@
 /* The device key is provisioned and imported at every boot (app_identity.c): no keys
  * kept in PSA storage, so the code that opens them stays out. */
 #define CORIO_CRYPTO_PSA_PERSISTENT 0
-/* fpcrypto: for the same reason it neither generates keys nor exports private ones. */
+/* For the same reason it neither generates keys nor exports private ones. */
 #define CORIO_CRYPTO_PSA_GENERATE 0
 
-/* fpcrypto: the device answers the broker's nonce (corio-eat-v1's challenge mode) and
+/* The device answers the broker's nonce (corio-eat-v1's challenge mode) and
  * keeps no wall clock and no firmware name, so its tokens carry no iat, swname or
  * single-step counter, and the code writing those stays out. */
 #define CORIO_EAT_MAKE_OPTIONAL 0
 
-/* Outbox: remember where the messages of the whole MQTT window are. */
-#define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT
-
-/* fpoutbox: CRC-32 (the outbox's record checks) bit by bit, without its table: the
+/* CRC-32 (the outbox's record checks) bit by bit, without its table: the
  * same checks, slower per byte. */
 #define CORIO_CRC32_TABLE 0
-/* fpoutbox: the heartbeat takes epoch, last seq, depth and drops from the outbox's
+/* The heartbeat takes epoch, last seq, depth and drops from the outbox's
  * stats, all kept in RAM: no header reads for wear figures at every heartbeat. */
 #define CORIO_DEV_OUTBOX_STATS_FLASH 0
+
+#endif /* !FP_DEFAULT_OPTIONS */
+
+/* Outbox: remember where the messages of the whole MQTT window are. */
+#define CORIO_DEV_OUTBOX_CACHE CORIO_MQTT_MAX_INFLIGHT
 
 /* The MQTT client's buffers. tx holds the largest packet the device sends: CONNECT
  * (or AUTH) with the EAT and key rotation chain of corio-eat-v1, or a telemetry
