@@ -329,7 +329,7 @@ build_image() {
         esac
         objs="$objs $o"
     done <"$gen/sources"
-    for f in "$(tv "$t" port)"/*.c; do
+    for f in "$(tv "$t" port)"/*.c "$top"/sdk/port/bare/*.c; do
         f=${f#"$top"/}
         o=$dir/obj/$(echo "$f" | tr '/' '@' | sed 's/\.c$/.o/')
         compile "$t" "$f" "$o" $inc "$@"

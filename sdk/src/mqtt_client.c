@@ -239,30 +239,6 @@ static uint8_t *put_hdr(uint8_t *w, unsigned first, size_t rem)
     return w + 1 + corio__mqtt_varint_put(w + 1, (uint32_t)rem);
 }
 
-static uint8_t *put_u16(uint8_t *w, size_t v)
-{
-    w[0] = (uint8_t)(v >> 8);
-    w[1] = (uint8_t)v;
-    return w + 2;
-}
-
-/* Two length bytes and the data (a string or binary data). */
-static uint8_t *put_str(uint8_t *w, const void *data, size_t len)
-{
-    w = put_u16(w, len);
-    if (len)
-        memcpy(w, data, len);
-    return w + len;
-}
-
-/* A Property Length and the block. */
-static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
-{
-    w += corio__mqtt_varint_put(w, (uint32_t)len);
-    if (len)
-        memcpy(w, props, len);
-    return w + len;
-}
 
 /* Queues a packet of Remaining Length rem: reserves it in tx and writes its fixed
  * header; returns where the rest goes, or NULL when tx has no room now. */
@@ -466,14 +442,14 @@ static void take(void *arg, const struct corio_mqtt_prop *pr)
 static uint8_t *put_prop_u32(uint8_t *w, uint8_t id, uint32_t v)
 {
     w[0] = id;
-    w = put_u16(w + 1, v >> 16);
-    return put_u16(w, v & 0xFFFFu);
+    w = corio__mqtt_put_u16(w + 1, v >> 16);
+    return corio__mqtt_put_u16(w, v & 0xFFFFu);
 }
 
 static uint8_t *put_prop_bin(uint8_t *w, uint8_t id, const void *data, size_t len)
 {
     w[0] = id;
-    return put_str(w + 1, data, len);
+    return corio__mqtt_put_str(w + 1, data, len);
 }
 
 /* Authentication Method and, when there is any, Authentication Data. */
@@ -562,7 +538,7 @@ static void send_connect(struct corio_mqtt *c)
     memcpy(w, proto, sizeof proto);
     w[6] = cfg->version;
     w[7] = flags;
-    w = put_u16(w + 8, cfg->keepalive_s);
+    w = corio__mqtt_put_u16(w + 8, cfg->keepalive_s);
     if (v5) {
         w += corio__mqtt_varint_put(w, (uint32_t)plen);
         if (cfg->session_expiry_s)
@@ -576,19 +552,19 @@ static void send_connect(struct corio_mqtt *c)
             memcpy(w, cfg->connect_props, app_props);
         w += app_props;
     }
-    w = put_str(w, cfg->client_id, cfg->client_id_len);
+    w = corio__mqtt_put_str(w, cfg->client_id, cfg->client_id_len);
 #if CORIO_MQTT_WITH_WILL
     if (wl) {
         if (v5)
-            w = put_props(w, wl->props, wl->props_len);
-        w = put_str(w, wl->topic, wl->topic_len);
-        w = put_str(w, wl->payload, wl->payload_len);
+            w = corio__mqtt_put_props(w, wl->props, wl->props_len);
+        w = corio__mqtt_put_str(w, wl->topic, wl->topic_len);
+        w = corio__mqtt_put_str(w, wl->payload, wl->payload_len);
     }
 #endif
     if (user)
-        w = put_str(w, user, cfg->username_len);
+        w = corio__mqtt_put_str(w, user, cfg->username_len);
     if (pass)
-        put_str(w, pass, cfg->password_len);
+        corio__mqtt_put_str(w, pass, cfg->password_len);
     c->state = CORIO_MQTT_CONNECTING;
     /* Limits the broker may lower in CONNACK; these are the specification's defaults. */
     c->limits[L_KEEPALIVE] = cfg->keepalive_s;
@@ -643,11 +619,11 @@ static void put_publish(struct corio_mqtt *c, const struct corio_mqtt_publish *m
                        CORIO_MQTT_PUBLISH << 4 | (dup ? 0x08u : 0u) | (unsigned)m->qos << 1 |
                            (m->retain ? 0x01u : 0u),
                        rem);
-    w = put_str(w, m->topic, m->topic_len);
+    w = corio__mqtt_put_str(w, m->topic, m->topic_len);
     if (m->qos)
-        w = put_u16(w, id);
+        w = corio__mqtt_put_u16(w, id);
     if (is_v5(c))
-        w = put_props(w, m->props, m->props_len);
+        w = corio__mqtt_put_props(w, m->props, m->props_len);
     if (m->payload_len)
         memcpy(w, m->payload, m->payload_len);
 }
@@ -661,7 +637,7 @@ static bool emit_ack(struct corio_mqtt *c)
     uint8_t *w = begin(c, CORIO_MQTT_PUBACK << 4, c->ack_reason ? 3u : 2u);
     if (!w)
         return false;
-    w = put_u16(w, c->ack_id);
+    w = corio__mqtt_put_u16(w, c->ack_id);
     if (c->ack_reason)
         *w = c->ack_reason;
     c->ack_pending = false;
@@ -726,10 +702,10 @@ static void send_subscriptions(struct corio_mqtt *c)
         if (!w)
             return;
         uint16_t id = alloc_id(c);
-        w = put_u16(w, id);
+        w = corio__mqtt_put_u16(w, id);
         if (is_v5(c))
             *w++ = 0; /* no properties */
-        w = put_str(w, s->filter, s->filter_len);
+        w = corio__mqtt_put_str(w, s->filter, s->filter_len);
         if (sub)
             *w = s->options;
         s->packet_id = id;

@@ -16,29 +16,6 @@ static size_t props_size(size_t len)
     return corio__mqtt_varint_len((uint32_t)len) + len;
 }
 
-static uint8_t *put_u16(uint8_t *w, uint16_t v)
-{
-    w[0] = (uint8_t)(v >> 8);
-    w[1] = (uint8_t)v;
-    return w + 2;
-}
-
-static uint8_t *put_str(uint8_t *w, const void *data, uint16_t len)
-{
-    w = put_u16(w, len);
-    if (len)
-        memcpy(w, data, len);
-    return w + len;
-}
-
-/* The block may sit in buf's tail (see mqtt_codec.h), hence memmove. */
-static uint8_t *put_props(uint8_t *w, const uint8_t *props, size_t len)
-{
-    w += corio__mqtt_varint_put(w, (uint32_t)len);
-    if (len)
-        memmove(w, props, len);
-    return w + len;
-}
 
 /* Checks the final size and writes the fixed header. Returns the total length (and
  * *body, where the variable header starts) or a negative error. */
@@ -134,23 +111,23 @@ int corio_mqtt_encode_connect(uint8_t *buf, size_t cap, const struct corio_mqtt_
     }
     if (c->clean_start)
         flags |= 0x02;
-    w = put_str(w, "MQTT", 4);
+    w = corio__mqtt_put_str(w, "MQTT", 4);
     *w++ = c->version;
     *w++ = flags;
-    w = put_u16(w, c->keepalive_s);
+    w = corio__mqtt_put_u16(w, c->keepalive_s);
     if (v5)
-        w = put_props(w, c->props, c->props_len);
-    w = put_str(w, c->client_id, c->client_id_len);
+        w = corio__mqtt_put_props(w, c->props, c->props_len);
+    w = corio__mqtt_put_str(w, c->client_id, c->client_id_len);
     if (wl) {
         if (v5)
-            w = put_props(w, wl->props, wl->props_len);
-        w = put_str(w, wl->topic, wl->topic_len);
-        w = put_str(w, wl->payload, wl->payload_len);
+            w = corio__mqtt_put_props(w, wl->props, wl->props_len);
+        w = corio__mqtt_put_str(w, wl->topic, wl->topic_len);
+        w = corio__mqtt_put_str(w, wl->payload, wl->payload_len);
     }
     if (c->username)
-        w = put_str(w, c->username, c->username_len);
+        w = corio__mqtt_put_str(w, c->username, c->username_len);
     if (c->password)
-        put_str(w, c->password, c->password_len);
+        corio__mqtt_put_str(w, c->password, c->password_len);
     return total;
 }
 
@@ -182,11 +159,11 @@ int corio_mqtt_encode_publish(uint8_t *buf, size_t cap, uint8_t version,
     int total = begin(buf, cap, first, rem, &w);
     if (total < 0 || !buf)
         return total;
-    w = put_str(w, p->topic, p->topic_len);
+    w = corio__mqtt_put_str(w, p->topic, p->topic_len);
     if (p->qos)
-        w = put_u16(w, p->packet_id);
+        w = corio__mqtt_put_u16(w, p->packet_id);
     if (version == CORIO_MQTT_V5)
-        w = put_props(w, p->props, p->props_len);
+        w = corio__mqtt_put_props(w, p->props, p->props_len);
     if (p->payload_len)
         memcpy(w, p->payload, p->payload_len);
     return total;
@@ -210,11 +187,11 @@ int corio_mqtt_encode_puback(uint8_t *buf, size_t cap, uint8_t version, uint16_t
     int total = begin(buf, cap, CORIO_MQTT_PUBACK << 4, rem, &w);
     if (total < 0 || !buf)
         return total;
-    w = put_u16(w, packet_id);
+    w = corio__mqtt_put_u16(w, packet_id);
     if (rem > 2)
         *w++ = reason;
     if (props_len)
-        put_props(w, props, props_len);
+        corio__mqtt_put_props(w, props, props_len);
     return total;
 }
 
@@ -247,11 +224,11 @@ static int encode_sub(uint8_t *buf, size_t cap, uint8_t version, uint8_t type, u
     int total = begin(buf, cap, (uint8_t)(type << 4 | 0x02), rem, &w);
     if (total < 0 || !buf)
         return total;
-    w = put_u16(w, packet_id);
+    w = corio__mqtt_put_u16(w, packet_id);
     if (version == CORIO_MQTT_V5)
-        w = put_props(w, props, props_len);
+        w = corio__mqtt_put_props(w, props, props_len);
     for (size_t i = 0; i < count; i++) {
-        w = put_str(w, subs[i].filter, subs[i].filter_len);
+        w = corio__mqtt_put_str(w, subs[i].filter, subs[i].filter_len);
         if (type == CORIO_MQTT_SUBSCRIBE)
             *w++ = subs[i].options;
     }
@@ -296,7 +273,7 @@ static int encode_reason(uint8_t *buf, size_t cap, uint8_t type, uint8_t reason,
     if (rem)
         *w++ = reason;
     if (props_len)
-        put_props(w, props, props_len);
+        corio__mqtt_put_props(w, props, props_len);
     return total;
 }
 

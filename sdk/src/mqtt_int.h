@@ -1,13 +1,15 @@
 /*
  * mqtt_int.h - what the MQTT codec files share with each other and with the client:
- * variable byte integers, MQTT UTF-8 and topic checks, and the property rules that
- * encoders and decoders both enforce. Not part of the public API.
+ * variable byte integers, MQTT UTF-8 and topic checks, the property rules that
+ * encoders and decoders both enforce, and the writers of packet fields. Not part of
+ * the public API.
  */
 #ifndef CORIO_MQTT_INT_H
 #define CORIO_MQTT_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "corio/mqtt_codec.h"
 
@@ -62,5 +64,33 @@ int corio__mqtt_decode(uint8_t version, uint8_t first, const uint8_t *p, size_t 
 /* 1 when MQTT 5 allows reason code rc in a packet of the given type sent by a client
  * (by_client != 0) or by a server, else 0. */
 int corio__mqtt_reason_ok(unsigned type, uint8_t rc, int by_client);
+
+/* The writers of the packets the client and the codec's encoders build: each writes at
+ * w, which has room (the caller sized the packet), and returns the next position. */
+static inline uint8_t *corio__mqtt_put_u16(uint8_t *w, size_t v)
+{
+    w[0] = (uint8_t)(v >> 8);
+    w[1] = (uint8_t)v;
+    return w + 2;
+}
+
+/* Two length bytes and the data (a string or binary data). */
+static inline uint8_t *corio__mqtt_put_str(uint8_t *w, const void *data, size_t len)
+{
+    w = corio__mqtt_put_u16(w, len);
+    if (len)
+        memcpy(w, data, len);
+    return w + len;
+}
+
+/* A Property Length and the block, which may overlap w's tail (the codec's encoders
+ * take blocks built in their own buffer, mqtt_codec.h), hence memmove. */
+static inline uint8_t *corio__mqtt_put_props(uint8_t *w, const uint8_t *props, size_t len)
+{
+    w += corio__mqtt_varint_put(w, (uint32_t)len);
+    if (len)
+        memmove(w, props, len);
+    return w + len;
+}
 
 #endif /* CORIO_MQTT_INT_H */

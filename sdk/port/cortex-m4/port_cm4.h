@@ -15,9 +15,10 @@
  *   - flash: the application's struct corio_flash (include/corio/flash.h) over its
  *     part's flash controller, passed to the outbox as it is.
  *
- * cm4_string.c replaces the C library's memcpy, memmove, memset, memcmp, memchr and
- * strlen with byte loops: the board's choice of flash over speed (a board that prefers
- * speed leaves the file out and links the library's).
+ * sdk/port/bare/small_string.c, shared by the bare-metal ports, replaces the C
+ * library's memcpy, memmove, memset, memcmp, memchr and strlen with byte loops: the
+ * board's choice of flash over speed (a board that prefers speed leaves the file out
+ * and links the library's).
  *
  * cm4_startup.c and cortex-m4.ld are a minimal vector table, reset handler and memory
  * map (STM32L4-class: 1 MB flash at 0x08000000, 128 KB RAM at 0x20000000) so that a

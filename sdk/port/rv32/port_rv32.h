@@ -17,9 +17,10 @@
  *   - flash: the application's struct corio_flash (include/corio/flash.h) over its
  *     part's flash driver, passed to the outbox as it is.
  *
- * rv32_string.c replaces the C library's memcpy, memmove, memset, memcmp, memchr and
- * strlen with byte loops: the board's choice of flash over speed (a board that prefers
- * speed leaves the file out and links the library's).
+ * sdk/port/bare/small_string.c, shared by the bare-metal ports, replaces the C
+ * library's memcpy, memmove, memset, memcmp, memchr and strlen with byte loops: the
+ * board's choice of flash over speed (a board that prefers speed leaves the file out
+ * and links the library's).
  *
  * rv32_startup.c and rv32.ld are a minimal reset path and memory map (GD32VF103-class:
  * 128 KB flash at 0x08000000, 32 KB RAM at 0x20000000) so that a complete image links;

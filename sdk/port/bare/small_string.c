@@ -1,14 +1,16 @@
 /*
- * cm4_string.c - the C library's memory and string routines the SDK and mbedTLS call,
- * as plain byte loops: this board's choice of flash over speed.
+ * small_string.c - the C library's memory and string routines the SDK and mbedTLS call,
+ * as plain byte loops, for the bare-metal ports (sdk/port/cortex-m4, sdk/port/rv32):
+ * a board's choice of flash over speed.
  *
  * newlib-nano's versions for Cortex-M4 are unrolled assembly that copies words at a
- * time: 1.2 KB for memcpy, memmove, memset, memcmp, memchr and strlen together. The
- * SDK moves at most a few hundred bytes at a time (packets, payloads, keys), so the
- * loops below cost microseconds and about a tenth of that flash (make footprint
- * measures both; docs/footprint.md). Defined in the image, they take the place of the
- * library's: the linker only pulls an archive member for a symbol still undefined.
- * A board that prefers speed leaves this file out.
+ * time: 1.2 KB for memcpy, memmove, memset, memcmp, memchr and strlen together;
+ * picolibc's for RV32 are already small, but memcpy and memmove are separate routines
+ * there. Here memcpy is memmove, and the six together take 148 bytes on either core
+ * (make footprint measures it; docs/footprint.md). The SDK moves at most a few hundred
+ * bytes at a time (packets, payloads, keys), so the loops cost microseconds. Defined in
+ * the image, they take the place of the library's: the linker only pulls an archive
+ * member for a symbol still undefined. A board that prefers speed leaves this file out.
  *
  * GCC recognises a byte-copy loop as memcpy and would compile these functions into
  * calls to themselves; the pragma turns that recognition off for this file alone.
