@@ -1,9 +1,13 @@
-/* test_crypto_psa_nogen.c - the PSA backend built as a device with a provisioned key
- * builds it (CORIO_CRYPTO_PSA_GENERATE 0, as examples/footprint does): the backend's
- * source is compiled into this test with the option off, in place of the library's
- * copy. Imported keys sign and verify as before; generating a key and exporting a
- * private one are refused with CORIO_ERR_UNSUPPORTED and leave nothing behind. */
-#define CORIO_CRYPTO_PSA_GENERATE 0
+/* test_crypto_psa_device.c - the PSA backend built as the footprint example's device
+ * builds it (examples/footprint/corio_config.h): no key storage
+ * (CORIO_CRYPTO_PSA_PERSISTENT 0) and no key generation or private-key export
+ * (CORIO_CRYPTO_PSA_GENERATE 0), its key provisioned and imported at boot. The
+ * backend's source is compiled into this test with those options, in place of the
+ * library's copy. Imported keys are volatile and sign and verify as before; persistent
+ * ids, corio_key_open(), generation and export are refused with CORIO_ERR_UNSUPPORTED
+ * and leave nothing behind; PSA's status codes map as in every build. */
+#define CORIO_CRYPTO_PSA_PERSISTENT 0
+#define CORIO_CRYPTO_PSA_GENERATE   0
 #include "../../sdk/crypto/psa/crypto_psa.c"
 
 #include <setjmp.h>
@@ -26,6 +30,7 @@ static void imported_keys_work(void **state)
     assert_int_equal(corio_sha256(&corio_crypto_psa_ops, (const uint8_t *)"sample", 6, hash),
                      CORIO_OK);
     assert_int_equal(corio_key_import(&corio_crypto_psa_ops, 0, 0, scalar, &key), CORIO_OK);
+    assert_int_equal(key.flags & CORIO_KEY_PERSISTENT, 0);
     assert_int_equal(corio_key_public(&key, pub), CORIO_OK);
     assert_int_equal(corio_sign_hash(&key, hash, sig), CORIO_OK);
     assert_int_equal(corio_verify_hash(&corio_crypto_psa_ops, pub, sizeof pub, hash, sig),
@@ -55,6 +60,19 @@ static void no_generation_or_export(void **state)
     assert_int_equal(corio_key_import(&corio_crypto_psa_ops, 0, 0, scalar, &key), CORIO_OK);
     assert_int_equal(corio_key_export(&key, priv), CORIO_ERR_POLICY);
     corio_key_close(&key);
+}
+
+static void no_key_storage(void **state)
+{
+    (void)state;
+    struct corio_key key;
+    assert_int_equal(corio_crypto_psa_ops.caps & CORIO_CRYPTO_CAP_PERSISTENT, 0);
+    assert_null(corio_crypto_psa_ops.key_open);
+    assert_int_equal(corio_key_open(&corio_crypto_psa_ops, 7, &key), CORIO_ERR_UNSUPPORTED);
+    assert_null(key.ops);
+    assert_int_equal(corio_key_import(&corio_crypto_psa_ops, 7, 0, scalar, &key),
+                     CORIO_ERR_UNSUPPORTED);
+    assert_null(key.ops);
 }
 
 static void status_codes(void **state)
@@ -115,6 +133,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(imported_keys_work),
+        cmocka_unit_test(no_key_storage),
         cmocka_unit_test(no_generation_or_export),
         cmocka_unit_test(status_codes),
     };
