@@ -1,6 +1,6 @@
 /*
- * seqtrack.c - each device's durable prefix (seqtrack.h): an open-addressing table of
- * devices, each with its prefix and a bitmap of the seqs seen above it.
+ * seqtrack.c - each device's durable prefix (seqtrack.h): a table of devices
+ * (devtable.h), each with its prefix and a bitmap of the seqs seen above it.
  */
 #include "seqtrack.h"
 
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "corio/error.h"
+#include "devtable.h"
 
 #define NAME_MAX_LEN 64
 #define WORDS (CORIO_SEQTRACK_WINDOW / 64)
@@ -21,106 +22,57 @@ struct track {
 };
 
 struct corio_seqtrack {
-    struct track *slots;
-    size_t cap, count;
-    size_t *dirty; /* slot indexes of dirty tracks */
+    struct corio_devtable tracks; /* of struct track */
+    size_t *dirty;                /* slot indexes of dirty tracks */
     size_t ndirty, dirty_cap;
 };
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
-}
-
 corio_seqtrack *corio_seqtrack_new(void)
 {
-    return calloc(1, sizeof(struct corio_seqtrack));
+    corio_seqtrack *t = calloc(1, sizeof *t);
+    if (t)
+        corio_devtable_init(&t->tracks, sizeof(struct track), NAME_MAX_LEN + 1);
+    return t;
 }
 
 void corio_seqtrack_free(corio_seqtrack *t)
 {
     if (!t)
         return;
-    free(t->slots);
+    corio_devtable_free(&t->tracks);
     free(t->dirty);
     free(t);
 }
 
 size_t corio_seqtrack_count(const corio_seqtrack *t)
 {
-    return t->count;
-}
-
-static size_t slot_of(const corio_seqtrack *t, const char *device, bool *found)
-{
-    size_t mask = t->cap - 1, j = name_hash(device) & mask;
-    while (t->slots[j].device[0]) {
-        if (strcmp(t->slots[j].device, device) == 0) {
-            *found = true;
-            return j;
-        }
-        j = (j + 1) & mask;
-    }
-    *found = false;
-    return j;
-}
-
-static bool grow(corio_seqtrack *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    struct track *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (!t->slots[i].device[0])
-            continue;
-        size_t j = name_hash(t->slots[i].device) & (cap - 1);
-        while (slots[j].device[0])
-            j = (j + 1) & (cap - 1);
-        slots[j] = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    /* Slot indexes moved: list the dirty tracks again. */
-    t->ndirty = 0;
-    for (size_t j = 0; j < cap; j++)
-        if (slots[j].device[0] && slots[j].dirty)
-            t->dirty[t->ndirty++] = j;
-    return true;
+    return t->tracks.count;
 }
 
 /* The device's track, added (with prefix 0) when new; NULL when out of memory. */
 static struct track *track_of(corio_seqtrack *t, const char *device, bool *added)
 {
-    *added = false;
-    if (strlen(device) > NAME_MAX_LEN)
-        return NULL;
-    bool found = false;
-    size_t j = 0;
-    if (t->cap)
-        j = slot_of(t, device, &found);
-    if (found)
-        return &t->slots[j];
-    if ((t->count + 1) * 10 > t->cap * 7) {
-        /* The dirty list can hold every track, so marking one never allocates. */
-        size_t *d = realloc(t->dirty, (t->cap ? t->cap * 2 : 256) * sizeof *d);
+    /* The dirty list can hold every track, so marking one never allocates; it is sized
+     * before the table grows, for the table's next size. */
+    size_t want = t->tracks.cap ? t->tracks.cap * 2 : 256;
+    if ((t->tracks.count + 1) * 10 > t->tracks.cap * 7 && t->dirty_cap < want) {
+        size_t *d = realloc(t->dirty, want * sizeof *d);
         if (!d)
             return NULL;
         t->dirty = d;
-        t->dirty_cap = t->cap ? t->cap * 2 : 256;
-        if (!grow(t))
-            return NULL;
-        j = slot_of(t, device, &found);
+        t->dirty_cap = want;
     }
-    struct track *tr = &t->slots[j];
-    memset(tr, 0, sizeof *tr);
-    memcpy(tr->device, device, strlen(device) + 1);
-    t->count++;
-    *added = true;
+    size_t cap = t->tracks.cap;
+    struct track *tr = corio_devtable_get(&t->tracks, device, added);
+    if (tr && t->tracks.cap != cap) {
+        /* Slot indexes moved: list the dirty tracks again. */
+        t->ndirty = 0;
+        for (size_t k = 0; k < t->tracks.cap; k++) {
+            const struct track *o = corio_devtable_at(&t->tracks, k);
+            if (o && o->dirty)
+                t->dirty[t->ndirty++] = k;
+        }
+    }
     return tr;
 }
 
@@ -129,7 +81,7 @@ static void mark_dirty(corio_seqtrack *t, struct track *tr)
     if (tr->dirty)
         return;
     tr->dirty = true;
-    t->dirty[t->ndirty++] = (size_t)(tr - t->slots);
+    t->dirty[t->ndirty++] = corio_devtable_index(&t->tracks, tr);
 }
 
 int corio_seqtrack_load(corio_seqtrack *t, const char *device, uint64_t epoch, uint64_t seq)
@@ -201,14 +153,11 @@ int corio_seqtrack_note(corio_seqtrack *t, const char *device, uint64_t epoch, u
 bool corio_seqtrack_get(const corio_seqtrack *t, const char *device, uint64_t *epoch,
                         uint64_t *seq)
 {
-    if (!t->cap || !device)
+    const struct track *tr = device ? corio_devtable_find(&t->tracks, device) : NULL;
+    if (!tr)
         return false;
-    bool found;
-    size_t j = slot_of(t, device, &found);
-    if (!found)
-        return false;
-    *epoch = t->slots[j].epoch;
-    *seq = t->slots[j].prefix;
+    *epoch = tr->epoch;
+    *seq = tr->prefix;
     return true;
 }
 
@@ -220,7 +169,7 @@ int corio_seqtrack_write(corio_seqtrack *t, corio_outbox *ob)
     if (!v)
         return CORIO_ERR_NOSPACE;
     for (size_t i = 0; i < t->ndirty; i++) {
-        const struct track *tr = &t->slots[t->dirty[i]];
+        const struct track *tr = corio_devtable_at(&t->tracks, t->dirty[i]);
         v[i] = (struct corio_outbox_seq){tr->device, tr->epoch, tr->prefix};
     }
     int rc = corio_outbox_put_seqs(ob, v, t->ndirty);
@@ -228,7 +177,7 @@ int corio_seqtrack_write(corio_seqtrack *t, corio_outbox *ob)
     if (rc != CORIO_OK)
         return rc;
     for (size_t i = 0; i < t->ndirty; i++)
-        t->slots[t->dirty[i]].dirty = false;
+        ((struct track *)corio_devtable_at(&t->tracks, t->dirty[i]))->dirty = false;
     t->ndirty = 0;
     return CORIO_OK;
 }

@@ -18,6 +18,7 @@
 #include <mosquitto_broker.h>
 
 #include "corio/error.h"
+#include "devtable.h"
 #include "plugin_int.h"
 
 struct conn_slot {
@@ -33,8 +34,7 @@ struct device_slot {
 struct corio_presence_table {
     struct conn_slot *conns;
     size_t conn_cap, conn_used; /* used counts tombstones too */
-    struct device_slot *devices;
-    size_t device_cap, device_count;
+    struct corio_devtable devices; /* of struct device_slot */
     uint64_t online; /* devices with connections > 0 */
 };
 
@@ -47,14 +47,6 @@ static size_t hash_ptr(const void *p)
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
     return (size_t)x;
-}
-
-static size_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-    return (size_t)h;
 }
 
 static int grow_conns(struct corio_presence_table *t)
@@ -81,39 +73,10 @@ static int grow_conns(struct corio_presence_table *t)
     return CORIO_OK;
 }
 
-static int grow_devices(struct corio_presence_table *t)
-{
-    size_t cap = t->device_cap ? t->device_cap * 2 : 256;
-    struct device_slot *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return CORIO_ERR_NOSPACE;
-    for (size_t i = 0; i < t->device_cap; i++) {
-        const struct device_slot *s = &t->devices[i];
-        if (!s->device[0])
-            continue;
-        size_t j = hash_str(s->device) & (cap - 1);
-        while (slots[j].device[0])
-            j = (j + 1) & (cap - 1);
-        slots[j] = *s;
-    }
-    free(t->devices);
-    t->devices = slots;
-    t->device_cap = cap;
-    return CORIO_OK;
-}
-
 static struct device_slot *device_slot(struct corio_presence_table *t, const char *device)
 {
-    if ((t->device_count + 1) * 10 > t->device_cap * 7 && grow_devices(t) != CORIO_OK)
-        return NULL;
-    size_t j = hash_str(device) & (t->device_cap - 1);
-    while (t->devices[j].device[0] && strcmp(t->devices[j].device, device) != 0)
-        j = (j + 1) & (t->device_cap - 1);
-    if (!t->devices[j].device[0]) {
-        snprintf(t->devices[j].device, sizeof t->devices[j].device, "%s", device);
-        t->device_count++;
-    }
-    return &t->devices[j];
+    bool added;
+    return corio_devtable_get(&t->devices, device, &added);
 }
 
 static void record(struct corio_plugin *p, const char *device, bool online, uint32_t count)
@@ -189,7 +152,11 @@ uint64_t corio__presence_online(const struct corio_plugin *p)
 int corio__presence_init(struct corio_plugin *p)
 {
     p->presence = calloc(1, sizeof *p->presence);
-    return p->presence ? CORIO_OK : CORIO_ERR_NOSPACE;
+    if (!p->presence)
+        return CORIO_ERR_NOSPACE;
+    corio_devtable_init(&p->presence->devices, sizeof(struct device_slot),
+                        CORIO_SHORT_ID_LEN + 1);
+    return CORIO_OK;
 }
 
 int corio__presence_register(struct corio_plugin *p)
@@ -207,7 +174,7 @@ void corio__presence_cleanup(struct corio_plugin *p)
     if (!p->presence)
         return;
     free(p->presence->conns);
-    free(p->presence->devices);
+    corio_devtable_free(&p->presence->devices);
     free(p->presence);
     p->presence = NULL;
 }

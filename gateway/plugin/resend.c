@@ -26,6 +26,7 @@
 
 #include "corio/device.h"
 #include "corio/error.h"
+#include "devtable.h"
 #include "plugin_int.h"
 #include "seqtrack.h"
 
@@ -36,51 +37,9 @@ struct entry {
 };
 
 struct corio_resend_table {
-    struct entry *slots;
-    size_t cap, count;
-    uint64_t pending; /* entries not asked yet */
+    struct corio_devtable entries; /* of struct entry */
+    uint64_t pending;              /* entries not asked yet */
 };
-
-static size_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-static struct entry *find(struct corio_resend_table *t, const char *device)
-{
-    if (!t->cap)
-        return NULL;
-    size_t j = hash(device) & (t->cap - 1);
-    while (t->slots[j].device[0]) {
-        if (strcmp(t->slots[j].device, device) == 0)
-            return &t->slots[j];
-        j = (j + 1) & (t->cap - 1);
-    }
-    return NULL;
-}
-
-static bool grow(struct corio_resend_table *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    struct entry *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (!t->slots[i].device[0])
-            continue;
-        size_t j = hash(t->slots[i].device) & (cap - 1);
-        while (slots[j].device[0])
-            j = (j + 1) & (cap - 1);
-        slots[j] = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return true;
-}
 
 struct fold {
     struct corio_resend_table *t; /* NULL: only the tracker takes it */
@@ -99,20 +58,15 @@ static void fold(void *arg, const char *device, uint64_t epoch, uint64_t seq)
         return;
     if (strlen(device) != CORIO_SHORT_ID_LEN)
         return;
-    struct entry *e = find(t, device);
+    bool added;
+    struct entry *e = corio_devtable_get(&t->entries, device, &added);
     if (!e) {
-        if ((t->count + 1) * 10 > t->cap * 7 && !grow(t)) {
-            f->failed = true;
-            return;
-        }
-        size_t j = hash(device) & (t->cap - 1);
-        while (t->slots[j].device[0])
-            j = (j + 1) & (t->cap - 1);
-        e = &t->slots[j];
-        memcpy(e->device, device, CORIO_SHORT_ID_LEN + 1);
+        f->failed = true;
+        return;
+    }
+    if (added) {
         e->epoch = epoch;
         e->seq = seq;
-        t->count++;
         return;
     }
     if (e->epoch != epoch) {
@@ -129,27 +83,30 @@ int corio__resend_init(struct corio_plugin *p)
     if (!p->track)
         return CORIO_ERR_NOSPACE;
     struct corio_resend_table *t = NULL;
-    if (!corio_outbox_was_clean(p->outbox) && !(t = calloc(1, sizeof *t)))
-        return CORIO_ERR_NOSPACE;
+    if (!corio_outbox_was_clean(p->outbox)) {
+        if (!(t = calloc(1, sizeof *t)))
+            return CORIO_ERR_NOSPACE;
+        corio_devtable_init(&t->entries, sizeof(struct entry), CORIO_SHORT_ID_LEN + 1);
+    }
     struct fold f = {t, p->track, false};
     int n = corio_outbox_device_seqs(p->outbox, fold, &f);
     if (n < 0 || f.failed) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "corio: cannot read what the outbox holds of each "
                                            "device; no device will be asked to resend");
         if (t)
-            free(t->slots);
+            corio_devtable_free(&t->entries);
         free(t);
         return n < 0 ? n : CORIO_ERR_NOSPACE;
     }
     if (!t)
         return CORIO_OK;
-    t->pending = t->count;
+    t->pending = t->entries.count;
     p->resend = t;
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "corio: the outbox was not closed cleanly (a crash or a power cut): "
                          "every device will be asked at its next message to resend what the "
                          "last %" PRId64 " ms may have lost (%zu known here)",
-                         p->sync_ms, t->count);
+                         p->sync_ms, t->entries.count);
     return CORIO_OK;
 }
 
@@ -158,7 +115,7 @@ void corio__resend_check(struct corio_plugin *p, const char *device)
     struct corio_resend_table *t = p->resend;
     if (!t)
         return;
-    struct entry *e = find(t, device);
+    struct entry *e = corio_devtable_find(&t->entries, device);
     if (e && e->asked)
         return;
     if (!e) {
@@ -166,7 +123,7 @@ void corio__resend_check(struct corio_plugin *p, const char *device)
          * it holds (epoch 0 is nobody's: the device sends every acknowledged entry). */
         struct fold f = {t, NULL, false};
         fold(&f, device, 0, 0);
-        if (f.failed || !(e = find(t, device)))
+        if (f.failed || !(e = corio_devtable_find(&t->entries, device)))
             return;
     } else {
         t->pending--;
@@ -211,7 +168,7 @@ void corio__resend_cleanup(struct corio_plugin *p)
     p->track = NULL;
     if (!p->resend)
         return;
-    free(p->resend->slots);
+    corio_devtable_free(&p->resend->entries);
     free(p->resend);
     p->resend = NULL;
 }
