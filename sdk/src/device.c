@@ -85,41 +85,14 @@ int corio_device_time_decode(const uint8_t *msg, size_t len, uint64_t *unix_ms)
 {
     if ((!msg && len) || !unix_ms)
         return CORIO_ERR_INVAL;
-    struct corio_cbor_dec dec;
-    uint64_t pairs, key, version = 0, ms = 0;
-    bool has_version = false, has_ms = false;
-    corio_cbor_dec_init(&dec, msg, len);
-    if (corio_cbor_expect_map(&dec, &pairs) != CORIO_OK || pairs == CORIO_CBOR_INDEFINITE ||
-        pairs > 16)
+    uint64_t v[3] = {0, 0, 0};
+    unsigned seen;
+    int rc = corio__dev_uint_map(msg, len, v, 2, &seen);
+    if (rc != CORIO_OK)
+        return rc;
+    if (!(seen & (1u << 2)))
         return CORIO_ERR_MALFORMED;
-    for (uint64_t i = 0; i < pairs; i++) {
-        struct corio_cbor_item it;
-        if (corio_cbor_peek(&dec, &it) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-        if (it.type != CORIO_CBOR_UINT) {
-            /* Other keys are ignored, whatever their type. */
-            if (corio_cbor_skip(&dec) != CORIO_OK || corio_cbor_skip(&dec) != CORIO_OK)
-                return CORIO_ERR_MALFORMED;
-            continue;
-        }
-        if (corio_cbor_expect_uint(&dec, &key) != CORIO_OK)
-            return CORIO_ERR_MALFORMED;
-        if (key == 1 || key == 2) {
-            bool *seen = key == 1 ? &has_version : &has_ms;
-            if (*seen || corio_cbor_expect_uint(&dec, key == 1 ? &version : &ms) != CORIO_OK)
-                return CORIO_ERR_MALFORMED;
-            *seen = true;
-        } else if (corio_cbor_skip(&dec) != CORIO_OK) {
-            return CORIO_ERR_MALFORMED;
-        }
-    }
-    if (corio_cbor_dec_finish(&dec) != CORIO_OK || !has_version)
-        return CORIO_ERR_MALFORMED;
-    if (version != 1)
-        return CORIO_ERR_VERSION;
-    if (!has_ms)
-        return CORIO_ERR_MALFORMED;
-    *unix_ms = ms;
+    *unix_ms = v[2];
     return CORIO_OK;
 }
 

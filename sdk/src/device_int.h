@@ -51,4 +51,10 @@ uint8_t corio__dev_config(struct corio_device *d, const uint8_t *payload, size_t
  * answer (device_cmd.c). */
 void corio__dev_answer_acked(struct corio_device *d, uint32_t seq);
 
+/* Reads a dn/resend or dn/time map: unsigned keys 1..nkeys (at most 31) into v[key],
+ * bit key of *seen for each present; key 1, the version, must be there and be 1.
+ * Returns CORIO_OK, CORIO_ERR_MALFORMED or CORIO_ERR_VERSION (device_resend.c). */
+int corio__dev_uint_map(const uint8_t *msg, size_t len, uint64_t *v, unsigned nkeys,
+                        unsigned *seen);
+
 #endif /* CORIO_DEVICE_INT_H */

@@ -5,6 +5,7 @@
  */
 #include "corio/cbor.h"
 #include "corio/device.h"
+#include "device_int.h"
 
 int corio_device_resend_encode(uint64_t epoch, uint64_t from_seq, uint8_t *buf, size_t cap)
 {
@@ -23,14 +24,19 @@ int corio_device_resend_encode(uint64_t epoch, uint64_t from_seq, uint8_t *buf, 
     return rc < 0 ? rc : (int)corio_cbor_enc_len(&e);
 }
 
-int corio_device_resend_decode(const uint8_t *msg, size_t len, uint64_t *epoch,
-                               uint64_t *from_seq)
+/*
+ * The small CBOR maps the gateway sends devices (dn/resend, dn/time): unsigned keys
+ * 1..nkeys with unsigned values, key 1 the format version, which must be 1; other keys
+ * are ignored, whatever their type. Fills v[k] and bit k of *seen for each key k
+ * present. Returns CORIO_OK, CORIO_ERR_MALFORMED (not such a map, a key twice, no
+ * version) or CORIO_ERR_VERSION.
+ */
+int corio__dev_uint_map(const uint8_t *msg, size_t len, uint64_t *v, unsigned nkeys,
+                        unsigned *seen)
 {
-    if ((!msg && len) || !epoch || !from_seq)
-        return CORIO_ERR_INVAL;
     struct corio_cbor_dec dec;
-    uint64_t pairs, key, v[4] = {0, 0, 0, 0};
-    bool seen[4] = {false, false, false, false};
+    uint64_t pairs, key;
+    *seen = 0;
     corio_cbor_dec_init(&dec, msg, len);
     if (corio_cbor_expect_map(&dec, &pairs) != CORIO_OK || pairs == CORIO_CBOR_INDEFINITE ||
         pairs > 16)
@@ -40,26 +46,36 @@ int corio_device_resend_decode(const uint8_t *msg, size_t len, uint64_t *epoch,
         if (corio_cbor_peek(&dec, &it) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
         if (it.type != CORIO_CBOR_UINT) {
-            /* Other keys are ignored, whatever their type. */
             if (corio_cbor_skip(&dec) != CORIO_OK || corio_cbor_skip(&dec) != CORIO_OK)
                 return CORIO_ERR_MALFORMED;
             continue;
         }
         if (corio_cbor_expect_uint(&dec, &key) != CORIO_OK)
             return CORIO_ERR_MALFORMED;
-        if (key >= 1 && key <= 3) {
-            if (seen[key] || corio_cbor_expect_uint(&dec, &v[key]) != CORIO_OK)
+        if (key >= 1 && key <= nkeys) {
+            if ((*seen & (1u << key)) || corio_cbor_expect_uint(&dec, &v[key]) != CORIO_OK)
                 return CORIO_ERR_MALFORMED;
-            seen[key] = true;
+            *seen |= 1u << key;
         } else if (corio_cbor_skip(&dec) != CORIO_OK) {
             return CORIO_ERR_MALFORMED;
         }
     }
-    if (corio_cbor_dec_finish(&dec) != CORIO_OK || !seen[1])
+    if (corio_cbor_dec_finish(&dec) != CORIO_OK || !(*seen & 2u))
         return CORIO_ERR_MALFORMED;
-    if (v[1] != 1)
-        return CORIO_ERR_VERSION;
-    if (!seen[2] || !seen[3] || v[3] == 0)
+    return v[1] == 1 ? CORIO_OK : CORIO_ERR_VERSION;
+}
+
+int corio_device_resend_decode(const uint8_t *msg, size_t len, uint64_t *epoch,
+                               uint64_t *from_seq)
+{
+    if ((!msg && len) || !epoch || !from_seq)
+        return CORIO_ERR_INVAL;
+    uint64_t v[4] = {0, 0, 0, 0};
+    unsigned seen;
+    int rc = corio__dev_uint_map(msg, len, v, 3, &seen);
+    if (rc != CORIO_OK)
+        return rc;
+    if (!(seen & (1u << 2)) || !(seen & (1u << 3)) || v[3] == 0)
         return CORIO_ERR_MALFORMED;
     *epoch = v[2];
     *from_seq = v[3];
