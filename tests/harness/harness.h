@@ -277,6 +277,11 @@ bool h_sanitized(void);
  */
 const char *const *h_sanitizer_env(void);
 
+/* h_sanitizer_env() as corio-gateway configuration lines ("broker_env NAME=value\n"
+ * each), for the broker it runs; "" when not sanitizing. Freed with the test's other
+ * h_strf() strings. */
+const char *h_broker_env_conf(void);
+
 /* ------------------------------------------------------------------------- */
 /* Certificates                                                               */
 /* ------------------------------------------------------------------------- */

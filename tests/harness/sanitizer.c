@@ -129,3 +129,11 @@ const char *const *h_sanitizer_env(void)
         g_env[i] = g_env_store[i];
     return g_env;
 }
+
+const char *h_broker_env_conf(void)
+{
+    char *lines = h_strf("%s", "");
+    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
+        lines = h_strf("%sbroker_env %s\n", lines, *v);
+    return lines;
+}

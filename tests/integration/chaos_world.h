@@ -99,9 +99,7 @@ static __attribute__((unused)) struct world *world_start(const struct world_opts
     w->outbox = h_strf("%s/gateway/outbox.db", w->dir);
     w->device_port = h_free_port();
     w->gw_http_port = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     h_mkdir("gateway");
     struct h_daemon_opts go = {
         .config = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\ncloud_port %d\n"

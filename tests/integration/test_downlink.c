@@ -90,9 +90,7 @@ static const char *api(const char *fmt, ...)
 static void gateway_start(const char *extra)
 {
     const char *dir = h_dir();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     const char *conf =
         h_strf("gateway_id %s\nkey %s/gateway.pem\noutbox %s/outbox.db\nregistry %s/registry\n"
                "cloud_port %d\ncloud_keepalive 5s\nack_timeout 2s\nloopback_port %d\n"

@@ -275,9 +275,7 @@ static void a_revocation_on_the_ledger_disconnects_the_device_at_the_gateway(voi
                      CORIO_OK);
 
     int device_port = h_free_port(), gw_http = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     const char *gconf =
         h_strf("gateway_id %s\nkey %s\noutbox %s/outbox.db\nregistry %s\ncloud_port %d\n"
                "cloud_keepalive 5s\nack_timeout 2s\nloopback_port %d\nmqtt_address 127.0.0.1\n"

@@ -37,20 +37,13 @@
 #include "corio/encoding.h"
 #include "corio/port_posix.h"
 #include "crypto_openssl.h"
+#include "gateway_ident.h"
 #include "harness.h"
 #include "local_client.h"
 #include "outbox.h"
 
 #define ORG    "oooooooooooooooooooooooo"
 #define CLIENT "/usr/bin/coap-client-openssl"
-
-struct ident {
-    struct corio_key key;
-    uint8_t pub[CORIO_P256_PUB_LEN];
-    char id[CORIO_DID_ID_CHARS + 1];
-    char did[CORIO_DID_BUF];
-    char didkey[CORIO_DIDKEY_BUF];
-};
 
 struct env {
     struct h_mosq *cloud;
@@ -61,20 +54,6 @@ struct env {
     const char *outbox, *registry;
     int coaps_port, loopback_port, http_port;
 };
-
-static void make_ident(struct ident *i)
-{
-    assert_int_equal(
-        corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE, &i->key), CORIO_OK);
-    assert_int_equal(corio_key_public(&i->key, i->pub), CORIO_OK);
-    struct corio_did did;
-    assert_int_equal(corio_did_from_key(&corio_crypto_openssl_ops, i->pub, sizeof i->pub, &did),
-                     CORIO_OK);
-    corio_did_id_format(did.id, i->id, sizeof i->id);
-    corio_did_format(&did, i->did, sizeof i->did);
-    corio_didkey_format(i->pub, sizeof i->pub, i->didkey, sizeof i->didkey);
-    h_defer((void (*)(void *))corio_key_close, &i->key);
-}
 
 static const uint8_t approved_fw[32] = {0xaa, 0xbb};
 
@@ -127,9 +106,7 @@ static struct env *start(const char *extra)
     e->coaps_port = h_free_port();
     e->loopback_port = h_free_port();
     e->http_port = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\n"
                         "cloud_port %d\ncloud_keepalive 5s\nack_timeout 600s\n"
                         "loopback_port %d\nmqtt_port 0\nmqtts_port 0\n"

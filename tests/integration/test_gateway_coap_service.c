@@ -19,38 +19,18 @@
 #include "corio/eat.h"
 #include "corio/encoding.h"
 #include "crypto_openssl.h"
+#include "gateway_ident.h"
 #include "harness.h"
 #include "local_client.h"
 #include "outbox.h"
 
 #define ORG "oooooooooooooooooooooooo"
 
-struct ident {
-    struct corio_key key;
-    char id[CORIO_DID_ID_CHARS + 1];
-    char did[CORIO_DID_BUF];
-    char didkey[CORIO_DIDKEY_BUF];
-};
-
 struct env {
     struct h_mosq *broker;
     const char *outbox;
     struct ident gateway, device, other;
 };
-
-static void make_ident(struct ident *i)
-{
-    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, 0, &i->key), CORIO_OK);
-    uint8_t pub[CORIO_P256_PUB_LEN];
-    assert_int_equal(corio_key_public(&i->key, pub), CORIO_OK);
-    struct corio_did did;
-    assert_int_equal(corio_did_from_key(&corio_crypto_openssl_ops, pub, sizeof pub, &did),
-                     CORIO_OK);
-    corio_did_id_format(did.id, i->id, sizeof i->id);
-    corio_did_format(&did, i->did, sizeof i->did);
-    corio_didkey_format(pub, sizeof pub, i->didkey, sizeof i->didkey);
-    h_defer((void (*)(void *))corio_key_close, &i->key);
-}
 
 /* base64url of an EAT by key, issued as did, for aud, with a counter. */
 static char *token(struct corio_key *key, const char *did, const char *aud, uint64_t counter)

@@ -20,18 +20,11 @@
 #include "corio/eat.h"
 #include "corio/encoding.h"
 #include "crypto_openssl.h"
+#include "gateway_ident.h"
 #include "harness.h"
 #include "outbox.h"
 
 #define ORG "oooooooooooooooooooooooo"
-
-struct ident {
-    struct corio_key key;
-    uint8_t pub[CORIO_P256_PUB_LEN];
-    char id[CORIO_DID_ID_CHARS + 1];
-    char did[CORIO_DID_BUF];
-    char didkey[CORIO_DIDKEY_BUF];
-};
 
 struct env {
     struct h_mosq *cloud;
@@ -42,21 +35,6 @@ struct env {
     int device_port, http_port;
     uint64_t counter;
 };
-
-static void make_ident(struct ident *i)
-{
-    assert_int_equal(corio_key_generate(&corio_crypto_openssl_ops, 0, CORIO_KEY_EXPORTABLE,
-                                        &i->key),
-                     CORIO_OK);
-    assert_int_equal(corio_key_public(&i->key, i->pub), CORIO_OK);
-    struct corio_did did;
-    assert_int_equal(corio_did_from_key(&corio_crypto_openssl_ops, i->pub, sizeof i->pub, &did),
-                     CORIO_OK);
-    corio_did_id_format(did.id, i->id, sizeof i->id);
-    corio_did_format(&did, i->did, sizeof i->did);
-    corio_didkey_format(i->pub, sizeof i->pub, i->didkey, sizeof i->didkey);
-    h_defer((void (*)(void *))corio_key_close, &i->key);
-}
 
 static char *password(struct env *e)
 {
@@ -109,9 +87,7 @@ static struct env *start(const char *ack_timeout)
     e->watermark = h_strf("%s.watermark", e->outbox);
     e->device_port = h_free_port();
     e->http_port = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s\nregistry %s\n"
                         "cloud_port %d\ncloud_keepalive 5s\nack_timeout %s\n"
                         "loopback_port 0\nmqtt_address 127.0.0.1\nmqtt_port %d\nmqtts_port 0\n"

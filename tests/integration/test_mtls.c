@@ -534,9 +534,7 @@ static void devices_verify_the_gateway(void **state)
     cloud_up();
 
     int mqtts = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     const char *conf =
         h_strf("gateway_id %s\nkey %s\noutbox %s/outbox.db\nregistry %s\n"
                "cloud_port %d\ncloud_tls_ca %s\ncloud_tls_cert %s\n"

@@ -118,9 +118,7 @@ static void start(void)
                                                    ORG, e->gw_id, ORG, e->gw_didkey, devices)),
                      0);
     e->device_port = h_free_port();
-    char *env_lines = h_strf("%s", "");
-    for (const char *const *v = h_sanitizer_env(); v && *v; v++)
-        env_lines = h_strf("%sbroker_env %s\n", env_lines, *v);
+    const char *env_lines = h_broker_env_conf();
     char *conf = h_strf("gateway_id %s\nkey %s\noutbox %s/outbox.db\nregistry %s\n"
                         "cloud_port %d\ncloud_keepalive 5s\nack_timeout 5s\n"
                         "loopback_port 0\nmqtt_address 127.0.0.1\nmqtt_port %d\nmqtts_port 0\n"
