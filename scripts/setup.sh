@@ -36,6 +36,7 @@ liblua5.4-dev           functions
 libcurl4-openssl-dev    webhooks and S3
 libcmocka-dev           unit tests
 libsqlite3-dev          embedded storage
+zlib1g-dev              CRC-32 of the gateway's intake log
 sqlite3                 the sqlite3 shell for inspection
 libpq-dev               PostgreSQL client
 postgresql              PostgreSQL server for tests
